@@ -1,0 +1,757 @@
+/* buddy.c - power-of-two buddy allocator: regions, allocation, free,
+ * reservations.
+ *
+ * Algorithm (Knowlton 1965; Knuth TAOCP 2.5; Linux mm/page_alloc.c):
+ *   1. Each region is cut into the largest naturally aligned blocks that fit
+ *      (order <= max_order), all free.
+ *   2. alloc(k): take the lowest order j >= k with a free block (one ctz on
+ *      order_mask), pop a block from the lowest region that has one (ctz on
+ *      avail[j]); while j > k, split: j--, the upper half (idx + 2^j) goes on
+ *      list j. Mark the block USED with order k.
+ *   3. free(p): find the region (binary search by address), read the block's
+ *      tag; while order < max_order and the buddy (pfn ^ 2^order) is a FREE
+ *      block of the same order, unlink it and merge (the lower pfn heads the
+ *      merged block); push the result on its list.
+ *   4. Misuse (the tag is not a USED head) takes the slow path: the block
+ *      containing the pointer is found by testing the heads at pfn rounded
+ *      down to 2^0, 2^1, ... 2^max_order, the first whose block covers pfn.
+ * Bound: alloc O(max_order); free O(log2 regions + max_order); the misuse
+ * path O(log2 regions + max_order); reserve/unreserve O(max_order) per block
+ * touched. No operation scans frames or lists.
+ *
+ * Data structures and invariants I1-I7: see buddy_internal.h.
+ *
+ * Locking: b->lock protects all mutable instance state; public functions take
+ * it, *_locked helpers assert it. Errors are reported after the lock is
+ * dropped, so a sink callback may call read-only functions of the instance.
+ *
+ * Tunables (struct kmem_buddy_config): frame_size (4096), max_order (10),
+ * max_regions (8), KMEM_BUDDY_NOLOCK.
+ */
+#include "buddy_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A misuse found under the lock, raised after it is dropped. */
+struct buddy_error {
+	enum kmem_status status;
+	const void *ptr;
+	int order;
+	char detail[112];
+};
+
+static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const void *caller)
+{
+	struct kmem_error_report rep = {
+		.status = e->status,
+		.component = "buddy",
+		.instance = b->name,
+		.ptr = e->ptr,
+		.order = e->order,
+		.detail = e->detail,
+		.caller = caller,
+	};
+
+	kmem_error_raise(b->sink, &rep);
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+struct buddy_geometry {
+	unsigned frame_shift, max_order, max_regions;
+};
+
+static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geometry *g)
+{
+	size_t fs = cfg->frame_size ? cfg->frame_size : KMEM_BUDDY_DEFAULT_FRAME;
+
+	if (!kmem_is_pow2(fs) || fs < KMEM_BUDDY_MIN_FRAME || fs > KMEM_BUDDY_MAX_FRAME)
+		return -EINVAL;
+	g->frame_shift = kmem_flsptr(fs);
+	g->max_order = cfg->max_order ? cfg->max_order : KMEM_BUDDY_DEFAULT_ORDER;
+	if (g->max_order > KMEM_BUDDY_ORDER_LIMIT ||
+	    g->frame_shift + g->max_order >= sizeof(uintptr_t) * 8)
+		return -EINVAL;
+	g->max_regions = cfg->max_regions ? cfg->max_regions : KMEM_BUDDY_DEFAULT_REGIONS;
+	if (g->max_regions > KMEM_BUDDY_REGION_LIMIT)
+		return -EINVAL;
+	return 0;
+}
+
+void kmem_buddy_config_init(struct kmem_buddy_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->name = "buddy";
+	cfg->frame_size = KMEM_BUDDY_DEFAULT_FRAME;
+	cfg->max_order = KMEM_BUDDY_DEFAULT_ORDER;
+	cfg->max_regions = KMEM_BUDDY_DEFAULT_REGIONS;
+}
+
+static size_t buddy_bytes(unsigned max_regions)
+{
+	return sizeof(struct kmem_buddy) + max_regions * sizeof(struct buddy_region);
+}
+
+size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg)
+{
+	struct kmem_buddy_config def;
+	struct buddy_geometry g;
+
+	if (!cfg) {
+		kmem_buddy_config_init(&def);
+		cfg = &def;
+	}
+	if (buddy_geometry(cfg, &g))
+		return 0;
+	return buddy_bytes(g.max_regions);
+}
+
+int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *cfg,
+		    struct kmem_buddy **out)
+{
+	struct kmem_buddy_config def;
+	struct buddy_geometry g;
+	struct kmem_buddy *b = mem;
+	int err;
+
+	if (!cfg) {
+		kmem_buddy_config_init(&def);
+		cfg = &def;
+	}
+	if (!mem || !out || ((uintptr_t)mem & 15) || buddy_geometry(cfg, &g))
+		return -EINVAL;
+	if (mem_size < buddy_bytes(g.max_regions))
+		return -ENOSPC;
+	memset(b, 0, buddy_bytes(g.max_regions));
+	b->frame_shift = g.frame_shift;
+	b->max_order = g.max_order;
+	b->max_regions = g.max_regions;
+	b->flags = cfg->flags;
+	snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "buddy");
+	kmem_error_sink_init(&b->own_sink);
+	b->sink = cfg->sink ? cfg->sink : &b->own_sink;
+	b->meta_bytes = buddy_bytes(g.max_regions);
+	err = kmem_lock_init(&b->lock, !(cfg->flags & KMEM_BUDDY_NOLOCK));
+	if (err)
+		return err;
+	b->magic = BUDDY_MAGIC;
+	*out = b;
+	return 0;
+}
+
+void kmem_buddy_destroy(struct kmem_buddy *b)
+{
+	if (!b)
+		return;
+	KMEM_ASSERT(b->magic == BUDDY_MAGIC && "destroy of a live instance");
+	kmem_lock_destroy(&b->lock);
+	b->magic = 0;
+}
+
+size_t kmem_buddy_frame_size(const struct kmem_buddy *b) { return buddy_frame_size(b); }
+unsigned kmem_buddy_max_order(const struct kmem_buddy *b) { return b->max_order; }
+struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b) { return b->sink; }
+
+/* ---- free lists (I3, I5, I6) ---------------------------------------------- */
+
+static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+				    unsigned order)
+{
+	uint32_t first = r->head[order];
+
+	r->link[idx].next = first;
+	r->link[idx].prev = BUDDY_NIL;
+	if (first != BUDDY_NIL) {
+		r->link[first].prev = idx;
+	} else {
+		b->avail[order] |= (uint64_t)1 << r->id;
+		b->order_mask |= 1u << order;
+	}
+	r->head[order] = idx;
+	r->tag[idx] = buddy_tag(BT_FREE, order);
+	b->nr_free[order]++;
+}
+
+static inline void list_del_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+				   unsigned order)
+{
+	struct buddy_link *l = &r->link[idx];
+
+	KMEM_ASSERT(r->tag[idx] == buddy_tag(BT_FREE, order) && "I3: only free heads are listed");
+	if (l->prev != BUDDY_NIL)
+		r->link[l->prev].next = l->next;
+	else
+		r->head[order] = l->next;
+	if (l->next != BUDDY_NIL)
+		r->link[l->next].prev = l->prev;
+	if (r->head[order] == BUDDY_NIL) {
+		b->avail[order] &= ~((uint64_t)1 << r->id);
+		if (!b->avail[order])
+			b->order_mask &= ~(1u << order);
+	}
+	b->nr_free[order]--;
+}
+
+/* Largest order of a naturally aligned block starting at pfn that fits in
+ * `left` frames (left >= 1). pfn 0 is aligned to everything. */
+static inline unsigned piece_order(const struct kmem_buddy *b, uintptr_t pfn, uintptr_t left)
+{
+	unsigned o = b->max_order;
+
+	if (pfn && kmem_ctzptr(pfn) < o)
+		o = kmem_ctzptr(pfn);
+	if (kmem_flsptr(left) < o)
+		o = kmem_flsptr(left);
+	return o;
+}
+
+/* Cover frames [from, to) of r with maximal aligned blocks in state st.
+ * FREE blocks go on their lists (no merging is needed: a greedy cover never
+ * leaves two free buddies, I4, when the frames around it are not free
+ * blocks of the same order). Updates free/reserved counters. */
+static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t from, uint32_t to,
+			 enum buddy_tag_state st)
+{
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "carve needs the instance lock");
+	while (from < to) {
+		unsigned o = piece_order(b, r->start_pfn + from, to - from);
+		size_t n = (size_t)1 << o;
+
+		if (st == BT_FREE) {
+			list_push_locked(b, r, from, o);
+			b->free_frames += n;
+		} else {
+			r->tag[from] = buddy_tag(st, o);
+			b->reserved_frames += n;
+		}
+		from += (uint32_t)n;
+	}
+}
+
+/* ---- regions ------------------------------------------------------------- */
+
+static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t addr)
+{
+	unsigned lo = 0, hi = b->nr_regions;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		struct buddy_region *r = &b->region[b->by_addr[mid]];
+
+		if (addr < r->base)
+			hi = mid;
+		else if ((addr - r->base) >> b->frame_shift >= r->nframes)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+struct buddy_region *kmem_buddy_find_region(struct kmem_buddy *b, uintptr_t addr)
+{
+	return find_region(b, addr);
+}
+
+struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b, const struct buddy_region *r,
+				     uint32_t idx)
+{
+	uintptr_t pfn = r->start_pfn + idx;
+
+	for (unsigned k = 0; k <= b->max_order; k++) {
+		uintptr_t hp = pfn & ~(((uintptr_t)1 << k) - 1);
+		uint32_t h;
+		uint8_t t;
+
+		if (hp < r->start_pfn)
+			break;
+		h = (uint32_t)(hp - r->start_pfn);
+		t = r->tag[h];
+		if (buddy_tag_state(t) != BT_TAIL && (uint64_t)h + ((uint64_t)1 << buddy_tag_order(t)) > idx)
+			return (struct buddy_span){ h, buddy_tag_order(t), buddy_tag_state(t) };
+	}
+	KMEM_ASSERT(0 && "I1: every frame belongs to a block");
+	return (struct buddy_span){ idx, 0, BT_TAIL };
+}
+
+/* Frames [*first, *last) wholly inside [lo, hi), never frame 0. */
+static bool frame_bounds(const struct kmem_buddy *b, uintptr_t lo, uintptr_t hi, uintptr_t *first,
+			 uintptr_t *last)
+{
+	uintptr_t fs = buddy_frame_size(b);
+
+	if (lo > UINTPTR_MAX - (fs - 1))
+		return false;
+	*first = (lo + fs - 1) & ~(fs - 1);
+	if (*first == 0)
+		*first = fs;
+	*last = hi & ~(fs - 1);
+	return *last > *first;
+}
+
+static size_t table_bytes(uintptr_t nframes)
+{
+	return ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link);
+}
+
+size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b, const void *base, size_t size)
+{
+	uintptr_t lo = (uintptr_t)base, hi = lo + size, first, last;
+
+	if (hi < lo)
+		hi = UINTPTR_MAX;
+	if (!frame_bounds(b, lo, hi, &first, &last))
+		return 0;
+	return table_bytes((last - first) >> b->frame_shift);
+}
+
+int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *meta,
+			  size_t meta_size)
+{
+	uintptr_t lo = (uintptr_t)base, hi = lo + size, first, last, nframes;
+	struct buddy_region *r;
+	size_t need;
+	unsigned pos;
+
+	if (!base || !size)
+		return -EINVAL;
+	if (hi < lo)
+		hi = UINTPTR_MAX;
+	if (!frame_bounds(b, lo, hi, &first, &last))
+		return -ENOSPC;
+	need = table_bytes((last - first) >> b->frame_shift);
+	if (!meta) {
+		/* The table goes first; the frames after it shrink, never grow,
+		 * so a table sized for the larger count suffices. */
+		uintptr_t m = (lo + 7) & ~(uintptr_t)7;
+
+		if (m < lo || m > hi || hi - m < need)
+			return -ENOSPC;
+		meta = (void *)m;
+		meta_size = need;
+		if (!frame_bounds(b, m + need, hi, &first, &last))
+			return -ENOSPC;
+	} else {
+		uintptr_t m = (uintptr_t)meta;
+
+		if (m & 7)
+			return -EINVAL;
+		if (meta_size < need)
+			return -ENOSPC;
+		if (m < last && first < m + meta_size)
+			return -EINVAL;
+	}
+	nframes = (last - first) >> b->frame_shift;
+	if (nframes >= BUDDY_NIL)
+		return -EFBIG;
+
+	kmem_lock_acquire(&b->lock);
+	if (b->nr_regions >= b->max_regions) {
+		kmem_lock_release(&b->lock);
+		return -EMLINK;
+	}
+	for (unsigned i = 0; i < b->nr_regions; i++) {
+		const struct buddy_region *o = &b->region[i];
+		uintptr_t oend = o->base + ((uintptr_t)o->nframes << b->frame_shift);
+
+		if (first < oend && o->base < last) {
+			kmem_lock_release(&b->lock);
+			return -EEXIST;
+		}
+	}
+	r = &b->region[b->nr_regions];
+	r->base = first;
+	r->start_pfn = first >> b->frame_shift;
+	r->nframes = (uint32_t)nframes;
+	r->id = b->nr_regions;
+	r->tag = meta;
+	r->link = (struct buddy_link *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
+	r->meta_bytes = table_bytes(nframes);
+	memset(r->tag, BT_TAIL, nframes);
+	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
+		r->head[k] = BUDDY_NIL;
+	carve_locked(b, r, 0, r->nframes, BT_FREE);
+	b->managed_frames += nframes;
+	b->meta_bytes += r->meta_bytes;
+	/* keep by_addr sorted (I7) */
+	pos = b->nr_regions;
+	while (pos > 0 && b->region[b->by_addr[pos - 1]].base > first) {
+		b->by_addr[pos] = b->by_addr[pos - 1];
+		pos--;
+	}
+	b->by_addr[pos] = (uint8_t)r->id;
+	b->nr_regions++;
+	kmem_lock_release(&b->lock);
+	return 0;
+}
+
+int kmem_buddy_create_in(void *base, size_t size, const struct kmem_buddy_config *cfg,
+			 struct kmem_buddy **out)
+{
+	uintptr_t lo = (uintptr_t)base, p = (lo + 15) & ~(uintptr_t)15;
+	size_t need = kmem_buddy_sizeof(cfg);
+	int err;
+
+	if (!base || !out || !need)
+		return -EINVAL;
+	if (p < lo || size < p - lo || size - (p - lo) <= need)
+		return -ENOSPC;
+	err = kmem_buddy_init((void *)p, need, cfg, out);
+	if (err)
+		return err;
+	err = kmem_buddy_add_region(*out, (void *)(p + need), size - (p - lo) - need, NULL, 0);
+	if (err) {
+		kmem_buddy_destroy(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
+{
+	uint32_t m = b->order_mask >> order;
+	struct buddy_region *r;
+	uint32_t idx;
+	unsigned j;
+	size_t n = (size_t)1 << order;
+
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "alloc needs the instance lock");
+	if (KMEM_UNLIKELY(!m)) {
+		b->fail[order]++;
+		return NULL;
+	}
+	j = order + kmem_ctz32(m);
+	r = &b->region[kmem_ctz64(b->avail[j])];
+	idx = r->head[j];
+	list_del_locked(b, r, idx, j);
+	while (j > order) {
+		j--;
+		list_push_locked(b, r, idx + (1u << j), j);
+	}
+	r->tag[idx] = buddy_tag(BT_USED, order);
+	b->free_frames -= n;
+	b->used_frames += n;
+	if (b->used_frames > b->peak_used_frames)
+		b->peak_used_frames = b->used_frames;
+	b->allocs++;
+	return buddy_addr(b, r, idx);
+}
+
+static KMEM_NOINLINE void *alloc_too_big_slow(struct kmem_buddy *b)
+{
+	kmem_lock_acquire(&b->lock);
+	b->fail_too_big++;
+	kmem_lock_release(&b->lock);
+	return NULL;
+}
+
+void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
+{
+	void *p;
+
+	if (KMEM_UNLIKELY(order > b->max_order))
+		return alloc_too_big_slow(b);
+	kmem_lock_acquire(&b->lock);
+	p = alloc_locked(b, order);
+	kmem_lock_release(&b->lock);
+	return p;
+}
+
+int kmem_buddy_size_to_order(const struct kmem_buddy *b, size_t size)
+{
+	size_t frames = (size >> b->frame_shift) + ((size & (buddy_frame_size(b) - 1)) != 0);
+
+	if (!size || frames > ((size_t)1 << b->max_order))
+		return -1;
+	return frames == 1 ? 0 : (int)kmem_flsptr(frames - 1) + 1;
+}
+
+void *kmem_buddy_alloc_size(struct kmem_buddy *b, size_t size)
+{
+	int order = kmem_buddy_size_to_order(b, size);
+
+	if (order < 0)
+		return size ? alloc_too_big_slow(b) : NULL;
+	return kmem_buddy_alloc(b, (unsigned)order);
+}
+
+void *kmem_buddy_alloc_aligned(struct kmem_buddy *b, size_t size, size_t align)
+{
+	int order = kmem_buddy_size_to_order(b, size);
+	unsigned ao;
+
+	if (!size || !kmem_is_pow2(align))
+		return NULL;
+	if (order < 0)
+		return alloc_too_big_slow(b);
+	ao = kmem_flsptr(align) > b->frame_shift ? kmem_flsptr(align) - b->frame_shift : 0;
+	return kmem_buddy_alloc(b, (unsigned)order > ao ? (unsigned)order : ao);
+}
+
+/* ---- free ---------------------------------------------------------------- */
+
+/* Put block idx (2^order frames, not on any list, counted as neither free
+ * nor anything else by the caller) back, merging with free buddies (I4). */
+static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+				unsigned order)
+{
+	const uintptr_t lo = r->start_pfn, hi = lo + r->nframes;
+	uintptr_t pfn = lo + idx;
+
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "merge needs the instance lock");
+	while (order < b->max_order) {
+		uintptr_t bpfn = pfn ^ ((uintptr_t)1 << order);
+		uint32_t bidx;
+
+		if (bpfn < lo || bpfn >= hi)
+			break;
+		bidx = (uint32_t)(bpfn - lo);
+		if (r->tag[bidx] != buddy_tag(BT_FREE, order))
+			break;
+		list_del_locked(b, r, bidx, order);
+		/* the higher of the two stops being a head (I1) */
+		r->tag[bpfn > pfn ? bidx : (uint32_t)(pfn - lo)] = BT_TAIL;
+		pfn &= ~((uintptr_t)1 << order);
+		order++;
+	}
+	list_push_locked(b, r, (uint32_t)(pfn - lo), order);
+}
+
+static inline void free_block_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+				     unsigned order)
+{
+	size_t n = (size_t)1 << order;
+
+	b->used_frames -= n;
+	b->free_frames += n;
+	b->frees++;
+	merge_locked(b, r, idx, order);
+}
+
+/* Classify a free that failed the fast-path test; frees the block if only
+ * the order was wrong. Called with the lock held; drops it and reports. */
+static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
+						struct buddy_region *r, int want,
+						const void *caller)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct buddy_error e = { .ptr = p, .order = want };
+
+	if (!r) {
+		e.status = KMEM_FOREIGN_POINTER;
+		snprintf(e.detail, sizeof(e.detail), "not inside any region of this instance");
+	} else {
+		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
+		struct buddy_span s = kmem_buddy_span_of(b, r, idx);
+		void *head = buddy_addr(b, r, s.head);
+		bool at_frame = !((a - r->base) & (buddy_frame_size(b) - 1));
+
+		e.order = (int)s.order;
+		if (s.state == BT_FREE && at_frame) {
+			e.status = KMEM_DOUBLE_FREE;
+			if (s.head == idx)
+				snprintf(e.detail, sizeof(e.detail), "block is already free");
+			else
+				snprintf(e.detail, sizeof(e.detail),
+					 "frame is inside free order-%u block at %p (freed, then merged)",
+					 s.order, head);
+		} else if (s.state == BT_RESERVED) {
+			e.status = KMEM_RESERVED_FREE;
+			snprintf(e.detail, sizeof(e.detail),
+				 "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
+				 s.order, head);
+		} else if (p != head) {
+			e.status = KMEM_INTERIOR_POINTER;
+			snprintf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
+				 (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
+				 s.order, head);
+		} else {
+			KMEM_ASSERT(s.state == BT_USED && want >= 0 && (unsigned)want != s.order);
+			e.status = KMEM_WRONG_ORDER;
+			snprintf(e.detail, sizeof(e.detail),
+				 "caller says order %d, block has order %u; freed with order %u", want,
+				 s.order, s.order);
+			free_block_locked(b, r, idx, s.order);
+		}
+	}
+	kmem_lock_release(&b->lock);
+	buddy_raise(b, &e, caller);
+	return e.status;
+}
+
+static inline enum kmem_status free_common(struct kmem_buddy *b, void *p, int want,
+					   const void *caller)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct buddy_region *r;
+
+	if (KMEM_UNLIKELY(!p))
+		return KMEM_OK;
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (KMEM_LIKELY(r != NULL)) {
+		uintptr_t off = a - r->base;
+		uint32_t idx = (uint32_t)(off >> b->frame_shift);
+		uint8_t tag = r->tag[idx];
+
+		if (KMEM_LIKELY(!(off & (buddy_frame_size(b) - 1)) && buddy_tag_state(tag) == BT_USED &&
+				(want < 0 || (unsigned)want == buddy_tag_order(tag)))) {
+			free_block_locked(b, r, idx, buddy_tag_order(tag));
+			kmem_lock_release(&b->lock);
+			return KMEM_OK;
+		}
+	}
+	return free_slow(b, p, r, want, caller);
+}
+
+void kmem_buddy_free(struct kmem_buddy *b, void *block)
+{
+	(void)free_common(b, block, KMEM_BUDDY_ANY_ORDER, KMEM_RETURN_ADDRESS());
+}
+
+enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *block, int order)
+{
+	return free_common(b, block, order < 0 ? KMEM_BUDDY_ANY_ORDER : order, KMEM_RETURN_ADDRESS());
+}
+
+int kmem_buddy_block_order(struct kmem_buddy *b, const void *block)
+{
+	uintptr_t a = (uintptr_t)block;
+	struct buddy_region *r;
+	int order = -1;
+
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (r && !((a - r->base) & (buddy_frame_size(b) - 1))) {
+		uint8_t tag = r->tag[(a - r->base) >> b->frame_shift];
+
+		if (buddy_tag_state(tag) == BT_USED)
+			order = (int)buddy_tag_order(tag);
+	}
+	kmem_lock_release(&b->lock);
+	return order;
+}
+
+/* ---- reservations -------------------------------------------------------- */
+
+/* The region and frames [*s, *e) that addr[0..size) covers, widened to whole
+ * frames; false unless it lies inside one region. */
+static bool range_locked(struct kmem_buddy *b, const void *addr, size_t size,
+			 struct buddy_region **rp, uint32_t *s, uint32_t *e)
+{
+	uintptr_t fs = buddy_frame_size(b), lo = (uintptr_t)addr & ~(fs - 1);
+	uintptr_t hi = (uintptr_t)addr + size;
+	struct buddy_region *r;
+
+	if (!size || hi < (uintptr_t)addr)
+		return false;
+	r = find_region(b, lo);
+	if (!r)
+		return false;
+	hi = (hi - r->base + fs - 1) >> b->frame_shift; /* frame index past the end */
+	if (hi > r->nframes)
+		return false;
+	*rp = r;
+	*s = (uint32_t)((lo - r->base) >> b->frame_shift);
+	*e = (uint32_t)hi;
+	return true;
+}
+
+int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr, size_t size)
+{
+	struct buddy_region *r;
+	uint32_t s, e, pos;
+
+	kmem_lock_acquire(&b->lock);
+	if (!range_locked(b, addr, size, &r, &s, &e)) {
+		kmem_lock_release(&b->lock);
+		return -EINVAL;
+	}
+	for (pos = s; pos < e;) { /* pass 1: nothing allocated in the range */
+		struct buddy_span sp = kmem_buddy_span_of(b, r, pos);
+
+		if (sp.state == BT_USED) {
+			kmem_lock_release(&b->lock);
+			return -EBUSY;
+		}
+		pos = sp.head + (1u << sp.order);
+	}
+	for (pos = s; pos < e;) { /* pass 2: cut the range out of free blocks */
+		struct buddy_span sp = kmem_buddy_span_of(b, r, pos);
+		uint32_t end = sp.head + (1u << sp.order), stop = end < e ? end : e;
+
+		if (sp.state == BT_FREE) {
+			list_del_locked(b, r, sp.head, sp.order);
+			b->free_frames -= (size_t)1 << sp.order;
+			r->tag[sp.head] = BT_TAIL;
+			carve_locked(b, r, sp.head, pos, BT_FREE);
+			carve_locked(b, r, pos, stop, BT_RESERVED);
+			carve_locked(b, r, stop, end, BT_FREE);
+		}
+		pos = stop;
+	}
+	kmem_lock_release(&b->lock);
+	return 0;
+}
+
+int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
+{
+	struct buddy_region *r;
+	uint32_t s, e, pos;
+
+	kmem_lock_acquire(&b->lock);
+	if (!range_locked(b, addr, size, &r, &s, &e))
+		goto invalid;
+	for (pos = s; pos < e;) { /* pass 1: reserved blocks exactly inside */
+		struct buddy_span sp = kmem_buddy_span_of(b, r, pos);
+		uint32_t end = sp.head + (1u << sp.order);
+
+		if (sp.state != BT_RESERVED || sp.head < s || end > e)
+			goto invalid;
+		pos = end;
+	}
+	for (pos = s; pos < e;) { /* pass 2: free them, merging */
+		unsigned order = buddy_tag_order(r->tag[pos]);
+		size_t n = (size_t)1 << order;
+
+		b->reserved_frames -= n;
+		b->free_frames += n;
+		merge_locked(b, r, pos, order);
+		pos += (uint32_t)n;
+	}
+	kmem_lock_release(&b->lock);
+	return 0;
+invalid:
+	kmem_lock_release(&b->lock);
+	return -EINVAL;
+}
+
+/* ---- page source --------------------------------------------------------- */
+
+static void *ps_alloc(void *ctx, unsigned order, unsigned flags)
+{
+	struct kmem_buddy *b = ctx;
+	void *p = kmem_buddy_alloc(b, order);
+
+	if (p && (flags & KMEM_PAGE_ZERO))
+		memset(p, 0, buddy_frame_size(b) << order);
+	return p;
+}
+
+static void ps_free(void *ctx, void *block, unsigned order)
+{
+	(void)kmem_buddy_free_checked(ctx, block, (int)order);
+}
+
+void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
+{
+	ps->alloc_pages = ps_alloc;
+	ps->free_pages = ps_free;
+	ps->ctx = b;
+	ps->frame_size = buddy_frame_size(b);
+	ps->max_order = b->max_order;
+}

@@ -1,0 +1,150 @@
+/* buddy_internal.h - private structures of the buddy allocator, shared by
+ * buddy.c (allocation, free, regions, reservations) and buddy_info.c (stats,
+ * text formats, walk, checker), and by white-box tests.
+ *
+ * Frame numbers. pfn = address >> frame_shift, as in Linux. A region covers
+ * pfns [start_pfn, start_pfn + nframes); frame table index idx = pfn -
+ * start_pfn. Natural alignment is on pfns: an order-k block starts at a pfn
+ * that is a multiple of 2^k, so its buddy is pfn ^ (1 << k):
+ *
+ *     order 1 block at pfn 8: buddy is 8 ^ (1 << 1) = 10;  merged: order 2 at 8
+ *     order 1 block at pfn 10: buddy is 10 ^ 2 = 8
+ *
+ * Frame table (per region, outside the managed frames):
+ *   tag[idx]  one byte: state in bits 6-7, order in bits 0-5.
+ *             TAIL (0) for every frame that is not the first of a block;
+ *             FREE/USED/RESERVED plus the order for a block's first frame.
+ *   link[idx] {next, prev}: doubly linked free list of the block's order,
+ *             as region-local indices; meaningful only for FREE heads.
+ *
+ * Invariants (kmem_buddy_check() verifies all; asserts cite them):
+ *   I1. The blocks of a region tile it: walking head -> head + 2^order from
+ *       index 0 visits every head and ends exactly at nframes; every frame
+ *       that is not a head has tag TAIL.
+ *   I2. A block of order k starts at a pfn that is a multiple of 2^k, lies
+ *       inside its region, and k <= max_order.
+ *   I3. A FREE block of order k is on exactly one list: region->head[k].
+ *   I4. No FREE block of order k < max_order has a FREE buddy of order k
+ *       (free buddies are always merged).
+ *   I5. Bit r of avail[k] is set iff region r's list k is non-empty; bit k
+ *       of order_mask is set iff avail[k] != 0.
+ *   I6. free_frames + used_frames + reserved_frames == managed_frames;
+ *       nr_free[k] == number of FREE blocks of order k over all regions.
+ *   I7. by_addr[0..nr_regions) lists region ids sorted by base; regions
+ *       never overlap.
+ *
+ * Locking: one lock per instance (b->lock) protects everything below except
+ * the immutable configuration (frame_shift, max_order, flags, name, sink
+ * pointer). Functions named *_locked expect it held and assert it.
+ */
+#ifndef KMEM_BUDDY_INTERNAL_H
+#define KMEM_BUDDY_INTERNAL_H
+
+#include <kmem/buddy.h>
+
+#include "kmem_port.h"
+
+#define BUDDY_MAGIC 0x6b627564u /* "kbud" */
+#define BUDDY_NIL UINT32_MAX
+#define BUDDY_NAME_MAX 32
+
+enum buddy_tag_state {
+	BT_TAIL = 0,
+	BT_FREE = KMEM_BUDDY_FREE,
+	BT_USED = KMEM_BUDDY_USED,
+	BT_RESERVED = KMEM_BUDDY_RESERVED,
+};
+
+#define BT_ORDER_MASK 0x3fu
+#define BT_STATE_SHIFT 6
+
+static inline uint8_t buddy_tag(enum buddy_tag_state st, unsigned order)
+{
+	return (uint8_t)(((unsigned)st << BT_STATE_SHIFT) | order);
+}
+static inline enum buddy_tag_state buddy_tag_state(uint8_t tag)
+{
+	return (enum buddy_tag_state)(tag >> BT_STATE_SHIFT);
+}
+static inline unsigned buddy_tag_order(uint8_t tag) { return tag & BT_ORDER_MASK; }
+
+struct buddy_link {
+	uint32_t next;
+	uint32_t prev;
+};
+
+_Static_assert(sizeof(struct buddy_link) + 1 == KMEM_BUDDY_META_PER_FRAME,
+	       "frame table entry size must match the documented overhead");
+_Static_assert(KMEM_BUDDY_ORDER_LIMIT <= (int)BT_ORDER_MASK, "order must fit a tag");
+_Static_assert(KMEM_BUDDY_ORDER_LIMIT < 32, "order_mask is 32 bits");
+_Static_assert(KMEM_BUDDY_REGION_LIMIT <= 64, "avail[] is a 64-bit region mask");
+
+struct buddy_region {
+	uintptr_t base;		/* address of frame 0 */
+	uintptr_t start_pfn;	/* base >> frame_shift */
+	uint32_t nframes;
+	uint32_t id;		/* index in b->region[] and bit in avail[] */
+	uint8_t *tag;		/* nframes bytes */
+	struct buddy_link *link;	/* nframes entries */
+	size_t meta_bytes;	/* frame table bytes (for stats) */
+	uint32_t head[KMEM_BUDDY_ORDER_LIMIT + 1];	/* free list heads (I3) */
+};
+
+struct kmem_buddy {
+	uint32_t magic;
+	unsigned frame_shift;
+	unsigned max_order;
+	unsigned max_regions;
+	unsigned flags;
+	char name[BUDDY_NAME_MAX];
+	struct kmem_error_sink *sink;
+	struct kmem_error_sink own_sink;
+	struct kmem_lock lock;
+
+	/* --- protected by lock --- */
+	unsigned nr_regions;
+	uint32_t order_mask;	/* I5 */
+	uint64_t avail[KMEM_BUDDY_ORDER_LIMIT + 1];	/* I5 */
+	size_t nr_free[KMEM_BUDDY_ORDER_LIMIT + 1];	/* I6 */
+	size_t managed_frames, free_frames, used_frames, reserved_frames;
+	size_t peak_used_frames;
+	size_t meta_bytes;
+	uint64_t allocs, frees, fail_too_big;
+	uint64_t fail[KMEM_BUDDY_ORDER_LIMIT + 1];
+	uint8_t by_addr[KMEM_BUDDY_REGION_LIMIT];	/* I7 */
+	struct buddy_region region[];	/* max_regions entries */
+};
+
+static inline uintptr_t buddy_frame_size(const struct kmem_buddy *b)
+{
+	return (uintptr_t)1 << b->frame_shift;
+}
+
+static inline void *buddy_addr(const struct kmem_buddy *b, const struct buddy_region *r,
+			       uint32_t idx)
+{
+	return (void *)(r->base + ((uintptr_t)idx << b->frame_shift));
+}
+
+/* A pointer's place: its region, frame index and offset into the frame. */
+struct buddy_locus {
+	struct buddy_region *r;	/* NULL: outside every region */
+	uint32_t idx;
+	uintptr_t offset;	/* bytes into frame idx */
+};
+
+/* The block containing a frame. */
+struct buddy_span {
+	uint32_t head;
+	unsigned order;
+	enum buddy_tag_state state;
+};
+
+/* ---- defined in buddy.c -------------------------------------------------- */
+/* Region containing addr, or NULL. O(log regions). */
+KMEM_HIDDEN struct buddy_region *kmem_buddy_find_region(struct kmem_buddy *b, uintptr_t addr);
+/* Block containing frame idx of r (I1 guarantees one). O(max_order). */
+KMEM_HIDDEN struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b,
+						 const struct buddy_region *r, uint32_t idx);
+
+#endif /* KMEM_BUDDY_INTERNAL_H */

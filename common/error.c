@@ -1,0 +1,92 @@
+/* error.c - the error sink every kmem layer reports misuse to.
+ *
+ * Algorithm: kmem_error_raise() (1) increments the per-kind counter with a
+ * relaxed atomic add, (2) hands the report to the sink's callback, or formats
+ * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) aborts if
+ * KMEM_ERROR_ABORT. Bound: O(1) plus the callback.
+ *
+ * Invariants:
+ *   I1. count[k] is the number of reports of kind k raised on this sink.
+ *   I2. count[KMEM_OK] stays 0.
+ *
+ * Locking: none. Counters are atomics, so one sink may serve instances on
+ * many threads; callers raise with their own instance lock released.
+ */
+#include <kmem/error.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmem_port.h"
+
+static const char *const status_names[KMEM_STATUS_COUNT] = {
+	[KMEM_OK] = "ok",
+	[KMEM_DOUBLE_FREE] = "double-free",
+	[KMEM_FOREIGN_POINTER] = "foreign-pointer",
+	[KMEM_INTERIOR_POINTER] = "interior-pointer",
+	[KMEM_WRONG_ORDER] = "wrong-order",
+	[KMEM_RESERVED_FREE] = "reserved-free",
+	[KMEM_CORRUPTION] = "corruption",
+};
+
+const char *kmem_status_name(enum kmem_status st)
+{
+	if ((unsigned)st >= KMEM_STATUS_COUNT)
+		return "unknown";
+	return status_names[st];
+}
+
+void kmem_error_sink_init(struct kmem_error_sink *sink)
+{
+	memset(sink, 0, sizeof(*sink));
+}
+
+unsigned long kmem_error_count(const struct kmem_error_sink *sink, enum kmem_status st)
+{
+	if (st == KMEM_OK || (unsigned)st >= KMEM_STATUS_COUNT)
+		return 0;
+	return kmem_atomic_load_relaxed_ul(&sink->count[st]);
+}
+
+unsigned long kmem_error_total(const struct kmem_error_sink *sink)
+{
+	unsigned long total = 0;
+
+	for (unsigned k = 1; k < KMEM_STATUS_COUNT; k++)
+		total += kmem_atomic_load_relaxed_ul(&sink->count[k]);
+	return total;
+}
+
+int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
+{
+	char order[24] = "";
+	char caller[40] = "";
+
+	if (r->order >= 0)
+		snprintf(order, sizeof(order), " (order %d)", r->order);
+	if (r->caller)
+		snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
+	return snprintf(buf, len, "kmem: %s '%s': %s of %p%s: %s%s",
+			r->component ? r->component : "?", r->instance ? r->instance : "?",
+			kmem_status_name(r->status), r->ptr, order,
+			r->detail ? r->detail : "", caller);
+}
+
+void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_report *r)
+{
+	if ((unsigned)r->status < KMEM_STATUS_COUNT && r->status != KMEM_OK)
+		kmem_atomic_inc_relaxed_ul(&sink->count[r->status]);
+	if (sink->report) {
+		sink->report(sink->arg, r);
+	} else if (!(sink->flags & KMEM_ERROR_QUIET)) {
+#ifdef KMEM_HAVE_STDIO
+		char line[512];
+
+		kmem_error_format(r, line, sizeof(line));
+		fprintf(stderr, "%s\n", line);
+#endif
+	}
+	if (sink->flags & KMEM_ERROR_ABORT)
+		abort();
+}

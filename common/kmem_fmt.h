@@ -1,0 +1,40 @@
+/* kmem_fmt.h - snprintf-style text building shared by every layer's
+ * stats formatters (buddyinfo, slabinfo, vmstat, JSON).
+ *
+ * A struct kmem_fmt writes into a caller buffer, never past len bytes, always
+ * NUL-terminated when len > 0, and counts the bytes the whole text needs, so
+ * a formatter can return that count like snprintf does.
+ */
+#ifndef KMEM_FMT_H
+#define KMEM_FMT_H
+
+#include <stddef.h>
+
+#include "kmem_port.h"
+
+struct kmem_fmt {
+	char *buf;
+	size_t len;
+	size_t need; /* bytes the text needs so far, without the NUL */
+};
+
+static inline void kmem_fmt_init(struct kmem_fmt *f, char *buf, size_t len)
+{
+	f->buf = buf;
+	f->len = len;
+	f->need = 0;
+	if (len)
+		buf[0] = '\0';
+}
+
+/* Append printf-style text. */
+KMEM_HIDDEN void kmem_fmt_printf(struct kmem_fmt *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string literal (quotes and escapes included). */
+KMEM_HIDDEN void kmem_fmt_json_string(struct kmem_fmt *f, const char *s);
+/* Append v/1000 with three decimals ("-1.000", "0.042"). */
+KMEM_HIDDEN void kmem_fmt_milli(struct kmem_fmt *f, int v);
+/* The snprintf-style result: bytes needed, clamped to INT_MAX. */
+KMEM_HIDDEN int kmem_fmt_result(const struct kmem_fmt *f);
+
+#endif /* KMEM_FMT_H */

@@ -1,0 +1,146 @@
+/* kmem_port.h - the port layer: locks, atomics, bit operations, asserts.
+ *
+ * Everything platform-specific in the kmem cores goes through this header.
+ *  - Locks: pthread mutexes on hosted builds (KMEM_HAVE_PTHREAD); compiled out
+ *    on builds without threads (-Dthreads=disabled), where every instance
+ *    behaves as if created with a NOLOCK flag.
+ *  - Atomics: GCC/Clang __atomic builtins behind wrappers named by memory
+ *    order, so C and C++ translation units can share structs.
+ *  - KMEM_ASSERT(cond && "what must hold"): internal invariants, compiled
+ *    only when NDEBUG is not defined (debug and debugoptimized builds).
+ * Private to the library: not installed.
+ */
+#ifndef KMEM_PORT_H
+#define KMEM_PORT_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmem_config.h"
+
+#ifdef KMEM_HAVE_PTHREAD
+#include <pthread.h>
+#endif
+
+#define KMEM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define KMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define KMEM_NOINLINE __attribute__((noinline))
+#define KMEM_HIDDEN __attribute__((visibility("hidden")))
+#define KMEM_RETURN_ADDRESS() __builtin_return_address(0)
+
+#ifdef NDEBUG
+#define KMEM_ASSERT(cond) ((void)0)
+#else
+#define KMEM_ASSERT(cond) assert(cond)
+#endif
+
+/* ---- bit operations ------------------------------------------------------ */
+
+static inline unsigned kmem_ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+static inline unsigned kmem_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned kmem_ctzptr(uintptr_t x) { return (unsigned)__builtin_ctzll((unsigned long long)x); }
+/* floor(log2(x)) for x > 0 */
+static inline unsigned kmem_flsptr(uintptr_t x)
+{
+	return (unsigned)(sizeof(unsigned long long) * 8 - 1 - (unsigned)__builtin_clzll((unsigned long long)x));
+}
+static inline bool kmem_is_pow2(uintptr_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* ---- atomics (named by memory order) ------------------------------------- */
+
+static inline void kmem_atomic_inc_relaxed_ul(unsigned long *p)
+{
+	__atomic_fetch_add(p, 1ul, __ATOMIC_RELAXED);
+}
+static inline unsigned long kmem_atomic_load_relaxed_ul(const unsigned long *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void kmem_atomic_store_relaxed_ul(unsigned long *p, unsigned long v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* ---- locks --------------------------------------------------------------- */
+
+struct kmem_lock {
+#ifdef KMEM_HAVE_PTHREAD
+	pthread_mutex_t mutex;
+	bool enabled;
+#ifndef NDEBUG
+	unsigned long held; /* debug: 1 while held, for asserts (relaxed atomic) */
+#endif
+#endif
+};
+
+/* Returns 0 or a negative errno. enabled false: every operation is a no-op. */
+static inline int kmem_lock_init(struct kmem_lock *l, bool enabled)
+{
+#ifdef KMEM_HAVE_PTHREAD
+	l->enabled = enabled;
+#ifndef NDEBUG
+	l->held = 0;
+#endif
+	if (!enabled)
+		return 0;
+	return -pthread_mutex_init(&l->mutex, NULL);
+#else
+	(void)l;
+	(void)enabled;
+	return 0;
+#endif
+}
+
+static inline void kmem_lock_destroy(struct kmem_lock *l)
+{
+#ifdef KMEM_HAVE_PTHREAD
+	if (l->enabled)
+		pthread_mutex_destroy(&l->mutex);
+#else
+	(void)l;
+#endif
+}
+
+static inline void kmem_lock_acquire(struct kmem_lock *l)
+{
+#ifdef KMEM_HAVE_PTHREAD
+	if (l->enabled) {
+		pthread_mutex_lock(&l->mutex);
+#ifndef NDEBUG
+		kmem_atomic_store_relaxed_ul(&l->held, 1);
+#endif
+	}
+#else
+	(void)l;
+#endif
+}
+
+static inline void kmem_lock_release(struct kmem_lock *l)
+{
+#ifdef KMEM_HAVE_PTHREAD
+	if (l->enabled) {
+#ifndef NDEBUG
+		kmem_atomic_store_relaxed_ul(&l->held, 0);
+#endif
+		pthread_mutex_unlock(&l->mutex);
+	}
+#else
+	(void)l;
+#endif
+}
+
+/* True if the lock is held (by someone) or locking is off. For asserts in
+ * _locked functions; always true in NDEBUG builds. */
+static inline bool kmem_lock_held(const struct kmem_lock *l)
+{
+#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
+	return !l->enabled || kmem_atomic_load_relaxed_ul(&l->held) != 0;
+#else
+	(void)l;
+	return true;
+#endif
+}
+
+#endif /* KMEM_PORT_H */

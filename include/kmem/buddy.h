@@ -1,0 +1,289 @@
+/* kmem/buddy.h - power-of-two buddy allocator over page frames in
+ * caller-supplied memory.
+ *
+ * A buddy instance manages one or more regions (any start address, any size)
+ * cut into frames of frame_size bytes. It hands out blocks of 2^order frames,
+ * 0 <= order <= max_order, each naturally aligned in absolute address terms:
+ * (address % (frame_size << order)) == 0. Allocation splits a larger free
+ * block; free merges a block with its buddy (the block at address
+ * a ^ (frame_size << order)) as long as that buddy is free, up to max_order.
+ *
+ * Bounds: allocation is O(max_order); free is O(log2(regions) + max_order);
+ * nothing scans frames or lists. Metadata lives outside the managed frames in
+ * a frame table of 9 bytes per frame (kmem_buddy_region_meta_size()), so free
+ * memory is never written by the allocator.
+ *
+ * No function here allocates memory from anywhere: the caller supplies the
+ * instance storage (kmem_buddy_sizeof()) and, optionally, each region's frame
+ * table.
+ *
+ * Thread safety: every function that takes a struct kmem_buddy * may be called
+ * from any thread concurrently, unless the instance was created with
+ * KMEM_BUDDY_NOLOCK (then the caller serialises all calls). Exceptions are
+ * noted per function.
+ */
+#ifndef KMEM_BUDDY_H
+#define KMEM_BUDDY_H
+
+#include <kmem/common.h>
+#include <kmem/error.h>
+#include <kmem/page_source.h>
+
+KMEM_BEGIN_DECLS
+
+struct kmem_buddy; /* opaque */
+
+/* Largest max_order an instance accepts (2^31 frames per block). */
+#define KMEM_BUDDY_ORDER_LIMIT 31
+#define KMEM_BUDDY_DEFAULT_ORDER 10		/* like Linux's MAX_ORDER-1 */
+#define KMEM_BUDDY_DEFAULT_FRAME 4096u
+#define KMEM_BUDDY_MIN_FRAME 64u
+#define KMEM_BUDDY_MAX_FRAME 65536u
+#define KMEM_BUDDY_DEFAULT_REGIONS 8
+#define KMEM_BUDDY_REGION_LIMIT 64
+/* Frame-table bytes per managed frame (one tag byte and two 32-bit links). */
+#define KMEM_BUDDY_META_PER_FRAME 9u
+
+/* Config flags. */
+#define KMEM_BUDDY_NOLOCK 0x1u	/* no internal lock: the caller serialises */
+
+/* Pass as the order of kmem_buddy_free_checked() to accept any order. */
+#define KMEM_BUDDY_ANY_ORDER (-1)
+
+struct kmem_buddy_config {
+	const char *name;	/* copied (up to 31 chars); NULL: "buddy" */
+	size_t frame_size;	/* power of two, 64..65536; 0: 4096 */
+	unsigned max_order;	/* 1..31; 0: 10 (like Linux's MAX_ORDER - 1) */
+	unsigned max_regions;	/* 1..64; 0: 8 */
+	unsigned flags;		/* KMEM_BUDDY_* */
+	/* Where errors go. NULL: the instance's own sink (print to stderr,
+	 * continue). The sink must outlive the instance. */
+	struct kmem_error_sink *sink;
+};
+
+/* Fill cfg with the defaults: frame 4096, max order 10, 8 regions, locked,
+ * own sink (a zeroed struct means the same). O(1). */
+KMEM_API void kmem_buddy_config_init(struct kmem_buddy_config *cfg);
+
+/* Bytes of instance storage kmem_buddy_init() needs for cfg (NULL: defaults),
+ * or 0 if cfg is invalid. The storage must be aligned to 16 bytes. O(1). */
+KMEM_API size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg);
+
+/* Create an instance with no regions in mem[0..mem_size).
+ * Returns 0 and sets *out, or:
+ *   -EINVAL  cfg invalid (frame size not a power of two in range, max_order
+ *            > 31 or frame_size << max_order overflows an address, regions
+ *            not in 1..64), mem NULL or misaligned, out NULL;
+ *   -ENOSPC  mem_size < kmem_buddy_sizeof(cfg);
+ *   other    the lock could not be initialised (negative errno).
+ * O(max_regions). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_init(void *mem, size_t mem_size,
+					     const struct kmem_buddy_config *cfg,
+					     struct kmem_buddy **out);
+
+/* One-call setup for a single arena (a static array on a microcontroller):
+ * places the instance and the frame table at the start of base[0..size) and
+ * manages the frames that follow. Same errors as kmem_buddy_init() and
+ * kmem_buddy_add_region(); -ENOSPC if no whole frame is left.
+ * O(max_regions + max_order * (size / (frame_size << max_order) + 1)). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_create_in(void *base, size_t size,
+						  const struct kmem_buddy_config *cfg,
+						  struct kmem_buddy **out);
+
+/* Tear down: releases the lock. Outstanding blocks are simply forgotten; the
+ * instance storage and regions belong to the caller again. Not thread-safe:
+ * no other call may be in progress or follow. O(1). */
+KMEM_API void kmem_buddy_destroy(struct kmem_buddy *b);
+
+/* Frame-table bytes kmem_buddy_add_region() needs for a region
+ * base[0..size) when the caller supplies the table separately. O(1). */
+KMEM_API size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b,
+					    const void *base, size_t size);
+
+/* Add (hot-add) a region. Its frames are base rounded up to a frame boundary
+ * up to base+size rounded down; each maximal naturally aligned piece becomes
+ * a free block (at most max_order), so an unaligned head or tail is still
+ * used, in smaller blocks. A frame at address 0 is never managed.
+ * meta: the frame table, meta_size >= kmem_buddy_region_meta_size() bytes,
+ * 8-byte aligned, outside base[0..size). meta NULL: the table is carved from
+ * the start of the region itself.
+ * Returns 0, or:
+ *   -EINVAL  base NULL, meta misaligned or overlapping the region;
+ *   -ENOSPC  no whole frame in the region (after the table), or meta_size
+ *            too small;
+ *   -EEXIST  the frames overlap a region already added;
+ *   -EMLINK  max_regions regions already added;
+ *   -EFBIG   more than 2^32 - 2 frames (split it into several regions).
+ * O(log regions + max_order * (frames >> max_order + 1)) plus zeroing the
+ * frame table's tag bytes (one per frame). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_add_region(struct kmem_buddy *b, void *base,
+						   size_t size, void *meta,
+						   size_t meta_size);
+
+/* Reserve addr[0..size), widened to whole frames, so it is never handed out
+ * (holes, MMIO windows, firmware tables). Parts already reserved stay so.
+ * Returns 0, or:
+ *   -EINVAL  size 0, or the range is not inside one region;
+ *   -EBUSY   some frame in the range is allocated (nothing is changed).
+ * O(max_order * blocks touched). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr,
+						size_t size);
+
+/* Give a reserved range back to the allocator (e.g. boot memory after
+ * init). Every frame of addr[0..size), widened to whole frames, must be
+ * reserved, and no reserved block may stick out of the range.
+ * Returns 0, or -EINVAL (size 0, not inside one region, or some frame not
+ * reserved / a reserved block crossing the range's edge; nothing is
+ * changed). O(max_order * blocks touched). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr,
+						  size_t size);
+
+/* Allocate 2^order frames, aligned to frame_size << order. Contents are
+ * whatever was there. Returns NULL if order > max_order or no free block of
+ * that order or larger exists (counted in stats.fail[]; not an error
+ * report). O(max_order). */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order);
+
+/* Allocate at least size bytes: the smallest order whose block holds size.
+ * Returns NULL for size 0, a size above frame_size << max_order (no
+ * overflow), or no memory. O(max_order). */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc_size(struct kmem_buddy *b, size_t size);
+
+/* Allocate at least size bytes aligned to align (a power of two; blocks are
+ * naturally aligned, so this picks order max(order for size, order for
+ * align)). Returns NULL if align is 0 or not a power of two, size is 0, the
+ * order needed exceeds max_order, or no memory. O(max_order). */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc_aligned(struct kmem_buddy *b, size_t size,
+							 size_t align);
+
+/* Free a block by its address; the order comes from the frame table. NULL is
+ * a no-op. A bad pointer is reported to the error sink and nothing changes
+ * (see kmem_buddy_free_checked()). O(log regions + max_order). */
+KMEM_API void kmem_buddy_free(struct kmem_buddy *b, void *block);
+
+/* Checked free: as kmem_buddy_free(), and if order != KMEM_BUDDY_ANY_ORDER it
+ * must equal the block's order. Returns:
+ *   KMEM_OK               freed (also for NULL, a no-op);
+ *   KMEM_DOUBLE_FREE      block already free (possibly merged into a larger
+ *                         free block); nothing changes;
+ *   KMEM_FOREIGN_POINTER  not inside any region; nothing changes;
+ *   KMEM_INTERIOR_POINTER inside a block but not at its start; nothing changes;
+ *   KMEM_RESERVED_FREE    inside a reserved range; nothing changes;
+ *   KMEM_WRONG_ORDER      order differs: reported, and the block is freed
+ *                         with its true order (the frame table is the truth,
+ *                         and the caller was giving the block up anyway).
+ * Every status but KMEM_OK is also reported to the error sink.
+ * O(log regions + max_order). */
+KMEM_API enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *block,
+						  int order);
+
+/* Order of the allocated block starting at block, or -1 if block is not the
+ * start of an allocated block (not reported). O(log regions). */
+KMEM_API int kmem_buddy_block_order(struct kmem_buddy *b, const void *block);
+
+/* Smallest order whose block holds size bytes, or -1 if size is 0 or larger
+ * than the largest block. O(1). */
+KMEM_API int kmem_buddy_size_to_order(const struct kmem_buddy *b, size_t size);
+
+/* Frame size and max order of the instance. O(1), lock-free. */
+KMEM_API size_t kmem_buddy_frame_size(const struct kmem_buddy *b);
+KMEM_API unsigned kmem_buddy_max_order(const struct kmem_buddy *b);
+
+/* The instance's error sink (its own or the configured one). */
+KMEM_API struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b);
+
+/* Fill *ps with a page source backed by this instance: alloc_pages honours
+ * KMEM_PAGE_ZERO (memset of the block) and ignores the other flags (a buddy
+ * never waits). O(1). */
+KMEM_API void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps);
+
+/* ---- statistics ---------------------------------------------------------- */
+
+struct kmem_buddy_stats {
+	size_t frame_size;
+	unsigned max_order;
+	unsigned nr_regions;
+	size_t managed_frames;	/* frames in all regions */
+	size_t free_frames;
+	size_t used_frames;	/* allocated */
+	size_t reserved_frames;
+	size_t peak_used_frames;	/* high-water mark of used_frames */
+	size_t meta_bytes;	/* frame tables + instance */
+	/* free_blocks[k]: free blocks of exactly order k (buddyinfo). */
+	size_t free_blocks[KMEM_BUDDY_ORDER_LIMIT + 1];
+	uint64_t allocs;	/* successful allocations */
+	uint64_t frees;		/* successful frees */
+	/* fail[k]: failed allocations of order k (requests above max_order
+	 * are counted in fail_too_big). */
+	uint64_t fail[KMEM_BUDDY_ORDER_LIMIT + 1];
+	uint64_t fail_too_big;
+};
+
+/* Snapshot the counters. O(max_order). */
+KMEM_API void kmem_buddy_get_stats(struct kmem_buddy *b, struct kmem_buddy_stats *st);
+
+/* Linux's unusable free space index for order j, in thousandths (0..1000):
+ * the share of free frames that sits in blocks smaller than 2^j,
+ * (F - S_j * 2^j) / F with F free frames and S_j free blocks of order >= j
+ * counted in order-j units; 1000 when nothing is free. O(max_order). */
+KMEM_API int kmem_buddy_unusable_index(const struct kmem_buddy_stats *st, unsigned order);
+
+/* Linux's external fragmentation index for order j, in thousandths:
+ * -1000 when a free block of order >= j exists (a request would succeed);
+ * 0 when nothing is free; otherwise 1000 - (1000 + F * 1000 / 2^j) / B with
+ * F free frames and B free blocks, in integer arithmetic exactly as Linux
+ * computes it. That lies in (-1000, 1000]: near 1000 a failure is due to
+ * fragmentation, near 0 to lack of memory, and it dips below 0 when a few
+ * small blocks hold much of the free memory. O(max_order). */
+KMEM_API int kmem_buddy_extfrag_index(const struct kmem_buddy_stats *st, unsigned order);
+
+/* Text forms; all snprintf-style: write at most len bytes including the NUL,
+ * return the length the whole text needs. O(max_order).
+ *   buddyinfo: /proc/buddyinfo line, "Node 0, zone <name> n0 n1 ... nMAX\n";
+ *   fragindex: two lines in Linux's debugfs extfrag format, each prefixed
+ *              with the file's name: "unusable_index: Node 0, zone <name>
+ *              0.000 ...\n" and "extfrag_index: Node 0, zone <name> -1.000 ...\n";
+ *   json:      one JSON object with every counter and both indexes. */
+KMEM_API int kmem_buddy_format_buddyinfo(struct kmem_buddy *b, char *buf, size_t len);
+KMEM_API int kmem_buddy_format_fragindex(struct kmem_buddy *b, char *buf, size_t len);
+KMEM_API int kmem_buddy_format_json(struct kmem_buddy *b, char *buf, size_t len);
+
+/* ---- walking and checking ------------------------------------------------ */
+
+enum kmem_buddy_state {
+	KMEM_BUDDY_FREE = 1,
+	KMEM_BUDDY_USED = 2,
+	KMEM_BUDDY_RESERVED = 3
+};
+
+struct kmem_buddy_block {
+	void *addr;
+	unsigned order;
+	enum kmem_buddy_state state;
+	unsigned region;	/* index in the order regions were added */
+};
+
+/* Call fn for every block (free, used, reserved) of every region, in address
+ * order. The blocks tile each region exactly. fn runs with
+ * the instance lock held and must not call this instance; a nonzero return
+ * stops the walk and is returned. Returns 0 when the walk completes.
+ * O(blocks). */
+KMEM_API int kmem_buddy_walk(struct kmem_buddy *b,
+			     int (*fn)(void *arg, const struct kmem_buddy_block *blk),
+			     void *arg);
+
+/* Full invariant walk. Verifies, per region:
+ *   every frame belongs to exactly one block; blocks are aligned to their
+ *   order and lie inside the region; every free block is on exactly one
+ *   list, the one of its order, with consistent links; no two free buddies
+ *   are left unmerged; the per-order region masks match the lists; and
+ *   globally free + used + reserved == managed frames and every counter
+ *   matches what the walk found.
+ * Returns 0 if all hold; otherwise reports the first violation to the error
+ * sink as KMEM_CORRUPTION (naming the invariant) and returns -EFAULT.
+ * O(frames + regions * max_order). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_check(struct kmem_buddy *b);
+
+KMEM_END_DECLS
+
+#endif /* KMEM_BUDDY_H */

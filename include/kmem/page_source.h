@@ -1,0 +1,34 @@
+/* kmem/page_source.h - the narrow interface between kmem layers.
+ *
+ * A page source hands out naturally aligned blocks of 2^order frames and
+ * takes them back. buddy implements it (kmem_buddy_page_source()); the frame
+ * service (pagealloc) implements it too; slab consumes it without knowing
+ * which one it runs on.
+ */
+#ifndef KMEM_PAGE_SOURCE_H
+#define KMEM_PAGE_SOURCE_H
+
+#include <kmem/common.h>
+
+KMEM_BEGIN_DECLS
+
+/* Allocation flags (a request may combine them). */
+#define KMEM_PAGE_ZERO 0x1u	/* every byte of the block reads as zero */
+#define KMEM_PAGE_NOWAIT 0x2u	/* never block or reclaim; fail instead */
+#define KMEM_PAGE_HIGH 0x4u	/* high priority: may use emergency reserves */
+#define KMEM_PAGE_NOFAIL 0x8u	/* may wait for reclaim; fails only on OOM */
+
+struct kmem_page_source {
+	/* Return a block of 2^order frames, aligned to frame_size << order,
+	 * or NULL. */
+	void *(*alloc_pages)(void *ctx, unsigned order, unsigned flags);
+	/* Return a block obtained from alloc_pages with the same order. */
+	void (*free_pages)(void *ctx, void *block, unsigned order);
+	void *ctx;
+	size_t frame_size;	/* bytes per frame, a power of two */
+	unsigned max_order;	/* largest order alloc_pages can satisfy */
+};
+
+KMEM_END_DECLS
+
+#endif /* KMEM_PAGE_SOURCE_H */

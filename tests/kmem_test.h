@@ -1,0 +1,106 @@
+/* kmem_test.h - helpers shared by the kmem test programs (cmocka).
+ *
+ * - a recording error sink (counts, last report, last formatted line);
+ * - a seeded PRNG (splitmix64); the seed comes from KMEM_TEST_SEED or a
+ *   fixed default and is printed, so a failing run can be replayed;
+ * - test_scale(n): shrink iteration counts under Valgrind.
+ */
+#ifndef KMEM_TEST_H
+#define KMEM_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <kmem/kmem.h>
+
+#ifdef KMEM_TEST_HAVE_VALGRIND
+#include <valgrind.h>
+#endif
+
+static inline int test_under_valgrind(void)
+{
+#ifdef KMEM_TEST_HAVE_VALGRIND
+	if (RUNNING_ON_VALGRIND)
+		return 1;
+#endif
+	return getenv("KMEM_TEST_UNDER_VALGRIND") != NULL;
+}
+
+/* n normally, n / 10 (at least 1) under Valgrind: never skip, only shrink. */
+static inline unsigned long test_scale(unsigned long n)
+{
+	return test_under_valgrind() ? (n / 10 ? n / 10 : 1) : n;
+}
+
+struct test_rng {
+	uint64_t s;
+};
+
+static inline uint64_t test_seed(uint64_t dflt, const char *what)
+{
+	const char *e = getenv("KMEM_TEST_SEED");
+	uint64_t seed = e ? strtoull(e, NULL, 0) : dflt;
+
+	print_message("[ seed     ] %s: KMEM_TEST_SEED=%llu\n", what, (unsigned long long)seed);
+	return seed;
+}
+
+static inline uint64_t test_rand(struct test_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* uniform in [0, n) for n > 0 */
+static inline uint64_t test_below(struct test_rng *r, uint64_t n)
+{
+	return test_rand(r) % n;
+}
+
+struct test_recorder {
+	struct kmem_error_sink sink;
+	unsigned calls;
+	struct kmem_error_report last;
+	char detail[256];
+	char line[512];
+};
+
+static inline void test_recorder_cb(void *arg, const struct kmem_error_report *r)
+{
+	struct test_recorder *rec = arg;
+
+	rec->calls++;
+	rec->last = *r;
+	snprintf(rec->detail, sizeof(rec->detail), "%s", r->detail);
+	rec->last.detail = rec->detail;
+	kmem_error_format(r, rec->line, sizeof(rec->line));
+}
+
+static inline void test_recorder_init(struct test_recorder *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	kmem_error_sink_init(&rec->sink);
+	rec->sink.report = test_recorder_cb;
+	rec->sink.arg = rec;
+}
+
+/* Memory aligned to `align` (a power of two >= sizeof(void *)). */
+static inline void *test_aligned(size_t align, size_t size)
+{
+	void *p = NULL;
+
+	assert_int_equal(posix_memalign(&p, align, size), 0);
+	return p;
+}
+
+#endif /* KMEM_TEST_H */
