@@ -166,7 +166,7 @@ static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r
 	if (first != BUDDY_NIL) {
 		r->link[first].prev = idx;
 	} else {
-		b->avail[order] |= (uint64_t)1 << r->id;
+		b->avail[order] |= r->bit;
 		b->order_mask |= 1u << order;
 	}
 	r->head[order] = idx;
@@ -187,11 +187,29 @@ static inline void list_del_locked(struct kmem_buddy *b, struct buddy_region *r,
 	if (l->next != BUDDY_NIL)
 		r->link[l->next].prev = l->prev;
 	if (r->head[order] == BUDDY_NIL) {
-		b->avail[order] &= ~((uint64_t)1 << r->id);
+		b->avail[order] &= ~(r->bit);
 		if (!b->avail[order])
 			b->order_mask &= ~(1u << order);
 	}
 	b->nr_free[order]--;
+}
+
+/* Pop the first block of list `order` (non-empty). */
+static inline uint32_t list_pop_locked(struct kmem_buddy *b, struct buddy_region *r, unsigned order)
+{
+	uint32_t idx = r->head[order], next = r->link[idx].next;
+
+	KMEM_ASSERT(idx != BUDDY_NIL && r->tag[idx] == buddy_tag(BT_FREE, order) && "I3");
+	r->head[order] = next;
+	if (next != BUDDY_NIL) {
+		r->link[next].prev = BUDDY_NIL;
+	} else {
+		b->avail[order] &= ~(r->bit);
+		if (!b->avail[order])
+			b->order_mask &= ~(1u << order);
+	}
+	b->nr_free[order]--;
+	return idx;
 }
 
 /* Largest order of a naturally aligned block starting at pfn that fits in
@@ -221,7 +239,6 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 
 		if (st == BT_FREE) {
 			list_push_locked(b, r, from, o);
-			b->free_frames += n;
 		} else {
 			r->tag[from] = buddy_tag(st, o);
 			b->reserved_frames += n;
@@ -232,9 +249,15 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 
 /* ---- regions ------------------------------------------------------------- */
 
-static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t addr)
+static inline bool region_has(const struct kmem_buddy *b, const struct buddy_region *r,
+			      uintptr_t addr)
 {
-	unsigned lo = 0, hi = b->nr_regions;
+	return addr - r->base < ((uintptr_t)r->nframes << b->frame_shift); /* wraps below base */
+}
+
+static KMEM_NOINLINE struct buddy_region *find_region_slow(struct kmem_buddy *b, uintptr_t addr)
+{
+	unsigned lo = 1, hi = b->nr_regions; /* by_addr[0] was tested */
 
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
@@ -242,12 +265,22 @@ static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t a
 
 		if (addr < r->base)
 			hi = mid;
-		else if ((addr - r->base) >> b->frame_shift >= r->nframes)
+		else if (!region_has(b, r, addr))
 			lo = mid + 1;
 		else
 			return r;
 	}
 	return NULL;
+}
+
+/* Region containing addr: O(1) with one region, O(log regions) otherwise. */
+static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t addr)
+{
+	struct buddy_region *r = b->lowest;
+
+	if (KMEM_LIKELY(r != NULL && region_has(b, r, addr)))
+		return r;
+	return b->nr_regions > 1 ? find_region_slow(b, addr) : NULL;
 }
 
 struct buddy_region *kmem_buddy_find_region(struct kmem_buddy *b, uintptr_t addr)
@@ -366,14 +399,15 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	r->start_pfn = first >> b->frame_shift;
 	r->nframes = (uint32_t)nframes;
 	r->id = b->nr_regions;
+	r->bit = (uint64_t)1 << r->id;
 	r->tag = meta;
 	r->link = (struct buddy_link *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
 	r->meta_bytes = table_bytes(nframes);
 	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
-	carve_locked(b, r, 0, r->nframes, BT_FREE);
 	b->managed_frames += nframes;
+	carve_locked(b, r, 0, r->nframes, BT_FREE);
 	b->meta_bytes += r->meta_bytes;
 	/* keep by_addr sorted (I7) */
 	pos = b->nr_regions;
@@ -383,6 +417,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	}
 	b->by_addr[pos] = (uint8_t)r->id;
 	b->nr_regions++;
+	b->lowest = &b->region[b->by_addr[0]];
 	kmem_lock_release(&b->lock);
 	return 0;
 }
@@ -411,13 +446,23 @@ int kmem_buddy_create_in(void *base, size_t size, const struct kmem_buddy_config
 
 /* ---- allocation ---------------------------------------------------------- */
 
+/* Split block idx of order j down to `order`: the upper halves go on their
+ * lists. Out of line so the no-split fast path stays small. */
+static KMEM_NOINLINE void split_slow_locked(struct kmem_buddy *b, struct buddy_region *r,
+					    uint32_t idx, unsigned j, unsigned order)
+{
+	while (j > order) {
+		j--;
+		list_push_locked(b, r, idx + (1u << j), j);
+	}
+}
+
 static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 {
 	uint32_t m = b->order_mask >> order;
 	struct buddy_region *r;
 	uint32_t idx;
 	unsigned j;
-	size_t n = (size_t)1 << order;
 
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "alloc needs the instance lock");
 	if (KMEM_UNLIKELY(!m)) {
@@ -426,15 +471,11 @@ static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 	}
 	j = order + kmem_ctz32(m);
 	r = &b->region[kmem_ctz64(b->avail[j])];
-	idx = r->head[j];
-	list_del_locked(b, r, idx, j);
-	while (j > order) {
-		j--;
-		list_push_locked(b, r, idx + (1u << j), j);
-	}
+	idx = list_pop_locked(b, r, j);
+	if (j > order)
+		split_slow_locked(b, r, idx, j, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
-	b->free_frames -= n;
-	b->used_frames += n;
+	b->used_frames += (size_t)1 << order;
 	if (b->used_frames > b->peak_used_frames)
 		b->peak_used_frames = b->used_frames;
 	b->allocs++;
@@ -499,7 +540,7 @@ void *kmem_buddy_alloc_aligned(struct kmem_buddy *b, size_t size, size_t align)
 static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				unsigned order)
 {
-	const uintptr_t lo = r->start_pfn, hi = lo + r->nframes;
+	const uintptr_t lo = r->start_pfn;
 	uintptr_t pfn = lo + idx;
 
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "merge needs the instance lock");
@@ -507,7 +548,7 @@ static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, ui
 		uintptr_t bpfn = pfn ^ ((uintptr_t)1 << order);
 		uint32_t bidx;
 
-		if (bpfn < lo || bpfn >= hi)
+		if (bpfn - lo >= r->nframes) /* outside the region (wraps below lo) */
 			break;
 		bidx = (uint32_t)(bpfn - lo);
 		if (r->tag[bidx] != buddy_tag(BT_FREE, order))
@@ -524,10 +565,7 @@ static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, ui
 static inline void free_block_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				     unsigned order)
 {
-	size_t n = (size_t)1 << order;
-
-	b->used_frames -= n;
-	b->free_frames += n;
+	b->used_frames -= (size_t)1 << order;
 	b->frees++;
 	merge_locked(b, r, idx, order);
 }
@@ -686,7 +724,6 @@ int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr, size_t size)
 
 		if (sp.state == BT_FREE) {
 			list_del_locked(b, r, sp.head, sp.order);
-			b->free_frames -= (size_t)1 << sp.order;
 			r->tag[sp.head] = BT_TAIL;
 			carve_locked(b, r, sp.head, pos, BT_FREE);
 			carve_locked(b, r, pos, stop, BT_RESERVED);
@@ -719,7 +756,6 @@ int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
 		size_t n = (size_t)1 << order;
 
 		b->reserved_frames -= n;
-		b->free_frames += n;
 		merge_locked(b, r, pos, order);
 		pos += (uint32_t)n;
 	}

@@ -28,7 +28,7 @@ void kmem_buddy_get_stats(struct kmem_buddy *b, struct kmem_buddy_stats *st)
 	st->max_order = b->max_order;
 	st->nr_regions = b->nr_regions;
 	st->managed_frames = b->managed_frames;
-	st->free_frames = b->free_frames;
+	st->free_frames = buddy_free_frames(b);
 	st->used_frames = b->used_frames;
 	st->reserved_frames = b->reserved_frames;
 	st->peak_used_frames = b->peak_used_frames;
@@ -262,10 +262,12 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 
 	if (b->magic != BUDDY_MAGIC)
 		FAIL(cf, b, -1, "instance magic is wrong (not initialised or destroyed)");
+	if (b->lowest != (b->nr_regions ? &b->region[b->by_addr[0]] : NULL))
+		FAIL(cf, b->lowest, -1, "I7: lowest does not point to the lowest region");
 	for (unsigned i = 0; i < b->nr_regions; i++) {
 		const struct buddy_region *r = &b->region[i];
 
-		if (r->id != i)
+		if (r->id != i || r->bit != (uint64_t)1 << i)
 			FAIL(cf, NULL, -1, "region %u has id %u", i, r->id);
 		if (!check_region_locked(b, r, free_blocks, totals, cf))
 			return false;
@@ -287,13 +289,13 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 			FAIL(cf, NULL, (int)k, "I6: nr_free[%u] is %zu, lists hold %zu", k,
 			     b->nr_free[k], free_blocks[k]);
 	}
-	if (managed != b->managed_frames || totals[BT_FREE] != b->free_frames ||
-	    totals[BT_USED] != b->used_frames || totals[BT_RESERVED] != b->reserved_frames ||
-	    b->free_frames + b->used_frames + b->reserved_frames != b->managed_frames)
+	if (managed != b->managed_frames || totals[BT_USED] != b->used_frames ||
+	    totals[BT_RESERVED] != b->reserved_frames || totals[BT_FREE] != buddy_free_frames(b) ||
+	    b->used_frames + b->reserved_frames > b->managed_frames)
 		FAIL(cf, NULL, -1,
-		     "I6: counters free %zu used %zu reserved %zu managed %zu, walk found %zu %zu %zu %zu",
-		     b->free_frames, b->used_frames, b->reserved_frames, b->managed_frames,
-		     totals[BT_FREE], totals[BT_USED], totals[BT_RESERVED], managed);
+		     "I6: counters used %zu reserved %zu managed %zu, walk found free %zu used %zu reserved %zu managed %zu",
+		     b->used_frames, b->reserved_frames, b->managed_frames, totals[BT_FREE],
+		     totals[BT_USED], totals[BT_RESERVED], managed);
 	return true;
 }
 

@@ -28,10 +28,12 @@
  *       (free buddies are always merged).
  *   I5. Bit r of avail[k] is set iff region r's list k is non-empty; bit k
  *       of order_mask is set iff avail[k] != 0.
- *   I6. free_frames + used_frames + reserved_frames == managed_frames;
- *       nr_free[k] == number of FREE blocks of order k over all regions.
+ *   I6. used_frames and reserved_frames count the frames of USED and
+ *       RESERVED blocks; the rest of managed_frames is free (free frames are
+ *       derived, never stored); nr_free[k] == number of FREE blocks of order
+ *       k over all regions.
  *   I7. by_addr[0..nr_regions) lists region ids sorted by base; regions
- *       never overlap.
+ *       never overlap; lowest points to region[by_addr[0]] (NULL if none).
  *
  * Locking: one lock per instance (b->lock) protects everything below except
  * the immutable configuration (frame_shift, max_order, flags, name, sink
@@ -79,16 +81,22 @@ _Static_assert(KMEM_BUDDY_ORDER_LIMIT <= (int)BT_ORDER_MASK, "order must fit a t
 _Static_assert(KMEM_BUDDY_ORDER_LIMIT < 32, "order_mask is 32 bits");
 _Static_assert(KMEM_BUDDY_REGION_LIMIT <= 64, "avail[] is a 64-bit region mask");
 
+/* Hot fields first; padded to a power of two so &region[i] is a shift. */
 struct buddy_region {
 	uintptr_t base;		/* address of frame 0 */
-	uintptr_t start_pfn;	/* base >> frame_shift */
-	uint32_t nframes;
-	uint32_t id;		/* index in b->region[] and bit in avail[] */
 	uint8_t *tag;		/* nframes bytes */
 	struct buddy_link *link;	/* nframes entries */
+	uint64_t bit;		/* 1 << id: this region's bit in avail[] */
+	uintptr_t start_pfn;	/* base >> frame_shift */
+	uint32_t nframes;
+	uint32_t id;		/* index in b->region[] */
 	size_t meta_bytes;	/* frame table bytes (for stats) */
 	uint32_t head[KMEM_BUDDY_ORDER_LIMIT + 1];	/* free list heads (I3) */
+	uint8_t pad[256 - 6 * sizeof(void *) - 8 - (KMEM_BUDDY_ORDER_LIMIT + 1) * 4];
 };
+
+_Static_assert((sizeof(struct buddy_region) & (sizeof(struct buddy_region) - 1)) == 0,
+	       "region entries are a power of two in size");
 
 struct kmem_buddy {
 	uint32_t magic;
@@ -102,11 +110,12 @@ struct kmem_buddy {
 	struct kmem_lock lock;
 
 	/* --- protected by lock --- */
+	struct buddy_region *lowest;	/* region[by_addr[0]], or NULL (I7) */
 	unsigned nr_regions;
 	uint32_t order_mask;	/* I5 */
 	uint64_t avail[KMEM_BUDDY_ORDER_LIMIT + 1];	/* I5 */
 	size_t nr_free[KMEM_BUDDY_ORDER_LIMIT + 1];	/* I6 */
-	size_t managed_frames, free_frames, used_frames, reserved_frames;
+	size_t managed_frames, used_frames, reserved_frames; /* free: derived (I6) */
 	size_t peak_used_frames;
 	size_t meta_bytes;
 	uint64_t allocs, frees, fail_too_big;
@@ -118,6 +127,11 @@ struct kmem_buddy {
 static inline uintptr_t buddy_frame_size(const struct kmem_buddy *b)
 {
 	return (uintptr_t)1 << b->frame_shift;
+}
+
+static inline size_t buddy_free_frames(const struct kmem_buddy *b)
+{
+	return b->managed_frames - b->used_frames - b->reserved_frames;
 }
 
 static inline void *buddy_addr(const struct kmem_buddy *b, const struct buddy_region *r,

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Instructions per buddy operation under callgrind (deterministic, unlike
+# time). Usage: bench/icount.sh PATH/TO/icount-buddy [N]
+# Prints one row per scenario: instructions per alloc+free pair (or per
+# mixed step), and the target where one applies.
+set -eu
+exe="$1"
+n="${2:-100000}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+count() { # scenario order -> instructions per op
+	valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$tmp/out" \
+		"$exe" "$1" "$2" "$n" > /dev/null 2>&1
+	total=$(awk '/^totals:/ {print $2}' "$tmp/out")
+	awk -v t="$total" -v n="$n" 'BEGIN { printf "%.1f", t / n }'
+}
+
+printf '%-34s %10s  %s\n' "scenario (per alloc+free pair)" "instr/op" "target"
+for o in 0 3 6 9; do
+	printf '%-34s %10s  %s\n' "warm order $o (locked)" "$(count warm $o)" \
+		"$( [ $o -eq 0 ] && echo '< 150' || echo '< 400')"
+done
+printf '%-34s %10s  %s\n' "warm order 0 (KMEM_BUDDY_NOLOCK)" "$(count warm-nolock 0)" "< 150"
+for o in 0 3 6 9 10; do
+	printf '%-34s %10s  %s\n' "cold order $o (split+merge to 10)" "$(count cold $o)" "< 400"
+done
+printf '%-34s %10s  %s\n' "mixed step (free + alloc 0..6)" "$(count mixed 0)" "< 400"
