@@ -401,7 +401,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	r->id = b->nr_regions;
 	r->bit = (uint64_t)1 << r->id;
 	r->tag = meta;
-	r->link = (struct buddy_link *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
+	r->link = (struct buddy_link *)(void *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
 	r->meta_bytes = table_bytes(nframes);
 	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)

@@ -89,6 +89,8 @@ struct kmem_lock {
 #elif defined(KMEM_HAVE_PTHREAD)
 	pthread_mutex_t mutex;
 	bool enabled;
+#else
+	bool unused; /* no threads: no lock (ISO C has no empty structs) */
 #endif
 #if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
 	unsigned long held; /* debug: 1 while held, for asserts (relaxed atomic) */

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the Debian packages kmem needs (only those missing; apt-get update
+# first when something must be installed), then configure and build build/.
+# Idempotent and quiet when everything is already there.
+# Usage: scripts/setup.sh            (run from anywhere inside the checkout)
+set -eu
+cd "$(dirname "$0")/.."
+
+PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
+valgrind clang libclang-rt-14-dev python3"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+if [ -n "$missing" ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "setup: installing$missing"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing > /dev/null
+fi
+
+# build/: the default build (debugoptimized, assertions on, -Werror).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if [ ! -f build/build.ninja ]; then
+	meson setup build --werror > "$log" 2>&1 || { cat "$log"; exit 1; }
+fi
+ninja -C build > "$log" 2>&1 || { cat "$log"; exit 1; }

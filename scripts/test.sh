@@ -1,0 +1,66 @@
+#!/bin/sh
+# Set up, build and run the whole test suite:
+#   1. every suite in build/ (gcc, assertions on)
+#   2. the same C tests under Valgrind memcheck (meson test --setup=valgrind)
+#   3. ASan + UBSan build (gcc), every suite
+#   4. TSan build (clang), the threaded and stress suites
+#   5. pthread-lock build: the threaded test under Helgrind and DRD
+#   6. no-threads build (the firmware profile), every suite that applies
+#   7. libFuzzer build (clang, ASan+UBSan): corpus replay and a bounded run
+# Exits non-zero on the first failure. CI (.ci/run) runs exactly this.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+configure() { # dir, meson options...
+	dir=$1
+	shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" --werror "$@" > "$log" 2>&1 || { cat "$log"; exit 1; }
+	fi
+	ninja -C "$dir" > "$log" 2>&1 || { cat "$log"; exit 1; }
+}
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export TSAN_OPTIONS=halt_on_error=1
+
+step "unit, misuse, stress, fuzz replay, abi, tools, bench smoke (build/)"
+meson test -C build --print-errorlogs
+
+step "Valgrind memcheck (build/, --setup=valgrind)"
+meson test -C build --setup=valgrind --print-errorlogs --no-suite abi --no-suite tools --no-suite bench
+
+step "ASan + UBSan (build-asan/)"
+configure build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+	-Dc_args=-fno-sanitize-recover=all -Dbenchmarks=disabled
+meson test -C build-asan --print-errorlogs
+
+step "TSan (build-tsan/, clang)"
+CC=clang CXX=clang++ configure build-tsan -Db_sanitize=thread -Db_lundef=false \
+	-Dbenchmarks=disabled -Dtools=false
+meson test -C build-tsan --print-errorlogs --suite threads --suite stress
+
+step "Helgrind and DRD (build-pthread/, -Dlock=pthread)"
+configure build-pthread -Dlock=pthread -Dbenchmarks=disabled -Dtools=false
+for tool in helgrind drd; do
+	KMEM_TEST_UNDER_VALGRIND=1 valgrind --tool=$tool --error-exitcode=99 --quiet \
+		build-pthread/tests/test-buddy-threads
+done
+
+step "no threads: the firmware profile (build-nothreads/)"
+configure build-nothreads -Dthreads=disabled -Dstdio=false -Dbenchmarks=disabled
+meson test -C build-nothreads --print-errorlogs
+
+step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and a 30 s run"
+CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+	-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbenchmarks=disabled -Dtools=false
+corpus=$(mktemp -d)
+cp tests/fuzz/corpus/buddy/* "$corpus"/ 2>/dev/null || true
+build-fuzz/tests/fuzz/fuzz-buddy -runs=0 tests/fuzz/corpus/buddy
+build-fuzz/tests/fuzz/fuzz-buddy -max_total_time=30 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+rm -rf "$corpus"
+
+printf '\nall test stages passed\n'
