@@ -2,8 +2,11 @@
  * program (bench_buddy.c) and the callgrind instruction counter
  * (icount_buddy.c), so both measure exactly the same code.
  *
- *  warm(k):  alloc+free of order k when a free order-k block is on its list
- *            and its buddy is allocated: no split, no merge (steady state).
+ *  warm(k):  alloc+free of order k when the only free order-k block has an
+ *            allocated buddy: no split, no merge, but the list empties and
+ *            refills each time (its avail bits flip).
+ *  steady(k): as warm, with a second such block on the list, so it never
+ *            empties: the common steady state of a fragmented heap.
  *  cold(k):  alloc+free of order k in a completely free arena: every alloc
  *            splits a max-order block down to k, every free merges it back
  *            up: the worst case, max_order - k splits and merges.
@@ -26,7 +29,7 @@
 struct bw {
 	struct kmem_buddy *b;
 	void *inst, *arena, *meta;
-	void *keep;
+	void *keep, *keep2[3];
 	void *ring[BW_RING];
 	unsigned ring_order[BW_RING];
 	unsigned char seq[BW_SEQ];
@@ -66,6 +69,24 @@ static inline void bw_teardown(struct bw *w)
 static inline void bw_warm(struct bw *w, unsigned order)
 {
 	w->keep = kmem_buddy_alloc(w->b, order);
+}
+
+/* steady(k): two free order-k blocks with allocated buddies on list k. */
+static inline void bw_steady(struct bw *w, unsigned order)
+{
+	void *a = kmem_buddy_alloc(w->b, order), *b = kmem_buddy_alloc(w->b, order);
+	void *c = kmem_buddy_alloc(w->b, order), *d = kmem_buddy_alloc(w->b, order);
+
+	/* a/b and c/d are buddy pairs (split from one block, in order) */
+	kmem_buddy_free(w->b, b);
+	kmem_buddy_free(w->b, d);
+	w->keep = a;
+	w->keep2[0] = c;
+}
+
+static inline void bw_unsteady(struct bw *w)
+{
+	kmem_buddy_free(w->b, w->keep2[0]);
 }
 
 static inline void bw_pair(struct bw *w, unsigned order)

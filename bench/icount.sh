@@ -16,13 +16,15 @@ count() { # scenario order -> instructions per op
 	awk -v t="$total" -v n="$n" 'BEGIN { printf "%.1f", t / n }'
 }
 
-printf '%-34s %10s  %s\n' "scenario (per alloc+free pair)" "instr/op" "target"
+printf '%-36s %10s  %s\n' "scenario (per alloc+free pair)" "instr/op" "target"
 for o in 0 3 6 9; do
-	printf '%-34s %10s  %s\n' "warm order $o (locked)" "$(count warm $o)" \
+	printf '%-36s %10s  %s\n' "warm order $o (locked)" "$(count warm $o)" \
 		"$( [ $o -eq 0 ] && echo '< 150' || echo '< 400')"
 done
-printf '%-34s %10s  %s\n' "warm order 0 (KMEM_BUDDY_NOLOCK)" "$(count warm-nolock 0)" "< 150"
+printf '%-36s %10s  %s\n' "warm order 0 (KMEM_BUDDY_NOLOCK)" "$(count warm-nolock 0)" "< 150"
+printf '%-36s %10s  %s\n' "steady order 0 (locked)" "$(count steady 0)" "< 150"
+printf '%-36s %10s  %s\n' "steady order 0 (KMEM_BUDDY_NOLOCK)" "$(count steady-nolock 0)" "< 150"
 for o in 0 3 6 9 10; do
-	printf '%-34s %10s  %s\n' "cold order $o (split+merge to 10)" "$(count cold $o)" "< 400"
+	printf '%-36s %10s  %s\n' "cold order $o (split+merge to 10)" "$(count cold $o)" "< 400"
 done
-printf '%-34s %10s  %s\n' "mixed step (free + alloc 0..6)" "$(count mixed 0)" "< 400"
+printf '%-36s %10s  %s\n' "mixed step (free + alloc 0..6)" "$(count mixed 0)" "< 400"

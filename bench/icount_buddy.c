@@ -2,7 +2,8 @@
  *
  *   valgrind --tool=callgrind --collect-atstart=no icount-buddy SCENARIO ORDER N
  *
- * runs N operations of SCENARIO (warm, warm-nolock, cold, mixed; see
+ * runs N operations of SCENARIO (warm, steady, cold, mixed, and -nolock
+ * variants of warm and steady; see
  * buddy_workloads.h) with collection switched on only around the measured
  * loop, so callgrind's total divided by N is instructions per operation.
  * bench/icount.sh runs every scenario and prints the table.
@@ -21,12 +22,12 @@ int main(int argc, char **argv)
 	long n;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: icount-buddy warm|warm-nolock|cold|mixed ORDER N\n");
+		fprintf(stderr, "usage: icount-buddy warm|warm-nolock|steady|steady-nolock|cold|mixed ORDER N\n");
 		return 2;
 	}
 	order = (unsigned)strtoul(argv[2], NULL, 0);
 	n = strtol(argv[3], NULL, 0);
-	if (bw_setup(&w, strcmp(argv[1], "warm-nolock") ? 0 : KMEM_BUDDY_NOLOCK))
+	if (bw_setup(&w, strstr(argv[1], "-nolock") ? KMEM_BUDDY_NOLOCK : 0))
 		return 1;
 	if (!strcmp(argv[1], "mixed")) {
 		bw_mixed_init(&w, 42);
@@ -38,7 +39,9 @@ int main(int argc, char **argv)
 		CALLGRIND_TOGGLE_COLLECT;
 		bw_mixed_fini(&w);
 	} else {
-		if (strcmp(argv[1], "cold"))
+		if (!strncmp(argv[1], "steady", 6))
+			bw_steady(&w, order);
+		else if (strcmp(argv[1], "cold"))
 			bw_warm(&w, order);
 		bw_pair(&w, order); /* first-touch effects out of the count */
 		CALLGRIND_TOGGLE_COLLECT;
@@ -46,6 +49,8 @@ int main(int argc, char **argv)
 			bw_pair(&w, order);
 		CALLGRIND_TOGGLE_COLLECT;
 		kmem_buddy_free(w.b, w.keep);
+		if (!strncmp(argv[1], "steady", 6))
+			bw_unsteady(&w);
 	}
 	if (kmem_buddy_check(w.b))
 		return 1;

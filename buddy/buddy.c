@@ -126,6 +126,7 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 		return -ENOSPC;
 	memset(b, 0, buddy_bytes(g.max_regions));
 	b->frame_shift = g.frame_shift;
+	b->frame_mask = ((uintptr_t)1 << g.frame_shift) - 1;
 	b->max_order = g.max_order;
 	b->max_regions = g.max_regions;
 	b->flags = cfg->flags;
@@ -490,15 +491,65 @@ static KMEM_NOINLINE void *alloc_too_big_slow(struct kmem_buddy *b)
 	return NULL;
 }
 
-void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
+/* Everything the fast path does not handle: a split, a failure, a busy
+ * lock. `locked`: the caller already holds the lock. */
+static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order, bool locked)
 {
 	void *p;
 
-	if (KMEM_UNLIKELY(order > b->max_order))
+	if (order > b->max_order)
 		return alloc_too_big_slow(b);
-	kmem_lock_acquire(&b->lock);
+	if (!locked)
+		kmem_lock_acquire(&b->lock);
 	p = alloc_locked(b, order);
 	kmem_lock_release(&b->lock);
+	return p;
+}
+
+/* Release after a fast path had to leave a waiter to wake. */
+static KMEM_NOINLINE void *wake_slow(struct kmem_buddy *b, void *ret)
+{
+	kmem_lock_wake(&b->lock);
+	return ret;
+}
+
+/* Fast path: a block of exactly this order is free. Leaf function except
+ * for tail calls, so it needs no stack frame. */
+void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
+{
+	struct buddy_region *r;
+	struct buddy_link *link;
+	uint32_t idx, next, *headp;
+	size_t used;
+	void *p;
+
+	if (KMEM_UNLIKELY(order > b->max_order || !kmem_lock_try_acquire(&b->lock)))
+		return alloc_slow(b, order, false);
+	if (KMEM_UNLIKELY(!(b->order_mask & (1u << order))))
+		return alloc_slow(b, order, true);
+	r = &b->region[kmem_ctz64(b->avail[order])];
+	headp = &r->head[order];
+	link = r->link;
+	idx = *headp;
+	next = link[idx].next;
+	*headp = next;
+	if (KMEM_LIKELY(next != BUDDY_NIL)) {
+		link[next].prev = BUDDY_NIL;
+	} else {
+		b->avail[order] &= ~r->bit;
+		if (!b->avail[order])
+			b->order_mask &= ~(1u << order);
+	}
+	b->nr_free[order]--;
+	r->tag[idx] = buddy_tag(BT_USED, order);
+	used = b->used_frames + ((size_t)1 << order);
+	b->used_frames = used;
+	if (used > b->peak_used_frames)
+		b->peak_used_frames = used;
+	b->allocs++;
+	p = buddy_addr(b, r, idx);
+	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))
+		return wake_slow(b, p);
 	return p;
 }
 
@@ -621,15 +672,17 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 	return e.status;
 }
 
-static inline enum kmem_status free_common(struct kmem_buddy *b, void *p, int want,
-					   const void *caller)
+/* The general free: merges and misuse. `locked`: the caller holds the lock. */
+static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
+						     const void *caller, bool locked)
 {
 	uintptr_t a = (uintptr_t)p;
 	struct buddy_region *r;
 
-	if (KMEM_UNLIKELY(!p))
+	if (!p)
 		return KMEM_OK;
-	kmem_lock_acquire(&b->lock);
+	if (!locked)
+		kmem_lock_acquire(&b->lock);
 	r = find_region(b, a);
 	if (KMEM_LIKELY(r != NULL)) {
 		uintptr_t off = a - r->base;
@@ -646,14 +699,79 @@ static inline enum kmem_status free_common(struct kmem_buddy *b, void *p, int wa
 	return free_slow(b, p, r, want, caller);
 }
 
+static KMEM_NOINLINE enum kmem_status wake_status_slow(struct kmem_buddy *b)
+{
+	kmem_lock_wake(&b->lock);
+	return KMEM_OK;
+}
+
+/* Fast path: p starts a used block in the lowest region, the order matches
+ * (want < 0: any) and its buddy is not a free block of the same order, so
+ * the block goes on its list without merging. Anything else takes
+ * free_slow_path(). Leaf function except for tail calls. */
+/* Always inlined into the two API functions, so KMEM_RETURN_ADDRESS() here
+ * is the API caller's; it is read only on the slow paths, which keeps it out
+ * of a register on the fast one. */
+static inline __attribute__((always_inline)) enum kmem_status free_fast(struct kmem_buddy *b,
+									 void *p, int want)
+{
+	uintptr_t a = (uintptr_t)p, off, bidx;
+	struct buddy_region *r;
+	struct buddy_link *link;
+	uint32_t idx, first, *headp;
+	uint8_t tag, *tags;
+	unsigned order;
+
+	if (KMEM_UNLIKELY(!p || !kmem_lock_try_acquire(&b->lock)))
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), false);
+	r = b->lowest;
+	if (KMEM_UNLIKELY(!r))
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+	off = a - r->base;
+	idx = (uint32_t)(off >> b->frame_shift);
+	if (KMEM_UNLIKELY(idx >= r->nframes || (off & b->frame_mask)))
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+	tags = r->tag;
+	tag = tags[idx];
+	if (KMEM_UNLIKELY(buddy_tag_state(tag) != BT_USED))
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+	order = buddy_tag_order(tag);
+	bidx = ((r->start_pfn + idx) ^ ((uintptr_t)1 << order)) - r->start_pfn;
+	/* (a max-order block whose buddy is free just takes the slow path,
+	 * which does not merge above max_order) */
+	if (KMEM_UNLIKELY((want >= 0 && (unsigned)want != order) ||
+			  (bidx < r->nframes && tags[bidx] == buddy_tag(BT_FREE, order))))
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+	/* push on list `order` (I3, I5) */
+	tags[idx] = buddy_tag(BT_FREE, order);
+	headp = &r->head[order];
+	link = r->link;
+	first = *headp;
+	link[idx].next = first;
+	link[idx].prev = BUDDY_NIL;
+	*headp = idx;
+	if (KMEM_LIKELY(first != BUDDY_NIL)) {
+		link[first].prev = idx;
+	} else {
+		b->avail[order] |= r->bit;
+		b->order_mask |= 1u << order;
+	}
+	b->nr_free[order]++;
+	b->used_frames -= (size_t)1 << order;
+	b->frees++;
+	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))
+		return wake_status_slow(b);
+	return KMEM_OK;
+}
+
 void kmem_buddy_free(struct kmem_buddy *b, void *block)
 {
-	(void)free_common(b, block, KMEM_BUDDY_ANY_ORDER, KMEM_RETURN_ADDRESS());
+	(void)free_fast(b, block, KMEM_BUDDY_ANY_ORDER);
 }
 
 enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *block, int order)
 {
-	return free_common(b, block, order < 0 ? KMEM_BUDDY_ANY_ORDER : order, KMEM_RETURN_ADDRESS());
+	return free_fast(b, block, order < 0 ? KMEM_BUDDY_ANY_ORDER : order);
 }
 
 int kmem_buddy_block_order(struct kmem_buddy *b, const void *block)

@@ -101,6 +101,7 @@ _Static_assert((sizeof(struct buddy_region) & (sizeof(struct buddy_region) - 1))
 struct kmem_buddy {
 	uint32_t magic;
 	unsigned frame_shift;
+	uintptr_t frame_mask;	/* frame_size - 1 */
 	unsigned max_order;
 	unsigned max_regions;
 	unsigned flags;

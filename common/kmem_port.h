@@ -155,6 +155,60 @@ static inline void kmem_lock_acquire(struct kmem_lock *l)
 	(void)l;
 }
 
+/* Take the lock if that needs no waiting. True: held (or locking is off).
+ * Fast paths use it and fall back to a slow path that calls
+ * kmem_lock_acquire(), so they stay leaf functions. */
+static inline bool kmem_lock_try_acquire(struct kmem_lock *l)
+{
+#if defined(KMEM_LOCK_FUTEX)
+	unsigned seen = 0;
+
+	if (l->enabled && !__atomic_compare_exchange_n(&l->word, &seen, 1, false, __ATOMIC_ACQUIRE,
+						       __ATOMIC_RELAXED))
+		return false;
+#elif defined(KMEM_HAVE_PTHREAD)
+	if (l->enabled && pthread_mutex_trylock(&l->mutex) != 0)
+		return false;
+#endif
+#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
+	if (l->enabled)
+		kmem_atomic_store_relaxed_ul(&l->held, 1);
+#endif
+	(void)l;
+	return true;
+}
+
+/* Release without waking a waiter. True: done. False (futex lock only):
+ * there are waiters and the caller must call kmem_lock_wake(), typically as a
+ * tail call from a _slow function, which keeps the fast path frameless. */
+static inline bool kmem_lock_release_nowake(struct kmem_lock *l)
+{
+#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
+	if (l->enabled)
+		kmem_atomic_store_relaxed_ul(&l->held, 0);
+#endif
+#if defined(KMEM_LOCK_FUTEX)
+	/* sub_fetch != 0 compiles to `lock sub; jne`, fetch_sub != 1 to xadd + cmp */
+	if (l->enabled && KMEM_UNLIKELY(__atomic_sub_fetch(&l->word, 1, __ATOMIC_RELEASE) != 0))
+		return false;
+#elif defined(KMEM_HAVE_PTHREAD)
+	if (l->enabled)
+		pthread_mutex_unlock(&l->mutex);
+#endif
+	(void)l;
+	return true;
+}
+
+/* Finish a release that kmem_lock_release_nowake() left to the caller. */
+static inline void kmem_lock_wake(struct kmem_lock *l)
+{
+#if defined(KMEM_LOCK_FUTEX)
+	kmem_futex_unlock_slow(&l->word);
+#else
+	(void)l;
+#endif
+}
+
 static inline void kmem_lock_release(struct kmem_lock *l)
 {
 #if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
@@ -162,7 +216,7 @@ static inline void kmem_lock_release(struct kmem_lock *l)
 		kmem_atomic_store_relaxed_ul(&l->held, 0);
 #endif
 #if defined(KMEM_LOCK_FUTEX)
-	if (l->enabled && KMEM_UNLIKELY(__atomic_fetch_sub(&l->word, 1, __ATOMIC_RELEASE) != 1))
+	if (l->enabled && KMEM_UNLIKELY(__atomic_sub_fetch(&l->word, 1, __ATOMIC_RELEASE) != 0))
 		kmem_futex_unlock_slow(&l->word);
 #elif defined(KMEM_HAVE_PTHREAD)
 	if (l->enabled)
