@@ -1,6 +1,7 @@
 #!/bin/sh
 # Set up, build and run the whole test suite:
-#   1. every suite in build/ (gcc, assertions on)
+#   1. every suite in build/ (gcc, assertions on); then an outside project
+#      using the installed library (pkg-config) and kmem as a subproject
 #   2. the same C tests under Valgrind memcheck (meson test --setup=valgrind)
 #   3. ASan + UBSan build (gcc), every suite
 #   4. TSan build (clang), the threaded and stress suites
@@ -29,6 +30,9 @@ export TSAN_OPTIONS=halt_on_error=1
 
 step "unit, misuse, stress, fuzz replay, abi, tools, bench smoke (build/)"
 meson test -C build --print-errorlogs
+
+step "install, pkg-config and Meson subproject consumers"
+tests/check_consumer.sh build
 
 step "Valgrind memcheck (build/, --setup=valgrind)"
 meson test -C build --setup=valgrind --print-errorlogs --no-suite abi --no-suite tools --no-suite bench
