@@ -98,9 +98,10 @@ struct kmem_lock {
 };
 
 #ifdef KMEM_LOCK_FUTEX
-KMEM_HIDDEN void kmem_futex_lock_slow(unsigned *word, unsigned seen);
 KMEM_HIDDEN void kmem_futex_unlock_slow(unsigned *word);
 #endif
+/* Wait for the lock after kmem_lock_try_acquire() failed (lock.c). */
+KMEM_HIDDEN void kmem_lock_acquire_slow(struct kmem_lock *l);
 
 /* Returns 0 or a negative errno. enabled false: every operation is a no-op. */
 static inline int kmem_lock_init(struct kmem_lock *l, bool enabled)
@@ -134,27 +135,6 @@ static inline void kmem_lock_destroy(struct kmem_lock *l)
 #endif
 }
 
-static inline void kmem_lock_acquire(struct kmem_lock *l)
-{
-#if defined(KMEM_LOCK_FUTEX)
-	if (l->enabled) {
-		unsigned seen = 0;
-
-		if (KMEM_UNLIKELY(!__atomic_compare_exchange_n(&l->word, &seen, 1, false,
-							       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
-			kmem_futex_lock_slow(&l->word, seen);
-	}
-#elif defined(KMEM_HAVE_PTHREAD)
-	if (l->enabled)
-		pthread_mutex_lock(&l->mutex);
-#endif
-#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
-	if (l->enabled)
-		kmem_atomic_store_relaxed_ul(&l->held, 1);
-#endif
-	(void)l;
-}
-
 /* Take the lock if that needs no waiting. True: held (or locking is off).
  * Fast paths use it and fall back to a slow path that calls
  * kmem_lock_acquire(), so they stay leaf functions. */
@@ -176,6 +156,13 @@ static inline bool kmem_lock_try_acquire(struct kmem_lock *l)
 #endif
 	(void)l;
 	return true;
+}
+
+/* Take the lock, waiting if needed. */
+static inline void kmem_lock_acquire(struct kmem_lock *l)
+{
+	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(l)))
+		kmem_lock_acquire_slow(l);
 }
 
 /* Release without waking a waiter. True: done. False (futex lock only):
@@ -211,18 +198,8 @@ static inline void kmem_lock_wake(struct kmem_lock *l)
 
 static inline void kmem_lock_release(struct kmem_lock *l)
 {
-#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
-	if (l->enabled)
-		kmem_atomic_store_relaxed_ul(&l->held, 0);
-#endif
-#if defined(KMEM_LOCK_FUTEX)
-	if (l->enabled && KMEM_UNLIKELY(__atomic_sub_fetch(&l->word, 1, __ATOMIC_RELEASE) != 0))
-		kmem_futex_unlock_slow(&l->word);
-#elif defined(KMEM_HAVE_PTHREAD)
-	if (l->enabled)
-		pthread_mutex_unlock(&l->mutex);
-#endif
-	(void)l;
+	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(l)))
+		kmem_lock_wake(l);
 }
 
 /* True if the lock is held (by someone) or locking is off. For asserts in

@@ -1,4 +1,4 @@
-/* lock.c - slow paths of the futex mutex in kmem_port.h.
+/* lock.c - slow paths of the instance lock in kmem_port.h.
  *
  * Algorithm (Drepper, "Futexes Are Tricky", 2011, mutex 3):
  *   lock:   CAS 0 -> 1 (inline fast path). On failure spin a little while
@@ -27,7 +27,9 @@ static void cpu_relax(void)
 #endif
 }
 
-void kmem_futex_lock_slow(unsigned *word, unsigned seen)
+/* seen: the lock word's value as last read (1 or 2; the loop copes with
+ * either). */
+static void futex_lock_slow(unsigned *word, unsigned seen)
 {
 	for (int i = 0; i < KMEM_LOCK_SPINS && seen == 1; i++) {
 		cpu_relax();
@@ -54,3 +56,16 @@ void kmem_futex_unlock_slow(unsigned *word)
 }
 
 #endif /* KMEM_LOCK_FUTEX */
+
+void kmem_lock_acquire_slow(struct kmem_lock *l)
+{
+#if defined(KMEM_LOCK_FUTEX)
+	futex_lock_slow(&l->word, 1);
+#elif defined(KMEM_HAVE_PTHREAD)
+	pthread_mutex_lock(&l->mutex);
+#endif
+#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
+	kmem_atomic_store_relaxed_ul(&l->held, 1);
+#endif
+	(void)l;
+}

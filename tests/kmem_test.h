@@ -20,6 +20,8 @@
 
 #include <kmem/kmem.h>
 
+#include "kmem_rand.h"
+
 #ifdef KMEM_TEST_HAVE_VALGRIND
 #include <valgrind.h>
 #endif
@@ -54,11 +56,7 @@ static inline uint64_t test_seed(uint64_t dflt, const char *what)
 
 static inline uint64_t test_rand(struct test_rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return kmem_splitmix64(&r->s);
 }
 
 /* uniform in [0, n) for n > 0 */

@@ -18,6 +18,8 @@
 
 #include <kmem/kmem.h>
 
+#include "kmem_rand.h"
+
 struct opts {
 	uint64_t seed;
 	size_t arena;
@@ -34,20 +36,11 @@ struct blk {
 	unsigned order;
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* Page-sized requests skew small, as in kernels: 50% order 0, 20% order 1,
  * 12% order 2, 8% order 3, the rest spread over 4..min(max_order, 9). */
 static unsigned pick_order(uint64_t *s, unsigned max_order)
 {
-	unsigned d = (unsigned)(rng_next(s) % 100), top = max_order < 9 ? max_order : 9, o;
+	unsigned d = (unsigned)(kmem_splitmix64(s) % 100), top = max_order < 9 ? max_order : 9, o;
 
 	if (d < 50)
 		o = 0;
@@ -58,7 +51,7 @@ static unsigned pick_order(uint64_t *s, unsigned max_order)
 	else if (d < 90)
 		o = 3;
 	else
-		o = top >= 4 ? 4 + (unsigned)(rng_next(s) % (top - 3)) : top;
+		o = top >= 4 ? 4 + (unsigned)(kmem_splitmix64(s) % (top - 3)) : top;
 	return o > max_order ? max_order : o;
 }
 
@@ -228,7 +221,7 @@ int main(int argc, char **argv)
 		}
 		/* free phase: release a random share of what is live */
 		for (size_t n = nlive * o.free_pct / 100; n > 0; n--) {
-			size_t i = (size_t)(rng_next(&rng) % nlive);
+			size_t i = (size_t)(kmem_splitmix64(&rng) % nlive);
 
 			kmem_buddy_free(b, live[i].p);
 			live[i] = live[--nlive];

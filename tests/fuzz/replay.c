@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kmem_rand.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned long ran;
@@ -71,15 +73,6 @@ static int run_path(const char *path)
 	return rc;
 }
 
-static uint64_t next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 int main(int argc, char **argv)
 {
 	int rc = 0;
@@ -93,10 +86,10 @@ int main(int argc, char **argv)
 				n = n / 10 ? n / 10 : 1;
 			for (unsigned long k = 0; k < n; k++) {
 				uint8_t buf[512];
-				size_t len = 4 + next(&seed) % (sizeof(buf) - 4);
+				size_t len = 4 + kmem_splitmix64(&seed) % (sizeof(buf) - 4);
 
 				for (size_t j = 0; j < len; j++)
-					buf[j] = (uint8_t)next(&seed);
+					buf[j] = (uint8_t)kmem_splitmix64(&seed);
 				LLVMFuzzerTestOneInput(buf, len);
 				ran++;
 			}
