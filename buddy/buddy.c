@@ -75,7 +75,7 @@ static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geom
 	    g->frame_shift + g->max_order >= sizeof(uintptr_t) * 8)
 		return -EINVAL;
 	g->max_regions = cfg->max_regions ? cfg->max_regions : KMEM_BUDDY_DEFAULT_REGIONS;
-	if (g->max_regions > KMEM_BUDDY_REGION_LIMIT)
+	if (g->max_regions > KMEM_BUDDY_REGION_LIMIT || (cfg->flags & ~KMEM_BUDDY_FLAGS_ALL))
 		return -EINVAL;
 	return 0;
 }
@@ -325,6 +325,27 @@ static bool frame_bounds(const struct kmem_buddy *b, uintptr_t lo, uintptr_t hi,
 	return *last > *first;
 }
 
+static bool ranges_overlap(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b1)
+{
+	return a0 < b1 && b0 < a1;
+}
+
+/* Does [lo, hi) overlap memory the instance already uses: its own storage,
+ * a region's frames or a region's frame table? O(regions). */
+static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr_t hi)
+{
+	if (ranges_overlap(lo, hi, (uintptr_t)b, (uintptr_t)b + buddy_bytes(b->max_regions)))
+		return true;
+	for (unsigned i = 0; i < b->nr_regions; i++) {
+		const struct buddy_region *o = &b->region[i];
+
+		if (ranges_overlap(lo, hi, o->base, o->base + ((uintptr_t)o->nframes << b->frame_shift)) ||
+		    ranges_overlap(lo, hi, (uintptr_t)o->tag, (uintptr_t)o->tag + o->meta_bytes))
+			return true;
+	}
+	return false;
+}
+
 static size_t table_bytes(uintptr_t nframes)
 {
 	return ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link);
@@ -386,14 +407,10 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 		kmem_lock_release(&b->lock);
 		return -EMLINK;
 	}
-	for (unsigned i = 0; i < b->nr_regions; i++) {
-		const struct buddy_region *o = &b->region[i];
-		uintptr_t oend = o->base + ((uintptr_t)o->nframes << b->frame_shift);
-
-		if (first < oend && o->base < last) {
-			kmem_lock_release(&b->lock);
-			return -EEXIST;
-		}
+	if (uses_memory_locked(b, first, last) ||
+	    uses_memory_locked(b, (uintptr_t)meta, (uintptr_t)meta + meta_size)) {
+		kmem_lock_release(&b->lock);
+		return -EEXIST;
 	}
 	r = &b->region[b->nr_regions];
 	r->base = first;

@@ -46,6 +46,8 @@ static void test_config_validation(void **state)
 	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
 	cfg.max_regions = 64;
 	assert_true(kmem_buddy_sizeof(&cfg) > kmem_buddy_sizeof(NULL));
+	cfg.flags = 0x80; /* unknown flag */
+	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
 
 	kmem_buddy_config_init(&cfg);
 	mem = test_aligned(64, need + 16);
@@ -402,6 +404,28 @@ static void test_hot_add(void **state)
 	assert_int_equal(fx_stats(&fx).nr_regions, 2);
 	/* overlapping regions are refused */
 	assert_int_equal(kmem_buddy_add_region(fx.b, r1 + 8192, 4096, meta, sizeof(meta)), -EEXIST);
+	/* so is a table inside the instance or inside another region's frames,
+	 * and a region over memory that holds a frame table */
+	{
+		static _Alignas(64) char big_meta[1024];
+		char *fresh = test_aligned(4096, 8 * 4096);
+		char *tbl = test_aligned(4096, 4 * 4096);
+		char *rr = test_aligned(4096, 8 * 4096);
+		size_t msz = kmem_buddy_region_meta_size(fx.b, rr, 8 * 4096);
+
+		assert_int_equal(kmem_buddy_add_region(fx.b, fresh, 8 * 4096, fx.inst, 1024), -EEXIST);
+		assert_int_equal(kmem_buddy_add_region(fx.b, fresh, 8 * 4096, r2 + 4096, 1024), -EEXIST);
+		/* frames after a table carved at r2 - 64 would run into r2 */
+		assert_int_equal(kmem_buddy_add_region(fx.b, r2 - 64, 4 * 4096, NULL, 0), -EEXIST);
+		assert_int_equal(kmem_buddy_add_region(fx.b, rr, 8 * 4096, tbl, msz), 0);
+		assert_int_equal(kmem_buddy_add_region(fx.b, tbl, 4 * 4096, big_meta, sizeof(big_meta)),
+				 -EEXIST);
+		assert_int_equal(fx_stats(&fx).nr_regions, 3);
+		assert_int_equal(kmem_buddy_check(fx.b), 0);
+		fx.mem[fx.nmem] = rr; /* freed by fx_fini */
+		fx.meta[fx.nmem++] = tbl;
+		free(fresh);
+	}
 	/* a too-small or overlapping frame table is refused */
 	tiny = test_aligned(4096, 16 * 4096);
 	assert_int_equal(kmem_buddy_add_region(fx.b, tiny, 16 * 4096, meta, 8), -ENOSPC);
@@ -411,7 +435,7 @@ static void test_hot_add(void **state)
 	assert_int_equal(kmem_buddy_add_region(fx.b, NULL, 100, NULL, 0), -EINVAL);
 	/* table carved from the region itself */
 	assert_int_equal(kmem_buddy_add_region(fx.b, tiny, 16 * 4096, NULL, 0), 0);
-	assert_int_equal(fx_stats(&fx).nr_regions, 3);
+	assert_int_equal(fx_stats(&fx).nr_regions, 4);
 	assert_int_equal(kmem_buddy_check(fx.b), 0);
 	/* below the other regions in address order or above: lookups still work */
 	r3 = tiny;
@@ -426,7 +450,7 @@ static void test_hot_add(void **state)
 	assert_int_equal(kmem_buddy_block_order(fx.b, p), 0);
 	assert_int_equal(kmem_buddy_free_checked(fx.b, p, 0), KMEM_OK);
 	/* region limit */
-	for (unsigned i = 3; i < KMEM_BUDDY_DEFAULT_REGIONS; i++)
+	for (unsigned i = 4; i < KMEM_BUDDY_DEFAULT_REGIONS; i++)
 		fx_region(&fx, 4096, 0, 8 * 4096);
 	assert_int_equal(kmem_buddy_add_region(fx.b, meta, sizeof(meta), NULL, 0), -ENOSPC);
 	{

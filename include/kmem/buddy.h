@@ -46,6 +46,7 @@ struct kmem_buddy; /* opaque */
 
 /* Config flags. */
 #define KMEM_BUDDY_NOLOCK 0x1u	/* no internal lock: the caller serialises */
+#define KMEM_BUDDY_FLAGS_ALL KMEM_BUDDY_NOLOCK	/* any other bit: -EINVAL */
 
 /* Pass as the order of kmem_buddy_free_checked() to accept any order. */
 #define KMEM_BUDDY_ANY_ORDER (-1)
@@ -73,7 +74,7 @@ KMEM_API size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg);
  * Returns 0 and sets *out, or:
  *   -EINVAL  cfg invalid (frame size not a power of two in range, max_order
  *            > 31 or frame_size << max_order overflows an address, regions
- *            not in 1..64), mem NULL or misaligned, out NULL;
+ *            not in 1..64, unknown flags), mem NULL or misaligned, out NULL;
  *   -ENOSPC  mem_size < kmem_buddy_sizeof(cfg);
  *   other    the lock could not be initialised (negative errno).
  * O(max_regions). */
@@ -111,7 +112,8 @@ KMEM_API size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b,
  *   -EINVAL  base NULL, meta misaligned or overlapping the region;
  *   -ENOSPC  no whole frame in the region (after the table), or meta_size
  *            too small;
- *   -EEXIST  the frames overlap a region already added;
+ *   -EEXIST  the frames or the table overlap memory the instance already
+ *            uses: its own storage, a region's frames or a region's table;
  *   -EMLINK  max_regions regions already added;
  *   -EFBIG   more than 2^32 - 2 frames (split it into several regions).
  * O(log regions + max_order * (frames >> max_order + 1)) plus zeroing the
