@@ -160,18 +160,19 @@ struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b) { return b->
 static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				    unsigned order)
 {
-	uint32_t first = r->head[order];
+	uint32_t *headp = &r->head[order], first = *headp;
+	struct buddy_link *link = r->link;
 
-	r->link[idx].next = first;
-	r->link[idx].prev = BUDDY_NIL;
-	if (first != BUDDY_NIL) {
-		r->link[first].prev = idx;
+	r->tag[idx] = buddy_tag(BT_FREE, order);
+	link[idx].next = first;
+	link[idx].prev = BUDDY_NIL;
+	*headp = idx;
+	if (KMEM_LIKELY(first != BUDDY_NIL)) {
+		link[first].prev = idx;
 	} else {
 		b->avail[order] |= r->bit;
 		b->order_mask |= 1u << order;
 	}
-	r->head[order] = idx;
-	r->tag[idx] = buddy_tag(BT_FREE, order);
 	b->nr_free[order]++;
 }
 
@@ -198,14 +199,16 @@ static inline void list_del_locked(struct kmem_buddy *b, struct buddy_region *r,
 /* Pop the first block of list `order` (non-empty). */
 static inline uint32_t list_pop_locked(struct kmem_buddy *b, struct buddy_region *r, unsigned order)
 {
-	uint32_t idx = r->head[order], next = r->link[idx].next;
+	uint32_t *headp = &r->head[order], idx = *headp;
+	struct buddy_link *link = r->link;
+	uint32_t next = link[idx].next;
 
 	KMEM_ASSERT(idx != BUDDY_NIL && r->tag[idx] == buddy_tag(BT_FREE, order) && "I3");
-	r->head[order] = next;
-	if (next != BUDDY_NIL) {
-		r->link[next].prev = BUDDY_NIL;
+	*headp = next;
+	if (KMEM_LIKELY(next != BUDDY_NIL)) {
+		link[next].prev = BUDDY_NIL;
 	} else {
-		b->avail[order] &= ~(r->bit);
+		b->avail[order] &= ~r->bit;
 		if (!b->avail[order])
 			b->order_mask &= ~(1u << order);
 	}
@@ -282,11 +285,6 @@ static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t a
 	if (KMEM_LIKELY(r != NULL && region_has(b, r, addr)))
 		return r;
 	return b->nr_regions > 1 ? find_region_slow(b, addr) : NULL;
-}
-
-struct buddy_region *kmem_buddy_find_region(struct kmem_buddy *b, uintptr_t addr)
-{
-	return find_region(b, addr);
 }
 
 struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b, const struct buddy_region *r,
@@ -535,8 +533,7 @@ static KMEM_NOINLINE void *wake_slow(struct kmem_buddy *b, void *ret)
 void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 {
 	struct buddy_region *r;
-	struct buddy_link *link;
-	uint32_t idx, next, *headp;
+	uint32_t idx;
 	size_t used;
 	void *p;
 
@@ -545,19 +542,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 	if (KMEM_UNLIKELY(!(b->order_mask & (1u << order))))
 		return alloc_slow(b, order, true);
 	r = &b->region[kmem_ctz64(b->avail[order])];
-	headp = &r->head[order];
-	link = r->link;
-	idx = *headp;
-	next = link[idx].next;
-	*headp = next;
-	if (KMEM_LIKELY(next != BUDDY_NIL)) {
-		link[next].prev = BUDDY_NIL;
-	} else {
-		b->avail[order] &= ~r->bit;
-		if (!b->avail[order])
-			b->order_mask &= ~(1u << order);
-	}
-	b->nr_free[order]--;
+	idx = list_pop_locked(b, r, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
 	used = b->used_frames + ((size_t)1 << order);
 	b->used_frames = used;
@@ -734,10 +719,9 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 {
 	uintptr_t a = (uintptr_t)p, off, bidx;
 	struct buddy_region *r;
-	struct buddy_link *link;
-	uint32_t idx, first, *headp;
 	uint8_t tag, *tags;
 	unsigned order;
+	uint32_t idx;
 
 	if (KMEM_UNLIKELY(!p || !kmem_lock_try_acquire(&b->lock)))
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), false);
@@ -745,9 +729,10 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 	if (KMEM_UNLIKELY(!r))
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
 	off = a - r->base;
-	idx = (uint32_t)(off >> b->frame_shift);
-	if (KMEM_UNLIKELY(idx >= r->nframes || (off & b->frame_mask)))
+	/* range-check the full offset: a 32-bit index would wrap and alias */
+	if (KMEM_UNLIKELY((off >> b->frame_shift) >= r->nframes || (off & b->frame_mask)))
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+	idx = (uint32_t)(off >> b->frame_shift);
 	tags = r->tag;
 	tag = tags[idx];
 	if (KMEM_UNLIKELY(buddy_tag_state(tag) != BT_USED))
@@ -759,21 +744,7 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 	if (KMEM_UNLIKELY((want >= 0 && (unsigned)want != order) ||
 			  (bidx < r->nframes && tags[bidx] == buddy_tag(BT_FREE, order))))
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
-	/* push on list `order` (I3, I5) */
-	tags[idx] = buddy_tag(BT_FREE, order);
-	headp = &r->head[order];
-	link = r->link;
-	first = *headp;
-	link[idx].next = first;
-	link[idx].prev = BUDDY_NIL;
-	*headp = idx;
-	if (KMEM_LIKELY(first != BUDDY_NIL)) {
-		link[first].prev = idx;
-	} else {
-		b->avail[order] |= r->bit;
-		b->order_mask |= 1u << order;
-	}
-	b->nr_free[order]++;
+	list_push_locked(b, r, idx, order);
 	b->used_frames -= (size_t)1 << order;
 	b->frees++;
 	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))

@@ -156,8 +156,6 @@ struct buddy_span {
 };
 
 /* ---- defined in buddy.c -------------------------------------------------- */
-/* Region containing addr, or NULL. O(log regions). */
-KMEM_HIDDEN struct buddy_region *kmem_buddy_find_region(struct kmem_buddy *b, uintptr_t addr);
 /* Block containing frame idx of r (I1 guarantees one). O(max_order). */
 KMEM_HIDDEN struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b,
 						 const struct buddy_region *r, uint32_t idx);

@@ -135,6 +135,30 @@ static void test_foreign_pointers(void **state)
 	free(heap);
 }
 
+/* A pointer 2^32 frames away from a region must not alias a frame of it
+ * (frame indices are 32 bits; the range check must see the full offset). */
+static void test_foreign_pointer_far_away(void **state)
+{
+	struct fixture fx;
+	char *base, *p;
+	uintptr_t far;
+
+	(void)state;
+	fx_init(&fx, 64, 4, 0);
+	base = fx_region(&fx, 4096, 0, 4096);
+	while (kmem_buddy_alloc(fx.b, 0)) /* every frame allocated, frame 0 too */
+		;
+	p = base;
+	far = (uintptr_t)p + ((uintptr_t)1 << (32 + 6)); /* 2^32 frames of 64 B above */
+	assert_int_equal(kmem_buddy_free_checked(fx.b, (void *)far, 0), KMEM_FOREIGN_POINTER);
+	kmem_buddy_free(fx.b, (void *)far);
+	assert_int_equal(kmem_error_count(&fx.rec.sink, KMEM_FOREIGN_POINTER), 2);
+	assert_int_equal(kmem_buddy_block_order(fx.b, p), 0); /* still allocated */
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(kmem_buddy_free_checked(fx.b, base + 64 * i, 0), KMEM_OK);
+	fx_fini(&fx);
+}
+
 static void test_interior_pointers(void **state)
 {
 	struct misuse_env *env = *state;
@@ -395,6 +419,7 @@ int main(void)
 		T(test_reserved_free),
 		T(test_requests_out_of_range),
 		T(test_callback_outside_lock),
+		cmocka_unit_test(test_foreign_pointer_far_away),
 		cmocka_unit_test(test_default_sink_prints_one_line),
 		cmocka_unit_test(test_abort_action),
 		cmocka_unit_test(test_shared_sink),

@@ -158,11 +158,16 @@ static void op(struct run *r, uint8_t code, uint8_t arg)
 			sl->p = NULL;
 		}
 		break;
-	case 7: { /* foreign pointer */
+	case 7: { /* foreign pointer: a local, just past the region, or exactly
+		   2^32 frames away from a live block (a 32-bit index would alias) */
 		unsigned char local;
+		void *p = (void *)(r->hi + r->fs * 8);
 
-		expect_bad_free(r, (arg & 1) ? (void *)&local : (void *)(r->hi + r->fs * 8),
-				KMEM_BUDDY_ANY_ORDER, KMEM_FOREIGN_POINTER);
+		if (arg & 1)
+			p = &local;
+		else if ((arg & 2) && sl->p)
+			p = (void *)((uintptr_t)sl->p + ((uintptr_t)r->fs << 32));
+		expect_bad_free(r, p, KMEM_BUDDY_ANY_ORDER, KMEM_FOREIGN_POINTER);
 		break;
 	}
 	case 8: { /* reserve a range; remember it */
