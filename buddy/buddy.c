@@ -344,9 +344,13 @@ static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr
 	return false;
 }
 
-static size_t table_bytes(uintptr_t nframes)
+/* Frame table layout: tags (padded to 8), links, then owner words if the
+ * instance keeps them (KMEM_BUDDY_OWNERS). */
+static size_t table_bytes(const struct kmem_buddy *b, uintptr_t nframes)
 {
-	return ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link);
+	size_t owners = (b->flags & KMEM_BUDDY_OWNERS) ? nframes * sizeof(void *) : 0;
+
+	return ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link) + owners;
 }
 
 size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b, const void *base, size_t size)
@@ -357,7 +361,7 @@ size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b, const void *base,
 		hi = UINTPTR_MAX;
 	if (!frame_bounds(b, lo, hi, &first, &last))
 		return 0;
-	return table_bytes((last - first) >> b->frame_shift);
+	return table_bytes(b, (last - first) >> b->frame_shift);
 }
 
 int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *meta,
@@ -374,7 +378,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 		hi = UINTPTR_MAX;
 	if (!frame_bounds(b, lo, hi, &first, &last))
 		return -ENOSPC;
-	need = table_bytes((last - first) >> b->frame_shift);
+	need = table_bytes(b, (last - first) >> b->frame_shift);
 	if (!meta) {
 		/* The table goes first; the frames after it shrink, never grow,
 		 * so a table sized for the larger count suffices. */
@@ -418,7 +422,12 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	r->bit = (uint64_t)1 << r->id;
 	r->tag = meta;
 	r->link = (struct buddy_link *)(void *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
-	r->meta_bytes = table_bytes(nframes);
+	r->owner = NULL;
+	if (b->flags & KMEM_BUDDY_OWNERS) {
+		r->owner = (void **)(void *)(r->link + nframes);
+		memset(r->owner, 0, nframes * sizeof(void *));
+	}
+	r->meta_bytes = table_bytes(b, nframes);
 	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
@@ -433,7 +442,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	}
 	b->by_addr[pos] = (uint8_t)r->id;
 	b->nr_regions++;
-	b->lowest = &b->region[b->by_addr[0]];
+	__atomic_store_n(&b->lowest, &b->region[b->by_addr[0]], __ATOMIC_RELEASE);
 	kmem_lock_release(&b->lock);
 	return 0;
 }
@@ -872,6 +881,52 @@ invalid:
 	return -EINVAL;
 }
 
+/* ---- owner words ---------------------------------------------------------- */
+
+int kmem_buddy_set_owner(struct kmem_buddy *b, void *block, void *owner)
+{
+	uintptr_t a = (uintptr_t)block;
+	struct buddy_region *r;
+	int rc = -EINVAL;
+
+	if (!(b->flags & KMEM_BUDDY_OWNERS))
+		return -ENOTSUP;
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (r && !((a - r->base) & b->frame_mask)) {
+		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
+		uint8_t tag = r->tag[idx];
+
+		if (buddy_tag_state(tag) == BT_USED) {
+			for (uint32_t f = 0; f < (1u << buddy_tag_order(tag)); f++)
+				__atomic_store_n(&r->owner[idx + f], owner, __ATOMIC_RELAXED);
+			rc = 0;
+		}
+	}
+	kmem_lock_release(&b->lock);
+	return rc;
+}
+
+void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr;
+	struct buddy_region *r;
+
+	if (!(b->flags & KMEM_BUDDY_OWNERS))
+		return NULL;
+	/* Regions are only ever added, and region slots never move, so the
+	 * lookup needs no lock; owner words are relaxed atomics. */
+	r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
+	if (!r || !region_has(b, r, a)) {
+		kmem_lock_acquire(&b->lock);
+		r = find_region(b, a);
+		kmem_lock_release(&b->lock);
+		if (!r)
+			return NULL;
+	}
+	return __atomic_load_n(&r->owner[(a - r->base) >> b->frame_shift], __ATOMIC_RELAXED);
+}
+
 /* ---- page source --------------------------------------------------------- */
 
 static void *ps_alloc(void *ctx, unsigned order, unsigned flags)
@@ -889,10 +944,22 @@ static void ps_free(void *ctx, void *block, unsigned order)
 	(void)kmem_buddy_free_checked(ctx, block, (int)order);
 }
 
+static int ps_set_owner(void *ctx, void *block, void *owner)
+{
+	return kmem_buddy_set_owner(ctx, block, owner);
+}
+
+static void *ps_get_owner(void *ctx, const void *addr)
+{
+	return kmem_buddy_owner(ctx, addr);
+}
+
 void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
 {
 	ps->alloc_pages = ps_alloc;
 	ps->free_pages = ps_free;
+	ps->set_owner = (b->flags & KMEM_BUDDY_OWNERS) ? ps_set_owner : NULL;
+	ps->get_owner = (b->flags & KMEM_BUDDY_OWNERS) ? ps_get_owner : NULL;
 	ps->ctx = b;
 	ps->frame_size = buddy_frame_size(b);
 	ps->max_order = b->max_order;

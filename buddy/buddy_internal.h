@@ -87,12 +87,13 @@ struct buddy_region {
 	uint8_t *tag;		/* nframes bytes */
 	struct buddy_link *link;	/* nframes entries */
 	uint64_t bit;		/* 1 << id: this region's bit in avail[] */
+	void **owner;		/* nframes owner words (KMEM_BUDDY_OWNERS), or NULL */
 	uintptr_t start_pfn;	/* base >> frame_shift */
 	uint32_t nframes;
 	uint32_t id;		/* index in b->region[] */
 	size_t meta_bytes;	/* frame table bytes (for stats) */
 	uint32_t head[KMEM_BUDDY_ORDER_LIMIT + 1];	/* free list heads (I3) */
-	uint8_t pad[256 - 6 * sizeof(void *) - 8 - (KMEM_BUDDY_ORDER_LIMIT + 1) * 4];
+	uint8_t pad[256 - 7 * sizeof(void *) - 8 - (KMEM_BUDDY_ORDER_LIMIT + 1) * 4];
 };
 
 _Static_assert((sizeof(struct buddy_region) & (sizeof(struct buddy_region) - 1)) == 0,

@@ -602,6 +602,57 @@ static void test_page_source(void **state)
 	fx_fini(&fx);
 }
 
+static void test_owner_words(void **state)
+{
+	struct fixture plain, fx;
+	struct kmem_page_source ps;
+	char *base, *p, *q, owner_a, owner_b;
+	int local;
+
+	(void)state;
+	/* without KMEM_BUDDY_OWNERS: no table, nothing to set */
+	fx_init(&plain, 4096, 4, 0);
+	base = fx_region(&plain, 64 * KiB, 0, 64 * KiB);
+	p = kmem_buddy_alloc(plain.b, 0);
+	assert_int_equal(kmem_buddy_set_owner(plain.b, p, &owner_a), -ENOTSUP);
+	assert_null(kmem_buddy_owner(plain.b, p));
+	kmem_buddy_page_source(plain.b, &ps);
+	assert_null(ps.set_owner);
+	assert_null(ps.get_owner);
+	/* the table costs 8 more bytes per frame with owners */
+	fx_init(&fx, 4096, 4, KMEM_BUDDY_OWNERS);
+	assert_int_equal(kmem_buddy_region_meta_size(fx.b, base, 64 * KiB),
+			 kmem_buddy_region_meta_size(plain.b, base, 64 * KiB) + 16 * sizeof(void *));
+	kmem_buddy_free(plain.b, p);
+	fx_fini(&plain);
+
+	base = fx_region(&fx, 64 * KiB, 0, 64 * KiB);
+	p = kmem_buddy_alloc(fx.b, 2);
+	q = kmem_buddy_alloc(fx.b, 0);
+	assert_null(kmem_buddy_owner(fx.b, p)); /* fresh tables read NULL */
+	assert_int_equal(kmem_buddy_set_owner(fx.b, p, &owner_a), 0);
+	assert_int_equal(kmem_buddy_set_owner(fx.b, q, &owner_b), 0);
+	for (size_t off = 0; off < 4 * 4096; off += 1000) /* every frame of the block */
+		assert_ptr_equal(kmem_buddy_owner(fx.b, p + off), &owner_a);
+	assert_ptr_equal(kmem_buddy_owner(fx.b, q + 4095), &owner_b);
+	assert_null(kmem_buddy_owner(fx.b, &local)); /* foreign */
+	assert_null(kmem_buddy_owner(fx.b, base + 64 * KiB));
+	/* only the start of an allocated block takes an owner */
+	assert_int_equal(kmem_buddy_set_owner(fx.b, p + 4096, &owner_b), -EINVAL);
+	assert_int_equal(kmem_buddy_set_owner(fx.b, p + 1, &owner_b), -EINVAL);
+	assert_int_equal(kmem_buddy_set_owner(fx.b, &local, &owner_b), -EINVAL);
+	kmem_buddy_free(fx.b, q);
+	assert_int_equal(kmem_buddy_set_owner(fx.b, q, &owner_b), -EINVAL); /* free now */
+	/* through the page source, and cleared by the owner before freeing */
+	kmem_buddy_page_source(fx.b, &ps);
+	assert_ptr_equal(ps.get_owner(ps.ctx, p + 5), &owner_a);
+	assert_int_equal(ps.set_owner(ps.ctx, p, NULL), 0);
+	assert_null(ps.get_owner(ps.ctx, p + 3 * 4096));
+	ps.free_pages(ps.ctx, p, 2);
+	assert_int_equal(kmem_error_total(&fx.rec.sink), 0);
+	fx_fini(&fx);
+}
+
 static void test_nolock_instance(void **state)
 {
 	struct fixture fx;
@@ -694,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_fragmentation_indexes),
 		cmocka_unit_test(test_walk_matches_stats),
 		cmocka_unit_test(test_page_source),
+		cmocka_unit_test(test_owner_words),
 		cmocka_unit_test(test_nolock_instance),
 		cmocka_unit_test(test_check_detects_corruption),
 	};

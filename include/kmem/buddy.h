@@ -41,12 +41,17 @@ struct kmem_buddy; /* opaque */
 #define KMEM_BUDDY_MAX_FRAME 65536u
 #define KMEM_BUDDY_DEFAULT_REGIONS 8
 #define KMEM_BUDDY_REGION_LIMIT 64
-/* Frame-table bytes per managed frame (one tag byte and two 32-bit links). */
+/* Frame-table bytes per managed frame (one tag byte and two 32-bit links),
+ * plus sizeof(void *) with KMEM_BUDDY_OWNERS. */
 #define KMEM_BUDDY_META_PER_FRAME 9u
 
 /* Config flags. */
 #define KMEM_BUDDY_NOLOCK 0x1u	/* no internal lock: the caller serialises */
-#define KMEM_BUDDY_FLAGS_ALL KMEM_BUDDY_NOLOCK	/* any other bit: -EINVAL */
+/* Keep an owner word per frame (8 more bytes of frame table per frame), for
+ * layers that must map any address to its owner in O(1), as slab and
+ * kmalloc do (like Linux's page->slab). See kmem_buddy_set_owner(). */
+#define KMEM_BUDDY_OWNERS 0x2u
+#define KMEM_BUDDY_FLAGS_ALL (KMEM_BUDDY_NOLOCK | KMEM_BUDDY_OWNERS) /* other bits: -EINVAL */
 
 /* Pass as the order of kmem_buddy_free_checked() to accept any order. */
 #define KMEM_BUDDY_ANY_ORDER (-1)
@@ -191,12 +196,27 @@ KMEM_API int kmem_buddy_size_to_order(const struct kmem_buddy *b, size_t size);
 KMEM_API size_t kmem_buddy_frame_size(const struct kmem_buddy *b);
 KMEM_API unsigned kmem_buddy_max_order(const struct kmem_buddy *b);
 
+/* Set the owner word of every frame of the allocated block starting at
+ * block (the caller's own data; buddy never interprets it; NULL clears).
+ * Owner words persist until set again: an owner clears them before it
+ * frees the block. Returns 0, -ENOTSUP (instance without
+ * KMEM_BUDDY_OWNERS) or -EINVAL (block is not the start of an allocated
+ * block). O(log regions + 2^order). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_set_owner(struct kmem_buddy *b, void *block, void *owner);
+
+/* The owner word of the frame containing addr: NULL if none was set, addr is
+ * outside every region, or the instance keeps no owner words. Lock-free with
+ * one region (O(1)); O(log regions) otherwise. The result is meaningful only
+ * while the caller knows the block stays allocated. */
+KMEM_API void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr);
+
 /* The instance's error sink (its own or the configured one). */
 KMEM_API struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b);
 
 /* Fill *ps with a page source backed by this instance: alloc_pages honours
  * KMEM_PAGE_ZERO (memset of the block) and ignores the other flags (a buddy
- * never waits). O(1). */
+ * never waits); set_owner/get_owner are provided with KMEM_BUDDY_OWNERS,
+ * else NULL. O(1). */
 KMEM_API void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps);
 
 /* ---- statistics ---------------------------------------------------------- */

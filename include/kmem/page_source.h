@@ -24,6 +24,13 @@ struct kmem_page_source {
 	void *(*alloc_pages)(void *ctx, unsigned order, unsigned flags);
 	/* Return a block obtained from alloc_pages with the same order. */
 	void (*free_pages)(void *ctx, void *block, unsigned order);
+	/* Optional (NULL when the source keeps no owner words): set the owner
+	 * word of every frame of an allocated block (0, or a negative errno),
+	 * and read the owner word of the frame containing any address (NULL
+	 * if unset or not the source's memory). Lets a consumer map an object
+	 * to its slab in O(1), with foreign pointers reading NULL. */
+	int (*set_owner)(void *ctx, void *block, void *owner);
+	void *(*get_owner)(void *ctx, const void *addr);
 	void *ctx;
 	size_t frame_size;	/* bytes per frame, a power of two */
 	unsigned max_order;	/* largest order alloc_pages can satisfy */

@@ -44,6 +44,7 @@ struct slot {
 
 struct run {
 	struct kmem_buddy *b;
+	int owners;	/* KMEM_BUDDY_OWNERS: each block's frames name its slot */
 	struct kmem_error_sink sink;
 	size_t fs;
 	unsigned max_order;
@@ -92,6 +93,13 @@ static void verify(struct run *r, unsigned s)
 
 	CHECK(r->slot[s].p[0] == (unsigned char)s);
 	CHECK(r->slot[s].p[bytes - 1] == (unsigned char)~s);
+	if (r->owners) {
+		/* any frame of the block names the slot; then clear, as an
+		 * owner must before it frees the block */
+		CHECK(kmem_buddy_owner(r->b, r->slot[s].p + bytes / 2) == &r->slot[s]);
+		CHECK(kmem_buddy_owner(r->b, r->slot[s].p + bytes - 1) == &r->slot[s]);
+		CHECK(kmem_buddy_set_owner(r->b, r->slot[s].p, NULL) == 0);
+	}
 }
 
 static void op(struct run *r, uint8_t code, uint8_t arg)
@@ -118,6 +126,10 @@ static void op(struct run *r, uint8_t code, uint8_t arg)
 		CHECK(((uintptr_t)p & ((r->fs << order) - 1)) == 0);
 		*sl = (struct slot){ p, order };
 		mark(r, s);
+		if (r->owners) {
+			CHECK(kmem_buddy_owner(r->b, p) == NULL);
+			CHECK(kmem_buddy_set_owner(r->b, p, sl) == 0);
+		}
 		break;
 	}
 	case 3:
@@ -253,6 +265,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.max_order = r.max_order;
 	cfg.sink = &r.sink;
 	cfg.flags = (data[0] & 0x80) ? KMEM_BUDDY_NOLOCK : 0;
+	r.owners = (data[1] & 0x80) != 0;
+	if (r.owners)
+		cfg.flags |= KMEM_BUDDY_OWNERS;
 	inst = aligned_alloc(64, (kmem_buddy_sizeof(&cfg) + 63) & ~(size_t)63);
 	CHECK(kmem_buddy_init(inst, kmem_buddy_sizeof(&cfg), &cfg, &r.b) == 0);
 	r.arena = aligned_alloc(65536, ARENA);
