@@ -28,6 +28,8 @@ static const char *const status_names[KMEM_STATUS_COUNT] = {
 	[KMEM_WRONG_ORDER] = "wrong-order",
 	[KMEM_RESERVED_FREE] = "reserved-free",
 	[KMEM_CORRUPTION] = "corruption",
+	[KMEM_WRONG_CACHE] = "wrong-cache",
+	[KMEM_LEAK] = "leak",
 };
 
 const char *kmem_status_name(enum kmem_status st)

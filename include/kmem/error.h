@@ -23,6 +23,8 @@ enum kmem_status {
 	KMEM_WRONG_ORDER,	/* order/size given by the caller != the block's */
 	KMEM_RESERVED_FREE,	/* free of a reserved range (use the unreserve call) */
 	KMEM_CORRUPTION,	/* an invariant checker found broken metadata */
+	KMEM_WRONG_CACHE,	/* object belongs to another cache */
+	KMEM_LEAK,		/* live object left when its cache was destroyed */
 	KMEM_STATUS_COUNT
 };
 

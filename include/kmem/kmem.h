@@ -6,5 +6,6 @@
 #include <kmem/error.h>
 #include <kmem/page_source.h>
 #include <kmem/buddy.h>
+#include <kmem/slab.h>
 
 #endif /* KMEM_KMEM_H */

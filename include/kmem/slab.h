@@ -1,0 +1,166 @@
+/* kmem/slab.h - object caches on page frames (Bonwick's slab allocator).
+ *
+ * A slab instance (struct kmem_slab) draws slabs, naturally aligned blocks of
+ * 2^k frames, from a page source (a buddy instance, or later the frame
+ * service) and carves them into objects of one cache each. Caches follow the
+ * Linux/Solaris API: create with a name, size, alignment, flags and an
+ * optional constructor and destructor; allocate; free; shrink; destroy.
+ *
+ * Object caching contract (Bonwick 1994):
+ *   - the constructor runs once per object when its slab is created (the
+ *     object first enters the cache), not on every allocation;
+ *   - a freed object keeps its constructed state: the allocator writes no
+ *     link into free objects (free lists are index stacks in the slab
+ *     header), so kmem_cache_alloc may return it again as it was freed;
+ *   - the destructor runs once per object when its slab goes back to the
+ *     page source (shrink, destroy, or beyond the cache's empty-slab limit).
+ *
+ * Objects map to their slab through the page source's owner words (the
+ * source must provide set_owner/get_owner, e.g. a buddy instance with
+ * KMEM_BUDDY_OWNERS), so no header precedes an object and a foreign pointer
+ * is detected without touching memory outside the source.
+ *
+ * Thread safety: every function may be called from any thread; each cache
+ * has its own lock, the instance a lock for its cache list. Lock order:
+ * instance lock, then cache lock, then the page source's.
+ */
+#ifndef KMEM_SLAB_H
+#define KMEM_SLAB_H
+
+#include <kmem/common.h>
+#include <kmem/error.h>
+#include <kmem/page_source.h>
+
+KMEM_BEGIN_DECLS
+
+struct kmem_slab;	/* opaque: the slab allocator instance */
+struct kmem_cache;	/* opaque: one object cache */
+
+/* Largest slab order a cache uses (2^5 frames = 128 KiB with 4 KiB frames);
+ * objects that cannot meet the waste bound within it go straight to the page
+ * source, one block per object. */
+#define KMEM_SLAB_MAX_ORDER 5
+/* A slab keeps at most 65535 objects (16-bit indexes). */
+#define KMEM_SLAB_MAX_OBJECTS 65535u
+/* Empty slabs a cache keeps for reuse before returning more to the source
+ * (like SLUB's min_partial); kmem_cache_shrink() returns all of them. */
+#define KMEM_CACHE_EMPTY_KEEP 4u
+
+struct kmem_slab_config {
+	const char *name;	/* copied (up to 31 chars); NULL: "slab" */
+	/* The page source, copied. Must provide set_owner and get_owner. */
+	const struct kmem_page_source *source;
+	/* Where errors go. NULL: the instance's own sink (print, continue). */
+	struct kmem_error_sink *sink;
+};
+
+/* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
+KMEM_API size_t kmem_slab_sizeof(void);
+
+/* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
+ * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
+ * owner words), -ENOSPC (mem_size < kmem_slab_sizeof()). O(1). */
+KMEM_API KMEM_MUST_CHECK int kmem_slab_init(void *mem, size_t mem_size,
+					    const struct kmem_slab_config *cfg,
+					    struct kmem_slab **out);
+
+/* Destroy every cache still alive (as kmem_cache_destroy(), reporting
+ * leaks), then the instance. Not thread-safe: nothing else may use the
+ * instance or its caches meanwhile or afterwards. O(objects + slabs). */
+KMEM_API void kmem_slab_destroy(struct kmem_slab *s);
+
+/* Cache flags. */
+#define KMEM_CACHE_NOCOLOUR 0x1u /* every slab starts its objects at the same offset */
+
+/* Create a cache of objects of `size` bytes aligned to `align` (a power of
+ * two; 0: 8, the natural word alignment). ctor/dtor may be NULL; arg is
+ * passed to both. The name is copied (up to 31 chars).
+ * Returns the cache, or NULL if size is 0 or above what the page source
+ * can hold, align is not a power of two or above the source's largest
+ * block, flags are unknown, or no memory for the cache itself.
+ * O(KMEM_SLAB_MAX_ORDER) plus one object allocation. */
+KMEM_API struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size_t size,
+					      size_t align, unsigned flags,
+					      void (*ctor)(void *obj, void *arg),
+					      void (*dtor)(void *obj, void *arg), void *arg);
+
+/* Destroy a cache: live objects are each reported as KMEM_LEAK (up to 16
+ * reports, then one summary) and their memory is reclaimed with the rest;
+ * the destructor runs for every object; every slab goes back to the page
+ * source. NULL is a no-op. O(objects + slabs). */
+KMEM_API void kmem_cache_destroy(struct kmem_cache *c);
+
+/* Allocate one object, constructed (if the cache has a constructor) or as
+ * it was freed. Returns NULL when the page source has no memory. O(1) on a
+ * slab with free objects; a new slab costs its page allocation and one
+ * constructor call per object. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_cache_alloc(struct kmem_cache *c);
+
+/* Free an object of this cache. NULL is a no-op. Misuse is reported to the
+ * error sink and changes nothing; see kmem_cache_free_checked(). O(1). */
+KMEM_API void kmem_cache_free(struct kmem_cache *c, void *obj);
+
+/* Checked free. Returns KMEM_OK (also for NULL), or, with nothing changed:
+ *   KMEM_DOUBLE_FREE      the object is already free;
+ *   KMEM_FOREIGN_POINTER  not in any slab or object of this instance;
+ *   KMEM_WRONG_CACHE      an object of another cache;
+ *   KMEM_INTERIOR_POINTER inside an object (or slab header), not its start.
+ * Every status but KMEM_OK is also reported. O(1). */
+KMEM_API enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *obj);
+
+/* Allocate n objects into objs[]; returns how many were allocated (fewer
+ * than n only when memory ran out). Takes the cache lock once per slab
+ * rather than once per object. O(n). */
+KMEM_API size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs);
+
+/* Free n objects (each as kmem_cache_free). O(n). */
+KMEM_API void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **objs);
+
+/* Return every empty slab to the page source (running destructors).
+ * Returns the number of frames released. O(empty slabs * objects per slab). */
+KMEM_API size_t kmem_cache_shrink(struct kmem_cache *c);
+
+/* Shrink every cache of the instance; returns frames released. */
+KMEM_API size_t kmem_slab_shrink(struct kmem_slab *s);
+
+struct kmem_cache_stats {
+	const char *name;	/* valid while the cache lives */
+	size_t object_size;	/* as requested */
+	size_t align;
+	size_t stride;		/* bytes between objects in a slab */
+	unsigned objs_per_slab;	/* 1 for direct (large) caches */
+	unsigned slab_order;	/* frames per slab = 2^slab_order */
+	size_t frames_per_slab;
+	size_t waste_per_slab;	/* bytes of a slab that hold no object (header included) */
+	unsigned colours;	/* distinct colour offsets cycled through */
+	int direct;		/* objects go straight to the page source */
+	size_t active_objs;	/* allocated */
+	size_t total_objs;	/* in all slabs */
+	size_t active_slabs;	/* slabs with at least one allocated object */
+	size_t total_slabs;
+	uint64_t allocs, frees;	/* successful calls */
+	uint64_t slabs_created, slabs_released;
+	uint64_t alloc_fails;
+};
+
+/* Snapshot one cache's counters. O(1). */
+KMEM_API void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st);
+
+/* Full invariant walk of one cache: every slab's header, lists and bucket
+ * placement, every object exactly free or allocated (index stack and bitmap
+ * agree), and counters equal to what the walk finds. Returns 0, or reports
+ * the first violation as KMEM_CORRUPTION and returns -EFAULT.
+ * O(slabs * objects per slab). */
+KMEM_API KMEM_MUST_CHECK int kmem_cache_check(struct kmem_cache *c);
+
+/* /proc/slabinfo version 2.1 text for every cache of the instance (header
+ * lines included), snprintf-style: writes at most len bytes including the
+ * NUL, returns the length the whole text needs. O(caches). */
+KMEM_API int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len);
+
+/* The instance's error sink. */
+KMEM_API struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s);
+
+KMEM_END_DECLS
+
+#endif /* KMEM_SLAB_H */

@@ -1,0 +1,663 @@
+/* slab.c - object caches: slab geometry, allocation, free, shrink, destroy.
+ *
+ * Algorithm (Bonwick, "The Slab Allocator", USENIX 1994):
+ *   1. Geometry: the smallest slab order whose waste (header included) is at
+ *      most 1/8 of the slab; objects start after the header, offset by a
+ *      colour that cycles through the slack in cache-line steps so that
+ *      successive slabs spread their objects over cache lines. No order up
+ *      to KMEM_SLAB_MAX_ORDER meets the bound: the cache is direct, one
+ *      page-source block per object.
+ *   2. alloc: the fullest partial slab (one clz on partial_mask), else an
+ *      empty one, else a new slab from the page source (constructor on each
+ *      object); pop an index from the slab's free stack, set its used bit,
+ *      move the slab to the list its new fill belongs on.
+ *   3. free: the page source's owner word of the object's frame names the
+ *      slab (foreign pointers read NULL); check cache, position and used
+ *      bit; push the index; move the slab. A slab that becomes empty stays
+ *      cached up to KMEM_CACHE_EMPTY_KEEP; beyond that it goes back to the
+ *      page source (destructor on each object).
+ * Bound: alloc and free O(1) plus, when a slab is created or released, one
+ * page-source call and one constructor/destructor call per object.
+ *
+ * Data structures and invariants S1-S4: see slab_internal.h.
+ *
+ * Locking: instance lock (cache list) before cache lock (lists, slab
+ * headers, counters) before the page source. Slab creation and release,
+ * constructors and destructors run with no slab lock held. Errors are raised
+ * with no lock held.
+ */
+#include "slab_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
+		      const void *ptr, const void *caller, const char *fmt, ...)
+{
+	char detail[192];
+	va_list ap;
+	struct kmem_error_report rep = {
+		.status = st,
+		.component = "slab",
+		.instance = c ? c->name : s->name,
+		.ptr = ptr,
+		.order = -1,
+		.detail = detail,
+		.caller = caller,
+	};
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	kmem_error_raise(s->sink, &rep);
+}
+
+/* ---- lists (S1) ------------------------------------------------------------ */
+
+static void list_add(struct slab **head, struct slab *sl)
+{
+	sl->prev = NULL;
+	sl->next = *head;
+	if (*head)
+		(*head)->prev = sl;
+	*head = sl;
+}
+
+static void list_del(struct slab **head, struct slab *sl)
+{
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		*head = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+}
+
+static void slab_link_locked(struct kmem_cache *c, struct slab *sl)
+{
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
+	list_add(slab_list(c, sl->inuse), sl);
+	if (sl->inuse == 0)
+		c->nr_empty++;
+	else if (sl->inuse < c->objs)
+		c->partial_mask |= (uint64_t)1 << slab_bucket(c, sl->inuse);
+}
+
+/* Unlink a slab that is on the list for `inuse` objects. */
+static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl, unsigned inuse)
+{
+	struct slab **head = slab_list(c, inuse);
+
+	list_del(head, sl);
+	if (inuse == 0)
+		c->nr_empty--;
+	else if (inuse < c->objs && !*head)
+		c->partial_mask &= ~((uint64_t)1 << slab_bucket(c, inuse));
+}
+
+/* After inuse changed from `old`: put the slab on the list it now belongs on. */
+static void slab_move_locked(struct kmem_cache *c, struct slab *sl, unsigned old)
+{
+	if (slab_list(c, old) == slab_list(c, sl->inuse))
+		return;
+	slab_unlink_locked(c, sl, old);
+	slab_link_locked(c, sl);
+}
+
+/* ---- geometry -------------------------------------------------------------- */
+
+static size_t align_up(size_t x, size_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+static size_t header_bytes(unsigned n)
+{
+	return sizeof(struct slab) + (((size_t)n * 2 + 7) & ~(size_t)7) + ((size_t)n + 63) / 64 * 8;
+}
+
+static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *ps)
+{
+	unsigned top = ps->max_order < KMEM_SLAB_MAX_ORDER ? ps->max_order : KMEM_SLAB_MAX_ORDER;
+	size_t step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
+
+	for (unsigned order = 0; order <= top; order++) {
+		size_t bytes = ps->frame_size << order, fit, off;
+		unsigned n;
+
+		if (bytes < c->align || bytes <= sizeof(struct slab))
+			continue;
+		fit = (bytes - sizeof(struct slab)) / c->stride;
+		n = (unsigned)(fit > KMEM_SLAB_MAX_OBJECTS ? KMEM_SLAB_MAX_OBJECTS : fit);
+		while (n > 0 && align_up(header_bytes(n), c->align) + (size_t)n * c->stride > bytes)
+			n--;
+		if (n == 0 || (bytes - (size_t)n * c->stride) * 8 > bytes)
+			continue;
+		off = align_up(header_bytes(n), c->align);
+		c->order = order;
+		c->objs = n;
+		c->slab_bytes = bytes;
+		c->objs_offset = off;
+		c->colours = (c->flags & KMEM_CACHE_NOCOLOUR) ? 1
+			     : (unsigned)((bytes - off - (size_t)n * c->stride) / step + 1);
+		c->direct = false;
+		return 0;
+	}
+	/* direct: one block per object, aligned by the block's natural alignment */
+	for (unsigned order = 0; order <= ps->max_order; order++) {
+		size_t bytes = ps->frame_size << order;
+
+		if (bytes >= c->stride && bytes >= c->align) {
+			c->order = order;
+			c->objs = 1;
+			c->slab_bytes = bytes;
+			c->objs_offset = 0;
+			c->colours = 1;
+			c->direct = true;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *name, size_t size,
+		      size_t align, unsigned flags, void (*ctor)(void *, void *),
+		      void (*dtor)(void *, void *), void *arg)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name ? name : "cache");
+	c->owner = s;
+	c->flags = flags;
+	c->size = size;
+	c->align = align ? align : 8;
+	c->stride = align_up(size, c->align);
+	c->ctor = ctor;
+	c->dtor = dtor;
+	c->arg = arg;
+	if (cache_geometry(c, &s->ps))
+		return -EINVAL;
+	if (kmem_lock_init(&c->lock, true))
+		return -ENOMEM;
+	c->magic = CACHE_MAGIC;
+	return 0;
+}
+
+/* ---- slabs ----------------------------------------------------------------- */
+
+/* A new slab, constructed; no lock held. NULL when the source is empty. */
+static struct slab *slab_create(struct kmem_cache *c)
+{
+	const struct kmem_page_source *ps = &c->owner->ps;
+	void *mem = ps->alloc_pages(ps->ctx, c->order, 0);
+	size_t step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
+	struct slab *sl = mem;
+	uint16_t *stack;
+	unsigned colour;
+
+	if (!mem)
+		return NULL;
+	if (ps->set_owner(ps->ctx, mem, mem)) {
+		ps->free_pages(ps->ctx, mem, c->order);
+		return NULL;
+	}
+	colour = __atomic_fetch_add(&c->colour_next, 1u, __ATOMIC_RELAXED) % c->colours;
+	sl->magic = SLAB_MAGIC;
+	sl->inuse = 0;
+	sl->colour = (uint16_t)colour;
+	sl->cache = c;
+	sl->objs = (char *)mem + c->objs_offset + colour * step;
+	stack = slab_free_stack(sl);
+	for (unsigned i = 0; i < c->objs; i++)
+		stack[i] = (uint16_t)(c->objs - 1 - i); /* object 0 is handed out first */
+	memset(slab_used_bits(c, sl), 0, ((size_t)c->objs + 63) / 64 * 8);
+	if (c->ctor)
+		for (unsigned i = 0; i < c->objs; i++)
+			c->ctor(sl->objs + (size_t)i * c->stride, c->arg);
+	return sl;
+}
+
+static bool obj_used(struct kmem_cache *c, struct slab *sl, unsigned idx)
+{
+	return (slab_used_bits(c, sl)[idx / 64] >> (idx % 64)) & 1;
+}
+
+/* Return an unlinked slab to the page source; destructor on its free
+ * objects (allocated ones were leaked and are only reclaimed). No lock. */
+static void slab_release(struct kmem_cache *c, struct slab *sl)
+{
+	const struct kmem_page_source *ps = &c->owner->ps;
+
+	if (c->dtor)
+		for (unsigned i = 0; i < c->objs; i++)
+			if (!obj_used(c, sl, i))
+				c->dtor(sl->objs + (size_t)i * c->stride, c->arg);
+	sl->magic = 0;
+	(void)ps->set_owner(ps->ctx, sl, NULL);
+	ps->free_pages(ps->ctx, sl, c->order);
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+static void *alloc_locked(struct kmem_cache *c)
+{
+	struct slab *sl;
+	unsigned old, idx;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "alloc needs the cache lock");
+	if (c->partial_mask)
+		sl = c->partial[63 - (unsigned)__builtin_clzll(c->partial_mask)];
+	else if (c->empty)
+		sl = c->empty;
+	else
+		return NULL;
+	old = sl->inuse;
+	idx = slab_free_stack(sl)[c->objs - old - 1];
+	KMEM_ASSERT(!obj_used(c, sl, idx) && "S2: a free index has its used bit clear");
+	slab_used_bits(c, sl)[idx / 64] |= (uint64_t)1 << (idx % 64);
+	sl->inuse = (uint16_t)(old + 1);
+	slab_move_locked(c, sl, old);
+	c->active_objs++;
+	c->allocs++;
+	return sl->objs + (size_t)idx * c->stride;
+}
+
+static void *direct_alloc(struct kmem_cache *c)
+{
+	const struct kmem_page_source *ps = &c->owner->ps;
+	void *p = ps->alloc_pages(ps->ctx, c->order, 0);
+
+	if (p && ps->set_owner(ps->ctx, p, (void *)((uintptr_t)c | DIRECT_TAG))) {
+		ps->free_pages(ps->ctx, p, c->order);
+		p = NULL;
+	}
+	kmem_lock_acquire(&c->lock);
+	if (p) {
+		c->active_objs++;
+		c->allocs++;
+		c->nr_slabs++;
+		c->slabs_created++;
+	} else {
+		c->fails++;
+	}
+	kmem_lock_release(&c->lock);
+	if (p && c->ctor)
+		c->ctor(p, c->arg);
+	return p;
+}
+
+/* Out of free objects: make a slab with no lock held, then take one. */
+static KMEM_NOINLINE void *alloc_slow(struct kmem_cache *c)
+{
+	struct slab *sl = slab_create(c);
+	void *p;
+
+	kmem_lock_acquire(&c->lock);
+	if (sl) {
+		slab_link_locked(c, sl);
+		c->nr_slabs++;
+		c->slabs_created++;
+	}
+	p = alloc_locked(c); /* maybe from a slab another thread freed into */
+	if (!p)
+		c->fails++;
+	kmem_lock_release(&c->lock);
+	return p;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c)
+{
+	void *p;
+
+	if (c->direct)
+		return direct_alloc(c);
+	kmem_lock_acquire(&c->lock);
+	p = alloc_locked(c);
+	kmem_lock_release(&c->lock);
+	return p ? p : alloc_slow(c);
+}
+
+size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs)
+{
+	size_t i = 0;
+
+	if (c->direct) {
+		while (i < n && (objs[i] = direct_alloc(c)) != NULL)
+			i++;
+		return i;
+	}
+	while (i < n) {
+		void *p;
+
+		kmem_lock_acquire(&c->lock);
+		while (i < n && (p = alloc_locked(c)) != NULL)
+			objs[i++] = p;
+		kmem_lock_release(&c->lock);
+		if (i < n) {
+			p = alloc_slow(c);
+			if (!p)
+				break;
+			objs[i++] = p;
+		}
+	}
+	return i;
+}
+
+/* ---- free ------------------------------------------------------------------ */
+
+static enum kmem_status direct_free(struct kmem_cache *c, void *p, const void *caller)
+{
+	const struct kmem_page_source *ps = &c->owner->ps;
+
+	if ((uintptr_t)p & (c->slab_bytes - 1)) {
+		kmem_slab_report(c->owner, c, KMEM_INTERIOR_POINTER, p, caller,
+				 "%zu bytes into a direct object of %zu bytes",
+				 (size_t)((uintptr_t)p & (c->slab_bytes - 1)), c->slab_bytes);
+		return KMEM_INTERIOR_POINTER;
+	}
+	if (c->dtor)
+		c->dtor(p, c->arg);
+	(void)ps->set_owner(ps->ctx, p, NULL);
+	ps->free_pages(ps->ctx, p, c->order);
+	kmem_lock_acquire(&c->lock);
+	c->active_objs--;
+	c->frees++;
+	c->nr_slabs--;
+	c->slabs_released++;
+	kmem_lock_release(&c->lock);
+	return KMEM_OK;
+}
+
+/* The name of the cache an owner word points to, for reports. */
+static const char *owner_cache_name(const struct kmem_cache *oc)
+{
+	return oc && oc->magic == CACHE_MAGIC ? oc->name : "?";
+}
+
+static enum kmem_status free_common(struct kmem_cache *c, void *p, const void *caller)
+{
+	struct kmem_slab *s = c->owner;
+	void *own;
+	struct slab *sl, *release = NULL;
+	uintptr_t off;
+	unsigned idx, old;
+
+	if (!p)
+		return KMEM_OK;
+	own = s->ps.get_owner(s->ps.ctx, p);
+	if (!own) {
+		kmem_slab_report(s, c, KMEM_FOREIGN_POINTER, p, caller,
+				 "not in a live slab or direct object of this instance "
+				 "(never allocated here, or a direct object freed already)");
+		return KMEM_FOREIGN_POINTER;
+	}
+	if ((uintptr_t)own & DIRECT_TAG) {
+		const struct kmem_cache *oc = (const struct kmem_cache *)((uintptr_t)own & ~DIRECT_TAG);
+
+		if (oc != c) {
+			kmem_slab_report(s, c, KMEM_WRONG_CACHE, p, caller,
+					 "direct object of cache '%s' freed to this cache",
+					 owner_cache_name(oc));
+			return KMEM_WRONG_CACHE;
+		}
+		return direct_free(c, p, caller);
+	}
+	sl = own;
+	if (sl->magic != SLAB_MAGIC) {
+		kmem_slab_report(s, c, KMEM_FOREIGN_POINTER, p, caller,
+				 "frame is owned by something that is not a slab");
+		return KMEM_FOREIGN_POINTER;
+	}
+	if (sl->cache != c) {
+		kmem_slab_report(s, c, KMEM_WRONG_CACHE, p, caller,
+				 "object of cache '%s' (slab %p) freed to this cache",
+				 owner_cache_name(sl->cache), (void *)sl);
+		return KMEM_WRONG_CACHE;
+	}
+	if ((char *)p < sl->objs || (off = (uintptr_t)((char *)p - sl->objs)) >= (size_t)c->objs * c->stride) {
+		kmem_slab_report(s, c, KMEM_INTERIOR_POINTER, p, caller,
+				 "inside the header or slack of slab %p, not an object", (void *)sl);
+		return KMEM_INTERIOR_POINTER;
+	}
+	idx = (unsigned)(off / c->stride);
+	if (off % c->stride) {
+		kmem_slab_report(s, c, KMEM_INTERIOR_POINTER, p, caller,
+				 "%zu bytes into object %u (at %p) of slab %p",
+				 (size_t)(off % c->stride), idx, (void *)(sl->objs + (size_t)idx * c->stride),
+				 (void *)sl);
+		return KMEM_INTERIOR_POINTER;
+	}
+	kmem_lock_acquire(&c->lock);
+	if (!obj_used(c, sl, idx)) {
+		kmem_lock_release(&c->lock);
+		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller,
+				 "object %u of slab %p is already free", idx, (void *)sl);
+		return KMEM_DOUBLE_FREE;
+	}
+	slab_used_bits(c, sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+	old = sl->inuse;
+	slab_free_stack(sl)[c->objs - old] = (uint16_t)idx;
+	sl->inuse = (uint16_t)(old - 1);
+	slab_move_locked(c, sl, old);
+	c->active_objs--;
+	c->frees++;
+	if (sl->inuse == 0 && c->nr_empty > KMEM_CACHE_EMPTY_KEEP) {
+		slab_unlink_locked(c, sl, 0);
+		c->nr_slabs--;
+		c->slabs_released++;
+		release = sl;
+	}
+	kmem_lock_release(&c->lock);
+	if (release)
+		slab_release(c, release);
+	return KMEM_OK;
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+	(void)free_common(c, obj, KMEM_RETURN_ADDRESS());
+}
+
+enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *obj)
+{
+	return free_common(c, obj, KMEM_RETURN_ADDRESS());
+}
+
+void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **objs)
+{
+	for (size_t i = 0; i < n; i++)
+		(void)free_common(c, objs[i], KMEM_RETURN_ADDRESS());
+}
+
+/* ---- shrink and destroy ----------------------------------------------------- */
+
+size_t kmem_cache_shrink(struct kmem_cache *c)
+{
+	struct slab *list, *sl;
+	size_t n = 0;
+
+	kmem_lock_acquire(&c->lock);
+	list = c->empty;
+	c->empty = NULL;
+	for (sl = list; sl; sl = sl->next)
+		n++;
+	c->nr_empty = 0;
+	c->nr_slabs -= n;
+	c->slabs_released += n;
+	kmem_lock_release(&c->lock);
+	while (list) {
+		sl = list;
+		list = sl->next;
+		slab_release(c, sl);
+	}
+	return n << c->order;
+}
+
+/* Report each allocated object of a slab being torn down (up to `budget`). */
+static void report_leaks(struct kmem_cache *c, struct slab *sl, unsigned *budget)
+{
+	for (unsigned i = 0; i < c->objs && *budget; i++)
+		if (obj_used(c, sl, i)) {
+			(*budget)--;
+			kmem_slab_report(c->owner, c, KMEM_LEAK, sl->objs + (size_t)i * c->stride, NULL,
+					 "object %u of slab %p still allocated when the cache is destroyed",
+					 i, (void *)sl);
+		}
+}
+
+/* Tear down every slab of c; the struct itself stays. No lock held. */
+static void cache_teardown(struct kmem_cache *c)
+{
+	struct slab *all = NULL, *sl;
+	size_t live;
+	unsigned budget = 16;
+
+	kmem_lock_acquire(&c->lock);
+	live = c->active_objs;
+	for (unsigned b = 0; b < SLAB_BUCKETS; b++)
+		while ((sl = c->partial[b]) != NULL) {
+			list_del(&c->partial[b], sl);
+			list_add(&all, sl);
+		}
+	while ((sl = c->full) != NULL) {
+		list_del(&c->full, sl);
+		list_add(&all, sl);
+	}
+	while ((sl = c->empty) != NULL) {
+		list_del(&c->empty, sl);
+		list_add(&all, sl);
+	}
+	c->partial_mask = 0;
+	c->slabs_released += c->direct ? 0 : c->nr_slabs;
+	c->nr_slabs = c->direct ? c->nr_slabs : 0;
+	c->nr_empty = 0;
+	kmem_lock_release(&c->lock);
+	if (c->direct && live)
+		kmem_slab_report(c->owner, c, KMEM_LEAK, NULL, NULL,
+				 "%zu direct objects still allocated when the cache is destroyed; "
+				 "their blocks stay allocated in the page source", live);
+	while (all) {
+		sl = all;
+		all = sl->next;
+		if (sl->inuse)
+			report_leaks(c, sl, &budget);
+		slab_release(c, sl);
+	}
+	if (!c->direct && live > 16)
+		kmem_slab_report(c->owner, c, KMEM_LEAK, NULL, NULL,
+				 "%zu objects were still allocated in all (16 reported)", live);
+}
+
+void kmem_cache_destroy(struct kmem_cache *c)
+{
+	struct kmem_slab *s;
+
+	if (!c)
+		return;
+	s = c->owner;
+	kmem_lock_acquire(&s->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->caches = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	kmem_lock_release(&s->lock);
+	cache_teardown(c);
+	kmem_lock_destroy(&c->lock);
+	c->magic = 0;
+	kmem_cache_free(&s->cache_cache, c);
+}
+
+/* ---- instance and cache creation --------------------------------------------- */
+
+size_t kmem_slab_sizeof(void)
+{
+	return sizeof(struct kmem_slab);
+}
+
+int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cfg,
+		   struct kmem_slab **out)
+{
+	struct kmem_slab *s = mem;
+	const struct kmem_page_source *ps = cfg ? cfg->source : NULL;
+	int err;
+
+	if (!mem || ((uintptr_t)mem & 15) || !out || !ps || !ps->alloc_pages || !ps->free_pages ||
+	    !ps->set_owner || !ps->get_owner || !kmem_is_pow2(ps->frame_size))
+		return -EINVAL;
+	if (mem_size < sizeof(*s))
+		return -ENOSPC;
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
+	s->ps = *ps;
+	kmem_error_sink_init(&s->own_sink);
+	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
+	err = kmem_lock_init(&s->lock, true);
+	if (err)
+		return err;
+	err = cache_init(&s->cache_cache, s, "kmem_cache", sizeof(struct kmem_cache),
+			 _Alignof(struct kmem_cache), 0, NULL, NULL, NULL);
+	if (err) {
+		kmem_lock_destroy(&s->lock);
+		return err;
+	}
+	s->magic = SLAB_INSTANCE_MAGIC;
+	*out = s;
+	return 0;
+}
+
+void kmem_slab_destroy(struct kmem_slab *s)
+{
+	if (!s)
+		return;
+	while (s->caches)
+		kmem_cache_destroy(s->caches);
+	cache_teardown(&s->cache_cache);
+	kmem_lock_destroy(&s->cache_cache.lock);
+	kmem_lock_destroy(&s->lock);
+	s->magic = 0;
+}
+
+struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size_t size,
+				     size_t align, unsigned flags, void (*ctor)(void *obj, void *arg),
+				     void (*dtor)(void *obj, void *arg), void *arg)
+{
+	struct kmem_cache *c;
+
+	if (!size || (align && !kmem_is_pow2(align)) || (flags & ~KMEM_CACHE_NOCOLOUR) ||
+	    size > (s->ps.frame_size << s->ps.max_order))
+		return NULL;
+	c = kmem_cache_alloc(&s->cache_cache);
+	if (!c)
+		return NULL;
+	if (cache_init(c, s, name, size, align, flags, ctor, dtor, arg)) {
+		kmem_cache_free(&s->cache_cache, c);
+		return NULL;
+	}
+	kmem_lock_acquire(&s->lock);
+	c->next = s->caches;
+	if (s->caches)
+		s->caches->prev = c;
+	s->caches = c;
+	kmem_lock_release(&s->lock);
+	return c;
+}
+
+size_t kmem_slab_shrink(struct kmem_slab *s)
+{
+	size_t frames = 0;
+
+	kmem_lock_acquire(&s->lock);
+	for (struct kmem_cache *c = s->caches; c; c = c->next)
+		frames += kmem_cache_shrink(c);
+	frames += kmem_cache_shrink(&s->cache_cache);
+	kmem_lock_release(&s->lock);
+	return frames;
+}
+
+struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s)
+{
+	return s->sink;
+}

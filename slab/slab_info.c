@@ -1,0 +1,180 @@
+/* slab_info.c - cache statistics, /proc/slabinfo 2.1 text and the cache
+ * checker.
+ *
+ * Algorithm: stats copy counters under the cache lock, O(1); slabinfo
+ * formats one line per cache in Linux's mm/slab_common.c layout, O(caches);
+ * the checker walks every list and every slab's stack and bitmap and reads
+ * every frame's owner word, O(slabs * objects per slab).
+ *
+ * Locking: each entry point takes the cache lock (slabinfo takes the
+ * instance lock first); a checker failure is raised with no lock held.
+ */
+#include "slab_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kmem_fmt.h"
+
+static void stats_locked(struct kmem_cache *c, struct kmem_cache_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->name = c->name;
+	st->object_size = c->size;
+	st->align = c->align;
+	st->stride = c->stride;
+	st->objs_per_slab = c->objs;
+	st->slab_order = c->order;
+	st->frames_per_slab = (size_t)1 << c->order;
+	st->waste_per_slab = c->slab_bytes - (size_t)c->objs * c->stride;
+	st->colours = c->colours;
+	st->direct = c->direct;
+	st->active_objs = c->active_objs;
+	st->total_objs = c->nr_slabs * c->objs;
+	st->active_slabs = c->nr_slabs - c->nr_empty;
+	st->total_slabs = c->nr_slabs;
+	st->allocs = c->allocs;
+	st->frees = c->frees;
+	st->slabs_created = c->slabs_created;
+	st->slabs_released = c->slabs_released;
+	st->alloc_fails = c->fails;
+}
+
+void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st)
+{
+	kmem_lock_acquire(&c->lock);
+	stats_locked(c, st);
+	kmem_lock_release(&c->lock);
+}
+
+static void slabinfo_line(struct kmem_fmt *f, struct kmem_cache *c)
+{
+	struct kmem_cache_stats st;
+
+	kmem_cache_get_stats(c, &st);
+	/* name active_objs num_objs objsize objperslab pagesperslab
+	 * : tunables limit batchcount sharedfactor : slabdata active num shared */
+	kmem_fmt_printf(f, "%-17s %6zu %6zu %6zu %4u %4zu : tunables %4u %4u %4u : slabdata %6zu %6zu %6u\n",
+			st.name, st.active_objs, st.total_objs, st.stride, st.objs_per_slab,
+			st.frames_per_slab, 0u, 0u, 0u, st.active_slabs, st.total_slabs, 0u);
+}
+
+int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len)
+{
+	struct kmem_fmt f;
+
+	kmem_fmt_init(&f, buf, len);
+	kmem_fmt_printf(&f, "slabinfo - version: 2.1\n");
+	kmem_fmt_printf(&f, "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+			    "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+			    "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	kmem_lock_acquire(&s->lock);
+	for (struct kmem_cache *c = s->caches; c; c = c->next)
+		slabinfo_line(&f, c);
+	slabinfo_line(&f, &s->cache_cache);
+	kmem_lock_release(&s->lock);
+	return kmem_fmt_result(&f);
+}
+
+/* ---- checker ------------------------------------------------------------------ */
+
+struct check_fail {
+	const void *ptr;
+	char detail[160];
+};
+
+#define FAIL(cf, p, ...)                                                        \
+	do {                                                                    \
+		(cf)->ptr = (p);                                                \
+		snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);      \
+		return false;                                                   \
+	} while (0)
+
+static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct check_fail *cf)
+{
+	const struct kmem_page_source *ps = &c->owner->ps;
+	uint16_t *stack = slab_free_stack(sl);
+	uint64_t *used = slab_used_bits(c, sl);
+	unsigned nfree = c->objs - sl->inuse, bits = 0;
+
+	if (sl->magic != SLAB_MAGIC || sl->cache != c)
+		FAIL(cf, sl, "slab header magic or cache pointer is wrong");
+	if (sl->inuse > c->objs)
+		FAIL(cf, sl, "S2: slab claims %u objects in use of %u", sl->inuse, c->objs);
+	for (unsigned i = 0; i < c->objs; i++)
+		bits += (unsigned)((used[i / 64] >> (i % 64)) & 1);
+	if (bits != sl->inuse)
+		FAIL(cf, sl, "S2: %u used bits set, inuse is %u", bits, sl->inuse);
+	for (unsigned k = 0; k < nfree; k++) {
+		unsigned idx = stack[k];
+
+		if (idx >= c->objs || ((used[idx / 64] >> (idx % 64)) & 1))
+			FAIL(cf, sl, "S2: free stack entry %u (index %u) is out of range or allocated", k, idx);
+		for (unsigned j = 0; j < k; j++)
+			if (stack[j] == idx)
+				FAIL(cf, sl, "S2: index %u is twice on the free stack", idx);
+	}
+	for (size_t f = 0; f < ((size_t)1 << c->order); f++)
+		if (ps->get_owner(ps->ctx, (char *)sl + f * ps->frame_size) != sl)
+			FAIL(cf, sl, "S3: frame %zu of the slab is not owned by it", f);
+	return true;
+}
+
+/* Walk one list: every slab belongs there (S1); counts slabs and objects. */
+static bool check_list_locked(struct kmem_cache *c, struct slab *head, struct slab **where,
+			      size_t *slabs, size_t *objs, struct check_fail *cf)
+{
+	struct slab *prev = NULL;
+
+	for (struct slab *sl = head; sl; prev = sl, sl = sl->next) {
+		if (sl->prev != prev)
+			FAIL(cf, sl, "S1: broken list links");
+		if (!check_slab_locked(c, sl, cf))
+			return false;
+		if (slab_list(c, sl->inuse) != where)
+			FAIL(cf, sl, "S1: slab with %u of %u objects in use is on the wrong list",
+			     sl->inuse, c->objs);
+		if (++*slabs > c->nr_slabs)
+			FAIL(cf, sl, "S1: more slabs on the lists than the cache counts (a cycle?)");
+		*objs += sl->inuse;
+	}
+	return true;
+}
+
+static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
+{
+	size_t slabs = 0, objs = 0, empty_slabs = 0, empty_objs = 0;
+
+	if (c->magic != CACHE_MAGIC)
+		FAIL(cf, c, "cache magic is wrong (destroyed?)");
+	if (c->direct)
+		return true; /* direct objects are single page-source blocks */
+	for (unsigned b = 0; b < SLAB_BUCKETS; b++) {
+		if (((c->partial_mask >> b) & 1) != (c->partial[b] != NULL))
+			FAIL(cf, NULL, "S1: partial_mask bit %u disagrees with the list", b);
+		if (!check_list_locked(c, c->partial[b], &c->partial[b], &slabs, &objs, cf))
+			return false;
+	}
+	if (!check_list_locked(c, c->full, &c->full, &slabs, &objs, cf) ||
+	    !check_list_locked(c, c->empty, &c->empty, &empty_slabs, &empty_objs, cf))
+		return false;
+	if (slabs + empty_slabs != c->nr_slabs || empty_slabs != c->nr_empty || objs != c->active_objs)
+		FAIL(cf, NULL, "S4: counters say %zu slabs (%zu empty), %zu objects; lists hold %zu (%zu), %zu",
+		     c->nr_slabs, c->nr_empty, c->active_objs, slabs + empty_slabs, empty_slabs, objs);
+	return true;
+}
+
+int kmem_cache_check(struct kmem_cache *c)
+{
+	struct check_fail cf = { 0 };
+	bool ok;
+
+	kmem_lock_acquire(&c->lock);
+	ok = check_locked(c, &cf);
+	kmem_lock_release(&c->lock);
+	if (ok)
+		return 0;
+	kmem_slab_report(c->owner, c, KMEM_CORRUPTION, cf.ptr, KMEM_RETURN_ADDRESS(), "%s", cf.detail);
+	return -EFAULT;
+}

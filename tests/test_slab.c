@@ -1,0 +1,525 @@
+/* test_slab.c - object caches: geometry and the waste bound, the
+ * constructor/destructor contract, colouring, the partial-list policy,
+ * shrink returning frames to buddy, bulk operations, direct caches, every
+ * misuse with exact counts, leak reports, slabinfo, the checker. */
+#include "slab_fixture.h"
+
+#include <errno.h>
+
+#include "slab_internal.h"
+
+#define KiB ((size_t)1024)
+
+static void test_init_validation(void **state)
+{
+	struct kmem_slab_config sc;
+	struct kmem_page_source ps;
+	struct kmem_slab *s;
+	struct sfx f;
+	void *mem = test_aligned(64, kmem_slab_sizeof());
+
+	(void)state;
+	sfx_init(&f);
+	memset(&sc, 0, sizeof(sc));
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), -EINVAL); /* no source */
+	ps = f.ps;
+	ps.get_owner = NULL; /* a source without owner words cannot host slabs */
+	sc.source = &ps;
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), -EINVAL);
+	sc.source = &f.ps;
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof() - 1, &sc, &s), -ENOSPC);
+	assert_int_equal(kmem_slab_init((char *)mem + 8, kmem_slab_sizeof(), &sc, &s), -EINVAL);
+	/* bad cache parameters */
+	assert_null(kmem_cache_create(f.s, "x", 0, 0, 0, NULL, NULL, NULL));
+	assert_null(kmem_cache_create(f.s, "x", 64, 24, 0, NULL, NULL, NULL));
+	assert_null(kmem_cache_create(f.s, "x", 64, 0, 0x100, NULL, NULL, NULL));
+	assert_null(kmem_cache_create(f.s, "x", (size_t)8 << 20, 0, 0, NULL, NULL, NULL));
+	free(mem);
+	sfx_fini(&f);
+}
+
+/* Every size keeps waste within 1/8 of its slab (or goes direct), and every
+ * object is aligned and inside its slab. */
+static void test_geometry_and_alignment(void **state)
+{
+	static const size_t sizes[] = { 1, 7, 8, 24, 64, 96, 100, 192, 250, 512, 1000, 2048,
+					3000, 4096, 5000, 8192, 20000, 70000, 300000 };
+	static const size_t aligns[] = { 0, 8, 16, 64, 256, 4096 };
+	struct sfx f;
+
+	(void)state;
+	sfx_init_sized(&f, 4096, 10, (size_t)64 << 20); /* 40 direct 512 KiB blocks fit */
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (size_t j = 0; j < sizeof(aligns) / sizeof(aligns[0]); j++) {
+			struct kmem_cache *c = kmem_cache_create(f.s, "geo", sizes[i], aligns[j], 0,
+								 NULL, NULL, NULL);
+			struct kmem_cache_stats st;
+			size_t a = aligns[j] ? aligns[j] : 8;
+			void *p[40];
+
+			assert_non_null(c);
+			st = sfx_stats(c);
+			assert_true(st.stride >= sizes[i] && st.stride % a == 0);
+			if (!st.direct) {
+				assert_true(st.waste_per_slab * 8 <= st.frames_per_slab * 4096);
+				assert_true(st.objs_per_slab >= 1);
+			} else {
+				assert_true(st.frames_per_slab * 4096 >= sizes[i]);
+			}
+			for (int k = 0; k < 40; k++) {
+				p[k] = kmem_cache_alloc(c);
+				assert_non_null(p[k]);
+				assert_true((uintptr_t)p[k] % a == 0);
+				memset(p[k], 0x5a, sizes[i]); /* the whole object is usable */
+			}
+			assert_int_equal(kmem_cache_check(c), 0);
+			for (int k = 0; k < 40; k++)
+				kmem_cache_free(c, p[k]);
+			assert_int_equal(sfx_stats(c).active_objs, 0);
+			kmem_cache_destroy(c);
+		}
+	}
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* ---- constructor / destructor -------------------------------------------------- */
+
+struct obj {
+	uint32_t magic;
+	uint32_t generation;
+	char payload[56];
+};
+
+struct counts {
+	unsigned ctor, dtor;
+};
+
+static void obj_ctor(void *p, void *arg)
+{
+	struct obj *o = p;
+
+	o->magic = 0xc0ffee;
+	o->generation = 0;
+	((struct counts *)arg)->ctor++;
+}
+
+static void obj_dtor(void *p, void *arg)
+{
+	assert_int_equal(((struct obj *)p)->magic, 0xc0ffee);
+	((struct counts *)arg)->dtor++;
+}
+
+static void test_ctor_dtor_contract(void **state)
+{
+	struct counts n = { 0, 0 };
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	struct obj *o, *again;
+	struct sfx f;
+	unsigned per_slab;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "obj", sizeof(struct obj), 0, 0, obj_ctor, obj_dtor, &n);
+	assert_int_equal(n.ctor, 0); /* nothing constructed before a slab exists */
+	o = kmem_cache_alloc(c);
+	st = sfx_stats(c);
+	per_slab = st.objs_per_slab;
+	assert_int_equal(n.ctor, per_slab); /* the whole slab, once */
+	assert_int_equal(o->magic, 0xc0ffee);
+	/* constructed state survives free and reallocation; no new ctor call */
+	o->generation = 41;
+	kmem_cache_free(c, o);
+	again = kmem_cache_alloc(c);
+	assert_ptr_equal(again, o);
+	assert_int_equal(again->generation, 41);
+	assert_int_equal(n.ctor, per_slab);
+	assert_int_equal(n.dtor, 0);
+	kmem_cache_free(c, again);
+	/* shrink gives the slab back: destructor once per object */
+	assert_int_equal(kmem_cache_shrink(c), st.frames_per_slab);
+	assert_int_equal(n.dtor, per_slab);
+	assert_int_equal(sfx_stats(c).total_slabs, 0);
+	/* destroy runs the destructor for the free objects of live slabs */
+	o = kmem_cache_alloc(c);
+	kmem_cache_free(c, o);
+	kmem_cache_destroy(c);
+	assert_int_equal(n.ctor, 2 * per_slab);
+	assert_int_equal(n.dtor, 2 * per_slab);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* ---- colouring ------------------------------------------------------------------- */
+
+static void test_colouring(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c, *plain;
+	struct kmem_cache_stats st;
+	void *first[12];
+
+	(void)state;
+	sfx_init(&f);
+	/* 250-byte objects (stride 256): 15 per 4 KiB slab, 176 bytes of slack, 3 colours */
+	c = kmem_cache_create(f.s, "colour", 250, 0, 0, NULL, NULL, NULL);
+	plain = kmem_cache_create(f.s, "plain", 250, 0, KMEM_CACHE_NOCOLOUR, NULL, NULL, NULL);
+	st = sfx_stats(c);
+	assert_int_equal(st.colours, 3);
+	assert_int_equal(sfx_stats(plain).colours, 1);
+	for (unsigned k = 0; k < 12; k++) {
+		/* the first object of each new slab: allocate a whole slab's worth */
+		first[k] = kmem_cache_alloc(c);
+		for (unsigned i = 1; i < st.objs_per_slab; i++)
+			assert_non_null(kmem_cache_alloc(c));
+	}
+	for (unsigned k = 0; k < 12; k++) {
+		size_t off = (uintptr_t)first[k] % 4096, off0 = (uintptr_t)first[0] % 4096;
+
+		/* successive slabs step by one cache line, cycling */
+		assert_int_equal(off, off0 + (k % st.colours) * 64);
+	}
+	for (unsigned k = 0; k < 4; k++) {
+		void *p = kmem_cache_alloc(plain), *q;
+
+		for (unsigned i = 1; i < st.objs_per_slab; i++)
+			q = kmem_cache_alloc(plain);
+		(void)q;
+		assert_int_equal((uintptr_t)p % 4096, (uintptr_t)first[0] % 4096);
+	}
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c); /* leaks reported: every object is still live */
+	kmem_cache_destroy(plain);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 2 * (16 + 1));
+	sfx_fini(&f);
+}
+
+/* ---- partial-list policy ----------------------------------------------------------- */
+
+static void test_fullest_partial_slab_first(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned n;
+	char **a, **b;
+	void *p;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "policy", 256, 0, KMEM_CACHE_NOCOLOUR, NULL, NULL, NULL);
+	n = sfx_stats(c).objs_per_slab;
+	assert_true(n >= 8);
+	a = calloc(n, sizeof(*a));
+	b = calloc(n, sizeof(*b));
+	for (unsigned i = 0; i < n; i++)
+		a[i] = kmem_cache_alloc(c);
+	for (unsigned i = 0; i < n; i++)
+		b[i] = kmem_cache_alloc(c);
+	/* slab A keeps 1 object, slab B keeps n - 2: B is fuller */
+	for (unsigned i = 1; i < n; i++)
+		kmem_cache_free(c, a[i]);
+	kmem_cache_free(c, b[0]);
+	kmem_cache_free(c, b[1]);
+	p = kmem_cache_alloc(c);
+	assert_true(p == b[0] || p == b[1]);
+	kmem_cache_free(c, p);
+	kmem_cache_free(c, a[0]);
+	for (unsigned i = 2; i < n; i++)
+		kmem_cache_free(c, b[i]);
+	assert_int_equal(kmem_cache_check(c), 0);
+	free(a);
+	free(b);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+/* ---- shrink returns frames to buddy -------------------------------------------------- */
+
+static void test_shrink_returns_frames(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	void *p[2000];
+	size_t base_used, frames;
+	struct kmem_cache_stats st;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "shrink", 128, 0, 0, NULL, NULL, NULL);
+	base_used = sfx_used_frames(&f);
+	for (int i = 0; i < 2000; i++)
+		p[i] = kmem_cache_alloc(c);
+	st = sfx_stats(c);
+	assert_int_equal(sfx_used_frames(&f), base_used + st.total_slabs * st.frames_per_slab);
+	for (int i = 0; i < 2000; i++)
+		kmem_cache_free(c, p[i]);
+	/* beyond KMEM_CACHE_EMPTY_KEEP, empty slabs went back already */
+	st = sfx_stats(c);
+	assert_int_equal(st.total_slabs, KMEM_CACHE_EMPTY_KEEP);
+	frames = kmem_cache_shrink(c);
+	assert_int_equal(frames, KMEM_CACHE_EMPTY_KEEP * st.frames_per_slab);
+	assert_int_equal(sfx_used_frames(&f), base_used);
+	assert_int_equal(kmem_buddy_check(f.b), 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(kmem_cache_shrink(c), 0);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+/* ---- bulk ------------------------------------------------------------------------------ */
+
+static void test_bulk(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	void *p[1000];
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "bulk", 48, 0, 0, NULL, NULL, NULL);
+	assert_int_equal(kmem_cache_alloc_bulk(c, 1000, p), 1000);
+	for (int i = 0; i < 1000; i++)
+		for (int j = i + 1; j < i + 4 && j < 1000; j++)
+			assert_ptr_not_equal(p[i], p[j]);
+	assert_int_equal(sfx_stats(c).active_objs, 1000);
+	kmem_cache_free_bulk(c, 1000, p);
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+/* ---- running out of memory ----------------------------------------------------------------- */
+
+static void test_exhaustion(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	void **p;
+	size_t n = 0, cap = 70000;
+	struct kmem_cache_stats st;
+
+	(void)state;
+	sfx_init_sized(&f, 4096, 4, 256 * KiB);
+	c = kmem_cache_create(f.s, "oom", 100, 0, 0, NULL, NULL, NULL);
+	p = calloc(cap, sizeof(*p));
+	while (n < cap && (p[n] = kmem_cache_alloc(c)) != NULL)
+		n++;
+	assert_true(n > 1000 && n < cap);
+	st = sfx_stats(c);
+	assert_int_equal(st.alloc_fails, 1);
+	assert_int_equal(st.active_objs, n);
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(kmem_buddy_check(f.b), 0);
+	kmem_cache_free_bulk(c, n, p);
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	kmem_cache_destroy(c);
+	free(p);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f); /* asserts every frame is back */
+}
+
+/* ---- direct caches ------------------------------------------------------------------------ */
+
+static void test_direct_cache(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c, *other;
+	struct counts n = { 0, 0 };
+	char *p, *q;
+	size_t used0;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "big", 300000, 0, 0, obj_ctor, obj_dtor, &n);
+	other = kmem_cache_create(f.s, "big2", 300000, 0, 0, NULL, NULL, NULL);
+	assert_true(sfx_stats(c).direct);
+	used0 = sfx_used_frames(&f);
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(other);
+	assert_int_equal(n.ctor, 1);
+	assert_int_equal(sfx_used_frames(&f), used0 + 2 * sfx_stats(c).frames_per_slab);
+	assert_int_equal(kmem_cache_free_checked(other, p), KMEM_WRONG_CACHE);
+	assert_int_equal(kmem_cache_free_checked(c, p + 4096), KMEM_INTERIOR_POINTER);
+	assert_int_equal(kmem_cache_free_checked(c, p), KMEM_OK);
+	assert_int_equal(n.dtor, 1);
+	/* a direct object freed twice is indistinguishable from a foreign one */
+	assert_int_equal(kmem_cache_free_checked(c, p), KMEM_FOREIGN_POINTER);
+	kmem_cache_free(other, q);
+	assert_int_equal(sfx_used_frames(&f), used0);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 3);
+	kmem_cache_destroy(c);
+	kmem_cache_destroy(other);
+	sfx_fini(&f);
+}
+
+/* ---- misuse ---------------------------------------------------------------------------------- */
+
+static void test_misuse(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c, *d;
+	struct kmem_cache_stats before, after;
+	char *p, *q, *page;
+	int local;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "victim", 64, 0, 0, NULL, NULL, NULL);
+	d = kmem_cache_create(f.s, "other", 64, 0, 0, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(d);
+	kmem_cache_free(c, kmem_cache_alloc(c)); /* a free object in c's slab */
+	before = sfx_stats(c);
+
+	assert_int_equal(kmem_cache_free_checked(c, q), KMEM_WRONG_CACHE);
+	assert_non_null(strstr(f.rec.detail, "'other'"));
+	assert_int_equal(kmem_cache_free_checked(c, &local), KMEM_FOREIGN_POINTER);
+	page = kmem_buddy_alloc(f.b, 0); /* buddy memory no slab owns */
+	assert_int_equal(kmem_cache_free_checked(c, page), KMEM_FOREIGN_POINTER);
+	kmem_buddy_free(f.b, page);
+	assert_int_equal(kmem_cache_free_checked(c, p + 8), KMEM_INTERIOR_POINTER);
+	assert_non_null(strstr(f.rec.detail, "8 bytes into object"));
+	assert_int_equal(kmem_cache_free_checked(c, (char *)((uintptr_t)p & ~(uintptr_t)4095) + 4),
+			 KMEM_INTERIOR_POINTER); /* the slab header */
+	assert_int_equal(kmem_cache_free_checked(c, p), KMEM_OK);
+	before.frees++;
+	before.active_objs--;
+	assert_int_equal(kmem_cache_free_checked(c, p), KMEM_DOUBLE_FREE);
+	kmem_cache_free(c, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 1);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_FOREIGN_POINTER), 2);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_INTERIOR_POINTER), 2);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 2);
+	assert_string_equal(f.rec.last.component, "slab");
+	assert_string_equal(f.rec.last.instance, "victim");
+	after = sfx_stats(c);
+	assert_int_equal(after.active_objs, before.active_objs);
+	assert_int_equal(after.frees, before.frees);
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(kmem_cache_check(d), 0);
+	/* the caches still work */
+	p = kmem_cache_alloc(c);
+	assert_non_null(p);
+	kmem_cache_free(c, p);
+	kmem_cache_free(d, q);
+	kmem_cache_destroy(c);
+	kmem_cache_destroy(d);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 7);
+	sfx_fini(&f);
+}
+
+static void test_leak_report_on_destroy(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	void *p[3];
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "leaky", 32, 0, 0, NULL, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		p[i] = kmem_cache_alloc(c);
+	kmem_cache_free(c, p[1]);
+	kmem_cache_destroy(c); /* p[0] and p[2] leak */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 2);
+	assert_ptr_equal(f.rec.last.ptr, p[2]);
+	assert_non_null(strstr(f.rec.detail, "still allocated"));
+	sfx_fini(&f); /* the memory itself went back to buddy */
+}
+
+/* ---- slabinfo and the checker -------------------------------------------------------------- */
+
+static void test_slabinfo(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	char text[4096], name[32], *line;
+	size_t active, num, objsize, active_slabs, num_slabs;
+	unsigned perslab, pages;
+	void *p[10];
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "dentry", 192, 0, 0, NULL, NULL, NULL);
+	for (int i = 0; i < 10; i++)
+		p[i] = kmem_cache_alloc(c);
+	assert_true(kmem_slab_format_slabinfo(f.s, text, sizeof(text)) < (int)sizeof(text));
+	assert_int_equal(strncmp(text, "slabinfo - version: 2.1\n# name ", 31), 0);
+	line = strstr(text, "\ndentry ");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line + 1, "%31s %zu %zu %zu %u %u : tunables %*u %*u %*u : slabdata %zu %zu",
+				name, &active, &num, &objsize, &perslab, &pages, &active_slabs, &num_slabs),
+			 8);
+	assert_string_equal(name, "dentry");
+	assert_int_equal(active, 10);
+	assert_int_equal(num, perslab);
+	assert_int_equal(objsize, 192);
+	assert_int_equal(pages, 1);
+	assert_int_equal(active_slabs, 1);
+	assert_int_equal(num_slabs, 1);
+	assert_non_null(strstr(text, "\nkmem_cache "));
+	kmem_cache_free_bulk(c, 10, p);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+static void test_check_detects_corruption(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	struct slab *sl;
+	void *p, *q;
+	uint16_t saved;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "corrupt", 64, 0, 0, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(c);
+	sl = (struct slab *)((uintptr_t)p & ~(uintptr_t)4095);
+	sl->inuse++; /* S2 */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	sl->inuse--;
+	saved = slab_free_stack(sl)[0];
+	slab_free_stack(sl)[0] = slab_free_stack(sl)[1]; /* S2: duplicate index */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "S2"));
+	slab_free_stack(sl)[0] = saved;
+	c->active_objs++; /* S4 */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "S4"));
+	c->active_objs--;
+	assert_int_equal(kmem_buddy_set_owner(f.b, sl, NULL), 0); /* S3 */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "S3"));
+	assert_int_equal(kmem_buddy_set_owner(f.b, sl, sl), 0);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 4);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_free(c, p);
+	kmem_cache_free(c, q);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_init_validation),
+		cmocka_unit_test(test_geometry_and_alignment),
+		cmocka_unit_test(test_ctor_dtor_contract),
+		cmocka_unit_test(test_colouring),
+		cmocka_unit_test(test_fullest_partial_slab_first),
+		cmocka_unit_test(test_shrink_returns_frames),
+		cmocka_unit_test(test_bulk),
+		cmocka_unit_test(test_exhaustion),
+		cmocka_unit_test(test_direct_cache),
+		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_leak_report_on_destroy),
+		cmocka_unit_test(test_slabinfo),
+		cmocka_unit_test(test_check_detects_corruption),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
