@@ -5,19 +5,21 @@
  *      most 1/8 of the slab; objects start after the header, offset by a
  *      colour that cycles through the slack in cache-line steps so that
  *      successive slabs spread their objects over cache lines. No order up
- *      to KMEM_SLAB_MAX_ORDER meets the bound: the cache is direct, one
+ *      to KMEM_SLAB_MAX_BYTES meets the bound: the cache is direct, one
  *      page-source block per object.
  *   2. alloc: the fullest partial slab (one clz on partial_mask), else an
  *      empty one, else a new slab from the page source (constructor on each
- *      object); pop an index from the slab's free stack, set its used bit,
- *      move the slab to the list its new fill belongs on.
+ *      object); take the lowest clear bit of the slab's bitmap (scanning
+ *      from the hint word), move the slab to the list its new fill belongs on.
  *   3. free: the page source's owner word of the object's frame names the
  *      slab (foreign pointers read NULL); check cache, position and used
- *      bit; push the index; move the slab. A slab that becomes empty stays
+ *      bit; clear it, lower the hint; move the slab. A slab that becomes empty stays
  *      cached up to KMEM_CACHE_EMPTY_KEEP; beyond that it goes back to the
  *      page source (destructor on each object).
- * Bound: alloc and free O(1) plus, when a slab is created or released, one
- * page-source call and one constructor/destructor call per object.
+ * Bound: free O(1); alloc O(1) amortised, O(n / 64) words scanned at worst
+ * (n objects per slab, at most 8 words for 8-byte objects in 4 KiB); plus,
+ * when a slab is created or released, one page-source call and one
+ * constructor/destructor call per object.
  *
  * Data structures and invariants S1-S4: see slab_internal.h.
  *
@@ -115,15 +117,18 @@ static size_t align_up(size_t x, size_t a)
 
 static size_t header_bytes(unsigned n)
 {
-	return sizeof(struct slab) + (((size_t)n * 2 + 7) & ~(size_t)7) + ((size_t)n + 63) / 64 * 8;
+	return sizeof(struct slab) + ((size_t)n + 63) / 64 * 8;
 }
 
 static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *ps)
 {
-	unsigned top = ps->max_order < KMEM_SLAB_MAX_ORDER ? ps->max_order : KMEM_SLAB_MAX_ORDER;
+	unsigned top = 0;
+
+	while (top < ps->max_order && (ps->frame_size << (top + 1)) <= KMEM_SLAB_MAX_BYTES)
+		top++;
 	size_t step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
 
-	for (unsigned order = 0; order <= top; order++) {
+	for (unsigned order = 0; order <= top && !(c->flags & CACHE_FORCE_DIRECT); order++) {
 		size_t bytes = ps->frame_size << order, fit, off;
 		unsigned n;
 
@@ -193,8 +198,8 @@ static struct slab *slab_create(struct kmem_cache *c)
 	void *mem = ps->alloc_pages(ps->ctx, c->order, 0);
 	size_t step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
 	struct slab *sl = mem;
-	uint16_t *stack;
-	unsigned colour;
+	uint64_t *used;
+	unsigned colour, words = slab_words(c);
 
 	if (!mem)
 		return NULL;
@@ -207,20 +212,21 @@ static struct slab *slab_create(struct kmem_cache *c)
 	sl->inuse = 0;
 	sl->colour = (uint16_t)colour;
 	sl->cache = c;
+	sl->hint = 0;
 	sl->objs = (char *)mem + c->objs_offset + colour * step;
-	stack = slab_free_stack(sl);
-	for (unsigned i = 0; i < c->objs; i++)
-		stack[i] = (uint16_t)(c->objs - 1 - i); /* object 0 is handed out first */
-	memset(slab_used_bits(c, sl), 0, ((size_t)c->objs + 63) / 64 * 8);
+	used = slab_used_bits(sl);
+	memset(used, 0, (size_t)words * 8);
+	if (c->objs % 64)
+		used[words - 1] = ~(uint64_t)0 << (c->objs % 64); /* padding bits (S2) */
 	if (c->ctor)
 		for (unsigned i = 0; i < c->objs; i++)
 			c->ctor(sl->objs + (size_t)i * c->stride, c->arg);
 	return sl;
 }
 
-static bool obj_used(struct kmem_cache *c, struct slab *sl, unsigned idx)
+static bool obj_used(struct slab *sl, unsigned idx)
 {
-	return (slab_used_bits(c, sl)[idx / 64] >> (idx % 64)) & 1;
+	return (slab_used_bits(sl)[idx / 64] >> (idx % 64)) & 1;
 }
 
 /* Return an unlinked slab to the page source; destructor on its free
@@ -231,7 +237,7 @@ static void slab_release(struct kmem_cache *c, struct slab *sl)
 
 	if (c->dtor)
 		for (unsigned i = 0; i < c->objs; i++)
-			if (!obj_used(c, sl, i))
+			if (!obj_used(sl, i))
 				c->dtor(sl->objs + (size_t)i * c->stride, c->arg);
 	sl->magic = 0;
 	(void)ps->set_owner(ps->ctx, sl, NULL);
@@ -243,7 +249,8 @@ static void slab_release(struct kmem_cache *c, struct slab *sl)
 static void *alloc_locked(struct kmem_cache *c)
 {
 	struct slab *sl;
-	unsigned old, idx;
+	uint64_t *used;
+	unsigned old, w, idx;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "alloc needs the cache lock");
 	if (c->partial_mask)
@@ -252,10 +259,13 @@ static void *alloc_locked(struct kmem_cache *c)
 		sl = c->empty;
 	else
 		return NULL;
+	used = slab_used_bits(sl);
+	for (w = sl->hint; !~used[w]; w++) /* S2: a clear bit exists since inuse < n */
+		KMEM_ASSERT(w + 1 < slab_words(c) && "S2: a slab with room has a clear bit");
+	idx = w * 64 + kmem_ctz64(~used[w]);
+	used[w] |= (uint64_t)1 << (idx % 64);
+	sl->hint = w;
 	old = sl->inuse;
-	idx = slab_free_stack(sl)[c->objs - old - 1];
-	KMEM_ASSERT(!obj_used(c, sl, idx) && "S2: a free index has its used bit clear");
-	slab_used_bits(c, sl)[idx / 64] |= (uint64_t)1 << (idx % 64);
 	sl->inuse = (uint16_t)(old + 1);
 	slab_move_locked(c, sl, old);
 	c->active_objs++;
@@ -375,7 +385,7 @@ static const char *owner_cache_name(const struct kmem_cache *oc)
 	return oc && oc->magic == CACHE_MAGIC ? oc->name : "?";
 }
 
-static enum kmem_status free_common(struct kmem_cache *c, void *p, const void *caller)
+enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller)
 {
 	struct kmem_slab *s = c->owner;
 	void *own;
@@ -429,15 +439,16 @@ static enum kmem_status free_common(struct kmem_cache *c, void *p, const void *c
 		return KMEM_INTERIOR_POINTER;
 	}
 	kmem_lock_acquire(&c->lock);
-	if (!obj_used(c, sl, idx)) {
+	if (!obj_used(sl, idx)) {
 		kmem_lock_release(&c->lock);
 		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller,
 				 "object %u of slab %p is already free", idx, (void *)sl);
 		return KMEM_DOUBLE_FREE;
 	}
-	slab_used_bits(c, sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+	slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+	if (idx / 64 < sl->hint)
+		sl->hint = idx / 64;
 	old = sl->inuse;
-	slab_free_stack(sl)[c->objs - old] = (uint16_t)idx;
 	sl->inuse = (uint16_t)(old - 1);
 	slab_move_locked(c, sl, old);
 	c->active_objs--;
@@ -454,20 +465,39 @@ static enum kmem_status free_common(struct kmem_cache *c, void *p, const void *c
 	return KMEM_OK;
 }
 
+enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p)
+{
+	struct slab *sl = own;
+	uintptr_t off;
+	enum kmem_status st;
+
+	if (c->direct)
+		return ((uintptr_t)p & (c->slab_bytes - 1)) ? KMEM_INTERIOR_POINTER : KMEM_OK;
+	if ((const char *)p < sl->objs)
+		return KMEM_INTERIOR_POINTER;
+	off = (uintptr_t)((const char *)p - sl->objs);
+	if (off >= (size_t)c->objs * c->stride || off % c->stride)
+		return KMEM_INTERIOR_POINTER;
+	kmem_lock_acquire(&c->lock);
+	st = obj_used(sl, (unsigned)(off / c->stride)) ? KMEM_OK : KMEM_DOUBLE_FREE;
+	kmem_lock_release(&c->lock);
+	return st;
+}
+
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-	(void)free_common(c, obj, KMEM_RETURN_ADDRESS());
+	(void)kmem_cache_free_from(c, obj, KMEM_RETURN_ADDRESS());
 }
 
 enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *obj)
 {
-	return free_common(c, obj, KMEM_RETURN_ADDRESS());
+	return kmem_cache_free_from(c, obj, KMEM_RETURN_ADDRESS());
 }
 
 void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **objs)
 {
 	for (size_t i = 0; i < n; i++)
-		(void)free_common(c, objs[i], KMEM_RETURN_ADDRESS());
+		(void)kmem_cache_free_from(c, objs[i], KMEM_RETURN_ADDRESS());
 }
 
 /* ---- shrink and destroy ----------------------------------------------------- */
@@ -498,7 +528,7 @@ size_t kmem_cache_shrink(struct kmem_cache *c)
 static void report_leaks(struct kmem_cache *c, struct slab *sl, unsigned *budget)
 {
 	for (unsigned i = 0; i < c->objs && *budget; i++)
-		if (obj_used(c, sl, i)) {
+		if (obj_used(sl, i)) {
 			(*budget)--;
 			kmem_slab_report(c->owner, c, KMEM_LEAK, sl->objs + (size_t)i * c->stride, NULL,
 					 "object %u of slab %p still allocated when the cache is destroyed",
@@ -603,6 +633,11 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		kmem_lock_destroy(&s->lock);
 		return err;
 	}
+	err = kmem_kmalloc_init(s);
+	if (err) {
+		kmem_slab_destroy(s);
+		return err;
+	}
 	s->magic = SLAB_INSTANCE_MAGIC;
 	*out = s;
 	return 0;
@@ -620,14 +655,14 @@ void kmem_slab_destroy(struct kmem_slab *s)
 	s->magic = 0;
 }
 
-struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size_t size,
-				     size_t align, unsigned flags, void (*ctor)(void *obj, void *arg),
-				     void (*dtor)(void *obj, void *arg), void *arg)
+static struct kmem_cache *cache_create(struct kmem_slab *s, const char *name, size_t size,
+				       size_t align, unsigned flags, void (*ctor)(void *obj, void *arg),
+				       void (*dtor)(void *obj, void *arg), void *arg)
 {
 	struct kmem_cache *c;
 
-	if (!size || (align && !kmem_is_pow2(align)) || (flags & ~KMEM_CACHE_NOCOLOUR) ||
-	    size > (s->ps.frame_size << s->ps.max_order))
+	if (!size || (align && !kmem_is_pow2(align)) || size > (s->ps.frame_size << s->ps.max_order) ||
+	    align > (s->ps.frame_size << s->ps.max_order))
 		return NULL;
 	c = kmem_cache_alloc(&s->cache_cache);
 	if (!c)
@@ -643,6 +678,21 @@ struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size
 	s->caches = c;
 	kmem_lock_release(&s->lock);
 	return c;
+}
+
+struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size_t size,
+				     size_t align, unsigned flags, void (*ctor)(void *obj, void *arg),
+				     void (*dtor)(void *obj, void *arg), void *arg)
+{
+	if (flags & ~KMEM_CACHE_NOCOLOUR)
+		return NULL;
+	return cache_create(s, name, size, align, flags, ctor, dtor, arg);
+}
+
+struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, const char *name, size_t size,
+					   size_t align, unsigned flags)
+{
+	return cache_create(s, name, size, align, flags, NULL, NULL, NULL);
 }
 
 size_t kmem_slab_shrink(struct kmem_slab *s)

@@ -94,9 +94,8 @@ struct check_fail {
 static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct check_fail *cf)
 {
 	const struct kmem_page_source *ps = &c->owner->ps;
-	uint16_t *stack = slab_free_stack(sl);
-	uint64_t *used = slab_used_bits(c, sl);
-	unsigned nfree = c->objs - sl->inuse, bits = 0;
+	uint64_t *used = slab_used_bits(sl);
+	unsigned bits = 0, words = slab_words(c);
 
 	if (sl->magic != SLAB_MAGIC || sl->cache != c)
 		FAIL(cf, sl, "slab header magic or cache pointer is wrong");
@@ -106,15 +105,13 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 		bits += (unsigned)((used[i / 64] >> (i % 64)) & 1);
 	if (bits != sl->inuse)
 		FAIL(cf, sl, "S2: %u used bits set, inuse is %u", bits, sl->inuse);
-	for (unsigned k = 0; k < nfree; k++) {
-		unsigned idx = stack[k];
-
-		if (idx >= c->objs || ((used[idx / 64] >> (idx % 64)) & 1))
-			FAIL(cf, sl, "S2: free stack entry %u (index %u) is out of range or allocated", k, idx);
-		for (unsigned j = 0; j < k; j++)
-			if (stack[j] == idx)
-				FAIL(cf, sl, "S2: index %u is twice on the free stack", idx);
-	}
+	if (c->objs % 64 && (used[words - 1] | (~(uint64_t)0 >> (64 - c->objs % 64))) != ~(uint64_t)0)
+		FAIL(cf, sl, "S2: a padding bit of the bitmap is clear");
+	if (sl->hint >= words)
+		FAIL(cf, sl, "S2: bitmap hint %u is past the bitmap", sl->hint);
+	for (unsigned w = 0; w < sl->hint; w++)
+		if (~used[w])
+			FAIL(cf, sl, "S2: word %u has a clear bit but the hint is %u", w, sl->hint);
 	for (size_t f = 0; f < ((size_t)1 << c->order); f++)
 		if (ps->get_owner(ps->ctx, (char *)sl + f * ps->frame_size) != sl)
 			FAIL(cf, sl, "S3: frame %zu of the slab is not owned by it", f);

@@ -4,13 +4,15 @@
  *
  * A slab is a naturally aligned page-source block of 2^slab_order frames:
  *
- *   | struct slab | free[n] (uint16) | used bitmap | colour | obj 0 | obj 1 | ... | slack |
+ *   | struct slab | used bitmap | colour | obj 0 | obj 1 | ... | slack |
  *   ^ slab base (every frame's owner word points here)   ^ objs
  *
- *   free[0 .. n - inuse)  indexes of the free objects (a stack; the top is
- *                         free[n - inuse - 1]); objects themselves hold no
- *                         links, so constructed state survives a free.
- *   used bit i            set iff object i is allocated.
+ *   used bit i   set iff object i is allocated; bits n.. of the last word
+ *                are set too (padding), so they are never handed out.
+ *   hint         no word before used[hint] has a clear bit: allocation
+ *                scans from there (lowest free object first), free lowers it.
+ *   Objects hold no links, so constructed state survives a free; the bitmap
+ *   costs 1 bit per object, so even 8-byte objects meet the waste bound.
  *
  * Partial slabs sit in 64 fullness buckets, so allocation takes the fullest
  * partial slab (Bonwick: let nearly empty slabs drain) with one clz on
@@ -28,8 +30,8 @@
  *   S1. A slab of cache c is on exactly one list of c: empty iff inuse == 0,
  *       full iff inuse == n, else partial[bucket(inuse)]; bit b of
  *       partial_mask is set iff partial[b] is non-empty.
- *   S2. free[0 .. n - inuse) are distinct object indexes < n, none with its
- *       used bit set; exactly inuse used bits are set.
+ *   S2. Exactly inuse of the bits 0..n-1 are set, every padding bit is set,
+ *       and no word before used[hint] has a clear bit.
  *   S3. Every frame of a slab has the slab as its owner word.
  *   S4. nr_slabs, nr_empty and active_objs equal what the lists hold.
  *
@@ -50,13 +52,19 @@
 #define SLAB_INSTANCE_MAGIC 0x6b736c62u
 #define SLAB_NAME_MAX 32
 #define SLAB_BUCKETS 64
+#define KMEM_SLAB_LARGE_ORDERS 32
 #define DIRECT_TAG ((uintptr_t)1)
 #define COLOUR_STEP 64	/* cache line */
+#define CACHE_KMALLOC 0x80000000u	/* internal flag: a kmalloc class */
+#define CACHE_FORCE_DIRECT 0x40000000u	/* internal flag: one block per object */
+#define KMALLOC_CLASSES 13
+#define KMALLOC_SMALL_MAX 192	/* sizes up to here map through a table */
 
 struct slab {
 	uint32_t magic;
 	uint16_t inuse;
 	uint16_t colour;	/* bytes of colour offset / COLOUR_STEP */
+	uint32_t hint;		/* first bitmap word that may have a clear bit (S2) */
 	struct kmem_cache *cache;
 	struct slab *next, *prev;	/* on one list of the cache (S1) */
 	char *objs;	/* object 0 */
@@ -98,16 +106,20 @@ struct kmem_slab {
 	struct kmem_lock lock;
 	struct kmem_cache *caches;	/* live caches, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
+	/* kmalloc (immutable after init) */
+	struct kmem_cache *kmalloc[KMALLOC_CLASSES];
+	struct kmem_cache *kmalloc_large[KMEM_SLAB_LARGE_ORDERS];
+	uint8_t size_index[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class */
 };
 
-static inline uint16_t *slab_free_stack(struct slab *s)
+static inline uint64_t *slab_used_bits(struct slab *s)
 {
-	return (uint16_t *)(void *)(s + 1);
+	return (uint64_t *)(void *)(s + 1);
 }
 
-static inline uint64_t *slab_used_bits(const struct kmem_cache *c, struct slab *s)
+static inline unsigned slab_words(const struct kmem_cache *c)
 {
-	return (uint64_t *)(void *)((char *)(s + 1) + (((size_t)c->objs * 2 + 7) & ~(size_t)7));
+	return (c->objs + 63) / 64;
 }
 
 static inline unsigned slab_bucket(const struct kmem_cache *c, unsigned inuse)
@@ -126,6 +138,15 @@ static inline struct slab **slab_list(struct kmem_cache *c, unsigned inuse)
 }
 
 /* ---- defined in slab.c ----------------------------------------------------- */
+KMEM_HIDDEN enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller);
+/* Create a cache with internal flags allowed (kmalloc classes). */
+KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, const char *name,
+						       size_t size, size_t align, unsigned flags);
+/* KMEM_OK if p starts an allocated object of c (owner word `own`), else the
+ * status a free of p would report (nothing is reported here). */
+KMEM_HIDDEN enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p);
+/* ---- defined in kmalloc.c ---------------------------------------------------- */
+KMEM_HIDDEN int kmem_kmalloc_init(struct kmem_slab *s);
 /* Raise a report for cache c (c may be NULL: instance-level). */
 KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
 				  enum kmem_status st, const void *ptr, const void *caller,

@@ -162,11 +162,12 @@ static void test_colouring(void **state)
 
 	(void)state;
 	sfx_init(&f);
-	/* 250-byte objects (stride 256): 15 per 4 KiB slab, 176 bytes of slack, 3 colours */
+	/* 250-byte objects (stride 256): 15 per 4 KiB slab after a 56-byte header,
+	 * 200 bytes of slack: colour offsets 0, 64, 128, 192 */
 	c = kmem_cache_create(f.s, "colour", 250, 0, 0, NULL, NULL, NULL);
 	plain = kmem_cache_create(f.s, "plain", 250, 0, KMEM_CACHE_NOCOLOUR, NULL, NULL, NULL);
 	st = sfx_stats(c);
-	assert_int_equal(st.colours, 3);
+	assert_int_equal(st.colours, 4);
 	assert_int_equal(sfx_stats(plain).colours, 1);
 	for (unsigned k = 0; k < 12; k++) {
 		/* the first object of each new slab: allocate a whole slab's worth */
@@ -471,7 +472,7 @@ static void test_check_detects_corruption(void **state)
 	struct kmem_cache *c;
 	struct slab *sl;
 	void *p, *q;
-	uint16_t saved;
+	uint64_t saved;
 
 	(void)state;
 	sfx_init(&f);
@@ -482,11 +483,14 @@ static void test_check_detects_corruption(void **state)
 	sl->inuse++; /* S2 */
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	sl->inuse--;
-	saved = slab_free_stack(sl)[0];
-	slab_free_stack(sl)[0] = slab_free_stack(sl)[1]; /* S2: duplicate index */
+	saved = slab_used_bits(sl)[0];
+	slab_used_bits(sl)[0] |= 1u << 5; /* S2: a free object marked used */
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_non_null(strstr(f.rec.detail, "S2"));
-	slab_free_stack(sl)[0] = saved;
+	slab_used_bits(sl)[0] = saved;
+	sl->hint = 1; /* S2: the hint skips a word with free objects */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	sl->hint = 0;
 	c->active_objs++; /* S4 */
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_non_null(strstr(f.rec.detail, "S4"));
@@ -495,7 +499,7 @@ static void test_check_detects_corruption(void **state)
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_non_null(strstr(f.rec.detail, "S3"));
 	assert_int_equal(kmem_buddy_set_owner(f.b, sl, sl), 0);
-	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 4);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 5);
 	assert_int_equal(kmem_cache_check(c), 0);
 	kmem_cache_free(c, p);
 	kmem_cache_free(c, q);

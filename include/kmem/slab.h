@@ -10,8 +10,8 @@
  *   - the constructor runs once per object when its slab is created (the
  *     object first enters the cache), not on every allocation;
  *   - a freed object keeps its constructed state: the allocator writes no
- *     link into free objects (free lists are index stacks in the slab
- *     header), so kmem_cache_alloc may return it again as it was freed;
+ *     link into free objects (each slab header has a bitmap of its objects),
+ *     so kmem_cache_alloc may return it again as it was freed;
  *   - the destructor runs once per object when its slab goes back to the
  *     page source (shrink, destroy, or beyond the cache's empty-slab limit).
  *
@@ -36,10 +36,11 @@ KMEM_BEGIN_DECLS
 struct kmem_slab;	/* opaque: the slab allocator instance */
 struct kmem_cache;	/* opaque: one object cache */
 
-/* Largest slab order a cache uses (2^5 frames = 128 KiB with 4 KiB frames);
- * objects that cannot meet the waste bound within it go straight to the page
- * source, one block per object. */
-#define KMEM_SLAB_MAX_ORDER 5
+/* Largest slab a cache uses, in bytes (with 4 KiB frames: order 5; with
+ * 64-byte frames: order 11, capped by the source's max order); objects that
+ * cannot meet the waste bound within it go straight to the page source, one
+ * block per object. */
+#define KMEM_SLAB_MAX_BYTES ((size_t)128 * 1024)
 /* A slab keeps at most 65535 objects (16-bit indexes). */
 #define KMEM_SLAB_MAX_OBJECTS 65535u
 /* Empty slabs a cache keeps for reuse before returning more to the source
@@ -59,13 +60,14 @@ KMEM_API size_t kmem_slab_sizeof(void);
 
 /* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
- * owner words), -ENOSPC (mem_size < kmem_slab_sizeof()). O(1). */
+ * owner words), -ENOSPC (mem_size < kmem_slab_sizeof()), -ENOMEM (the page
+ * source has no frame for the kmalloc caches' descriptors). O(max order). */
 KMEM_API KMEM_MUST_CHECK int kmem_slab_init(void *mem, size_t mem_size,
 					    const struct kmem_slab_config *cfg,
 					    struct kmem_slab **out);
 
 /* Destroy every cache still alive (as kmem_cache_destroy(), reporting
- * leaks), then the instance. Not thread-safe: nothing else may use the
+ * leaks; the kmalloc caches too), then the instance. Not thread-safe: nothing else may use the
  * instance or its caches meanwhile or afterwards. O(objects + slabs). */
 KMEM_API void kmem_slab_destroy(struct kmem_slab *s);
 
@@ -78,7 +80,7 @@ KMEM_API void kmem_slab_destroy(struct kmem_slab *s);
  * Returns the cache, or NULL if size is 0 or above what the page source
  * can hold, align is not a power of two or above the source's largest
  * block, flags are unknown, or no memory for the cache itself.
- * O(KMEM_SLAB_MAX_ORDER) plus one object allocation. */
+ * O(log2(KMEM_SLAB_MAX_BYTES)) plus one object allocation. */
 KMEM_API struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size_t size,
 					      size_t align, unsigned flags,
 					      void (*ctor)(void *obj, void *arg),
@@ -160,6 +162,52 @@ KMEM_API int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t le
 
 /* The instance's error sink. */
 KMEM_API struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s);
+
+/* ---- kmalloc: general-purpose allocation --------------------------------------
+ *
+ * Size classes 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096 and
+ * 8192 bytes (caches named kmalloc-8 ... kmalloc-8k, created with the
+ * instance; slabs come on first use). Power-of-two classes are naturally
+ * aligned (an object of class n is aligned to n); 96 to 32, 192 to 64. Larger
+ * requests get a page-source block of the smallest order that holds them
+ * (caches kmalloc-16k, kmalloc-32k, ...; naturally aligned to their size).
+ * Every object maps to its class through the page source's owner word, in
+ * O(1), with no header before it. */
+#define KMEM_KMALLOC_MAX_CLASS 8192u
+
+/* Allocate at least size bytes, aligned to 8 (to the class size for power-of-
+ * two classes). Returns NULL for size 0, a size larger than the page source's
+ * largest block, or no memory. O(1) (kmem_cache_alloc). */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_alloc(struct kmem_slab *s, size_t size);
+
+/* kmem_alloc, then the first size bytes set to zero. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_zalloc(struct kmem_slab *s, size_t size);
+
+/* Allocate at least size bytes aligned to align (a power of two). Returns
+ * NULL as kmem_alloc, and for an align that is not a power of two or larger
+ * than the page source's largest block. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align);
+
+/* Free a kmem_alloc'ed object. NULL is a no-op; misuse is reported and
+ * changes nothing (see kmem_free_checked). O(1). */
+KMEM_API void kmem_free(struct kmem_slab *s, void *p);
+
+/* Checked kmem_free: KMEM_OK, or KMEM_FOREIGN_POINTER (not from kmalloc of
+ * this instance, or a large block freed already), KMEM_WRONG_CACHE (an
+ * object of a kmem_cache_create'd cache), KMEM_INTERIOR_POINTER or
+ * KMEM_DOUBLE_FREE, each with nothing changed. */
+KMEM_API enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p);
+
+/* Resize: p NULL acts as kmem_alloc(size); size 0 frees p and returns NULL.
+ * Keeps p when size still fits its class and is more than half of it;
+ * otherwise allocates, copies min(old usable size, size) bytes and frees p.
+ * On failure returns NULL and p is unchanged (still allocated). */
+KMEM_API void *kmem_realloc(struct kmem_slab *s, void *p, size_t size);
+
+/* Bytes usable at p (its class size, or its block size for large objects);
+ * 0 for NULL or a pointer that is not the start of a live kmalloc object
+ * (reported). O(1). */
+KMEM_API size_t kmem_usable_size(struct kmem_slab *s, const void *p);
 
 KMEM_END_DECLS
 

@@ -1,0 +1,227 @@
+/* kmalloc.c - general-purpose allocation over size-class caches.
+ *
+ * Algorithm:
+ *   1. Classes 8..8192 (powers of two plus 96 and 192, as in Linux) are
+ *      ordinary caches created with the instance; power-of-two classes are
+ *      aligned to their size, so aligned requests just pick a class.
+ *   2. size -> class: sizes up to 192 through a 24-entry table indexed by
+ *      (size - 1) / 8; 256..8192 by ceil(log2(size)). Larger sizes: the
+ *      direct cache of the smallest page-source order that holds them.
+ *   3. free: the page source's owner word of the pointer's frame names the
+ *      slab (or, tagged, the direct cache), hence the class: O(1), no header.
+ * Bound: O(1) plus the cache operation.
+ *
+ * Invariants: K1. size_index[k] names the smallest class >= 8 * (k + 1).
+ *   K2. kmalloc[i] / kmalloc_large[o] are set once at init, never change.
+ *
+ * Locking: none of its own; the caches lock themselves. The class tables
+ * are immutable after init.
+ */
+#include "slab_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const size_t class_size[KMALLOC_CLASSES] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
+						    1024, 2048, 4096, 8192 };
+static const size_t class_align[KMALLOC_CLASSES] = { 8, 16, 32, 64, 32, 128, 64, 256, 512,
+						     1024, 2048, 4096, 8192 };
+
+int kmem_kmalloc_init(struct kmem_slab *s)
+{
+	size_t largest = s->ps.frame_size << s->ps.max_order;
+	char name[SLAB_NAME_MAX];
+
+	for (unsigned i = 0; i < KMALLOC_CLASSES; i++) {
+		if (class_size[i] > largest)
+			break; /* a tiny page source: no class this big */
+		if (class_size[i] >= 1024)
+			snprintf(name, sizeof(name), "kmalloc-%zuk", class_size[i] >> 10);
+		else
+			snprintf(name, sizeof(name), "kmalloc-%zu", class_size[i]);
+		s->kmalloc[i] = kmem_cache_create_flags(s, name, class_size[i], class_align[i],
+							CACHE_KMALLOC);
+		if (!s->kmalloc[i])
+			return -ENOMEM;
+	}
+	for (unsigned k = 0; k < KMALLOC_SMALL_MAX / 8; k++) {
+		unsigned i = 0;
+
+		while (i < KMALLOC_CLASSES && class_size[i] < 8 * (k + 1))
+			i++;
+		s->size_index[k] = (uint8_t)i; /* K1 */
+	}
+	for (unsigned o = 0; o <= s->ps.max_order && o < KMEM_SLAB_LARGE_ORDERS; o++) {
+		size_t bytes = s->ps.frame_size << o;
+
+		if (bytes <= KMEM_KMALLOC_MAX_CLASS)
+			continue;
+		if (bytes >= ((size_t)1 << 20))
+			snprintf(name, sizeof(name), "kmalloc-%zuM", bytes >> 20);
+		else
+			snprintf(name, sizeof(name), "kmalloc-%zuk", bytes >> 10);
+		s->kmalloc_large[o] = kmem_cache_create_flags(s, name, bytes, bytes,
+							      CACHE_KMALLOC | CACHE_FORCE_DIRECT);
+		if (!s->kmalloc_large[o])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static unsigned ceil_log2(size_t x)
+{
+	return x <= 1 ? 0 : kmem_flsptr(x - 1) + 1;
+}
+
+/* The cache for `size` bytes (size > 0), or NULL when too large. */
+static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
+{
+	size_t frames;
+	unsigned order;
+
+	if (KMEM_LIKELY(size <= KMALLOC_SMALL_MAX))
+		return s->kmalloc[s->size_index[(size - 1) >> 3]];
+	if (size <= KMEM_KMALLOC_MAX_CLASS)
+		return s->kmalloc[ceil_log2(size) - 1]; /* 256 -> 7, ..., 8192 -> 12 */
+	frames = (size >> kmem_flsptr(s->ps.frame_size)) + ((size & (s->ps.frame_size - 1)) != 0);
+	order = ceil_log2(frames);
+	return order < KMEM_SLAB_LARGE_ORDERS ? s->kmalloc_large[order] : NULL;
+}
+
+void *kmem_alloc(struct kmem_slab *s, size_t size)
+{
+	struct kmem_cache *c;
+
+	if (KMEM_UNLIKELY(!size))
+		return NULL;
+	c = size_class(s, size);
+	return KMEM_LIKELY(c != NULL) ? kmem_cache_alloc(c) : NULL;
+}
+
+void *kmem_zalloc(struct kmem_slab *s, size_t size)
+{
+	void *p = kmem_alloc(s, size);
+
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
+{
+	size_t want;
+
+	if (!size || !kmem_is_pow2(align))
+		return NULL;
+	if (align <= 8)
+		return kmem_alloc(s, size);
+	want = size > align ? size : align;
+	if (want <= KMEM_KMALLOC_MAX_CLASS) /* a power-of-two class, aligned to its size */
+		want = (size_t)1 << ceil_log2(want);
+	return kmem_alloc(s, want); /* larger: blocks are aligned to their size */
+}
+
+/* The kmalloc cache p belongs to, and its owner word; or the status a free
+ * of p reports (and then *cp is NULL). */
+static enum kmem_status kmalloc_cache_of(struct kmem_slab *s, const void *p, struct kmem_cache **cp,
+					 void **ownp, const char **why)
+{
+	void *own = s->ps.get_owner(s->ps.ctx, p);
+	struct kmem_cache *c;
+
+	*cp = NULL;
+	*ownp = own;
+	if (!own) {
+		*why = "not from kmalloc of this instance (or a large block freed already)";
+		return KMEM_FOREIGN_POINTER;
+	}
+	if ((uintptr_t)own & DIRECT_TAG) {
+		c = (struct kmem_cache *)((uintptr_t)own & ~DIRECT_TAG);
+	} else {
+		const struct slab *sl = own;
+
+		if (sl->magic != SLAB_MAGIC) {
+			*why = "frame is owned by something that is not a slab";
+			return KMEM_FOREIGN_POINTER;
+		}
+		c = sl->cache;
+	}
+	if (c->magic != CACHE_MAGIC || c->owner != s || !(c->flags & CACHE_KMALLOC)) {
+		*why = "an object of a kmem_cache_create'd cache, not of kmalloc";
+		return KMEM_WRONG_CACHE;
+	}
+	*cp = c;
+	return KMEM_OK;
+}
+
+static enum kmem_status free_from(struct kmem_slab *s, void *p, const void *caller)
+{
+	struct kmem_cache *c;
+	const char *why = "";
+	void *own;
+	enum kmem_status st;
+
+	if (!p)
+		return KMEM_OK;
+	st = kmalloc_cache_of(s, p, &c, &own, &why);
+	if (st != KMEM_OK) {
+		kmem_slab_report(s, NULL, st, p, caller, "kmem_free: %s", why);
+		return st;
+	}
+	return kmem_cache_free_from(c, p, caller);
+}
+
+void kmem_free(struct kmem_slab *s, void *p)
+{
+	(void)free_from(s, p, KMEM_RETURN_ADDRESS());
+}
+
+enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p)
+{
+	return free_from(s, p, KMEM_RETURN_ADDRESS());
+}
+
+size_t kmem_usable_size(struct kmem_slab *s, const void *p)
+{
+	struct kmem_cache *c;
+	const char *why = "";
+	void *own;
+	enum kmem_status st;
+
+	if (!p)
+		return 0;
+	st = kmalloc_cache_of(s, p, &c, &own, &why);
+	if (st == KMEM_OK)
+		st = kmem_cache_obj_state(c, own, p);
+	if (st != KMEM_OK) {
+		kmem_slab_report(s, c, st, p, KMEM_RETURN_ADDRESS(), "kmem_usable_size: %s",
+				 st == KMEM_OK ? "" : c ? "not the start of a live object" : why);
+		return 0;
+	}
+	return c->direct ? c->slab_bytes : c->stride;
+}
+
+void *kmem_realloc(struct kmem_slab *s, void *p, size_t size)
+{
+	size_t have;
+	void *q;
+
+	if (!p)
+		return kmem_alloc(s, size);
+	if (!size) {
+		kmem_free(s, p);
+		return NULL;
+	}
+	have = kmem_usable_size(s, p);
+	if (!have)
+		return NULL; /* misuse, reported; p untouched */
+	if (size <= have && size > have / 2)
+		return p;
+	q = kmem_alloc(s, size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, size < have ? size : have);
+	kmem_free(s, p);
+	return q;
+}

@@ -1,0 +1,252 @@
+/* test_kmalloc.c - kmem_alloc and friends: classes, zeroing, alignment,
+ * realloc, usable size, large blocks, impossible sizes, misuse. */
+#include "slab_fixture.h"
+
+#include <errno.h>
+
+#define KiB ((size_t)1024)
+
+static const size_t classes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192 };
+#define NCLASSES (sizeof(classes) / sizeof(classes[0]))
+
+static size_t expected_class(size_t size)
+{
+	for (size_t i = 0; i < NCLASSES; i++)
+		if (classes[i] >= size)
+			return classes[i];
+	return 0;
+}
+
+/* For every size class: fill with garbage, free, reallocate zeroed: all zero. */
+static void test_zalloc_after_garbage(void **state)
+{
+	struct sfx f;
+
+	(void)state;
+	sfx_init(&f);
+	for (size_t i = 0; i < NCLASSES; i++) {
+		size_t sz = classes[i];
+		unsigned char *p[64];
+
+		for (int k = 0; k < 64; k++) {
+			p[k] = kmem_alloc(f.s, sz);
+			assert_non_null(p[k]);
+			memset(p[k], 0xa5, sz);
+		}
+		for (int k = 0; k < 64; k++)
+			kmem_free(f.s, p[k]);
+		for (int k = 0; k < 64; k++) {
+			p[k] = kmem_zalloc(f.s, sz);
+			assert_non_null(p[k]);
+			for (size_t j = 0; j < sz; j++)
+				assert_int_equal(p[k][j], 0);
+		}
+		for (int k = 0; k < 64; k++)
+			kmem_free(f.s, p[k]);
+	}
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* Every size maps to the smallest class that holds it; power-of-two classes
+ * are naturally aligned; usable size is the class size. */
+static void test_classes_and_alignment(void **state)
+{
+	struct sfx f;
+
+	(void)state;
+	sfx_init(&f);
+	for (size_t sz = 1; sz <= 8192; sz += (sz < 300 ? 1 : 97)) {
+		void *p = kmem_alloc(f.s, sz);
+		size_t cls = expected_class(sz);
+
+		assert_non_null(p);
+		assert_int_equal(kmem_usable_size(f.s, p), cls);
+		if ((cls & (cls - 1)) == 0)
+			assert_true((uintptr_t)p % cls == 0);
+		else
+			assert_true((uintptr_t)p % 32 == 0);
+		kmem_free(f.s, p);
+	}
+	/* explicit alignment, small and large */
+	static const size_t aligns[] = { 1, 2, 8, 16, 64, 128, 4096, 8192, 16384, 65536, 1 << 20 };
+	static const size_t sizes[] = { 1, 24, 100, 1000, 5000, 20000 };
+	for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++)
+		for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+			void *p = kmem_alloc_aligned(f.s, sizes[z], aligns[a]);
+
+			assert_non_null(p);
+			assert_true((uintptr_t)p % aligns[a] == 0);
+			assert_true(kmem_usable_size(f.s, p) >= sizes[z]);
+			kmem_free(f.s, p);
+		}
+	assert_null(kmem_alloc_aligned(f.s, 10, 24));
+	assert_null(kmem_alloc_aligned(f.s, 10, 0));
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+static void test_large_and_impossible_sizes(void **state)
+{
+	struct sfx f;
+	unsigned char *p;
+	size_t used0;
+
+	(void)state;
+	sfx_init(&f);
+	used0 = sfx_used_frames(&f);
+	p = kmem_alloc(f.s, 8193);
+	assert_non_null(p);
+	assert_int_equal(kmem_usable_size(f.s, p), 16 * KiB);
+	assert_true((uintptr_t)p % (16 * KiB) == 0);
+	assert_int_equal(sfx_used_frames(&f), used0 + 4);
+	memset(p, 1, 8193);
+	kmem_free(f.s, p);
+	assert_int_equal(sfx_used_frames(&f), used0);
+	p = kmem_alloc(f.s, 4u << 20); /* the largest block: order 10 of 4 KiB */
+	assert_non_null(p);
+	kmem_free(f.s, p);
+	assert_null(kmem_alloc(f.s, (4u << 20) + 1));
+	assert_null(kmem_alloc(f.s, SIZE_MAX));
+	assert_null(kmem_alloc(f.s, SIZE_MAX - 4095));
+	assert_null(kmem_alloc(f.s, 0));
+	assert_null(kmem_zalloc(f.s, SIZE_MAX));
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+static void test_kmem_realloc(void **state)
+{
+	struct sfx f;
+	unsigned char *p, *q;
+	size_t sizes[] = { 1, 10, 100, 200, 5000, 9000, 70000, 3000, 50, 7, 1 };
+
+	(void)state;
+	sfx_init(&f);
+	p = kmem_realloc(f.s, NULL, 1); /* NULL: allocate */
+	assert_non_null(p);
+	p[0] = 0;
+	for (size_t i = 1; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t keep = sizes[i - 1] < sizes[i] ? sizes[i - 1] : sizes[i];
+
+		for (size_t j = 0; j < sizes[i - 1]; j++)
+			p[j] = (unsigned char)(j * 7 + i);
+		q = kmem_realloc(f.s, p, sizes[i]);
+		assert_non_null(q);
+		for (size_t j = 0; j < keep; j++)
+			assert_int_equal(q[j], (unsigned char)(j * 7 + i));
+		assert_true(kmem_usable_size(f.s, q) >= sizes[i]);
+		p = q;
+	}
+	/* growing within the class keeps the pointer */
+	q = kmem_realloc(f.s, p, 8);
+	assert_ptr_equal(q, p);
+	/* a failing realloc keeps the old block */
+	q = kmem_realloc(f.s, p, SIZE_MAX);
+	assert_null(q);
+	assert_int_equal(kmem_usable_size(f.s, p), 8);
+	/* size 0 frees */
+	assert_null(kmem_realloc(f.s, p, 0));
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+static void test_kmalloc_misuse(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	char *p, *big, *obj, *page;
+	int local;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "private", 64, 0, 0, NULL, NULL, NULL);
+	p = kmem_alloc(f.s, 64);
+	big = kmem_alloc(f.s, 20000);
+	obj = kmem_cache_alloc(c);
+	page = kmem_buddy_alloc(f.b, 0);
+	assert_int_equal(kmem_free_checked(f.s, &local), KMEM_FOREIGN_POINTER);
+	assert_int_equal(kmem_free_checked(f.s, page), KMEM_FOREIGN_POINTER);
+	assert_int_equal(kmem_free_checked(f.s, obj), KMEM_WRONG_CACHE);
+	assert_int_equal(kmem_free_checked(f.s, p + 1), KMEM_INTERIOR_POINTER);
+	assert_int_equal(kmem_free_checked(f.s, big + 4096), KMEM_INTERIOR_POINTER);
+	assert_int_equal(kmem_usable_size(f.s, p + 8), 0);
+	assert_null(kmem_realloc(f.s, p + 8, 100)); /* p untouched */
+	assert_int_equal(kmem_free_checked(f.s, p), KMEM_OK);
+	assert_int_equal(kmem_free_checked(f.s, p), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_usable_size(f.s, p), 0);
+	assert_int_equal(kmem_free_checked(f.s, big), KMEM_OK);
+	assert_int_equal(kmem_free_checked(f.s, big), KMEM_FOREIGN_POINTER);
+	/* an object of kmalloc freed into a private cache */
+	p = kmem_alloc(f.s, 64);
+	assert_int_equal(kmem_cache_free_checked(c, p), KMEM_WRONG_CACHE);
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_FOREIGN_POINTER), 3);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 2);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_INTERIOR_POINTER), 4);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 2);
+	kmem_buddy_free(f.b, page);
+	kmem_cache_free(c, obj);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+/* kmalloc objects left at destroy are reported per class. */
+static void test_kmalloc_leaks_reported(void **state)
+{
+	struct sfx f;
+
+	(void)state;
+	sfx_init(&f);
+	(void)kmem_alloc(f.s, 40);
+	(void)kmem_alloc(f.s, 3000);
+	kmem_slab_destroy(f.s);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 2);
+	/* sfx_fini destroys again: a destroyed instance has no caches left */
+	f.s = NULL;
+	kmem_slab_destroy(f.s);
+	{
+		struct kmem_buddy_stats st;
+
+		kmem_buddy_get_stats(f.b, &st);
+		assert_int_equal(st.used_frames, 0);
+	}
+	kmem_buddy_destroy(f.b);
+	free(f.sinst);
+	free(f.meta);
+	free(f.arena);
+	free(f.binst);
+}
+
+/* An embedded page source: 64-byte frames, 64 KiB at most per block. */
+static void test_small_frames(void **state)
+{
+	struct sfx f;
+	void *p[200];
+
+	(void)state;
+	sfx_init_sized(&f, 64, 10, 4 << 20); /* 13 classes with slabs of up to 64 KiB */
+	for (int i = 0; i < 200; i++) {
+		p[i] = kmem_alloc(f.s, (size_t)(i * 41 % 9000) + 1);
+		assert_non_null(p[i]);
+	}
+	for (int i = 0; i < 200; i++)
+		kmem_free(f.s, p[i]);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zalloc_after_garbage),
+		cmocka_unit_test(test_classes_and_alignment),
+		cmocka_unit_test(test_large_and_impossible_sizes),
+		cmocka_unit_test(test_kmem_realloc),
+		cmocka_unit_test(test_kmalloc_misuse),
+		cmocka_unit_test(test_kmalloc_leaks_reported),
+		cmocka_unit_test(test_small_frames),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
