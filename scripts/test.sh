@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Set up, build and run the whole test suite:
 #   1. every suite in build/ (gcc, assertions on); then an outside project
 #      using the installed library (pkg-config) and kmem as a subproject
@@ -7,9 +7,9 @@
 #   4. TSan build (clang), the threaded and stress suites
 #   5. pthread-lock build: the threaded test under Helgrind and DRD
 #   6. no-threads build (the firmware profile), every suite that applies
-#   7. libFuzzer build (clang, ASan+UBSan): corpus replay and a bounded run
+#   7. libFuzzer build (clang, ASan+UBSan): corpus replays and bounded runs
 # Exits non-zero on the first failure. CI (.ci/run) runs exactly this.
-set -eu
+set -euo pipefail # a fuzzer failure piped into tail must fail the script
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
@@ -60,13 +60,15 @@ step "no threads: the firmware profile (build-nothreads/)"
 configure build-nothreads -Dthreads=disabled -Dstdio=false -Dbenchmarks=disabled
 meson test -C build-nothreads --print-errorlogs
 
-step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and a 30 s run"
+step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbenchmarks=disabled -Dtools=false
-corpus=$(mktemp -d)
-cp tests/fuzz/corpus/buddy/* "$corpus"/ 2>/dev/null || true
-build-fuzz/tests/fuzz/fuzz-buddy -runs=0 tests/fuzz/corpus/buddy
-build-fuzz/tests/fuzz/fuzz-buddy -max_total_time=30 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
-rm -rf "$corpus"
+for h in buddy slab; do
+	corpus=$(mktemp -d)
+	cp tests/fuzz/corpus/$h/* "$corpus"/
+	build-fuzz/tests/fuzz/fuzz-$h -runs=0 tests/fuzz/corpus/$h 2>&1 | tail -n 1
+	build-fuzz/tests/fuzz/fuzz-$h -max_total_time=15 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+	rm -rf "$corpus"
+done
 
 printf '\nall test stages passed\n'
