@@ -17,6 +17,12 @@ grep -q '^kmem demo: buddy allocator, 64.0 MiB arena, 4096 B frames, max order 1
 grep -Eq '^Node 0, zone +demo( +[0-9]+){11} $' "$tmp/a"
 grep -q '^  check: ok$' "$tmp/a"
 grep -q '^  managed       16384 frames' "$tmp/a"
+# the slab phase: slabinfo 2.1 with the demo's caches and kmalloc classes
+grep -q '^slabinfo - version: 2.1$' "$tmp/a"
+grep -Eq '^inode_cache +[0-9]+ +[0-9]+ +592 ' "$tmp/a" # sizeof(struct inode)
+grep -Eq '^dentry +[0-9]+ +[0-9]+ +192 ' "$tmp/a"
+grep -Eq '^kmalloc-64 ' "$tmp/a"
+grep -Eq '^slab: [0-9]+ object allocations' "$tmp/a"
 # after the drain: 16 whole order-10 blocks and nothing else
 tail -n 1 "$tmp/a" | grep -Eq '^Node 0, zone +demo( +0){10} +16 $'
 
