@@ -28,3 +28,16 @@ for o in 0 3 6 9 10; do
 	printf '%-36s %10s  %s\n' "cold order $o (split+merge to 10)" "$(count cold $o)" "< 400"
 done
 printf '%-36s %10s  %s\n' "mixed step (free + alloc 0..6)" "$(count mixed 0)" "< 400"
+
+# slab layer (icount-slab beside icount-buddy)
+slab="$(dirname "$exe")/icount-slab"
+if [ -x "$slab" ]; then
+	scount() {
+		valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$tmp/out" \
+			"$slab" "$1" "$n" > /dev/null 2>&1
+		awk -v t="$(awk '/^totals:/ {print $2}' "$tmp/out")" -v n="$n" 'BEGIN { printf "%.1f", t / n }'
+	}
+	printf '%-36s %10s  %s\n' "slab cache alloc+free (64 B)" "$(scount cache)" "<= 30 (needs magazines)"
+	printf '%-36s %10s  %s\n' "kmem_alloc(64)+kmem_free" "$(scount kmalloc)" "<= 50 (needs magazines)"
+	printf '%-36s %10s  %s\n' "glibc malloc(64)+free (reference)" "$(scount glibc)" ""
+fi
