@@ -12,6 +12,7 @@
 #define KMEM_BENCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -64,6 +65,10 @@ int kmem_bench_main(int argc, char **argv);
 	{                                                                              \
 		kmem_bench_register(#fn, fn, 1, 0, 0);                                 \
 	}
+
+/* The reference every benchmark program runs in the same process: glibc
+ * malloc(size) + free pairs, in batches of `batch`. */
+void kmem_bench_glibc_pairs(struct kmem_bench_state *st, size_t size, int batch);
 
 #ifdef __cplusplus
 }

@@ -77,16 +77,6 @@ KMEM_BENCH_ARGS(buddy_pair_contended, 2, 0)
 /* Reference: glibc malloc/free of one page in the same process. */
 static void glibc_malloc_4k_pair(struct kmem_bench_state *st)
 {
-	void *keep = malloc(4096);
-
-	while (kmem_bench_keep_running_batch(st, BATCH))
-		for (int i = 0; i < BATCH; i++) {
-			void *p = malloc(4096);
-
-			__asm__ volatile("" : : "r"(p) : "memory");
-			free(p);
-		}
-	kmem_bench_set_items_processed(st, kmem_bench_iterations(st));
-	free(keep);
+	kmem_bench_glibc_pairs(st, 4096, BATCH);
 }
 KMEM_BENCH(glibc_malloc_4k_pair)

@@ -29,16 +29,6 @@ KMEM_BENCH(slab_kmalloc_pair_64)
 
 static void glibc_malloc_pair_64(struct kmem_bench_state *st)
 {
-	void *keep = malloc(64);
-
-	while (kmem_bench_keep_running_batch(st, BATCH))
-		for (int i = 0; i < BATCH; i++) {
-			void *p = malloc(64);
-
-			__asm__ volatile("" : : "r"(p) : "memory");
-			free(p);
-		}
-	kmem_bench_set_items_processed(st, kmem_bench_iterations(st));
-	free(keep);
+	kmem_bench_glibc_pairs(st, 64, BATCH);
 }
 KMEM_BENCH(glibc_malloc_pair_64)

@@ -196,7 +196,7 @@ size_t kmem_usable_size(struct kmem_slab *s, const void *p)
 		st = kmem_cache_obj_state(c, own, p);
 	if (st != KMEM_OK) {
 		kmem_slab_report(s, c, st, p, KMEM_RETURN_ADDRESS(), "kmem_usable_size: %s",
-				 st == KMEM_OK ? "" : c ? "not the start of a live object" : why);
+				 c ? "not the start of a live object" : why);
 		return 0;
 	}
 	return c->direct ? c->slab_bytes : c->stride;

@@ -88,11 +88,12 @@ struct kmem_cache {
 	struct kmem_cache *next, *prev;	/* the instance's cache list */
 	struct kmem_lock lock;
 
+	unsigned colour_next;	/* relaxed atomic: next slab's colour */
+
 	/* --- protected by lock --- */
 	struct slab *partial[SLAB_BUCKETS];
 	uint64_t partial_mask;
 	struct slab *full, *empty;
-	unsigned colour_next;
 	size_t nr_slabs, nr_empty, active_objs;
 	uint64_t allocs, frees, slabs_created, slabs_released, fails;
 };

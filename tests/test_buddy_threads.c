@@ -89,7 +89,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void run_stress(unsigned flags_unused)
+static void test_threads_shared_instance(void **state)
 {
 	struct fixture fx;
 	struct shared sh;
@@ -97,7 +97,7 @@ static void run_stress(unsigned flags_unused)
 	struct worker w[NTHREADS];
 	char before[512], after[512];
 
-	(void)flags_unused;
+	(void)state;
 	fx_init(&fx, 4096, 6, 0);
 	fx_region(&fx, 256 * 1024, 0, 2 * 1024 * 1024);
 	fx_buddyinfo(&fx, before, sizeof(before));
@@ -128,12 +128,6 @@ static void run_stress(unsigned flags_unused)
 		assert_true(st.allocs > 0);
 	}
 	fx_fini(&fx);
-}
-
-static void test_threads_shared_instance(void **state)
-{
-	(void)state;
-	run_stress(0);
 }
 
 int main(void)
