@@ -963,4 +963,17 @@ void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
 	ps->ctx = b;
 	ps->frame_size = buddy_frame_size(b);
 	ps->max_order = b->max_order;
+	ps->owner_base = 0;
+	ps->owner_frames = 0;
+	ps->owner_words = NULL;
+	if (b->flags & KMEM_BUDDY_OWNERS) {
+		/* the lowest region now: regions never move or shrink */
+		const struct buddy_region *r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
+
+		if (r) {
+			ps->owner_base = r->base;
+			ps->owner_frames = r->nframes;
+			ps->owner_words = r->owner;
+		}
+	}
 }

@@ -30,6 +30,8 @@ static const char *const status_names[KMEM_STATUS_COUNT] = {
 	[KMEM_CORRUPTION] = "corruption",
 	[KMEM_WRONG_CACHE] = "wrong-cache",
 	[KMEM_LEAK] = "leak",
+	[KMEM_REDZONE] = "redzone",
+	[KMEM_USE_AFTER_FREE] = "use-after-free",
 };
 
 const char *kmem_status_name(enum kmem_status st)

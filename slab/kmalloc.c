@@ -9,6 +9,10 @@
  *      direct cache of the smallest page-source order that holds them.
  *   3. free: the page source's owner word of the pointer's frame names the
  *      slab (or, tagged, the direct cache), hence the class: O(1), no header.
+ *      The fast path checks that the slab is a kmalloc slab of this
+ *      instance and that p starts an object (range, then an exact-division
+ *      test by multiplication: Lemire, Kaser & Kurz, "Faster remainder by
+ *      direct computation", 2019) before pushing it onto the magazine.
  * Bound: O(1) plus the cache operation.
  *
  * Invariants: K1. size_index[k] names the smallest class >= 8 * (k + 1).
@@ -51,6 +55,8 @@ int kmem_kmalloc_init(struct kmem_slab *s)
 		while (i < KMALLOC_CLASSES && class_size[i] < 8 * (k + 1))
 			i++;
 		s->size_index[k] = (uint8_t)i; /* K1 */
+		s->small[k] = s->kmalloc[i];
+		s->small_off[k] = s->kmalloc[i]->slot_off;
 	}
 	for (unsigned o = 0; o <= s->ps.max_order && o < KMEM_SLAB_LARGE_ORDERS; o++) {
 		size_t bytes = s->ps.frame_size << o;
@@ -89,14 +95,30 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 	return order < KMEM_SLAB_LARGE_ORDERS ? s->kmalloc_large[order] : NULL;
 }
 
-void *kmem_alloc(struct kmem_slab *s, size_t size)
+static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const void *caller)
 {
 	struct kmem_cache *c;
+	void *p;
 
-	if (KMEM_UNLIKELY(!size))
+	if (!size)
 		return NULL;
 	c = size_class(s, size);
-	return KMEM_LIKELY(c != NULL) ? kmem_cache_alloc(c) : NULL;
+	if (!c)
+		return NULL;
+	if (size > KMALLOC_SMALL_MAX && mag_pop(c, &p)) /* small: kmem_alloc missed already */
+		return p;
+	return kmem_mag_alloc_slow(c, size, caller);
+}
+
+void *kmem_alloc(struct kmem_slab *s, size_t size)
+{
+	void *p;
+
+	if (KMEM_LIKELY(size - 1 < KMALLOC_SMALL_MAX)) { /* 1..192; 0 wraps around */
+		if (KMEM_LIKELY(mag_pop_off(s->small_off[(size - 1) >> 3], &p)))
+			return p;
+	}
+	return alloc_other(s, size, KMEM_RETURN_ADDRESS());
 }
 
 void *kmem_zalloc(struct kmem_slab *s, size_t size)
@@ -127,7 +149,7 @@ void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
 static enum kmem_status kmalloc_cache_of(struct kmem_slab *s, const void *p, struct kmem_cache **cp,
 					 void **ownp, const char **why)
 {
-	void *own = s->ps.get_owner(s->ps.ctx, p);
+	void *own = slab_owner(s, p);
 	struct kmem_cache *c;
 
 	*cp = NULL;
@@ -136,12 +158,10 @@ static enum kmem_status kmalloc_cache_of(struct kmem_slab *s, const void *p, str
 		*why = "not from kmalloc of this instance (or a large block freed already)";
 		return KMEM_FOREIGN_POINTER;
 	}
-	if ((uintptr_t)own & DIRECT_TAG) {
-		c = (struct kmem_cache *)((uintptr_t)own & ~DIRECT_TAG);
-	} else {
+	{
 		const struct slab *sl = own;
 
-		if (sl->magic != SLAB_MAGIC) {
+		if (sl->magic != SLAB_MAGIC && sl->magic != DIRECT_MAGIC) {
 			*why = "frame is owned by something that is not a slab";
 			return KMEM_FOREIGN_POINTER;
 		}
@@ -172,9 +192,46 @@ static enum kmem_status free_from(struct kmem_slab *s, void *p, const void *call
 	return kmem_cache_free_from(c, p, caller);
 }
 
+/* kmem_free when the fast path could not push: misuse, a large object, a
+ * cache without magazines, or a full magazine. */
+static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *caller)
+{
+	struct kmem_cache *c;
+	const char *why = "";
+	void *own;
+	enum kmem_status st;
+
+	if (!p)
+		return;
+	st = kmalloc_cache_of(s, p, &c, &own, &why);
+	if (st == KMEM_OK && c->slot && !c->direct && kmem_cache_obj_state(c, own, p) == KMEM_OK) {
+		kmem_mag_free_slow(c, p, caller); /* valid: the magazine path */
+		return;
+	}
+	if (st == KMEM_OK && c->slot && c->direct && !((uintptr_t)p & (c->slab_bytes - 1))) {
+		kmem_mag_free_slow(c, p, caller);
+		return;
+	}
+	(void)free_from(s, p, caller); /* checked: reports what is wrong */
+}
+
 void kmem_free(struct kmem_slab *s, void *p)
 {
-	(void)free_from(s, p, KMEM_RETURN_ADDRESS());
+	uintptr_t idx = ((uintptr_t)p - s->ps.owner_base) >> s->frame_shift, off;
+	const struct slab *sl;
+	struct kmem_cache *c;
+
+	/* NULL and pointers outside the owner table's range fail the first test */
+	if (KMEM_LIKELY(idx < s->ps.owner_frames)) {
+		sl = __atomic_load_n(&s->ps.owner_words[idx], __ATOMIC_RELAXED);
+		if (KMEM_LIKELY(sl && sl->kmalloc_of == s)) { /* a direct cache's dhdr has NULL */
+			c = sl->cache;
+			off = (uintptr_t)p - (uintptr_t)sl->objs;
+			if (KMEM_LIKELY(off * c->div_magic < c->div_magic && off < c->span && mag_push(c, p)))
+				return;
+		}
+	}
+	free_slow(s, p, KMEM_RETURN_ADDRESS());
 }
 
 enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p)

@@ -181,10 +181,23 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 	c->ctor = ctor;
 	c->dtor = dtor;
 	c->arg = arg;
+	if (flags & CACHE_KMALLOC)
+		c->kmalloc_of = s;
+	if ((flags & CACHE_DEBUG_FLAGS) && !(flags & CACHE_FORCE_DIRECT))
+		kmem_debug_layout(c); /* obj_off, rz_right, track_off, stride */
 	if (cache_geometry(c, &s->ps))
 		return -EINVAL;
+	if (c->direct) { /* debug layouts are for slab objects only */
+		c->flags &= ~CACHE_DEBUG_FLAGS;
+		c->obj_off = c->rz_right = c->track_off = 0;
+		c->dhdr.magic = DIRECT_MAGIC;
+		c->dhdr.cache = c;
+	}
+	c->div_magic = UINT64_MAX / c->stride + 1;
+	c->span = (size_t)c->objs * c->stride;
 	if (kmem_lock_init(&c->lock, true))
 		return -ENOMEM;
+	kmem_mag_cache_init(c); /* slot and magazine size, or none */
 	c->magic = CACHE_MAGIC;
 	return 0;
 }
@@ -212,12 +225,15 @@ static struct slab *slab_create(struct kmem_cache *c)
 	sl->inuse = 0;
 	sl->colour = (uint16_t)colour;
 	sl->cache = c;
+	sl->kmalloc_of = c->kmalloc_of;
 	sl->hint = 0;
-	sl->objs = (char *)mem + c->objs_offset + colour * step;
+	sl->objs = (char *)mem + c->objs_offset + colour * step + c->obj_off;
 	used = slab_used_bits(sl);
 	memset(used, 0, (size_t)words * 8);
 	if (c->objs % 64)
 		used[words - 1] = ~(uint64_t)0 << (c->objs % 64); /* padding bits (S2) */
+	if (c->flags & CACHE_DEBUG_FLAGS)
+		kmem_debug_init_slab(c, sl);
 	if (c->ctor)
 		for (unsigned i = 0; i < c->objs; i++)
 			c->ctor(sl->objs + (size_t)i * c->stride, c->arg);
@@ -246,11 +262,17 @@ static void slab_release(struct kmem_cache *c, struct slab *sl)
 
 /* ---- allocation ------------------------------------------------------------ */
 
-static void *alloc_locked(struct kmem_cache *c)
+/* Take the lowest free object of the fullest partial slab (or an empty
+ * slab); NULL when the cache has no free object. Debug caches check and
+ * stamp the object; a fault is left in *df for the caller to report after
+ * unlocking. */
+static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
+			  struct debug_fault *df)
 {
 	struct slab *sl;
 	uint64_t *used;
 	unsigned old, w, idx;
+	void *p;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "alloc needs the cache lock");
 	if (c->partial_mask)
@@ -270,7 +292,10 @@ static void *alloc_locked(struct kmem_cache *c)
 	slab_move_locked(c, sl, old);
 	c->active_objs++;
 	c->allocs++;
-	return sl->objs + (size_t)idx * c->stride;
+	p = sl->objs + (size_t)idx * c->stride;
+	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
+		kmem_debug_alloc_locked(c, p, req, caller, df);
+	return p;
 }
 
 static void *direct_alloc(struct kmem_cache *c)
@@ -278,7 +303,7 @@ static void *direct_alloc(struct kmem_cache *c)
 	const struct kmem_page_source *ps = &c->owner->ps;
 	void *p = ps->alloc_pages(ps->ctx, c->order, 0);
 
-	if (p && ps->set_owner(ps->ctx, p, (void *)((uintptr_t)c | DIRECT_TAG))) {
+	if (p && ps->set_owner(ps->ctx, p, &c->dhdr)) {
 		ps->free_pages(ps->ctx, p, c->order);
 		p = NULL;
 	}
@@ -298,9 +323,11 @@ static void *direct_alloc(struct kmem_cache *c)
 }
 
 /* Out of free objects: make a slab with no lock held, then take one. */
-static KMEM_NOINLINE void *alloc_slow(struct kmem_cache *c)
+static KMEM_NOINLINE void *alloc_grow(struct kmem_cache *c, size_t req, const void *caller,
+				      bool count_fail)
 {
 	struct slab *sl = slab_create(c);
+	struct debug_fault df = { .st = KMEM_OK };
 	void *p;
 
 	kmem_lock_acquire(&c->lock);
@@ -309,31 +336,37 @@ static KMEM_NOINLINE void *alloc_slow(struct kmem_cache *c)
 		c->nr_slabs++;
 		c->slabs_created++;
 	}
-	p = alloc_locked(c); /* maybe from a slab another thread freed into */
-	if (!p)
+	p = alloc_locked(c, req, caller, &df); /* maybe from a slab another thread freed into */
+	if (!p && count_fail)
 		c->fails++;
 	kmem_lock_release(&c->lock);
+	if (df.st != KMEM_OK)
+		kmem_debug_report(c, &df, caller);
 	return p;
 }
 
-void *kmem_cache_alloc(struct kmem_cache *c)
+void *kmem_slab_alloc_one(struct kmem_cache *c, size_t req, const void *caller)
 {
+	struct debug_fault df = { .st = KMEM_OK };
 	void *p;
 
 	if (c->direct)
 		return direct_alloc(c);
 	kmem_lock_acquire(&c->lock);
-	p = alloc_locked(c);
+	p = alloc_locked(c, req, caller, &df);
 	kmem_lock_release(&c->lock);
-	return p ? p : alloc_slow(c);
+	if (df.st != KMEM_OK)
+		kmem_debug_report(c, &df, caller);
+	return p ? p : alloc_grow(c, req, caller, true);
 }
 
-size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs)
+size_t kmem_slab_alloc_batch(struct kmem_cache *c, size_t n, void **objs)
 {
+	const void *caller = KMEM_RETURN_ADDRESS();
 	size_t i = 0;
 
-	if (c->direct) {
-		while (i < n && (objs[i] = direct_alloc(c)) != NULL)
+	if (c->direct || (c->flags & CACHE_DEBUG_FLAGS)) {
+		while (i < n && (objs[i] = kmem_slab_alloc_one(c, c->size, caller)) != NULL)
 			i++;
 		return i;
 	}
@@ -341,17 +374,31 @@ size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs)
 		void *p;
 
 		kmem_lock_acquire(&c->lock);
-		while (i < n && (p = alloc_locked(c)) != NULL)
+		while (i < n && (p = alloc_locked(c, 0, NULL, NULL)) != NULL)
 			objs[i++] = p;
 		kmem_lock_release(&c->lock);
 		if (i < n) {
-			p = alloc_slow(c);
+			p = alloc_grow(c, c->size, caller, i == 0);
 			if (!p)
 				break;
 			objs[i++] = p;
 		}
 	}
 	return i;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c)
+{
+	void *p;
+
+	if (KMEM_LIKELY(mag_pop(c, &p)))
+		return p;
+	return kmem_mag_alloc_slow(c, c->size, KMEM_RETURN_ADDRESS());
+}
+
+size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs)
+{
+	return kmem_slab_alloc_batch(c, n, objs);
 }
 
 /* ---- free ------------------------------------------------------------------ */
@@ -385,66 +432,73 @@ static const char *owner_cache_name(const struct kmem_cache *oc)
 	return oc && oc->magic == CACHE_MAGIC ? oc->name : "?";
 }
 
-enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller)
+/* Everything about p that needs no lock: the owner word names a slab of c
+ * (or c's direct block) and p starts an object. KMEM_OK with *slp and *idxp set
+ * (*slp NULL for a direct object), or the status, reported. */
+static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *caller,
+				    const char *why, struct slab **slp, unsigned *idxp)
 {
 	struct kmem_slab *s = c->owner;
-	void *own;
-	struct slab *sl, *release = NULL;
+	void *own = slab_owner(s, p);
+	struct slab *sl;
 	uintptr_t off;
-	unsigned idx, old;
+	unsigned idx;
 
-	if (!p)
-		return KMEM_OK;
-	own = s->ps.get_owner(s->ps.ctx, p);
+	*slp = NULL;
 	if (!own) {
 		kmem_slab_report(s, c, KMEM_FOREIGN_POINTER, p, caller,
 				 "not in a live slab or direct object of this instance "
-				 "(never allocated here, or a direct object freed already)");
+				 "(never allocated here, or a direct object freed already)%s", why);
 		return KMEM_FOREIGN_POINTER;
 	}
-	if ((uintptr_t)own & DIRECT_TAG) {
-		const struct kmem_cache *oc = (const struct kmem_cache *)((uintptr_t)own & ~DIRECT_TAG);
+	sl = own;
+	if (sl->magic == DIRECT_MAGIC) {
+		const struct kmem_cache *oc = sl->cache;
 
 		if (oc != c) {
 			kmem_slab_report(s, c, KMEM_WRONG_CACHE, p, caller,
-					 "direct object of cache '%s' freed to this cache",
-					 owner_cache_name(oc));
+					 "direct object of cache '%s' freed to this cache%s",
+					 owner_cache_name(oc), why);
 			return KMEM_WRONG_CACHE;
 		}
-		return direct_free(c, p, caller);
+		return KMEM_OK;
 	}
-	sl = own;
 	if (sl->magic != SLAB_MAGIC) {
 		kmem_slab_report(s, c, KMEM_FOREIGN_POINTER, p, caller,
-				 "frame is owned by something that is not a slab");
+				 "frame is owned by something that is not a slab%s", why);
 		return KMEM_FOREIGN_POINTER;
 	}
 	if (sl->cache != c) {
 		kmem_slab_report(s, c, KMEM_WRONG_CACHE, p, caller,
-				 "object of cache '%s' (slab %p) freed to this cache",
-				 owner_cache_name(sl->cache), (void *)sl);
+				 "object of cache '%s' (slab %p) freed to this cache%s",
+				 owner_cache_name(sl->cache), (void *)sl, why);
 		return KMEM_WRONG_CACHE;
 	}
 	if ((char *)p < sl->objs || (off = (uintptr_t)((char *)p - sl->objs)) >= (size_t)c->objs * c->stride) {
 		kmem_slab_report(s, c, KMEM_INTERIOR_POINTER, p, caller,
-				 "inside the header or slack of slab %p, not an object", (void *)sl);
+				 "inside the header or slack of slab %p, not an object%s", (void *)sl, why);
 		return KMEM_INTERIOR_POINTER;
 	}
 	idx = (unsigned)(off / c->stride);
 	if (off % c->stride) {
 		kmem_slab_report(s, c, KMEM_INTERIOR_POINTER, p, caller,
-				 "%zu bytes into object %u (at %p) of slab %p",
+				 "%zu bytes into object %u (at %p) of slab %p%s",
 				 (size_t)(off % c->stride), idx, (void *)(sl->objs + (size_t)idx * c->stride),
-				 (void *)sl);
+				 (void *)sl, why);
 		return KMEM_INTERIOR_POINTER;
 	}
-	kmem_lock_acquire(&c->lock);
-	if (!obj_used(sl, idx)) {
-		kmem_lock_release(&c->lock);
-		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller,
-				 "object %u of slab %p is already free", idx, (void *)sl);
-		return KMEM_DOUBLE_FREE;
-	}
+	*slp = sl;
+	*idxp = idx;
+	return KMEM_OK;
+}
+
+/* Clear object idx's used bit and move its slab (S1, S2). Returns the slab
+ * if it became empty beyond KMEM_CACHE_EMPTY_KEEP and was unlinked: the
+ * caller releases it after unlocking. */
+static struct slab *free_locked(struct kmem_cache *c, struct slab *sl, unsigned idx)
+{
+	unsigned old;
+
 	slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
 	if (idx / 64 < sl->hint)
 		sl->hint = idx / 64;
@@ -457,12 +511,98 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 		slab_unlink_locked(c, sl, 0);
 		c->nr_slabs--;
 		c->slabs_released++;
-		release = sl;
+		return sl;
 	}
+	return NULL;
+}
+
+enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller)
+{
+	struct kmem_slab *s = c->owner;
+	struct slab *sl, *release;
+	struct debug_fault df = { .st = KMEM_OK };
+	enum kmem_status st;
+	unsigned idx = 0;
+	bool in_mag;
+
+	if (!p)
+		return KMEM_OK;
+	st = free_locate(c, p, caller, "", &sl, &idx);
+	if (st != KMEM_OK)
+		return st;
+	if (!sl)
+		return direct_free(c, p, caller);
+	kmem_lock_acquire(&c->lock);
+	in_mag = c->slot && kmem_mag_holds_locked(c, p);
+	if (in_mag || !obj_used(sl, idx)) {
+		char who[96] = "";
+
+		if (c->flags & KMEM_CACHE_STORE_USER)
+			kmem_debug_who(c, p, who, sizeof(who));
+		kmem_lock_release(&c->lock);
+		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller, "object %u of slab %p is already free%s%s",
+				 idx, (void *)sl, in_mag ? " (in a magazine)" : "", who);
+		return KMEM_DOUBLE_FREE;
+	}
+	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
+		kmem_debug_free_locked(c, p, caller, &df);
+	release = free_locked(c, sl, idx);
 	kmem_lock_release(&c->lock);
+	if (df.st != KMEM_OK)
+		kmem_debug_report(c, &df, caller);
 	if (release)
 		slab_release(c, release);
 	return KMEM_OK;
+}
+
+size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const char *why)
+{
+	size_t released = 0;
+	struct slab *release = NULL, *sl;
+	size_t i, keep = 0;
+	unsigned idx[KMEM_MAG_MAX_ROUNDS];
+	struct slab *slabs[KMEM_MAG_MAX_ROUNDS];
+	void *bad = NULL;
+	unsigned nbad = 0;
+
+	KMEM_ASSERT(n <= KMEM_MAG_MAX_ROUNDS);
+	for (i = 0; i < n; i++) { /* validate with no lock (reports allowed) */
+		if (free_locate(c, objs[i], NULL, why, &sl, &idx[keep]) != KMEM_OK)
+			continue;
+		if (!sl) {
+			(void)direct_free(c, objs[i], NULL);
+			continue;
+		}
+		slabs[keep] = sl;
+		objs[keep++] = objs[i];
+	}
+	kmem_lock_acquire(&c->lock);
+	c->mag_flushes++;
+	for (i = 0; i < keep; i++) {
+		struct slab *r;
+
+		if (!obj_used(slabs[i], idx[i])) { /* the same object twice in magazines */
+			nbad++;
+			bad = objs[i];
+			continue;
+		}
+		r = free_locked(c, slabs[i], idx[i]);
+		if (r) {
+			r->next = release;
+			release = r;
+		}
+	}
+	kmem_lock_release(&c->lock);
+	if (nbad)
+		kmem_slab_report(c->owner, c, KMEM_DOUBLE_FREE, bad, NULL,
+				 "%u object(s) freed twice%s (the last: %p)", nbad, why, bad);
+	while (release) {
+		sl = release;
+		release = sl->next;
+		slab_release(c, sl);
+		released++;
+	}
+	return released << c->order;
 }
 
 enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p)
@@ -486,7 +626,11 @@ enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const voi
 
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
-	(void)kmem_cache_free_from(c, obj, KMEM_RETURN_ADDRESS());
+	if (KMEM_UNLIKELY(obj == NULL))
+		return;
+	if (KMEM_LIKELY(mag_push(c, obj)))
+		return;
+	kmem_mag_free_slow(c, obj, KMEM_RETURN_ADDRESS());
 }
 
 enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *obj)
@@ -502,7 +646,7 @@ void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **objs)
 
 /* ---- shrink and destroy ----------------------------------------------------- */
 
-size_t kmem_cache_shrink(struct kmem_cache *c)
+size_t kmem_cache_release_empty(struct kmem_cache *c)
 {
 	struct slab *list, *sl;
 	size_t n = 0;
@@ -524,15 +668,33 @@ size_t kmem_cache_shrink(struct kmem_cache *c)
 	return n << c->order;
 }
 
+size_t kmem_cache_shrink(struct kmem_cache *c)
+{
+	size_t frames = c->slot ? kmem_mag_shrink(c, true) : 0;
+
+	return frames + kmem_cache_release_empty(c);
+}
+
+size_t kmem_cache_reap(struct kmem_cache *c)
+{
+	size_t frames = c->slot ? kmem_mag_shrink(c, false) : 0;
+
+	return frames + kmem_cache_release_empty(c);
+}
+
 /* Report each allocated object of a slab being torn down (up to `budget`). */
 static void report_leaks(struct kmem_cache *c, struct slab *sl, unsigned *budget)
 {
 	for (unsigned i = 0; i < c->objs && *budget; i++)
 		if (obj_used(sl, i)) {
+			char who[96] = "";
+			void *p = sl->objs + (size_t)i * c->stride;
+
 			(*budget)--;
-			kmem_slab_report(c->owner, c, KMEM_LEAK, sl->objs + (size_t)i * c->stride, NULL,
-					 "object %u of slab %p still allocated when the cache is destroyed",
-					 i, (void *)sl);
+			kmem_debug_who(c, p, who, sizeof(who));
+			kmem_slab_report(c->owner, c, KMEM_LEAK, p, NULL,
+					 "object %u of slab %p still allocated when the cache is destroyed%s",
+					 i, (void *)sl, who);
 		}
 }
 
@@ -594,10 +756,11 @@ void kmem_cache_destroy(struct kmem_cache *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	kmem_lock_release(&s->lock);
+	kmem_mag_cache_fini(c); /* magazines back to the slabs, the slot released */
 	cache_teardown(c);
 	kmem_lock_destroy(&c->lock);
 	c->magic = 0;
-	kmem_cache_free(&s->cache_cache, c);
+	(void)kmem_cache_free_from(&s->cache_cache, c, NULL);
 }
 
 /* ---- instance and cache creation --------------------------------------------- */
@@ -619,16 +782,30 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		return -EINVAL;
 	if (mem_size < sizeof(*s))
 		return -ENOSPC;
+	if ((ps->frame_size << ps->max_order) < 256 || (ps->owner_frames && !ps->owner_words))
+		return -EINVAL; /* kmalloc's small classes need blocks of 256 bytes */
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
 	s->ps = *ps;
+	s->frame_shift = kmem_ctzptr(ps->frame_size);
 	kmem_error_sink_init(&s->own_sink);
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
+	if (cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG)
+		return -EINVAL;
+	s->debug = cfg->debug_flags;
 	err = kmem_lock_init(&s->lock, true);
 	if (err)
 		return err;
+	/* the internal caches never have magazines or debug layouts */
 	err = cache_init(&s->cache_cache, s, "kmem_cache", sizeof(struct kmem_cache),
-			 _Alignof(struct kmem_cache), 0, NULL, NULL, NULL);
+			 _Alignof(struct kmem_cache), KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	if (!err) {
+		err = cache_init(&s->mag_cache, s, "kmem_magazine",
+				 sizeof(struct kmem_mag) + KMEM_MAG_MAX_ROUNDS * sizeof(void *), 64,
+				 KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+		if (err)
+			kmem_lock_destroy(&s->cache_cache.lock);
+	}
 	if (err) {
 		kmem_lock_destroy(&s->lock);
 		return err;
@@ -649,6 +826,8 @@ void kmem_slab_destroy(struct kmem_slab *s)
 		return;
 	while (s->caches)
 		kmem_cache_destroy(s->caches);
+	cache_teardown(&s->mag_cache);
+	kmem_lock_destroy(&s->mag_cache.lock);
 	cache_teardown(&s->cache_cache);
 	kmem_lock_destroy(&s->cache_cache.lock);
 	kmem_lock_destroy(&s->lock);
@@ -664,11 +843,11 @@ static struct kmem_cache *cache_create(struct kmem_slab *s, const char *name, si
 	if (!size || (align && !kmem_is_pow2(align)) || size > (s->ps.frame_size << s->ps.max_order) ||
 	    align > (s->ps.frame_size << s->ps.max_order))
 		return NULL;
-	c = kmem_cache_alloc(&s->cache_cache);
+	c = kmem_slab_alloc_one(&s->cache_cache, sizeof(*c), KMEM_RETURN_ADDRESS());
 	if (!c)
 		return NULL;
-	if (cache_init(c, s, name, size, align, flags, ctor, dtor, arg)) {
-		kmem_cache_free(&s->cache_cache, c);
+	if (cache_init(c, s, name, size, align, flags | s->debug, ctor, dtor, arg)) {
+		(void)kmem_cache_free_from(&s->cache_cache, c, NULL);
 		return NULL;
 	}
 	kmem_lock_acquire(&s->lock);
@@ -684,7 +863,7 @@ struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size
 				     size_t align, unsigned flags, void (*ctor)(void *obj, void *arg),
 				     void (*dtor)(void *obj, void *arg), void *arg)
 {
-	if (flags & ~KMEM_CACHE_NOCOLOUR)
+	if (flags & ~(KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE | KMEM_CACHE_DEBUG))
 		return NULL;
 	return cache_create(s, name, size, align, flags, ctor, dtor, arg);
 }
@@ -702,7 +881,21 @@ size_t kmem_slab_shrink(struct kmem_slab *s)
 	kmem_lock_acquire(&s->lock);
 	for (struct kmem_cache *c = s->caches; c; c = c->next)
 		frames += kmem_cache_shrink(c);
+	frames += kmem_cache_shrink(&s->mag_cache); /* after the depots gave magazines back */
 	frames += kmem_cache_shrink(&s->cache_cache);
+	kmem_lock_release(&s->lock);
+	return frames;
+}
+
+size_t kmem_slab_reap(struct kmem_slab *s)
+{
+	size_t frames = 0;
+
+	kmem_lock_acquire(&s->lock);
+	for (struct kmem_cache *c = s->caches; c; c = c->next)
+		frames += kmem_cache_reap(c);
+	frames += kmem_cache_release_empty(&s->mag_cache);
+	frames += kmem_cache_release_empty(&s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return frames;
 }

@@ -39,6 +39,16 @@ static void stats_locked(struct kmem_cache *c, struct kmem_cache_stats *st)
 	st->slabs_created = c->slabs_created;
 	st->slabs_released = c->slabs_released;
 	st->alloc_fails = c->fails;
+	st->mag_size = c->mag_cap;
+	st->mag_allocs = c->mag_allocs;
+	st->mag_frees = c->mag_frees;
+	st->depot_gets = c->depot_gets;
+	st->depot_puts = c->depot_puts;
+	st->mag_flushes = c->mag_flushes;
+	st->depot_full = c->nfull;
+	st->depot_empty = c->nempty;
+	st->depot_objs = kmem_mag_depot_objs_locked(c);
+	st->flags = c->flags & ~(CACHE_KMALLOC | CACHE_FORCE_DIRECT);
 }
 
 void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st)
@@ -57,7 +67,8 @@ static void slabinfo_line(struct kmem_fmt *f, struct kmem_cache *c)
 	 * : tunables limit batchcount sharedfactor : slabdata active num shared */
 	kmem_fmt_printf(f, "%-17s %6zu %6zu %6zu %4u %4zu : tunables %4u %4u %4u : slabdata %6zu %6zu %6u\n",
 			st.name, st.active_objs, st.total_objs, st.stride, st.objs_per_slab,
-			st.frames_per_slab, 0u, 0u, 0u, st.active_slabs, st.total_slabs, 0u);
+			st.frames_per_slab, st.mag_size, st.mag_size / 2, 1u, st.active_slabs,
+			st.total_slabs, (unsigned)st.depot_objs);
 }
 
 int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len)
@@ -162,14 +173,148 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 	return true;
 }
 
+/* ---- magazines (M1, M2) and debug zones ---------------------------------------- */
+
+struct mag_walk {
+	struct check_fail *cf;
+	size_t objs;		/* objects seen in magazines */
+	size_t undo;		/* > 0: restoring; how many bits remain to set */
+	bool restoring;
+};
+
+/* The slab and index of p, or false (not an object of c). */
+static bool locate(struct kmem_cache *c, void *p, struct slab **slp, unsigned *idx)
+{
+	const struct kmem_page_source *ps = &c->owner->ps;
+	struct slab *sl = ps->get_owner(ps->ctx, p);
+	uintptr_t off;
+
+	if (!sl || sl->magic != SLAB_MAGIC || sl->cache != c)
+		return false;
+	off = (uintptr_t)((char *)p - sl->objs);
+	if ((char *)p < sl->objs || off >= c->span || off % c->stride)
+		return false;
+	*slp = sl;
+	*idx = (unsigned)(off / c->stride);
+	return true;
+}
+
+/* First pass: each magazine object is an allocated object of c; clear its
+ * bit, so a second occurrence (in two magazines) finds it clear. Second
+ * pass (restoring): set the bits again. */
+static bool mag_visit(struct kmem_cache *c, struct kmem_mag *m, void *arg)
+{
+	struct mag_walk *w = arg;
+	struct check_fail *cf = w->cf;
+
+	if (w->restoring) {
+		for (size_t i = 0; i < m->rounds && w->undo; i++, w->undo--) {
+			struct slab *sl;
+			unsigned idx;
+
+			if (locate(c, m->obj[i], &sl, &idx))
+				slab_used_bits(sl)[idx / 64] |= (uint64_t)1 << (idx % 64);
+		}
+		return w->undo > 0;
+	}
+	if (m->cap != c->mag_cap || m->rounds > m->cap)
+		FAIL(cf, m, "M2: magazine %p has %zu rounds of %zu (cache magazines hold %u)", (void *)m,
+		     m->rounds, m->cap, c->mag_cap);
+	for (size_t i = 0; i < m->rounds; i++) {
+		void *p = m->obj[i];
+		struct slab *sl;
+		unsigned idx;
+
+		if (c->direct) {
+			void *own = c->owner->ps.get_owner(c->owner->ps.ctx, p);
+
+			if (own != &c->dhdr || ((uintptr_t)p & (c->slab_bytes - 1)))
+				FAIL(cf, p, "M1: magazine %p holds %p, not a direct object of the cache",
+				     (void *)m, p);
+			w->objs++;
+			continue;
+		}
+		if (!locate(c, p, &sl, &idx))
+			FAIL(cf, p, "M1: magazine %p holds %p, not an object of the cache", (void *)m, p);
+		if (!((slab_used_bits(sl)[idx / 64] >> (idx % 64)) & 1))
+			FAIL(cf, p, "M1: object %p is free in its slab or in two magazines", p);
+		slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+		w->objs++;
+	}
+	return true;
+}
+
+static bool check_mags_locked(struct kmem_cache *c, struct check_fail *cf)
+{
+	struct mag_walk w = { .cf = cf };
+	unsigned n = 0;
+	bool ok;
+
+	for (struct kmem_mag *m = c->depot_full; m; m = m->next, n++)
+		if (m->rounds != m->cap || n > c->nfull)
+			FAIL(cf, m, "M2: depot full list: magazine %p has %zu of %zu rounds, or the list is longer than %u",
+			     (void *)m, m->rounds, m->cap, c->nfull);
+	if (n != c->nfull)
+		FAIL(cf, NULL, "M2: %u full magazines in the depot, the count says %u", n, c->nfull);
+	n = 0;
+	for (struct kmem_mag *m = c->depot_empty; m; m = m->next, n++)
+		if (m->rounds != 0 || n > c->nempty)
+			FAIL(cf, m, "M2: depot empty list: magazine %p has %zu rounds", (void *)m, m->rounds);
+	if (n != c->nempty)
+		FAIL(cf, NULL, "M2: %u empty magazines in the depot, the count says %u", n, c->nempty);
+	ok = kmem_mag_walk_locked(c, mag_visit, &w);
+	if (!c->direct) {
+		w.undo = w.objs; /* objects whose bit the first pass cleared */
+		if (!ok)
+			w.undo = w.objs; /* the failing one was not cleared */
+		w.restoring = true;
+		(void)kmem_mag_walk_locked(c, mag_visit, &w);
+	}
+	if (ok && w.objs > c->active_objs)
+		FAIL(cf, NULL, "M1: %zu objects in magazines but only %zu allocated from slabs", w.objs,
+		     c->active_objs);
+	return ok;
+}
+
+static bool check_debug_list_locked(struct kmem_cache *c, struct slab *head, struct debug_fault *df)
+{
+	for (struct slab *sl = head; sl; sl = sl->next)
+		for (unsigned i = 0; i < c->objs; i++) {
+			bool used = (slab_used_bits(sl)[i / 64] >> (i % 64)) & 1;
+
+			if (!kmem_debug_check_locked(c, sl->objs + (size_t)i * c->stride, used, df))
+				return false;
+		}
+	return true;
+}
+
+static bool check_debug_locked(struct kmem_cache *c, struct debug_fault *df)
+{
+	for (unsigned b = 0; b < SLAB_BUCKETS; b++)
+		if (!check_debug_list_locked(c, c->partial[b], df))
+			return false;
+	return check_debug_list_locked(c, c->full, df) && check_debug_list_locked(c, c->empty, df);
+}
+
 int kmem_cache_check(struct kmem_cache *c)
 {
 	struct check_fail cf = { 0 };
+	struct debug_fault df = { .st = KMEM_OK };
 	bool ok;
 
+	kmem_mag_registry_lock();
 	kmem_lock_acquire(&c->lock);
 	ok = check_locked(c, &cf);
+	if (ok && c->slot)
+		ok = check_mags_locked(c, &cf);
+	if (ok && !c->direct && (c->flags & CACHE_DEBUG_FLAGS))
+		(void)check_debug_locked(c, &df);
 	kmem_lock_release(&c->lock);
+	kmem_mag_registry_unlock();
+	if (df.st != KMEM_OK) {
+		kmem_debug_report(c, &df, KMEM_RETURN_ADDRESS());
+		return -EFAULT;
+	}
 	if (ok)
 		return 0;
 	kmem_slab_report(c->owner, c, KMEM_CORRUPTION, cf.ptr, KMEM_RETURN_ADDRESS(), "%s", cf.detail);

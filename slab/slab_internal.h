@@ -23,8 +23,10 @@
  *   in bucket 1; allocation serves bucket 6 first.
  *
  * Direct caches (objects that cannot meet the waste bound in a slab) give
- * each object its own page-source block; its owner word is the cache pointer
- * with bit 0 set (DIRECT_TAG).
+ * each object its own page-source block; its owner word points to the
+ * cache's embedded pseudo slab header dhdr (magic DIRECT_MAGIC, cache set,
+ * kmalloc_of NULL), so every owner word of this layer is a struct slab and
+ * kmem_free's fast path needs no tag test.
  *
  * Invariants (kmem_cache_check() verifies all; asserts cite them):
  *   S1. A slab of cache c is on exactly one list of c: empty iff inuse == 0,
@@ -53,35 +55,114 @@
 #define SLAB_NAME_MAX 32
 #define SLAB_BUCKETS 64
 #define KMEM_SLAB_LARGE_ORDERS 32
-#define DIRECT_TAG ((uintptr_t)1)
+#define DIRECT_MAGIC 0x64697263u	/* "dirc": dhdr of a direct cache */
 #define COLOUR_STEP 64	/* cache line */
 #define CACHE_KMALLOC 0x80000000u	/* internal flag: a kmalloc class */
 #define CACHE_FORCE_DIRECT 0x40000000u	/* internal flag: one block per object */
+#define CACHE_DEBUG_FLAGS (KMEM_CACHE_REDZONE | KMEM_CACHE_POISON | KMEM_CACHE_STORE_USER)
 #define KMALLOC_CLASSES 13
 #define KMALLOC_SMALL_MAX 192	/* sizes up to here map through a table */
+
+/* Debug layout (any of CACHE_DEBUG_FLAGS; slab caches only). Each object's
+ * stride-sized slot is
+ *   | left red zone | object (size) | right red zone | struct obj_track |
+ *     obj_off bytes                  rz_right bytes   at track_off
+ * with the object, never the slot, handed out (obj_off is a multiple of the
+ * alignment). Red zones hold RED_ACTIVE; a kmalloc object's bytes past the
+ * requested size are red zone too while it is allocated. Free objects of a
+ * poisoned cache hold POISON_FREE in every byte. */
+#define REDZONE_BYTES 16
+#define RED_ACTIVE 0xcc
+#define POISON_FREE 0x6b
+struct obj_track {
+	const void *alloc_by, *free_by;	/* return addresses of the last alloc / free */
+	size_t req;			/* bytes requested (kmalloc), else the object size */
+};
+
+/* ---- magazines (Bonwick & Adams 2001), see magazine.c ----------------------
+ *
+ * A magazine is an array of up to cap object pointers; a thread holds two
+ * per cache (loaded and previous) in its thread block, found through one
+ * initial-exec TLS pointer plus the cache's slot offset. Slot 0 and the
+ * shared null thread block hold the null magazine (cap 0), so a cache or a
+ * thread without magazines takes the slow path with no extra test.
+ *
+ * Invariants (kmem_cache_check() verifies M1-M3 at quiescence):
+ *   M1. An object of a cache is exactly one of: free in its slab (bit
+ *       clear); in one magazine (a thread's or the depot's; bit set);
+ *       allocated (bit set, in no magazine).
+ *   M2. Depot lists hold nfull full and nempty empty magazines of cap
+ *       c->mag_cap; full ones have rounds == cap, empty ones 0.
+ *   M3. A thread block's slot s holds magazines of cache c only while its
+ *       holder s names c and is on c->holders.
+ */
+#ifndef KMEM_MAG_SLOTS
+#define KMEM_MAG_SLOTS 128
+#endif
+#define KMEM_MAG_MAX_ROUNDS 61	/* 24-byte header + 61 pointers = 512 bytes */
+#define KMEM_DEPOT_MAX_FULL 16	/* full magazines kept in a depot before flushing to slabs */
+
+struct kmem_mag {
+	size_t rounds;		/* objects held, obj[0 .. rounds); word-sized, so the
+				 * fast paths index with it directly */
+	size_t cap;		/* 0 only for the null magazine */
+	struct kmem_mag *next;	/* depot list */
+	void *obj[];
+};
+
+struct kmem_mag_slot {
+	struct kmem_mag *loaded, *prev;
+	uint64_t allocs, frees;	/* fast-path hits, folded into the cache at the slow path */
+};
+
+struct kmem_mag_holder {
+	struct kmem_cache *cache;	/* NULL: slot unused by this thread */
+	struct kmem_mag_holder *next, *prev;	/* on cache->holders (registry lock) */
+	struct kmem_thread *thread;
+};
+
+struct kmem_thread {
+	struct kmem_mag_slot slot[KMEM_MAG_SLOTS];
+	struct kmem_mag_holder holder[KMEM_MAG_SLOTS];
+};
+
+#ifdef KMEM_HAVE_PTHREAD
+#define KMEM_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define KMEM_TLS
+#endif
+extern KMEM_TLS KMEM_HIDDEN struct kmem_thread *kmem_mag_self;
 
 struct slab {
 	uint32_t magic;
 	uint16_t inuse;
 	uint16_t colour;	/* bytes of colour offset / COLOUR_STEP */
 	uint32_t hint;		/* first bitmap word that may have a clear bit (S2) */
+	struct kmem_slab *kmalloc_of;	/* cache->kmalloc_of, read by kmem_free's fast path */
 	struct kmem_cache *cache;
 	struct slab *next, *prev;	/* on one list of the cache (S1) */
-	char *objs;	/* object 0 */
+	char *objs;	/* object 0 (its slot starts obj_off bytes earlier) */
 };
 
 struct kmem_cache {
+	/* --- read by the fast paths: first cache line --- */
+	size_t slot_off;	/* byte offset of this cache's slot in a thread block */
+	struct kmem_slab *kmalloc_of;	/* the instance, for kmalloc classes; else NULL */
+	size_t stride;		/* bytes between objects in a slab */
+	uint64_t div_magic;	/* UINT64_MAX / stride + 1: exact-division test */
+	size_t span;		/* objs * stride */
+	unsigned objs;		/* objects per slab (n); 1 for direct caches */
 	uint32_t magic;
 	unsigned flags;
-	char name[SLAB_NAME_MAX];
-	struct kmem_slab *owner;
-	size_t size, align, stride;
-	unsigned order;		/* slab (or direct block) order */
-	unsigned objs;		/* objects per slab (n); 1 for direct caches */
-	size_t slab_bytes;
-	size_t objs_offset;	/* header + stack + bitmap, aligned */
-	unsigned colours;
 	bool direct;
+	struct kmem_slab *owner;
+	size_t size, align;
+	unsigned order;		/* slab (or direct block) order */
+	size_t slab_bytes;
+	size_t objs_offset;	/* header + bitmap, aligned: where slot 0 may start */
+	size_t obj_off, rz_right, track_off;	/* debug layout, all 0 without debug flags */
+	unsigned colours;
+	char name[SLAB_NAME_MAX];
 	void (*ctor)(void *obj, void *arg);
 	void (*dtor)(void *obj, void *arg);
 	void *arg;
@@ -89,6 +170,13 @@ struct kmem_cache {
 	struct kmem_lock lock;
 
 	unsigned colour_next;	/* relaxed atomic: next slab's colour */
+	unsigned slot;		/* magazine slot (0: no magazines) */
+	unsigned mag_cap;	/* rounds per magazine */
+
+	struct slab dhdr;	/* direct caches: what their blocks' owner words point to */
+
+	/* --- protected by the registry lock (magazine.c) --- */
+	struct kmem_mag_holder *holders;
 
 	/* --- protected by lock --- */
 	struct slab *partial[SLAB_BUCKETS];
@@ -96,6 +184,11 @@ struct kmem_cache {
 	struct slab *full, *empty;
 	size_t nr_slabs, nr_empty, active_objs;
 	uint64_t allocs, frees, slabs_created, slabs_released, fails;
+	/* depot */
+	struct kmem_mag *depot_full, *depot_empty;
+	unsigned nfull, nempty, min_full, min_empty; /* min_*: working set since the last reap */
+	uint64_t mag_allocs, mag_frees;	/* served by magazines (folded) */
+	uint64_t depot_gets, depot_puts, mag_flushes;
 };
 
 struct kmem_slab {
@@ -104,14 +197,83 @@ struct kmem_slab {
 	struct kmem_page_source ps;
 	struct kmem_error_sink *sink;
 	struct kmem_error_sink own_sink;
+	unsigned debug;		/* debug flags every cache gets */
 	struct kmem_lock lock;
 	struct kmem_cache *caches;	/* live caches, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
+	struct kmem_cache mag_cache;	/* where magazines come from */
+	unsigned frame_shift;	/* log2(ps.frame_size) */
 	/* kmalloc (immutable after init) */
+	size_t small_off[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> its class's slot_off */
+	struct kmem_cache *small[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class cache */
 	struct kmem_cache *kmalloc[KMALLOC_CLASSES];
 	struct kmem_cache *kmalloc_large[KMEM_SLAB_LARGE_ORDERS];
 	uint8_t size_index[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class */
 };
+
+/* ---- fast paths ---------------------------------------------------------------- */
+
+/* The page source's owner word of p's frame: read directly from the
+ * source's owner table when p is in its range, else through get_owner. */
+static inline void *slab_owner(const struct kmem_slab *s, const void *p)
+{
+	uintptr_t idx = ((uintptr_t)p - s->ps.owner_base) >> s->frame_shift;
+
+	if (KMEM_LIKELY(idx < s->ps.owner_frames))
+		return __atomic_load_n(&s->ps.owner_words[idx], __ATOMIC_RELAXED);
+	return s->ps.get_owner(s->ps.ctx, p);
+}
+
+static inline struct kmem_mag_slot *mag_slot(const struct kmem_cache *c)
+{
+	return (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + c->slot_off);
+}
+
+/* Pop from this thread's loaded magazine at slot offset off into *out;
+ * false when it is empty. */
+static inline bool mag_pop_off(size_t off, void **out)
+{
+	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
+	struct kmem_mag *m = ms->loaded;
+	size_t r = m->rounds;
+
+	if (KMEM_UNLIKELY(r == 0))
+		return false;
+	m->rounds = --r;
+	ms->allocs++;
+	*out = m->obj[r];
+	return true;
+}
+
+/* Pop from this thread's loaded magazine of c into *out; false when it is empty. */
+static inline bool mag_pop(struct kmem_cache *c, void **out)
+{
+	struct kmem_mag_slot *ms = mag_slot(c);
+	struct kmem_mag *m = ms->loaded;
+	size_t r = m->rounds;
+
+	if (KMEM_UNLIKELY(r == 0))
+		return false;
+	m->rounds = --r;
+	ms->allocs++;
+	*out = m->obj[r];
+	return true;
+}
+
+/* Push onto this thread's loaded magazine; false when it is full. */
+static inline bool mag_push(struct kmem_cache *c, void *p)
+{
+	struct kmem_mag_slot *ms = mag_slot(c);
+	struct kmem_mag *m = ms->loaded;
+	size_t r = m->rounds;
+
+	if (KMEM_UNLIKELY(r >= m->cap))
+		return false;
+	m->obj[r] = p;
+	m->rounds = r + 1;
+	ms->frees++;
+	return true;
+}
 
 static inline uint64_t *slab_used_bits(struct slab *s)
 {
@@ -139,7 +301,66 @@ static inline struct slab **slab_list(struct kmem_cache *c, unsigned inuse)
 }
 
 /* ---- defined in slab.c ----------------------------------------------------- */
+/* Checked free straight to the slab layer (no magazine). */
 KMEM_HIDDEN enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller);
+/* One object from the slab layer (no magazine); NULL when out of memory. */
+KMEM_HIDDEN void *kmem_slab_alloc_one(struct kmem_cache *c, size_t req, const void *caller);
+/* Up to n objects from the slab layer into objs; returns how many. */
+KMEM_HIDDEN size_t kmem_slab_alloc_batch(struct kmem_cache *c, size_t n, void **objs);
+/* Return n objects (from magazines) to their slabs, validating each;
+ * misuse is reported with `why` and the object skipped. No lock held.
+ * Returns the frames of slabs this released to the page source. */
+KMEM_HIDDEN size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const char *why);
+/* Release every empty slab; returns frames. */
+KMEM_HIDDEN size_t kmem_cache_release_empty(struct kmem_cache *c);
+/* ---- defined in magazine.c ----------------------------------------------------- */
+KMEM_HIDDEN void kmem_mag_cache_init(struct kmem_cache *c);
+/* Detach every thread's magazines and empty the depot (cache destroy). */
+KMEM_HIDDEN void kmem_mag_cache_fini(struct kmem_cache *c);
+/* The magazine was empty (full): exchange with the depot, refill from the
+ * slabs, or (no magazines for this cache or thread) go to the slab layer. */
+KMEM_HIDDEN void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller);
+KMEM_HIDDEN void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller);
+/* Flush the calling thread's magazines of c and (all: every depot
+ * magazine; else the depot's unused working-set surplus) to the slabs. */
+KMEM_HIDDEN size_t kmem_mag_shrink(struct kmem_cache *c, bool all); /* frames released */
+/* With c->lock held: true if p sits in the calling thread's magazines of c
+ * or in the depot. */
+KMEM_HIDDEN bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p);
+/* For the checker: call fn on every magazine of c (depot and every thread's);
+ * with the registry lock and c->lock held by the caller via
+ * kmem_mag_registry_lock(). */
+KMEM_HIDDEN void kmem_mag_registry_lock(void);
+KMEM_HIDDEN void kmem_mag_registry_unlock(void);
+KMEM_HIDDEN bool kmem_mag_walk_locked(struct kmem_cache *c,
+				      bool (*fn)(struct kmem_cache *c, struct kmem_mag *m, void *arg),
+				      void *arg);
+/* Objects in the calling thread's magazines and the depot (stats). */
+KMEM_HIDDEN size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c);
+/* ---- defined in slab_debug.c ------------------------------------------------------- */
+/* A debug finding made under the cache lock, reported after unlocking. */
+struct debug_fault {
+	enum kmem_status st;
+	const void *ptr;
+	char detail[192];
+};
+KMEM_HIDDEN void kmem_debug_layout(struct kmem_cache *c);
+KMEM_HIDDEN void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl);
+/* Object p leaves the slab (c->lock held): check poison and red zones,
+ * stamp the caller and the requested size, arm the kmalloc tail zone. */
+KMEM_HIDDEN void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t req,
+					 const void *caller, struct debug_fault *df);
+/* Object p goes back (c->lock held): check its red zones (repairing them),
+ * poison it, stamp the caller. */
+KMEM_HIDDEN void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller,
+					struct debug_fault *df);
+/* Checker: red zones of any object, poison of a free one (c->lock held). */
+KMEM_HIDDEN bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated,
+					 struct debug_fault *df);
+KMEM_HIDDEN void kmem_debug_report(struct kmem_cache *c, const struct debug_fault *df,
+				   const void *caller);
+/* ", allocated by 0x..., freed by 0x..." for a STORE_USER cache; "" otherwise. */
+KMEM_HIDDEN void kmem_debug_who(const struct kmem_cache *c, const void *p, char *buf, size_t len);
 /* Create a cache with internal flags allowed (kmalloc classes). */
 KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, const char *name,
 						       size_t size, size_t align, unsigned flags);

@@ -75,6 +75,7 @@ static void test_geometry_and_alignment(void **state)
 			assert_int_equal(kmem_cache_check(c), 0);
 			for (int k = 0; k < 40; k++)
 				kmem_cache_free(c, p[k]);
+			(void)kmem_cache_shrink(c); /* the magazines back to the slabs */
 			assert_int_equal(sfx_stats(c).active_objs, 0);
 			kmem_cache_destroy(c);
 		}
@@ -164,8 +165,9 @@ static void test_colouring(void **state)
 	sfx_init(&f);
 	/* 250-byte objects (stride 256): 15 per 4 KiB slab after a 56-byte header,
 	 * 200 bytes of slack: colour offsets 0, 64, 128, 192 */
-	c = kmem_cache_create(f.s, "colour", 250, 0, 0, NULL, NULL, NULL);
-	plain = kmem_cache_create(f.s, "plain", 250, 0, KMEM_CACHE_NOCOLOUR, NULL, NULL, NULL);
+	c = kmem_cache_create(f.s, "colour", 250, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	plain = kmem_cache_create(f.s, "plain", 250, 0, KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE,
+				  NULL, NULL, NULL);
 	st = sfx_stats(c);
 	assert_int_equal(st.colours, 4);
 	assert_int_equal(sfx_stats(plain).colours, 1);
@@ -208,7 +210,8 @@ static void test_fullest_partial_slab_first(void **state)
 
 	(void)state;
 	sfx_init(&f);
-	c = kmem_cache_create(f.s, "policy", 256, 0, KMEM_CACHE_NOCOLOUR, NULL, NULL, NULL);
+	c = kmem_cache_create(f.s, "policy", 256, 0, KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE, NULL,
+			      NULL, NULL);
 	n = sfx_stats(c).objs_per_slab;
 	assert_true(n >= 8);
 	a = calloc(n, sizeof(*a));
@@ -237,7 +240,7 @@ static void test_fullest_partial_slab_first(void **state)
 
 /* ---- shrink returns frames to buddy -------------------------------------------------- */
 
-static void test_shrink_returns_frames(void **state)
+static void shrink_case(unsigned flags)
 {
 	struct sfx f;
 	struct kmem_cache *c;
@@ -245,27 +248,53 @@ static void test_shrink_returns_frames(void **state)
 	size_t base_used, frames;
 	struct kmem_cache_stats st;
 
-	(void)state;
 	sfx_init(&f);
-	c = kmem_cache_create(f.s, "shrink", 128, 0, 0, NULL, NULL, NULL);
+	c = kmem_cache_create(f.s, "shrink", 128, 0, flags, NULL, NULL, NULL);
 	base_used = sfx_used_frames(&f);
 	for (int i = 0; i < 2000; i++)
 		p[i] = kmem_cache_alloc(c);
 	st = sfx_stats(c);
-	assert_int_equal(sfx_used_frames(&f), base_used + st.total_slabs * st.frames_per_slab);
+	/* with magazines, one more frame: the magazine cache's first slab */
+	assert_int_equal(sfx_used_frames(&f), base_used + st.total_slabs * st.frames_per_slab +
+						      !(flags & KMEM_CACHE_NOMAGAZINE));
 	for (int i = 0; i < 2000; i++)
 		kmem_cache_free(c, p[i]);
-	/* beyond KMEM_CACHE_EMPTY_KEEP, empty slabs went back already */
 	st = sfx_stats(c);
-	assert_int_equal(st.total_slabs, KMEM_CACHE_EMPTY_KEEP);
+	if (flags & KMEM_CACHE_NOMAGAZINE) {
+		/* beyond KMEM_CACHE_EMPTY_KEEP, empty slabs went back already */
+		assert_int_equal(st.total_slabs, KMEM_CACHE_EMPTY_KEEP);
+		assert_int_equal(st.active_objs, 0);
+	} else {
+		/* the depot kept KMEM_DEPOT_MAX_FULL (16) full magazines of 61, the
+		 * rest went back to the slabs as the depot overflowed */
+		assert_int_equal(st.mag_size, 61);
+		assert_int_equal(st.depot_full, 16);
+		assert_int_equal(st.depot_objs, 16 * 61);
+		assert_true(st.active_objs >= 16 * 61 && st.active_objs <= 16 * 61 + 2 * 61);
+		assert_true(st.mag_flushes > 0);
+		assert_int_equal(kmem_cache_check(c), 0);
+	}
 	frames = kmem_cache_shrink(c);
-	assert_int_equal(frames, KMEM_CACHE_EMPTY_KEEP * st.frames_per_slab);
+	assert_int_equal(frames, st.total_slabs * st.frames_per_slab);
+	st = sfx_stats(c);
+	assert_int_equal(st.active_objs, 0);
+	assert_int_equal(st.total_slabs, 0);
+	assert_int_equal(st.depot_full + st.depot_empty, 0);
+	(void)kmem_slab_shrink(f.s); /* the magazine cache's empty slabs */
 	assert_int_equal(sfx_used_frames(&f), base_used);
 	assert_int_equal(kmem_buddy_check(f.b), 0);
 	assert_int_equal(kmem_cache_check(c), 0);
 	assert_int_equal(kmem_cache_shrink(c), 0);
 	kmem_cache_destroy(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
 	sfx_fini(&f);
+}
+
+static void test_shrink_returns_frames(void **state)
+{
+	(void)state;
+	shrink_case(KMEM_CACHE_NOMAGAZINE);
+	shrink_case(0);
 }
 
 /* ---- bulk ------------------------------------------------------------------------------ */
@@ -367,8 +396,9 @@ static void test_misuse(void **state)
 
 	(void)state;
 	sfx_init(&f);
-	c = kmem_cache_create(f.s, "victim", 64, 0, 0, NULL, NULL, NULL);
-	d = kmem_cache_create(f.s, "other", 64, 0, 0, NULL, NULL, NULL);
+	/* without magazines every free is checked at once */
+	c = kmem_cache_create(f.s, "victim", 64, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	d = kmem_cache_create(f.s, "other", 64, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
 	p = kmem_cache_alloc(c);
 	q = kmem_cache_alloc(d);
 	kmem_cache_free(c, kmem_cache_alloc(c)); /* a free object in c's slab */
@@ -443,7 +473,7 @@ static void test_slabinfo(void **state)
 
 	(void)state;
 	sfx_init(&f);
-	c = kmem_cache_create(f.s, "dentry", 192, 0, 0, NULL, NULL, NULL);
+	c = kmem_cache_create(f.s, "dentry", 192, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
 	for (int i = 0; i < 10; i++)
 		p[i] = kmem_cache_alloc(c);
 	assert_true(kmem_slab_format_slabinfo(f.s, text, sizeof(text)) < (int)sizeof(text));
@@ -476,7 +506,7 @@ static void test_check_detects_corruption(void **state)
 
 	(void)state;
 	sfx_init(&f);
-	c = kmem_cache_create(f.s, "corrupt", 64, 0, 0, NULL, NULL, NULL);
+	c = kmem_cache_create(f.s, "corrupt", 64, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
 	p = kmem_cache_alloc(c);
 	q = kmem_cache_alloc(c);
 	sl = (struct slab *)((uintptr_t)p & ~(uintptr_t)4095);

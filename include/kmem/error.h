@@ -25,6 +25,8 @@ enum kmem_status {
 	KMEM_CORRUPTION,	/* an invariant checker found broken metadata */
 	KMEM_WRONG_CACHE,	/* object belongs to another cache */
 	KMEM_LEAK,		/* live object left when its cache was destroyed */
+	KMEM_REDZONE,		/* a red zone around an object was overwritten */
+	KMEM_USE_AFTER_FREE,	/* a free (poisoned) object was written to */
 	KMEM_STATUS_COUNT
 };
 

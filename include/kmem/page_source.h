@@ -34,6 +34,15 @@ struct kmem_page_source {
 	void *ctx;
 	size_t frame_size;	/* bytes per frame, a power of two */
 	unsigned max_order;	/* largest order alloc_pages can satisfy */
+	/* Optional direct owner lookup for one address range (owner_words
+	 * NULL and owner_frames 0: none): for base <= addr < base +
+	 * owner_frames * frame_size, get_owner(addr) equals
+	 * owner_words[(addr - owner_base) / frame_size], read with a relaxed
+	 * atomic load. Lets a consumer's free path resolve an object without
+	 * a call. The range and the array stay valid while the source lives. */
+	uintptr_t owner_base;
+	size_t owner_frames;
+	void **owner_words;
 };
 
 KMEM_END_DECLS

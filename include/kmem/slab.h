@@ -53,6 +53,9 @@ struct kmem_slab_config {
 	const struct kmem_page_source *source;
 	/* Where errors go. NULL: the instance's own sink (print, continue). */
 	struct kmem_error_sink *sink;
+	/* Debug flags (KMEM_CACHE_REDZONE, _POISON, _STORE_USER) every cache of
+	 * the instance gets, the kmalloc caches included: the global default. */
+	unsigned debug_flags;
 };
 
 /* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
@@ -73,10 +76,29 @@ KMEM_API void kmem_slab_destroy(struct kmem_slab *s);
 
 /* Cache flags. */
 #define KMEM_CACHE_NOCOLOUR 0x1u /* every slab starts its objects at the same offset */
+#define KMEM_CACHE_NOMAGAZINE 0x2u /* no per-thread magazines: every call takes the cache
+				    * lock, frees are checked, allocation follows the
+				    * slab policy exactly */
+/* Debug flags (Linux SLUB's red_zone, poison, store_user). Any of them turns
+ * magazines off for the cache, so every free is checked at once. They apply
+ * to slab objects; direct (large) objects are whole page-source blocks. */
+#define KMEM_CACHE_REDZONE 0x10u /* 16 guard bytes before and at least 16 after each
+				  * object (and, for kmalloc, the bytes past the size
+				  * asked for), checked on free and by kmem_cache_check:
+				  * KMEM_REDZONE, the zone repaired, the free done */
+#define KMEM_CACHE_POISON 0x20u /* free objects filled with 0x6b, checked when the
+				 * object is allocated again and by kmem_cache_check:
+				 * KMEM_USE_AFTER_FREE, then the poison restored.
+				 * Ignored for caches with a constructor (their
+				 * free objects keep constructed state) */
+#define KMEM_CACHE_STORE_USER 0x40u /* record the return address of each object's last
+				     * alloc and free; reports name them */
+#define KMEM_CACHE_DEBUG (KMEM_CACHE_REDZONE | KMEM_CACHE_POISON | KMEM_CACHE_STORE_USER)
 
 /* Create a cache of objects of `size` bytes aligned to `align` (a power of
  * two; 0: 8, the natural word alignment). ctor/dtor may be NULL; arg is
  * passed to both. The name is copied (up to 31 chars).
+ * The instance's debug_flags are added to flags.
  * Returns the cache, or NULL if size is 0 or above what the page source
  * can hold, align is not a power of two or above the source's largest
  * block, flags are unknown, or no memory for the cache itself.
@@ -93,17 +115,23 @@ KMEM_API struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *n
 KMEM_API void kmem_cache_destroy(struct kmem_cache *c);
 
 /* Allocate one object, constructed (if the cache has a constructor) or as
- * it was freed. Returns NULL when the page source has no memory. O(1) on a
- * slab with free objects; a new slab costs its page allocation and one
- * constructor call per object. */
+ * it was freed. Returns NULL when the page source has no memory. O(1): a
+ * pop from the thread's magazine; on a miss, a depot exchange or a refill
+ * of at most 31 objects from the slabs; a new slab costs its page
+ * allocation and one constructor call per object. */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_cache_alloc(struct kmem_cache *c);
 
-/* Free an object of this cache. NULL is a no-op. Misuse is reported to the
- * error sink and changes nothing; see kmem_cache_free_checked(). O(1). */
+/* Free an object of this cache. NULL is a no-op. O(1): a push onto the
+ * thread's magazine. Without magazines (debug flags, NOMAGAZINE, no slot)
+ * misuse is reported and changes nothing, as kmem_cache_free_checked();
+ * with magazines it is detected later (see the top of this file). */
 KMEM_API void kmem_cache_free(struct kmem_cache *c, void *obj);
 
-/* Checked free. Returns KMEM_OK (also for NULL), or, with nothing changed:
- *   KMEM_DOUBLE_FREE      the object is already free;
+/* Checked free, straight to the object's slab (never a magazine).
+ * Returns KMEM_OK (also for NULL), or, with nothing changed:
+ *   KMEM_DOUBLE_FREE      the object is already free (in its slab, in the
+ *                         calling thread's magazines or in the depot; an
+ *                         object in another thread's magazine is missed);
  *   KMEM_FOREIGN_POINTER  not in any slab or object of this instance;
  *   KMEM_WRONG_CACHE      an object of another cache;
  *   KMEM_INTERIOR_POINTER inside an object (or slab header), not its start.
@@ -115,15 +143,26 @@ KMEM_API enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *ob
  * rather than once per object. O(n). */
 KMEM_API size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs);
 
-/* Free n objects (each as kmem_cache_free). O(n). */
+/* Free n objects, each as kmem_cache_free_checked(). O(n). */
 KMEM_API void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **objs);
 
-/* Return every empty slab to the page source (running destructors).
- * Returns the number of frames released. O(empty slabs * objects per slab). */
+/* Give back everything idle: the calling thread's magazines of this cache
+ * and every depot magazine are flushed to the slabs, then every empty slab
+ * returns to the page source (running destructors). Other threads'
+ * magazines stay (they go back when those threads exit). Returns the number
+ * of frames released. O(magazines * rounds + empty slabs * objects). */
 KMEM_API size_t kmem_cache_shrink(struct kmem_cache *c);
 
-/* Shrink every cache of the instance; returns frames released. */
+/* Working-set reclaim (Bonwick's reap): free the depot magazines that were
+ * not needed since the previous reap (the fewest full and empty magazines
+ * the depot held in that interval), then every empty slab. Returns frames
+ * released. Meant to be called periodically (the reaper does). */
+KMEM_API size_t kmem_cache_reap(struct kmem_cache *c);
+
+/* kmem_cache_shrink / kmem_cache_reap on every cache of the instance, then
+ * the instance's own magazine and cache-descriptor caches; frames released. */
 KMEM_API size_t kmem_slab_shrink(struct kmem_slab *s);
+KMEM_API size_t kmem_slab_reap(struct kmem_slab *s);
 
 struct kmem_cache_stats {
 	const char *name;	/* valid while the cache lives */
@@ -140,19 +179,32 @@ struct kmem_cache_stats {
 	size_t total_objs;	/* in all slabs */
 	size_t active_slabs;	/* slabs with at least one allocated object */
 	size_t total_slabs;
-	uint64_t allocs, frees;	/* successful calls */
+	uint64_t allocs, frees;	/* objects taken from / returned to slabs (slow path) */
 	uint64_t slabs_created, slabs_released;
 	uint64_t alloc_fails;
+	/* magazines (all 0 for a cache without them) */
+	unsigned mag_size;	/* rounds per magazine */
+	uint64_t mag_allocs, mag_frees;	/* served by a thread's magazine (fast path);
+					 * a thread's count is folded in at its next
+					 * slow path or exit */
+	uint64_t depot_gets, depot_puts; /* magazine exchanges with the depot */
+	uint64_t mag_flushes;	/* magazines emptied into the slabs */
+	size_t depot_full, depot_empty;	/* magazines in the depot now */
+	size_t depot_objs;	/* objects in the depot's full magazines */
+	unsigned flags;		/* as created, plus the instance's debug flags */
 };
 
 /* Snapshot one cache's counters. O(1). */
 KMEM_API void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st);
 
 /* Full invariant walk of one cache: every slab's header, lists and bucket
- * placement, every object exactly free or allocated (index stack and bitmap
- * agree), and counters equal to what the walk finds. Returns 0, or reports
- * the first violation as KMEM_CORRUPTION and returns -EFAULT.
- * O(slabs * objects per slab). */
+ * placement; every object exactly one of free in its slab, in one magazine
+ * (depot or any thread's) or allocated; counters equal to what the walk
+ * finds; with debug flags, every red zone intact and every free object's
+ * poison intact. Returns 0, or reports the first violation (KMEM_CORRUPTION,
+ * KMEM_REDZONE or KMEM_USE_AFTER_FREE) and returns -EFAULT.
+ * Call it at quiescence: no other thread may use the cache meanwhile (it
+ * reads other threads' magazines). O(slabs * objects per slab + magazines). */
 KMEM_API KMEM_MUST_CHECK int kmem_cache_check(struct kmem_cache *c);
 
 /* /proc/slabinfo version 2.1 text for every cache of the instance (header

@@ -1,0 +1,604 @@
+/* magazine.c - per-thread magazines and the depot (Bonwick & Adams,
+ * "Magazines and Vmem", USENIX 2001).
+ *
+ * Algorithm:
+ *   1. Each thread has a thread block (mapped on the thread's first slow
+ *      path) with two magazines per cache, loaded and previous, at the
+ *      cache's slot. The fast paths (slab_internal.h: mag_pop, mag_push) pop
+ *      and push the loaded magazine: no lock, no atomic read-modify-write.
+ *   2. alloc miss (loaded empty): previous has rounds -> swap them; else
+ *      under the cache lock take a full magazine from the depot (the empty
+ *      previous goes to the depot); else refill an empty magazine with up
+ *      to cap/2 objects from the slabs in one lock hold.
+ *   3. free miss (loaded full): previous has room -> swap; else under the
+ *      cache lock take an empty magazine from the depot (the full previous
+ *      goes to it), or a new one from the magazine cache; a depot already
+ *      holding KMEM_DEPOT_MAX_FULL full magazines gets no more: the full
+ *      previous is flushed to the slabs and reused as the empty one.
+ *      So at most one slow path per M/2 operations (M rounds per magazine)
+ *      in any alloc/free sequence, and the depot lock is taken once per
+ *      magazine exchange.
+ *   4. Working set: min_full/min_empty record the fewest magazines the
+ *      depot held since the last reap; those were not needed, so a reap
+ *      frees them (kmem_cache_reap); kmem_cache_shrink frees the whole
+ *      depot and the calling thread's magazines.
+ *   5. Thread exit (a pthread key destructor) returns the thread's
+ *      magazines to the depots; cache destroy takes them from every
+ *      thread's block (registered on the cache's holder list).
+ * Bound: fast paths O(1), about a dozen instructions; slow paths O(1) plus
+ * one slab-layer batch of at most M objects.
+ *
+ * Objects in magazines stay "allocated" in their slab's bitmap (M1): the
+ * slab layer only sees magazines being filled and flushed. Flushing
+ * validates every object as a checked free would, so an object pushed by
+ * the unchecked fast path that was not this cache's is reported then.
+ *
+ * Process-wide state (the one place in the cores; a thread-local cache is
+ * per-process by nature): the slot map, the registry lock, the thread-exit
+ * key and the shared read-only null thread block. Slots are a namespace:
+ * up to KMEM_MAG_SLOTS - 1 caches (all instances together) have magazines
+ * at a time; caches created beyond that work without them.
+ *
+ * Locking: the registry lock protects the slot map, every cache's holder
+ * list and every thread block's holders; a thread's own slot contents are
+ * touched without a lock by that thread only, and by others (cache destroy,
+ * the checker) under the registry lock when the cache is quiescent. Order:
+ * registry lock, then cache lock, then the page source.
+ */
+#include "slab_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#ifdef KMEM_HAVE_PTHREAD
+#include <pthread.h>
+#include <sys/mman.h>
+#endif
+
+static const struct kmem_mag null_mag = { 0, 0, NULL };
+
+#define NULL_MAG ((struct kmem_mag *)(uintptr_t)&null_mag)
+
+__extension__ static const struct kmem_thread null_thread = {
+	.slot = { [0 ... KMEM_MAG_SLOTS - 1] = { NULL_MAG, NULL_MAG, 0, 0 } },
+};
+
+KMEM_TLS struct kmem_thread *kmem_mag_self = (struct kmem_thread *)(uintptr_t)&null_thread;
+
+static uint64_t slot_map[(KMEM_MAG_SLOTS + 63) / 64];	/* registry lock */
+
+#ifdef KMEM_HAVE_PTHREAD
+static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+static KMEM_TLS bool thread_gone;	/* the exit destructor ran: no new block */
+
+void kmem_mag_registry_lock(void)
+{
+	pthread_mutex_lock(&registry);
+}
+
+void kmem_mag_registry_unlock(void)
+{
+	pthread_mutex_unlock(&registry);
+}
+#else
+static struct kmem_thread the_thread; /* no threads: one block, static */
+
+void kmem_mag_registry_lock(void)
+{
+}
+
+void kmem_mag_registry_unlock(void)
+{
+}
+#endif
+
+/* ---- slots ---------------------------------------------------------------------- */
+
+static unsigned mag_cap_for(const struct kmem_cache *c)
+{
+	if (c->direct || (c->flags & (KMEM_CACHE_NOMAGAZINE | CACHE_DEBUG_FLAGS)))
+		return 0; /* direct objects are whole page-source blocks: not hoarded */
+	if (c->stride <= 256)
+		return KMEM_MAG_MAX_ROUNDS;
+	if (c->stride <= 1024)
+		return 30;
+	if (c->stride <= 4096)
+		return 14;
+	return 6;
+}
+
+void kmem_mag_cache_init(struct kmem_cache *c)
+{
+	c->slot = 0;
+	c->slot_off = 0;
+	c->mag_cap = mag_cap_for(c);
+	if (!c->mag_cap)
+		return;
+	kmem_mag_registry_lock();
+	for (unsigned i = 1; i < KMEM_MAG_SLOTS; i++)
+		if (!((slot_map[i / 64] >> (i % 64)) & 1)) {
+			slot_map[i / 64] |= (uint64_t)1 << (i % 64);
+			c->slot = i;
+			break;
+		}
+	kmem_mag_registry_unlock();
+	if (!c->slot)
+		c->mag_cap = 0; /* every slot taken: no magazines for this cache */
+	c->slot_off = (size_t)c->slot * sizeof(struct kmem_mag_slot);
+}
+
+/* ---- thread blocks ------------------------------------------------------------- */
+
+#ifdef KMEM_HAVE_PTHREAD
+static void thread_exit(void *arg);
+
+static void key_create(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+}
+#endif
+
+static void thread_block_init(struct kmem_thread *t)
+{
+	for (unsigned i = 0; i < KMEM_MAG_SLOTS; i++) {
+		t->slot[i].loaded = NULL_MAG;
+		t->slot[i].prev = NULL_MAG;
+		t->slot[i].allocs = t->slot[i].frees = 0;
+		t->holder[i].cache = NULL;
+		t->holder[i].thread = t;
+	}
+}
+
+/* The calling thread's block, made on first use; NULL if it cannot have
+ * one (no memory, or the thread is exiting). */
+static struct kmem_thread *thread_get(void)
+{
+	struct kmem_thread *t = kmem_mag_self;
+
+	if (t != &null_thread)
+		return t;
+#ifdef KMEM_HAVE_PTHREAD
+	if (thread_gone)
+		return NULL;
+	pthread_once(&key_once, key_create);
+	if (!exit_key_ok)
+		return NULL;
+	t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t == MAP_FAILED)
+		return NULL;
+	thread_block_init(t);
+	if (pthread_setspecific(exit_key, t) != 0) {
+		munmap(t, sizeof(*t));
+		return NULL;
+	}
+#else
+	t = &the_thread;
+	thread_block_init(t);
+#endif
+	kmem_mag_self = t;
+	return t;
+}
+
+/* Make sure c's holder in t is registered (so destroy and the checker find
+ * the thread's magazines). */
+static void holder_attach(struct kmem_thread *t, struct kmem_cache *c)
+{
+	struct kmem_mag_holder *h = &t->holder[c->slot];
+
+	if (KMEM_LIKELY(h->cache == c))
+		return;
+	kmem_mag_registry_lock();
+	KMEM_ASSERT(!h->cache && "M3: a slot's holder is cleared before the slot is reused");
+	h->cache = c;
+	h->prev = NULL;
+	h->next = c->holders;
+	if (c->holders)
+		c->holders->prev = h;
+	c->holders = h;
+	kmem_mag_registry_unlock();
+}
+
+/* Registry lock held: take holder h's magazines and unlink it. */
+static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a, struct kmem_mag **b,
+				 uint64_t *allocs, uint64_t *frees)
+{
+	struct kmem_cache *c = h->cache;
+	struct kmem_mag_slot *ms = &h->thread->slot[c->slot];
+
+	*a = ms->loaded;
+	*b = ms->prev;
+	*allocs = ms->allocs;
+	*frees = ms->frees;
+	ms->loaded = ms->prev = NULL_MAG;
+	ms->allocs = ms->frees = 0;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		c->holders = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	h->cache = NULL;
+}
+
+/* ---- depot (cache lock held) ------------------------------------------------- */
+
+static struct kmem_mag *depot_take_full_locked(struct kmem_cache *c)
+{
+	struct kmem_mag *m = c->depot_full;
+
+	if (m) {
+		c->depot_full = m->next;
+		if (--c->nfull < c->min_full)
+			c->min_full = c->nfull;
+		c->depot_gets++;
+	}
+	return m;
+}
+
+static struct kmem_mag *depot_take_empty_locked(struct kmem_cache *c)
+{
+	struct kmem_mag *m = c->depot_empty;
+
+	if (m) {
+		c->depot_empty = m->next;
+		if (--c->nempty < c->min_empty)
+			c->min_empty = c->nempty;
+		c->depot_gets++;
+	}
+	return m;
+}
+
+/* Put a real magazine into the depot: on the full list if it is full, on
+ * the empty list if it is empty. A partly filled one (thread exit, destroy)
+ * is returned to the caller to flush. */
+static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *m)
+{
+	if (m == NULL_MAG)
+		return NULL;
+	if (m->rounds == 0) {
+		m->next = c->depot_empty;
+		c->depot_empty = m;
+		c->nempty++;
+	} else if (m->rounds == m->cap && c->nfull < KMEM_DEPOT_MAX_FULL) {
+		m->next = c->depot_full;
+		c->depot_full = m;
+		c->nfull++;
+	} else {
+		return m;
+	}
+	c->depot_puts++;
+	return NULL;
+}
+
+static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms)
+{
+	c->mag_allocs += ms->allocs;
+	c->mag_frees += ms->frees;
+	ms->allocs = ms->frees = 0;
+}
+
+/* Objects of a magazine back to the slabs (no lock held); it ends empty.
+ * Returns frames released. */
+static size_t mag_flush(struct kmem_cache *c, struct kmem_mag *m, const char *why)
+{
+	size_t frames = m->rounds ? kmem_slab_free_batch(c, m->obj, m->rounds, why) : 0;
+
+	m->rounds = 0;
+	return frames;
+}
+
+static struct kmem_mag *mag_new(struct kmem_cache *c)
+{
+	struct kmem_mag *m = kmem_slab_alloc_one(&c->owner->mag_cache, 0, NULL);
+
+	if (m) {
+		m->rounds = 0;
+		m->cap = c->mag_cap;
+		m->next = NULL;
+	}
+	return m;
+}
+
+static void mag_free(struct kmem_cache *c, struct kmem_mag *m)
+{
+	(void)kmem_cache_free_from(&c->owner->mag_cache, m, NULL);
+}
+
+/* ---- slow paths --------------------------------------------------------------- */
+
+static const char flush_why[] = " (found when its magazine was flushed)";
+
+void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
+{
+	void *p;
+	struct kmem_thread *t;
+	struct kmem_mag_slot *ms;
+	struct kmem_mag *m, *tmp;
+	size_t n;
+
+	if (!c->slot || (t = thread_get()) == NULL)
+		return kmem_slab_alloc_one(c, req, caller);
+	holder_attach(t, c);
+	ms = &t->slot[c->slot];
+	if (ms->prev->rounds) { /* 1. the previous magazine has objects */
+		tmp = ms->loaded;
+		ms->loaded = ms->prev;
+		ms->prev = tmp;
+		return mag_pop(c, &p) ? p : NULL;
+	}
+	kmem_lock_acquire(&c->lock);
+	fold_locked(c, ms);
+	m = depot_take_full_locked(c);
+	if (m) { /* 2. a full magazine from the depot; the empty previous goes there */
+		tmp = depot_put_locked(c, ms->prev);
+		KMEM_ASSERT(!tmp && "the previous magazine is empty here");
+		(void)tmp;
+		ms->prev = ms->loaded;
+		ms->loaded = m;
+		kmem_lock_release(&c->lock);
+		return mag_pop(c, &p) ? p : NULL;
+	}
+	/* 3. refill an empty magazine from the slabs */
+	m = ms->loaded != NULL_MAG ? ms->loaded : ms->prev != NULL_MAG ? ms->prev
+							: depot_take_empty_locked(c);
+	kmem_lock_release(&c->lock);
+	if (!m && (m = mag_new(c)) == NULL)
+		return kmem_slab_alloc_one(c, req, caller);
+	if (m == ms->prev) {
+		ms->prev = ms->loaded;
+		ms->loaded = m;
+	} else if (m != ms->loaded) {
+		/* loaded and previous are both the null magazine */
+		ms->loaded = m;
+	}
+	KMEM_ASSERT(m->rounds == 0);
+	n = kmem_slab_alloc_batch(c, m->cap / 2 ? m->cap / 2 : 1, m->obj);
+	if (!n)
+		return NULL;
+	for (size_t i = 0; i < n / 2; i++) { /* pops then come in slab order */
+		void *o = m->obj[i];
+
+		m->obj[i] = m->obj[n - 1 - i];
+		m->obj[n - 1 - i] = o;
+	}
+	m->rounds = n;
+	return mag_pop(c, &p) ? p : NULL;
+}
+
+void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
+{
+	struct kmem_thread *t;
+	struct kmem_mag_slot *ms;
+	struct kmem_mag *m, *tmp, *flush = NULL;
+
+	if (!c->slot || (t = thread_get()) == NULL) {
+		(void)kmem_cache_free_from(c, p, caller);
+		return;
+	}
+	holder_attach(t, c);
+	ms = &t->slot[c->slot];
+	if (ms->prev->rounds < ms->prev->cap) { /* 1. the previous magazine has room */
+		tmp = ms->loaded;
+		ms->loaded = ms->prev;
+		ms->prev = tmp;
+		(void)mag_push(c, p);
+		return;
+	}
+	kmem_lock_acquire(&c->lock);
+	fold_locked(c, ms);
+	m = depot_take_empty_locked(c);
+	if (!m && c->nfull >= KMEM_DEPOT_MAX_FULL && ms->prev != NULL_MAG) {
+		/* the depot has enough full magazines: empty the previous one */
+		m = ms->prev;
+		ms->prev = NULL_MAG;
+		flush = m;
+	}
+	if (m) { /* 2. swap in an empty magazine; the full previous to the depot */
+		tmp = depot_put_locked(c, ms->prev); /* non-NULL: the depot is full */
+		ms->prev = ms->loaded;
+		ms->loaded = m;
+		kmem_lock_release(&c->lock);
+		if (flush)
+			(void)mag_flush(c, flush, flush_why); /* loaded now, so ours alone */
+		if (tmp) {
+			(void)mag_flush(c, tmp, flush_why);
+			mag_free(c, tmp);
+		}
+		(void)mag_push(c, p);
+		return;
+	}
+	kmem_lock_release(&c->lock);
+	m = mag_new(c); /* 3. a new empty magazine */
+	if (!m) {
+		(void)kmem_cache_free_from(c, p, caller);
+		return;
+	}
+	kmem_lock_acquire(&c->lock);
+	flush = depot_put_locked(c, ms->prev);
+	kmem_lock_release(&c->lock);
+	if (flush) { /* the depot filled up meanwhile */
+		(void)mag_flush(c, flush, flush_why);
+		mag_free(c, flush);
+	}
+	ms->prev = ms->loaded;
+	ms->loaded = m;
+	(void)mag_push(c, p);
+}
+
+/* ---- shrink, thread exit, destroy ------------------------------------------- */
+
+/* Flush and free a list of magazines (linked by next); no lock held. */
+static size_t mag_list_release(struct kmem_cache *c, struct kmem_mag *list)
+{
+	size_t frames = 0;
+
+	while (list) {
+		struct kmem_mag *m = list;
+
+		list = m->next;
+		frames += mag_flush(c, m, flush_why);
+		mag_free(c, m);
+	}
+	return frames;
+}
+
+size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
+{
+	struct kmem_thread *t = kmem_mag_self;
+	struct kmem_mag *list = NULL, *m;
+	unsigned nf, ne;
+
+	kmem_lock_acquire(&c->lock);
+	if (all && t != &null_thread && t->holder[c->slot].cache == c) {
+		struct kmem_mag_slot *ms = &t->slot[c->slot];
+
+		fold_locked(c, ms);
+		if (ms->loaded != NULL_MAG) {
+			ms->loaded->next = list;
+			list = ms->loaded;
+		}
+		if (ms->prev != NULL_MAG) {
+			ms->prev->next = list;
+			list = ms->prev;
+		}
+		ms->loaded = ms->prev = NULL_MAG;
+	}
+	nf = all ? c->nfull : c->min_full;
+	ne = all ? c->nempty : c->min_empty;
+	while (nf-- && (m = depot_take_full_locked(c)) != NULL) {
+		m->next = list;
+		list = m;
+	}
+	while (ne-- && (m = depot_take_empty_locked(c)) != NULL) {
+		m->next = list;
+		list = m;
+	}
+	c->min_full = c->nfull; /* a new working-set interval */
+	c->min_empty = c->nempty;
+	kmem_lock_release(&c->lock);
+	return mag_list_release(c, list);
+}
+
+#ifdef KMEM_HAVE_PTHREAD
+/* pthread key destructor: the thread's magazines go back to their depots.
+ * From here on the thread uses the slab layer directly (a later
+ * destructor may still allocate or free). */
+static void thread_exit(void *arg)
+{
+	struct kmem_thread *t = arg;
+
+	thread_gone = true;
+	kmem_mag_self = (struct kmem_thread *)(uintptr_t)&null_thread;
+	kmem_mag_registry_lock();
+	for (unsigned i = 1; i < KMEM_MAG_SLOTS; i++) {
+		struct kmem_mag_holder *h = &t->holder[i];
+		struct kmem_cache *c = h->cache;
+		struct kmem_mag *a, *b, *fa, *fb;
+		uint64_t al, fr;
+
+		if (!c)
+			continue;
+		holder_detach_locked(h, &a, &b, &al, &fr);
+		kmem_lock_acquire(&c->lock);
+		c->mag_allocs += al;
+		c->mag_frees += fr;
+		fa = depot_put_locked(c, a);
+		fb = depot_put_locked(c, b);
+		kmem_lock_release(&c->lock);
+		/* partly filled or over the depot limit: flush (still under the
+		 * registry lock, so the cache cannot be destroyed meanwhile) */
+		if (fa) {
+			fa->next = NULL;
+			(void)mag_list_release(c, fa);
+		}
+		if (fb) {
+			fb->next = NULL;
+			(void)mag_list_release(c, fb);
+		}
+	}
+	kmem_mag_registry_unlock();
+	munmap(t, sizeof(*t));
+}
+#endif
+
+void kmem_mag_cache_fini(struct kmem_cache *c)
+{
+	struct kmem_mag *list = NULL;
+
+	if (!c->slot)
+		return;
+	kmem_mag_registry_lock();
+	while (c->holders) {
+		struct kmem_mag *a, *b;
+		uint64_t al, fr;
+
+		holder_detach_locked(c->holders, &a, &b, &al, &fr);
+		c->mag_allocs += al;
+		c->mag_frees += fr;
+		if (a != NULL_MAG) {
+			a->next = list;
+			list = a;
+		}
+		if (b != NULL_MAG) {
+			b->next = list;
+			list = b;
+		}
+	}
+	slot_map[c->slot / 64] &= ~((uint64_t)1 << (c->slot % 64));
+	kmem_mag_registry_unlock();
+	(void)mag_list_release(c, list);
+	(void)kmem_mag_shrink(c, true); /* the depot; no thread holds c's slot any more */
+	c->slot = 0;
+	c->slot_off = 0;
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+static bool mag_has(const struct kmem_mag *m, const void *p)
+{
+	for (size_t i = 0; i < m->rounds; i++)
+		if (m->obj[i] == p)
+			return true;
+	return false;
+}
+
+bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p)
+{
+	struct kmem_thread *t = kmem_mag_self;
+	const struct kmem_mag *m;
+
+	if (t->holder[c->slot].cache == c &&
+	    (mag_has(t->slot[c->slot].loaded, p) || mag_has(t->slot[c->slot].prev, p)))
+		return true;
+	for (m = c->depot_full; m; m = m->next)
+		if (mag_has(m, p))
+			return true;
+	return false;
+}
+
+size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c)
+{
+	return (size_t)c->nfull * c->mag_cap;
+}
+
+bool kmem_mag_walk_locked(struct kmem_cache *c,
+			  bool (*fn)(struct kmem_cache *c, struct kmem_mag *m, void *arg), void *arg)
+{
+	for (struct kmem_mag *m = c->depot_full; m; m = m->next)
+		if (!fn(c, m, arg))
+			return false;
+	for (struct kmem_mag *m = c->depot_empty; m; m = m->next)
+		if (!fn(c, m, arg))
+			return false;
+	for (struct kmem_mag_holder *h = c->holders; h; h = h->next) {
+		struct kmem_mag_slot *ms = &h->thread->slot[c->slot];
+
+		if ((ms->loaded != NULL_MAG && !fn(c, ms->loaded, arg)) ||
+		    (ms->prev != NULL_MAG && !fn(c, ms->prev, arg)))
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,170 @@
+/* slab_debug.c - red zones, poisoning and caller tracking for caches with
+ * debug flags (the ideas of Linux SLUB's red_zone, poison and store_user).
+ *
+ * Layout of an object's slot (see slab_internal.h):
+ *   | left zone (obj_off) | object (size) | right zone (rz_right) | track |
+ * Zones hold RED_ACTIVE (0xcc) always; a kmalloc object's bytes between the
+ * size asked for and the class size are armed with RED_ACTIVE at alloc and
+ * checked at free. A free object of a POISON cache is POISON_FREE (0x6b) in
+ * every byte; the poison is checked when the object is handed out again.
+ * Bound: O(object size) per alloc/free of a debug cache; nothing at all for
+ * other caches (their fast paths never reach this file).
+ *
+ * Locking: every function runs under the cache lock except
+ * kmem_debug_report(), which runs with no lock held.
+ */
+#include "slab_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static size_t align_up(size_t x, size_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+void kmem_debug_layout(struct kmem_cache *c)
+{
+	size_t end;
+
+	if (c->ctor)
+		c->flags &= ~KMEM_CACHE_POISON; /* constructed state must survive a free */
+	c->obj_off = (c->flags & KMEM_CACHE_REDZONE) ? align_up(REDZONE_BYTES, c->align) : 0;
+	c->rz_right = (c->flags & KMEM_CACHE_REDZONE) ? align_up(c->size, 8) - c->size + REDZONE_BYTES : 0;
+	end = c->obj_off + c->size + c->rz_right;
+	c->track_off = align_up(end, _Alignof(struct obj_track));
+	c->stride = align_up(c->track_off + sizeof(struct obj_track), c->align);
+}
+
+static struct obj_track *track_of(const struct kmem_cache *c, const void *p)
+{
+	return (struct obj_track *)(void *)((char *)(uintptr_t)p - c->obj_off + c->track_off);
+}
+
+void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl)
+{
+	for (unsigned i = 0; i < c->objs; i++) {
+		char *p = sl->objs + (size_t)i * c->stride;
+
+		if (c->flags & KMEM_CACHE_REDZONE) {
+			memset(p - c->obj_off, RED_ACTIVE, c->obj_off);
+			memset(p + c->size, RED_ACTIVE, c->rz_right);
+		}
+		if (c->flags & KMEM_CACHE_POISON)
+			memset(p, POISON_FREE, c->size);
+		memset(track_of(c, p), 0, sizeof(struct obj_track));
+		track_of(c, p)->req = c->size;
+	}
+}
+
+/* First byte of [p, p + n) that is not v, or NULL. */
+static const unsigned char *first_not(const void *p, int v, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (unsigned char)v)
+			return b + i;
+	return NULL;
+}
+
+void kmem_debug_who(const struct kmem_cache *c, const void *p, char *buf, size_t len)
+{
+	const struct obj_track *t;
+
+	buf[0] = '\0';
+	if (!(c->flags & KMEM_CACHE_STORE_USER))
+		return;
+	t = track_of(c, p);
+	snprintf(buf, len, "; last allocated by %p, freed by %p", t->alloc_by, t->free_by);
+}
+
+static void fault(struct kmem_cache *c, struct debug_fault *df, enum kmem_status st, const void *p,
+		  const char *what, const unsigned char *at)
+{
+	char who[96];
+
+	if (!df || df->st != KMEM_OK)
+		return; /* keep the first finding */
+	kmem_debug_who(c, p, who, sizeof(who));
+	df->st = st;
+	df->ptr = p;
+	snprintf(df->detail, sizeof(df->detail), "object %p (%zu bytes): %s at offset %td (byte 0x%02x)%s",
+		 p, c->size, what, (const char *)at - (const char *)p, *at, who);
+}
+
+/* Check (and repair) the zones of object p; true if all were intact. */
+static bool zones_ok(struct kmem_cache *c, char *p, size_t req, struct debug_fault *df, bool repair)
+{
+	const unsigned char *bad;
+	bool ok = true;
+
+	if (!(c->flags & KMEM_CACHE_REDZONE))
+		return true;
+	if ((bad = first_not(p - c->obj_off, RED_ACTIVE, c->obj_off)) != NULL) {
+		fault(c, df, KMEM_REDZONE, p, "red zone before the object overwritten", bad);
+		ok = false;
+	}
+	if ((bad = first_not(p + req, RED_ACTIVE, c->size - req + c->rz_right)) != NULL) {
+		fault(c, df, KMEM_REDZONE, p,
+		      req < c->size ? "written past the size asked for" : "red zone after the object overwritten",
+		      bad);
+		ok = false;
+	}
+	if (!ok && repair) {
+		memset(p - c->obj_off, RED_ACTIVE, c->obj_off);
+		memset(p + req, RED_ACTIVE, c->size - req + c->rz_right);
+	}
+	return ok;
+}
+
+void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t req, const void *caller,
+			     struct debug_fault *df)
+{
+	struct obj_track *t = track_of(c, p);
+	const unsigned char *bad;
+
+	if (req > c->size || !(c->flags & CACHE_KMALLOC))
+		req = c->size;
+	if ((c->flags & KMEM_CACHE_POISON) && (bad = first_not(p, POISON_FREE, c->size)) != NULL)
+		fault(c, df, KMEM_USE_AFTER_FREE, p, "written after it was freed", bad);
+	(void)zones_ok(c, p, c->size, df, true);
+	if (c->flags & KMEM_CACHE_REDZONE)
+		memset((char *)p + req, RED_ACTIVE, c->size - req); /* kmalloc tail */
+	t->alloc_by = caller;
+	t->req = req;
+}
+
+void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller, struct debug_fault *df)
+{
+	struct obj_track *t = track_of(c, p);
+	size_t req = t->req <= c->size ? t->req : c->size;
+
+	(void)zones_ok(c, p, req, df, true);
+	if (c->flags & KMEM_CACHE_POISON)
+		memset(p, POISON_FREE, c->size);
+	else if (c->flags & KMEM_CACHE_REDZONE)
+		memset((char *)p + req, RED_ACTIVE, c->size - req);
+	t->free_by = caller;
+	t->req = c->size;
+}
+
+bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated, struct debug_fault *df)
+{
+	const struct obj_track *t = track_of(c, p);
+	const unsigned char *bad;
+
+	if (!zones_ok(c, p, allocated && t->req <= c->size ? t->req : c->size, df, false))
+		return false;
+	if (!allocated && (c->flags & KMEM_CACHE_POISON) &&
+	    (bad = first_not(p, POISON_FREE, c->size)) != NULL) {
+		fault(c, df, KMEM_USE_AFTER_FREE, p, "written after it was freed", bad);
+		return false;
+	}
+	return true;
+}
+
+void kmem_debug_report(struct kmem_cache *c, const struct debug_fault *df, const void *caller)
+{
+	kmem_slab_report(c->owner, c, df->st, df->ptr, caller, "%s", df->detail);
+}
