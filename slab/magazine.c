@@ -69,9 +69,8 @@ static uint64_t slot_map[(KMEM_MAG_SLOTS + 63) / 64];	/* registry lock */
 
 #ifdef KMEM_HAVE_PTHREAD
 static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t exit_key;
-static bool exit_key_ok;
+static pthread_key_t exit_key;	/* registry lock */
+static int exit_key_state;	/* registry lock: 0 not yet, 1 made, -1 failed */
 static KMEM_TLS bool thread_gone;	/* the exit destructor ran: no new block */
 
 void kmem_mag_registry_lock(void)
@@ -135,9 +134,20 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 #ifdef KMEM_HAVE_PTHREAD
 static void thread_exit(void *arg);
 
-static void key_create(void)
+/* The thread-exit key, made on first use. Under the registry lock rather
+ * than pthread_once: Helgrind and DRD see the ordering, and this runs once
+ * per thread block only. */
+static bool exit_key_get(pthread_key_t *key)
 {
-	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+	bool ok;
+
+	kmem_mag_registry_lock();
+	if (exit_key_state == 0)
+		exit_key_state = pthread_key_create(&exit_key, thread_exit) == 0 ? 1 : -1;
+	ok = exit_key_state > 0;
+	*key = exit_key;
+	kmem_mag_registry_unlock();
+	return ok;
 }
 #endif
 
@@ -161,16 +171,15 @@ static struct kmem_thread *thread_get(void)
 	if (t != &null_thread)
 		return t;
 #ifdef KMEM_HAVE_PTHREAD
-	if (thread_gone)
-		return NULL;
-	pthread_once(&key_once, key_create);
-	if (!exit_key_ok)
+	pthread_key_t key;
+
+	if (thread_gone || !exit_key_get(&key))
 		return NULL;
 	t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t == MAP_FAILED)
 		return NULL;
 	thread_block_init(t);
-	if (pthread_setspecific(exit_key, t) != 0) {
+	if (pthread_setspecific(key, t) != 0) {
 		munmap(t, sizeof(*t));
 		return NULL;
 	}

@@ -14,7 +14,9 @@ struct sfx {
 	size_t arena_size;
 };
 
-static inline void sfx_init_sized(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size)
+/* A fixture whose slab instance gives every cache `debug` flags. */
+static inline void sfx_init_full(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
+				 unsigned debug)
 {
 	struct kmem_buddy_config bc;
 	struct kmem_slab_config sc;
@@ -40,8 +42,14 @@ static inline void sfx_init_sized(struct sfx *f, size_t frame, unsigned max_orde
 	sc.name = "test";
 	sc.source = &f->ps;
 	sc.sink = &f->rec.sink;
+	sc.debug_flags = debug;
 	f->sinst = test_aligned(64, kmem_slab_sizeof());
 	assert_int_equal(kmem_slab_init(f->sinst, kmem_slab_sizeof(), &sc, &f->s), 0);
+}
+
+static inline void sfx_init_sized(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size)
+{
+	sfx_init_full(f, frame, max_order, arena_size, 0);
 }
 
 static inline void sfx_init(struct sfx *f)

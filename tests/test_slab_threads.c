@@ -146,10 +146,133 @@ static void test_slab_threads(void **state)
 	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
 }
 
+/* ---- magazines and thread lifetimes ------------------------------------------------ */
+
+struct churner {
+	struct kmem_cache *c;
+	int n;
+};
+
+static void *churn_main(void *arg)
+{
+	struct churner *ch = arg;
+	void *p[500];
+
+	for (int i = 0; i < ch->n; i++)
+		p[i] = kmem_cache_alloc(ch->c);
+	for (int i = 0; i < ch->n; i++)
+		kmem_cache_free(ch->c, p[i]);
+	return NULL;
+}
+
+/* A thread that exits gives its magazines back: counters folded, objects
+ * in the depot (full magazines) or back in the slabs (partial ones). */
+static void test_thread_exit_returns_magazines(void **state)
+{
+	struct sfx f;
+	struct churner ch;
+	pthread_t t;
+	struct kmem_cache_stats st;
+
+	(void)state;
+	sfx_init(&f);
+	ch.c = kmem_cache_create(f.s, "exit", 64, 0, 0, NULL, NULL, NULL);
+	ch.n = 500;
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(pthread_create(&t, NULL, churn_main, &ch), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		st = sfx_stats(ch.c);
+		assert_int_equal(st.mag_allocs, 500u * (round + 1));
+		assert_int_equal(st.mag_frees, 500u * (round + 1));
+		/* nothing is left in a thread: every allocated object sits in the depot */
+		assert_int_equal(st.active_objs, st.depot_objs);
+		assert_true(st.depot_full > 0);
+		assert_int_equal(kmem_cache_check(ch.c), 0);
+	}
+	(void)kmem_cache_shrink(ch.c);
+	assert_int_equal(sfx_stats(ch.c).active_objs, 0);
+	kmem_cache_destroy(ch.c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+struct holder {
+	struct kmem_cache *a, *b;
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	int phase;
+};
+
+static void wait_phase(struct holder *h, int phase)
+{
+	pthread_mutex_lock(&h->m);
+	while (h->phase < phase)
+		pthread_cond_wait(&h->cv, &h->m);
+	pthread_mutex_unlock(&h->m);
+}
+
+static void set_phase(struct holder *h, int phase)
+{
+	pthread_mutex_lock(&h->m);
+	h->phase = phase;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->m);
+}
+
+static void *holder_main(void *arg)
+{
+	struct holder *h = arg;
+	struct churner ch = { h->a, 100 };
+
+	churn_main(&ch); /* 100 free objects of a in this thread's magazines */
+	set_phase(h, 1);
+	wait_phase(h, 2); /* meanwhile a is destroyed, b created (a's slot again) */
+	ch.c = h->b;
+	churn_main(&ch);
+	return NULL;
+}
+
+/* Destroying a cache takes its objects out of a live thread's magazines;
+ * the slot then serves a new cache in that thread. */
+static void test_destroy_while_thread_holds_magazines(void **state)
+{
+	struct sfx f;
+	struct holder h;
+	pthread_t t;
+	struct kmem_cache_stats st;
+
+	(void)state;
+	sfx_init(&f);
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_init(&h.m, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	h.a = kmem_cache_create(f.s, "a", 48, 0, 0, NULL, NULL, NULL);
+	assert_int_equal(pthread_create(&t, NULL, holder_main, &h), 0);
+	wait_phase(&h, 1);
+	st = sfx_stats(h.a);
+	assert_true(st.active_objs >= 100); /* in the thread's magazines */
+	kmem_cache_destroy(h.a); /* no leak: those objects are free */
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	h.b = kmem_cache_create(f.s, "b", 48, 0, 0, NULL, NULL, NULL);
+	assert_int_equal(sfx_stats(h.b).mag_size, 61);
+	set_phase(&h, 2);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	st = sfx_stats(h.b);
+	assert_int_equal(st.mag_allocs, 100);
+	assert_int_equal(kmem_cache_check(h.b), 0);
+	kmem_cache_destroy(h.b);
+	pthread_cond_destroy(&h.cv);
+	pthread_mutex_destroy(&h.m);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_threads),
+		cmocka_unit_test(test_thread_exit_returns_magazines),
+		cmocka_unit_test(test_destroy_while_thread_holds_magazines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

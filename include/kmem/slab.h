@@ -82,7 +82,7 @@ KMEM_API void kmem_slab_destroy(struct kmem_slab *s);
 /* Debug flags (Linux SLUB's red_zone, poison, store_user). Any of them turns
  * magazines off for the cache, so every free is checked at once. They apply
  * to slab objects; direct (large) objects are whole page-source blocks. */
-#define KMEM_CACHE_REDZONE 0x10u /* 16 guard bytes before and at least 16 after each
+#define KMEM_CACHE_REDZONE 0x10u /* 16 guard bytes (0xcc) before and at least 16 after each
 				  * object (and, for kmalloc, the bytes past the size
 				  * asked for), checked on free and by kmem_cache_check:
 				  * KMEM_REDZONE, the zone repaired, the free done */

@@ -1,0 +1,268 @@
+/* test_magazine.c - per-thread magazines and the depot, single-threaded:
+ * hit counting, the depot limit, working-set reap, misuse found when a
+ * magazine is flushed, the checker's magazine invariants (M1, M2), the
+ * slot namespace running out, and kmem_free's validation on the fast path.
+ * Threads (exit returns magazines, destroy takes them) are in
+ * test_slab_threads.c. */
+#include <errno.h>
+
+#include "slab_fixture.h"
+
+static void test_hits_are_counted(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "hits", 64, 0, 0, NULL, NULL, NULL);
+	assert_int_equal(sfx_stats(c).mag_size, 61);
+	for (int i = 0; i < 1000; i++) {
+		void *p = kmem_cache_alloc(c);
+
+		assert_non_null(p);
+		kmem_cache_free(c, p);
+	}
+	(void)kmem_cache_shrink(c); /* folds this thread's counters */
+	st = sfx_stats(c);
+	/* every alloc popped a magazine: the first after a refill of 30 (61 / 2) */
+	assert_int_equal(st.mag_allocs, 1000);
+	assert_int_equal(st.mag_frees, 1000);
+	assert_int_equal(st.allocs, 30); /* the slab layer saw one refill ... */
+	assert_int_equal(st.frees, 30);	 /* ... and one flush (the shrink) */
+	assert_int_equal(st.active_objs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* Fill the depot with n full magazines (or up to its limit). */
+static void churn(struct kmem_cache *c, void **p, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = kmem_cache_alloc(c);
+	for (int i = 0; i < n; i++)
+		kmem_cache_free(c, p[i]);
+}
+
+static void test_working_set_reap(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	static void *p[3000];
+	size_t used0;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "ws", 32, 0, 0, NULL, NULL, NULL);
+	used0 = sfx_used_frames(&f);
+	churn(c, p, 600); /* 600 objects: about 8 full magazines end in the depot */
+	st = sfx_stats(c);
+	assert_true(st.depot_full >= 7 && st.depot_full <= 9);
+	assert_int_equal(st.depot_objs, st.depot_full * 61);
+	/* first reap opens the interval: the depot has not been idle yet */
+	(void)kmem_cache_reap(c);
+	assert_int_equal(sfx_stats(c).depot_full, st.depot_full);
+	/* use 150 objects during the interval (one depot magazine), give them back */
+	churn(c, p, 150);
+	assert_int_equal(sfx_stats(c).depot_full, st.depot_full);
+	(void)kmem_cache_reap(c); /* frees the magazines not needed in the interval */
+	assert_int_equal(sfx_stats(c).depot_full, 1); /* 8 held, 7 never touched */
+	assert_int_equal(kmem_cache_check(c), 0);
+	(void)kmem_cache_reap(c); /* an idle interval: the rest goes */
+	assert_int_equal(sfx_stats(c).depot_full, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	/* the thread's own magazines stay until shrink */
+	(void)kmem_cache_shrink(c);
+	(void)kmem_slab_shrink(f.s);
+	assert_int_equal(sfx_used_frames(&f), used0);
+	assert_int_equal(kmem_buddy_check(f.b), 0);
+	kmem_cache_destroy(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+static void test_depot_limit_bounds_hoarding(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	static void *p[3000];
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "limit", 16, 0, 0, NULL, NULL, NULL);
+	churn(c, p, 3000);
+	/* at most 16 full magazines in the depot plus two in the thread */
+	assert_int_equal(sfx_stats(c).depot_full, 16);
+	assert_true(sfx_stats(c).active_objs <= 18 * 61);
+	assert_true(sfx_stats(c).mag_flushes > 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c); /* no leak: objects in magazines are free */
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+static void test_misuse_found_at_flush(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c, *d;
+	char *p, *q, *r;
+	long local;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "victim", 64, 0, 0, NULL, NULL, NULL);
+	d = kmem_cache_create(f.s, "other", 64, 0, 0, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(d);
+	r = kmem_cache_alloc(c);
+
+	/* the checked free looks into this thread's magazines */
+	kmem_cache_free(c, r);
+	assert_int_equal(kmem_cache_free_checked(c, r), KMEM_DOUBLE_FREE);
+	assert_non_null(strstr(f.rec.detail, "in a magazine"));
+
+	/* the unchecked fast path trusts its argument ... */
+	kmem_cache_free(c, &local);
+	kmem_cache_free(c, q);
+	kmem_cache_free(c, p + 8);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 1);
+	/* ... and the flush finds every bad one, drops it, keeps the rest */
+	(void)kmem_cache_shrink(c);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_FOREIGN_POINTER), 1);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 1);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_INTERIOR_POINTER), 1);
+	assert_non_null(strstr(f.rec.detail, "when its magazine was flushed"));
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(kmem_cache_check(d), 0);
+	assert_int_equal(sfx_stats(c).active_objs, 1); /* p */
+	(void)kmem_cache_shrink(d); /* d's magazine: the rest of q's refill */
+	assert_int_equal(sfx_stats(d).active_objs, 1); /* q was not freed */
+
+	/* a double free through magazines: found when flushed */
+	kmem_cache_free(c, p);
+	r = kmem_cache_alloc(c);
+	assert_ptr_equal(r, p); /* LIFO */
+	kmem_cache_free(c, r);
+	kmem_cache_free(c, p); /* p twice in the magazine */
+	assert_int_equal(kmem_cache_check(c), -EFAULT); /* M1 */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 1);
+	assert_non_null(strstr(f.rec.detail, "M1"));
+	(void)kmem_cache_shrink(c);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 2);
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+
+	kmem_cache_destroy(c);
+	kmem_cache_destroy(d); /* one leak: the q we kept */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 1);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 7);
+	sfx_fini(&f);
+}
+
+static void test_kmem_free_validates_on_fast_path(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	char *p, *o;
+	long local;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "private", 64, 0, 0, NULL, NULL, NULL);
+	p = kmem_alloc(f.s, 96);
+	o = kmem_cache_alloc(c);
+	kmem_free(f.s, p + 32); /* interior: 96 is not a power of two */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_INTERIOR_POINTER), 1);
+	kmem_free(f.s, o);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 1);
+	kmem_free(f.s, &local);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_FOREIGN_POINTER), 1);
+	kmem_free(f.s, NULL);
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_free_checked(f.s, p), KMEM_DOUBLE_FREE); /* in this thread's magazine */
+	assert_int_equal(kmem_error_total(&f.rec.sink), 4);
+	kmem_cache_free(c, o);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+/* Slots are a process-wide namespace of 127; caches beyond work without. */
+static void test_slots_run_out(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c[200];
+	unsigned with = 0, without = 0;
+
+	(void)state;
+	sfx_init(&f);
+	for (int i = 0; i < 200; i++) {
+		void *p;
+
+		c[i] = kmem_cache_create(f.s, "many", 24, 0, 0, NULL, NULL, NULL);
+		assert_non_null(c[i]);
+		if (sfx_stats(c[i]).mag_size)
+			with++;
+		else
+			without++;
+		p = kmem_cache_alloc(c[i]);
+		assert_non_null(p);
+		kmem_cache_free(c[i], p);
+		assert_int_equal(kmem_cache_check(c[i]), 0);
+	}
+	/* the 13 kmalloc classes hold slots too (kmalloc-8 ... kmalloc-8k) */
+	assert_int_equal(with + 13, 127);
+	assert_int_equal(without, 200 - with);
+	for (int i = 0; i < 200; i++)
+		kmem_cache_destroy(c[i]);
+	/* the slots are free again */
+	c[0] = kmem_cache_create(f.s, "again", 24, 0, 0, NULL, NULL, NULL);
+	assert_int_equal(sfx_stats(c[0]).mag_size, 61);
+	kmem_cache_destroy(c[0]);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+static void test_slabinfo_tunables(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	char text[8192], *line;
+	unsigned limit, batch, shared;
+	size_t sharedavail;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "tuned", 200, 0, 0, NULL, NULL, NULL);
+	kmem_cache_free(c, kmem_cache_alloc(c));
+	assert_true(kmem_slab_format_slabinfo(f.s, text, sizeof(text)) < (int)sizeof(text));
+	line = strstr(text, "\ntuned ");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line + 1, "%*s %*u %*u %*u %*u %*u : tunables %u %u %u : slabdata %*u %*u %zu",
+				&limit, &batch, &shared, &sharedavail),
+			 4);
+	assert_int_equal(limit, 61);
+	assert_int_equal(batch, 30);
+	assert_int_equal(shared, 1);
+	assert_int_equal(sharedavail, 0);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hits_are_counted),
+		cmocka_unit_test(test_working_set_reap),
+		cmocka_unit_test(test_depot_limit_bounds_hoarding),
+		cmocka_unit_test(test_misuse_found_at_flush),
+		cmocka_unit_test(test_kmem_free_validates_on_fast_path),
+		cmocka_unit_test(test_slots_run_out),
+		cmocka_unit_test(test_slabinfo_tunables),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,244 @@
+/* test_slab_debug.c - the debug flags: red zones, poisoning, caller
+ * tracking, and the global default (the instance's debug_flags), each
+ * detection with its exact error count, the cache still working and the
+ * checker passing afterwards. */
+#include <errno.h>
+
+#include "slab_fixture.h"
+
+#define RZ 0xcc		/* red zone byte (include/kmem/slab.h) */
+#define POISON 0x6b	/* free object byte */
+
+static void check_clean(struct kmem_cache *c)
+{
+	assert_int_equal(kmem_cache_check(c), 0);
+}
+
+static void test_redzone_overflow_and_underflow(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned char *p, *q;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "rz", 40, 0, KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER, NULL, NULL,
+			      NULL);
+	assert_non_null(c);
+	assert_true(sfx_stats(c).flags & KMEM_CACHE_REDZONE);
+	assert_int_equal(sfx_stats(c).mag_size, 0); /* debug caches have no magazines */
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(c);
+	assert_true((uintptr_t)p % 8 == 0);
+	memset(p, 0x11, 40); /* the whole object is usable */
+	check_clean(c);
+
+	p[40] = 'x'; /* one byte past the end */
+	kmem_cache_free(c, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
+	assert_ptr_equal(f.rec.last.ptr, p);
+	assert_non_null(strstr(f.rec.detail, "red zone after the object overwritten at offset 40"));
+	assert_non_null(strstr(f.rec.detail, "last allocated by 0x"));
+	assert_string_equal(f.rec.last.instance, "rz");
+	check_clean(c); /* the zone was repaired and the object freed */
+	assert_int_equal(sfx_stats(c).active_objs, 1);
+
+	q[-1] = 'y'; /* one byte before the start */
+	assert_int_equal(kmem_cache_free_checked(c, q), KMEM_OK);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 2);
+	assert_non_null(strstr(f.rec.detail, "red zone before the object overwritten at offset -1"));
+	check_clean(c);
+
+	/* the checker finds a damaged zone of a live object */
+	p = kmem_cache_alloc(c);
+	p[45] = 0;
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 3);
+	p[45] = RZ;
+	check_clean(c);
+	kmem_cache_free(c, p);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 3);
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+static void test_poison_use_after_free(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned char *p, *again;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "uaf", 64, 0, KMEM_CACHE_POISON, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	for (int i = 0; i < 64; i++) /* a fresh object reads as poison */
+		assert_int_equal(p[i], POISON);
+	memset(p, 0, 64);
+	kmem_cache_free(c, p);
+	for (int i = 0; i < 64; i++) /* freeing poisons */
+		assert_int_equal(p[i], POISON);
+	check_clean(c);
+
+	p[10] = 1; /* write after free: the checker sees it */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_USE_AFTER_FREE), 1);
+	assert_non_null(strstr(f.rec.detail, "written after it was freed at offset 10"));
+	/* and the next allocation of that object reports it too */
+	again = kmem_cache_alloc(c);
+	assert_ptr_equal(again, p); /* lowest free object first */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_USE_AFTER_FREE), 2);
+	assert_ptr_equal(f.rec.last.ptr, p);
+	kmem_cache_free(c, again); /* poison restored */
+	check_clean(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 2);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+static int ctor_calls;
+
+static void ctor(void *obj, void *arg)
+{
+	(void)arg;
+	ctor_calls++;
+	memset(obj, 0x42, 32);
+}
+
+static void test_poison_skipped_with_ctor(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned char *p;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "ctor", 32, 0, KMEM_CACHE_POISON | KMEM_CACHE_REDZONE, ctor, NULL, NULL);
+	assert_false(sfx_stats(c).flags & KMEM_CACHE_POISON);
+	assert_true(sfx_stats(c).flags & KMEM_CACHE_REDZONE);
+	p = kmem_cache_alloc(c);
+	assert_int_equal(p[0], 0x42);
+	p[1] = 0x43;
+	kmem_cache_free(c, p);
+	assert_int_equal(p[1], 0x43); /* constructed state survives the free */
+	check_clean(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+static void test_double_free_and_wrong_cache_report_users(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c, *d;
+	void *p, *q;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "c", 24, 0, KMEM_CACHE_DEBUG, NULL, NULL, NULL);
+	d = kmem_cache_create(f.s, "d", 24, 0, KMEM_CACHE_DEBUG, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	q = kmem_cache_alloc(d);
+	kmem_cache_free(c, p);
+	kmem_cache_free(c, p); /* plain free: checked at once on a debug cache */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	assert_non_null(strstr(f.rec.detail, "already free"));
+	assert_non_null(strstr(f.rec.detail, "freed by 0x"));
+	assert_null(strstr(f.rec.detail, "freed by (nil)"));
+	kmem_cache_free(c, q);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 1);
+	assert_non_null(strstr(f.rec.detail, "'d'"));
+	check_clean(c);
+	check_clean(d);
+	/* still usable */
+	p = kmem_cache_alloc(c);
+	assert_non_null(p);
+	kmem_cache_free(c, p);
+	kmem_cache_free(d, q);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 2);
+	kmem_cache_destroy(c);
+	kmem_cache_destroy(d);
+	sfx_fini(&f);
+}
+
+static void test_leak_report_names_allocator(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	void *p;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "leaky", 100, 0, KMEM_CACHE_STORE_USER, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	kmem_cache_destroy(c);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 1);
+	assert_ptr_equal(f.rec.last.ptr, p);
+	assert_non_null(strstr(f.rec.detail, "last allocated by 0x"));
+	sfx_fini(&f);
+}
+
+/* The instance-wide default: every kmalloc class gets red zones, and a
+ * write past the size asked for (inside the class size) is caught. */
+static void test_global_default_kmalloc(void **state)
+{
+	struct sfx f;
+	unsigned char *p;
+	void *v[64];
+
+	(void)state;
+	sfx_init_full(&f, 4096, 10, (size_t)8 << 20, KMEM_CACHE_REDZONE | KMEM_CACHE_POISON);
+	p = kmem_alloc(f.s, 50); /* class 64 */
+	assert_non_null(p);
+	assert_true((uintptr_t)p % 64 == 0); /* class alignment survives the debug layout */
+	memset(p, 1, 50);
+	p[50] = 2; /* within the class, past the request */
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
+	assert_non_null(strstr(f.rec.detail, "written past the size asked for at offset 50"));
+	/* zalloc on a poisoned class still returns zeros */
+	for (int i = 0; i < 64; i++) {
+		v[i] = kmem_zalloc(f.s, (size_t)i * 7 + 1);
+		for (int k = 0; k < i * 7 + 1; k++)
+			assert_int_equal(((unsigned char *)v[i])[k], 0);
+	}
+	for (int i = 0; i < 64; i++)
+		kmem_free(f.s, v[i]);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 1);
+	sfx_fini(&f);
+}
+
+static void test_bad_debug_config(void **state)
+{
+	struct sfx f;
+	struct kmem_slab_config sc;
+	struct kmem_slab *s;
+	void *mem;
+
+	(void)state;
+	sfx_init(&f);
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &f.ps;
+	sc.debug_flags = KMEM_CACHE_NOCOLOUR; /* not a debug flag */
+	mem = test_aligned(64, kmem_slab_sizeof());
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), -EINVAL);
+	free(mem);
+	assert_null(kmem_cache_create(f.s, "x", 8, 0, 0x1000, NULL, NULL, NULL));
+	sfx_fini(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_redzone_overflow_and_underflow),
+		cmocka_unit_test(test_poison_use_after_free),
+		cmocka_unit_test(test_poison_skipped_with_ctor),
+		cmocka_unit_test(test_double_free_and_wrong_cache_report_users),
+		cmocka_unit_test(test_leak_report_names_allocator),
+		cmocka_unit_test(test_global_default_kmalloc),
+		cmocka_unit_test(test_bad_debug_config),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
