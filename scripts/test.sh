@@ -57,7 +57,7 @@ for tool in helgrind drd; do
 done
 
 step "no threads: the firmware profile (build-nothreads/)"
-configure build-nothreads -Dthreads=disabled -Dstdio=false -Dbenchmarks=disabled
+configure build-nothreads -Dthreads=disabled -Dstdio=false -Dbenchmarks=disabled -Dmag_slots=16
 meson test -C build-nothreads --print-errorlogs
 
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"

@@ -256,7 +256,10 @@ size_t kmem_usable_size(struct kmem_slab *s, const void *p)
 				 c ? "not the start of a live object" : why);
 		return 0;
 	}
-	return c->direct ? c->slab_bytes : c->stride;
+	if (c->direct)
+		return c->slab_bytes;
+	/* red zones guard the bytes past the size asked for: only those are usable */
+	return (c->flags & KMEM_CACHE_REDZONE) ? kmem_debug_req(c, p) : c->size;
 }
 
 void *kmem_realloc(struct kmem_slab *s, void *p, size_t size)

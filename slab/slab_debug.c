@@ -164,6 +164,13 @@ bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated, stru
 	return true;
 }
 
+size_t kmem_debug_req(const struct kmem_cache *c, const void *p)
+{
+	size_t req = track_of(c, p)->req;
+
+	return req <= c->size ? req : c->size;
+}
+
 void kmem_debug_report(struct kmem_cache *c, const struct debug_fault *df, const void *caller)
 {
 	kmem_slab_report(c->owner, c, df->st, df->ptr, caller, "%s", df->detail);

@@ -64,10 +64,13 @@ static void slabinfo_line(struct kmem_fmt *f, struct kmem_cache *c)
 
 	kmem_cache_get_stats(c, &st);
 	/* name active_objs num_objs objsize objperslab pagesperslab
-	 * : tunables limit batchcount sharedfactor : slabdata active num shared */
+	 * : tunables limit batchcount sharedfactor : slabdata active num shared
+	 * As Linux's SLAB reported its per-CPU arrays: limit = rounds per
+	 * magazine, batchcount = objects per refill, sharedfactor 1 when there
+	 * is a depot, sharedavail = objects in the depot. */
 	kmem_fmt_printf(f, "%-17s %6zu %6zu %6zu %4u %4zu : tunables %4u %4u %4u : slabdata %6zu %6zu %6u\n",
 			st.name, st.active_objs, st.total_objs, st.stride, st.objs_per_slab,
-			st.frames_per_slab, st.mag_size, st.mag_size / 2, 1u, st.active_slabs,
+			st.frames_per_slab, st.mag_size, st.mag_size / 2, st.mag_size ? 1u : 0u, st.active_slabs,
 			st.total_slabs, (unsigned)st.depot_objs);
 }
 
@@ -83,6 +86,7 @@ int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len)
 	kmem_lock_acquire(&s->lock);
 	for (struct kmem_cache *c = s->caches; c; c = c->next)
 		slabinfo_line(&f, c);
+	slabinfo_line(&f, &s->mag_cache);
 	slabinfo_line(&f, &s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return kmem_fmt_result(&f);

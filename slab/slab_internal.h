@@ -359,6 +359,9 @@ KMEM_HIDDEN bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool all
 					 struct debug_fault *df);
 KMEM_HIDDEN void kmem_debug_report(struct kmem_cache *c, const struct debug_fault *df,
 				   const void *caller);
+/* The size asked for when live object p was allocated (its class size if
+ * unknown). */
+KMEM_HIDDEN size_t kmem_debug_req(const struct kmem_cache *c, const void *p);
 /* ", allocated by 0x..., freed by 0x..." for a STORE_USER cache; "" otherwise. */
 KMEM_HIDDEN void kmem_debug_who(const struct kmem_cache *c, const void *p, char *buf, size_t len);
 /* Create a cache with internal flags allowed (kmalloc classes). */

@@ -256,7 +256,8 @@ KMEM_API enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p);
  * On failure returns NULL and p is unchanged (still allocated). */
 KMEM_API void *kmem_realloc(struct kmem_slab *s, void *p, size_t size);
 
-/* Bytes usable at p (its class size, or its block size for large objects);
+/* Bytes usable at p (its class size, or its block size for large objects;
+ * with KMEM_CACHE_REDZONE, the size asked for, since the rest is red zone);
  * 0 for NULL or a pointer that is not the start of a live kmalloc object
  * (reported). O(1). */
 KMEM_API size_t kmem_usable_size(struct kmem_slab *s, const void *p);

@@ -11,6 +11,7 @@
  * made. At the end the instance is destroyed (leaks counted) and every frame
  * must be back in the buddy allocator.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct run {
 	struct kmem_cache *c[CACHES];
 	size_t csize[CACHES];
 	int cctor[CACHES];
+	unsigned cflags[CACHES];
 	struct slot slot[SLOTS];
 	unsigned long expect;
 	unsigned long leaks;
@@ -85,18 +87,25 @@ static void check_all(struct run *r)
 	CHECK(kmem_error_total(&r->sink) == r->expect);
 }
 
-/* Free slot k the right way, restoring a constructed object's mark. */
-static void good_free(struct run *r, unsigned k)
+/* Free slot k the right way, restoring a constructed object's mark:
+ * checked (straight to the slab) or plain (through the magazines). */
+static void good_free(struct run *r, unsigned k, bool plain)
 {
 	struct slot *sl = &r->slot[k];
 
 	verify(sl, k);
 	if (sl->cache < 0) {
-		CHECK(kmem_free_checked(r->s, sl->p) == KMEM_OK);
+		if (plain)
+			kmem_free(r->s, sl->p);
+		else
+			CHECK(kmem_free_checked(r->s, sl->p) == KMEM_OK);
 	} else {
 		if (r->cctor[sl->cache])
 			sl->p[0] = CTOR_MARK;
-		CHECK(kmem_cache_free_checked(r->c[sl->cache], sl->p) == KMEM_OK);
+		if (plain)
+			kmem_cache_free(r->c[sl->cache], sl->p);
+		else
+			CHECK(kmem_cache_free_checked(r->c[sl->cache], sl->p) == KMEM_OK);
 	}
 	sl->p = NULL;
 }
@@ -106,16 +115,23 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 	unsigned k = a % SLOTS, ci = b % CACHES;
 	struct slot *sl = &r->slot[k];
 
-	switch (code % 12) {
+	switch (code % 14) {
 	case 0: /* create a cache */
 		if (!r->c[ci]) {
 			size_t sz = 2 + (size_t)a * (b & 0x40 ? 97 : 3); /* two distinct stamps fit */
 			size_t al = (b & 0x80) ? (size_t)1 << (a % 9) : 0;
+			unsigned fl = ((b & 0x10) ? KMEM_CACHE_NOCOLOUR : 0) |
+				      ((b & 0x08) ? KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0) |
+				      ((b & 0x04) ? KMEM_CACHE_POISON : 0) | ((b & 0x02) ? KMEM_CACHE_NOMAGAZINE : 0);
+			struct kmem_cache_stats cs;
 
 			r->cctor[ci] = (b & 0x20) != 0;
-			r->c[ci] = kmem_cache_create(r->s, "fz", sz, al, (b & 0x10) ? KMEM_CACHE_NOCOLOUR : 0,
-						     r->cctor[ci] ? ctor : NULL, r->cctor[ci] ? dtor : NULL, NULL);
+			r->c[ci] = kmem_cache_create(r->s, "fz", sz, al, fl, r->cctor[ci] ? ctor : NULL,
+						     r->cctor[ci] ? dtor : NULL, NULL);
 			CHECK(r->c[ci] != NULL);
+			kmem_cache_get_stats(r->c[ci], &cs);
+			r->cflags[ci] = cs.flags; /* debug flags dropped for direct caches */
+			CHECK(!(cs.flags & KMEM_CACHE_DEBUG) || cs.mag_size == 0);
 			r->csize[ci] = sz;
 		}
 		break;
@@ -128,7 +144,7 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 			for (unsigned j = 0; j < SLOTS; j++)
 				if (r->slot[j].p && r->slot[j].cache == (int)ci) {
 					if (cs.direct) { /* a leaked direct block would stay allocated */
-						good_free(r, j);
+						good_free(r, j, false);
 						continue;
 					}
 					live++;
@@ -180,9 +196,9 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 		break;
 	}
 	case 5:
-	case 6: /* good free */
+	case 6: /* good free: checked, or plain through the magazines */
 		if (sl->p)
-			good_free(r, k);
+			good_free(r, k, code % 14 == 6);
 		break;
 	case 7: /* double free */
 		if (sl->p) {
@@ -190,7 +206,7 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 			int c = sl->cache;
 			enum kmem_status st;
 
-			good_free(r, k);
+			good_free(r, k, false);
 			st = c < 0 ? kmem_free_checked(r->s, p) : kmem_cache_free_checked(r->c[c], p);
 			/* a freed direct/large block reads as foreign: its owner word is gone */
 			CHECK(st == KMEM_DOUBLE_FREE || st == KMEM_FOREIGN_POINTER);
@@ -248,6 +264,20 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 		else
 			(void)kmem_slab_shrink(r->s);
 		break;
+	case 12: /* working-set reap */
+		if (r->c[ci])
+			(void)kmem_cache_reap(r->c[ci]);
+		else
+			(void)kmem_slab_reap(r->s);
+		break;
+	case 13: /* overflow into the red zone, then a checked free reports it */
+		if (sl->p && sl->cache >= 0 && (r->cflags[sl->cache] & KMEM_CACHE_REDZONE)) {
+			sl->p[sl->size] ^= 0x5a;
+			good_free(r, k, false);
+			r->expect++;
+			CHECK(kmem_error_count(&r->sink, KMEM_REDZONE) > 0);
+		}
+		break;
 	}
 }
 
@@ -278,6 +308,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&sc, 0, sizeof(sc));
 	sc.source = &ps;
 	sc.sink = &r.sink;
+	/* the global debug default, for some inputs */
+	sc.debug_flags = (size && (data[0] & 2)) ? KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
 	sinst = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
 	CHECK(kmem_slab_init(sinst, kmem_slab_sizeof(), &sc, &r.s) == 0);
 	for (size_t i = 1; i + 2 < size; i += 3) {
@@ -297,7 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			direct = cs.direct;
 		}
 		if (sl->p && ((k & 1) || direct))
-			good_free(&r, k);
+			good_free(&r, k, (k & 2) != 0);
 	}
 	{
 		unsigned long before = kmem_error_total(&r.sink);
