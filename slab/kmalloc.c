@@ -227,7 +227,8 @@ void kmem_free(struct kmem_slab *s, void *p)
 		if (KMEM_LIKELY(sl && sl->kmalloc_of == s)) { /* a direct cache's dhdr has NULL */
 			c = sl->cache;
 			off = (uintptr_t)p - (uintptr_t)sl->objs;
-			if (KMEM_LIKELY(off * c->div_magic < c->div_magic && off < c->span && mag_push(c, p)))
+			if (KMEM_LIKELY(off * c->div_magic < c->div_magic && off < c->span &&
+					mag_push_off(sl->slot_off, p)))
 				return;
 		}
 	}

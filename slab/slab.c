@@ -226,6 +226,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	sl->colour = (uint16_t)colour;
 	sl->cache = c;
 	sl->kmalloc_of = c->kmalloc_of;
+	sl->slot_off = (uint32_t)c->slot_off;
 	sl->hint = 0;
 	sl->objs = (char *)mem + c->objs_offset + colour * step + c->obj_off;
 	used = slab_used_bits(sl);

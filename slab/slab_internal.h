@@ -138,6 +138,7 @@ struct slab {
 	uint16_t inuse;
 	uint16_t colour;	/* bytes of colour offset / COLOUR_STEP */
 	uint32_t hint;		/* first bitmap word that may have a clear bit (S2) */
+	uint32_t slot_off;	/* cache->slot_off: kmem_free's push needs no cache load */
 	struct kmem_slab *kmalloc_of;	/* cache->kmalloc_of, read by kmem_free's fast path */
 	struct kmem_cache *cache;
 	struct slab *next, *prev;	/* on one list of the cache (S1) */
@@ -257,6 +258,22 @@ static inline bool mag_pop(struct kmem_cache *c, void **out)
 	m->rounds = --r;
 	ms->allocs++;
 	*out = m->obj[r];
+	return true;
+}
+
+/* Push onto this thread's loaded magazine at slot offset off; false when
+ * it is full. */
+static inline bool mag_push_off(size_t off, void *p)
+{
+	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
+	struct kmem_mag *m = ms->loaded;
+	size_t r = m->rounds;
+
+	if (KMEM_UNLIKELY(r >= m->cap))
+		return false;
+	m->obj[r] = p;
+	m->rounds = r + 1;
+	ms->frees++;
 	return true;
 }
 
