@@ -901,6 +901,45 @@ size_t kmem_slab_reap(struct kmem_slab *s)
 	return frames;
 }
 
+size_t kmem_slab_shrink_count(struct kmem_slab *s)
+{
+	size_t frames = 0;
+
+	kmem_lock_acquire(&s->lock);
+	for (struct kmem_cache *c = s->caches; c; c = c->next) {
+		kmem_lock_acquire(&c->lock);
+		frames += c->nr_empty << c->order;
+		frames += (size_t)c->nfull * c->mag_cap * c->stride / s->ps.frame_size;
+		kmem_lock_release(&c->lock);
+	}
+	kmem_lock_release(&s->lock);
+	return frames;
+}
+
+size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_request *req)
+{
+	size_t frames = 0;
+	struct kmem_cache *c;
+
+	kmem_lock_acquire(&s->lock);
+	if (req->level == KMEM_PRESSURE_OOM) {
+		for (c = s->caches; c; c = c->next)
+			frames += kmem_cache_shrink(c);
+		frames += kmem_cache_shrink(&s->mag_cache);
+		frames += kmem_cache_shrink(&s->cache_cache);
+		kmem_lock_release(&s->lock);
+		return frames;
+	}
+	for (c = s->caches; c && (req->level == KMEM_PRESSURE_DIRECT || frames < req->frames); c = c->next)
+		frames += kmem_cache_reap(c);
+	if (req->level == KMEM_PRESSURE_DIRECT)
+		for (c = s->caches; c && frames < req->frames; c = c->next)
+			frames += kmem_cache_shrink(c);
+	frames += kmem_cache_release_empty(&s->mag_cache);
+	kmem_lock_release(&s->lock);
+	return frames;
+}
+
 struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s)
 {
 	return s->sink;

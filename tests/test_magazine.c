@@ -253,6 +253,61 @@ static void test_slabinfo_tunables(void **state)
 	sfx_fini(&f);
 }
 
+/* The slab instance as a shrinker: count, then scans at rising pressure. */
+static void test_shrinker_protocol(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *a, *b;
+	static void *p[3000];
+	struct kmem_shrink_request req = { .frames = (size_t)-1 };
+	size_t used0, got;
+
+	(void)state;
+	sfx_init(&f);
+	used0 = sfx_used_frames(&f);
+	a = kmem_cache_create(f.s, "older", 32, 0, 0, NULL, NULL, NULL);
+	b = kmem_cache_create(f.s, "newer", 32, 0, 0, NULL, NULL, NULL);
+	churn(a, p, 600);
+	churn(b, p, 600);
+	assert_int_equal(sfx_stats(a).depot_full, 8);
+	assert_int_equal(sfx_stats(b).depot_full, 8);
+	assert_true(kmem_slab_shrink_count(f.s) >= 2 * (8 * 61 * 32 / 4096));
+
+	/* background: working sets only; the first interval keeps the depots */
+	req.level = KMEM_PRESSURE_BACKGROUND;
+	(void)kmem_slab_shrink_scan(f.s, &req);
+	assert_int_equal(sfx_stats(a).depot_full, 8);
+	assert_int_equal(sfx_stats(b).depot_full, 8);
+	/* after an idle interval, one frame wanted: the newest cache gives it */
+	req.frames = 1;
+	got = kmem_slab_shrink_scan(f.s, &req);
+	assert_true(got >= 1);
+	assert_int_equal(sfx_stats(b).depot_full, 0);
+	assert_int_equal(sfx_stats(a).depot_full, 8); /* enough already: a untouched */
+	/* direct: everything cached, this thread's magazines too */
+	req.level = KMEM_PRESSURE_DIRECT;
+	req.frames = (size_t)-1;
+	got = kmem_slab_shrink_scan(f.s, &req);
+	assert_true(got > 0);
+	assert_int_equal(sfx_stats(a).active_objs, 0);
+	assert_int_equal(sfx_stats(b).active_objs, 0);
+	assert_int_equal(sfx_stats(a).total_slabs, 0);
+	assert_int_equal(kmem_slab_shrink_count(f.s), 0);
+	/* OOM: the internal caches' empty slabs too; every frame is back */
+	churn(a, p, 300);
+	req.level = KMEM_PRESSURE_OOM;
+	req.frames = 1;
+	assert_true(kmem_slab_shrink_scan(f.s, &req) > 0);
+	assert_int_equal(sfx_used_frames(&f), used0);
+	assert_int_equal(kmem_cache_check(a), 0);
+	assert_int_equal(kmem_cache_check(b), 0);
+	assert_int_equal(kmem_buddy_check(f.b), 0);
+	kmem_cache_destroy(a);
+	kmem_cache_destroy(b);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_kmem_free_validates_on_fast_path),
 		cmocka_unit_test(test_slots_run_out),
 		cmocka_unit_test(test_slabinfo_tunables),
+		cmocka_unit_test(test_shrinker_protocol),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

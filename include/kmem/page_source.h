@@ -45,6 +45,26 @@ struct kmem_page_source {
 	void **owner_words;
 };
 
+/* Memory pressure, for reclaim (shrinkers): how urgently frames are wanted.
+ *   BACKGROUND  the reaper tops up free frames: give back what is idle
+ *               (working-set surplus), keep what is in use.
+ *   DIRECT      an allocation is waiting: give back everything cached.
+ *   OOM         reclaim failed once: give back everything that can go. */
+enum kmem_pressure {
+	KMEM_PRESSURE_BACKGROUND = 0,
+	KMEM_PRESSURE_DIRECT,
+	KMEM_PRESSURE_OOM,
+};
+
+/* A reclaim request handed to a shrinker's scan: free about `frames`
+ * frames; `bytes_wanted` is the allocation that triggered it (0 for
+ * background reclaim). */
+struct kmem_shrink_request {
+	size_t frames;
+	size_t bytes_wanted;
+	enum kmem_pressure level;
+};
+
 KMEM_END_DECLS
 
 #endif /* KMEM_PAGE_SOURCE_H */

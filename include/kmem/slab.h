@@ -164,6 +164,20 @@ KMEM_API size_t kmem_cache_reap(struct kmem_cache *c);
 KMEM_API size_t kmem_slab_shrink(struct kmem_slab *s);
 KMEM_API size_t kmem_slab_reap(struct kmem_slab *s);
 
+/* The slab instance as a shrinker (what the frame service registers).
+ * kmem_slab_shrink_count: frames a full shrink would likely release now:
+ * empty slabs, plus the depot's objects rounded down to whole frames (an
+ * estimate: those frames come back only where whole slabs empty). O(caches).
+ * kmem_slab_shrink_scan: release about req->frames frames, least disruptive
+ * first, newest cache first:
+ *   BACKGROUND  kmem_cache_reap on each cache until enough was released;
+ *   DIRECT      reap every cache, then kmem_cache_shrink caches until enough;
+ *   OOM         kmem_cache_shrink every cache, and the internal caches.
+ * Returns the frames released (may exceed req->frames, or fall short).
+ * Thread-safe (other threads' magazines are left alone). */
+KMEM_API size_t kmem_slab_shrink_count(struct kmem_slab *s);
+KMEM_API size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_request *req);
+
 struct kmem_cache_stats {
 	const char *name;	/* valid while the cache lives */
 	size_t object_size;	/* as requested */
