@@ -56,23 +56,8 @@ static void label_malloc(struct kmem_bench_state *st)
 
 /* ---- pair: same-thread alloc+free of 64 bytes ----------------------------------- */
 
-static void run_pairs(struct kmem_bench_state *st, void (*pair)(struct sw *))
-{
-	struct sw w;
-
-	if (sw_setup(&w)) {
-		kmem_bench_error(st, "setup failed");
-		return;
-	}
-	while (kmem_bench_keep_running_batch(st, BATCH))
-		for (int i = 0; i < BATCH; i++)
-			pair(&w);
-	kmem_bench_set_items_processed(st, kmem_bench_iterations(st));
-	sw_teardown(&w);
-}
-
-static void pair_cache64(struct kmem_bench_state *st) { run_pairs(st, sw_cache_pair); }
-static void pair_kmalloc64(struct kmem_bench_state *st) { run_pairs(st, sw_kmalloc_pair); }
+static void pair_cache64(struct kmem_bench_state *st) { sw_run_pairs(st, sw_cache_pair, BATCH); }
+static void pair_kmalloc64(struct kmem_bench_state *st) { sw_run_pairs(st, sw_kmalloc_pair, BATCH); }
 static void pair_malloc64(struct kmem_bench_state *st)
 {
 	kmem_bench_glibc_pairs(st, 64, BATCH);

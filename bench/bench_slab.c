@@ -7,23 +7,8 @@
 
 #define BATCH 256
 
-static void run(struct kmem_bench_state *st, void (*pair)(struct sw *))
-{
-	struct sw w;
-
-	if (sw_setup(&w)) {
-		kmem_bench_error(st, "setup failed");
-		return;
-	}
-	while (kmem_bench_keep_running_batch(st, BATCH))
-		for (int i = 0; i < BATCH; i++)
-			pair(&w);
-	kmem_bench_set_items_processed(st, kmem_bench_iterations(st));
-	sw_teardown(&w);
-}
-
-static void slab_cache_pair_64(struct kmem_bench_state *st) { run(st, sw_cache_pair); }
-static void slab_kmalloc_pair_64(struct kmem_bench_state *st) { run(st, sw_kmalloc_pair); }
+static void slab_cache_pair_64(struct kmem_bench_state *st) { sw_run_pairs(st, sw_cache_pair, BATCH); }
+static void slab_kmalloc_pair_64(struct kmem_bench_state *st) { sw_run_pairs(st, sw_kmalloc_pair, BATCH); }
 KMEM_BENCH(slab_cache_pair_64)
 KMEM_BENCH(slab_kmalloc_pair_64)
 

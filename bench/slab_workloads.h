@@ -75,4 +75,23 @@ static inline void sw_kmalloc_pair(struct sw *w)
 	kmem_free(w->s, p);
 }
 
+#ifdef KMEM_BENCH_H
+/* Google Benchmark runner for a pair workload (bench.h included first):
+ * batches of `batch` pairs on a fresh instance set up outside the clock. */
+static inline void sw_run_pairs(struct kmem_bench_state *st, void (*pair)(struct sw *), int batch)
+{
+	struct sw w;
+
+	if (sw_setup(&w)) {
+		kmem_bench_error(st, "setup failed");
+		return;
+	}
+	while (kmem_bench_keep_running_batch(st, (uint64_t)batch))
+		for (int i = 0; i < batch; i++)
+			pair(&w);
+	kmem_bench_set_items_processed(st, kmem_bench_iterations(st));
+	sw_teardown(&w);
+}
+#endif
+
 #endif /* KMEM_SLAB_WORKLOADS_H */

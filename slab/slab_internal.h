@@ -225,11 +225,6 @@ static inline void *slab_owner(const struct kmem_slab *s, const void *p)
 	return s->ps.get_owner(s->ps.ctx, p);
 }
 
-static inline struct kmem_mag_slot *mag_slot(const struct kmem_cache *c)
-{
-	return (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + c->slot_off);
-}
-
 /* Pop from this thread's loaded magazine at slot offset off into *out;
  * false when it is empty. */
 static inline bool mag_pop_off(size_t off, void **out)
@@ -249,16 +244,7 @@ static inline bool mag_pop_off(size_t off, void **out)
 /* Pop from this thread's loaded magazine of c into *out; false when it is empty. */
 static inline bool mag_pop(struct kmem_cache *c, void **out)
 {
-	struct kmem_mag_slot *ms = mag_slot(c);
-	struct kmem_mag *m = ms->loaded;
-	size_t r = m->rounds;
-
-	if (KMEM_UNLIKELY(r == 0))
-		return false;
-	m->rounds = --r;
-	ms->allocs++;
-	*out = m->obj[r];
-	return true;
+	return mag_pop_off(c->slot_off, out);
 }
 
 /* Push onto this thread's loaded magazine at slot offset off; false when
@@ -277,19 +263,10 @@ static inline bool mag_push_off(size_t off, void *p)
 	return true;
 }
 
-/* Push onto this thread's loaded magazine; false when it is full. */
+/* Push onto this thread's loaded magazine of c; false when it is full. */
 static inline bool mag_push(struct kmem_cache *c, void *p)
 {
-	struct kmem_mag_slot *ms = mag_slot(c);
-	struct kmem_mag *m = ms->loaded;
-	size_t r = m->rounds;
-
-	if (KMEM_UNLIKELY(r >= m->cap))
-		return false;
-	m->obj[r] = p;
-	m->rounds = r + 1;
-	ms->frees++;
-	return true;
+	return mag_push_off(c->slot_off, p);
 }
 
 static inline uint64_t *slab_used_bits(struct slab *s)
