@@ -20,9 +20,33 @@
  * KMEM_BUDDY_OWNERS), so no header precedes an object and a foreign pointer
  * is detected without touching memory outside the source.
  *
+ * Magazines (Bonwick & Adams 2001): each thread keeps two magazines (arrays
+ * of up to 61 object pointers) per cache, so kmem_cache_alloc/free and
+ * kmem_alloc/free usually pop or push a thread-local array with no lock and
+ * no atomic read-modify-write; a miss exchanges a magazine with the cache's
+ * depot under the cache lock, or fills one from the slabs in one lock hold.
+ * A thread's magazines go back to the depots when it exits; the depot
+ * tracks its working set, so kmem_cache_reap() frees only magazines that
+ * were not used. Objects in magazines count as allocated in the slab
+ * statistics. Caches with a debug flag or KMEM_CACHE_NOMAGAZINE have none.
+ *
+ * Misuse and the fast path: kmem_cache_free() with magazines trusts its
+ * argument (like every production slab allocator); a foreign, interior or
+ * wrong-cache pointer is reported when its magazine is flushed to the slabs
+ * and then dropped, and a double free is caught only if the object is still
+ * free in its slab by then. For immediate, exact detection use
+ * kmem_cache_free_checked(), a debug flag, or KMEM_CACHE_NOMAGAZINE.
+ * kmem_free() always validates foreign, wrong-cache and interior pointers
+ * (it must look up the class anyway).
+ *
  * Thread safety: every function may be called from any thread; each cache
  * has its own lock, the instance a lock for its cache list. Lock order:
- * instance lock, then cache lock, then the page source's.
+ * instance lock, magazine registry lock, cache lock, page source. Hosted
+ * builds keep one thread block (64 bytes per magazine slot: 8 KiB by
+ * default, mmap'd on a thread's first slow path, unmapped at its exit) per
+ * thread that uses magazines, and a process-wide table of magazine slots
+ * (-Dmag_slots, 128 by default: 127 caches of all instances together have
+ * magazines at once; later ones work without).
  */
 #ifndef KMEM_SLAB_H
 #define KMEM_SLAB_H
@@ -117,7 +141,7 @@ KMEM_API void kmem_cache_destroy(struct kmem_cache *c);
 /* Allocate one object, constructed (if the cache has a constructor) or as
  * it was freed. Returns NULL when the page source has no memory. O(1): a
  * pop from the thread's magazine; on a miss, a depot exchange or a refill
- * of at most 31 objects from the slabs; a new slab costs its page
+ * of at most 30 objects from the slabs; a new slab costs its page
  * allocation and one constructor call per object. */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_cache_alloc(struct kmem_cache *c);
 
