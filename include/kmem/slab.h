@@ -87,7 +87,8 @@ KMEM_API size_t kmem_slab_sizeof(void);
 
 /* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
- * owner words), -ENOSPC (mem_size < kmem_slab_sizeof()), -ENOMEM (the page
+ * owner words, or its largest block is under 256 bytes; unknown debug
+ * flags), -ENOSPC (mem_size < kmem_slab_sizeof()), -ENOMEM (the page
  * source has no frame for the kmalloc caches' descriptors). O(max order). */
 KMEM_API KMEM_MUST_CHECK int kmem_slab_init(void *mem, size_t mem_size,
 					    const struct kmem_slab_config *cfg,
