@@ -234,30 +234,29 @@ static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a,
 
 /* ---- depot (cache lock held) ------------------------------------------------- */
 
-static struct kmem_mag *depot_take_full_locked(struct kmem_cache *c)
+/* Take a magazine off one depot list, keeping its working-set minimum. */
+static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_mag **list, unsigned *n,
+					  unsigned *min)
 {
-	struct kmem_mag *m = c->depot_full;
+	struct kmem_mag *m = *list;
 
 	if (m) {
-		c->depot_full = m->next;
-		if (--c->nfull < c->min_full)
-			c->min_full = c->nfull;
+		*list = m->next;
+		if (--*n < *min)
+			*min = *n;
 		c->depot_gets++;
 	}
 	return m;
 }
 
+static struct kmem_mag *depot_take_full_locked(struct kmem_cache *c)
+{
+	return depot_take_locked(c, &c->depot_full, &c->nfull, &c->min_full);
+}
+
 static struct kmem_mag *depot_take_empty_locked(struct kmem_cache *c)
 {
-	struct kmem_mag *m = c->depot_empty;
-
-	if (m) {
-		c->depot_empty = m->next;
-		if (--c->nempty < c->min_empty)
-			c->min_empty = c->nempty;
-		c->depot_gets++;
-	}
-	return m;
+	return depot_take_locked(c, &c->depot_empty, &c->nempty, &c->min_empty);
 }
 
 /* Put a real magazine into the depot: on the full list if it is full, on
