@@ -245,7 +245,7 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 			list_push_locked(b, r, from, o);
 		} else {
 			r->tag[from] = buddy_tag(st, o);
-			b->reserved_frames += n;
+			kmem_relaxed_add_size(&b->reserved_frames, n);
 		}
 		from += (uint32_t)n;
 	}
@@ -431,7 +431,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
-	b->managed_frames += nframes;
+	kmem_relaxed_add_size(&b->managed_frames, nframes);
 	carve_locked(b, r, 0, r->nframes, BT_FREE);
 	b->meta_bytes += r->meta_bytes;
 	/* keep by_addr sorted (I7) */
@@ -500,7 +500,7 @@ static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 	if (j > order)
 		split_slow_locked(b, r, idx, j, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
-	b->used_frames += (size_t)1 << order;
+	kmem_relaxed_add_size(&b->used_frames, (size_t)1 << order);
 	if (b->used_frames > b->peak_used_frames)
 		b->peak_used_frames = b->used_frames;
 	b->allocs++;
@@ -627,7 +627,7 @@ static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, ui
 static inline void free_block_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				     unsigned order)
 {
-	b->used_frames -= (size_t)1 << order;
+	kmem_relaxed_add_size(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
 	merge_locked(b, r, idx, order);
 }
@@ -754,7 +754,7 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 			  (bidx < r->nframes && tags[bidx] == buddy_tag(BT_FREE, order))))
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
 	list_push_locked(b, r, idx, order);
-	b->used_frames -= (size_t)1 << order;
+	kmem_relaxed_add_size(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
 	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))
 		return wake_status_slow(b);
@@ -870,7 +870,7 @@ int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
 		unsigned order = buddy_tag_order(r->tag[pos]);
 		size_t n = (size_t)1 << order;
 
-		b->reserved_frames -= n;
+		kmem_relaxed_add_size(&b->reserved_frames, -n);
 		merge_locked(b, r, pos, order);
 		pos += (uint32_t)n;
 	}
@@ -954,6 +954,15 @@ static void *ps_get_owner(void *ctx, const void *addr)
 	return kmem_buddy_owner(ctx, addr);
 }
 
+size_t kmem_buddy_free_frames(struct kmem_buddy *b)
+{
+	size_t managed = __atomic_load_n(&b->managed_frames, __ATOMIC_RELAXED);
+	size_t taken = __atomic_load_n(&b->used_frames, __ATOMIC_RELAXED) +
+		       __atomic_load_n(&b->reserved_frames, __ATOMIC_RELAXED);
+
+	return taken < managed ? managed - taken : 0; /* racing reads may overlap */
+}
+
 void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
 {
 	ps->alloc_pages = ps_alloc;
@@ -966,6 +975,8 @@ void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
 	ps->owner_base = 0;
 	ps->owner_frames = 0;
 	ps->owner_words = NULL;
+	ps->register_shrinker = NULL;
+	ps->unregister_shrinker = NULL;
 	if (b->flags & KMEM_BUDDY_OWNERS) {
 		/* the lowest region now: regions never move or shrink */
 		const struct buddy_region *r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);

@@ -58,6 +58,13 @@ static inline unsigned long kmem_atomic_load_relaxed_ul(const unsigned long *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
+/* *p += v by the one writer (under its lock), for readers that load *p
+ * without the lock (relaxed): a plain add would be a data race to them. */
+static inline void kmem_relaxed_add_size(size_t *p, size_t v)
+{
+	__atomic_store_n(p, *p + v, __ATOMIC_RELAXED);
+}
+
 static inline void kmem_atomic_store_relaxed_ul(unsigned long *p, unsigned long v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);

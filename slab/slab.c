@@ -771,6 +771,16 @@ size_t kmem_slab_sizeof(void)
 	return sizeof(struct kmem_slab);
 }
 
+static size_t slab_shrinker_count(void *arg)
+{
+	return kmem_slab_shrink_count(arg);
+}
+
+static size_t slab_shrinker_scan(void *arg, const struct kmem_shrink_request *req)
+{
+	return kmem_slab_shrink_scan(arg, req);
+}
+
 int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cfg,
 		   struct kmem_slab **out)
 {
@@ -817,6 +827,14 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		return err;
 	}
 	s->magic = SLAB_INSTANCE_MAGIC;
+	/* on a source that reclaims (pagealloc): the instance is a shrinker */
+	if (s->ps.register_shrinker) {
+		s->shrinker.name = s->name;
+		s->shrinker.count = slab_shrinker_count;
+		s->shrinker.scan = slab_shrinker_scan;
+		s->shrinker.arg = s;
+		s->shrinker_on = s->ps.register_shrinker(s->ps.ctx, &s->shrinker) == 0;
+	}
 	*out = s;
 	return 0;
 }
@@ -825,6 +843,9 @@ void kmem_slab_destroy(struct kmem_slab *s)
 {
 	if (!s)
 		return;
+	if (s->shrinker_on) /* first: waits for a scan in progress */
+		s->ps.unregister_shrinker(s->ps.ctx, &s->shrinker);
+	s->shrinker_on = false;
 	while (s->caches)
 		kmem_cache_destroy(s->caches);
 	cache_teardown(&s->mag_cache);

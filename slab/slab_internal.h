@@ -204,6 +204,11 @@ struct kmem_slab {
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
 	struct kmem_cache mag_cache;	/* where magazines come from */
 	unsigned frame_shift;	/* log2(ps.frame_size) */
+	/* registered with the page source (pagealloc) when it reclaims; slab
+	 * never calls the source with its own locks held, so a direct
+	 * reclaim inside a slab allocation may scan this instance */
+	struct kmem_shrinker shrinker;
+	bool shrinker_on;
 	/* kmalloc (immutable after init) */
 	size_t small_off[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> its class's slot_off */
 	struct kmem_cache *small[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class cache */

@@ -192,6 +192,10 @@ KMEM_API int kmem_buddy_block_order(struct kmem_buddy *b, const void *block);
  * than the largest block. O(1). */
 KMEM_API int kmem_buddy_size_to_order(const struct kmem_buddy *b, size_t size);
 
+/* Free frames right now (managed - used - reserved), read without the lock:
+ * exact when nothing runs concurrently, a recent value otherwise. O(1). */
+KMEM_API size_t kmem_buddy_free_frames(struct kmem_buddy *b);
+
 /* Frame size and max order of the instance. O(1), lock-free. */
 KMEM_API size_t kmem_buddy_frame_size(const struct kmem_buddy *b);
 KMEM_API unsigned kmem_buddy_max_order(const struct kmem_buddy *b);

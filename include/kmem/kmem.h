@@ -7,5 +7,6 @@
 #include <kmem/page_source.h>
 #include <kmem/buddy.h>
 #include <kmem/slab.h>
+#include <kmem/pagealloc.h>
 
 #endif /* KMEM_KMEM_H */

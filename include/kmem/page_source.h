@@ -18,6 +18,8 @@ KMEM_BEGIN_DECLS
 #define KMEM_PAGE_HIGH 0x4u	/* high priority: may use emergency reserves */
 #define KMEM_PAGE_NOFAIL 0x8u	/* may wait for reclaim; fails only on OOM */
 
+struct kmem_shrinker;
+
 struct kmem_page_source {
 	/* Return a block of 2^order frames, aligned to frame_size << order,
 	 * or NULL. */
@@ -43,6 +45,13 @@ struct kmem_page_source {
 	uintptr_t owner_base;
 	size_t owner_frames;
 	void **owner_words;
+	/* Optional (NULL: the source does no reclaim): register a shrinker the
+	 * source calls when it runs short of frames, and remove it again. A
+	 * consumer that caches frames (slab) registers itself when it is
+	 * created and unregisters before it goes away. register returns 0 or a
+	 * negative errno; unregister waits for a scan in progress to end. */
+	int (*register_shrinker)(void *ctx, struct kmem_shrinker *sh);
+	void (*unregister_shrinker)(void *ctx, struct kmem_shrinker *sh);
 };
 
 /* Memory pressure, for reclaim (shrinkers): how urgently frames are wanted.
@@ -63,6 +72,32 @@ struct kmem_shrink_request {
 	size_t frames;
 	size_t bytes_wanted;
 	enum kmem_pressure level;
+};
+
+/* A shrinker: something that holds frames it could give back (slab's empty
+ * slabs and idle magazines, a file cache). The caller owns the storage and
+ * fills the first four fields; the frame service owns the rest while the
+ * shrinker is registered.
+ *   count(arg)       about how many frames scan could release now (cheap;
+ *                    0: skip me);
+ *   scan(arg, req)   release about req->frames frames, least valuable
+ *                    first, as req->level allows; return the number of
+ *                    frames actually released (they must already be back
+ *                    in the source when scan returns).
+ * Both run without any frame-service lock held and may allocate or free
+ * frames; they must not register or unregister shrinkers. A scan may be
+ * called from a thread that holds the consumer's own locks (a direct
+ * reclaim inside the consumer's allocation): take locks with try-lock and
+ * skip what is busy, as slab does. */
+struct kmem_shrinker {
+	const char *name;
+	size_t (*count)(void *arg);
+	size_t (*scan)(void *arg, const struct kmem_shrink_request *req);
+	void *arg;
+	/* private to the frame service */
+	struct kmem_shrinker *next_;
+	uint64_t calls_;	/* scans */
+	uint64_t released_;	/* frames scans reported released */
 };
 
 KMEM_END_DECLS

@@ -1,0 +1,432 @@
+/* kmem/pagealloc.h - the frame service: buddy behind per-thread frame caches,
+ * a zeroed and a dirty free-frame pool, watermarks, a reaper, shrinkers,
+ * clients and OOM handling.
+ *
+ * A pagealloc instance stands in front of one buddy instance and hands out
+ * naturally aligned blocks of 2^order frames, like the buddy, through the
+ * same page-source interface (kmem_pa_page_source()), so a slab instance runs
+ * on it unchanged and registers itself as a shrinker.
+ *
+ *   alloc ──► per-thread cache (orders < KMEM_PA_PCP_ORDERS, no lock)
+ *               │ refill / drain in batches (instance lock)
+ *               ▼
+ *             zeroed pool ◄── zeroer (reaper thread, budgeted) ◄── dirty pool
+ *               │                                                    ▲ frees
+ *               ▼                                                    │
+ *             buddy ◄───────────── pools above their caps ───────────┘
+ *
+ * Zero-fill on demand. With the default policy (KMEM_PA_INIT_ON_ALLOC) no
+ * block is ever handed out holding another caller's old data: every block
+ * comes from the zeroed pool or is zeroed inline first. Freed blocks go to
+ * the dirty pool; the zeroer cleans them in the background at a bounded rate
+ * (zero_rate frames per second) and keeps the zeroed pool between zero_low
+ * and zero_high. Blocks of orders >= KMEM_PA_PCP_ORDERS bypass the pools:
+ * they come from buddy and are zeroed inline.
+ *
+ * Watermarks (in frames; "free" = buddy free + pooled, thread caches not
+ * counted, like Linux's NR_FREE_PAGES): min < low < high. Below low the
+ * reaper wakes and reclaims (shrinkers at background pressure) until free
+ * reaches high, then sleeps (hysteresis). A request that would take free
+ * below min reclaims directly in the caller (direct pressure), then calls
+ * the OOM handler, retries up to oom_retries times, and fails with NULL.
+ * Defaults, after Linux's calculate_min_free_kbytes / watermark_scale_factor:
+ *   min_kb = isqrt(16 * managed_kb), clamped to [128, 65536] KiB;
+ *   min    = min_kb * 1024 / frame_size, clamped to [1, managed / 32];
+ *   gap    = max(min / 4, managed / 1000, 1);
+ *   low    = min + gap;  high = min + 2 * gap.
+ *
+ * Thread safety: every function may be called from any thread unless noted.
+ * Locks (lock order): shrinker lock, instance lock, then the buddy's. No
+ * frame-service lock is held while a shrinker, client release callback or
+ * OOM handler runs. Hosted builds keep one per-thread cache per instance and
+ * thread (one frame-sized block from the instance, returned at thread exit);
+ * without threads there is one cache per instance.
+ */
+#ifndef KMEM_PAGEALLOC_H
+#define KMEM_PAGEALLOC_H
+
+#include <kmem/common.h>
+#include <kmem/error.h>
+#include <kmem/page_source.h>
+#include <kmem/buddy.h>
+
+KMEM_BEGIN_DECLS
+
+struct kmem_pagealloc;	/* opaque */
+struct kmem_pa_client;	/* opaque */
+
+/* Orders served by the per-thread caches and the pools (0..3, like Linux's
+ * PAGE_ALLOC_COSTLY_ORDER). */
+#define KMEM_PA_PCP_ORDERS 4u
+/* Clients an instance accepts. */
+#define KMEM_PA_MAX_CLIENTS 32u
+
+/* What a freshly allocated block may contain (Linux's init_on_alloc and
+ * init_on_free). */
+enum kmem_pa_init_policy {
+	/* Default, secure: every block handed out reads as zero (from the
+	 * zeroed pool, or zeroed inline). Freed blocks are dirty until the
+	 * zeroer cleans them. */
+	KMEM_PA_INIT_ON_ALLOC = 0,
+	/* As INIT_ON_ALLOC, and blocks are wiped when freed, in the freeing
+	 * thread: freed data does not linger in free memory either. */
+	KMEM_PA_INIT_ON_FREE,
+	/* No guarantee: only KMEM_PAGE_ZERO requests get zeroed blocks; other
+	 * requests may get any freed block's old contents. For a single trust
+	 * domain that wants the last nanosecond. */
+	KMEM_PA_INIT_NONE,
+};
+
+/* How frames are shared among clients (each client's "share" is the part of
+ * the managed frames it is entitled to, clamped to its [min, max]). */
+enum kmem_pa_share_policy {
+	KMEM_PA_SHARE_EQUAL = 0,	/* managed / clients */
+	KMEM_PA_SHARE_PROPORTIONAL,	/* managed * weight / sum of weights */
+	KMEM_PA_SHARE_PRIORITY,		/* managed * priority / sum of priorities;
+					 * OOM victims: lowest priority first */
+};
+
+/* Whom a client's allocation reclaims from when frames run short. */
+enum kmem_pa_reclaim_scope {
+	/* Global: shrinkers, then the clients holding most above their share.
+	 * A client at or above its own share reclaims from itself first. */
+	KMEM_PA_RECLAIM_GLOBAL = 0,
+	/* Local: a client only ever reclaims from itself (then OOM). */
+	KMEM_PA_RECLAIM_LOCAL,
+};
+
+/* Config flags. */
+#define KMEM_PA_NO_PCP 0x1u	/* no per-thread caches: every call takes the lock */
+#define KMEM_PA_NO_BGZERO 0x2u	/* no background zeroing: zero inline only */
+#define KMEM_PA_FLAGS_ALL (KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO)
+
+/* What an OOM handler is told. */
+struct kmem_pa_oom_event {
+	unsigned order;		/* the request that could not be met */
+	unsigned flags;
+	struct kmem_pa_client *client;	/* requesting client, or NULL */
+	size_t free_frames;	/* free at the time */
+	unsigned attempt;	/* 0 .. oom_retries - 1 */
+};
+
+struct kmem_pa_config {
+	const char *name;	/* copied (up to 31 chars); NULL: "pagealloc" */
+	/* Where frames come from (required). Give it KMEM_BUDDY_OWNERS if a
+	 * slab instance will run on this service. Add every region before
+	 * kmem_pa_init(): the watermark defaults use the managed size then. */
+	struct kmem_buddy *buddy;
+	/* Where errors go. NULL: the buddy's sink. */
+	struct kmem_error_sink *sink;
+	enum kmem_pa_init_policy init_policy;
+	/* Watermarks in frames; all 0: derived (see above). Otherwise must
+	 * satisfy min < low < high <= managed frames. */
+	size_t wmark_min, wmark_low, wmark_high;
+	/* Zeroed pool targets for order-0 frames (higher pool orders get the
+	 * same targets shifted right by the order); 0: zero_high = high
+	 * watermark, zero_low = zero_high / 2 (at most managed / 8). */
+	size_t zero_low, zero_high;
+	/* Background zeroing budget, frames per second; 0: 65536 (256 MiB/s
+	 * with 4 KiB frames, a fraction of one core's memset bandwidth). */
+	size_t zero_rate;
+	/* Per-thread cache batch and high mark for order 0 (order k uses
+	 * high >> k, at least 1); 0: batch = clamp(managed / 1024, 1, 31)
+	 * rounded to 2^n - 1, high = 6 * batch (Linux's zone_batchsize). */
+	unsigned pcp_batch, pcp_high;
+	unsigned oom_retries;	/* 0: 3 */
+	enum kmem_pa_share_policy share_policy;
+	enum kmem_pa_reclaim_scope reclaim_scope;
+	/* OOM handler; NULL: the default policy (pick the client with the
+	 * highest OOM score and ask it to release). Returns the frames it
+	 * released. Runs without any frame-service lock held. */
+	size_t (*oom_handler)(void *arg, struct kmem_pagealloc *pa,
+			      const struct kmem_pa_oom_event *ev);
+	void *oom_arg;
+	/* Called (no lock held) when thrashing is detected: for three reclaim
+	 * cycles running, at least half of the frames reclaimed in a cycle
+	 * were handed out again before the next. NULL: only counted. */
+	void (*on_thrash)(void *arg, struct kmem_pagealloc *pa);
+	void *thrash_arg;
+	unsigned flags;		/* KMEM_PA_* */
+};
+
+/* Fill cfg with the defaults (buddy still to be set). O(1). */
+KMEM_API void kmem_pa_config_init(struct kmem_pa_config *cfg);
+
+/* Bytes of instance storage kmem_pa_init() needs (16-byte aligned). O(1). */
+KMEM_API size_t kmem_pa_sizeof(void);
+
+/* Create an instance in mem[0..mem_size) over cfg->buddy. The pool arrays
+ * (8 bytes per pooled block) are allocated from the buddy. The reaper thread
+ * is not started (kmem_pa_reaper_start()). Returns 0 and sets *out, or:
+ *   -EINVAL  cfg, buddy, mem or out NULL, mem misaligned, watermarks not
+ *            min < low < high <= managed, zero_low > zero_high, an
+ *            unknown flag or policy;
+ *   -ENOSPC  mem_size < kmem_pa_sizeof();
+ *   -ENOMEM  the buddy has no room for the pool arrays;
+ *   other    a lock or the thread-cache key could not be created.
+ * O(pool capacity). */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_init(void *mem, size_t mem_size,
+					  const struct kmem_pa_config *cfg,
+					  struct kmem_pagealloc **out);
+
+/* Stop the reaper, return every cached and pooled frame to the buddy, free
+ * the pool arrays. Clients still holding frames are reported (KMEM_LEAK);
+ * their frames stay allocated in the buddy. Not thread-safe: no other call on
+ * the instance may be in progress or follow; threads that used it may live
+ * on (their caches are reclaimed here) but must not be exiting concurrently.
+ * O(pooled + cached blocks). */
+KMEM_API void kmem_pa_destroy(struct kmem_pagealloc *pa);
+
+/* ---- frames ---------------------------------------------------------------- */
+
+/* Allocate 2^order frames, aligned to frame_size << order. flags
+ * (KMEM_PAGE_*, page_source.h):
+ *   ZERO    every byte reads zero (always so unless KMEM_PA_INIT_NONE);
+ *   NOWAIT  never reclaim, never call the OOM handler: fail instead (the
+ *           reaper is still woken);
+ *   HIGH    may take free frames down to min / 2 (an atomic-context
+ *           reserve);
+ *   NOFAIL  retry reclaim and OOM 4 times as often, waiting 1 ms between
+ *           rounds (hosted); still fails after that, never hangs.
+ * Returns NULL when order > the buddy's max order, or no block could be
+ * found after reclaim and OOM handling (counted in alloc_fail). Per-thread
+ * cache hit: O(1), no lock, no atomic read-modify-write. Otherwise
+ * O(batch + max_order), plus zeroing, plus reclaim when short. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigned order,
+					      unsigned flags);
+
+/* Free a block from kmem_pa_alloc() with its order. NULL is a no-op. The
+ * fast path trusts its arguments (a bad pointer or order is found when the
+ * block leaves the thread cache, and reported there); use
+ * kmem_pa_free_checked() to validate first. A block shared with
+ * kmem_pa_get() must be released with kmem_pa_put(). O(1) on a cache hit;
+ * O(batch + max_order) otherwise. */
+KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order);
+
+/* Checked free: validates block against the buddy first (order may be
+ * KMEM_BUDDY_ANY_ORDER). Returns KMEM_OK (freed; also for NULL), or
+ * KMEM_FOREIGN_POINTER, KMEM_INTERIOR_POINTER, KMEM_DOUBLE_FREE (the block
+ * is free in the buddy or sits in a pool or the caller's cache),
+ * KMEM_RESERVED_FREE or KMEM_WRONG_ORDER (reported; nothing freed: a block of
+ * the wrong size in a pool would corrupt the pool). Every status but KMEM_OK
+ * is reported to the error sink. A shared block (kmem_pa_get()) only loses
+ * one reference. O(pool size) for the double-free search. */
+KMEM_API enum kmem_status kmem_pa_free_checked(struct kmem_pagealloc *pa, void *block, int order);
+
+/* Fill *ps with a page source backed by this instance: alloc_pages and
+ * free_pages are kmem_pa_alloc/kmem_pa_free, owner words and the owner table
+ * come from the buddy, and register_shrinker/unregister_shrinker are
+ * kmem_pa_register_shrinker/kmem_pa_unregister_shrinker. O(1). */
+KMEM_API void kmem_pa_page_source(struct kmem_pagealloc *pa, struct kmem_page_source *ps);
+
+/* Return the calling thread's cached frames and every pooled block to the
+ * buddy (so they can merge into larger blocks). Returns frames returned.
+ * O(pooled + cached). */
+KMEM_API size_t kmem_pa_drain(struct kmem_pagealloc *pa);
+
+/* The buddy behind the instance. */
+KMEM_API struct kmem_buddy *kmem_pa_buddy(struct kmem_pagealloc *pa);
+
+/* ---- reference counts and copy-on-write ----------------------------------- */
+
+/* Take one more reference to an allocated block (any order; its first
+ * frame). A block starts with one reference (kmem_pa_alloc). Returns 0,
+ * -EINVAL (block is not the start of an allocated block), -EOVERFLOW (2^31
+ * references), or -ENOMEM (no frame for the reference table). Shared blocks
+ * are kept in a hash table of the instance; unshared blocks cost nothing.
+ * O(1) expected. */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_get(struct kmem_pagealloc *pa, void *block);
+
+/* Drop one reference; the last one frees the block (with its order, as
+ * kmem_pa_free()). Returns the references left (0: freed). O(1) expected. */
+KMEM_API unsigned kmem_pa_put(struct kmem_pagealloc *pa, void *block, unsigned order);
+
+/* References to block: 1 for an allocated unshared block, more when shared;
+ * 0 if block is not the start of an allocated block. O(log regions). */
+KMEM_API unsigned kmem_pa_refcount(struct kmem_pagealloc *pa, const void *block);
+
+/* Copy-on-write: the caller holds one reference to block and wants to write.
+ * Unshared (1 reference): returns block itself. Shared: allocates a new block
+ * of the same order (flags as kmem_pa_alloc), copies the contents, drops the
+ * caller's reference to the old block and returns the private copy; NULL if
+ * the allocation fails (the caller's reference to block is kept). O(block
+ * size) when copying. */
+KMEM_API void *kmem_pa_cow(struct kmem_pagealloc *pa, void *block, unsigned order,
+			   unsigned flags);
+
+/* ---- watermarks, reaper, shrinkers ---------------------------------------- */
+
+/* Set the watermarks (frames). Returns 0, or -EINVAL unless
+ * 0 < min < low < high <= managed. O(1). */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_set_watermarks(struct kmem_pagealloc *pa, size_t min,
+						    size_t low, size_t high);
+
+/* Start the reaper thread. Returns 0, -EALREADY (running), -ENOTSUP (built
+ * without threads: call kmem_pa_reaper_run() instead) or a negative errno
+ * from pthread_create. */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_reaper_start(struct kmem_pagealloc *pa);
+
+/* Stop the reaper thread and wait for it; no-op if it is not running. Start
+ * and stop may alternate any number of times. Must not be called from a
+ * shrinker or OOM handler. */
+KMEM_API void kmem_pa_reaper_stop(struct kmem_pagealloc *pa);
+
+/* Work the reaper does, bits of kmem_pa_reaper_run()'s result. */
+#define KMEM_PA_WORK_RECLAIM 0x1u	/* a reclaim cycle ran (free < low seen) */
+#define KMEM_PA_WORK_ZERO 0x2u		/* frames were zeroed */
+#define KMEM_PA_WORK_PENDING 0x4u	/* more zeroing is wanted (out of budget) */
+
+/* One round of the reaper's work in the caller, for builds without threads
+ * (an idle loop or an RTOS task) and for tests: if free < low, reclaim until
+ * free >= high (or nothing more comes back); then zero up to max_zero frames
+ * from the dirty pool (or the buddy) into the zeroed pool while it is below
+ * zero_high. The reaper thread runs exactly this with its time budget. Safe
+ * to call while the thread runs. Returns KMEM_PA_WORK_* bits, 0 if idle. */
+KMEM_API unsigned kmem_pa_reaper_run(struct kmem_pagealloc *pa, size_t max_zero);
+
+/* Register a shrinker (fill name, count, scan, arg first; the storage must
+ * stay valid until unregistered). Returns 0 or -EINVAL (NULL callbacks, or
+ * already registered). Scans are called newest shrinker first. O(1). */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_register_shrinker(struct kmem_pagealloc *pa,
+						       struct kmem_shrinker *sh);
+
+/* Remove a shrinker; waits for a reclaim pass in progress. Not from a
+ * shrinker callback. O(shrinkers). */
+KMEM_API void kmem_pa_unregister_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker *sh);
+
+/* Reclaim now, in the caller: ask the shrinkers (then, at DIRECT and OOM,
+ * the clients above their share) for about `frames` frames at `level`.
+ * Returns frames released. The reaper and direct reclaim use this.
+ * O(shrinkers + clients) calls. */
+KMEM_API size_t kmem_pa_reclaim(struct kmem_pagealloc *pa, size_t frames, enum kmem_pressure level);
+
+/* ---- clients ---------------------------------------------------------------- */
+
+struct kmem_pa_client_config {
+	const char *name;	/* copied (up to 31 chars) */
+	size_t min_frames;	/* guaranteed: others cannot take these frames */
+	size_t max_frames;	/* hard limit; 0: none */
+	size_t weight;		/* size for KMEM_PA_SHARE_PROPORTIONAL; 0: 1 */
+	int priority;		/* for KMEM_PA_SHARE_PRIORITY, 1..1000; 0: 1 */
+	/* Added to the OOM score (frames held in thousandths of managed),
+	 * -1000..1000; -1000: never chosen as the OOM victim. */
+	int oom_score_adj;
+	/* Release about req->frames of this client's frames (back through
+	 * kmem_pa_client_free); returns frames released. NULL: the client
+	 * cannot release. Runs without frame-service locks held. */
+	size_t (*release)(void *arg, const struct kmem_shrink_request *req);
+	void *arg;
+};
+
+/* Register a client. Returns 0 and sets *out, or -EINVAL (bad config:
+ * NULL, adj out of range, min > max, priority out of range), -ENOSPC
+ * (KMEM_PA_MAX_CLIENTS registered) or -ENOMEM (the guaranteed minimums
+ * would exceed managed - high watermark). O(clients). */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_client_register(struct kmem_pagealloc *pa,
+						     const struct kmem_pa_client_config *cfg,
+						     struct kmem_pa_client **out);
+
+/* Unregister. A client still holding frames is reported (KMEM_LEAK) and its
+ * frames are forgotten by the accounting (they stay allocated). Must not race
+ * with the client's own calls. O(clients). */
+KMEM_API void kmem_pa_client_unregister(struct kmem_pa_client *cl);
+
+/* Allocate / free on behalf of a client: as kmem_pa_alloc/kmem_pa_free, with
+ * the frames counted against the client. A request past max_frames first
+ * asks the client itself to release (local reclaim), then fails with NULL
+ * (counted in limit_fails). Other clients' guaranteed minimums are kept:
+ * free frames never drop below min watermark + their unmet minimums for
+ * this client's requests. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_client_alloc(struct kmem_pa_client *cl, unsigned order,
+						     unsigned flags);
+KMEM_API void kmem_pa_client_free(struct kmem_pa_client *cl, void *block, unsigned order);
+
+/* A page source whose frames are charged to the client (a slab instance per
+ * subsystem, each with its own limits). O(1). */
+KMEM_API void kmem_pa_client_page_source(struct kmem_pa_client *cl, struct kmem_page_source *ps);
+
+struct kmem_pa_client_stats {
+	const char *name;
+	size_t held;		/* frames held now */
+	size_t peak;
+	size_t share;		/* entitlement under the share policy */
+	size_t min_frames, max_frames;
+	int priority, oom_score_adj;
+	long oom_score;		/* held * 1000 / managed + adj (victim: highest) */
+	uint64_t allocs, frees;
+	uint64_t limit_fails;	/* requests refused at max_frames */
+	uint64_t local_reclaims;	/* times asked to release for itself */
+	uint64_t global_reclaims;	/* times asked to release for others */
+	uint64_t oom_victim;	/* times chosen by the OOM policy */
+	uint64_t released;	/* frames its release callback reported */
+};
+
+KMEM_API void kmem_pa_client_get_stats(struct kmem_pa_client *cl, struct kmem_pa_client_stats *st);
+
+/* ---- statistics and checking ---------------------------------------------- */
+
+struct kmem_pa_stats {
+	size_t frame_size;
+	size_t managed;		/* frames the buddy manages (reserved excluded) */
+	size_t free;		/* buddy free + pooled (watermarked) */
+	size_t buddy_free;
+	size_t zeroed;		/* frames in the zeroed pools */
+	size_t dirty;		/* frames in the dirty pools */
+	size_t pcp;		/* frames in per-thread caches */
+	size_t used;		/* managed - free - pcp: held by callers */
+	size_t wmark_min, wmark_low, wmark_high;
+	size_t zero_low, zero_high;
+	unsigned pcp_batch, pcp_high, pcp_threads;
+	unsigned nr_shrinkers, nr_clients;
+	int reaper_running;	/* 1 while the reaper thread runs */
+	enum kmem_pa_init_policy init_policy;
+	uint64_t allocs, frees;		/* every successful call */
+	uint64_t pcp_hits;		/* allocs served by a thread cache (folded) */
+	uint64_t pcp_refills, pcp_drains;
+	uint64_t zero_hits;		/* allocs served already zeroed */
+	uint64_t zeroed_bg;		/* frames zeroed by the zeroer */
+	uint64_t zeroed_inline;		/* frames zeroed in an allocating thread */
+	uint64_t zeroed_free;		/* frames wiped at free (INIT_ON_FREE) */
+	uint64_t reaper_wakeups;	/* free fell below low: a reclaim cycle began */
+	uint64_t reaper_cycles;		/* reclaim cycles finished */
+	uint64_t zeroer_wakeups;	/* the thread woke for zeroing work */
+	uint64_t reclaimed_bg;		/* frames reclaimed by the reaper */
+	uint64_t direct_reclaims;	/* allocations that reclaimed in the caller */
+	uint64_t reclaimed_direct;
+	uint64_t oom_events;		/* OOM handler calls */
+	uint64_t oom_released;		/* frames OOM handling released */
+	uint64_t alloc_fails;		/* NULL returns (order too big excluded) */
+	uint64_t nowait_fails;		/* of which NOWAIT requests */
+	uint64_t high_dips;		/* HIGH requests served below min */
+	uint64_t refaults;		/* reclaimed frames handed out again soon */
+	uint64_t thrash_events;
+};
+
+/* Snapshot. Thread-cache counts of other threads are read racily (exact at
+ * quiescence). O(threads + shrinkers + clients). */
+KMEM_API void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st);
+
+/* Text forms, snprintf-style (at most len bytes with the NUL; returns the
+ * length the whole text needs):
+ *   vmstat:   "name value\n" lines after /proc/vmstat (nr_free_pages,
+ *             nr_zeroed_pages, pgalloc, pgzero_background, ... and one
+ *             "shrinker_<name>_reclaimed N" line per shrinker);
+ *   zoneinfo: a /proc/zoneinfo-style block ("Node 0, zone <name>", pages
+ *             free/min/low/high/managed, pcp count/high/batch, pools, then
+ *             one line per client). */
+KMEM_API int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len);
+KMEM_API int kmem_pa_format_zoneinfo(struct kmem_pagealloc *pa, char *buf, size_t len);
+
+/* Invariant walk (at quiescence for exact results): every pooled and the
+ * caller's cached block is allocated in the buddy with its order and held
+ * exactly once; every zeroed-pool and zero-cached block reads all zero; pool
+ * counts match; watermarks ordered; client accounting adds up; then
+ * kmem_buddy_check(). Returns 0, or reports KMEM_CORRUPTION and returns
+ * -EFAULT. O(pooled bytes + pooled blocks * log). */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_check(struct kmem_pagealloc *pa);
+
+KMEM_API struct kmem_error_sink *kmem_pa_error_sink(struct kmem_pagealloc *pa);
+
+KMEM_END_DECLS
+
+#endif /* KMEM_PAGEALLOC_H */

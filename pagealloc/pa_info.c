@@ -1,0 +1,322 @@
+/* pa_info.c - the frame service's statistics, /proc-style text and
+ * invariant checker. */
+#include "pa_internal.h"
+#include "kmem_fmt.h"
+
+static const char *const policy_name[] = {"init_on_alloc", "init_on_free", "none"};
+
+void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
+{
+	size_t pcp = 0;
+
+	memset(st, 0, sizeof(*st));
+	kmem_lock_acquire(&pa->lock);
+	for (const struct pa_pcp *p = pa->pcps; p; p = p->next)
+		for (unsigned o = 0; o < PA_ORDERS; o++)
+			pcp += ((size_t)__atomic_load_n(&p->l[o].nz, __ATOMIC_RELAXED) +
+				__atomic_load_n(&p->l[o].nd, __ATOMIC_RELAXED))
+			       << o;
+	st->pcp_threads = pa->npcp;
+	st->zeroed = pa->zero_frames;
+	st->dirty = pa->dirty_frames;
+	st->buddy_free = kmem_buddy_free_frames(pa->b);
+	st->free = st->buddy_free + st->zeroed + st->dirty + pa->busy_frames;
+	st->wmark_min = pa->wmin;
+	st->wmark_low = pa->wlow;
+	st->wmark_high = pa->whigh;
+	st->zero_low = pa->zlow;
+	st->zero_high = pa->zhigh;
+	st->nr_clients = pa->nclients;
+	st->allocs = pa->allocs;
+	st->frees = pa->frees;
+	st->pcp_hits = pa->pcp_hits;
+	st->pcp_refills = pa->pcp_refills;
+	st->pcp_drains = pa->pcp_drains;
+	st->zero_hits = pa->zero_hits;
+	st->zeroed_bg = pa->zeroed_bg;
+	st->zeroed_inline = pa->zeroed_inline;
+	st->zeroed_free = pa_read(&pa->zeroed_free);
+	st->reaper_wakeups = pa->reaper_wakeups;
+	st->reaper_cycles = pa->reaper_cycles;
+	st->reclaimed_bg = pa->reclaimed_bg;
+	st->high_dips = pa->high_dips;
+	st->refaults = pa->refaults;
+	st->thrash_events = pa->thrash_events;
+	kmem_lock_release(&pa->lock);
+	st->frame_size = pa->frame_size;
+	st->managed = pa->managed;
+	st->pcp = pcp;
+	st->used = st->managed > st->free + pcp ? st->managed - st->free - pcp : 0;
+	st->pcp_batch = pa->batch;
+	st->pcp_high = pa->high;
+	st->nr_shrinkers = __atomic_load_n(&pa->nshrinkers, __ATOMIC_RELAXED);
+	st->reaper_running = kmem_pa_reaper_running(pa);
+	st->init_policy = pa->policy;
+	st->zeroer_wakeups = pa_read(&pa->zeroer_wakeups);
+	st->direct_reclaims = pa_read(&pa->direct_reclaims);
+	st->reclaimed_direct = pa_read(&pa->reclaimed_direct);
+	st->oom_events = pa_read(&pa->oom_events);
+	st->oom_released = pa_read(&pa->oom_released);
+	st->alloc_fails = pa_read(&pa->alloc_fails);
+	st->nowait_fails = pa_read(&pa->nowait_fails);
+}
+
+int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
+{
+	struct kmem_pa_stats st;
+	struct kmem_fmt f;
+	uint64_t zero_req;
+
+	kmem_pa_get_stats(pa, &st);
+	kmem_fmt_init(&f, buf, len);
+	kmem_fmt_printf(&f, "nr_free_pages %zu\n", st.free);
+	kmem_fmt_printf(&f, "nr_zeroed_pages %zu\n", st.zeroed);
+	kmem_fmt_printf(&f, "nr_dirty_pages %zu\n", st.dirty);
+	kmem_fmt_printf(&f, "nr_pcp_pages %zu\n", st.pcp);
+	kmem_fmt_printf(&f, "nr_used_pages %zu\n", st.used);
+	kmem_fmt_printf(&f, "nr_managed_pages %zu\n", st.managed);
+	kmem_fmt_printf(&f, "pgalloc %llu\n", (unsigned long long)st.allocs);
+	kmem_fmt_printf(&f, "pgfree %llu\n", (unsigned long long)st.frees);
+	kmem_fmt_printf(&f, "pgalloc_pcp %llu\n", (unsigned long long)st.pcp_hits);
+	kmem_fmt_printf(&f, "pcp_refill %llu\n", (unsigned long long)st.pcp_refills);
+	kmem_fmt_printf(&f, "pcp_drain %llu\n", (unsigned long long)st.pcp_drains);
+	kmem_fmt_printf(&f, "pgalloc_zeroed_hit %llu\n", (unsigned long long)st.zero_hits);
+	zero_req = st.zero_hits + st.zeroed_inline;
+	kmem_fmt_printf(&f, "zeroed_hit_permille %llu\n",
+			(unsigned long long)(zero_req ? st.zero_hits * 1000 / zero_req : 0));
+	kmem_fmt_printf(&f, "pgzero_background %llu\n", (unsigned long long)st.zeroed_bg);
+	kmem_fmt_printf(&f, "pgzero_inline %llu\n", (unsigned long long)st.zeroed_inline);
+	kmem_fmt_printf(&f, "pgzero_free %llu\n", (unsigned long long)st.zeroed_free);
+	kmem_fmt_printf(&f, "reaper_wake %llu\n", (unsigned long long)st.reaper_wakeups);
+	kmem_fmt_printf(&f, "reaper_cycles %llu\n", (unsigned long long)st.reaper_cycles);
+	kmem_fmt_printf(&f, "zeroer_wake %llu\n", (unsigned long long)st.zeroer_wakeups);
+	kmem_fmt_printf(&f, "pgreclaim_background %llu\n", (unsigned long long)st.reclaimed_bg);
+	kmem_fmt_printf(&f, "direct_reclaim %llu\n", (unsigned long long)st.direct_reclaims);
+	kmem_fmt_printf(&f, "pgreclaim_direct %llu\n", (unsigned long long)st.reclaimed_direct);
+	kmem_fmt_printf(&f, "oom_events %llu\n", (unsigned long long)st.oom_events);
+	kmem_fmt_printf(&f, "oom_released %llu\n", (unsigned long long)st.oom_released);
+	kmem_fmt_printf(&f, "alloc_fail %llu\n", (unsigned long long)st.alloc_fails);
+	kmem_fmt_printf(&f, "alloc_nowait_fail %llu\n", (unsigned long long)st.nowait_fails);
+	kmem_fmt_printf(&f, "alloc_high_dip %llu\n", (unsigned long long)st.high_dips);
+	kmem_fmt_printf(&f, "refault %llu\n", (unsigned long long)st.refaults);
+	kmem_fmt_printf(&f, "thrashing %llu\n", (unsigned long long)st.thrash_events);
+	kmem_lock_acquire(&pa->shrink_lock);
+	for (const struct kmem_shrinker *sh = pa->shrinkers; sh; sh = sh->next_) {
+		kmem_fmt_printf(&f, "shrinker_%s_calls %llu\n", sh->name ? sh->name : "anon",
+				(unsigned long long)sh->calls_);
+		kmem_fmt_printf(&f, "shrinker_%s_reclaimed %llu\n", sh->name ? sh->name : "anon",
+				(unsigned long long)sh->released_);
+	}
+	kmem_lock_release(&pa->shrink_lock);
+	return kmem_fmt_result(&f);
+}
+
+int kmem_pa_format_zoneinfo(struct kmem_pagealloc *pa, char *buf, size_t len)
+{
+	struct kmem_pa_stats st;
+	struct kmem_fmt f;
+
+	kmem_pa_get_stats(pa, &st);
+	kmem_fmt_init(&f, buf, len);
+	kmem_fmt_printf(&f, "Node 0, zone %8s\n", pa->name);
+	kmem_fmt_printf(&f, "  pages free     %zu\n", st.free);
+	kmem_fmt_printf(&f, "        min      %zu\n", st.wmark_min);
+	kmem_fmt_printf(&f, "        low      %zu\n", st.wmark_low);
+	kmem_fmt_printf(&f, "        high     %zu\n", st.wmark_high);
+	kmem_fmt_printf(&f, "        managed  %zu\n", st.managed);
+	kmem_fmt_printf(&f, "        used     %zu\n", st.used);
+	kmem_fmt_printf(&f, "  pools zeroed   %zu (low %zu, high %zu)\n", st.zeroed, st.zero_low,
+			st.zero_high);
+	kmem_fmt_printf(&f, "        dirty    %zu\n", st.dirty);
+	kmem_fmt_printf(&f, "        policy   %s\n", policy_name[st.init_policy]);
+	kmem_fmt_printf(&f, "  pagesets (%u threads)\n", st.pcp_threads);
+	kmem_fmt_printf(&f, "    count: %zu\n", st.pcp);
+	kmem_fmt_printf(&f, "    high:  %u\n", st.pcp_high);
+	kmem_fmt_printf(&f, "    batch: %u\n", st.pcp_batch);
+	kmem_fmt_printf(&f, "  reaper %s, shrinkers %u, clients %u\n",
+			st.reaper_running ? "running" : "stopped", st.nr_shrinkers, st.nr_clients);
+	for (unsigned i = 0; i < KMEM_PA_MAX_CLIENTS; i++) {
+		struct kmem_pa_client_stats cs;
+
+		if (!pa->client[i].live)
+			continue;
+		kmem_pa_client_get_stats(&pa->client[i], &cs);
+		kmem_fmt_printf(&f,
+				"  client %s held %zu peak %zu share %zu min %zu max %zu prio %d "
+				"oom_score %ld\n",
+				cs.name, cs.held, cs.peak, cs.share, cs.min_frames, cs.max_frames,
+				cs.priority, cs.oom_score);
+	}
+	return kmem_fmt_result(&f);
+}
+
+/* ---- checker ---------------------------------------------------------------- */
+
+struct check_err {
+	const void *ptr;
+	const char *what;
+};
+
+/* Record the first broken invariant; reported after the lock is dropped. */
+#define check_fail(pa, p, w) ((void)(pa), err->ptr = (p), err->what = (w), -EFAULT)
+
+/* In-place heapsort of pointers (no memory to allocate here). */
+static void sift(void **a, size_t i, size_t n)
+{
+	for (;;) {
+		size_t c = 2 * i + 1;
+		void *t;
+
+		if (c >= n)
+			return;
+		if (c + 1 < n && (uintptr_t)a[c + 1] > (uintptr_t)a[c])
+			c++;
+		if ((uintptr_t)a[i] >= (uintptr_t)a[c])
+			return;
+		t = a[i];
+		a[i] = a[c];
+		a[c] = t;
+		i = c;
+	}
+}
+
+static void sort_ptrs(void **a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		sift(a, i, n);
+	for (size_t k = n; k-- > 1;) {
+		void *t = a[0];
+
+		a[0] = a[k];
+		a[k] = t;
+		sift(a, 0, k);
+	}
+}
+
+static bool in_sorted(void *const *a, size_t n, const void *x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if ((uintptr_t)a[mid] == (uintptr_t)x)
+			return true;
+		if ((uintptr_t)a[mid] < (uintptr_t)x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool all_zero(const struct kmem_pagealloc *pa, void *blk, unsigned order)
+{
+	size_t bytes = pa->frame_size << order;
+	const unsigned char *p = blk;
+	bool ok = true;
+
+	KMEM_ANNOT_DEFINED(blk, bytes);
+	for (size_t i = 0; i < bytes && ok; i++)
+		ok = p[i] == 0;
+	KMEM_ANNOT_NOACCESS(blk, bytes);
+	return ok;
+}
+
+static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
+{
+	size_t zf = 0, df = 0, held = 0;
+	struct pa_pcp *me = pa_pcp_self(pa);
+
+	if (!(pa->wmin > 0 && pa->wmin < pa->wlow && pa->wlow < pa->whigh &&
+	      pa->whigh <= pa->managed))
+		return check_fail(pa, NULL, "watermarks not 0 < min < low < high <= managed");
+	for (unsigned o = 0; o < PA_ORDERS; o++) {
+		struct pa_pool *zp = &pa->zpool[o], *dp = &pa->dpool[o];
+
+		if (zp->n > zp->cap || dp->n > dp->cap)
+			return check_fail(pa, NULL, "pool count above its capacity");
+		sort_ptrs(zp->blk, zp->n);
+		sort_ptrs(dp->blk, dp->n);
+		for (size_t i = 0; i < zp->n; i++) {
+			if (kmem_buddy_block_order(pa->b, zp->blk[i]) != (int)o)
+				return check_fail(pa, zp->blk[i],
+						  "zeroed-pool block not an allocated buddy block of its order");
+			if (i && zp->blk[i] == zp->blk[i - 1])
+				return check_fail(pa, zp->blk[i], "block twice in a zeroed pool");
+			if (!all_zero(pa, zp->blk[i], o))
+				return check_fail(pa, zp->blk[i], "zeroed-pool block is not all zero");
+		}
+		for (size_t i = 0; i < dp->n; i++) {
+			if (kmem_buddy_block_order(pa->b, dp->blk[i]) != (int)o)
+				return check_fail(pa, dp->blk[i],
+						  "dirty-pool block not an allocated buddy block of its order");
+			if (i && dp->blk[i] == dp->blk[i - 1])
+				return check_fail(pa, dp->blk[i], "block twice in a dirty pool");
+			if (in_sorted(zp->blk, zp->n, dp->blk[i]))
+				return check_fail(pa, dp->blk[i], "block in both the zeroed and dirty pool");
+		}
+		zf += zp->n << o;
+		df += dp->n << o;
+		if (me) {
+			const struct pa_list *l = &me->l[o];
+
+			if (l->nz + l->nd > l->cap)
+				return check_fail(pa, me, "thread cache count above its capacity");
+			for (unsigned i = 0; i < l->nz + l->nd; i++) {
+				void *b = i < l->nz ? l->f[i] : l->f[l->cap - 1 - (i - l->nz)];
+
+				if (kmem_buddy_block_order(pa->b, b) != (int)o)
+					return check_fail(pa, b,
+							  "cached block not an allocated buddy block of its order");
+				if (in_sorted(zp->blk, zp->n, b) || in_sorted(dp->blk, dp->n, b))
+					return check_fail(pa, b, "cached block also in a pool");
+				if (i < l->nz && !all_zero(pa, b, o))
+					return check_fail(pa, b, "zero-cached block is not all zero");
+			}
+		}
+	}
+	if (zf != pa->zero_frames || df != pa->dirty_frames)
+		return check_fail(pa, NULL, "pool frame counts do not match the pools");
+	for (unsigned i = 0; i < KMEM_PA_MAX_CLIENTS; i++) {
+		const struct kmem_pa_client *c = &pa->client[i];
+
+		if (!c->live)
+			continue;
+		held += pa_relaxed(&c->held);
+		if (c->max_frames && pa_relaxed(&c->held) > c->max_frames)
+			return check_fail(pa, c, "client holds more than its hard limit");
+	}
+	if (held > pa->managed)
+		return check_fail(pa, NULL, "clients hold more frames than are managed");
+	{
+		size_t n = 0;
+
+		for (size_t i = 0; i < pa->ref_cap; i++)
+			if (pa->refs[i].addr) {
+				n++;
+				if (pa->refs[i].refs < 2)
+					return check_fail(pa, (void *)pa->refs[i].addr,
+							  "shared-block entry with fewer than 2 references");
+			}
+		if (n != pa->ref_n)
+			return check_fail(pa, NULL, "reference table count mismatch");
+	}
+	return 0;
+}
+
+int kmem_pa_check(struct kmem_pagealloc *pa)
+{
+	int rc;
+
+	struct check_err err = {NULL, NULL};
+
+	kmem_lock_acquire(&pa->lock);
+	rc = check_locked(pa, &err);
+	kmem_lock_release(&pa->lock);
+	if (rc) {
+		kmem_pa_report(pa, KMEM_CORRUPTION, err.ptr, "invariant broken: %s", err.what);
+		return rc;
+	}
+	return kmem_buddy_check(pa->b);
+}

@@ -1,0 +1,232 @@
+/* pa_internal.h - private structures of the frame service (pagealloc).
+ *
+ * Locks, in order, and what they protect:
+ *   shrink_lock  the shrinker list and reclaim passes (one reclaimer at a
+ *                time); held while shrinkers and release callbacks run,
+ *                with no other frame-service lock held.
+ *   lock         the pools, the thread-cache list, folded counters, the
+ *                reference table, the shadow set, clients' registration,
+ *                reclaim/zeroing state.
+ *   (buddy's own lock, inside kmem_buddy_* calls)
+ * The reaper's mutex/condition (rmtx) is a leaf: never held while taking
+ * another lock.
+ * A thread cache (struct pa_pcp) belongs to its thread: only that thread
+ * touches its slots; the counts nz/nd are written with relaxed atomic stores
+ * so kmem_pa_get_stats() may read them from elsewhere.
+ */
+#ifndef KMEM_PA_INTERNAL_H
+#define KMEM_PA_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kmem_config.h"
+#include "kmem_port.h"
+#include "kmem_annot.h"
+#include <kmem/pagealloc.h>
+
+#ifdef KMEM_HAVE_PTHREAD
+#include <pthread.h>
+#endif
+
+#define PA_MAGIC 0x50414c43u /* "PALC" */
+#define PA_NAME_MAX 32
+#define PA_ORDERS KMEM_PA_PCP_ORDERS
+#define PA_SHADOW 256u	/* recently reclaimed frames remembered (refaults) */
+#define PA_ZERO_BATCH 16u	/* blocks the zeroer takes per lock hold */
+#define PA_DEFAULT_ZERO_RATE 65536u
+#define PA_THRASH_CYCLES 3u
+
+/* One order of a thread cache: zeroed blocks stacked from f[0] up (nz),
+ * dirty blocks from f[cap - 1] down (nd); nz + nd <= cap. */
+struct pa_list {
+	unsigned nz, nd, cap;
+	void **f;
+};
+
+struct pa_pcp {
+	struct pa_list l[PA_ORDERS];
+	struct kmem_pagealloc *pa;
+	struct pa_pcp *next, *prev;	/* the instance's list (lock) */
+	/* owner-only counters, folded into the instance under its lock */
+	uint64_t allocs, frees, zero_hits, wiped;
+	unsigned self_order;	/* order of the block this struct lives in */
+	void *slot[];
+};
+
+/* A bounded LIFO of blocks of one order. */
+struct pa_pool {
+	size_t n, cap;
+	void **blk;
+};
+
+struct pa_ref {
+	uintptr_t addr;	/* 0: empty slot */
+	uint32_t refs;	/* >= 2 while present */
+	uint32_t unused;
+};
+
+struct kmem_pa_client {
+	struct kmem_pagealloc *pa;
+	bool live;
+	char name[PA_NAME_MAX];
+	size_t min_frames, max_frames, weight;
+	int priority, oom_score_adj;
+	size_t (*release)(void *arg, const struct kmem_shrink_request *req);
+	void *arg;
+	size_t held, peak;	/* relaxed atomics */
+	uint64_t allocs, frees, limit_fails, local_reclaims, global_reclaims, oom_victim,
+		released;	/* relaxed atomics */
+};
+
+struct kmem_pagealloc {
+	uint32_t magic;
+	unsigned flags;
+	uint64_t id;		/* unique per instance: thread caches find it */
+	enum kmem_pa_init_policy policy;
+	unsigned zero_all;	/* KMEM_PAGE_ZERO unless INIT_NONE */
+	bool wipe;		/* INIT_ON_FREE */
+	struct kmem_buddy *b;
+	struct kmem_error_sink *sink;
+	char name[PA_NAME_MAX];
+	size_t frame_size;
+	unsigned frame_shift, max_order;
+	size_t managed;
+	struct kmem_lock lock;
+	struct kmem_lock shrink_lock;
+
+	/* --- protected by lock (read relaxed where noted) --- */
+	struct pa_pool zpool[PA_ORDERS], dpool[PA_ORDERS];
+	size_t zero_frames, dirty_frames;	/* relaxed reads */
+	size_t busy_frames;	/* being zeroed: out of the pools, still free */
+	size_t wmin, wlow, whigh;	/* relaxed reads */
+	size_t zlow, zhigh;
+	unsigned batch, high;
+	size_t zero_rate;
+	unsigned oom_retries;
+	enum kmem_pa_share_policy share_policy;
+	enum kmem_pa_reclaim_scope scope;
+	struct pa_pcp *pcps;
+	unsigned npcp;
+	bool zeroing[PA_ORDERS];	/* below zlow seen, until zhigh */
+	bool reclaiming;	/* below low seen, until high */
+	void **pool_mem;	/* the pool arrays' block */
+	unsigned pool_order;
+	/* reference table (shared blocks only) */
+	struct pa_ref *refs;
+	size_t ref_cap, ref_n;
+	unsigned ref_order;
+	/* shadow set of recently reclaimed frames (refault detection) */
+	uintptr_t shadow[PA_SHADOW];
+	size_t shadow_n;
+	uint64_t cycle_reclaimed, cycle_refaults;
+	unsigned thrash_run;
+	/* clients */
+	struct kmem_pa_client client[KMEM_PA_MAX_CLIENTS];
+	unsigned nclients;
+	/* shrinkers (shrink_lock) */
+	struct kmem_shrinker *shrinkers;
+	unsigned nshrinkers;
+
+	size_t (*oom_handler)(void *arg, struct kmem_pagealloc *pa,
+			      const struct kmem_pa_oom_event *ev);
+	void *oom_arg;
+	void (*on_thrash)(void *arg, struct kmem_pagealloc *pa);
+	void *thrash_arg;
+
+	/* counters: under lock, or relaxed atomics where no lock is held */
+	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;
+	uint64_t zeroed_bg, zeroed_inline, zeroed_free;
+	uint64_t reaper_wakeups, reaper_cycles, zeroer_wakeups, reclaimed_bg;
+	uint64_t direct_reclaims, reclaimed_direct, oom_events, oom_released;
+	uint64_t alloc_fails, nowait_fails, high_dips, refaults, thrash_events;
+
+#ifdef KMEM_HAVE_PTHREAD
+	pthread_key_t key;
+	bool key_ok;
+	pthread_mutex_t rmtx;	/* leaf */
+	pthread_cond_t rcond;
+	pthread_t thread;
+	bool running;		/* rmtx */
+	bool stop;		/* rmtx */
+	bool kicked;		/* rmtx; read relaxed as a hint */
+	bool live;		/* the thread exists (relaxed hint for kicks) */
+#else
+	struct pa_pcp *solo;	/* the one cache */
+	bool solo_in_reclaim;
+#endif
+};
+
+__extension__ typedef unsigned __int128 pa_u128; /* a * b / c without overflow */
+
+/* Thread-local view: the last instance this thread used and its cache. */
+#ifdef KMEM_HAVE_PTHREAD
+struct pa_tls {
+	uint64_t id;
+	struct pa_pcp *pcp;
+	bool gone;		/* a cache destructor ran: make no more caches */
+	bool in_reclaim;	/* this thread runs a reclaim pass */
+};
+extern __thread struct pa_tls kmem_pa_tls __attribute__((tls_model("initial-exec")));
+#endif
+
+static inline struct pa_pcp *pa_pcp_self(const struct kmem_pagealloc *pa)
+{
+#ifdef KMEM_HAVE_PTHREAD
+	return kmem_pa_tls.id == pa->id ? kmem_pa_tls.pcp : NULL;
+#else
+	return pa->solo_in_reclaim ? NULL : pa->solo;
+#endif
+}
+
+static inline size_t pa_relaxed(const size_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void pa_count(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t pa_read(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+/* Free frames as the watermarks see them: buddy free + pooled. */
+static inline size_t pa_free_frames(struct kmem_pagealloc *pa)
+{
+	return kmem_buddy_free_frames(pa->b) + pa_relaxed(&pa->zero_frames) +
+	       pa_relaxed(&pa->dirty_frames) + pa_relaxed(&pa->busy_frames);
+}
+
+/* pagealloc.c */
+KMEM_HIDDEN void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,
+				     unsigned order, unsigned flags);
+KMEM_HIDDEN void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order);
+KMEM_HIDDEN void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,
+				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+KMEM_HIDDEN size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all);
+KMEM_HIDDEN void kmem_pa_pcp_flush_locked(struct kmem_pagealloc *pa, struct pa_pcp *p);
+KMEM_HIDDEN void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa);
+KMEM_HIDDEN size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pending);
+
+/* reclaim.c */
+KMEM_HIDDEN size_t kmem_pa_reclaim_as(struct kmem_pagealloc *pa, struct kmem_pa_client *self,
+				      size_t frames, size_t bytes, enum kmem_pressure level);
+KMEM_HIDDEN size_t kmem_pa_oom(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,
+			       unsigned order, unsigned flags, unsigned attempt);
+KMEM_HIDDEN void kmem_pa_kick(struct kmem_pagealloc *pa);
+KMEM_HIDDEN size_t kmem_pa_reserved_for_others(struct kmem_pagealloc *pa,
+					       const struct kmem_pa_client *cl);
+KMEM_HIDDEN size_t kmem_pa_client_share(struct kmem_pagealloc *pa, const struct kmem_pa_client *cl);
+KMEM_HIDDEN bool kmem_pa_in_reclaim(struct kmem_pagealloc *pa);
+KMEM_HIDDEN bool kmem_pa_reaper_running(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_reaper_fini(struct kmem_pagealloc *pa);
+KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);
+
+#endif /* KMEM_PA_INTERNAL_H */
