@@ -261,10 +261,10 @@ static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
 		if (me) {
 			const struct pa_list *l = &me->l[o];
 
-			if (l->nz + l->nd > l->cap)
+			if (l->nz > l->capz || l->nd > l->capd)
 				return check_fail(pa, me, "thread cache count above its capacity");
 			for (unsigned i = 0; i < l->nz + l->nd; i++) {
-				void *b = i < l->nz ? l->f[i] : l->f[l->cap - 1 - (i - l->nz)];
+				void *b = i < l->nz ? l->z[i] : l->d[i - l->nz];
 
 				if (kmem_buddy_block_order(pa->b, b) != (int)o)
 					return check_fail(pa, b,

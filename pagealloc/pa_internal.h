@@ -40,19 +40,27 @@
 #define PA_DEFAULT_ZERO_RATE 65536u
 #define PA_THRASH_CYCLES 3u
 
-/* One order of a thread cache: zeroed blocks stacked from f[0] up (nz),
- * dirty blocks from f[cap - 1] down (nd); nz + nd <= cap. */
+/* One order of a thread cache: two stacks, dirty blocks d[0..nd) and
+ * zeroed blocks z[0..nz), newest on top. capd is 0 under INIT_ON_FREE (every
+ * free takes the slow path, which wipes the block onto the zero stack). */
 struct pa_list {
-	unsigned nz, nd, cap;
-	void **f;
+	unsigned nd, capd;
+	void **d;
+	unsigned nz, capz;
+	void **z;
 };
 
 struct pa_pcp {
 	struct pa_list l[PA_ORDERS];
 	struct kmem_pagealloc *pa;
 	struct pa_pcp *next, *prev;	/* the instance's list (lock) */
-	/* owner-only counters, folded into the instance under its lock */
-	uint64_t allocs, frees, zero_hits, wiped;
+	/* owner-only counters, folded into the instance under its lock. The
+	 * fast paths count nothing but frees; fast allocations follow from
+	 * the balances: every push or pop outside the fast paths moves
+	 * bal_d/bal_z, so bal - count = blocks the fast paths took since the
+	 * last fold (minus, for dirty stacks, what fast frees added). */
+	uint64_t frees;
+	uint64_t bal_d[PA_ORDERS], bal_z[PA_ORDERS];
 	unsigned self_order;	/* order of the block this struct lives in */
 	void *slot[];
 };
@@ -171,6 +179,13 @@ struct pa_tls {
 	bool in_reclaim;	/* this thread runs a reclaim pass */
 };
 extern __thread struct pa_tls kmem_pa_tls __attribute__((tls_model("initial-exec")));
+#endif
+
+/* The calling thread's cache for pa, if it has one (fast paths). */
+#ifdef KMEM_HAVE_PTHREAD
+#define PA_PCP_FAST(pa, p) (kmem_pa_tls.id == (pa)->id && ((p) = kmem_pa_tls.pcp, true))
+#else
+#define PA_PCP_FAST(pa, p) (((p) = (pa)->solo) != NULL && !(pa)->solo_in_reclaim)
 #endif
 
 static inline struct pa_pcp *pa_pcp_self(const struct kmem_pagealloc *pa)

@@ -203,43 +203,77 @@ static inline void list_set(unsigned *field, unsigned v)
 
 static void pcp_fold_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
-	pa->allocs += p->allocs;
-	pa->pcp_hits += p->allocs;
-	pa->zero_hits += p->zero_hits;
+	uint64_t dirty_pops = p->frees, zero_pops = 0;
+
+	for (unsigned o = 0; o < PA_ORDERS; o++) {
+		dirty_pops += p->bal_d[o] - p->l[o].nd;
+		zero_pops += p->bal_z[o] - p->l[o].nz;
+		p->bal_d[o] = p->l[o].nd;
+		p->bal_z[o] = p->l[o].nz;
+	}
+	pa->allocs += dirty_pops + zero_pops;
+	pa->pcp_hits += dirty_pops + zero_pops;
+	pa->zero_hits += zero_pops;
 	pa->frees += p->frees;
-	pa->zeroed_free += p->wiped;
-	p->allocs = p->frees = p->zero_hits = p->wiped = 0;
+	p->frees = 0;
 }
 
-/* Move up to k blocks out of one cache list: dirty ones first, oldest first
- * (the bottom of each stack), into the pools. */
-static void pcp_drain_list_locked(struct kmem_pagealloc *pa, struct pa_list *l, unsigned order,
-				  unsigned k)
+/* Pushes and pops outside the fast paths (they keep the balances). */
+static void *pop_dirty(struct pa_pcp *p, unsigned o)
 {
-	unsigned nd = l->nd, nz = l->nz;
-	unsigned kd = k < nd ? k : nd;
-	unsigned kz = k - kd < nz ? k - kd : nz;
+	struct pa_list *l = &p->l[o];
 
-	for (unsigned i = 0; i < kd; i++) {
-		void *blk = l->f[l->cap - 1 - i];
+	p->bal_d[o]--;
+	list_set(&l->nd, l->nd - 1);
+	return l->d[l->nd];
+}
 
-		if (valid_block(pa, blk, order))
-			pool_put_locked(pa, blk, order, false);
-	}
-	if (kd) {
-		memmove(&l->f[l->cap - nd + kd], &l->f[l->cap - nd], (nd - kd) * sizeof(void *));
-		list_set(&l->nd, nd - kd);
-	}
-	for (unsigned i = 0; i < kz; i++) {
-		void *blk = l->f[i];
+static void *pop_zero(struct pa_pcp *p, unsigned o)
+{
+	struct pa_list *l = &p->l[o];
 
-		if (valid_block(pa, blk, order))
-			pool_put_locked(pa, blk, order, true);
-	}
-	if (kz) {
-		memmove(&l->f[0], &l->f[kz], (nz - kz) * sizeof(void *));
-		list_set(&l->nz, nz - kz);
-	}
+	p->bal_z[o]--;
+	list_set(&l->nz, l->nz - 1);
+	return l->z[l->nz];
+}
+
+static void push_dirty(struct pa_pcp *p, unsigned o, void *blk)
+{
+	struct pa_list *l = &p->l[o];
+
+	p->bal_d[o]++;
+	l->d[l->nd] = blk;
+	list_set(&l->nd, l->nd + 1);
+}
+
+static void push_zero(struct pa_pcp *p, unsigned o, void *blk)
+{
+	struct pa_list *l = &p->l[o];
+
+	p->bal_z[o]++;
+	l->z[l->nz] = blk;
+	list_set(&l->nz, l->nz + 1);
+}
+
+/* Move the k oldest blocks (the bottom) of one stack into its pool. */
+static void pcp_drain_stack_locked(struct kmem_pagealloc *pa, struct pa_pcp *p, unsigned order,
+				   unsigned k, bool zeroed)
+{
+	struct pa_list *l = &p->l[order];
+	void **stk = zeroed ? l->z : l->d;
+	unsigned *n = zeroed ? &l->nz : &l->nd;
+
+	if (k > *n)
+		k = *n;
+	for (unsigned i = 0; i < k; i++)
+		if (valid_block(pa, stk[i], order))
+			pool_put_locked(pa, stk[i], order, zeroed);
+	memmove(&stk[0], &stk[k], (*n - k) * sizeof(void *));
+	list_set(n, *n - k);
+	if (zeroed)
+		p->bal_z[order] -= k;
+	else
+		p->bal_d[order] -= k;
 	pa->pcp_drains++;
 }
 
@@ -247,9 +281,19 @@ static void pcp_drain_list_locked(struct kmem_pagealloc *pa, struct pa_list *l, 
 void kmem_pa_pcp_flush_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
 	pcp_fold_locked(pa, p);
-	for (unsigned o = 0; o < PA_ORDERS; o++)
-		if (p->l[o].nd + p->l[o].nz)
-			pcp_drain_list_locked(pa, &p->l[o], o, p->l[o].cap);
+	for (unsigned o = 0; o < PA_ORDERS; o++) {
+		struct pa_list *l = &p->l[o];
+
+		if (l->nd)
+			pcp_drain_stack_locked(pa, p, o, l->nd, false);
+		if (l->nz)
+			pcp_drain_stack_locked(pa, p, o, l->nz, true);
+	}
+}
+
+static unsigned pcp_cap(const struct kmem_pagealloc *pa, unsigned order)
+{
+	return (pa->high >> order) ? (pa->high >> order) : 1;
 }
 
 static size_t pcp_bytes(const struct kmem_pagealloc *pa)
@@ -257,7 +301,7 @@ static size_t pcp_bytes(const struct kmem_pagealloc *pa)
 	size_t slots = 0;
 
 	for (unsigned o = 0; o < PA_ORDERS; o++)
-		slots += (pa->high >> o) ? (pa->high >> o) : 1;
+		slots += 2 * pcp_cap(pa, o);
 	return sizeof(struct pa_pcp) + slots * sizeof(void *);
 }
 
@@ -275,9 +319,14 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa)
 	p->self_order = (unsigned)order;
 	slot = p->slot;
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
-		p->l[o].cap = (pa->high >> o) ? (pa->high >> o) : 1;
-		p->l[o].f = slot;
-		slot += p->l[o].cap;
+		unsigned cap = pcp_cap(pa, o);
+
+		p->l[o].capd = pa->wipe ? 0 : cap;
+		p->l[o].d = slot;
+		slot += cap;
+		p->l[o].capz = cap;
+		p->l[o].z = slot;
+		slot += cap;
 	}
 	kmem_lock_acquire(&pa->lock);
 	p->next = pa->pcps;
@@ -372,32 +421,32 @@ static struct pa_pcp *pcp_get(struct kmem_pagealloc *pa)
 
 /* Fill a cache list after a miss: up to batch >> order blocks while free
  * frames stay at or above low (no hoarding under pressure). */
-static void pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_list *l, unsigned order,
+static void pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p, unsigned order,
 			      bool need_zero)
 {
+	struct pa_list *l = &p->l[order];
 	unsigned want = pa->batch >> order ? pa->batch >> order : 1;
 	size_t n = (size_t)1 << order;
 
-	for (unsigned i = 0; i < want && l->nz + l->nd < l->cap; i++) {
+	for (unsigned i = 0; i < want; i++) {
 		void *blk;
 
 		if (pa_free_frames(pa) < pa->wlow + n)
 			break;
 		if (need_zero) {
-			blk = pool_take_locked(pa, order, true);
-			if (!blk)
+			if (l->nz >= l->capz || (blk = pool_take_locked(pa, order, true)) == NULL)
 				break;
-			l->f[l->nz] = blk;
-			list_set(&l->nz, l->nz + 1);
+			push_zero(p, order, blk);
 		} else {
+			if (l->nd >= l->capd)
+				break;
 			blk = pool_take_locked(pa, order, false);
 			if (!blk)
 				blk = kmem_buddy_alloc(pa->b, order);
 			if (!blk)
 				break;
 			annot_park(pa, blk, order);
-			l->f[l->cap - 1 - l->nd] = blk;
-			list_set(&l->nd, l->nd + 1);
+			push_dirty(p, order, blk);
 		}
 		if (pa->shadow_n)
 			shadow_check_locked(pa, blk);
@@ -409,29 +458,30 @@ static void pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_list *l, unsi
 
 void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigned order, unsigned flags)
 {
-	struct pa_pcp *p = pa_pcp_self(pa);
+	struct pa_pcp *p;
 
-	if (KMEM_LIKELY(p != NULL && order < PA_ORDERS)) {
+	if (KMEM_LIKELY(PA_PCP_FAST(pa, p) && order < PA_ORDERS)) {
 		struct pa_list *l = &p->l[order];
-		unsigned nz = l->nz;
 		void *blk;
 
-		if (((flags & KMEM_PAGE_ZERO) | pa->zero_all) == 0 && l->nd) {
+		if (((flags & KMEM_PAGE_ZERO) | pa->zero_all) == 0) {
 			unsigned nd = l->nd;
 
-			blk = l->f[l->cap - nd];
-			list_set(&l->nd, nd - 1);
-			p->allocs++;
-			annot_hand_out(pa, blk, order, false);
-			return blk;
-		}
-		if (KMEM_LIKELY(nz != 0)) {
-			blk = l->f[nz - 1];
-			list_set(&l->nz, nz - 1);
-			p->allocs++;
-			p->zero_hits++;
-			annot_hand_out(pa, blk, order, true);
-			return blk;
+			if (KMEM_LIKELY(nd != 0)) {
+				blk = l->d[nd - 1];
+				list_set(&l->nd, nd - 1);
+				annot_hand_out(pa, blk, order, false);
+				return blk;
+			}
+		} else {
+			unsigned nz = l->nz;
+
+			if (KMEM_LIKELY(nz != 0)) {
+				blk = l->z[nz - 1];
+				list_set(&l->nz, nz - 1);
+				annot_hand_out(pa, blk, order, true);
+				return blk;
+			}
 		}
 	}
 	return kmem_pa_alloc_slow(pa, NULL, order, flags);
@@ -499,15 +549,9 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 		/* a cache hit the fast path could not take (first use, or a
 		 * client's request) */
 		if (p && !cl && !need_zero && p->l[order].nd) {
-			struct pa_list *l = &p->l[order];
-
-			blk = l->f[l->cap - l->nd];
-			list_set(&l->nd, l->nd - 1);
+			blk = pop_dirty(p, order);
 		} else if (p && !cl && p->l[order].nz) {
-			struct pa_list *l = &p->l[order];
-
-			blk = l->f[l->nz - 1];
-			list_set(&l->nz, l->nz - 1);
+			blk = pop_zero(p, order);
 			zeroed = true;
 		} else {
 			size_t free = pa_free_frames(pa);
@@ -520,16 +564,12 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 				if (blk && free - n < pa->wmin)
 					pa->high_dips++;
 				if (blk && p && !cl)
-					pcp_refill_locked(pa, &p->l[order], order, need_zero);
+					pcp_refill_locked(pa, p, order, need_zero);
 			}
 			/* short of zeroed blocks: the thread's own dirty
 			 * ones are already out of the free count */
-			if (!blk && p && p->l[order].nd) {
-				struct pa_list *l = &p->l[order];
-
-				blk = l->f[l->cap - l->nd];
-				list_set(&l->nd, l->nd - 1);
-			}
+			if (!blk && p && p->l[order].nd)
+				blk = pop_dirty(p, order);
 		}
 		if (blk) {
 			pa->allocs++;
@@ -589,22 +629,15 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 
 void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order)
 {
-	struct pa_pcp *p = pa_pcp_self(pa);
+	struct pa_pcp *p;
 
-	if (KMEM_LIKELY(p != NULL && order < PA_ORDERS)) {
+	if (KMEM_LIKELY(PA_PCP_FAST(pa, p) && order < PA_ORDERS)) {
 		struct pa_list *l = &p->l[order];
-		unsigned nz = l->nz, nd = l->nd;
+		unsigned nd = l->nd;
 
-		if (KMEM_LIKELY(nz + nd < l->cap && block != NULL)) {
-			if (pa->wipe) {
-				zero_block(pa, block, order);
-				l->f[nz] = block;
-				list_set(&l->nz, nz + 1);
-				p->wiped += (uint64_t)1 << order;
-			} else {
-				l->f[l->cap - 1 - nd] = block;
-				list_set(&l->nd, nd + 1);
-			}
+		if (KMEM_LIKELY(nd < l->capd && block != NULL)) {
+			l->d[nd] = block;
+			list_set(&l->nd, nd + 1);
 			p->frees++;
 			annot_park(pa, block, order);
 			return;
@@ -651,16 +684,16 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 		unsigned k = pa->batch >> order ? pa->batch >> order : 1;
 
 		pcp_fold_locked(pa, p);
-		if (l->nz + l->nd >= l->cap)
-			pcp_drain_list_locked(pa, l, order, k);
 		pa->frees++;
 		annot_park(pa, block, order);
 		if (pa->wipe) {
-			l->f[l->nz] = block;
-			list_set(&l->nz, l->nz + 1);
+			if (l->nz >= l->capz)
+				pcp_drain_stack_locked(pa, p, order, k, true);
+			push_zero(p, order, block);
 		} else {
-			l->f[l->cap - 1 - l->nd] = block;
-			list_set(&l->nd, l->nd + 1);
+			if (l->nd >= l->capd)
+				pcp_drain_stack_locked(pa, p, order, k, false);
+			push_dirty(p, order, block);
 		}
 	} else {
 		pa->frees++;
@@ -891,10 +924,10 @@ static bool pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk, 
 		const struct pa_list *l = &p->l[order];
 
 		for (unsigned i = 0; i < l->nz; i++)
-			if (l->f[i] == blk)
+			if (l->z[i] == blk)
 				return true;
 		for (unsigned i = 0; i < l->nd; i++)
-			if (l->f[l->cap - 1 - i] == blk)
+			if (l->d[i] == blk)
 				return true;
 	}
 	return false;
