@@ -771,6 +771,34 @@ enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *block, int 
 	return free_fast(b, block, order < 0 ? KMEM_BUDDY_ANY_ORDER : order);
 }
 
+enum kmem_status kmem_buddy_classify(struct kmem_buddy *b, const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct buddy_region *r;
+	enum kmem_status st;
+
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (!r) {
+		st = KMEM_FOREIGN_POINTER;
+	} else {
+		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
+		struct buddy_span sp = kmem_buddy_span_of(b, r, idx);
+		bool at_frame = !((a - r->base) & (buddy_frame_size(b) - 1));
+
+		if (sp.state == BT_FREE && at_frame)
+			st = KMEM_DOUBLE_FREE;
+		else if (sp.state == BT_RESERVED)
+			st = KMEM_RESERVED_FREE;
+		else if (p != buddy_addr(b, r, sp.head))
+			st = KMEM_INTERIOR_POINTER;
+		else
+			st = KMEM_OK;
+	}
+	kmem_lock_release(&b->lock);
+	return st;
+}
+
 int kmem_buddy_block_order(struct kmem_buddy *b, const void *block)
 {
 	uintptr_t a = (uintptr_t)block;

@@ -9,8 +9,13 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 {
 	size_t pcp = 0;
 
+	struct pa_pcp *me = pa_pcp_self(pa);
+
 	memset(st, 0, sizeof(*st));
 	kmem_lock_acquire(&pa->lock);
+	if (me) /* the caller's own cache counts are exact; others' fold at
+		 * their next slow path or thread exit */
+		kmem_pa_pcp_fold_locked(pa, me);
 	for (const struct pa_pcp *p = pa->pcps; p; p = p->next)
 		for (unsigned o = 0; o < PA_ORDERS; o++)
 			pcp += ((size_t)__atomic_load_n(&p->l[o].nz, __ATOMIC_RELAXED) +
@@ -81,7 +86,7 @@ int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
 	kmem_fmt_printf(&f, "pcp_refill %llu\n", (unsigned long long)st.pcp_refills);
 	kmem_fmt_printf(&f, "pcp_drain %llu\n", (unsigned long long)st.pcp_drains);
 	kmem_fmt_printf(&f, "pgalloc_zeroed_hit %llu\n", (unsigned long long)st.zero_hits);
-	zero_req = st.zero_hits + st.zeroed_inline;
+	zero_req = st.zero_hits + pa_read(&pa->zero_misses);
 	kmem_fmt_printf(&f, "zeroed_hit_permille %llu\n",
 			(unsigned long long)(zero_req ? st.zero_hits * 1000 / zero_req : 0));
 	kmem_fmt_printf(&f, "pgzero_background %llu\n", (unsigned long long)st.zeroed_bg);
@@ -100,14 +105,16 @@ int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
 	kmem_fmt_printf(&f, "alloc_high_dip %llu\n", (unsigned long long)st.high_dips);
 	kmem_fmt_printf(&f, "refault %llu\n", (unsigned long long)st.refaults);
 	kmem_fmt_printf(&f, "thrashing %llu\n", (unsigned long long)st.thrash_events);
-	kmem_lock_acquire(&pa->shrink_lock);
+	/* the list changes under both locks, so the instance lock suffices
+	 * (and a shrinker's own scan may format this) */
+	kmem_lock_acquire(&pa->lock);
 	for (const struct kmem_shrinker *sh = pa->shrinkers; sh; sh = sh->next_) {
 		kmem_fmt_printf(&f, "shrinker_%s_calls %llu\n", sh->name ? sh->name : "anon",
-				(unsigned long long)sh->calls_);
+				(unsigned long long)pa_read(&sh->calls_));
 		kmem_fmt_printf(&f, "shrinker_%s_reclaimed %llu\n", sh->name ? sh->name : "anon",
-				(unsigned long long)sh->released_);
+				(unsigned long long)pa_read(&sh->released_));
 	}
-	kmem_lock_release(&pa->shrink_lock);
+	kmem_lock_release(&pa->lock);
 	return kmem_fmt_result(&f);
 }
 

@@ -148,6 +148,7 @@ struct kmem_pagealloc {
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;
 	uint64_t zeroed_bg, zeroed_inline, zeroed_free;
+	uint64_t zero_misses;	/* allocations zeroed inline (blocks) */
 	uint64_t reaper_wakeups, reaper_cycles, zeroer_wakeups, reclaimed_bg;
 	uint64_t direct_reclaims, reclaimed_direct, oom_events, oom_released;
 	uint64_t alloc_fails, nowait_fails, high_dips, refaults, thrash_events;
@@ -226,6 +227,7 @@ KMEM_HIDDEN void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsig
 KMEM_HIDDEN void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,
 				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 KMEM_HIDDEN size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all);
+KMEM_HIDDEN void kmem_pa_pcp_fold_locked(struct kmem_pagealloc *pa, struct pa_pcp *p);
 KMEM_HIDDEN void kmem_pa_pcp_flush_locked(struct kmem_pagealloc *pa, struct pa_pcp *p);
 KMEM_HIDDEN void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa);
 KMEM_HIDDEN size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pending);

@@ -201,7 +201,7 @@ static inline void list_set(unsigned *field, unsigned v)
 	__atomic_store_n(field, v, __ATOMIC_RELAXED);
 }
 
-static void pcp_fold_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
+void kmem_pa_pcp_fold_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
 	uint64_t dirty_pops = p->frees, zero_pops = 0;
 
@@ -280,7 +280,7 @@ static void pcp_drain_stack_locked(struct kmem_pagealloc *pa, struct pa_pcp *p, 
 /* Empty a cache completely into the pools (buddy when they are full). */
 void kmem_pa_pcp_flush_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
-	pcp_fold_locked(pa, p);
+	kmem_pa_pcp_fold_locked(pa, p);
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
 		struct pa_list *l = &p->l[o];
 
@@ -545,7 +545,7 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 	for (unsigned attempt = 0;; attempt++) {
 		kmem_lock_acquire(&pa->lock);
 		if (p)
-			pcp_fold_locked(pa, p);
+			kmem_pa_pcp_fold_locked(pa, p);
 		/* a cache hit the fast path could not take (first use, or a
 		 * client's request) */
 		if (p && !cl && !need_zero && p->l[order].nd) {
@@ -575,8 +575,10 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 			pa->allocs++;
 			if (zeroed)
 				pa->zero_hits++;
-			else if (need_zero)
+			else if (need_zero) {
 				pa->zeroed_inline += n;
+				pa->zero_misses++;
+			}
 		}
 		{
 			size_t free = pa_free_frames(pa);
@@ -683,7 +685,7 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 		struct pa_list *l = &p->l[order];
 		unsigned k = pa->batch >> order ? pa->batch >> order : 1;
 
-		pcp_fold_locked(pa, p);
+		kmem_pa_pcp_fold_locked(pa, p);
 		pa->frees++;
 		annot_park(pa, block, order);
 		if (pa->wipe) {
@@ -759,6 +761,8 @@ size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pendi
 }
 
 /* ---- reference counts ------------------------------------------------------------- */
+
+static bool pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk, unsigned order);
 
 static size_t ref_slot(const struct kmem_pagealloc *pa, uintptr_t a)
 {
@@ -842,9 +846,15 @@ int kmem_pa_get(struct kmem_pagealloc *pa, void *block)
 	struct pa_ref *e;
 	int rc = 0;
 
-	if (!block || kmem_buddy_block_order(pa->b, block) < 0)
+	int o;
+
+	if (!block || (o = kmem_buddy_block_order(pa->b, block)) < 0)
 		return -EINVAL;
 	kmem_lock_acquire(&pa->lock);
+	if (pooled_or_cached_locked(pa, block, (unsigned)o)) {
+		kmem_lock_release(&pa->lock);
+		return -EINVAL;
+	}
 	e = ref_find_locked(pa, (uintptr_t)block);
 	if (e) {
 		if (e->refs >= INT32_MAX)
@@ -883,11 +893,13 @@ unsigned kmem_pa_refcount(struct kmem_pagealloc *pa, const void *block)
 	struct pa_ref *e;
 	unsigned refs;
 
-	if (!block || kmem_buddy_block_order(pa->b, block) < 0)
+	int o;
+
+	if (!block || (o = kmem_buddy_block_order(pa->b, block)) < 0)
 		return 0;
 	kmem_lock_acquire(&pa->lock);
 	e = ref_find_locked(pa, (uintptr_t)block);
-	refs = e ? e->refs : 1;
+	refs = e ? e->refs : pooled_or_cached_locked(pa, block, (unsigned)o) ? 0 : 1;
 	kmem_lock_release(&pa->lock);
 	return refs;
 }
@@ -942,8 +954,18 @@ enum kmem_status kmem_pa_free_checked(struct kmem_pagealloc *pa, void *block, in
 	if (!block)
 		return KMEM_OK;
 	o = kmem_buddy_block_order(pa->b, block);
-	if (o < 0) /* not an allocated block: the buddy classifies and reports */
-		return kmem_buddy_free_checked(pa->b, block, order);
+	if (o < 0) { /* not an allocated block: the buddy tells what it is */
+		enum kmem_status st = kmem_buddy_classify(pa->b, block);
+
+		if (st == KMEM_OK) /* allocated meanwhile: a race in the caller */
+			st = KMEM_DOUBLE_FREE;
+		kmem_pa_report(pa, st, block, "free of %p (order %d): %s", block, order,
+			       st == KMEM_FOREIGN_POINTER ? "not inside any region of the buddy"
+			       : st == KMEM_DOUBLE_FREE   ? "the block is already free"
+			       : st == KMEM_RESERVED_FREE ? "inside a reserved range"
+							  : "not the start of a block");
+		return st;
+	}
 	if (order != KMEM_BUDDY_ANY_ORDER && order != o) {
 		kmem_pa_report(pa, KMEM_WRONG_ORDER, block,
 			       "free of %p with order %d, but the block has order %d (not freed)",

@@ -82,9 +82,11 @@ int kmem_pa_register_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker *s
 	if (!rc) {
 		sh->calls_ = 0;
 		sh->released_ = 0;
+		kmem_lock_acquire(&pa->lock); /* readers of the list hold either lock */
 		sh->next_ = pa->shrinkers;
 		pa->shrinkers = sh; /* newest first */
 		__atomic_store_n(&pa->nshrinkers, pa->nshrinkers + 1, __ATOMIC_RELAXED);
+		kmem_lock_release(&pa->lock);
 	}
 	kmem_lock_release(&pa->shrink_lock);
 	return rc;
@@ -95,9 +97,11 @@ void kmem_pa_unregister_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker
 	kmem_lock_acquire(&pa->shrink_lock);
 	for (struct kmem_shrinker **pp = &pa->shrinkers; *pp; pp = &(*pp)->next_)
 		if (*pp == sh) {
+			kmem_lock_acquire(&pa->lock);
 			*pp = sh->next_;
 			sh->next_ = NULL;
 			__atomic_store_n(&pa->nshrinkers, pa->nshrinkers - 1, __ATOMIC_RELAXED);
+			kmem_lock_release(&pa->lock);
 			break;
 		}
 	kmem_lock_release(&pa->shrink_lock);
@@ -197,8 +201,8 @@ size_t kmem_pa_reclaim_as(struct kmem_pagealloc *pa, struct kmem_pa_client *self
 			continue;
 		req.frames = frames - got;
 		r = sh->scan(sh->arg, &req);
-		sh->calls_++;
-		sh->released_ += r;
+		pa_count(&sh->calls_, 1);
+		pa_count(&sh->released_, r);
 		got += r;
 	}
 	if (level == KMEM_PRESSURE_DIRECT) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The main job: `kmem` runs a seeded workload and prints buddyinfo, the
-# fragmentation indexes and a summary. Same seed, same output; another seed,
+# fragmentation indexes and a summary, then the slab and pagealloc phases.
+# Same seed, same output; another seed,
 # another output; everything coalesces after the drain; bad options exit 2.
 set -eu
 kmem="$1"
@@ -23,6 +24,21 @@ grep -Eq '^inode_cache +[0-9]+ +[0-9]+ +592 ' "$tmp/a" # sizeof(struct inode)
 grep -Eq '^dentry +[0-9]+ +[0-9]+ +192 ' "$tmp/a"
 grep -Eq '^kmalloc-64 ' "$tmp/a"
 grep -Eq '^slab: [0-9]+ object allocations' "$tmp/a"
+# the pagealloc phase: a frame service over its own buddy, a slab on top,
+# the reaper driven by hand (zeroing, then one reclaim cycle via the shrinker)
+grep -Eq '^pagealloc: frame service over a 16 MiB buddy, 4096 B frames, policy init_on_alloc;$' "$tmp/a"
+grep -Eq '^zero-fill: [1-9][0-9]* blocks checked, 0 with old data$' "$tmp/a"
+grep -Eq '^  then 64 order-0 allocations: 64 zeroed-pool hits, 0 frames zeroed inline$' "$tmp/a"
+grep -Eq '^  reaper_run\([0-9]+\): reclaim' "$tmp/a"
+grep -q '^Node 0, zone pagealloc$' "$tmp/a"
+grep -Eq '^        managed  4096$' "$tmp/a"
+grep -Eq '^  pgzero_background [1-9][0-9]*$' "$tmp/a"
+grep -q '^  reaper_wake 1$' "$tmp/a"
+grep -q '^  reaper_cycles 1$' "$tmp/a"
+grep -Eq '^  shrinker_slab_reclaimed [1-9][0-9]*$' "$tmp/a"
+grep -q '^  direct_reclaim 0$' "$tmp/a"
+grep -q '^pagealloc check: ok$' "$tmp/a"
+grep -q '^pagealloc teardown: slab and service destroyed, 4096 of 4096 frames free$' "$tmp/a"
 # after the drain: 16 whole order-10 blocks and nothing else
 tail -n 1 "$tmp/a" | grep -Eq '^Node 0, zone +demo( +0){10} +16 $'
 

@@ -188,6 +188,13 @@ KMEM_API enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *bl
  * start of an allocated block (not reported). O(log regions). */
 KMEM_API int kmem_buddy_block_order(struct kmem_buddy *b, const void *block);
 
+/* What kmem_buddy_free_checked(b, p, KMEM_BUDDY_ANY_ORDER) would return,
+ * without freeing or reporting anything: KMEM_OK (p starts an allocated
+ * block), KMEM_DOUBLE_FREE, KMEM_FOREIGN_POINTER, KMEM_INTERIOR_POINTER or
+ * KMEM_RESERVED_FREE. For layers above that report to their own sink.
+ * O(log regions + max_order). */
+KMEM_API enum kmem_status kmem_buddy_classify(struct kmem_buddy *b, const void *p);
+
 /* Smallest order whose block holds size bytes, or -1 if size is 0 or larger
  * than the largest block. O(1). */
 KMEM_API int kmem_buddy_size_to_order(const struct kmem_buddy *b, size_t size);

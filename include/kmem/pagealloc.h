@@ -402,8 +402,12 @@ struct kmem_pa_stats {
 	uint64_t thrash_events;
 };
 
-/* Snapshot. Thread-cache counts of other threads are read racily (exact at
- * quiescence). O(threads + shrinkers + clients). */
+/* Snapshot. Frame counts are exact at quiescence (other threads' cache
+ * sizes are read with relaxed loads). Event counters include the calling
+ * thread's cache hits; another thread's cache hits are added at its next
+ * slow path, its kmem_pa_drain() or its exit (the fast paths count nothing
+ * another thread could read without a data race or an atomic operation).
+ * O(threads + shrinkers + clients). */
 KMEM_API void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st);
 
 /* Text forms, snprintf-style (at most len bytes with the NUL; returns the
