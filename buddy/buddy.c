@@ -28,6 +28,7 @@
  * Tunables (struct kmem_buddy_config): frame_size (4096), max_order (10),
  * max_regions (8), KMEM_BUDDY_NOLOCK.
  */
+#include "kmem_annot.h"
 #include "buddy_internal.h"
 
 #include <errno.h>
@@ -134,6 +135,10 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 	kmem_error_sink_init(&b->own_sink);
 	b->sink = cfg->sink ? cfg->sink : &b->own_sink;
 	b->meta_bytes = buddy_bytes(g.max_regions);
+	/* read without the lock by kmem_buddy_free_frames() */
+	KMEM_ANNOT_BENIGN_RACE(&b->managed_frames, sizeof(b->managed_frames));
+	KMEM_ANNOT_BENIGN_RACE(&b->used_frames, sizeof(b->used_frames));
+	KMEM_ANNOT_BENIGN_RACE(&b->reserved_frames, sizeof(b->reserved_frames));
 	err = kmem_lock_init(&b->lock, !(cfg->flags & KMEM_BUDDY_NOLOCK));
 	if (err)
 		return err;
@@ -554,7 +559,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 	idx = list_pop_locked(b, r, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
 	used = b->used_frames + ((size_t)1 << order);
-	b->used_frames = used;
+	__atomic_store_n(&b->used_frames, used, __ATOMIC_RELAXED); /* kmem_buddy_free_frames */
 	if (used > b->peak_used_frames)
 		b->peak_used_frames = used;
 	b->allocs++;

@@ -44,4 +44,16 @@
 #define KMEM_ANNOT_ENABLED 0
 #endif
 
+/* KMEM_ANNOT_BENIGN_RACE(p, n): p[0..n) is shared through relaxed atomics
+ * by design; Helgrind and DRD (which do not model atomics) skip it. */
+#ifdef KMEM_HAVE_VALGRIND
+#include <stddef.h>
+#include "kmem_port.h"
+KMEM_HIDDEN void kmem_annot_benign_race(const volatile void *p, size_t n);
+KMEM_HIDDEN void kmem_annot_benign_race_drd(const volatile void *p, size_t n);
+#define KMEM_ANNOT_BENIGN_RACE(p, n) kmem_annot_benign_race((p), (n))
+#else
+#define KMEM_ANNOT_BENIGN_RACE(p, n) ((void)(p), (void)(n))
+#endif
+
 #endif /* KMEM_ANNOT_H */

@@ -148,10 +148,10 @@ struct kmem_pagealloc {
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;
 	uint64_t zeroed_bg, zeroed_inline, zeroed_free;
-	uint64_t zero_misses;	/* allocations zeroed inline (blocks) */
 	uint64_t reaper_wakeups, reaper_cycles, zeroer_wakeups, reclaimed_bg;
 	uint64_t direct_reclaims, reclaimed_direct, oom_events, oom_released;
 	uint64_t alloc_fails, nowait_fails, high_dips, refaults, thrash_events;
+	uint64_t zero_misses;	/* allocations zeroed inline (blocks); last counter */
 
 #ifdef KMEM_HAVE_PTHREAD
 	pthread_key_t key;

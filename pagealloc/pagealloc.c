@@ -315,6 +315,7 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa)
 	if (order < 0 || (p = kmem_buddy_alloc(pa->b, (unsigned)order)) == NULL)
 		return NULL;
 	memset(p, 0, sizeof(*p));
+	KMEM_ANNOT_BENIGN_RACE(p->l, sizeof(p->l)); /* counts read by stats */
 	p->pa = pa;
 	p->self_order = (unsigned)order;
 	slot = p->slot;
@@ -1214,6 +1215,13 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 		(void)kmem_buddy_free_checked(pa->b, pa->pool_mem, (int)pa->pool_order);
 		return rc;
 	}
+	/* fields shared through relaxed atomics on purpose (Helgrind, DRD) */
+	KMEM_ANNOT_BENIGN_RACE(&pa->zero_frames, 3 * sizeof(size_t));
+	KMEM_ANNOT_BENIGN_RACE(&pa->wmin, 3 * sizeof(size_t));
+	KMEM_ANNOT_BENIGN_RACE(&pa->allocs, (size_t)((char *)(&pa->zero_misses + 1) -
+						     (char *)&pa->allocs));
+	KMEM_ANNOT_BENIGN_RACE(&pa->nshrinkers, sizeof(pa->nshrinkers));
+	KMEM_ANNOT_BENIGN_RACE(pa->client, sizeof(pa->client));
 	pa->id = __atomic_fetch_add(&pa_next_id, 1, __ATOMIC_RELAXED);
 	pa->magic = PA_MAGIC;
 	rc = kmem_pa_reaper_init(pa);

@@ -82,6 +82,7 @@ int kmem_pa_register_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker *s
 	if (!rc) {
 		sh->calls_ = 0;
 		sh->released_ = 0;
+		KMEM_ANNOT_BENIGN_RACE(&sh->calls_, 2 * sizeof(uint64_t));
 		kmem_lock_acquire(&pa->lock); /* readers of the list hold either lock */
 		sh->next_ = pa->shrinkers;
 		pa->shrinkers = sh; /* newest first */
@@ -679,6 +680,7 @@ int kmem_pa_reaper_init(struct kmem_pagealloc *pa)
 	pthread_condattr_t ca;
 	int rc = pthread_mutex_init(&pa->rmtx, NULL);
 
+	KMEM_ANNOT_BENIGN_RACE(&pa->kicked, 2 * sizeof(bool)); /* kicked, live: hints */
 	if (rc)
 		return -rc;
 	rc = pthread_condattr_init(&ca);

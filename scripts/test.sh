@@ -50,8 +50,10 @@ meson test -C build-tsan --print-errorlogs --suite threads --suite stress
 step "Helgrind and DRD (build-pthread/, -Dlock=pthread)"
 configure build-pthread -Dlock=pthread -Dbenchmarks=disabled -Dtools=false
 for tool in helgrind drd; do
-	for t in buddy-threads slab-threads; do
-		KMEM_TEST_UNDER_VALGRIND=1 valgrind --tool=$tool --error-exitcode=99 --quiet \
+	supp=
+	[ $tool = helgrind ] && supp=--suppressions=tests/helgrind.supp
+	for t in buddy-threads slab-threads pagealloc-threads; do
+		KMEM_TEST_UNDER_VALGRIND=1 valgrind --tool=$tool --error-exitcode=99 --quiet $supp \
 			build-pthread/tests/test-$t
 	done
 done
