@@ -36,9 +36,11 @@
  *   low    = min + gap;  high = min + 2 * gap.
  *
  * Thread safety: every function may be called from any thread unless noted.
- * Locks (lock order): shrinker lock, instance lock, then the buddy's. No
- * frame-service lock is held while a shrinker, client release callback or
- * OOM handler runs. Hosted builds keep one per-thread cache per instance and
+ * Locks (lock order): reclaim lock, instance lock, then the buddy's.
+ * Shrinker scans, client release callbacks and OOM handlers run with only
+ * the reclaim lock held (one reclaim pass at a time): they may allocate,
+ * free, read stats and format text, but must not register or unregister
+ * shrinkers or clients, or stop the reaper (those wait for the pass). Hosted builds keep one per-thread cache per instance and
  * thread (one frame-sized block from the instance, returned at thread exit);
  * without threads there is one cache per instance.
  */
@@ -122,8 +124,9 @@ struct kmem_pa_config {
 	 * satisfy min < low < high <= managed frames. */
 	size_t wmark_min, wmark_low, wmark_high;
 	/* Zeroed pool targets for order-0 frames (higher pool orders get the
-	 * same targets shifted right by the order); 0: zero_high = high
-	 * watermark, zero_low = zero_high / 2 (at most managed / 8). */
+	 * same targets shifted right by the order): the zeroer starts when the
+	 * pool falls below zero_low and fills it to zero_high. 0: zero_high =
+	 * min(high watermark, managed / 8), zero_low = zero_high / 2. */
 	size_t zero_low, zero_high;
 	/* Background zeroing budget, frames per second; 0: 65536 (256 MiB/s
 	 * with 4 KiB frames, a fraction of one core's memset bandwidth). */
@@ -135,15 +138,20 @@ struct kmem_pa_config {
 	unsigned oom_retries;	/* 0: 3 */
 	enum kmem_pa_share_policy share_policy;
 	enum kmem_pa_reclaim_scope reclaim_scope;
-	/* OOM handler; NULL: the default policy (pick the client with the
-	 * highest OOM score and ask it to release). Returns the frames it
-	 * released. Runs without any frame-service lock held. */
+	/* OOM handler; NULL: the default policy: among clients with a release
+	 * callback, holding more than their min_frames and not exempt (adj
+	 * -1000), ask the one with the highest OOM score (ties: lower
+	 * priority; under KMEM_PA_SHARE_PRIORITY the lowest priority first) to
+	 * release. Returns the frames it released. Called once per retry:
+	 * oom_retries times for a request that nothing helps (4 times as many
+	 * with KMEM_PAGE_NOFAIL). Runs with only the reclaim lock held. */
 	size_t (*oom_handler)(void *arg, struct kmem_pagealloc *pa,
 			      const struct kmem_pa_oom_event *ev);
 	void *oom_arg;
 	/* Called (no lock held) when thrashing is detected: for three reclaim
-	 * cycles running, at least half of the frames reclaimed in a cycle
-	 * were handed out again before the next. NULL: only counted. */
+	 * cycles running, a cycle reclaimed at least 8 frames and at least
+	 * half of them were handed out again before the next cycle. NULL: only
+	 * counted. */
 	void (*on_thrash)(void *arg, struct kmem_pagealloc *pa);
 	void *thrash_arg;
 	unsigned flags;		/* KMEM_PA_* */
@@ -279,7 +287,8 @@ KMEM_API void kmem_pa_reaper_stop(struct kmem_pagealloc *pa);
 /* One round of the reaper's work in the caller, for builds without threads
  * (an idle loop or an RTOS task) and for tests: if free < low, reclaim until
  * free >= high (or nothing more comes back); then zero up to max_zero frames
- * from the dirty pool (or the buddy) into the zeroed pool while it is below
+ * from the dirty pool (or the buddy, while it has more than high free) into
+ * the zeroed pools: once a pool fell below zero_low, until it reaches
  * zero_high. The reaper thread runs exactly this with its time budget. Safe
  * to call while the thread runs. Returns KMEM_PA_WORK_* bits, 0 if idle. */
 KMEM_API unsigned kmem_pa_reaper_run(struct kmem_pagealloc *pa, size_t max_zero);
@@ -333,10 +342,11 @@ KMEM_API void kmem_pa_client_unregister(struct kmem_pa_client *cl);
 
 /* Allocate / free on behalf of a client: as kmem_pa_alloc/kmem_pa_free, with
  * the frames counted against the client. A request past max_frames first
- * asks the client itself to release (local reclaim), then fails with NULL
- * (counted in limit_fails). Other clients' guaranteed minimums are kept:
- * free frames never drop below min watermark + their unmet minimums for
- * this client's requests. */
+ * asks the client itself to release (local reclaim); if that made room the
+ * request goes on, otherwise it fails with NULL (counted in limit_fails).
+ * Guaranteed minimums: every request (a plain kmem_pa_alloc() too) must
+ * leave free frames at or above the min watermark plus the unmet minimums
+ * (min_frames - held, when positive) of every other client. */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_client_alloc(struct kmem_pa_client *cl, unsigned order,
 						     unsigned flags);
 KMEM_API void kmem_pa_client_free(struct kmem_pa_client *cl, void *block, unsigned order);
@@ -391,7 +401,7 @@ struct kmem_pa_stats {
 	uint64_t reaper_cycles;		/* reclaim cycles finished */
 	uint64_t zeroer_wakeups;	/* the thread woke for zeroing work */
 	uint64_t reclaimed_bg;		/* frames reclaimed by the reaper */
-	uint64_t direct_reclaims;	/* allocations that reclaimed in the caller */
+	uint64_t direct_reclaims;	/* direct reclaim passes (even fruitless ones) */
 	uint64_t reclaimed_direct;
 	uint64_t oom_events;		/* OOM handler calls */
 	uint64_t oom_released;		/* frames OOM handling released */
