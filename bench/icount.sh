@@ -46,3 +46,28 @@ if [ -x "$slab" ]; then
 	printf '%-36s %10s  %s\n' "kmem_alloc(64)+kmem_free" "$(scount kmalloc)" "<= 50"
 	printf '%-36s %10s  %s\n' "glibc malloc(64)+free (reference)" "$(scount glibc)" ""
 fi
+
+# frame service (icount-pagealloc beside icount-buddy): allocator
+# instructions per op, main's self cost (the harness loop) excluded as for
+# the slab rows. pcp rows: alloc+free pairs of one order-0 frame through the
+# thread cache; alloc rows: one order-0 allocation (frees uncounted).
+pagealloc="$(dirname "$exe")/icount-pagealloc"
+if [ -x "$pagealloc" ]; then
+	pcount() {
+		valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$tmp/out" \
+			"$pagealloc" "$1" "$n" > /dev/null 2>&1
+		total=$(awk '/^totals:/ {print $2}' "$tmp/out")
+		# every main row (with debug info, inlined workload lines are
+		# listed under their own file)
+		self=$(callgrind_annotate "$tmp/out" 2>/dev/null |
+			awk '/Auto-annotated/ {exit} /:main( |$)/ {gsub(",", "", $1); s += $1} END {print s + 0}')
+		awk -v t="$total" -v m="${self:-0}" -v n="$n" 'BEGIN { printf "%.1f", (t - m) / n }'
+	}
+	echo "pagealloc: allocator instructions per op (harness loop excluded)"
+	printf '%-36s %10s  %s\n' "pcp alloc+free, INIT_NONE" "$(pcount pcp-none)" "<= 40"
+	printf '%-36s %10s  %s\n' "pcp alloc+free, ON_ALLOC warm pool" "$(pcount pcp-zeroed)" "(zeroer uncounted)"
+	printf '%-36s %10s  %s\n' "pcp alloc+free, ON_ALLOC NO_BGZERO" "$(pcount pcp-inline)" "(4 KiB memset each)"
+	printf '%-36s %10s  %s\n' "order-0 alloc, INIT_NONE" "$(pcount alloc-none)" "(batches of 1024)"
+	printf '%-36s %10s  %s\n' "order-0 alloc, ON_ALLOC warm pool" "$(pcount alloc-zeroed)" "(batches of 1024)"
+	printf '%-36s %10s  %s\n' "buddy order-0 pair (same buddy)" "$(pcount buddy)" "(reference)"
+fi
