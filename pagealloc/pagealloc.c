@@ -23,14 +23,9 @@ __thread struct pa_tls kmem_pa_tls __attribute__((tls_model("initial-exec")));
  * stale entry for a destroyed instance can never match a new one. */
 static uint64_t pa_next_id = 1;
 
-static void pa_defaults(struct kmem_pa_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-}
-
 void kmem_pa_config_init(struct kmem_pa_config *cfg)
 {
-	pa_defaults(cfg);
+	memset(cfg, 0, sizeof(*cfg)); /* every default is 0 */
 }
 
 size_t kmem_pa_sizeof(void)
