@@ -78,6 +78,9 @@ static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geom
 	g->max_regions = cfg->max_regions ? cfg->max_regions : KMEM_BUDDY_DEFAULT_REGIONS;
 	if (g->max_regions > KMEM_BUDDY_REGION_LIMIT || (cfg->flags & ~KMEM_BUDDY_FLAGS_ALL))
 		return -EINVAL;
+	if (cfg->owner_table && (!(cfg->flags & KMEM_BUDDY_OWNERS) || !cfg->owner_frames ||
+				 ((uintptr_t)cfg->owner_base & (fs - 1))))
+		return -EINVAL;
 	return 0;
 }
 
@@ -135,6 +138,11 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 	kmem_error_sink_init(&b->own_sink);
 	b->sink = cfg->sink ? cfg->sink : &b->own_sink;
 	b->meta_bytes = buddy_bytes(g.max_regions);
+	if (cfg->owner_table) {
+		b->owner_tab = cfg->owner_table;
+		b->owner_tab_base = (uintptr_t)cfg->owner_base;
+		b->owner_tab_frames = cfg->owner_frames;
+	}
 	/* read without the lock by kmem_buddy_free_frames() */
 	KMEM_ANNOT_BENIGN_RACE(&b->managed_frames, sizeof(b->managed_frames));
 	KMEM_ANNOT_BENIGN_RACE(&b->used_frames, sizeof(b->used_frames));
@@ -155,6 +163,10 @@ void kmem_buddy_destroy(struct kmem_buddy *b)
 	kmem_lock_destroy(&b->lock);
 	b->magic = 0;
 }
+
+void kmem_buddy_fork_prepare(struct kmem_buddy *b) { kmem_lock_acquire(&b->lock); }
+void kmem_buddy_fork_parent(struct kmem_buddy *b) { kmem_lock_release(&b->lock); }
+void kmem_buddy_fork_child(struct kmem_buddy *b) { kmem_lock_release(&b->lock); }
 
 size_t kmem_buddy_frame_size(const struct kmem_buddy *b) { return buddy_frame_size(b); }
 unsigned kmem_buddy_max_order(const struct kmem_buddy *b) { return b->max_order; }
@@ -353,7 +365,8 @@ static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr
  * instance keeps them (KMEM_BUDDY_OWNERS). */
 static size_t table_bytes(const struct kmem_buddy *b, uintptr_t nframes)
 {
-	size_t owners = (b->flags & KMEM_BUDDY_OWNERS) ? nframes * sizeof(void *) : 0;
+	size_t owners = ((b->flags & KMEM_BUDDY_OWNERS) && !b->owner_tab) ? nframes * sizeof(void *)
+									   : 0;
 
 	return ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link) + owners;
 }
@@ -408,6 +421,10 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	nframes = (last - first) >> b->frame_shift;
 	if (nframes >= BUDDY_NIL)
 		return -EFBIG;
+	if (b->owner_tab && (first < b->owner_tab_base ||
+			     ((first - b->owner_tab_base) >> b->frame_shift) + nframes >
+				     b->owner_tab_frames))
+		return -EINVAL; /* outside the owner table's range */
 
 	kmem_lock_acquire(&b->lock);
 	if (b->nr_regions >= b->max_regions) {
@@ -428,7 +445,10 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	r->tag = meta;
 	r->link = (struct buddy_link *)(void *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
 	r->owner = NULL;
-	if (b->flags & KMEM_BUDDY_OWNERS) {
+	if (b->owner_tab) {
+		r->owner = b->owner_tab + ((first - b->owner_tab_base) >> b->frame_shift);
+		memset(r->owner, 0, nframes * sizeof(void *));
+	} else if (b->flags & KMEM_BUDDY_OWNERS) {
 		r->owner = (void **)(void *)(r->link + nframes);
 		memset(r->owner, 0, nframes * sizeof(void *));
 	}
@@ -947,6 +967,12 @@ void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
 
 	if (!(b->flags & KMEM_BUDDY_OWNERS))
 		return NULL;
+	if (b->owner_tab) { /* one table: words outside regions read zero */
+		uintptr_t i = (a - b->owner_tab_base) >> b->frame_shift;
+
+		return i < b->owner_tab_frames ? __atomic_load_n(&b->owner_tab[i], __ATOMIC_RELAXED)
+					       : NULL;
+	}
 	/* Regions are only ever added, and region slots never move, so the
 	 * lookup needs no lock; owner words are relaxed atomics. */
 	r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
@@ -1010,7 +1036,11 @@ void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
 	ps->owner_words = NULL;
 	ps->register_shrinker = NULL;
 	ps->unregister_shrinker = NULL;
-	if (b->flags & KMEM_BUDDY_OWNERS) {
+	if (b->owner_tab) { /* the whole range, regions added later included */
+		ps->owner_base = b->owner_tab_base;
+		ps->owner_frames = b->owner_tab_frames;
+		ps->owner_words = b->owner_tab;
+	} else if (b->flags & KMEM_BUDDY_OWNERS) {
 		/* the lowest region now: regions never move or shrink */
 		const struct buddy_region *r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
 

@@ -109,6 +109,9 @@ struct kmem_buddy {
 	char name[BUDDY_NAME_MAX];
 	struct kmem_error_sink *sink;
 	struct kmem_error_sink own_sink;
+	void **owner_tab;	/* config owner table, or NULL (immutable) */
+	uintptr_t owner_tab_base;
+	size_t owner_tab_frames;
 	struct kmem_lock lock;
 
 	/* --- protected by lock --- */

@@ -44,6 +44,10 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	st->reaper_wakeups = pa->reaper_wakeups;
 	st->reaper_cycles = pa->reaper_cycles;
 	st->reclaimed_bg = pa->reclaimed_bg;
+	st->grows = pa_read(&pa->grows);
+	st->grown_frames = pa_read(&pa->grown_frames);
+	st->releases = pa_read(&pa->releases);
+	st->released_frames = pa_read(&pa->released_frames);
 	st->high_dips = pa->high_dips;
 	st->refaults = pa->refaults;
 	st->thrash_events = pa->thrash_events;
@@ -96,6 +100,10 @@ int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
 	kmem_fmt_printf(&f, "reaper_cycles %llu\n", (unsigned long long)st.reaper_cycles);
 	kmem_fmt_printf(&f, "zeroer_wake %llu\n", (unsigned long long)st.zeroer_wakeups);
 	kmem_fmt_printf(&f, "pgreclaim_background %llu\n", (unsigned long long)st.reclaimed_bg);
+	kmem_fmt_printf(&f, "grow %llu\n", (unsigned long long)st.grows);
+	kmem_fmt_printf(&f, "grow_pages %llu\n", (unsigned long long)st.grown_frames);
+	kmem_fmt_printf(&f, "release %llu\n", (unsigned long long)st.releases);
+	kmem_fmt_printf(&f, "release_pages %llu\n", (unsigned long long)st.released_frames);
 	kmem_fmt_printf(&f, "direct_reclaim %llu\n", (unsigned long long)st.direct_reclaims);
 	kmem_fmt_printf(&f, "pgreclaim_direct %llu\n", (unsigned long long)st.reclaimed_direct);
 	kmem_fmt_printf(&f, "oom_events %llu\n", (unsigned long long)st.oom_events);

@@ -144,6 +144,11 @@ struct kmem_pagealloc {
 	void *oom_arg;
 	void (*on_thrash)(void *arg, struct kmem_pagealloc *pa);
 	void *thrash_arg;
+	size_t (*grow)(void *arg, struct kmem_pagealloc *pa, size_t frames);
+	void *grow_arg;
+	size_t (*release)(void *arg, struct kmem_pagealloc *pa, size_t frames);
+	void *release_arg;
+	uint64_t grows, grown_frames, releases, released_frames; /* relaxed atomics */
 
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;
@@ -163,6 +168,7 @@ struct kmem_pagealloc {
 	bool stop;		/* rmtx */
 	bool kicked;		/* rmtx; read relaxed as a hint */
 	bool live;		/* the thread exists (relaxed hint for kicks) */
+	bool starting;		/* a lazy start is in progress (atomic) */
 #else
 	struct pa_pcp *solo;	/* the one cache */
 	bool solo_in_reclaim;
@@ -238,6 +244,11 @@ KMEM_HIDDEN size_t kmem_pa_reclaim_as(struct kmem_pagealloc *pa, struct kmem_pa_
 KMEM_HIDDEN size_t kmem_pa_oom(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,
 			       unsigned order, unsigned flags, unsigned attempt);
 KMEM_HIDDEN void kmem_pa_kick(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_kick_release(struct kmem_pagealloc *pa);
+KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa);
+/* defined in pagealloc.c */
+KMEM_HIDDEN void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames);
+KMEM_HIDDEN void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa);
 KMEM_HIDDEN size_t kmem_pa_reserved_for_others(struct kmem_pagealloc *pa,
 					       const struct kmem_pa_client *cl);
 KMEM_HIDDEN size_t kmem_pa_client_share(struct kmem_pagealloc *pa, const struct kmem_pa_client *cl);

@@ -363,6 +363,25 @@ void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
 	kmem_lock_release(&pa->lock);
 }
 
+/* In a fork child (lock held): the caches of the threads that did not come
+ * along go back to the buddy; only the calling thread's stays. */
+void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa)
+{
+#ifdef KMEM_HAVE_PTHREAD
+	struct pa_pcp *mine = pa->key_ok ? pthread_getspecific(pa->key) : NULL, *p, *next;
+
+	for (p = pa->pcps; p; p = next) {
+		next = p->next;
+		if (p == mine)
+			continue;
+		kmem_pa_pcp_flush_locked(pa, p);
+		pcp_free_locked(pa, p);
+	}
+#else
+	(void)pa;
+#endif
+}
+
 #ifdef KMEM_HAVE_PTHREAD
 /* pthread key destructor: the exiting thread's cache goes back. From here
  * on the thread makes no new caches (later destructors use the slow path). */
@@ -530,7 +549,8 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 	bool need_zero = ((flags & KMEM_PAGE_ZERO) | pa->zero_all) != 0;
 	unsigned rounds = pa->oom_retries * ((flags & KMEM_PAGE_NOFAIL) ? 4u : 1u);
 	struct pa_pcp *p;
-	bool zeroed = false, kick = false;
+	bool zeroed = false, kick = false, want_grow = false;
+	unsigned grows = 0;
 	void *blk = NULL;
 	size_t n;
 
@@ -552,6 +572,8 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 		} else {
 			size_t free = pa_free_frames(pa);
 			size_t floor = (flags & KMEM_PAGE_HIGH) ? pa->wmin / 2 : pa->wmin;
+
+			want_grow = pa->grow && free < n + pa->wlow;
 
 			if (pa->nclients)
 				floor += kmem_pa_reserved_for_others(pa, cl);
@@ -584,6 +606,22 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 				(pa->dpool[0].n || free > pa->whigh));
 		}
 		kmem_lock_release(&pa->lock);
+		if (want_grow && grows < 4) {
+			size_t got = pa->grow(pa->grow_arg, pa, n + pa->wlow);
+
+			want_grow = false;
+			grows++;
+			if (got)
+				kmem_pa_grown(pa, got);
+			/* grown, or another thread grew meanwhile: retry */
+			if (got || pa_free_frames(pa) >= n + pa->wlow) {
+				kick = false; /* growth, not reclaim */
+				if (!blk) {
+					attempt--; /* wraps for attempt 0: the loop's ++ restores it */
+					continue;
+				}
+			}
+		}
 		if (blk)
 			break;
 		if (kick)
@@ -645,6 +683,24 @@ void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order)
 		kmem_pa_free_slow(pa, block, order);
 }
 
+void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames)
+{
+	kmem_lock_acquire(&pa->lock);
+	pa->managed += frames;
+	kmem_lock_release(&pa->lock);
+	pa_count(&pa->grows, 1);
+	pa_count(&pa->grown_frames, frames);
+}
+
+/* After a free reached the buddy: too much free memory? */
+static void release_check(struct kmem_pagealloc *pa)
+{
+	size_t high = pa_relaxed(&pa->whigh);
+
+	if (pa->release && pa_free_frames(pa) > high + high / 4)
+		kmem_pa_kick_release(pa);
+}
+
 void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 {
 	struct pa_pcp *p;
@@ -667,6 +723,7 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 			shadow_record_locked(pa, block);
 		kmem_lock_release(&pa->lock);
 		to_buddy(pa, block, order);
+		release_check(pa);
 		return;
 	}
 	p = pcp_get(pa);
@@ -699,6 +756,7 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 			pool_put_locked(pa, block, order, pa->wipe);
 	}
 	kmem_lock_release(&pa->lock);
+	release_check(pa);
 }
 
 /* ---- zeroer ------------------------------------------------------------------------- */
@@ -1182,6 +1240,10 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	pa->oom_arg = cfg->oom_arg;
 	pa->on_thrash = cfg->on_thrash;
 	pa->thrash_arg = cfg->thrash_arg;
+	pa->grow = cfg->grow;
+	pa->grow_arg = cfg->grow_arg;
+	pa->release = cfg->release;
+	pa->release_arg = cfg->release_arg;
 	strncpy(pa->name, cfg->name ? cfg->name : "pagealloc", PA_NAME_MAX - 1);
 	/* pool arrays: zeroed pools hold zero_high >> order blocks, dirty
 	 * pools as many */

@@ -516,6 +516,21 @@ void kmem_pa_client_get_stats(struct kmem_pa_client *cl, struct kmem_pa_client_s
 
 /* ---- the reaper step ------------------------------------------------------------ */
 
+/* Free frames above high: ask release() to give their memory back. */
+size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
+{
+	size_t free = pa_free_frames(pa), high = pa_relaxed(&pa->whigh), got;
+
+	if (!pa->release || free <= high)
+		return 0;
+	got = pa->release(pa->release_arg, pa, free - high);
+	if (got) {
+		pa_count(&pa->releases, 1);
+		pa_count(&pa->released_frames, got);
+	}
+	return got;
+}
+
 /* One reaper round; *zeroed: frames zeroed. */
 static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *zeroed)
 {
@@ -563,6 +578,8 @@ static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *
 			pa->on_thrash(pa->thrash_arg, pa);
 		work |= KMEM_PA_WORK_RECLAIM;
 	}
+	if (pa->release && kmem_pa_release_excess(pa))
+		work |= KMEM_PA_WORK_RELEASE;
 	if (!(pa->flags & KMEM_PA_NO_BGZERO)) {
 		bool pending;
 
@@ -742,9 +759,71 @@ void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
 	pthread_mutex_unlock(&pa->rmtx);
 }
 
+/* Start the thread on a kick (KMEM_PA_LAZY_REAPER). One thread wins the
+ * `starting` flag; a failed start leaves the flag set (no retry storm). */
+static bool lazy_start(struct kmem_pagealloc *pa)
+{
+	bool no = false;
+
+	if (!(pa->flags & KMEM_PA_LAZY_REAPER) ||
+	    !__atomic_compare_exchange_n(&pa->starting, &no, true, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return false;
+	if (kmem_pa_reaper_start(pa) != 0)
+		return false;
+	__atomic_store_n(&pa->starting, false, __ATOMIC_RELEASE);
+	return true;
+}
+
+void kmem_pa_kick_release(struct kmem_pagealloc *pa)
+{
+	if (flag_get(&pa->live) || lazy_start(pa))
+		kmem_pa_kick(pa);
+	else if (!(pa->flags & KMEM_PA_LAZY_REAPER))
+		(void)kmem_pa_release_excess(pa); /* no thread: the freeing thread does it */
+}
+
+void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
+{
+	kmem_lock_acquire(&pa->shrink_lock);
+	kmem_lock_acquire(&pa->lock);
+	pthread_mutex_lock(&pa->rmtx);
+}
+
+void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
+{
+	pthread_mutex_unlock(&pa->rmtx);
+	kmem_lock_release(&pa->lock);
+	kmem_lock_release(&pa->shrink_lock);
+}
+
+void kmem_pa_fork_child(struct kmem_pagealloc *pa)
+{
+	pthread_condattr_t ca;
+
+	/* the reaper thread does not exist here; start again lazily */
+	pa->running = false;
+	pa->stop = false;
+	flag_set(&pa->live, false);
+	flag_set(&pa->kicked, false);
+	__atomic_store_n(&pa->starting, false, __ATOMIC_RELAXED);
+	pa->reclaiming = false;
+	pthread_mutex_unlock(&pa->rmtx);
+	if (pthread_condattr_init(&ca) == 0) {
+		if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0)
+			(void)pthread_cond_init(&pa->rcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	kmem_pa_pcp_adopt_orphans_locked(pa);
+	kmem_lock_release(&pa->lock);
+	kmem_lock_release(&pa->shrink_lock);
+}
+
 void kmem_pa_kick(struct kmem_pagealloc *pa)
 {
-	if (!flag_get(&pa->live) || flag_get(&pa->kicked))
+	if (!flag_get(&pa->live) && !lazy_start(pa))
+		return;
+	if (flag_get(&pa->kicked))
 		return;
 	pthread_mutex_lock(&pa->rmtx);
 	flag_set(&pa->kicked, true);
@@ -780,6 +859,26 @@ void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
 }
 
 void kmem_pa_kick(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_kick_release(struct kmem_pagealloc *pa)
+{
+	(void)kmem_pa_release_excess(pa);
+}
+
+void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_fork_child(struct kmem_pagealloc *pa)
 {
 	(void)pa;
 }

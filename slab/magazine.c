@@ -532,6 +532,81 @@ static void thread_exit(void *arg)
 }
 #endif
 
+/* ---- fork ------------------------------------------------------------------- */
+
+/* Lock order as documented: instance lock, registry lock, cache locks
+ * (magazine and descriptor caches last). */
+void kmem_slab_fork_prepare(struct kmem_slab *s)
+{
+	kmem_lock_acquire(&s->lock);
+	kmem_mag_registry_lock();
+	for (struct kmem_cache *c = s->caches; c; c = c->next)
+		kmem_lock_acquire(&c->lock);
+	kmem_lock_acquire(&s->cache_cache.lock);
+	kmem_lock_acquire(&s->mag_cache.lock);
+}
+
+static void fork_unlock_caches(struct kmem_slab *s)
+{
+	kmem_lock_release(&s->mag_cache.lock);
+	kmem_lock_release(&s->cache_cache.lock);
+	for (struct kmem_cache *c = s->caches; c; c = c->next)
+		kmem_lock_release(&c->lock);
+}
+
+void kmem_slab_fork_parent(struct kmem_slab *s)
+{
+	fork_unlock_caches(s);
+	kmem_mag_registry_unlock();
+	kmem_lock_release(&s->lock);
+}
+
+#ifdef KMEM_HAVE_PTHREAD
+/* Child: the magazines of threads that did not come along go to the depots
+ * (or back to the slabs), as if those threads had exited. Their thread
+ * blocks stay mapped (other instances' caches may still name them). */
+static void fork_adopt_locked(struct kmem_cache *c)
+{
+	struct kmem_mag_holder *h, *next;
+
+	for (h = c->holders; h; h = next) {
+		struct kmem_mag *a, *b, *fa, *fb;
+		uint64_t al, fr;
+
+		next = h->next;
+		if (h->thread == kmem_mag_self)
+			continue;
+		holder_detach_locked(h, &a, &b, &al, &fr);
+		kmem_lock_acquire(&c->lock);
+		c->mag_allocs += al;
+		c->mag_frees += fr;
+		fa = depot_put_locked(c, a);
+		fb = depot_put_locked(c, b);
+		kmem_lock_release(&c->lock);
+		if (fa) {
+			fa->next = NULL;
+			(void)mag_list_release(c, fa);
+		}
+		if (fb) {
+			fb->next = NULL;
+			(void)mag_list_release(c, fb);
+		}
+	}
+}
+#endif
+
+void kmem_slab_fork_child(struct kmem_slab *s)
+{
+	fork_unlock_caches(s);
+#ifdef KMEM_HAVE_PTHREAD
+	for (struct kmem_cache *c = s->caches; c; c = c->next)
+		if (c->slot)
+			fork_adopt_locked(c);
+#endif
+	kmem_mag_registry_unlock();
+	kmem_lock_release(&s->lock);
+}
+
 void kmem_mag_cache_fini(struct kmem_cache *c)
 {
 	struct kmem_mag *list = NULL;

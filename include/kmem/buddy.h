@@ -65,6 +65,20 @@ struct kmem_buddy_config {
 	/* Where errors go. NULL: the instance's own sink (print to stderr,
 	 * continue). The sink must outlive the instance. */
 	struct kmem_error_sink *sink;
+	/* Optional, with KMEM_BUDDY_OWNERS: one caller-supplied owner table
+	 * for a whole address range [owner_base, owner_base + owner_frames *
+	 * frame_size), instead of owner words in each region's frame table.
+	 * Every region must then lie inside that range; its owner words are
+	 * the slice of owner_table at its frames (zeroed when it is added).
+	 * The page source (kmem_buddy_page_source()) then reports the whole
+	 * range for direct lookup, so regions added later are covered too: a
+	 * heap that reserves address space and adds regions inside it on
+	 * demand (the drop-in malloc) keeps a one-load owner lookup. The
+	 * table must stay valid and must read zero outside regions.
+	 * owner_base must be frame-aligned. All NULL/0: per-region words. */
+	void **owner_table;
+	void *owner_base;
+	size_t owner_frames;
 };
 
 /* Fill cfg with the defaults: frame 4096, max order 10, 8 regions, locked,
@@ -79,7 +93,9 @@ KMEM_API size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg);
  * Returns 0 and sets *out, or:
  *   -EINVAL  cfg invalid (frame size not a power of two in range, max_order
  *            > 31 or frame_size << max_order overflows an address, regions
- *            not in 1..64, unknown flags), mem NULL or misaligned, out NULL;
+ *            not in 1..64, unknown flags, an owner table without
+ *            KMEM_BUDDY_OWNERS or with a misaligned base), mem NULL or
+ *            misaligned, out NULL;
  *   -ENOSPC  mem_size < kmem_buddy_sizeof(cfg);
  *   other    the lock could not be initialised (negative errno).
  * O(max_regions). */
@@ -101,6 +117,13 @@ KMEM_API KMEM_MUST_CHECK int kmem_buddy_create_in(void *base, size_t size,
  * no other call may be in progress or follow. O(1). */
 KMEM_API void kmem_buddy_destroy(struct kmem_buddy *b);
 
+/* Fork support (pthread_atfork): prepare takes the instance lock, parent
+ * and child release it. Take it after every layer above has taken its own.
+ * O(1). */
+KMEM_API void kmem_buddy_fork_prepare(struct kmem_buddy *b);
+KMEM_API void kmem_buddy_fork_parent(struct kmem_buddy *b);
+KMEM_API void kmem_buddy_fork_child(struct kmem_buddy *b);
+
 /* Frame-table bytes kmem_buddy_add_region() needs for a region
  * base[0..size) when the caller supplies the table separately. O(1). */
 KMEM_API size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b,
@@ -114,7 +137,8 @@ KMEM_API size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b,
  * 8-byte aligned, outside base[0..size). meta NULL: the table is carved from
  * the start of the region itself.
  * Returns 0, or:
- *   -EINVAL  base NULL, meta misaligned or overlapping the region;
+ *   -EINVAL  base NULL, meta misaligned or overlapping the region, or
+ *            (with a config owner table) frames outside the table's range;
  *   -ENOSPC  no whole frame in the region (after the table), or meta_size
  *            too small;
  *   -EEXIST  the frames or the table overlap memory the instance already

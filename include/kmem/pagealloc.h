@@ -100,7 +100,11 @@ enum kmem_pa_reclaim_scope {
 /* Config flags. */
 #define KMEM_PA_NO_PCP 0x1u	/* no per-thread caches: every call takes the lock */
 #define KMEM_PA_NO_BGZERO 0x2u	/* no background zeroing: zero inline only */
-#define KMEM_PA_FLAGS_ALL (KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO)
+/* Start the reaper thread on the first kick (a slow path that finds work for
+ * it) instead of at kmem_pa_reaper_start(): a program that never needs it
+ * never gets the thread. The kick that starts it runs with no lock held. */
+#define KMEM_PA_LAZY_REAPER 0x4u
+#define KMEM_PA_FLAGS_ALL (KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO | KMEM_PA_LAZY_REAPER)
 
 /* What an OOM handler is told. */
 struct kmem_pa_oom_event {
@@ -155,6 +159,24 @@ struct kmem_pa_config {
 	void (*on_thrash)(void *arg, struct kmem_pagealloc *pa);
 	void *thrash_arg;
 	unsigned flags;		/* KMEM_PA_* */
+	/* Optional growth (NULL: the buddy's regions are all there is). When
+	 * an allocation would take free frames below the low watermark, the
+	 * allocating thread (no frame-service lock held) calls grow(frames):
+	 * add at least `frames` frames to the buddy (kmem_buddy_add_region)
+	 * and return how many were added, or 0 if none can be. Growth comes
+	 * before reclaim: the reaper and OOM only act once grow returns 0.
+	 * May run in several threads at once. */
+	size_t (*grow)(void *arg, struct kmem_pagealloc *pa, size_t frames);
+	void *grow_arg;
+	/* Optional release (NULL: free frames stay as they are). When free
+	 * frames exceed the high watermark, the reaper step calls
+	 * release(frames) with the excess: give the memory of about that many
+	 * free buddy frames back to the system (madvise) without taking them
+	 * out of the buddy; return the frames released. Frees that push free
+	 * frames past high + high / 4 kick the reaper for it (without a
+	 * reaper thread, the freeing thread runs it). No lock held. */
+	size_t (*release)(void *arg, struct kmem_pagealloc *pa, size_t frames);
+	void *release_arg;
 };
 
 /* Fill cfg with the defaults (buddy still to be set). O(1). */
@@ -279,10 +301,24 @@ KMEM_API KMEM_MUST_CHECK int kmem_pa_reaper_start(struct kmem_pagealloc *pa);
  * shrinker or OOM handler. */
 KMEM_API void kmem_pa_reaper_stop(struct kmem_pagealloc *pa);
 
+/* Fork support (pthread_atfork order: prepare before fork; parent or child
+ * after). prepare takes the instance's locks (reclaim lock, lock, reaper
+ * mutex), so nothing is half-done at the fork; parent releases them. child
+ * releases them too, forgets the reaper thread (it did not come along; a
+ * KMEM_PA_LAZY_REAPER instance starts a new one on demand, others need
+ * kmem_pa_reaper_start()), and returns the frame caches of the threads
+ * that did not come along to the buddy. A frame a thread was taking out of
+ * its cache at the instant of the fork may be lost to the child. Call
+ * prepare before the buddy's own lock is taken. O(threads) in the child. */
+KMEM_API void kmem_pa_fork_prepare(struct kmem_pagealloc *pa);
+KMEM_API void kmem_pa_fork_parent(struct kmem_pagealloc *pa);
+KMEM_API void kmem_pa_fork_child(struct kmem_pagealloc *pa);
+
 /* Work the reaper does, bits of kmem_pa_reaper_run()'s result. */
 #define KMEM_PA_WORK_RECLAIM 0x1u	/* a reclaim cycle ran (free < low seen) */
 #define KMEM_PA_WORK_ZERO 0x2u		/* frames were zeroed */
 #define KMEM_PA_WORK_PENDING 0x4u	/* more zeroing is wanted (out of budget) */
+#define KMEM_PA_WORK_RELEASE 0x8u	/* release() gave frames back to the system */
 
 /* One round of the reaper's work in the caller, for builds without threads
  * (an idle loop or an RTOS task) and for tests: if free < low, reclaim until
@@ -410,6 +446,10 @@ struct kmem_pa_stats {
 	uint64_t high_dips;		/* HIGH requests served below min */
 	uint64_t refaults;		/* reclaimed frames handed out again soon */
 	uint64_t thrash_events;
+	uint64_t grows;			/* grow() calls that added frames */
+	uint64_t grown_frames;		/* frames they added */
+	uint64_t releases;		/* release() calls that released frames */
+	uint64_t released_frames;	/* frames they released */
 };
 
 /* Snapshot. Frame counts are exact at quiescence (other threads' cache

@@ -99,6 +99,19 @@ KMEM_API KMEM_MUST_CHECK int kmem_slab_init(void *mem, size_t mem_size,
  * instance or its caches meanwhile or afterwards. O(objects + slabs). */
 KMEM_API void kmem_slab_destroy(struct kmem_slab *s);
 
+/* Fork support, for pthread_atfork (the drop-in malloc registers them):
+ * prepare takes every lock of the instance (instance, magazine registry,
+ * every cache), so no cache is half-changed at the fork; call it before the
+ * page source's prepare. parent releases them. child releases them and
+ * treats the threads that did not come along as exited: their magazines go
+ * to the depots, so their objects are not lost to the child (their 8 KiB
+ * thread blocks stay mapped). An object a thread was popping from its
+ * magazine at the instant of the fork may be lost to the child. O(caches +
+ * threads). */
+KMEM_API void kmem_slab_fork_prepare(struct kmem_slab *s);
+KMEM_API void kmem_slab_fork_parent(struct kmem_slab *s);
+KMEM_API void kmem_slab_fork_child(struct kmem_slab *s);
+
 /* Cache flags. */
 #define KMEM_CACHE_NOCOLOUR 0x1u /* every slab starts its objects at the same offset */
 #define KMEM_CACHE_NOMAGAZINE 0x2u /* no per-thread magazines: every call takes the cache

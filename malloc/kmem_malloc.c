@@ -1,0 +1,1257 @@
+/* kmem_malloc.c - the drop-in malloc: the C allocation API on kmem's layers,
+ * for LD_PRELOAD (libkmem-malloc.so) or static linking (libkmem-malloc.a).
+ *
+ * Algorithm:
+ *   1. One process-wide heap (the only global instance in kmem), made on the
+ *      first call: a reserved range of address space (the arena, 64 GiB by
+ *      default, PROT_NONE), a buddy allocator over it with one owner table
+ *      for the whole arena, a frame service (pagealloc) in front, and a slab
+ *      instance on the frame service for kmalloc's size classes.
+ *   2. Sizes up to 8 KiB: kmem_alloc (size classes 16..8192, per-thread
+ *      magazines). 8 KiB < size <= 32 MiB: a block of 2^k frames from the
+ *      frame service (per-thread frame caches for k <= 3), its first frame's
+ *      owner word naming the order. Larger: its own mmap (the huge path),
+ *      remembered in a hash table; realloc moves it with mremap.
+ *   3. free(p): the owner word of p's frame (one load) says page block,
+ *      slab object or nothing; outside the arena, the huge table decides.
+ *   4. Growth: when the frame service runs short it calls grow(), which
+ *      makes the next piece of the arena read-write (mprotect) and adds it
+ *      to the buddy as a region (64 MiB, or a quarter of what is in use,
+ *      up to 1 GiB). Growth comes before reclaim.
+ *   5. Memory back to the OS: when free frames exceed the high watermark,
+ *      the reaper (a thread started on first need; KMEM_REAPER=0: the
+ *      freeing thread) calls release(), which takes free blocks of 64 KiB
+ *      and more out of the buddy, madvise(MADV_DONTNEED)s those holding
+ *      data and puts them back. A dirty bitmap (one bit per frame, set when
+ *      a frame is handed out, cleared when released) remembers which free
+ *      frames read as zero: fresh and released memory needs no memset in
+ *      calloc.
+ * Bounds: malloc/free O(1) plus the layer below (kmem_alloc's fast path is a
+ * magazine pop); realloc O(size); the huge path O(1) expected (hash).
+ *
+ * Behaviour where C libraries differ (README "Drop-in malloc"): 16-byte
+ * alignment for every block; malloc(0) returns a unique 16-byte block;
+ * realloc(p, 0) frees p and returns NULL; sizes over PTRDIFF_MAX fail with
+ * ENOMEM; invalid alignments with EINVAL; free preserves errno; a pointer
+ * kmem did not hand out is reported (one line on stderr) and ignored
+ * (KMEM_ERROR=abort: abort).
+ *
+ * Locking (order): slab locks, pagealloc locks, grow lock, huge lock,
+ * release lock (try-lock only), buddy lock; the trace lock is a leaf. The
+ * fork handlers take them all in that order.
+ */
+#define _GNU_SOURCE
+#include <kmem/buddy.h>
+#include <kmem/pagealloc.h>
+#include <kmem/slab.h>
+#include <kmem/trace.h>
+
+#include "kmem_annot.h"
+#include "kmem_port.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define KM_EXPORT __attribute__((visibility("default")))
+#define KM_FRAME_SHIFT 12u
+#define KM_FRAME ((size_t)1 << KM_FRAME_SHIFT)
+#define KM_MAX_ORDER 13u			/* 32 MiB blocks */
+#define KM_BLOCK_MAX (KM_FRAME << KM_MAX_ORDER)
+#define KM_SMALL_MAX ((size_t)8192)		/* kmalloc's largest class */
+#define KM_ALIGN 16u
+#define KM_REGION_MIN ((size_t)64 << 20)
+#define KM_REGION_MAX ((size_t)1 << 30)
+#define KM_ARENA_DEFAULT ((size_t)64 << 30)
+#define KM_ARENA_MIN ((size_t)256 << 20)
+#define KM_RELEASE_MIN_ORDER 4u			/* release blocks of 64 KiB and up */
+#define KM_BOOT_BYTES ((size_t)256 << 10)
+#define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
+
+/* The owner word of a page block's first frame points at one of these (one
+ * per order). Padded and zeroed: code that reads an owner word as a slab
+ * header finds no slab magic and no kmalloc instance there. */
+struct km_pdesc {
+	unsigned order;
+	unsigned char pad[252];
+};
+
+struct km_huge {
+	uintptr_t addr;	/* 0: empty; 1: deleted */
+	size_t len;	/* mapping length */
+	size_t size;	/* usable bytes from addr */
+};
+
+struct km_tbuf {
+	unsigned n;
+	uint16_t tid;
+	struct kmem_trace_rec rec[KM_TRACE_BATCH];
+	struct km_tbuf *next;	/* all buffers (trace lock), for exit */
+};
+
+struct km_heap {
+	int state;		/* 0 none, 1 initialising, 2 ready, -1 failed (atomic) */
+	struct kmem_buddy *b;
+	struct kmem_pagealloc *pa;
+	struct kmem_slab *s;
+	struct kmem_page_source ps;	/* the slab's source: pa, marking frames dirty */
+	struct kmem_error_sink sink;
+	uintptr_t lo, hi;	/* the arena */
+	uintptr_t next;		/* end of the part made read-write (grow lock) */
+	size_t frames;		/* arena frames */
+	void **owner;		/* owner table, one word per arena frame */
+	uint64_t *dirty;	/* one bit per arena frame: may hold data */
+	uintptr_t *scratch;	/* release's list of taken blocks */
+	size_t scratch_cap;
+	size_t dirty_freed;	/* frames freed since the last release (relaxed) */
+	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
+	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
+	size_t huge_cap, huge_n, huge_used;
+	struct km_pdesc pdesc[KM_MAX_ORDER + 1];
+	/* configuration */
+	bool reaper, quiet, abort_on_error;
+	unsigned debug;
+	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo */
+	int stats_fd;
+	int trace_fd;
+	bool trace_on;
+	uint64_t trace_seq;
+	unsigned trace_tids;
+	struct km_tbuf *tbufs;
+	pthread_key_t trace_key;
+	size_t high;	/* frames */
+	/* bootstrap arena for calls made while the heap is being set up */
+	size_t boot_used;
+	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
+};
+
+static struct km_heap km;
+static __thread __attribute__((tls_model("initial-exec"))) bool km_in_init;
+static __thread __attribute__((tls_model("initial-exec"))) struct km_tbuf *km_tbuf;
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+static void km_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+static void km_report(void *arg, const struct kmem_error_report *r)
+{
+	char line[320];
+	int n;
+
+	(void)arg;
+	if (km.quiet)
+		return;
+	n = kmem_error_format(r, line, sizeof(line) - 1);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n] = '\n';
+	km_write_all(2, "kmem-malloc: ", 13);
+	km_write_all(2, line, (size_t)n + 1);
+}
+
+static void km_misuse(enum kmem_status st, const void *p, const char *what)
+{
+	struct kmem_error_report r = {
+		.status = st, .component = "malloc", .instance = "kmem-malloc",
+		.ptr = p, .order = -1, .detail = what, .caller = NULL,
+	};
+
+	kmem_error_raise(&km.sink, &r);
+}
+
+static inline unsigned ceil_log2(size_t x)
+{
+	return x <= 1 ? 0 : kmem_flsptr(x - 1) + 1;
+}
+
+static inline bool in_arena(const void *p)
+{
+	return (uintptr_t)p - km.lo < km.hi - km.lo;
+}
+
+static inline size_t frame_index(const void *p)
+{
+	return ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
+}
+
+/* ---- the dirty bitmap ---------------------------------------------------------------- */
+
+/* Mark 2^order frames from idx (aligned to 2^order) as holding data. */
+static void dirty_set(size_t idx, unsigned order)
+{
+	size_t n = (size_t)1 << order;
+
+	if (n >= 64) {
+		uint64_t *w = &km.dirty[idx / 64];
+
+		for (size_t i = 0; i < n / 64; i++)
+			if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) != UINT64_MAX)
+				__atomic_store_n(&w[i], UINT64_MAX, __ATOMIC_RELAXED);
+	} else {
+		uint64_t mask = (n == 64 ? UINT64_MAX : (((uint64_t)1 << n) - 1)) << (idx % 64);
+		uint64_t *w = &km.dirty[idx / 64];
+
+		if ((__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != mask)
+			__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
+	}
+}
+
+/* Whether any of the 2^order frames from idx may hold data. */
+static bool dirty_any(size_t idx, unsigned order)
+{
+	size_t n = (size_t)1 << order;
+
+	if (n >= 64) {
+		const uint64_t *w = &km.dirty[idx / 64];
+
+		for (size_t i = 0; i < n / 64; i++)
+			if (__atomic_load_n(&w[i], __ATOMIC_RELAXED))
+				return true;
+		return false;
+	}
+	return (__atomic_load_n(&km.dirty[idx / 64], __ATOMIC_RELAXED) >> (idx % 64)) &
+	       (((uint64_t)1 << n) - 1);
+}
+
+static void dirty_clear(size_t idx, unsigned order)
+{
+	size_t n = (size_t)1 << order;
+
+	if (n >= 64) {
+		for (size_t i = 0; i < n / 64; i++)
+			__atomic_store_n(&km.dirty[idx / 64 + i], 0, __ATOMIC_RELAXED);
+	} else {
+		uint64_t mask = (((uint64_t)1 << n) - 1) << (idx % 64);
+
+		__atomic_fetch_and(&km.dirty[idx / 64], ~mask, __ATOMIC_RELAXED);
+	}
+}
+
+/* ---- growth and release (frame service callbacks) --------------------------------------- */
+
+static size_t km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
+{
+	size_t want = frames << KM_FRAME_SHIFT, have, sz, meta_sz, added = 0;
+	void *meta;
+	int err;
+
+	(void)arg;
+	(void)pa;
+	kmem_lock_acquire(&km.grow_lock);
+	if (kmem_buddy_free_frames(km.b) >= frames + 64) { /* another thread just grew */
+		kmem_lock_release(&km.grow_lock);
+		return 0;
+	}
+	have = km.next - km.lo;
+	sz = have / 4;
+	if (sz < KM_REGION_MIN)
+		sz = KM_REGION_MIN;
+	if (sz > KM_REGION_MAX)
+		sz = KM_REGION_MAX;
+	if (sz < want)
+		sz = want;
+	sz = (sz + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
+	if (sz > km.hi - km.next)
+		sz = (km.hi - km.next) & ~(KM_BLOCK_MAX - 1);
+	if (sz < want || !sz)
+		goto out;
+	if (mprotect((void *)km.next, sz, PROT_READ | PROT_WRITE) != 0)
+		goto out;
+	meta_sz = kmem_buddy_region_meta_size(km.b, (void *)km.next, sz);
+	meta = mmap(NULL, meta_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (meta == MAP_FAILED) {
+		(void)mprotect((void *)km.next, sz, PROT_NONE);
+		goto out;
+	}
+	err = kmem_buddy_add_region(km.b, (void *)km.next, sz, meta, meta_sz);
+	if (err) {
+		munmap(meta, meta_sz);
+		(void)mprotect((void *)km.next, sz, PROT_NONE);
+		goto out;
+	}
+	km.next += sz;
+	added = sz >> KM_FRAME_SHIFT;
+out:
+	kmem_lock_release(&km.grow_lock);
+	return added;
+}
+
+/* Give the memory of about `frames` free frames back to the OS. */
+static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
+{
+	size_t taken = 0, n = 0, released = 0;
+	size_t freed = __atomic_load_n(&km.dirty_freed, __ATOMIC_RELAXED);
+
+	(void)arg;
+	(void)pa;
+	/* nothing dirty came back since the last pass: nothing to give */
+	if (freed < ((size_t)1 << KM_RELEASE_MIN_ORDER) || !kmem_lock_try_acquire(&km.rel_lock))
+		return 0;
+	__atomic_store_n(&km.dirty_freed, 0, __ATOMIC_RELAXED);
+	for (unsigned o = KM_MAX_ORDER; o >= KM_RELEASE_MIN_ORDER && taken < frames && n < km.scratch_cap;) {
+		void *blk = kmem_buddy_alloc(km.b, o);
+
+		if (!blk) {
+			o--;
+			continue;
+		}
+		km.scratch[n++] = (uintptr_t)blk | o;
+		taken += (size_t)1 << o;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned o = (unsigned)(km.scratch[i] & 63);
+		void *blk = (void *)(km.scratch[i] & ~(uintptr_t)63);
+		size_t idx = frame_index(blk);
+
+		if (dirty_any(idx, o)) {
+			KMEM_ANNOT_UNDEFINED(blk, KM_FRAME << o);
+			if (madvise(blk, KM_FRAME << o, MADV_DONTNEED) == 0) {
+				dirty_clear(idx, o);
+				released += (size_t)1 << o;
+			}
+		}
+		kmem_buddy_free(km.b, blk);
+	}
+	kmem_lock_release(&km.rel_lock);
+	return released;
+}
+
+/* The slab instance's page source: the frame service, marking what it
+ * hands out as dirty. */
+static void *km_ps_alloc(void *ctx, unsigned order, unsigned flags)
+{
+	void *blk = kmem_pa_alloc(ctx, order, flags);
+
+	if (blk)
+		dirty_set(frame_index(blk), order);
+	return blk;
+}
+
+static void km_ps_free(void *ctx, void *block, unsigned order)
+{
+	__atomic_fetch_add(&km.dirty_freed, (size_t)1 << order, __ATOMIC_RELAXED);
+	kmem_pa_free(ctx, block, order);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+static size_t env_size(const char *name, size_t def)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long x;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || end == v)
+		return def;
+	switch (*end) {
+	case 'k': case 'K': x <<= 10; break;
+	case 'm': case 'M': x <<= 20; break;
+	case 'g': case 'G': x <<= 30; break;
+	default: break;
+	}
+	return (size_t)x;
+}
+
+static bool env_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && !strncmp(p, word, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+static void km_read_env(void)
+{
+	const char *v;
+
+	km.reaper = true;
+	v = getenv("KMEM_REAPER");
+	if (v && (!strcmp(v, "0") || !strcmp(v, "off")))
+		km.reaper = false;
+	v = getenv("KMEM_DEBUG");
+	if (v) {
+		if (env_has(v, "redzone") || env_has(v, "all"))
+			km.debug |= KMEM_CACHE_REDZONE;
+		if (env_has(v, "poison") || env_has(v, "all"))
+			km.debug |= KMEM_CACHE_POISON;
+		if (env_has(v, "user") || env_has(v, "all"))
+			km.debug |= KMEM_CACHE_STORE_USER;
+	}
+	v = getenv("KMEM_ERROR");
+	if (v && !strcmp(v, "abort"))
+		km.abort_on_error = true;
+	if (v && !strcmp(v, "quiet"))
+		km.quiet = true;
+	v = getenv("KMEM_STATS");
+	if (v) {
+		if (env_has(v, "slabinfo") || env_has(v, "all"))
+			km.stats |= 1;
+		if (env_has(v, "buddyinfo") || env_has(v, "all"))
+			km.stats |= 2;
+		if (env_has(v, "vmstat") || env_has(v, "all"))
+			km.stats |= 4;
+		if (env_has(v, "zoneinfo") || env_has(v, "all"))
+			km.stats |= 8;
+	}
+	km.stats_fd = 2;
+	v = getenv("KMEM_STATS_FILE");
+	if (km.stats && v && *v) {
+		int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd >= 0)
+			km.stats_fd = fd;
+	}
+	km.high = env_size("KMEM_HIGH", (size_t)8 << 20) >> KM_FRAME_SHIFT;
+	if (km.high < 256)
+		km.high = 256;
+	km.trace_fd = -1;
+	v = getenv("KMEM_TRACE");
+	if (v && *v) {
+		int fd = open(v, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			struct kmem_trace_header h;
+
+			memcpy(h.magic, KMEM_TRACE_MAGIC, 8);
+			h.version = KMEM_TRACE_VERSION;
+			h.record_size = sizeof(struct kmem_trace_rec);
+			km_write_all(fd, &h, sizeof(h));
+			km.trace_fd = fd;
+		}
+	}
+}
+
+static void *map_noreserve(size_t len, int prot)
+{
+	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void km_trace_exit(void *arg);
+static void km_atexit(void);
+static void km_prepare(void);
+static void km_parent(void);
+static void km_child(void);
+
+static bool km_setup(void)
+{
+	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), tab;
+	struct kmem_buddy_config bc;
+	struct kmem_pa_config pc;
+	struct kmem_slab_config sc;
+	struct kmem_page_source pps;
+	unsigned char *inst;
+	size_t bsz, psz, ssz;
+	void *res = NULL;
+
+	km_read_env();
+	kmem_error_sink_init(&km.sink);
+	km.sink.report = km_report;
+	if (km.abort_on_error)
+		km.sink.flags |= KMEM_ERROR_ABORT;
+	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
+	    kmem_lock_init(&km.rel_lock, true) || kmem_lock_init(&km.trace_lock, true))
+		return false;
+	/* the arena: reserved, aligned to the largest block */
+	if (arena < KM_ARENA_MIN)
+		arena = KM_ARENA_MIN;
+	arena &= ~(KM_BLOCK_MAX - 1);
+	for (; arena >= KM_ARENA_MIN; arena /= 2) {
+		res = map_noreserve(arena + KM_BLOCK_MAX, PROT_NONE);
+		if (res)
+			break;
+	}
+	if (!res)
+		return false;
+	km.lo = ((uintptr_t)res + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
+	km.hi = km.lo + arena;
+	km.next = km.lo;
+	km.frames = arena >> KM_FRAME_SHIFT;
+	/* owner table, dirty bitmap, release scratch: touched as used */
+	km.scratch_cap = km.frames >> KM_RELEASE_MIN_ORDER;
+	tab = km.frames * sizeof(void *) + km.frames / 8 + km.scratch_cap * sizeof(uintptr_t);
+	inst = map_noreserve(tab, PROT_READ | PROT_WRITE);
+	if (!inst)
+		return false;
+	km.owner = (void **)(void *)inst;
+	km.dirty = (uint64_t *)(void *)(inst + km.frames * sizeof(void *));
+	km.scratch = (uintptr_t *)(void *)(inst + km.frames * sizeof(void *) + km.frames / 8);
+
+	kmem_buddy_config_init(&bc);
+	bc.name = "kmem-malloc";
+	bc.max_order = KM_MAX_ORDER;
+	bc.max_regions = KMEM_BUDDY_REGION_LIMIT;
+	bc.flags = KMEM_BUDDY_OWNERS;
+	bc.sink = &km.sink;
+	bc.owner_table = km.owner;
+	bc.owner_base = (void *)km.lo;
+	bc.owner_frames = km.frames;
+	bsz = (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63;
+	psz = (kmem_pa_sizeof() + 63) & ~(size_t)63;
+	ssz = (kmem_slab_sizeof() + 63) & ~(size_t)63;
+	inst = mmap(NULL, bsz + psz + ssz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (inst == MAP_FAILED)
+		return false;
+	if (kmem_buddy_init(inst, bsz, &bc, &km.b))
+		return false;
+	if (!km_grow(NULL, NULL, 1))
+		return false;
+
+	kmem_pa_config_init(&pc);
+	pc.name = "kmem-malloc";
+	pc.buddy = km.b;
+	pc.sink = &km.sink;
+	pc.init_policy = KMEM_PA_INIT_NONE;
+	pc.flags = KMEM_PA_NO_BGZERO | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
+	pc.wmark_min = 32;
+	pc.wmark_low = 64;
+	pc.wmark_high = km.high;
+	pc.grow = km_grow;
+	pc.release = km_release;
+	if (kmem_pa_init(inst + bsz, psz, &pc, &km.pa))
+		return false;
+	kmem_pa_page_source(km.pa, &pps);
+	km.ps = pps;
+	km.ps.alloc_pages = km_ps_alloc;
+	km.ps.free_pages = km_ps_free;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "kmem-malloc";
+	sc.source = &km.ps;
+	sc.sink = &km.sink;
+	sc.debug_flags = km.debug;
+	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
+		return false;
+	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
+		km.pdesc[o].order = o;
+	if (km.trace_fd >= 0 && pthread_key_create(&km.trace_key, km_trace_exit) == 0)
+		km.trace_on = true;
+	return true;
+}
+
+static KMEM_NOINLINE bool km_init_slow(void)
+{
+	int st = 0;
+
+	if (km_in_init)
+		return false; /* a call from inside set-up: the bootstrap arena */
+	if (__atomic_compare_exchange_n(&km.state, &st, 1, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE)) {
+		bool ok;
+
+		km_in_init = true;
+		ok = km_setup();
+		km_in_init = false;
+		__atomic_store_n(&km.state, ok ? 2 : -1, __ATOMIC_RELEASE);
+		if (ok) {
+			/* these may allocate: the heap is ready now */
+			pthread_atfork(km_prepare, km_parent, km_child);
+			if (km.stats || km.trace_on)
+				atexit(km_atexit);
+		}
+		return ok;
+	}
+	while ((st = __atomic_load_n(&km.state, __ATOMIC_ACQUIRE)) == 1)
+		sched_yield();
+	return st == 2;
+}
+
+static inline bool km_ready(void)
+{
+	return KMEM_LIKELY(__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) == 2) || km_init_slow();
+}
+
+__attribute__((constructor)) static void km_ctor(void)
+{
+	(void)km_ready();
+}
+
+/* Bootstrap arena: blocks handed out before the heap exists (a 16-byte
+ * header holds the size). Never freed. */
+static void *boot_alloc(size_t size, size_t align)
+{
+	size_t off, start;
+
+	if (align < KM_ALIGN)
+		align = KM_ALIGN;
+	if (size > KM_BOOT_BYTES || align > KM_BOOT_BYTES / 4)
+		return NULL;
+	kmem_lock_acquire(&km.trace_lock);
+	off = km.boot_used + 16;
+	start = (off + align - 1) & ~(align - 1);
+	if (start + size > KM_BOOT_BYTES) {
+		kmem_lock_release(&km.trace_lock);
+		return NULL;
+	}
+	km.boot_used = start + size;
+	kmem_lock_release(&km.trace_lock);
+	memcpy(&km.boot[start - sizeof(size_t)], &size, sizeof(size_t));
+	return &km.boot[start];
+}
+
+static inline bool in_boot(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)km.boot < KM_BOOT_BYTES;
+}
+
+static size_t boot_size(const void *p)
+{
+	size_t n;
+
+	memcpy(&n, (const unsigned char *)p - sizeof(size_t), sizeof(n));
+	return n;
+}
+
+/* ---- the huge path: one mapping per block ------------------------------------------------- */
+
+static size_t huge_slot(uintptr_t a, size_t cap)
+{
+	return (size_t)((a >> 12) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+}
+
+/* huge lock held */
+static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
+{
+	if ((km.huge_used + 1) * 4 >= km.huge_cap * 3) {
+		size_t ncap = km.huge_cap ? km.huge_cap * 2 : 256;
+		struct km_huge *nt = mmap(NULL, ncap * sizeof(*nt), PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (nt == MAP_FAILED)
+			return false;
+		for (size_t i = 0; i < km.huge_cap; i++) {
+			const struct km_huge *e = &km.huge[i];
+
+			if (e->addr > 1) {
+				size_t j = huge_slot(e->addr, ncap);
+
+				while (nt[j].addr)
+					j = (j + 1) & (ncap - 1);
+				nt[j] = *e;
+			}
+		}
+		if (km.huge)
+			munmap(km.huge, km.huge_cap * sizeof(*km.huge));
+		km.huge = nt;
+		km.huge_cap = ncap;
+		km.huge_used = km.huge_n;
+	}
+	{
+		size_t j = huge_slot(a, km.huge_cap);
+
+		while (km.huge[j].addr > 1)
+			j = (j + 1) & (km.huge_cap - 1);
+		if (!km.huge[j].addr)
+			km.huge_used++;
+		km.huge[j].addr = a;
+		km.huge[j].len = len;
+		km.huge[j].size = size;
+		km.huge_n++;
+	}
+	return true;
+}
+
+static struct km_huge *huge_find_locked(uintptr_t a)
+{
+	if (!km.huge_cap)
+		return NULL;
+	for (size_t j = huge_slot(a, km.huge_cap);; j = (j + 1) & (km.huge_cap - 1)) {
+		struct km_huge *e = &km.huge[j];
+
+		if (e->addr == a)
+			return e;
+		if (!e->addr)
+			return NULL;
+	}
+}
+
+static void *huge_alloc(size_t size, size_t align)
+{
+	size_t len, extra = align > KM_FRAME ? align : 0;
+	uintptr_t a, b;
+	void *p;
+
+	if (size > SIZE_MAX - KM_FRAME - extra)
+		return NULL;
+	len = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
+	p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (uintptr_t)p;
+	if (extra) { /* trim to the alignment */
+		b = (a + align - 1) & ~(align - 1);
+		if (b > a)
+			munmap(p, b - a);
+		if (b + len < a + len + extra)
+			munmap((void *)(b + len), a + extra - b);
+		a = b;
+	}
+	kmem_lock_acquire(&km.huge_lock);
+	if (!huge_insert_locked(a, len, len)) {
+		kmem_lock_release(&km.huge_lock);
+		munmap((void *)a, len);
+		return NULL;
+	}
+	kmem_lock_release(&km.huge_lock);
+	return (void *)a;
+}
+
+/* Free a huge block; false if p is not one. */
+static bool huge_free(void *p)
+{
+	struct km_huge *e;
+	size_t len;
+
+	kmem_lock_acquire(&km.huge_lock);
+	e = huge_find_locked((uintptr_t)p);
+	if (!e) {
+		kmem_lock_release(&km.huge_lock);
+		return false;
+	}
+	len = e->len;
+	e->addr = 1;
+	km.huge_n--;
+	kmem_lock_release(&km.huge_lock);
+	munmap(p, len);
+	return true;
+}
+
+static size_t huge_size(const void *p)
+{
+	struct km_huge *e;
+	size_t n = 0;
+
+	kmem_lock_acquire(&km.huge_lock);
+	e = huge_find_locked((uintptr_t)p);
+	if (e)
+		n = e->size;
+	kmem_lock_release(&km.huge_lock);
+	return n;
+}
+
+/* Resize a huge block in place or by moving its pages (mremap); NULL if
+ * that fails (p still valid). */
+static void *huge_realloc(void *p, size_t size)
+{
+	size_t len = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
+	struct km_huge *e;
+	void *q;
+
+	kmem_lock_acquire(&km.huge_lock);
+	e = huge_find_locked((uintptr_t)p);
+	if (!e) {
+		kmem_lock_release(&km.huge_lock);
+		return NULL;
+	}
+	q = mremap(p, e->len, len, MREMAP_MAYMOVE);
+	if (q == MAP_FAILED) {
+		kmem_lock_release(&km.huge_lock);
+		return NULL;
+	}
+	if (q == p) {
+		e->len = e->size = len;
+	} else {
+		e->addr = 1;
+		km.huge_n--;
+		if (!huge_insert_locked((uintptr_t)q, len, len)) {
+			/* no room to remember it: give it back as a copy cannot be made */
+			kmem_lock_release(&km.huge_lock);
+			munmap(q, len);
+			return NULL;
+		}
+	}
+	kmem_lock_release(&km.huge_lock);
+	return q;
+}
+
+/* ---- the page path --------------------------------------------------------------------------- */
+
+static void *page_alloc(unsigned order, bool zero)
+{
+	void *blk = kmem_pa_alloc(km.pa, order, 0);
+	size_t idx;
+
+	if (!blk)
+		return NULL;
+	idx = frame_index(blk);
+	if (zero && dirty_any(idx, order))
+		memset(blk, 0, KM_FRAME << order);
+	dirty_set(idx, order);
+	__atomic_store_n(&km.owner[idx], &km.pdesc[order], __ATOMIC_RELAXED);
+	return blk;
+}
+
+static inline bool is_pdesc(const void *w)
+{
+	return (uintptr_t)w - (uintptr_t)km.pdesc < sizeof(km.pdesc);
+}
+
+/* ---- allocation ------------------------------------------------------------------------------- */
+
+static void *km_alloc(size_t size, bool zero)
+{
+	void *p;
+
+	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) {
+		p = kmem_alloc(km.s, size < KM_ALIGN ? KM_ALIGN : size);
+		if (p && zero)
+			memset(p, 0, size);
+		return p;
+	}
+	if (size <= KM_BLOCK_MAX)
+		return page_alloc(ceil_log2((size + KM_FRAME - 1) >> KM_FRAME_SHIFT), zero);
+	if (size > PTRDIFF_MAX)
+		return NULL;
+	return huge_alloc(size, 0); /* fresh mappings read zero */
+}
+
+/* align: a power of two > 16 */
+static void *km_alloc_aligned(size_t size, size_t align)
+{
+	size_t want;
+
+	if (size > PTRDIFF_MAX || align > PTRDIFF_MAX / 2 + 1)
+		return NULL;
+	want = size > align ? size : align;
+	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
+		return kmem_alloc(km.s, (size_t)1 << ceil_log2(want));
+	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their size */
+		return page_alloc(ceil_log2((want + KM_FRAME - 1) >> KM_FRAME_SHIFT), false);
+	return huge_alloc(size ? size : 1, align);
+}
+
+/* The usable size of a live block, or 0 with a report if p is not one. */
+static size_t km_usable(const void *p, bool report)
+{
+	if (in_arena(p)) {
+		const void *w = __atomic_load_n(&km.owner[frame_index(p)], __ATOMIC_RELAXED);
+
+		if (is_pdesc(w)) {
+			size_t bytes = KM_FRAME << ((const struct km_pdesc *)w)->order;
+
+			if ((uintptr_t)p & (bytes - 1)) {
+				if (report)
+					km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
+				return 0;
+			}
+			return bytes;
+		}
+		return kmem_usable_size(km.s, p); /* reports misuse itself */
+	}
+	if (in_boot(p))
+		return boot_size(p);
+	{
+		size_t n = huge_size(p);
+
+		if (!n && report)
+			km_misuse(KMEM_FOREIGN_POINTER, p, "not a block of this heap");
+		return n;
+	}
+}
+
+static void km_free(void *p)
+{
+	if (KMEM_LIKELY(in_arena(p))) {
+		size_t idx = frame_index(p);
+		const void *w = __atomic_load_n(&km.owner[idx], __ATOMIC_RELAXED);
+
+		if (is_pdesc(w)) {
+			unsigned order = ((const struct km_pdesc *)w)->order;
+
+			if ((uintptr_t)p & ((KM_FRAME << order) - 1)) {
+				km_misuse(KMEM_INTERIOR_POINTER, p, "free of a pointer inside a page block");
+				return;
+			}
+			if (!__atomic_compare_exchange_n(&km.owner[idx], (void **)&w, NULL, false,
+							 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+				km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once");
+				return;
+			}
+			__atomic_fetch_add(&km.dirty_freed, (size_t)1 << order, __ATOMIC_RELAXED);
+			kmem_pa_free(km.pa, p, order);
+			return;
+		}
+		kmem_free(km.s, p); /* slab objects; reports anything else */
+		return;
+	}
+	if (!p || in_boot(p))
+		return;
+	if (!huge_free(p))
+		km_misuse(KMEM_FOREIGN_POINTER, p, "free of a pointer this heap never returned");
+}
+
+/* ---- tracing ------------------------------------------------------------------------------------ */
+
+static void tbuf_flush(struct km_tbuf *t)
+{
+	if (t->n) {
+		km_write_all(km.trace_fd, t->rec, t->n * sizeof(t->rec[0]));
+		t->n = 0;
+	}
+}
+
+static void km_trace_exit(void *arg)
+{
+	struct km_tbuf *t = arg;
+
+	kmem_lock_acquire(&km.trace_lock);
+	tbuf_flush(t);
+	kmem_lock_release(&km.trace_lock);
+	/* the buffer stays on the list (and mapped): exit may still look */
+	km_tbuf = NULL;
+}
+
+static KMEM_NOINLINE void km_trace(unsigned op, size_t size, const void *ptr, const void *old,
+				   unsigned align_log2, unsigned flags)
+{
+	struct km_tbuf *t = km_tbuf;
+	struct kmem_trace_rec *r;
+
+	if (!t) {
+		t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (t == MAP_FAILED)
+			return;
+		kmem_lock_acquire(&km.trace_lock);
+		t->tid = (uint16_t)++km.trace_tids;
+		t->next = km.tbufs;
+		km.tbufs = t;
+		kmem_lock_release(&km.trace_lock);
+		km_tbuf = t;
+		(void)pthread_setspecific(km.trace_key, t);
+	}
+	r = &t->rec[t->n];
+	r->op = (uint8_t)op;
+	r->align_log2 = (uint8_t)align_log2;
+	r->tid = t->tid;
+	r->flags = flags;
+	r->seq = __atomic_fetch_add(&km.trace_seq, 1, __ATOMIC_RELAXED);
+	r->size = size;
+	r->ptr = (uint64_t)(uintptr_t)ptr;
+	r->old = (uint64_t)(uintptr_t)old;
+	if (++t->n == KM_TRACE_BATCH) {
+		kmem_lock_acquire(&km.trace_lock);
+		tbuf_flush(t);
+		kmem_lock_release(&km.trace_lock);
+	}
+}
+
+#define TRACE(op, size, ptr, old, al, fl)                                          \
+	do {                                                                       \
+		if (KMEM_UNLIKELY(km.trace_on))                                    \
+			km_trace((op), (size), (ptr), (old), (al), (fl));          \
+	} while (0)
+
+/* ---- statistics at exit -------------------------------------------------------------------------- */
+
+static void km_atexit(void)
+{
+	static char buf[256 << 10];
+	int n;
+
+	if (km.trace_on) {
+		kmem_lock_acquire(&km.trace_lock);
+		for (struct km_tbuf *t = km.tbufs; t; t = t->next)
+			tbuf_flush(t);
+		kmem_lock_release(&km.trace_lock);
+	}
+	if (km.stats & 1) {
+		n = kmem_slab_format_slabinfo(km.s, buf, sizeof(buf));
+		if (n > 0)
+			km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	}
+	if (km.stats & 2) {
+		n = kmem_buddy_format_buddyinfo(km.b, buf, sizeof(buf));
+		if (n > 0)
+			km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	}
+	if (km.stats & 4) {
+		n = kmem_pa_format_vmstat(km.pa, buf, sizeof(buf));
+		if (n > 0)
+			km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	}
+	if (km.stats & 8) {
+		n = kmem_pa_format_zoneinfo(km.pa, buf, sizeof(buf));
+		if (n > 0)
+			km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	}
+}
+
+/* ---- fork ------------------------------------------------------------------------------------------ */
+
+static void km_prepare(void)
+{
+	if (__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) != 2)
+		return;
+	kmem_slab_fork_prepare(km.s);
+	kmem_pa_fork_prepare(km.pa);
+	kmem_lock_acquire(&km.grow_lock);
+	kmem_lock_acquire(&km.huge_lock);
+	kmem_lock_acquire(&km.rel_lock);
+	kmem_lock_acquire(&km.trace_lock);
+	kmem_buddy_fork_prepare(km.b);
+}
+
+static void km_parent(void)
+{
+	if (__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) != 2)
+		return;
+	kmem_buddy_fork_parent(km.b);
+	kmem_lock_release(&km.trace_lock);
+	kmem_lock_release(&km.rel_lock);
+	kmem_lock_release(&km.huge_lock);
+	kmem_lock_release(&km.grow_lock);
+	kmem_pa_fork_parent(km.pa);
+	kmem_slab_fork_parent(km.s);
+}
+
+static void km_child(void)
+{
+	if (__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) != 2)
+		return;
+	kmem_buddy_fork_child(km.b);
+	kmem_lock_release(&km.trace_lock);
+	kmem_lock_release(&km.rel_lock);
+	kmem_lock_release(&km.huge_lock);
+	kmem_lock_release(&km.grow_lock);
+	kmem_pa_fork_child(km.pa);
+	kmem_slab_fork_child(km.s);
+	/* the other threads' trace buffers did not come along; ours stays */
+	if (km.trace_on && km_tbuf)
+		km_tbuf->n = 0;
+}
+
+/* ---- the C API ---------------------------------------------------------------------------------- */
+
+KM_EXPORT void *malloc(size_t size)
+{
+	void *p;
+
+	if (KMEM_UNLIKELY(!km_ready()))
+		return boot_alloc(size ? size : 1, KM_ALIGN);
+	p = km_alloc(size, false);
+	if (KMEM_UNLIKELY(!p))
+		errno = ENOMEM;
+	TRACE(KMEM_TRACE_MALLOC, size, p, NULL, 0, size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return p;
+}
+
+KM_EXPORT void free(void *p)
+{
+	int e;
+
+	if (!p)
+		return;
+	e = errno;
+	if (KMEM_LIKELY(__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) == 2)) {
+		TRACE(KMEM_TRACE_FREE, 0, p, NULL, 0, 0);
+		km_free(p);
+	}
+	errno = e;
+}
+
+KM_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (KMEM_UNLIKELY(!km_ready()))
+		return boot_alloc(n ? n : 1, KM_ALIGN); /* static storage: zero */
+	p = km_alloc(n, true);
+	if (KMEM_UNLIKELY(!p))
+		errno = ENOMEM;
+	TRACE(KMEM_TRACE_CALLOC, n, p, NULL, 0, n ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return p;
+}
+
+static void *km_realloc(void *p, size_t size)
+{
+	size_t have;
+	void *q;
+
+	if (!p || in_boot(p)) {
+		q = km_alloc(size, false);
+		if (!q)
+			errno = ENOMEM;
+		else if (p)
+			memcpy(q, p, boot_size(p) < size ? boot_size(p) : size);
+		return q;
+	}
+	have = km_usable(p, true);
+	if (!have) {
+		errno = EINVAL; /* reported: p is not a live block */
+		return NULL;
+	}
+	if (size <= have) {
+		/* shrink in place unless that would strand most of a page block */
+		if (have <= KM_SMALL_MAX ? size > have / 2 || size <= KM_ALIGN
+					 : size > have / 4 || !in_arena(p))
+			return p;
+	} else if (!in_arena(p) && size > KM_BLOCK_MAX) {
+		q = huge_realloc(p, size);
+		if (!q)
+			errno = ENOMEM;
+		return q;
+	}
+	q = km_alloc(size, false);
+	if (!q) {
+		errno = ENOMEM; /* p stays as it was */
+		return NULL;
+	}
+	memcpy(q, p, have < size ? have : size);
+	km_free(p);
+	return q;
+}
+
+KM_EXPORT void *realloc(void *p, size_t size)
+{
+	void *q;
+
+	if (KMEM_UNLIKELY(!km_ready())) {
+		q = boot_alloc(size ? size : 1, KM_ALIGN);
+		if (q && p)
+			memcpy(q, p, boot_size(p) < size ? boot_size(p) : size);
+		return q;
+	}
+	if (p && !size) {
+		TRACE(KMEM_TRACE_REALLOC, 0, NULL, p, 0, KMEM_TRACE_F_ZERO_SIZE);
+		free(p);
+		return NULL;
+	}
+	if (size > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	q = km_realloc(p, size); /* sets errno when it fails */
+	TRACE(KMEM_TRACE_REALLOC, size, q, p, 0, 0);
+	return q;
+}
+
+KM_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+/* align: a power of two; returns the block or NULL (errno untouched). */
+static void *km_memalign(size_t align, size_t size)
+{
+	void *p;
+
+	if (KMEM_UNLIKELY(!km_ready()))
+		return boot_alloc(size ? size : 1, align);
+	if (align <= KM_ALIGN)
+		p = km_alloc(size, false);
+	else
+		p = km_alloc_aligned(size, align);
+	TRACE(KMEM_TRACE_MEMALIGN, size, p, NULL, kmem_flsptr(align), size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return p;
+}
+
+KM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p;
+
+	if (!kmem_is_pow2(align) || align % sizeof(void *))
+		return EINVAL;
+	p = km_memalign(align, size);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+KM_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	void *p;
+
+	if (!kmem_is_pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = km_memalign(align, size);
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+KM_EXPORT void *memalign(size_t align, size_t size)
+{
+	return aligned_alloc(align, size);
+}
+
+KM_EXPORT void *valloc(size_t size)
+{
+	return aligned_alloc(KM_FRAME, size);
+}
+
+KM_EXPORT void *pvalloc(size_t size)
+{
+	size_t n = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
+
+	if (n < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return aligned_alloc(KM_FRAME, n ? n : KM_FRAME);
+}
+
+KM_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p || !km_ready())
+		return p && in_boot(p) ? boot_size(p) : 0;
+	return km_usable(p, true);
+}
+
+/* glibc's names for the same functions, so code that calls them directly
+ * (or a library that interposes on them) stays on this heap. */
+KM_EXPORT void cfree(void *p);
+KM_EXPORT void cfree(void *p)
+{
+	free(p);
+}
