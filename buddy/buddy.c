@@ -151,6 +151,7 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 	if (err)
 		return err;
 	b->magic = BUDDY_MAGIC;
+	KMEM_ANNOT_POOL_CREATE(b); /* blocks are its chunks; slab objects nest in them */
 	*out = b;
 	return 0;
 }
@@ -160,6 +161,11 @@ void kmem_buddy_destroy(struct kmem_buddy *b)
 	if (!b)
 		return;
 	KMEM_ASSERT(b->magic == BUDDY_MAGIC && "destroy of a live instance");
+	/* memcheck forgets the blocks still out; the frames are the caller's again */
+	KMEM_ANNOT_POOL_DESTROY(b);
+	for (unsigned i = 0; i < b->nr_regions; i++)
+		KMEM_ANNOT_DEFINED((void *)b->region[i].base,
+				   (size_t)b->region[i].nframes << b->frame_shift);
 	kmem_lock_destroy(&b->lock);
 	b->magic = 0;
 }
@@ -445,9 +451,9 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	r->tag = meta;
 	r->link = (struct buddy_link *)(void *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
 	r->owner = NULL;
-	if (b->owner_tab) {
+	if (b->owner_tab) { /* reads zero outside regions (contract): no memset,
+			     * so untouched table pages cost no memory */
 		r->owner = b->owner_tab + ((first - b->owner_tab_base) >> b->frame_shift);
-		memset(r->owner, 0, nframes * sizeof(void *));
 	} else if (b->flags & KMEM_BUDDY_OWNERS) {
 		r->owner = (void **)(void *)(r->link + nframes);
 		memset(r->owner, 0, nframes * sizeof(void *));
@@ -457,6 +463,8 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
 	kmem_relaxed_add_size(&b->managed_frames, nframes);
+	/* free frames: nobody may touch them (the allocator never does) */
+	KMEM_ANNOT_NOACCESS((void *)r->base, (size_t)r->nframes << b->frame_shift);
 	carve_locked(b, r, 0, r->nframes, BT_FREE);
 	b->meta_bytes += r->meta_bytes;
 	/* keep by_addr sorted (I7) */
@@ -496,6 +504,20 @@ int kmem_buddy_create_in(void *base, size_t size, const struct kmem_buddy_config
 
 /* ---- allocation ---------------------------------------------------------- */
 
+/* Annotations (kmem_annot.h), made with the lock held so that a block is
+ * never marked free after another thread got it again: an allocated block
+ * is a chunk of the instance's pool (UNDEFINED), a freed one NOACCESS. */
+static inline void *annot_alloc(struct kmem_buddy *b, void *p, unsigned order)
+{
+	KMEM_ANNOT_POOL_ALLOC(b, p, buddy_frame_size(b) << order);
+	return p;
+}
+
+static inline void annot_free(struct kmem_buddy *b, void *p, unsigned order)
+{
+	KMEM_ANNOT_POOL_FREE(b, p, buddy_frame_size(b) << order);
+}
+
 /* Split block idx of order j down to `order`: the upper halves go on their
  * lists. Out of line so the no-split fast path stays small. */
 static KMEM_NOINLINE void split_slow_locked(struct kmem_buddy *b, struct buddy_region *r,
@@ -529,7 +551,7 @@ static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 	if (b->used_frames > b->peak_used_frames)
 		b->peak_used_frames = b->used_frames;
 	b->allocs++;
-	return buddy_addr(b, r, idx);
+	return annot_alloc(b, buddy_addr(b, r, idx), order);
 }
 
 static KMEM_NOINLINE void *alloc_too_big_slow(struct kmem_buddy *b)
@@ -583,7 +605,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 	if (used > b->peak_used_frames)
 		b->peak_used_frames = used;
 	b->allocs++;
-	p = buddy_addr(b, r, idx);
+	p = annot_alloc(b, buddy_addr(b, r, idx), order);
 	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))
 		return wake_slow(b, p);
 	return p;
@@ -654,6 +676,7 @@ static inline void free_block_locked(struct kmem_buddy *b, struct buddy_region *
 {
 	kmem_relaxed_add_size(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
+	annot_free(b, buddy_addr(b, r, idx), order);
 	merge_locked(b, r, idx, order);
 }
 
@@ -778,6 +801,7 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 	if (KMEM_UNLIKELY((want >= 0 && (unsigned)want != order) ||
 			  (bidx < r->nframes && tags[bidx] == buddy_tag(BT_FREE, order))))
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+	annot_free(b, p, order);
 	list_push_locked(b, r, idx, order);
 	kmem_relaxed_add_size(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
@@ -895,6 +919,9 @@ int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr, size_t size)
 			r->tag[sp.head] = BT_TAIL;
 			carve_locked(b, r, sp.head, pos, BT_FREE);
 			carve_locked(b, r, pos, stop, BT_RESERVED);
+			/* reserved memory is its owner's (a firmware table may
+			 * hold data): accessible, contents taken as they are */
+			KMEM_ANNOT_DEFINED(buddy_addr(b, r, pos), (size_t)(stop - pos) << b->frame_shift);
 			carve_locked(b, r, stop, end, BT_FREE);
 		}
 		pos = stop;
@@ -924,6 +951,7 @@ int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
 		size_t n = (size_t)1 << order;
 
 		kmem_relaxed_add_size(&b->reserved_frames, -n);
+		KMEM_ANNOT_NOACCESS(buddy_addr(b, r, pos), n << b->frame_shift);
 		merge_locked(b, r, pos, order);
 		pos += (uint32_t)n;
 	}

@@ -5,12 +5,45 @@
  *   KMEM_ANNOT_UNDEFINED(p, n)  addressable, contents meaningless
  *   KMEM_ANNOT_DEFINED(p, n)    addressable and initialised (zeroed memory)
  *
+ * Pools and blocks (statements), so that memcheck reports a use after free
+ * with the block's allocation and free stacks and the leak checker sees
+ * blocks nobody points to:
+ *
+ *   KMEM_ANNOT_POOL_CREATE(pool)       `pool` (an address: the instance)
+ *                                      starts handing out chunks that may
+ *                                      hold object blocks (a memcheck
+ *                                      meta-pool: VALGRIND_MEMPOOL_METAPOOL)
+ *   KMEM_ANNOT_POOL_DESTROY(pool)      the pool and every chunk it still
+ *                                      has out are forgotten
+ *   KMEM_ANNOT_POOL_ALLOC(pool, p, n)  chunk p[0..n) handed out: UNDEFINED
+ *   KMEM_ANNOT_POOL_FREE(pool, p, n)   chunk p[0..n) back: NOACCESS
+ *   KMEM_ANNOT_OBJ_ALLOC(p, n, rz)     object p[0..n) handed out, malloc-like,
+ *                                      with rz bytes of red zone either side
+ *                                      (NOACCESS): UNDEFINED
+ *   KMEM_ANNOT_OBJ_FREE(p, n, rz)      object p[0..n) (+ rz either side)
+ *                                      back, free-like: NOACCESS
+ *   KMEM_ANNOT_STALE(p, n)             p[0..n) is a stale copy of a pointer
+ *                                      (a popped stack slot): the leak
+ *                                      checker must not count it (memcheck:
+ *                                      UNDEFINED; ASan: nothing)
+ *   KMEM_ANNOT_ACTIVE()                nonzero when annotations act at run
+ *                                      time (under Valgrind, or with ASan):
+ *                                      guards extra work done only to
+ *                                      annotate (validating a pointer first)
+ *
+ * Rules: OBJ_ALLOC/OBJ_FREE and POOL_ALLOC/POOL_FREE pair up exactly (a
+ * free of something memcheck does not know as a block is an "Invalid free"
+ * error), so annotate a free only after the allocator validated it. An
+ * object block lies inside a chunk of a meta-pool; no chunk or object is
+ * annotated twice.
+ *
  * With Valgrind headers (KMEM_HAVE_VALGRIND, -Dvalgrind) these are memcheck
  * client requests: a few instructions when not running under Valgrind, so
  * release builds leave them off. Under ASan (-fsanitize=address) they poison
  * and unpoison (UNDEFINED and DEFINED both unpoison: ASan does not track
- * initialisation). Otherwise they compile to nothing. Before the allocator
- * writes into memory it marked NOACCESS, it marks it UNDEFINED first.
+ * initialisation; pools are memcheck's alone: ASan only sees the poisoning).
+ * Otherwise they compile to nothing. Before the allocator writes into memory
+ * it marked NOACCESS, it marks it UNDEFINED first.
  */
 #ifndef KMEM_ANNOT_H
 #define KMEM_ANNOT_H
@@ -30,17 +63,53 @@
 #define KMEM_ANNOT_NOACCESS(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define KMEM_ANNOT_UNDEFINED(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
 #define KMEM_ANNOT_DEFINED(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define KMEM_ANNOT_POOL_CREATE(pool) ((void)(pool))
+#define KMEM_ANNOT_POOL_DESTROY(pool) ((void)(pool))
+#define KMEM_ANNOT_POOL_ALLOC(pool, p, n) ((void)(pool), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
+#define KMEM_ANNOT_POOL_FREE(pool, p, n) ((void)(pool), ASAN_POISON_MEMORY_REGION((p), (n)))
+#define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) ((void)(rz), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
+#define KMEM_ANNOT_OBJ_FREE(p, n, rz) ((void)(rz), ASAN_POISON_MEMORY_REGION((p), (n)))
+#define KMEM_ANNOT_STALE(p, n) ((void)(p), (void)(n))
+#define KMEM_ANNOT_ACTIVE() 1
 #define KMEM_ANNOT_ENABLED 1
 #elif defined(KMEM_HAVE_VALGRIND)
 #include <valgrind/memcheck.h>
 #define KMEM_ANNOT_NOACCESS(p, n) ((void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)))
 #define KMEM_ANNOT_UNDEFINED(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
 #define KMEM_ANNOT_DEFINED(p, n) ((void)VALGRIND_MAKE_MEM_DEFINED((p), (n)))
+/* no AUTO_FREE: the slab layer frees its object blocks itself (a chunk the
+ * page source keeps cached holds none), and an automatic free would leave
+ * the slab's own record of which objects are blocks stale */
+#define KMEM_ANNOT_POOL_CREATE(pool) \
+	VALGRIND_CREATE_MEMPOOL_EXT((pool), 0, 0, VALGRIND_MEMPOOL_METAPOOL)
+#define KMEM_ANNOT_POOL_DESTROY(pool) VALGRIND_DESTROY_MEMPOOL((pool))
+#define KMEM_ANNOT_POOL_ALLOC(pool, p, n) VALGRIND_MEMPOOL_ALLOC((pool), (p), (n))
+#define KMEM_ANNOT_POOL_FREE(pool, p, n) \
+	do { \
+		(void)(n); \
+		VALGRIND_MEMPOOL_FREE((pool), (p)); \
+	} while (0)
+#define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) VALGRIND_MALLOCLIKE_BLOCK((p), (n), (rz), 0)
+#define KMEM_ANNOT_OBJ_FREE(p, n, rz) \
+	do { \
+		(void)(n); \
+		VALGRIND_FREELIKE_BLOCK((p), (rz)); \
+	} while (0)
+#define KMEM_ANNOT_STALE(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define KMEM_ANNOT_ACTIVE() (RUNNING_ON_VALGRIND != 0)
 #define KMEM_ANNOT_ENABLED 1
 #else
 #define KMEM_ANNOT_NOACCESS(p, n) ((void)(p), (void)(n))
 #define KMEM_ANNOT_UNDEFINED(p, n) ((void)(p), (void)(n))
 #define KMEM_ANNOT_DEFINED(p, n) ((void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_CREATE(pool) ((void)(pool))
+#define KMEM_ANNOT_POOL_DESTROY(pool) ((void)(pool))
+#define KMEM_ANNOT_POOL_ALLOC(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_FREE(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) ((void)(p), (void)(n), (void)(rz))
+#define KMEM_ANNOT_OBJ_FREE(p, n, rz) ((void)(p), (void)(n), (void)(rz))
+#define KMEM_ANNOT_STALE(p, n) ((void)(p), (void)(n))
+#define KMEM_ANNOT_ACTIVE() 0
 #define KMEM_ANNOT_ENABLED 0
 #endif
 

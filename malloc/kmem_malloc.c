@@ -42,6 +42,7 @@
  */
 #define _GNU_SOURCE
 #include <kmem/buddy.h>
+#include <kmem/malloc.h>
 #include <kmem/pagealloc.h>
 #include <kmem/slab.h>
 #include <kmem/trace.h>
@@ -118,7 +119,7 @@ struct km_heap {
 	size_t huge_cap, huge_n, huge_used;
 	struct km_pdesc pdesc[KM_MAX_ORDER + 1];
 	/* configuration */
-	bool reaper, quiet, abort_on_error;
+	bool reaper, quiet, abort_on_error, check_at_exit;
 	unsigned debug;
 	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo */
 	int stats_fd;
@@ -413,6 +414,9 @@ static void km_read_env(void)
 		if (env_has(v, "user") || env_has(v, "all"))
 			km.debug |= KMEM_CACHE_STORE_USER;
 	}
+	v = getenv("KMEM_CHECK");
+	if (v && !strcmp(v, "1"))
+		km.check_at_exit = true;
 	v = getenv("KMEM_ERROR");
 	if (v && !strcmp(v, "abort"))
 		km.abort_on_error = true;
@@ -583,7 +587,7 @@ static KMEM_NOINLINE bool km_init_slow(void)
 		if (ok) {
 			/* these may allocate: the heap is ready now */
 			pthread_atfork(km_prepare, km_parent, km_child);
-			if (km.stats || km.trace_on)
+			if (km.stats || km.trace_on || km.check_at_exit)
 				atexit(km_atexit);
 		}
 		return ok;
@@ -991,6 +995,15 @@ static void km_atexit(void)
 			tbuf_flush(t);
 		kmem_lock_release(&km.trace_lock);
 	}
+	if (km.check_at_exit) {
+		static const char ok[] = "kmem-malloc: heap check passed\n";
+		static const char bad[] = "kmem-malloc: heap check FAILED\n";
+
+		if (kmem_malloc_check() == 0)
+			km_write_all(2, ok, sizeof(ok) - 1);
+		else
+			km_write_all(2, bad, sizeof(bad) - 1);
+	}
 	if (km.stats & 1) {
 		n = kmem_slab_format_slabinfo(km.s, buf, sizeof(buf));
 		if (n > 0)
@@ -1055,6 +1068,57 @@ static void km_child(void)
 	/* the other threads' trace buffers did not come along; ours stays */
 	if (km.trace_on && km_tbuf)
 		km_tbuf->n = 0;
+}
+
+/* ---- extras (kmem/malloc.h) -------------------------------------------------------------- */
+
+KM_EXPORT int kmem_malloc_check(void)
+{
+	int e1, e2;
+
+	if (__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) != 2)
+		return -EAGAIN;
+	e1 = kmem_pa_check(km.pa);
+	e2 = kmem_slab_check(km.s);
+	return e1 || e2 ? -EIO : 0;
+}
+
+KM_EXPORT size_t kmem_malloc_trim(size_t keep)
+{
+	size_t free, keep_frames = keep >> KM_FRAME_SHIFT, got;
+
+	if (!km_ready())
+		return 0;
+	(void)kmem_slab_shrink(km.s);
+	(void)kmem_pa_drain(km.pa);
+	free = kmem_buddy_free_frames(km.b);
+	if (free <= keep_frames)
+		return 0;
+	__atomic_store_n(&km.dirty_freed, SIZE_MAX / 2, __ATOMIC_RELAXED); /* look at everything */
+	kmem_lock_acquire(&km.rel_lock); /* wait for a pass in progress */
+	kmem_lock_release(&km.rel_lock);
+	got = km_release(NULL, km.pa, free - keep_frames);
+	return got << KM_FRAME_SHIFT;
+}
+
+KM_EXPORT int kmem_malloc_stats(const char *what, char *buf, size_t len)
+{
+	if (!km_ready() || !what)
+		return -1;
+	if (!strcmp(what, "slabinfo"))
+		return kmem_slab_format_slabinfo(km.s, buf, len);
+	if (!strcmp(what, "buddyinfo"))
+		return kmem_buddy_format_buddyinfo(km.b, buf, len);
+	if (!strcmp(what, "vmstat"))
+		return kmem_pa_format_vmstat(km.pa, buf, len);
+	if (!strcmp(what, "zoneinfo"))
+		return kmem_pa_format_zoneinfo(km.pa, buf, len);
+	return -1;
+}
+
+KM_EXPORT int malloc_trim(size_t pad)
+{
+	return kmem_malloc_trim(pad) != 0;
 }
 
 /* ---- the C API ---------------------------------------------------------------------------------- */

@@ -35,7 +35,8 @@ step "install, pkg-config and Meson subproject consumers"
 tests/check_consumer.sh build
 
 step "Valgrind memcheck (build/, --setup=valgrind)"
-meson test -C build --setup=valgrind --print-errorlogs --no-suite abi --no-suite tools --no-suite bench
+meson test -C build --setup=valgrind --print-errorlogs --no-suite abi --no-suite tools --no-suite bench \
+	--no-suite dropin
 
 step "ASan + UBSan (build-asan/)"
 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false \

@@ -324,3 +324,18 @@ int kmem_cache_check(struct kmem_cache *c)
 	kmem_slab_report(c->owner, c, KMEM_CORRUPTION, cf.ptr, KMEM_RETURN_ADDRESS(), "%s", cf.detail);
 	return -EFAULT;
 }
+
+int kmem_slab_check(struct kmem_slab *s)
+{
+	int err = 0;
+
+	kmem_lock_acquire(&s->lock);
+	for (struct kmem_cache *c = s->caches; c; c = c->next) {
+		int e = kmem_cache_check(c);
+
+		if (e && !err)
+			err = e;
+	}
+	kmem_lock_release(&s->lock);
+	return err;
+}

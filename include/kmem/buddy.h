@@ -69,7 +69,8 @@ struct kmem_buddy_config {
 	 * for a whole address range [owner_base, owner_base + owner_frames *
 	 * frame_size), instead of owner words in each region's frame table.
 	 * Every region must then lie inside that range; its owner words are
-	 * the slice of owner_table at its frames (zeroed when it is added).
+	 * the slice of owner_table at its frames (not cleared: the table must read
+ * zero wherever no region is, e.g. fresh anonymous memory).
 	 * The page source (kmem_buddy_page_source()) then reports the whole
 	 * range for direct lookup, so regions added later are covered too: a
 	 * heap that reserves address space and adds regions inside it on

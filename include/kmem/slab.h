@@ -258,6 +258,10 @@ KMEM_API void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats
  * Call it at quiescence: no other thread may use the cache meanwhile (it
  * reads other threads' magazines). O(slabs * objects per slab + magazines). */
 KMEM_API KMEM_MUST_CHECK int kmem_cache_check(struct kmem_cache *c);
+/* kmem_cache_check() on every cache of the instance (the kmalloc caches
+ * too); returns 0 or the first failure's code (each failure is reported).
+ * Takes the instance lock. O(objects + slabs). */
+KMEM_API KMEM_MUST_CHECK int kmem_slab_check(struct kmem_slab *s);
 
 /* /proc/slabinfo version 2.1 text for every cache of the instance (header
  * lines included), snprintf-style: writes at most len bytes including the
