@@ -49,6 +49,7 @@
 
 #include "kmem_annot.h"
 #include "kmem_port.h"
+#include "slab/slab_internal.h" /* the inlined magazine fast paths */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +78,15 @@
 #define KM_RELEASE_MIN_ORDER 4u			/* release blocks of 64 KiB and up */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
+
+/* Size classes: four per doubling from 64 bytes (as jemalloc), so rounding
+ * wastes at most 25% (kmalloc's Linux classes waste up to 50%); powers of
+ * two are aligned to their size, so aligned requests pick one of them. */
+static const uint16_t km_class_size[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+};
+#define KM_NCLASS (sizeof(km_class_size) / sizeof(km_class_size[0]))
 
 /* The owner word of a page block's first frame points at one of these (one
  * per order). Padded and zeroed: code that reads an owner word as a slab
@@ -118,6 +128,11 @@ struct km_heap {
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
 	struct km_pdesc pdesc[KM_MAX_ORDER + 1];
+	/* magazine slot offset of the kmalloc class for (size - 1) / 16, sizes
+	 * 1..8192 (0: the class has no magazines) */
+	uint32_t cls_off[KM_SMALL_MAX / KM_ALIGN];
+	uint8_t cls_index[KM_SMALL_MAX / KM_ALIGN];	/* (size - 1) / 16 -> class */
+	struct kmem_cache *cls[KM_NCLASS];
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit;
 	unsigned debug;
@@ -565,6 +580,22 @@ static bool km_setup(void)
 		return false;
 	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
 		km.pdesc[o].order = o;
+	for (unsigned i = 0; i < KM_NCLASS; i++) {
+		size_t sz = km_class_size[i];
+		char name[32];
+
+		snprintf(name, sizeof(name), "malloc-%zu", sz);
+		km.cls[i] = kmem_cache_create(km.s, name, sz, kmem_is_pow2(sz) ? sz : KM_ALIGN,
+					      0, NULL, NULL, NULL);
+		if (!km.cls[i])
+			return false;
+	}
+	for (unsigned i = 0, c = 0; i < KM_SMALL_MAX / KM_ALIGN; i++) {
+		while (km_class_size[c] < (i + 1) * KM_ALIGN)
+			c++;
+		km.cls_index[i] = (uint8_t)c;
+		km.cls_off[i] = (uint32_t)km.cls[c]->slot_off;
+	}
 	if (km.trace_fd >= 0 && pthread_key_create(&km.trace_key, km_trace_exit) == 0)
 		km.trace_on = true;
 	return true;
@@ -834,7 +865,7 @@ static void *km_alloc(size_t size, bool zero)
 	void *p;
 
 	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) {
-		p = kmem_alloc(km.s, size < KM_ALIGN ? KM_ALIGN : size);
+		p = kmem_cache_alloc(km.cls[km.cls_index[size ? (size - 1) / KM_ALIGN : 0]]);
 		if (p && zero)
 			memset(p, 0, size);
 		return p;
@@ -855,10 +886,64 @@ static void *km_alloc_aligned(size_t size, size_t align)
 		return NULL;
 	want = size > align ? size : align;
 	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
-		return kmem_alloc(km.s, (size_t)1 << ceil_log2(want));
+		return kmem_cache_alloc(km.cls[km.cls_index[(((size_t)1 << ceil_log2(want)) - 1) /
+							      KM_ALIGN]]);
 	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their size */
 		return page_alloc(ceil_log2((want + KM_FRAME - 1) >> KM_FRAME_SHIFT), false);
 	return huge_alloc(size ? size : 1, align);
+}
+
+/* In the arena, an owner word is NULL, a page descriptor or a slab header
+ * (the drop-in's caches are the only users of the arena). */
+static const struct slab *as_slab(const void *w)
+{
+	const struct slab *sl = w;
+
+	return sl && sl->magic == SLAB_MAGIC ? sl : NULL;
+}
+
+static size_t slab_usable(const void *w, const void *p, bool report)
+{
+	const struct slab *sl = as_slab(w);
+	struct kmem_cache *c;
+	enum kmem_status st;
+
+	if (!sl) {
+		if (report)
+			km_misuse(w ? KMEM_FOREIGN_POINTER : KMEM_DOUBLE_FREE, p,
+				  "not a live block of this heap");
+		return 0;
+	}
+	c = sl->cache;
+	st = kmem_cache_obj_state(c, (void *)(uintptr_t)sl, p);
+	if (st != KMEM_OK) {
+		if (report)
+			km_misuse(st, p, "not the start of a live object");
+		return 0;
+	}
+	/* red zones guard the bytes past the size asked for: only those are usable */
+	return (c->flags & KMEM_CACHE_REDZONE) ? kmem_debug_req(c, p) : c->size;
+}
+
+/* Free of a pointer whose owner word is w (not a page descriptor). */
+static void slab_free(const void *w, void *p)
+{
+	const struct slab *sl = as_slab(w);
+	const struct kmem_cache *c;
+	uintptr_t off;
+
+	if (!sl) {
+		km_misuse(w ? KMEM_FOREIGN_POINTER : KMEM_DOUBLE_FREE, p,
+			  w ? "free of a pointer this heap never returned"
+			    : "free of a block that is not allocated (double free?)");
+		return;
+	}
+	c = sl->cache;
+	off = (uintptr_t)p - (uintptr_t)sl->objs;
+	if (off * c->div_magic < c->div_magic && off < c->span)
+		kmem_cache_free(sl->cache, p); /* an object start: the magazine slow path */
+	else
+		(void)kmem_cache_free_checked(sl->cache, p); /* reports what is wrong */
 }
 
 /* The usable size of a live block, or 0 with a report if p is not one. */
@@ -877,7 +962,7 @@ static size_t km_usable(const void *p, bool report)
 			}
 			return bytes;
 		}
-		return kmem_usable_size(km.s, p); /* reports misuse itself */
+		return slab_usable(w, p, report);
 	}
 	if (in_boot(p))
 		return boot_size(p);
@@ -912,7 +997,7 @@ static void km_free(void *p)
 			kmem_pa_free(km.pa, p, order);
 			return;
 		}
-		kmem_free(km.s, p); /* slab objects; reports anything else */
+		slab_free(w, p);
 		return;
 	}
 	if (!p || in_boot(p))
@@ -1123,7 +1208,56 @@ KM_EXPORT int malloc_trim(size_t pad)
 
 /* ---- the C API ---------------------------------------------------------------------------------- */
 
+static KMEM_NOINLINE void *malloc_slow(size_t size);
+
+/* The fast paths: a pop from / push onto the calling thread's magazine of
+ * the size class, inlined (the same steps as kmem_alloc/kmem_free, without
+ * the calls). Builds with Valgrind/ASan annotations take the library
+ * calls, which annotate. */
+static inline bool fast_alloc(size_t size, void **out)
+{
+#if KMEM_ANNOT_ENABLED
+	(void)size;
+	(void)out;
+	return false;
+#else
+	return size - 1 < KM_SMALL_MAX && mag_pop_off(km.cls_off[(size - 1) / KM_ALIGN], out);
+#endif
+}
+
+static inline bool fast_free(void *p)
+{
+#if KMEM_ANNOT_ENABLED
+	(void)p;
+	return false;
+#else
+	size_t idx = ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
+	const struct slab *sl;
+	const struct kmem_cache *c;
+	uintptr_t off;
+
+	if (KMEM_UNLIKELY(idx >= km.frames))
+		return false;
+	sl = __atomic_load_n(&km.owner[idx], __ATOMIC_RELAXED);
+	if (KMEM_UNLIKELY(!sl || sl->magic != SLAB_MAGIC)) /* page descriptors read 0 */
+		return false;
+	c = sl->cache;
+	off = (uintptr_t)p - (uintptr_t)sl->objs;
+	return off * c->div_magic < c->div_magic && off < c->span && mag_push_off(sl->slot_off, p);
+#endif
+}
+
 KM_EXPORT void *malloc(size_t size)
+{
+	void *p;
+
+	if (KMEM_LIKELY(__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) == 2) && !km.trace_on &&
+	    fast_alloc(size, &p))
+		return p;
+	return malloc_slow(size);
+}
+
+static KMEM_NOINLINE void *malloc_slow(size_t size)
 {
 	void *p;
 
@@ -1140,6 +1274,8 @@ KM_EXPORT void free(void *p)
 {
 	int e;
 
+	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
+		return;
 	if (!p)
 		return;
 	e = errno;

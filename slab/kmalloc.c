@@ -106,8 +106,8 @@ static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const v
 	if (!c)
 		return NULL;
 	if (size > KMALLOC_SMALL_MAX && mag_pop(c, &p)) /* small: kmem_alloc missed already */
-		return p;
-	return kmem_mag_alloc_slow(c, size, caller);
+		return slab_annot_alloc(c, p, size);
+	return kmem_mag_alloc_slow(c, size, caller); /* annotates */
 }
 
 void *kmem_alloc(struct kmem_slab *s, size_t size)
@@ -116,7 +116,7 @@ void *kmem_alloc(struct kmem_slab *s, size_t size)
 
 	if (KMEM_LIKELY(size - 1 < KMALLOC_SMALL_MAX)) { /* 1..192; 0 wraps around */
 		if (KMEM_LIKELY(mag_pop_off(s->small_off[(size - 1) >> 3], &p)))
-			return p;
+			return slab_annot_alloc(s->small[(size - 1) >> 3], p, size);
 	}
 	return alloc_other(s, size, KMEM_RETURN_ADDRESS());
 }
@@ -228,8 +228,10 @@ void kmem_free(struct kmem_slab *s, void *p)
 			c = sl->cache;
 			off = (uintptr_t)p - (uintptr_t)sl->objs;
 			if (KMEM_LIKELY(off * c->div_magic < c->div_magic && off < c->span &&
-					mag_push_off(sl->slot_off, p)))
+					mag_push_off(sl->slot_off, p))) {
+				slab_annot_free(c, p); /* validated above */
 				return;
+			}
 		}
 	}
 	free_slow(s, p, KMEM_RETURN_ADDRESS());
@@ -285,4 +287,9 @@ void *kmem_realloc(struct kmem_slab *s, void *p, size_t size)
 	memcpy(q, p, size < have ? size : have);
 	kmem_free(s, p);
 	return q;
+}
+
+struct kmem_cache *kmem_kmalloc_cache(struct kmem_slab *s, size_t size)
+{
+	return size ? size_class(s, size) : NULL;
 }

@@ -47,6 +47,7 @@
 
 #include <kmem/slab.h>
 
+#include "kmem_annot.h"
 #include "kmem_port.h"
 
 #define SLAB_MAGIC 0x736c6162u	/* "slab" */
@@ -243,6 +244,7 @@ static inline bool mag_pop_off(size_t off, void **out)
 	m->rounds = --r;
 	ms->allocs++;
 	*out = m->obj[r];
+	KMEM_ANNOT_STALE(&m->obj[r], sizeof(void *)); /* no reference for the leak checker */
 	return true;
 }
 
@@ -274,6 +276,67 @@ static inline bool mag_push(struct kmem_cache *c, void *p)
 	return mag_push_off(c->slot_off, p);
 }
 
+/* ---- annotations (kmem_annot.h) ----------------------------------------------
+ *
+ * What memcheck and ASan see of a slab (itself a chunk of the page source's
+ * pool, e.g. the buddy's):
+ *   header, bitmap, obj_track  allocator metadata: DEFINED (the fast paths
+ *                              read headers without the cache lock)
+ *   free objects, red zones, colour, padding, slack: NOACCESS; code that
+ *                              reads or writes them (constructors at slab
+ *                              creation, destructors at release, poison and
+ *                              red-zone checks) opens them and closes them
+ *   an object the user holds   a malloc-like block: OBJ_ALLOC at every
+ *                              allocation that reaches the user (magazine
+ *                              pops included), OBJ_FREE at every free (pushes
+ *                              included); a kmalloc object of a red-zone
+ *                              cache is a block of the size asked for (the
+ *                              rest of its class size is red zone)
+ *   objects in magazines       NOACCESS: freed, as far as users are concerned
+ *   direct objects             whole page-source blocks: the source's
+ *                              annotations cover them, no block of our own
+ * Objects of caches with a constructor keep constructed state while free,
+ * so they are DEFINED when handed out: reads of fields the constructor left
+ * uninitialised are not reported for them (use-after-free and overflows
+ * still are). The internal caches' objects (struct kmem_cache, magazines)
+ * are blocks too, so a use of a destroyed cache is reported. When a slab
+ * goes back to its source, objects still allocated (leaked) stop being
+ * blocks, and the slab is handed back addressable, as it came. */
+static inline size_t slab_annot_bytes(const struct kmem_cache *c, size_t req)
+{
+	return (c->flags & KMEM_CACHE_REDZONE) && req < c->size ? req : c->size;
+}
+
+static inline size_t slab_annot_rz(const struct kmem_cache *c)
+{
+	return (c->flags & KMEM_CACHE_REDZONE) ? REDZONE_BYTES : 0;
+}
+
+/* Object p (NULL: none) reaches the user; req as passed to the slab layer. */
+static inline void *slab_annot_alloc(struct kmem_cache *c, void *p, size_t req)
+{
+	if (KMEM_ANNOT_ENABLED && p && !c->direct) {
+		KMEM_ANNOT_OBJ_ALLOC(p, slab_annot_bytes(c, req), slab_annot_rz(c));
+		if (c->ctor)
+			KMEM_ANNOT_DEFINED(p, c->size); /* constructed state */
+	}
+	return p;
+}
+
+/* Object p of c (validated) comes back from the user. */
+static inline void slab_annot_free(struct kmem_cache *c, void *p)
+{
+	if (KMEM_ANNOT_ENABLED && !c->direct)
+		KMEM_ANNOT_OBJ_FREE(p, c->size, slab_annot_rz(c));
+}
+
+/* The user's p went onto a magazine unchecked (kmem_cache_free's push). */
+#define SLAB_ANNOT_PUSH(c, p)                                                   \
+	do {                                                                    \
+		if (KMEM_ANNOT_ENABLED && KMEM_ANNOT_ACTIVE())                  \
+			kmem_slab_annot_push((c), (p));                         \
+	} while (0)
+
 static inline uint64_t *slab_used_bits(struct slab *s)
 {
 	return (uint64_t *)(void *)(s + 1);
@@ -300,6 +363,10 @@ static inline struct slab **slab_list(struct kmem_cache *c, unsigned inuse)
 }
 
 /* ---- defined in slab.c ----------------------------------------------------- */
+/* slab_annot_free(c, p) if p is an object of c (magazine pushes trust their
+ * argument; misuse is reported when the magazine is flushed, and must not
+ * poison memory that is not an object). */
+KMEM_HIDDEN void kmem_slab_annot_push(struct kmem_cache *c, void *p);
 /* Checked free straight to the slab layer (no magazine). */
 KMEM_HIDDEN enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller);
 /* One object from the slab layer (no magazine); NULL when out of memory. */
@@ -371,6 +438,9 @@ KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, cons
 KMEM_HIDDEN enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p);
 /* ---- defined in kmalloc.c ---------------------------------------------------- */
 KMEM_HIDDEN int kmem_kmalloc_init(struct kmem_slab *s);
+/* The kmalloc cache serving `size` bytes (NULL: 0 or too large). For the
+ * drop-in malloc's class table. */
+KMEM_HIDDEN struct kmem_cache *kmem_kmalloc_cache(struct kmem_slab *s, size_t size);
 /* Raise a report for cache c (c may be NULL: instance-level). */
 KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
 				  enum kmem_status st, const void *ptr, const void *caller,
