@@ -139,6 +139,7 @@ struct km_heap {
 	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo */
 	int stats_fd;
 	int trace_fd;
+	char trace_path[256];	/* KMEM_TRACE, "%p": the pid */
 	bool trace_on;
 	uint64_t trace_seq;
 	unsigned trace_tids;
@@ -376,6 +377,8 @@ static void km_ps_free(void *ctx, void *block, unsigned order)
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
+static int trace_open(void);
+
 static size_t env_size(const char *name, size_t def)
 {
 	const char *v = getenv(name);
@@ -461,19 +464,48 @@ static void km_read_env(void)
 		km.high = 256;
 	km.trace_fd = -1;
 	v = getenv("KMEM_TRACE");
-	if (v && *v) {
-		int fd = open(v, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (v && *v && strlen(v) < sizeof(km.trace_path)) {
+		strcpy(km.trace_path, v);
+		km.trace_fd = trace_open();
+		/* without %p only this process traces: children that exec would
+		 * truncate the file (unsetenv does not allocate) */
+		if (!strstr(km.trace_path, "%p"))
+			unsetenv("KMEM_TRACE");
+	}
+}
 
-		if (fd >= 0) {
-			struct kmem_trace_header h;
+/* Open the trace file named by km.trace_path, "%p" replaced by the pid,
+ * and write the header; -1 if it cannot be opened. */
+static int trace_open(void)
+{
+	char path[sizeof(km.trace_path) + 24], pid[24];
+	size_t n = 0, k = 0;
+	unsigned long v = (unsigned long)getpid();
+	int fd;
 
-			memcpy(h.magic, KMEM_TRACE_MAGIC, 8);
-			h.version = KMEM_TRACE_VERSION;
-			h.record_size = sizeof(struct kmem_trace_rec);
-			km_write_all(fd, &h, sizeof(h));
-			km.trace_fd = fd;
+	do
+		pid[k++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (const char *t = km.trace_path; *t && n < sizeof(path) - 24; t++) {
+		if (t[0] == '%' && t[1] == 'p') {
+			for (size_t i = k; i > 0; i--)
+				path[n++] = pid[i - 1];
+			t++;
+		} else {
+			path[n++] = *t;
 		}
 	}
+	path[n] = 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		struct kmem_trace_header h;
+
+		memcpy(h.magic, KMEM_TRACE_MAGIC, 8);
+		h.version = KMEM_TRACE_VERSION;
+		h.record_size = sizeof(struct kmem_trace_rec);
+		km_write_all(fd, &h, sizeof(h));
+	}
+	return fd;
 }
 
 static void *map_noreserve(size_t len, int prot)
@@ -1150,9 +1182,23 @@ static void km_child(void)
 	kmem_lock_release(&km.grow_lock);
 	kmem_pa_fork_child(km.pa);
 	kmem_slab_fork_child(km.s);
-	/* the other threads' trace buffers did not come along; ours stays */
-	if (km.trace_on && km_tbuf)
-		km_tbuf->n = 0;
+	/* a child traces into its own file (KMEM_TRACE with %p), from seq 0,
+	 * or not at all; the other threads' buffers did not come along */
+	if (km.trace_on) {
+		close(km.trace_fd);
+		km.trace_fd = strstr(km.trace_path, "%p") ? trace_open() : -1;
+		km.trace_seq = 0;
+		km.trace_tids = 0;
+		km.tbufs = NULL;
+		if (km.trace_fd < 0) {
+			km.trace_on = false;
+		} else if (km_tbuf) {
+			km_tbuf->n = 0;
+			km_tbuf->tid = (uint16_t)++km.trace_tids;
+			km_tbuf->next = NULL;
+			km.tbufs = km_tbuf;
+		}
+	}
 }
 
 /* ---- extras (kmem/malloc.h) -------------------------------------------------------------- */
@@ -1354,8 +1400,11 @@ KM_EXPORT void *realloc(void *p, size_t size)
 		return q;
 	}
 	if (p && !size) {
+		int e = errno;
+
 		TRACE(KMEM_TRACE_REALLOC, 0, NULL, p, 0, KMEM_TRACE_F_ZERO_SIZE);
-		free(p);
+		km_free(p); /* one record: the REALLOC */
+		errno = e;
 		return NULL;
 	}
 	if (size > PTRDIFF_MAX) {
@@ -1363,7 +1412,7 @@ KM_EXPORT void *realloc(void *p, size_t size)
 		return NULL;
 	}
 	q = km_realloc(p, size); /* sets errno when it fails */
-	TRACE(KMEM_TRACE_REALLOC, size, q, p, 0, 0);
+	TRACE(KMEM_TRACE_REALLOC, size, q, p, 0, size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
 	return q;
 }
 

@@ -13,16 +13,50 @@
  * (driven by kmem_pa_reaper_run, no thread), zoneinfo and vmstat. Finally
  * everything is freed to show that all blocks coalesce.
  * The output is a pure function of the options: same seed, same text.
+ *
+ * `kmem replay [options] TRACE` replays an allocation trace written by the
+ * drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h): it validates
+ * the file, sorts the records by seq (an LSD radix sort; the file holds
+ * per-thread batches), and performs every call in seq order in ONE thread,
+ * so the interleaving of the traced threads is serialised by seq. Block ids
+ * (the traced addresses) map to the replay's own blocks through an
+ * open-addressing hash table. The calls go to a fresh kmem heap built from
+ * the public API (a buddy over an mmap'd arena, a pagealloc frame service
+ * on it, a slab instance on the service; kmem_alloc/kmem_zalloc/
+ * kmem_alloc_aligned/kmem_realloc/kmem_free), or with --malloc to the
+ * process's malloc (compare glibc, or a peer through LD_PRELOAD).
+ * Inconsistencies in a trace (records lost to a kill, memory allocated
+ * before tracing began) are counted, never fatal: a FREE of an unknown id
+ * is skipped; a REALLOC of an unknown id skips the free and replays the
+ * allocation; an allocation returning an id that is still live replaces
+ * the old block (freed first); the FREE record the drop-in writes right
+ * after a realloc(p, 0) of p (it traces both calls) is counted apart.
+ * Every block carries a tag in its first and last 8 bytes, checked when it
+ * is freed or moved. The report: records by op, skipped counts, wall time
+ * and ns per call, peak live requested bytes, peak frames, final buddyinfo
+ * and fragmentation indexes, then the invariant checkers (kmem_pa_check,
+ * kmem_buddy_check; the kmalloc caches are not reachable through the API,
+ * so no kmem_cache_check) and a teardown that must return every frame;
+ * any failure exits 1.
+ *
+ * `kmem trace-dump [--limit N] [--sort] TRACE` prints the records as text.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <kmem/kmem.h>
+#include <kmem/trace.h>
 
 #include "kmem_rand.h"
 
@@ -86,6 +120,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmem [demo] [options]\n"
+		"       kmem replay [options] TRACE      (kmem replay --help)\n"
+		"       kmem trace-dump [options] TRACE  (kmem trace-dump --help)\n"
 		"Runs a seeded random page workload on a buddy allocator and prints\n"
 		"buddyinfo, fragmentation indexes and a summary; then slab caches on the\n"
 		"same frames (slabinfo), and a pagealloc frame service with a slab on top\n"
@@ -696,6 +732,1179 @@ out:
 
 static double mib(size_t frames, size_t frame) { return (double)frames * (double)frame / 1048576.0; }
 
+/* ---- traces: reading, sorting ------------------------------------------------
+ *
+ * A trace (kmem/trace.h) is mapped privately and writable, so the records
+ * can be sorted in place without reading the file into a second buffer;
+ * the file itself is never written. */
+
+struct trace {
+	const char *path;
+	void *map;			/* the whole file; NULL when empty */
+	size_t map_len;
+	struct kmem_trace_rec *rec;	/* map + header, n records */
+	size_t n;
+	size_t tail;			/* bytes after the last whole record */
+};
+
+static const char *const op_names[] = { "?", "malloc", "free", "calloc", "realloc", "memalign" };
+#define OP_MAX KMEM_TRACE_MEMALIGN
+
+static void trace_close(struct trace *t)
+{
+	if (t->map)
+		munmap(t->map, t->map_len);
+	t->map = NULL;
+}
+
+/* Map and check the header. Prints the reason and returns -1 for a file that
+ * is not a version-1 trace; a partial record at the end is left to the
+ * caller (t->tail). */
+static int trace_open(struct trace *t, const char *path)
+{
+	struct kmem_trace_header h;
+	struct stat sb;
+	int fd;
+
+	*t = (struct trace){ .path = path };
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		fprintf(stderr, "kmem: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		fprintf(stderr, "kmem: %s: not a regular file\n", path);
+		close(fd);
+		return -1;
+	}
+	if ((uint64_t)sb.st_size < sizeof(h)) {
+		fprintf(stderr, "kmem: %s: truncated trace: %lld bytes, the header alone is %zu\n", path,
+			(long long)sb.st_size, sizeof(h));
+		close(fd);
+		return -1;
+	}
+	t->map_len = (size_t)sb.st_size;
+	t->map = mmap(NULL, t->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (t->map == MAP_FAILED) {
+		t->map = NULL;
+		fprintf(stderr, "kmem: %s: mmap: %s\n", path, strerror(errno));
+		return -1;
+	}
+	memcpy(&h, t->map, sizeof(h));
+	if (memcmp(h.magic, KMEM_TRACE_MAGIC, sizeof(h.magic)) != 0) {
+		fprintf(stderr, "kmem: %s: not a kmem trace (bad magic; expected \"%s\")\n", path,
+			KMEM_TRACE_MAGIC);
+		trace_close(t);
+		return -1;
+	}
+	if (h.version != KMEM_TRACE_VERSION) {
+		fprintf(stderr, "kmem: %s: unsupported trace version %u (this kmem reads %u)\n", path,
+			h.version, KMEM_TRACE_VERSION);
+		trace_close(t);
+		return -1;
+	}
+	if (h.record_size != sizeof(struct kmem_trace_rec)) {
+		fprintf(stderr, "kmem: %s: unsupported record size %u (expected %zu)\n", path,
+			h.record_size, sizeof(struct kmem_trace_rec));
+		trace_close(t);
+		return -1;
+	}
+	/* page-aligned mapping + 16: the records' 64-bit fields are aligned */
+	t->rec = (struct kmem_trace_rec *)(void *)((char *)t->map + sizeof(h));
+	t->n = (t->map_len - sizeof(h)) / sizeof(struct kmem_trace_rec);
+	t->tail = (t->map_len - sizeof(h)) % sizeof(struct kmem_trace_rec);
+	return 0;
+}
+
+static void report_tail(const struct trace *t)
+{
+	fprintf(stderr,
+		"kmem: %s: truncated record at offset %zu: %zu trailing bytes after %zu whole "
+		"records\n",
+		t->path, sizeof(struct kmem_trace_header) + t->n * sizeof(struct kmem_trace_rec),
+		t->tail, t->n);
+}
+
+/* A record kmem cannot interpret: NULL if r is fine, else why. */
+static const char *rec_problem(const struct kmem_trace_rec *r)
+{
+	if (r->op < KMEM_TRACE_MALLOC || r->op > OP_MAX)
+		return "unknown op";
+	if (r->op == KMEM_TRACE_MEMALIGN && r->align_log2 >= sizeof(size_t) * 8)
+		return "alignment out of range";
+	if ((uint64_t)(size_t)r->size != r->size)
+		return "size does not fit this machine's size_t";
+	return NULL;
+}
+
+static void report_rec(const struct trace *t, size_t i, const char *why)
+{
+	const struct kmem_trace_rec *r = &t->rec[i];
+
+	fprintf(stderr, "kmem: %s: record %zu (offset %zu, seq %llu): %s (op %u, align_log2 %u)\n",
+		t->path, i, sizeof(struct kmem_trace_header) + i * sizeof(*r),
+		(unsigned long long)r->seq, why, (unsigned)r->op, (unsigned)r->align_log2);
+}
+
+/* Sort by seq: LSD radix sort, 8 bits a pass, passes over bytes where all
+ * keys agree skipped (a trace of n calls has seq < 2^k, k ~ log2 n: three
+ * passes for up to 16M records). Stable, O(n) per pass. Returns 0, or -1
+ * when no scratch memory could be mapped. */
+static int sort_by_seq(struct kmem_trace_rec *rec, size_t n)
+{
+	static size_t cnt[8][256];
+	struct kmem_trace_rec *src = rec, *dst, *tmp;
+	size_t i, bytes = n * sizeof(*rec);
+
+	for (i = 1; i < n && rec[i - 1].seq <= rec[i].seq; i++)
+		;
+	if (i >= n)
+		return 0; /* already in order (a single-threaded trace) */
+	tmp = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tmp == MAP_FAILED)
+		return -1;
+	memset(cnt, 0, sizeof(cnt));
+	for (i = 0; i < n; i++)
+		for (unsigned b = 0; b < 8; b++)
+			cnt[b][(rec[i].seq >> (8 * b)) & 255]++;
+	dst = tmp;
+	for (unsigned b = 0; b < 8; b++) {
+		size_t sum = 0, *c = cnt[b];
+
+		if (c[(src[0].seq >> (8 * b)) & 255] == n)
+			continue; /* every key has the same byte b */
+		for (unsigned d = 0; d < 256; d++) {
+			size_t k = c[d];
+
+			c[d] = sum;
+			sum += k;
+		}
+		for (i = 0; i < n; i++)
+			dst[c[(src[i].seq >> (8 * b)) & 255]++] = src[i];
+		tmp = src;
+		src = dst;
+		dst = tmp;
+	}
+	if (src != rec) {
+		memcpy(rec, src, bytes);
+		dst = src;
+	}
+	munmap(dst, bytes);
+	return 0;
+}
+
+/* ---- kmem trace-dump ---------------------------------------------------------- */
+
+static void dump_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmem trace-dump [options] TRACE\n"
+		"Prints the records of a KMEM_TRACE file as text, one per line:\n"
+		"seq, tid, op, size, ptr, old (and align, flags when set), in file order.\n"
+		"  -n, --limit N       print at most N records\n"
+		"  -s, --sort          sort by seq first (the order calls happened)\n"
+		"  -h, --help          this text\n");
+}
+
+static int dump_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "limit", required_argument, NULL, 'n' },
+		{ "sort", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long limit = ~0ull;
+	size_t bad = 0, first_bad = 0;
+	bool sort = false;
+	struct trace t;
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "n:sh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			errno = 0;
+			limit = strtoull(optarg, &end, 0);
+			if (errno || end == optarg || *end) {
+				dump_usage(stderr);
+				return 2;
+			}
+			break;
+		case 's': sort = true; break;
+		case 'h': dump_usage(stdout); return 0;
+		default: dump_usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		dump_usage(stderr);
+		return 2;
+	}
+	if (trace_open(&t, argv[optind]))
+		return 1;
+	for (size_t i = 0; i < t.n; i++)
+		if (rec_problem(&t.rec[i]) && bad++ == 0)
+			first_bad = i;
+	if (bad)
+		report_rec(&t, first_bad, rec_problem(&t.rec[first_bad]));
+	if (sort && sort_by_seq(t.rec, t.n)) {
+		fprintf(stderr, "kmem: no memory to sort %zu records\n", t.n);
+		trace_close(&t);
+		return 1;
+	}
+	printf("# %s: kmem trace version %u, %zu records of %zu bytes%s%s\n", t.path,
+	       KMEM_TRACE_VERSION, t.n, sizeof(struct kmem_trace_rec),
+	       sort ? ", sorted by seq" : ", in file order", t.tail ? ", truncated" : "");
+	printf("# seq tid op size ptr old [align=A] [flags=F]\n");
+	for (size_t i = 0; i < t.n && i < limit; i++) {
+		const struct kmem_trace_rec *r = &t.rec[i];
+
+		if (r->op >= KMEM_TRACE_MALLOC && r->op <= OP_MAX)
+			printf("%llu %u %s %llu %#llx %#llx", (unsigned long long)r->seq, (unsigned)r->tid,
+			       op_names[r->op], (unsigned long long)r->size, (unsigned long long)r->ptr,
+			       (unsigned long long)r->old);
+		else
+			printf("%llu %u op%u %llu %#llx %#llx", (unsigned long long)r->seq, (unsigned)r->tid,
+			       (unsigned)r->op,
+			       (unsigned long long)r->size, (unsigned long long)r->ptr,
+			       (unsigned long long)r->old);
+		if (r->op == KMEM_TRACE_MEMALIGN || r->align_log2)
+			printf(" align=%llu", r->align_log2 < 64 ? 1ull << r->align_log2 : 0ull);
+		if (r->flags)
+			printf(" flags=%s%#x", (r->flags & KMEM_TRACE_F_ZERO_SIZE) ? "zero-size," : "",
+			       r->flags);
+		putchar('\n');
+	}
+	if (fflush(stdout) != 0 && errno != EPIPE) {
+		fprintf(stderr, "kmem: write error: %s\n", strerror(errno));
+		bad++;
+	}
+	if (t.tail)
+		report_tail(&t);
+	trace_close(&t);
+	if (bad || t.tail) {
+		fprintf(stderr, "kmem: %s: %zu bad records%s\n", t.path, bad,
+			t.tail ? " and a truncated tail" : "");
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- kmem replay: ids to blocks ----------------------------------------------
+ *
+ * Open addressing, linear probing, Fibonacci hashing of the id (addresses:
+ * low bits mostly zero, the multiply moves every bit into the top ones),
+ * load factor at most 1/2, deletion by backward shift (no tombstones, so a
+ * churning trace never degrades the table). Id 0 marks an empty slot: a
+ * traced block is never at address 0. The table lives in its own mapping,
+ * off the heap under test (which matters with --malloc). */
+
+struct live {
+	uint64_t id;
+	void *p;	/* the replay's block; NULL when the replay's call failed */
+	uint64_t size;	/* bytes the traced call asked for */
+};
+
+struct idmap {
+	struct live *slot;
+	size_t cap, n;	/* cap: a power of two */
+	unsigned shift;	/* 64 - log2(cap) */
+};
+
+static inline size_t id_home(const struct idmap *m, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> m->shift);
+}
+
+static int idmap_init(struct idmap *m, size_t cap)
+{
+	void *p = mmap(NULL, cap * sizeof(struct live), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	m->slot = p;
+	m->cap = cap;
+	m->n = 0;
+	m->shift = 64u - (unsigned)__builtin_ctzll((unsigned long long)cap);
+	return 0;
+}
+
+static void idmap_destroy(struct idmap *m)
+{
+	if (m->slot)
+		munmap(m->slot, m->cap * sizeof(struct live));
+	m->slot = NULL;
+}
+
+static struct live *idmap_find(const struct idmap *m, uint64_t id)
+{
+	size_t mask = m->cap - 1;
+
+	for (size_t i = id_home(m, id);; i = (i + 1) & mask) {
+		if (m->slot[i].id == id)
+			return &m->slot[i];
+		if (!m->slot[i].id)
+			return NULL;
+	}
+}
+
+/* Insert an id known to be absent. Returns the entry, or NULL when the
+ * table could not grow. */
+static struct live *idmap_insert(struct idmap *m, uint64_t id)
+{
+	size_t mask, i;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct idmap big;
+
+		if (idmap_init(&big, m->cap * 2))
+			return NULL;
+		for (size_t k = 0; k < m->cap; k++) {
+			if (!m->slot[k].id)
+				continue;
+			for (i = id_home(&big, m->slot[k].id); big.slot[i].id; i = (i + 1) & (big.cap - 1))
+				;
+			big.slot[i] = m->slot[k];
+		}
+		big.n = m->n;
+		idmap_destroy(m);
+		*m = big;
+	}
+	mask = m->cap - 1;
+	for (i = id_home(m, id); m->slot[i].id; i = (i + 1) & mask)
+		;
+	m->slot[i].id = id;
+	m->n++;
+	return &m->slot[i];
+}
+
+/* Backward-shift deletion: later entries of the probe run move up unless
+ * their home lies cyclically in (hole, their slot]. */
+static void idmap_erase(struct idmap *m, struct live *e)
+{
+	size_t mask = m->cap - 1, hole = (size_t)(e - m->slot), j = hole;
+
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!m->slot[j].id)
+			break;
+		home = id_home(m, m->slot[j].id);
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			m->slot[hole] = m->slot[j];
+			hole = j;
+		}
+	}
+	m->slot[hole] = (struct live){ 0 };
+	m->n--;
+}
+
+/* ---- kmem replay: the heap under test ------------------------------------------ */
+
+struct ropts {
+	size_t heap;
+	size_t frame;
+	unsigned max_order;	/* 0: the largest that fits the heap */
+	unsigned long sample;	/* pagealloc stats every N calls */
+	bool use_malloc, json, verify;
+	const char *path;
+};
+
+struct heap {
+	struct kmem_buddy *b;
+	struct kmem_pagealloc *pa;
+	struct kmem_slab *s;	/* NULL: the process's malloc (--malloc) */
+	struct kmem_error_sink sink;
+	void *resv, *inst, *owner, *meta;
+	size_t resv_len, inst_len, owner_len, meta_len;
+	size_t frame, bytes;	/* managed arena */
+	unsigned max_order;
+};
+
+static void *map_anon(size_t len, int prot)
+{
+	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void heap_unmap(struct heap *h)
+{
+	if (h->meta)
+		munmap(h->meta, h->meta_len);
+	if (h->owner)
+		munmap(h->owner, h->owner_len);
+	if (h->inst)
+		munmap(h->inst, h->inst_len);
+	if (h->resv)
+		munmap(h->resv, h->resv_len);
+	h->meta = h->owner = h->inst = h->resv = NULL;
+}
+
+/* The kmem heap, configured as the drop-in's: one arena of o->heap bytes
+ * aligned to the largest block (reserved PROT_NONE, then made read-write),
+ * a buddy with one owner table for it, a pagealloc without zeroing work
+ * (init_none, no background zeroing, no reaper thread, watermarks 32/64/
+ * up to 2048 frames) and a slab instance on it for kmalloc. No growth: the
+ * arena is all there is, so a trace that needs more fails calls (counted). */
+static int heap_setup(struct heap *h, const struct ropts *o)
+{
+	struct kmem_buddy_config bc;
+	struct kmem_pa_config pc;
+	struct kmem_slab_config sc = { .name = "replay" };
+	struct kmem_page_source ps;
+	size_t block, frames, bsz, psz, ssz, managed;
+	uintptr_t base;
+	int rc;
+
+	kmem_error_sink_init(&h->sink); /* print each error; counted for the verdict */
+	h->frame = o->frame;
+	h->bytes = o->heap & ~(o->frame - 1);
+	frames = h->bytes / h->frame;
+	if (frames < 256) {
+		fprintf(stderr, "kmem: --heap must hold at least 256 frames\n");
+		return -1;
+	}
+	h->max_order = o->max_order;
+	if (!h->max_order)
+		while (h->max_order < KMEM_BUDDY_ORDER_LIMIT &&
+		       (frames >> (h->max_order + 1)) != 0)
+			h->max_order++;
+	kmem_buddy_config_init(&bc);
+	bc.name = "replay";
+	bc.frame_size = h->frame;
+	bc.max_order = h->max_order;
+	bc.flags = KMEM_BUDDY_OWNERS;
+	bc.sink = &h->sink;
+	if (!kmem_buddy_sizeof(&bc)) {
+		fprintf(stderr, "kmem: invalid frame size or max order\n");
+		return -1;
+	}
+	block = h->frame << h->max_order;
+	h->resv_len = h->bytes + block;
+	h->resv = map_anon(h->resv_len, PROT_NONE);
+	h->owner_len = frames * sizeof(void *);
+	h->owner = map_anon(h->owner_len, PROT_READ | PROT_WRITE);
+	bsz = (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63;
+	psz = (kmem_pa_sizeof() + 63) & ~(size_t)63;
+	ssz = (kmem_slab_sizeof() + 63) & ~(size_t)63;
+	h->inst_len = bsz + psz + ssz;
+	h->inst = map_anon(h->inst_len, PROT_READ | PROT_WRITE);
+	if (!h->resv || !h->owner || !h->inst) {
+		fprintf(stderr, "kmem: cannot map a %zu-byte heap: %s\n", h->bytes, strerror(errno));
+		return -1;
+	}
+	base = ((uintptr_t)h->resv + block - 1) & ~(uintptr_t)(block - 1);
+	if (mprotect((void *)base, h->bytes, PROT_READ | PROT_WRITE) != 0) {
+		fprintf(stderr, "kmem: mprotect of the heap: %s\n", strerror(errno));
+		return -1;
+	}
+	bc.owner_table = h->owner;
+	bc.owner_base = (void *)base;
+	bc.owner_frames = frames;
+	rc = kmem_buddy_init(h->inst, bsz, &bc, &h->b);
+	if (!rc) {
+		h->meta_len = kmem_buddy_region_meta_size(h->b, (void *)base, h->bytes);
+		h->meta = map_anon(h->meta_len, PROT_READ | PROT_WRITE);
+		rc = h->meta ? kmem_buddy_add_region(h->b, (void *)base, h->bytes, h->meta, h->meta_len)
+			     : -ENOMEM;
+	}
+	if (rc) {
+		fprintf(stderr, "kmem: buddy setup failed: %s\n", strerror(-rc));
+		return -1;
+	}
+	managed = kmem_buddy_free_frames(h->b);
+	kmem_pa_config_init(&pc);
+	pc.name = "replay";
+	pc.buddy = h->b;
+	pc.sink = &h->sink;
+	pc.init_policy = KMEM_PA_INIT_NONE;
+	pc.flags = KMEM_PA_NO_BGZERO;
+	pc.wmark_min = 32;
+	pc.wmark_low = 64;
+	pc.wmark_high = managed / 4 < 96 ? 96 : managed / 4 > 2048 ? 2048 : managed / 4;
+	rc = kmem_pa_init((char *)h->inst + bsz, psz, &pc, &h->pa);
+	if (rc) {
+		h->pa = NULL;
+		fprintf(stderr, "kmem: pagealloc setup failed: %s\n", strerror(-rc));
+		return -1;
+	}
+	kmem_pa_page_source(h->pa, &ps);
+	sc.source = &ps;
+	sc.sink = &h->sink;
+	rc = kmem_slab_init((char *)h->inst + bsz + psz, ssz, &sc, &h->s);
+	if (rc) {
+		h->s = NULL;
+		fprintf(stderr, "kmem: slab setup failed: %s\n", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* The five calls, on the kmem heap or on malloc. A traced malloc(0) returns
+ * a unique block; kmem_alloc(0) returns NULL, so 0 becomes 1 for kmem. */
+static inline void *h_alloc(struct heap *h, size_t size)
+{
+	return h->s ? kmem_alloc(h->s, size ? size : 1) : malloc(size);
+}
+
+static inline void *h_zalloc(struct heap *h, size_t size)
+{
+	return h->s ? kmem_zalloc(h->s, size ? size : 1) : calloc(1, size);
+}
+
+static inline void *h_aligned(struct heap *h, size_t size, size_t align)
+{
+	void *p;
+
+	if (h->s)
+		return kmem_alloc_aligned(h->s, size ? size : 1, align);
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	return posix_memalign(&p, align, size) ? NULL : p;
+}
+
+static inline void *h_realloc(struct heap *h, void *p, size_t size)
+{
+	if (!size)
+		size = 1; /* realloc(p, 0) is a FREE record of its own kind */
+	return h->s ? kmem_realloc(h->s, p, size) : realloc(p, size);
+}
+
+static inline void h_free(struct heap *h, void *p)
+{
+	if (h->s)
+		kmem_free(h->s, p);
+	else
+		free(p);
+}
+
+/* ---- kmem replay: the run ------------------------------------------------------- */
+
+struct rstats {
+	uint64_t ops[OP_MAX + 1];	/* records by op */
+	unsigned threads;		/* distinct tids */
+	uint64_t seq_first, seq_last, seq_missing, seq_dup;
+	uint64_t unknown_free;		/* FREE of an id not live: skipped */
+	uint64_t unknown_realloc;	/* REALLOC of an id not live: free skipped */
+	uint64_t replaced;		/* allocation returned a live id: old block freed */
+	uint64_t trace_failed;		/* the traced call failed (ptr 0): skipped */
+	uint64_t null_free;		/* FREE of 0: skipped */
+	uint64_t r0_echo;		/* FREE of the block the same thread's previous
+					 * record, realloc(p, 0), freed: skipped */
+	uint64_t replayed;		/* calls made on the heap under test */
+	uint64_t replay_failed;		/* of which returned NULL where the trace did not */
+	uint64_t tag_errors;		/* a block's tag was wrong when it was freed or moved */
+	uint64_t live_bytes, peak_bytes, live_blocks, peak_blocks;
+	uint64_t wall_ns;
+	size_t peak_pa_used;		/* sampled */
+	size_t peak_buddy_used;		/* exact: the buddy's high-water mark */
+};
+
+static inline uint64_t block_tag(uint64_t id, const void *p)
+{
+	uint64_t x = id ^ (uint64_t)(uintptr_t)p;
+
+	return kmem_splitmix64(&x);
+}
+
+/* Blocks of 8 bytes or more carry the tag in their first 8 bytes; of 16
+ * or more in their last 8 too. */
+static inline void tag_set(void *p, uint64_t size, uint64_t tag)
+{
+	if (size >= 8)
+		memcpy(p, &tag, 8);
+	if (size >= 16)
+		memcpy((char *)p + size - 8, &tag, 8);
+}
+
+static inline bool tag_ok(const void *p, uint64_t size, uint64_t tag, bool tail)
+{
+	uint64_t v;
+
+	if (size >= 8) {
+		memcpy(&v, p, 8);
+		if (v != tag)
+			return false;
+	}
+	if (tail && size >= 16) {
+		memcpy(&v, (const char *)p + size - 8, 8);
+		if (v != tag)
+			return false;
+	}
+	return true;
+}
+
+struct replay {
+	struct heap *h;
+	struct idmap ids;
+	struct rstats st;
+	bool verify;
+	bool oom;	/* the id table could not grow */
+	/* the last realloc(p, 0): the drop-in also traces the free() it
+	 * calls for it, as the same thread's next record */
+	uint64_t r0_id;
+	unsigned r0_tid;
+};
+
+static void check_block(struct replay *rp, const struct live *e)
+{
+	if (rp->verify && e->p && !tag_ok(e->p, e->size, block_tag(e->id, e->p), true)) {
+		if (rp->st.tag_errors++ < 10)
+			fprintf(stderr, "kmem: block %#llx (%llu bytes) at %p: tag overwritten\n",
+				(unsigned long long)e->id, (unsigned long long)e->size, e->p);
+	}
+}
+
+static void drop_live(struct replay *rp, struct live *e)
+{
+	rp->st.live_bytes -= e->size;
+	rp->st.live_blocks--;
+	idmap_erase(&rp->ids, e);
+}
+
+/* The traced call returned id (not 0) and the replay got p for it. */
+static void on_alloc(struct replay *rp, uint64_t id, void *p, uint64_t size, bool zeroed)
+{
+	struct live *e = idmap_find(&rp->ids, id);
+
+	if (!p)
+		rp->st.replay_failed++;
+	if (e) { /* still live: its FREE was lost */
+		rp->st.replaced++;
+		check_block(rp, e);
+		h_free(rp->h, e->p);
+		rp->st.live_bytes -= e->size;
+		rp->st.live_blocks--;
+	} else {
+		e = idmap_insert(&rp->ids, id);
+		if (!e) {
+			rp->oom = true;
+			h_free(rp->h, p);
+			return;
+		}
+	}
+	e->p = p;
+	e->size = size;
+	if (p && rp->verify) {
+		if (zeroed && !tag_ok(p, size, 0, true) && rp->st.tag_errors++ < 10)
+			fprintf(stderr, "kmem: calloc block %#llx at %p is not zeroed\n",
+				(unsigned long long)id, p);
+		tag_set(p, size, block_tag(id, p));
+	}
+	rp->st.live_bytes += size;
+	rp->st.live_blocks++;
+	if (rp->st.live_bytes > rp->st.peak_bytes)
+		rp->st.peak_bytes = rp->st.live_bytes;
+	if (rp->st.live_blocks > rp->st.peak_blocks)
+		rp->st.peak_blocks = rp->st.live_blocks;
+}
+
+static void replay_realloc(struct replay *rp, const struct kmem_trace_rec *r)
+{
+	struct live *e;
+	uint64_t tag;
+	void *q;
+
+	if (!r->old) { /* realloc(NULL, n): an allocation */
+		if (!r->ptr) {
+			rp->st.trace_failed++;
+			return;
+		}
+		rp->st.replayed++;
+		on_alloc(rp, r->ptr, h_realloc(rp->h, NULL, (size_t)r->size), r->size, false);
+		return;
+	}
+	if (!r->ptr && r->size) { /* failed in the trace: the old block stays */
+		rp->st.trace_failed++;
+		return;
+	}
+	e = idmap_find(&rp->ids, r->old);
+	if (!e) {
+		rp->st.unknown_realloc++;
+		if (r->ptr) { /* the free is lost; the new block is not */
+			rp->st.replayed++;
+			on_alloc(rp, r->ptr, h_alloc(rp->h, (size_t)r->size), r->size, false);
+		} else { /* realloc(p, 0): its echo is no second unknown */
+			rp->r0_id = r->old;
+			rp->r0_tid = r->tid;
+		}
+		return;
+	}
+	rp->st.replayed++;
+	check_block(rp, e);
+	if (!r->ptr) { /* realloc(p, 0): p freed */
+		h_free(rp->h, e->p);
+		drop_live(rp, e);
+		rp->r0_id = r->old;
+		rp->r0_tid = r->tid;
+		return;
+	}
+	tag = e->p ? block_tag(e->id, e->p) : 0;
+	q = h_realloc(rp->h, e->p, (size_t)r->size);
+	if (!q) { /* the replay's realloc failed: give the old block up too */
+		h_free(rp->h, e->p);
+	} else if (rp->verify && e->p &&
+		   !tag_ok(q, e->size < r->size ? e->size : r->size, tag, false)) {
+		if (rp->st.tag_errors++ < 10)
+			fprintf(stderr, "kmem: realloc of block %#llx lost its contents\n",
+				(unsigned long long)e->id);
+	}
+	drop_live(rp, e);
+	on_alloc(rp, r->ptr, q, r->size, false);
+}
+
+static void replay_one(struct replay *rp, const struct kmem_trace_rec *r)
+{
+	struct live *e;
+	bool echo = false;
+
+	if (rp->r0_id && r->tid == rp->r0_tid) {
+		echo = r->op == KMEM_TRACE_FREE && r->ptr == rp->r0_id;
+		rp->r0_id = 0; /* only the thread's very next record echoes */
+	}
+	switch (r->op) {
+	case KMEM_TRACE_MALLOC:
+	case KMEM_TRACE_CALLOC:
+	case KMEM_TRACE_MEMALIGN:
+		if (!r->ptr) {
+			rp->st.trace_failed++;
+			return;
+		}
+		rp->st.replayed++;
+		if (r->op == KMEM_TRACE_MALLOC)
+			on_alloc(rp, r->ptr, h_alloc(rp->h, (size_t)r->size), r->size, false);
+		else if (r->op == KMEM_TRACE_CALLOC)
+			on_alloc(rp, r->ptr, h_zalloc(rp->h, (size_t)r->size), r->size, true);
+		else
+			on_alloc(rp, r->ptr,
+				 h_aligned(rp->h, (size_t)r->size, (size_t)1 << r->align_log2),
+				 r->size, false);
+		return;
+	case KMEM_TRACE_FREE:
+		if (!r->ptr) {
+			rp->st.null_free++;
+			return;
+		}
+		e = idmap_find(&rp->ids, r->ptr);
+		if (!e) {
+			if (echo)
+				rp->st.r0_echo++;
+			else
+				rp->st.unknown_free++;
+			return;
+		}
+		rp->st.replayed++;
+		check_block(rp, e);
+		h_free(rp->h, e->p);
+		drop_live(rp, e);
+		return;
+	case KMEM_TRACE_REALLOC:
+		replay_realloc(rp, r);
+		return;
+	default:
+		return; /* validated before */
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The whole trace, in seq order (already sorted). */
+static void replay_run(struct replay *rp, const struct trace *t, unsigned long sample)
+{
+	struct kmem_pa_stats ps;
+	unsigned long left = sample;
+	uint64_t t0 = now_ns();
+
+	for (size_t i = 0; i < t->n && !rp->oom; i++) {
+		replay_one(rp, &t->rec[i]);
+		if (rp->h->pa && --left == 0) {
+			left = sample;
+			kmem_pa_get_stats(rp->h->pa, &ps);
+			if (ps.used > rp->st.peak_pa_used)
+				rp->st.peak_pa_used = ps.used;
+		}
+	}
+	rp->st.wall_ns = now_ns() - t0;
+	if (rp->h->pa) {
+		kmem_pa_get_stats(rp->h->pa, &ps);
+		if (ps.used > rp->st.peak_pa_used)
+			rp->st.peak_pa_used = ps.used;
+	}
+}
+
+/* Free every block still live (checking tags). */
+static void replay_drain(struct replay *rp)
+{
+	for (size_t i = 0; i < rp->ids.cap; i++) {
+		struct live *e = &rp->ids.slot[i];
+
+		if (!e->id)
+			continue;
+		check_block(rp, e);
+		h_free(rp->h, e->p);
+		e->id = 0;
+	}
+	rp->ids.n = 0;
+}
+
+/* seq statistics of the sorted records, distinct threads, records by op. */
+static void trace_census(const struct trace *t, struct rstats *st)
+{
+	static uint8_t seen[65536 / 8];
+
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct kmem_trace_rec *r = &t->rec[i];
+
+		st->ops[r->op]++;
+		if (!(seen[r->tid / 8] & (1u << (r->tid % 8)))) {
+			seen[r->tid / 8] = (uint8_t)(seen[r->tid / 8] | (1u << (r->tid % 8)));
+			st->threads++;
+		}
+		if (i && r->seq == t->rec[i - 1].seq)
+			st->seq_dup++;
+	}
+	if (t->n) {
+		st->seq_first = t->rec[0].seq;
+		st->seq_last = t->rec[t->n - 1].seq;
+		st->seq_missing = st->seq_last - st->seq_first + 1 - (t->n - st->seq_dup);
+	}
+}
+
+static void json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", stdout);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* snprintf-style formatter into a buffer of the right size (malloc'd;
+ * the caller frees). */
+static char *format_all(int (*fmt)(struct kmem_buddy *, char *, size_t), struct kmem_buddy *b)
+{
+	char probe[1];
+	int n = fmt(b, probe, sizeof(probe));
+	char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+
+	if (buf)
+		fmt(b, buf, (size_t)n + 1);
+	return buf;
+}
+
+static void replay_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmem replay [options] TRACE\n"
+		"Replays a KMEM_TRACE file (written by libkmem-malloc.so) in seq order, in\n"
+		"one thread (the traced threads' calls are serialised by seq), against a\n"
+		"fresh kmem heap (buddy -> pagealloc -> slab/kmalloc) or the process's\n"
+		"malloc; prints counts, time per call, peak memory, buddyinfo and the\n"
+		"fragmentation indexes, then runs the invariant checkers (exit 1 on failure).\n"
+		"  -H, --heap SIZE     kmem heap bytes, K/M/G suffixes (default 1G, reserved\n"
+		"                      with MAP_NORESERVE: only what the trace touches is used)\n"
+		"  -f, --frame SIZE    frame size, power of two 64..64K (default 4096)\n"
+		"  -o, --max-order N   largest block order (default: the largest that fits)\n"
+		"  -m, --malloc        replay against malloc/free/... instead of kmem\n"
+		"      --sample N      read pagealloc stats every N calls for the peak (default 64)\n"
+		"      --no-verify     no block tags (tags: 8 bytes at each end of a block,\n"
+		"                      checked at free and realloc)\n"
+		"  -j, --json          print the report as one JSON object\n"
+		"  -h, --help          this text\n");
+}
+
+static int replay_opts(int argc, char **argv, struct ropts *o)
+{
+	static const struct option longopts[] = {
+		{ "heap", required_argument, NULL, 'H' },
+		{ "frame", required_argument, NULL, 'f' },
+		{ "max-order", required_argument, NULL, 'o' },
+		{ "malloc", no_argument, NULL, 'm' },
+		{ "sample", required_argument, NULL, 'S' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	*o = (struct ropts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64, .verify = true };
+	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+			if (parse_size(optarg, &o->heap))
+				return -1;
+			break;
+		case 'f':
+			if (parse_size(optarg, &o->frame) || (o->frame & (o->frame - 1)))
+				return -1;
+			break;
+		case 'o':
+			o->max_order = (unsigned)strtoul(optarg, &end, 0);
+			if (*end || o->max_order == 0 || o->max_order > KMEM_BUDDY_ORDER_LIMIT)
+				return -1;
+			break;
+		case 'm': o->use_malloc = true; break;
+		case 'S':
+			o->sample = strtoul(optarg, &end, 0);
+			if (*end || o->sample == 0)
+				return -1;
+			break;
+		case 'V': o->verify = false; break;
+		case 'j': o->json = true; break;
+		case 'h': replay_usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind != argc - 1)
+		return -1;
+	o->path = argv[optind];
+	return 0;
+}
+
+struct verdict {
+	bool buddy_ok, pa_ok, frames_back;
+	unsigned long errors;	/* reported to the heap's error sink */
+	size_t managed, free_after;
+	struct kmem_buddy_stats bst;	/* at the end of the replay */
+	char *buddyinfo, *fragindex, *json;
+};
+
+static void print_text(const struct ropts *o, const struct rstats *st, const struct heap *h,
+		       const struct verdict *v, long maxrss_kib, size_t end_blocks, uint64_t end_bytes)
+{
+	double ns = st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0;
+
+	printf("kmem replay: %s\n", o->path);
+	printf("records: %llu (malloc %llu, calloc %llu, realloc %llu, memalign %llu, free %llu)\n",
+	       (unsigned long long)(st->ops[1] + st->ops[2] + st->ops[3] + st->ops[4] + st->ops[5]),
+	       (unsigned long long)st->ops[KMEM_TRACE_MALLOC],
+	       (unsigned long long)st->ops[KMEM_TRACE_CALLOC],
+	       (unsigned long long)st->ops[KMEM_TRACE_REALLOC],
+	       (unsigned long long)st->ops[KMEM_TRACE_MEMALIGN],
+	       (unsigned long long)st->ops[KMEM_TRACE_FREE]);
+	printf("threads: %u, serialised by seq into one replay thread\n", st->threads);
+	printf("seq: %llu..%llu, %llu missing, %llu duplicated\n", (unsigned long long)st->seq_first,
+	       (unsigned long long)st->seq_last, (unsigned long long)st->seq_missing,
+	       (unsigned long long)st->seq_dup);
+	printf("skipped: %llu free of an unknown id, %llu realloc of an unknown id, "
+	       "%llu failed in the trace, %llu free of NULL\n",
+	       (unsigned long long)st->unknown_free, (unsigned long long)st->unknown_realloc,
+	       (unsigned long long)st->trace_failed, (unsigned long long)st->null_free);
+	printf("echoes: %llu free right after realloc(p, 0) of the same block in the same thread "
+	       "(skipped)\n",
+	       (unsigned long long)st->r0_echo);
+	printf("replaced: %llu live ids returned again (a lost free)\n",
+	       (unsigned long long)st->replaced);
+	if (o->use_malloc)
+		printf("heap: the process's malloc (--malloc)\n");
+	else
+		printf("heap: kmem, %zu MiB arena, %zu B frames, max order %u "
+		       "(buddy -> pagealloc -> slab/kmalloc)\n",
+		       h->bytes >> 20, h->frame, h->max_order);
+	printf("replayed: %llu calls, %llu failed in the replay\n", (unsigned long long)st->replayed,
+	       (unsigned long long)st->replay_failed);
+	printf("time: %.3f ms, %.1f ns/call\n", (double)st->wall_ns / 1e6, ns);
+	printf("peak live: %llu bytes requested in %llu blocks\n", (unsigned long long)st->peak_bytes,
+	       (unsigned long long)st->peak_blocks);
+	printf("live at the end: %zu blocks, %llu bytes requested\n", end_blocks,
+	       (unsigned long long)end_bytes);
+	printf("max rss: %ld KiB (the whole process)\n", maxrss_kib);
+	if (o->verify)
+		printf("block tags: %s (%llu errors)\n", st->tag_errors ? "FAILED" : "ok",
+		       (unsigned long long)st->tag_errors);
+	if (o->use_malloc)
+		return;
+	printf("peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
+	       st->peak_buddy_used, mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
+	printf("frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
+	       v->bst.free_frames, v->bst.managed_frames);
+	printf("buddyinfo:\n%s", v->buddyinfo ? v->buddyinfo : "");
+	printf("fragmentation:\n%s", v->fragindex ? v->fragindex : "");
+	printf("check: kmem_buddy_check %s, kmem_pa_check %s, %lu errors reported\n",
+	       v->buddy_ok ? "ok" : "FAILED", v->pa_ok ? "ok" : "FAILED", v->errors);
+	printf("teardown: %zu of %zu frames free%s\n", v->free_after, v->managed,
+	       v->frames_back ? "" : " (FAILED: frames lost)");
+}
+
+static void print_json(const struct ropts *o, const struct rstats *st, const struct heap *h,
+		       const struct verdict *v, long maxrss_kib, size_t end_blocks, uint64_t end_bytes,
+		       bool ok)
+{
+	size_t len;
+
+	printf("{\"trace\":");
+	json_string(o->path);
+	printf(",\"records\":%llu,\"ops\":{\"malloc\":%llu,\"calloc\":%llu,\"realloc\":%llu,"
+	       "\"memalign\":%llu,\"free\":%llu}",
+	       (unsigned long long)(st->ops[1] + st->ops[2] + st->ops[3] + st->ops[4] + st->ops[5]),
+	       (unsigned long long)st->ops[KMEM_TRACE_MALLOC],
+	       (unsigned long long)st->ops[KMEM_TRACE_CALLOC],
+	       (unsigned long long)st->ops[KMEM_TRACE_REALLOC],
+	       (unsigned long long)st->ops[KMEM_TRACE_MEMALIGN],
+	       (unsigned long long)st->ops[KMEM_TRACE_FREE]);
+	printf(",\"threads\":%u,\"seq_first\":%llu,\"seq_last\":%llu,\"seq_missing\":%llu,"
+	       "\"seq_duplicated\":%llu",
+	       st->threads, (unsigned long long)st->seq_first, (unsigned long long)st->seq_last,
+	       (unsigned long long)st->seq_missing, (unsigned long long)st->seq_dup);
+	printf(",\"unknown_free\":%llu,\"unknown_realloc\":%llu,\"trace_failed\":%llu,"
+	       "\"null_free\":%llu,\"realloc0_echo\":%llu,\"replaced\":%llu",
+	       (unsigned long long)st->unknown_free, (unsigned long long)st->unknown_realloc,
+	       (unsigned long long)st->trace_failed, (unsigned long long)st->null_free,
+	       (unsigned long long)st->r0_echo, (unsigned long long)st->replaced);
+	printf(",\"heap\":\"%s\",\"replayed\":%llu,\"replay_failed\":%llu,\"wall_ns\":%llu,"
+	       "\"ns_per_call\":%.1f",
+	       o->use_malloc ? "malloc" : "kmem", (unsigned long long)st->replayed,
+	       (unsigned long long)st->replay_failed, (unsigned long long)st->wall_ns,
+	       st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0);
+	printf(",\"peak_live_bytes\":%llu,\"peak_live_blocks\":%llu,\"end_live_blocks\":%zu,"
+	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld",
+	       (unsigned long long)st->peak_bytes, (unsigned long long)st->peak_blocks, end_blocks,
+	       (unsigned long long)end_bytes, maxrss_kib);
+	if (o->verify)
+		printf(",\"tag_errors\":%llu", (unsigned long long)st->tag_errors);
+	if (!o->use_malloc) {
+		printf(",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
+		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
+		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);
+		printf(",\"buddyinfo\":");
+		json_string(v->buddyinfo ? v->buddyinfo : "");
+		printf(",\"fragindex\":");
+		json_string(v->fragindex ? v->fragindex : "");
+		if (v->json) {
+			len = strlen(v->json);
+			while (len && v->json[len - 1] == '\n')
+				len--;
+			printf(",\"buddy\":%.*s", (int)len, v->json);
+		}
+		printf(",\"check_buddy\":%s,\"check_pagealloc\":%s,\"errors\":%lu,"
+		       "\"teardown_free_frames\":%zu,\"managed_frames\":%zu",
+		       v->buddy_ok ? "true" : "false", v->pa_ok ? "true" : "false", v->errors,
+		       v->free_after, v->managed);
+	}
+	printf(",\"ok\":%s}\n", ok ? "true" : "false");
+}
+
+static int replay_main(int argc, char **argv)
+{
+	struct ropts o;
+	struct trace t;
+	struct heap h = { 0 };
+	struct replay rp = { 0 };
+	struct verdict v = { 0 };
+	struct rusage ru;
+	size_t end_blocks;
+	uint64_t end_bytes;
+	long maxrss = 0;
+	bool ok;
+
+	if (replay_opts(argc, argv, &o)) {
+		replay_usage(stderr);
+		return 2;
+	}
+	if (trace_open(&t, o.path))
+		return 1;
+	if (t.tail) {
+		report_tail(&t);
+		trace_close(&t);
+		return 1;
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		const char *why = rec_problem(&t.rec[i]);
+
+		if (why) {
+			report_rec(&t, i, why);
+			trace_close(&t);
+			return 1;
+		}
+	}
+	if (sort_by_seq(t.rec, t.n) || idmap_init(&rp.ids, (size_t)1 << 16)) {
+		fprintf(stderr, "kmem: out of memory for %zu records\n", t.n);
+		trace_close(&t);
+		return 1;
+	}
+	trace_census(&t, &rp.st);
+	if (!o.use_malloc && heap_setup(&h, &o)) {
+		heap_unmap(&h);
+		trace_close(&t);
+		return 1;
+	}
+	rp.h = &h;
+	rp.verify = o.verify;
+	replay_run(&rp, &t, o.sample);
+	end_blocks = rp.ids.n;
+	end_bytes = rp.st.live_bytes;
+	if (rp.oom)
+		fprintf(stderr, "kmem: out of memory for the id table: replay stopped early\n");
+
+	if (!o.use_malloc) {
+		/* the state the trace left, then the checkers, then the teardown */
+		kmem_buddy_get_stats(h.b, &v.bst);
+		rp.st.peak_buddy_used = v.bst.peak_used_frames;
+		v.buddyinfo = format_all(kmem_buddy_format_buddyinfo, h.b);
+		v.fragindex = format_all(kmem_buddy_format_fragindex, h.b);
+		v.json = o.json ? format_all(kmem_buddy_format_json, h.b) : NULL;
+		v.pa_ok = kmem_pa_check(h.pa) == 0;
+		v.buddy_ok = kmem_buddy_check(h.b) == 0;
+	}
+	replay_drain(&rp);
+	if (!o.use_malloc) {
+		struct kmem_buddy_stats bst;
+
+		kmem_slab_destroy(h.s);
+		kmem_pa_destroy(h.pa);
+		kmem_buddy_get_stats(h.b, &bst);
+		v.managed = bst.managed_frames;
+		v.free_after = bst.free_frames;
+		v.frames_back = bst.free_frames == bst.managed_frames;
+		if (kmem_buddy_check(h.b))
+			v.buddy_ok = false;
+		v.errors = kmem_error_total(&h.sink);
+		kmem_buddy_destroy(h.b);
+	}
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		maxrss = ru.ru_maxrss;
+	ok = !rp.oom && rp.st.tag_errors == 0 &&
+	     (o.use_malloc || (v.buddy_ok && v.pa_ok && v.frames_back && v.errors == 0));
+	if (o.json)
+		print_json(&o, &rp.st, &h, &v, maxrss, end_blocks, end_bytes, ok);
+	else
+		print_text(&o, &rp.st, &h, &v, maxrss, end_blocks, end_bytes);
+	if (rp.st.replay_failed)
+		fprintf(stderr, "kmem: %llu calls failed in the replay (out of memory: try a larger --heap)\n",
+			(unsigned long long)rp.st.replay_failed);
+	if (!ok)
+		fprintf(stderr, "kmem: replay of %s failed its checks\n", o.path);
+	free(v.buddyinfo);
+	free(v.fragindex);
+	free(v.json);
+	heap_unmap(&h);
+	idmap_destroy(&rp.ids);
+	trace_close(&t);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct kmem_buddy_config cfg;
@@ -710,6 +1919,10 @@ int main(int argc, char **argv)
 	int rc, largest = -1;
 	uint64_t rng;
 
+	if (argc > 1 && strcmp(argv[1], "replay") == 0)
+		return replay_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "trace-dump") == 0)
+		return dump_main(argc - 1, argv + 1);
 	if (parse_opts(argc, argv, &o)) {
 		usage(stderr);
 		return 2;

@@ -20,9 +20,20 @@
  * Block ids are their addresses: a replayer maps each ptr to its own
  * allocation and finds it again by the same value in a later FREE or
  * REALLOC. Records are written per thread in batches, so the file is not
- * in seq order: sort by seq before replaying. A process killed by a signal
- * loses the records its threads had not flushed yet (at most 203 per
- * thread); exit() and thread exit flush them.
+ * in seq order: sort by seq before replaying.
+ *
+ * Processes: KMEM_TRACE=file traces the process that reads it (the variable
+ * is then removed from its environment, so programs it execs do not
+ * truncate the file, and a fork child stops tracing). With "%p" in the
+ * name, every process (fork children and exec'd programs too) writes its
+ * own file, "%p" replaced by its pid, its seq starting at 0 (a fork
+ * child's frees of blocks it inherited are then unknown ids).
+ *
+ * Limits: records not yet flushed (at most 203 per thread) are lost when a
+ * process is killed, calls _exit() or execs; exit() and thread exit flush
+ * them. tid wraps after 65535 threads. realloc's seq is taken after the
+ * call, so a block freed by a realloc and reused by another thread at that
+ * instant may appear live twice (a replayer counts it as replaced).
  */
 #ifndef KMEM_TRACE_H
 #define KMEM_TRACE_H
