@@ -124,6 +124,7 @@ struct km_heap {
 	uintptr_t *scratch;	/* release's list of taken blocks */
 	size_t scratch_cap;
 	size_t dirty_freed;	/* frames freed since the last release (relaxed) */
+	bool releasing;		/* a release pass holds blocks out of the buddy */
 	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
@@ -279,11 +280,17 @@ static size_t km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 
 	(void)arg;
 	(void)pa;
-	kmem_lock_acquire(&km.grow_lock);
-	if (kmem_buddy_free_frames(km.b) >= frames + 64) { /* another thread just grew */
-		kmem_lock_release(&km.grow_lock);
+	/* a release pass holds free blocks out of the buddy for a moment:
+	 * wait for it to put them back; the frame service then retries */
+	if (__atomic_load_n(&km.releasing, __ATOMIC_ACQUIRE)) {
+		kmem_lock_acquire(&km.rel_lock);
+		kmem_lock_release(&km.rel_lock);
 		return 0;
 	}
+	/* Called when free frames ran low or no free block is big enough
+	 * (fragmentation): add a region either way (two threads racing here
+	 * add two; address space is cheap). */
+	kmem_lock_acquire(&km.grow_lock);
 	have = km.next - km.lo;
 	sz = have / 4;
 	if (sz < KM_REGION_MIN)
@@ -330,6 +337,7 @@ static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	if (freed < ((size_t)1 << KM_RELEASE_MIN_ORDER) || !kmem_lock_try_acquire(&km.rel_lock))
 		return 0;
 	__atomic_store_n(&km.dirty_freed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&km.releasing, true, __ATOMIC_RELEASE);
 	for (unsigned o = KM_MAX_ORDER; o >= KM_RELEASE_MIN_ORDER && taken < frames && n < km.scratch_cap;) {
 		void *blk = kmem_buddy_alloc(km.b, o);
 
@@ -354,6 +362,7 @@ static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
 		}
 		kmem_buddy_free(km.b, blk);
 	}
+	__atomic_store_n(&km.releasing, false, __ATOMIC_RELEASE);
 	kmem_lock_release(&km.rel_lock);
 	return released;
 }

@@ -120,8 +120,9 @@ static void shadow_check_locked(struct kmem_pagealloc *pa, void *blk)
 
 /* ---- buddy and pools ---------------------------------------------------------- */
 
-/* Give a block back to the buddy (accessible again: the buddy does not
- * annotate). Misuse is reported by the buddy. */
+/* Give a block back to the buddy, accessible again as the buddy handed it
+ * out (a pooled block is still one of the buddy's memcheck pool chunks; the
+ * buddy's free makes it NOACCESS). Misuse is reported by the buddy. */
 static void to_buddy(struct kmem_pagealloc *pa, void *blk, unsigned order)
 {
 	KMEM_ANNOT_UNDEFINED(blk, blk_bytes(pa, order));
@@ -584,6 +585,10 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 				if (blk && p && !cl)
 					pcp_refill_locked(pa, p, order, need_zero);
 			}
+			/* enough frames but no block this big (fragmented):
+			 * growing beats reclaim too */
+			if (!blk && pa->grow)
+				want_grow = true;
 			/* short of zeroed blocks: the thread's own dirty
 			 * ones are already out of the free count */
 			if (!blk && p && p->l[order].nd)
