@@ -6,9 +6,10 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-# The last line: the peer allocators scripts/bench-peers.sh preloads.
+# sqlite3 and git: real programs tests/dropin/check_preload.sh runs under the
+# drop-in malloc. The last line: the peer allocators scripts/bench-peers.sh preloads.
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
-valgrind clang libclang-rt-14-dev python3
+valgrind clang libclang-rt-14-dev python3 sqlite3 git
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
 
 missing=""
