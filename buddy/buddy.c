@@ -25,6 +25,12 @@
  * it, *_locked helpers assert it. Errors are reported after the lock is
  * dropped, so a sink callback may call read-only functions of the instance.
  *
+ * Annotations (kmem_annot.h): the instance is a memcheck meta-pool whose
+ * chunks are the allocated blocks; free frames are NOACCESS (the frame table
+ * lies outside them, so the allocator never touches them); reserved frames
+ * are DEFINED (their owner's); destroy drops the pool and leaves the frames
+ * DEFINED. Every alloc and free annotates under the lock.
+ *
  * Tunables (struct kmem_buddy_config): frame_size (4096), max_order (10),
  * max_regions (8), KMEM_BUDDY_NOLOCK.
  */
@@ -168,6 +174,19 @@ void kmem_buddy_destroy(struct kmem_buddy *b)
 				   (size_t)b->region[i].nframes << b->frame_shift);
 	kmem_lock_destroy(&b->lock);
 	b->magic = 0;
+}
+
+/* For kmem_annot.h's chunk resizing (a slab shrinks the chunk it carves
+ * objects from): does p start an allocated block of n bytes? */
+static bool annot_is_chunk(const void *pool, const void *p, size_t n)
+{
+	struct kmem_buddy *b = (struct kmem_buddy *)(uintptr_t)pool;
+	int order;
+
+	if (b->magic != BUDDY_MAGIC) /* storage reused without a destroy */
+		return false;
+	order = kmem_buddy_block_order(b, p);
+	return order >= 0 && (buddy_frame_size(b) << order) == n;
 }
 
 void kmem_buddy_fork_prepare(struct kmem_buddy *b) { kmem_lock_acquire(&b->lock); }
@@ -465,6 +484,8 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	kmem_relaxed_add_size(&b->managed_frames, nframes);
 	/* free frames: nobody may touch them (the allocator never does) */
 	KMEM_ANNOT_NOACCESS((void *)r->base, (size_t)r->nframes << b->frame_shift);
+	KMEM_ANNOT_POOL_RANGE(b, (void *)r->base, (size_t)r->nframes << b->frame_shift,
+			      annot_is_chunk);
 	carve_locked(b, r, 0, r->nframes, BT_FREE);
 	b->meta_bytes += r->meta_bytes;
 	/* keep by_addr sorted (I7) */

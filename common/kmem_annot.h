@@ -35,7 +35,25 @@
  * free of something memcheck does not know as a block is an "Invalid free"
  * error), so annotate a free only after the allocator validated it. An
  * object block lies inside a chunk of a meta-pool; no chunk or object is
- * annotated twice.
+ * annotated twice. POOL_CREATE on the storage of a pool that was never
+ * destroyed drops the old pool first (memcheck aborts on a duplicate).
+ *
+ * Chunks by address (memcheck only). memcheck's leak checker maps each
+ * pointer to one block, so a pointer to an object nested in a chunk may be
+ * taken for a pointer into the chunk, and the object then reads as lost.
+ * A layer that carves object blocks out of a chunk it got through a page
+ * source (slab) therefore shrinks the chunk to its own header while it holds
+ * it; pools register their ranges so that it can find the chunk's pool:
+ *
+ *   KMEM_ANNOT_POOL_RANGE(pool, p, n, is_chunk)
+ *                        p[0..n) holds chunks of pool; is_chunk(pool, q, m)
+ *                        tells whether q starts an allocated block of m
+ *                        bytes (it may take the pool's lock: RESIZE's
+ *                        callers hold none of the pool's locks)
+ *   KMEM_ANNOT_POOL_FORGET(pool)      drop pool's ranges (destroy)
+ *   KMEM_ANNOT_CHUNK_RESIZE(p, n, to) if p starts a block of n bytes the
+ *                        registered pool handed out (is_chunk), its chunk
+ *                        spans p[0..to) from now on (to == n: back to whole)
  *
  * With Valgrind headers (KMEM_HAVE_VALGRIND, -Dvalgrind) these are memcheck
  * client requests: a few instructions when not running under Valgrind, so
@@ -70,6 +88,9 @@
 #define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) ((void)(rz), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
 #define KMEM_ANNOT_OBJ_FREE(p, n, rz) ((void)(rz), ASAN_POISON_MEMORY_REGION((p), (n)))
 #define KMEM_ANNOT_STALE(p, n) ((void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_RANGE(pool, p, n, is_chunk) ((void)(pool), (void)(p), (void)(n), (void)(is_chunk))
+#define KMEM_ANNOT_POOL_FORGET(pool) ((void)(pool))
+#define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) ((void)(p), (void)(n), (void)(to))
 #define KMEM_ANNOT_ACTIVE() 1
 #define KMEM_ANNOT_ENABLED 1
 #elif defined(KMEM_HAVE_VALGRIND)
@@ -80,14 +101,17 @@
 /* no AUTO_FREE: the slab layer frees its object blocks itself (a chunk the
  * page source keeps cached holds none), and an automatic free would leave
  * the slab's own record of which objects are blocks stale */
-#define KMEM_ANNOT_POOL_CREATE(pool) \
-	VALGRIND_CREATE_MEMPOOL_EXT((pool), 0, 0, VALGRIND_MEMPOOL_METAPOOL)
-#define KMEM_ANNOT_POOL_DESTROY(pool) VALGRIND_DESTROY_MEMPOOL((pool))
+#define KMEM_ANNOT_POOL_CREATE(pool) kmem_annot_pool_create((pool))
+#define KMEM_ANNOT_POOL_DESTROY(pool) \
+	do { \
+		kmem_annot_pool_forget((pool)); \
+		VALGRIND_DESTROY_MEMPOOL((pool)); \
+	} while (0)
 #define KMEM_ANNOT_POOL_ALLOC(pool, p, n) VALGRIND_MEMPOOL_ALLOC((pool), (p), (n))
 #define KMEM_ANNOT_POOL_FREE(pool, p, n) \
 	do { \
-		(void)(n); \
 		VALGRIND_MEMPOOL_FREE((pool), (p)); \
+		(void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)); /* all of it, even if resized */ \
 	} while (0)
 #define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) VALGRIND_MALLOCLIKE_BLOCK((p), (n), (rz), 0)
 #define KMEM_ANNOT_OBJ_FREE(p, n, rz) \
@@ -96,6 +120,14 @@
 		VALGRIND_FREELIKE_BLOCK((p), (rz)); \
 	} while (0)
 #define KMEM_ANNOT_STALE(p, n) ((void)VALGRIND_MAKE_MEM_UNDEFINED((p), (n)))
+#define KMEM_ANNOT_POOL_RANGE(pool, p, n, is_chunk) \
+	kmem_annot_pool_range((pool), (p), (n), (is_chunk))
+#define KMEM_ANNOT_POOL_FORGET(pool) kmem_annot_pool_forget((pool))
+#define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) \
+	do { \
+		if (RUNNING_ON_VALGRIND) \
+			kmem_annot_chunk_resize((p), (n), (to)); \
+	} while (0)
 #define KMEM_ANNOT_ACTIVE() (RUNNING_ON_VALGRIND != 0)
 #define KMEM_ANNOT_ENABLED 1
 #else
@@ -109,8 +141,23 @@
 #define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) ((void)(p), (void)(n), (void)(rz))
 #define KMEM_ANNOT_OBJ_FREE(p, n, rz) ((void)(p), (void)(n), (void)(rz))
 #define KMEM_ANNOT_STALE(p, n) ((void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_RANGE(pool, p, n, is_chunk) ((void)(pool), (void)(p), (void)(n), (void)(is_chunk))
+#define KMEM_ANNOT_POOL_FORGET(pool) ((void)(pool))
+#define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) ((void)(p), (void)(n), (void)(to))
 #define KMEM_ANNOT_ACTIVE() 0
 #define KMEM_ANNOT_ENABLED 0
+#endif
+
+#if !defined(KMEM_ANNOT_ASAN) && defined(KMEM_HAVE_VALGRIND)
+#include <stdbool.h>
+#include <stddef.h>
+#include "kmem_port.h"
+/* annot_pool.c */
+KMEM_HIDDEN void kmem_annot_pool_create(const void *pool);
+KMEM_HIDDEN void kmem_annot_pool_range(const void *pool, const void *p, size_t n,
+				       bool (*is_chunk)(const void *pool, const void *q, size_t m));
+KMEM_HIDDEN void kmem_annot_pool_forget(const void *pool);
+KMEM_HIDDEN void kmem_annot_chunk_resize(const void *p, size_t n, size_t to);
 #endif
 
 /* KMEM_ANNOT_BENIGN_RACE(p, n): p[0..n) is shared through relaxed atomics

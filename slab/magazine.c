@@ -300,7 +300,8 @@ static size_t mag_flush(struct kmem_cache *c, struct kmem_mag *m, const char *wh
 
 static struct kmem_mag *mag_new(struct kmem_cache *c)
 {
-	struct kmem_mag *m = kmem_slab_alloc_one(&c->owner->mag_cache, 0, NULL);
+	struct kmem_cache *mc = &c->owner->mag_cache;
+	struct kmem_mag *m = slab_annot_alloc(mc, kmem_slab_alloc_one(mc, 0, NULL), mc->size);
 
 	if (m) {
 		m->rounds = 0;
@@ -319,6 +320,7 @@ static void mag_free(struct kmem_cache *c, struct kmem_mag *m)
 
 static const char flush_why[] = " (found when its magazine was flushed)";
 
+/* Every object returned here reaches the user: each return annotates it. */
 void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 {
 	void *p;
@@ -328,14 +330,14 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	size_t n;
 
 	if (!c->slot || (t = thread_get()) == NULL)
-		return kmem_slab_alloc_one(c, req, caller);
+		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
 	if (ms->prev->rounds) { /* 1. the previous magazine has objects */
 		tmp = ms->loaded;
 		ms->loaded = ms->prev;
 		ms->prev = tmp;
-		return mag_pop(c, &p) ? p : NULL;
+		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
 	kmem_lock_acquire(&c->lock);
 	fold_locked(c, ms);
@@ -347,14 +349,14 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		ms->prev = ms->loaded;
 		ms->loaded = m;
 		kmem_lock_release(&c->lock);
-		return mag_pop(c, &p) ? p : NULL;
+		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
 	/* 3. refill an empty magazine from the slabs */
 	m = ms->loaded != NULL_MAG ? ms->loaded : ms->prev != NULL_MAG ? ms->prev
 							: depot_take_empty_locked(c);
 	kmem_lock_release(&c->lock);
 	if (!m && (m = mag_new(c)) == NULL)
-		return kmem_slab_alloc_one(c, req, caller);
+		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	if (m == ms->prev) {
 		ms->prev = ms->loaded;
 		ms->loaded = m;
@@ -373,7 +375,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		m->obj[n - 1 - i] = o;
 	}
 	m->rounds = n;
-	return mag_pop(c, &p) ? p : NULL;
+	return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 }
 
 void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
@@ -393,6 +395,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		ms->loaded = ms->prev;
 		ms->prev = tmp;
 		(void)mag_push(c, p);
+		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
 	kmem_lock_acquire(&c->lock);
@@ -416,6 +419,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 			mag_free(c, tmp);
 		}
 		(void)mag_push(c, p);
+		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
 	kmem_lock_release(&c->lock);
@@ -434,6 +438,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	ms->prev = ms->loaded;
 	ms->loaded = m;
 	(void)mag_push(c, p);
+	SLAB_ANNOT_PUSH(c, p);
 }
 
 /* ---- shrink, thread exit, destroy ------------------------------------------- */

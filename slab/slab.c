@@ -204,6 +204,23 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 
 /* ---- slabs ----------------------------------------------------------------- */
 
+/* A new slab is written and constructed: everything past the header and
+ * bitmap is NOACCESS but the debug tracks (metadata, slab_internal.h). */
+static void annot_slab_created(const struct kmem_cache *c, struct slab *sl)
+{
+	char *meta_end = (char *)sl + header_bytes(c->objs);
+
+	if (!KMEM_ANNOT_ENABLED)
+		return;
+	KMEM_ANNOT_NOACCESS(meta_end, c->slab_bytes - header_bytes(c->objs));
+	if (c->flags & CACHE_DEBUG_FLAGS)
+		for (unsigned i = 0; i < c->objs; i++)
+			KMEM_ANNOT_DEFINED(sl->objs + (size_t)i * c->stride - c->obj_off + c->track_off,
+					   sizeof(struct obj_track));
+	/* no object block nested in the page source's chunk (kmem_annot.h) */
+	KMEM_ANNOT_CHUNK_RESIZE(sl, c->slab_bytes, header_bytes(c->objs));
+}
+
 /* A new slab, constructed; no lock held. NULL when the source is empty. */
 static struct slab *slab_create(struct kmem_cache *c)
 {
@@ -238,6 +255,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	if (c->ctor)
 		for (unsigned i = 0; i < c->objs; i++)
 			c->ctor(sl->objs + (size_t)i * c->stride, c->arg);
+	annot_slab_created(c, sl);
 	return sl;
 }
 
@@ -252,12 +270,21 @@ static void slab_release(struct kmem_cache *c, struct slab *sl)
 {
 	const struct kmem_page_source *ps = &c->owner->ps;
 
-	if (c->dtor)
-		for (unsigned i = 0; i < c->objs; i++)
-			if (!obj_used(sl, i))
-				c->dtor(sl->objs + (size_t)i * c->stride, c->arg);
+	if (c->dtor || (KMEM_ANNOT_ENABLED && sl->inuse))
+		for (unsigned i = 0; i < c->objs; i++) {
+			void *o = sl->objs + (size_t)i * c->stride;
+
+			if (obj_used(sl, i)) {
+				slab_annot_free(c, o); /* leaked: no longer a block */
+			} else if (c->dtor) {
+				KMEM_ANNOT_DEFINED(o, c->size); /* constructed state */
+				c->dtor(o, c->arg);
+			}
+		}
 	sl->magic = 0;
 	(void)ps->set_owner(ps->ctx, sl, NULL);
+	KMEM_ANNOT_CHUNK_RESIZE(sl, c->slab_bytes, c->slab_bytes); /* whole again */
+	KMEM_ANNOT_UNDEFINED(sl, c->slab_bytes); /* back to the source as it came */
 	ps->free_pages(ps->ctx, sl, c->order);
 }
 
@@ -393,13 +420,17 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 	void *p;
 
 	if (KMEM_LIKELY(mag_pop(c, &p)))
-		return p;
-	return kmem_mag_alloc_slow(c, c->size, KMEM_RETURN_ADDRESS());
+		return slab_annot_alloc(c, p, c->size);
+	return kmem_mag_alloc_slow(c, c->size, KMEM_RETURN_ADDRESS()); /* annotates */
 }
 
 size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs)
 {
-	return kmem_slab_alloc_batch(c, n, objs);
+	size_t got = kmem_slab_alloc_batch(c, n, objs);
+
+	for (size_t i = 0; KMEM_ANNOT_ENABLED && i < got; i++)
+		(void)slab_annot_alloc(c, objs[i], c->size);
+	return got;
 }
 
 /* ---- free ------------------------------------------------------------------ */
@@ -545,6 +576,7 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 				 idx, (void *)sl, in_mag ? " (in a magazine)" : "", who);
 		return KMEM_DOUBLE_FREE;
 	}
+	slab_annot_free(c, p); /* validated: the user's block ends here */
 	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
 		kmem_debug_free_locked(c, p, caller, &df);
 	release = free_locked(c, sl, idx);
@@ -606,6 +638,18 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 	return released << c->order;
 }
 
+void kmem_slab_annot_push(struct kmem_cache *c, void *p)
+{
+	const struct slab *sl = slab_owner(c->owner, p);
+	uintptr_t off;
+
+	if (!sl || sl->magic != SLAB_MAGIC || sl->cache != c || (char *)p < sl->objs)
+		return;
+	off = (uintptr_t)((char *)p - sl->objs);
+	if (off < c->span && off % c->stride == 0)
+		slab_annot_free(c, p);
+}
+
 enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p)
 {
 	struct slab *sl = own;
@@ -629,9 +673,11 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
 	if (KMEM_UNLIKELY(obj == NULL))
 		return;
-	if (KMEM_LIKELY(mag_push(c, obj)))
+	if (KMEM_LIKELY(mag_push(c, obj))) {
+		SLAB_ANNOT_PUSH(c, obj);
 		return;
-	kmem_mag_free_slow(c, obj, KMEM_RETURN_ADDRESS());
+	}
+	kmem_mag_free_slow(c, obj, KMEM_RETURN_ADDRESS()); /* annotates */
 }
 
 enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *obj)
@@ -865,7 +911,9 @@ static struct kmem_cache *cache_create(struct kmem_slab *s, const char *name, si
 	if (!size || (align && !kmem_is_pow2(align)) || size > (s->ps.frame_size << s->ps.max_order) ||
 	    align > (s->ps.frame_size << s->ps.max_order))
 		return NULL;
-	c = kmem_slab_alloc_one(&s->cache_cache, sizeof(*c), KMEM_RETURN_ADDRESS());
+	c = slab_annot_alloc(&s->cache_cache,
+			     kmem_slab_alloc_one(&s->cache_cache, sizeof(*c), KMEM_RETURN_ADDRESS()),
+			     sizeof(*c));
 	if (!c)
 		return NULL;
 	if (cache_init(c, s, name, size, align, flags | s->debug, ctor, dtor, arg)) {

@@ -41,6 +41,32 @@ static struct obj_track *track_of(const struct kmem_cache *c, const void *p)
 	return (struct obj_track *)(void *)((char *)(uintptr_t)p - c->obj_off + c->track_off);
 }
 
+/* Annotations (slab_internal.h): zones and free objects are NOACCESS; the
+ * checks here open what they read or write (DEFINED: the allocator wrote
+ * it) and close it after. The bytes a user holds are never touched. */
+static void slot_open(const struct kmem_cache *c, char *p)
+{
+	KMEM_ANNOT_DEFINED(p - c->obj_off, c->obj_off + c->size + c->rz_right);
+}
+
+static void slot_close(const struct kmem_cache *c, char *p)
+{
+	KMEM_ANNOT_NOACCESS(p - c->obj_off, c->obj_off + c->size + c->rz_right);
+}
+
+/* The zones of a live object whose user asked for req bytes. */
+static void zones_open(const struct kmem_cache *c, char *p, size_t req)
+{
+	KMEM_ANNOT_DEFINED(p - c->obj_off, c->obj_off);
+	KMEM_ANNOT_DEFINED(p + req, c->size - req + c->rz_right);
+}
+
+static void zones_close(const struct kmem_cache *c, char *p, size_t req)
+{
+	KMEM_ANNOT_NOACCESS(p - c->obj_off, c->obj_off);
+	KMEM_ANNOT_NOACCESS(p + req, c->size - req + c->rz_right);
+}
+
 void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl)
 {
 	for (unsigned i = 0; i < c->objs; i++) {
@@ -126,11 +152,13 @@ void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t req, const vo
 
 	if (req > c->size || !(c->flags & CACHE_KMALLOC))
 		req = c->size;
+	slot_open(c, p); /* a free object: the user's block starts at the API */
 	if ((c->flags & KMEM_CACHE_POISON) && (bad = first_not(p, POISON_FREE, c->size)) != NULL)
 		fault(c, df, KMEM_USE_AFTER_FREE, p, "written after it was freed", bad);
 	(void)zones_ok(c, p, c->size, df, true);
 	if (c->flags & KMEM_CACHE_REDZONE)
 		memset((char *)p + req, RED_ACTIVE, c->size - req); /* kmalloc tail */
+	slot_close(c, p);
 	t->alloc_by = caller;
 	t->req = req;
 }
@@ -140,11 +168,13 @@ void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller, s
 	struct obj_track *t = track_of(c, p);
 	size_t req = t->req <= c->size ? t->req : c->size;
 
+	slot_open(c, p); /* the user's block ended already */
 	(void)zones_ok(c, p, req, df, true);
 	if (c->flags & KMEM_CACHE_POISON)
 		memset(p, POISON_FREE, c->size);
 	else if (c->flags & KMEM_CACHE_REDZONE)
 		memset((char *)p + req, RED_ACTIVE, c->size - req);
+	slot_close(c, p);
 	t->free_by = caller;
 	t->req = c->size;
 }
@@ -152,16 +182,25 @@ void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller, s
 bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated, struct debug_fault *df)
 {
 	const struct obj_track *t = track_of(c, p);
-	const unsigned char *bad;
+	size_t req = allocated && t->req <= c->size ? t->req : c->size;
+	const unsigned char *bad = NULL;
+	bool ok;
 
-	if (!zones_ok(c, p, allocated && t->req <= c->size ? t->req : c->size, df, false))
-		return false;
-	if (!allocated && (c->flags & KMEM_CACHE_POISON) &&
+	if (allocated)
+		zones_open(c, p, req);
+	else
+		slot_open(c, p);
+	ok = zones_ok(c, p, req, df, false);
+	if (ok && !allocated && (c->flags & KMEM_CACHE_POISON) &&
 	    (bad = first_not(p, POISON_FREE, c->size)) != NULL) {
 		fault(c, df, KMEM_USE_AFTER_FREE, p, "written after it was freed", bad);
-		return false;
+		ok = false;
 	}
-	return true;
+	if (allocated)
+		zones_close(c, p, req);
+	else
+		slot_close(c, p);
+	return ok;
 }
 
 size_t kmem_debug_req(const struct kmem_cache *c, const void *p)

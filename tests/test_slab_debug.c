@@ -33,7 +33,7 @@ static void test_redzone_overflow_and_underflow(void **state)
 	memset(p, 0x11, 40); /* the whole object is usable */
 	check_clean(c);
 
-	p[40] = 'x'; /* one byte past the end */
+	test_poke(&p[40], 'x'); /* one byte past the end */
 	kmem_cache_free(c, p);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
 	assert_ptr_equal(f.rec.last.ptr, p);
@@ -43,7 +43,7 @@ static void test_redzone_overflow_and_underflow(void **state)
 	check_clean(c); /* the zone was repaired and the object freed */
 	assert_int_equal(sfx_stats(c).active_objs, 1);
 
-	q[-1] = 'y'; /* one byte before the start */
+	test_poke(&q[-1], 'y'); /* one byte before the start */
 	assert_int_equal(kmem_cache_free_checked(c, q), KMEM_OK);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 2);
 	assert_non_null(strstr(f.rec.detail, "red zone before the object overwritten at offset -1"));
@@ -51,10 +51,10 @@ static void test_redzone_overflow_and_underflow(void **state)
 
 	/* the checker finds a damaged zone of a live object */
 	p = kmem_cache_alloc(c);
-	p[45] = 0;
+	test_poke(&p[45], 0);
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 3);
-	p[45] = RZ;
+	test_poke(&p[45], RZ);
 	check_clean(c);
 	kmem_cache_free(c, p);
 	assert_int_equal(kmem_error_total(&f.rec.sink), 3);
@@ -73,15 +73,15 @@ static void test_poison_use_after_free(void **state)
 	sfx_init(&f);
 	c = kmem_cache_create(f.s, "uaf", 64, 0, KMEM_CACHE_POISON, NULL, NULL, NULL);
 	p = kmem_cache_alloc(c);
-	for (int i = 0; i < 64; i++) /* a fresh object reads as poison */
-		assert_int_equal(p[i], POISON);
+	for (int i = 0; i < 64; i++) /* a fresh object reads as poison (uninitialised to memcheck) */
+		assert_int_equal(test_peek(&p[i]), POISON);
 	memset(p, 0, 64);
 	kmem_cache_free(c, p);
 	for (int i = 0; i < 64; i++) /* freeing poisons */
-		assert_int_equal(p[i], POISON);
+		assert_int_equal(test_peek(&p[i]), POISON);
 	check_clean(c);
 
-	p[10] = 1; /* write after free: the checker sees it */
+	test_poke(&p[10], 1); /* write after free: the checker sees it */
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_USE_AFTER_FREE), 1);
 	assert_non_null(strstr(f.rec.detail, "written after it was freed at offset 10"));
@@ -121,7 +121,7 @@ static void test_poison_skipped_with_ctor(void **state)
 	assert_int_equal(p[0], 0x42);
 	p[1] = 0x43;
 	kmem_cache_free(c, p);
-	assert_int_equal(p[1], 0x43); /* constructed state survives the free */
+	assert_int_equal(test_peek(&p[1]), 0x43); /* constructed state survives the free */
 	check_clean(c);
 	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
 	kmem_cache_destroy(c);
@@ -193,7 +193,7 @@ static void test_global_default_kmalloc(void **state)
 	assert_non_null(p);
 	assert_true((uintptr_t)p % 64 == 0); /* class alignment survives the debug layout */
 	memset(p, 1, 50);
-	p[50] = 2; /* within the class, past the request */
+	test_poke(&p[50], 2); /* within the class, past the request */
 	kmem_free(f.s, p);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
 	assert_non_null(strstr(f.rec.detail, "written past the size asked for at offset 50"));

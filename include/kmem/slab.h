@@ -15,6 +15,13 @@
  *   - the destructor runs once per object when its slab goes back to the
  *     page source (shrink, destroy, or beyond the cache's empty-slab limit).
  *
+ * Under Valgrind memcheck (builds with its headers, not release builds)
+ * and ASan, objects behave like heap blocks: uses after free and red-zone
+ * overflows are reported, and under memcheck also leaks and reads of
+ * never-written bytes. An object of a cache with a constructor is handed
+ * out as initialised, since it keeps constructed state: reads of bytes the
+ * constructor left unset are not reported there.
+ *
  * Objects map to their slab through the page source's owner words (the
  * source must provide set_owner/get_owner, e.g. a buddy instance with
  * KMEM_BUDDY_OWNERS), so no header precedes an object and a foreign pointer
