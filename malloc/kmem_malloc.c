@@ -325,20 +325,22 @@ out:
 	return added;
 }
 
-/* Give the memory of about `frames` free frames back to the OS. */
-static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
+/* Give memory back to the OS: take every free block of 64 KiB or more out
+ * of the buddy, keep the most recently freed dirty ones up to `keep`
+ * frames resident (they are likely reused soon: releasing them would only
+ * make the next allocations fault), madvise the other dirty ones, and put
+ * all back. `frames` (the excess over high) only decides whether to run:
+ * a pass runs once at least high / 4 dirty frames came back since the last. */
+static size_t km_release_keep(size_t keep, bool force)
 {
-	size_t taken = 0, n = 0, released = 0;
+	size_t taken = 0, n = 0, released = 0, kept = 0;
 	size_t freed = __atomic_load_n(&km.dirty_freed, __ATOMIC_RELAXED);
 
-	(void)arg;
-	(void)pa;
-	/* nothing dirty came back since the last pass: nothing to give */
-	if (freed < ((size_t)1 << KM_RELEASE_MIN_ORDER) || !kmem_lock_try_acquire(&km.rel_lock))
+	if ((!force && freed < km.high / 4) || !kmem_lock_try_acquire(&km.rel_lock))
 		return 0;
 	__atomic_store_n(&km.dirty_freed, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&km.releasing, true, __ATOMIC_RELEASE);
-	for (unsigned o = KM_MAX_ORDER; o >= KM_RELEASE_MIN_ORDER && taken < frames && n < km.scratch_cap;) {
+	for (unsigned o = KM_MAX_ORDER; o >= KM_RELEASE_MIN_ORDER && n < km.scratch_cap;) {
 		void *blk = kmem_buddy_alloc(km.b, o);
 
 		if (!blk) {
@@ -353,7 +355,9 @@ static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
 		void *blk = (void *)(km.scratch[i] & ~(uintptr_t)63);
 		size_t idx = frame_index(blk);
 
-		if (dirty_any(idx, o)) {
+		if (dirty_any(idx, o) && kept + ((size_t)1 << o) <= keep) {
+			kept += (size_t)1 << o; /* stays resident */
+		} else if (dirty_any(idx, o)) {
 			KMEM_ANNOT_UNDEFINED(blk, KM_FRAME << o);
 			if (madvise(blk, KM_FRAME << o, MADV_DONTNEED) == 0) {
 				dirty_clear(idx, o);
@@ -364,7 +368,16 @@ static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	}
 	__atomic_store_n(&km.releasing, false, __ATOMIC_RELEASE);
 	kmem_lock_release(&km.rel_lock);
+	(void)taken;
 	return released;
+}
+
+static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
+{
+	(void)arg;
+	(void)pa;
+	(void)frames;
+	return km_release_keep(km.high, false);
 }
 
 /* The slab instance's page source: the frame service, marking what it
@@ -1234,10 +1247,9 @@ KM_EXPORT size_t kmem_malloc_trim(size_t keep)
 	free = kmem_buddy_free_frames(km.b);
 	if (free <= keep_frames)
 		return 0;
-	__atomic_store_n(&km.dirty_freed, SIZE_MAX / 2, __ATOMIC_RELAXED); /* look at everything */
 	kmem_lock_acquire(&km.rel_lock); /* wait for a pass in progress */
 	kmem_lock_release(&km.rel_lock);
-	got = km_release(NULL, km.pa, free - keep_frames);
+	got = km_release_keep(keep_frames, true);
 	return got << KM_FRAME_SHIFT;
 }
 
