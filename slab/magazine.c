@@ -496,6 +496,32 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 }
 
 #ifdef KMEM_HAVE_PTHREAD
+/* Registry lock held: holder h's magazines go to c's depot as if its
+ * thread had exited; partly filled ones, or those over the depot limit, are
+ * flushed to the slabs (still under the registry lock, so c cannot be
+ * destroyed meanwhile). */
+static void holder_return_locked(struct kmem_mag_holder *h, struct kmem_cache *c)
+{
+	struct kmem_mag *a, *b, *fa, *fb;
+	uint64_t al, fr;
+
+	holder_detach_locked(h, &a, &b, &al, &fr);
+	kmem_lock_acquire(&c->lock);
+	c->mag_allocs += al;
+	c->mag_frees += fr;
+	fa = depot_put_locked(c, a);
+	fb = depot_put_locked(c, b);
+	kmem_lock_release(&c->lock);
+	if (fa) {
+		fa->next = NULL;
+		(void)mag_list_release(c, fa);
+	}
+	if (fb) {
+		fb->next = NULL;
+		(void)mag_list_release(c, fb);
+	}
+}
+
 /* pthread key destructor: the thread's magazines go back to their depots.
  * From here on the thread uses the slab layer directly (a later
  * destructor may still allocate or free). */
@@ -509,28 +535,9 @@ static void thread_exit(void *arg)
 	for (unsigned i = 1; i < KMEM_MAG_SLOTS; i++) {
 		struct kmem_mag_holder *h = &t->holder[i];
 		struct kmem_cache *c = h->cache;
-		struct kmem_mag *a, *b, *fa, *fb;
-		uint64_t al, fr;
 
-		if (!c)
-			continue;
-		holder_detach_locked(h, &a, &b, &al, &fr);
-		kmem_lock_acquire(&c->lock);
-		c->mag_allocs += al;
-		c->mag_frees += fr;
-		fa = depot_put_locked(c, a);
-		fb = depot_put_locked(c, b);
-		kmem_lock_release(&c->lock);
-		/* partly filled or over the depot limit: flush (still under the
-		 * registry lock, so the cache cannot be destroyed meanwhile) */
-		if (fa) {
-			fa->next = NULL;
-			(void)mag_list_release(c, fa);
-		}
-		if (fb) {
-			fb->next = NULL;
-			(void)mag_list_release(c, fb);
-		}
+		if (c)
+			holder_return_locked(h, c);
 	}
 	kmem_mag_registry_unlock();
 	munmap(t, sizeof(*t));
@@ -575,27 +582,9 @@ static void fork_adopt_locked(struct kmem_cache *c)
 	struct kmem_mag_holder *h, *next;
 
 	for (h = c->holders; h; h = next) {
-		struct kmem_mag *a, *b, *fa, *fb;
-		uint64_t al, fr;
-
 		next = h->next;
-		if (h->thread == kmem_mag_self)
-			continue;
-		holder_detach_locked(h, &a, &b, &al, &fr);
-		kmem_lock_acquire(&c->lock);
-		c->mag_allocs += al;
-		c->mag_frees += fr;
-		fa = depot_put_locked(c, a);
-		fb = depot_put_locked(c, b);
-		kmem_lock_release(&c->lock);
-		if (fa) {
-			fa->next = NULL;
-			(void)mag_list_release(c, fa);
-		}
-		if (fb) {
-			fb->next = NULL;
-			(void)mag_list_release(c, fb);
-		}
+		if (h->thread != kmem_mag_self)
+			holder_return_locked(h, c);
 	}
 }
 #endif
