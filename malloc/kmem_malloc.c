@@ -231,7 +231,7 @@ static void dirty_set(size_t idx, unsigned order)
 			if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) != UINT64_MAX)
 				__atomic_store_n(&w[i], UINT64_MAX, __ATOMIC_RELAXED);
 	} else {
-		uint64_t mask = (n == 64 ? UINT64_MAX : (((uint64_t)1 << n) - 1)) << (idx % 64);
+		uint64_t mask = (((uint64_t)1 << n) - 1) << (idx % 64);
 		uint64_t *w = &km.dirty[idx / 64];
 
 		if ((__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != mask)
@@ -333,7 +333,7 @@ out:
  * a pass runs once at least high / 4 dirty frames came back since the last. */
 static size_t km_release_keep(size_t keep, bool force)
 {
-	size_t taken = 0, n = 0, released = 0, kept = 0;
+	size_t n = 0, released = 0, kept = 0;
 	size_t freed = __atomic_load_n(&km.dirty_freed, __ATOMIC_RELAXED);
 
 	if ((!force && freed < km.high / 4) || !kmem_lock_try_acquire(&km.rel_lock))
@@ -348,7 +348,6 @@ static size_t km_release_keep(size_t keep, bool force)
 			continue;
 		}
 		km.scratch[n++] = (uintptr_t)blk | o;
-		taken += (size_t)1 << o;
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned o = (unsigned)(km.scratch[i] & 63);
@@ -368,7 +367,6 @@ static size_t km_release_keep(size_t keep, bool force)
 	}
 	__atomic_store_n(&km.releasing, false, __ATOMIC_RELEASE);
 	kmem_lock_release(&km.rel_lock);
-	(void)taken;
 	return released;
 }
 
@@ -702,7 +700,7 @@ static void *boot_alloc(size_t size, size_t align)
 		align = KM_ALIGN;
 	if (size > KM_BOOT_BYTES || align > KM_BOOT_BYTES / 4)
 		return NULL;
-	kmem_lock_acquire(&km.trace_lock);
+	kmem_lock_acquire(&km.trace_lock); /* a leaf lock; set-up or a failed heap only */
 	off = km.boot_used + 16;
 	start = (off + align - 1) & ~(align - 1);
 	if (start + size > KM_BOOT_BYTES) {

@@ -288,8 +288,3 @@ void *kmem_realloc(struct kmem_slab *s, void *p, size_t size)
 	kmem_free(s, p);
 	return q;
 }
-
-struct kmem_cache *kmem_kmalloc_cache(struct kmem_slab *s, size_t size)
-{
-	return size ? size_class(s, size) : NULL;
-}

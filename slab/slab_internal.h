@@ -438,9 +438,6 @@ KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, cons
 KMEM_HIDDEN enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p);
 /* ---- defined in kmalloc.c ---------------------------------------------------- */
 KMEM_HIDDEN int kmem_kmalloc_init(struct kmem_slab *s);
-/* The kmalloc cache serving `size` bytes (NULL: 0 or too large). For the
- * drop-in malloc's class table. */
-KMEM_HIDDEN struct kmem_cache *kmem_kmalloc_cache(struct kmem_slab *s, size_t size);
 /* Raise a report for cache c (c may be NULL: instance-level). */
 KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
 				  enum kmem_status st, const void *ptr, const void *caller,
