@@ -228,6 +228,36 @@ static void *registrar_main(void *arg)
 	return NULL;
 }
 
+/* After the workers: take frames until free falls below low, so the
+ * reaper wakes at least once whatever the scheduling was (under Helgrind
+ * the workers may run one at a time and never press), then give them back.
+ * Waits up to 10 s for the wake-up. */
+static void *squeezer_main(void *arg)
+{
+	struct kmem_pagealloc *pa = arg;
+	static void *held[1024];
+	struct kmem_pa_stats st;
+	size_t n = 0;
+
+	kmem_pa_get_stats(pa, &st);
+	while (n < 1024 && st.free >= st.wmark_low) {
+		held[n] = kmem_pa_alloc(pa, 0, KMEM_PAGE_NOWAIT);
+		if (!held[n])
+			break;
+		n++;
+		kmem_pa_get_stats(pa, &st);
+	}
+	for (int t = 0; t < 10000 && !st.reaper_wakeups; t++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+		kmem_pa_get_stats(pa, &st);
+	}
+	while (n)
+		kmem_pa_free(pa, held[--n], 0);
+	return NULL;
+}
+
 static void test_stress(void **state)
 {
 	struct pafx f;
@@ -255,6 +285,8 @@ static void test_stress(void **state)
 	}
 	for (unsigned i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(pthread_create(&th[0], NULL, squeezer_main, f.pa), 0);
+	assert_int_equal(pthread_join(th[0], NULL), 0);
 	pthread_mutex_lock(&sh.stop_lock);
 	sh.stop = 1;
 	pthread_mutex_unlock(&sh.stop_lock);
