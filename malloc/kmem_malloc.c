@@ -48,6 +48,7 @@
 #include <kmem/trace.h>
 
 #include "kmem_annot.h"
+#include "kmem_fmt.h"
 #include "kmem_port.h"
 #include "slab/slab_internal.h" /* the inlined magazine fast paths */
 
@@ -76,6 +77,7 @@
 #define KM_ARENA_DEFAULT ((size_t)64 << 30)
 #define KM_ARENA_MIN ((size_t)256 << 20)
 #define KM_RELEASE_MIN_ORDER 4u			/* release blocks of 64 KiB and up */
+#define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
 
@@ -121,10 +123,23 @@ struct km_heap {
 	size_t frames;		/* arena frames */
 	void **owner;		/* owner table, one word per arena frame */
 	uint64_t *dirty;	/* one bit per arena frame: may hold data */
-	uintptr_t *scratch;	/* release's list of taken blocks */
+	uintptr_t *scratch;	/* release's list of taken blocks (rel lock) */
 	size_t scratch_cap;
-	size_t dirty_freed;	/* frames freed since the last release (relaxed) */
-	bool releasing;		/* a release pass holds blocks out of the buddy */
+	/* The clean reserve (rel lock): free blocks of 64 KiB and up whose
+	 * memory went back to the OS (or was never touched), held out of the
+	 * buddy so that allocations reuse dirty memory first; grow puts them
+	 * back. Stacks per order, linked through rsv_next (one entry per
+	 * 64 KiB unit of the arena, UINT32_MAX ends a stack). */
+	uint32_t *rsv_next;
+	uint32_t rsv_head[KM_MAX_ORDER + 1];
+	size_t rsv_frames;
+	/* Frames handed to the program and the slabs (relaxed atomics), their
+	 * recent peak (decays by half every second a pass sees) and when it
+	 * last decayed: a pass keeps max(high, peak - used) dirty free frames,
+	 * the memory a working set that shrank is likely to want back. */
+	size_t used, peak;
+	uint64_t decay_ms;
+	size_t rel_next;	/* buddy free frames that make the next pass worth it */
 	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
@@ -256,6 +271,22 @@ static bool dirty_any(size_t idx, unsigned order)
 	       (((uint64_t)1 << n) - 1);
 }
 
+/* How many of the 2^order frames from idx may hold data. */
+static size_t dirty_count(size_t idx, unsigned order)
+{
+	size_t n = (size_t)1 << order, c = 0;
+
+	if (n >= 64) {
+		for (size_t i = 0; i < n / 64; i++)
+			c += (size_t)__builtin_popcountll(__atomic_load_n(&km.dirty[idx / 64 + i],
+									 __ATOMIC_RELAXED));
+		return c;
+	}
+	return (size_t)__builtin_popcountll(
+		(__atomic_load_n(&km.dirty[idx / 64], __ATOMIC_RELAXED) >> (idx % 64)) &
+		(((uint64_t)1 << n) - 1));
+}
+
 static void dirty_clear(size_t idx, unsigned order)
 {
 	size_t n = (size_t)1 << order;
@@ -272,24 +303,87 @@ static void dirty_clear(size_t idx, unsigned order)
 
 /* ---- growth and release (frame service callbacks) --------------------------------------- */
 
+static void rsv_push(void *blk, unsigned o)
+{
+	uint32_t u = (uint32_t)(frame_index(blk) >> KM_RELEASE_MIN_ORDER);
+
+	km.rsv_next[u] = km.rsv_head[o];
+	km.rsv_head[o] = u;
+	km.rsv_frames += (size_t)1 << o;
+}
+
+static void *rsv_pop(unsigned o)
+{
+	uint32_t u = km.rsv_head[o];
+
+	if (u == UINT32_MAX)
+		return NULL;
+	km.rsv_head[o] = km.rsv_next[u];
+	km.rsv_frames -= (size_t)1 << o;
+	return (void *)(km.lo + ((uintptr_t)u << (KM_FRAME_SHIFT + KM_RELEASE_MIN_ORDER)));
+}
+
+/* Put clean reserve blocks back into the buddy (rel lock held): the
+ * smallest one of at least 2^order frames, or else all of them (buddies
+ * merge back there). Returns the frames put back; *fits: whether a block of
+ * 2^order frames was among them. */
+static size_t rsv_give(unsigned order, bool *fits)
+{
+	size_t got = 0;
+
+	*fits = false;
+	if (!km.rsv_frames)
+		return 0;
+	for (unsigned o = order < KM_RELEASE_MIN_ORDER ? KM_RELEASE_MIN_ORDER : order;
+	     o <= KM_MAX_ORDER; o++) {
+		if (km.rsv_head[o] != UINT32_MAX) {
+			kmem_buddy_free(km.b, rsv_pop(o));
+			*fits = true;
+			return (size_t)1 << o;
+		}
+	}
+	for (unsigned o = KM_RELEASE_MIN_ORDER; o <= KM_MAX_ORDER; o++) {
+		void *blk;
+
+		while ((blk = rsv_pop(o)) != NULL) {
+			kmem_buddy_free(km.b, blk);
+			got += (size_t)1 << o;
+		}
+	}
+	return got;
+}
+
+/* Whether the buddy has a free block of 2^order frames right now. */
+static bool buddy_has(unsigned order)
+{
+	void *blk = kmem_buddy_alloc(km.b, order);
+
+	if (blk)
+		kmem_buddy_free(km.b, blk);
+	return blk != NULL;
+}
+
 static size_t km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
 	size_t want = frames << KM_FRAME_SHIFT, have, sz, meta_sz, added = 0;
+	/* the frame service asks for its block plus the low watermark */
+	unsigned order = ceil_log2(frames > KM_WMARK_LOW ? frames - KM_WMARK_LOW : frames);
+	bool fits;
 	void *meta;
 	int err;
 
 	(void)arg;
 	(void)pa;
-	/* a release pass holds free blocks out of the buddy for a moment:
-	 * wait for it to put them back; the frame service then retries */
-	if (__atomic_load_n(&km.releasing, __ATOMIC_ACQUIRE)) {
-		kmem_lock_acquire(&km.rel_lock);
-		kmem_lock_release(&km.rel_lock);
-		return 0;
-	}
 	/* Called when free frames ran low or no free block is big enough
-	 * (fragmentation): add a region either way (two threads racing here
-	 * add two; address space is cheap). */
+	 * (fragmentation). The clean reserve first (this also waits for a
+	 * release pass, which holds blocks out of the buddy for a moment),
+	 * then a new region (two threads racing here add two; address space
+	 * is cheap). */
+	kmem_lock_acquire(&km.rel_lock);
+	added = rsv_give(order > KM_MAX_ORDER ? KM_MAX_ORDER : order, &fits);
+	kmem_lock_release(&km.rel_lock);
+	if (added && (fits || order > KM_MAX_ORDER || buddy_has(order)))
+		return added;
 	kmem_lock_acquire(&km.grow_lock);
 	have = km.next - km.lo;
 	sz = have / 4;
@@ -319,27 +413,27 @@ static size_t km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 		goto out;
 	}
 	km.next += sz;
-	added = sz >> KM_FRAME_SHIFT;
+	added += sz >> KM_FRAME_SHIFT;
 out:
 	kmem_lock_release(&km.grow_lock);
 	return added;
 }
 
-/* Give memory back to the OS: take every free block of 64 KiB or more out
- * of the buddy, keep the most recently freed dirty ones up to `keep`
- * frames resident (they are likely reused soon: releasing them would only
- * make the next allocations fault), madvise the other dirty ones, and put
- * all back. `frames` (the excess over high) only decides whether to run:
- * a pass runs once at least high / 4 dirty frames came back since the last. */
-static size_t km_release_keep(size_t keep, bool force)
+/* Give memory back to the OS. Take every free block of 64 KiB or more out
+ * of the buddy; keep up to `keep` frames of the dirty ones (larger blocks
+ * first, the most recently freed first within an order) in the buddy:
+ * they are likely reused soon, and releasing them would only make the next
+ * allocations fault. madvise the other dirty ones, and move them and the
+ * clean ones to the clean reserve. Returns the frames madvised. `wait`:
+ * wait for a pass in progress (else return 0). */
+static size_t km_release_keep(size_t keep, bool wait)
 {
-	size_t n = 0, released = 0, kept = 0;
-	size_t freed = __atomic_load_n(&km.dirty_freed, __ATOMIC_RELAXED);
+	size_t n = 0, released = 0, kept = 0, withdrawn = 0;
 
-	if ((!force && freed < km.high / 4) || !kmem_lock_try_acquire(&km.rel_lock))
+	if (wait)
+		kmem_lock_acquire(&km.rel_lock);
+	else if (!kmem_lock_try_acquire(&km.rel_lock))
 		return 0;
-	__atomic_store_n(&km.dirty_freed, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&km.releasing, true, __ATOMIC_RELEASE);
 	for (unsigned o = KM_MAX_ORDER; o >= KM_RELEASE_MIN_ORDER && n < km.scratch_cap;) {
 		void *blk = kmem_buddy_alloc(km.b, o);
 
@@ -352,30 +446,87 @@ static size_t km_release_keep(size_t keep, bool force)
 	for (size_t i = 0; i < n; i++) {
 		unsigned o = (unsigned)(km.scratch[i] & 63);
 		void *blk = (void *)(km.scratch[i] & ~(uintptr_t)63);
-		size_t idx = frame_index(blk);
+		size_t idx = frame_index(blk), sz = (size_t)1 << o, d = dirty_count(idx, o);
 
-		if (dirty_any(idx, o) && kept + ((size_t)1 << o) <= keep) {
-			kept += (size_t)1 << o; /* stays resident */
-		} else if (dirty_any(idx, o)) {
-			KMEM_ANNOT_UNDEFINED(blk, KM_FRAME << o);
-			if (madvise(blk, KM_FRAME << o, MADV_DONTNEED) == 0) {
-				dirty_clear(idx, o);
-				released += (size_t)1 << o;
+		if (d) {
+			if (kept + d <= keep) {
+				kept += d; /* stays resident, back to the buddy below */
+				continue;
 			}
+			KMEM_ANNOT_UNDEFINED(blk, KM_FRAME << o);
+			if (madvise(blk, KM_FRAME << o, MADV_DONTNEED) != 0) {
+				kept += d; /* cannot release it: keep it usable */
+				continue;
+			}
+			dirty_clear(idx, o);
+			released += d;
 		}
-		kmem_buddy_free(km.b, blk);
+		rsv_push(blk, o);
+		withdrawn += sz;
+		km.scratch[i] = 0;
 	}
-	__atomic_store_n(&km.releasing, false, __ATOMIC_RELEASE);
+	/* the kept ones back, last taken first: each order's list keeps its
+	 * most recently freed block at the head */
+	for (size_t i = n; i-- > 0;)
+		if (km.scratch[i])
+			kmem_buddy_free(km.b, (void *)(km.scratch[i] & ~(uintptr_t)63));
+	km.rel_next = kmem_buddy_free_frames(km.b) + km.high / 4;
 	kmem_lock_release(&km.rel_lock);
+	if (withdrawn)
+		kmem_pa_withdrawn(km.pa, withdrawn); /* no lock of ours held: fork order */
 	return released;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The frame service's release hook: free frames passed high + high / 4.
+ * A pass runs when the buddy's free frames exceed what it would keep by a
+ * quarter, and either the peak decayed since the last check or free frames
+ * grew by high / 4 since the last pass (so a buddy full of small free
+ * blocks a pass cannot take does not cause a pass per free). */
 static size_t km_release(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
+	size_t free = kmem_buddy_free_frames(km.b), used, peak, keep;
+	uint64_t now = now_ms(), last = __atomic_load_n(&km.decay_ms, __ATOMIC_RELAXED);
+	bool decayed = false;
+
 	(void)arg;
 	(void)pa;
 	(void)frames;
-	return km_release_keep(km.high, false);
+	used = __atomic_load_n(&km.used, __ATOMIC_RELAXED);
+	peak = __atomic_load_n(&km.peak, __ATOMIC_RELAXED);
+	if (now - last >= 1000) {
+		uint64_t halvings = (now - last) / 1000;
+
+		if (peak > used) {
+			peak = used + ((peak - used) >> (halvings < 63 ? halvings : 63));
+			decayed = true;
+		}
+		__atomic_store_n(&km.peak, peak, __ATOMIC_RELAXED);
+		__atomic_store_n(&km.decay_ms, now, __ATOMIC_RELAXED);
+	}
+	keep = peak > used + km.high ? peak - used : km.high;
+	if (free <= keep + keep / 4)
+		return 0;
+	if (!decayed && free < __atomic_load_n(&km.rel_next, __ATOMIC_RELAXED))
+		return 0;
+	return km_release_keep(keep, false);
+}
+
+/* Account frames handed out (n > 0) or taken back (n < 0). */
+static inline void used_add(size_t n)
+{
+	size_t u = __atomic_add_fetch(&km.used, n, __ATOMIC_RELAXED);
+
+	if (u > __atomic_load_n(&km.peak, __ATOMIC_RELAXED) && u < (SIZE_MAX >> 1))
+		__atomic_store_n(&km.peak, u, __ATOMIC_RELAXED);
 }
 
 /* The slab instance's page source: the frame service, marking what it
@@ -384,14 +535,16 @@ static void *km_ps_alloc(void *ctx, unsigned order, unsigned flags)
 {
 	void *blk = kmem_pa_alloc(ctx, order, flags);
 
-	if (blk)
+	if (blk) {
 		dirty_set(frame_index(blk), order);
+		used_add((size_t)1 << order);
+	}
 	return blk;
 }
 
 static void km_ps_free(void *ctx, void *block, unsigned order)
 {
-	__atomic_fetch_add(&km.dirty_freed, (size_t)1 << order, __ATOMIC_RELAXED);
+	used_add(-((size_t)1 << order));
 	kmem_pa_free(ctx, block, order);
 }
 
@@ -577,13 +730,20 @@ static bool km_setup(void)
 	km.frames = arena >> KM_FRAME_SHIFT;
 	/* owner table, dirty bitmap, release scratch: touched as used */
 	km.scratch_cap = km.frames >> KM_RELEASE_MIN_ORDER;
-	tab = km.frames * sizeof(void *) + km.frames / 8 + km.scratch_cap * sizeof(uintptr_t);
+	tab = km.frames * sizeof(void *) + km.frames / 8 + km.scratch_cap * sizeof(uintptr_t) +
+	      km.scratch_cap * sizeof(uint32_t);
 	inst = map_noreserve(tab, PROT_READ | PROT_WRITE);
 	if (!inst)
 		return false;
 	km.owner = (void **)(void *)inst;
-	km.dirty = (uint64_t *)(void *)(inst + km.frames * sizeof(void *));
-	km.scratch = (uintptr_t *)(void *)(inst + km.frames * sizeof(void *) + km.frames / 8);
+	inst += km.frames * sizeof(void *);
+	km.dirty = (uint64_t *)(void *)inst;
+	inst += km.frames / 8;
+	km.scratch = (uintptr_t *)(void *)inst;
+	inst += km.scratch_cap * sizeof(uintptr_t);
+	km.rsv_next = (uint32_t *)(void *)inst;
+	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
+		km.rsv_head[o] = UINT32_MAX;
 
 	kmem_buddy_config_init(&bc);
 	bc.name = "kmem-malloc";
@@ -611,8 +771,8 @@ static bool km_setup(void)
 	pc.sink = &km.sink;
 	pc.init_policy = KMEM_PA_INIT_NONE;
 	pc.flags = KMEM_PA_NO_BGZERO | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
-	pc.wmark_min = 32;
-	pc.wmark_low = 64;
+	pc.wmark_min = KM_WMARK_LOW / 2;
+	pc.wmark_low = KM_WMARK_LOW;
 	pc.wmark_high = km.high;
 	pc.grow = km_grow;
 	pc.release = km_release;
@@ -901,6 +1061,7 @@ static void *page_alloc(unsigned order, bool zero)
 	if (zero && dirty_any(idx, order))
 		memset(blk, 0, KM_FRAME << order);
 	dirty_set(idx, order);
+	used_add((size_t)1 << order);
 	__atomic_store_n(&km.owner[idx], &km.pdesc[order], __ATOMIC_RELAXED);
 	return blk;
 }
@@ -1045,7 +1206,7 @@ static void km_free(void *p)
 				km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once");
 				return;
 			}
-			__atomic_fetch_add(&km.dirty_freed, (size_t)1 << order, __ATOMIC_RELAXED);
+			used_add(-((size_t)1 << order));
 			kmem_pa_free(km.pa, p, order);
 			return;
 		}
@@ -1223,15 +1384,65 @@ static void km_child(void)
 
 /* ---- extras (kmem/malloc.h) -------------------------------------------------------------- */
 
+/* The clean reserve's invariants: every block inside the part of the arena
+ * in use, aligned to its order, allocated in the buddy at that order (held
+ * out of it), reading as zero (no dirty frame) and with no owner; the
+ * stacks add up to rsv_frames. Reports each broken one. */
+static int rsv_check(void)
+{
+	size_t total = 0, count = 0, limit = km.scratch_cap;
+	int bad = 0;
+
+	kmem_lock_acquire(&km.rel_lock);
+	for (unsigned o = 0; o <= KM_MAX_ORDER; o++) {
+		for (uint32_t u = km.rsv_head[o]; u != UINT32_MAX; u = km.rsv_next[u]) {
+			uintptr_t a = km.lo + ((uintptr_t)u << (KM_FRAME_SHIFT + KM_RELEASE_MIN_ORDER));
+			const char *what = NULL;
+
+			if (++count > limit) {
+				what = "a stack loops";
+			} else if (o < KM_RELEASE_MIN_ORDER) {
+				what = "a block below the release order";
+			} else if (a + (KM_FRAME << o) > km.next || (a - km.lo) & ((KM_FRAME << o) - 1)) {
+				what = "a block outside the arena or misaligned";
+			} else if (kmem_buddy_block_order(km.b, (void *)a) != (int)o) {
+				what = "a block the buddy does not hold out at its order";
+			} else if (dirty_any(frame_index((void *)a), o)) {
+				what = "a block with dirty frames";
+			} else if (__atomic_load_n(&km.owner[frame_index((void *)a)], __ATOMIC_RELAXED)) {
+				what = "a block with an owner";
+			}
+			if (what) {
+				km_write_all(2, "kmem-malloc: check: clean reserve: ", 35);
+				km_write_all(2, what, strlen(what));
+				km_write_all(2, "\n", 1);
+				bad = 1;
+				if (count > limit)
+					break;
+			}
+			total += (size_t)1 << o;
+		}
+	}
+	if (!bad && total != km.rsv_frames) {
+		static const char msg[] = "kmem-malloc: check: clean reserve: count differs from its blocks\n";
+
+		km_write_all(2, msg, sizeof(msg) - 1);
+		bad = 1;
+	}
+	kmem_lock_release(&km.rel_lock);
+	return bad;
+}
+
 KM_EXPORT int kmem_malloc_check(void)
 {
-	int e1, e2;
+	int e1, e2, e3;
 
 	if (__atomic_load_n(&km.state, __ATOMIC_ACQUIRE) != 2)
 		return -EAGAIN;
 	e1 = kmem_pa_check(km.pa);
 	e2 = kmem_slab_check(km.s);
-	return e1 || e2 ? -EIO : 0;
+	e3 = rsv_check();
+	return e1 || e2 || e3 ? -EIO : 0;
 }
 
 KM_EXPORT size_t kmem_malloc_trim(size_t keep)
@@ -1245,10 +1456,41 @@ KM_EXPORT size_t kmem_malloc_trim(size_t keep)
 	free = kmem_buddy_free_frames(km.b);
 	if (free <= keep_frames)
 		return 0;
-	kmem_lock_acquire(&km.rel_lock); /* wait for a pass in progress */
-	kmem_lock_release(&km.rel_lock);
 	got = km_release_keep(keep_frames, true);
 	return got << KM_FRAME_SHIFT;
+}
+
+/* The drop-in's own numbers, "name value" lines (kmem/malloc.h). */
+static int km_format_heap(char *buf, size_t len)
+{
+	struct kmem_fmt f;
+	size_t dirty = 0, mapped, rsv, huge_n, huge_bytes = 0;
+
+	kmem_lock_acquire(&km.grow_lock);
+	mapped = km.next - km.lo;
+	kmem_lock_release(&km.grow_lock);
+	for (size_t i = 0; i < (mapped >> KM_FRAME_SHIFT) / 64; i++)
+		dirty += (size_t)__builtin_popcountll(__atomic_load_n(&km.dirty[i], __ATOMIC_RELAXED));
+	kmem_lock_acquire(&km.rel_lock);
+	rsv = km.rsv_frames;
+	kmem_lock_release(&km.rel_lock);
+	kmem_lock_acquire(&km.huge_lock);
+	huge_n = km.huge_n;
+	for (size_t i = 0; i < km.huge_cap; i++)
+		if (km.huge[i].addr > 1)
+			huge_bytes += km.huge[i].len;
+	kmem_lock_release(&km.huge_lock);
+	kmem_fmt_init(&f, buf, len);
+	kmem_fmt_printf(&f, "arena_bytes %zu\n", (size_t)(km.hi - km.lo));
+	kmem_fmt_printf(&f, "mapped_bytes %zu\n", mapped);
+	kmem_fmt_printf(&f, "used_pages %zu\n", __atomic_load_n(&km.used, __ATOMIC_RELAXED));
+	kmem_fmt_printf(&f, "peak_pages %zu\n", __atomic_load_n(&km.peak, __ATOMIC_RELAXED));
+	kmem_fmt_printf(&f, "dirty_pages %zu\n", dirty);
+	kmem_fmt_printf(&f, "reserve_pages %zu\n", rsv);
+	kmem_fmt_printf(&f, "high_pages %zu\n", km.high);
+	kmem_fmt_printf(&f, "huge_blocks %zu\n", huge_n);
+	kmem_fmt_printf(&f, "huge_bytes %zu\n", huge_bytes);
+	return kmem_fmt_result(&f);
 }
 
 KM_EXPORT int kmem_malloc_stats(const char *what, char *buf, size_t len)
@@ -1263,6 +1505,8 @@ KM_EXPORT int kmem_malloc_stats(const char *what, char *buf, size_t len)
 		return kmem_pa_format_vmstat(km.pa, buf, len);
 	if (!strcmp(what, "zoneinfo"))
 		return kmem_pa_format_zoneinfo(km.pa, buf, len);
+	if (!strcmp(what, "heap"))
+		return km_format_heap(buf, len);
 	return -1;
 }
 

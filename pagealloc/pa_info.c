@@ -48,6 +48,7 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	st->grown_frames = pa_read(&pa->grown_frames);
 	st->releases = pa_read(&pa->releases);
 	st->released_frames = pa_read(&pa->released_frames);
+	st->withdrawn_frames = pa_read(&pa->withdrawn_frames);
 	st->high_dips = pa->high_dips;
 	st->refaults = pa->refaults;
 	st->thrash_events = pa->thrash_events;
@@ -104,6 +105,7 @@ int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
 	kmem_fmt_printf(&f, "grow_pages %llu\n", (unsigned long long)st.grown_frames);
 	kmem_fmt_printf(&f, "release %llu\n", (unsigned long long)st.releases);
 	kmem_fmt_printf(&f, "release_pages %llu\n", (unsigned long long)st.released_frames);
+	kmem_fmt_printf(&f, "withdrawn_pages %llu\n", (unsigned long long)st.withdrawn_frames);
 	kmem_fmt_printf(&f, "direct_reclaim %llu\n", (unsigned long long)st.direct_reclaims);
 	kmem_fmt_printf(&f, "pgreclaim_direct %llu\n", (unsigned long long)st.reclaimed_direct);
 	kmem_fmt_printf(&f, "oom_events %llu\n", (unsigned long long)st.oom_events);
@@ -243,8 +245,9 @@ static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
 	size_t zf = 0, df = 0, held = 0;
 	struct pa_pcp *me = pa_pcp_self(pa);
 
+	/* a growable instance may manage less than high for a while */
 	if (!(pa->wmin > 0 && pa->wmin < pa->wlow && pa->wlow < pa->whigh &&
-	      pa->whigh <= pa->managed))
+	      (pa->grow || pa->whigh <= pa->managed)))
 		return check_fail(pa, NULL, "watermarks not 0 < min < low < high <= managed");
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
 		struct pa_pool *zp = &pa->zpool[o], *dp = &pa->dpool[o];

@@ -148,7 +148,7 @@ struct kmem_pagealloc {
 	void *grow_arg;
 	size_t (*release)(void *arg, struct kmem_pagealloc *pa, size_t frames);
 	void *release_arg;
-	uint64_t grows, grown_frames, releases, released_frames; /* relaxed atomics */
+	uint64_t grows, grown_frames, releases, released_frames, withdrawn_frames; /* relaxed atomics */
 
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;

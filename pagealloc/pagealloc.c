@@ -697,6 +697,14 @@ void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames)
 	pa_count(&pa->grown_frames, frames);
 }
 
+void kmem_pa_withdrawn(struct kmem_pagealloc *pa, size_t frames)
+{
+	kmem_lock_acquire(&pa->lock);
+	pa->managed -= frames < pa->managed ? frames : pa->managed;
+	kmem_lock_release(&pa->lock);
+	pa_count(&pa->withdrawn_frames, frames);
+}
+
 /* After a free reached the buddy: too much free memory? */
 static void release_check(struct kmem_pagealloc *pa)
 {

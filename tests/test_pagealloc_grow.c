@@ -25,6 +25,11 @@ struct gfx {
 	unsigned added, limit;
 	unsigned grow_calls;
 	size_t release_calls, release_asked, release_ret;
+	/* withdraw mode: release() takes order-4 blocks out of the buddy and
+	 * holds them; grow() puts them back before adding regions */
+	bool withdraw;
+	void *held[128];
+	unsigned nheld;
 };
 
 static size_t grow_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
@@ -35,6 +40,15 @@ static size_t grow_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	(void)pa;
 	g->grow_calls++;
 	assert_true(frames > 0);
+	if (g->nheld) {
+		size_t n = 0;
+
+		while (g->nheld && n < frames) {
+			kmem_buddy_free(g->b, g->held[--g->nheld]);
+			n += 16;
+		}
+		return n;
+	}
 	if (g->added >= g->limit)
 		return 0;
 	msz = kmem_buddy_region_meta_size(g->b, (char *)g->range + g->added * CHUNK, CHUNK);
@@ -50,9 +64,19 @@ static size_t release_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
 	struct gfx *g = arg;
 
-	(void)pa;
 	__atomic_fetch_add(&g->release_calls, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&g->release_asked, frames, __ATOMIC_RELAXED);
+	if (g->withdraw) {
+		size_t n = 0;
+		void *blk;
+
+		while (n < frames && g->nheld < 128 && (blk = kmem_buddy_alloc(g->b, 4)) != NULL) {
+			g->held[g->nheld++] = blk;
+			n += 16;
+		}
+		kmem_pa_withdrawn(pa, n);
+		return n;
+	}
 	return g->release_ret;
 }
 
@@ -241,6 +265,60 @@ static void test_release_inline(void **state)
 	gfx_fini(&g);
 }
 
+/* A release() that takes blocks out of the buddy and reports them with
+ * kmem_pa_withdrawn(): they stop counting as managed (the checker accepts a
+ * growable instance managing less than high), and grow() putting them back
+ * makes them managed again. */
+static void test_release_withdraw(void **state)
+{
+	struct gfx g;
+	struct kmem_pa_stats st0, st1, st2;
+	void *big[8];
+	char text[4096];
+
+	(void)state;
+	gfx_init(&g, 1, 0);
+	g.withdraw = true;
+	st0 = gstats(&g);
+	assert_int_equal(st0.managed, 256);
+	for (int i = 0; i < 8; i++) {
+		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+		assert_non_null(big[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		kmem_pa_free(g.pa, big[i], 4);
+	st1 = gstats(&g);
+	assert_true(g.nheld > 0);
+	assert_int_equal(st1.withdrawn_frames, 16 * g.nheld);
+	assert_int_equal(st1.managed, 256 - 16 * g.nheld);
+	assert_int_equal(st1.free + st1.pcp + 16 * g.nheld, st0.free + st0.pcp);
+	assert_int_equal(st1.used, st0.used); /* the frame service's own table frame */
+	assert_true(kmem_pa_format_vmstat(g.pa, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "withdrawn_pages "));
+	/* take more than high out: managed below high, still consistent */
+	g.release_asked = 0;
+	(void)release_cb(&g, g.pa, 160);
+	st1 = gstats(&g);
+	assert_true(st1.managed < st1.wmark_high);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	/* allocations short of frames: grow() returns the held blocks first */
+	g.withdraw = false;
+	for (int i = 0; i < 8; i++) {
+		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+		assert_non_null(big[i]);
+	}
+	st2 = gstats(&g);
+	assert_int_equal(g.added, 1); /* no region added: the held ones came back */
+	assert_int_equal(st2.managed + 16 * g.nheld, 256);
+	assert_int_equal(st2.used, st0.used + 8 * 16);
+	for (int i = 0; i < 8; i++)
+		kmem_pa_free(g.pa, big[i], 4);
+	while (g.nheld)
+		kmem_buddy_free(g.b, g.held[--g.nheld]);
+	assert_int_equal(kmem_error_total(&g.rec.sink), 0);
+	gfx_fini(&g);
+}
+
 #ifdef KMEM_HAVE_PTHREAD
 /* KMEM_PA_LAZY_REAPER: no thread until a kick finds work; then the thread
  * runs release(). */
@@ -403,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_owner_table),
 		cmocka_unit_test(test_grow),
 		cmocka_unit_test(test_release_inline),
+		cmocka_unit_test(test_release_withdraw),
 #ifdef KMEM_HAVE_PTHREAD
 		cmocka_unit_test(test_release_lazy_reaper),
 		cmocka_unit_test(test_fork),

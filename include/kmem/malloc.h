@@ -14,7 +14,9 @@
 KMEM_BEGIN_DECLS
 
 /* Run the invariant checkers of the process heap (pagealloc and buddy,
- * then every kmalloc cache's slabs). Returns 0, or -EIO after reporting
+ * every size-class cache's slabs, then the clean reserve: each block held
+ * out of the buddy at its order, zero-reading, unowned, and the counts add
+ * up). Returns 0, or -EIO after reporting
  * each broken invariant (one line on stderr), or -EAGAIN if the heap is
  * not set up. Only meaningful while no other thread allocates or frees.
  * O(frames + objects). */
@@ -22,14 +24,24 @@ KMEM_API int kmem_malloc_check(void);
 
 /* Give memory back to the system now: the calling thread's frame cache,
  * every cache's empty slabs and idle magazines, then every free block of
- * 64 KiB or more beyond `keep` bytes is madvise(MADV_DONTNEED)d. Returns
- * the bytes released to the system. Thread-safe. O(free blocks). */
+ * 64 KiB or more beyond `keep` bytes of dirty ones is madvise(MADV_DONTNEED)d
+ * and moved to the clean reserve (free blocks held out of the buddy, which
+ * later allocations take only when no dirty free memory fits). Returns the
+ * bytes released to the system. Without calls to it, the heap releases by
+ * itself: see the README (KMEM_HIGH). Thread-safe. O(free blocks). */
 KMEM_API size_t kmem_malloc_trim(size_t keep);
 
 /* The text forms of the heap's state (snprintf-style: at most len bytes
  * with the NUL; returns the length the whole text needs, or -1 for an
- * unknown what): what is "slabinfo", "buddyinfo", "vmstat" or "zoneinfo".
- * Thread-safe. */
+ * unknown what): what is "slabinfo", "buddyinfo", "vmstat", "zoneinfo" or
+ * "heap". "heap" gives the drop-in's own "name value" lines: arena_bytes
+ * (address space reserved), mapped_bytes (made read-write so far),
+ * used_pages (4 KiB frames held by live blocks and slabs), peak_pages (their
+ * recent peak, halving its distance to used_pages every second), dirty_pages
+ * (frames that may hold data: an upper bound of the resident heap),
+ * reserve_pages (the clean reserve), high_pages (KMEM_HIGH), huge_blocks and
+ * huge_bytes (blocks over 32 MiB, mapped on their own). Thread-safe;
+ * "heap" is O(mapped frames / 64 + huge blocks). */
 KMEM_API int kmem_malloc_stats(const char *what, char *buf, size_t len);
 
 KMEM_END_DECLS

@@ -165,16 +165,22 @@ struct kmem_pa_config {
 	 * add at least `frames` frames to the buddy (kmem_buddy_add_region)
 	 * and return how many were added, or 0 if none can be. Growth comes
 	 * before reclaim: the reaper and OOM only act once grow returns 0.
+	 * Frames a release() withdrew (kmem_pa_withdrawn) and grow puts back
+	 * into the buddy count as added: they are managed again.
 	 * May run in several threads at once. */
 	size_t (*grow)(void *arg, struct kmem_pagealloc *pa, size_t frames);
 	void *grow_arg;
 	/* Optional release (NULL: free frames stay as they are). When free
 	 * frames exceed the high watermark, the reaper step calls
 	 * release(frames) with the excess: give the memory of about that many
-	 * free buddy frames back to the system (madvise) without taking them
-	 * out of the buddy; return the frames released. Frees that push free
-	 * frames past high + high / 4 kick the reaper for it (without a
-	 * reaper thread, the freeing thread runs it). No lock held. */
+	 * free buddy frames back to the system (madvise); return the frames
+	 * released. It may leave them in the buddy, or take blocks out and
+	 * hold them (a reserve of clean memory that grow() puts back when the
+	 * buddy runs short, so that allocations reuse dirty memory first);
+	 * frames held that way must be reported with kmem_pa_withdrawn().
+	 * Frees that push free frames past high + high / 4 kick the reaper for
+	 * it (without a reaper thread, the freeing thread runs it); release
+	 * decides itself whether a pass is worth it. No lock held. */
 	size_t (*release)(void *arg, struct kmem_pagealloc *pa, size_t frames);
 	void *release_arg;
 };
@@ -232,6 +238,13 @@ KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigne
  * kmem_pa_get() must be released with kmem_pa_put(). O(1) on a cache hit;
  * O(batch + max_order) otherwise. */
 KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order);
+
+/* For a release() hook (see kmem_pa_config): `frames` frames were taken out
+ * of the buddy with kmem_buddy_alloc() and are held outside the frame
+ * service until grow() puts them back; they stop counting as managed.
+ * Call without frame-service locks held (the hook runs without them).
+ * Thread-safe; O(1). */
+KMEM_API void kmem_pa_withdrawn(struct kmem_pagealloc *pa, size_t frames);
 
 /* Checked free: validates block against the buddy first (order may be
  * KMEM_BUDDY_ANY_ORDER). Returns KMEM_OK (freed; also for NULL), or
@@ -450,6 +463,7 @@ struct kmem_pa_stats {
 	uint64_t grown_frames;		/* frames they added */
 	uint64_t releases;		/* release() calls that released frames */
 	uint64_t released_frames;	/* frames they released */
+	uint64_t withdrawn_frames;	/* frames release() took out of the buddy */
 };
 
 /* Snapshot. Frame counts are exact at quiescence (other threads' cache
