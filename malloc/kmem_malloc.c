@@ -152,7 +152,7 @@ struct km_heap {
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit;
 	unsigned debug;
-	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo */
+	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
 	int stats_fd;
 	int trace_fd;
 	char trace_path[256];	/* KMEM_TRACE, "%p": the pid */
@@ -623,6 +623,8 @@ static void km_read_env(void)
 			km.stats |= 4;
 		if (env_has(v, "zoneinfo") || env_has(v, "all"))
 			km.stats |= 8;
+		if (env_has(v, "heap") || env_has(v, "all"))
+			km.stats |= 16;
 	}
 	km.stats_fd = 2;
 	v = getenv("KMEM_STATS_FILE");
@@ -690,6 +692,7 @@ static void *map_noreserve(size_t len, int prot)
 
 static void km_trace_exit(void *arg);
 static void km_atexit(void);
+static int km_format_heap(char *buf, size_t len);
 static void km_prepare(void);
 static void km_parent(void);
 static void km_child(void);
@@ -788,6 +791,7 @@ static bool km_setup(void)
 	sc.source = &km.ps;
 	sc.sink = &km.sink;
 	sc.debug_flags = km.debug;
+	sc.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
 	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
 		return false;
 	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
@@ -1319,6 +1323,11 @@ static void km_atexit(void)
 	}
 	if (km.stats & 8) {
 		n = kmem_pa_format_zoneinfo(km.pa, buf, sizeof(buf));
+		if (n > 0)
+			km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	}
+	if (km.stats & 16) {
+		n = km_format_heap(buf, sizeof(buf));
 		if (n > 0)
 			km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 	}

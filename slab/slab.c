@@ -120,15 +120,14 @@ static size_t header_bytes(unsigned n)
 	return sizeof(struct slab) + ((size_t)n + 63) / 64 * 8;
 }
 
-static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *ps)
+/* The smallest slab order up to `top` whose waste is at most 1/div of the
+ * slab: sets the geometry and returns true, or false if none. */
+static bool slab_fits(struct kmem_cache *c, const struct kmem_page_source *ps, unsigned top,
+		      unsigned div)
 {
-	unsigned top = 0;
-
-	while (top < ps->max_order && (ps->frame_size << (top + 1)) <= KMEM_SLAB_MAX_BYTES)
-		top++;
 	size_t step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
 
-	for (unsigned order = 0; order <= top && !(c->flags & CACHE_FORCE_DIRECT); order++) {
+	for (unsigned order = 0; order <= top; order++) {
 		size_t bytes = ps->frame_size << order, fit, off;
 		unsigned n;
 
@@ -138,7 +137,7 @@ static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *p
 		n = (unsigned)(fit > KMEM_SLAB_MAX_OBJECTS ? KMEM_SLAB_MAX_OBJECTS : fit);
 		while (n > 0 && align_up(header_bytes(n), c->align) + (size_t)n * c->stride > bytes)
 			n--;
-		if (n == 0 || (bytes - (size_t)n * c->stride) * 8 > bytes)
+		if (n == 0 || (bytes - (size_t)n * c->stride) * div > bytes)
 			continue;
 		off = align_up(header_bytes(n), c->align);
 		c->order = order;
@@ -148,8 +147,20 @@ static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *p
 		c->colours = (c->flags & KMEM_CACHE_NOCOLOUR) ? 1
 			     : (unsigned)((bytes - off - (size_t)n * c->stride) / step + 1);
 		c->direct = false;
-		return 0;
+		return true;
 	}
+	return false;
+}
+
+static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *ps)
+{
+	unsigned top = 0, div = c->owner->waste_div;
+
+	while (top < ps->max_order && (ps->frame_size << (top + 1)) <= KMEM_SLAB_MAX_BYTES)
+		top++;
+	if (!(c->flags & CACHE_FORCE_DIRECT) &&
+	    (slab_fits(c, ps, top, div) || (div > 8 && slab_fits(c, ps, top, 8))))
+		return 0;
 	/* direct: one block per object, aligned by the block's natural alignment */
 	for (unsigned order = 0; order <= ps->max_order; order++) {
 		size_t bytes = ps->frame_size << order;
@@ -847,9 +858,10 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	s->frame_shift = kmem_ctzptr(ps->frame_size);
 	kmem_error_sink_init(&s->own_sink);
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
-	if (cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG)
+	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64)
 		return -EINVAL;
 	s->debug = cfg->debug_flags;
+	s->waste_div = cfg->waste_div ? cfg->waste_div : 8;
 	err = kmem_lock_init(&s->lock, true);
 	if (err)
 		return err;

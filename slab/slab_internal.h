@@ -200,6 +200,7 @@ struct kmem_slab {
 	struct kmem_error_sink *sink;
 	struct kmem_error_sink own_sink;
 	unsigned debug;		/* debug flags every cache gets */
+	unsigned waste_div;	/* geometry bound: waste <= slab bytes / waste_div */
 	struct kmem_lock lock;
 	struct kmem_cache *caches;	/* live caches, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */

@@ -14,9 +14,10 @@ struct sfx {
 	size_t arena_size;
 };
 
-/* A fixture whose slab instance gives every cache `debug` flags. */
-static inline void sfx_init_full(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
-				 unsigned debug)
+/* A fixture whose slab instance gives every cache `debug` flags and uses
+ * `waste_div` as its geometry bound (0: the default). */
+static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
+				unsigned debug, unsigned waste_div)
 {
 	struct kmem_buddy_config bc;
 	struct kmem_slab_config sc;
@@ -43,8 +44,15 @@ static inline void sfx_init_full(struct sfx *f, size_t frame, unsigned max_order
 	sc.source = &f->ps;
 	sc.sink = &f->rec.sink;
 	sc.debug_flags = debug;
+	sc.waste_div = waste_div;
 	f->sinst = test_aligned(64, kmem_slab_sizeof());
 	assert_int_equal(kmem_slab_init(f->sinst, kmem_slab_sizeof(), &sc, &f->s), 0);
+}
+
+static inline void sfx_init_full(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
+				 unsigned debug)
+{
+	sfx_init_cfg(f, frame, max_order, arena_size, debug, 0);
 }
 
 static inline void sfx_init_sized(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size)

@@ -84,6 +84,70 @@ static void test_geometry_and_alignment(void **state)
 	sfx_fini(&f);
 }
 
+/* kmem_slab_config.waste_div: a tighter bound picks larger slabs where the
+ * smaller ones waste too much (512-byte objects: 7 to a 4 KiB slab under
+ * 1/8, at least 31 to 16 KiB under 1/32), falls back to 1/8 where no order
+ * up to KMEM_SLAB_MAX_BYTES meets it, and rejects bounds over 64. */
+static void test_geometry_waste_div(void **state)
+{
+	static const size_t sizes[] = { 8, 24, 100, 250, 320, 384, 448, 512, 1000, 1792, 3000,
+					4096, 5000, 7168, 8192, 20000 };
+	static const unsigned divs[] = { 16, 32, 64 };
+	struct kmem_slab_config sc;
+	struct sfx f;
+
+	(void)state;
+	for (size_t d = 0; d < sizeof(divs) / sizeof(divs[0]); d++) {
+		sfx_init_cfg(&f, 4096, 10, (size_t)16 << 20, 0, divs[d]);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			struct kmem_cache *c = kmem_cache_create(f.s, "geo", sizes[i], 0, 0, NULL,
+								 NULL, NULL);
+			struct kmem_cache_stats st;
+			void *p[8];
+
+			assert_non_null(c);
+			st = sfx_stats(c);
+			if (!st.direct) {
+				size_t bytes = st.frames_per_slab * 4096;
+
+				/* the bound (100..1000-byte objects always meet it in some
+				 * order up to 128 KiB), or 1/8 where no order does */
+				if (sizes[i] >= 100 && sizes[i] <= 1000)
+					assert_true(st.waste_per_slab * divs[d] <= bytes);
+				else
+					assert_true(st.waste_per_slab * divs[d] <= bytes ||
+						    st.waste_per_slab * 8 <= bytes);
+				if (sizes[i] == 512)
+					assert_true(st.objs_per_slab >= (divs[d] >= 32 ? 31u : 15u));
+			}
+			for (int k = 0; k < 8; k++) {
+				p[k] = kmem_cache_alloc(c);
+				assert_non_null(p[k]);
+				memset(p[k], 0x5a, sizes[i]);
+			}
+			assert_int_equal(kmem_cache_check(c), 0);
+			for (int k = 0; k < 8; k++)
+				kmem_cache_free(c, p[k]);
+			kmem_cache_destroy(c);
+		}
+		assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+		sfx_fini(&f);
+	}
+	/* out of range */
+	sfx_init(&f);
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &f.ps;
+	sc.waste_div = 65;
+	{
+		void *mem = test_aligned(64, kmem_slab_sizeof());
+		struct kmem_slab *s2 = NULL;
+
+		assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s2), -EINVAL);
+		free(mem);
+	}
+	sfx_fini(&f);
+}
+
 /* ---- constructor / destructor -------------------------------------------------- */
 
 struct obj {
@@ -542,6 +606,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_validation),
 		cmocka_unit_test(test_geometry_and_alignment),
+		cmocka_unit_test(test_geometry_waste_div),
 		cmocka_unit_test(test_ctor_dtor_contract),
 		cmocka_unit_test(test_colouring),
 		cmocka_unit_test(test_fullest_partial_slab_first),

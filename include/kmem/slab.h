@@ -87,6 +87,14 @@ struct kmem_slab_config {
 	/* Debug flags (KMEM_CACHE_REDZONE, _POISON, _STORE_USER) every cache of
 	 * the instance gets, the kmalloc caches included: the global default. */
 	unsigned debug_flags;
+	/* Slab geometry: each cache uses the smallest slab order whose unused
+	 * bytes (header and bitmap included) are at most 1/waste_div of the
+	 * slab. 0 or 8: Bonwick's bound of 1/8. Larger values pack objects
+	 * tighter into larger slabs (16 or 32 suit a general-purpose malloc:
+	 * 512-byte objects fit 7 to a 4 KiB slab, 31 to a 16 KiB one); a cache
+	 * no order up to KMEM_SLAB_MAX_BYTES satisfies takes the order with the
+	 * least waste among those meeting 1/8, or is direct. At most 64. */
+	unsigned waste_div;
 };
 
 /* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
