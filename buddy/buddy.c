@@ -887,6 +887,51 @@ int kmem_buddy_block_order(struct kmem_buddy *b, const void *block)
 	return order;
 }
 
+int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size)
+{
+	uintptr_t a = (uintptr_t)block;
+	struct buddy_region *r;
+	int pieces = -EINVAL;
+
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (r && size && !((a - r->base) & b->frame_mask)) {
+		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
+		uint8_t tag = r->tag[idx];
+		unsigned order = buddy_tag_order(tag);
+		size_t n = (size_t)1 << order;
+
+		if (buddy_tag_state(tag) == BT_USED && size <= n << b->frame_shift) {
+			size_t keep = (size + b->frame_mask) >> b->frame_shift;
+			uint32_t pos = idx;
+
+			pieces = kmem_popcountptr(keep);
+			if (keep < n) {
+				/* the kept frames: one block per set bit, largest first */
+				for (unsigned j = order; j-- > 0;) {
+					if (!(keep & ((size_t)1 << j)))
+						continue;
+					r->tag[pos] = buddy_tag(BT_USED, j);
+					if (pos == idx)
+						KMEM_ANNOT_POOL_TRIM(b, block, buddy_frame_size(b) << j);
+					else
+						KMEM_ANNOT_POOL_SPLIT(b, buddy_addr(b, r, pos),
+								      buddy_frame_size(b) << j);
+					pos += (uint32_t)1 << j;
+				}
+				/* the rest: a greedy cover, no merging possible (each
+				 * piece's buddy holds kept frames) */
+				KMEM_ANNOT_NOACCESS(buddy_addr(b, r, pos), (n - keep) << b->frame_shift);
+				carve_locked(b, r, pos, idx + (uint32_t)n, BT_FREE);
+				kmem_relaxed_add_size(&b->used_frames, -(n - keep));
+				b->trims++;
+			}
+		}
+	}
+	kmem_lock_release(&b->lock);
+	return pieces;
+}
+
 /* ---- reservations -------------------------------------------------------- */
 
 /* The region and frames [*s, *e) that addr[0..size) covers, widened to whole

@@ -39,6 +39,7 @@ void kmem_buddy_get_stats(struct kmem_buddy *b, struct kmem_buddy_stats *st)
 	}
 	st->allocs = b->allocs;
 	st->frees = b->frees;
+	st->trims = b->trims;
 	st->fail_too_big = b->fail_too_big;
 	kmem_lock_release(&b->lock);
 }

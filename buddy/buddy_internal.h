@@ -123,7 +123,7 @@ struct kmem_buddy {
 	size_t managed_frames, used_frames, reserved_frames; /* free: derived (I6) */
 	size_t peak_used_frames;
 	size_t meta_bytes;
-	uint64_t allocs, frees, fail_too_big;
+	uint64_t allocs, frees, trims, fail_too_big;
 	uint64_t fail[KMEM_BUDDY_ORDER_LIMIT + 1];
 	uint8_t by_addr[KMEM_BUDDY_REGION_LIMIT];	/* I7 */
 	struct buddy_region region[];	/* max_regions entries */

@@ -17,6 +17,9 @@
  *                                      has out are forgotten
  *   KMEM_ANNOT_POOL_ALLOC(pool, p, n)  chunk p[0..n) handed out: UNDEFINED
  *   KMEM_ANNOT_POOL_FREE(pool, p, n)   chunk p[0..n) back: NOACCESS
+ *   KMEM_ANNOT_POOL_TRIM(pool, p, n)   the chunk at p shrinks to p[0..n)
+ *   KMEM_ANNOT_POOL_SPLIT(pool, p, n)  p[0..n), once part of a chunk, a chunk of its
+ *                                      own (contents DEFINED)
  *   KMEM_ANNOT_OBJ_ALLOC(p, n, rz)     object p[0..n) handed out, malloc-like,
  *                                      with rz bytes of red zone either side
  *                                      (NOACCESS): UNDEFINED
@@ -85,6 +88,8 @@
 #define KMEM_ANNOT_POOL_DESTROY(pool) ((void)(pool))
 #define KMEM_ANNOT_POOL_ALLOC(pool, p, n) ((void)(pool), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
 #define KMEM_ANNOT_POOL_FREE(pool, p, n) ((void)(pool), ASAN_POISON_MEMORY_REGION((p), (n)))
+#define KMEM_ANNOT_POOL_TRIM(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_SPLIT(pool, p, n) ((void)(pool), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
 #define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) ((void)(rz), ASAN_UNPOISON_MEMORY_REGION((p), (n)))
 #define KMEM_ANNOT_OBJ_FREE(p, n, rz) ((void)(rz), ASAN_POISON_MEMORY_REGION((p), (n)))
 #define KMEM_ANNOT_STALE(p, n) ((void)(p), (void)(n))
@@ -113,6 +118,12 @@
 		VALGRIND_MEMPOOL_FREE((pool), (p)); \
 		(void)VALGRIND_MAKE_MEM_NOACCESS((p), (n)); /* all of it, even if resized */ \
 	} while (0)
+#define KMEM_ANNOT_POOL_TRIM(pool, p, n) VALGRIND_MEMPOOL_CHANGE((pool), (p), (p), (n))
+#define KMEM_ANNOT_POOL_SPLIT(pool, p, n) \
+	do { \
+		VALGRIND_MEMPOOL_ALLOC((pool), (p), (n)); \
+		(void)VALGRIND_MAKE_MEM_DEFINED((p), (n)); \
+	} while (0)
 #define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) VALGRIND_MALLOCLIKE_BLOCK((p), (n), (rz), 0)
 #define KMEM_ANNOT_OBJ_FREE(p, n, rz) \
 	do { \
@@ -138,6 +149,8 @@
 #define KMEM_ANNOT_POOL_DESTROY(pool) ((void)(pool))
 #define KMEM_ANNOT_POOL_ALLOC(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #define KMEM_ANNOT_POOL_FREE(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_TRIM(pool, p, n) ((void)(pool), (void)(p), (void)(n))
+#define KMEM_ANNOT_POOL_SPLIT(pool, p, n) ((void)(pool), (void)(p), (void)(n))
 #define KMEM_ANNOT_OBJ_ALLOC(p, n, rz) ((void)(p), (void)(n), (void)(rz))
 #define KMEM_ANNOT_OBJ_FREE(p, n, rz) ((void)(p), (void)(n), (void)(rz))
 #define KMEM_ANNOT_STALE(p, n) ((void)(p), (void)(n))

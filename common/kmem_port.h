@@ -41,6 +41,7 @@
 static inline unsigned kmem_ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
 static inline unsigned kmem_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 static inline unsigned kmem_ctzptr(uintptr_t x) { return (unsigned)__builtin_ctzll((unsigned long long)x); }
+static inline int kmem_popcountptr(uintptr_t x) { return __builtin_popcountll((unsigned long long)x); }
 /* floor(log2(x)) for x > 0 */
 static inline unsigned kmem_flsptr(uintptr_t x)
 {

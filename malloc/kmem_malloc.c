@@ -90,13 +90,22 @@ static const uint16_t km_class_size[] = {
 };
 #define KM_NCLASS (sizeof(km_class_size) / sizeof(km_class_size[0]))
 
-/* The owner word of a page block's first frame points at one of these (one
- * per order). Padded and zeroed: code that reads an owner word as a slab
- * header finds no slab magic and no kmalloc instance there. */
-struct km_pdesc {
-	unsigned order;
-	unsigned char pad[252];
-};
+/* Page blocks are whole power-of-two blocks when allocated. Trimming them to
+ * the frames asked for (Linux's alloc_pages_exact) was tried and lost: the
+ * freed tails, taken by other blocks, keep big blocks from merging back, and
+ * on 64 KiB..4 MiB traffic (bench/malloc/wl_large.c) peak RSS went from 1.3x
+ * to 2.5x glibc's. A realloc that shrinks a block to a quarter or less
+ * trims it in place instead of copying: the frames it gives back are at
+ * least three quarters of the block, in big pieces. A trimmed block is one
+ * buddy block per set bit of its frame count, largest first, rounded up to
+ * an eighth of its power of two (so at most three pieces).
+ * The owner word of a page block's first frame points at km_ptab[frames]:
+ * the address says how many frames the block has. The table is zeros, never
+ * written, padded past its last entry: code that reads an owner word as a
+ * slab header finds no slab magic there. */
+#define KM_BLOCK_FRAMES ((size_t)1 << KM_MAX_ORDER)
+#define KM_EXACT_MIN_ORDER 4u	/* trims below it keep whole powers of two */
+static uint64_t km_ptab[KM_BLOCK_FRAMES + 1 + 32];
 
 struct km_huge {
 	uintptr_t addr;	/* 0: empty; 1: deleted */
@@ -143,7 +152,6 @@ struct km_heap {
 	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
-	struct km_pdesc pdesc[KM_MAX_ORDER + 1];
 	/* magazine slot offset of the kmalloc class for (size - 1) / 16, sizes
 	 * 1..8192 (0: the class has no magazines) */
 	uint32_t cls_off[KM_SMALL_MAX / KM_ALIGN];
@@ -234,70 +242,80 @@ static inline size_t frame_index(const void *p)
 
 /* ---- the dirty bitmap ---------------------------------------------------------------- */
 
-/* Mark 2^order frames from idx (aligned to 2^order) as holding data. */
-static void dirty_set(size_t idx, unsigned order)
+/* The bitmap word of frame idx and the mask of the frames [idx, idx + *n)
+ * it holds; *n becomes how many of them that is. A whole word belongs to
+ * the block covering it; a partial one may be shared with a neighbour, so
+ * writes to it are atomic read-modify-writes. */
+static inline uint64_t *dirty_word(size_t idx, size_t *n, uint64_t *mask)
 {
-	size_t n = (size_t)1 << order;
+	size_t bit = idx % 64, take = 64 - bit < *n ? 64 - bit : *n;
 
-	if (n >= 64) {
-		uint64_t *w = &km.dirty[idx / 64];
+	*mask = take == 64 ? UINT64_MAX : (((uint64_t)1 << take) - 1) << bit;
+	*n = take;
+	return &km.dirty[idx / 64];
+}
 
-		for (size_t i = 0; i < n / 64; i++)
-			if (__atomic_load_n(&w[i], __ATOMIC_RELAXED) != UINT64_MAX)
-				__atomic_store_n(&w[i], UINT64_MAX, __ATOMIC_RELAXED);
-	} else {
-		uint64_t mask = (((uint64_t)1 << n) - 1) << (idx % 64);
-		uint64_t *w = &km.dirty[idx / 64];
+/* Mark frames [idx, idx + n) as holding data. */
+static void dirty_set(size_t idx, size_t n)
+{
+	while (n) {
+		size_t take = n;
+		uint64_t mask, *w = dirty_word(idx, &take, &mask);
 
-		if ((__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != mask)
-			__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
+		if ((__atomic_load_n(w, __ATOMIC_RELAXED) & mask) != mask) {
+			if (mask == UINT64_MAX)
+				__atomic_store_n(w, UINT64_MAX, __ATOMIC_RELAXED);
+			else
+				__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
+		}
+		idx += take;
+		n -= take;
 	}
 }
 
-/* Whether any of the 2^order frames from idx may hold data. */
-static bool dirty_any(size_t idx, unsigned order)
+/* How many of the frames [idx, idx + n) may hold data. */
+static size_t dirty_count(size_t idx, size_t n)
 {
-	size_t n = (size_t)1 << order;
+	size_t c = 0;
 
-	if (n >= 64) {
-		const uint64_t *w = &km.dirty[idx / 64];
+	while (n) {
+		size_t take = n;
+		uint64_t mask, *w = dirty_word(idx, &take, &mask);
 
-		for (size_t i = 0; i < n / 64; i++)
-			if (__atomic_load_n(&w[i], __ATOMIC_RELAXED))
-				return true;
-		return false;
+		c += (size_t)__builtin_popcountll(__atomic_load_n(w, __ATOMIC_RELAXED) & mask);
+		idx += take;
+		n -= take;
 	}
-	return (__atomic_load_n(&km.dirty[idx / 64], __ATOMIC_RELAXED) >> (idx % 64)) &
-	       (((uint64_t)1 << n) - 1);
+	return c;
 }
 
-/* How many of the 2^order frames from idx may hold data. */
-static size_t dirty_count(size_t idx, unsigned order)
+/* Whether any of the frames [idx, idx + n) may hold data. */
+static bool dirty_any(size_t idx, size_t n)
 {
-	size_t n = (size_t)1 << order, c = 0;
+	while (n) {
+		size_t take = n;
+		uint64_t mask, *w = dirty_word(idx, &take, &mask);
 
-	if (n >= 64) {
-		for (size_t i = 0; i < n / 64; i++)
-			c += (size_t)__builtin_popcountll(__atomic_load_n(&km.dirty[idx / 64 + i],
-									 __ATOMIC_RELAXED));
-		return c;
+		if (__atomic_load_n(w, __ATOMIC_RELAXED) & mask)
+			return true;
+		idx += take;
+		n -= take;
 	}
-	return (size_t)__builtin_popcountll(
-		(__atomic_load_n(&km.dirty[idx / 64], __ATOMIC_RELAXED) >> (idx % 64)) &
-		(((uint64_t)1 << n) - 1));
+	return false;
 }
 
-static void dirty_clear(size_t idx, unsigned order)
+static void dirty_clear(size_t idx, size_t n)
 {
-	size_t n = (size_t)1 << order;
+	while (n) {
+		size_t take = n;
+		uint64_t mask, *w = dirty_word(idx, &take, &mask);
 
-	if (n >= 64) {
-		for (size_t i = 0; i < n / 64; i++)
-			__atomic_store_n(&km.dirty[idx / 64 + i], 0, __ATOMIC_RELAXED);
-	} else {
-		uint64_t mask = (((uint64_t)1 << n) - 1) << (idx % 64);
-
-		__atomic_fetch_and(&km.dirty[idx / 64], ~mask, __ATOMIC_RELAXED);
+		if (mask == UINT64_MAX)
+			__atomic_store_n(w, 0, __ATOMIC_RELAXED);
+		else
+			__atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED);
+		idx += take;
+		n -= take;
 	}
 }
 
@@ -446,7 +464,7 @@ static size_t km_release_keep(size_t keep, bool wait)
 	for (size_t i = 0; i < n; i++) {
 		unsigned o = (unsigned)(km.scratch[i] & 63);
 		void *blk = (void *)(km.scratch[i] & ~(uintptr_t)63);
-		size_t idx = frame_index(blk), sz = (size_t)1 << o, d = dirty_count(idx, o);
+		size_t idx = frame_index(blk), sz = (size_t)1 << o, d = dirty_count(idx, sz);
 
 		if (d) {
 			if (kept + d <= keep) {
@@ -458,7 +476,7 @@ static size_t km_release_keep(size_t keep, bool wait)
 				kept += d; /* cannot release it: keep it usable */
 				continue;
 			}
-			dirty_clear(idx, o);
+			dirty_clear(idx, sz);
 			released += d;
 		}
 		rsv_push(blk, o);
@@ -536,7 +554,7 @@ static void *km_ps_alloc(void *ctx, unsigned order, unsigned flags)
 	void *blk = kmem_pa_alloc(ctx, order, flags);
 
 	if (blk) {
-		dirty_set(frame_index(blk), order);
+		dirty_set(frame_index(blk), (size_t)1 << order);
 		used_add((size_t)1 << order);
 	}
 	return blk;
@@ -794,8 +812,6 @@ static bool km_setup(void)
 	sc.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
 	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
 		return false;
-	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
-		km.pdesc[o].order = o;
 	for (unsigned i = 0; i < KM_NCLASS; i++) {
 		size_t sz = km_class_size[i];
 		char name[32];
@@ -1054,25 +1070,84 @@ static void *huge_realloc(void *p, size_t size)
 
 /* ---- the page path --------------------------------------------------------------------------- */
 
+static inline bool is_pdesc(const void *w)
+{
+	return (uintptr_t)w - (uintptr_t)km_ptab <= KM_BLOCK_FRAMES * sizeof(km_ptab[0]);
+}
+
+static inline size_t pdesc_frames(const void *w)
+{
+	return ((uintptr_t)w - (uintptr_t)km_ptab) / sizeof(km_ptab[0]);
+}
+
+static inline size_t pages_of(size_t size)
+{
+	return size ? (size + KM_FRAME - 1) >> KM_FRAME_SHIFT : 1;
+}
+
+/* Frames a trimmed block keeps for `frames` asked for (see km_ptab). */
+static inline size_t exact_frames(size_t frames)
+{
+	unsigned order = ceil_log2(frames);
+	size_t g = (size_t)1 << (order >= KM_EXACT_MIN_ORDER ? order - 3 : order);
+
+	return (frames + g - 1) & ~(g - 1);
+}
+
+/* A page block of 2^order frames. */
 static void *page_alloc(unsigned order, bool zero)
 {
 	void *blk = kmem_pa_alloc(km.pa, order, 0);
-	size_t idx;
+	size_t idx, frames = (size_t)1 << order;
 
 	if (!blk)
 		return NULL;
 	idx = frame_index(blk);
-	if (zero && dirty_any(idx, order))
-		memset(blk, 0, KM_FRAME << order);
-	dirty_set(idx, order);
-	used_add((size_t)1 << order);
-	__atomic_store_n(&km.owner[idx], &km.pdesc[order], __ATOMIC_RELAXED);
+	if (zero && dirty_any(idx, frames))
+		memset(blk, 0, frames << KM_FRAME_SHIFT);
+	dirty_set(idx, frames);
+	used_add(frames);
+	__atomic_store_n(&km.owner[idx], &km_ptab[frames], __ATOMIC_RELAXED);
 	return blk;
 }
 
-static inline bool is_pdesc(const void *w)
+/* Free the pieces of a page block of `frames` frames (owner word cleared). */
+static void page_free(void *p, size_t frames)
 {
-	return (uintptr_t)w - (uintptr_t)km.pdesc < sizeof(km.pdesc);
+	char *q = p;
+
+	used_add(-frames);
+	for (unsigned j = ceil_log2(frames) + 1; j-- > 0;) {
+		if (frames & ((size_t)1 << j)) {
+			kmem_pa_free(km.pa, q, j);
+			q += KM_FRAME << j;
+		}
+	}
+}
+
+/* Shrink a live page block of `frames` frames in place to nf < frames
+ * (nf a valid exact size of its order): pieces past nf are freed, the one
+ * holding the new end is trimmed, the pieces keep the "one per set bit"
+ * layout. */
+static void page_shrink(void *p, size_t frames, size_t nf)
+{
+	char *q = p;
+	size_t off = 0;
+
+	for (unsigned j = ceil_log2(frames) + 1; j-- > 0;) {
+		size_t n = (size_t)1 << j;
+
+		if (!(frames & n))
+			continue;
+		if (off >= nf)
+			kmem_pa_free(km.pa, q, j);
+		else if (off + n > nf)
+			(void)kmem_buddy_trim(km.b, q, (nf - off) << KM_FRAME_SHIFT);
+		q += KM_FRAME << j;
+		off += n;
+	}
+	used_add(-(frames - nf));
+	__atomic_store_n(&km.owner[frame_index(p)], &km_ptab[nf], __ATOMIC_RELAXED);
 }
 
 /* ---- allocation ------------------------------------------------------------------------------- */
@@ -1088,7 +1163,7 @@ static void *km_alloc(size_t size, bool zero)
 		return p;
 	}
 	if (size <= KM_BLOCK_MAX)
-		return page_alloc(ceil_log2((size + KM_FRAME - 1) >> KM_FRAME_SHIFT), zero);
+		return page_alloc(ceil_log2(pages_of(size)), zero);
 	if (size > PTRDIFF_MAX)
 		return NULL;
 	return huge_alloc(size, 0); /* fresh mappings read zero */
@@ -1105,8 +1180,8 @@ static void *km_alloc_aligned(size_t size, size_t align)
 	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
 		return kmem_cache_alloc(km.cls[km.cls_index[(((size_t)1 << ceil_log2(want)) - 1) /
 							      KM_ALIGN]]);
-	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their size */
-		return page_alloc(ceil_log2((want + KM_FRAME - 1) >> KM_FRAME_SHIFT), false);
+	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
+		return page_alloc(ceil_log2(pages_of(want)), false);
 	return huge_alloc(size ? size : 1, align);
 }
 
@@ -1170,14 +1245,14 @@ static size_t km_usable(const void *p, bool report)
 		const void *w = __atomic_load_n(&km.owner[frame_index(p)], __ATOMIC_RELAXED);
 
 		if (is_pdesc(w)) {
-			size_t bytes = KM_FRAME << ((const struct km_pdesc *)w)->order;
+			size_t frames = pdesc_frames(w);
 
-			if ((uintptr_t)p & (bytes - 1)) {
+			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
 				if (report)
 					km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
 				return 0;
 			}
-			return bytes;
+			return frames << KM_FRAME_SHIFT;
 		}
 		return slab_usable(w, p, report);
 	}
@@ -1199,9 +1274,9 @@ static void km_free(void *p)
 		const void *w = __atomic_load_n(&km.owner[idx], __ATOMIC_RELAXED);
 
 		if (is_pdesc(w)) {
-			unsigned order = ((const struct km_pdesc *)w)->order;
+			size_t frames = pdesc_frames(w);
 
-			if ((uintptr_t)p & ((KM_FRAME << order) - 1)) {
+			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
 				km_misuse(KMEM_INTERIOR_POINTER, p, "free of a pointer inside a page block");
 				return;
 			}
@@ -1210,8 +1285,7 @@ static void km_free(void *p)
 				km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once");
 				return;
 			}
-			used_add(-((size_t)1 << order));
-			kmem_pa_free(km.pa, p, order);
+			page_free(p, frames);
 			return;
 		}
 		slab_free(w, p);
@@ -1416,7 +1490,7 @@ static int rsv_check(void)
 				what = "a block outside the arena or misaligned";
 			} else if (kmem_buddy_block_order(km.b, (void *)a) != (int)o) {
 				what = "a block the buddy does not hold out at its order";
-			} else if (dirty_any(frame_index((void *)a), o)) {
+			} else if (dirty_any(frame_index((void *)a), (size_t)1 << o)) {
 				what = "a block with dirty frames";
 			} else if (__atomic_load_n(&km.owner[frame_index((void *)a)], __ATOMIC_RELAXED)) {
 				what = "a block with an owner";
@@ -1641,10 +1715,24 @@ static void *km_realloc(void *p, size_t size)
 		return NULL;
 	}
 	if (size <= have) {
-		/* shrink in place unless that would strand most of a page block */
-		if (have <= KM_SMALL_MAX ? size > have / 2 || size <= KM_ALIGN
-					 : size > have / 4 || !in_arena(p))
+		if (have <= KM_SMALL_MAX) {
+			if (size > have / 2 || size <= KM_ALIGN)
+				return p;
+		} else if (!in_arena(p)) {
+			if (size > have / 4)
+				return p;
+		} else if (size > have / 4) {
 			return p;
+		} else if (size > KM_SMALL_MAX) {
+			/* a page block shrinking to a quarter or less: give the
+			 * frames past the new end back */
+			size_t frames = have >> KM_FRAME_SHIFT, nf = exact_frames(pages_of(size));
+
+			if (nf < frames)
+				page_shrink(p, frames, nf);
+			return p;
+		}
+		/* else to a slab object */
 	} else if (!in_arena(p) && size > KM_BLOCK_MAX) {
 		q = huge_realloc(p, size);
 		if (!q)

@@ -383,6 +383,101 @@ static void test_reserve_and_unreserve(void **state)
 
 /* ---- hot-add ------------------------------------------------------------- */
 
+/* kmem_buddy_trim: the kept frames become one block per set bit, largest
+ * first; the rest is free at once and merges back when the pieces are
+ * freed; bad calls change nothing. Then random trims and frees. */
+static void test_trim(void **state)
+{
+	struct test_rng rng = { test_seed(0x5eed0007, "trim") };
+	char before[512], after[512];
+	struct fixture fx;
+	struct kmem_buddy_stats st0, st;
+	struct blk *v;
+	size_t n = 0;
+	char *p;
+
+	(void)state;
+	fx_init(&fx, 4096, 10, 0);
+	fx_region(&fx, 4 * MiB, 0, 8 * MiB);
+	fx_buddyinfo(&fx, before, sizeof(before));
+	st0 = fx_stats(&fx);
+	p = kmem_buddy_alloc(fx.b, 4); /* 16 frames */
+	assert_non_null(p);
+	memset(p, 0x3c, 11 * 4096);
+	assert_int_equal(kmem_buddy_trim(fx.b, p, 10 * 4096 + 1), 3); /* 11 frames: 8 + 2 + 1 */
+	assert_int_equal(kmem_buddy_block_order(fx.b, p), 3);
+	assert_int_equal(kmem_buddy_block_order(fx.b, p + 8 * 4096), 1);
+	assert_int_equal(kmem_buddy_block_order(fx.b, p + 10 * 4096), 0);
+	assert_int_equal(kmem_buddy_block_order(fx.b, p + 11 * 4096), -1);
+	for (size_t i = 0; i < 11 * 4096; i++)
+		assert_int_equal((unsigned char)p[i], 0x3c);
+	st = fx_stats(&fx);
+	assert_int_equal(st.used_frames, 11);
+	assert_int_equal(st.free_frames, st0.free_frames - 11);
+	assert_int_equal(st.trims, 1);
+	assert_int_equal(kmem_buddy_check(fx.b), 0);
+	/* the freed frames are usable: order 0 at frame 11, order 2 at 12 */
+	assert_ptr_equal(kmem_buddy_alloc(fx.b, 2), p + 12 * 4096);
+	kmem_buddy_free(fx.b, p + 12 * 4096);
+	/* nothing to trim: whole block kept */
+	assert_int_equal(kmem_buddy_trim(fx.b, p, 8 * 4096), 1);
+	assert_int_equal(fx_stats(&fx).trims, 1);
+	/* bad calls: nothing changes, nothing reported */
+	assert_int_equal(kmem_buddy_trim(fx.b, p, 0), -EINVAL);
+	assert_int_equal(kmem_buddy_trim(fx.b, p, 8 * 4096 + 1), -EINVAL);
+	assert_int_equal(kmem_buddy_trim(fx.b, p + 4096, 4096), -EINVAL);	/* interior */
+	assert_int_equal(kmem_buddy_trim(fx.b, p + 11 * 4096, 4096), -EINVAL); /* free */
+	assert_int_equal(kmem_buddy_trim(fx.b, p + 1, 4096), -EINVAL);	/* unaligned */
+	assert_int_equal(kmem_buddy_trim(fx.b, &n, 4096), -EINVAL);	/* foreign */
+	assert_int_equal(kmem_error_total(&fx.rec.sink), 0);
+	assert_int_equal(fx_stats(&fx).used_frames, 11);
+	kmem_buddy_free(fx.b, p + 8 * 4096);
+	kmem_buddy_free(fx.b, p);
+	kmem_buddy_free(fx.b, p + 10 * 4096);
+	fx_buddyinfo(&fx, after, sizeof(after));
+	assert_string_equal(before, after);
+
+	/* random: allocate, trim to a random size, free pieces in random order */
+	v = calloc(st0.managed_frames, sizeof(*v));
+	assert_non_null(v);
+	for (unsigned round = 0; round < 200; round++) {
+		unsigned order = (unsigned)test_below(&rng, 8);
+		char *q = kmem_buddy_alloc(fx.b, order);
+		size_t keep;
+		int pieces;
+
+		if (!q || n + 16 > st0.managed_frames)
+			break;
+		keep = 1 + test_below(&rng, (size_t)1 << order);
+		pieces = kmem_buddy_trim(fx.b, q, keep * 4096 - test_below(&rng, 4096));
+		assert_int_equal(pieces, __builtin_popcountll(keep));
+		for (unsigned j = order + 1, off = 0; j-- > 0;) {
+			if (keep & ((size_t)1 << j)) {
+				assert_int_equal(kmem_buddy_block_order(fx.b, q + (size_t)off * 4096), (int)j);
+				v[n++] = (struct blk){ q + (size_t)off * 4096, j };
+				off += 1u << j;
+			}
+		}
+		if (round % 16 == 0) {
+			assert_int_equal(kmem_buddy_check(fx.b), 0);
+			shuffle(v, n, &rng);
+			for (size_t i = 0; i < n / 2; i++)
+				assert_int_equal(kmem_buddy_free_checked(fx.b, v[n - 1 - i].p,
+									  (int)v[n - 1 - i].order),
+						 KMEM_OK);
+			n -= n / 2;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(kmem_buddy_free_checked(fx.b, v[i].p, (int)v[i].order), KMEM_OK);
+	free(v);
+	assert_int_equal(kmem_buddy_check(fx.b), 0);
+	fx_buddyinfo(&fx, after, sizeof(after));
+	assert_string_equal(before, after);
+	assert_int_equal(kmem_error_total(&fx.rec.sink), 0);
+	fx_fini(&fx);
+}
+
 static void test_hot_add(void **state)
 {
 	struct fixture fx;
@@ -741,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_alignment_odd_regions),
 		cmocka_unit_test(test_size_and_alignment_requests),
 		cmocka_unit_test(test_reserve_and_unreserve),
+		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_hot_add),
 		cmocka_unit_test(test_fragmentation_indexes),
 		cmocka_unit_test(test_walk_matches_stats),

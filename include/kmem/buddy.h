@@ -209,6 +209,21 @@ KMEM_API void kmem_buddy_free(struct kmem_buddy *b, void *block);
 KMEM_API enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *block,
 						  int order);
 
+/* Shrink the allocated block at `block` in place to its first `size` bytes,
+ * rounded up to whole frames (Linux's alloc_pages_exact idea): a block of
+ * 2^order frames of which k are wanted ends up as k frames allocated, split
+ * into one naturally aligned block per set bit of k, largest first from
+ * `block` (each freed on its own with kmem_buddy_free(): for k = 11 that
+ * is block (8 frames), block + 8 frames (2) and block + 10 frames (1)), and
+ * the 2^order - k frames past them free. Contents of the kept frames are
+ * unchanged. Returns the number of blocks the kept frames now are (the
+ * popcount of k; 1 if nothing was trimmed), or -EINVAL (not reported) if
+ * block is not the start of an allocated block, or size is 0 or larger than
+ * the block. Under Valgrind the kept blocks become pool chunks of their own
+ * (their contents taken as defined) and the freed frames NOACCESS.
+ * O(log regions + order). */
+KMEM_API int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size);
+
 /* Order of the allocated block starting at block, or -1 if block is not the
  * start of an allocated block (not reported). O(log regions). */
 KMEM_API int kmem_buddy_block_order(struct kmem_buddy *b, const void *block);
@@ -271,6 +286,7 @@ struct kmem_buddy_stats {
 	size_t free_blocks[KMEM_BUDDY_ORDER_LIMIT + 1];
 	uint64_t allocs;	/* successful allocations */
 	uint64_t frees;		/* successful frees */
+	uint64_t trims;		/* kmem_buddy_trim() calls that freed frames */
 	/* fail[k]: failed allocations of order k (requests above max_order
 	 * are counted in fail_too_big). */
 	uint64_t fail[KMEM_BUDDY_ORDER_LIMIT + 1];

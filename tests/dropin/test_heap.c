@@ -24,6 +24,8 @@
 
 #include <kmem/malloc.h>
 
+#include <malloc.h>
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define PAGE ((size_t)4096)
@@ -127,6 +129,61 @@ static void test_heap_stats(void **state)
 	free(p);
 	rsv = stat_of("heap", "reserve_pages");
 	CHECK(rsv * PAGE <= stat_of("heap", "mapped_bytes"), "reserve larger than the mapped arena");
+	heap_ok();
+}
+
+/* ---- page blocks --------------------------------------------------------------- */
+
+/* Page blocks are whole powers of two, aligned to their size; a realloc
+ * shrinking one to a quarter or less trims it in place (the frames asked
+ * for, rounded up to an eighth of their power of two), a smaller shrink
+ * keeps it as it is, and growth moves to a new block. */
+static void test_page_blocks(void **state)
+{
+	(void)state;
+	size_t used0 = stat_of("heap", "used_pages"), u;
+	unsigned char *p, *q;
+
+	p = malloc(hide(1 * MiB + 1)); /* 257 frames: a 512-frame block */
+	CHECK(p != NULL, "malloc(1 MiB + 1)");
+	CHECK(((uintptr_t)p & (2 * MiB - 1)) == 0, "a page block is aligned to its size");
+	CHECK(malloc_usable_size(p) == 2 * MiB, "usable %zu, 2 MiB expected", malloc_usable_size(p));
+	u = stat_of("heap", "used_pages");
+	CHECK(u == used0 + 512, "used_pages +%zu, 512 expected", u - used0);
+	memset(p, 0x5a, malloc_usable_size(p)); /* all of it is usable */
+	q = realloc(p, hide(600 * KiB)); /* over a quarter: kept as it is */
+	CHECK(q == p && malloc_usable_size(q) == 2 * MiB, "realloc to 600 KiB: usable %zu",
+	      malloc_usable_size(q));
+	/* a quarter or less: trimmed in place to 50 frames -> 56 (an eighth of 64) */
+	q = realloc(p, hide(200 * KiB));
+	CHECK(q == p, "realloc shrinking a page block must stay in place");
+	CHECK(malloc_usable_size(q) == 224 * KiB, "usable %zu after shrinking to 200 KiB, 224 KiB expected",
+	      malloc_usable_size(q));
+	for (size_t i = 0; i < 224 * KiB; i++)
+		CHECK(q[i] == 0x5a, "byte %zu changed by the shrink", i);
+	u = stat_of("heap", "used_pages");
+	CHECK(u == used0 + 56, "used_pages +%zu after the shrink, 56 expected", u - used0);
+	heap_ok();
+	/* a trimmed block shrinks again: 10 frames, 40 KiB */
+	q = realloc(p, hide(40 * KiB));
+	CHECK(q == p && malloc_usable_size(q) == 40 * KiB, "second shrink: usable %zu",
+	      malloc_usable_size(q));
+	CHECK(stat_of("heap", "used_pages") == used0 + 10, "used_pages after the second shrink");
+	heap_ok();
+	/* growth: a new block, contents kept */
+	p = realloc(q, hide(300 * KiB));
+	CHECK(p != NULL && malloc_usable_size(p) == 512 * KiB, "realloc growing to 300 KiB: usable %zu",
+	      p ? malloc_usable_size(p) : 0);
+	for (size_t i = 0; i < 40 * KiB; i++)
+		CHECK(p[i] == 0x5a, "byte %zu lost by the move", i);
+	q = realloc(p, hide(400 * KiB)); /* fits: in place */
+	CHECK(q == p, "growth within the block must stay in place");
+	free(q);
+	/* aligned: a block of the alignment's order */
+	p = aligned_alloc(1 * MiB, hide(64 * KiB));
+	CHECK(p != NULL && ((uintptr_t)p & (1 * MiB - 1)) == 0, "aligned_alloc(1 MiB, 64 KiB)");
+	free(p);
+	CHECK(stat_of("heap", "used_pages") == used0, "used_pages not back");
 	heap_ok();
 }
 
@@ -345,6 +402,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_heap_stats),
+		cmocka_unit_test(test_page_blocks),
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_reserve_zero),
 		cmocka_unit_test(test_reserve_fragmented),
@@ -352,5 +410,17 @@ int main(void)
 		cmocka_unit_test(test_release_after_shrink),
 	};
 
+	/* Exact used_pages counts need a quiet heap: let the lazy reaper
+	 * thread start now (its start allocates), not in the middle of a test. */
+	{
+		void *b[16];
+
+		for (int i = 0; i < 16; i++)
+			b[i] = malloc(hide(1 * MiB));
+		for (int i = 0; i < 16; i++)
+			free(b[i]);
+		nap_ms(200);
+		printf("[ setup    ] warmed up: %zu pages used\n", stat_of("heap", "used_pages"));
+	}
 	return cmocka_run_group_tests_name("drop-in heap", tests, NULL, NULL);
 }
