@@ -156,10 +156,15 @@ static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *p
 {
 	unsigned top = 0, div = c->owner->waste_div;
 
+
 	while (top < ps->max_order && (ps->frame_size << (top + 1)) <= KMEM_SLAB_MAX_BYTES)
 		top++;
+	/* a tighter bound only up to KMEM_SLAB_TIGHT_FRAMES: beyond, the first
+	 * slab of a cache would cost a small program more than it saves */
 	if (!(c->flags & CACHE_FORCE_DIRECT) &&
-	    (slab_fits(c, ps, top, div) || (div > 8 && slab_fits(c, ps, top, 8))))
+	    ((div > 8 && slab_fits(c, ps, top < KMEM_SLAB_TIGHT_ORDER ? top : KMEM_SLAB_TIGHT_ORDER,
+				   div)) ||
+	     slab_fits(c, ps, top, 8)))
 		return 0;
 	/* direct: one block per object, aligned by the block's natural alignment */
 	for (unsigned order = 0; order <= ps->max_order; order++) {

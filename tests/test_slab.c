@@ -86,8 +86,8 @@ static void test_geometry_and_alignment(void **state)
 
 /* kmem_slab_config.waste_div: a tighter bound picks larger slabs where the
  * smaller ones waste too much (512-byte objects: 7 to a 4 KiB slab under
- * 1/8, at least 31 to 16 KiB under 1/32), falls back to 1/8 where no order
- * up to KMEM_SLAB_MAX_BYTES meets it, and rejects bounds over 64. */
+ * 1/8, at least 31 to 16 KiB under 1/32), only up to KMEM_SLAB_TIGHT_ORDER,
+ * falls back to 1/8 where no such order meets it, and rejects bounds over 64. */
 static void test_geometry_waste_div(void **state)
 {
 	static const size_t sizes[] = { 8, 24, 100, 250, 320, 384, 448, 512, 1000, 1792, 3000,
@@ -110,15 +110,15 @@ static void test_geometry_waste_div(void **state)
 			if (!st.direct) {
 				size_t bytes = st.frames_per_slab * 4096;
 
-				/* the bound (100..1000-byte objects always meet it in some
-				 * order up to 128 KiB), or 1/8 where no order does */
-				if (sizes[i] >= 100 && sizes[i] <= 1000)
+				/* the bound (100..1000-byte objects meet 1/32 in
+				 * some order up to KMEM_SLAB_TIGHT_ORDER), or 1/8 */
+				assert_true(st.waste_per_slab * 8 <= bytes);
+				if (sizes[i] >= 100 && sizes[i] <= 1000 && divs[d] <= 32)
 					assert_true(st.waste_per_slab * divs[d] <= bytes);
-				else
-					assert_true(st.waste_per_slab * divs[d] <= bytes ||
-						    st.waste_per_slab * 8 <= bytes);
 				if (sizes[i] == 512)
 					assert_true(st.objs_per_slab >= (divs[d] >= 32 ? 31u : 15u));
+				if (sizes[i] == 4096) /* 7 in 32 KiB (1/8), not 31 in 128 KiB */
+					assert_true(st.frames_per_slab <= 8);
 			}
 			for (int k = 0; k < 8; k++) {
 				p[k] = kmem_cache_alloc(c);

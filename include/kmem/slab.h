@@ -72,6 +72,8 @@ struct kmem_cache;	/* opaque: one object cache */
  * cannot meet the waste bound within it go straight to the page source, one
  * block per object. */
 #define KMEM_SLAB_MAX_BYTES ((size_t)128 * 1024)
+/* Largest slab order a waste_div tighter than 1/8 may pick (see below). */
+#define KMEM_SLAB_TIGHT_ORDER 3u
 /* A slab keeps at most 65535 objects (16-bit indexes). */
 #define KMEM_SLAB_MAX_OBJECTS 65535u
 /* Empty slabs a cache keeps for reuse before returning more to the source
@@ -91,9 +93,11 @@ struct kmem_slab_config {
 	 * bytes (header and bitmap included) are at most 1/waste_div of the
 	 * slab. 0 or 8: Bonwick's bound of 1/8. Larger values pack objects
 	 * tighter into larger slabs (16 or 32 suit a general-purpose malloc:
-	 * 512-byte objects fit 7 to a 4 KiB slab, 31 to a 16 KiB one); a cache
-	 * no order up to KMEM_SLAB_MAX_BYTES satisfies takes the order with the
-	 * least waste among those meeting 1/8, or is direct. At most 64. */
+	 * 512-byte objects fit 7 to a 4 KiB slab, 31 to a 16 KiB one), but
+	 * only in slabs of up to 2^KMEM_SLAB_TIGHT_ORDER frames: a cache no
+	 * such order satisfies uses the smallest order meeting 1/8 (or is
+	 * direct), so that one 4 KiB object does not cost a 128 KiB slab.
+	 * At most 64. */
 	unsigned waste_div;
 };
 
