@@ -791,7 +791,7 @@ static bool km_setup(void)
 	pc.buddy = km.b;
 	pc.sink = &km.sink;
 	pc.init_policy = KMEM_PA_INIT_NONE;
-	pc.flags = KMEM_PA_NO_BGZERO | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
+	pc.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE_INLINE | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
 	pc.wmark_min = KM_WMARK_LOW / 2;
 	pc.wmark_low = KM_WMARK_LOW;
 	pc.wmark_high = km.high;

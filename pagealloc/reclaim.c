@@ -777,7 +777,9 @@ static bool lazy_start(struct kmem_pagealloc *pa)
 
 void kmem_pa_kick_release(struct kmem_pagealloc *pa)
 {
-	if (flag_get(&pa->live) || lazy_start(pa))
+	if (pa->flags & KMEM_PA_RELEASE_INLINE)
+		(void)kmem_pa_release_excess(pa);
+	else if (flag_get(&pa->live) || lazy_start(pa))
 		kmem_pa_kick(pa);
 	else if (!(pa->flags & KMEM_PA_LAZY_REAPER))
 		(void)kmem_pa_release_excess(pa); /* no thread: the freeing thread does it */

@@ -348,6 +348,26 @@ static void test_release_lazy_reaper(void **state)
 	gfx_fini(&g);
 }
 
+/* KMEM_PA_RELEASE_INLINE with a lazy reaper: the freeing thread runs
+ * release() itself, before kmem_pa_free returns, and starts no thread. */
+static void test_release_inline_with_reaper(void **state)
+{
+	struct gfx g;
+	void *big[8];
+
+	(void)state;
+	gfx_init(&g, 1, KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE_INLINE);
+	for (int i = 0; i < 8; i++) {
+		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+		assert_non_null(big[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		kmem_pa_free(g.pa, big[i], 4);
+	assert_true(__atomic_load_n(&g.release_calls, __ATOMIC_RELAXED) >= 1); /* already */
+	assert_int_equal(gstats(&g).reaper_running, 0);
+	gfx_fini(&g);
+}
+
 /* Fork: a second thread holds frames in its cache and objects in its
  * magazines at the fork; the child adopts both, passes every checker and
  * allocates at once; the parent goes on as before. */
@@ -484,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_release_withdraw),
 #ifdef KMEM_HAVE_PTHREAD
 		cmocka_unit_test(test_release_lazy_reaper),
+		cmocka_unit_test(test_release_inline_with_reaper),
 		cmocka_unit_test(test_fork),
 #endif
 	};

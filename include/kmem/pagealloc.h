@@ -104,7 +104,14 @@ enum kmem_pa_reclaim_scope {
  * it) instead of at kmem_pa_reaper_start(): a program that never needs it
  * never gets the thread. The kick that starts it runs with no lock held. */
 #define KMEM_PA_LAZY_REAPER 0x4u
-#define KMEM_PA_FLAGS_ALL (KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO | KMEM_PA_LAZY_REAPER)
+/* The release() hook runs in the freeing thread even when a reaper thread
+ * exists: memory goes back as soon as a free leaves too much, instead of
+ * when the reaper gets scheduled (a heap that frees big blocks would
+ * otherwise peak higher; the drop-in malloc uses it). The reaper still
+ * reclaims. */
+#define KMEM_PA_RELEASE_INLINE 0x8u
+#define KMEM_PA_FLAGS_ALL \
+	(KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO | KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE_INLINE)
 
 /* What an OOM handler is told. */
 struct kmem_pa_oom_event {
