@@ -4,7 +4,8 @@
  *
  * Run twice (tests/dropin/meson.build): with the lazy reaper thread
  * (default) and with KMEM_REAPER=0 (release passes run in the freeing
- * thread). Only kmem-specific behaviour: test_conformance.c covers the C
+ * thread either way; the reaper only reclaims). Only kmem-specific
+ * behaviour: test_conformance.c covers the C
  * API against glibc. Sizes and counts are deterministic; nothing is timed
  * except waits that poll (up to seconds) for the reaper or the decay.
  */
@@ -410,8 +411,8 @@ int main(void)
 		cmocka_unit_test(test_release_after_shrink),
 	};
 
-	/* Exact used_pages counts need a quiet heap: let the lazy reaper
-	 * thread start now (its start allocates), not in the middle of a test. */
+	/* Exact used_pages counts need a quiet heap: whatever the first big
+	 * frees set off (stdio buffers, a reaper thread) happens now. */
 	{
 		void *b[16];
 
