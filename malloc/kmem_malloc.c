@@ -488,7 +488,7 @@ static size_t km_release_keep(size_t keep, bool wait)
 	for (size_t i = n; i-- > 0;)
 		if (km.scratch[i])
 			kmem_buddy_free(km.b, (void *)(km.scratch[i] & ~(uintptr_t)63));
-	km.rel_next = kmem_buddy_free_frames(km.b) + km.high / 4;
+	__atomic_store_n(&km.rel_next, kmem_buddy_free_frames(km.b) + km.high / 4, __ATOMIC_RELAXED);
 	kmem_lock_release(&km.rel_lock);
 	if (withdrawn)
 		kmem_pa_withdrawn(km.pa, withdrawn); /* no lock of ours held: fork order */
