@@ -1547,13 +1547,12 @@ KM_EXPORT size_t kmem_malloc_trim(size_t keep)
 static int km_format_heap(char *buf, size_t len)
 {
 	struct kmem_fmt f;
-	size_t dirty = 0, mapped, rsv, huge_n, huge_bytes = 0;
+	size_t dirty, mapped, rsv, huge_n, huge_bytes = 0;
 
 	kmem_lock_acquire(&km.grow_lock);
 	mapped = km.next - km.lo;
 	kmem_lock_release(&km.grow_lock);
-	for (size_t i = 0; i < (mapped >> KM_FRAME_SHIFT) / 64; i++)
-		dirty += (size_t)__builtin_popcountll(__atomic_load_n(&km.dirty[i], __ATOMIC_RELAXED));
+	dirty = dirty_count(0, mapped >> KM_FRAME_SHIFT);
 	kmem_lock_acquire(&km.rel_lock);
 	rsv = km.rsv_frames;
 	kmem_lock_release(&km.rel_lock);

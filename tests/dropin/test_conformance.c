@@ -38,6 +38,8 @@
 
 #include <cmocka.h>
 
+#include "dropin_util.h"
+
 #ifndef DROPIN_DEFAULT_EXPECT
 #define DROPIN_DEFAULT_EXPECT "glibc"
 #endif
@@ -64,14 +66,6 @@ static uint64_t base_seed;
 			abort();                                                      \
 		}                                                                     \
 	} while (0)
-
-/* Values the compiler must not see through (no -Walloc-size-larger-than,
- * no folding of malloc(SIZE_MAX) or of malloc/free pairs). */
-static size_t hide(size_t v)
-{
-	__asm__ volatile("" : "+r"(v));
-	return v;
-}
 
 static uint64_t mix64(uint64_t x)
 {
@@ -197,19 +191,6 @@ static int aligned_to(const void *p, size_t a)
 static size_t page_size(void)
 {
 	return (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static size_t rss_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return (size_t)resident * page_size();
 }
 
 static size_t vm_bytes(void)
@@ -1856,20 +1837,6 @@ static void test_fork_while_allocating(void **state)
 		pthread_join(t[i], NULL);
 	print_message("[ info     ] %d forks, a child lived %.0f ms on average\n", FORKS, child_ms / FORKS);
 	assert_no_thread_failures("allocating threads across fork");
-}
-
-/* Under Valgrind (meson test --setup=valgrind) skip before anything else
- * runs: before the static drop-in's constructor maps its arena, which would
- * make Valgrind's leak scan take most of a minute. */
-__attribute__((constructor(101))) static void skip_under_valgrind(void)
-{
-	static const char msg[] = "skipped: Valgrind replaces malloc, so the drop-in is not what would be tested\n";
-
-	if (getenv("KMEM_TEST_UNDER_VALGRIND")) {
-		if (write(1, msg, sizeof(msg) - 1) < 0)
-			_exit(77);
-		_exit(77);
-	}
 }
 
 int main(int argc, char **argv)

@@ -27,6 +27,8 @@
 
 #include <malloc.h>
 
+#include "dropin_util.h"
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define PAGE ((size_t)4096)
@@ -42,25 +44,6 @@
 			abort();                                                           \
 		}                                                                          \
 	} while (0)
-
-static size_t hide(size_t v)
-{
-	__asm__ volatile("" : "+r"(v));
-	return v;
-}
-
-static size_t rss_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f) {
-		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
 
 /* The value of "name value" line `name` in kmem_malloc_stats(what). */
 static size_t stat_of(const char *what, const char *name)
@@ -384,19 +367,6 @@ static void test_release_after_shrink(void **state)
 	      "96 MiB freed, not released after %d ms: dirty %zu -> %zu KiB, RSS %zu -> %zu KiB", waited,
 	      dirty_full / KiB, dirty_now / KiB, rss_full / KiB, rss_now / KiB);
 	heap_ok();
-}
-
-/* As in test_conformance.c: skip before the drop-in's constructor maps its
- * arena (Valgrind replaces malloc anyway). */
-__attribute__((constructor(101))) static void skip_under_valgrind(void)
-{
-	static const char msg[] = "skipped: Valgrind replaces malloc\n";
-
-	if (getenv("KMEM_TEST_UNDER_VALGRIND")) {
-		if (write(1, msg, sizeof(msg) - 1) < 0)
-			_exit(77);
-		_exit(77);
-	}
 }
 
 int main(void)
