@@ -26,6 +26,11 @@
 #   -a LIST    only these allocators, comma-separated (glibc is always run:
 #              it is the baseline), e.g. -a kmem,mimalloc
 #   -k PATH    the kmem library (default BUILDDIR/malloc/libkmem-malloc.so)
+#   -B PATH    also run this second kmem library as allocator "kmem-base",
+#              interleaved with the others (before/after comparisons of a
+#              change in one run: build the old commit's release tree in a
+#              git worktree and pass its libkmem-malloc.so); prints the
+#              kmem/kmem-base geomeans of time and peak RSS
 #   -t SECS    kill a run after SECS seconds (default 120; 30 with -q)
 #   -r FILE    also write the raw measurements (one line per run) to FILE
 # Full mode takes about 70 s per repetition with every allocator on 2 cores
@@ -38,19 +43,21 @@ quick=0
 only=
 allocs=
 kmem_lib=
+base_lib=
 timeout=
 raw=
-while getopts n:qw:a:k:t:r:h opt; do
+while getopts n:qw:a:k:B:t:r:h opt; do
 	case $opt in
 	n) reps=$OPTARG ;;
 	q) quick=1 ;;
 	w) only=$OPTARG ;;
 	a) allocs=$OPTARG ;;
 	k) kmem_lib=$OPTARG ;;
+	B) base_lib=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	r) raw=$OPTARG ;;
 	h) sed -n '2,/^set -eu/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "usage: $0 [-n REPS] [-q] [-w REGEX] [-a LIST] [-k PATH] [-t SECS] [-r FILE] [BUILDDIR]" >&2
+	*) echo "usage: $0 [-n REPS] [-q] [-w REGEX] [-a LIST] [-k PATH] [-B PATH] [-t SECS] [-r FILE] [BUILDDIR]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -126,13 +133,19 @@ preload_failed() { # stderr file
 
 # allocator list: name:library (glibc has none)
 list="glibc:"
-for peer in kmem: jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4 mimalloc:libmimalloc.so.2; do
+base=
+[ -z "$base_lib" ] || base=kmem-base:
+for peer in kmem: $base jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4 mimalloc:libmimalloc.so.2; do
 	name=${peer%%:*}
 	wanted "$name" || continue
 	if [ "$name" = kmem ]; then
 		lib=$kmem_lib
+	elif [ "$name" = kmem-base ]; then
+		lib=$base_lib
+	fi
+	if [ "$name" = kmem ] || [ "$name" = kmem-base ]; then
 		if [ ! -f "$lib" ]; then
-			echo "bench-malloc: kmem skipped: $lib not built" >&2
+			echo "bench-malloc: $name skipped: $lib not built" >&2
 			continue
 		fi
 		lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
@@ -240,7 +253,7 @@ results, workloads_file, mode, reps, runs = sys.argv[1], sys.argv[2], sys.argv[3
 allocs = [r.split(":", 1)[0] for r in runs]
 workloads = [l.split("|")[0] for l in open(workloads_file) if l.strip()]
 others = [a for a in allocs if a != "glibc"]
-peers = [a for a in others if a != "kmem"]
+peers = [a for a in others if a not in ("kmem", "kmem-base")]
 
 runs_by = {}  # (workload, alloc) -> list of (wall, rss_kib, status, checksum, trough)
 for line in open(results):
@@ -382,6 +395,14 @@ else:
             above.append("%s %s" % (w, "FAIL" if r is None else "%.2f" % r))
     print("- kmem peak RSS <= glibc on every workload: %s" %
           ("yes" if not above else "no (above: %s)" % ", ".join(above)))
+if "kmem" in allocs and "kmem-base" in allocs:
+    for key, what in (("time", "time"), ("rss", "peak RSS")):
+        ws = [w for w in workloads if ratio(w, "kmem", key) and ratio(w, "kmem-base", key)]
+        if ws:
+            per = ["%s %.2f" % (w, ratio(w, "kmem", key) / ratio(w, "kmem-base", key)) for w in ws]
+            gm = math.exp(sum(math.log(ratio(w, "kmem", key) / ratio(w, "kmem-base", key))
+                              for w in ws) / len(ws))
+            print("- kmem / kmem-base %s: geomean %.2f (%s)" % (what, gm, ", ".join(per)))
 sys.exit(1 if failed else 0)
 EOF
 if [ $failures -gt 0 ] || [ $status -ne 0 ]; then
