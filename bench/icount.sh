@@ -45,6 +45,12 @@ if [ -x "$slab" ]; then
 	printf '%-36s %10s  %s\n' "slab cache alloc+free (64 B)" "$(scount cache)" "<= 30"
 	printf '%-36s %10s  %s\n' "kmem_alloc(64)+kmem_free" "$(scount kmalloc)" "<= 50"
 	printf '%-36s %10s  %s\n' "glibc malloc(64)+free (reference)" "$(scount glibc)" ""
+	# the drop-in: the same loop with libkmem-malloc.so preloaded
+	dropin="$(dirname "$exe")/../malloc/libkmem-malloc.so"
+	if [ -f "$dropin" ]; then
+		printf '%-36s %10s  %s\n' "drop-in malloc(64)+free" \
+			"$(LD_PRELOAD="$(cd "$(dirname "$dropin")" && pwd)/libkmem-malloc.so" scount glibc)" ""
+	fi
 fi
 
 # frame service (icount-pagealloc beside icount-buddy): allocator
