@@ -8,5 +8,6 @@
 #include <kmem/buddy.h>
 #include <kmem/slab.h>
 #include <kmem/pagealloc.h>
+#include <kmem/stack.h>
 
 #endif /* KMEM_KMEM_H */

@@ -1,0 +1,112 @@
+/* kmem/stack.h - the whole stack in one call: slab on the frame service on
+ * the buddy (or slab directly on the buddy), over memory the caller supplies.
+ *
+ * Every layer stays usable alone; this is the assembly that programs, tests,
+ * benchmarks, the kmem tool and the drop-in malloc would otherwise write by
+ * hand: size the three instances, place them, initialise the buddy and add
+ * its first region (or let a callback add regions), start the frame service
+ * on the buddy, and a slab instance on the frame service's page source.
+ *
+ *     struct kmem_stack_config cfg;
+ *     struct kmem_stack st;
+ *     kmem_stack_config_init(&cfg);          // 4 KiB frames, owner words on
+ *     if (kmem_stack_create_in(heap, sizeof heap, &cfg, &st))
+ *             panic();
+ *     void *obj = kmem_alloc(st.slab, 100);  // kmalloc on the whole stack
+ *     void *page = kmem_pa_alloc(st.pa, 0, KMEM_PAGE_ZERO);
+ *
+ * The stack owns nothing it did not get from the caller: no hidden malloc.
+ */
+#ifndef KMEM_STACK_H
+#define KMEM_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <kmem/common.h>
+#include <kmem/buddy.h>
+#include <kmem/pagealloc.h>
+#include <kmem/slab.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kmem_stack_config {
+	/* Each layer's own configuration. The stack fills in what links the
+	 * layers and overrides these fields: pa.buddy, slab.source, and (when
+	 * sink below is set) buddy.sink, pa.sink, slab.sink. buddy.flags gets
+	 * KMEM_BUDDY_OWNERS (slab needs owner words). */
+	struct kmem_buddy_config buddy;
+	struct kmem_pa_config pa;
+	struct kmem_slab_config slab;
+	/* true: no frame service; slab takes its frames straight from the
+	 * buddy (the smallest build, e.g. firmware). pa is then ignored and
+	 * kmem_stack.pa is NULL. */
+	bool no_pagealloc;
+	/* One error sink for all three layers. NULL: each layer's default. */
+	struct kmem_error_sink *sink;
+	/* Optional: called once the buddy exists and before the frame service
+	 * starts, to add (more) regions with kmem_buddy_add_region() or
+	 * reserve ranges; the frame service sizes its watermarks from what is
+	 * there afterwards. Returns 0 or a negative errno, which
+	 * kmem_stack_init() returns after undoing what it did. */
+	int (*add_regions)(void *arg, struct kmem_buddy *b);
+	void *add_regions_arg;
+};
+
+/* The assembled layers. Use each through its own API. */
+struct kmem_stack {
+	struct kmem_buddy *buddy;
+	struct kmem_pagealloc *pa;	/* NULL with no_pagealloc */
+	struct kmem_slab *slab;
+};
+
+/* Fill cfg with every layer's defaults (kmem_buddy_config_init() plus
+ * KMEM_BUDDY_OWNERS, kmem_pa_config_init(), a zeroed slab config), the frame
+ * service on, no shared sink, no callback. O(1). */
+KMEM_API void kmem_stack_config_init(struct kmem_stack_config *cfg);
+
+/* Bytes of instance storage kmem_stack_init() needs for cfg (the three
+ * instances, each 64-byte aligned within it), or 0 if cfg->buddy is
+ * invalid. The storage must be 64-byte aligned. O(1). */
+KMEM_API size_t kmem_stack_sizeof(const struct kmem_stack_config *cfg);
+
+/* Assemble the stack: the instances in mem[0..mem_size); the buddy's first
+ * region arena[0..arena_size) with its frame table in meta[0..meta_size)
+ * (meta NULL: carved from the arena's start, as kmem_buddy_add_region());
+ * arena NULL: no region from here, cfg->add_regions adds them; then
+ * cfg->add_regions if set; then the frame service and the slab instance.
+ * Returns 0 and fills *out, or:
+ *   -EINVAL  cfg, mem or out NULL, mem misaligned, neither an arena nor an
+ *            add_regions callback, or a layer rejected its configuration;
+ *   -ENOSPC  mem_size < kmem_stack_sizeof(cfg), or the arena holds no frame;
+ *   other    what kmem_buddy_add_region(), the callback, kmem_pa_init() or
+ *            kmem_slab_init() returned.
+ * On failure every layer made so far is destroyed again and *out is left
+ * zeroed. O(each layer's init). Not thread-safe (nothing else can reach the
+ * instances yet). */
+KMEM_API KMEM_MUST_CHECK int kmem_stack_init(void *mem, size_t mem_size,
+					     const struct kmem_stack_config *cfg, void *arena,
+					     size_t arena_size, void *meta, size_t meta_size,
+					     struct kmem_stack *out);
+
+/* One buffer for everything (a static array on a microcontroller): the
+ * instances at the start of base[0..size), the rest (aligned up to a frame)
+ * is the arena, its frame table carved from its start. Same errors as
+ * kmem_stack_init(); -ENOSPC if the instances leave no frame. */
+KMEM_API KMEM_MUST_CHECK int kmem_stack_create_in(void *base, size_t size,
+						  const struct kmem_stack_config *cfg,
+						  struct kmem_stack *out);
+
+/* Tear down from the top: kmem_slab_destroy() (reports leaked objects),
+ * kmem_pa_destroy(), kmem_buddy_destroy(); then zeroes *st. The memory
+ * belongs to the caller again. Not thread-safe: nothing may use the layers
+ * meanwhile or afterwards. O(the layers' destroy). */
+KMEM_API void kmem_stack_destroy(struct kmem_stack *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMEM_STACK_H */

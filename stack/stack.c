@@ -1,0 +1,163 @@
+/* stack.c - the whole stack in one call (include/kmem/stack.h).
+ *
+ * Algorithm:
+ *   1. Size: the buddy instance (its size depends on cfg->buddy), the frame
+ *      service and the slab instance, each rounded up to 64 bytes, laid out
+ *      in that order in the caller's memory:
+ *        mem: | buddy | pagealloc (unless no_pagealloc) | slab |
+ *   2. Initialise the buddy (KMEM_BUDDY_OWNERS forced: slab maps objects to
+ *      slabs through owner words), add the caller's arena as its first
+ *      region, then run the add_regions callback if any.
+ *   3. The frame service on the buddy (unless no_pagealloc), then a slab
+ *      instance on the page source of whichever layer is on top.
+ *   4. Any failure destroys, top down, what steps 2-3 made.
+ * Bound: the sum of the layers' init costs. No state of its own: struct
+ * kmem_stack is three pointers, so the layers stay usable alone and
+ * destroyable in the usual order.
+ */
+#include <kmem/stack.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#define STACK_ALIGN 64u
+
+static size_t round_up(size_t n)
+{
+	return (n + STACK_ALIGN - 1) & ~(size_t)(STACK_ALIGN - 1);
+}
+
+/* The buddy config as the stack uses it (owner words forced, shared sink). */
+static void buddy_config(const struct kmem_stack_config *cfg, struct kmem_buddy_config *bc)
+{
+	*bc = cfg->buddy;
+	bc->flags |= KMEM_BUDDY_OWNERS;
+	if (cfg->sink)
+		bc->sink = cfg->sink;
+}
+
+void kmem_stack_config_init(struct kmem_stack_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	kmem_buddy_config_init(&cfg->buddy);
+	cfg->buddy.flags |= KMEM_BUDDY_OWNERS;
+	kmem_pa_config_init(&cfg->pa);
+}
+
+size_t kmem_stack_sizeof(const struct kmem_stack_config *cfg)
+{
+	struct kmem_buddy_config bc;
+	size_t bsz;
+
+	if (!cfg)
+		return 0;
+	buddy_config(cfg, &bc);
+	bsz = kmem_buddy_sizeof(&bc);
+	if (!bsz)
+		return 0;
+	return round_up(bsz) + (cfg->no_pagealloc ? 0 : round_up(kmem_pa_sizeof())) +
+	       round_up(kmem_slab_sizeof());
+}
+
+void kmem_stack_destroy(struct kmem_stack *st)
+{
+	if (st->slab)
+		kmem_slab_destroy(st->slab);
+	if (st->pa)
+		kmem_pa_destroy(st->pa);
+	if (st->buddy)
+		kmem_buddy_destroy(st->buddy);
+	memset(st, 0, sizeof(*st));
+}
+
+int kmem_stack_init(void *mem, size_t mem_size, const struct kmem_stack_config *cfg, void *arena,
+		    size_t arena_size, void *meta, size_t meta_size, struct kmem_stack *out)
+{
+	struct kmem_buddy_config bc;
+	struct kmem_pa_config pc;
+	struct kmem_slab_config sc;
+	struct kmem_page_source ps;
+	struct kmem_stack st = { NULL, NULL, NULL };
+	size_t need, bsz, psz;
+	char *at = mem;
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!cfg || !mem || !out || ((uintptr_t)mem & (STACK_ALIGN - 1)) ||
+	    (!arena && !cfg->add_regions))
+		return -EINVAL;
+	need = kmem_stack_sizeof(cfg);
+	if (!need)
+		return -EINVAL;
+	if (mem_size < need)
+		return -ENOSPC;
+	buddy_config(cfg, &bc);
+	bsz = round_up(kmem_buddy_sizeof(&bc));
+	psz = cfg->no_pagealloc ? 0 : round_up(kmem_pa_sizeof());
+
+	rc = kmem_buddy_init(at, bsz, &bc, &st.buddy);
+	if (rc)
+		return rc;
+	if (arena) {
+		rc = kmem_buddy_add_region(st.buddy, arena, arena_size, meta, meta_size);
+		if (rc)
+			goto fail;
+	}
+	if (cfg->add_regions) {
+		rc = cfg->add_regions(cfg->add_regions_arg, st.buddy);
+		if (rc)
+			goto fail;
+	}
+	if (cfg->no_pagealloc) {
+		kmem_buddy_page_source(st.buddy, &ps);
+	} else {
+		pc = cfg->pa;
+		pc.buddy = st.buddy;
+		if (cfg->sink)
+			pc.sink = cfg->sink;
+		rc = kmem_pa_init(at + bsz, psz, &pc, &st.pa);
+		if (rc) {
+			st.pa = NULL;
+			goto fail;
+		}
+		kmem_pa_page_source(st.pa, &ps);
+	}
+	sc = cfg->slab;
+	sc.source = &ps;
+	if (cfg->sink)
+		sc.sink = cfg->sink;
+	rc = kmem_slab_init(at + bsz + psz, round_up(kmem_slab_sizeof()), &sc, &st.slab);
+	if (rc) {
+		st.slab = NULL;
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	kmem_stack_destroy(&st);
+	return rc > 0 ? -rc : rc;
+}
+
+int kmem_stack_create_in(void *base, size_t size, const struct kmem_stack_config *cfg,
+			 struct kmem_stack *out)
+{
+	size_t need, frame, skip;
+	uintptr_t arena;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (!cfg || !base || !out)
+		return -EINVAL;
+	need = kmem_stack_sizeof(cfg);
+	if (!need)
+		return -EINVAL;
+	frame = cfg->buddy.frame_size ? cfg->buddy.frame_size : 4096;
+	/* the arena starts at the first frame boundary after the instances */
+	arena = ((uintptr_t)base + need + frame - 1) & ~(uintptr_t)(frame - 1);
+	skip = (size_t)(arena - (uintptr_t)base);
+	if (skip < need || size <= skip)
+		return -ENOSPC;
+	return kmem_stack_init(base, need, cfg, (void *)arena, size - skip, NULL, 0, out);
+}

@@ -1,0 +1,244 @@
+/* test_stack.c - the one-call assembly (include/kmem/stack.h): every layer
+ * works and checks clean on the assembled stack, with and without the frame
+ * service, one shared sink sees every layer's errors, and bad arguments fail
+ * without leaving anything half-made. */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kmem_test.h"
+#include <kmem/stack.h>
+
+#define HEAP (4u << 20)
+
+static _Alignas(64) unsigned char heap[HEAP];
+static _Alignas(4096) unsigned char foreign[4096]; /* never in any region */
+
+static void exercise(struct kmem_stack *st)
+{
+	void *obj[64], *page, *blk;
+
+	for (int i = 0; i < 64; i++) {
+		obj[i] = kmem_alloc(st->slab, (size_t)(8 + i * 37));
+		assert_non_null(obj[i]);
+		memset(obj[i], 0xa5, (size_t)(8 + i * 37));
+	}
+	blk = kmem_buddy_alloc(st->buddy, 1);
+	assert_non_null(blk);
+	if (st->pa) {
+		page = kmem_pa_alloc(st->pa, 0, KMEM_PAGE_ZERO);
+		assert_non_null(page);
+		for (size_t i = 0; i < kmem_buddy_frame_size(st->buddy); i++)
+			assert_int_equal(((unsigned char *)page)[i], 0);
+		kmem_pa_free(st->pa, page, 0);
+		assert_int_equal(kmem_pa_check(st->pa), 0);
+	}
+	assert_int_equal(kmem_slab_check(st->slab), 0);
+	assert_int_equal(kmem_buddy_check(st->buddy), 0);
+	for (int i = 0; i < 64; i++)
+		kmem_free(st->slab, obj[i]);
+	kmem_buddy_free(st->buddy, blk);
+	assert_int_equal(kmem_slab_check(st->slab), 0);
+	assert_int_equal(kmem_buddy_check(st->buddy), 0);
+}
+
+static void test_create_in(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	size_t before;
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	assert_non_null(st.buddy);
+	assert_non_null(st.pa);
+	assert_non_null(st.slab);
+	/* the instances sit at the buffer's start, the frames after them */
+	assert_true((unsigned char *)st.buddy >= heap && (unsigned char *)st.buddy < heap + 4096);
+	before = kmem_buddy_free_frames(st.buddy);
+	assert_true(before > 0 && before < HEAP / 4096);
+	exercise(&st);
+	kmem_stack_destroy(&st);
+	assert_null(st.buddy);
+	assert_null(st.slab);
+}
+
+static void test_no_pagealloc(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	cfg.no_pagealloc = true;
+	assert_true(kmem_stack_sizeof(&cfg) < kmem_stack_sizeof(&(struct kmem_stack_config){
+		.buddy = cfg.buddy }));
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	assert_null(st.pa);
+	exercise(&st);
+	kmem_stack_destroy(&st);
+}
+
+/* separate instance memory and arena, 1 KiB frames, names passed through */
+static void test_init_separate(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	size_t need;
+	void *mem;
+	char text[256];
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	cfg.buddy.frame_size = 1024;
+	cfg.buddy.name = "stk";
+	cfg.slab.name = "stk-slab";
+	need = kmem_stack_sizeof(&cfg);
+	assert_true(need > 0);
+	mem = test_aligned(64, need);
+	assert_int_equal(kmem_stack_init(mem, need, &cfg, heap, sizeof(heap), NULL, 0, &st), 0);
+	assert_int_equal(kmem_buddy_frame_size(st.buddy), 1024);
+	assert_true(kmem_buddy_format_buddyinfo(st.buddy, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "stk"));
+	exercise(&st);
+	kmem_stack_destroy(&st);
+	free(mem);
+}
+
+struct regions {
+	unsigned calls;
+	int fail;
+};
+
+static int add_two(void *arg, struct kmem_buddy *b)
+{
+	struct regions *r = arg;
+
+	r->calls++;
+	if (r->fail)
+		return r->fail;
+	if (kmem_buddy_add_region(b, heap, HEAP / 2, NULL, 0))
+		return -EIO;
+	return kmem_buddy_add_region(b, heap + HEAP / 2, HEAP / 2, NULL, 0);
+}
+
+static void test_add_regions_callback(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	struct regions r = { 0, 0 };
+	struct kmem_buddy_stats bs;
+	void *mem;
+	size_t need;
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	cfg.add_regions = add_two;
+	cfg.add_regions_arg = &r;
+	need = kmem_stack_sizeof(&cfg);
+	mem = test_aligned(64, need);
+	assert_int_equal(kmem_stack_init(mem, need, &cfg, NULL, 0, NULL, 0, &st), 0);
+	assert_int_equal(r.calls, 1);
+	kmem_buddy_get_stats(st.buddy, &bs);
+	assert_int_equal(bs.nr_regions, 2);
+	exercise(&st);
+	kmem_stack_destroy(&st);
+
+	/* a failing callback: its error comes back, nothing is left made, and
+	 * the same memory assembles cleanly afterwards */
+	r.fail = -EIO;
+	assert_int_equal(kmem_stack_init(mem, need, &cfg, NULL, 0, NULL, 0, &st), -EIO);
+	assert_null(st.buddy);
+	assert_null(st.slab);
+	r.fail = 0;
+	assert_int_equal(kmem_stack_init(mem, need, &cfg, NULL, 0, NULL, 0, &st), 0);
+	exercise(&st);
+	kmem_stack_destroy(&st);
+	free(mem);
+}
+
+/* One sink for all three layers: a misuse at each layer lands there. */
+static void test_shared_sink(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	struct test_recorder rec;
+	void *obj, *blk;
+
+	(void)state;
+	test_recorder_init(&rec);
+	kmem_stack_config_init(&cfg);
+	cfg.sink = &rec.sink;
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	obj = kmem_alloc(st.slab, 32);
+	assert_non_null(obj);
+	TEST_MISUSE(kmem_free(st.slab, (char *)obj + 1));
+	assert_int_equal(kmem_error_count(&rec.sink, KMEM_INTERIOR_POINTER), 1);
+	kmem_free(st.slab, obj);
+	blk = kmem_buddy_alloc(st.buddy, 0);
+	assert_non_null(blk);
+	kmem_buddy_free(st.buddy, blk);
+	TEST_MISUSE(kmem_buddy_free(st.buddy, blk));
+	assert_int_equal(kmem_error_count(&rec.sink, KMEM_DOUBLE_FREE), 1);
+	assert_int_equal(kmem_pa_free_checked(st.pa, foreign, 0), KMEM_FOREIGN_POINTER);
+	assert_int_equal(kmem_error_count(&rec.sink, KMEM_FOREIGN_POINTER), 1);
+	assert_int_equal(kmem_slab_check(st.slab), 0);
+	assert_int_equal(kmem_pa_check(st.pa), 0);
+	assert_int_equal(kmem_buddy_check(st.buddy), 0);
+	kmem_stack_destroy(&st);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	size_t need;
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	need = kmem_stack_sizeof(&cfg);
+	memset(&st, 0xff, sizeof(st));
+	assert_int_equal(kmem_stack_init(heap, need, NULL, heap + 65536, 65536, NULL, 0, &st), -EINVAL);
+	assert_null(st.buddy); /* *out zeroed on failure */
+	assert_int_equal(kmem_stack_init(NULL, need, &cfg, heap, 65536, NULL, 0, &st), -EINVAL);
+	assert_int_equal(kmem_stack_init(heap + 8, need, &cfg, heap + 65536, 65536, NULL, 0, &st),
+			 -EINVAL);
+	assert_int_equal(kmem_stack_init(heap, need, &cfg, NULL, 0, NULL, 0, &st), -EINVAL);
+	assert_int_equal(kmem_stack_init(heap, need - 1, &cfg, heap + 65536, 65536, NULL, 0, &st),
+			 -ENOSPC);
+	assert_int_equal(kmem_stack_init(heap, need, &cfg, heap + 65536, 65536, NULL, 0, NULL),
+			 -EINVAL);
+	/* an arena with no whole frame after its table */
+	assert_int_equal(kmem_stack_init(heap, need, &cfg, heap + 65536, 100, NULL, 0, &st), -ENOSPC);
+	assert_null(st.buddy);
+	/* a buffer that only holds the instances */
+	assert_int_equal(kmem_stack_create_in(heap, need, &cfg, &st), -ENOSPC);
+	/* an invalid layer config */
+	cfg.buddy.frame_size = 3000;
+	assert_int_equal(kmem_stack_sizeof(&cfg), 0);
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), -EINVAL);
+	kmem_stack_config_init(&cfg);
+	cfg.slab.debug_flags = 0x80000000u;
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), -EINVAL);
+	assert_null(st.buddy);
+	/* and after all that, the memory assembles cleanly */
+	kmem_stack_config_init(&cfg);
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	exercise(&st);
+	kmem_stack_destroy(&st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_in),
+		cmocka_unit_test(test_no_pagealloc),
+		cmocka_unit_test(test_init_separate),
+		cmocka_unit_test(test_add_regions_callback),
+		cmocka_unit_test(test_shared_sink),
+		cmocka_unit_test(test_bad_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
