@@ -226,35 +226,158 @@ static inline size_t pa_free_frames(struct kmem_pagealloc *pa)
 	       pa_relaxed(&pa->dirty_frames) + pa_relaxed(&pa->busy_frames);
 }
 
-/* pagealloc.c */
+/* ---- annotations ----------------------------------------------------------- */
+
+static inline size_t pa_blk_bytes(const struct kmem_pagealloc *pa, unsigned order)
+{
+	return pa->frame_size << order;
+}
+
+/* A block enters a pool or cache: nobody may touch it. */
+static inline void pa_annot_park(const struct kmem_pagealloc *pa, void *blk, unsigned order)
+{
+	KMEM_ANNOT_NOACCESS(blk, pa_blk_bytes(pa, order));
+	(void)pa, (void)blk, (void)order;
+}
+
+static inline void pa_annot_hand_out(const struct kmem_pagealloc *pa, void *blk, unsigned order,
+				     bool zeroed)
+{
+	if (zeroed)
+		KMEM_ANNOT_DEFINED(blk, pa_blk_bytes(pa, order));
+	else
+		KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, order));
+	(void)pa, (void)blk, (void)order, (void)zeroed;
+}
+
+static inline void pa_zero_block(const struct kmem_pagealloc *pa, void *blk, unsigned order)
+{
+	KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, order));
+	memset(blk, 0, pa_blk_bytes(pa, order));
+}
+
+static inline void pa_list_set(unsigned *field, unsigned v)
+{
+	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
+/* Pushes and pops outside the fast paths (they keep the balances). */
+static inline void *pa_pop_dirty(struct pa_pcp *p, unsigned o)
+{
+	struct pa_list *l = &p->l[o];
+
+	p->bal_d[o]--;
+	pa_list_set(&l->nd, l->nd - 1);
+	return l->d[l->nd];
+}
+
+static inline void *pa_pop_zero(struct pa_pcp *p, unsigned o)
+{
+	struct pa_list *l = &p->l[o];
+
+	p->bal_z[o]--;
+	pa_list_set(&l->nz, l->nz - 1);
+	return l->z[l->nz];
+}
+
+static inline void pa_push_dirty(struct pa_pcp *p, unsigned o, void *blk)
+{
+	struct pa_list *l = &p->l[o];
+
+	p->bal_d[o]++;
+	l->d[l->nd] = blk;
+	pa_list_set(&l->nd, l->nd + 1);
+}
+
+static inline void pa_push_zero(struct pa_pcp *p, unsigned o, void *blk)
+{
+	struct pa_list *l = &p->l[o];
+
+	p->bal_z[o]++;
+	l->z[l->nz] = blk;
+	pa_list_set(&l->nz, l->nz + 1);
+}
+
+/* While a thread reclaims, its frees bypass its thread cache (so reclaimed
+ * frames reach the pools and the shadow set) and nested reclaim is off. */
+struct pa_reclaim_save {
+#ifdef KMEM_HAVE_PTHREAD
+	uint64_t id;
+	struct pa_pcp *pcp;
+#else
+	int unused;
+#endif
+};
+
+static inline size_t pa_held_of(const struct kmem_pa_client *cl)
+{
+	return pa_relaxed(&cl->held);
+}
+
+static inline long pa_oom_score(const struct kmem_pagealloc *pa, const struct kmem_pa_client *c)
+{
+	return (long)((pa_u128)pa_held_of(c) * 1000 / pa->managed) + c->oom_score_adj;
+}
+
+/* pool.c */
+KMEM_HIDDEN bool kmem_pa_valid_block(struct kmem_pagealloc *pa, void *blk, unsigned order);
+KMEM_HIDDEN void kmem_pa_pool_put_locked(struct kmem_pagealloc *pa, void *blk, unsigned order,
+					 bool zeroed);
+KMEM_HIDDEN void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed);
+KMEM_HIDDEN size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all);
 KMEM_HIDDEN void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,
 				     unsigned order, unsigned flags);
 KMEM_HIDDEN void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order);
-KMEM_HIDDEN void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,
-				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-KMEM_HIDDEN size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all);
+KMEM_HIDDEN size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pending);
+KMEM_HIDDEN bool kmem_pa_pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk,
+						 unsigned order);
+
+/* pcp.c */
 KMEM_HIDDEN void kmem_pa_pcp_fold_locked(struct kmem_pagealloc *pa, struct pa_pcp *p);
+KMEM_HIDDEN void kmem_pa_pcp_drain_stack_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
+						unsigned order, unsigned k, bool zeroed);
 KMEM_HIDDEN void kmem_pa_pcp_flush_locked(struct kmem_pagealloc *pa, struct pa_pcp *p);
 KMEM_HIDDEN void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa);
-KMEM_HIDDEN size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pending);
+KMEM_HIDDEN void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa);
+KMEM_HIDDEN struct pa_pcp *kmem_pa_pcp_get(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
+					   unsigned order, bool need_zero);
+KMEM_HIDDEN void kmem_pa_pcp_init(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_pcp_fini(struct kmem_pagealloc *pa);
+
+/* refs.c */
+KMEM_HIDDEN struct pa_ref *kmem_pa_ref_find_locked(struct kmem_pagealloc *pa, uintptr_t a);
+KMEM_HIDDEN void kmem_pa_ref_remove_locked(struct kmem_pagealloc *pa, struct pa_ref *e);
 
 /* reclaim.c */
+KMEM_HIDDEN bool kmem_pa_in_reclaim(struct kmem_pagealloc *pa);
+KMEM_HIDDEN bool kmem_pa_reclaim_enter(struct kmem_pagealloc *pa, struct pa_reclaim_save *sv);
+KMEM_HIDDEN void kmem_pa_reclaim_exit(struct kmem_pagealloc *pa, const struct pa_reclaim_save *sv);
 KMEM_HIDDEN size_t kmem_pa_reclaim_as(struct kmem_pagealloc *pa, struct kmem_pa_client *self,
 				      size_t frames, size_t bytes, enum kmem_pressure level);
 KMEM_HIDDEN size_t kmem_pa_oom(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,
 			       unsigned order, unsigned flags, unsigned attempt);
+KMEM_HIDDEN void kmem_pa_shadow_record_locked(struct kmem_pagealloc *pa, void *blk);
+KMEM_HIDDEN void kmem_pa_shadow_check_locked(struct kmem_pagealloc *pa, void *blk);
+
+/* client.c */
+KMEM_HIDDEN size_t kmem_pa_client_share(struct kmem_pagealloc *pa, const struct kmem_pa_client *cl);
+KMEM_HIDDEN size_t kmem_pa_reserved_for_others(struct kmem_pagealloc *pa,
+					       const struct kmem_pa_client *cl);
+KMEM_HIDDEN size_t kmem_pa_client_release(struct kmem_pa_client *c, size_t frames, size_t bytes,
+					  enum kmem_pressure level);
+
+/* reaper.c */
+KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_reaper_fini(struct kmem_pagealloc *pa);
+KMEM_HIDDEN bool kmem_pa_reaper_running(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_kick(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_kick_release(struct kmem_pagealloc *pa);
 KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa);
-/* defined in pagealloc.c */
+
+/* pagealloc.c */
+KMEM_HIDDEN void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,
+				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 KMEM_HIDDEN void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames);
-KMEM_HIDDEN void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa);
-KMEM_HIDDEN size_t kmem_pa_reserved_for_others(struct kmem_pagealloc *pa,
-					       const struct kmem_pa_client *cl);
-KMEM_HIDDEN size_t kmem_pa_client_share(struct kmem_pagealloc *pa, const struct kmem_pa_client *cl);
-KMEM_HIDDEN bool kmem_pa_in_reclaim(struct kmem_pagealloc *pa);
-KMEM_HIDDEN bool kmem_pa_reaper_running(struct kmem_pagealloc *pa);
-KMEM_HIDDEN void kmem_pa_reaper_fini(struct kmem_pagealloc *pa);
-KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);
 
 #endif /* KMEM_PA_INTERNAL_H */

@@ -1,0 +1,505 @@
+/* pool.c - the frame service's zeroed and dirty pools, the allocation and
+ * free paths (fast and slow), checked free, drain, and the zeroer.
+ *
+ * Zero-fill on demand: a block is "zeroed" only while it sits in a zeroed
+ * pool or a cache's zero stack, and reaches those only right after a memset
+ * (zeroer, inline, or a wipe at free). Every path that hands out a block
+ * under a zeroing policy either takes a zeroed one or memsets it first, so
+ * no caller ever sees another caller's data.
+ */
+#include "pa_internal.h"
+
+/* ---- buddy and pools ---------------------------------------------------------- */
+
+/* Give a block back to the buddy, accessible again as the buddy handed it
+ * out (a pooled block is still one of the buddy's memcheck pool chunks; the
+ * buddy's free makes it NOACCESS). Misuse is reported by the buddy. */
+static void to_buddy(struct kmem_pagealloc *pa, void *blk, unsigned order)
+{
+	KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, order));
+	(void)kmem_buddy_free_checked(pa->b, blk, (int)order);
+}
+
+/* A block about to enter a pool: is it an allocated block of this order?
+ * If not, the buddy reports it (and frees it if only the order was wrong). */
+bool kmem_pa_valid_block(struct kmem_pagealloc *pa, void *blk, unsigned order)
+{
+	if (kmem_buddy_block_order(pa->b, blk) == (int)order)
+		return true;
+	(void)kmem_buddy_free_checked(pa->b, blk, (int)order);
+	return false;
+}
+
+/* Park a validated block in its pool, or give it to the buddy when full. */
+void kmem_pa_pool_put_locked(struct kmem_pagealloc *pa, void *blk, unsigned order, bool zeroed)
+{
+	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
+	size_t n = (size_t)1 << order;
+
+	if (pl->n < pl->cap) {
+		pa_annot_park(pa, blk, order);
+		pl->blk[pl->n++] = blk;
+		if (zeroed)
+			kmem_relaxed_add_size(&pa->zero_frames, n);
+		else
+			kmem_relaxed_add_size(&pa->dirty_frames, n);
+	} else {
+		to_buddy(pa, blk, order);
+	}
+}
+
+void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed)
+{
+	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
+	size_t n = (size_t)1 << order;
+
+	if (!pl->n)
+		return NULL;
+	if (zeroed)
+		kmem_relaxed_add_size(&pa->zero_frames, -n);
+	else
+		kmem_relaxed_add_size(&pa->dirty_frames, -n);
+	return pl->blk[--pl->n];
+}
+
+/* Every pooled block back to the buddy (all) or the dirty ones only. */
+size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all)
+{
+	size_t frames = 0;
+	void *blk;
+
+	for (unsigned o = 0; o < PA_ORDERS; o++) {
+		while ((blk = kmem_pa_pool_take_locked(pa, o, false)) != NULL) {
+			to_buddy(pa, blk, o);
+			frames += (size_t)1 << o;
+		}
+		while (all && (blk = kmem_pa_pool_take_locked(pa, o, true)) != NULL) {
+			to_buddy(pa, blk, o);
+			frames += (size_t)1 << o;
+		}
+	}
+	return frames;
+}
+
+/* ---- allocation ----------------------------------------------------------------- */
+
+void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigned order, unsigned flags)
+{
+	struct pa_pcp *p;
+
+	if (KMEM_LIKELY(PA_PCP_FAST(pa, p) && order < PA_ORDERS)) {
+		struct pa_list *l = &p->l[order];
+		void *blk;
+
+		if (((flags & KMEM_PAGE_ZERO) | pa->zero_all) == 0) {
+			unsigned nd = l->nd;
+
+			if (KMEM_LIKELY(nd != 0)) {
+				blk = l->d[nd - 1];
+				pa_list_set(&l->nd, nd - 1);
+				pa_annot_hand_out(pa, blk, order, false);
+				return blk;
+			}
+		} else {
+			unsigned nz = l->nz;
+
+			if (KMEM_LIKELY(nz != 0)) {
+				blk = l->z[nz - 1];
+				pa_list_set(&l->nz, nz - 1);
+				pa_annot_hand_out(pa, blk, order, true);
+				return blk;
+			}
+		}
+	}
+	return kmem_pa_alloc_slow(pa, NULL, order, flags);
+}
+
+/* Take one block from the pools or the buddy (lock held). */
+static void *take_locked(struct kmem_pagealloc *pa, unsigned order, bool need_zero, bool *zeroed)
+{
+	void *blk = NULL;
+
+	*zeroed = false;
+	if (order < PA_ORDERS) {
+		if (pa->zpool[order].n && (need_zero || !pa->dpool[order].n)) {
+			blk = kmem_pa_pool_take_locked(pa, order, true);
+			*zeroed = true;
+		} else {
+			blk = kmem_pa_pool_take_locked(pa, order, false);
+		}
+	}
+	if (!blk)
+		blk = kmem_buddy_alloc(pa->b, order);
+	/* pooled blocks of other orders: back to the buddy to merge or
+	 * split, dirty ones first */
+	if (!blk && pa->dirty_frames && kmem_pa_drain_locked(pa, false))
+		blk = kmem_buddy_alloc(pa->b, order);
+	if (!blk && pa->zero_frames && kmem_pa_drain_locked(pa, true))
+		blk = kmem_buddy_alloc(pa->b, order);
+	if (blk && pa->shadow_n)
+		kmem_pa_shadow_check_locked(pa, blk);
+	return blk;
+}
+
+#ifdef KMEM_HAVE_PTHREAD
+#include <time.h>
+static void pa_nap(void)
+{
+	struct timespec ts = {0, 1000000};
+
+	nanosleep(&ts, NULL);
+}
+#else
+static void pa_nap(void)
+{
+}
+#endif
+
+void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, unsigned order,
+			 unsigned flags)
+{
+	bool need_zero = ((flags & KMEM_PAGE_ZERO) | pa->zero_all) != 0;
+	unsigned rounds = pa->oom_retries * ((flags & KMEM_PAGE_NOFAIL) ? 4u : 1u);
+	struct pa_pcp *p;
+	bool zeroed = false, kick = false, want_grow = false;
+	unsigned grows = 0;
+	void *blk = NULL;
+	size_t n;
+
+	if (order > pa->max_order)
+		return NULL;
+	n = (size_t)1 << order;
+	p = order < PA_ORDERS ? kmem_pa_pcp_get(pa) : NULL;
+	for (unsigned attempt = 0;; attempt++) {
+		kmem_lock_acquire(&pa->lock);
+		if (p)
+			kmem_pa_pcp_fold_locked(pa, p);
+		/* a cache hit the fast path could not take (first use, or a
+		 * client's request) */
+		if (p && !cl && !need_zero && p->l[order].nd) {
+			blk = pa_pop_dirty(p, order);
+		} else if (p && !cl && p->l[order].nz) {
+			blk = pa_pop_zero(p, order);
+			zeroed = true;
+		} else {
+			size_t free = pa_free_frames(pa);
+			size_t floor = (flags & KMEM_PAGE_HIGH) ? pa->wmin / 2 : pa->wmin;
+
+			want_grow = pa->grow && free < n + pa->wlow;
+
+			if (pa->nclients)
+				floor += kmem_pa_reserved_for_others(pa, cl);
+			if (free >= n + floor) {
+				blk = take_locked(pa, order, need_zero, &zeroed);
+				if (blk && free - n < pa->wmin)
+					pa->high_dips++;
+				if (blk && p && !cl)
+					kmem_pa_pcp_refill_locked(pa, p, order, need_zero);
+			}
+			/* enough frames but no block this big (fragmented):
+			 * growing beats reclaim too */
+			if (!blk && pa->grow)
+				want_grow = true;
+			/* short of zeroed blocks: the thread's own dirty
+			 * ones are already out of the free count */
+			if (!blk && p && p->l[order].nd)
+				blk = pa_pop_dirty(p, order);
+		}
+		if (blk) {
+			pa->allocs++;
+			if (zeroed)
+				pa->zero_hits++;
+			else if (need_zero) {
+				pa->zeroed_inline += n;
+				pa->zero_misses++;
+			}
+		}
+		{
+			size_t free = pa_free_frames(pa);
+
+			kick = free < pa->wlow ||
+			       (!(pa->flags & KMEM_PA_NO_BGZERO) && pa->zpool[0].n < pa->zlow &&
+				(pa->dpool[0].n || free > pa->whigh));
+		}
+		kmem_lock_release(&pa->lock);
+		if (want_grow && grows < 4) {
+			size_t got = pa->grow(pa->grow_arg, pa, n + pa->wlow);
+
+			want_grow = false;
+			grows++;
+			if (got)
+				kmem_pa_grown(pa, got);
+			/* grown, or another thread grew meanwhile: retry */
+			if (got || pa_free_frames(pa) >= n + pa->wlow) {
+				kick = false; /* growth, not reclaim */
+				if (!blk) {
+					attempt--; /* wraps for attempt 0: the loop's ++ restores it */
+					continue;
+				}
+			}
+		}
+		if (blk)
+			break;
+		if (kick)
+			kmem_pa_kick(pa);
+		if (flags & KMEM_PAGE_NOWAIT) {
+			pa_count(&pa->nowait_fails, 1);
+			pa_count(&pa->alloc_fails, 1);
+			return NULL;
+		}
+		if (attempt == 0) {
+			size_t want = n > pa->batch ? n : pa->batch;
+			size_t got;
+
+			pa_count(&pa->direct_reclaims, 1);
+			got = kmem_pa_reclaim_as(pa, cl, want, pa->frame_size << order,
+						 KMEM_PRESSURE_DIRECT);
+			pa_count(&pa->reclaimed_direct, got);
+			if (order > 0) { /* pooled order-0 frames may block merging */
+				kmem_lock_acquire(&pa->lock);
+				kmem_pa_drain_locked(pa, false);
+				kmem_lock_release(&pa->lock);
+			}
+		} else if (attempt <= rounds) {
+			kmem_pa_oom(pa, cl, order, flags, attempt - 1);
+			if (flags & KMEM_PAGE_NOFAIL)
+				pa_nap();
+		} else {
+			pa_count(&pa->alloc_fails, 1);
+			return NULL;
+		}
+	}
+	if (kick)
+		kmem_pa_kick(pa);
+	if (need_zero && !zeroed)
+		pa_zero_block(pa, blk, order);
+	pa_annot_hand_out(pa, blk, order, need_zero);
+	return blk;
+}
+
+/* ---- free --------------------------------------------------------------------------- */
+
+void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order)
+{
+	struct pa_pcp *p;
+
+	if (KMEM_LIKELY(PA_PCP_FAST(pa, p) && order < PA_ORDERS)) {
+		struct pa_list *l = &p->l[order];
+		unsigned nd = l->nd;
+
+		if (KMEM_LIKELY(nd < l->capd && block != NULL)) {
+			l->d[nd] = block;
+			pa_list_set(&l->nd, nd + 1);
+			p->frees++;
+			pa_annot_park(pa, block, order);
+			return;
+		}
+	}
+	if (block)
+		kmem_pa_free_slow(pa, block, order);
+}
+
+/* After a free reached the buddy: too much free memory? */
+static void release_check(struct kmem_pagealloc *pa)
+{
+	size_t high = pa_relaxed(&pa->whigh);
+
+	if (pa->release && pa_free_frames(pa) > high + high / 4)
+		kmem_pa_kick_release(pa);
+}
+
+void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
+{
+	struct pa_pcp *p;
+	bool in_reclaim = kmem_pa_in_reclaim(pa);
+
+	if (order >= PA_ORDERS) {
+		if (order > pa->max_order) {
+			/* the buddy reports it (and frees the block if only
+			 * the order was wrong) */
+			(void)kmem_buddy_free_checked(pa->b, block, (int)order);
+			return;
+		}
+		if (pa->wipe) {
+			pa_zero_block(pa, block, order);
+			pa_count(&pa->zeroed_free, (uint64_t)1 << order);
+		}
+		kmem_lock_acquire(&pa->lock);
+		pa->frees++;
+		if (in_reclaim)
+			kmem_pa_shadow_record_locked(pa, block);
+		kmem_lock_release(&pa->lock);
+		to_buddy(pa, block, order);
+		release_check(pa);
+		return;
+	}
+	p = kmem_pa_pcp_get(pa);
+	if (pa->wipe)
+		pa_zero_block(pa, block, order);
+	kmem_lock_acquire(&pa->lock);
+	if (pa->wipe)
+		pa->zeroed_free += (uint64_t)1 << order;
+	if (in_reclaim)
+		kmem_pa_shadow_record_locked(pa, block);
+	if (p) {
+		struct pa_list *l = &p->l[order];
+		unsigned k = pa->batch >> order ? pa->batch >> order : 1;
+
+		kmem_pa_pcp_fold_locked(pa, p);
+		pa->frees++;
+		pa_annot_park(pa, block, order);
+		if (pa->wipe) {
+			if (l->nz >= l->capz)
+				kmem_pa_pcp_drain_stack_locked(pa, p, order, k, true);
+			pa_push_zero(p, order, block);
+		} else {
+			if (l->nd >= l->capd)
+				kmem_pa_pcp_drain_stack_locked(pa, p, order, k, false);
+			pa_push_dirty(p, order, block);
+		}
+	} else {
+		pa->frees++;
+		if (kmem_pa_valid_block(pa, block, order))
+			kmem_pa_pool_put_locked(pa, block, order, pa->wipe);
+	}
+	kmem_lock_release(&pa->lock);
+	release_check(pa);
+}
+
+/* ---- zeroer ------------------------------------------------------------------------- */
+
+/* Zero up to max_zero frames into the zeroed pools while they are below
+ * their targets: dirty blocks first, then fresh ones from the buddy while
+ * free frames are plentiful (above high). Returns frames zeroed; *pending:
+ * more work is wanted. */
+size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pending)
+{
+	size_t done = 0;
+
+	*pending = false;
+	for (unsigned o = 0; o < PA_ORDERS; o++) {
+		size_t lo = pa->zlow >> o, hi = pa->zhigh >> o, n = (size_t)1 << o;
+
+		for (;;) {
+			void *batch[PA_ZERO_BATCH];
+			unsigned k = 0;
+
+			kmem_lock_acquire(&pa->lock);
+			if (pa->zpool[o].n < lo && !pa->zeroing[o])
+				pa->zeroing[o] = true;
+			if (pa->zpool[o].n >= hi || pa->zpool[o].n >= pa->zpool[o].cap)
+				pa->zeroing[o] = false;
+			while (pa->zeroing[o] && k < PA_ZERO_BATCH &&
+			       pa->zpool[o].n + k < hi && done + (k + 1) * n <= max_zero) {
+				void *blk = kmem_pa_pool_take_locked(pa, o, false);
+
+				if (!blk && kmem_buddy_free_frames(pa->b) > pa->whigh + n)
+					blk = kmem_buddy_alloc(pa->b, o);
+				if (!blk)
+					break;
+				batch[k++] = blk;
+			}
+			if (pa->zeroing[o] && k == 0 && done + n > max_zero &&
+			    (pa->dpool[o].n || kmem_buddy_free_frames(pa->b) > pa->whigh + n))
+				*pending = true;
+			/* blocks being zeroed stay counted as free */
+			kmem_relaxed_add_size(&pa->busy_frames, k * n);
+			kmem_lock_release(&pa->lock);
+			if (!k)
+				break;
+			for (unsigned i = 0; i < k; i++)
+				pa_zero_block(pa, batch[i], o);
+			kmem_lock_acquire(&pa->lock);
+			kmem_relaxed_add_size(&pa->busy_frames, -(k * n));
+			for (unsigned i = 0; i < k; i++)
+				kmem_pa_pool_put_locked(pa, batch[i], o, true);
+			pa->zeroed_bg += k * n;
+			kmem_lock_release(&pa->lock);
+			done += k * n;
+		}
+	}
+	return done;
+}
+
+/* ---- checked free, drain ------------------------------------------------------------ */
+
+bool kmem_pa_pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk, unsigned order)
+{
+	struct pa_pcp *p = pa_pcp_self(pa);
+
+	if (order >= PA_ORDERS)
+		return false;
+	for (size_t i = 0; i < pa->zpool[order].n; i++)
+		if (pa->zpool[order].blk[i] == blk)
+			return true;
+	for (size_t i = 0; i < pa->dpool[order].n; i++)
+		if (pa->dpool[order].blk[i] == blk)
+			return true;
+	if (p) {
+		const struct pa_list *l = &p->l[order];
+
+		for (unsigned i = 0; i < l->nz; i++)
+			if (l->z[i] == blk)
+				return true;
+		for (unsigned i = 0; i < l->nd; i++)
+			if (l->d[i] == blk)
+				return true;
+	}
+	return false;
+}
+
+enum kmem_status kmem_pa_free_checked(struct kmem_pagealloc *pa, void *block, int order)
+{
+	int o;
+	bool dup;
+	struct pa_ref *e;
+
+	if (!block)
+		return KMEM_OK;
+	o = kmem_buddy_block_order(pa->b, block);
+	if (o < 0) { /* not an allocated block: the buddy tells what it is */
+		enum kmem_status st = kmem_buddy_classify(pa->b, block);
+
+		if (st == KMEM_OK) /* allocated meanwhile: a race in the caller */
+			st = KMEM_DOUBLE_FREE;
+		kmem_pa_report(pa, st, block, "free of %p (order %d): %s", block, order,
+			       st == KMEM_FOREIGN_POINTER ? "not inside any region of the buddy"
+			       : st == KMEM_DOUBLE_FREE   ? "the block is already free"
+			       : st == KMEM_RESERVED_FREE ? "inside a reserved range"
+							  : "not the start of a block");
+		return st;
+	}
+	if (order != KMEM_BUDDY_ANY_ORDER && order != o) {
+		kmem_pa_report(pa, KMEM_WRONG_ORDER, block,
+			       "free of %p with order %d, but the block has order %d (not freed)",
+			       block, order, o);
+		return KMEM_WRONG_ORDER;
+	}
+	kmem_lock_acquire(&pa->lock);
+	dup = kmem_pa_pooled_or_cached_locked(pa, block, (unsigned)o);
+	e = dup ? NULL : kmem_pa_ref_find_locked(pa, (uintptr_t)block);
+	if (e && --e->refs == 1)
+		kmem_pa_ref_remove_locked(pa, e);
+	kmem_lock_release(&pa->lock);
+	if (dup) {
+		kmem_pa_report(pa, KMEM_DOUBLE_FREE, block,
+			       "double free of %p (order %d): the block is already free", block, o);
+		return KMEM_DOUBLE_FREE;
+	}
+	if (!e)
+		kmem_pa_free(pa, block, (unsigned)o);
+	return KMEM_OK;
+}
+
+size_t kmem_pa_drain(struct kmem_pagealloc *pa)
+{
+	struct pa_pcp *p = pa_pcp_self(pa);
+	size_t frames;
+
+	kmem_lock_acquire(&pa->lock);
+	if (p)
+		kmem_pa_pcp_flush_locked(pa, p);
+	frames = kmem_pa_drain_locked(pa, true);
+	kmem_lock_release(&pa->lock);
+	return frames;
+}

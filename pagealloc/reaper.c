@@ -1,0 +1,388 @@
+/* reaper.c - the frame service's reaper: one step, kmem_pa_reaper_run(),
+ * that the thread or an embedded idle loop drives (reclaim cycle, release
+ * of excess memory, background zeroing); the thread itself, kicks, the lazy
+ * start, and the fork handlers. Locks: see pa_internal.h.
+ */
+#include "pa_internal.h"
+
+#ifdef KMEM_HAVE_PTHREAD
+#include <time.h>
+#endif
+
+/* ---- the reaper step ------------------------------------------------------------ */
+
+/* Free frames above high: ask release() to give their memory back. */
+size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
+{
+	size_t free = pa_free_frames(pa), high = pa_relaxed(&pa->whigh), got;
+
+	if (!pa->release || free <= high)
+		return 0;
+	got = pa->release(pa->release_arg, pa, free - high);
+	if (got) {
+		pa_count(&pa->releases, 1);
+		pa_count(&pa->released_frames, got);
+	}
+	return got;
+}
+
+/* One reaper round; *zeroed: frames zeroed. */
+static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *zeroed)
+{
+	unsigned work = 0;
+	bool rec;
+
+	*zeroed = 0;
+	kmem_lock_acquire(&pa->lock);
+	if (!pa->reclaiming && pa_free_frames(pa) < pa->wlow) {
+		pa->reclaiming = true;
+		pa->reaper_wakeups++;
+	}
+	rec = pa->reclaiming;
+	kmem_lock_release(&pa->lock);
+	if (rec) {
+		size_t total = 0, free;
+		bool thrash = false;
+
+		while ((free = pa_free_frames(pa)) < pa_relaxed(&pa->whigh)) {
+			size_t got = kmem_pa_reclaim_as(pa, NULL, pa_relaxed(&pa->whigh) - free, 0,
+							KMEM_PRESSURE_BACKGROUND);
+
+			total += got;
+			if (!got)
+				break;
+		}
+		kmem_lock_acquire(&pa->lock);
+		pa->reclaiming = false;
+		pa->reaper_cycles++;
+		pa->reclaimed_bg += total;
+		/* thrashing: most of last cycle's frames came back out */
+		if (pa->cycle_reclaimed >= 8 && pa->cycle_refaults * 2 >= pa->cycle_reclaimed) {
+			if (++pa->thrash_run >= PA_THRASH_CYCLES) {
+				pa->thrash_run = 0;
+				pa->thrash_events++;
+				thrash = true;
+			}
+		} else {
+			pa->thrash_run = 0;
+		}
+		pa->cycle_reclaimed = total;
+		pa->cycle_refaults = 0;
+		kmem_lock_release(&pa->lock);
+		if (thrash && pa->on_thrash)
+			pa->on_thrash(pa->thrash_arg, pa);
+		work |= KMEM_PA_WORK_RECLAIM;
+	}
+	if (pa->release && kmem_pa_release_excess(pa))
+		work |= KMEM_PA_WORK_RELEASE;
+	if (!(pa->flags & KMEM_PA_NO_BGZERO)) {
+		bool pending;
+
+		*zeroed = kmem_pa_zero_some(pa, max_zero, &pending);
+		if (*zeroed)
+			work |= KMEM_PA_WORK_ZERO;
+		if (pending)
+			work |= KMEM_PA_WORK_PENDING;
+	}
+	return work;
+}
+
+unsigned kmem_pa_reaper_run(struct kmem_pagealloc *pa, size_t max_zero)
+{
+	size_t zeroed;
+
+	return reaper_step(pa, max_zero, &zeroed);
+}
+
+/* ---- the reaper thread ------------------------------------------------------------- */
+
+#ifdef KMEM_HAVE_PTHREAD
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void deadline_in(struct timespec *ts, uint64_t ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ns += (uint64_t)ts->tv_nsec;
+	ts->tv_sec += (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+static bool flag_get(const bool *f)
+{
+	return __atomic_load_n(f, __ATOMIC_RELAXED);
+}
+
+static void flag_set(bool *f, bool v)
+{
+	__atomic_store_n(f, v, __ATOMIC_RELAXED);
+}
+
+/* The thread: run steps while there is work, within the zeroing budget
+ * (a token bucket of zero_rate frames per second, burst of 1/20 s); sleep
+ * until kicked, or until tokens accrue when zeroing is pending. */
+static void *reaper_main(void *arg)
+{
+	struct kmem_pagealloc *pa = arg;
+	double burst = (double)pa->zero_rate / 20.0, tokens;
+	uint64_t last = now_ns();
+	bool slept = false;
+
+	if (burst < PA_ZERO_BATCH)
+		burst = PA_ZERO_BATCH;
+	tokens = burst;
+	pthread_mutex_lock(&pa->rmtx);
+	while (!pa->stop) {
+		unsigned work;
+		size_t zeroed;
+		uint64_t now, wait_ns;
+		struct timespec ts;
+
+		flag_set(&pa->kicked, false);
+		pthread_mutex_unlock(&pa->rmtx);
+		now = now_ns();
+		tokens += (double)(now - last) * 1e-9 * (double)pa->zero_rate;
+		if (tokens > burst)
+			tokens = burst;
+		last = now;
+		work = reaper_step(pa, (size_t)tokens, &zeroed);
+		tokens -= (double)zeroed;
+		if (slept && (work & KMEM_PA_WORK_ZERO))
+			pa_count(&pa->zeroer_wakeups, 1);
+		pthread_mutex_lock(&pa->rmtx);
+		slept = false;
+		if (pa->stop)
+			break;
+		if (work & KMEM_PA_WORK_ZERO)
+			continue; /* tokens left: keep going */
+		if (pa->kicked && !(work & KMEM_PA_WORK_RECLAIM))
+			continue;
+		/* pending zeroing: until a batch worth of tokens; a reclaim
+		 * cycle that just ran: at least 10 ms before the next; idle:
+		 * until kicked (1 s at most) */
+		if (work & KMEM_PA_WORK_PENDING)
+			wait_ns = (uint64_t)(1e9 * PA_ZERO_BATCH / (double)pa->zero_rate) + 1000;
+		else if (work & KMEM_PA_WORK_RECLAIM)
+			wait_ns = 10000000;
+		else
+			wait_ns = 1000000000;
+		deadline_in(&ts, wait_ns);
+		if ((work & KMEM_PA_WORK_RECLAIM) && pa_free_frames(pa) < pa_relaxed(&pa->wlow)) {
+			/* reclaim fell short: no new cycle for 10 ms, kicks
+			 * or not (only stop ends the pause) */
+			while (!pa->stop &&
+			       pthread_cond_timedwait(&pa->rcond, &pa->rmtx, &ts) != ETIMEDOUT)
+				;
+		} else if (!pa->kicked) {
+			pthread_cond_timedwait(&pa->rcond, &pa->rmtx, &ts);
+		}
+		slept = true;
+	}
+	pthread_mutex_unlock(&pa->rmtx);
+	return NULL;
+}
+
+int kmem_pa_reaper_init(struct kmem_pagealloc *pa)
+{
+	pthread_condattr_t ca;
+	int rc = pthread_mutex_init(&pa->rmtx, NULL);
+
+	KMEM_ANNOT_BENIGN_RACE(&pa->kicked, 2 * sizeof(bool)); /* kicked, live: hints */
+	if (rc)
+		return -rc;
+	rc = pthread_condattr_init(&ca);
+	if (!rc) {
+		rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		if (!rc)
+			rc = pthread_cond_init(&pa->rcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (rc) {
+		pthread_mutex_destroy(&pa->rmtx);
+		return -rc;
+	}
+	return 0;
+}
+
+void kmem_pa_reaper_fini(struct kmem_pagealloc *pa)
+{
+	pthread_cond_destroy(&pa->rcond);
+	pthread_mutex_destroy(&pa->rmtx);
+}
+
+int kmem_pa_reaper_start(struct kmem_pagealloc *pa)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&pa->rmtx);
+	if (pa->running) {
+		rc = -EALREADY;
+	} else {
+		pa->stop = false;
+		rc = -pthread_create(&pa->thread, NULL, reaper_main, pa);
+		if (!rc) {
+			pa->running = true;
+			flag_set(&pa->live, true);
+		}
+	}
+	pthread_mutex_unlock(&pa->rmtx);
+	return rc;
+}
+
+void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
+{
+	pthread_t t;
+
+	pthread_mutex_lock(&pa->rmtx);
+	if (!pa->running) {
+		pthread_mutex_unlock(&pa->rmtx);
+		return;
+	}
+	pa->stop = true;
+	t = pa->thread;
+	pthread_cond_signal(&pa->rcond);
+	pthread_mutex_unlock(&pa->rmtx);
+	pthread_join(t, NULL);
+	pthread_mutex_lock(&pa->rmtx);
+	pa->running = false;
+	flag_set(&pa->live, false);
+	pthread_mutex_unlock(&pa->rmtx);
+}
+
+/* Start the thread on a kick (KMEM_PA_LAZY_REAPER). One thread wins the
+ * `starting` flag; a failed start leaves the flag set (no retry storm). */
+static bool lazy_start(struct kmem_pagealloc *pa)
+{
+	bool no = false;
+
+	if (!(pa->flags & KMEM_PA_LAZY_REAPER) ||
+	    !__atomic_compare_exchange_n(&pa->starting, &no, true, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_RELAXED))
+		return false;
+	if (kmem_pa_reaper_start(pa) != 0)
+		return false;
+	__atomic_store_n(&pa->starting, false, __ATOMIC_RELEASE);
+	return true;
+}
+
+void kmem_pa_kick_release(struct kmem_pagealloc *pa)
+{
+	if (pa->flags & KMEM_PA_RELEASE_INLINE)
+		(void)kmem_pa_release_excess(pa);
+	else if (flag_get(&pa->live) || lazy_start(pa))
+		kmem_pa_kick(pa);
+	else if (!(pa->flags & KMEM_PA_LAZY_REAPER))
+		(void)kmem_pa_release_excess(pa); /* no thread: the freeing thread does it */
+}
+
+void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
+{
+	kmem_lock_acquire(&pa->shrink_lock);
+	kmem_lock_acquire(&pa->lock);
+	pthread_mutex_lock(&pa->rmtx);
+}
+
+void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
+{
+	pthread_mutex_unlock(&pa->rmtx);
+	kmem_lock_release(&pa->lock);
+	kmem_lock_release(&pa->shrink_lock);
+}
+
+void kmem_pa_fork_child(struct kmem_pagealloc *pa)
+{
+	pthread_condattr_t ca;
+
+	/* the reaper thread does not exist here; start again lazily */
+	pa->running = false;
+	pa->stop = false;
+	flag_set(&pa->live, false);
+	flag_set(&pa->kicked, false);
+	__atomic_store_n(&pa->starting, false, __ATOMIC_RELAXED);
+	pa->reclaiming = false;
+	pthread_mutex_unlock(&pa->rmtx);
+	if (pthread_condattr_init(&ca) == 0) {
+		if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0)
+			(void)pthread_cond_init(&pa->rcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	kmem_pa_pcp_adopt_orphans_locked(pa);
+	kmem_lock_release(&pa->lock);
+	kmem_lock_release(&pa->shrink_lock);
+}
+
+void kmem_pa_kick(struct kmem_pagealloc *pa)
+{
+	if (!flag_get(&pa->live) && !lazy_start(pa))
+		return;
+	if (flag_get(&pa->kicked))
+		return;
+	pthread_mutex_lock(&pa->rmtx);
+	flag_set(&pa->kicked, true);
+	pthread_cond_signal(&pa->rcond);
+	pthread_mutex_unlock(&pa->rmtx);
+}
+
+bool kmem_pa_reaper_running(struct kmem_pagealloc *pa)
+{
+	return flag_get(&pa->live);
+}
+#else
+int kmem_pa_reaper_init(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+	return 0;
+}
+
+void kmem_pa_reaper_fini(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+int kmem_pa_reaper_start(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+	return -ENOTSUP;
+}
+
+void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_kick(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_kick_release(struct kmem_pagealloc *pa)
+{
+	(void)kmem_pa_release_excess(pa);
+}
+
+void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+void kmem_pa_fork_child(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+}
+
+bool kmem_pa_reaper_running(struct kmem_pagealloc *pa)
+{
+	(void)pa;
+	return false;
+}
+#endif

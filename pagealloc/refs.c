@@ -1,0 +1,161 @@
+/* refs.c - the frame service's reference counts of shared blocks (an
+ * open-addressing table of the blocks with two or more references) and
+ * copy-on-write.
+ */
+#include "pa_internal.h"
+
+/* ---- reference counts ------------------------------------------------------------- */
+
+static size_t ref_slot(const struct kmem_pagealloc *pa, uintptr_t a)
+{
+	uint64_t h = ((uint64_t)a >> pa->frame_shift) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 32) & (pa->ref_cap - 1);
+}
+
+struct pa_ref *kmem_pa_ref_find_locked(struct kmem_pagealloc *pa, uintptr_t a)
+{
+	if (!pa->ref_cap)
+		return NULL;
+	for (size_t i = ref_slot(pa, a);; i = (i + 1) & (pa->ref_cap - 1)) {
+		if (pa->refs[i].addr == a)
+			return &pa->refs[i];
+		if (!pa->refs[i].addr)
+			return NULL;
+	}
+}
+
+/* Remove an entry, shifting later ones of its probe run back. */
+void kmem_pa_ref_remove_locked(struct kmem_pagealloc *pa, struct pa_ref *e)
+{
+	size_t mask = pa->ref_cap - 1, i = (size_t)(e - pa->refs), j = i;
+
+	pa->refs[i].addr = 0;
+	pa->ref_n--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!pa->refs[j].addr)
+			return;
+		home = ref_slot(pa, pa->refs[j].addr);
+		/* move j back to i if its home is not cyclically in (i, j] */
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			pa->refs[i] = pa->refs[j];
+			pa->refs[j].addr = 0;
+			i = j;
+		}
+	}
+}
+
+static int ref_insert_locked(struct kmem_pagealloc *pa, uintptr_t a, uint32_t refs)
+{
+	size_t i;
+
+	if ((pa->ref_n + 1) * 2 > pa->ref_cap) {
+		/* grow: a table twice the size (at least one frame) */
+		size_t ncap = pa->ref_cap ? pa->ref_cap * 2 : pa->frame_size / sizeof(struct pa_ref);
+		int order = kmem_buddy_size_to_order(pa->b, ncap * sizeof(struct pa_ref));
+		struct pa_ref *old = pa->refs, *nt;
+		size_t ocap = pa->ref_cap;
+		unsigned oorder = pa->ref_order;
+
+		if (ncap < 4)
+			ncap = 4, order = kmem_buddy_size_to_order(pa->b, ncap * sizeof(struct pa_ref));
+		if (order < 0 || (nt = kmem_buddy_alloc(pa->b, (unsigned)order)) == NULL)
+			return -ENOMEM;
+		memset(nt, 0, ncap * sizeof(struct pa_ref));
+		pa->refs = nt;
+		pa->ref_cap = ncap;
+		pa->ref_order = (unsigned)order;
+		pa->ref_n = 0;
+		for (size_t k = 0; k < ocap; k++)
+			if (old[k].addr)
+				(void)ref_insert_locked(pa, old[k].addr, old[k].refs);
+		if (old)
+			(void)kmem_buddy_free_checked(pa->b, old, (int)oorder);
+	}
+	for (i = ref_slot(pa, a); pa->refs[i].addr; i = (i + 1) & (pa->ref_cap - 1))
+		;
+	pa->refs[i].addr = a;
+	pa->refs[i].refs = refs;
+	pa->ref_n++;
+	return 0;
+}
+
+int kmem_pa_get(struct kmem_pagealloc *pa, void *block)
+{
+	struct pa_ref *e;
+	int rc = 0;
+
+	int o;
+
+	if (!block || (o = kmem_buddy_block_order(pa->b, block)) < 0)
+		return -EINVAL;
+	kmem_lock_acquire(&pa->lock);
+	if (kmem_pa_pooled_or_cached_locked(pa, block, (unsigned)o)) {
+		kmem_lock_release(&pa->lock);
+		return -EINVAL;
+	}
+	e = kmem_pa_ref_find_locked(pa, (uintptr_t)block);
+	if (e) {
+		if (e->refs >= INT32_MAX)
+			rc = -EOVERFLOW;
+		else
+			e->refs++;
+	} else {
+		rc = ref_insert_locked(pa, (uintptr_t)block, 2);
+	}
+	kmem_lock_release(&pa->lock);
+	return rc;
+}
+
+unsigned kmem_pa_put(struct kmem_pagealloc *pa, void *block, unsigned order)
+{
+	struct pa_ref *e;
+	unsigned left = 0;
+
+	if (!block)
+		return 0;
+	kmem_lock_acquire(&pa->lock);
+	e = kmem_pa_ref_find_locked(pa, (uintptr_t)block);
+	if (e) {
+		left = --e->refs;
+		if (left == 1)
+			kmem_pa_ref_remove_locked(pa, e);
+	}
+	kmem_lock_release(&pa->lock);
+	if (!left)
+		kmem_pa_free(pa, block, order);
+	return left;
+}
+
+unsigned kmem_pa_refcount(struct kmem_pagealloc *pa, const void *block)
+{
+	struct pa_ref *e;
+	unsigned refs;
+
+	int o;
+
+	if (!block || (o = kmem_buddy_block_order(pa->b, block)) < 0)
+		return 0;
+	kmem_lock_acquire(&pa->lock);
+	e = kmem_pa_ref_find_locked(pa, (uintptr_t)block);
+	refs = e ? e->refs : kmem_pa_pooled_or_cached_locked(pa, block, (unsigned)o) ? 0 : 1;
+	kmem_lock_release(&pa->lock);
+	return refs;
+}
+
+void *kmem_pa_cow(struct kmem_pagealloc *pa, void *block, unsigned order, unsigned flags)
+{
+	void *copy;
+
+	if (kmem_pa_refcount(pa, block) <= 1)
+		return block;
+	copy = kmem_pa_alloc(pa, order, flags & ~KMEM_PAGE_ZERO);
+	if (!copy)
+		return NULL;
+	memcpy(copy, block, pa_blk_bytes(pa, order));
+	(void)kmem_pa_put(pa, block, order);
+	return copy;
+}
