@@ -961,30 +961,21 @@ struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, const char *name
 	return cache_create(s, name, size, align, flags, NULL, NULL, NULL);
 }
 
+/* Both are shrink_scan with no frame target: reap is the background level
+ * (working-set reclaim of every cache), shrink the OOM level (everything
+ * idle). */
 size_t kmem_slab_shrink(struct kmem_slab *s)
 {
-	size_t frames = 0;
+	const struct kmem_shrink_request req = { SIZE_MAX, SIZE_MAX, KMEM_PRESSURE_OOM };
 
-	kmem_lock_acquire(&s->lock);
-	for (struct kmem_cache *c = s->caches; c; c = c->next)
-		frames += kmem_cache_shrink(c);
-	frames += kmem_cache_shrink(&s->mag_cache); /* after the depots gave magazines back */
-	frames += kmem_cache_shrink(&s->cache_cache);
-	kmem_lock_release(&s->lock);
-	return frames;
+	return kmem_slab_shrink_scan(s, &req);
 }
 
 size_t kmem_slab_reap(struct kmem_slab *s)
 {
-	size_t frames = 0;
+	const struct kmem_shrink_request req = { SIZE_MAX, SIZE_MAX, KMEM_PRESSURE_BACKGROUND };
 
-	kmem_lock_acquire(&s->lock);
-	for (struct kmem_cache *c = s->caches; c; c = c->next)
-		frames += kmem_cache_reap(c);
-	frames += kmem_cache_release_empty(&s->mag_cache);
-	frames += kmem_cache_release_empty(&s->cache_cache);
-	kmem_lock_release(&s->lock);
-	return frames;
+	return kmem_slab_shrink_scan(s, &req);
 }
 
 size_t kmem_slab_shrink_count(struct kmem_slab *s)
@@ -1022,6 +1013,7 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 		for (c = s->caches; c && frames < req->frames; c = c->next)
 			frames += kmem_cache_shrink(c);
 	frames += kmem_cache_release_empty(&s->mag_cache);
+	frames += kmem_cache_release_empty(&s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return frames;
 }

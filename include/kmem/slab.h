@@ -217,7 +217,9 @@ KMEM_API size_t kmem_cache_shrink(struct kmem_cache *c);
 KMEM_API size_t kmem_cache_reap(struct kmem_cache *c);
 
 /* kmem_cache_shrink / kmem_cache_reap on every cache of the instance, then
- * the instance's own magazine and cache-descriptor caches; frames released. */
+ * the instance's own magazine and cache-descriptor caches; frames released.
+ * They are kmem_slab_shrink_scan() with no frame target at the OOM and the
+ * BACKGROUND level. Thread-safe; O(caches + what each cache call costs). */
 KMEM_API size_t kmem_slab_shrink(struct kmem_slab *s);
 KMEM_API size_t kmem_slab_reap(struct kmem_slab *s);
 
@@ -230,6 +232,7 @@ KMEM_API size_t kmem_slab_reap(struct kmem_slab *s);
  *   BACKGROUND  kmem_cache_reap on each cache until enough was released;
  *   DIRECT      reap every cache, then kmem_cache_shrink caches until enough;
  *   OOM         kmem_cache_shrink every cache, and the internal caches.
+ * (BACKGROUND and DIRECT also release the internal caches' empty slabs.)
  * Returns the frames released (may exceed req->frames, or fall short).
  * Thread-safe (other threads' magazines are left alone). */
 KMEM_API size_t kmem_slab_shrink_count(struct kmem_slab *s);
