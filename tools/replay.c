@@ -37,6 +37,7 @@
  * the id table starts at IDMAP_INITIAL slots and doubles.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -513,7 +514,7 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
+	unsigned long long v;
 	int c;
 
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
@@ -529,15 +530,15 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 				return -1;
 			break;
 		case 'o':
-			o->max_order = (unsigned)strtoul(optarg, &end, 0);
-			if (*end || o->max_order == 0 || o->max_order > KMEM_BUDDY_ORDER_LIMIT)
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > KMEM_BUDDY_ORDER_LIMIT)
 				return -1;
+			o->max_order = (unsigned)v;
 			break;
 		case 'm': o->use_malloc = true; break;
 		case 'S':
-			o->sample = strtoul(optarg, &end, 0);
-			if (*end || o->sample == 0)
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > ULONG_MAX)
 				return -1;
+			o->sample = (unsigned long)v;
 			break;
 		case 'V': o->verify = false; break;
 		case 'j': o->json = true; break;
