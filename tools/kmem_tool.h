@@ -1,0 +1,226 @@
+/* kmem_tool.h - private structures and cross-file prototypes of the kmem
+ * command (tools/), grouped by the file that defines them.
+ *
+ * The command is a consumer of the public API only (kmem/kmem.h,
+ * kmem/trace.h) plus common/kmem_rand.h; nothing here reaches a
+ * component's private header.
+ *
+ *   kmem.c            the command table, main(), the demo's options and the
+ *                     --help text; helpers shared by the commands (sizes and
+ *                     counts on the command line, error lines)
+ *   demo.c            the demo: buddy phase, slab phase, the final drain
+ *   demo_pagealloc.c  the demo's frame-service (pagealloc) phase
+ *   trace_file.c      the trace file reader: open, validate, sort
+ *   trace_dump.c      kmem trace-dump
+ *   replay.c          kmem replay: options, the id map, the run, main
+ *   replay_heap.c     kmem replay: the heap under test (buddy -> pagealloc
+ *                     -> slab over an mmap'd arena)
+ *   replay_report.c   kmem replay: the report, as text or JSON
+ *
+ * Every command returns its exit status: 0 success, 1 a failed run or
+ * check (or an unreadable trace), 2 a usage error.
+ */
+#ifndef KMEM_TOOL_H
+#define KMEM_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <kmem/kmem.h>
+#include <kmem/trace.h>
+
+#define KMEM_TOOL_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* ---- kmem.c ------------------------------------------------------------------ */
+
+/* "4096", "0x1000", "64M", "1G": bytes, K/M/G suffixes (powers of 1024).
+ * Returns 0, or -1 for garbage, 0 or a value beyond SIZE_MAX. */
+int kmem_tool_parse_size(const char *s, size_t *out);
+
+/* A whole unsigned number (decimal, 0x hex, 0 octal) and nothing after it.
+ * Returns 0, or -1 for garbage, an empty string or overflow. */
+int kmem_tool_parse_count(const char *s, unsigned long long *out);
+
+/* One line on stderr: "kmem: " fmt "\n". */
+void kmem_tool_error(const char *fmt, ...) KMEM_TOOL_PRINTF(1, 2);
+
+/* One line on stderr about a file: "kmem: " path ": " fmt "\n". */
+void kmem_tool_file_error(const char *path, const char *fmt, ...) KMEM_TOOL_PRINTF(2, 3);
+
+/* frames of frame bytes, in MiB */
+double kmem_tool_mib(size_t frames, size_t frame);
+
+/* ---- demo.c -------------------------------------------------------------------- */
+
+/* The demo's options (`kmem [demo] [options]`, parsed in kmem.c). */
+struct demo_opts {
+	uint64_t seed;
+	size_t arena;
+	size_t frame;
+	unsigned max_order;
+	unsigned rounds;
+	unsigned fill_pct;	/* allocation phase target, % of managed */
+	unsigned free_pct;	/* share of live blocks each free phase releases */
+	bool json;
+};
+
+/* A block of 2^order frames handed out by a page workload. */
+struct demo_blk {
+	void *p;
+	unsigned order;
+};
+
+/* A set of slab objects of three kinds: kind 0 and 1 from the caches c[0]
+ * and c[1], kind 2 from kmalloc on s. Used by both slab workloads. */
+struct demo_objs {
+	struct kmem_slab *s;
+	struct kmem_cache *c[2];
+	void **obj;
+	unsigned char *kind;
+	size_t n, cap;
+};
+
+/* The whole demo: buddy, slab and pagealloc phases, then the drain.
+ * Returns the exit status. */
+int kmem_demo_run(const struct demo_opts *o);
+
+/* Free object i of ob and move the last object into its slot. */
+void kmem_demo_objs_free(struct demo_objs *ob, size_t i);
+
+/* Free every object of ob, last first. */
+void kmem_demo_objs_free_all(struct demo_objs *ob);
+
+/* ---- demo_pagealloc.c ---------------------------------------------------------- */
+
+/* The frame-service phase on a buddy of its own: returns 0, or 1 on an error
+ * or a failed check. Draws from *rng after the slab phase. */
+int kmem_demo_pagealloc_phase(const struct demo_opts *o, uint64_t *rng);
+
+/* ---- trace_file.c -------------------------------------------------------------- */
+
+#define KMEM_TRACE_OP_MAX KMEM_TRACE_MEMALIGN
+
+/* A trace (kmem/trace.h) mapped privately and writable: the records can be
+ * sorted in place, the file itself is never written. */
+struct trace_file {
+	const char *path;
+	void *map;			/* the whole file; NULL when closed */
+	size_t map_len;
+	struct kmem_trace_rec *rec;	/* map + header, n records */
+	size_t n;
+	size_t tail;			/* bytes after the last whole record */
+};
+
+/* Map path and check its header. Returns 0, or -1 after one error line
+ * naming the file (cannot open, not a regular file, shorter than the
+ * header, bad magic, version or record size). A partial record at the
+ * end is left to the caller (t->tail, kmem_trace_file_report_tail). */
+int kmem_trace_file_open(struct trace_file *t, const char *path);
+
+/* Unmap the file (t->path and the counts stay for reports). */
+void kmem_trace_file_close(struct trace_file *t);
+
+/* The error line for a partial record at the end (t->tail != 0). */
+void kmem_trace_file_report_tail(const struct trace_file *t);
+
+/* Check every record (op known, alignment and size representable here).
+ * Returns the number of bad records; the first one, if any, is reported
+ * with its index, file offset and seq. */
+size_t kmem_trace_file_check(const struct trace_file *t);
+
+/* The name of a valid op ("malloc", ...), NULL for any other value. */
+const char *kmem_trace_file_op_name(unsigned op);
+
+/* Sort the records by seq, in place (stable LSD radix sort; O(n) per byte
+ * of seq that differs, nothing when already sorted). Returns 0, or -1
+ * when no scratch memory could be mapped. */
+int kmem_trace_file_sort(struct trace_file *t);
+
+/* ---- trace_dump.c -------------------------------------------------------------- */
+
+/* kmem trace-dump [options] TRACE; argv[0] is "trace-dump". */
+int kmem_trace_dump_main(int argc, char **argv);
+
+/* ---- replay.c ------------------------------------------------------------------ */
+
+struct replay_opts {
+	size_t heap;
+	size_t frame;
+	unsigned max_order;	/* 0: the largest that fits the heap */
+	unsigned long sample;	/* pagealloc stats every N calls */
+	bool use_malloc, json, verify;
+	const char *path;
+};
+
+struct replay_stats {
+	uint64_t ops[KMEM_TRACE_OP_MAX + 1];	/* records by op */
+	unsigned threads;		/* distinct tids */
+	uint64_t seq_first, seq_last, seq_missing, seq_dup;
+	uint64_t unknown_free;		/* FREE of an id not live: skipped */
+	uint64_t unknown_realloc;	/* REALLOC of an id not live: free skipped */
+	uint64_t replaced;		/* allocation returned a live id: old block freed */
+	uint64_t trace_failed;		/* the traced call failed (ptr 0): skipped */
+	uint64_t null_free;		/* FREE of 0: skipped */
+	uint64_t r0_echo;		/* FREE of the block the same thread's previous
+					 * record, realloc(p, 0), freed: skipped */
+	uint64_t replayed;		/* calls made on the heap under test */
+	uint64_t replay_failed;		/* of which returned NULL where the trace did not */
+	uint64_t tag_errors;		/* a block's tag was wrong when it was freed or moved */
+	uint64_t live_bytes, peak_bytes, live_blocks, peak_blocks;
+	uint64_t wall_ns;
+	size_t peak_pa_used;		/* sampled */
+	size_t peak_buddy_used;		/* exact: the buddy's high-water mark */
+};
+
+/* What the checkers and the teardown of the kmem heap found. */
+struct replay_verdict {
+	bool buddy_ok, pa_ok, frames_back;
+	unsigned long errors;	/* reported to the heap's error sink */
+	size_t managed, free_after;
+	struct kmem_buddy_stats bst;	/* at the end of the replay */
+	char *buddyinfo, *fragindex, *json;
+};
+
+/* kmem replay [options] TRACE; argv[0] is "replay". */
+int kmem_replay_main(int argc, char **argv);
+
+/* ---- replay_heap.c ------------------------------------------------------------- */
+
+struct replay_heap {
+	struct kmem_buddy *b;
+	struct kmem_pagealloc *pa;
+	struct kmem_slab *s;	/* NULL: the process's malloc (--malloc) */
+	struct kmem_error_sink sink;
+	void *resv, *inst, *owner, *meta;
+	size_t resv_len, inst_len, owner_len, meta_len;
+	size_t frame, bytes;	/* managed arena */
+	unsigned max_order;
+};
+
+/* Build the kmem heap for o (see replay_heap.c). Returns 0, or -1 after an
+ * error line; then, as after a success, kmem_replay_heap_unmap() releases
+ * what was mapped. */
+int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o);
+
+/* Unmap the arena, the owner table, the instances and the frame table
+ * (the instances must be destroyed first, or never built). */
+void kmem_replay_heap_unmap(struct replay_heap *h);
+
+/* ---- replay_report.c ----------------------------------------------------------- */
+
+/* The report on stdout, as text or as one line of JSON (ok: the verdict). */
+void kmem_replay_print_text(const struct replay_opts *o, const struct replay_stats *st,
+			    const struct replay_heap *h, const struct replay_verdict *v,
+			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes);
+void kmem_replay_print_json(const struct replay_opts *o, const struct replay_stats *st,
+			    const struct replay_heap *h, const struct replay_verdict *v,
+			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes, bool ok);
+
+/* A buddy formatter's whole text in a malloc'd buffer of the right size
+ * (the caller frees), or NULL. */
+char *kmem_replay_format_all(int (*fmt)(struct kmem_buddy *, char *, size_t),
+			     struct kmem_buddy *b);
+
+#endif /* KMEM_TOOL_H */

@@ -1,0 +1,644 @@
+/* replay.c - `kmem replay [options] TRACE`: replay an allocation trace
+ * written by the drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h).
+ *
+ * What it does:
+ *   1. Read: open and validate the file (trace_file.c: a bad header, a
+ *      truncated record or an invalid record exits 1 with the reason), sort
+ *      the records by seq (the file holds per-thread batches).
+ *   2. Replay every call in seq order in ONE thread, so the interleaving
+ *      of the traced threads is serialised by seq, on a fresh kmem heap
+ *      (replay_heap.c: buddy -> pagealloc -> slab; kmem_alloc/kmem_zalloc/
+ *      kmem_alloc_aligned/kmem_realloc/kmem_free), or with --malloc on the
+ *      process's malloc (compare glibc, or a peer through LD_PRELOAD). Block
+ *      ids (the traced addresses) map to the replay's own blocks through an
+ *      open-addressing hash table.
+ *   3. Inconsistencies in a trace (records lost to a kill, memory allocated
+ *      before tracing began) are counted, never fatal: a FREE of an unknown
+ *      id is skipped; a REALLOC of an unknown id skips the free and replays
+ *      the allocation; an allocation returning an id that is still live
+ *      replaces the old block (freed first); the FREE record the drop-in
+ *      writes right after a realloc(p, 0) of p (it traces both calls) is
+ *      counted apart.
+ *   4. Every block carries a tag in its first and last 8 bytes, checked when
+ *      it is freed or moved (--no-verify: none).
+ *   5. Verdict: the buddy's state at the end (buddyinfo, fragmentation),
+ *      the invariant checkers (kmem_pa_check, kmem_buddy_check; the kmalloc
+ *      caches are not reachable through the API, so no kmem_cache_check),
+ *      then a teardown that must return every frame; the report
+ *      (replay_report.c); any failure exits 1.
+ * Bound: O(records) expected (hash table at load <= 1/2), plus the sort.
+ *
+ * Data structures: struct idmap (id -> struct live: the replay's block and
+ * the size the traced call asked for); struct replay (the run: the heap,
+ * the id map, struct replay_stats, the pending realloc(p, 0) echo).
+ *
+ * Tunables: --heap (1 GiB), --frame (4096), --max-order (the largest that
+ * fits), --sample (pagealloc stats every 64 calls for the peak), --no-verify;
+ * the id table starts at IDMAP_INITIAL slots and doubles.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "kmem_rand.h"
+#include "kmem_tool.h"
+
+#define IDMAP_INITIAL ((size_t)1 << 16)	/* id table slots at the start */
+
+/* ---- ids to blocks ------------------------------------------------------------------
+ *
+ * Open addressing, linear probing, Fibonacci hashing of the id (addresses:
+ * low bits mostly zero, the multiply moves every bit into the top ones),
+ * load factor at most 1/2, deletion by backward shift (no tombstones, so a
+ * churning trace never degrades the table). Id 0 marks an empty slot: a
+ * traced block is never at address 0. The table lives in its own mapping,
+ * off the heap under test (which matters with --malloc). */
+
+struct live {
+	uint64_t id;
+	void *p;	/* the replay's block; NULL when the replay's call failed */
+	uint64_t size;	/* bytes the traced call asked for */
+};
+
+struct idmap {
+	struct live *slot;
+	size_t cap, n;	/* cap: a power of two */
+	unsigned shift;	/* 64 - log2(cap) */
+};
+
+static inline size_t id_home(const struct idmap *m, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> m->shift);
+}
+
+static int idmap_init(struct idmap *m, size_t cap)
+{
+	void *p = mmap(NULL, cap * sizeof(struct live), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	m->slot = p;
+	m->cap = cap;
+	m->n = 0;
+	m->shift = 64u - (unsigned)__builtin_ctzll((unsigned long long)cap);
+	return 0;
+}
+
+static void idmap_destroy(struct idmap *m)
+{
+	if (m->slot)
+		munmap(m->slot, m->cap * sizeof(struct live));
+	m->slot = NULL;
+}
+
+static struct live *idmap_find(const struct idmap *m, uint64_t id)
+{
+	size_t mask = m->cap - 1;
+
+	for (size_t i = id_home(m, id);; i = (i + 1) & mask) {
+		if (m->slot[i].id == id)
+			return &m->slot[i];
+		if (!m->slot[i].id)
+			return NULL;
+	}
+}
+
+/* Insert an id known to be absent. Returns the entry, or NULL when the
+ * table could not grow. */
+static struct live *idmap_insert(struct idmap *m, uint64_t id)
+{
+	size_t mask, i;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct idmap big;
+
+		if (idmap_init(&big, m->cap * 2))
+			return NULL;
+		for (size_t k = 0; k < m->cap; k++) {
+			if (!m->slot[k].id)
+				continue;
+			for (i = id_home(&big, m->slot[k].id); big.slot[i].id; i = (i + 1) & (big.cap - 1))
+				;
+			big.slot[i] = m->slot[k];
+		}
+		big.n = m->n;
+		idmap_destroy(m);
+		*m = big;
+	}
+	mask = m->cap - 1;
+	for (i = id_home(m, id); m->slot[i].id; i = (i + 1) & mask)
+		;
+	m->slot[i].id = id;
+	m->n++;
+	return &m->slot[i];
+}
+
+/* Backward-shift deletion: later entries of the probe run move up unless
+ * their home lies cyclically in (hole, their slot]. */
+static void idmap_erase(struct idmap *m, struct live *e)
+{
+	size_t mask = m->cap - 1, hole = (size_t)(e - m->slot), j = hole;
+
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!m->slot[j].id)
+			break;
+		home = id_home(m, m->slot[j].id);
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			m->slot[hole] = m->slot[j];
+			hole = j;
+		}
+	}
+	m->slot[hole] = (struct live){ 0 };
+	m->n--;
+}
+
+/* ---- the calls, on the kmem heap or on malloc -------------------------------------- */
+
+/* The five calls, on the kmem heap or on malloc. A traced malloc(0) returns
+ * a unique block; kmem_alloc(0) returns NULL, so 0 becomes 1 for kmem. */
+
+static inline void *h_alloc(struct replay_heap *h, size_t size)
+{
+	return h->s ? kmem_alloc(h->s, size ? size : 1) : malloc(size);
+}
+
+static inline void *h_zalloc(struct replay_heap *h, size_t size)
+{
+	return h->s ? kmem_zalloc(h->s, size ? size : 1) : calloc(1, size);
+}
+
+static inline void *h_aligned(struct replay_heap *h, size_t size, size_t align)
+{
+	void *p;
+
+	if (h->s)
+		return kmem_alloc_aligned(h->s, size ? size : 1, align);
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	return posix_memalign(&p, align, size) ? NULL : p;
+}
+
+static inline void *h_realloc(struct replay_heap *h, void *p, size_t size)
+{
+	if (!size)
+		size = 1; /* realloc(p, 0) is a FREE record of its own kind */
+	return h->s ? kmem_realloc(h->s, p, size) : realloc(p, size);
+}
+
+static inline void h_free(struct replay_heap *h, void *p)
+{
+	if (h->s)
+		kmem_free(h->s, p);
+	else
+		free(p);
+}
+
+/* ---- the run ----------------------------------------------------------------------- */
+
+static inline uint64_t block_tag(uint64_t id, const void *p)
+{
+	uint64_t x = id ^ (uint64_t)(uintptr_t)p;
+
+	return kmem_splitmix64(&x);
+}
+
+/* Blocks of 8 bytes or more carry the tag in their first 8 bytes; of 16
+ * or more in their last 8 too. */
+static inline void tag_set(void *p, uint64_t size, uint64_t tag)
+{
+	if (size >= 8)
+		memcpy(p, &tag, 8);
+	if (size >= 16)
+		memcpy((char *)p + size - 8, &tag, 8);
+}
+
+static inline bool tag_ok(const void *p, uint64_t size, uint64_t tag, bool tail)
+{
+	uint64_t v;
+
+	if (size >= 8) {
+		memcpy(&v, p, 8);
+		if (v != tag)
+			return false;
+	}
+	if (tail && size >= 16) {
+		memcpy(&v, (const char *)p + size - 8, 8);
+		if (v != tag)
+			return false;
+	}
+	return true;
+}
+
+struct replay {
+	struct replay_heap *h;
+	struct idmap ids;
+	struct replay_stats st;
+	bool verify;
+	bool oom;	/* the id table could not grow */
+	/* the last realloc(p, 0): the drop-in also traces the free() it
+	 * calls for it, as the same thread's next record */
+	uint64_t r0_id;
+	unsigned r0_tid;
+};
+
+static void check_block(struct replay *rp, const struct live *e)
+{
+	if (rp->verify && e->p && !tag_ok(e->p, e->size, block_tag(e->id, e->p), true)) {
+		if (rp->st.tag_errors++ < 10)
+			kmem_tool_error("block %#llx (%llu bytes) at %p: tag overwritten",
+					(unsigned long long)e->id, (unsigned long long)e->size,
+					e->p);
+	}
+}
+
+static void drop_live(struct replay *rp, struct live *e)
+{
+	rp->st.live_bytes -= e->size;
+	rp->st.live_blocks--;
+	idmap_erase(&rp->ids, e);
+}
+
+/* The traced call returned id (not 0) and the replay got p for it. */
+static void on_alloc(struct replay *rp, uint64_t id, void *p, uint64_t size, bool zeroed)
+{
+	struct live *e = idmap_find(&rp->ids, id);
+
+	if (!p)
+		rp->st.replay_failed++;
+	if (e) { /* still live: its FREE was lost */
+		rp->st.replaced++;
+		check_block(rp, e);
+		h_free(rp->h, e->p);
+		rp->st.live_bytes -= e->size;
+		rp->st.live_blocks--;
+	} else {
+		e = idmap_insert(&rp->ids, id);
+		if (!e) {
+			rp->oom = true;
+			h_free(rp->h, p);
+			return;
+		}
+	}
+	e->p = p;
+	e->size = size;
+	if (p && rp->verify) {
+		if (zeroed && !tag_ok(p, size, 0, true) && rp->st.tag_errors++ < 10)
+			kmem_tool_error("calloc block %#llx at %p is not zeroed",
+					(unsigned long long)id, p);
+		tag_set(p, size, block_tag(id, p));
+	}
+	rp->st.live_bytes += size;
+	rp->st.live_blocks++;
+	if (rp->st.live_bytes > rp->st.peak_bytes)
+		rp->st.peak_bytes = rp->st.live_bytes;
+	if (rp->st.live_blocks > rp->st.peak_blocks)
+		rp->st.peak_blocks = rp->st.live_blocks;
+}
+
+static void replay_realloc(struct replay *rp, const struct kmem_trace_rec *r)
+{
+	struct live *e;
+	uint64_t tag;
+	void *q;
+
+	if (!r->old) { /* realloc(NULL, n): an allocation */
+		if (!r->ptr) {
+			rp->st.trace_failed++;
+			return;
+		}
+		rp->st.replayed++;
+		on_alloc(rp, r->ptr, h_realloc(rp->h, NULL, (size_t)r->size), r->size, false);
+		return;
+	}
+	if (!r->ptr && r->size) { /* failed in the trace: the old block stays */
+		rp->st.trace_failed++;
+		return;
+	}
+	e = idmap_find(&rp->ids, r->old);
+	if (!e) {
+		rp->st.unknown_realloc++;
+		if (r->ptr) { /* the free is lost; the new block is not */
+			rp->st.replayed++;
+			on_alloc(rp, r->ptr, h_alloc(rp->h, (size_t)r->size), r->size, false);
+		} else { /* realloc(p, 0): its echo is no second unknown */
+			rp->r0_id = r->old;
+			rp->r0_tid = r->tid;
+		}
+		return;
+	}
+	rp->st.replayed++;
+	check_block(rp, e);
+	if (!r->ptr) { /* realloc(p, 0): p freed */
+		h_free(rp->h, e->p);
+		drop_live(rp, e);
+		rp->r0_id = r->old;
+		rp->r0_tid = r->tid;
+		return;
+	}
+	tag = e->p ? block_tag(e->id, e->p) : 0;
+	q = h_realloc(rp->h, e->p, (size_t)r->size);
+	if (!q) { /* the replay's realloc failed: give the old block up too */
+		h_free(rp->h, e->p);
+	} else if (rp->verify && e->p &&
+		   !tag_ok(q, e->size < r->size ? e->size : r->size, tag, false)) {
+		if (rp->st.tag_errors++ < 10)
+			kmem_tool_error("realloc of block %#llx lost its contents",
+					(unsigned long long)e->id);
+	}
+	drop_live(rp, e);
+	on_alloc(rp, r->ptr, q, r->size, false);
+}
+
+static void replay_one(struct replay *rp, const struct kmem_trace_rec *r)
+{
+	struct live *e;
+	bool echo = false;
+
+	if (rp->r0_id && r->tid == rp->r0_tid) {
+		echo = r->op == KMEM_TRACE_FREE && r->ptr == rp->r0_id;
+		rp->r0_id = 0; /* only the thread's very next record echoes */
+	}
+	switch (r->op) {
+	case KMEM_TRACE_MALLOC:
+	case KMEM_TRACE_CALLOC:
+	case KMEM_TRACE_MEMALIGN:
+		if (!r->ptr) {
+			rp->st.trace_failed++;
+			return;
+		}
+		rp->st.replayed++;
+		if (r->op == KMEM_TRACE_MALLOC)
+			on_alloc(rp, r->ptr, h_alloc(rp->h, (size_t)r->size), r->size, false);
+		else if (r->op == KMEM_TRACE_CALLOC)
+			on_alloc(rp, r->ptr, h_zalloc(rp->h, (size_t)r->size), r->size, true);
+		else
+			on_alloc(rp, r->ptr,
+				 h_aligned(rp->h, (size_t)r->size, (size_t)1 << r->align_log2),
+				 r->size, false);
+		return;
+	case KMEM_TRACE_FREE:
+		if (!r->ptr) {
+			rp->st.null_free++;
+			return;
+		}
+		e = idmap_find(&rp->ids, r->ptr);
+		if (!e) {
+			if (echo)
+				rp->st.r0_echo++;
+			else
+				rp->st.unknown_free++;
+			return;
+		}
+		rp->st.replayed++;
+		check_block(rp, e);
+		h_free(rp->h, e->p);
+		drop_live(rp, e);
+		return;
+	case KMEM_TRACE_REALLOC:
+		replay_realloc(rp, r);
+		return;
+	default:
+		return; /* validated before */
+	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The whole trace, in seq order (already sorted). */
+static void replay_run(struct replay *rp, const struct trace_file *t, unsigned long sample)
+{
+	struct kmem_pa_stats ps;
+	unsigned long left = sample;
+	uint64_t t0 = now_ns();
+
+	for (size_t i = 0; i < t->n && !rp->oom; i++) {
+		replay_one(rp, &t->rec[i]);
+		if (rp->h->pa && --left == 0) {
+			left = sample;
+			kmem_pa_get_stats(rp->h->pa, &ps);
+			if (ps.used > rp->st.peak_pa_used)
+				rp->st.peak_pa_used = ps.used;
+		}
+	}
+	rp->st.wall_ns = now_ns() - t0;
+	if (rp->h->pa) {
+		kmem_pa_get_stats(rp->h->pa, &ps);
+		if (ps.used > rp->st.peak_pa_used)
+			rp->st.peak_pa_used = ps.used;
+	}
+}
+
+/* Free every block still live (checking tags). */
+static void replay_drain(struct replay *rp)
+{
+	for (size_t i = 0; i < rp->ids.cap; i++) {
+		struct live *e = &rp->ids.slot[i];
+
+		if (!e->id)
+			continue;
+		check_block(rp, e);
+		h_free(rp->h, e->p);
+		e->id = 0;
+	}
+	rp->ids.n = 0;
+}
+
+/* seq statistics of the sorted records, distinct threads, records by op. */
+static void trace_census(const struct trace_file *t, struct replay_stats *st)
+{
+	static uint8_t seen[65536 / 8];
+
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct kmem_trace_rec *r = &t->rec[i];
+
+		st->ops[r->op]++;
+		if (!(seen[r->tid / 8] & (1u << (r->tid % 8)))) {
+			seen[r->tid / 8] = (uint8_t)(seen[r->tid / 8] | (1u << (r->tid % 8)));
+			st->threads++;
+		}
+		if (i && r->seq == t->rec[i - 1].seq)
+			st->seq_dup++;
+	}
+	if (t->n) {
+		st->seq_first = t->rec[0].seq;
+		st->seq_last = t->rec[t->n - 1].seq;
+		st->seq_missing = st->seq_last - st->seq_first + 1 - (t->n - st->seq_dup);
+	}
+}
+static void replay_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kmem replay [options] TRACE\n"
+		"Replays a KMEM_TRACE file (written by libkmem-malloc.so) in seq order, in\n"
+		"one thread (the traced threads' calls are serialised by seq), against a\n"
+		"fresh kmem heap (buddy -> pagealloc -> slab/kmalloc) or the process's\n"
+		"malloc; prints counts, time per call, peak memory, buddyinfo and the\n"
+		"fragmentation indexes, then runs the invariant checkers (exit 1 on failure).\n"
+		"  -H, --heap SIZE     kmem heap bytes, K/M/G suffixes (default 1G, reserved\n"
+		"                      with MAP_NORESERVE: only what the trace touches is used)\n"
+		"  -f, --frame SIZE    frame size, power of two 64..64K (default 4096)\n"
+		"  -o, --max-order N   largest block order (default: the largest that fits)\n"
+		"  -m, --malloc        replay against malloc/free/... instead of kmem\n"
+		"      --sample N      read pagealloc stats every N calls for the peak (default 64)\n"
+		"      --no-verify     no block tags (tags: 8 bytes at each end of a block,\n"
+		"                      checked at free and realloc)\n"
+		"  -j, --json          print the report as one JSON object\n"
+		"  -h, --help          this text\n");
+}
+
+static int replay_opts(int argc, char **argv, struct replay_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "heap", required_argument, NULL, 'H' },
+		{ "frame", required_argument, NULL, 'f' },
+		{ "max-order", required_argument, NULL, 'o' },
+		{ "malloc", no_argument, NULL, 'm' },
+		{ "sample", required_argument, NULL, 'S' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long v;
+	int c;
+
+	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
+				   .verify = true };
+	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+			if (kmem_tool_parse_size(optarg, &o->heap))
+				return -1;
+			break;
+		case 'f':
+			if (kmem_tool_parse_size(optarg, &o->frame) || (o->frame & (o->frame - 1)))
+				return -1;
+			break;
+		case 'o':
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > KMEM_BUDDY_ORDER_LIMIT)
+				return -1;
+			o->max_order = (unsigned)v;
+			break;
+		case 'm': o->use_malloc = true; break;
+		case 'S':
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > ULONG_MAX)
+				return -1;
+			o->sample = (unsigned long)v;
+			break;
+		case 'V': o->verify = false; break;
+		case 'j': o->json = true; break;
+		case 'h': replay_usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	if (optind != argc - 1)
+		return -1;
+	o->path = argv[optind];
+	return 0;
+}
+
+int kmem_replay_main(int argc, char **argv)
+{
+	struct replay_opts o;
+	struct trace_file t;
+	struct replay_heap h = { 0 };
+	struct replay rp = { 0 };
+	struct replay_verdict v = { 0 };
+	struct rusage ru;
+	size_t end_blocks;
+	uint64_t end_bytes;
+	long maxrss = 0;
+	bool ok;
+
+	if (replay_opts(argc, argv, &o)) {
+		replay_usage(stderr);
+		return 2;
+	}
+	if (kmem_trace_file_open(&t, o.path))
+		return 1;
+	if (t.tail)
+		kmem_trace_file_report_tail(&t);
+	if (t.tail || kmem_trace_file_check(&t)) {
+		kmem_trace_file_close(&t);
+		return 1;
+	}
+	if (kmem_trace_file_sort(&t) || idmap_init(&rp.ids, IDMAP_INITIAL)) {
+		kmem_tool_error("out of memory for %zu records", t.n);
+		kmem_trace_file_close(&t);
+		return 1;
+	}
+	trace_census(&t, &rp.st);
+	if (!o.use_malloc && kmem_replay_heap_setup(&h, &o)) {
+		kmem_replay_heap_unmap(&h);
+		kmem_trace_file_close(&t);
+		return 1;
+	}
+	rp.h = &h;
+	rp.verify = o.verify;
+	replay_run(&rp, &t, o.sample);
+	end_blocks = rp.ids.n;
+	end_bytes = rp.st.live_bytes;
+	if (rp.oom)
+		kmem_tool_error("out of memory for the id table: replay stopped early");
+
+	if (!o.use_malloc) {
+		/* the state the trace left, then the checkers, then the teardown */
+		kmem_buddy_get_stats(h.b, &v.bst);
+		rp.st.peak_buddy_used = v.bst.peak_used_frames;
+		v.buddyinfo = kmem_replay_format_all(kmem_buddy_format_buddyinfo, h.b);
+		v.fragindex = kmem_replay_format_all(kmem_buddy_format_fragindex, h.b);
+		v.json = o.json ? kmem_replay_format_all(kmem_buddy_format_json, h.b) : NULL;
+		v.pa_ok = kmem_pa_check(h.pa) == 0;
+		v.buddy_ok = kmem_buddy_check(h.b) == 0;
+	}
+	replay_drain(&rp);
+	if (!o.use_malloc) {
+		struct kmem_buddy_stats bst;
+
+		kmem_slab_destroy(h.s);
+		kmem_pa_destroy(h.pa);
+		kmem_buddy_get_stats(h.b, &bst);
+		v.managed = bst.managed_frames;
+		v.free_after = bst.free_frames;
+		v.frames_back = bst.free_frames == bst.managed_frames;
+		if (kmem_buddy_check(h.b))
+			v.buddy_ok = false;
+		v.errors = kmem_error_total(&h.sink);
+		kmem_buddy_destroy(h.b);
+	}
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		maxrss = ru.ru_maxrss;
+	ok = !rp.oom && rp.st.tag_errors == 0 &&
+	     (o.use_malloc || (v.buddy_ok && v.pa_ok && v.frames_back && v.errors == 0));
+	if (o.json)
+		kmem_replay_print_json(&o, &rp.st, &h, &v, maxrss, end_blocks, end_bytes, ok);
+	else
+		kmem_replay_print_text(&o, &rp.st, &h, &v, maxrss, end_blocks, end_bytes);
+	if (rp.st.replay_failed)
+		kmem_tool_error("%llu calls failed in the replay (out of memory: try a larger --heap)",
+				(unsigned long long)rp.st.replay_failed);
+	if (!ok)
+		kmem_tool_error("replay of %s failed its checks", o.path);
+	free(v.buddyinfo);
+	free(v.fragindex);
+	free(v.json);
+	kmem_replay_heap_unmap(&h);
+	idmap_destroy(&rp.ids);
+	kmem_trace_file_close(&t);
+	return ok ? 0 : 1;
+}
