@@ -1,5 +1,5 @@
 #!/bin/sh
-# `kmem replay` and `kmem trace-dump` (tools/kmem.c) on KMEM_TRACE files:
+# `kmem replay` and `kmem trace-dump` (tools/replay.c, tools/trace_dump.c) on KMEM_TRACE files:
 #  1. a trace written by hand, records out of seq order, with every kind of
 #     inconsistency the replayer must survive (a free and a realloc of
 #     unknown ids, a live id returned again, a call that failed in the
