@@ -1,7 +1,11 @@
 /* pa_fixture.h - a frame service (pagealloc) over a buddy instance with owner
  * words over a heap arena, reporting to one recording sink; and a "hoard", a
  * test shrinker that holds frames it allocated from the service and gives
- * them back when scanned, recording what it was asked. */
+ * them back when scanned, recording what it was asked. Shared by the
+ * programs in tests/pagealloc/ (one per source file of pagealloc/).
+ *
+ * The default geometry (pafx_init, pafx_setup): 4 KiB frames, max order 6,
+ * a 4 MiB arena: 1024 frames, watermarks 32/40/48, zero_low/high 24/48. */
 #ifndef KMEM_PA_FIXTURE_H
 #define KMEM_PA_FIXTURE_H
 
@@ -87,11 +91,33 @@ static inline void pafx_init_full(struct pafx *f, size_t frame, unsigned max_ord
 	pafx_start(f, &cfg);
 }
 
-/* 4 KiB frames, max order 6, 4 MiB: 1024 frames, watermarks 32/40/48. */
+#define PAFX_FRAME 4096
+#define PAFX_MAX_ORDER 6
+#define PAFX_ARENA ((size_t)4 << 20)
+
+/* The default geometry's buddy and a default config (pafx_config), for the
+ * caller to adjust before pafx_start. */
+static inline void pafx_setup(struct pafx *f, struct kmem_pa_config *cfg)
+{
+	pafx_buddy(f, PAFX_FRAME, PAFX_MAX_ORDER, PAFX_ARENA);
+	pafx_config(f, cfg);
+}
+
+/* The default geometry with `flags` and an init policy. */
+static inline void pafx_init_policy(struct pafx *f, unsigned flags,
+				    enum kmem_pa_init_policy policy)
+{
+	pafx_init_full(f, PAFX_FRAME, PAFX_MAX_ORDER, PAFX_ARENA, flags, policy);
+}
+
+/* The default geometry with `flags`: 1024 frames, watermarks 32/40/48. */
 static inline void pafx_init(struct pafx *f, unsigned flags)
 {
-	pafx_init_full(f, 4096, 6, (size_t)4 << 20, flags, KMEM_PA_INIT_ON_ALLOC);
+	pafx_init_policy(f, flags, KMEM_PA_INIT_ON_ALLOC);
 }
+
+/* A budget kmem_pa_reaper_run never runs out of. */
+#define BIG_BUDGET ((size_t)1 << 20)
 
 static inline size_t pafx_buddy_used(struct pafx *f)
 {
@@ -139,6 +165,41 @@ static inline bool all_zero(const void *p, size_t n)
 		if (c[i])
 			return false;
 	return true;
+}
+
+/* KMEM_TEST_FILTER=test_name runs only that test of the program. */
+static inline void pafx_test_filter(void)
+{
+	if (getenv("KMEM_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("KMEM_TEST_FILTER"));
+}
+
+/* ---- a slab instance on the frame service ----------------------------------- */
+
+/* A slab instance named `name` on the page source ps (the service's or a
+ * client's), reporting to the fixture's sink; *inst is its memory, for the
+ * caller to free after kmem_slab_destroy. */
+static inline struct kmem_slab *pafx_slab(struct pafx *f, const struct kmem_page_source *ps,
+					  const char *name, void **inst)
+{
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.name = name;
+	sc.source = ps;
+	sc.sink = &f->rec.sink;
+	*inst = test_aligned(64, kmem_slab_sizeof());
+	assert_int_equal(kmem_slab_init(*inst, kmem_slab_sizeof(), &sc, &s), 0);
+	return s;
+}
+
+static inline struct kmem_cache_stats cstats(struct kmem_cache *c)
+{
+	struct kmem_cache_stats st;
+
+	kmem_cache_get_stats(c, &st);
+	return st;
 }
 
 /* ---- the hoard: a test shrinker --------------------------------------------- */
@@ -304,6 +365,17 @@ static inline void hoard_free(struct hoard *h)
 	pthread_mutex_destroy(&h->lock);
 #endif
 	free(h);
+}
+
+/* Allocate order-0 frames into h (NO_PCP instances) until free == target. */
+static inline void take_until(struct pafx *f, struct hoard *h, size_t target)
+{
+	size_t fr = pafx_stats(f).free;
+
+	assert_true(fr >= target);
+	for (; fr > target; fr--)
+		assert_true(hoard_take(h, 0, 0));
+	assert_int_equal(pafx_stats(f).free, target);
 }
 
 #endif /* KMEM_PA_FIXTURE_H */

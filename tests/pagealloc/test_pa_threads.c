@@ -1,4 +1,4 @@
-/* test_pagealloc_threads.c - the frame service under threads: workers
+/* test_pa_threads.c - the frame service under threads: workers
  * allocate and free random orders with random flags while the reaper thread
  * runs and a shrinker holds frames the workers donate; every block handed out
  * reads zero (sampled, fully for some) and is stamped, so a block given to

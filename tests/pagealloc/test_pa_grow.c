@@ -1,4 +1,4 @@
-/* test_pagealloc_grow.c - the frame service's hooks for a heap that grows
+/* test_pa_grow.c - the frame service's hooks for a heap that grows
  * and shrinks (what the drop-in malloc stands on): a buddy with one owner
  * table for a whole address range, grow() before reclaim, release() above
  * the high watermark (inline, and through a lazily started reaper), and the
