@@ -1,6 +1,33 @@
 /* client.c - the frame service's clients: registration, shares and
  * reservations, charged allocation and free, the client page source and
- * client stats. Locks: see pa_internal.h.
+ * client stats.
+ *
+ * Algorithm (after Linux memcg: memory.min guarantees, memory.max limits,
+ * and the share-based proportional split of a cgroup v2 weight):
+ *   1. register: a free slot of KMEM_PA_MAX_CLIENTS; the guarantees
+ *      (min_frames) of all clients must fit in managed - high.
+ *   2. share: managed / n (equal), managed * weight / sum of weights
+ *      (proportional), managed * priority / sum of priorities (priority),
+ *      clamped to [min_frames, max_frames].
+ *   3. alloc: charge held with a compare-and-swap that refuses to pass
+ *      max_frames; at the limit, reclaim from the client itself (local
+ *      reclaim in a reclaim context, under shrink_lock) and charge again;
+ *      then the slow path with the client (its floor adds the other
+ *      clients' unmet guarantees, kmem_pa_reserved_for_others); a failure
+ *      drops the charge.
+ *   4. free: drop the charge, free.
+ * Bound: charge O(1) expected (a CAS loop); share and reservation
+ * O(KMEM_PA_MAX_CLIENTS); registration O(KMEM_PA_MAX_CLIENTS).
+ *
+ * Data structures and invariant P5: see pa_internal.h.
+ *
+ * Locking: registration and unregistration under pa->lock (unregistration
+ * also under shrink_lock, so no pass calls the client meanwhile); share and
+ * reservation read the client table under pa->lock; held, peak and the
+ * counters are relaxed atomics.
+ *
+ * Tunables: KMEM_PA_MAX_CLIENTS (32); per client min_frames, max_frames,
+ * weight (default 1), priority (default 1), oom_score_adj.
  */
 #include "pa_internal.h"
 

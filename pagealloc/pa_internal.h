@@ -1,18 +1,89 @@
-/* pa_internal.h - private structures of the frame service (pagealloc).
+/* pa_internal.h - private structures of the frame service (pagealloc),
+ * shared by its files and by white-box tests:
+ *   pagealloc.c  configuration, init/destroy, watermarks, managed size,
+ *                page-source glue;
+ *   pool.c       the zeroed and dirty pools, alloc/free fast and slow
+ *                paths, checked free, drain, the zeroer;
+ *   pcp.c        per-thread frame caches, thread exit, fork adoption;
+ *   refs.c       reference counts of shared blocks, copy-on-write;
+ *   reclaim.c    reclaim context and passes, shrinkers, OOM, shadow set;
+ *   client.c     clients, shares, charged alloc/free;
+ *   reaper.c     the reaper step and thread, kicks, lazy start, fork;
+ *   pa_info.c    stats, text formats, the checker (kmem_pa_check).
+ *
+ * Where a free block of order o < PA_ORDERS can be (o >= PA_ORDERS: only in
+ * the buddy):
+ *
+ *   thread cache  pa_pcp.l[o]: z[0..nz) zeroed, d[0..nd) dirty, top = newest
+ *      | refill: batch >> o blocks    ^ drain: the batch >> o oldest (bottom)
+ *      v                              |
+ *   pools         zpool[o] zeroed, dpool[o] dirty: bounded LIFOs
+ *      | drain_locked (fragmentation, destroy)   ^ overflow: cap reached
+ *      v                                         |
+ *   buddy         (USED in the buddy while cached or pooled; FREE only here)
+ *
+ * Pooled and cached blocks stay USED buddy blocks: the frame service holds
+ * them, and counts them as free for the watermarks ("free" = buddy free +
+ * zero_frames + dirty_frames + busy_frames; thread caches are not counted,
+ * like Linux's NR_FREE_PAGES, which leaves per-CPU pages out).
+ *
+ * The reference table holds only shared blocks (two or more references);
+ * an allocated block without an entry has one reference. Open addressing,
+ * linear probing from ref_slot(addr) = (pfn * 2^64/phi) >> 32 & (cap - 1):
+ *   cap 8, entries A (home 3) and B (home 3): A at 3, B at 4; removing A
+ *   shifts B back to 3 (no tombstones), so lookups stop at the first empty.
+ *
+ * Invariants (kmem_pa_check() verifies all at quiescence and cites the
+ * number; asserts cite them too):
+ *   P1. Every block in zpool[o] or dpool[o], and in the checking thread's
+ *       cache l[o], is the start of a USED buddy block of order o, and is
+ *       held exactly once: in one pool or stack, once, and never also in
+ *       the reference table (a free block has no references).
+ *   P2. 0 <= n <= cap for every pool; zero_frames equals the sum over o of
+ *       zpool[o].n << o, dirty_frames the same over dpool.
+ *   P3. Every block of a zeroed pool and of a cache's zero stack reads all
+ *       zero (it got there right after a memset and nobody wrote it since).
+ *   P4. The caches are a well-linked list of npcp entries, each of this
+ *       instance; every stack's count is within its capacity (nz <= capz,
+ *       nd <= capd; capd == 0 under INIT_ON_FREE, so wiped frees reach the
+ *       zero stack only), and every capacity is max(high >> o, 1).
+ *   P5. nclients equals the number of live clients; a live client's held
+ *       is at most its max_frames (when set); the charges of all live
+ *       clients sum to at most the frames handed out (the buddy's used
+ *       frames minus pooled, busy and cached ones): a charge is taken only
+ *       for a block the client holds, and dropped when it frees it.
+ *   P6. 0 < wmin < wlow < whigh, whigh <= managed unless the instance can
+ *       grow; zlow <= zhigh.
+ *   P7. The reference table: ref_cap is 0 (refs NULL) or a power of two
+ *       >= 4 (refs a buddy block of ref_order); ref_n equals the occupied
+ *       slots and 2 * ref_n <= ref_cap; every entry has refs >= 2, is the
+ *       start of a USED buddy block, appears once, and lies on the probe
+ *       chain from its home slot (no empty slot between home and entry).
+ *   P8. shadow_n equals the number of non-empty shadow slots.
  *
  * Locks, in order, and what they protect:
  *   shrink_lock  the shrinker list and reclaim passes (one reclaimer at a
- *                time); held while shrinkers and release callbacks run,
- *                with no other frame-service lock held.
- *   lock         the pools, the thread-cache list, folded counters, the
+ *                time); held while shrinkers, client release callbacks and
+ *                OOM handlers run, with no other frame-service lock held.
+ *                Also held by kmem_pa_client_unregister (no pass may be
+ *                calling the client) and the fork handlers.
+ *   lock         the pools, zero_frames/dirty_frames/busy_frames (written
+ *                under it, read relaxed), the cache list and folded
+ *                counters, watermarks (written under it, read relaxed), the
  *                reference table, the shadow set, clients' registration,
- *                reclaim/zeroing state.
+ *                the reclaiming/zeroing state. The shrinker list changes
+ *                under both locks, so either suffices to read it.
  *   (buddy's own lock, inside kmem_buddy_* calls)
  * The reaper's mutex/condition (rmtx) is a leaf: never held while taking
- * another lock.
+ * another lock (except in the fork handlers, which take it last).
+ * Functions named *_locked expect pa->lock held by the calling thread and
+ * assert it.
  * A thread cache (struct pa_pcp) belongs to its thread: only that thread
  * touches its slots; the counts nz/nd are written with relaxed atomic stores
- * so kmem_pa_get_stats() may read them from elsewhere.
+ * so kmem_pa_get_stats() may read them from elsewhere. A cache's other
+ * fields change only in its thread, or under the lock once the thread is
+ * gone (thread exit, fork child, destroy).
+ * Client counters (held, peak, allocs, ...) are relaxed atomics, no lock.
  */
 #ifndef KMEM_PA_INTERNAL_H
 #define KMEM_PA_INTERNAL_H

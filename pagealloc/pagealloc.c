@@ -3,7 +3,38 @@
  * Pools and the alloc/free paths are in pool.c, the per-thread caches in
  * pcp.c, reference counts in refs.c, reclaim and OOM in reclaim.c, clients
  * in client.c, the reaper in reaper.c; stats, text and the checker in
- * pa_info.c. Locks: see pa_internal.h.
+ * pa_info.c.
+ *
+ * Algorithm (init):
+ *   1. managed = the buddy's managed minus reserved frames.
+ *   2. Watermarks, unless given (Linux's calculate_min_free_kbytes and
+ *      watermark_scale_factor): min_kb = isqrt(16 * managed_kb) clamped to
+ *      [128, 65536] KiB; min = min_kb * 1024 / frame clamped to [1,
+ *      managed / 32]; gap = max(min / 4, managed / 1000, 1); low = min +
+ *      gap; high = min + 2 * gap.
+ *      4 GiB of 4 KiB frames: managed_kb 4194304, min_kb 8192, min 2048,
+ *      gap 1048, low 3096, high 4144.
+ *   3. Zeroed-pool targets: zero_high = min(high, managed / 8), zero_low =
+ *      zero_high / 2; pool capacities zero_high >> o (at least 1) for both
+ *      pools of order o, in one buddy block.
+ *   4. Per-thread cache batch and high (pcp.c), locks, the reaper's
+ *      mutex/condition, the cache key (or the one cache without threads).
+ * destroy stops the reaper, returns every cache and pooled block and the
+ * tables to the buddy, and reports clients that still hold frames.
+ * Bound: init O(PA_ORDERS + max_order); destroy O(cached + pooled blocks).
+ *
+ * Data structures and invariants (P6 here): see pa_internal.h.
+ *
+ * Locking: set_watermarks, grown and withdrawn write under pa->lock (the
+ * watermarks are read relaxed elsewhere); init and destroy run with no
+ * other thread using the instance.
+ *
+ * Tunables (struct kmem_pa_config, defaults in kmem/pagealloc.h): the
+ * watermarks (derived as above: Linux's scaling keeps min small on big
+ * machines and the low-high gap a fixed fraction), zero_low/zero_high (half
+ * of high, an eighth of memory at most: zeroed frames are prepared work,
+ * not reserve), pcp_batch/pcp_high, zero_rate, oom_retries, share policy,
+ * reclaim scope, flags.
  */
 #include "pa_internal.h"
 

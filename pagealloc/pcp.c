@@ -1,6 +1,49 @@
 /* pcp.c - the frame service's per-thread frame caches (after Linux's
  * per-CPU page lists): creation on first use, refill, drain, fold of the
  * owner-only counters, thread exit and fork adoption.
+ *
+ * Algorithm (Linux mm/page_alloc.c: rmqueue_pcplist, free_unref_page,
+ * free_pcppages_bulk; pcp->batch and pcp->high):
+ *   1. A thread's first slow-path call makes its cache: one buddy block
+ *      holding struct pa_pcp and, per order o < PA_ORDERS, a zero and a
+ *      dirty stack of cap(o) = max(high >> o, 1) slots (capd = 0 under
+ *      INIT_ON_FREE: every free wipes and takes the slow path). The
+ *      thread key's destructor returns it at thread exit; the thread-local
+ *      kmem_pa_tls remembers the last instance used, for the fast paths.
+ *   2. refill, after a miss in the slow path: up to max(batch >> o, 1)
+ *      blocks while free frames stay at or above low + 2^o (no hoarding
+ *      under pressure): zeroed ones from the zeroed pool only, dirty ones
+ *      from the dirty pool, else the buddy.
+ *   3. drain, when a free finds its stack full: the k = max(batch >> o, 1)
+ *      oldest blocks (the bottom; the top stays hot) go to the pool of
+ *      their kind, the buddy when it is full; the blocks are validated
+ *      against the buddy first (a misuse that reached the stack through
+ *      the unchecked fast path is reported there).
+ *   4. fold: the owner-only counters (frees, and the balances that give
+ *      the fast allocations) are added to the instance under its lock at
+ *      every slow path, stats call and flush.
+ *   5. thread exit (key destructor), destroy, and a fork child (for the
+ *      threads that did not come along): flush every stack, free the cache.
+ * Bound: refill and drain O(batch >> o) pool or buddy operations (drain
+ * also memmoves the stack, O(cap)); flush O(cache capacity); creation
+ * O(max_order) plus the clearing of one block.
+ *
+ * Data structures and invariants (P1, P3, P4): see pa_internal.h. A cache
+ * is touched only by its thread, except under the lock once the thread is
+ * gone; counts are stored relaxed so stats may read them.
+ *
+ * Locking: pa->lock protects the cache list (npcp, next/prev) and the
+ * folded counters; kmem_pa_pcp_fold_locked, kmem_pa_pcp_drain_stack_locked,
+ * kmem_pa_pcp_flush_locked, pcp_free_locked, kmem_pa_pcp_adopt_orphans_locked
+ * and kmem_pa_pcp_refill_locked expect it held. Cache creation takes it
+ * only to link the new cache.
+ *
+ * Tunables (struct kmem_pa_config): pcp_batch (default clamp(managed / 1024,
+ * 1, 31) rounded to 2^n - 1: Linux's zone_batchsize, a batch worth one lock
+ * hold that stays small next to the zone), pcp_high (default 6 * batch,
+ * Linux's pcp->high: enough to absorb a burst of frees without draining);
+ * order o uses batch >> o and high >> o (at least 1): a large block is worth
+ * as many frames as 2^o small ones. KMEM_PA_NO_PCP: no caches.
  */
 #include "pa_internal.h"
 

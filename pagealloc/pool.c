@@ -1,11 +1,62 @@
 /* pool.c - the frame service's zeroed and dirty pools, the allocation and
  * free paths (fast and slow), checked free, drain, and the zeroer.
  *
- * Zero-fill on demand: a block is "zeroed" only while it sits in a zeroed
- * pool or a cache's zero stack, and reaches those only right after a memset
- * (zeroer, inline, or a wipe at free). Every path that hands out a block
- * under a zeroing policy either takes a zeroed one or memsets it first, so
- * no caller ever sees another caller's data.
+ * Algorithm (Linux mm/page_alloc.c: __alloc_pages with the per-CPU fast
+ * path, the watermark test, direct reclaim and the OOM killer; zeroing
+ * after init_on_alloc/init_on_free and the old idle-page zeroing):
+ *   1. alloc fast path (no lock): order < PA_ORDERS and the thread has a
+ *      cache: pop the top of its zero stack (zeroing request, or any
+ *      request under INIT_ON_ALLOC/ON_FREE) or of its dirty stack.
+ *   2. alloc slow path, under the lock: fold the cache's counters; take a
+ *      cached block the fast path could not; else the watermark test
+ *      free - 2^order >= floor, floor = min (min / 2 for KMEM_PAGE_HIGH)
+ *      plus the unmet guarantees of the other clients; then the zeroed
+ *      pool (when zero is needed or no dirty block is pooled), the dirty
+ *      pool, the buddy, and if all fail the pools drained to the buddy
+ *      (dirty first: blocks of other orders may merge) and the buddy again;
+ *      then refill the cache (pcp.c).
+ *   3. No block: grow (no lock held, at most 4 calls per request), kick the
+ *      reaper, then direct reclaim once, then OOM rounds (oom_retries,
+ *      4 times as many with KMEM_PAGE_NOFAIL, 1 ms naps between), then NULL.
+ *   4. A block that must read zero and came from dirty storage is memset
+ *      inline (zero-fill on demand: zeroed only where a memset just ran).
+ *   5. free fast path (no lock): push on the dirty stack below capd. Slow
+ *      path: wipe first under INIT_ON_FREE; with a cache, drain its batch of
+ *      oldest blocks when the stack is full, then push; without one,
+ *      validate the block with the buddy and pool it (the buddy when the
+ *      pool is full). Orders >= PA_ORDERS go straight to the buddy.
+ *   6. zeroer (kmem_pa_zero_some): per order o, hysteresis zlow >> o ..
+ *      zhigh >> o; take up to PA_ZERO_BATCH blocks (dirty pool first, then
+ *      the buddy while it has more than high + 2^o free) under the lock,
+ *      memset them with no lock held (counted in busy_frames, still free),
+ *      put them in the zeroed pool.
+ *   7. checked free: the buddy classifies a pointer that does not start a
+ *      block; a wrong order is refused; a pooled or own-cached block is a
+ *      double free; a shared block loses one reference instead.
+ * Bound: fast paths O(1), lock-free; slow alloc O(batch + max_order) pool
+ * and buddy operations per attempt, O(pooled blocks) when fragmentation
+ * drains the pools, plus the memset of the block; slow free O(batch);
+ * zeroer O(max_zero frames) of memset; checked free O(pooled blocks of its
+ * order + cache size) for the double-free scan. Reclaim and OOM add the
+ * callbacks' own work (reclaim.c).
+ *
+ * Data structures and invariants P1-P8: see pa_internal.h. Pools keep P1-P3
+ * (a block enters a zeroed pool only right after a memset, P3); every pool
+ * change moves zero_frames/dirty_frames with it (P2).
+ *
+ * Locking: pa->lock protects the pools and the counters; the *_locked
+ * functions here (kmem_pa_pool_put_locked, kmem_pa_pool_take_locked,
+ * kmem_pa_drain_locked, kmem_pa_pooled_or_cached_locked, take_locked) expect
+ * it held. memset, grow, reclaim, OOM and kicks run with no frame-service
+ * lock held; buddy calls nest inside pa->lock.
+ *
+ * Tunables: the watermarks and zero_low/zero_high (pagealloc.c);
+ * oom_retries (3: Linux retries reclaim a few times before OOM);
+ * PA_ZERO_BATCH (16 blocks per zeroer lock hold: the memset runs unlocked,
+ * so the batch only amortises the lock, and 16 keeps a hold short);
+ * grow attempts per request (4: another thread may grow meanwhile);
+ * NOFAIL retry factor (4) and nap (1 ms, time for the reaper and other
+ * threads to free).
  */
 #include "pa_internal.h"
 

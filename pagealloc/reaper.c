@@ -1,7 +1,53 @@
 /* reaper.c - the frame service's reaper: one step, kmem_pa_reaper_run(),
- * that the thread or an embedded idle loop drives (reclaim cycle, release
- * of excess memory, background zeroing); the thread itself, kicks, the lazy
- * start, and the fork handlers. Locks: see pa_internal.h.
+ * that the thread or an embedded idle loop drives; the thread itself, kicks,
+ * the lazy start, and the fork handlers.
+ *
+ * Algorithm (Linux kswapd's low/high hysteresis; workingset thrashing):
+ *   1. step: (a) free below low starts a reclaim cycle, which runs
+ *      background passes until free reaches high or a pass frees nothing;
+ *      a cycle ends with the thrashing test: at least 8 frames reclaimed
+ *      and at least half of them refaulted before the next cycle, for
+ *      PA_THRASH_CYCLES cycles running, calls on_thrash; (b) free above
+ *      high: release() the excess (kmem_pa_release_excess); (c) unless
+ *      KMEM_PA_NO_BGZERO, zero up to max_zero frames (pool.c).
+ *   2. thread: a token bucket of zero_rate frames per second (burst
+ *      zero_rate / 20, at least PA_ZERO_BATCH) bounds background zeroing.
+ *   3. The wake rule. After a step the thread runs again at once if it
+ *      zeroed (tokens left), or if it was kicked during a step that did not
+ *      reclaim. Otherwise it sleeps on rcond until a kick or a deadline:
+ *      pending zeroing (out of tokens): until PA_ZERO_BATCH tokens accrue;
+ *      after a reclaim cycle: 10 ms, and if free is still below low then a
+ *      full 10 ms that kicks do not cut short (a reclaim that fell short is
+ *      not retried in a busy loop); idle: until kicked, 1 s at most.
+ *   4. kicks: the alloc slow path (free below low, or the order-0 zeroed
+ *      pool below zlow while dirty blocks or plenty of free frames exist),
+ *      set_watermarks, and kmem_pa_kick_release from frees that leave free
+ *      above high + high / 4 (run inline instead with KMEM_PA_RELEASE_INLINE
+ *      or without a thread). A kick reads `kicked` relaxed first and skips
+ *      the mutex when it is already set.
+ *   5. lazy start (KMEM_PA_LAZY_REAPER): the first kick starts the thread;
+ *      one caller wins the `starting` flag; a failed start leaves the flag
+ *      set, so there is no retry storm.
+ *   6. fork: prepare takes shrink_lock, lock, rmtx; the parent releases
+ *      them; the child has no reaper thread: it resets the reaper state,
+ *      makes a new condition variable, adopts the caches (pcp.c) and
+ *      releases the locks.
+ * Bound: a step is one reclaim cycle (passes until high or no progress),
+ * one release() call and O(max_zero) frames of memset; a kick O(1).
+ *
+ * Data structures: see pa_internal.h (running, stop, kicked, live,
+ * starting; thread and rcond).
+ *
+ * Locking: rmtx protects running/stop/kicked and pairs with rcond; it is a
+ * leaf: taken with no other lock held, except by kmem_pa_fork_prepare, which
+ * takes it last. kicked and live are also read relaxed as hints. A step
+ * takes pa->lock briefly for the reclaiming state and counters, and runs
+ * passes, release() and on_thrash with no frame-service lock held.
+ *
+ * Tunables: zero_rate (65536 frames/s: 256 MiB/s of 4 KiB frames, a small
+ * part of one core's memset bandwidth); PA_THRASH_CYCLES (3: one bad cycle
+ * is noise); the 10 ms reclaim pause and the 1 s idle timeout (kswapd-like
+ * pacing that bounds the cost of a reclaim that cannot succeed).
  */
 #include "pa_internal.h"
 

@@ -1,8 +1,40 @@
 /* reclaim.c - the frame service's reclaim side: the reclaim context,
  * shrinkers, reclaim passes, OOM handling and the shadow set of recently
- * reclaimed frames (refault detection). No callback ever runs with the
- * instance lock held, and reclaim passes are serialised by shrink_lock.
- * Locks: see pa_internal.h.
+ * reclaimed frames (refault detection).
+ *
+ * Algorithm (Linux mm/vmscan.c shrink_slab and kswapd/direct reclaim, the
+ * memcg local/global split, mm/oom_kill.c, and mm/workingset.c's shadow
+ * entries):
+ *   1. A pass runs in a reclaim context: the thread's cache is out of use
+ *      (its frees reach the pools and the shadow set) and a nested pass
+ *      returns 0 at once.
+ *   2. Under shrink_lock: the requesting client's own release first, when
+ *      reclaim is local or the client is at or above its share; local
+ *      scope stops there. Then the shrinkers, newest first, skipped when
+ *      count() is 0, each asked for what is still missing. At direct
+ *      pressure, then the clients most above their share, each once.
+ *   3. OOM: a pass at OOM pressure, then the handler, or the default
+ *      victim: the client that can release, holds more than its guarantee
+ *      and is not exempt, with the highest score held * 1000 / managed +
+ *      oom_score_adj (ties: lower priority; priority policy: lowest
+ *      priority first), asked to release.
+ *   4. Shadow set: a block freed during a pass is remembered in a
+ *      PA_SHADOW-slot hash set; taking it again (take_locked, refill) counts
+ *      a refault, which the reaper's thrashing test reads (reaper.c).
+ * Bound: a pass makes O(shrinkers + clients) callback calls and
+ * O(clients^2) share computations (each share is O(clients)); OOM
+ * O(clients); shadow record/check O(1). The callbacks' work is theirs.
+ *
+ * Data structures and invariant P8: see pa_internal.h.
+ *
+ * Locking: shrink_lock before lock. Callbacks (shrinker count/scan, client
+ * release, the OOM handler) run with shrink_lock only. The shrinker list
+ * changes under both locks. kmem_pa_shadow_record_locked and
+ * kmem_pa_shadow_check_locked expect pa->lock; oom_pick_locked too.
+ *
+ * Tunables: PA_SHADOW (256 slots, 2 KiB: enough to estimate the refault
+ * ratio of a cycle, not to remember every frame); oom_retries and the
+ * share policy / reclaim scope of struct kmem_pa_config.
  */
 #include "pa_internal.h"
 

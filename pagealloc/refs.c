@@ -1,6 +1,34 @@
-/* refs.c - the frame service's reference counts of shared blocks (an
- * open-addressing table of the blocks with two or more references) and
+/* refs.c - the frame service's reference counts of shared blocks and
  * copy-on-write.
+ *
+ * Algorithm (Linux's page refcount and do_wp_page, with the counts kept
+ * aside instead of in a struct page):
+ *   1. A block without an entry has one reference. get() inserts an entry
+ *      with 2, or adds one; put() drops one, removing the entry at 1 and
+ *      freeing the block at 0; a checked free of a shared block drops a
+ *      reference instead of freeing.
+ *   2. The table is open addressing with linear probing from a Fibonacci
+ *      hash of the frame number (Knuth TAOCP 6.4); removal shifts the later
+ *      entries of the probe run back (Algorithm R), so there are no
+ *      tombstones and a lookup stops at the first empty slot.
+ *   3. It doubles (at least one frame's worth, 4 slots minimum) before the
+ *      load would pass 1/2, rehashing into a new buddy block.
+ *   4. cow(): a block with at most one reference is returned as is;
+ *      otherwise a copy is allocated (a dirty request: memcpy overwrites
+ *      it), filled, and the original loses the caller's reference.
+ * Bound: get/put/refcount O(1) expected at load <= 1/2, O(ref_cap) worst;
+ * a growth O(ref_cap); get and refcount also scan the block's pool and the
+ * caller's cache, O(pooled blocks of its order), to refuse free blocks; cow
+ * adds the memcpy of the block.
+ *
+ * Data structures and invariant P7 (and P1: no free block has an entry):
+ * see pa_internal.h.
+ *
+ * Locking: pa->lock protects the table; kmem_pa_ref_find_locked,
+ * kmem_pa_ref_remove_locked and ref_insert_locked expect it held. The table
+ * grows with buddy calls nested inside it.
+ *
+ * Tunables: none (the load bound 1/2 keeps linear-probing runs short).
  */
 #include "pa_internal.h"
 
