@@ -1,5 +1,28 @@
 /* pa_info.c - the frame service's statistics, /proc-style text and
- * invariant checker. */
+ * invariant checker.
+ *
+ * Algorithm (checker, kmem_pa_check): under the instance lock,
+ *   1. P6 the watermarks; P8 the shadow count; P4 the cache list, walked at
+ *      most npcp + 1 steps, and every cache's counts against its capacity;
+ *   2. per order: sort each pool's array in place (heapsort: no memory to
+ *      allocate) and test P2 counts, P1 order in the buddy and uniqueness
+ *      (adjacent duplicates, binary search across the two pools, lookups in
+ *      the reference table), P3 zeroed contents; then the calling thread's
+ *      cache against the sorted pools and itself;
+ *   3. P2 the pool sums; P5 the client table and charges against the
+ *      buddy's used frames; P7 the reference table (every slot, and the
+ *      probe chain of every entry);
+ *   4. the first broken invariant is reported as KMEM_CORRUPTION with its
+ *      number ("P3: ...") after the lock is dropped, and the buddy's own
+ *      checker runs last.
+ * Bound: O(pooled bytes) for P3, O(pooled blocks * log) for the sorts and
+ * searches, O(cache^2) for one cache's uniqueness, O(ref_cap * probe run)
+ * for P7. Other threads' caches are counted, never read (their owners
+ * change them without a lock), so exact results need quiescence.
+ *
+ * Locking: kmem_pa_get_stats and the checker take pa->lock; check_locked
+ * expects it held; the buddy's lock nests inside it. Nothing is allocated.
+ */
 #include "pa_internal.h"
 #include "kmem_fmt.h"
 
@@ -171,11 +194,11 @@ int kmem_pa_format_zoneinfo(struct kmem_pagealloc *pa, char *buf, size_t len)
 
 struct check_err {
 	const void *ptr;
-	const char *what;
+	const char *what;	/* "P<n>: ..." */
 };
 
 /* Record the first broken invariant; reported after the lock is dropped. */
-#define check_fail(pa, p, w) ((void)(pa), err->ptr = (p), err->what = (w), -EFAULT)
+#define check_fail(p, w) (err->ptr = (p), err->what = (w), -EFAULT)
 
 /* In-place heapsort of pointers (no memory to allocate here). */
 static void sift(void **a, size_t i, size_t n)
@@ -240,100 +263,234 @@ static bool all_zero(const struct kmem_pagealloc *pa, void *blk, unsigned order)
 	return ok;
 }
 
-static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
+static unsigned check_cap(const struct kmem_pagealloc *pa, unsigned order)
 {
-	size_t zf = 0, df = 0, held = 0;
-	struct pa_pcp *me = pa_pcp_self(pa);
+	return (pa->high >> order) ? (pa->high >> order) : 1;
+}
 
-	/* a growable instance may manage less than high for a while */
-	if (!(pa->wmin > 0 && pa->wmin < pa->wlow && pa->wlow < pa->whigh &&
-	      (pa->grow || pa->whigh <= pa->managed)))
-		return check_fail(pa, NULL, "watermarks not 0 < min < low < high <= managed");
-	for (unsigned o = 0; o < PA_ORDERS; o++) {
-		struct pa_pool *zp = &pa->zpool[o], *dp = &pa->dpool[o];
-
-		if (zp->n > zp->cap || dp->n > dp->cap)
-			return check_fail(pa, NULL, "pool count above its capacity");
-		sort_ptrs(zp->blk, zp->n);
-		sort_ptrs(dp->blk, dp->n);
-		for (size_t i = 0; i < zp->n; i++) {
-			if (kmem_buddy_block_order(pa->b, zp->blk[i]) != (int)o)
-				return check_fail(pa, zp->blk[i],
-						  "zeroed-pool block not an allocated buddy block of its order");
-			if (i && zp->blk[i] == zp->blk[i - 1])
-				return check_fail(pa, zp->blk[i], "block twice in a zeroed pool");
-			if (!all_zero(pa, zp->blk[i], o))
-				return check_fail(pa, zp->blk[i], "zeroed-pool block is not all zero");
-		}
-		for (size_t i = 0; i < dp->n; i++) {
-			if (kmem_buddy_block_order(pa->b, dp->blk[i]) != (int)o)
-				return check_fail(pa, dp->blk[i],
-						  "dirty-pool block not an allocated buddy block of its order");
-			if (i && dp->blk[i] == dp->blk[i - 1])
-				return check_fail(pa, dp->blk[i], "block twice in a dirty pool");
-			if (in_sorted(zp->blk, zp->n, dp->blk[i]))
-				return check_fail(pa, dp->blk[i], "block in both the zeroed and dirty pool");
-		}
-		zf += zp->n << o;
-		df += dp->n << o;
-		if (me) {
-			const struct pa_list *l = &me->l[o];
-
-			if (l->nz > l->capz || l->nd > l->capd)
-				return check_fail(pa, me, "thread cache count above its capacity");
-			for (unsigned i = 0; i < l->nz + l->nd; i++) {
-				void *b = i < l->nz ? l->z[i] : l->d[i - l->nz];
-
-				if (kmem_buddy_block_order(pa->b, b) != (int)o)
-					return check_fail(pa, b,
-							  "cached block not an allocated buddy block of its order");
-				if (in_sorted(zp->blk, zp->n, b) || in_sorted(dp->blk, dp->n, b))
-					return check_fail(pa, b, "cached block also in a pool");
-				if (i < l->nz && !all_zero(pa, b, o))
-					return check_fail(pa, b, "zero-cached block is not all zero");
-			}
-		}
-	}
-	if (zf != pa->zero_frames || df != pa->dirty_frames)
-		return check_fail(pa, NULL, "pool frame counts do not match the pools");
-	for (unsigned i = 0; i < KMEM_PA_MAX_CLIENTS; i++) {
-		const struct kmem_pa_client *c = &pa->client[i];
-
-		if (!c->live)
-			continue;
-		held += pa_relaxed(&c->held);
-		if (c->max_frames && pa_relaxed(&c->held) > c->max_frames)
-			return check_fail(pa, c, "client holds more than its hard limit");
-	}
-	if (held > pa->managed)
-		return check_fail(pa, NULL, "clients hold more frames than are managed");
-	{
-		size_t n = 0;
-
-		for (size_t i = 0; i < pa->ref_cap; i++)
-			if (pa->refs[i].addr) {
-				n++;
-				if (pa->refs[i].refs < 2)
-					return check_fail(pa, (void *)pa->refs[i].addr,
-							  "shared-block entry with fewer than 2 references");
-			}
-		if (n != pa->ref_n)
-			return check_fail(pa, NULL, "reference table count mismatch");
+/* P1 for a pool: buddy order, no duplicate, not shared; P3 for a zeroed
+ * one. The pool is sorted. */
+static int check_pool_locked(struct kmem_pagealloc *pa, const struct pa_pool *pl, unsigned o,
+			     bool zeroed, struct check_err *err)
+{
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	for (size_t i = 0; i < pl->n; i++) {
+		if (kmem_buddy_block_order(pa->b, pl->blk[i]) != (int)o)
+			return check_fail(pl->blk[i],
+					  "P1: pooled block not a used buddy block of its order");
+		if (i && pl->blk[i] == pl->blk[i - 1])
+			return check_fail(pl->blk[i], "P1: block twice in one pool");
+		if (kmem_pa_ref_find_locked(pa, (uintptr_t)pl->blk[i]))
+			return check_fail(pl->blk[i], "P1: pooled block has shared references");
+		if (zeroed && !all_zero(pa, pl->blk[i], o))
+			return check_fail(pl->blk[i], "P3: zeroed-pool block is not all zero");
 	}
 	return 0;
 }
 
-int kmem_pa_check(struct kmem_pagealloc *pa)
+/* P1 and P3 for the calling thread's cache, order o (pools sorted). */
+static int check_own_cache_locked(struct kmem_pagealloc *pa, const struct pa_pcp *me, unsigned o,
+				  struct check_err *err)
 {
+	const struct pa_list *l = &me->l[o];
+	const struct pa_pool *zp = &pa->zpool[o], *dp = &pa->dpool[o];
+	unsigned n = l->nz + l->nd;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	for (unsigned i = 0; i < n; i++) {
+		void *b = i < l->nz ? l->z[i] : l->d[i - l->nz];
+
+		if (kmem_buddy_block_order(pa->b, b) != (int)o)
+			return check_fail(b,
+					  "P1: cached block not a used buddy block of its order");
+		if (in_sorted(zp->blk, zp->n, b) || in_sorted(dp->blk, dp->n, b))
+			return check_fail(b, "P1: cached block is also pooled");
+		for (unsigned j = i + 1; j < n; j++)
+			if ((j < l->nz ? l->z[j] : l->d[j - l->nz]) == b)
+				return check_fail(b, "P1: block twice in a thread cache");
+		if (kmem_pa_ref_find_locked(pa, (uintptr_t)b))
+			return check_fail(b, "P1: cached block has shared references");
+		if (i < l->nz && !all_zero(pa, b, o))
+			return check_fail(b, "P3: zero-cached block is not all zero");
+	}
+	return 0;
+}
+
+/* P4: the cache list and every cache's counts and capacities. *cached:
+ * frames in all caches (counts read relaxed). */
+static int check_caches_locked(struct kmem_pagealloc *pa, size_t *cached, struct check_err *err)
+{
+	const struct pa_pcp *prev = NULL;
+	unsigned n = 0;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	*cached = 0;
+	for (const struct pa_pcp *p = pa->pcps; p; prev = p, p = p->next) {
+		if (++n > pa->npcp)
+			return check_fail(p, "P4: more thread caches on the list than npcp");
+		if (p->prev != prev || p->pa != pa)
+			return check_fail(p, "P4: thread cache list badly linked");
+		for (unsigned o = 0; o < PA_ORDERS; o++) {
+			const struct pa_list *l = &p->l[o];
+			unsigned nz = __atomic_load_n(&l->nz, __ATOMIC_RELAXED);
+			unsigned nd = __atomic_load_n(&l->nd, __ATOMIC_RELAXED);
+
+			if (l->capz != check_cap(pa, o) ||
+			    l->capd != (pa->wipe ? 0 : check_cap(pa, o)))
+				return check_fail(p,
+						  "P4: cache capacity not max(high >> order, 1)");
+			if (nz > l->capz || nd > l->capd)
+				return check_fail(p, "P4: thread cache count above its capacity");
+			*cached += ((size_t)nz + nd) << o;
+		}
+	}
+	if (n != pa->npcp)
+		return check_fail(NULL, "P4: fewer thread caches on the list than npcp");
+	return 0;
+}
+
+/* P5: the client table and the charges. */
+static int check_clients_locked(struct kmem_pagealloc *pa, size_t cached, struct check_err *err)
+{
+	struct kmem_buddy_stats bs;
+	size_t held = 0, out, parked;
+	unsigned live = 0;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	for (unsigned i = 0; i < KMEM_PA_MAX_CLIENTS; i++) {
+		const struct kmem_pa_client *c = &pa->client[i];
+		size_t h;
+
+		if (!c->live)
+			continue;
+		live++;
+		h = pa_relaxed(&c->held);
+		held += h;
+		if (c->max_frames && h > c->max_frames)
+			return check_fail(c, "P5: client holds more than its hard limit");
+	}
+	if (live != pa->nclients)
+		return check_fail(NULL, "P5: nclients is not the number of live clients");
+	kmem_buddy_get_stats(pa->b, &bs);
+	parked = pa->zero_frames + pa->dirty_frames + pa->busy_frames + cached;
+	out = bs.used_frames > parked ? bs.used_frames - parked : 0;
+	if (held > out)
+		return check_fail(NULL, "P5: client charges exceed the frames handed out");
+	return 0;
+}
+
+/* P7: the reference table. */
+static int check_refs_locked(struct kmem_pagealloc *pa, struct check_err *err)
+{
+	size_t n = 0, mask = pa->ref_cap - 1;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	if (!pa->ref_cap)
+		return pa->refs || pa->ref_n
+			       ? check_fail(pa->refs, "P7: empty reference table not clear")
+			       : 0;
+	if (!pa->refs || pa->ref_cap < 4 || (pa->ref_cap & mask))
+		return check_fail(pa->refs,
+				  "P7: reference table capacity is not a power of two >= 4");
+	if (kmem_buddy_block_order(pa->b, pa->refs) != (int)pa->ref_order ||
+	    (pa->frame_size << pa->ref_order) < pa->ref_cap * sizeof(struct pa_ref))
+		return check_fail(pa->refs,
+				  "P7: reference table is not a used buddy block of ref_order");
+	for (size_t i = 0; i < pa->ref_cap; i++) {
+		const struct pa_ref *e = &pa->refs[i];
+		size_t home;
+
+		if (!e->addr)
+			continue;
+		n++;
+		if (e->refs < 2)
+			return check_fail((void *)e->addr,
+					  "P7: shared-block entry with fewer than 2 references");
+		if (kmem_buddy_block_order(pa->b, (void *)e->addr) < 0)
+			return check_fail((void *)e->addr,
+					  "P7: shared block is not a used buddy block");
+		/* the probe chain from home reaches i without an empty slot,
+		 * and holds no other entry for the same block */
+		for (home = pa_ref_slot(pa, e->addr); home != i; home = (home + 1) & mask) {
+			if (!pa->refs[home].addr)
+				return check_fail((void *)e->addr,
+						  "P7: shared-block entry off its probe chain");
+			if (pa->refs[home].addr == e->addr)
+				return check_fail((void *)e->addr,
+						  "P7: block twice in the reference table");
+		}
+	}
+	if (n != pa->ref_n || 2 * n > pa->ref_cap)
+		return check_fail(NULL,
+				  "P7: ref_n is not the occupied slots, or the load exceeds 1/2");
+	return 0;
+}
+
+static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
+{
+	size_t zf = 0, df = 0, cached, shadow = 0;
+	struct pa_pcp *me = pa_pcp_self(pa);
 	int rc;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	/* a growable instance may manage less than high for a while */
+	if (!(pa->wmin > 0 && pa->wmin < pa->wlow && pa->wlow < pa->whigh &&
+	      (pa->grow || pa->whigh <= pa->managed) && pa->zlow <= pa->zhigh))
+		return check_fail(NULL, "P6: watermarks not 0 < min < low < high <= managed, "
+					"or zero_low > zero_high");
+	for (unsigned i = 0; i < PA_SHADOW; i++)
+		shadow += pa->shadow[i] != 0;
+	if (shadow != pa->shadow_n)
+		return check_fail(NULL, "P8: shadow_n is not the number of remembered frames");
+	if ((rc = check_caches_locked(pa, &cached, err)) != 0)
+		return rc;
+	for (unsigned o = 0; o < PA_ORDERS; o++) {
+		struct pa_pool *zp = &pa->zpool[o], *dp = &pa->dpool[o];
+
+		if (zp->n > zp->cap || dp->n > dp->cap)
+			return check_fail(NULL, "P2: pool count above its capacity");
+		sort_ptrs(zp->blk, zp->n);
+		sort_ptrs(dp->blk, dp->n);
+		if ((rc = check_pool_locked(pa, zp, o, true, err)) != 0 ||
+		    (rc = check_pool_locked(pa, dp, o, false, err)) != 0)
+			return rc;
+		for (size_t i = 0; i < dp->n; i++)
+			if (in_sorted(zp->blk, zp->n, dp->blk[i]))
+				return check_fail(dp->blk[i],
+						  "P1: block in both the zeroed and dirty pool");
+		if (me && (rc = check_own_cache_locked(pa, me, o, err)) != 0)
+			return rc;
+		zf += zp->n << o;
+		df += dp->n << o;
+	}
+	if (zf != pa->zero_frames || df != pa->dirty_frames)
+		return check_fail(NULL, "P2: pool frame counts do not match the pools");
+	if ((rc = check_clients_locked(pa, cached, err)) != 0)
+		return rc;
+	return check_refs_locked(pa, err);
+}
+
+int kmem_pa_check(struct kmem_pagealloc *pa)
+{
 	struct check_err err = {NULL, NULL};
+	int rc;
 
 	kmem_lock_acquire(&pa->lock);
 	rc = check_locked(pa, &err);
 	kmem_lock_release(&pa->lock);
 	if (rc) {
-		kmem_pa_report(pa, KMEM_CORRUPTION, err.ptr, "invariant broken: %s", err.what);
+		struct kmem_error_report r;
+
+		/* the message is a constant: no formatting (builds without
+		 * stdio still name the invariant) */
+		memset(&r, 0, sizeof(r));
+		r.status = KMEM_CORRUPTION;
+		r.ptr = err.ptr;
+		r.order = -1;
+		r.component = "pagealloc";
+		r.instance = pa->name;
+		r.detail = err.what;
+		kmem_error_raise(pa->sink, &r);
 		return rc;
 	}
 	return kmem_buddy_check(pa->b);

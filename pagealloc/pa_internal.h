@@ -29,7 +29,7 @@
  *
  * The reference table holds only shared blocks (two or more references);
  * an allocated block without an entry has one reference. Open addressing,
- * linear probing from ref_slot(addr) = (pfn * 2^64/phi) >> 32 & (cap - 1):
+ * linear probing from pa_ref_slot(addr) = (pfn * 2^64/phi) >> 32 & (cap - 1):
  *   cap 8, entries A (home 3) and B (home 3): A at 3, B at 4; removing A
  *   shifts B back to 3 (no tombstones), so lookups stop at the first empty.
  *
@@ -388,6 +388,15 @@ static inline size_t pa_held_of(const struct kmem_pa_client *cl)
 static inline long pa_oom_score(const struct kmem_pagealloc *pa, const struct kmem_pa_client *c)
 {
 	return (long)((pa_u128)pa_held_of(c) * 1000 / pa->managed) + c->oom_score_adj;
+}
+
+/* Home slot of a block in the reference table (ref_cap > 0): Fibonacci
+ * hashing of the frame number (refs.c, and the checker's P7). */
+static inline size_t pa_ref_slot(const struct kmem_pagealloc *pa, uintptr_t a)
+{
+	uint64_t h = ((uint64_t)a >> pa->frame_shift) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 32) & (pa->ref_cap - 1);
 }
 
 /* pool.c */

@@ -34,18 +34,11 @@
 
 /* ---- reference counts ------------------------------------------------------------- */
 
-static size_t ref_slot(const struct kmem_pagealloc *pa, uintptr_t a)
-{
-	uint64_t h = ((uint64_t)a >> pa->frame_shift) * 0x9e3779b97f4a7c15ull;
-
-	return (size_t)(h >> 32) & (pa->ref_cap - 1);
-}
-
 struct pa_ref *kmem_pa_ref_find_locked(struct kmem_pagealloc *pa, uintptr_t a)
 {
 	if (!pa->ref_cap)
 		return NULL;
-	for (size_t i = ref_slot(pa, a);; i = (i + 1) & (pa->ref_cap - 1)) {
+	for (size_t i = pa_ref_slot(pa, a);; i = (i + 1) & (pa->ref_cap - 1)) {
 		if (pa->refs[i].addr == a)
 			return &pa->refs[i];
 		if (!pa->refs[i].addr)
@@ -66,7 +59,7 @@ void kmem_pa_ref_remove_locked(struct kmem_pagealloc *pa, struct pa_ref *e)
 		j = (j + 1) & mask;
 		if (!pa->refs[j].addr)
 			return;
-		home = ref_slot(pa, pa->refs[j].addr);
+		home = pa_ref_slot(pa, pa->refs[j].addr);
 		/* move j back to i if its home is not cyclically in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			pa->refs[i] = pa->refs[j];
@@ -103,7 +96,7 @@ static int ref_insert_locked(struct kmem_pagealloc *pa, uintptr_t a, uint32_t re
 		if (old)
 			(void)kmem_buddy_free_checked(pa->b, old, (int)oorder);
 	}
-	for (i = ref_slot(pa, a); pa->refs[i].addr; i = (i + 1) & (pa->ref_cap - 1))
+	for (i = pa_ref_slot(pa, a); pa->refs[i].addr; i = (i + 1) & (pa->ref_cap - 1))
 		;
 	pa->refs[i].addr = a;
 	pa->refs[i].refs = refs;
