@@ -57,6 +57,7 @@ void kmem_pa_pcp_fold_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
 	uint64_t dirty_pops = p->frees, zero_pops = 0;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "folding a cache needs the instance lock");
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
 		dirty_pops += p->bal_d[o] - p->l[o].nd;
 		zero_pops += p->bal_z[o] - p->l[o].nz;
@@ -78,6 +79,7 @@ void kmem_pa_pcp_drain_stack_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 	void **stk = zeroed ? l->z : l->d;
 	unsigned *n = zeroed ? &l->nz : &l->nd;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "draining a cache needs the instance lock");
 	if (k > *n)
 		k = *n;
 	for (unsigned i = 0; i < k; i++)
@@ -95,6 +97,7 @@ void kmem_pa_pcp_drain_stack_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 /* Empty a cache completely into the pools (buddy when they are full). */
 void kmem_pa_pcp_flush_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "flushing a cache needs the instance lock");
 	kmem_pa_pcp_fold_locked(pa, p);
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
 		struct pa_list *l = &p->l[o];
@@ -157,6 +160,7 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa)
 /* Unlink and free a cache whose blocks are gone (lock held). */
 static void pcp_free_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the cache list needs the instance lock");
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -187,6 +191,7 @@ void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
  * along go back to the buddy; only the calling thread's stays. */
 void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa)
 {
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "adopting caches needs the instance lock");
 #ifdef KMEM_HAVE_PTHREAD
 	struct pa_pcp *mine = pa->key_ok ? pthread_getspecific(pa->key) : NULL, *p, *next;
 
@@ -263,6 +268,7 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 	unsigned want = pa->batch >> order ? pa->batch >> order : 1;
 	size_t n = (size_t)1 << order;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "refilling a cache needs the instance lock");
 	for (unsigned i = 0; i < want; i++) {
 		void *blk;
 

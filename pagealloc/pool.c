@@ -87,6 +87,7 @@ void kmem_pa_pool_put_locked(struct kmem_pagealloc *pa, void *blk, unsigned orde
 	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
 	size_t n = (size_t)1 << order;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
 	if (pl->n < pl->cap) {
 		pa_annot_park(pa, blk, order);
 		pl->blk[pl->n++] = blk;
@@ -104,6 +105,7 @@ void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool z
 	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
 	size_t n = (size_t)1 << order;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
 	if (!pl->n)
 		return NULL;
 	if (zeroed)
@@ -119,6 +121,7 @@ size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all)
 	size_t frames = 0;
 	void *blk;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
 		while ((blk = kmem_pa_pool_take_locked(pa, o, false)) != NULL) {
 			to_buddy(pa, blk, o);
@@ -170,6 +173,7 @@ static void *take_locked(struct kmem_pagealloc *pa, unsigned order, bool need_ze
 {
 	void *blk = NULL;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
 	*zeroed = false;
 	if (order < PA_ORDERS) {
 		if (pa->zpool[order].n && (need_zero || !pa->dpool[order].n)) {
@@ -478,6 +482,7 @@ bool kmem_pa_pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk,
 {
 	struct pa_pcp *p = pa_pcp_self(pa);
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
 	if (order >= PA_ORDERS)
 		return false;
 	for (size_t i = 0; i < pa->zpool[order].n; i++)

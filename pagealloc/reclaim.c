@@ -210,6 +210,7 @@ static struct kmem_pa_client *oom_pick_locked(struct kmem_pagealloc *pa)
 {
 	struct kmem_pa_client *best = NULL;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the client table needs the instance lock");
 	for (unsigned i = 0; i < KMEM_PA_MAX_CLIENTS; i++) {
 		struct kmem_pa_client *c = &pa->client[i];
 		bool better;
@@ -279,6 +280,7 @@ void kmem_pa_shadow_record_locked(struct kmem_pagealloc *pa, void *blk)
 {
 	unsigned i = shadow_slot(pa, blk);
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the shadow set needs the instance lock");
 	if (!pa->shadow[i])
 		pa->shadow_n++;
 	pa->shadow[i] = (uintptr_t)blk;
@@ -288,6 +290,7 @@ void kmem_pa_shadow_check_locked(struct kmem_pagealloc *pa, void *blk)
 {
 	unsigned i = shadow_slot(pa, blk);
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the shadow set needs the instance lock");
 	if (pa->shadow[i] == (uintptr_t)blk) {
 		pa->shadow[i] = 0;
 		pa->shadow_n--;

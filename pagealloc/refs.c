@@ -36,6 +36,7 @@
 
 struct pa_ref *kmem_pa_ref_find_locked(struct kmem_pagealloc *pa, uintptr_t a)
 {
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the reference table needs the instance lock");
 	if (!pa->ref_cap)
 		return NULL;
 	for (size_t i = pa_ref_slot(pa, a);; i = (i + 1) & (pa->ref_cap - 1)) {
@@ -51,6 +52,7 @@ void kmem_pa_ref_remove_locked(struct kmem_pagealloc *pa, struct pa_ref *e)
 {
 	size_t mask = pa->ref_cap - 1, i = (size_t)(e - pa->refs), j = i;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the reference table needs the instance lock");
 	pa->refs[i].addr = 0;
 	pa->ref_n--;
 	for (;;) {
@@ -73,6 +75,7 @@ static int ref_insert_locked(struct kmem_pagealloc *pa, uintptr_t a, uint32_t re
 {
 	size_t i;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the reference table needs the instance lock");
 	if ((pa->ref_n + 1) * 2 > pa->ref_cap) {
 		/* grow: a table twice the size (at least one frame) */
 		size_t ncap = pa->ref_cap ? pa->ref_cap * 2 : pa->frame_size / sizeof(struct pa_ref);
