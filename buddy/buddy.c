@@ -887,6 +887,54 @@ int kmem_buddy_block_order(struct kmem_buddy *b, const void *block)
 	return order;
 }
 
+/* ---- batches --------------------------------------------------------------- */
+
+/* The region of p if p starts a USED block of exactly `order`; *idx its
+ * frame index. */
+static inline struct buddy_region *used_head_locked(struct kmem_buddy *b, const void *p,
+						    unsigned order, uint32_t *idx)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct buddy_region *r;
+
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "a batch needs the instance lock");
+	r = find_region(b, a);
+	if (!r || ((a - r->base) & (buddy_frame_size(b) - 1)))
+		return NULL;
+	*idx = (uint32_t)((a - r->base) >> b->frame_shift);
+	return r->tag[*idx] == buddy_tag(BT_USED, order) ? r : NULL;
+}
+
+size_t kmem_buddy_blocks_valid(struct kmem_buddy *b, void *const *blocks, size_t n,
+			       unsigned order)
+{
+	uint32_t idx;
+	size_t i;
+
+	kmem_lock_acquire(&b->lock);
+	for (i = 0; i < n && used_head_locked(b, blocks[i], order, &idx); i++)
+		;
+	kmem_lock_release(&b->lock);
+	return i;
+}
+
+size_t kmem_buddy_free_bulk(struct kmem_buddy *b, void *const *blocks, size_t n, unsigned order)
+{
+	size_t i;
+
+	kmem_lock_acquire(&b->lock);
+	for (i = 0; i < n; i++) {
+		uint32_t idx;
+		struct buddy_region *r = used_head_locked(b, blocks[i], order, &idx);
+
+		if (!r)
+			break;
+		free_block_locked(b, r, idx, order);
+	}
+	kmem_lock_release(&b->lock);
+	return i;
+}
+
 int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size)
 {
 	uintptr_t a = (uintptr_t)block;

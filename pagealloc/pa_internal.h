@@ -403,6 +403,8 @@ static inline size_t pa_ref_slot(const struct kmem_pagealloc *pa, uintptr_t a)
 KMEM_HIDDEN bool kmem_pa_valid_block(struct kmem_pagealloc *pa, void *blk, unsigned order);
 KMEM_HIDDEN void kmem_pa_pool_put_locked(struct kmem_pagealloc *pa, void *blk, unsigned order,
 					 bool zeroed);
+KMEM_HIDDEN void kmem_pa_pool_put_batch_locked(struct kmem_pagealloc *pa, void *const *blks,
+					       size_t k, unsigned order, bool zeroed);
 KMEM_HIDDEN void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed);
 KMEM_HIDDEN size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all);
 KMEM_HIDDEN void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,

@@ -16,9 +16,11 @@
  *      from the dirty pool, else the buddy.
  *   3. drain, when a free finds its stack full: the k = max(batch >> o, 1)
  *      oldest blocks (the bottom; the top stays hot) go to the pool of
- *      their kind, the buddy when it is full; the blocks are validated
- *      against the buddy first (a misuse that reached the stack through
- *      the unchecked fast path is reported there).
+ *      their kind, the buddy when it is full. One buddy lock hold
+ *      validates the whole batch and one frees the overflow
+ *      (kmem_buddy_blocks_valid, kmem_buddy_free_bulk), as Linux takes the
+ *      zone lock once per batch; a misuse that reached the stack through
+ *      the unchecked fast path is reported there, alone.
  *   4. fold: the owner-only counters (frees, and the balances that give
  *      the fast allocations) are added to the instance under its lock at
  *      every slow path, stats call and flush.
@@ -82,9 +84,7 @@ void kmem_pa_pcp_drain_stack_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "draining a cache needs the instance lock");
 	if (k > *n)
 		k = *n;
-	for (unsigned i = 0; i < k; i++)
-		if (kmem_pa_valid_block(pa, stk[i], order))
-			kmem_pa_pool_put_locked(pa, stk[i], order, zeroed);
+	kmem_pa_pool_put_batch_locked(pa, stk, k, order, zeroed);
 	memmove(&stk[0], &stk[k], (*n - k) * sizeof(void *));
 	pa_list_set(n, *n - k);
 	if (zeroed)

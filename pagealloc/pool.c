@@ -22,7 +22,8 @@
  *      inline (zero-fill on demand: zeroed only where a memset just ran).
  *   5. free fast path (no lock): push on the dirty stack below capd. Slow
  *      path: wipe first under INIT_ON_FREE; with a cache, drain its batch of
- *      oldest blocks when the stack is full, then push; without one,
+ *      oldest blocks when the stack is full (kmem_pa_pool_put_batch_locked:
+ *      two buddy lock holds per batch at most), then push; without one,
  *      validate the block with the buddy and pool it (the buddy when the
  *      pool is full). Orders >= PA_ORDERS go straight to the buddy.
  *   6. zeroer (kmem_pa_zero_some): per order o, hysteresis zlow >> o ..
@@ -45,9 +46,9 @@
  * change moves zero_frames/dirty_frames with it (P2).
  *
  * Locking: pa->lock protects the pools and the counters; the *_locked
- * functions here (kmem_pa_pool_put_locked, kmem_pa_pool_take_locked,
- * kmem_pa_drain_locked, kmem_pa_pooled_or_cached_locked, take_locked) expect
- * it held. memset, grow, reclaim, OOM and kicks run with no frame-service
+ * functions here (kmem_pa_pool_put_locked, kmem_pa_pool_put_batch_locked,
+ * kmem_pa_pool_take_locked, pool_empty_locked, kmem_pa_drain_locked,
+ * kmem_pa_pooled_or_cached_locked, take_locked) expect it held. memset, grow, reclaim, OOM and kicks run with no frame-service
  * lock held; buddy calls nest inside pa->lock.
  *
  * Tunables: the watermarks and zero_low/zero_high (pagealloc.c);
@@ -69,6 +70,25 @@ static void to_buddy(struct kmem_pagealloc *pa, void *blk, unsigned order)
 {
 	KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, order));
 	(void)kmem_buddy_free_checked(pa->b, blk, (int)order);
+}
+
+/* Give blks[0..k) (one order) back to the buddy under one hold of its lock;
+ * a block the buddy refuses goes alone through kmem_buddy_free_checked,
+ * which reports it (and frees it if only the order was wrong), and the
+ * rest go on. */
+static void to_buddy_bulk(struct kmem_pagealloc *pa, void *const *blks, size_t k, unsigned order)
+{
+	for (size_t i = 0; i < k; i++)
+		KMEM_ANNOT_UNDEFINED(blks[i], pa_blk_bytes(pa, order));
+	while (k) {
+		size_t done = kmem_buddy_free_bulk(pa->b, blks, k, order);
+
+		if (done == k)
+			return;
+		(void)kmem_buddy_free_checked(pa->b, blks[done], (int)order);
+		blks += done + 1;
+		k -= done + 1;
+	}
 }
 
 /* A block about to enter a pool: is it an allocated block of this order?
@@ -100,6 +120,37 @@ void kmem_pa_pool_put_locked(struct kmem_pagealloc *pa, void *blk, unsigned orde
 	}
 }
 
+/* Park a drained batch blks[0..k) of one order in its pool, the buddy
+ * taking what does not fit: one buddy lock hold validates the whole batch
+ * and one frees the overflow (Linux's free_pcppages_bulk takes the zone lock
+ * once per batch too). A block that is not an allocated block of this
+ * order is reported by the buddy (and freed if only the order was wrong);
+ * the others go on. */
+void kmem_pa_pool_put_batch_locked(struct kmem_pagealloc *pa, void *const *blks, size_t k,
+				   unsigned order, bool zeroed)
+{
+	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
+	while (k) {
+		size_t ok = kmem_buddy_blocks_valid(pa->b, blks, k, order);
+		size_t room = pl->cap - pl->n, in = ok < room ? ok : room;
+
+		for (size_t i = 0; i < in; i++) {
+			pa_annot_park(pa, blks[i], order);
+			pl->blk[pl->n++] = blks[i];
+		}
+		kmem_relaxed_add_size(zeroed ? &pa->zero_frames : &pa->dirty_frames, in << order);
+		if (ok > in)
+			to_buddy_bulk(pa, blks + in, ok - in, order);
+		if (ok == k)
+			return;
+		(void)kmem_buddy_free_checked(pa->b, blks[ok], (int)order);
+		blks += ok + 1;
+		k -= ok + 1;
+	}
+}
+
 void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed)
 {
 	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
@@ -115,22 +166,31 @@ void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool z
 	return pl->blk[--pl->n];
 }
 
+/* Empty one pool into the buddy (one buddy lock hold); returns frames. */
+static size_t pool_empty_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed)
+{
+	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
+	size_t k = pl->n, frames = k << order;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
+	if (!k)
+		return 0;
+	pl->n = 0;
+	kmem_relaxed_add_size(zeroed ? &pa->zero_frames : &pa->dirty_frames, -frames);
+	to_buddy_bulk(pa, pl->blk, k, order);
+	return frames;
+}
+
 /* Every pooled block back to the buddy (all) or the dirty ones only. */
 size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all)
 {
 	size_t frames = 0;
-	void *blk;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
-		while ((blk = kmem_pa_pool_take_locked(pa, o, false)) != NULL) {
-			to_buddy(pa, blk, o);
-			frames += (size_t)1 << o;
-		}
-		while (all && (blk = kmem_pa_pool_take_locked(pa, o, true)) != NULL) {
-			to_buddy(pa, blk, o);
-			frames += (size_t)1 << o;
-		}
+		frames += pool_empty_locked(pa, o, false);
+		if (all)
+			frames += pool_empty_locked(pa, o, true);
 	}
 	return frames;
 }

@@ -427,6 +427,40 @@ static void test_p8_shadow(void **state)
 	pafx_fini(&f);
 }
 
+/* ---- a drained batch with a bad block ------------------------------------------------------- */
+
+/* An unchecked free pushes a foreign pointer onto the thread cache; the
+ * drain validates the batch in one buddy call, reports that block alone
+ * and parks or frees the others. */
+static void test_drain_batch_with_misuse(void **state)
+{
+	static _Alignas(4096) char foreign[4096];
+	struct pafx f;
+	void *a, *c;
+	size_t used0;
+	unsigned calls;
+
+	(void)state;
+	pafx_init(&f, 0);
+	(void)own_cache(&f);
+	(void)kmem_pa_drain(f.pa);
+	used0 = pafx_buddy_used(&f);
+	a = kmem_pa_alloc(f.pa, 0, 0);
+	c = kmem_pa_alloc(f.pa, 0, 0);
+	assert_true(a && c);
+	kmem_pa_free(f.pa, a, 0);
+	kmem_pa_free(f.pa, foreign, 0);
+	kmem_pa_free(f.pa, c, 0);
+	calls = f.rec.calls;
+	(void)kmem_pa_drain(f.pa);
+	assert_int_equal(f.rec.calls, calls + 1);
+	assert_int_equal(f.rec.last.status, KMEM_FOREIGN_POINTER);
+	assert_ptr_equal(f.rec.last.ptr, foreign);
+	assert_int_equal(pafx_buddy_used(&f), used0);
+	expect_sound(&f);
+	pafx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_p6_watermarks),
 		cmocka_unit_test(test_p7_refs),
 		cmocka_unit_test(test_p8_shadow),
+		cmocka_unit_test(test_drain_batch_with_misuse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -228,6 +228,29 @@ KMEM_API int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size);
  * start of an allocated block (not reported). O(log regions). */
 KMEM_API int kmem_buddy_block_order(struct kmem_buddy *b, const void *block);
 
+/* Batches, for layers that move blocks in batches (a frame cache's drain):
+ * one hold of the instance lock for the whole array instead of one per
+ * block.
+ *
+ * kmem_buddy_blocks_valid: the number of leading entries of blocks[0..n)
+ * that each start an allocated block of exactly `order` (n if all do).
+ * Nothing changes and nothing is reported; the caller hands the first
+ * failing entry, blocks[return value], to kmem_buddy_free_checked() or
+ * kmem_buddy_classify() to learn (and report) what it is.
+ * kmem_buddy_free_bulk: frees blocks[0], blocks[1], ... while each starts an
+ * allocated block of exactly `order`, and returns how many it freed; it
+ * stops, reporting nothing, at the first entry that does not (which stays
+ * as it was), so the caller can treat that one alone, as above, and go on
+ * after it. Equivalent to kmem_buddy_free_checked() on each block in turn
+ * for the blocks it frees (merging, statistics, annotations).
+ * The same entry twice counts as valid twice in blocks_valid (nothing
+ * changes between the tests); free_bulk frees it once and stops at the
+ * second. O(n * (log regions + max_order)) under one lock hold. */
+KMEM_API size_t kmem_buddy_blocks_valid(struct kmem_buddy *b, void *const *blocks, size_t n,
+					unsigned order);
+KMEM_API size_t kmem_buddy_free_bulk(struct kmem_buddy *b, void *const *blocks, size_t n,
+				     unsigned order);
+
 /* What kmem_buddy_free_checked(b, p, KMEM_BUDDY_ANY_ORDER) would return,
  * without freeing or reporting anything: KMEM_OK (p starts an allocated
  * block), KMEM_DOUBLE_FREE, KMEM_FOREIGN_POINTER, KMEM_INTERIOR_POINTER or
