@@ -66,7 +66,7 @@ meson test -C build-nothreads --print-errorlogs
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbenchmarks=disabled -Dtools=false
-for h in buddy slab; do
+for h in buddy slab pagealloc; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/$h/* "$corpus"/
 	build-fuzz/tests/fuzz/fuzz-$h -runs=0 tests/fuzz/corpus/$h 2>&1 | tail -n 1
