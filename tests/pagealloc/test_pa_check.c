@@ -1,4 +1,4 @@
-/* test_pagealloc_check.c - the frame service's checker, white-box: each
+/* test_pa_check.c - the frame service's checker, white-box: each
  * test builds a small state, breaks one invariant of pa_internal.h (P1-P8)
  * by writing the private structures directly, and asserts that
  * kmem_pa_check() fails with -EFAULT and reports KMEM_CORRUPTION whose
