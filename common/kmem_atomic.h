@@ -16,8 +16,8 @@
  *       false and expected = *p. The failure order is relaxed, except for
  *       acq_rel whose failure order is acquire.
  *   kmem_owner_add_relaxed(p, v)   *p += v by the only writer (under its
- *       lock) for readers that load *p without the lock: a relaxed load,
- *       add and relaxed store, no read-modify-write instruction.
+ *       lock) for readers that load *p without the lock: a plain load, add
+ *       and relaxed store, no read-modify-write instruction.
  *
  * The wrappers are type-generic (p points to an unsigned, unsigned long,
  * size_t, uint64_t, bool or a pointer; v is evaluated once); the types in
@@ -134,9 +134,11 @@
 
 #endif /* KMEM_HAVE_PTHREAD */
 
-/* *p += v by the only writer, for lock-free readers (see the header). */
+/* *p += v by the only writer, for lock-free readers (see the header). The
+ * writer's own read is plain: no other thread writes *p, so it cannot race,
+ * and the compiler may combine it with the writer's other reads. */
 #define kmem_owner_add_relaxed(p, v)                                            \
-	kmem_atomic_store_relaxed((p), (__typeof__(*(p)))(kmem_atomic_load_relaxed(p) + (v)))
+	kmem_atomic_store_relaxed((p), (__typeof__(*(p)))(*(p) + (v)))
 
 /* ---- older names, kept for callers not yet converted ---------------------- */
 
