@@ -70,9 +70,15 @@ enum kmem_tctx_id {
 /* Largest slot map of any id (slab's is KMEM_MAG_SLOTS, at most 4096). */
 #define KMEM_TCTX_MAX_SLOTS 4096
 
-/* Slots of pagealloc's map: instances alive at once with frame caches. */
+/* Slots of pagealloc's map: instances alive at once with frame caches,
+ * plus one. A thread's pagealloc area is KMEM_PA_SLOTS pointers (2 KiB with
+ * threads; 128 bytes of static storage without). */
 #ifndef KMEM_PA_SLOTS
-#define KMEM_PA_SLOTS 64
+#if KMEM_THREADS
+#define KMEM_PA_SLOTS 256
+#else
+#define KMEM_PA_SLOTS 16
+#endif
 #endif
 
 struct kmem_tctx_ops {
@@ -110,6 +116,13 @@ KMEM_HIDDEN struct kmem_lock *kmem_tctx_lock(unsigned id);
 KMEM_HIDDEN unsigned kmem_tctx_slot_take_locked(const struct kmem_tctx_ops *ops);
 /* With the registry lock held: give slot back (0: nothing to give). */
 KMEM_HIDDEN void kmem_tctx_slot_put_locked(const struct kmem_tctx_ops *ops, unsigned slot);
+/* Fork handlers: take (release) the registry lock of id. Nested calls by
+ * one thread count (every instance's fork_prepare takes its component's
+ * registry lock, and a program may register several instances' handlers);
+ * the lock is taken at the first and released at the last. The child's
+ * thread releases what the parent's forking thread took. */
+KMEM_HIDDEN void kmem_tctx_fork_lock(unsigned id);
+KMEM_HIDDEN void kmem_tctx_fork_unlock(unsigned id);
 /* Slots of ops->id taken now (tests, stats). */
 KMEM_HIDDEN unsigned kmem_tctx_slots_used(const struct kmem_tctx_ops *ops);
 

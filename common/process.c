@@ -12,7 +12,8 @@
  *   exit_key, key_state         one pthread key runs every        tctx_lock
  *                               component's exit hooks
  *   reg[id].ops, .slots, .lock  slot maps: an instance's index    reg[id].lock
- *                               into every thread's area
+ *   reg[id].fork_*              into every thread's area; the
+ *                               registry lock fork handlers hold
  *   hooks                       the firmware's clock/map hooks    set at start-up
  *
  * Components keep an initial-exec pointer to their own area for their fast
@@ -85,6 +86,9 @@ KMEM_TLS char kmem_self_marker;
 __extension__ static struct {
 	struct kmem_lock lock;
 	const struct kmem_tctx_ops *ops;	/* set by the first area or slot */
+	uintptr_t fork_owner;	/* kmem_self_id() of the fork handler holding lock
+				 * (relaxed atomic; only that thread writes it) */
+	unsigned fork_depth;	/* nested fork_lock calls (fork_owner's) */
 	uint64_t slots[KMEM_TCTX_MAX_SLOTS / 64];
 } reg[KMEM_TCTX_AREAS] = {
 	[0 ... KMEM_TCTX_AREAS - 1] = { .lock = KMEM_LOCK_INITIALIZER },
@@ -126,6 +130,28 @@ void kmem_tctx_slot_put_locked(const struct kmem_tctx_ops *ops, unsigned slot)
 	KMEM_ASSERT(slot < ops->nslots);
 	if (slot)
 		map[slot / 64] &= ~((uint64_t)1 << (slot % 64));
+}
+
+void kmem_tctx_fork_lock(unsigned id)
+{
+	KMEM_ASSERT(id < KMEM_TCTX_AREAS);
+	if (kmem_atomic_load_relaxed(&reg[id].fork_owner) == kmem_self_id()) {
+		reg[id].fork_depth++;
+		return;
+	}
+	kmem_lock_acquire(&reg[id].lock);
+	kmem_atomic_store_relaxed(&reg[id].fork_owner, kmem_self_id());
+	reg[id].fork_depth = 1;
+}
+
+void kmem_tctx_fork_unlock(unsigned id)
+{
+	KMEM_ASSERT(kmem_atomic_load_relaxed(&reg[id].fork_owner) == kmem_self_id() &&
+		    reg[id].fork_depth > 0);
+	if (--reg[id].fork_depth)
+		return;
+	kmem_atomic_store_relaxed(&reg[id].fork_owner, (uintptr_t)0);
+	kmem_lock_release(&reg[id].lock);
 }
 
 unsigned kmem_tctx_slots_used(const struct kmem_tctx_ops *ops)

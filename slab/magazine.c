@@ -524,7 +524,7 @@ static void thread_exit(void *area)
 void kmem_slab_fork_prepare(struct kmem_slab *s)
 {
 	kmem_lock_acquire(&s->lock);
-	kmem_mag_registry_lock();
+	kmem_tctx_fork_lock(KMEM_TCTX_SLAB); /* the registry; nests across instances */
 	for (struct kmem_cache *c = s->caches; c; c = c->next)
 		kmem_lock_acquire(&c->lock);
 	kmem_lock_acquire(&s->cache_cache.lock);
@@ -542,7 +542,7 @@ static void fork_unlock_caches(struct kmem_slab *s)
 void kmem_slab_fork_parent(struct kmem_slab *s)
 {
 	fork_unlock_caches(s);
-	kmem_mag_registry_unlock();
+	kmem_tctx_fork_unlock(KMEM_TCTX_SLAB);
 	kmem_lock_release(&s->lock);
 }
 
@@ -568,7 +568,7 @@ void kmem_slab_fork_child(struct kmem_slab *s)
 	for (struct kmem_cache *c = s->caches; c; c = c->next)
 		if (c->slot)
 			fork_adopt_locked(c);
-	kmem_mag_registry_unlock();
+	kmem_tctx_fork_unlock(KMEM_TCTX_SLAB);
 	kmem_lock_release(&s->lock);
 }
 

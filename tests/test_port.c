@@ -2,8 +2,9 @@
  * (areas, slot maps, exit hooks run at thread exit in id order), the lock's
  * owner ("held by me" from two threads), the atomic wrappers, threads,
  * condition variables, the clock, page mapping and the firmware hooks; and
- * one thread alternating between two slab instances keeps both instances'
- * magazines (no "last instance" cliff).
+ * one thread alternating between two slab instances, or two frame services,
+ * keeps both instances' per-thread caches (no "last instance" cliff); a
+ * thread's frame caches go back at its exit.
  * Runs in every build: without threads the thread tests check that thread
  * start and waits say -ENOSYS, and kmem_tctx_release() runs the exit hooks.
  */
@@ -12,6 +13,7 @@
 #include <kmem/port.h>
 
 #include "kmem_port.h"
+#include "pa_fixture.h"
 #include "slab_fixture.h"
 
 /* ---- per-thread context ------------------------------------------------ */
@@ -645,6 +647,68 @@ static void test_two_instances_alternating(void **state)
 	sfx_fini(&fb);
 }
 
+/* The same for two frame services: each keeps the thread's frame cache
+ * (found by the instance's slot, not "the last instance used"), so after the
+ * first refill of each every allocation is a fast-path cache hit. */
+static void test_two_frame_services_alternating(void **state)
+{
+	struct pafx fa, fb;
+	struct kmem_pa_stats sa, sb;
+	const unsigned rounds = 2000;
+
+	(void)state;
+	pafx_init_full(&fa, 4096, 6, (size_t)4 << 20, 0, KMEM_PA_INIT_NONE);
+	pafx_init_full(&fb, 4096, 6, (size_t)4 << 20, 0, KMEM_PA_INIT_NONE);
+	for (unsigned i = 0; i < rounds; i++) {
+		void *p = kmem_pa_alloc(fa.pa, 0, 0), *q = kmem_pa_alloc(fb.pa, 0, 0);
+
+		assert_non_null(p);
+		assert_non_null(q);
+		kmem_pa_free(fa.pa, p, 0);
+		kmem_pa_free(fb.pa, q, 0);
+	}
+	sa = pafx_stats(&fa);
+	sb = pafx_stats(&fb);
+	assert_int_equal(sa.pcp_refills, 1);
+	assert_int_equal(sb.pcp_refills, 1);
+	/* all but the first allocation of each came from the fast path */
+	assert_true(sa.pcp_hits >= rounds - 1);
+	assert_true(sb.pcp_hits >= rounds - 1);
+	pafx_assert_sane(&fa);
+	pafx_assert_sane(&fb);
+	pafx_fini(&fa);
+	pafx_fini(&fb);
+}
+
+/* Thread exit hands a thread's frame caches back to their instances. */
+static void *pa_user_main(void *arg)
+{
+	struct pafx *f = arg;
+	void *p = kmem_pa_alloc(f->pa, 0, 0);
+
+	kmem_pa_free(f->pa, p, 0);
+	return p ? NULL : (void *)1;
+}
+
+static void test_frame_cache_back_at_thread_exit(void **state)
+{
+	struct pafx f;
+	struct kmem_thrd t;
+	void *ret = (void *)1;
+
+	(void)state;
+	if (!KMEM_THREADS)
+		skip();
+	pafx_init_full(&f, 4096, 6, (size_t)4 << 20, 0, KMEM_PA_INIT_NONE);
+	assert_int_equal(kmem_thrd_start(&t, pa_user_main, &f), 0);
+	assert_int_equal(kmem_thrd_join(&t, &ret), 0);
+	assert_null(ret);
+	assert_int_equal(pafx_stats(&f).pcp, 0); /* nothing left in thread caches */
+	assert_int_equal(pafx_stats(&f).pcp_drains > 0, 1);
+	pafx_assert_sane(&f);
+	pafx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +724,8 @@ int main(void)
 		cmocka_unit_test(test_pages),
 		cmocka_unit_test(test_firmware_hooks),
 		cmocka_unit_test(test_two_instances_alternating),
+		cmocka_unit_test(test_two_frame_services_alternating),
+		cmocka_unit_test(test_frame_cache_back_at_thread_exit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
