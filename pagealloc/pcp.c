@@ -6,18 +6,26 @@
  * (kmem_tctx.h): struct pa_thread, one pointer per instance slot. An
  * instance takes a slot from the area's slot map at init and gives it back
  * at destroy, after clearing every thread's pointer at that slot (each
- * cache knows its owner area). kmem_pa_self is the thread's area, or one of
- * two shared read-only all-NULL areas: pa_null_thread (no area yet, or
- * after its exit hook) and pa_reclaiming (a reclaim pass runs: the fast
- * paths miss and pcp_get makes nothing, so frees reach the pools).
+ * cache knows its owner area). A slot without a cache names the null cache
+ * (kmem_pa_null_pcp, capacities 0: both fast paths miss on it). kmem_pa_self
+ * is the thread's area, or one of two shared read-only areas naming only
+ * the null cache: pa_null_thread (no area yet, or after its exit hook) and
+ * pa_reclaiming (a reclaim pass runs: the fast paths miss and pcp_get makes
+ * nothing, so frees reach the pools).
  * Locking: the registry lock (pa_internal.h) guards every thread's
  * pointers against destroy, thread exit and fork; a thread sets its own
  * pointer under the instance lock when it makes a cache.
  */
 #include "pa_internal.h"
 
-static const struct pa_thread pa_null_thread;
-static const struct pa_thread pa_reclaiming;
+const struct pa_pcp kmem_pa_null_pcp;
+
+__extension__ static const struct pa_thread pa_null_thread = {
+	.pcp = { [0 ... KMEM_PA_SLOTS - 1] = PA_NULL_PCP },
+};
+__extension__ static const struct pa_thread pa_reclaiming = {
+	.pcp = { [0 ... KMEM_PA_SLOTS - 1] = PA_NULL_PCP },
+};
 
 #define PA_NULL_THREAD ((struct pa_thread *)(uintptr_t)&pa_null_thread)
 #define PA_RECLAIMING ((struct pa_thread *)(uintptr_t)&pa_reclaiming)
@@ -26,6 +34,15 @@ KMEM_TLS struct pa_thread *kmem_pa_self = PA_NULL_THREAD;
 
 static void pa_thread_exit(void *area);
 
+/* A new area: no caches yet. */
+static void pa_thread_init(void *area)
+{
+	struct pa_thread *t = area;
+
+	for (unsigned s = 0; s < KMEM_PA_SLOTS; s++)
+		t->pcp[s] = PA_NULL_PCP;
+}
+
 /* Builds without threads: the one thread's area, no mapping needed. */
 static struct pa_thread single_thread;
 
@@ -33,6 +50,7 @@ static const struct kmem_tctx_ops pa_tctx = {
 	.id = KMEM_TCTX_PAGEALLOC,
 	.size = sizeof(struct pa_thread),
 	.nslots = KMEM_PA_SLOTS,
+	.init = pa_thread_init,
 	.exit = pa_thread_exit,
 	.single = KMEM_THREADS ? NULL : &single_thread,
 };
@@ -161,7 +179,7 @@ static void pcp_free_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 		p->next->prev = p->prev;
 	pa->npcp--;
 	if (p->owner && p->owner->pcp[pa->slot] == p)
-		p->owner->pcp[pa->slot] = NULL;
+		p->owner->pcp[pa->slot] = PA_NULL_PCP;
 	(void)kmem_buddy_free_checked(pa->b, p, (int)p->self_order);
 }
 
@@ -186,7 +204,7 @@ void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
 void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa)
 {
 	struct pa_thread *me = kmem_tctx_area_peek(KMEM_TCTX_PAGEALLOC);
-	struct pa_pcp *mine = me ? me->pcp[pa->slot] : NULL, *p, *next;
+	struct pa_pcp *mine = me ? me->pcp[pa->slot] : PA_NULL_PCP, *p, *next;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && kmem_lock_held(registry()) &&
 		    "adoption needs the registry and instance locks");
@@ -213,7 +231,7 @@ static void pa_thread_exit(void *area)
 		struct pa_pcp *p = t->pcp[s];
 		struct kmem_pagealloc *pa;
 
-		if (!p)
+		if (p == PA_NULL_PCP)
 			continue;
 		pa = p->pa;
 		kmem_lock_acquire(&pa->lock);
@@ -232,14 +250,16 @@ struct pa_pcp *kmem_pa_pcp_get(struct kmem_pagealloc *pa)
 	struct pa_thread *t = kmem_pa_self;
 	struct pa_pcp *p = t->pcp[pa->slot];
 
-	if (p || !pa->slot || t == PA_RECLAIMING)
+	if (p != PA_NULL_PCP)
 		return p;
+	if (!pa->slot || t == PA_RECLAIMING)
+		return NULL;
 	if (t == PA_NULL_THREAD) {
 		t = kmem_tctx_area(&pa_tctx);
 		if (!t)
 			return NULL;
 		kmem_pa_self = t;
-		if ((p = t->pcp[pa->slot]) != NULL)
+		if ((p = t->pcp[pa->slot]) != PA_NULL_PCP)
 			return p;
 	}
 	return pcp_create(pa, t);
