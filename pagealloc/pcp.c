@@ -340,6 +340,10 @@ void kmem_pa_pcp_init(struct kmem_pagealloc *pa)
 	kmem_lock_acquire(registry());
 	pa->slot = kmem_tctx_slot_take_locked(&pa_tctx);
 	kmem_lock_release(registry());
+	/* without threads the one thread's cache is made now, as part of the
+	 * instance (its memory is then counted in "used" from the start) */
+	if (!KMEM_THREADS && pa->slot)
+		(void)kmem_pa_pcp_get(pa);
 }
 
 /* destroy: every cache back and freed, every thread's pointer at the slot
