@@ -178,16 +178,13 @@ struct kmem_pagealloc {
 __extension__ typedef unsigned __int128 pa_u128; /* a * b / c without overflow */
 
 /* A thread's pagealloc area of the per-thread context: its frame cache of
- * each instance, by the instance's slot; the null cache (every capacity and
- * count 0, read-only) where it has none, and always at slot 0. */
+ * each instance, by the instance's slot; the null cache (pcp.c: every
+ * capacity and count 0, read-only, so both fast paths miss on it with no
+ * extra test, like slab's null magazine) where it has none, and always at
+ * slot 0. */
 struct pa_thread {
 	struct pa_pcp *pcp[KMEM_PA_SLOTS];
 };
-
-/* The null cache (pcp.c): its stacks are empty and full at once, so both
- * fast paths miss on it with no extra test, like slab's null magazine. */
-extern KMEM_HIDDEN const struct pa_pcp kmem_pa_null_pcp;
-#define PA_NULL_PCP ((struct pa_pcp *)(uintptr_t)&kmem_pa_null_pcp)
 
 /* The calling thread's area; a shared read-only one naming only the null
  * cache before its first cache, after its exit hook, and during a reclaim
@@ -198,12 +195,12 @@ extern KMEM_TLS KMEM_HIDDEN struct pa_thread *kmem_pa_self;
  * always true, it is a statement with a value). */
 #define PA_PCP_FAST(pa, p) ((p) = kmem_pa_self->pcp[(pa)->slot], true)
 
-/* The calling thread's cache for pa, or NULL. */
+/* The calling thread's cache for pa, or NULL (pcp.c). */
+KMEM_HIDDEN struct pa_pcp *kmem_pa_pcp_self(const struct kmem_pagealloc *pa);
+
 static inline struct pa_pcp *pa_pcp_self(const struct kmem_pagealloc *pa)
 {
-	struct pa_pcp *p = kmem_pa_self->pcp[pa->slot];
-
-	return p != PA_NULL_PCP ? p : NULL;
+	return kmem_pa_pcp_self(pa);
 }
 
 static inline size_t pa_relaxed(const size_t *p)

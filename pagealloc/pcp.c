@@ -7,7 +7,7 @@
  * instance takes a slot from the area's slot map at init and gives it back
  * at destroy, after clearing every thread's pointer at that slot (each
  * cache knows its owner area). A slot without a cache names the null cache
- * (kmem_pa_null_pcp, capacities 0: both fast paths miss on it). kmem_pa_self
+ * (null_pcp, capacities 0: both fast paths miss on it). kmem_pa_self
  * is the thread's area, or one of two shared read-only areas naming only
  * the null cache: pa_null_thread (no area yet, or after its exit hook) and
  * pa_reclaiming (a reclaim pass runs: the fast paths miss and pcp_get makes
@@ -18,7 +18,9 @@
  */
 #include "pa_internal.h"
 
-const struct pa_pcp kmem_pa_null_pcp;
+static const struct pa_pcp null_pcp;
+
+#define PA_NULL_PCP ((struct pa_pcp *)(uintptr_t)&null_pcp)
 
 __extension__ static const struct pa_thread pa_null_thread = {
 	.pcp = { [0 ... KMEM_PA_SLOTS - 1] = PA_NULL_PCP },
@@ -263,6 +265,13 @@ struct pa_pcp *kmem_pa_pcp_get(struct kmem_pagealloc *pa)
 			return p;
 	}
 	return pcp_create(pa, t);
+}
+
+struct pa_pcp *kmem_pa_pcp_self(const struct kmem_pagealloc *pa)
+{
+	struct pa_pcp *p = kmem_pa_self->pcp[pa->slot];
+
+	return p != PA_NULL_PCP ? p : NULL;
 }
 
 bool kmem_pa_pcp_reclaim_enter(struct pa_reclaim_save *sv)
