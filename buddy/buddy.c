@@ -205,6 +205,7 @@ static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r
 	uint32_t *headp = &r->head[order], first = *headp;
 	struct buddy_link *link = r->link;
 
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free lists need the instance lock");
 	r->tag[idx] = buddy_tag(BT_FREE, order);
 	link[idx].next = first;
 	link[idx].prev = BUDDY_NIL;
@@ -223,6 +224,7 @@ static inline void list_del_locked(struct kmem_buddy *b, struct buddy_region *r,
 {
 	struct buddy_link *l = &r->link[idx];
 
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free lists need the instance lock");
 	KMEM_ASSERT(r->tag[idx] == buddy_tag(BT_FREE, order) && "I3: only free heads are listed");
 	if (l->prev != BUDDY_NIL)
 		r->link[l->prev].next = l->next;
@@ -245,6 +247,7 @@ static inline uint32_t list_pop_locked(struct kmem_buddy *b, struct buddy_region
 	struct buddy_link *link = r->link;
 	uint32_t next = link[idx].next;
 
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free lists need the instance lock");
 	KMEM_ASSERT(idx != BUDDY_NIL && r->tag[idx] == buddy_tag(BT_FREE, order) && "I3");
 	*headp = next;
 	if (KMEM_LIKELY(next != BUDDY_NIL)) {
@@ -287,7 +290,7 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 			list_push_locked(b, r, from, o);
 		} else {
 			r->tag[from] = buddy_tag(st, o);
-			kmem_relaxed_add_size(&b->reserved_frames, n);
+			kmem_owner_add_relaxed(&b->reserved_frames, n);
 		}
 		from += (uint32_t)n;
 	}
@@ -374,6 +377,7 @@ static bool ranges_overlap(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b
  * a region's frames or a region's frame table? O(regions). */
 static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr_t hi)
 {
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "the region list needs the instance lock");
 	if (ranges_overlap(lo, hi, (uintptr_t)b, (uintptr_t)b + buddy_bytes(b->max_regions)))
 		return true;
 	for (unsigned i = 0; i < b->nr_regions; i++) {
@@ -481,7 +485,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
-	kmem_relaxed_add_size(&b->managed_frames, nframes);
+	kmem_owner_add_relaxed(&b->managed_frames, nframes);
 	/* free frames: nobody may touch them (the allocator never does) */
 	KMEM_ANNOT_NOACCESS((void *)r->base, (size_t)r->nframes << b->frame_shift);
 	KMEM_ANNOT_POOL_RANGE(b, (void *)r->base, (size_t)r->nframes << b->frame_shift,
@@ -496,7 +500,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	}
 	b->by_addr[pos] = (uint8_t)r->id;
 	b->nr_regions++;
-	__atomic_store_n(&b->lowest, &b->region[b->by_addr[0]], __ATOMIC_RELEASE);
+	kmem_atomic_store_release(&b->lowest, &b->region[b->by_addr[0]]);
 	kmem_lock_release(&b->lock);
 	return 0;
 }
@@ -544,6 +548,7 @@ static inline void annot_free(struct kmem_buddy *b, void *p, unsigned order)
 static KMEM_NOINLINE void split_slow_locked(struct kmem_buddy *b, struct buddy_region *r,
 					    uint32_t idx, unsigned j, unsigned order)
 {
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "split needs the instance lock");
 	while (j > order) {
 		j--;
 		list_push_locked(b, r, idx + (1u << j), j);
@@ -568,7 +573,7 @@ static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 	if (j > order)
 		split_slow_locked(b, r, idx, j, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
-	kmem_relaxed_add_size(&b->used_frames, (size_t)1 << order);
+	kmem_owner_add_relaxed(&b->used_frames, (size_t)1 << order);
 	if (b->used_frames > b->peak_used_frames)
 		b->peak_used_frames = b->used_frames;
 	b->allocs++;
@@ -622,7 +627,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 	idx = list_pop_locked(b, r, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
 	used = b->used_frames + ((size_t)1 << order);
-	__atomic_store_n(&b->used_frames, used, __ATOMIC_RELAXED); /* kmem_buddy_free_frames */
+	kmem_atomic_store_relaxed(&b->used_frames, used); /* kmem_buddy_free_frames */
 	if (used > b->peak_used_frames)
 		b->peak_used_frames = used;
 	b->allocs++;
@@ -695,7 +700,8 @@ static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, ui
 static inline void free_block_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				     unsigned order)
 {
-	kmem_relaxed_add_size(&b->used_frames, -((size_t)1 << order));
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free needs the instance lock");
+	kmem_owner_add_relaxed(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
 	annot_free(b, buddy_addr(b, r, idx), order);
 	merge_locked(b, r, idx, order);
@@ -824,7 +830,7 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
 	annot_free(b, p, order);
 	list_push_locked(b, r, idx, order);
-	kmem_relaxed_add_size(&b->used_frames, -((size_t)1 << order));
+	kmem_owner_add_relaxed(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
 	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))
 		return wake_status_slow(b);
@@ -971,7 +977,7 @@ int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size)
 				 * piece's buddy holds kept frames) */
 				KMEM_ANNOT_NOACCESS(buddy_addr(b, r, pos), (n - keep) << b->frame_shift);
 				carve_locked(b, r, pos, idx + (uint32_t)n, BT_FREE);
-				kmem_relaxed_add_size(&b->used_frames, -(n - keep));
+				kmem_owner_add_relaxed(&b->used_frames, -(n - keep));
 				b->trims++;
 			}
 		}
@@ -991,6 +997,7 @@ static bool range_locked(struct kmem_buddy *b, const void *addr, size_t size,
 	uintptr_t hi = (uintptr_t)addr + size;
 	struct buddy_region *r;
 
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "range operations need the instance lock");
 	if (!size || hi < (uintptr_t)addr)
 		return false;
 	r = find_region(b, lo);
@@ -1064,7 +1071,7 @@ int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
 		unsigned order = buddy_tag_order(r->tag[pos]);
 		size_t n = (size_t)1 << order;
 
-		kmem_relaxed_add_size(&b->reserved_frames, -n);
+		kmem_owner_add_relaxed(&b->reserved_frames, -n);
 		KMEM_ANNOT_NOACCESS(buddy_addr(b, r, pos), n << b->frame_shift);
 		merge_locked(b, r, pos, order);
 		pos += (uint32_t)n;
@@ -1094,7 +1101,7 @@ int kmem_buddy_set_owner(struct kmem_buddy *b, void *block, void *owner)
 
 		if (buddy_tag_state(tag) == BT_USED) {
 			for (uint32_t f = 0; f < (1u << buddy_tag_order(tag)); f++)
-				__atomic_store_n(&r->owner[idx + f], owner, __ATOMIC_RELAXED);
+				kmem_atomic_store_relaxed(&r->owner[idx + f], owner);
 			rc = 0;
 		}
 	}
@@ -1112,12 +1119,12 @@ void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
 	if (b->owner_tab) { /* one table: words outside regions read zero */
 		uintptr_t i = (a - b->owner_tab_base) >> b->frame_shift;
 
-		return i < b->owner_tab_frames ? __atomic_load_n(&b->owner_tab[i], __ATOMIC_RELAXED)
+		return i < b->owner_tab_frames ? kmem_atomic_load_relaxed(&b->owner_tab[i])
 					       : NULL;
 	}
 	/* Regions are only ever added, and region slots never move, so the
 	 * lookup needs no lock; owner words are relaxed atomics. */
-	r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
+	r = kmem_atomic_load_acquire(&b->lowest);
 	if (!r || !region_has(b, r, a)) {
 		kmem_lock_acquire(&b->lock);
 		r = find_region(b, a);
@@ -1125,7 +1132,7 @@ void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
 		if (!r)
 			return NULL;
 	}
-	return __atomic_load_n(&r->owner[(a - r->base) >> b->frame_shift], __ATOMIC_RELAXED);
+	return kmem_atomic_load_relaxed(&r->owner[(a - r->base) >> b->frame_shift]);
 }
 
 /* ---- page source --------------------------------------------------------- */
@@ -1157,9 +1164,9 @@ static void *ps_get_owner(void *ctx, const void *addr)
 
 size_t kmem_buddy_free_frames(struct kmem_buddy *b)
 {
-	size_t managed = __atomic_load_n(&b->managed_frames, __ATOMIC_RELAXED);
-	size_t taken = __atomic_load_n(&b->used_frames, __ATOMIC_RELAXED) +
-		       __atomic_load_n(&b->reserved_frames, __ATOMIC_RELAXED);
+	size_t managed = kmem_atomic_load_relaxed(&b->managed_frames);
+	size_t taken = kmem_atomic_load_relaxed(&b->used_frames) +
+		       kmem_atomic_load_relaxed(&b->reserved_frames);
 
 	return taken < managed ? managed - taken : 0; /* racing reads may overlap */
 }
@@ -1184,7 +1191,7 @@ void kmem_buddy_page_source(struct kmem_buddy *b, struct kmem_page_source *ps)
 		ps->owner_words = b->owner_tab;
 	} else if (b->flags & KMEM_BUDDY_OWNERS) {
 		/* the lowest region now: regions never move or shrink */
-		const struct buddy_region *r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
+		const struct buddy_region *r = kmem_atomic_load_acquire(&b->lowest);
 
 		if (r) {
 			ps->owner_base = r->base;

@@ -205,6 +205,7 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 	size_t on_walk[KMEM_BUDDY_ORDER_LIMIT + 1] = { 0 };
 	uint32_t idx = 0;
 
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "the checker needs the instance lock");
 	while (idx < r->nframes) {
 		uint8_t t = r->tag[idx];
 		unsigned o = buddy_tag_order(t);
@@ -261,6 +262,7 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 	size_t free_blocks[KMEM_BUDDY_ORDER_LIMIT + 1] = { 0 };
 	size_t totals[4] = { 0 }, managed = 0;
 
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "the checker needs the instance lock");
 	if (b->magic != BUDDY_MAGIC)
 		FAIL(cf, b, -1, "instance magic is wrong (not initialised or destroyed)");
 	if (b->lowest != (b->nr_regions ? &b->region[b->by_addr[0]] : NULL))

@@ -16,7 +16,8 @@
  *
  * Data: ranges[0..nranges), unordered. Invariant: no two ranges overlap.
  *
- * Locking: one process-wide mutex protects the table; is_chunk() is called
+ * Locking: one process-wide lock protects the table (process-wide state,
+ * listed in process.c); is_chunk() is called
  * with it released (it takes the pool's own lock, and pools register ranges
  * under theirs).
  */
@@ -35,32 +36,28 @@ struct annot_range {
 
 static struct annot_range ranges[ANNOT_RANGES];
 static unsigned nranges;
-#ifdef KMEM_HAVE_PTHREAD
-static pthread_mutex_t ranges_lock = PTHREAD_MUTEX_INITIALIZER;
-#endif
+static struct kmem_lock ranges_lock = KMEM_LOCK_INITIALIZER;
 
 static void table_lock(void)
 {
-#ifdef KMEM_HAVE_PTHREAD
-	pthread_mutex_lock(&ranges_lock);
-#endif
+	kmem_lock_acquire(&ranges_lock);
 }
 
 static void table_unlock(void)
 {
-#ifdef KMEM_HAVE_PTHREAD
-	pthread_mutex_unlock(&ranges_lock);
-#endif
+	kmem_lock_release(&ranges_lock);
 }
 
 /* Drop ranges[i] (table lock held). */
 static void drop_locked(unsigned i)
 {
+	KMEM_ASSERT(kmem_lock_held(&ranges_lock) && "the range table needs its lock");
 	ranges[i] = ranges[--nranges];
 }
 
 static void forget_locked(const void *pool)
 {
+	KMEM_ASSERT(kmem_lock_held(&ranges_lock) && "the range table needs its lock");
 	for (unsigned i = 0; i < nranges;)
 		if (ranges[i].pool == pool)
 			drop_locked(i);

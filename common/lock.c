@@ -1,4 +1,4 @@
-/* lock.c - slow paths of the instance lock in kmem_port.h.
+/* lock.c - slow paths of the instance lock in kmem_lock.h.
  *
  * Algorithm (Drepper, "Futexes Are Tricky", 2011, mutex 3):
  *   lock:   CAS 0 -> 1 (inline fast path). On failure spin a little while
@@ -11,10 +11,15 @@
  * in FUTEX_WAIT, word is 2 or the wake that releases it is pending.
  * Bound: uncontended O(1); contended threads sleep, no busy wait beyond
  * KMEM_LOCK_SPINS rounds.
+ * The futex word is the port layer's own business: its atomics stay raw
+ * __atomic builtins here, next to the futex calls they pair with.
  */
 #include "kmem_port.h"
 
 #ifdef KMEM_LOCK_FUTEX
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define KMEM_LOCK_SPINS 100
 
@@ -64,8 +69,5 @@ void kmem_lock_acquire_slow(struct kmem_lock *l)
 #elif defined(KMEM_HAVE_PTHREAD)
 	pthread_mutex_lock(&l->mutex);
 #endif
-#if defined(KMEM_HAVE_PTHREAD) && !defined(NDEBUG)
-	kmem_atomic_store_relaxed_ul(&l->held, 1);
-#endif
-	(void)l;
+	kmem_lock_set_owner(l, kmem_self_id());
 }

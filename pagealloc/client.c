@@ -161,12 +161,10 @@ static bool client_charge(struct kmem_pa_client *cl, size_t n)
 	do {
 		if (cl->max_frames && h + n > cl->max_frames)
 			return false;
-	} while (!__atomic_compare_exchange_n(&cl->held, &h, h + n, true, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
+	} while (!kmem_atomic_cas_weak_relaxed(&cl->held, &h, h + n));
 	h += n;
 	for (size_t pk = pa_relaxed(&cl->peak); h > pk;)
-		if (__atomic_compare_exchange_n(&cl->peak, &pk, h, true, __ATOMIC_RELAXED,
-						__ATOMIC_RELAXED))
+		if (kmem_atomic_cas_weak_relaxed(&cl->peak, &pk, h))
 			break;
 	return true;
 }
@@ -203,7 +201,7 @@ void *kmem_pa_client_alloc(struct kmem_pa_client *cl, unsigned order, unsigned f
 	}
 	blk = kmem_pa_alloc_slow(pa, cl, order, flags);
 	if (!blk) {
-		__atomic_fetch_sub(&cl->held, n, __ATOMIC_RELAXED);
+		(void)kmem_atomic_fetch_sub_relaxed(&cl->held, n);
 		return NULL;
 	}
 	pa_count(&cl->allocs, 1);
@@ -214,7 +212,7 @@ void kmem_pa_client_free(struct kmem_pa_client *cl, void *block, unsigned order)
 {
 	if (!block)
 		return;
-	__atomic_fetch_sub(&cl->held, (size_t)1 << order, __ATOMIC_RELAXED);
+	(void)kmem_atomic_fetch_sub_relaxed(&cl->held, (size_t)1 << order);
 	pa_count(&cl->frees, 1);
 	kmem_pa_free(cl->pa, block, order);
 }

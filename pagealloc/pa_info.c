@@ -41,8 +41,8 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 		kmem_pa_pcp_fold_locked(pa, me);
 	for (const struct pa_pcp *p = pa->pcps; p; p = p->next)
 		for (unsigned o = 0; o < PA_ORDERS; o++)
-			pcp += ((size_t)__atomic_load_n(&p->l[o].nz, __ATOMIC_RELAXED) +
-				__atomic_load_n(&p->l[o].nd, __ATOMIC_RELAXED))
+			pcp += ((size_t)kmem_atomic_load_relaxed(&p->l[o].nz) +
+				kmem_atomic_load_relaxed(&p->l[o].nd))
 			       << o;
 	st->pcp_threads = pa->npcp;
 	st->zeroed = pa->zero_frames;
@@ -82,7 +82,7 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	st->used = st->managed > st->free + pcp ? st->managed - st->free - pcp : 0;
 	st->pcp_batch = pa->batch;
 	st->pcp_high = pa->high;
-	st->nr_shrinkers = __atomic_load_n(&pa->nshrinkers, __ATOMIC_RELAXED);
+	st->nr_shrinkers = kmem_atomic_load_relaxed(&pa->nshrinkers);
 	st->reaper_running = kmem_pa_reaper_running(pa);
 	st->init_policy = pa->policy;
 	st->zeroer_wakeups = pa_read(&pa->zeroer_wakeups);

@@ -76,13 +76,21 @@
  *   (buddy's own lock, inside kmem_buddy_* calls)
  * The reaper's mutex/condition (rmtx) is a leaf: never held while taking
  * another lock (except in the fork handlers, which take it last).
+ * Before all of them: the registry lock of the per-thread context's
+ * pagealloc area (kmem_tctx_lock(KMEM_TCTX_PAGEALLOC), process-wide): the
+ * slot map, and every thread's pointers to frame caches (taken by thread
+ * exit, destroy and fork_prepare, then the instance lock).
  * Functions named *_locked expect pa->lock held by the calling thread and
  * assert it.
  * A thread cache (struct pa_pcp) belongs to its thread: only that thread
  * touches its slots; the counts nz/nd are written with relaxed atomic stores
  * so kmem_pa_get_stats() may read them from elsewhere. A cache's other
  * fields change only in its thread, or under the lock once the thread is
- * gone (thread exit, fork child, destroy).
+ * gone (thread exit, fork child, destroy). A thread finds its cache of an
+ * instance through its pagealloc area (struct pa_thread, the per-thread
+ * context's, kmem_tctx.h) at the instance's slot: O(1) for any instance,
+ * whichever it used last. Instances created while every slot is taken
+ * (KMEM_PA_SLOTS - 1 alive at once) have no thread caches.
  * Client counters (held, peak, allocs, ...) are relaxed atomics, no lock.
  */
 #ifndef KMEM_PA_INTERNAL_H
@@ -98,10 +106,6 @@
 #include "kmem_port.h"
 #include "kmem_annot.h"
 #include <kmem/pagealloc.h>
-
-#ifdef KMEM_HAVE_PTHREAD
-#include <pthread.h>
-#endif
 
 #define PA_MAGIC 0x50414c43u /* "PALC" */
 #define PA_NAME_MAX 32
@@ -125,6 +129,8 @@ struct pa_pcp {
 	struct pa_list l[PA_ORDERS];
 	struct kmem_pagealloc *pa;
 	struct pa_pcp *next, *prev;	/* the instance's list (lock) */
+	struct pa_thread *owner;	/* owner->pcp[pa->slot] == this (registry lock
+					 * for other threads) */
 	/* owner-only counters, folded into the instance under its lock. The
 	 * fast paths count nothing but frees; fast allocations follow from
 	 * the balances: every push or pop outside the fast paths moves
@@ -164,7 +170,7 @@ struct kmem_pa_client {
 struct kmem_pagealloc {
 	uint32_t magic;
 	unsigned flags;
-	uint64_t id;		/* unique per instance: thread caches find it */
+	unsigned slot;		/* thread caches: pa_thread.pcp[slot]; 0: none */
 	enum kmem_pa_init_policy policy;
 	unsigned zero_all;	/* KMEM_PAGE_ZERO unless INIT_NONE */
 	bool wipe;		/* INIT_ON_FREE */
@@ -229,65 +235,58 @@ struct kmem_pagealloc {
 	uint64_t alloc_fails, nowait_fails, high_dips, refaults, thrash_events;
 	uint64_t zero_misses;	/* allocations zeroed inline (blocks); last counter */
 
-#ifdef KMEM_HAVE_PTHREAD
-	pthread_key_t key;
-	bool key_ok;
-	pthread_mutex_t rmtx;	/* leaf */
-	pthread_cond_t rcond;
-	pthread_t thread;
+	/* the reaper thread (never started without threads) */
+	struct kmem_mutex rmtx;	/* leaf */
+	struct kmem_cond rcond;
+	struct kmem_thrd thread;
 	bool running;		/* rmtx */
 	bool stop;		/* rmtx */
 	bool kicked;		/* rmtx; read relaxed as a hint */
 	bool live;		/* the thread exists (relaxed hint for kicks) */
 	bool starting;		/* a lazy start is in progress (atomic) */
-#else
-	struct pa_pcp *solo;	/* the one cache */
-	bool solo_in_reclaim;
-#endif
 };
 
 __extension__ typedef unsigned __int128 pa_u128; /* a * b / c without overflow */
 
-/* Thread-local view: the last instance this thread used and its cache. */
-#ifdef KMEM_HAVE_PTHREAD
-struct pa_tls {
-	uint64_t id;
-	struct pa_pcp *pcp;
-	bool gone;		/* a cache destructor ran: make no more caches */
-	bool in_reclaim;	/* this thread runs a reclaim pass */
+/* A thread's pagealloc area of the per-thread context: its frame cache of
+ * each instance, by the instance's slot; the null cache (pcp.c: every
+ * capacity and count 0, read-only, so both fast paths miss on it with no
+ * extra test, like slab's null magazine) where it has none, and always at
+ * slot 0. */
+struct pa_thread {
+	struct pa_pcp *pcp[KMEM_PA_SLOTS];
 };
-extern __thread struct pa_tls kmem_pa_tls __attribute__((tls_model("initial-exec")));
-#endif
 
-/* The calling thread's cache for pa, if it has one (fast paths). */
-#ifdef KMEM_HAVE_PTHREAD
-#define PA_PCP_FAST(pa, p) (kmem_pa_tls.id == (pa)->id && ((p) = kmem_pa_tls.pcp, true))
-#else
-#define PA_PCP_FAST(pa, p) (((p) = (pa)->solo) != NULL && !(pa)->solo_in_reclaim)
-#endif
+/* The calling thread's area; a shared read-only one naming only the null
+ * cache before its first cache, after its exit hook, and during a reclaim
+ * pass. The fast paths' one TLS load (pcp.c). */
+extern KMEM_TLS KMEM_HIDDEN struct pa_thread *kmem_pa_self;
+
+/* The calling thread's cache for pa, maybe the null cache (fast paths:
+ * always true, it is a statement with a value). */
+#define PA_PCP_FAST(pa, p) ((p) = kmem_pa_self->pcp[(pa)->slot], true)
+
+/* The calling thread's cache for pa, or NULL (pcp.c). */
+KMEM_HIDDEN struct pa_pcp *kmem_pa_pcp_self(const struct kmem_pagealloc *pa);
 
 static inline struct pa_pcp *pa_pcp_self(const struct kmem_pagealloc *pa)
 {
-#ifdef KMEM_HAVE_PTHREAD
-	return kmem_pa_tls.id == pa->id ? kmem_pa_tls.pcp : NULL;
-#else
-	return pa->solo_in_reclaim ? NULL : pa->solo;
-#endif
+	return kmem_pa_pcp_self(pa);
 }
 
 static inline size_t pa_relaxed(const size_t *p)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	return kmem_atomic_load_relaxed(p);
 }
 
 static inline void pa_count(uint64_t *c, uint64_t n)
 {
-	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+	(void)kmem_atomic_fetch_add_relaxed(c, n);
 }
 
 static inline uint64_t pa_read(const uint64_t *c)
 {
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
+	return kmem_atomic_load_relaxed(c);
 }
 
 /* Free frames as the watermarks see them: buddy free + pooled. */
@@ -329,7 +328,7 @@ static inline void pa_zero_block(const struct kmem_pagealloc *pa, void *blk, uns
 
 static inline void pa_list_set(unsigned *field, unsigned v)
 {
-	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+	kmem_atomic_store_relaxed(field, v);
 }
 
 /* Pushes and pops outside the fast paths (they keep the balances). */
@@ -372,12 +371,7 @@ static inline void pa_push_zero(struct pa_pcp *p, unsigned o, void *blk)
 /* While a thread reclaims, its frees bypass its thread cache (so reclaimed
  * frames reach the pools and the shadow set) and nested reclaim is off. */
 struct pa_reclaim_save {
-#ifdef KMEM_HAVE_PTHREAD
-	uint64_t id;
-	struct pa_pcp *pcp;
-#else
-	int unused;
-#endif
+	struct pa_thread *self;	/* kmem_pa_self before the pass */
 };
 
 static inline size_t pa_held_of(const struct kmem_pa_client *cl)
@@ -426,6 +420,13 @@ KMEM_HIDDEN void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_
 					   unsigned order, bool need_zero);
 KMEM_HIDDEN void kmem_pa_pcp_init(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_pcp_fini(struct kmem_pagealloc *pa);
+/* Reclaim passes: the calling thread's caches off, and back on. */
+KMEM_HIDDEN bool kmem_pa_pcp_reclaim_enter(struct pa_reclaim_save *sv);
+KMEM_HIDDEN void kmem_pa_pcp_reclaim_exit(const struct pa_reclaim_save *sv);
+KMEM_HIDDEN bool kmem_pa_pcp_in_reclaim(void);
+/* fork_prepare/parent/child: the registry lock (before the instance's). */
+KMEM_HIDDEN void kmem_pa_pcp_fork_lock(void);
+KMEM_HIDDEN void kmem_pa_pcp_fork_unlock(void);
 
 /* refs.c */
 KMEM_HIDDEN struct pa_ref *kmem_pa_ref_find_locked(struct kmem_pagealloc *pa, uintptr_t a);

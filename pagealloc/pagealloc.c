@@ -41,11 +41,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-
-/* Instance ids for the thread-local lookup: never reused, so a thread's
- * stale entry for a destroyed instance can never match a new one. */
-static uint64_t pa_next_id = 1;
-
 void kmem_pa_config_init(struct kmem_pa_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg)); /* every default is 0 */
@@ -208,9 +203,9 @@ int kmem_pa_set_watermarks(struct kmem_pagealloc *pa, size_t min, size_t low, si
 	if (!watermarks_ok(pa->managed, min, low, high))
 		return -EINVAL;
 	kmem_lock_acquire(&pa->lock);
-	__atomic_store_n(&pa->wmin, min, __ATOMIC_RELAXED);
-	__atomic_store_n(&pa->wlow, low, __ATOMIC_RELAXED);
-	__atomic_store_n(&pa->whigh, high, __ATOMIC_RELAXED);
+	kmem_atomic_store_relaxed(&pa->wmin, min);
+	kmem_atomic_store_relaxed(&pa->wlow, low);
+	kmem_atomic_store_relaxed(&pa->whigh, high);
 	kmem_lock_release(&pa->lock);
 	kmem_pa_kick(pa);
 	return 0;
@@ -322,7 +317,6 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 						     (char *)&pa->allocs));
 	KMEM_ANNOT_BENIGN_RACE(&pa->nshrinkers, sizeof(pa->nshrinkers));
 	KMEM_ANNOT_BENIGN_RACE(pa->client, sizeof(pa->client));
-	pa->id = __atomic_fetch_add(&pa_next_id, 1, __ATOMIC_RELAXED);
 	pa->magic = PA_MAGIC;
 	rc = kmem_pa_reaper_init(pa);
 	if (rc) {

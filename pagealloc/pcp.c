@@ -7,9 +7,9 @@
  *   1. A thread's first slow-path call makes its cache: one buddy block
  *      holding struct pa_pcp and, per order o < PA_ORDERS, a zero and a
  *      dirty stack of cap(o) = max(high >> o, 1) slots (capd = 0 under
- *      INIT_ON_FREE: every free wipes and takes the slow path). The
- *      thread key's destructor returns it at thread exit; the thread-local
- *      kmem_pa_tls remembers the last instance used, for the fast paths.
+ *      INIT_ON_FREE: every free wipes and takes the slow path), found
+ *      through the thread's pagealloc area at the instance's slot (below);
+ *      pagealloc's exit hook returns it at thread exit.
  *   2. refill, after a miss in the slow path: up to max(batch >> o, 1)
  *      blocks while free frames stay at or above low + 2^o (no hoarding
  *      under pressure): zeroed ones from the zeroed pool only, dirty ones
@@ -24,7 +24,7 @@
  *   4. fold: the owner-only counters (frees, and the balances that give
  *      the fast allocations) are added to the instance under its lock at
  *      every slow path, stats call and flush.
- *   5. thread exit (key destructor), destroy, and a fork child (for the
+ *   5. thread exit (the per-thread context's exit hook), destroy, and a fork child (for the
  *      threads that did not come along): flush every stack, free the cache.
  * Bound: refill and drain O(batch >> o) pool or buddy operations (drain
  * also memmoves the stack, O(cap)); flush O(cache capacity); creation
@@ -34,6 +34,20 @@
  * is touched only by its thread, except under the lock once the thread is
  * gone; counts are stored relaxed so stats may read them.
  *
+ * Per-thread lookup:
+ * A thread's caches hang off its pagealloc area of the per-thread context
+ * (kmem_tctx.h): struct pa_thread, one pointer per instance slot. An
+ * instance takes a slot from the area's slot map at init and gives it back
+ * at destroy, after clearing every thread's pointer at that slot (each
+ * cache knows its owner area). A slot without a cache names the null cache
+ * (null_pcp, capacities 0: both fast paths miss on it). kmem_pa_self
+ * is the thread's area, or one of two shared read-only areas naming only
+ * the null cache: pa_null_thread (no area yet, or after its exit hook) and
+ * pa_reclaiming (a reclaim pass runs: the fast paths miss and pcp_get makes
+ * nothing, so frees reach the pools).
+ * The registry lock (pa_internal.h) guards every thread's
+ * pointers against destroy, thread exit and fork; a thread sets its own
+ * pointer under the instance lock when it makes a cache.
  * Locking: pa->lock protects the cache list (npcp, next/prev) and the
  * folded counters; kmem_pa_pcp_fold_locked, kmem_pa_pcp_drain_stack_locked,
  * kmem_pa_pcp_flush_locked, pcp_free_locked, kmem_pa_pcp_adopt_orphans_locked
@@ -49,9 +63,49 @@
  */
 #include "pa_internal.h"
 
-#ifdef KMEM_HAVE_PTHREAD
-__thread struct pa_tls kmem_pa_tls __attribute__((tls_model("initial-exec")));
-#endif
+static const struct pa_pcp null_pcp;
+
+#define PA_NULL_PCP ((struct pa_pcp *)(uintptr_t)&null_pcp)
+
+__extension__ static const struct pa_thread pa_null_thread = {
+	.pcp = { [0 ... KMEM_PA_SLOTS - 1] = PA_NULL_PCP },
+};
+__extension__ static const struct pa_thread pa_reclaiming = {
+	.pcp = { [0 ... KMEM_PA_SLOTS - 1] = PA_NULL_PCP },
+};
+
+#define PA_NULL_THREAD ((struct pa_thread *)(uintptr_t)&pa_null_thread)
+#define PA_RECLAIMING ((struct pa_thread *)(uintptr_t)&pa_reclaiming)
+
+KMEM_TLS struct pa_thread *kmem_pa_self = PA_NULL_THREAD;
+
+static void pa_thread_exit(void *area);
+
+/* A new area: no caches yet. */
+static void pa_thread_init(void *area)
+{
+	struct pa_thread *t = area;
+
+	for (unsigned s = 0; s < KMEM_PA_SLOTS; s++)
+		t->pcp[s] = PA_NULL_PCP;
+}
+
+/* Builds without threads: the one thread's area, no mapping needed. */
+static struct pa_thread single_thread;
+
+static const struct kmem_tctx_ops pa_tctx = {
+	.id = KMEM_TCTX_PAGEALLOC,
+	.size = sizeof(struct pa_thread),
+	.nslots = KMEM_PA_SLOTS,
+	.init = pa_thread_init,
+	.exit = pa_thread_exit,
+	.single = KMEM_THREADS ? NULL : &single_thread,
+};
+
+static struct kmem_lock *registry(void)
+{
+	return kmem_tctx_lock(KMEM_TCTX_PAGEALLOC);
+}
 
 /* ---- thread caches ------------------------------------------------------------ */
 
@@ -123,8 +177,9 @@ static size_t pcp_bytes(const struct kmem_pagealloc *pa)
 	return sizeof(struct pa_pcp) + slots * sizeof(void *);
 }
 
-/* A new, empty cache, linked into the instance; NULL if no memory. */
-static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa)
+/* A new, empty cache, linked into the instance and set as thread t's
+ * cache of pa; NULL if no memory. */
+static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa, struct pa_thread *t)
 {
 	int order = kmem_buddy_size_to_order(pa->b, pcp_bytes(pa));
 	struct pa_pcp *p;
@@ -135,6 +190,7 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa)
 	memset(p, 0, sizeof(*p));
 	KMEM_ANNOT_BENIGN_RACE(p->l, sizeof(p->l)); /* counts read by stats */
 	p->pa = pa;
+	p->owner = t;
 	p->self_order = (unsigned)order;
 	slot = p->slot;
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
@@ -153,14 +209,16 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa)
 		pa->pcps->prev = p;
 	pa->pcps = p;
 	pa->npcp++;
+	t->pcp[pa->slot] = p;
 	kmem_lock_release(&pa->lock);
 	return p;
 }
 
-/* Unlink and free a cache whose blocks are gone (lock held). */
+/* Unlink and free a cache whose blocks are gone (lock held; the registry
+ * lock too unless p is the calling thread's): its owner stops naming it. */
 static void pcp_free_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
-	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the cache list needs the instance lock");
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "thread caches need the instance lock");
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -168,12 +226,15 @@ static void pcp_free_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 	if (p->next)
 		p->next->prev = p->prev;
 	pa->npcp--;
+	if (p->owner && p->owner->pcp[pa->slot] == p)
+		p->owner->pcp[pa->slot] = PA_NULL_PCP;
 	(void)kmem_buddy_free_checked(pa->b, p, (int)p->self_order);
 }
 
 /* destroy: every cache (other threads' included) back, then freed. */
 void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
 {
+	kmem_lock_acquire(registry());
 	kmem_lock_acquire(&pa->lock);
 	while (pa->pcps) {
 		struct pa_pcp *p = pa->pcps;
@@ -181,20 +242,20 @@ void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
 		kmem_pa_pcp_flush_locked(pa, p);
 		pcp_free_locked(pa, p);
 	}
-#ifndef KMEM_HAVE_PTHREAD
-	pa->solo = NULL;
-#endif
 	kmem_lock_release(&pa->lock);
+	kmem_lock_release(registry());
 }
 
-/* In a fork child (lock held): the caches of the threads that did not come
- * along go back to the buddy; only the calling thread's stays. */
+/* In a fork child (lock held, and the registry lock by fork_prepare): the
+ * caches of the threads that did not come along go back to the buddy; only
+ * the calling thread's stays. */
 void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa)
 {
-	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "adopting caches needs the instance lock");
-#ifdef KMEM_HAVE_PTHREAD
-	struct pa_pcp *mine = pa->key_ok ? pthread_getspecific(pa->key) : NULL, *p, *next;
+	struct pa_thread *me = kmem_tctx_area_peek(KMEM_TCTX_PAGEALLOC);
+	struct pa_pcp *mine = me ? me->pcp[pa->slot] : PA_NULL_PCP, *p, *next;
 
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && kmem_lock_held(registry()) &&
+		    "adoption needs the registry and instance locks");
 	for (p = pa->pcps; p; p = next) {
 		next = p->next;
 		if (p == mine)
@@ -202,61 +263,90 @@ void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa)
 		kmem_pa_pcp_flush_locked(pa, p);
 		pcp_free_locked(pa, p);
 	}
-#else
-	(void)pa;
-#endif
 }
 
-#ifdef KMEM_HAVE_PTHREAD
-/* pthread key destructor: the exiting thread's cache goes back. From here
- * on the thread makes no new caches (later destructors use the slow path). */
-static void pcp_thread_exit(void *arg)
+/* The pagealloc area's exit hook (thread exit, or kmem_tctx_release): the
+ * thread's caches go back to their instances' pools. From here on the
+ * thread makes no new caches (the per-thread context refuses an exiting
+ * thread a new area; later destructors take the slow paths). */
+static void pa_thread_exit(void *area)
 {
-	struct pa_pcp *p = arg;
-	struct kmem_pagealloc *pa = p->pa;
+	struct pa_thread *t = area;
 
-	kmem_pa_tls.gone = true;
-	if (kmem_pa_tls.pcp == p) {
-		kmem_pa_tls.id = 0;
-		kmem_pa_tls.pcp = NULL;
+	kmem_pa_self = PA_NULL_THREAD;
+	kmem_lock_acquire(registry());
+	for (unsigned s = 1; s < KMEM_PA_SLOTS; s++) {
+		struct pa_pcp *p = t->pcp[s];
+		struct kmem_pagealloc *pa;
+
+		if (p == PA_NULL_PCP)
+			continue;
+		pa = p->pa;
+		kmem_lock_acquire(&pa->lock);
+		kmem_pa_pcp_flush_locked(pa, p);
+		pcp_free_locked(pa, p);
+		kmem_lock_release(&pa->lock);
 	}
-	kmem_lock_acquire(&pa->lock);
-	kmem_pa_pcp_flush_locked(pa, p);
-	pcp_free_locked(pa, p);
-	kmem_lock_release(&pa->lock);
+	kmem_lock_release(registry());
 }
-#endif
 
 /* The calling thread's cache, made on first use; NULL if the instance has
- * none, the thread is exiting or runs a reclaim pass (its frees must reach
- * the pools), or there is no memory for one. */
+ * none (no slot), the thread is exiting or runs a reclaim pass (its frees
+ * must reach the pools), or there is no memory for one. */
 struct pa_pcp *kmem_pa_pcp_get(struct kmem_pagealloc *pa)
 {
-#ifdef KMEM_HAVE_PTHREAD
-	struct pa_pcp *p;
+	struct pa_thread *t = kmem_pa_self;
+	struct pa_pcp *p = t->pcp[pa->slot];
 
-	if (kmem_pa_tls.id == pa->id)
-		return kmem_pa_tls.pcp;
-	if (!pa->key_ok || kmem_pa_tls.gone || kmem_pa_tls.in_reclaim)
+	if (p != PA_NULL_PCP)
+		return p;
+	if (!pa->slot || t == PA_RECLAIMING)
 		return NULL;
-	p = pthread_getspecific(pa->key);
-	if (!p) {
-		p = pcp_create(pa);
-		if (!p)
+	if (t == PA_NULL_THREAD) {
+		t = kmem_tctx_area(&pa_tctx);
+		if (!t)
 			return NULL;
-		if (pthread_setspecific(pa->key, p)) {
-			kmem_lock_acquire(&pa->lock);
-			pcp_free_locked(pa, p);
-			kmem_lock_release(&pa->lock);
-			return NULL;
-		}
+		kmem_pa_self = t;
+		if ((p = t->pcp[pa->slot]) != PA_NULL_PCP)
+			return p;
 	}
-	kmem_pa_tls.id = pa->id;
-	kmem_pa_tls.pcp = p;
-	return p;
-#else
-	return pa_pcp_self(pa);
-#endif
+	return pcp_create(pa, t);
+}
+
+struct pa_pcp *kmem_pa_pcp_self(const struct kmem_pagealloc *pa)
+{
+	struct pa_pcp *p = kmem_pa_self->pcp[pa->slot];
+
+	return p != PA_NULL_PCP ? p : NULL;
+}
+
+bool kmem_pa_pcp_reclaim_enter(struct pa_reclaim_save *sv)
+{
+	if (kmem_pa_self == PA_RECLAIMING)
+		return false;
+	sv->self = kmem_pa_self;
+	kmem_pa_self = PA_RECLAIMING;
+	return true;
+}
+
+void kmem_pa_pcp_reclaim_exit(const struct pa_reclaim_save *sv)
+{
+	kmem_pa_self = sv->self;
+}
+
+bool kmem_pa_pcp_in_reclaim(void)
+{
+	return kmem_pa_self == PA_RECLAIMING;
+}
+
+void kmem_pa_pcp_fork_lock(void)
+{
+	kmem_tctx_fork_lock(KMEM_TCTX_PAGEALLOC);
+}
+
+void kmem_pa_pcp_fork_unlock(void)
+{
+	kmem_tctx_fork_unlock(KMEM_TCTX_PAGEALLOC);
 }
 
 /* Fill a cache list after a miss: up to batch >> order blocks while free
@@ -296,29 +386,29 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 	pa->pcp_refills++;
 }
 
-/* init: the per-thread cache machinery (the key, or the one cache). */
+/* init: a slot for the instance's thread caches (none with NO_PCP, or
+ * when every slot is taken: the instance works without them). */
 void kmem_pa_pcp_init(struct kmem_pagealloc *pa)
 {
-#ifdef KMEM_HAVE_PTHREAD
-	if (!(pa->flags & KMEM_PA_NO_PCP))
-		pa->key_ok = pthread_key_create(&pa->key, pcp_thread_exit) == 0;
-#else
-	if (!(pa->flags & KMEM_PA_NO_PCP))
-		pa->solo = pcp_create(pa);
-#endif
+	pa->slot = 0;
+	if (pa->flags & KMEM_PA_NO_PCP)
+		return;
+	kmem_lock_acquire(registry());
+	pa->slot = kmem_tctx_slot_take_locked(&pa_tctx);
+	kmem_lock_release(registry());
+	/* without threads the one thread's cache is made now, as part of the
+	 * instance (its memory is then counted in "used" from the start) */
+	if (!KMEM_THREADS && pa->slot)
+		(void)kmem_pa_pcp_get(pa);
 }
 
-/* destroy: no thread finds the instance's caches any more; every cache
- * back and freed. */
+/* destroy: every cache back and freed, every thread's pointer at the slot
+ * cleared (pcp_free_locked), then the slot given back. */
 void kmem_pa_pcp_fini(struct kmem_pagealloc *pa)
 {
-#ifdef KMEM_HAVE_PTHREAD
-	if (pa->key_ok)
-		pthread_key_delete(pa->key);
-	if (kmem_pa_tls.id == pa->id) {
-		kmem_pa_tls.id = 0;
-		kmem_pa_tls.pcp = NULL;
-	}
-#endif
 	kmem_pa_pcp_release_all(pa);
+	kmem_lock_acquire(registry());
+	kmem_tctx_slot_put_locked(&pa_tctx, pa->slot);
+	kmem_lock_release(registry());
+	pa->slot = 0;
 }

@@ -256,19 +256,12 @@ static void *take_locked(struct kmem_pagealloc *pa, unsigned order, bool need_ze
 	return blk;
 }
 
-#ifdef KMEM_HAVE_PTHREAD
-#include <time.h>
+/* Let another thread free something (1 ms); without threads nobody could. */
 static void pa_nap(void)
 {
-	struct timespec ts = {0, 1000000};
-
-	nanosleep(&ts, NULL);
+	if (KMEM_THREADS)
+		kmem_sleep_ns(1000000);
 }
-#else
-static void pa_nap(void)
-{
-}
-#endif
 
 void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, unsigned order,
 			 unsigned flags)

@@ -51,10 +51,6 @@
  */
 #include "pa_internal.h"
 
-#ifdef KMEM_HAVE_PTHREAD
-#include <time.h>
-#endif
-
 /* ---- the reaper step ------------------------------------------------------------ */
 
 /* Free frames above high: ask release() to give their memory back. */
@@ -142,31 +138,20 @@ unsigned kmem_pa_reaper_run(struct kmem_pagealloc *pa, size_t max_zero)
 
 /* ---- the reaper thread ------------------------------------------------------------- */
 
-#ifdef KMEM_HAVE_PTHREAD
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void deadline_in(struct timespec *ts, uint64_t ns)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ns += (uint64_t)ts->tv_nsec;
-	ts->tv_sec += (time_t)(ns / 1000000000u);
-	ts->tv_nsec = (long)(ns % 1000000000u);
-}
+/* The thread, its mutex and condition variable, and the clock come from the
+ * port layer (kmem_thread.h): without threads the thread never starts
+ * (reaper_start says -ENOTSUP), kicks find no thread and the freeing thread
+ * releases excess memory itself; the embedded idle loop calls
+ * kmem_pa_reaper_run() instead. */
 
 static bool flag_get(const bool *f)
 {
-	return __atomic_load_n(f, __ATOMIC_RELAXED);
+	return kmem_atomic_load_relaxed(f);
 }
 
 static void flag_set(bool *f, bool v)
 {
-	__atomic_store_n(f, v, __ATOMIC_RELAXED);
+	kmem_atomic_store_relaxed(f, v);
 }
 
 /* The thread: run steps while there is work, within the zeroing budget
@@ -176,22 +161,21 @@ static void *reaper_main(void *arg)
 {
 	struct kmem_pagealloc *pa = arg;
 	double burst = (double)pa->zero_rate / 20.0, tokens;
-	uint64_t last = now_ns();
+	uint64_t last = kmem_now_ns();
 	bool slept = false;
 
 	if (burst < PA_ZERO_BATCH)
 		burst = PA_ZERO_BATCH;
 	tokens = burst;
-	pthread_mutex_lock(&pa->rmtx);
+	kmem_mutex_lock(&pa->rmtx);
 	while (!pa->stop) {
 		unsigned work;
 		size_t zeroed;
-		uint64_t now, wait_ns;
-		struct timespec ts;
+		uint64_t now, wait_ns, deadline;
 
 		flag_set(&pa->kicked, false);
-		pthread_mutex_unlock(&pa->rmtx);
-		now = now_ns();
+		kmem_mutex_unlock(&pa->rmtx);
+		now = kmem_now_ns();
 		tokens += (double)(now - last) * 1e-9 * (double)pa->zero_rate;
 		if (tokens > burst)
 			tokens = burst;
@@ -200,7 +184,7 @@ static void *reaper_main(void *arg)
 		tokens -= (double)zeroed;
 		if (slept && (work & KMEM_PA_WORK_ZERO))
 			pa_count(&pa->zeroer_wakeups, 1);
-		pthread_mutex_lock(&pa->rmtx);
+		kmem_mutex_lock(&pa->rmtx);
 		slept = false;
 		if (pa->stop)
 			break;
@@ -217,87 +201,80 @@ static void *reaper_main(void *arg)
 			wait_ns = 10000000;
 		else
 			wait_ns = 1000000000;
-		deadline_in(&ts, wait_ns);
+		deadline = kmem_now_ns() + wait_ns;
 		if ((work & KMEM_PA_WORK_RECLAIM) && pa_free_frames(pa) < pa_relaxed(&pa->wlow)) {
 			/* reclaim fell short: no new cycle for 10 ms, kicks
 			 * or not (only stop ends the pause) */
 			while (!pa->stop &&
-			       pthread_cond_timedwait(&pa->rcond, &pa->rmtx, &ts) != ETIMEDOUT)
+			       kmem_cond_timedwait(&pa->rcond, &pa->rmtx, deadline) != -ETIMEDOUT)
 				;
 		} else if (!pa->kicked) {
-			pthread_cond_timedwait(&pa->rcond, &pa->rmtx, &ts);
+			(void)kmem_cond_timedwait(&pa->rcond, &pa->rmtx, deadline);
 		}
 		slept = true;
 	}
-	pthread_mutex_unlock(&pa->rmtx);
+	kmem_mutex_unlock(&pa->rmtx);
 	return NULL;
 }
 
 int kmem_pa_reaper_init(struct kmem_pagealloc *pa)
 {
-	pthread_condattr_t ca;
-	int rc = pthread_mutex_init(&pa->rmtx, NULL);
+	int rc = kmem_mutex_init(&pa->rmtx);
 
 	KMEM_ANNOT_BENIGN_RACE(&pa->kicked, 2 * sizeof(bool)); /* kicked, live: hints */
 	if (rc)
-		return -rc;
-	rc = pthread_condattr_init(&ca);
-	if (!rc) {
-		rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		if (!rc)
-			rc = pthread_cond_init(&pa->rcond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+		return rc;
+	rc = kmem_cond_init(&pa->rcond);
 	if (rc) {
-		pthread_mutex_destroy(&pa->rmtx);
-		return -rc;
+		kmem_mutex_destroy(&pa->rmtx);
+		return rc;
 	}
 	return 0;
 }
 
 void kmem_pa_reaper_fini(struct kmem_pagealloc *pa)
 {
-	pthread_cond_destroy(&pa->rcond);
-	pthread_mutex_destroy(&pa->rmtx);
+	kmem_cond_destroy(&pa->rcond);
+	kmem_mutex_destroy(&pa->rmtx);
 }
 
 int kmem_pa_reaper_start(struct kmem_pagealloc *pa)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&pa->rmtx);
+	kmem_mutex_lock(&pa->rmtx);
 	if (pa->running) {
 		rc = -EALREADY;
 	} else {
 		pa->stop = false;
-		rc = -pthread_create(&pa->thread, NULL, reaper_main, pa);
+		rc = kmem_thrd_start(&pa->thread, reaper_main, pa);
 		if (!rc) {
 			pa->running = true;
 			flag_set(&pa->live, true);
 		}
 	}
-	pthread_mutex_unlock(&pa->rmtx);
-	return rc;
+	kmem_mutex_unlock(&pa->rmtx);
+	return rc == -ENOSYS ? -ENOTSUP : rc; /* built without threads */
 }
 
 void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
 {
-	pthread_t t;
+	struct kmem_thrd t;
 
-	pthread_mutex_lock(&pa->rmtx);
+	kmem_mutex_lock(&pa->rmtx);
 	if (!pa->running) {
-		pthread_mutex_unlock(&pa->rmtx);
+		kmem_mutex_unlock(&pa->rmtx);
 		return;
 	}
 	pa->stop = true;
 	t = pa->thread;
-	pthread_cond_signal(&pa->rcond);
-	pthread_mutex_unlock(&pa->rmtx);
-	pthread_join(t, NULL);
-	pthread_mutex_lock(&pa->rmtx);
+	kmem_cond_signal(&pa->rcond);
+	kmem_mutex_unlock(&pa->rmtx);
+	(void)kmem_thrd_join(&t, NULL);
+	kmem_mutex_lock(&pa->rmtx);
 	pa->running = false;
 	flag_set(&pa->live, false);
-	pthread_mutex_unlock(&pa->rmtx);
+	kmem_mutex_unlock(&pa->rmtx);
 }
 
 /* Start the thread on a kick (KMEM_PA_LAZY_REAPER). One thread wins the
@@ -306,13 +283,11 @@ static bool lazy_start(struct kmem_pagealloc *pa)
 {
 	bool no = false;
 
-	if (!(pa->flags & KMEM_PA_LAZY_REAPER) ||
-	    !__atomic_compare_exchange_n(&pa->starting, &no, true, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_RELAXED))
+	if (!(pa->flags & KMEM_PA_LAZY_REAPER) || !kmem_atomic_cas_acq_rel(&pa->starting, &no, true))
 		return false;
 	if (kmem_pa_reaper_start(pa) != 0)
 		return false;
-	__atomic_store_n(&pa->starting, false, __ATOMIC_RELEASE);
+	kmem_atomic_store_release(&pa->starting, false);
 	return true;
 }
 
@@ -322,44 +297,42 @@ void kmem_pa_kick_release(struct kmem_pagealloc *pa)
 		(void)kmem_pa_release_excess(pa);
 	else if (flag_get(&pa->live) || lazy_start(pa))
 		kmem_pa_kick(pa);
-	else if (!(pa->flags & KMEM_PA_LAZY_REAPER))
+	else if (!(pa->flags & KMEM_PA_LAZY_REAPER) || !KMEM_THREADS)
 		(void)kmem_pa_release_excess(pa); /* no thread: the freeing thread does it */
 }
 
+/* Lock order: the registry lock of the thread caches, then the instance's. */
 void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
 {
+	kmem_pa_pcp_fork_lock();
 	kmem_lock_acquire(&pa->shrink_lock);
 	kmem_lock_acquire(&pa->lock);
-	pthread_mutex_lock(&pa->rmtx);
+	kmem_mutex_lock(&pa->rmtx);
 }
 
 void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
 {
-	pthread_mutex_unlock(&pa->rmtx);
+	kmem_mutex_unlock(&pa->rmtx);
 	kmem_lock_release(&pa->lock);
 	kmem_lock_release(&pa->shrink_lock);
+	kmem_pa_pcp_fork_unlock();
 }
 
 void kmem_pa_fork_child(struct kmem_pagealloc *pa)
 {
-	pthread_condattr_t ca;
-
 	/* the reaper thread does not exist here; start again lazily */
 	pa->running = false;
 	pa->stop = false;
 	flag_set(&pa->live, false);
 	flag_set(&pa->kicked, false);
-	__atomic_store_n(&pa->starting, false, __ATOMIC_RELAXED);
+	kmem_atomic_store_relaxed(&pa->starting, false);
 	pa->reclaiming = false;
-	pthread_mutex_unlock(&pa->rmtx);
-	if (pthread_condattr_init(&ca) == 0) {
-		if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0)
-			(void)pthread_cond_init(&pa->rcond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	kmem_mutex_unlock(&pa->rmtx);
+	(void)kmem_cond_init(&pa->rcond);
 	kmem_pa_pcp_adopt_orphans_locked(pa);
 	kmem_lock_release(&pa->lock);
 	kmem_lock_release(&pa->shrink_lock);
+	kmem_pa_pcp_fork_unlock();
 }
 
 void kmem_pa_kick(struct kmem_pagealloc *pa)
@@ -368,67 +341,13 @@ void kmem_pa_kick(struct kmem_pagealloc *pa)
 		return;
 	if (flag_get(&pa->kicked))
 		return;
-	pthread_mutex_lock(&pa->rmtx);
+	kmem_mutex_lock(&pa->rmtx);
 	flag_set(&pa->kicked, true);
-	pthread_cond_signal(&pa->rcond);
-	pthread_mutex_unlock(&pa->rmtx);
+	kmem_cond_signal(&pa->rcond);
+	kmem_mutex_unlock(&pa->rmtx);
 }
 
 bool kmem_pa_reaper_running(struct kmem_pagealloc *pa)
 {
 	return flag_get(&pa->live);
 }
-#else
-int kmem_pa_reaper_init(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-	return 0;
-}
-
-void kmem_pa_reaper_fini(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-}
-
-int kmem_pa_reaper_start(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-	return -ENOTSUP;
-}
-
-void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-}
-
-void kmem_pa_kick(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-}
-
-void kmem_pa_kick_release(struct kmem_pagealloc *pa)
-{
-	(void)kmem_pa_release_excess(pa);
-}
-
-void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-}
-
-void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-}
-
-void kmem_pa_fork_child(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-}
-
-bool kmem_pa_reaper_running(struct kmem_pagealloc *pa)
-{
-	(void)pa;
-	return false;
-}
-#endif

@@ -40,48 +40,24 @@
 
 /* ---- reclaim context ------------------------------------------------------- */
 
+/* A reclaim pass is per thread (pcp.c): its frees bypass every thread
+ * cache of the calling thread, and nested reclaim is off. */
 bool kmem_pa_in_reclaim(struct kmem_pagealloc *pa)
 {
-#ifdef KMEM_HAVE_PTHREAD
 	(void)pa;
-	return kmem_pa_tls.in_reclaim;
-#else
-	return pa->solo_in_reclaim;
-#endif
+	return kmem_pa_pcp_in_reclaim();
 }
 
 bool kmem_pa_reclaim_enter(struct kmem_pagealloc *pa, struct pa_reclaim_save *sv)
 {
-#ifdef KMEM_HAVE_PTHREAD
 	(void)pa;
-	if (kmem_pa_tls.in_reclaim)
-		return false;
-	sv->id = kmem_pa_tls.id;
-	sv->pcp = kmem_pa_tls.pcp;
-	kmem_pa_tls.id = 0;
-	kmem_pa_tls.in_reclaim = true;
-#else
-	(void)sv;
-	if (pa->solo_in_reclaim)
-		return false;
-	pa->solo_in_reclaim = true;
-#endif
-	return true;
+	return kmem_pa_pcp_reclaim_enter(sv);
 }
 
 void kmem_pa_reclaim_exit(struct kmem_pagealloc *pa, const struct pa_reclaim_save *sv)
 {
-#ifdef KMEM_HAVE_PTHREAD
 	(void)pa;
-	kmem_pa_tls.in_reclaim = false;
-	if (!kmem_pa_tls.gone) {
-		kmem_pa_tls.id = sv->id;
-		kmem_pa_tls.pcp = sv->pcp;
-	}
-#else
-	(void)sv;
-	pa->solo_in_reclaim = false;
-#endif
+	kmem_pa_pcp_reclaim_exit(sv);
 }
 
 /* ---- shrinkers --------------------------------------------------------------- */
@@ -103,7 +79,7 @@ int kmem_pa_register_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker *s
 		kmem_lock_acquire(&pa->lock); /* readers of the list hold either lock */
 		sh->next_ = pa->shrinkers;
 		pa->shrinkers = sh; /* newest first */
-		__atomic_store_n(&pa->nshrinkers, pa->nshrinkers + 1, __ATOMIC_RELAXED);
+		kmem_owner_add_relaxed(&pa->nshrinkers, 1u);
 		kmem_lock_release(&pa->lock);
 	}
 	kmem_lock_release(&pa->shrink_lock);
@@ -118,7 +94,7 @@ void kmem_pa_unregister_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker
 			kmem_lock_acquire(&pa->lock);
 			*pp = sh->next_;
 			sh->next_ = NULL;
-			__atomic_store_n(&pa->nshrinkers, pa->nshrinkers - 1, __ATOMIC_RELAXED);
+			kmem_owner_add_relaxed(&pa->nshrinkers, -1u);
 			kmem_lock_release(&pa->lock);
 			break;
 		}

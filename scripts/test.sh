@@ -53,7 +53,7 @@ configure build-pthread -Dlock=pthread -Dbenchmarks=disabled -Dtools=false
 for tool in helgrind drd; do
 	supp=
 	[ $tool = helgrind ] && supp=--suppressions=tests/helgrind.supp
-	for t in buddy-threads slab-threads pagealloc-threads; do
+	for t in buddy-threads slab-threads pagealloc-threads port; do
 		KMEM_TEST_UNDER_VALGRIND=1 valgrind --tool=$tool --error-exitcode=99 --quiet $supp \
 			build-pthread/tests/test-$t
 	done

@@ -223,7 +223,7 @@ void kmem_free(struct kmem_slab *s, void *p)
 
 	/* NULL and pointers outside the owner table's range fail the first test */
 	if (KMEM_LIKELY(idx < s->ps.owner_frames)) {
-		sl = __atomic_load_n(&s->ps.owner_words[idx], __ATOMIC_RELAXED);
+		sl = kmem_atomic_load_relaxed(&s->ps.owner_words[idx]);
 		if (KMEM_LIKELY(sl && sl->kmalloc_of == s)) { /* a direct cache's dhdr has NULL */
 			c = sl->cache;
 			off = (uintptr_t)p - (uintptr_t)sl->objs;

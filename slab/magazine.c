@@ -2,9 +2,9 @@
  * "Magazines and Vmem", USENIX 2001).
  *
  * Algorithm:
- *   1. Each thread has a thread block (mapped on the thread's first slow
- *      path) with two magazines per cache, loaded and previous, at the
- *      cache's slot. The fast paths (slab_internal.h: mag_pop, mag_push) pop
+ *   1. Each thread has a thread block, its slab area of the per-thread
+ *      context (kmem_tctx.h; mapped on the thread's first slow path), with
+ *      two magazines per cache, loaded and previous, at the cache's slot. The fast paths (slab_internal.h: mag_pop, mag_push) pop
  *      and push the loaded magazine: no lock, no atomic read-modify-write.
  *   2. alloc miss (loaded empty): previous has rounds -> swap them; else
  *      under the cache lock take a full magazine from the depot (the empty
@@ -22,9 +22,10 @@
  *      depot held since the last reap; those were not needed, so a reap
  *      frees them (kmem_cache_reap); kmem_cache_shrink frees the whole
  *      depot and the calling thread's magazines.
- *   5. Thread exit (a pthread key destructor) returns the thread's
- *      magazines to the depots; cache destroy takes them from every
- *      thread's block (registered on the cache's holder list).
+ *   5. Thread exit (the slab area's exit hook, run by the per-thread
+ *      context) returns the thread's magazines to the depots; cache destroy
+ *      takes them from every thread's block (registered on the cache's
+ *      holder list).
  * Bound: fast paths O(1), about a dozen instructions; slow paths O(1) plus
  * one slab-layer batch of at most M objects.
  *
@@ -33,11 +34,13 @@
  * validates every object as a checked free would, so an object pushed by
  * the unchecked fast path that was not this cache's is reported then.
  *
- * Process-wide state (the one place in the cores; a thread-local cache is
- * per-process by nature): the slot map, the registry lock, the thread-exit
- * key and the shared read-only null thread block. Slots are a namespace:
- * up to KMEM_MAG_SLOTS - 1 caches (all instances together) have magazines
- * at a time; caches created beyond that work without them.
+ * Process-wide state lives in common/process.c: the slot map and the
+ * registry lock are those of the KMEM_TCTX_SLAB area, the thread-exit key is
+ * the per-thread context's. Here are only the shared read-only null thread
+ * block and kmem_mag_self, the fast paths' initial-exec pointer to the
+ * thread's block (a cache of its slab area, reset by the exit hook). Slots
+ * are a namespace: up to KMEM_MAG_SLOTS - 1 caches (all instances together)
+ * have magazines at a time; caches created beyond that work without them.
  *
  * Locking: the registry lock protects the slot map, every cache's holder
  * list and every thread block's holders; a thread's own slot contents are
@@ -50,11 +53,6 @@
 #include <errno.h>
 #include <string.h>
 
-#ifdef KMEM_HAVE_PTHREAD
-#include <pthread.h>
-#include <sys/mman.h>
-#endif
-
 static const struct kmem_mag null_mag = { 0, 0, NULL };
 
 #define NULL_MAG ((struct kmem_mag *)(uintptr_t)&null_mag)
@@ -65,34 +63,41 @@ __extension__ static const struct kmem_thread null_thread = {
 
 KMEM_TLS struct kmem_thread *kmem_mag_self = (struct kmem_thread *)(uintptr_t)&null_thread;
 
-static uint64_t slot_map[(KMEM_MAG_SLOTS + 63) / 64];	/* registry lock */
+static void thread_block_init(void *area);
+static void thread_exit(void *area);
 
-#ifdef KMEM_HAVE_PTHREAD
-static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
-static pthread_key_t exit_key;	/* registry lock */
-static int exit_key_state;	/* registry lock: 0 not yet, 1 made, -1 failed */
-static KMEM_TLS bool thread_gone;	/* the exit destructor ran: no new block */
+/* Builds without threads: the one thread's block, no mapping needed. */
+static struct kmem_thread single_block;
+
+/* The slab area of the per-thread context. */
+static const struct kmem_tctx_ops slab_tctx = {
+	.id = KMEM_TCTX_SLAB,
+	.size = sizeof(struct kmem_thread),
+	.nslots = KMEM_MAG_SLOTS,
+	.init = thread_block_init,
+	.exit = thread_exit,
+	.single = KMEM_THREADS ? NULL : &single_block,
+};
+
+static struct kmem_lock *registry(void)
+{
+	return kmem_tctx_lock(KMEM_TCTX_SLAB);
+}
 
 void kmem_mag_registry_lock(void)
 {
-	pthread_mutex_lock(&registry);
+	kmem_lock_acquire(registry());
 }
 
 void kmem_mag_registry_unlock(void)
 {
-	pthread_mutex_unlock(&registry);
-}
-#else
-static struct kmem_thread the_thread; /* no threads: one block, static */
-
-void kmem_mag_registry_lock(void)
-{
+	kmem_lock_release(registry());
 }
 
-void kmem_mag_registry_unlock(void)
+bool kmem_mag_registry_held(void)
 {
+	return kmem_lock_held(registry());
 }
-#endif
 
 /* ---- slots ---------------------------------------------------------------------- */
 
@@ -117,12 +122,7 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 	if (!c->mag_cap)
 		return;
 	kmem_mag_registry_lock();
-	for (unsigned i = 1; i < KMEM_MAG_SLOTS; i++)
-		if (!((slot_map[i / 64] >> (i % 64)) & 1)) {
-			slot_map[i / 64] |= (uint64_t)1 << (i % 64);
-			c->slot = i;
-			break;
-		}
+	c->slot = kmem_tctx_slot_take_locked(&slab_tctx);
 	kmem_mag_registry_unlock();
 	if (!c->slot)
 		c->mag_cap = 0; /* every slot taken: no magazines for this cache */
@@ -131,28 +131,11 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 
 /* ---- thread blocks ------------------------------------------------------------- */
 
-#ifdef KMEM_HAVE_PTHREAD
-static void thread_exit(void *arg);
-
-/* The thread-exit key, made on first use. Under the registry lock rather
- * than pthread_once: Helgrind and DRD see the ordering, and this runs once
- * per thread block only. */
-static bool exit_key_get(pthread_key_t *key)
+/* A new slab area: every slot holds the null magazine, no holder. */
+static void thread_block_init(void *area)
 {
-	bool ok;
+	struct kmem_thread *t = area;
 
-	kmem_mag_registry_lock();
-	if (exit_key_state == 0)
-		exit_key_state = pthread_key_create(&exit_key, thread_exit) == 0 ? 1 : -1;
-	ok = exit_key_state > 0;
-	*key = exit_key;
-	kmem_mag_registry_unlock();
-	return ok;
-}
-#endif
-
-static void thread_block_init(struct kmem_thread *t)
-{
 	for (unsigned i = 0; i < KMEM_MAG_SLOTS; i++) {
 		t->slot[i].loaded = NULL_MAG;
 		t->slot[i].prev = NULL_MAG;
@@ -170,24 +153,9 @@ static struct kmem_thread *thread_get(void)
 
 	if (t != &null_thread)
 		return t;
-#ifdef KMEM_HAVE_PTHREAD
-	pthread_key_t key;
-
-	if (thread_gone || !exit_key_get(&key))
-		return NULL;
-	t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (t == MAP_FAILED)
-		return NULL;
-	thread_block_init(t);
-	if (pthread_setspecific(key, t) != 0) {
-		munmap(t, sizeof(*t));
-		return NULL;
-	}
-#else
-	t = &the_thread;
-	thread_block_init(t);
-#endif
-	kmem_mag_self = t;
+	t = kmem_tctx_area(&slab_tctx);
+	if (t)
+		kmem_mag_self = t;
 	return t;
 }
 
@@ -217,6 +185,7 @@ static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a,
 	struct kmem_cache *c = h->cache;
 	struct kmem_mag_slot *ms = &h->thread->slot[c->slot];
 
+	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
 	*a = ms->loaded;
 	*b = ms->prev;
 	*allocs = ms->allocs;
@@ -240,6 +209,7 @@ static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_mag 
 {
 	struct kmem_mag *m = *list;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	if (m) {
 		*list = m->next;
 		if (--*n < *min)
@@ -251,11 +221,13 @@ static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_mag 
 
 static struct kmem_mag *depot_take_full_locked(struct kmem_cache *c)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	return depot_take_locked(c, &c->depot_full, &c->nfull, &c->min_full);
 }
 
 static struct kmem_mag *depot_take_empty_locked(struct kmem_cache *c)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	return depot_take_locked(c, &c->depot_empty, &c->nempty, &c->min_empty);
 }
 
@@ -264,6 +236,7 @@ static struct kmem_mag *depot_take_empty_locked(struct kmem_cache *c)
  * is returned to the caller to flush. */
 static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *m)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	if (m == NULL_MAG)
 		return NULL;
 	if (m->rounds == 0) {
@@ -283,6 +256,7 @@ static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *
 
 static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "counters need the cache lock");
 	c->mag_allocs += ms->allocs;
 	c->mag_frees += ms->frees;
 	ms->allocs = ms->frees = 0;
@@ -495,7 +469,6 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 	return mag_list_release(c, list);
 }
 
-#ifdef KMEM_HAVE_PTHREAD
 /* Registry lock held: holder h's magazines go to c's depot as if its
  * thread had exited; partly filled ones, or those over the depot limit, are
  * flushed to the slabs (still under the registry lock, so c cannot be
@@ -505,6 +478,7 @@ static void holder_return_locked(struct kmem_mag_holder *h, struct kmem_cache *c
 	struct kmem_mag *a, *b, *fa, *fb;
 	uint64_t al, fr;
 
+	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
 	holder_detach_locked(h, &a, &b, &al, &fr);
 	kmem_lock_acquire(&c->lock);
 	c->mag_allocs += al;
@@ -522,14 +496,15 @@ static void holder_return_locked(struct kmem_mag_holder *h, struct kmem_cache *c
 	}
 }
 
-/* pthread key destructor: the thread's magazines go back to their depots.
- * From here on the thread uses the slab layer directly (a later
- * destructor may still allocate or free). */
-static void thread_exit(void *arg)
+/* The slab area's exit hook (thread exit, or kmem_tctx_release): the
+ * thread's magazines go back to their depots. From here on the thread uses
+ * the slab layer directly (a later destructor may still allocate or free;
+ * the per-thread context makes no new area for an exiting thread). The
+ * context frees the block afterwards. */
+static void thread_exit(void *area)
 {
-	struct kmem_thread *t = arg;
+	struct kmem_thread *t = area;
 
-	thread_gone = true;
 	kmem_mag_self = (struct kmem_thread *)(uintptr_t)&null_thread;
 	kmem_mag_registry_lock();
 	for (unsigned i = 1; i < KMEM_MAG_SLOTS; i++) {
@@ -540,9 +515,7 @@ static void thread_exit(void *arg)
 			holder_return_locked(h, c);
 	}
 	kmem_mag_registry_unlock();
-	munmap(t, sizeof(*t));
 }
-#endif
 
 /* ---- fork ------------------------------------------------------------------- */
 
@@ -551,7 +524,7 @@ static void thread_exit(void *arg)
 void kmem_slab_fork_prepare(struct kmem_slab *s)
 {
 	kmem_lock_acquire(&s->lock);
-	kmem_mag_registry_lock();
+	kmem_tctx_fork_lock(KMEM_TCTX_SLAB); /* the registry; nests across instances */
 	for (struct kmem_cache *c = s->caches; c; c = c->next)
 		kmem_lock_acquire(&c->lock);
 	kmem_lock_acquire(&s->cache_cache.lock);
@@ -569,35 +542,33 @@ static void fork_unlock_caches(struct kmem_slab *s)
 void kmem_slab_fork_parent(struct kmem_slab *s)
 {
 	fork_unlock_caches(s);
-	kmem_mag_registry_unlock();
+	kmem_tctx_fork_unlock(KMEM_TCTX_SLAB);
 	kmem_lock_release(&s->lock);
 }
 
-#ifdef KMEM_HAVE_PTHREAD
 /* Child: the magazines of threads that did not come along go to the depots
  * (or back to the slabs), as if those threads had exited. Their thread
- * blocks stay mapped (other instances' caches may still name them). */
+ * blocks stay mapped (other instances' caches may still name them).
+ * Without threads every holder is the calling thread's: nothing to do. */
 static void fork_adopt_locked(struct kmem_cache *c)
 {
 	struct kmem_mag_holder *h, *next;
 
+	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
 	for (h = c->holders; h; h = next) {
 		next = h->next;
 		if (h->thread != kmem_mag_self)
 			holder_return_locked(h, c);
 	}
 }
-#endif
 
 void kmem_slab_fork_child(struct kmem_slab *s)
 {
 	fork_unlock_caches(s);
-#ifdef KMEM_HAVE_PTHREAD
 	for (struct kmem_cache *c = s->caches; c; c = c->next)
 		if (c->slot)
 			fork_adopt_locked(c);
-#endif
-	kmem_mag_registry_unlock();
+	kmem_tctx_fork_unlock(KMEM_TCTX_SLAB);
 	kmem_lock_release(&s->lock);
 }
 
@@ -624,7 +595,7 @@ void kmem_mag_cache_fini(struct kmem_cache *c)
 			list = b;
 		}
 	}
-	slot_map[c->slot / 64] &= ~((uint64_t)1 << (c->slot % 64));
+	kmem_tctx_slot_put_locked(&slab_tctx, c->slot);
 	kmem_mag_registry_unlock();
 	(void)mag_list_release(c, list);
 	(void)kmem_mag_shrink(c, true); /* the depot; no thread holds c's slot any more */
@@ -647,6 +618,7 @@ bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p)
 	struct kmem_thread *t = kmem_mag_self;
 	const struct kmem_mag *m;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	if (t->holder[c->slot].cache == c &&
 	    (mag_has(t->slot[c->slot].loaded, p) || mag_has(t->slot[c->slot].prev, p)))
 		return true;
@@ -658,12 +630,15 @@ bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p)
 
 size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	return (size_t)c->nfull * c->mag_cap;
 }
 
 bool kmem_mag_walk_locked(struct kmem_cache *c,
 			  bool (*fn)(struct kmem_cache *c, struct kmem_mag *m, void *arg), void *arg)
 {
+	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
+		    "the walk needs the registry and cache locks");
 	for (struct kmem_mag *m = c->depot_full; m; m = m->next)
 		if (!fn(c, m, arg))
 			return false;

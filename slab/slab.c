@@ -92,6 +92,7 @@ static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl, unsigned i
 {
 	struct slab **head = slab_list(c, inuse);
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
 	list_del(head, sl);
 	if (inuse == 0)
 		c->nr_empty--;
@@ -102,6 +103,7 @@ static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl, unsigned i
 /* After inuse changed from `old`: put the slab on the list it now belongs on. */
 static void slab_move_locked(struct kmem_cache *c, struct slab *sl, unsigned old)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
 	if (slab_list(c, old) == slab_list(c, sl->inuse))
 		return;
 	slab_unlink_locked(c, sl, old);
@@ -253,7 +255,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 		ps->free_pages(ps->ctx, mem, c->order);
 		return NULL;
 	}
-	colour = __atomic_fetch_add(&c->colour_next, 1u, __ATOMIC_RELAXED) % c->colours;
+	colour = kmem_atomic_fetch_add_relaxed(&c->colour_next, 1u) % c->colours;
 	sl->magic = SLAB_MAGIC;
 	sl->inuse = 0;
 	sl->colour = (uint16_t)colour;
@@ -547,6 +549,7 @@ static struct slab *free_locked(struct kmem_cache *c, struct slab *sl, unsigned 
 {
 	unsigned old;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "free needs the cache lock");
 	slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
 	if (idx / 64 < sl->hint)
 		sl->hint = idx / 64;

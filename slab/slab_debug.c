@@ -150,6 +150,7 @@ void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t req, const vo
 	struct obj_track *t = track_of(c, p);
 	const unsigned char *bad;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
 	if (req > c->size || !(c->flags & CACHE_KMALLOC))
 		req = c->size;
 	slot_open(c, p); /* a free object: the user's block starts at the API */
@@ -168,6 +169,7 @@ void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller, s
 	struct obj_track *t = track_of(c, p);
 	size_t req = t->req <= c->size ? t->req : c->size;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
 	slot_open(c, p); /* the user's block ended already */
 	(void)zones_ok(c, p, req, df, true);
 	if (c->flags & KMEM_CACHE_POISON)
@@ -186,6 +188,7 @@ bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated, stru
 	const unsigned char *bad = NULL;
 	bool ok;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
 	if (allocated)
 		zones_open(c, p, req);
 	else

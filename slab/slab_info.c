@@ -19,6 +19,7 @@
 
 static void stats_locked(struct kmem_cache *c, struct kmem_cache_stats *st)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "stats need the cache lock");
 	memset(st, 0, sizeof(*st));
 	st->name = c->name;
 	st->object_size = c->size;
@@ -112,6 +113,7 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	uint64_t *used = slab_used_bits(sl);
 	unsigned bits = 0, words = slab_words(c);
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	if (sl->magic != SLAB_MAGIC || sl->cache != c)
 		FAIL(cf, sl, "slab header magic or cache pointer is wrong");
 	if (sl->inuse > c->objs)
@@ -139,6 +141,7 @@ static bool check_list_locked(struct kmem_cache *c, struct slab *head, struct sl
 {
 	struct slab *prev = NULL;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	for (struct slab *sl = head; sl; prev = sl, sl = sl->next) {
 		if (sl->prev != prev)
 			FAIL(cf, sl, "S1: broken list links");
@@ -158,6 +161,7 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 {
 	size_t slabs = 0, objs = 0, empty_slabs = 0, empty_objs = 0;
 
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	if (c->magic != CACHE_MAGIC)
 		FAIL(cf, c, "cache magic is wrong (destroyed?)");
 	if (c->direct)
@@ -254,6 +258,8 @@ static bool check_mags_locked(struct kmem_cache *c, struct check_fail *cf)
 	unsigned n = 0;
 	bool ok;
 
+	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
+		    "the magazine walk needs the registry and cache locks");
 	for (struct kmem_mag *m = c->depot_full; m; m = m->next, n++)
 		if (m->rounds != m->cap || n > c->nfull)
 			FAIL(cf, m, "M2: depot full list: magazine %p has %zu of %zu rounds, or the list is longer than %u",
@@ -282,6 +288,7 @@ static bool check_mags_locked(struct kmem_cache *c, struct check_fail *cf)
 
 static bool check_debug_list_locked(struct kmem_cache *c, struct slab *head, struct debug_fault *df)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	for (struct slab *sl = head; sl; sl = sl->next)
 		for (unsigned i = 0; i < c->objs; i++) {
 			bool used = (slab_used_bits(sl)[i / 64] >> (i % 64)) & 1;
@@ -294,6 +301,7 @@ static bool check_debug_list_locked(struct kmem_cache *c, struct slab *head, str
 
 static bool check_debug_locked(struct kmem_cache *c, struct debug_fault *df)
 {
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	for (unsigned b = 0; b < SLAB_BUCKETS; b++)
 		if (!check_debug_list_locked(c, c->partial[b], df))
 			return false;

@@ -127,11 +127,8 @@ struct kmem_thread {
 	struct kmem_mag_holder holder[KMEM_MAG_SLOTS];
 };
 
-#ifdef KMEM_HAVE_PTHREAD
-#define KMEM_TLS __thread __attribute__((tls_model("initial-exec")))
-#else
-#define KMEM_TLS
-#endif
+/* The calling thread's block (its slab area of the per-thread context,
+ * kmem_tctx.h), or the null thread block: the fast paths' one TLS load. */
 extern KMEM_TLS KMEM_HIDDEN struct kmem_thread *kmem_mag_self;
 
 struct slab {
@@ -228,7 +225,7 @@ static inline void *slab_owner(const struct kmem_slab *s, const void *p)
 	uintptr_t idx = ((uintptr_t)p - s->ps.owner_base) >> s->frame_shift;
 
 	if (KMEM_LIKELY(idx < s->ps.owner_frames))
-		return __atomic_load_n(&s->ps.owner_words[idx], __ATOMIC_RELAXED);
+		return kmem_atomic_load_relaxed(&s->ps.owner_words[idx]);
 	return s->ps.get_owner(s->ps.ctx, p);
 }
 
@@ -399,6 +396,8 @@ KMEM_HIDDEN bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p);
  * kmem_mag_registry_lock(). */
 KMEM_HIDDEN void kmem_mag_registry_lock(void);
 KMEM_HIDDEN void kmem_mag_registry_unlock(void);
+/* True if the calling thread holds the registry lock (asserts). */
+KMEM_HIDDEN bool kmem_mag_registry_held(void);
 KMEM_HIDDEN bool kmem_mag_walk_locked(struct kmem_cache *c,
 				      bool (*fn)(struct kmem_cache *c, struct kmem_mag *m, void *arg),
 				      void *arg);

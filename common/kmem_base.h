@@ -1,0 +1,54 @@
+/* kmem_base.h - compiler helpers, asserts and bit operations (port layer).
+ *
+ * Included by every other port header; code includes kmem_port.h, which
+ * brings in all of them.
+ *  - KMEM_ASSERT(cond && "what must hold"): internal invariants, compiled
+ *    only when NDEBUG is not defined (debug and debugoptimized builds).
+ *  - KMEM_TLS: an initial-exec thread-local variable (one instruction to
+ *    reach from the thread pointer); plain static storage without threads.
+ * Private to the library: not installed.
+ */
+#ifndef KMEM_BASE_H
+#define KMEM_BASE_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmem_config.h"
+
+#define KMEM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define KMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define KMEM_NOINLINE __attribute__((noinline))
+#define KMEM_HIDDEN __attribute__((visibility("hidden")))
+#define KMEM_RETURN_ADDRESS() __builtin_return_address(0)
+
+#ifdef NDEBUG
+#define KMEM_ASSERT(cond) ((void)0)
+#else
+#define KMEM_ASSERT(cond) assert(cond)
+#endif
+
+#ifdef KMEM_HAVE_PTHREAD
+#define KMEM_TLS __thread __attribute__((tls_model("initial-exec")))
+#define KMEM_THREADS 1
+#else
+#define KMEM_TLS
+#define KMEM_THREADS 0
+#endif
+
+/* ---- bit operations ------------------------------------------------------ */
+
+static inline unsigned kmem_ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+static inline unsigned kmem_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned kmem_ctzptr(uintptr_t x) { return (unsigned)__builtin_ctzll((unsigned long long)x); }
+static inline int kmem_popcountptr(uintptr_t x) { return __builtin_popcountll((unsigned long long)x); }
+/* floor(log2(x)) for x > 0 */
+static inline unsigned kmem_flsptr(uintptr_t x)
+{
+	return (unsigned)(sizeof(unsigned long long) * 8 - 1 - (unsigned)__builtin_clzll((unsigned long long)x));
+}
+static inline bool kmem_is_pow2(uintptr_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+#endif /* KMEM_BASE_H */

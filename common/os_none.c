@@ -1,0 +1,37 @@
+/* os_none.c - the built-in clock and page backend where there is no OS
+ * (bare-metal firmware): no clock (0: time does not pass), no sleep, no
+ * mapping, no release. The firmware supplies any of them through
+ * kmem_port_set_hooks() (include/kmem/port.h) or goes without.
+ */
+#include "kmem_port.h"
+
+#include <errno.h>
+
+uint64_t kmem_os_now_ns(void)
+{
+	return 0;
+}
+
+void kmem_os_sleep_ns(uint64_t ns)
+{
+	(void)ns;
+}
+
+void *kmem_os_map(size_t bytes)
+{
+	(void)bytes;
+	return NULL;
+}
+
+void kmem_os_unmap(void *p, size_t bytes)
+{
+	(void)p;
+	(void)bytes;
+}
+
+int kmem_os_release(void *p, size_t bytes)
+{
+	(void)p;
+	(void)bytes;
+	return -ENOSYS;
+}

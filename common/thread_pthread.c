@@ -1,0 +1,91 @@
+/* thread_pthread.c - the hosted threads backend of kmem_thread.h: pthreads,
+ * condition variables on CLOCK_MONOTONIC (so a wall-clock step neither
+ * shortens nor stretches a timed wait).
+ */
+#include "kmem_port.h"
+
+#include <errno.h>
+#include <time.h>
+
+int kmem_thrd_start(struct kmem_thrd *t, void *(*fn)(void *), void *arg)
+{
+	return -pthread_create(&t->t, NULL, fn, arg);
+}
+
+int kmem_thrd_join(struct kmem_thrd *t, void **ret)
+{
+	return -pthread_join(t->t, ret);
+}
+
+int kmem_mutex_init(struct kmem_mutex *m)
+{
+	return -pthread_mutex_init(&m->m, NULL);
+}
+
+void kmem_mutex_destroy(struct kmem_mutex *m)
+{
+	pthread_mutex_destroy(&m->m);
+}
+
+void kmem_mutex_lock(struct kmem_mutex *m)
+{
+	pthread_mutex_lock(&m->m);
+}
+
+void kmem_mutex_unlock(struct kmem_mutex *m)
+{
+	pthread_mutex_unlock(&m->m);
+}
+
+int kmem_cond_init(struct kmem_cond *cv)
+{
+	pthread_condattr_t ca;
+	int rc = pthread_condattr_init(&ca);
+
+	if (rc)
+		return -rc;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(&cv->c, &ca);
+	pthread_condattr_destroy(&ca);
+	return -rc;
+}
+
+void kmem_cond_destroy(struct kmem_cond *cv)
+{
+	pthread_cond_destroy(&cv->c);
+}
+
+int kmem_cond_wait(struct kmem_cond *cv, struct kmem_mutex *m)
+{
+	return -pthread_cond_wait(&cv->c, &m->m);
+}
+
+/* The deadline is on kmem_now_ns()'s clock (maybe a firmware hook): wait
+ * for what remains of it on CLOCK_MONOTONIC, the condition's clock. */
+int kmem_cond_timedwait(struct kmem_cond *cv, struct kmem_mutex *m, uint64_t deadline_ns)
+{
+	uint64_t now = kmem_now_ns(), left, ns;
+	struct timespec ts;
+	int rc;
+
+	if (now >= deadline_ns)
+		return -ETIMEDOUT;
+	left = deadline_ns - now;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns = (uint64_t)ts.tv_nsec + left % 1000000000u;
+	ts.tv_sec += (time_t)(left / 1000000000u + ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	rc = pthread_cond_timedwait(&cv->c, &m->m, &ts);
+	return rc == ETIMEDOUT ? -ETIMEDOUT : -rc;
+}
+
+void kmem_cond_signal(struct kmem_cond *cv)
+{
+	pthread_cond_signal(&cv->c);
+}
+
+void kmem_cond_broadcast(struct kmem_cond *cv)
+{
+	pthread_cond_broadcast(&cv->c);
+}

@@ -1,0 +1,52 @@
+/* kmem/port.h - firmware hooks: a platform's clock, sleep and page mapping.
+ *
+ * kmem reaches the operating system only through its port layer. On hosted
+ * builds (POSIX) the built-in backend uses CLOCK_MONOTONIC, nanosleep,
+ * mmap/munmap and madvise(MADV_DONTNEED). On targets without an OS the
+ * built-in backend has no clock (it reads 0, so time-based pacing such as
+ * the frame service's zeroing budget never opens), no sleep, no mapping (the
+ * per-thread caches of a threaded build need it; the no-threads build uses
+ * static storage instead) and no release of memory to the OS. Firmware that
+ * has a timer or an MMU supplies them here; firmware that has neither does
+ * nothing and kmem goes without.
+ */
+#ifndef KMEM_PORT_PUBLIC_H
+#define KMEM_PORT_PUBLIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Each member may be NULL: the built-in backend is used for it. ctx is
+ * passed to every hook. */
+struct kmem_port_hooks {
+	/* Monotonic nanoseconds (never decreasing). */
+	uint64_t (*now_ns)(void *ctx);
+	/* Sleep about ns nanoseconds (or return at once). */
+	void (*sleep_ns)(void *ctx, uint64_t ns);
+	/* bytes of zeroed, page-aligned memory, or NULL. */
+	void *(*map)(void *ctx, size_t bytes);
+	/* Give back what map returned (same bytes). */
+	void (*unmap)(void *ctx, void *p, size_t bytes);
+	/* Give [p, p + bytes) back to the platform, keeping it addressable:
+	 * return 0 only if the range reads zero afterwards; else a negative
+	 * errno and the range keeps its contents. */
+	int (*release)(void *ctx, void *p, size_t bytes);
+	void *ctx;
+};
+
+/* Install the platform's hooks (copied), or the built-in backend again
+ * (hooks NULL). Call it at start-up, before any other kmem call and before
+ * starting threads: the hooks are read without synchronisation. Memory
+ * mapped through one map hook must be unmapped through the same one, so do
+ * not change map/unmap while kmem holds mappings. */
+void kmem_port_set_hooks(const struct kmem_port_hooks *hooks);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMEM_PORT_PUBLIC_H */
