@@ -51,17 +51,7 @@ struct buddy_error {
 
 static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const void *caller)
 {
-	struct kmem_error_report rep = {
-		.status = e->status,
-		.component = "buddy",
-		.instance = b->name,
-		.ptr = e->ptr,
-		.order = e->order,
-		.detail = e->detail,
-		.caller = caller,
-	};
-
-	kmem_error_raise(b->sink, &rep);
+	kmem_report(b->sink, "buddy", b->name, e->status, e->ptr, e->order, caller, e->detail);
 }
 
 /* ---- configuration ------------------------------------------------------- */

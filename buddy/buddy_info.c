@@ -311,17 +311,8 @@ int kmem_buddy_check(struct kmem_buddy *b)
 	ok = check_locked(b, &cf);
 	kmem_lock_release(&b->lock);
 	if (!ok) {
-		struct kmem_error_report rep = {
-			.status = KMEM_CORRUPTION,
-			.component = "buddy",
-			.instance = b->name,
-			.ptr = cf.ptr,
-			.order = cf.order,
-			.detail = cf.detail,
-			.caller = KMEM_RETURN_ADDRESS(),
-		};
-
-		kmem_error_raise(b->sink, &rep);
+		kmem_report(b->sink, "buddy", b->name, KMEM_CORRUPTION, cf.ptr, cf.order,
+			    KMEM_RETURN_ADDRESS(), cf.detail);
 		return -EFAULT;
 	}
 	return 0;

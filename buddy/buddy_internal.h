@@ -45,6 +45,7 @@
 #include <kmem/buddy.h>
 
 #include "kmem_port.h"
+#include "kmem_report.h"
 
 #define BUDDY_MAGIC 0x6b627564u /* "kbud" */
 #define BUDDY_NIL UINT32_MAX

@@ -14,6 +14,8 @@
  */
 #include <kmem/error.h>
 
+#include "kmem_report.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +95,42 @@ void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_repo
 	}
 	if (sink->flags & KMEM_ERROR_ABORT)
 		abort();
+}
+
+void kmem_report(struct kmem_error_sink *sink, const char *component, const char *instance,
+		 enum kmem_status status, const void *ptr, int order, const void *caller,
+		 const char *detail)
+{
+	const struct kmem_error_report r = {
+		.status = status,
+		.component = component,
+		.instance = instance,
+		.ptr = ptr,
+		.order = order,
+		.detail = detail,
+		.caller = caller,
+	};
+
+	kmem_error_raise(sink, &r);
+}
+
+void kmem_vreportf(struct kmem_error_sink *sink, const char *component, const char *instance,
+		   enum kmem_status status, const void *ptr, int order, const void *caller,
+		   const char *fmt, va_list ap)
+{
+	char detail[KMEM_REPORT_DETAIL];
+
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	kmem_report(sink, component, instance, status, ptr, order, caller, detail);
+}
+
+void kmem_reportf(struct kmem_error_sink *sink, const char *component, const char *instance,
+		  enum kmem_status status, const void *ptr, int order, const void *caller,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	kmem_vreportf(sink, component, instance, status, ptr, order, caller, fmt, ap);
+	va_end(ap);
 }

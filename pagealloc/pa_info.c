@@ -479,18 +479,9 @@ int kmem_pa_check(struct kmem_pagealloc *pa)
 	rc = check_locked(pa, &err);
 	kmem_lock_release(&pa->lock);
 	if (rc) {
-		struct kmem_error_report r;
-
-		/* the message is a constant: no formatting (builds without
-		 * stdio still name the invariant) */
-		memset(&r, 0, sizeof(r));
-		r.status = KMEM_CORRUPTION;
-		r.ptr = err.ptr;
-		r.order = -1;
-		r.component = "pagealloc";
-		r.instance = pa->name;
-		r.detail = err.what;
-		kmem_error_raise(pa->sink, &r);
+		/* the message is a constant: no formatting */
+		kmem_report(pa->sink, "pagealloc", pa->name, KMEM_CORRUPTION, err.ptr, -1, NULL,
+			    err.what);
 		return rc;
 	}
 	return kmem_buddy_check(pa->b);

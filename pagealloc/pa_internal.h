@@ -104,6 +104,7 @@
 
 #include "kmem_config.h"
 #include "kmem_port.h"
+#include "kmem_report.h"
 #include "kmem_annot.h"
 #include <kmem/pagealloc.h>
 

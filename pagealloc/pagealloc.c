@@ -54,26 +54,11 @@ size_t kmem_pa_sizeof(void)
 void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,
 		    const char *fmt, ...)
 {
-	struct kmem_error_report r;
-	char msg[160];
 	va_list ap;
 
 	va_start(ap, fmt);
-#ifdef KMEM_HAVE_STDIO
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-#else
-	msg[0] = '\0';
-	(void)fmt;
-#endif
+	kmem_vreportf(pa->sink, "pagealloc", pa->name, st, ptr, -1, NULL, fmt, ap);
 	va_end(ap);
-	memset(&r, 0, sizeof(r));
-	r.status = st;
-	r.ptr = ptr;
-	r.order = -1;
-	r.component = "pagealloc";
-	r.instance = pa->name;
-	r.detail = msg;
-	kmem_error_raise(pa->sink, &r);
 }
 
 void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames)

@@ -38,22 +38,11 @@
 void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
 		      const void *ptr, const void *caller, const char *fmt, ...)
 {
-	char detail[192];
 	va_list ap;
-	struct kmem_error_report rep = {
-		.status = st,
-		.component = "slab",
-		.instance = c ? c->name : s->name,
-		.ptr = ptr,
-		.order = -1,
-		.detail = detail,
-		.caller = caller,
-	};
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	kmem_vreportf(s->sink, "slab", c ? c->name : s->name, st, ptr, -1, caller, fmt, ap);
 	va_end(ap);
-	kmem_error_raise(s->sink, &rep);
 }
 
 /* ---- lists (S1) ------------------------------------------------------------ */

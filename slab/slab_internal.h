@@ -49,6 +49,7 @@
 
 #include "kmem_annot.h"
 #include "kmem_port.h"
+#include "kmem_report.h"
 
 #define SLAB_MAGIC 0x736c6162u	/* "slab" */
 #define CACHE_MAGIC 0x63616368u	/* "cach" */
