@@ -25,15 +25,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Size classes: four per doubling from 64 bytes (as jemalloc), so rounding
- * wastes at most 25% (kmalloc's Linux classes waste up to 50%); powers of
- * two are aligned to their size, so aligned requests pick one of them. */
-static const uint16_t km_class_size[] = {
-	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
-	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
-};
-_Static_assert(sizeof(km_class_size) / sizeof(km_class_size[0]) == KM_NCLASS, "KM_NCLASS");
-
 struct km_heap km;
 static __thread __attribute__((tls_model("initial-exec"))) bool km_in_init;
 
@@ -288,24 +279,12 @@ static bool km_setup(void)
 	sc.sink = &km.sink;
 	sc.debug_flags = km.debug;
 	sc.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
+	/* four classes per doubling (as jemalloc): rounding wastes at most 25%
+	 * (Linux's classes waste up to 50%); powers of two are aligned to their
+	 * size, so aligned requests pick one of them */
+	sc.kmalloc_classes = KMEM_KMALLOC_QUARTER;
 	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
 		return false;
-	for (unsigned i = 0; i < KM_NCLASS; i++) {
-		size_t sz = km_class_size[i];
-		char name[32];
-
-		snprintf(name, sizeof(name), "malloc-%zu", sz);
-		km.cls[i] = kmem_cache_create(km.s, name, sz, kmem_is_pow2(sz) ? sz : KM_ALIGN,
-					      0, NULL, NULL, NULL);
-		if (!km.cls[i])
-			return false;
-	}
-	for (unsigned i = 0, c = 0; i < KM_SMALL_MAX / KM_ALIGN; i++) {
-		while (km_class_size[c] < (i + 1) * KM_ALIGN)
-			c++;
-		km.cls_index[i] = (uint8_t)c;
-		km.cls_off[i] = (uint32_t)km.cls[c]->slot_off;
-	}
 	if (km.trace_fd >= 0 && pthread_key_create(&km.trace_key, kmem_km_trace_exit) == 0)
 		km.trace_on = true;
 	return true;

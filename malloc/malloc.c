@@ -20,14 +20,8 @@
 
 static void *km_alloc(size_t size, bool zero)
 {
-	void *p;
-
-	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) {
-		p = kmem_cache_alloc(km.cls[km.cls_index[size ? (size - 1) / KM_ALIGN : 0]]);
-		if (p && zero)
-			memset(p, 0, size);
-		return p;
-	}
+	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) /* the slab instance's size classes */
+		return zero ? kmem_zalloc(km.s, size ? size : 1) : kmem_alloc(km.s, size ? size : 1);
 	if (size <= KM_BLOCK_MAX)
 		return kmem_km_page_alloc(ceil_log2(pages_of(size)), zero);
 	if (size > PTRDIFF_MAX)
@@ -44,90 +38,42 @@ static void *km_alloc_aligned(size_t size, size_t align)
 		return NULL;
 	want = size > align ? size : align;
 	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
-		return kmem_cache_alloc(km.cls[km.cls_index[(((size_t)1 << ceil_log2(want)) - 1) /
-							      KM_ALIGN]]);
+		return kmem_alloc_aligned(km.s, want, align);
 	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
 		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
 	return kmem_km_huge_alloc(size ? size : 1, align);
 }
 
-/* In the arena, an owner word is NULL, a page descriptor or a slab header
- * (the drop-in's caches are the only users of the arena). */
-static const struct slab *as_slab(const void *w)
-{
-	const struct slab *sl = w;
-
-	return sl && sl->magic == SLAB_MAGIC ? sl : NULL;
-}
-
-static size_t slab_usable(const void *w, const void *p, bool report)
-{
-	const struct slab *sl = as_slab(w);
-	struct kmem_cache *c;
-	enum kmem_status st;
-
-	if (!sl) {
-		if (report)
-			kmem_km_misuse(w ? KMEM_FOREIGN_POINTER : KMEM_DOUBLE_FREE, p,
-				  "not a live block of this heap");
-		return 0;
-	}
-	c = sl->cache;
-	st = kmem_cache_obj_state(c, (void *)(uintptr_t)sl, p);
-	if (st != KMEM_OK) {
-		if (report)
-			kmem_km_misuse(st, p, "not the start of a live object");
-		return 0;
-	}
-	/* red zones guard the bytes past the size asked for: only those are usable */
-	return (c->flags & KMEM_CACHE_REDZONE) ? kmem_debug_req(c, p) : c->size;
-}
-
-/* Free of a pointer whose owner word is w (not a page descriptor). */
-static void slab_free(const void *w, void *p)
-{
-	const struct slab *sl = as_slab(w);
-	const struct kmem_cache *c;
-	uintptr_t off;
-
-	if (!sl) {
-		kmem_km_misuse(w ? KMEM_FOREIGN_POINTER : KMEM_DOUBLE_FREE, p,
-			  w ? "free of a pointer this heap never returned"
-			    : "free of a block that is not allocated (double free?)");
-		return;
-	}
-	c = sl->cache;
-	off = (uintptr_t)p - (uintptr_t)sl->objs;
-	if (off * c->div_magic < c->div_magic && off < c->span)
-		kmem_cache_free(sl->cache, p); /* an object start: the magazine slow path */
-	else
-		(void)kmem_cache_free_checked(sl->cache, p); /* reports what is wrong */
-}
+/* In the arena an owner word is NULL (no live block starts in that frame),
+ * a tag (a page block, pages.c) or a slab's (the slab instance's). */
 
 /* The usable size of a live block, or 0 with a report if p is not one. */
-static size_t km_usable(const void *p, bool report)
+static size_t km_usable(const void *p)
 {
 	if (in_arena(p)) {
 		const void *w = __atomic_load_n(&km.owner[frame_index(p)], __ATOMIC_RELAXED);
 
-		if (is_pdesc(w)) {
-			size_t frames = pdesc_frames(w);
+		if (kmem_owner_is_tag(w)) {
+			size_t frames = kmem_owner_tag_value(w);
 
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
-				if (report)
-					kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
+				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
 				return 0;
 			}
 			return frames << KM_FRAME_SHIFT;
 		}
-		return slab_usable(w, p, report);
+		if (!w) {
+			kmem_km_misuse(KMEM_DOUBLE_FREE, p, "not a live block of this heap");
+			return 0;
+		}
+		return kmem_usable_size(km.s, p); /* reports what is wrong */
 	}
 	if (in_boot(p))
 		return kmem_km_boot_size(p);
 	{
 		size_t n = kmem_km_huge_size(p);
 
-		if (!n && report)
+		if (!n)
 			kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "not a block of this heap");
 		return n;
 	}
@@ -136,25 +82,28 @@ static size_t km_usable(const void *p, bool report)
 static void km_free(void *p)
 {
 	if (KMEM_LIKELY(in_arena(p))) {
-		size_t idx = frame_index(p);
-		const void *w = __atomic_load_n(&km.owner[idx], __ATOMIC_RELAXED);
+		const void *w = __atomic_load_n(&km.owner[frame_index(p)], __ATOMIC_RELAXED);
 
-		if (is_pdesc(w)) {
-			size_t frames = pdesc_frames(w);
+		if (kmem_owner_is_tag(w)) {
+			size_t frames = kmem_owner_tag_value(w);
 
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
 				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "free of a pointer inside a page block");
 				return;
 			}
-			if (!__atomic_compare_exchange_n(&km.owner[idx], (void **)&w, NULL, false,
-							 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			if (kmem_buddy_clear_tag(km.b, p, frames) != 0) {
 				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once");
 				return;
 			}
 			kmem_km_page_free(p, frames);
 			return;
 		}
-		slab_free(w, p);
+		if (!w) {
+			kmem_km_misuse(KMEM_DOUBLE_FREE, p,
+				       "free of a block that is not allocated (double free?)");
+			return;
+		}
+		kmem_free(km.s, p); /* a slab object, or reported */
 		return;
 	}
 	if (!p || in_boot(p))
@@ -172,9 +121,9 @@ KM_EXPORT int malloc_trim(size_t pad)
 
 static KMEM_NOINLINE void *malloc_slow(size_t size);
 
-/* The fast paths: a pop from / push onto the calling thread's magazine of
- * the size class, inlined (the same steps as kmem_alloc/kmem_free, without
- * the calls). Builds with Valgrind/ASan annotations take the library
+/* The fast paths: the slab instance's kmalloc pop and push
+ * (kmem_slab_fast.h), inlined: the same steps as kmem_alloc/kmem_free,
+ * without the calls. Builds with Valgrind/ASan annotations take the library
  * calls, which annotate. */
 static inline bool fast_alloc(size_t size, void **out)
 {
@@ -183,7 +132,7 @@ static inline bool fast_alloc(size_t size, void **out)
 	(void)out;
 	return false;
 #else
-	return size - 1 < KM_SMALL_MAX && mag_pop_off(km.cls_off[(size - 1) / KM_ALIGN], out);
+	return size - 1 < KM_SMALL_MAX && kmem_kmalloc_pop(km.s, size, out);
 #endif
 }
 
@@ -194,18 +143,11 @@ static inline bool fast_free(void *p)
 	return false;
 #else
 	size_t idx = ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
-	const struct slab *sl;
-	const struct kmem_cache *c;
-	uintptr_t off;
 
 	if (KMEM_UNLIKELY(idx >= km.frames))
 		return false;
-	sl = __atomic_load_n(&km.owner[idx], __ATOMIC_RELAXED);
-	if (KMEM_UNLIKELY(!sl || sl->magic != SLAB_MAGIC)) /* page descriptors read 0 */
-		return false;
-	c = sl->cache;
-	off = (uintptr_t)p - (uintptr_t)sl->objs;
-	return off * c->div_magic < c->div_magic && off < c->span && mag_push_off(sl->slot_off, p);
+	/* the owner table is the buddy's (page source's) direct lookup */
+	return kmem_kmalloc_push(km.s, __atomic_load_n(&km.owner[idx], __ATOMIC_RELAXED), p);
 #endif
 }
 
@@ -232,12 +174,19 @@ static KMEM_NOINLINE void *malloc_slow(size_t size)
 	return p;
 }
 
+static KMEM_NOINLINE void free_slow(void *p);
+
 KM_EXPORT void free(void *p)
+{
+	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
+		return;
+	free_slow(p); /* out of line: the fast path saves no registers */
+}
+
+static KMEM_NOINLINE void free_slow(void *p)
 {
 	int e;
 
-	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
-		return;
 	if (!p)
 		return;
 	e = errno;
@@ -279,7 +228,7 @@ static void *km_realloc(void *p, size_t size)
 			memcpy(q, p, kmem_km_boot_size(p) < size ? kmem_km_boot_size(p) : size);
 		return q;
 	}
-	have = km_usable(p, true);
+	have = km_usable(p);
 	if (!have) {
 		errno = EINVAL; /* reported: p is not a live block */
 		return NULL;
@@ -424,7 +373,7 @@ KM_EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p || !km_ready())
 		return p && in_boot(p) ? kmem_km_boot_size(p) : 0;
-	return km_usable(p, true);
+	return km_usable(p);
 }
 
 /* glibc's names for the same functions, so code that calls them directly

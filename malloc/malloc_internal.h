@@ -12,14 +12,17 @@
  *      default, PROT_NONE), a buddy allocator over it with one owner table
  *      for the whole arena, a frame service (pagealloc) in front, and a slab
  *      instance on the frame service for kmalloc's size classes (heap.c).
- *   2. Sizes up to 8 KiB: kmem_alloc (size classes 16..8192, per-thread
- *      magazines). 8 KiB < size <= 32 MiB: a block of 2^k frames from the
- *      frame service (per-thread frame caches for k <= 3), its first frame's
- *      owner word naming the order (pages.c). Larger: its own mmap (the huge
+ *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
+ *      the four-per-doubling classes (KMEM_KMALLOC_QUARTER: 16..8192,
+ *      per-thread magazines); malloc and free inline its fast paths
+ *      (kmem_slab_fast.h). 8 KiB < size <= 32 MiB: a block of 2^k frames
+ *      from the frame service (per-thread frame caches for k <= 3), its
+ *      first frame's owner word a tag holding its frame count (pages.c). Larger: its own mmap (the huge
  *      path, huge.c), remembered in a hash table; realloc moves it with
  *      mremap.
- *   3. free(p): the owner word of p's frame (one load) says page block,
- *      slab object or nothing; outside the arena, the huge table decides
+ *   3. free(p): the owner word of p's frame (one load, from the buddy's
+ *      owner table: the page source's direct lookup) says page block (a
+ *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
  *      (malloc.c).
  *   4. Growth: when the frame service runs short it calls grow(), which
  *      makes the next piece of the arena read-write (mprotect) and adds it
@@ -77,7 +80,7 @@
 #include "kmem_annot.h"
 #include "kmem_fmt.h"
 #include "kmem_port.h"
-#include "slab/slab_internal.h" /* the inlined magazine fast paths */
+#include "slab/fast/kmem_slab_fast.h" /* the inlined kmalloc fast paths */
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -98,11 +101,9 @@
 #define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
-#define KM_NCLASS 32u				/* size classes (heap.c) */
 
-/* Page blocks (pages.c): the owner word of a page block's first frame
- * points at kmem_km_ptab[frames]. */
-#define KM_BLOCK_FRAMES ((size_t)1 << KM_MAX_ORDER)
+/* Page blocks (pages.c): the owner word of a page block's first frame is
+ * a tag holding its frame count (kmem_buddy_set_tag). */
 #define KM_EXACT_MIN_ORDER 4u	/* trims below it keep whole powers of two */
 
 struct km_huge {
@@ -150,11 +151,6 @@ struct km_heap {
 	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
-	/* magazine slot offset of the kmalloc class for (size - 1) / 16, sizes
-	 * 1..8192 (0: the class has no magazines) */
-	uint32_t cls_off[KM_SMALL_MAX / KM_ALIGN];
-	uint8_t cls_index[KM_SMALL_MAX / KM_ALIGN];	/* (size - 1) / 16 -> class */
-	struct kmem_cache *cls[KM_NCLASS];
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit;
 	unsigned debug;
@@ -191,7 +187,6 @@ KMEM_HIDDEN void *kmem_km_boot_alloc(size_t size, size_t align);
 KMEM_HIDDEN size_t kmem_km_boot_size(const void *p);
 
 /* ---- defined in pages.c -------------------------------------------------------- */
-extern KMEM_HIDDEN uint64_t kmem_km_ptab[KM_BLOCK_FRAMES + 1 + 32];
 /* The frame service's hooks (struct kmem_pa_config grow and release). */
 KMEM_HIDDEN size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames);
 KMEM_HIDDEN size_t kmem_km_release(void *arg, struct kmem_pagealloc *pa, size_t frames);
@@ -201,7 +196,7 @@ KMEM_HIDDEN void *kmem_km_ps_alloc(void *ctx, unsigned order, unsigned flags);
 KMEM_HIDDEN void kmem_km_ps_free(void *ctx, void *block, unsigned order);
 /* A page block of 2^order frames (zeroed if zero), or NULL. */
 KMEM_HIDDEN void *kmem_km_page_alloc(unsigned order, bool zero);
-/* Free the pieces of a page block of `frames` frames (owner word cleared). */
+/* Free the pieces of a page block of `frames` frames (its tag cleared). */
 KMEM_HIDDEN void kmem_km_page_free(void *p, size_t frames);
 /* Shrink a live page block of `frames` frames in place to nf < frames. */
 KMEM_HIDDEN void kmem_km_page_shrink(void *p, size_t frames, size_t nf);
@@ -286,16 +281,6 @@ static inline size_t exact_frames(size_t frames)
 	size_t g = (size_t)1 << (order >= KM_EXACT_MIN_ORDER ? order - 3 : order);
 
 	return (frames + g - 1) & ~(g - 1);
-}
-
-static inline bool is_pdesc(const void *w)
-{
-	return (uintptr_t)w - (uintptr_t)kmem_km_ptab <= KM_BLOCK_FRAMES * sizeof(kmem_km_ptab[0]);
-}
-
-static inline size_t pdesc_frames(const void *w)
-{
-	return ((uintptr_t)w - (uintptr_t)kmem_km_ptab) / sizeof(kmem_km_ptab[0]);
 }
 
 #endif /* KMEM_MALLOC_INTERNAL_H */

@@ -4,7 +4,7 @@
  *
  * Algorithm:
  *   1. A page block is a block of 2^k frames from the frame service; the
- *      owner word of its first frame points at kmem_km_ptab[frames] (below).
+ *      owner word of its first frame is a tag holding its frame count.
  *      A realloc that shrinks one to a quarter or less trims it in place.
  *   2. grow(): the clean reserve first (the smallest block that fits, else
  *      all of it), then a new region of the arena made read-write.
@@ -36,11 +36,9 @@
  * least three quarters of the block, in big pieces. A trimmed block is one
  * buddy block per set bit of its frame count, largest first, rounded up to
  * an eighth of its power of two (so at most three pieces).
- * The owner word of a page block's first frame points at kmem_km_ptab[frames]:
- * the address says how many frames the block has. The table is zeros, never
- * written, padded past its last entry: code that reads an owner word as a
- * slab header finds no slab magic there. */
-uint64_t kmem_km_ptab[KM_BLOCK_FRAMES + 1 + 32];
+ * The owner word of a page block's first frame is a tag (kmem/page_source.h)
+ * holding its frame count, set through the buddy (kmem_buddy_set_tag); slab
+ * code that reads the word sees "not a slab" without dereferencing it. */
 
 /* ---- the dirty bitmap ---------------------------------------------------------------- */
 
@@ -380,9 +378,12 @@ void *kmem_km_page_alloc(unsigned order, bool zero)
 	idx = frame_index(blk);
 	if (zero && dirty_any(idx, frames))
 		memset(blk, 0, frames << KM_FRAME_SHIFT);
+	if (KMEM_UNLIKELY(kmem_buddy_set_tag(km.b, blk, frames) != 0)) {
+		kmem_pa_free(km.pa, blk, order); /* cannot happen: a block of our arena */
+		return NULL;
+	}
 	dirty_set(idx, frames);
 	used_add(frames);
-	__atomic_store_n(&km.owner[idx], &kmem_km_ptab[frames], __ATOMIC_RELAXED);
 	return blk;
 }
 
@@ -408,6 +409,7 @@ void kmem_km_page_shrink(void *p, size_t frames, size_t nf)
 {
 	char *q = p;
 	size_t off = 0;
+	int err;
 
 	for (unsigned j = ceil_log2(frames) + 1; j-- > 0;) {
 		size_t n = (size_t)1 << j;
@@ -422,7 +424,9 @@ void kmem_km_page_shrink(void *p, size_t frames, size_t nf)
 		off += n;
 	}
 	used_add(-(frames - nf));
-	__atomic_store_n(&km.owner[frame_index(p)], &kmem_km_ptab[nf], __ATOMIC_RELAXED);
+	err = kmem_buddy_set_tag(km.b, p, nf);
+	KMEM_ASSERT(err == 0 && "a page block's first frame takes a tag");
+	(void)err;
 }
 
 /* The clean reserve's invariants: every block inside the part of the arena
@@ -450,7 +454,7 @@ int kmem_km_reserve_check(void)
 				what = "a block the buddy does not hold out at its order";
 			} else if (dirty_any(frame_index((void *)a), (size_t)1 << o)) {
 				what = "a block with dirty frames";
-			} else if (__atomic_load_n(&km.owner[frame_index((void *)a)], __ATOMIC_RELAXED)) {
+			} else if (kmem_buddy_owner(km.b, (void *)a)) {
 				what = "a block with an owner";
 			}
 			if (what) {
