@@ -80,7 +80,7 @@
 #include "kmem_annot.h"
 #include "kmem_fmt.h"
 #include "kmem_port.h"
-#include "slab/fast/kmem_slab_fast.h" /* the inlined kmalloc fast paths */
+#include "kmem_slab_fast.h" /* slab's inline kmalloc fast paths (slab/fast) */
 
 #include <pthread.h>
 #include <stdbool.h>
