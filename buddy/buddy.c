@@ -1125,6 +1125,68 @@ void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
 	return kmem_atomic_load_relaxed(&r->owner[(a - r->base) >> b->frame_shift]);
 }
 
+/* The owner word of the frame starting at addr (frame-aligned), or NULL if
+ * addr is misaligned or outside the owner table (with one) or every region.
+ * Lock-free with a table or when addr is in the lowest region. */
+static void **frame_owner_word(struct kmem_buddy *b, uintptr_t a)
+{
+	struct buddy_region *r;
+
+	if (a & b->frame_mask)
+		return NULL;
+	if (b->owner_tab) {
+		uintptr_t i = (a - b->owner_tab_base) >> b->frame_shift;
+
+		return i < b->owner_tab_frames ? &b->owner_tab[i] : NULL;
+	}
+	r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
+	if (!r || !region_has(b, r, a)) {
+		kmem_lock_acquire(&b->lock);
+		r = find_region(b, a);
+		kmem_lock_release(&b->lock);
+		if (!r)
+			return NULL;
+	}
+	return &r->owner[(a - r->base) >> b->frame_shift];
+}
+
+int kmem_buddy_set_tag(struct kmem_buddy *b, void *block, uintptr_t value)
+{
+	void **w;
+
+	if (!(b->flags & KMEM_BUDDY_OWNERS))
+		return -ENOTSUP;
+	w = frame_owner_word(b, (uintptr_t)block);
+	if (!w || value > KMEM_OWNER_TAG_MAX)
+		return -EINVAL;
+	__atomic_store_n(w, kmem_owner_tag(value), __ATOMIC_RELAXED);
+	return 0;
+}
+
+int kmem_buddy_clear_tag(struct kmem_buddy *b, void *block, uintptr_t value)
+{
+	void **w, *expect;
+
+	if (!(b->flags & KMEM_BUDDY_OWNERS))
+		return -ENOTSUP;
+	w = frame_owner_word(b, (uintptr_t)block);
+	if (!w || value > KMEM_OWNER_TAG_MAX)
+		return -EINVAL;
+	expect = kmem_owner_tag(value);
+	return __atomic_compare_exchange_n(w, &expect, NULL, false, __ATOMIC_RELAXED,
+					   __ATOMIC_RELAXED) ? 0 : -EALREADY;
+}
+
+int kmem_buddy_get_tag(struct kmem_buddy *b, const void *addr, uintptr_t *value)
+{
+	void *w = kmem_buddy_owner(b, addr);
+
+	if (!kmem_owner_is_tag(w))
+		return 0;
+	*value = kmem_owner_tag_value(w);
+	return 1;
+}
+
 /* ---- page source --------------------------------------------------------- */
 
 static void *ps_alloc(void *ctx, unsigned order, unsigned flags)

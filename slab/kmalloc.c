@@ -1,22 +1,33 @@
 /* kmalloc.c - general-purpose allocation over size-class caches.
  *
  * Algorithm:
- *   1. Classes 8..8192 (powers of two plus 96 and 192, as in Linux) are
- *      ordinary caches created with the instance; power-of-two classes are
- *      aligned to their size, so aligned requests just pick a class.
- *   2. size -> class: sizes up to 192 through a 24-entry table indexed by
- *      (size - 1) / 8; 256..8192 by ceil(log2(size)). Larger sizes: the
- *      direct cache of the smallest page-source order that holds them.
+ *   1. The classes are the instance's configuration (kmem/slab.h): Linux's
+ *      13, the four-per-doubling table, or the caller's. Each is an ordinary
+ *      cache created with the instance; power-of-two classes are aligned to
+ *      their size, so aligned requests just pick a class.
+ *   2. size -> class: sizes up to the largest class through a table indexed
+ *      by (size - 1) >> 3 (1024 entries), which also holds each class's
+ *      magazine slot offset, so kmem_alloc's fast path is one load and a
+ *      magazine pop (kmem_slab_fast.h). Larger sizes: the direct cache of
+ *      the smallest page-source order that holds them.
  *   3. free: the page source's owner word of the pointer's frame names the
- *      slab (or, tagged, the direct cache), hence the class: O(1), no header.
- *      The fast path checks that the slab is a kmalloc slab of this
- *      instance and that p starts an object (range, then an exact-division
- *      test by multiplication: Lemire, Kaser & Kurz, "Faster remainder by
- *      direct computation", 2019) before pushing it onto the magazine.
- * Bound: O(1) plus the cache operation.
+ *      slab (or, for a large block, the direct cache's pseudo header), hence
+ *      the class: O(1), no header. The fast path (kmem_slab_fast.h) checks
+ *      that the word is a pointer (not NULL, not another owner's tag), that
+ *      the slab is a kmalloc slab of this instance, and that p starts an
+ *      object (range, then an exact-division test by multiplication:
+ *      Lemire, Kaser & Kurz, "Faster remainder by direct computation",
+ *      2019) before pushing it onto the magazine.
+ * Bound: O(1) plus the cache operation; init O(classes + 1024).
  *
- * Invariants: K1. size_index[k] names the smallest class >= 8 * (k + 1).
- *   K2. kmalloc[i] / kmalloc_large[o] are set once at init, never change.
+ * Invariants:
+ *   K1. For every size 1..class_max, size_index[(size - 1) >> 3] names the
+ *       smallest class >= size, and fast.class_off[] at that index its
+ *       cache's slot offset; above class_max, class_off is 0 (null magazine).
+ *   K2. kmalloc[i] / kmalloc_large[o] are set once at init, never change;
+ *       kmalloc_large[o] exists only for blocks larger than class_max.
+ *   K3. Class sizes ascend strictly and are multiples of 8 (so the index
+ *       granule never straddles two classes).
  *
  * Locking: none of its own; the caches lock themselves. The class tables
  * are immutable after init.
@@ -27,41 +38,102 @@
 #include <stdio.h>
 #include <string.h>
 
-static const size_t class_size[KMALLOC_CLASSES] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
-						    1024, 2048, 4096, 8192 };
-static const size_t class_align[KMALLOC_CLASSES] = { 8, 16, 32, 64, 32, 128, 64, 256, 512,
-						     1024, 2048, 4096, 8192 };
+static const size_t linux_size[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
+				     1024, 2048, 4096, 8192 };
+static const size_t linux_align[] = { 8, 16, 32, 64, 32, 128, 64, 256, 512,
+				      1024, 2048, 4096, 8192 };
+/* four per doubling from 64 bytes, as jemalloc: rounding wastes at most 25% */
+static const size_t quarter_size[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+};
+_Static_assert(sizeof(linux_size) == sizeof(linux_align), "one alignment per Linux class");
+_Static_assert(sizeof(quarter_size) / sizeof(quarter_size[0]) <= KMEM_KMALLOC_TABLE_MAX,
+	       "the quarter table fits");
 
-int kmem_kmalloc_init(struct kmem_slab *s)
+/* The class table cfg names (sizes, count; *align NULL: the rule below). */
+static const size_t *class_table(const struct kmem_slab_config *cfg, unsigned *n,
+				 const size_t **align)
+{
+	*align = NULL;
+	switch (cfg->kmalloc_classes) {
+	case KMEM_KMALLOC_LINUX:
+		*n = sizeof(linux_size) / sizeof(linux_size[0]);
+		*align = linux_align;
+		return linux_size;
+	case KMEM_KMALLOC_QUARTER:
+		*n = sizeof(quarter_size) / sizeof(quarter_size[0]);
+		return quarter_size;
+	case KMEM_KMALLOC_TABLE:
+		*n = cfg->nr_classes;
+		return cfg->class_sizes;
+	default:
+		*n = 0;
+		return NULL;
+	}
+}
+
+/* Alignment of a class outside the Linux table: its size for a power of
+ * two, else 16 or 8 (the largest of them dividing the size). */
+static size_t rule_align(size_t size)
+{
+	if (kmem_is_pow2(size))
+		return size;
+	return size % 16 ? 8 : 16;
+}
+
+int kmem_kmalloc_check_config(const struct kmem_slab_config *cfg)
+{
+	const size_t *align, *size;
+	unsigned n;
+
+	size = class_table(cfg, &n, &align);
+	if (!size || n == 0 || n > KMEM_KMALLOC_TABLE_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++) /* K3 */
+		if (!size[i] || size[i] % 8 || size[i] > KMEM_KMALLOC_MAX_CLASS ||
+		    (i && size[i] <= size[i - 1]))
+			return -EINVAL;
+	return 0;
+}
+
+int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 {
 	size_t largest = s->ps.frame_size << s->ps.max_order;
+	const size_t *size, *align;
 	char name[SLAB_NAME_MAX];
+	unsigned n;
 
-	for (unsigned i = 0; i < KMALLOC_CLASSES; i++) {
-		if (class_size[i] > largest)
+	size = class_table(cfg, &n, &align); /* checked by kmem_kmalloc_check_config */
+	for (unsigned i = 0; i < n; i++) {
+		if (size[i] > largest)
 			break; /* a tiny page source: no class this big */
-		if (class_size[i] >= 1024)
-			snprintf(name, sizeof(name), "kmalloc-%zuk", class_size[i] >> 10);
+		if (size[i] >= 1024 && size[i] % 1024 == 0)
+			snprintf(name, sizeof(name), "kmalloc-%zuk", size[i] >> 10);
 		else
-			snprintf(name, sizeof(name), "kmalloc-%zu", class_size[i]);
-		s->kmalloc[i] = kmem_cache_create_flags(s, name, class_size[i], class_align[i],
+			snprintf(name, sizeof(name), "kmalloc-%zu", size[i]);
+		s->kmalloc[i] = kmem_cache_create_flags(s, name, size[i],
+							align ? align[i] : rule_align(size[i]),
 							CACHE_KMALLOC);
 		if (!s->kmalloc[i])
 			return -ENOMEM;
+		s->nr_classes = i + 1;
+		s->class_max = size[i];
 	}
-	for (unsigned k = 0; k < KMALLOC_SMALL_MAX / 8; k++) {
-		unsigned i = 0;
-
-		while (i < KMALLOC_CLASSES && class_size[i] < 8 * (k + 1))
+	for (unsigned k = 0, i = 0; k < KMEM_KMALLOC_INDEX; k++) { /* K1 */
+		if ((size_t)8 * (k + 1) > s->class_max) {
+			s->fast.class_off[k] = 0;
+			continue;
+		}
+		while (size[i] < (size_t)8 * (k + 1))
 			i++;
-		s->size_index[k] = (uint8_t)i; /* K1 */
-		s->small[k] = s->kmalloc[i];
-		s->small_off[k] = s->kmalloc[i]->slot_off;
+		s->size_index[k] = (uint8_t)i;
+		s->fast.class_off[k] = (uint32_t)s->kmalloc[i]->slot_off;
 	}
 	for (unsigned o = 0; o <= s->ps.max_order && o < KMEM_SLAB_LARGE_ORDERS; o++) {
 		size_t bytes = s->ps.frame_size << o;
 
-		if (bytes <= KMEM_KMALLOC_MAX_CLASS)
+		if (bytes <= s->class_max) /* K2 */
 			continue;
 		if (bytes >= ((size_t)1 << 20))
 			snprintf(name, sizeof(name), "kmalloc-%zuM", bytes >> 20);
@@ -86,27 +158,24 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 	size_t frames;
 	unsigned order;
 
-	if (KMEM_LIKELY(size <= KMALLOC_SMALL_MAX))
+	if (KMEM_LIKELY(size <= s->class_max))
 		return s->kmalloc[s->size_index[(size - 1) >> 3]];
-	if (size <= KMEM_KMALLOC_MAX_CLASS)
-		return s->kmalloc[ceil_log2(size) - 1]; /* 256 -> 7, ..., 8192 -> 12 */
 	frames = (size >> kmem_flsptr(s->ps.frame_size)) + ((size & (s->ps.frame_size - 1)) != 0);
 	order = ceil_log2(frames);
 	return order < KMEM_SLAB_LARGE_ORDERS ? s->kmalloc_large[order] : NULL;
 }
 
+/* kmem_alloc when the fast path missed: an empty magazine, a cache without
+ * magazines, a large size, or size 0. */
 static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const void *caller)
 {
 	struct kmem_cache *c;
-	void *p;
 
 	if (!size)
 		return NULL;
 	c = size_class(s, size);
 	if (!c)
 		return NULL;
-	if (size > KMALLOC_SMALL_MAX && mag_pop(c, &p)) /* small: kmem_alloc missed already */
-		return slab_annot_alloc(c, p, size);
 	return kmem_mag_alloc_slow(c, size, caller); /* annotates */
 }
 
@@ -114,10 +183,9 @@ void *kmem_alloc(struct kmem_slab *s, size_t size)
 {
 	void *p;
 
-	if (KMEM_LIKELY(size - 1 < KMALLOC_SMALL_MAX)) { /* 1..192; 0 wraps around */
-		if (KMEM_LIKELY(mag_pop_off(s->small_off[(size - 1) >> 3], &p)))
-			return slab_annot_alloc(s->small[(size - 1) >> 3], p, size);
-	}
+	/* 1..KMEM_KMALLOC_MAX_CLASS; 0 wraps around */
+	if (KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, &p)))
+		return slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], p, size);
 	return alloc_other(s, size, KMEM_RETURN_ADDRESS());
 }
 
@@ -139,8 +207,13 @@ void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
 	if (align <= 8)
 		return kmem_alloc(s, size);
 	want = size > align ? size : align;
-	if (want <= KMEM_KMALLOC_MAX_CLASS) /* a power-of-two class, aligned to its size */
-		want = (size_t)1 << ceil_log2(want);
+	if (want <= s->class_max) {
+		/* the smallest power-of-two class that holds it: aligned to its size */
+		for (unsigned i = s->size_index[(want - 1) >> 3]; i < s->nr_classes; i++)
+			if (kmem_is_pow2(s->kmalloc[i]->size))
+				return kmem_alloc(s, s->kmalloc[i]->size);
+		want = s->class_max + 1; /* none: a block */
+	}
 	return kmem_alloc(s, want); /* larger: blocks are aligned to their size */
 }
 
@@ -159,9 +232,9 @@ static enum kmem_status kmalloc_cache_of(struct kmem_slab *s, const void *p, str
 		return KMEM_FOREIGN_POINTER;
 	}
 	{
-		const struct slab *sl = own;
+		const struct slab *sl = slab_of_owner(own);
 
-		if (sl->magic != SLAB_MAGIC && sl->magic != DIRECT_MAGIC) {
+		if (!sl || (sl->magic != SLAB_MAGIC && sl->magic != DIRECT_MAGIC)) {
 			*why = "frame is owned by something that is not a slab";
 			return KMEM_FOREIGN_POINTER;
 		}
@@ -217,22 +290,11 @@ static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *ca
 
 void kmem_free(struct kmem_slab *s, void *p)
 {
-	uintptr_t idx = ((uintptr_t)p - s->ps.owner_base) >> s->frame_shift, off;
-	const struct slab *sl;
-	struct kmem_cache *c;
+	const void *own = kmem_slab_owner_fast(s, p);
 
-	/* NULL and pointers outside the owner table's range fail the first test */
-	if (KMEM_LIKELY(idx < s->ps.owner_frames)) {
-		sl = kmem_atomic_load_relaxed(&s->ps.owner_words[idx]);
-		if (KMEM_LIKELY(sl && sl->kmalloc_of == s)) { /* a direct cache's dhdr has NULL */
-			c = sl->cache;
-			off = (uintptr_t)p - (uintptr_t)sl->objs;
-			if (KMEM_LIKELY(off * c->div_magic < c->div_magic && off < c->span &&
-					mag_push_off(sl->slot_off, p))) {
-				slab_annot_free(c, p); /* validated above */
-				return;
-			}
-		}
+	if (KMEM_LIKELY(kmem_kmalloc_push(s, own, p))) {
+		slab_annot_free(((const struct slab *)own)->cache, p); /* validated */
+		return;
 	}
 	free_slow(s, p, KMEM_RETURN_ADDRESS());
 }

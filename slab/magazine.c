@@ -4,8 +4,10 @@
  * Algorithm:
  *   1. Each thread has a thread block, its slab area of the per-thread
  *      context (kmem_tctx.h; mapped on the thread's first slow path), with
- *      two magazines per cache, loaded and previous, at the cache's slot. The fast paths (slab_internal.h: mag_pop, mag_push) pop
- *      and push the loaded magazine: no lock, no atomic read-modify-write.
+ *      two magazines per cache, loaded and previous, at the cache's slot.
+ *      The fast paths (kmem_slab_fast.h: kmem_mag_pop_off,
+ *      kmem_mag_push_off) pop and push the loaded magazine: no lock, no
+ *      atomic read-modify-write.
  *   2. alloc miss (loaded empty): previous has rounds -> swap them; else
  *      under the cache lock take a full magazine from the depot (the empty
  *      previous goes to the depot); else refill an empty magazine with up

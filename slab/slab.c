@@ -200,8 +200,8 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 		c->dhdr.magic = DIRECT_MAGIC;
 		c->dhdr.cache = c;
 	}
-	c->div_magic = UINT64_MAX / c->stride + 1;
-	c->span = (size_t)c->objs * c->stride;
+	c->fast.div_magic = UINT64_MAX / c->stride + 1;
+	c->fast.span = (size_t)c->objs * c->stride;
 	if (kmem_lock_init(&c->lock, true))
 		return -ENOMEM;
 	kmem_mag_cache_init(c); /* slot and magazine size, or none */
@@ -484,6 +484,11 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 	unsigned idx;
 
 	*slp = NULL;
+	if (kmem_owner_is_tag(own)) {
+		kmem_slab_report(s, c, KMEM_FOREIGN_POINTER, p, caller,
+				 "frame is owned by something that is not a slab%s", why);
+		return KMEM_FOREIGN_POINTER;
+	}
 	if (!own) {
 		kmem_slab_report(s, c, KMEM_FOREIGN_POINTER, p, caller,
 				 "not in a live slab or direct object of this instance "
@@ -648,13 +653,13 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 
 void kmem_slab_annot_push(struct kmem_cache *c, void *p)
 {
-	const struct slab *sl = slab_owner(c->owner, p);
+	const struct slab *sl = slab_of_owner(slab_owner(c->owner, p));
 	uintptr_t off;
 
 	if (!sl || sl->magic != SLAB_MAGIC || sl->cache != c || (char *)p < sl->objs)
 		return;
 	off = (uintptr_t)((char *)p - sl->objs);
-	if (off < c->span && off % c->stride == 0)
+	if (off < c->fast.span && off % c->stride == 0)
 		slab_annot_free(c, p);
 }
 
@@ -849,10 +854,15 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		return -ENOSPC;
 	if ((ps->frame_size << ps->max_order) < 256 || (ps->owner_frames && !ps->owner_words))
 		return -EINVAL; /* kmalloc's small classes need blocks of 256 bytes */
+	if (kmem_kmalloc_check_config(cfg))
+		return -EINVAL;
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
 	s->ps = *ps;
-	s->frame_shift = kmem_ctzptr(ps->frame_size);
+	s->fast.owner_base = ps->owner_base;
+	s->fast.owner_frames = ps->owner_frames;
+	s->fast.owner_words = ps->owner_words;
+	s->fast.frame_shift = kmem_ctzptr(ps->frame_size);
 	kmem_error_sink_init(&s->own_sink);
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
 	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64)
@@ -876,7 +886,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		kmem_lock_destroy(&s->lock);
 		return err;
 	}
-	err = kmem_kmalloc_init(s);
+	err = kmem_kmalloc_init(s, cfg);
 	if (err) {
 		kmem_slab_destroy(s);
 		return err;

@@ -194,13 +194,13 @@ struct mag_walk {
 static bool locate(struct kmem_cache *c, void *p, struct slab **slp, unsigned *idx)
 {
 	const struct kmem_page_source *ps = &c->owner->ps;
-	struct slab *sl = ps->get_owner(ps->ctx, p);
+	struct slab *sl = slab_of_owner(ps->get_owner(ps->ctx, p));
 	uintptr_t off;
 
 	if (!sl || sl->magic != SLAB_MAGIC || sl->cache != c)
 		return false;
 	off = (uintptr_t)((char *)p - sl->objs);
-	if ((char *)p < sl->objs || off >= c->span || off % c->stride)
+	if ((char *)p < sl->objs || off >= c->fast.span || off % c->stride)
 		return false;
 	*slp = sl;
 	*idx = (unsigned)(off / c->stride);

@@ -50,6 +50,7 @@
 #include "kmem_annot.h"
 #include "kmem_port.h"
 #include "kmem_report.h"
+#include "fast/kmem_slab_fast.h" /* the fast paths, and the structures they read */
 
 #define SLAB_MAGIC 0x736c6162u	/* "slab" */
 #define CACHE_MAGIC 0x63616368u	/* "cach" */
@@ -62,8 +63,6 @@
 #define CACHE_KMALLOC 0x80000000u	/* internal flag: a kmalloc class */
 #define CACHE_FORCE_DIRECT 0x40000000u	/* internal flag: one block per object */
 #define CACHE_DEBUG_FLAGS (KMEM_CACHE_REDZONE | KMEM_CACHE_POISON | KMEM_CACHE_STORE_USER)
-#define KMALLOC_CLASSES 13
-#define KMALLOC_SMALL_MAX 192	/* sizes up to here map through a table */
 
 /* Debug layout (any of CACHE_DEBUG_FLAGS; slab caches only). Each object's
  * stride-sized slot is
@@ -104,18 +103,7 @@ struct obj_track {
 #define KMEM_MAG_MAX_ROUNDS 61	/* 24-byte header + 61 pointers = 512 bytes */
 #define KMEM_DEPOT_MAX_FULL 16	/* full magazines kept in a depot before flushing to slabs */
 
-struct kmem_mag {
-	size_t rounds;		/* objects held, obj[0 .. rounds); word-sized, so the
-				 * fast paths index with it directly */
-	size_t cap;		/* 0 only for the null magazine */
-	struct kmem_mag *next;	/* depot list */
-	void *obj[];
-};
-
-struct kmem_mag_slot {
-	struct kmem_mag *loaded, *prev;
-	uint64_t allocs, frees;	/* fast-path hits, folded into the cache at the slow path */
-};
+/* struct kmem_mag, struct kmem_mag_slot: kmem_slab_fast.h */
 
 struct kmem_mag_holder {
 	struct kmem_cache *cache;	/* NULL: slot unused by this thread */
@@ -128,29 +116,16 @@ struct kmem_thread {
 	struct kmem_mag_holder holder[KMEM_MAG_SLOTS];
 };
 
-/* The calling thread's block (its slab area of the per-thread context,
- * kmem_tctx.h), or the null thread block: the fast paths' one TLS load. */
-extern KMEM_TLS KMEM_HIDDEN struct kmem_thread *kmem_mag_self;
-
-struct slab {
-	uint32_t magic;
-	uint16_t inuse;
-	uint16_t colour;	/* bytes of colour offset / COLOUR_STEP */
-	uint32_t hint;		/* first bitmap word that may have a clear bit (S2) */
-	uint32_t slot_off;	/* cache->slot_off: kmem_free's push needs no cache load */
-	struct kmem_slab *kmalloc_of;	/* cache->kmalloc_of, read by kmem_free's fast path */
-	struct kmem_cache *cache;
-	struct slab *next, *prev;	/* on one list of the cache (S1) */
-	char *objs;	/* object 0 (its slot starts obj_off bytes earlier) */
-};
+/* kmem_mag_self (the calling thread's block: its slab area of the per-thread
+ * context, kmem_tctx.h, or the null block) and struct slab, the slab header:
+ * kmem_slab_fast.h */
 
 struct kmem_cache {
 	/* --- read by the fast paths: first cache line --- */
+	struct kmem_cache_fast fast;	/* div_magic, span: first (kmem_slab_fast.h) */
 	size_t slot_off;	/* byte offset of this cache's slot in a thread block */
 	struct kmem_slab *kmalloc_of;	/* the instance, for kmalloc classes; else NULL */
 	size_t stride;		/* bytes between objects in a slab */
-	uint64_t div_magic;	/* UINT64_MAX / stride + 1: exact-division test */
-	size_t span;		/* objs * stride */
 	unsigned objs;		/* objects per slab (n); 1 for direct caches */
 	uint32_t magic;
 	unsigned flags;
@@ -192,6 +167,7 @@ struct kmem_cache {
 };
 
 struct kmem_slab {
+	struct kmem_slab_fast fast;	/* first: owner lookup, class_off (kmem_slab_fast.h) */
 	uint32_t magic;
 	char name[SLAB_NAME_MAX];
 	struct kmem_page_source ps;
@@ -203,18 +179,17 @@ struct kmem_slab {
 	struct kmem_cache *caches;	/* live caches, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
 	struct kmem_cache mag_cache;	/* where magazines come from */
-	unsigned frame_shift;	/* log2(ps.frame_size) */
 	/* registered with the page source (pagealloc) when it reclaims; slab
 	 * never calls the source with its own locks held, so a direct
 	 * reclaim inside a slab allocation may scan this instance */
 	struct kmem_shrinker shrinker;
 	bool shrinker_on;
-	/* kmalloc (immutable after init) */
-	size_t small_off[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> its class's slot_off */
-	struct kmem_cache *small[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class cache */
-	struct kmem_cache *kmalloc[KMALLOC_CLASSES];
-	struct kmem_cache *kmalloc_large[KMEM_SLAB_LARGE_ORDERS];
-	uint8_t size_index[KMALLOC_SMALL_MAX / 8];	/* (size - 1) / 8 -> class */
+	/* kmalloc (immutable after init; K1-K3 in kmalloc.c) */
+	unsigned nr_classes;	/* classes made (a tiny source drops the large ones) */
+	size_t class_max;	/* the largest class made (0: none) */
+	struct kmem_cache *kmalloc[KMEM_KMALLOC_TABLE_MAX];	/* ascending sizes */
+	struct kmem_cache *kmalloc_large[KMEM_SLAB_LARGE_ORDERS];	/* blocks over class_max */
+	uint8_t size_index[KMEM_KMALLOC_INDEX];	/* (size - 1) >> 3 -> class, sizes <= class_max */
 };
 
 /* ---- fast paths ---------------------------------------------------------------- */
@@ -223,56 +198,30 @@ struct kmem_slab {
  * source's owner table when p is in its range, else through get_owner. */
 static inline void *slab_owner(const struct kmem_slab *s, const void *p)
 {
-	uintptr_t idx = ((uintptr_t)p - s->ps.owner_base) >> s->frame_shift;
+	uintptr_t idx = ((uintptr_t)p - s->fast.owner_base) >> s->fast.frame_shift;
 
-	if (KMEM_LIKELY(idx < s->ps.owner_frames))
-		return kmem_atomic_load_relaxed(&s->ps.owner_words[idx]);
+	if (KMEM_LIKELY(idx < s->fast.owner_frames))
+		return kmem_atomic_load_relaxed(&s->fast.owner_words[idx]);
 	return s->ps.get_owner(s->ps.ctx, p);
 }
 
-/* Pop from this thread's loaded magazine at slot offset off into *out;
- * false when it is empty. */
-static inline bool mag_pop_off(size_t off, void **out)
+/* An owner word as a slab header: NULL for NULL and for tags (another
+ * owner's frame, kmem/page_source.h), never dereferenced then. */
+static inline struct slab *slab_of_owner(void *own)
 {
-	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
-	struct kmem_mag *m = ms->loaded;
-	size_t r = m->rounds;
-
-	if (KMEM_UNLIKELY(r == 0))
-		return false;
-	m->rounds = --r;
-	ms->allocs++;
-	*out = m->obj[r];
-	KMEM_ANNOT_STALE(&m->obj[r], sizeof(void *)); /* no reference for the leak checker */
-	return true;
+	return kmem_owner_is_tag(own) ? NULL : own;
 }
 
 /* Pop from this thread's loaded magazine of c into *out; false when it is empty. */
 static inline bool mag_pop(struct kmem_cache *c, void **out)
 {
-	return mag_pop_off(c->slot_off, out);
-}
-
-/* Push onto this thread's loaded magazine at slot offset off; false when
- * it is full. */
-static inline bool mag_push_off(size_t off, void *p)
-{
-	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
-	struct kmem_mag *m = ms->loaded;
-	size_t r = m->rounds;
-
-	if (KMEM_UNLIKELY(r >= m->cap))
-		return false;
-	m->obj[r] = p;
-	m->rounds = r + 1;
-	ms->frees++;
-	return true;
+	return kmem_mag_pop_off(c->slot_off, out);
 }
 
 /* Push onto this thread's loaded magazine of c; false when it is full. */
 static inline bool mag_push(struct kmem_cache *c, void *p)
 {
-	return mag_push_off(c->slot_off, p);
+	return kmem_mag_push_off(c->slot_off, p);
 }
 
 /* ---- annotations (kmem_annot.h) ----------------------------------------------
@@ -362,6 +311,10 @@ static inline struct slab **slab_list(struct kmem_cache *c, unsigned inuse)
 }
 
 /* ---- defined in slab.c ----------------------------------------------------- */
+/* Raise a report for cache c (c may be NULL: instance-level). */
+KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
+				  enum kmem_status st, const void *ptr, const void *caller,
+				  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* slab_annot_free(c, p) if p is an object of c (magazine pushes trust their
  * argument; misuse is reported when the magazine is flushed, and must not
  * poison memory that is not an object). */
@@ -438,10 +391,9 @@ KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, cons
  * status a free of p would report (nothing is reported here). */
 KMEM_HIDDEN enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const void *p);
 /* ---- defined in kmalloc.c ---------------------------------------------------- */
-KMEM_HIDDEN int kmem_kmalloc_init(struct kmem_slab *s);
-/* Raise a report for cache c (c may be NULL: instance-level). */
-KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
-				  enum kmem_status st, const void *ptr, const void *caller,
-				  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* -EINVAL if cfg's class table is unknown or invalid, else 0 (nothing made). */
+KMEM_HIDDEN int kmem_kmalloc_check_config(const struct kmem_slab_config *cfg);
+/* The class caches, the size tables and the large caches, as cfg says. */
+KMEM_HIDDEN int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg);
 
 #endif /* KMEM_SLAB_INTERNAL_H */

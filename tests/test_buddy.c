@@ -748,6 +748,134 @@ static void test_owner_words(void **state)
 	fx_fini(&fx);
 }
 
+/* Tagged owner words (kmem_buddy_set_tag / _clear_tag / _get_tag): only the
+ * first frame's word, a tag readers tell from a pointer, a compare-and-swap
+ * clear; per-region words (two regions, so the second is found by search)
+ * and one caller-supplied owner table. */
+static void check_tags(struct kmem_buddy *b, char *p, char *q)
+{
+	uintptr_t v = 0;
+	void *w;
+	int local;
+
+	assert_int_equal(kmem_buddy_set_tag(b, p, 4), 0);
+	w = kmem_buddy_owner(b, p + 100);
+	assert_true(kmem_owner_is_tag(w));
+	assert_int_equal(kmem_owner_tag_value(w), 4);
+	assert_int_equal(kmem_buddy_get_tag(b, p + 4095, &v), 1);
+	assert_int_equal(v, 4);
+	assert_null(kmem_buddy_owner(b, p + 4096)); /* the first frame only */
+	assert_int_equal(kmem_buddy_get_tag(b, p + 4096, &v), 0);
+	/* the largest value, and a pointer is no tag */
+	assert_int_equal(kmem_buddy_set_tag(b, q, KMEM_OWNER_TAG_MAX), 0);
+	assert_int_equal(kmem_buddy_get_tag(b, q, &v), 1);
+	assert_true(v == KMEM_OWNER_TAG_MAX);
+	assert_int_equal(kmem_buddy_clear_tag(b, q, KMEM_OWNER_TAG_MAX), 0);
+	assert_int_equal(kmem_buddy_set_owner(b, q, &local), 0);
+	assert_false(kmem_owner_is_tag(kmem_buddy_owner(b, q)));
+	assert_int_equal(kmem_buddy_get_tag(b, q, &v), 0);
+	assert_int_equal(kmem_buddy_clear_tag(b, q, 0), -EALREADY); /* a pointer stays */
+	assert_ptr_equal(kmem_buddy_owner(b, q), &local);
+	assert_int_equal(kmem_buddy_set_owner(b, q, NULL), 0);
+	/* a new value replaces the old; clear wants the current one */
+	assert_int_equal(kmem_buddy_set_tag(b, p, 3), 0);
+	assert_int_equal(kmem_buddy_clear_tag(b, p, 4), -EALREADY);
+	assert_int_equal(kmem_buddy_get_tag(b, p, &v), 1);
+	assert_int_equal(v, 3);
+	assert_int_equal(kmem_buddy_clear_tag(b, p, 3), 0);
+	assert_null(kmem_buddy_owner(b, p));
+	assert_int_equal(kmem_buddy_clear_tag(b, p, 3), -EALREADY); /* the second free loses */
+	/* invalid: misaligned, foreign, a value too large */
+	assert_int_equal(kmem_buddy_set_tag(b, p + 1, 1), -EINVAL);
+	assert_int_equal(kmem_buddy_clear_tag(b, p + 8, 1), -EINVAL);
+	assert_int_equal(kmem_buddy_set_tag(b, &local, 1), -EINVAL);
+	assert_int_equal(kmem_buddy_set_tag(b, p, KMEM_OWNER_TAG_MAX + 1), -EINVAL);
+	assert_int_equal(kmem_buddy_get_tag(b, &local, &v), 0);
+}
+
+static void test_owner_tags(void **state)
+{
+	struct fixture plain, fx;
+	struct kmem_buddy_config bc;
+	struct kmem_buddy *tb;
+	void **table, *tinst, *tmeta;
+	char *p, *q, *range;
+	size_t msz;
+
+	(void)state;
+	/* the encoding: bit 0 set, the value back, a pointer never a tag */
+	assert_true(kmem_owner_is_tag(kmem_owner_tag(0)));
+	assert_int_equal(kmem_owner_tag_value(kmem_owner_tag(12345)), 12345);
+	assert_true(kmem_owner_tag_value(kmem_owner_tag(KMEM_OWNER_TAG_MAX)) == KMEM_OWNER_TAG_MAX);
+	assert_false(kmem_owner_is_tag(&plain));
+	assert_false(kmem_owner_is_tag(NULL));
+	/* no owner words: nothing to tag */
+	fx_init(&plain, 4096, 4, 0);
+	fx_region(&plain, 64 * KiB, 0, 64 * KiB);
+	p = kmem_buddy_alloc(plain.b, 0);
+	assert_int_equal(kmem_buddy_set_tag(plain.b, p, 1), -ENOTSUP);
+	assert_int_equal(kmem_buddy_clear_tag(plain.b, p, 1), -ENOTSUP);
+	kmem_buddy_free(plain.b, p);
+	fx_fini(&plain);
+	/* per-region words, in each of two regions (one of them is not the
+	 * lowest, so its words are found by search) */
+	fx_init(&fx, 4096, 4, KMEM_BUDDY_OWNERS);
+	fx_region(&fx, 64 * KiB, 0, 64 * KiB);
+	fx_region(&fx, 64 * KiB, 0, 64 * KiB);
+	for (int i = 0; i < 2; i++) {
+		char *fill = kmem_buddy_alloc(fx.b, 4); /* one whole region */
+
+		if (i == 1) { /* the other one this time */
+			char *other = kmem_buddy_alloc(fx.b, 4);
+
+			kmem_buddy_free(fx.b, fill);
+			fill = other;
+		}
+		p = kmem_buddy_alloc(fx.b, 2);
+		q = kmem_buddy_alloc(fx.b, 0);
+		assert_non_null(fill);
+		assert_non_null(p);
+		assert_non_null(q);
+		check_tags(fx.b, p, q);
+		kmem_buddy_free(fx.b, q);
+		kmem_buddy_free(fx.b, p);
+		kmem_buddy_free(fx.b, fill);
+	}
+	assert_int_equal(kmem_error_total(&fx.rec.sink), 0);
+	fx_fini(&fx);
+	/* one owner table for a range; a region inside it */
+	range = test_aligned(64 * KiB, 256 * KiB);
+	table = calloc(256 * KiB / 4096, sizeof(void *));
+	assert_non_null(table);
+	kmem_buddy_config_init(&bc);
+	bc.max_order = 4;
+	bc.flags = KMEM_BUDDY_OWNERS;
+	bc.owner_table = table;
+	bc.owner_base = range;
+	bc.owner_frames = 256 * KiB / 4096;
+	tinst = test_aligned(64, kmem_buddy_sizeof(&bc));
+	assert_int_equal(kmem_buddy_init(tinst, kmem_buddy_sizeof(&bc), &bc, &tb), 0);
+	msz = kmem_buddy_region_meta_size(tb, range + 64 * KiB, 64 * KiB);
+	tmeta = test_aligned(64, msz);
+	assert_int_equal(kmem_buddy_add_region(tb, range + 64 * KiB, 64 * KiB, tmeta, msz), 0);
+	p = kmem_buddy_alloc(tb, 2);
+	q = kmem_buddy_alloc(tb, 0);
+	check_tags(tb, p, q);
+	assert_true(table[(size_t)(p - range) / 4096] == NULL);
+	assert_int_equal(kmem_buddy_set_tag(tb, p, 7), 0);
+	assert_true(kmem_owner_tag_value(table[(size_t)(p - range) / 4096]) == 7); /* the table's word */
+	assert_int_equal(kmem_buddy_clear_tag(tb, p, 7), 0);
+	assert_int_equal(kmem_buddy_set_tag(tb, range + 256 * KiB, 1), -EINVAL); /* past the table */
+	kmem_buddy_free(tb, q);
+	kmem_buddy_free(tb, p);
+	assert_int_equal(kmem_buddy_check(tb), 0);
+	kmem_buddy_destroy(tb);
+	free(tmeta);
+	free(tinst);
+	free(table);
+	free(range);
+}
+
 static void test_nolock_instance(void **state)
 {
 	struct fixture fx;
@@ -842,6 +970,7 @@ int main(void)
 		cmocka_unit_test(test_walk_matches_stats),
 		cmocka_unit_test(test_page_source),
 		cmocka_unit_test(test_owner_words),
+		cmocka_unit_test(test_owner_tags),
 		cmocka_unit_test(test_nolock_instance),
 		cmocka_unit_test(test_check_detects_corruption),
 	};

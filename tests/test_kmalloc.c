@@ -4,6 +4,8 @@
 
 #include <errno.h>
 
+#include "slab_internal.h" /* kmem_slab_fast.h: the fast paths consumers inline */
+
 #define KiB ((size_t)1024)
 
 static const size_t classes[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192 };
@@ -236,6 +238,217 @@ static void test_small_frames(void **state)
 	sfx_fini(&f);
 }
 
+/* A second slab instance on f's page source with class table `kind`
+ * (sizes/n for KMEM_KMALLOC_TABLE); *rc is kmem_slab_init's result, the
+ * instance NULL unless it is 0. *mem must be freed by the caller. */
+static struct kmem_slab *slab_with_classes(struct sfx *f, unsigned kind, const size_t *sizes,
+					   unsigned n, void **mem, int *rc)
+{
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "classes";
+	sc.source = &f->ps;
+	sc.sink = &f->rec.sink;
+	sc.kmalloc_classes = kind;
+	sc.class_sizes = sizes;
+	sc.nr_classes = n;
+	*mem = test_aligned(64, kmem_slab_sizeof());
+	*rc = kmem_slab_init(*mem, kmem_slab_sizeof(), &sc, &s);
+	return *rc ? NULL : s;
+}
+
+/* Every size 1..8192 gets the smallest class of `sizes` holding it (or a
+ * block of whole frames above the largest), aligned as the class is. */
+static void check_classes(struct kmem_slab *s, const size_t *sizes, unsigned n, size_t nonpow2_align)
+{
+	for (size_t sz = 1; sz <= 8192 + 100; sz += (sz < 600 ? 1 : 37)) {
+		size_t cls = 0;
+		void *p = kmem_alloc(s, sz);
+
+		for (unsigned i = 0; i < n && !cls; i++)
+			if (sizes[i] >= sz)
+				cls = sizes[i];
+		if (!cls) /* a page-source block */
+			for (cls = 4096; cls < sz; cls *= 2)
+				;
+		assert_non_null(p);
+		assert_int_equal(kmem_usable_size(s, p), cls);
+		if ((cls & (cls - 1)) == 0)
+			assert_true((uintptr_t)p % cls == 0);
+		else
+			assert_true((uintptr_t)p % nonpow2_align == 0);
+		memset(p, 0x5a, sz);
+		kmem_free(s, p);
+	}
+	assert_int_equal(kmem_slab_check(s), 0);
+}
+
+static const size_t quarter[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
+};
+
+/* The built-in tables and a caller's: classes, alignment, aligned requests
+ * (the smallest power-of-two class, else a block), cache names, and the
+ * fast paths' lookup table (K1). */
+static void test_class_tables(void **state)
+{
+	static const size_t mine[] = { 24, 48, 96, 200, 1024, 3000 };
+	struct sfx f;
+	struct kmem_slab *s;
+	char *buf;
+	void *mem, *p;
+	int rc;
+
+	(void)state;
+	sfx_init(&f);
+	/* the default is Linux's */
+	check_classes(f.s, classes, NCLASSES, 32);
+	/* four per doubling */
+	s = slab_with_classes(&f, KMEM_KMALLOC_QUARTER, NULL, 0, &mem, &rc);
+	assert_int_equal(rc, 0);
+	check_classes(s, quarter, sizeof(quarter) / sizeof(quarter[0]), 16);
+	p = kmem_alloc_aligned(s, 70, 32); /* 96 is only 16-aligned: 128 */
+	assert_int_equal(kmem_usable_size(s, p), 128);
+	kmem_free(s, p);
+	buf = malloc(1 << 16);
+	assert_true(kmem_slab_format_slabinfo(s, buf, 1 << 16) > 0);
+	assert_non_null(strstr(buf, "\nkmalloc-48 "));
+	assert_non_null(strstr(buf, "\nkmalloc-1280 "));
+	assert_non_null(strstr(buf, "\nkmalloc-7k "));
+	assert_null(strstr(buf, "\nkmalloc-8 ")); /* not in this table */
+	free(buf);
+	for (size_t sz = 1; sz <= KMEM_KMALLOC_MAX_CLASS; sz++) { /* K1 */
+		unsigned i = s->size_index[(sz - 1) >> 3];
+
+		assert_true(s->kmalloc[i]->size >= sz && (i == 0 || s->kmalloc[i - 1]->size < sz));
+		assert_true(s->fast.class_off[(sz - 1) >> 3] == s->kmalloc[i]->slot_off);
+	}
+	kmem_slab_destroy(s);
+	free(mem);
+	/* the caller's table: odd sizes aligned to 8 or 16, blocks above 3000 */
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, mine, 6, &mem, &rc);
+	assert_int_equal(rc, 0);
+	check_classes(s, mine, 6, 8);
+	p = kmem_alloc(s, 40);
+	assert_true((uintptr_t)p % 16 == 0); /* 48: a multiple of 16 */
+	kmem_free(s, p);
+	p = kmem_alloc_aligned(s, 100, 64); /* 200 is no power of two: 1024 */
+	assert_int_equal(kmem_usable_size(s, p), 1024);
+	assert_true((uintptr_t)p % 1024 == 0);
+	kmem_free(s, p);
+	p = kmem_alloc_aligned(s, 2000, 2048); /* none left: a 4 KiB block */
+	assert_int_equal(kmem_usable_size(s, p), 4096);
+	assert_true((uintptr_t)p % 4096 == 0);
+	kmem_free(s, p);
+	assert_true(s->fast.class_off[3000 / 8] == 0); /* above the largest: the slow path */
+	kmem_slab_destroy(s);
+	free(mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* kmem_slab_init rejects unknown and malformed class tables (K3). */
+static void test_class_table_validation(void **state)
+{
+	static const size_t descending[] = { 16, 8 }, twice[] = { 16, 16 }, odd[] = { 8, 20 },
+			    zero[] = { 0, 8 }, huge[] = { 8, KMEM_KMALLOC_MAX_CLASS + 8 },
+			    one[] = { KMEM_KMALLOC_MAX_CLASS };
+	static size_t many[KMEM_KMALLOC_TABLE_MAX + 1];
+	struct sfx f;
+	struct kmem_slab *s;
+	void *mem;
+	int rc;
+
+	(void)state;
+	sfx_init(&f);
+	for (unsigned i = 0; i <= KMEM_KMALLOC_TABLE_MAX; i++)
+		many[i] = 8 * (i + 1);
+	s = slab_with_classes(&f, 3, NULL, 0, &mem, &rc); /* unknown table */
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, NULL, 2, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, one, 0, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, many, KMEM_KMALLOC_TABLE_MAX + 1, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, descending, 2, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, twice, 2, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, odd, 2, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, zero, 2, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, huge, 2, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	/* the limits themselves are fine: 64 classes, one of 8 KiB */
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, many, KMEM_KMALLOC_TABLE_MAX, &mem, &rc);
+	assert_int_equal(rc, 0);
+	check_classes(s, many, KMEM_KMALLOC_TABLE_MAX, 8);
+	kmem_slab_destroy(s);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, one, 1, &mem, &rc);
+	assert_int_equal(rc, 0);
+	check_classes(s, one, 1, 8);
+	kmem_slab_destroy(s);
+	free(mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* A frame whose owner word is another owner's tag (kmem/page_source.h) is
+ * "not a slab" to every slab path, which never dereferences the word; the
+ * inlined fast paths (kmem_slab_fast.h) turn it, NULL and foreign pointers
+ * down with nothing changed. */
+static void test_tagged_owner_words(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	char *page, *p;
+	void *q = NULL;
+	int local;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "private", 64, 0, 0, NULL, NULL, NULL);
+	page = kmem_buddy_alloc(f.b, 1);
+	assert_int_equal(kmem_buddy_set_tag(f.b, page, 2), 0);
+	kmem_free(f.s, page);
+	assert_int_equal(kmem_free_checked(f.s, page), KMEM_FOREIGN_POINTER);
+	assert_int_equal(kmem_usable_size(f.s, page), 0);
+	assert_null(kmem_realloc(f.s, page, 10));
+	assert_int_equal(kmem_cache_free_checked(c, page), KMEM_FOREIGN_POINTER);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_FOREIGN_POINTER), 5);
+	/* the fast paths directly */
+	assert_false(kmem_kmalloc_push(f.s, kmem_owner_tag(2), page));
+	assert_false(kmem_kmalloc_push(f.s, NULL, page));
+	assert_null(kmem_slab_owner_fast(f.s, &local)); /* outside the lookup range */
+	p = kmem_alloc(f.s, 64);
+	assert_ptr_equal(kmem_slab_owner_fast(f.s, p), kmem_buddy_owner(f.b, p));
+	assert_false(kmem_kmalloc_push(f.s, kmem_slab_owner_fast(f.s, p), p + 8)); /* interior */
+	assert_true(kmem_kmalloc_push(f.s, kmem_slab_owner_fast(f.s, p), p)); /* freed */
+	assert_true(kmem_kmalloc_pop(f.s, 64, &q)); /* and back */
+	assert_ptr_equal(q, p);
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_buddy_clear_tag(f.b, page, 2), 0);
+	kmem_buddy_free(f.b, page);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 5);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +459,9 @@ int main(void)
 		cmocka_unit_test(test_kmalloc_misuse),
 		cmocka_unit_test(test_kmalloc_leaks_reported),
 		cmocka_unit_test(test_small_frames),
+		cmocka_unit_test(test_class_tables),
+		cmocka_unit_test(test_class_table_validation),
+		cmocka_unit_test(test_tagged_owner_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -284,6 +284,33 @@ KMEM_API KMEM_MUST_CHECK int kmem_buddy_set_owner(struct kmem_buddy *b, void *bl
  * while the caller knows the block stays allocated. */
 KMEM_API void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr);
 
+/* Tagged owner words (kmem/page_source.h), for an owner that describes its
+ * blocks by a number rather than a descriptor (the drop-in malloc: a page
+ * block's frame count). Only the owner word of the block's first frame is
+ * written, with a relaxed atomic and no lock, so a tag costs O(1) whatever
+ * the block's size. The caller must hold the block allocated; that is not
+ * checked (it would need the lock). With a config owner table, block must
+ * lie in the table's range; otherwise in a region.
+ *
+ * kmem_buddy_set_tag: the first frame's owner word becomes
+ * kmem_owner_tag(value). Returns 0, -ENOTSUP (no KMEM_BUDDY_OWNERS) or
+ * -EINVAL (block not frame-aligned, outside the table or every region, or
+ * value > KMEM_OWNER_TAG_MAX). O(1) with an owner table or one region,
+ * else O(log regions) (and the lock, to find the region). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_set_tag(struct kmem_buddy *b, void *block, uintptr_t value);
+
+/* Clear the first frame's owner word if it is still kmem_owner_tag(value),
+ * atomically (compare-and-swap): of two threads freeing the same block, one
+ * gets 0, the other -EALREADY. Returns 0; -EALREADY (the word is not that
+ * tag: nothing changed); -ENOTSUP or -EINVAL as kmem_buddy_set_tag. Cost as
+ * kmem_buddy_set_tag. */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_clear_tag(struct kmem_buddy *b, void *block, uintptr_t value);
+
+/* If the owner word of the frame containing addr is a tag, store its value
+ * in *value and return 1; else (NULL, a pointer, no owner words, addr in no
+ * region) return 0. Lock-free as kmem_buddy_owner(). */
+KMEM_API int kmem_buddy_get_tag(struct kmem_buddy *b, const void *addr, uintptr_t *value);
+
 /* The instance's error sink (its own or the configured one). */
 KMEM_API struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b);
 

@@ -30,7 +30,8 @@ struct kmem_page_source {
 	 * word of every frame of an allocated block (0, or a negative errno),
 	 * and read the owner word of the frame containing any address (NULL
 	 * if unset or not the source's memory). Lets a consumer map an object
-	 * to its slab in O(1), with foreign pointers reading NULL. */
+	 * to its slab in O(1), with foreign pointers reading NULL. An owner
+	 * word is NULL, a pointer or a tag (see kmem_owner_tag below). */
 	int (*set_owner)(void *ctx, void *block, void *owner);
 	void *(*get_owner)(void *ctx, const void *addr);
 	void *ctx;
@@ -53,6 +54,46 @@ struct kmem_page_source {
 	int (*register_shrinker)(void *ctx, struct kmem_shrinker *sh);
 	void (*unregister_shrinker)(void *ctx, struct kmem_shrinker *sh);
 };
+
+/* Owner words. A frame's owner word is one of:
+ *   NULL        no owner (free, or never set);
+ *   a pointer   to its owner's descriptor, at least 2-byte aligned (slab:
+ *               the struct slab of the slab holding the frame);
+ *   a tag       bit 0 set, the other bits a value of the owner's choosing
+ *               (the drop-in malloc: a page block's frame count, in its
+ *               first frame; kmem_buddy_set_tag). Where pointers have 64
+ *               bits a tag has the top bit set too, so a fast path tells a
+ *               pointer from NULL and tags with one signed test (user-space
+ *               pointers are below 2^63; a pointer above would only take
+ *               the slow path); KMEM_OWNER_TAG holds both bits.
+ * Code that reads owner words it did not write tests bit 0
+ * (kmem_owner_is_tag) before it dereferences one. KMEM_OWNER_TAG_MAX is
+ * the largest value a tag holds. */
+#if UINTPTR_MAX > 0xffffffffu
+#define KMEM_OWNER_TAG_HIGH ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
+#else
+#define KMEM_OWNER_TAG_HIGH ((uintptr_t)0)
+#endif
+#define KMEM_OWNER_TAG (KMEM_OWNER_TAG_HIGH | (uintptr_t)1)
+#define KMEM_OWNER_TAG_MAX ((UINTPTR_MAX & ~KMEM_OWNER_TAG_HIGH) >> 1)
+
+/* The tagged owner word holding value (<= KMEM_OWNER_TAG_MAX). O(1). */
+static inline void *kmem_owner_tag(uintptr_t value)
+{
+	return (void *)((value << 1) | KMEM_OWNER_TAG);
+}
+
+/* Nonzero if owner word w is a tag (not NULL, not a pointer). O(1). */
+static inline int kmem_owner_is_tag(const void *w)
+{
+	return ((uintptr_t)w & 1) != 0;
+}
+
+/* The value of tagged owner word w (meaningless for NULL or a pointer). O(1). */
+static inline uintptr_t kmem_owner_tag_value(const void *w)
+{
+	return ((uintptr_t)w & ~KMEM_OWNER_TAG_HIGH) >> 1;
+}
 
 /* Memory pressure, for reclaim (shrinkers): how urgently frames are wanted.
  *   BACKGROUND  the reaper tops up free frames: give back what is idle

@@ -1,8 +1,8 @@
 /* kmem/slab.h - object caches on page frames (Bonwick's slab allocator).
  *
  * A slab instance (struct kmem_slab) draws slabs, naturally aligned blocks of
- * 2^k frames, from a page source (a buddy instance, or later the frame
- * service) and carves them into objects of one cache each. Caches follow the
+ * 2^k frames, from a page source (a buddy instance, or the frame service,
+ * kmem/pagealloc.h) and carves them into objects of one cache each. Caches follow the
  * Linux/Solaris API: create with a name, size, alignment, flags and an
  * optional constructor and destructor; allocate; free; shrink; destroy.
  *
@@ -25,7 +25,9 @@
  * Objects map to their slab through the page source's owner words (the
  * source must provide set_owner/get_owner, e.g. a buddy instance with
  * KMEM_BUDDY_OWNERS), so no header precedes an object and a foreign pointer
- * is detected without touching memory outside the source.
+ * is detected without touching memory outside the source. A frame whose
+ * owner word is another owner's tag (kmem/page_source.h: a page block of
+ * the drop-in malloc, say) is "not a slab" to every call here.
  *
  * Magazines (Bonwick & Adams 2001): each thread keeps two magazines (arrays
  * of up to 61 object pointers) per cache, so kmem_cache_alloc/free and
@@ -99,6 +101,13 @@ struct kmem_slab_config {
 	 * direct), so that one 4 KiB object does not cost a 128 KiB slab.
 	 * At most 64. */
 	unsigned waste_div;
+	/* kmalloc's size classes (see "kmalloc" below): KMEM_KMALLOC_LINUX (0,
+	 * the default), KMEM_KMALLOC_QUARTER, or KMEM_KMALLOC_TABLE, which
+	 * takes the nr_classes sizes at class_sizes (read during
+	 * kmem_slab_init only; unused otherwise). */
+	unsigned kmalloc_classes;
+	const size_t *class_sizes;
+	unsigned nr_classes;
 };
 
 /* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
@@ -107,7 +116,8 @@ KMEM_API size_t kmem_slab_sizeof(void);
 /* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
  * owner words, or its largest block is under 256 bytes; unknown debug
- * flags), -ENOSPC (mem_size < kmem_slab_sizeof()), -ENOMEM (the page
+ * flags; an unknown kmalloc_classes, or a class table kmalloc rejects, see
+ * KMEM_KMALLOC_TABLE), -ENOSPC (mem_size < kmem_slab_sizeof()), -ENOMEM (the page
  * source has no frame for the kmalloc caches' descriptors). O(max order). */
 KMEM_API KMEM_MUST_CHECK int kmem_slab_init(void *mem, size_t mem_size,
 					    const struct kmem_slab_config *cfg,
@@ -295,19 +305,45 @@ KMEM_API struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s);
 
 /* ---- kmalloc: general-purpose allocation --------------------------------------
  *
- * Size classes 8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096 and
- * 8192 bytes (caches named kmalloc-8 ... kmalloc-8k, created with the
- * instance; slabs come on first use). Power-of-two classes are naturally
- * aligned (an object of class n is aligned to n); 96 to 32, 192 to 64. Larger
- * requests get a page-source block of the smallest order that holds them
- * (caches kmalloc-16k, kmalloc-32k, ...; naturally aligned to their size).
+ * Size classes are configuration of the instance (kmem_slab_config
+ * .kmalloc_classes), one cache each, created with the instance (slabs come
+ * on first use) and named kmalloc-<size> (kmalloc-<n>k for multiples of
+ * 1 KiB from 1 KiB):
+ *   KMEM_KMALLOC_LINUX    (the default) Linux's 13: 8, 16, 32, 64, 96, 128,
+ *                         192, 256, 512, 1024, 2048, 4096 and 8192 bytes;
+ *                         rounding wastes up to 50%. 96 is aligned to 32,
+ *                         192 to 64.
+ *   KMEM_KMALLOC_QUARTER  four per doubling, as jemalloc: 16, 32, 48, 64,
+ *                         80, 96, 112, 128, 160, 192, 224, 256, 320, ...,
+ *                         7168, 8192 (32 classes); rounding wastes at most
+ *                         25%. Classes that are not powers of two are
+ *                         aligned to 16 (what the drop-in malloc uses).
+ *   KMEM_KMALLOC_TABLE    the caller's: class_sizes[0 .. nr_classes), strictly
+ *                         ascending multiples of 8, at most
+ *                         KMEM_KMALLOC_MAX_CLASS bytes, 1 to
+ *                         KMEM_KMALLOC_TABLE_MAX of them (else kmem_slab_init
+ *                         fails with -EINVAL). A class that is not a power
+ *                         of two is aligned to 16 if it is a multiple of 16,
+ *                         else to 8.
+ * In every table a power-of-two class is naturally aligned (an object of
+ * class n is aligned to n), so aligned requests pick the smallest
+ * power-of-two class that holds them. Classes larger than the page source's
+ * largest block are left out. Each class takes a magazine slot (see the top
+ * of this file). Requests larger than the largest class get a page-source
+ * block of the smallest order that holds them (caches kmalloc-16k,
+ * kmalloc-32k, ... for 4 KiB frames; naturally aligned to their size).
  * Every object maps to its class through the page source's owner word, in
  * O(1), with no header before it. */
-#define KMEM_KMALLOC_MAX_CLASS 8192u
+#define KMEM_KMALLOC_MAX_CLASS 8192u	/* the largest class size of any table */
+#define KMEM_KMALLOC_TABLE_MAX 64u	/* classes in a KMEM_KMALLOC_TABLE at most */
+#define KMEM_KMALLOC_LINUX 0u
+#define KMEM_KMALLOC_QUARTER 1u
+#define KMEM_KMALLOC_TABLE 2u
 
-/* Allocate at least size bytes, aligned to 8 (to the class size for power-of-
- * two classes). Returns NULL for size 0, a size larger than the page source's
- * largest block, or no memory. O(1) (kmem_cache_alloc). */
+/* Allocate at least size bytes from the smallest class that holds them,
+ * aligned to 8 (to the class's alignment, see above). Returns NULL for size
+ * 0, a size larger than the page source's largest block, or no memory. O(1)
+ * (kmem_cache_alloc). */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_alloc(struct kmem_slab *s, size_t size);
 
 /* kmem_alloc, then the first size bytes set to zero. */

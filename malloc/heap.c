@@ -1,0 +1,395 @@
+/* heap.c - the drop-in's heap set-up: the environment (KMEM_* variables),
+ * the arena reservation, the layers (buddy, frame service, slab and its
+ * size-class caches), lazy initialisation on the first call, the bootstrap
+ * arena for calls made during set-up, error reports, and the fork handlers.
+ *
+ * Set-up: the first call (or the constructor) runs km_setup once, with
+ * km.state 0 -> 1 -> 2 (ready) or -1 (failed); calls made from inside the
+ * set-up (km_in_init) and calls racing with it get bootstrap blocks or wait.
+ * The arena is reserved PROT_NONE (KMEM_ARENA, halved until mmap succeeds);
+ * its owner table, dirty bitmap and release scratch are one NORESERVE
+ * mapping touched as used.
+ *
+ * Locking: see malloc_internal.h; the fork handlers take every lock of the
+ * heap in that order (prepare), and release them in reverse (parent, child).
+ */
+#define _GNU_SOURCE
+#include "malloc_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct km_heap km;
+static __thread __attribute__((tls_model("initial-exec"))) bool km_in_init;
+
+/* ---- small helpers --------------------------------------------------------------- */
+
+void kmem_km_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+static void km_report(void *arg, const struct kmem_error_report *r)
+{
+	char line[320];
+	int n;
+
+	(void)arg;
+	if (km.quiet)
+		return;
+	n = kmem_error_format(r, line, sizeof(line) - 1);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n] = '\n';
+	kmem_km_write_all(2, "kmem-malloc: ", 13);
+	kmem_km_write_all(2, line, (size_t)n + 1);
+}
+
+void kmem_km_misuse(enum kmem_status st, const void *p, const char *what)
+{
+	struct kmem_error_report r = {
+		.status = st, .component = "malloc", .instance = "kmem-malloc",
+		.ptr = p, .order = -1, .detail = what, .caller = NULL,
+	};
+
+	kmem_error_raise(&km.sink, &r);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+static size_t env_size(const char *name, size_t def)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long x;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || end == v)
+		return def;
+	switch (*end) {
+	case 'k': case 'K': x <<= 10; break;
+	case 'm': case 'M': x <<= 20; break;
+	case 'g': case 'G': x <<= 30; break;
+	default: break;
+	}
+	return (size_t)x;
+}
+
+static bool env_has(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (len == n && !strncmp(p, word, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+static void km_read_env(void)
+{
+	const char *v;
+
+	km.reaper = true;
+	v = getenv("KMEM_REAPER");
+	if (v && (!strcmp(v, "0") || !strcmp(v, "off")))
+		km.reaper = false;
+	v = getenv("KMEM_DEBUG");
+	if (v) {
+		if (env_has(v, "redzone") || env_has(v, "all"))
+			km.debug |= KMEM_CACHE_REDZONE;
+		if (env_has(v, "poison") || env_has(v, "all"))
+			km.debug |= KMEM_CACHE_POISON;
+		if (env_has(v, "user") || env_has(v, "all"))
+			km.debug |= KMEM_CACHE_STORE_USER;
+	}
+	v = getenv("KMEM_CHECK");
+	if (v && !strcmp(v, "1"))
+		km.check_at_exit = true;
+	v = getenv("KMEM_ERROR");
+	if (v && !strcmp(v, "abort"))
+		km.abort_on_error = true;
+	if (v && !strcmp(v, "quiet"))
+		km.quiet = true;
+	v = getenv("KMEM_STATS");
+	if (v) {
+		if (env_has(v, "slabinfo") || env_has(v, "all"))
+			km.stats |= 1;
+		if (env_has(v, "buddyinfo") || env_has(v, "all"))
+			km.stats |= 2;
+		if (env_has(v, "vmstat") || env_has(v, "all"))
+			km.stats |= 4;
+		if (env_has(v, "zoneinfo") || env_has(v, "all"))
+			km.stats |= 8;
+		if (env_has(v, "heap") || env_has(v, "all"))
+			km.stats |= 16;
+	}
+	km.stats_fd = 2;
+	v = getenv("KMEM_STATS_FILE");
+	if (km.stats && v && *v) {
+		int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd >= 0)
+			km.stats_fd = fd;
+	}
+	km.high = env_size("KMEM_HIGH", (size_t)8 << 20) >> KM_FRAME_SHIFT;
+	if (km.high < 256)
+		km.high = 256;
+	km.trace_fd = -1;
+	v = getenv("KMEM_TRACE");
+	if (v && *v && strlen(v) < sizeof(km.trace_path)) {
+		strcpy(km.trace_path, v);
+		km.trace_fd = kmem_km_trace_open();
+		/* without %p only this process traces: children that exec would
+		 * truncate the file (unsetenv does not allocate) */
+		if (!strstr(km.trace_path, "%p"))
+			unsetenv("KMEM_TRACE");
+	}
+}
+
+static void *map_noreserve(size_t len, int prot)
+{
+	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void km_prepare(void);
+static void km_parent(void);
+static void km_child(void);
+
+static bool km_setup(void)
+{
+	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), tab;
+	struct kmem_buddy_config bc;
+	struct kmem_pa_config pc;
+	struct kmem_slab_config sc;
+	struct kmem_page_source pps;
+	unsigned char *inst;
+	size_t bsz, psz, ssz;
+	void *res = NULL;
+
+	km_read_env();
+	kmem_error_sink_init(&km.sink);
+	km.sink.report = km_report;
+	if (km.abort_on_error)
+		km.sink.flags |= KMEM_ERROR_ABORT;
+	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
+	    kmem_lock_init(&km.rel_lock, true) || kmem_lock_init(&km.trace_lock, true))
+		return false;
+	/* the arena: reserved, aligned to the largest block */
+	if (arena < KM_ARENA_MIN)
+		arena = KM_ARENA_MIN;
+	arena &= ~(KM_BLOCK_MAX - 1);
+	for (; arena >= KM_ARENA_MIN; arena /= 2) {
+		res = map_noreserve(arena + KM_BLOCK_MAX, PROT_NONE);
+		if (res)
+			break;
+	}
+	if (!res)
+		return false;
+	km.lo = ((uintptr_t)res + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
+	km.hi = km.lo + arena;
+	km.next = km.lo;
+	km.frames = arena >> KM_FRAME_SHIFT;
+	/* owner table, dirty bitmap, release scratch: touched as used */
+	km.scratch_cap = km.frames >> KM_RELEASE_MIN_ORDER;
+	tab = km.frames * sizeof(void *) + km.frames / 8 + km.scratch_cap * sizeof(uintptr_t) +
+	      km.scratch_cap * sizeof(uint32_t);
+	inst = map_noreserve(tab, PROT_READ | PROT_WRITE);
+	if (!inst)
+		return false;
+	km.owner = (void **)(void *)inst;
+	inst += km.frames * sizeof(void *);
+	km.dirty = (uint64_t *)(void *)inst;
+	inst += km.frames / 8;
+	km.scratch = (uintptr_t *)(void *)inst;
+	inst += km.scratch_cap * sizeof(uintptr_t);
+	km.rsv_next = (uint32_t *)(void *)inst;
+	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
+		km.rsv_head[o] = UINT32_MAX;
+
+	kmem_buddy_config_init(&bc);
+	bc.name = "kmem-malloc";
+	bc.max_order = KM_MAX_ORDER;
+	bc.max_regions = KMEM_BUDDY_REGION_LIMIT;
+	bc.flags = KMEM_BUDDY_OWNERS;
+	bc.sink = &km.sink;
+	bc.owner_table = km.owner;
+	bc.owner_base = (void *)km.lo;
+	bc.owner_frames = km.frames;
+	bsz = (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63;
+	psz = (kmem_pa_sizeof() + 63) & ~(size_t)63;
+	ssz = (kmem_slab_sizeof() + 63) & ~(size_t)63;
+	inst = mmap(NULL, bsz + psz + ssz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (inst == MAP_FAILED)
+		return false;
+	if (kmem_buddy_init(inst, bsz, &bc, &km.b))
+		return false;
+	if (!kmem_km_grow(NULL, NULL, 1))
+		return false;
+
+	kmem_pa_config_init(&pc);
+	pc.name = "kmem-malloc";
+	pc.buddy = km.b;
+	pc.sink = &km.sink;
+	pc.init_policy = KMEM_PA_INIT_NONE;
+	pc.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE_INLINE | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
+	pc.wmark_min = KM_WMARK_LOW / 2;
+	pc.wmark_low = KM_WMARK_LOW;
+	pc.wmark_high = km.high;
+	pc.grow = kmem_km_grow;
+	pc.release = kmem_km_release;
+	if (kmem_pa_init(inst + bsz, psz, &pc, &km.pa))
+		return false;
+	kmem_pa_page_source(km.pa, &pps);
+	km.ps = pps;
+	km.ps.alloc_pages = kmem_km_ps_alloc;
+	km.ps.free_pages = kmem_km_ps_free;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "kmem-malloc";
+	sc.source = &km.ps;
+	sc.sink = &km.sink;
+	sc.debug_flags = km.debug;
+	sc.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
+	/* four classes per doubling (as jemalloc): rounding wastes at most 25%
+	 * (Linux's classes waste up to 50%); powers of two are aligned to their
+	 * size, so aligned requests pick one of them */
+	sc.kmalloc_classes = KMEM_KMALLOC_QUARTER;
+	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
+		return false;
+	if (km.trace_fd >= 0 && pthread_key_create(&km.trace_key, kmem_km_trace_exit) == 0)
+		km.trace_on = true;
+	return true;
+}
+
+KMEM_NOINLINE bool kmem_km_init_slow(void)
+{
+	int st = 0;
+
+	if (km_in_init)
+		return false; /* a call from inside set-up: the bootstrap arena */
+	if (kmem_atomic_cas_acq_rel(&km.state, &st, 1)) {
+		bool ok;
+
+		km_in_init = true;
+		ok = km_setup();
+		km_in_init = false;
+		kmem_atomic_store_release(&km.state, ok ? 2 : -1);
+		if (ok) {
+			/* these may allocate: the heap is ready now */
+			pthread_atfork(km_prepare, km_parent, km_child);
+			if (km.stats || km.trace_on || km.check_at_exit)
+				atexit(kmem_km_atexit);
+		}
+		return ok;
+	}
+	while ((st = kmem_atomic_load_acquire(&km.state)) == 1)
+		sched_yield();
+	return st == 2;
+}
+
+__attribute__((constructor)) static void km_ctor(void)
+{
+	(void)km_ready();
+}
+
+/* Bootstrap arena: blocks handed out before the heap exists (a 16-byte
+ * header holds the size). Never freed. */
+void *kmem_km_boot_alloc(size_t size, size_t align)
+{
+	size_t off, start;
+
+	if (align < KM_ALIGN)
+		align = KM_ALIGN;
+	if (size > KM_BOOT_BYTES || align > KM_BOOT_BYTES / 4)
+		return NULL;
+	kmem_lock_acquire(&km.trace_lock); /* a leaf lock; set-up or a failed heap only */
+	off = km.boot_used + 16;
+	start = (off + align - 1) & ~(align - 1);
+	if (start + size > KM_BOOT_BYTES) {
+		kmem_lock_release(&km.trace_lock);
+		return NULL;
+	}
+	km.boot_used = start + size;
+	kmem_lock_release(&km.trace_lock);
+	memcpy(&km.boot[start - sizeof(size_t)], &size, sizeof(size_t));
+	return &km.boot[start];
+}
+
+size_t kmem_km_boot_size(const void *p)
+{
+	size_t n;
+
+	memcpy(&n, (const unsigned char *)p - sizeof(size_t), sizeof(n));
+	return n;
+}
+
+/* ---- fork ------------------------------------------------------------------------------------------ */
+
+static void km_prepare(void)
+{
+	if (kmem_atomic_load_acquire(&km.state) != 2)
+		return;
+	kmem_slab_fork_prepare(km.s);
+	kmem_pa_fork_prepare(km.pa);
+	kmem_lock_acquire(&km.grow_lock);
+	kmem_lock_acquire(&km.huge_lock);
+	kmem_lock_acquire(&km.rel_lock);
+	kmem_lock_acquire(&km.trace_lock);
+	kmem_buddy_fork_prepare(km.b);
+}
+
+static void km_parent(void)
+{
+	if (kmem_atomic_load_acquire(&km.state) != 2)
+		return;
+	kmem_buddy_fork_parent(km.b);
+	kmem_lock_release(&km.trace_lock);
+	kmem_lock_release(&km.rel_lock);
+	kmem_lock_release(&km.huge_lock);
+	kmem_lock_release(&km.grow_lock);
+	kmem_pa_fork_parent(km.pa);
+	kmem_slab_fork_parent(km.s);
+}
+
+static void km_child(void)
+{
+	if (kmem_atomic_load_acquire(&km.state) != 2)
+		return;
+	kmem_buddy_fork_child(km.b);
+	kmem_lock_release(&km.trace_lock);
+	kmem_lock_release(&km.rel_lock);
+	kmem_lock_release(&km.huge_lock);
+	kmem_lock_release(&km.grow_lock);
+	kmem_pa_fork_child(km.pa);
+	kmem_slab_fork_child(km.s);
+	kmem_km_trace_fork_child();
+}

@@ -1,0 +1,386 @@
+/* malloc.c - the drop-in's C API: malloc, free, calloc, realloc,
+ * reallocarray, the aligned calls, malloc_usable_size (and glibc's cfree,
+ * malloc_trim), with the inlined fast paths, and the size dispatch to slab
+ * objects, page blocks (pages.c) and huge mappings (huge.c).
+ *
+ * Fast paths: malloc pops the calling thread's magazine of the size class,
+ * free pushes onto it after one owner-word load; both inlined here, with
+ * everything else in non-inlined functions. Behaviour at the edges: see
+ * malloc_internal.h.
+ */
+#define _GNU_SOURCE
+#include "malloc_internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- allocation ------------------------------------------------------------------------------- */
+
+static void *km_alloc(size_t size, bool zero)
+{
+	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) /* the slab instance's size classes */
+		return zero ? kmem_zalloc(km.s, size ? size : 1) : kmem_alloc(km.s, size ? size : 1);
+	if (size <= KM_BLOCK_MAX)
+		return kmem_km_page_alloc(ceil_log2(pages_of(size)), zero);
+	if (size > PTRDIFF_MAX)
+		return NULL;
+	return kmem_km_huge_alloc(size, 0); /* fresh mappings read zero */
+}
+
+/* align: a power of two > 16 */
+static void *km_alloc_aligned(size_t size, size_t align)
+{
+	size_t want;
+
+	if (size > PTRDIFF_MAX || align > PTRDIFF_MAX / 2 + 1)
+		return NULL;
+	want = size > align ? size : align;
+	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
+		return kmem_alloc_aligned(km.s, want, align);
+	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
+		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
+	return kmem_km_huge_alloc(size ? size : 1, align);
+}
+
+/* In the arena an owner word is NULL (no live block starts in that frame),
+ * a tag (a page block, pages.c) or a slab's (the slab instance's). */
+
+/* The usable size of a live block, or 0 with a report if p is not one. */
+static size_t km_usable(const void *p)
+{
+	if (in_arena(p)) {
+		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
+
+		if (kmem_owner_is_tag(w)) {
+			size_t frames = kmem_owner_tag_value(w);
+
+			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
+				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
+				return 0;
+			}
+			return frames << KM_FRAME_SHIFT;
+		}
+		if (!w) {
+			kmem_km_misuse(KMEM_DOUBLE_FREE, p, "not a live block of this heap");
+			return 0;
+		}
+		return kmem_usable_size(km.s, p); /* reports what is wrong */
+	}
+	if (in_boot(p))
+		return kmem_km_boot_size(p);
+	{
+		size_t n = kmem_km_huge_size(p);
+
+		if (!n)
+			kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "not a block of this heap");
+		return n;
+	}
+}
+
+static void km_free(void *p)
+{
+	if (KMEM_LIKELY(in_arena(p))) {
+		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
+
+		if (kmem_owner_is_tag(w)) {
+			size_t frames = kmem_owner_tag_value(w);
+
+			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
+				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "free of a pointer inside a page block");
+				return;
+			}
+			if (kmem_buddy_clear_tag(km.b, p, frames) != 0) {
+				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once");
+				return;
+			}
+			kmem_km_page_free(p, frames);
+			return;
+		}
+		if (!w) {
+			kmem_km_misuse(KMEM_DOUBLE_FREE, p,
+				       "free of a block that is not allocated (double free?)");
+			return;
+		}
+		kmem_free(km.s, p); /* a slab object, or reported */
+		return;
+	}
+	if (!p || in_boot(p))
+		return;
+	if (!kmem_km_huge_free(p))
+		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "free of a pointer this heap never returned");
+}
+
+KM_EXPORT int malloc_trim(size_t pad)
+{
+	return kmem_malloc_trim(pad) != 0;
+}
+
+/* ---- the C API ---------------------------------------------------------------------------------- */
+
+static KMEM_NOINLINE void *malloc_slow(size_t size);
+
+/* The fast paths: the slab instance's kmalloc pop and push
+ * (kmem_slab_fast.h), inlined: the same steps as kmem_alloc/kmem_free,
+ * without the calls. Builds with Valgrind/ASan annotations take the library
+ * calls, which annotate. */
+static inline bool fast_alloc(size_t size, void **out)
+{
+#if KMEM_ANNOT_ENABLED
+	(void)size;
+	(void)out;
+	return false;
+#else
+	return size - 1 < KM_SMALL_MAX && kmem_kmalloc_pop(km.s, size, out);
+#endif
+}
+
+static inline bool fast_free(void *p)
+{
+#if KMEM_ANNOT_ENABLED
+	(void)p;
+	return false;
+#else
+	size_t idx = ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
+
+	if (KMEM_UNLIKELY(idx >= km.frames))
+		return false;
+	/* the owner table is the buddy's (page source's) direct lookup */
+	return kmem_kmalloc_push(km.s, kmem_atomic_load_relaxed(&km.owner[idx]), p);
+#endif
+}
+
+KM_EXPORT void *malloc(size_t size)
+{
+	void *p;
+
+	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2) && !km.trace_on &&
+	    fast_alloc(size, &p))
+		return p;
+	return malloc_slow(size);
+}
+
+static KMEM_NOINLINE void *malloc_slow(size_t size)
+{
+	void *p;
+
+	if (KMEM_UNLIKELY(!km_ready()))
+		return kmem_km_boot_alloc(size ? size : 1, KM_ALIGN);
+	p = km_alloc(size, false);
+	if (KMEM_UNLIKELY(!p))
+		errno = ENOMEM;
+	TRACE(KMEM_TRACE_MALLOC, size, p, NULL, 0, size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return p;
+}
+
+static KMEM_NOINLINE void free_slow(void *p);
+
+KM_EXPORT void free(void *p)
+{
+	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
+		return;
+	free_slow(p); /* out of line: the fast path saves no registers */
+}
+
+static KMEM_NOINLINE void free_slow(void *p)
+{
+	int e;
+
+	if (!p)
+		return;
+	e = errno;
+	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2)) {
+		TRACE(KMEM_TRACE_FREE, 0, p, NULL, 0, 0);
+		km_free(p);
+	}
+	errno = e;
+}
+
+KM_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (KMEM_UNLIKELY(!km_ready()))
+		return kmem_km_boot_alloc(n ? n : 1, KM_ALIGN); /* static storage: zero */
+	p = km_alloc(n, true);
+	if (KMEM_UNLIKELY(!p))
+		errno = ENOMEM;
+	TRACE(KMEM_TRACE_CALLOC, n, p, NULL, 0, n ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return p;
+}
+
+static void *km_realloc(void *p, size_t size)
+{
+	size_t have;
+	void *q;
+
+	if (!p || in_boot(p)) {
+		q = km_alloc(size, false);
+		if (!q)
+			errno = ENOMEM;
+		else if (p)
+			memcpy(q, p, kmem_km_boot_size(p) < size ? kmem_km_boot_size(p) : size);
+		return q;
+	}
+	have = km_usable(p);
+	if (!have) {
+		errno = EINVAL; /* reported: p is not a live block */
+		return NULL;
+	}
+	if (size <= have) {
+		if (have <= KM_SMALL_MAX) {
+			if (size > have / 2 || size <= KM_ALIGN)
+				return p;
+		} else if (!in_arena(p)) {
+			if (size > have / 4)
+				return p;
+		} else if (size > have / 4) {
+			return p;
+		} else if (size > KM_SMALL_MAX) {
+			/* a page block shrinking to a quarter or less: give the
+			 * frames past the new end back */
+			size_t frames = have >> KM_FRAME_SHIFT, nf = exact_frames(pages_of(size));
+
+			if (nf < frames)
+				kmem_km_page_shrink(p, frames, nf);
+			return p;
+		}
+		/* else to a slab object */
+	} else if (!in_arena(p) && size > KM_BLOCK_MAX) {
+		q = kmem_km_huge_realloc(p, size);
+		if (!q)
+			errno = ENOMEM;
+		return q;
+	}
+	q = km_alloc(size, false);
+	if (!q) {
+		errno = ENOMEM; /* p stays as it was */
+		return NULL;
+	}
+	memcpy(q, p, have < size ? have : size);
+	km_free(p);
+	return q;
+}
+
+KM_EXPORT void *realloc(void *p, size_t size)
+{
+	void *q;
+
+	if (KMEM_UNLIKELY(!km_ready())) {
+		q = kmem_km_boot_alloc(size ? size : 1, KM_ALIGN);
+		if (q && p)
+			memcpy(q, p, kmem_km_boot_size(p) < size ? kmem_km_boot_size(p) : size);
+		return q;
+	}
+	if (p && !size) {
+		int e = errno;
+
+		TRACE(KMEM_TRACE_REALLOC, 0, NULL, p, 0, KMEM_TRACE_F_ZERO_SIZE);
+		km_free(p); /* one record: the REALLOC */
+		errno = e;
+		return NULL;
+	}
+	if (size > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	q = km_realloc(p, size); /* sets errno when it fails */
+	TRACE(KMEM_TRACE_REALLOC, size, q, p, 0, size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return q;
+}
+
+KM_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t n;
+
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+/* align: a power of two; returns the block or NULL (errno untouched). */
+static void *km_memalign(size_t align, size_t size)
+{
+	void *p;
+
+	if (KMEM_UNLIKELY(!km_ready()))
+		return kmem_km_boot_alloc(size ? size : 1, align);
+	if (align <= KM_ALIGN)
+		p = km_alloc(size, false);
+	else
+		p = km_alloc_aligned(size, align);
+	TRACE(KMEM_TRACE_MEMALIGN, size, p, NULL, kmem_flsptr(align), size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
+	return p;
+}
+
+KM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p;
+
+	if (!kmem_is_pow2(align) || align % sizeof(void *))
+		return EINVAL;
+	p = km_memalign(align, size);
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+KM_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	void *p;
+
+	if (!kmem_is_pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = km_memalign(align, size);
+	if (!p)
+		errno = ENOMEM;
+	return p;
+}
+
+KM_EXPORT void *memalign(size_t align, size_t size)
+{
+	return aligned_alloc(align, size);
+}
+
+KM_EXPORT void *valloc(size_t size)
+{
+	return aligned_alloc(KM_FRAME, size);
+}
+
+KM_EXPORT void *pvalloc(size_t size)
+{
+	size_t n = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
+
+	if (n < size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return aligned_alloc(KM_FRAME, n ? n : KM_FRAME);
+}
+
+KM_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p || !km_ready())
+		return p && in_boot(p) ? kmem_km_boot_size(p) : 0;
+	return km_usable(p);
+}
+
+/* glibc's names for the same functions, so code that calls them directly
+ * (or a library that interposes on them) stays on this heap. */
+KM_EXPORT void cfree(void *p);
+KM_EXPORT void cfree(void *p)
+{
+	free(p);
+}
+

@@ -1,0 +1,286 @@
+/* malloc_internal.h - the drop-in malloc's private header: the heap
+ * structure, its constants, the inline helpers every file uses, and the
+ * prototypes shared between its files, grouped by the file that defines
+ * them. Only malloc/ includes it.
+ *
+ * The drop-in: the C allocation API on kmem's layers, for LD_PRELOAD
+ * (libkmem-malloc.so) or static linking (libkmem-malloc.a).
+ *
+ * Algorithm:
+ *   1. One process-wide heap (the only global instance in kmem), made on the
+ *      first call: a reserved range of address space (the arena, 64 GiB by
+ *      default, PROT_NONE), a buddy allocator over it with one owner table
+ *      for the whole arena, a frame service (pagealloc) in front, and a slab
+ *      instance on the frame service for kmalloc's size classes (heap.c).
+ *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
+ *      the four-per-doubling classes (KMEM_KMALLOC_QUARTER: 16..8192,
+ *      per-thread magazines); malloc and free inline its fast paths
+ *      (kmem_slab_fast.h). 8 KiB < size <= 32 MiB: a block of 2^k frames
+ *      from the frame service (per-thread frame caches for k <= 3), its
+ *      first frame's owner word a tag holding its frame count (pages.c). Larger: its own mmap (the huge
+ *      path, huge.c), remembered in a hash table; realloc moves it with
+ *      mremap.
+ *   3. free(p): the owner word of p's frame (one load, from the buddy's
+ *      owner table: the page source's direct lookup) says page block (a
+ *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
+ *      (malloc.c).
+ *   4. Growth: when the frame service runs short it calls grow(), which
+ *      makes the next piece of the arena read-write (mprotect) and adds it
+ *      to the buddy as a region (64 MiB, or a quarter of what is in use,
+ *      up to 1 GiB). Growth comes before reclaim (pages.c).
+ *   5. Memory back to the OS: when free frames exceed the high watermark,
+ *      the reaper (a thread started on first need; KMEM_REAPER=0: the
+ *      freeing thread) calls release(), which takes free blocks of 64 KiB
+ *      and more out of the buddy, madvise(MADV_DONTNEED)s those holding
+ *      data and puts them back. A dirty bitmap (one bit per frame, set when
+ *      a frame is handed out, cleared when released) remembers which free
+ *      frames read as zero: fresh and released memory needs no memset in
+ *      calloc (pages.c).
+ * Bounds: malloc/free O(1) plus the layer below (kmem_alloc's fast path is a
+ * magazine pop); realloc O(size); the huge path O(1) expected (hash).
+ *
+ * Files:
+ *   malloc.c  the C API (malloc, free, calloc, realloc, the aligned calls,
+ *             malloc_usable_size) with the inlined fast paths, and the size
+ *             dispatch to slab, page blocks and huge mappings
+ *   heap.c    heap set-up: environment (KMEM_*), arena reservation, the
+ *             layers' configuration, lazy init, the bootstrap arena, error
+ *             reports, fork handlers
+ *   pages.c   the page path: page blocks, the dirty bitmap, the clean
+ *             reserve, the frame service's grow and release hooks, trim
+ *   huge.c    huge blocks: one mapping each, in a hash table
+ *   trace.c   KMEM_TRACE: per-thread record buffers and the trace file
+ *   stats.c   checks and statistics (kmem/malloc.h extras, KMEM_STATS and
+ *             KMEM_CHECK at exit)
+ *
+ * Behaviour where C libraries differ (README "Drop-in malloc"): 16-byte
+ * alignment for every block; malloc(0) returns a unique 16-byte block;
+ * realloc(p, 0) frees p and returns NULL; sizes over PTRDIFF_MAX fail with
+ * ENOMEM; invalid alignments with EINVAL; free preserves errno; a pointer
+ * kmem did not hand out is reported (one line on stderr) and ignored
+ * (KMEM_ERROR=abort: abort).
+ *
+ * Symbols: every function shared between the files is hidden and named
+ * kmem_km_* (libkmem-malloc.a hands hidden symbols to the static link,
+ * where only kmem_ names are safe); the heap itself is kmem_km, spelt km.
+ *
+ * Locking (order): slab locks, pagealloc locks, grow lock, huge lock,
+ * release lock (try-lock only), buddy lock; the trace lock is a leaf. The
+ * fork handlers (heap.c) take them all in that order.
+ */
+#ifndef KMEM_MALLOC_INTERNAL_H
+#define KMEM_MALLOC_INTERNAL_H
+
+#include <kmem/buddy.h>
+#include <kmem/malloc.h>
+#include <kmem/pagealloc.h>
+#include <kmem/slab.h>
+#include <kmem/trace.h>
+
+#include "kmem_annot.h"
+#include "kmem_fmt.h"
+#include "kmem_port.h"
+#include "kmem_slab_fast.h" /* slab's inline kmalloc fast paths (slab/fast) */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KM_EXPORT __attribute__((visibility("default")))
+#define KM_FRAME_SHIFT 12u
+#define KM_FRAME ((size_t)1 << KM_FRAME_SHIFT)
+#define KM_MAX_ORDER 13u			/* 32 MiB blocks */
+#define KM_BLOCK_MAX (KM_FRAME << KM_MAX_ORDER)
+#define KM_SMALL_MAX ((size_t)8192)		/* kmalloc's largest class */
+#define KM_ALIGN 16u
+#define KM_REGION_MIN ((size_t)64 << 20)
+#define KM_REGION_MAX ((size_t)1 << 30)
+#define KM_ARENA_DEFAULT ((size_t)64 << 30)
+#define KM_ARENA_MIN ((size_t)256 << 20)
+#define KM_RELEASE_MIN_ORDER 4u			/* release blocks of 64 KiB and up */
+#define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
+#define KM_BOOT_BYTES ((size_t)256 << 10)
+#define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
+
+/* Page blocks (pages.c): the owner word of a page block's first frame is
+ * a tag holding its frame count (kmem_buddy_set_tag). */
+#define KM_EXACT_MIN_ORDER 4u	/* trims below it keep whole powers of two */
+
+struct km_huge {
+	uintptr_t addr;	/* 0: empty; 1: deleted */
+	size_t len;	/* mapping length */
+	size_t size;	/* usable bytes from addr */
+};
+
+struct km_tbuf {
+	unsigned n;
+	uint16_t tid;
+	struct kmem_trace_rec rec[KM_TRACE_BATCH];
+	struct km_tbuf *next;	/* all buffers (trace lock), for exit */
+};
+
+struct km_heap {
+	int state;		/* 0 none, 1 initialising, 2 ready, -1 failed (atomic) */
+	struct kmem_buddy *b;
+	struct kmem_pagealloc *pa;
+	struct kmem_slab *s;
+	struct kmem_page_source ps;	/* the slab's source: pa, marking frames dirty */
+	struct kmem_error_sink sink;
+	uintptr_t lo, hi;	/* the arena */
+	uintptr_t next;		/* end of the part made read-write (grow lock) */
+	size_t frames;		/* arena frames */
+	void **owner;		/* owner table, one word per arena frame */
+	uint64_t *dirty;	/* one bit per arena frame: may hold data */
+	uintptr_t *scratch;	/* release's list of taken blocks (rel lock) */
+	size_t scratch_cap;
+	/* The clean reserve (rel lock): free blocks of 64 KiB and up whose
+	 * memory went back to the OS (or was never touched), held out of the
+	 * buddy so that allocations reuse dirty memory first; grow puts them
+	 * back. Stacks per order, linked through rsv_next (one entry per
+	 * 64 KiB unit of the arena, UINT32_MAX ends a stack). */
+	uint32_t *rsv_next;
+	uint32_t rsv_head[KM_MAX_ORDER + 1];
+	size_t rsv_frames;
+	/* Frames handed to the program and the slabs (relaxed atomics), their
+	 * recent peak (decays by half every second a pass sees) and when it
+	 * last decayed: a pass keeps max(high, peak - used) dirty free frames,
+	 * the memory a working set that shrank is likely to want back. */
+	size_t used, peak;
+	uint64_t decay_ms;
+	size_t rel_next;	/* buddy free frames that make the next pass worth it */
+	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
+	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
+	size_t huge_cap, huge_n, huge_used;
+	/* configuration */
+	bool reaper, quiet, abort_on_error, check_at_exit;
+	unsigned debug;
+	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
+	int stats_fd;
+	int trace_fd;
+	char trace_path[256];	/* KMEM_TRACE, "%p": the pid */
+	bool trace_on;
+	uint64_t trace_seq;
+	unsigned trace_tids;
+	struct km_tbuf *tbufs;
+	pthread_key_t trace_key;
+	size_t high;	/* frames */
+	/* bootstrap arena for calls made while the heap is being set up */
+	size_t boot_used;
+	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
+};
+
+/* The heap (defined in heap.c). Every file says km. */
+extern KMEM_HIDDEN struct km_heap kmem_km;
+#define km kmem_km
+
+/* ---- defined in heap.c --------------------------------------------------------- */
+/* write(2) all of buf, retrying on EINTR; gives up on an error. */
+KMEM_HIDDEN void kmem_km_write_all(int fd, const void *buf, size_t len);
+/* Report a misuse of p to the heap's error sink. */
+KMEM_HIDDEN void kmem_km_misuse(enum kmem_status st, const void *p, const char *what);
+/* Set the heap up (once; other callers wait); false if it failed or the
+ * caller is the set-up itself (then: the bootstrap arena). */
+KMEM_HIDDEN KMEM_NOINLINE bool kmem_km_init_slow(void);
+/* A block of the bootstrap arena (never freed), or NULL when it is full. */
+KMEM_HIDDEN void *kmem_km_boot_alloc(size_t size, size_t align);
+/* The size a bootstrap block was asked for. */
+KMEM_HIDDEN size_t kmem_km_boot_size(const void *p);
+
+/* ---- defined in pages.c -------------------------------------------------------- */
+/* The frame service's hooks (struct kmem_pa_config grow and release). */
+KMEM_HIDDEN size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames);
+KMEM_HIDDEN size_t kmem_km_release(void *arg, struct kmem_pagealloc *pa, size_t frames);
+/* The slab instance's page source: the frame service, counting what it
+ * hands out and marking it dirty. */
+KMEM_HIDDEN void *kmem_km_ps_alloc(void *ctx, unsigned order, unsigned flags);
+KMEM_HIDDEN void kmem_km_ps_free(void *ctx, void *block, unsigned order);
+/* A page block of 2^order frames (zeroed if zero), or NULL. */
+KMEM_HIDDEN void *kmem_km_page_alloc(unsigned order, bool zero);
+/* Free the pieces of a page block of `frames` frames (its tag cleared). */
+KMEM_HIDDEN void kmem_km_page_free(void *p, size_t frames);
+/* Shrink a live page block of `frames` frames in place to nf < frames. */
+KMEM_HIDDEN void kmem_km_page_shrink(void *p, size_t frames, size_t nf);
+/* The clean reserve's checker: 0, or 1 with each broken invariant reported. */
+KMEM_HIDDEN int kmem_km_reserve_check(void);
+/* Dirty frames among the first `mapped` frames of the arena, and the
+ * frames in the clean reserve (heap stats). */
+KMEM_HIDDEN void kmem_km_page_stats(size_t mapped, size_t *dirty, size_t *reserve);
+
+/* ---- defined in huge.c --------------------------------------------------------- */
+KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align);
+/* Free a huge block; false if p is not one. */
+KMEM_HIDDEN bool kmem_km_huge_free(void *p);
+/* The usable size of huge block p; 0 if p is not one. */
+KMEM_HIDDEN size_t kmem_km_huge_size(const void *p);
+/* Resize a huge block (mremap); NULL if that fails (p still valid). */
+KMEM_HIDDEN void *kmem_km_huge_realloc(void *p, size_t size);
+/* Live huge blocks and the bytes they map. */
+KMEM_HIDDEN void kmem_km_huge_stats(size_t *n, size_t *bytes);
+
+/* ---- defined in trace.c -------------------------------------------------------- */
+/* Open the trace file (km.trace_path, "%p": the pid) and write its header;
+ * -1 if it cannot be opened. */
+KMEM_HIDDEN int kmem_km_trace_open(void);
+/* One record into the calling thread's buffer (TRACE below). */
+KMEM_HIDDEN KMEM_NOINLINE void kmem_km_trace(unsigned op, size_t size, const void *ptr,
+					     const void *old, unsigned align_log2, unsigned flags);
+/* pthread key destructor of a thread's trace buffer: flush it. */
+KMEM_HIDDEN void kmem_km_trace_exit(void *arg);
+/* Flush every thread's buffer (at exit). */
+KMEM_HIDDEN void kmem_km_trace_flush_all(void);
+/* fork child: its own trace file (KMEM_TRACE with %p) or none. */
+KMEM_HIDDEN void kmem_km_trace_fork_child(void);
+
+#define TRACE(op, size, ptr, old, al, fl)                                          \
+	do {                                                                       \
+		if (KMEM_UNLIKELY(km.trace_on))                                    \
+			kmem_km_trace((op), (size), (ptr), (old), (al), (fl));          \
+	} while (0)
+
+
+/* ---- defined in stats.c -------------------------------------------------------- */
+/* atexit handler: flush the trace, KMEM_CHECK, KMEM_STATS. */
+KMEM_HIDDEN void kmem_km_atexit(void);
+
+/* ---- inline helpers ---------------------------------------------------------------- */
+
+static inline unsigned ceil_log2(size_t x)
+{
+	return x <= 1 ? 0 : kmem_flsptr(x - 1) + 1;
+}
+
+static inline bool in_arena(const void *p)
+{
+	return (uintptr_t)p - km.lo < km.hi - km.lo;
+}
+
+static inline size_t frame_index(const void *p)
+{
+	return ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
+}
+
+static inline bool km_ready(void)
+{
+	return KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2) || kmem_km_init_slow();
+}
+
+static inline bool in_boot(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)km.boot < KM_BOOT_BYTES;
+}
+
+static inline size_t pages_of(size_t size)
+{
+	return size ? (size + KM_FRAME - 1) >> KM_FRAME_SHIFT : 1;
+}
+
+/* Frames a trimmed block keeps for `frames` asked for (see pages.c). */
+static inline size_t exact_frames(size_t frames)
+{
+	unsigned order = ceil_log2(frames);
+	size_t g = (size_t)1 << (order >= KM_EXACT_MIN_ORDER ? order - 3 : order);
+
+	return (frames + g - 1) & ~(g - 1);
+}
+
+#endif /* KMEM_MALLOC_INTERNAL_H */

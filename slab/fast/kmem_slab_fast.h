@@ -1,0 +1,205 @@
+/* kmem_slab_fast.h - the slab layer's inline fast paths: a magazine pop and
+ * push, and kmalloc's size-class pop and checked push, as static inline
+ * functions, for the slab layer itself (slab.c, kmalloc.c, magazine.c) and
+ * for a consumer that must inline them to stay fast (the drop-in malloc).
+ * One copy: slab's kmem_alloc/kmem_free and kmem_cache_alloc/free are built
+ * from these. Not installed, and not the private header: it shows only the
+ * fields these paths read; everything else about slabs and caches stays in
+ * slab_internal.h, which a consumer cannot include (Meson gives it only
+ * this directory).
+ *
+ * Algorithm (Bonwick & Adams 2001; see magazine.c for the slow paths):
+ *   1. A thread's magazines sit in its thread block (kmem_mag_self, one
+ *      initial-exec TLS pointer), one struct kmem_mag_slot per cache, at
+ *      the cache's slot offset. pop: take the loaded magazine's top round;
+ *      push: add a round. No lock, no atomic read-modify-write. Slot 0, and
+ *      every slot of the shared null thread block, holds the null magazine
+ *      (no rounds, no room), so a cache or thread without magazines fails
+ *      the same test and takes the slow path.
+ *   2. kmalloc pop: class_off[(size - 1) >> 3] is the slot offset of the
+ *      class serving size (1..KMEM_KMALLOC_MAX_CLASS; 0 where no class with
+ *      magazines serves it), then 1.
+ *   3. kmalloc push: the owner word of p's frame (kmem/page_source.h) must
+ *      be a pointer (not NULL, not a tag: one signed test on 64-bit
+ *      targets, kmem_owner_is_ptr_fast) to a slab of this
+ *      instance's kmalloc (sl->kmalloc_of == s), and p must start an object
+ *      (off < span and off a multiple of the stride: an exact-division test
+ *      by multiplication, Lemire, Kaser & Kurz 2019); then 1.
+ * Bound: O(1), about a dozen instructions each.
+ *
+ * Contract for consumers: call these only on an instance made by
+ * kmem_slab_init, from any thread; a false return means "take the library
+ * call" (kmem_alloc, kmem_free), which does everything the fast path did
+ * not (refill, report misuse). They do not annotate for Valgrind or ASan:
+ * in builds where KMEM_ANNOT_ENABLED is 1, call the library instead.
+ *
+ * Locking: none (thread-local state only; the owner word and the slab
+ * header fields read here are written before the slab's objects can be
+ * handed out, and do not change while it lives).
+ */
+#ifndef KMEM_SLAB_FAST_H
+#define KMEM_SLAB_FAST_H
+
+#include <kmem/page_source.h>
+#include <kmem/slab.h>
+
+#include "kmem_annot.h"
+#include "kmem_port.h"
+
+/* Entries of the size -> class tables: one per 8 bytes up to the largest
+ * class size any table may have. */
+#define KMEM_KMALLOC_INDEX (KMEM_KMALLOC_MAX_CLASS / 8)
+
+/* ---- magazines ---------------------------------------------------------------- */
+
+struct kmem_mag {
+	size_t rounds;		/* objects held, obj[0 .. rounds); word-sized, so the
+				 * fast paths index with it directly */
+	size_t cap;		/* 0 only for the null magazine */
+	struct kmem_mag *next;	/* depot list */
+	void *obj[];
+};
+
+struct kmem_mag_slot {
+	struct kmem_mag *loaded, *prev;
+	uint64_t allocs, frees;	/* fast-path hits, folded into the cache at the slow path */
+};
+
+struct kmem_thread;	/* a thread block: slot[] at offset 0 (slab_internal.h) */
+
+#ifdef KMEM_HAVE_PTHREAD
+#define KMEM_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#define KMEM_TLS
+#endif
+/* The calling thread's block (the shared null block until its first slow
+ * path). */
+extern KMEM_TLS KMEM_HIDDEN struct kmem_thread *kmem_mag_self;
+
+/* ---- what the fast paths read of slabs, caches and instances ------------------ */
+
+/* A slab's header, at the slab's base (every frame's owner word points
+ * here); the rest of its layout is in slab_internal.h. */
+struct slab {
+	uint32_t magic;
+	uint16_t inuse;
+	uint16_t colour;	/* bytes of colour offset / COLOUR_STEP */
+	uint32_t hint;		/* first bitmap word that may have a clear bit (S2) */
+	uint32_t slot_off;	/* cache->slot_off: kmem_free's push needs no cache load */
+	struct kmem_slab *kmalloc_of;	/* cache->kmalloc_of, read by kmem_free's fast path */
+	struct kmem_cache *cache;
+	struct slab *next, *prev;	/* on one list of the cache (S1) */
+	char *objs;	/* object 0 (its slot starts obj_off bytes earlier) */
+};
+
+/* The first member of struct kmem_cache: a cache pointer converts to it. */
+struct kmem_cache_fast {
+	uint64_t div_magic;	/* UINT64_MAX / stride + 1: exact-division test */
+	size_t span;		/* objs * stride */
+};
+
+/* The first member of struct kmem_slab (immutable after kmem_slab_init). */
+struct kmem_slab_fast {
+	/* the page source's direct owner lookup (page_source.h; 0 frames: none) */
+	uintptr_t owner_base;
+	size_t owner_frames;
+	void **owner_words;
+	unsigned frame_shift;	/* log2(frame size) */
+	/* (size - 1) >> 3 -> slot offset of the kmalloc class serving size;
+	 * 0 (the null magazine) where none with magazines does */
+	uint32_t class_off[KMEM_KMALLOC_INDEX];
+};
+
+static inline const struct kmem_slab_fast *kmem_slab_fast_of(const struct kmem_slab *s)
+{
+	return (const struct kmem_slab_fast *)(const void *)s;
+}
+
+/* ---- fast paths ---------------------------------------------------------------- */
+
+/* Whether owner word w is a pointer the fast path may follow: one signed
+ * test where pointers have 64 bits (NULL is 0, tags have the top bit set,
+ * kmem/page_source.h), else NULL and bit 0. False for a pointer with the
+ * top bit set: that frame takes the slow path, which tests bit 0 only. */
+static inline bool kmem_owner_is_ptr_fast(const void *w)
+{
+#if UINTPTR_MAX > 0xffffffffu
+	return (intptr_t)w > 0;
+#else
+	return w && !kmem_owner_is_tag(w);
+#endif
+}
+
+/* Pop from this thread's loaded magazine at slot offset off into *out;
+ * false when it is empty. */
+static inline bool kmem_mag_pop_off(size_t off, void **out)
+{
+	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
+	struct kmem_mag *m = ms->loaded;
+	size_t r = m->rounds;
+
+	if (KMEM_UNLIKELY(r == 0))
+		return false;
+	m->rounds = --r;
+	ms->allocs++;
+	*out = m->obj[r];
+	KMEM_ANNOT_STALE(&m->obj[r], sizeof(void *)); /* no reference for the leak checker */
+	return true;
+}
+
+/* Push onto this thread's loaded magazine at slot offset off; false when
+ * it is full. */
+static inline bool kmem_mag_push_off(size_t off, void *p)
+{
+	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
+	struct kmem_mag *m = ms->loaded;
+	size_t r = m->rounds;
+
+	if (KMEM_UNLIKELY(r >= m->cap))
+		return false;
+	m->obj[r] = p;
+	m->rounds = r + 1;
+	ms->frees++;
+	return true;
+}
+
+/* The owner word of p's frame through the direct lookup; NULL when p is
+ * outside its range (the library then asks the page source). */
+static inline const void *kmem_slab_owner_fast(const struct kmem_slab *s, const void *p)
+{
+	const struct kmem_slab_fast *f = kmem_slab_fast_of(s);
+	uintptr_t idx = ((uintptr_t)p - f->owner_base) >> f->frame_shift;
+
+	/* NULL and pointers outside the range fail this test */
+	if (KMEM_LIKELY(idx < f->owner_frames))
+		return kmem_atomic_load_relaxed(&f->owner_words[idx]);
+	return NULL;
+}
+
+/* kmem_alloc's fast path: an object of the class serving size (1 <= size
+ * <= KMEM_KMALLOC_MAX_CLASS: the caller tests it) from this thread's
+ * magazine into *out; false when there is none at hand. */
+static inline bool kmem_kmalloc_pop(const struct kmem_slab *s, size_t size, void **out)
+{
+	return kmem_mag_pop_off(kmem_slab_fast_of(s)->class_off[(size - 1) >> 3], out);
+}
+
+/* kmem_free's fast path: p, whose frame's owner word is owner, onto this
+ * thread's magazine if it starts an object of a kmalloc slab of s; false
+ * otherwise (NULL, a tag, another slab, not an object start, or a full
+ * magazine), with nothing changed. */
+static inline bool kmem_kmalloc_push(const struct kmem_slab *s, const void *owner, void *p)
+{
+	const struct slab *sl = owner;
+	const struct kmem_cache_fast *c;
+	uintptr_t off;
+
+	/* a direct cache's pseudo header has kmalloc_of NULL */
+	if (KMEM_UNLIKELY(!kmem_owner_is_ptr_fast(sl) || sl->kmalloc_of != s))
+		return false;
+	c = (const struct kmem_cache_fast *)(const void *)sl->cache;
+	off = (uintptr_t)p - (uintptr_t)sl->objs;
+	return off * c->div_magic < c->div_magic && off < c->span && kmem_mag_push_off(sl->slot_off, p);
+}
+
+#endif /* KMEM_SLAB_FAST_H */
