@@ -11,7 +11,7 @@
  *     struct kmem_stack st;
  *     kmem_stack_config_init(&cfg);          // 4 KiB frames, owner words on
  *     if (kmem_stack_create_in(heap, sizeof heap, &cfg, &st))
- *             panic();
+ *             return -1;            // or report rc
  *     void *obj = kmem_alloc(st.slab, 100);  // kmalloc on the whole stack
  *     void *page = kmem_pa_alloc(st.pa, 0, KMEM_PAGE_ZERO);
  *
