@@ -394,13 +394,31 @@ static inline size_t pa_ref_slot(const struct kmem_pagealloc *pa, uintptr_t a)
 	return (size_t)(h >> 32) & (pa->ref_cap - 1);
 }
 
+/* Take the newest block of a pool (NULL if empty), lock held. Inline: the
+ * refill loop (pcp.c) and take_locked (pool.c) run it once per block. */
+static inline void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed)
+{
+	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
+	size_t n = (size_t)1 << order;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
+	if (!pl->n)
+		return NULL;
+	if (zeroed)
+		kmem_relaxed_add_size(&pa->zero_frames, -n);
+	else
+		kmem_relaxed_add_size(&pa->dirty_frames, -n);
+	return pl->blk[--pl->n];
+}
+
 /* pool.c */
 KMEM_HIDDEN bool kmem_pa_valid_block(struct kmem_pagealloc *pa, void *blk, unsigned order);
 KMEM_HIDDEN void kmem_pa_pool_put_locked(struct kmem_pagealloc *pa, void *blk, unsigned order,
 					 bool zeroed);
 KMEM_HIDDEN void kmem_pa_pool_put_batch_locked(struct kmem_pagealloc *pa, void *const *blks,
 					       size_t k, unsigned order, bool zeroed);
-KMEM_HIDDEN void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed);
+/* kmem_pa_pool_take_locked: static inline below (the refill loop's per-block
+ * step, in pcp.c and pool.c) */
 KMEM_HIDDEN size_t kmem_pa_drain_locked(struct kmem_pagealloc *pa, bool all);
 KMEM_HIDDEN void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl,
 				     unsigned order, unsigned flags);

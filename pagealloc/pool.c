@@ -151,21 +151,6 @@ void kmem_pa_pool_put_batch_locked(struct kmem_pagealloc *pa, void *const *blks,
 	}
 }
 
-void *kmem_pa_pool_take_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed)
-{
-	struct pa_pool *pl = zeroed ? &pa->zpool[order] : &pa->dpool[order];
-	size_t n = (size_t)1 << order;
-
-	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
-	if (!pl->n)
-		return NULL;
-	if (zeroed)
-		kmem_relaxed_add_size(&pa->zero_frames, -n);
-	else
-		kmem_relaxed_add_size(&pa->dirty_frames, -n);
-	return pl->blk[--pl->n];
-}
-
 /* Empty one pool into the buddy (one buddy lock hold); returns frames. */
 static size_t pool_empty_locked(struct kmem_pagealloc *pa, unsigned order, bool zeroed)
 {
