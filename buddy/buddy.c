@@ -1099,21 +1099,19 @@ int kmem_buddy_set_owner(struct kmem_buddy *b, void *block, void *owner)
 	return rc;
 }
 
-void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
+/* The owner word of the frame holding address a, or NULL outside the owner
+ * table (with one) or every region. Lock-free with a table or when a is in
+ * the lowest region (regions are only ever added and region slots never
+ * move; owner words are relaxed atomics). */
+static void **owner_word(struct kmem_buddy *b, uintptr_t a)
 {
-	uintptr_t a = (uintptr_t)addr;
 	struct buddy_region *r;
 
-	if (!(b->flags & KMEM_BUDDY_OWNERS))
-		return NULL;
 	if (b->owner_tab) { /* one table: words outside regions read zero */
 		uintptr_t i = (a - b->owner_tab_base) >> b->frame_shift;
 
-		return i < b->owner_tab_frames ? kmem_atomic_load_relaxed(&b->owner_tab[i])
-					       : NULL;
+		return i < b->owner_tab_frames ? &b->owner_tab[i] : NULL;
 	}
-	/* Regions are only ever added, and region slots never move, so the
-	 * lookup needs no lock; owner words are relaxed atomics. */
 	r = kmem_atomic_load_acquire(&b->lowest);
 	if (!r || !region_has(b, r, a)) {
 		kmem_lock_acquire(&b->lock);
@@ -1122,32 +1120,24 @@ void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
 		if (!r)
 			return NULL;
 	}
-	return kmem_atomic_load_relaxed(&r->owner[(a - r->base) >> b->frame_shift]);
+	return &r->owner[(a - r->base) >> b->frame_shift];
+}
+
+void *kmem_buddy_owner(struct kmem_buddy *b, const void *addr)
+{
+	void **w;
+
+	if (!(b->flags & KMEM_BUDDY_OWNERS))
+		return NULL;
+	w = owner_word(b, (uintptr_t)addr);
+	return w ? kmem_atomic_load_relaxed(w) : NULL;
 }
 
 /* The owner word of the frame starting at addr (frame-aligned), or NULL if
- * addr is misaligned or outside the owner table (with one) or every region.
- * Lock-free with a table or when addr is in the lowest region. */
+ * addr is misaligned or outside the owner table (with one) or every region. */
 static void **frame_owner_word(struct kmem_buddy *b, uintptr_t a)
 {
-	struct buddy_region *r;
-
-	if (a & b->frame_mask)
-		return NULL;
-	if (b->owner_tab) {
-		uintptr_t i = (a - b->owner_tab_base) >> b->frame_shift;
-
-		return i < b->owner_tab_frames ? &b->owner_tab[i] : NULL;
-	}
-	r = __atomic_load_n(&b->lowest, __ATOMIC_ACQUIRE);
-	if (!r || !region_has(b, r, a)) {
-		kmem_lock_acquire(&b->lock);
-		r = find_region(b, a);
-		kmem_lock_release(&b->lock);
-		if (!r)
-			return NULL;
-	}
-	return &r->owner[(a - r->base) >> b->frame_shift];
+	return (a & b->frame_mask) ? NULL : owner_word(b, a);
 }
 
 int kmem_buddy_set_tag(struct kmem_buddy *b, void *block, uintptr_t value)
