@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 /* Page blocks are whole power-of-two blocks when allocated. Trimming them to
  * the frames asked for (Linux's alloc_pages_exact) was tried and lost: the
@@ -294,13 +293,12 @@ static size_t km_release_keep(size_t keep, bool wait)
 	return released;
 }
 
+/* Monotonic milliseconds (the port layer's clock: CLOCK_MONOTONIC on hosted
+ * builds, the firmware hook if one is installed). Read once per release
+ * hook call, not per malloc or free. */
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return kmem_now_ns() / 1000000u;
 }
 
 /* The frame service's release hook: free frames passed high + high / 4.
