@@ -247,8 +247,8 @@ static bool km_setup(void)
 	bsz = (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63;
 	psz = (kmem_pa_sizeof() + 63) & ~(size_t)63;
 	ssz = (kmem_slab_sizeof() + 63) & ~(size_t)63;
-	inst = mmap(NULL, bsz + psz + ssz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (inst == MAP_FAILED)
+	inst = kmem_pages_map(bsz + psz + ssz);
+	if (!inst)
 		return false;
 	if (kmem_buddy_init(inst, bsz, &bc, &km.b))
 		return false;

@@ -23,10 +23,9 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
 {
 	if ((km.huge_used + 1) * 4 >= km.huge_cap * 3) {
 		size_t ncap = km.huge_cap ? km.huge_cap * 2 : 256;
-		struct km_huge *nt = mmap(NULL, ncap * sizeof(*nt), PROT_READ | PROT_WRITE,
-					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct km_huge *nt = kmem_pages_map(ncap * sizeof(*nt));
 
-		if (nt == MAP_FAILED)
+		if (!nt)
 			return false;
 		for (size_t i = 0; i < km.huge_cap; i++) {
 			const struct km_huge *e = &km.huge[i];
@@ -40,7 +39,7 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
 			}
 		}
 		if (km.huge)
-			munmap(km.huge, km.huge_cap * sizeof(*km.huge));
+			kmem_pages_unmap(km.huge, km.huge_cap * sizeof(*km.huge));
 		km.huge = nt;
 		km.huge_cap = ncap;
 		km.huge_used = km.huge_n;

@@ -217,14 +217,14 @@ size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	if (mprotect((void *)km.next, sz, PROT_READ | PROT_WRITE) != 0)
 		goto out;
 	meta_sz = kmem_buddy_region_meta_size(km.b, (void *)km.next, sz);
-	meta = mmap(NULL, meta_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (meta == MAP_FAILED) {
+	meta = kmem_pages_map(meta_sz);
+	if (!meta) {
 		(void)mprotect((void *)km.next, sz, PROT_NONE);
 		goto out;
 	}
 	err = kmem_buddy_add_region(km.b, (void *)km.next, sz, meta, meta_sz);
 	if (err) {
-		munmap(meta, meta_sz);
+		kmem_pages_unmap(meta, meta_sz);
 		(void)mprotect((void *)km.next, sz, PROT_NONE);
 		goto out;
 	}
@@ -270,7 +270,7 @@ static size_t km_release_keep(size_t keep, bool wait)
 				continue;
 			}
 			KMEM_ANNOT_UNDEFINED(blk, KM_FRAME << o);
-			if (madvise(blk, KM_FRAME << o, MADV_DONTNEED) != 0) {
+			if (kmem_pages_release(blk, KM_FRAME << o) != 0) {
 				kept += d; /* cannot release it: keep it usable */
 				continue;
 			}

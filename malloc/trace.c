@@ -12,7 +12,6 @@
 
 #include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 static __thread __attribute__((tls_model("initial-exec"))) struct km_tbuf *km_tbuf;
@@ -79,8 +78,8 @@ KMEM_NOINLINE void kmem_km_trace(unsigned op, size_t size, const void *ptr, cons
 	struct kmem_trace_rec *r;
 
 	if (!t) {
-		t = mmap(NULL, sizeof(*t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (t == MAP_FAILED)
+		t = kmem_pages_map(sizeof(*t));
+		if (!t)
 			return;
 		kmem_lock_acquire(&km.trace_lock);
 		t->tid = (uint16_t)++km.trace_tids;
