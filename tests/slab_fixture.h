@@ -1,52 +1,65 @@
 /* slab_fixture.h - a slab instance on a buddy instance (with owner words)
- * over a heap arena, both reporting to one recording sink. */
+ * over a heap arena, both reporting to one recording sink; assembled with
+ * kmem_stack (no frame service). */
 #ifndef KMEM_SLAB_FIXTURE_H
 #define KMEM_SLAB_FIXTURE_H
 
 #include "kmem_test.h"
 
+#include <kmem/stack.h>
+
 struct sfx {
 	struct test_recorder rec;
 	struct kmem_buddy *b;
 	struct kmem_slab *s;
-	struct kmem_page_source ps;
-	void *binst, *arena, *meta, *sinst;
+	struct kmem_page_source ps;	/* the buddy's, for more slab instances */
+	void *inst, *arena, *meta;	/* inst: the stack's buddy + slab instances */
 	size_t arena_size;
 };
 
+/* kmem_stack's add_regions callback: the arena with its frame table outside
+ * it (so the whole arena is frames), sized from the buddy just made. */
+static inline int sfx_add_region(void *arg, struct kmem_buddy *b)
+{
+	struct sfx *f = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, f->arena, f->arena_size);
+
+	f->meta = test_aligned(64, msz);
+	return kmem_buddy_add_region(b, f->arena, f->arena_size, f->meta, msz);
+}
+
 /* A fixture whose slab instance gives every cache `debug` flags and uses
- * `waste_div` as its geometry bound (0: the default). */
+ * `waste_div` as its geometry bound (0: the default). Assembled by
+ * kmem_stack_init() with no frame service: slab straight on the buddy. */
 static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
 				unsigned debug, unsigned waste_div)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_slab_config sc;
-	size_t msz;
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	size_t isz;
 
 	memset(f, 0, sizeof(*f));
 	test_recorder_init(&f->rec);
-	kmem_buddy_config_init(&bc);
-	bc.name = "pages";
-	bc.frame_size = frame;
-	bc.max_order = max_order;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &f->rec.sink;
-	f->binst = test_aligned(64, kmem_buddy_sizeof(&bc));
-	assert_int_equal(kmem_buddy_init(f->binst, kmem_buddy_sizeof(&bc), &bc, &f->b), 0);
+	kmem_stack_config_init(&cfg);
+	cfg.no_pagealloc = true;
+	cfg.sink = &f->rec.sink;
+	cfg.buddy.name = "pages";
+	cfg.buddy.frame_size = frame;
+	cfg.buddy.max_order = max_order;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.slab.name = "test";
+	cfg.slab.debug_flags = debug;
+	cfg.slab.waste_div = waste_div;
+	cfg.add_regions = sfx_add_region;
+	cfg.add_regions_arg = f;
 	f->arena_size = arena_size;
 	f->arena = test_aligned(frame << max_order, arena_size);
-	msz = kmem_buddy_region_meta_size(f->b, f->arena, arena_size);
-	f->meta = test_aligned(64, msz);
-	assert_int_equal(kmem_buddy_add_region(f->b, f->arena, arena_size, f->meta, msz), 0);
+	isz = kmem_stack_sizeof(&cfg);
+	f->inst = test_aligned(64, isz);
+	assert_int_equal(kmem_stack_init(f->inst, isz, &cfg, NULL, 0, NULL, 0, &st), 0);
+	f->b = st.buddy;
+	f->s = st.slab;
 	kmem_buddy_page_source(f->b, &f->ps);
-	memset(&sc, 0, sizeof(sc));
-	sc.name = "test";
-	sc.source = &f->ps;
-	sc.sink = &f->rec.sink;
-	sc.debug_flags = debug;
-	sc.waste_div = waste_div;
-	f->sinst = test_aligned(64, kmem_slab_sizeof());
-	assert_int_equal(kmem_slab_init(f->sinst, kmem_slab_sizeof(), &sc, &f->s), 0);
 }
 
 static inline void sfx_init_full(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
@@ -75,10 +88,9 @@ static inline void sfx_fini(struct sfx *f)
 	kmem_buddy_get_stats(f->b, &st);
 	assert_int_equal(st.used_frames, 0);
 	kmem_buddy_destroy(f->b);
-	free(f->sinst);
+	free(f->inst);
 	free(f->meta);
 	free(f->arena);
-	free(f->binst);
 }
 
 static inline size_t sfx_used_frames(struct sfx *f)

@@ -214,10 +214,9 @@ static void test_kmalloc_leaks_reported(void **state)
 		assert_int_equal(st.used_frames, 0);
 	}
 	kmem_buddy_destroy(f.b);
-	free(f.sinst);
+	free(f.inst);
 	free(f.meta);
 	free(f.arena);
-	free(f.binst);
 }
 
 /* An embedded page source: 64-byte frames, 64 KiB at most per block. */
