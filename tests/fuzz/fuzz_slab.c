@@ -313,37 +313,54 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 	}
 }
 
+/* kmem_stack's add_regions callback: the arena with its frame table outside
+ * it, sized from the buddy just made. */
+struct fuzz_region {
+	void *arena, *meta;
+};
+
+static int add_region(void *arg, struct kmem_buddy *b)
+{
+	struct fuzz_region *fr = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, fr->arena, ARENA);
+
+	fr->meta = aligned_alloc(64, (msz + 63) & ~(size_t)63);
+	CHECK(fr->meta != NULL);
+	return kmem_buddy_add_region(b, fr->arena, ARENA, fr->meta, msz);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_slab_config sc;
-	struct kmem_page_source ps;
+	struct kmem_stack_config cfg;
+	struct kmem_stack stack;
 	struct kmem_buddy_stats st;
+	struct fuzz_region fr;
 	struct run r;
-	void *binst, *sinst, *arena, *meta;
-	size_t msz;
+	void *inst;
+	size_t isz;
 
 	memset(&r, 0, sizeof(r));
 	kmem_error_sink_init(&r.sink);
 	r.sink.flags = KMEM_ERROR_QUIET;
-	kmem_buddy_config_init(&bc);
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.frame_size = (size && (data[0] & 1)) ? 1024 : 4096;
-	bc.sink = &r.sink;
-	binst = aligned_alloc(64, (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63);
-	CHECK(kmem_buddy_init(binst, kmem_buddy_sizeof(&bc), &bc, &r.b) == 0);
-	arena = aligned_alloc((size_t)4 << 20, ARENA);
-	msz = kmem_buddy_region_meta_size(r.b, arena, ARENA);
-	meta = aligned_alloc(64, (msz + 63) & ~(size_t)63);
-	CHECK(kmem_buddy_add_region(r.b, arena, ARENA, meta, msz) == 0);
-	kmem_buddy_page_source(r.b, &ps);
-	memset(&sc, 0, sizeof(sc));
-	sc.source = &ps;
-	sc.sink = &r.sink;
+	/* slab straight on the buddy, both reporting to r.sink */
+	kmem_stack_config_init(&cfg);
+	cfg.no_pagealloc = true;
+	cfg.sink = &r.sink;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.buddy.frame_size = (size && (data[0] & 1)) ? 1024 : 4096;
 	/* the global debug default, for some inputs */
-	sc.debug_flags = (size && (data[0] & 2)) ? KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
-	sinst = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
-	CHECK(kmem_slab_init(sinst, kmem_slab_sizeof(), &sc, &r.s) == 0);
+	cfg.slab.debug_flags = (size && (data[0] & 2)) ? KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
+	fr.arena = aligned_alloc((size_t)4 << 20, ARENA);
+	fr.meta = NULL;
+	CHECK(fr.arena != NULL);
+	cfg.add_regions = add_region;
+	cfg.add_regions_arg = &fr;
+	isz = kmem_stack_sizeof(&cfg);
+	inst = aligned_alloc(64, (isz + 63) & ~(size_t)63);
+	CHECK(inst != NULL);
+	CHECK(kmem_stack_init(inst, isz, &cfg, NULL, 0, NULL, 0, &stack) == 0);
+	r.b = stack.buddy;
+	r.s = stack.slab;
 	for (size_t i = 1; i + 2 < size; i += 3) {
 		op(&r, data[i], data[i + 1], data[i + 2]);
 		check_all(&r);
@@ -374,9 +391,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kmem_buddy_get_stats(r.b, &st);
 	CHECK(st.used_frames == 0); /* every frame is back, leaked objects too */
 	kmem_buddy_destroy(r.b);
-	free(sinst);
-	free(meta);
-	free(arena);
-	free(binst);
+	free(inst);
+	free(fr.meta);
+	free(fr.arena);
 	return 0;
 }
