@@ -64,49 +64,46 @@ static void *arena;
 static struct kmem_buddy *buddy;
 static struct kmem_pagealloc *pa;
 static struct kmem_slab *slab, *bslab;	/* on the frame service, on the buddy */
-static void *pa_mem, *slab_mem, *bslab_mem;
-static struct kmem_page_source pa_ps, buddy_ps;
+static struct kmem_stack stack;		/* buddy, pa and slab above */
+static void *stack_mem, *bslab_mem;
+static struct kmem_page_source buddy_ps;
 static struct kmem_error_sink sink;
 static volatile unsigned char sink_byte;	/* where bad reads go */
 static void *keep;				/* an object the leak scenario keeps */
 
 static void setup(void)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_pa_config pc;
+	struct kmem_stack_config cfg;
 	struct kmem_slab_config sc;
+	size_t isz;
 
 	kmem_error_sink_init(&sink);
 	sink.flags = KMEM_ERROR_QUIET; /* counted; the scenarios check the counts */
 	arena = mmap(NULL, ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(arena != MAP_FAILED);
-	kmem_buddy_config_init(&bc);
-	bc.name = "annot";
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &sink;
-	CHECK(kmem_buddy_create_in(arena, ARENA, &bc, &buddy) == 0);
+	/* buddy + frame service + slab, one sink; the instances on the heap,
+	 * the whole mapping the buddy's region (frame table carved from it) */
+	kmem_stack_config_init(&cfg);
+	cfg.sink = &sink;
+	cfg.buddy.name = "annot";
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.pa.init_policy = KMEM_PA_INIT_NONE; /* a plain page is not zeroed */
+	cfg.pa.flags = KMEM_PA_NO_BGZERO;
+	cfg.slab.name = "annot";
+	isz = kmem_stack_sizeof(&cfg);
+	stack_mem = aligned_alloc(64, (isz + 63) & ~(size_t)63);
+	CHECK(stack_mem != NULL);
+	CHECK(kmem_stack_init(stack_mem, isz, &cfg, arena, ARENA, NULL, 0, &stack) == 0);
+	buddy = stack.buddy;
+	pa = stack.pa;
+	slab = stack.slab;
 
-	kmem_pa_config_init(&pc);
-	pc.buddy = buddy;
-	pc.sink = &sink;
-	pc.init_policy = KMEM_PA_INIT_NONE; /* a plain page is not zeroed */
-	pc.flags = KMEM_PA_NO_BGZERO;
-	pa_mem = aligned_alloc(64, (kmem_pa_sizeof() + 63) & ~(size_t)63);
-	CHECK(pa_mem != NULL);
-	CHECK(kmem_pa_init(pa_mem, kmem_pa_sizeof(), &pc, &pa) == 0);
-	kmem_pa_page_source(pa, &pa_ps);
-
+	/* a second slab instance straight on the buddy */
 	memset(&sc, 0, sizeof(sc));
-	sc.name = "annot";
-	sc.source = &pa_ps;
-	sc.sink = &sink;
-	slab_mem = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
-	CHECK(slab_mem != NULL);
-	CHECK(kmem_slab_init(slab_mem, kmem_slab_sizeof(), &sc, &slab) == 0);
-
 	kmem_buddy_page_source(buddy, &buddy_ps);
 	sc.name = "annot-buddy";
 	sc.source = &buddy_ps;
+	sc.sink = &sink;
 	bslab_mem = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
 	CHECK(bslab_mem != NULL);
 	CHECK(kmem_slab_init(bslab_mem, kmem_slab_sizeof(), &sc, &bslab) == 0);
@@ -120,8 +117,7 @@ static void teardown(void)
 	CHECK(kmem_buddy_check(buddy) == 0);
 	kmem_buddy_destroy(buddy);
 	free(bslab_mem);
-	free(slab_mem);
-	free(pa_mem);
+	free(stack_mem);
 	CHECK(munmap(arena, ARENA) == 0);
 }
 
