@@ -2,46 +2,60 @@
  * program (bench_slab.c) and the callgrind counter (icount_slab.c).
  *  cache pair:   kmem_cache_alloc + kmem_cache_free of a 64-byte object
  *  kmalloc pair: kmem_alloc(64) + kmem_free
- * Both on a slab instance over a 64 MiB buddy arena (4 KiB frames). One
+ * Both on a slab instance over a 64 MiB buddy arena (4 KiB frames),
+ * assembled by kmem_stack (no frame service). One
  * object is kept allocated so the slab stays partial (steady state). */
 #ifndef KMEM_SLAB_WORKLOADS_H
 #define KMEM_SLAB_WORKLOADS_H
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <kmem/kmem.h>
+#include <kmem/stack.h>
 
 struct sw {
 	struct kmem_buddy *b;
 	struct kmem_slab *s;
 	struct kmem_cache *c;
-	struct kmem_page_source ps;
-	void *binst, *sinst, *arena, *meta, *keep_c, *keep_k;
+	void *inst, *arena, *meta, *keep_c, *keep_k;
+	size_t arena_size;
 };
 
+/* kmem_stack's add_regions callback: the arena with its frame table outside
+ * it, sized from the buddy just made. */
+static inline int sw_add_region(void *arg, struct kmem_buddy *b)
+{
+	struct sw *w = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, w->arena, w->arena_size);
+
+	if (posix_memalign(&w->meta, 64, msz))
+		return -ENOMEM;
+	return kmem_buddy_add_region(b, w->arena, w->arena_size, w->meta, msz);
+}
+
+/* Slab straight on the buddy (no frame service), assembled by kmem_stack. */
 static inline int sw_setup(struct sw *w)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_slab_config sc;
-	size_t msz, arena = (size_t)64 << 20;
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	size_t isz;
 
 	memset(w, 0, sizeof(*w));
-	kmem_buddy_config_init(&bc);
-	bc.flags = KMEM_BUDDY_OWNERS;
-	if (posix_memalign(&w->binst, 64, kmem_buddy_sizeof(&bc)) ||
-	    kmem_buddy_init(w->binst, kmem_buddy_sizeof(&bc), &bc, &w->b) ||
-	    posix_memalign(&w->arena, (size_t)4 << 20, arena))
+	kmem_stack_config_init(&cfg);
+	cfg.no_pagealloc = true;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.add_regions = sw_add_region;
+	cfg.add_regions_arg = w;
+	w->arena_size = (size_t)64 << 20;
+	isz = kmem_stack_sizeof(&cfg);
+	if (posix_memalign(&w->arena, (size_t)4 << 20, w->arena_size) ||
+	    posix_memalign(&w->inst, 64, isz) ||
+	    kmem_stack_init(w->inst, isz, &cfg, NULL, 0, NULL, 0, &st))
 		return -1;
-	msz = kmem_buddy_region_meta_size(w->b, w->arena, arena);
-	if (posix_memalign(&w->meta, 64, msz) || kmem_buddy_add_region(w->b, w->arena, arena, w->meta, msz))
-		return -1;
-	kmem_buddy_page_source(w->b, &w->ps);
-	memset(&sc, 0, sizeof(sc));
-	sc.source = &w->ps;
-	if (posix_memalign(&w->sinst, 64, kmem_slab_sizeof()) ||
-	    kmem_slab_init(w->sinst, kmem_slab_sizeof(), &sc, &w->s))
-		return -1;
+	w->b = st.buddy;
+	w->s = st.slab;
 	w->c = kmem_cache_create(w->s, "bench64", 64, 0, 0, NULL, NULL, NULL);
 	w->keep_c = kmem_cache_alloc(w->c);
 	w->keep_k = kmem_alloc(w->s, 64);
@@ -55,10 +69,9 @@ static inline void sw_teardown(struct sw *w)
 	kmem_cache_destroy(w->c);
 	kmem_slab_destroy(w->s);
 	kmem_buddy_destroy(w->b);
-	free(w->sinst);
+	free(w->inst);
 	free(w->meta);
 	free(w->arena);
-	free(w->binst);
 }
 
 static inline void sw_cache_pair(struct sw *w)
