@@ -1149,7 +1149,7 @@ int kmem_buddy_set_tag(struct kmem_buddy *b, void *block, uintptr_t value)
 	w = frame_owner_word(b, (uintptr_t)block);
 	if (!w || value > KMEM_OWNER_TAG_MAX)
 		return -EINVAL;
-	__atomic_store_n(w, kmem_owner_tag(value), __ATOMIC_RELAXED);
+	kmem_atomic_store_relaxed(w, kmem_owner_tag(value));
 	return 0;
 }
 
@@ -1163,8 +1163,7 @@ int kmem_buddy_clear_tag(struct kmem_buddy *b, void *block, uintptr_t value)
 	if (!w || value > KMEM_OWNER_TAG_MAX)
 		return -EINVAL;
 	expect = kmem_owner_tag(value);
-	return __atomic_compare_exchange_n(w, &expect, NULL, false, __ATOMIC_RELAXED,
-					   __ATOMIC_RELAXED) ? 0 : -EALREADY;
+	return kmem_atomic_cas_relaxed(w, &expect, NULL) ? 0 : -EALREADY;
 }
 
 int kmem_buddy_get_tag(struct kmem_buddy *b, const void *addr, uintptr_t *value)

@@ -332,8 +332,8 @@ static int check_caches_locked(struct kmem_pagealloc *pa, size_t *cached, struct
 			return check_fail(p, "P4: thread cache list badly linked");
 		for (unsigned o = 0; o < PA_ORDERS; o++) {
 			const struct pa_list *l = &p->l[o];
-			unsigned nz = __atomic_load_n(&l->nz, __ATOMIC_RELAXED);
-			unsigned nd = __atomic_load_n(&l->nd, __ATOMIC_RELAXED);
+			unsigned nz = kmem_atomic_load_relaxed(&l->nz);
+			unsigned nd = kmem_atomic_load_relaxed(&l->nd);
 
 			if (l->capz != check_cap(pa, o) ||
 			    l->capd != (pa->wipe ? 0 : check_cap(pa, o)))
