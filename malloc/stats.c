@@ -11,6 +11,14 @@
 
 static int km_format_heap(char *buf, size_t len);
 
+/* One KMEM_STATS text (n: its formatter's return) to the stats fd, cut to
+ * the buffer if it did not fit. */
+static void stats_write(const char *buf, size_t len, int n)
+{
+	if (n > 0)
+		kmem_km_write_all(km.stats_fd, buf, (size_t)n < len ? (size_t)n : len - 1);
+}
+
 void kmem_km_atexit(void)
 {
 	static char buf[256 << 10];
@@ -29,28 +37,23 @@ void kmem_km_atexit(void)
 	}
 	if (km.stats & 1) {
 		n = kmem_slab_format_slabinfo(km.s, buf, sizeof(buf));
-		if (n > 0)
-			kmem_km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		stats_write(buf, sizeof(buf), n);
 	}
 	if (km.stats & 2) {
 		n = kmem_buddy_format_buddyinfo(km.b, buf, sizeof(buf));
-		if (n > 0)
-			kmem_km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		stats_write(buf, sizeof(buf), n);
 	}
 	if (km.stats & 4) {
 		n = kmem_pa_format_vmstat(km.pa, buf, sizeof(buf));
-		if (n > 0)
-			kmem_km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		stats_write(buf, sizeof(buf), n);
 	}
 	if (km.stats & 8) {
 		n = kmem_pa_format_zoneinfo(km.pa, buf, sizeof(buf));
-		if (n > 0)
-			kmem_km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		stats_write(buf, sizeof(buf), n);
 	}
 	if (km.stats & 16) {
 		n = km_format_heap(buf, sizeof(buf));
-		if (n > 0)
-			kmem_km_write_all(km.stats_fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+		stats_write(buf, sizeof(buf), n);
 	}
 }
 
