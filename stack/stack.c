@@ -3,17 +3,23 @@
  * Algorithm:
  *   1. Size: the buddy instance (its size depends on cfg->buddy), the frame
  *      service and the slab instance, each rounded up to 64 bytes, laid out
- *      in that order in the caller's memory:
- *        mem: | buddy | pagealloc (unless no_pagealloc) | slab |
+ *      in that order in the caller's memory, the ones the config leaves out
+ *      taking no room:
+ *        mem: | buddy | pagealloc (unless no_pagealloc) | slab (unless no_slab) |
  *   2. Initialise the buddy (KMEM_BUDDY_OWNERS forced: slab maps objects to
- *      slabs through owner words), add the caller's arena as its first
- *      region, then run the add_regions callback if any.
+ *      slabs through owner words, also a slab instance the caller puts on
+ *      later), add the caller's arena as its first region, then run the
+ *      add_regions callback if any.
  *   3. The frame service on the buddy (unless no_pagealloc), then a slab
- *      instance on the page source of whichever layer is on top.
+ *      instance on the page source of whichever layer is on top (unless
+ *      no_slab). Both flags: the buddy alone.
  *   4. Any failure destroys, top down, what steps 2-3 made.
  * Bound: the sum of the layers' init costs. No state of its own: struct
  * kmem_stack is three pointers, so the layers stay usable alone and
  * destroyable in the usual order.
+ *
+ * Invariant (what the callback may rely on): cfg->pa and cfg->slab are read
+ * only after add_regions returns (stack.h).
  */
 #include <kmem/stack.h>
 
@@ -57,7 +63,7 @@ size_t kmem_stack_sizeof(const struct kmem_stack_config *cfg)
 	if (!bsz)
 		return 0;
 	return round_up(bsz) + (cfg->no_pagealloc ? 0 : round_up(kmem_pa_sizeof())) +
-	       round_up(kmem_slab_sizeof());
+	       (cfg->no_slab ? 0 : round_up(kmem_slab_sizeof()));
 }
 
 void kmem_stack_destroy(struct kmem_stack *st)
@@ -81,6 +87,8 @@ int kmem_stack_init(void *mem, size_t mem_size, const struct kmem_stack_config *
 	struct kmem_stack st = { NULL, NULL, NULL };
 	size_t need, bsz, psz;
 	char *at = mem;
+	struct kmem_error_sink *sink;
+	bool no_pa, no_slab;
 	int rc;
 
 	if (out)
@@ -96,6 +104,10 @@ int kmem_stack_init(void *mem, size_t mem_size, const struct kmem_stack_config *
 	buddy_config(cfg, &bc);
 	bsz = round_up(kmem_buddy_sizeof(&bc));
 	psz = cfg->no_pagealloc ? 0 : round_up(kmem_pa_sizeof());
+	/* what fixes the layout, read once (the callback may only set pa, slab) */
+	no_pa = cfg->no_pagealloc;
+	no_slab = cfg->no_slab;
+	sink = cfg->sink;
 
 	rc = kmem_buddy_init(at, bsz, &bc, &st.buddy);
 	if (rc)
@@ -110,13 +122,14 @@ int kmem_stack_init(void *mem, size_t mem_size, const struct kmem_stack_config *
 		if (rc)
 			goto fail;
 	}
-	if (cfg->no_pagealloc) {
+	/* from here on cfg->pa and cfg->slab, which the callback may have set */
+	if (no_pa) {
 		kmem_buddy_page_source(st.buddy, &ps);
 	} else {
 		pc = cfg->pa;
 		pc.buddy = st.buddy;
-		if (cfg->sink)
-			pc.sink = cfg->sink;
+		if (sink)
+			pc.sink = sink;
 		rc = kmem_pa_init(at + bsz, psz, &pc, &st.pa);
 		if (rc) {
 			st.pa = NULL;
@@ -124,14 +137,16 @@ int kmem_stack_init(void *mem, size_t mem_size, const struct kmem_stack_config *
 		}
 		kmem_pa_page_source(st.pa, &ps);
 	}
-	sc = cfg->slab;
-	sc.source = &ps;
-	if (cfg->sink)
-		sc.sink = cfg->sink;
-	rc = kmem_slab_init(at + bsz + psz, round_up(kmem_slab_sizeof()), &sc, &st.slab);
-	if (rc) {
-		st.slab = NULL;
-		goto fail;
+	if (!no_slab) {
+		sc = cfg->slab;
+		sc.source = &ps;
+		if (sink)
+			sc.sink = sink;
+		rc = kmem_slab_init(at + bsz + psz, round_up(kmem_slab_sizeof()), &sc, &st.slab);
+		if (rc) {
+			st.slab = NULL;
+			goto fail;
+		}
 	}
 	*out = st;
 	return 0;

@@ -1,7 +1,10 @@
 /* test_stack.c - the one-call assembly (include/kmem/stack.h): every layer
  * works and checks clean on the assembled stack, with and without the frame
- * service, one shared sink sees every layer's errors, and bad arguments fail
- * without leaving anything half-made. */
+ * service, with and without the slab instance (and with neither: the buddy
+ * alone), one shared sink sees every layer's errors, the add_regions
+ * callback may set the frame service's config, the upper layers may be
+ * destroyed first, and bad arguments fail without leaving anything
+ * half-made. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -78,6 +81,201 @@ static void test_no_pagealloc(void **state)
 	assert_null(st.pa);
 	exercise(&st);
 	kmem_stack_destroy(&st);
+}
+
+static size_t buddy_used(struct kmem_buddy *b)
+{
+	struct kmem_buddy_stats bs;
+
+	kmem_buddy_get_stats(b, &bs);
+	return bs.used_frames;
+}
+
+/* A slab instance of the caller's own on a page source of the stack (what a
+ * no_slab consumer may do later): kmalloc works, the owner words are there. */
+static void own_slab(const struct kmem_page_source *ps)
+{
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+	void *mem = test_aligned(64, kmem_slab_sizeof());
+	void *obj[16];
+
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "own";
+	sc.source = ps;
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), 0);
+	for (int i = 0; i < 16; i++) {
+		obj[i] = kmem_alloc(s, (size_t)(16 + i * 300));
+		assert_non_null(obj[i]);
+		memset(obj[i], 0x5a, (size_t)(16 + i * 300));
+	}
+	assert_int_equal(kmem_slab_check(s), 0);
+	for (int i = 0; i < 16; i++)
+		kmem_free(s, obj[i]);
+	kmem_slab_destroy(s);
+	free(mem);
+}
+
+/* Frames through the frame service of a no_slab stack: blocks of orders
+ * 0..3, zeroed when asked, all given back. */
+static void exercise_frames(struct kmem_stack *st)
+{
+	size_t frame = kmem_buddy_frame_size(st->buddy);
+	unsigned char *blk[32];
+
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned order = i % 4;
+
+		blk[i] = kmem_pa_alloc(st->pa, order, i % 2 ? KMEM_PAGE_ZERO : 0);
+		assert_non_null(blk[i]);
+		if (i % 2)
+			for (size_t k = 0; k < frame << order; k++)
+				assert_int_equal(blk[i][k], 0);
+		memset(blk[i], 0xc3, frame << order);
+	}
+	assert_int_equal(kmem_pa_check(st->pa), 0);
+	assert_int_equal(kmem_buddy_check(st->buddy), 0);
+	for (unsigned i = 0; i < 32; i++)
+		kmem_pa_free(st->pa, blk[i], i % 4);
+	assert_int_equal(kmem_pa_check(st->pa), 0);
+	assert_int_equal(kmem_buddy_check(st->buddy), 0);
+}
+
+/* no_slab: the frame service on the buddy, no slab instance, less instance
+ * memory; frames work through st.pa, a slab instance of one's own can go on
+ * the service later, and once the service is destroyed every frame is free
+ * in the buddy again. */
+static void test_no_slab(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	struct kmem_page_source ps;
+	struct test_recorder rec;
+	size_t first;
+
+	(void)state;
+	test_recorder_init(&rec);
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.sink = &rec.sink;
+	cfg.slab.debug_flags = 0x80000000u; /* ignored: no slab instance */
+	assert_true(kmem_stack_sizeof(&cfg) < kmem_stack_sizeof(&(struct kmem_stack_config){
+		.buddy = cfg.buddy }));
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	assert_non_null(st.buddy);
+	assert_non_null(st.pa);
+	assert_null(st.slab);
+	assert_ptr_equal(kmem_pa_buddy(st.pa), st.buddy);
+	first = kmem_buddy_free_frames(st.buddy);
+	exercise_frames(&st);
+	kmem_pa_page_source(st.pa, &ps);
+	own_slab(&ps);
+	exercise_frames(&st);
+	/* the shared sink is the service's */
+	assert_int_equal(kmem_pa_free_checked(st.pa, foreign, 0), KMEM_FOREIGN_POINTER);
+	assert_int_equal(kmem_error_count(&rec.sink, KMEM_FOREIGN_POINTER), 1);
+	assert_int_equal(kmem_pa_check(st.pa), 0);
+	/* destroy the service first: everything is back in the buddy */
+	kmem_pa_destroy(st.pa);
+	st.pa = NULL;
+	assert_int_equal(kmem_buddy_check(st.buddy), 0);
+	assert_int_equal(buddy_used(st.buddy), 0);
+	kmem_stack_destroy(&st);
+	assert_null(st.buddy);
+	assert_null(st.pa);
+	/* the same memory assembles again, with as many free frames */
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	assert_int_equal(kmem_buddy_free_frames(st.buddy), first);
+	exercise_frames(&st);
+	kmem_stack_destroy(&st);
+	assert_int_equal(kmem_error_total(&rec.sink), 1);
+}
+
+/* no_slab with no_pagealloc: the buddy alone, owner words still on (so a
+ * slab instance can go on its page source later), the least memory. */
+static void test_bare_buddy(void **state)
+{
+	struct kmem_stack_config cfg, slab_only;
+	struct kmem_stack st;
+	struct kmem_page_source ps;
+	void *blk[8];
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.no_pagealloc = true;
+	cfg.buddy.flags = 0; /* the stack puts KMEM_BUDDY_OWNERS back */
+	kmem_stack_config_init(&slab_only);
+	slab_only.no_pagealloc = true;
+	assert_true(kmem_stack_sizeof(&cfg) > 0);
+	assert_true(kmem_stack_sizeof(&cfg) < kmem_stack_sizeof(&slab_only));
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	assert_non_null(st.buddy);
+	assert_null(st.pa);
+	assert_null(st.slab);
+	for (unsigned i = 0; i < 8; i++) {
+		blk[i] = kmem_buddy_alloc(st.buddy, i % 3);
+		assert_non_null(blk[i]);
+	}
+	assert_int_equal(kmem_buddy_check(st.buddy), 0);
+	for (unsigned i = 0; i < 8; i++)
+		kmem_buddy_free(st.buddy, blk[i]);
+	kmem_buddy_page_source(st.buddy, &ps);
+	assert_non_null(ps.set_owner); /* owner words: KMEM_BUDDY_OWNERS */
+	own_slab(&ps);
+	assert_int_equal(kmem_buddy_check(st.buddy), 0);
+	assert_int_equal(buddy_used(st.buddy), 0);
+	kmem_stack_destroy(&st);
+	assert_null(st.buddy);
+}
+
+struct wm_arg {
+	struct kmem_stack_config *cfg;
+	size_t managed;
+};
+
+/* adds the region, then sets the frame service's watermarks from it */
+static int add_and_size(void *arg, struct kmem_buddy *b)
+{
+	struct wm_arg *w = arg;
+	int rc = kmem_buddy_add_region(b, heap, HEAP, NULL, 0);
+
+	if (rc)
+		return rc;
+	w->managed = kmem_buddy_free_frames(b);
+	w->cfg->pa.wmark_min = w->managed / 64;
+	w->cfg->pa.wmark_low = w->managed / 32;
+	w->cfg->pa.wmark_high = w->managed / 16;
+	return 0;
+}
+
+/* the callback may set cfg->pa from what it added: the service starts with
+ * those watermarks */
+static void test_callback_sets_pa(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	struct kmem_pa_stats ps;
+	struct wm_arg w = { &cfg, 0 };
+	size_t need;
+	void *mem;
+
+	(void)state;
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.add_regions = add_and_size;
+	cfg.add_regions_arg = &w;
+	need = kmem_stack_sizeof(&cfg);
+	mem = test_aligned(64, need);
+	assert_int_equal(kmem_stack_init(mem, need, &cfg, NULL, 0, NULL, 0, &st), 0);
+	assert_true(w.managed > 64);
+	kmem_pa_get_stats(st.pa, &ps);
+	assert_int_equal(ps.wmark_min, w.managed / 64);
+	assert_int_equal(ps.wmark_low, w.managed / 32);
+	assert_int_equal(ps.wmark_high, w.managed / 16);
+	exercise_frames(&st);
+	kmem_stack_destroy(&st);
+	free(mem);
 }
 
 /* separate instance memory and arena, 1 KiB frames, names passed through */
@@ -222,6 +420,13 @@ static void test_bad_arguments(void **state)
 	cfg.slab.debug_flags = 0x80000000u;
 	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), -EINVAL);
 	assert_null(st.buddy);
+	/* the frame service's config rejected with no slab instance above it */
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.pa.flags = 0x100;
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), -EINVAL);
+	assert_null(st.buddy);
+	assert_null(st.pa);
 	/* and after all that, the memory assembles cleanly */
 	kmem_stack_config_init(&cfg);
 	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
@@ -234,6 +439,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_in),
 		cmocka_unit_test(test_no_pagealloc),
+		cmocka_unit_test(test_no_slab),
+		cmocka_unit_test(test_bare_buddy),
+		cmocka_unit_test(test_callback_sets_pa),
 		cmocka_unit_test(test_init_separate),
 		cmocka_unit_test(test_add_regions_callback),
 		cmocka_unit_test(test_shared_sink),

@@ -1,5 +1,6 @@
 /* kmem/stack.h - the whole stack in one call: slab on the frame service on
- * the buddy (or slab directly on the buddy), over memory the caller supplies.
+ * the buddy (or slab directly on the buddy, or the frame service without a
+ * slab instance), over memory the caller supplies.
  *
  * Every layer stays usable alone; this is the assembly that programs, tests,
  * benchmarks, the kmem tool and the drop-in malloc would otherwise write by
@@ -44,12 +45,28 @@ struct kmem_stack_config {
 	 * buddy (the smallest build, e.g. firmware). pa is then ignored and
 	 * kmem_stack.pa is NULL. */
 	bool no_pagealloc;
+	/* true: no slab instance; the stack is the frame service on the
+	 * buddy, for consumers that want frames only (kmem_pa_alloc on
+	 * kmem_stack.pa) or that put a slab instance of their own on the
+	 * service's page source later. slab is then ignored and
+	 * kmem_stack.slab is NULL. The buddy keeps KMEM_BUDDY_OWNERS, so such
+	 * a later slab instance works. With no_pagealloc as well: the buddy
+	 * alone (kmem_stack.pa and .slab NULL), still with the stack's region
+	 * set-up, owner words and shared sink, e.g. for a consumer that works
+	 * on the bare buddy first and adds a slab instance on
+	 * kmem_buddy_page_source() afterwards. */
+	bool no_slab;
 	/* One error sink for all three layers. NULL: each layer's default. */
 	struct kmem_error_sink *sink;
 	/* Optional: called once the buddy exists and before the frame service
 	 * starts, to add (more) regions with kmem_buddy_add_region() or
 	 * reserve ranges; the frame service sizes its watermarks from what is
-	 * there afterwards. Returns 0 or a negative errno, which
+	 * there afterwards. kmem_stack_init() reads pa and slab only after
+	 * the callback returns, so a callback that holds its own pointer to
+	 * this config (through add_regions_arg) may set them from what it
+	 * added (e.g. watermarks from kmem_buddy_free_frames()); it must not
+	 * change the other fields (the buddy and the instance layout exist
+	 * by then). Returns 0 or a negative errno, which
 	 * kmem_stack_init() returns after undoing what it did. */
 	int (*add_regions)(void *arg, struct kmem_buddy *b);
 	void *add_regions_arg;
@@ -59,24 +76,25 @@ struct kmem_stack_config {
 struct kmem_stack {
 	struct kmem_buddy *buddy;
 	struct kmem_pagealloc *pa;	/* NULL with no_pagealloc */
-	struct kmem_slab *slab;
+	struct kmem_slab *slab;		/* NULL with no_slab */
 };
 
 /* Fill cfg with every layer's defaults (kmem_buddy_config_init() plus
  * KMEM_BUDDY_OWNERS, kmem_pa_config_init(), a zeroed slab config), the frame
- * service on, no shared sink, no callback. O(1). */
+ * service and the slab instance on, no shared sink, no callback. O(1). */
 KMEM_API void kmem_stack_config_init(struct kmem_stack_config *cfg);
 
-/* Bytes of instance storage kmem_stack_init() needs for cfg (the three
- * instances, each 64-byte aligned within it), or 0 if cfg->buddy is
- * invalid. The storage must be 64-byte aligned. O(1). */
+/* Bytes of instance storage kmem_stack_init() needs for cfg (the instances
+ * it makes, each 64-byte aligned within it), or 0 if cfg->buddy is invalid.
+ * The storage must be 64-byte aligned. O(1). */
 KMEM_API size_t kmem_stack_sizeof(const struct kmem_stack_config *cfg);
 
 /* Assemble the stack: the instances in mem[0..mem_size); the buddy's first
  * region arena[0..arena_size) with its frame table in meta[0..meta_size)
  * (meta NULL: carved from the arena's start, as kmem_buddy_add_region());
  * arena NULL: no region from here, cfg->add_regions adds them; then
- * cfg->add_regions if set; then the frame service and the slab instance.
+ * cfg->add_regions if set; then the frame service (unless no_pagealloc) and
+ * the slab instance (unless no_slab).
  * Returns 0 and fills *out, or:
  *   -EINVAL  cfg, mem or out NULL, mem misaligned, neither an arena nor an
  *            add_regions callback, or a layer rejected its configuration;
@@ -100,7 +118,10 @@ KMEM_API KMEM_MUST_CHECK int kmem_stack_create_in(void *base, size_t size,
 						  struct kmem_stack *out);
 
 /* Tear down from the top: kmem_slab_destroy() (reports leaked objects),
- * kmem_pa_destroy(), kmem_buddy_destroy(); then zeroes *st. The memory
+ * kmem_pa_destroy(), kmem_buddy_destroy(), each only if its pointer in *st
+ * is not NULL; then zeroes *st. A caller may destroy the upper layers
+ * itself first and set their pointers to NULL (e.g. to check that every
+ * frame is free in the buddy once the frame service is gone). The memory
  * belongs to the caller again. Not thread-safe: nothing may use the layers
  * meanwhile or afterwards. O(the layers' destroy). */
 KMEM_API void kmem_stack_destroy(struct kmem_stack *st);
