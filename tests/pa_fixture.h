@@ -1,8 +1,17 @@
 /* pa_fixture.h - a frame service (pagealloc) over a buddy instance with owner
- * words over a heap arena, reporting to one recording sink; and a "hoard", a
- * test shrinker that holds frames it allocated from the service and gives
- * them back when scanned, recording what it was asked. Shared by the
- * programs in tests/pagealloc/ (one per source file of pagealloc/).
+ * words over a heap arena, reporting to one recording sink, assembled by
+ * kmem_stack_init() with no slab instance (tests put their own on the
+ * service's page source: pafx_slab); and a "hoard", a test shrinker that
+ * holds frames it allocated from the service and gives them back when
+ * scanned, recording what it was asked. Shared by the programs in
+ * tests/pagealloc/ (one per source file of pagealloc/).
+ *
+ * Two steps, so a test can adjust the service's config in between:
+ * pafx_setup (or pafx_prepare + pafx_config) allocates the arena and fills a
+ * default config; pafx_start assembles the stack. A test that needs the
+ * buddy before the service starts sets f.before_start (called from the
+ * stack's add_regions callback, the region added); one that calls
+ * kmem_pa_init() itself takes the buddy alone with pafx_bare instead.
  *
  * The default geometry (pafx_init, pafx_setup): 4 KiB frames, max order 6,
  * a 4 MiB arena: 1024 frames, watermarks 32/40/48, zero_low/high 24/48. */
@@ -16,6 +25,7 @@
 #include "kmem_test.h"
 
 #include <kmem/pagealloc.h>
+#include <kmem/stack.h>
 
 #ifdef KMEM_HAVE_PTHREAD
 #include <pthread.h>
@@ -23,43 +33,81 @@
 
 struct pafx {
 	struct test_recorder rec;
-	struct kmem_buddy *b;
-	struct kmem_pagealloc *pa;
-	void *binst, *arena, *meta, *pinst;
+	struct kmem_stack st;	/* buddy + frame service, no slab */
+	struct kmem_buddy *b;	/* st.buddy */
+	struct kmem_pagealloc *pa; /* st.pa; NULL before pafx_start, and with pafx_bare */
+	void *inst, *arena, *meta; /* inst: the stack's instances */
 	size_t frame, arena_size;
+	unsigned max_order;
 	size_t base_used; /* stats.used right after kmem_pa_init: the pool arrays */
+	/* Optional, set before pafx_start: runs once the buddy has its region
+	 * and before the service starts (f->b is set), e.g. to reserve frames. */
+	void (*before_start)(struct pafx *f);
 };
 
-/* The buddy only (frames of `frame` bytes, owner words, one region). */
-static inline void pafx_buddy(struct pafx *f, size_t frame, unsigned max_order, size_t arena_size)
+/* The arena of the buddy to be (frames of `frame` bytes, owner words, one
+ * region); pafx_start or pafx_bare makes it. */
+static inline void pafx_prepare(struct pafx *f, size_t frame, unsigned max_order,
+				size_t arena_size)
 {
-	struct kmem_buddy_config bc;
-	size_t msz;
-
 	memset(f, 0, sizeof(*f));
 	test_recorder_init(&f->rec);
-	kmem_buddy_config_init(&bc);
-	bc.name = "pa-frames";
-	bc.frame_size = frame;
-	bc.max_order = max_order;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &f->rec.sink;
-	f->binst = test_aligned(64, kmem_buddy_sizeof(&bc));
-	assert_int_equal(kmem_buddy_init(f->binst, kmem_buddy_sizeof(&bc), &bc, &f->b), 0);
 	f->frame = frame;
+	f->max_order = max_order;
 	f->arena_size = arena_size;
 	f->arena = test_aligned(frame << max_order, arena_size);
-	msz = kmem_buddy_region_meta_size(f->b, f->arena, arena_size);
-	f->meta = test_aligned(64, msz);
-	assert_int_equal(kmem_buddy_add_region(f->b, f->arena, arena_size, f->meta, msz), 0);
-	f->pinst = test_aligned(64, kmem_pa_sizeof());
 }
 
-/* Defaults with the fixture's buddy; the sink is left NULL (the buddy's). */
+/* kmem_stack's add_regions callback: the arena with its frame table outside
+ * it (so the whole arena is frames), then the test's before_start. */
+static inline int pafx_add_region(void *arg, struct kmem_buddy *b)
+{
+	struct pafx *f = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, f->arena, f->arena_size);
+	int rc;
+
+	f->meta = test_aligned(64, msz);
+	rc = kmem_buddy_add_region(b, f->arena, f->arena_size, f->meta, msz);
+	if (rc == 0 && f->before_start) {
+		f->b = b;
+		f->before_start(f);
+	}
+	return rc;
+}
+
+/* Assemble the buddy (name "pa-frames", the recording sink) and, with pc, the
+ * frame service on it with pc's config (its buddy is the stack's; its sink
+ * NULL means the buddy's, the recording one); pc NULL: the buddy alone. */
+static inline void pafx_assemble(struct pafx *f, const struct kmem_pa_config *pc)
+{
+	struct kmem_stack_config cfg;
+	size_t isz;
+
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.no_pagealloc = pc == NULL;
+	cfg.buddy.name = "pa-frames";
+	cfg.buddy.frame_size = f->frame;
+	cfg.buddy.max_order = f->max_order;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.buddy.sink = &f->rec.sink;
+	if (pc)
+		cfg.pa = *pc;
+	cfg.add_regions = pafx_add_region;
+	cfg.add_regions_arg = f;
+	isz = kmem_stack_sizeof(&cfg);
+	f->inst = test_aligned(64, isz);
+	assert_int_equal(kmem_stack_init(f->inst, isz, &cfg, NULL, 0, NULL, 0, &f->st), 0);
+	f->b = f->st.buddy;
+	f->pa = f->st.pa;
+}
+
+/* Defaults; the buddy and the sink are left NULL (the stack's buddy, its
+ * sink). */
 static inline void pafx_config(struct pafx *f, struct kmem_pa_config *cfg)
 {
+	(void)f;
 	kmem_pa_config_init(cfg);
-	cfg->buddy = f->b;
 }
 
 static inline struct kmem_pa_stats pafx_stats(struct pafx *f)
@@ -71,11 +119,20 @@ static inline struct kmem_pa_stats pafx_stats(struct pafx *f)
 	return st;
 }
 
+/* The buddy and the frame service on it, with cfg. */
 static inline void pafx_start(struct pafx *f, const struct kmem_pa_config *cfg)
 {
-	assert_int_equal(kmem_pa_init(f->pinst, kmem_pa_sizeof(), cfg, &f->pa), 0);
+	pafx_assemble(f, cfg);
 	assert_non_null(f->pa);
 	f->base_used = pafx_stats(f).used;
+}
+
+/* The buddy alone (a stack with no frame service either), for tests that
+ * call kmem_pa_init() on it themselves; pafx_fini tears it down. */
+static inline void pafx_bare(struct pafx *f)
+{
+	pafx_assemble(f, NULL);
+	assert_null(f->pa);
 }
 
 static inline void pafx_init_full(struct pafx *f, size_t frame, unsigned max_order,
@@ -84,7 +141,7 @@ static inline void pafx_init_full(struct pafx *f, size_t frame, unsigned max_ord
 {
 	struct kmem_pa_config cfg;
 
-	pafx_buddy(f, frame, max_order, arena_size);
+	pafx_prepare(f, frame, max_order, arena_size);
 	pafx_config(f, &cfg);
 	cfg.flags = flags;
 	cfg.init_policy = policy;
@@ -95,11 +152,11 @@ static inline void pafx_init_full(struct pafx *f, size_t frame, unsigned max_ord
 #define PAFX_MAX_ORDER 6
 #define PAFX_ARENA ((size_t)4 << 20)
 
-/* The default geometry's buddy and a default config (pafx_config), for the
- * caller to adjust before pafx_start. */
+/* The default geometry and a default config (pafx_config), for the caller
+ * to adjust before pafx_start. */
 static inline void pafx_setup(struct pafx *f, struct kmem_pa_config *cfg)
 {
-	pafx_buddy(f, PAFX_FRAME, PAFX_MAX_ORDER, PAFX_ARENA);
+	pafx_prepare(f, PAFX_FRAME, PAFX_MAX_ORDER, PAFX_ARENA);
 	pafx_config(f, cfg);
 }
 
@@ -142,19 +199,23 @@ static inline void pafx_assert_sane(struct pafx *f)
 	assert_int_equal(kmem_buddy_check(f->b), 0);
 }
 
-/* Destroy the service; then every frame must be free in the buddy again. */
+/* Destroy the service (if any); then every frame must be free in the buddy
+ * again; then the buddy (kmem_stack_destroy) and the memory. */
 static inline void pafx_fini(struct pafx *f)
 {
-	assert_int_equal(kmem_pa_check(f->pa), 0);
-	assert_int_equal(kmem_buddy_check(f->b), 0);
-	kmem_pa_destroy(f->pa);
+	if (f->pa) {
+		assert_int_equal(kmem_pa_check(f->pa), 0);
+		assert_int_equal(kmem_buddy_check(f->b), 0);
+		kmem_pa_destroy(f->pa);
+		f->st.pa = f->pa = NULL;
+	}
 	assert_int_equal(kmem_buddy_check(f->b), 0);
 	assert_int_equal(pafx_buddy_used(f), 0);
-	kmem_buddy_destroy(f->b);
-	free(f->pinst);
+	kmem_stack_destroy(&f->st);
+	f->b = NULL;
+	free(f->inst);
 	free(f->meta);
 	free(f->arena);
-	free(f->binst);
 }
 
 static inline bool all_zero(const void *p, size_t n)

@@ -115,10 +115,11 @@ static void test_zero_targets_follow_watermarks(void **state)
 	pafx_fini(&f);
 }
 
-static int try_init(struct pafx *f, const struct kmem_pa_config *cfg)
+/* kmem_pa_init() into pinst and, if it succeeds, kmem_pa_destroy(). */
+static int try_init(void *pinst, const struct kmem_pa_config *cfg)
 {
 	struct kmem_pagealloc *pa = NULL;
-	int rc = kmem_pa_init(f->pinst, kmem_pa_sizeof(), cfg, &pa);
+	int rc = kmem_pa_init(pinst, kmem_pa_sizeof(), cfg, &pa);
 
 	if (rc == 0) {
 		kmem_pa_destroy(pa);
@@ -134,34 +135,38 @@ static void test_config_validation(void **state)
 	struct kmem_pa_config cfg, c;
 	struct kmem_pagealloc *pa = NULL;
 	size_t used0;
-	void *all[16];
+	void *all[16], *pinst;
 
 	(void)state;
+	/* the buddy alone: kmem_pa_init() called here, on it */
 	pafx_setup(&f, &cfg);
+	pafx_bare(&f);
+	cfg.buddy = f.b;
+	pinst = test_aligned(64, kmem_pa_sizeof());
 	used0 = pafx_buddy_used(&f);
 	assert_int_equal(kmem_pa_sizeof() % 16, 0);
 
-	assert_int_equal(kmem_pa_init(f.pinst, kmem_pa_sizeof(), NULL, &pa), -EINVAL);
+	assert_int_equal(kmem_pa_init(pinst, kmem_pa_sizeof(), NULL, &pa), -EINVAL);
 	assert_int_equal(kmem_pa_init(NULL, kmem_pa_sizeof(), &cfg, &pa), -EINVAL);
-	assert_int_equal(kmem_pa_init(f.pinst, kmem_pa_sizeof(), &cfg, NULL), -EINVAL);
-	assert_int_equal(kmem_pa_init((char *)f.pinst + 8, kmem_pa_sizeof(), &cfg, &pa), -EINVAL);
-	assert_int_equal(kmem_pa_init(f.pinst, kmem_pa_sizeof() - 1, &cfg, &pa), -ENOSPC);
+	assert_int_equal(kmem_pa_init(pinst, kmem_pa_sizeof(), &cfg, NULL), -EINVAL);
+	assert_int_equal(kmem_pa_init((char *)pinst + 8, kmem_pa_sizeof(), &cfg, &pa), -EINVAL);
+	assert_int_equal(kmem_pa_init(pinst, kmem_pa_sizeof() - 1, &cfg, &pa), -ENOSPC);
 	assert_null(pa);
 	c = cfg;
 	c.buddy = NULL;
-	assert_int_equal(try_init(&f, &c), -EINVAL);
+	assert_int_equal(try_init(pinst, &c), -EINVAL);
 	c = cfg;
 	c.flags = 0x100;
-	assert_int_equal(try_init(&f, &c), -EINVAL);
+	assert_int_equal(try_init(pinst, &c), -EINVAL);
 	c = cfg;
 	c.init_policy = (enum kmem_pa_init_policy)7;
-	assert_int_equal(try_init(&f, &c), -EINVAL);
+	assert_int_equal(try_init(pinst, &c), -EINVAL);
 	c = cfg;
 	c.share_policy = (enum kmem_pa_share_policy)9;
-	assert_int_equal(try_init(&f, &c), -EINVAL);
+	assert_int_equal(try_init(pinst, &c), -EINVAL);
 	c = cfg;
 	c.reclaim_scope = (enum kmem_pa_reclaim_scope)5;
-	assert_int_equal(try_init(&f, &c), -EINVAL);
+	assert_int_equal(try_init(pinst, &c), -EINVAL);
 	/* watermarks: all 0 or min < low < high <= managed */
 	static const size_t bad[][3] = {
 		{ 1, 1, 2 }, { 2, 1, 3 }, { 1, 3, 3 }, { 1, 4, 3 }, { 1, 2, 1025 },
@@ -172,17 +177,17 @@ static void test_config_validation(void **state)
 		c.wmark_min = bad[i][0];
 		c.wmark_low = bad[i][1];
 		c.wmark_high = bad[i][2];
-		assert_int_equal(try_init(&f, &c), -EINVAL);
+		assert_int_equal(try_init(pinst, &c), -EINVAL);
 	}
 	c = cfg;
 	c.wmark_min = 1;
 	c.wmark_low = 2;
 	c.wmark_high = 1024; /* high == managed is allowed */
-	assert_int_equal(try_init(&f, &c), 0);
+	assert_int_equal(try_init(pinst, &c), 0);
 	c = cfg;
 	c.zero_low = 10;
 	c.zero_high = 9;
-	assert_int_equal(try_init(&f, &c), -EINVAL);
+	assert_int_equal(try_init(pinst, &c), -EINVAL);
 	/* nothing leaked from the buddy by the failures */
 	assert_int_equal(pafx_buddy_used(&f), used0);
 	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
@@ -193,12 +198,14 @@ static void test_config_validation(void **state)
 		assert_non_null(all[i]);
 	}
 	assert_int_equal(kmem_buddy_free_frames(f.b), 0);
-	assert_int_equal(try_init(&f, &cfg), -ENOMEM);
+	assert_int_equal(try_init(pinst, &cfg), -ENOMEM);
 	for (unsigned i = 0; i < 16; i++)
 		kmem_buddy_free(f.b, all[i]);
 	assert_int_equal(pafx_buddy_used(&f), 0);
 
-	pafx_start(&f, &cfg);
+	/* and after all that, the service starts on the buddy */
+	assert_int_equal(try_init(pinst, &cfg), 0);
+	free(pinst);
 	pafx_fini(&f);
 }
 

@@ -9,6 +9,14 @@
 
 /* ---- misuse --------------------------------------------------------------------- */
 
+/* before the service starts: the arena's last 16 frames reserved */
+static void reserve_tail(struct pafx *f)
+{
+	unsigned char *tail = (unsigned char *)f->arena + f->arena_size - 16 * f->frame;
+
+	assert_int_equal(kmem_buddy_reserve(f->b, tail, 16 * f->frame), 0);
+}
+
 static void test_misuse_checked_free(void **state)
 {
 	struct pafx f;
@@ -20,8 +28,8 @@ static void test_misuse_checked_free(void **state)
 	(void)state;
 	pafx_setup(&f, &cfg);
 	/* the last 16 frames reserved before the service starts */
+	f.before_start = reserve_tail;
 	reserved = (unsigned char *)f.arena + ((size_t)4 << 20) - 16 * 4096;
-	assert_int_equal(kmem_buddy_reserve(f.b, reserved, 16 * 4096), 0);
 	cfg.flags = KMEM_PA_NO_PCP;
 	pafx_start(&f, &cfg);
 	assert_int_equal(pafx_stats(&f).managed, 1008);

@@ -374,7 +374,7 @@ static void test_thread_exit_returns_cache(void **state)
 	pthread_t t[3];
 
 	(void)state;
-	pafx_buddy(&f, 4096, 6, (size_t)4 << 20);
+	pafx_prepare(&f, 4096, 6, (size_t)4 << 20);
 	pafx_config(&f, &cfg);
 	cfg.pcp_batch = 4;
 	cfg.pcp_high = 16;
