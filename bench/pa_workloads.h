@@ -3,7 +3,8 @@
  * (icount_pagealloc.c), so both measure exactly the same code.
  *
  * Every instance runs over a 64 MiB arena of 4 KiB frames (16384 frames) in
- * a buddy with KMEM_BUDDY_OWNERS and max order 10. The arena is touched once
+ * a buddy with KMEM_BUDDY_OWNERS and max order 10, assembled by kmem_stack
+ * (no slab instance; the frame table outside the arena). The arena is touched once
  * at setup, so no workload pays first-touch page faults. Pool and cache
  * sizes: zero_high = zero_low = 4096 frames (the zeroer refills the order-0
  * zeroed pool whenever it is below 4096; zero_low = zero_high turns the
@@ -24,6 +25,7 @@
 #ifndef KMEM_PA_WORKLOADS_H
 #define KMEM_PA_WORKLOADS_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,45 +42,55 @@
 struct pw {
 	struct kmem_buddy *b;
 	struct kmem_pagealloc *pa;
-	void *binst, *painst, *arena, *meta;
+	struct kmem_stack st;		/* buddy + frame service, no slab */
+	void *inst, *arena, *meta;	/* inst: the stack's instances */
 	void *keep;			/* buddy pair: the block that keeps list 0 warm */
 	void *blk[PW_MAX_BLOCKS];
 };
 
+/* kmem_stack's add_regions callback: the arena with its frame table outside
+ * it, sized from the buddy just made. */
+static inline int pw_add_region(void *arg, struct kmem_buddy *b)
+{
+	struct pw *w = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, w->arena, PW_ARENA);
+
+	if (posix_memalign(&w->meta, 64, msz))
+		return -ENOMEM;
+	return kmem_buddy_add_region(b, w->arena, PW_ARENA, w->meta, msz);
+}
+
 /* policy: KMEM_PA_INIT_*; flags: KMEM_PA_NO_PCP, KMEM_PA_NO_BGZERO. */
 static inline int pw_setup(struct pw *w, enum kmem_pa_init_policy policy, unsigned flags)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_pa_config pc;
-	size_t msz;
+	struct kmem_stack_config cfg;
+	size_t isz;
 
 	memset(w, 0, sizeof(*w));
-	kmem_buddy_config_init(&bc);
-	bc.name = "bench";
-	bc.frame_size = PW_FRAME;
-	bc.max_order = 10;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	if (posix_memalign(&w->binst, 64, kmem_buddy_sizeof(&bc)) ||
-	    kmem_buddy_init(w->binst, kmem_buddy_sizeof(&bc), &bc, &w->b) ||
-	    posix_memalign(&w->arena, (size_t)4 << 20, PW_ARENA))
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.buddy.name = "bench";
+	cfg.buddy.frame_size = PW_FRAME;
+	cfg.buddy.max_order = 10;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.pa.name = "bench";
+	cfg.pa.init_policy = policy;
+	cfg.pa.zero_high = PW_ZERO_HIGH;
+	cfg.pa.zero_low = PW_ZERO_HIGH;
+	cfg.pa.pcp_batch = PW_PCP_BATCH;
+	cfg.pa.pcp_high = PW_PCP_HIGH;
+	cfg.pa.flags = flags;
+	cfg.add_regions = pw_add_region;
+	cfg.add_regions_arg = w;
+	isz = kmem_stack_sizeof(&cfg);
+	if (posix_memalign(&w->arena, (size_t)4 << 20, PW_ARENA))
 		return -1;
 	memset(w->arena, 0xa5, PW_ARENA); /* fault every frame in now */
-	msz = kmem_buddy_region_meta_size(w->b, w->arena, PW_ARENA);
-	if (posix_memalign(&w->meta, 64, msz) ||
-	    kmem_buddy_add_region(w->b, w->arena, PW_ARENA, w->meta, msz))
+	if (posix_memalign(&w->inst, 64, isz) ||
+	    kmem_stack_init(w->inst, isz, &cfg, NULL, 0, NULL, 0, &w->st))
 		return -1;
-	kmem_pa_config_init(&pc);
-	pc.name = "bench";
-	pc.buddy = w->b;
-	pc.init_policy = policy;
-	pc.zero_high = PW_ZERO_HIGH;
-	pc.zero_low = PW_ZERO_HIGH;
-	pc.pcp_batch = PW_PCP_BATCH;
-	pc.pcp_high = PW_PCP_HIGH;
-	pc.flags = flags;
-	if (posix_memalign(&w->painst, 64, kmem_pa_sizeof()) ||
-	    kmem_pa_init(w->painst, kmem_pa_sizeof(), &pc, &w->pa))
-		return -1;
+	w->b = w->st.buddy;
+	w->pa = w->st.pa;
 	return 0;
 }
 
@@ -86,12 +98,10 @@ static inline void pw_teardown(struct pw *w)
 {
 	if (w->keep)
 		kmem_buddy_free(w->b, w->keep);
-	kmem_pa_destroy(w->pa);
-	kmem_buddy_destroy(w->b);
-	free(w->painst);
+	kmem_stack_destroy(&w->st);
+	free(w->inst);
 	free(w->meta);
 	free(w->arena);
-	free(w->binst);
 }
 
 /* Frames in the zeroed pools (only order 0 is ever refilled here). */
