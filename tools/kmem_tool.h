@@ -189,9 +189,9 @@ int kmem_replay_main(int argc, char **argv);
 /* ---- replay_heap.c ------------------------------------------------------------- */
 
 struct replay_heap {
-	struct kmem_buddy *b;
-	struct kmem_pagealloc *pa;
-	struct kmem_slab *s;	/* NULL: the process's malloc (--malloc) */
+	/* buddy -> pagealloc -> slab (kmem_stack_init); all NULL: the
+	 * process's malloc (--malloc) */
+	struct kmem_stack st;
 	struct kmem_error_sink sink;
 	void *resv, *inst, *owner, *meta;
 	size_t resv_len, inst_len, owner_len, meta_len;

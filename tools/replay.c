@@ -167,20 +167,20 @@ static void idmap_erase(struct idmap *m, struct live *e)
 
 static inline void *h_alloc(struct replay_heap *h, size_t size)
 {
-	return h->s ? kmem_alloc(h->s, size ? size : 1) : malloc(size);
+	return h->st.slab ? kmem_alloc(h->st.slab, size ? size : 1) : malloc(size);
 }
 
 static inline void *h_zalloc(struct replay_heap *h, size_t size)
 {
-	return h->s ? kmem_zalloc(h->s, size ? size : 1) : calloc(1, size);
+	return h->st.slab ? kmem_zalloc(h->st.slab, size ? size : 1) : calloc(1, size);
 }
 
 static inline void *h_aligned(struct replay_heap *h, size_t size, size_t align)
 {
 	void *p;
 
-	if (h->s)
-		return kmem_alloc_aligned(h->s, size ? size : 1, align);
+	if (h->st.slab)
+		return kmem_alloc_aligned(h->st.slab, size ? size : 1, align);
 	if (align < sizeof(void *))
 		align = sizeof(void *);
 	return posix_memalign(&p, align, size) ? NULL : p;
@@ -190,13 +190,13 @@ static inline void *h_realloc(struct replay_heap *h, void *p, size_t size)
 {
 	if (!size)
 		size = 1; /* realloc(p, 0) is a FREE record of its own kind */
-	return h->s ? kmem_realloc(h->s, p, size) : realloc(p, size);
+	return h->st.slab ? kmem_realloc(h->st.slab, p, size) : realloc(p, size);
 }
 
 static inline void h_free(struct replay_heap *h, void *p)
 {
-	if (h->s)
-		kmem_free(h->s, p);
+	if (h->st.slab)
+		kmem_free(h->st.slab, p);
 	else
 		free(p);
 }
@@ -427,16 +427,16 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 
 	for (size_t i = 0; i < t->n && !rp->oom; i++) {
 		replay_one(rp, &t->rec[i]);
-		if (rp->h->pa && --left == 0) {
+		if (rp->h->st.pa && --left == 0) {
 			left = sample;
-			kmem_pa_get_stats(rp->h->pa, &ps);
+			kmem_pa_get_stats(rp->h->st.pa, &ps);
 			if (ps.used > rp->st.peak_pa_used)
 				rp->st.peak_pa_used = ps.used;
 		}
 	}
 	rp->st.wall_ns = now_ns() - t0;
-	if (rp->h->pa) {
-		kmem_pa_get_stats(rp->h->pa, &ps);
+	if (rp->h->st.pa) {
+		kmem_pa_get_stats(rp->h->st.pa, &ps);
 		if (ps.used > rp->st.peak_pa_used)
 			rp->st.peak_pa_used = ps.used;
 	}
@@ -598,28 +598,32 @@ int kmem_replay_main(int argc, char **argv)
 
 	if (!o.use_malloc) {
 		/* the state the trace left, then the checkers, then the teardown */
-		kmem_buddy_get_stats(h.b, &v.bst);
+		kmem_buddy_get_stats(h.st.buddy, &v.bst);
 		rp.st.peak_buddy_used = v.bst.peak_used_frames;
-		v.buddyinfo = kmem_replay_format_all(kmem_buddy_format_buddyinfo, h.b);
-		v.fragindex = kmem_replay_format_all(kmem_buddy_format_fragindex, h.b);
-		v.json = o.json ? kmem_replay_format_all(kmem_buddy_format_json, h.b) : NULL;
-		v.pa_ok = kmem_pa_check(h.pa) == 0;
-		v.buddy_ok = kmem_buddy_check(h.b) == 0;
+		v.buddyinfo = kmem_replay_format_all(kmem_buddy_format_buddyinfo, h.st.buddy);
+		v.fragindex = kmem_replay_format_all(kmem_buddy_format_fragindex, h.st.buddy);
+		v.json = o.json ? kmem_replay_format_all(kmem_buddy_format_json, h.st.buddy) : NULL;
+		v.pa_ok = kmem_pa_check(h.st.pa) == 0;
+		v.buddy_ok = kmem_buddy_check(h.st.buddy) == 0;
 	}
 	replay_drain(&rp);
 	if (!o.use_malloc) {
 		struct kmem_buddy_stats bst;
 
-		kmem_slab_destroy(h.s);
-		kmem_pa_destroy(h.pa);
-		kmem_buddy_get_stats(h.b, &bst);
+		/* slab and the service first: then every frame should be
+		 * free in the buddy (kmem_stack_destroy skips NULL layers) */
+		kmem_slab_destroy(h.st.slab);
+		kmem_pa_destroy(h.st.pa);
+		h.st.slab = NULL;
+		h.st.pa = NULL;
+		kmem_buddy_get_stats(h.st.buddy, &bst);
 		v.managed = bst.managed_frames;
 		v.free_after = bst.free_frames;
 		v.frames_back = bst.free_frames == bst.managed_frames;
-		if (kmem_buddy_check(h.b))
+		if (kmem_buddy_check(h.st.buddy))
 			v.buddy_ok = false;
 		v.errors = kmem_error_total(&h.sink);
-		kmem_buddy_destroy(h.b);
+		kmem_stack_destroy(&h.st);
 	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		maxrss = ru.ru_maxrss;

@@ -1,5 +1,5 @@
 /* replay_heap.c - `kmem replay`: the kmem heap the trace is replayed on,
- * assembled from the public API: a buddy over an mmap'd arena, a pagealloc
+ * assembled by kmem_stack_init(): a buddy over an mmap'd arena, a pagealloc
  * frame service on the buddy, a slab instance (kmalloc) on the service.
  *
  * What it does (kmem_replay_heap_setup, configured as the drop-in malloc
@@ -10,16 +10,19 @@
  *      read-write. MAP_NORESERVE: only what the trace touches is used.
  *   2. The buddy (KMEM_BUDDY_OWNERS, one owner table for the arena in its
  *      own mapping) with max order o->max_order, or the largest order that
- *      fits the arena; its frame table in a mapping of its own.
+ *      fits the arena; the stack's add_regions callback maps its frame
+ *      table (sized by the buddy) and adds the arena.
  *   3. The frame service without zeroing work (KMEM_PA_INIT_NONE,
  *      KMEM_PA_NO_BGZERO, no reaper thread), watermarks 32 / 64 / a quarter
- *      of the frames clamped to 96..2048.
+ *      of the managed frames clamped to 96..2048, set by the same callback
+ *      once the region is there (the stack reads the service's config
+ *      after it).
  *   4. The slab instance on the service's page source.
  * The three instances share one error sink (it prints each error; the
  * report counts them) and one mapping. No growth: the arena is all there
  * is, so a trace that needs more fails calls (the replay counts them).
  *
- * Data structures: struct replay_heap (kmem_tool.h): the instances and the
+ * Data structures: struct replay_heap (kmem_tool.h): the stack and the
  * four mappings (reservation, instances, owner table, frame table).
  *
  * Tunables: the options (--heap, --frame, --max-order, in replay.c); the
@@ -51,13 +54,43 @@ void kmem_replay_heap_unmap(struct replay_heap *h)
 	h->meta = h->owner = h->inst = h->resv = NULL;
 }
 
+/* What the add_regions callback needs: the heap, the arena's aligned start,
+ * and the stack's config, whose watermarks it sets. */
+struct heap_arena {
+	struct replay_heap *h;
+	void *base;
+	struct kmem_stack_config *cfg;
+};
+
+/* kmem_stack's add_regions callback: the frame table in a mapping of its
+ * own, the arena as the one region, then the watermarks from the managed
+ * frames. */
+static int add_arena(void *arg, struct kmem_buddy *b)
+{
+	struct heap_arena *a = arg;
+	struct replay_heap *h = a->h;
+	size_t managed;
+	int rc;
+
+	h->meta_len = kmem_buddy_region_meta_size(b, a->base, h->bytes);
+	h->meta = map_anon(h->meta_len, PROT_READ | PROT_WRITE);
+	if (!h->meta)
+		return -ENOMEM;
+	rc = kmem_buddy_add_region(b, a->base, h->bytes, h->meta, h->meta_len);
+	if (rc)
+		return rc;
+	managed = kmem_buddy_free_frames(b);
+	a->cfg->pa.wmark_min = 32;
+	a->cfg->pa.wmark_low = 64;
+	a->cfg->pa.wmark_high = managed / 4 < 96 ? 96 : managed / 4 > 2048 ? 2048 : managed / 4;
+	return 0;
+}
+
 int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_pa_config pc;
-	struct kmem_slab_config sc = { .name = "replay" };
-	struct kmem_page_source ps;
-	size_t block, frames, bsz, psz, ssz, managed;
+	struct kmem_stack_config cfg;
+	struct heap_arena arena = { h, NULL, &cfg };
+	size_t block, frames;
 	uintptr_t base;
 	int rc;
 
@@ -74,13 +107,19 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 		while (h->max_order < KMEM_BUDDY_ORDER_LIMIT &&
 		       (frames >> (h->max_order + 1)) != 0)
 			h->max_order++;
-	kmem_buddy_config_init(&bc);
-	bc.name = "replay";
-	bc.frame_size = h->frame;
-	bc.max_order = h->max_order;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &h->sink;
-	if (!kmem_buddy_sizeof(&bc)) {
+	kmem_stack_config_init(&cfg);
+	cfg.sink = &h->sink;
+	cfg.buddy.name = "replay";
+	cfg.buddy.frame_size = h->frame;
+	cfg.buddy.max_order = h->max_order;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.pa.name = "replay";
+	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
+	cfg.pa.flags = KMEM_PA_NO_BGZERO;
+	cfg.slab.name = "replay";
+	cfg.add_regions = add_arena;
+	cfg.add_regions_arg = &arena;
+	if (!kmem_stack_sizeof(&cfg)) {
 		kmem_tool_error("invalid frame size or max order");
 		return -1;
 	}
@@ -89,57 +128,28 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	h->resv = map_anon(h->resv_len, PROT_NONE);
 	h->owner_len = frames * sizeof(void *);
 	h->owner = map_anon(h->owner_len, PROT_READ | PROT_WRITE);
-	bsz = (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63;
-	psz = (kmem_pa_sizeof() + 63) & ~(size_t)63;
-	ssz = (kmem_slab_sizeof() + 63) & ~(size_t)63;
-	h->inst_len = bsz + psz + ssz;
-	h->inst = map_anon(h->inst_len, PROT_READ | PROT_WRITE);
-	if (!h->resv || !h->owner || !h->inst) {
+	if (!h->resv || !h->owner) {
 		kmem_tool_error("cannot map a %zu-byte heap: %s", h->bytes, strerror(errno));
 		return -1;
 	}
 	base = ((uintptr_t)h->resv + block - 1) & ~(uintptr_t)(block - 1);
+	arena.base = (void *)base;
+	cfg.buddy.owner_table = h->owner;
+	cfg.buddy.owner_base = (void *)base;
+	cfg.buddy.owner_frames = frames;
+	h->inst_len = kmem_stack_sizeof(&cfg);
+	h->inst = map_anon(h->inst_len, PROT_READ | PROT_WRITE);
+	if (!h->inst) {
+		kmem_tool_error("cannot map a %zu-byte heap: %s", h->bytes, strerror(errno));
+		return -1;
+	}
 	if (mprotect((void *)base, h->bytes, PROT_READ | PROT_WRITE) != 0) {
 		kmem_tool_error("mprotect of the heap: %s", strerror(errno));
 		return -1;
 	}
-	bc.owner_table = h->owner;
-	bc.owner_base = (void *)base;
-	bc.owner_frames = frames;
-	rc = kmem_buddy_init(h->inst, bsz, &bc, &h->b);
-	if (!rc) {
-		h->meta_len = kmem_buddy_region_meta_size(h->b, (void *)base, h->bytes);
-		h->meta = map_anon(h->meta_len, PROT_READ | PROT_WRITE);
-		rc = h->meta ? kmem_buddy_add_region(h->b, (void *)base, h->bytes, h->meta, h->meta_len)
-			     : -ENOMEM;
-	}
+	rc = kmem_stack_init(h->inst, h->inst_len, &cfg, NULL, 0, NULL, 0, &h->st);
 	if (rc) {
-		kmem_tool_error("buddy setup failed: %s", strerror(-rc));
-		return -1;
-	}
-	managed = kmem_buddy_free_frames(h->b);
-	kmem_pa_config_init(&pc);
-	pc.name = "replay";
-	pc.buddy = h->b;
-	pc.sink = &h->sink;
-	pc.init_policy = KMEM_PA_INIT_NONE;
-	pc.flags = KMEM_PA_NO_BGZERO;
-	pc.wmark_min = 32;
-	pc.wmark_low = 64;
-	pc.wmark_high = managed / 4 < 96 ? 96 : managed / 4 > 2048 ? 2048 : managed / 4;
-	rc = kmem_pa_init((char *)h->inst + bsz, psz, &pc, &h->pa);
-	if (rc) {
-		h->pa = NULL;
-		kmem_tool_error("pagealloc setup failed: %s", strerror(-rc));
-		return -1;
-	}
-	kmem_pa_page_source(h->pa, &ps);
-	sc.source = &ps;
-	sc.sink = &h->sink;
-	rc = kmem_slab_init((char *)h->inst + bsz + psz, ssz, &sc, &h->s);
-	if (rc) {
-		h->s = NULL;
-		kmem_tool_error("slab setup failed: %s", strerror(-rc));
+		kmem_tool_error("heap setup failed: %s", strerror(-rc));
 		return -1;
 	}
 	return 0;
