@@ -4,13 +4,17 @@
  * What it does (the output is a pure function of the options: same seed,
  * same text):
  *   1. Buddy phase: a buddy instance over an arena in process memory (64 MiB
- *      of 4 KiB frames by default, the embedded default), driven by a seeded
+ *      of 4 KiB frames by default, the embedded default; kmem_stack_init
+ *      with neither frame service nor slab: the buddy alone, owner words
+ *      on for phase 2, the frame table outside the arena), driven by a seeded
  *      random page workload of alternating allocation and free phases with
  *      mixed orders (half order 0, skewing small as in kernels); then
  *      /proc/buddyinfo-style free counts, Linux's fragmentation indexes per
  *      order and a one-screen summary (or, with --json, the buddy's JSON).
  *   2. Slab phase: on the same (now fragmented) frames, a slab instance
- *      serves two object caches and kmalloc through a seeded object workload;
+ *      (made here, on the buddy's page source: phase 1 measures the frames
+ *      before any slab exists) serves two object caches and kmalloc through
+ *      a seeded object workload;
  *      /proc/slabinfo; every object freed, the caches checked and destroyed.
  *   3. Frame-service phase (demo_pagealloc.c), on a buddy of its own.
  *   4. Drain: every block of phase 1 freed; all of them coalesce back into
@@ -19,7 +23,7 @@
  * frame size or order exits 2). On a failure the process ends without a
  * teardown, so no destroy reports leaks on top of the failure.
  *
- * Data structures: struct demo_buddy (the phase-1 instance, its memory and
+ * Data structures: struct demo_buddy (the phase-1 stack, its memory and
  * the live blocks); struct demo_objs (kmem_tool.h: a set of slab objects of
  * three kinds, shared with the frame-service phase); one seeded splitmix64
  * stream (common/kmem_rand.h) drawn by the phases in order.
@@ -60,8 +64,10 @@ void kmem_demo_objs_free_all(struct demo_objs *ob)
 /* ---- phase 1: the buddy ----------------------------------------------------------- */
 
 struct demo_buddy {
-	struct kmem_buddy *b;
+	struct kmem_stack st;	/* the buddy alone */
+	struct kmem_buddy *b;	/* st.buddy */
 	void *inst, *arena, *meta;
+	size_t arena_size;
 	struct demo_blk *live;	/* blocks the workload holds */
 	size_t nlive, cap;
 };
@@ -96,21 +102,39 @@ static void print_indexes(const struct kmem_buddy_stats *st)
 	}
 }
 
+/* kmem_stack's add_regions callback: the arena, with its frame table
+ * outside it (so the whole arena is frames). */
+static int add_arena(void *arg, struct kmem_buddy *b)
+{
+	struct demo_buddy *d = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, d->arena, d->arena_size);
+
+	d->meta = msz ? aligned_alloc(64, (msz + 63) & ~(size_t)63) : NULL;
+	if (!d->meta)
+		return -ENOMEM;
+	return kmem_buddy_add_region(b, d->arena, d->arena_size, d->meta, msz);
+}
+
 /* The instance over its arena. Returns 0, 1 (no memory, setup failed) or 2
  * (frame size or max order the buddy rejects). */
 static int buddy_setup(struct demo_buddy *d, const struct demo_opts *o)
 {
-	struct kmem_buddy_config cfg;
+	struct kmem_stack_config cfg;
 	struct kmem_buddy_stats st;
-	size_t msz, align;
+	size_t isz, align;
 	int rc;
 
-	kmem_buddy_config_init(&cfg);
-	cfg.name = "demo";
-	cfg.frame_size = o->frame;
-	cfg.max_order = o->max_order;
-	cfg.flags = KMEM_BUDDY_OWNERS; /* the slab phase maps objects to slabs */
-	if (!kmem_buddy_sizeof(&cfg)) {
+	kmem_stack_config_init(&cfg);
+	cfg.no_pagealloc = true;
+	cfg.no_slab = true; /* phase 2 makes its own on these frames */
+	cfg.buddy.name = "demo";
+	cfg.buddy.frame_size = o->frame;
+	cfg.buddy.max_order = o->max_order;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS; /* the slab phase maps objects to slabs */
+	cfg.add_regions = add_arena;
+	cfg.add_regions_arg = d;
+	isz = kmem_stack_sizeof(&cfg);
+	if (!isz) {
 		kmem_tool_error("invalid frame size or max order");
 		return 2;
 	}
@@ -119,19 +143,18 @@ static int buddy_setup(struct demo_buddy *d, const struct demo_opts *o)
 	align = o->frame << o->max_order;
 	if (align < sizeof(void *))
 		align = sizeof(void *);
+	d->arena_size = o->arena;
 	if (posix_memalign(&d->arena, align > 1u << 30 ? 1u << 30 : align, o->arena) ||
-	    posix_memalign(&d->inst, 64, kmem_buddy_sizeof(&cfg))) {
+	    posix_memalign(&d->inst, 64, isz)) {
 		kmem_tool_error("cannot allocate a %zu-byte arena", o->arena);
 		return 1;
 	}
-	rc = kmem_buddy_init(d->inst, kmem_buddy_sizeof(&cfg), &cfg, &d->b);
-	msz = rc ? 0 : kmem_buddy_region_meta_size(d->b, d->arena, o->arena);
-	d->meta = msz ? aligned_alloc(64, (msz + 63) & ~(size_t)63) : NULL;
-	if (rc || !d->meta ||
-	    (rc = kmem_buddy_add_region(d->b, d->arena, o->arena, d->meta, msz))) {
-		kmem_tool_error("setup failed: %s", strerror(rc ? -rc : ENOMEM));
+	rc = kmem_stack_init(d->inst, isz, &cfg, NULL, 0, NULL, 0, &d->st);
+	if (rc) {
+		kmem_tool_error("setup failed: %s", strerror(-rc));
 		return 1;
 	}
+	d->b = d->st.buddy;
 	kmem_buddy_get_stats(d->b, &st);
 	d->cap = st.managed_frames;
 	d->live = calloc(d->cap, sizeof(*d->live));
@@ -240,7 +263,7 @@ static int buddy_drain(struct demo_buddy *d, const struct demo_opts *o)
 		printf("\nafter freeing everything (all coalesced):\n%s", text);
 	}
 	rc = kmem_error_total(kmem_buddy_error_sink(d->b)) ? 1 : 0;
-	kmem_buddy_destroy(d->b);
+	kmem_stack_destroy(&d->st);
 	free(d->live);
 	free(d->meta);
 	free(d->inst);

@@ -1,5 +1,6 @@
 /* demo_pagealloc.c - the demo's frame-service phase: a pagealloc instance
- * over a small buddy of its own, with a slab instance on top.
+ * over a small buddy of its own (kmem_stack_init with no slab instance),
+ * with a slab instance on top from step 3 on.
  *
  * What it does (reproducible: no reaper thread; the demo drives the reaper
  * with kmem_pa_reaper_run(), so the same seed prints the same text):
@@ -17,8 +18,8 @@
  *   4. zoneinfo, selected vmstat lines, kmem_pa_check and the cache
  *      checkers; a teardown after which every frame is free in the buddy.
  *
- * Data structures: struct pa_demo (the three instances and their memory,
- * the zero-fill counts); struct demo_objs (kmem_tool.h) for the objects.
+ * Data structures: struct pa_demo (the stack, the slab instance, their
+ * memory, the zero-fill counts); struct demo_objs (kmem_tool.h) for the objects.
  *
  * Tunables (fixed, so the output does not depend on the demo's options):
  * PA_ARENA 16 MiB of PA_FRAME 4 KiB frames, PA_MAX_ORDER 10, the page
@@ -43,10 +44,10 @@
 #define PA_OBJS_MAX 60000u	/* slab workload: objects live at once */
 
 struct pa_demo {
-	struct kmem_buddy *b;
-	struct kmem_pagealloc *pa;
-	struct kmem_slab *s;
-	void *binst, *arena, *meta, *pinst, *sinst;
+	struct kmem_stack st;		/* buddy + frame service, no slab */
+	struct kmem_pagealloc *pa;	/* st.pa */
+	struct kmem_slab *s;		/* step 3's, on the service */
+	void *inst, *arena, *meta, *sinst; /* inst: the stack's instances */
 	unsigned long checked, dirty; /* zero-fill verification */
 };
 
@@ -123,44 +124,47 @@ static void print_vmstat_subset(const char *text)
 	}
 }
 
-/* The stack, assembled by hand: a buddy over an aligned_alloc'd arena
- * (owner table on: slab maps objects to slabs), the frame service on it with
- * the default policy and derived watermarks. The slab instance on top comes
- * in step 3. Returns 0 or a negative errno (what was built is torn down by
- * the caller). */
-static int pa_setup(struct pa_demo *d)
+/* kmem_stack's add_regions callback: the arena, with its frame table
+ * outside it (so the whole arena is frames). */
+static int pa_add_arena(void *arg, struct kmem_buddy *b)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_pa_config pc;
-	size_t msz;
-	int rc;
+	struct pa_demo *d = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, d->arena, PA_ARENA);
 
-	kmem_buddy_config_init(&bc);
-	bc.name = "frames";
-	bc.frame_size = PA_FRAME;
-	bc.max_order = PA_MAX_ORDER;
-	bc.flags = KMEM_BUDDY_OWNERS; /* slab maps objects to slabs */
-	d->binst = aligned_zalloc(64, kmem_buddy_sizeof(&bc));
-	d->arena = aligned_alloc(PA_FRAME << PA_MAX_ORDER, PA_ARENA);
-	if (!d->binst || !d->arena)
-		return -ENOMEM;
-	rc = kmem_buddy_init(d->binst, kmem_buddy_sizeof(&bc), &bc, &d->b);
-	if (rc)
-		return rc;
-	msz = kmem_buddy_region_meta_size(d->b, d->arena, PA_ARENA);
 	d->meta = msz ? aligned_zalloc(64, msz) : NULL;
 	if (!d->meta)
 		return -ENOMEM;
-	rc = kmem_buddy_add_region(d->b, d->arena, PA_ARENA, d->meta, msz);
-	if (rc)
-		return rc;
-	kmem_pa_config_init(&pc); /* policy init_on_alloc, derived watermarks */
-	pc.name = "pagealloc";
-	pc.buddy = d->b;
-	d->pinst = aligned_zalloc(64, kmem_pa_sizeof());
-	if (!d->pinst)
+	return kmem_buddy_add_region(b, d->arena, PA_ARENA, d->meta, msz);
+}
+
+/* The stack without its slab instance: a buddy over an aligned_alloc'd
+ * arena (owner table on: slab maps objects to slabs), the frame service on
+ * it with the default policy and derived watermarks. The slab instance on
+ * top comes in step 3, so steps 1-2 see the frames before any slab exists.
+ * Returns 0 or a negative errno (the caller frees the memory). */
+static int pa_setup(struct pa_demo *d)
+{
+	struct kmem_stack_config cfg;
+	size_t isz;
+	int rc;
+
+	kmem_stack_config_init(&cfg); /* policy init_on_alloc, derived watermarks */
+	cfg.no_slab = true;
+	cfg.buddy.name = "frames";
+	cfg.buddy.frame_size = PA_FRAME;
+	cfg.buddy.max_order = PA_MAX_ORDER;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS; /* slab maps objects to slabs */
+	cfg.pa.name = "pagealloc";
+	cfg.add_regions = pa_add_arena;
+	cfg.add_regions_arg = d;
+	isz = kmem_stack_sizeof(&cfg);
+	d->inst = aligned_zalloc(64, isz);
+	d->arena = aligned_alloc(PA_FRAME << PA_MAX_ORDER, PA_ARENA);
+	if (!d->inst || !d->arena)
 		return -ENOMEM;
-	return kmem_pa_init(d->pinst, kmem_pa_sizeof(), &pc, &d->pa);
+	rc = kmem_stack_init(d->inst, isz, &cfg, NULL, 0, NULL, 0, &d->st);
+	d->pa = d->st.pa;
+	return rc;
 }
 
 /* 1. Seeded page workload, orders 0..3, some KMEM_PAGE_ZERO requests;
@@ -418,26 +422,28 @@ out:
 		if (kmem_error_total(kmem_slab_error_sink(d.s)))
 			rc = 1;
 	}
-	if (d.pa)
-		kmem_pa_destroy(d.pa);
-	if (d.b) {
-		kmem_buddy_get_stats(d.b, &bst);
-		if (kmem_buddy_check(d.b) || bst.free_frames != bst.managed_frames ||
-		    kmem_error_total(kmem_buddy_error_sink(d.b)))
+	/* the service before the buddy, to count what came back to it
+	 * (kmem_stack_destroy skips NULL layers) */
+	if (d.st.pa)
+		kmem_pa_destroy(d.st.pa);
+	d.st.pa = d.pa = NULL;
+	if (d.st.buddy) {
+		kmem_buddy_get_stats(d.st.buddy, &bst);
+		if (kmem_buddy_check(d.st.buddy) || bst.free_frames != bst.managed_frames ||
+		    kmem_error_total(kmem_buddy_error_sink(d.st.buddy)))
 			rc = 1;
 		else if (!quiet)
 			printf("pagealloc teardown: slab and service destroyed, %zu of %zu frames free\n",
 			       bst.free_frames, bst.managed_frames);
-		kmem_buddy_destroy(d.b);
+		kmem_stack_destroy(&d.st);
 	}
 	free(held);
 	free(ob.obj);
 	free(ob.kind);
 	free(text);
 	free(d.sinst);
-	free(d.pinst);
+	free(d.inst);
 	free(d.meta);
-	free(d.binst);
 	free(d.arena);
 	return rc;
 }
