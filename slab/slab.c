@@ -47,29 +47,16 @@ void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c, enum kmem
 
 /* ---- lists (S1) ------------------------------------------------------------ */
 
-static void list_add(struct slab **head, struct slab *sl)
+/* The slab whose link is n (n not NULL). */
+static struct slab *slab_of_link(struct kmem_list_node *n)
 {
-	sl->prev = NULL;
-	sl->next = *head;
-	if (*head)
-		(*head)->prev = sl;
-	*head = sl;
-}
-
-static void list_del(struct slab **head, struct slab *sl)
-{
-	if (sl->prev)
-		sl->prev->next = sl->next;
-	else
-		*head = sl->next;
-	if (sl->next)
-		sl->next->prev = sl->prev;
+	return KMEM_LIST_ENTRY(n, struct slab, link);
 }
 
 static void slab_link_locked(struct kmem_cache *c, struct slab *sl)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
-	list_add(slab_list(c, sl->inuse), sl);
+	kmem_list_add(slab_list(c, sl->inuse), &sl->link);
 	if (sl->inuse == 0)
 		c->nr_empty++;
 	else if (sl->inuse < c->objs)
@@ -79,13 +66,13 @@ static void slab_link_locked(struct kmem_cache *c, struct slab *sl)
 /* Unlink a slab that is on the list for `inuse` objects. */
 static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl, unsigned inuse)
 {
-	struct slab **head = slab_list(c, inuse);
+	struct kmem_list *head = slab_list(c, inuse);
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
-	list_del(head, sl);
+	kmem_list_del(&sl->link);
 	if (inuse == 0)
 		c->nr_empty--;
-	else if (inuse < c->objs && !*head)
+	else if (inuse < c->objs && kmem_list_empty(head))
 		c->partial_mask &= ~((uint64_t)1 << slab_bucket(c, inuse));
 }
 
@@ -311,9 +298,9 @@ static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "alloc needs the cache lock");
 	if (c->partial_mask)
-		sl = c->partial[63 - (unsigned)__builtin_clzll(c->partial_mask)];
-	else if (c->empty)
-		sl = c->empty;
+		sl = slab_of_link(kmem_list_first(&c->partial[63 - (unsigned)__builtin_clzll(c->partial_mask)]));
+	else if (!kmem_list_empty(&c->empty))
+		sl = slab_of_link(kmem_list_first(&c->empty));
 	else
 		return NULL;
 	used = slab_used_bits(sl);
@@ -604,7 +591,9 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const char *why)
 {
 	size_t released = 0;
-	struct slab *release = NULL, *sl;
+	struct kmem_list release = KMEM_LIST_INIT; /* unlinked empty slabs, newest first */
+	struct kmem_list_node *node;
+	struct slab *sl;
 	size_t i, keep = 0;
 	unsigned idx[KMEM_MAG_MAX_ROUNDS];
 	struct slab *slabs[KMEM_MAG_MAX_ROUNDS];
@@ -633,19 +622,15 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 			continue;
 		}
 		r = free_locked(c, slabs[i], idx[i]);
-		if (r) {
-			r->next = release;
-			release = r;
-		}
+		if (r)
+			kmem_list_add(&release, &r->link);
 	}
 	kmem_lock_release(&c->lock);
 	if (nbad)
 		kmem_slab_report(c->owner, c, KMEM_DOUBLE_FREE, bad, NULL,
 				 "%u object(s) freed twice%s (the last: %p)", nbad, why, bad);
-	while (release) {
-		sl = release;
-		release = sl->next;
-		slab_release(c, sl);
+	while ((node = kmem_list_pop(&release)) != NULL) {
+		slab_release(c, slab_of_link(node));
 		released++;
 	}
 	return released << c->order;
@@ -708,23 +693,20 @@ void kmem_cache_free_bulk(struct kmem_cache *c, size_t n, void **objs)
 
 size_t kmem_cache_release_empty(struct kmem_cache *c)
 {
-	struct slab *list, *sl;
+	struct kmem_list list = KMEM_LIST_INIT;
+	struct kmem_list_node *pos;
 	size_t n = 0;
 
 	kmem_lock_acquire(&c->lock);
-	list = c->empty;
-	c->empty = NULL;
-	for (sl = list; sl; sl = sl->next)
+	kmem_list_move_all(&list, &c->empty);
+	KMEM_LIST_FOR_EACH(pos, &list)
 		n++;
 	c->nr_empty = 0;
 	c->nr_slabs -= n;
 	c->slabs_released += n;
 	kmem_lock_release(&c->lock);
-	while (list) {
-		sl = list;
-		list = sl->next;
-		slab_release(c, sl);
-	}
+	while ((pos = kmem_list_pop(&list)) != NULL)
+		slab_release(c, slab_of_link(pos));
 	return n << c->order;
 }
 
@@ -761,25 +743,23 @@ static void report_leaks(struct kmem_cache *c, struct slab *sl, unsigned *budget
 /* Tear down every slab of c; the struct itself stays. No lock held. */
 static void cache_teardown(struct kmem_cache *c)
 {
-	struct slab *all = NULL, *sl;
+	struct kmem_list all = KMEM_LIST_INIT;
+	struct kmem_list_node *n;
+	struct slab *sl;
 	size_t live;
 	unsigned budget = 16;
 
 	kmem_lock_acquire(&c->lock);
 	live = c->active_objs;
+	/* one by one, so the release order is as it always was: the empty
+	 * list's last slab first, the first partial bucket's first slab last */
 	for (unsigned b = 0; b < SLAB_BUCKETS; b++)
-		while ((sl = c->partial[b]) != NULL) {
-			list_del(&c->partial[b], sl);
-			list_add(&all, sl);
-		}
-	while ((sl = c->full) != NULL) {
-		list_del(&c->full, sl);
-		list_add(&all, sl);
-	}
-	while ((sl = c->empty) != NULL) {
-		list_del(&c->empty, sl);
-		list_add(&all, sl);
-	}
+		while ((n = kmem_list_pop(&c->partial[b])) != NULL)
+			kmem_list_add(&all, n);
+	while ((n = kmem_list_pop(&c->full)) != NULL)
+		kmem_list_add(&all, n);
+	while ((n = kmem_list_pop(&c->empty)) != NULL)
+		kmem_list_add(&all, n);
 	c->partial_mask = 0;
 	c->slabs_released += c->direct ? 0 : c->nr_slabs;
 	c->nr_slabs = c->direct ? c->nr_slabs : 0;
@@ -789,9 +769,8 @@ static void cache_teardown(struct kmem_cache *c)
 		kmem_slab_report(c->owner, c, KMEM_LEAK, NULL, NULL,
 				 "%zu direct objects still allocated when the cache is destroyed; "
 				 "their blocks stay allocated in the page source", live);
-	while (all) {
-		sl = all;
-		all = sl->next;
+	while ((n = kmem_list_pop(&all)) != NULL) {
+		sl = slab_of_link(n);
 		if (sl->inuse)
 			report_leaks(c, sl, &budget);
 		slab_release(c, sl);

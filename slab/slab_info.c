@@ -135,25 +135,37 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	return true;
 }
 
-/* Walk one list: every slab belongs there (S1); counts slabs and objects. */
-static bool check_list_locked(struct kmem_cache *c, struct slab *head, struct slab **where,
-			      size_t *slabs, size_t *objs, struct check_fail *cf)
+/* Walk one list: well linked and no longer than the slabs the cache counts
+ * beyond *slabs (kmem_list_check), every slab belongs there (S1); counts
+ * slabs and objects. */
+static bool check_list_locked(struct kmem_cache *c, struct kmem_list *list, size_t *slabs,
+			      size_t *objs, struct check_fail *cf)
 {
-	struct slab *prev = NULL;
+	const struct kmem_list_node *at;
+	struct kmem_list_node *n;
+	size_t len;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
-	for (struct slab *sl = head; sl; prev = sl, sl = sl->next) {
-		if (sl->prev != prev)
-			FAIL(cf, sl, "S1: broken list links");
+	switch (kmem_list_check(list, *slabs < c->nr_slabs ? c->nr_slabs - *slabs : 0, &len, &at)) {
+	case KMEM_LIST_SOUND:
+		break;
+	case KMEM_LIST_BAD_LINK:
+		FAIL(cf, KMEM_LIST_ENTRY(at, const struct slab, link), "S1: broken list links");
+	case KMEM_LIST_TOO_LONG:
+		FAIL(cf, KMEM_LIST_ENTRY(at, const struct slab, link),
+		     "S1: more slabs on the lists than the cache counts (a cycle?)");
+	}
+	KMEM_LIST_FOR_EACH(n, list) {
+		struct slab *sl = KMEM_LIST_ENTRY(n, struct slab, link);
+
 		if (!check_slab_locked(c, sl, cf))
 			return false;
-		if (slab_list(c, sl->inuse) != where)
+		if (slab_list(c, sl->inuse) != list)
 			FAIL(cf, sl, "S1: slab with %u of %u objects in use is on the wrong list",
 			     sl->inuse, c->objs);
-		if (++*slabs > c->nr_slabs)
-			FAIL(cf, sl, "S1: more slabs on the lists than the cache counts (a cycle?)");
 		*objs += sl->inuse;
 	}
+	*slabs += len;
 	return true;
 }
 
@@ -167,13 +179,13 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 	if (c->direct)
 		return true; /* direct objects are single page-source blocks */
 	for (unsigned b = 0; b < SLAB_BUCKETS; b++) {
-		if (((c->partial_mask >> b) & 1) != (c->partial[b] != NULL))
+		if (((c->partial_mask >> b) & 1) != !kmem_list_empty(&c->partial[b]))
 			FAIL(cf, NULL, "S1: partial_mask bit %u disagrees with the list", b);
-		if (!check_list_locked(c, c->partial[b], &c->partial[b], &slabs, &objs, cf))
+		if (!check_list_locked(c, &c->partial[b], &slabs, &objs, cf))
 			return false;
 	}
-	if (!check_list_locked(c, c->full, &c->full, &slabs, &objs, cf) ||
-	    !check_list_locked(c, c->empty, &c->empty, &empty_slabs, &empty_objs, cf))
+	if (!check_list_locked(c, &c->full, &slabs, &objs, cf) ||
+	    !check_list_locked(c, &c->empty, &empty_slabs, &empty_objs, cf))
 		return false;
 	if (slabs + empty_slabs != c->nr_slabs || empty_slabs != c->nr_empty || objs != c->active_objs)
 		FAIL(cf, NULL, "S4: counters say %zu slabs (%zu empty), %zu objects; lists hold %zu (%zu), %zu",
@@ -286,10 +298,13 @@ static bool check_mags_locked(struct kmem_cache *c, struct check_fail *cf)
 	return ok;
 }
 
-static bool check_debug_list_locked(struct kmem_cache *c, struct slab *head, struct debug_fault *df)
+static bool check_debug_list_locked(struct kmem_cache *c, struct kmem_list *list,
+				    struct debug_fault *df)
 {
+	struct slab *sl;
+
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
-	for (struct slab *sl = head; sl; sl = sl->next)
+	KMEM_LIST_FOR_EACH_ENTRY(sl, list, struct slab, link)
 		for (unsigned i = 0; i < c->objs; i++) {
 			bool used = (slab_used_bits(sl)[i / 64] >> (i % 64)) & 1;
 
@@ -303,9 +318,9 @@ static bool check_debug_locked(struct kmem_cache *c, struct debug_fault *df)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	for (unsigned b = 0; b < SLAB_BUCKETS; b++)
-		if (!check_debug_list_locked(c, c->partial[b], df))
+		if (!check_debug_list_locked(c, &c->partial[b], df))
 			return false;
-	return check_debug_list_locked(c, c->full, df) && check_debug_list_locked(c, c->empty, df);
+	return check_debug_list_locked(c, &c->full, df) && check_debug_list_locked(c, &c->empty, df);
 }
 
 int kmem_cache_check(struct kmem_cache *c)

@@ -154,9 +154,9 @@ struct kmem_cache {
 	struct kmem_mag_holder *holders;
 
 	/* --- protected by lock --- */
-	struct slab *partial[SLAB_BUCKETS];
+	struct kmem_list partial[SLAB_BUCKETS];	/* of struct slab, by link */
 	uint64_t partial_mask;
-	struct slab *full, *empty;
+	struct kmem_list full, empty;
 	size_t nr_slabs, nr_empty, active_objs;
 	uint64_t allocs, frees, slabs_created, slabs_released, fails;
 	/* depot */
@@ -301,7 +301,7 @@ static inline unsigned slab_bucket(const struct kmem_cache *c, unsigned inuse)
 }
 
 /* The list a slab with `inuse` objects belongs on (S1). */
-static inline struct slab **slab_list(struct kmem_cache *c, unsigned inuse)
+static inline struct kmem_list *slab_list(struct kmem_cache *c, unsigned inuse)
 {
 	if (inuse == 0)
 		return &c->empty;

@@ -565,6 +565,7 @@ static void test_check_detects_corruption(void **state)
 	struct sfx f;
 	struct kmem_cache *c;
 	struct slab *sl;
+	struct kmem_list_node **pprev;
 	void *p, *q;
 	uint64_t saved;
 
@@ -589,11 +590,25 @@ static void test_check_detects_corruption(void **state)
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_non_null(strstr(f.rec.detail, "S4"));
 	c->active_objs--;
+	pprev = sl->link.pprev;
+	sl->link.pprev = &sl->link.next; /* S1: a back link that does not name the head */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "S1: broken list links"));
+	sl->link.pprev = pprev;
+	assert_null(sl->link.next); /* the cache's only slab */
+	sl->link.next = &sl->link; /* S1: a cycle */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "S1"));
+	sl->link.next = NULL;
+	c->nr_slabs--; /* S1: more slabs on the lists than the cache counts */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "S1: more slabs"));
+	c->nr_slabs++;
 	assert_int_equal(kmem_buddy_set_owner(f.b, sl, NULL), 0); /* S3 */
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_non_null(strstr(f.rec.detail, "S3"));
 	assert_int_equal(kmem_buddy_set_owner(f.b, sl, sl), 0);
-	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 5);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 8);
 	assert_int_equal(kmem_cache_check(c), 0);
 	kmem_cache_free(c, p);
 	kmem_cache_free(c, q);

@@ -44,6 +44,7 @@
 #include <kmem/slab.h>
 
 #include "kmem_annot.h"
+#include "kmem_list.h"
 #include "kmem_port.h"
 
 /* Entries of the size -> class tables: one per 8 bytes up to the largest
@@ -88,7 +89,7 @@ struct slab {
 	uint32_t slot_off;	/* cache->slot_off: kmem_free's push needs no cache load */
 	struct kmem_slab *kmalloc_of;	/* cache->kmalloc_of, read by kmem_free's fast path */
 	struct kmem_cache *cache;
-	struct slab *next, *prev;	/* on one list of the cache (S1) */
+	struct kmem_list_node link;	/* on one list of the cache (S1) */
 	char *objs;	/* object 0 (its slot starts obj_off bytes earlier) */
 };
 
