@@ -525,9 +525,11 @@ static void thread_exit(void *area)
  * (magazine and descriptor caches last). */
 void kmem_slab_fork_prepare(struct kmem_slab *s)
 {
+	struct kmem_cache *c;
+
 	kmem_lock_acquire(&s->lock);
 	kmem_tctx_fork_lock(KMEM_TCTX_SLAB); /* the registry; nests across instances */
-	for (struct kmem_cache *c = s->caches; c; c = c->next)
+	SLAB_FOR_EACH_CACHE(c, s)
 		kmem_lock_acquire(&c->lock);
 	kmem_lock_acquire(&s->cache_cache.lock);
 	kmem_lock_acquire(&s->mag_cache.lock);
@@ -535,9 +537,11 @@ void kmem_slab_fork_prepare(struct kmem_slab *s)
 
 static void fork_unlock_caches(struct kmem_slab *s)
 {
+	struct kmem_cache *c;
+
 	kmem_lock_release(&s->mag_cache.lock);
 	kmem_lock_release(&s->cache_cache.lock);
-	for (struct kmem_cache *c = s->caches; c; c = c->next)
+	SLAB_FOR_EACH_CACHE(c, s)
 		kmem_lock_release(&c->lock);
 }
 
@@ -566,8 +570,10 @@ static void fork_adopt_locked(struct kmem_cache *c)
 
 void kmem_slab_fork_child(struct kmem_slab *s)
 {
+	struct kmem_cache *c;
+
 	fork_unlock_caches(s);
-	for (struct kmem_cache *c = s->caches; c; c = c->next)
+	SLAB_FOR_EACH_CACHE(c, s)
 		if (c->slot)
 			fork_adopt_locked(c);
 	kmem_tctx_fork_unlock(KMEM_TCTX_SLAB);

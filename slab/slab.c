@@ -788,12 +788,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 		return;
 	s = c->owner;
 	kmem_lock_acquire(&s->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->caches = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	kmem_list_del(&c->link);
 	kmem_lock_release(&s->lock);
 	kmem_mag_cache_fini(c); /* magazines back to the slabs, the slot released */
 	cache_teardown(c);
@@ -890,8 +885,8 @@ void kmem_slab_destroy(struct kmem_slab *s)
 	if (s->shrinker_on) /* first: waits for a scan in progress */
 		s->ps.unregister_shrinker(s->ps.ctx, &s->shrinker);
 	s->shrinker_on = false;
-	while (s->caches)
-		kmem_cache_destroy(s->caches);
+	while (!kmem_list_empty(&s->caches))
+		kmem_cache_destroy(KMEM_LIST_ENTRY(kmem_list_first(&s->caches), struct kmem_cache, link));
 	cache_teardown(&s->mag_cache);
 	kmem_lock_destroy(&s->mag_cache.lock);
 	cache_teardown(&s->cache_cache);
@@ -919,10 +914,7 @@ static struct kmem_cache *cache_create(struct kmem_slab *s, const char *name, si
 		return NULL;
 	}
 	kmem_lock_acquire(&s->lock);
-	c->next = s->caches;
-	if (s->caches)
-		s->caches->prev = c;
-	s->caches = c;
+	kmem_list_add(&s->caches, &c->link);
 	kmem_lock_release(&s->lock);
 	return c;
 }
@@ -962,9 +954,10 @@ size_t kmem_slab_reap(struct kmem_slab *s)
 size_t kmem_slab_shrink_count(struct kmem_slab *s)
 {
 	size_t frames = 0;
+	struct kmem_cache *c;
 
 	kmem_lock_acquire(&s->lock);
-	for (struct kmem_cache *c = s->caches; c; c = c->next) {
+	SLAB_FOR_EACH_CACHE(c, s) {
 		kmem_lock_acquire(&c->lock);
 		frames += c->nr_empty << c->order;
 		frames += (size_t)c->nfull * c->mag_cap * c->stride / s->ps.frame_size;
@@ -981,18 +974,24 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 
 	kmem_lock_acquire(&s->lock);
 	if (req->level == KMEM_PRESSURE_OOM) {
-		for (c = s->caches; c; c = c->next)
+		SLAB_FOR_EACH_CACHE(c, s)
 			frames += kmem_cache_shrink(c);
 		frames += kmem_cache_shrink(&s->mag_cache);
 		frames += kmem_cache_shrink(&s->cache_cache);
 		kmem_lock_release(&s->lock);
 		return frames;
 	}
-	for (c = s->caches; c && (req->level == KMEM_PRESSURE_DIRECT || frames < req->frames); c = c->next)
+	SLAB_FOR_EACH_CACHE(c, s) {
+		if (req->level != KMEM_PRESSURE_DIRECT && frames >= req->frames)
+			break;
 		frames += kmem_cache_reap(c);
+	}
 	if (req->level == KMEM_PRESSURE_DIRECT)
-		for (c = s->caches; c && frames < req->frames; c = c->next)
+		SLAB_FOR_EACH_CACHE(c, s) {
+			if (frames >= req->frames)
+				break;
 			frames += kmem_cache_shrink(c);
+		}
 	frames += kmem_cache_release_empty(&s->mag_cache);
 	frames += kmem_cache_release_empty(&s->cache_cache);
 	kmem_lock_release(&s->lock);

@@ -78,6 +78,7 @@ static void slabinfo_line(struct kmem_fmt *f, struct kmem_cache *c)
 int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len)
 {
 	struct kmem_fmt f;
+	struct kmem_cache *c;
 
 	kmem_fmt_init(&f, buf, len);
 	kmem_fmt_printf(&f, "slabinfo - version: 2.1\n");
@@ -85,7 +86,7 @@ int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len)
 			    "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
 			    "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
 	kmem_lock_acquire(&s->lock);
-	for (struct kmem_cache *c = s->caches; c; c = c->next)
+	SLAB_FOR_EACH_CACHE(c, s)
 		slabinfo_line(&f, c);
 	slabinfo_line(&f, &s->mag_cache);
 	slabinfo_line(&f, &s->cache_cache);
@@ -350,10 +351,21 @@ int kmem_cache_check(struct kmem_cache *c)
 
 int kmem_slab_check(struct kmem_slab *s)
 {
+	const struct kmem_list_node *at;
+	struct kmem_cache *c;
+	size_t n;
 	int err = 0;
 
 	kmem_lock_acquire(&s->lock);
-	for (struct kmem_cache *c = s->caches; c; c = c->next) {
+	/* the cache list first: its back links (a cycle breaks one) decide
+	 * whether the walk below ends */
+	if (kmem_list_check(&s->caches, SIZE_MAX, &n, &at) != KMEM_LIST_SOUND) {
+		kmem_lock_release(&s->lock);
+		kmem_slab_report(s, NULL, KMEM_CORRUPTION, KMEM_LIST_ENTRY(at, const struct kmem_cache, link),
+				 KMEM_RETURN_ADDRESS(), "cache list: broken link after %zu caches", n);
+		return -EFAULT;
+	}
+	SLAB_FOR_EACH_CACHE(c, s) {
 		int e = kmem_cache_check(c);
 
 		if (e && !err)

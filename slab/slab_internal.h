@@ -141,7 +141,7 @@ struct kmem_cache {
 	void (*ctor)(void *obj, void *arg);
 	void (*dtor)(void *obj, void *arg);
 	void *arg;
-	struct kmem_cache *next, *prev;	/* the instance's cache list */
+	struct kmem_list_node link;	/* on the instance's cache list (its lock) */
 	struct kmem_lock lock;
 
 	unsigned colour_next;	/* relaxed atomic: next slab's colour */
@@ -176,7 +176,7 @@ struct kmem_slab {
 	unsigned debug;		/* debug flags every cache gets */
 	unsigned waste_div;	/* geometry bound: waste <= slab bytes / waste_div */
 	struct kmem_lock lock;
-	struct kmem_cache *caches;	/* live caches, newest first (lock) */
+	struct kmem_list caches;	/* live caches by link, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
 	struct kmem_cache mag_cache;	/* where magazines come from */
 	/* registered with the page source (pagealloc) when it reclaims; slab
@@ -191,6 +191,9 @@ struct kmem_slab {
 	struct kmem_cache *kmalloc_large[KMEM_SLAB_LARGE_ORDERS];	/* blocks over class_max */
 	uint8_t size_index[KMEM_KMALLOC_INDEX];	/* (size - 1) >> 3 -> class, sizes <= class_max */
 };
+
+/* Every live cache c of instance s, newest first (s->lock held). */
+#define SLAB_FOR_EACH_CACHE(c, s) KMEM_LIST_FOR_EACH_ENTRY(c, &(s)->caches, struct kmem_cache, link)
 
 /* ---- fast paths ---------------------------------------------------------------- */
 

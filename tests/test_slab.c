@@ -616,6 +616,34 @@ static void test_check_detects_corruption(void **state)
 	sfx_fini(&f);
 }
 
+/* kmem_slab_check verifies the instance's cache list before walking it. */
+static void test_check_cache_list(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *a, *b;
+	struct kmem_list_node **pprev;
+
+	(void)state;
+	sfx_init(&f);
+	a = kmem_cache_create(f.s, "a", 32, 0, 0, NULL, NULL, NULL);
+	b = kmem_cache_create(f.s, "b", 32, 0, 0, NULL, NULL, NULL);
+	assert_ptr_equal(kmem_list_first(&f.s->caches), &b->link); /* newest first */
+	assert_ptr_equal(b->link.next, &a->link);
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	pprev = a->link.pprev;
+	a->link.pprev = &f.s->caches.first; /* a's back link skips b */
+	assert_int_equal(kmem_slab_check(f.s), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "cache list"));
+	assert_ptr_equal(f.rec.last.ptr, a);
+	a->link.pprev = pprev;
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	kmem_cache_destroy(b);
+	assert_ptr_equal(kmem_list_first(&f.s->caches), &a->link);
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	kmem_cache_destroy(a);
+	sfx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -633,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_leak_report_on_destroy),
 		cmocka_unit_test(test_slabinfo),
 		cmocka_unit_test(test_check_detects_corruption),
+		cmocka_unit_test(test_check_cache_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
