@@ -55,7 +55,7 @@
 #include <errno.h>
 #include <string.h>
 
-static const struct kmem_mag null_mag = { 0, 0, NULL };
+static const struct kmem_mag null_mag = { 0, 0, { NULL } };
 
 #define NULL_MAG ((struct kmem_mag *)(uintptr_t)&null_mag)
 
@@ -172,11 +172,7 @@ static void holder_attach(struct kmem_thread *t, struct kmem_cache *c)
 	kmem_mag_registry_lock();
 	KMEM_ASSERT(!h->cache && "M3: a slot's holder is cleared before the slot is reused");
 	h->cache = c;
-	h->prev = NULL;
-	h->next = c->holders;
-	if (c->holders)
-		c->holders->prev = h;
-	c->holders = h;
+	kmem_list_add(&c->holders, &h->link);
 	kmem_mag_registry_unlock();
 }
 
@@ -194,31 +190,27 @@ static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a,
 	*frees = ms->frees;
 	ms->loaded = ms->prev = NULL_MAG;
 	ms->allocs = ms->frees = 0;
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		c->holders = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	kmem_list_del(&h->link);
 	h->cache = NULL;
 }
 
 /* ---- depot (cache lock held) ------------------------------------------------- */
 
-/* Take a magazine off one depot list, keeping its working-set minimum. */
-static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_mag **list, unsigned *n,
+/* Take the top magazine off one depot stack, keeping its working-set
+ * minimum; NULL if the stack is empty. */
+static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_slist *list, unsigned *n,
 					  unsigned *min)
 {
-	struct kmem_mag *m = *list;
+	struct kmem_slist_node *top;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
-	if (m) {
-		*list = m->next;
-		if (--*n < *min)
-			*min = *n;
-		c->depot_gets++;
-	}
-	return m;
+	top = kmem_slist_pop(list);
+	if (!top)
+		return NULL;
+	if (--*n < *min)
+		*min = *n;
+	c->depot_gets++;
+	return mag_of_link(top);
 }
 
 static struct kmem_mag *depot_take_full_locked(struct kmem_cache *c)
@@ -242,12 +234,10 @@ static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *
 	if (m == NULL_MAG)
 		return NULL;
 	if (m->rounds == 0) {
-		m->next = c->depot_empty;
-		c->depot_empty = m;
+		kmem_slist_push(&c->depot_empty, &m->link);
 		c->nempty++;
 	} else if (m->rounds == m->cap && c->nfull < KMEM_DEPOT_MAX_FULL) {
-		m->next = c->depot_full;
-		c->depot_full = m;
+		kmem_slist_push(&c->depot_full, &m->link);
 		c->nfull++;
 	} else {
 		return m;
@@ -282,7 +272,6 @@ static struct kmem_mag *mag_new(struct kmem_cache *c)
 	if (m) {
 		m->rounds = 0;
 		m->cap = c->mag_cap;
-		m->next = NULL;
 	}
 	return m;
 }
@@ -419,25 +408,32 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 
 /* ---- shrink, thread exit, destroy ------------------------------------------- */
 
-/* Flush and free a list of magazines (linked by next); no lock held. */
-static size_t mag_list_release(struct kmem_cache *c, struct kmem_mag *list)
+/* Flush a magazine to the slabs and free it; no lock held. Returns
+ * frames released. */
+static size_t mag_release(struct kmem_cache *c, struct kmem_mag *m)
 {
+	size_t frames = mag_flush(c, m, flush_why);
+
+	mag_free(c, m);
+	return frames;
+}
+
+/* mag_release every magazine of a private batch, top first; no lock held. */
+static size_t mag_list_release(struct kmem_cache *c, struct kmem_slist *list)
+{
+	struct kmem_slist_node *n;
 	size_t frames = 0;
 
-	while (list) {
-		struct kmem_mag *m = list;
-
-		list = m->next;
-		frames += mag_flush(c, m, flush_why);
-		mag_free(c, m);
-	}
+	while ((n = kmem_slist_pop(list)) != NULL)
+		frames += mag_release(c, mag_of_link(n));
 	return frames;
 }
 
 size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 {
 	struct kmem_thread *t = kmem_mag_self;
-	struct kmem_mag *list = NULL, *m;
+	struct kmem_slist list = KMEM_SLIST_INIT;
+	struct kmem_mag *m;
 	unsigned nf, ne;
 
 	kmem_lock_acquire(&c->lock);
@@ -445,30 +441,22 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 		struct kmem_mag_slot *ms = &t->slot[c->slot];
 
 		fold_locked(c, ms);
-		if (ms->loaded != NULL_MAG) {
-			ms->loaded->next = list;
-			list = ms->loaded;
-		}
-		if (ms->prev != NULL_MAG) {
-			ms->prev->next = list;
-			list = ms->prev;
-		}
+		if (ms->loaded != NULL_MAG)
+			kmem_slist_push(&list, &ms->loaded->link);
+		if (ms->prev != NULL_MAG)
+			kmem_slist_push(&list, &ms->prev->link);
 		ms->loaded = ms->prev = NULL_MAG;
 	}
 	nf = all ? c->nfull : c->min_full;
 	ne = all ? c->nempty : c->min_empty;
-	while (nf-- && (m = depot_take_full_locked(c)) != NULL) {
-		m->next = list;
-		list = m;
-	}
-	while (ne-- && (m = depot_take_empty_locked(c)) != NULL) {
-		m->next = list;
-		list = m;
-	}
+	while (nf-- && (m = depot_take_full_locked(c)) != NULL)
+		kmem_slist_push(&list, &m->link);
+	while (ne-- && (m = depot_take_empty_locked(c)) != NULL)
+		kmem_slist_push(&list, &m->link);
 	c->min_full = c->nfull; /* a new working-set interval */
 	c->min_empty = c->nempty;
 	kmem_lock_release(&c->lock);
-	return mag_list_release(c, list);
+	return mag_list_release(c, &list);
 }
 
 /* Registry lock held: holder h's magazines go to c's depot as if its
@@ -488,14 +476,10 @@ static void holder_return_locked(struct kmem_mag_holder *h, struct kmem_cache *c
 	fa = depot_put_locked(c, a);
 	fb = depot_put_locked(c, b);
 	kmem_lock_release(&c->lock);
-	if (fa) {
-		fa->next = NULL;
-		(void)mag_list_release(c, fa);
-	}
-	if (fb) {
-		fb->next = NULL;
-		(void)mag_list_release(c, fb);
-	}
+	if (fa)
+		(void)mag_release(c, fa);
+	if (fb)
+		(void)mag_release(c, fb);
 }
 
 /* The slab area's exit hook (thread exit, or kmem_tctx_release): the
@@ -558,11 +542,12 @@ void kmem_slab_fork_parent(struct kmem_slab *s)
  * Without threads every holder is the calling thread's: nothing to do. */
 static void fork_adopt_locked(struct kmem_cache *c)
 {
-	struct kmem_mag_holder *h, *next;
+	struct kmem_list_node *n, *next;
 
 	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
-	for (h = c->holders; h; h = next) {
-		next = h->next;
+	KMEM_LIST_FOR_EACH_SAFE(n, next, &c->holders) {
+		struct kmem_mag_holder *h = KMEM_LIST_ENTRY(n, struct kmem_mag_holder, link);
+
 		if (h->thread != kmem_mag_self)
 			holder_return_locked(h, c);
 	}
@@ -582,30 +567,27 @@ void kmem_slab_fork_child(struct kmem_slab *s)
 
 void kmem_mag_cache_fini(struct kmem_cache *c)
 {
-	struct kmem_mag *list = NULL;
+	struct kmem_slist list = KMEM_SLIST_INIT;
 
 	if (!c->slot)
 		return;
 	kmem_mag_registry_lock();
-	while (c->holders) {
+	while (!kmem_list_empty(&c->holders)) {
 		struct kmem_mag *a, *b;
 		uint64_t al, fr;
 
-		holder_detach_locked(c->holders, &a, &b, &al, &fr);
+		holder_detach_locked(KMEM_LIST_ENTRY(kmem_list_first(&c->holders), struct kmem_mag_holder, link),
+				     &a, &b, &al, &fr);
 		c->mag_allocs += al;
 		c->mag_frees += fr;
-		if (a != NULL_MAG) {
-			a->next = list;
-			list = a;
-		}
-		if (b != NULL_MAG) {
-			b->next = list;
-			list = b;
-		}
+		if (a != NULL_MAG)
+			kmem_slist_push(&list, &a->link);
+		if (b != NULL_MAG)
+			kmem_slist_push(&list, &b->link);
 	}
 	kmem_tctx_slot_put_locked(&slab_tctx, c->slot);
 	kmem_mag_registry_unlock();
-	(void)mag_list_release(c, list);
+	(void)mag_list_release(c, &list);
 	(void)kmem_mag_shrink(c, true); /* the depot; no thread holds c's slot any more */
 	c->slot = 0;
 	c->slot_off = 0;
@@ -630,7 +612,7 @@ bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p)
 	if (t->holder[c->slot].cache == c &&
 	    (mag_has(t->slot[c->slot].loaded, p) || mag_has(t->slot[c->slot].prev, p)))
 		return true;
-	for (m = c->depot_full; m; m = m->next)
+	KMEM_LIST_FOR_EACH_ENTRY(m, &c->depot_full, const struct kmem_mag, link)
 		if (mag_has(m, p))
 			return true;
 	return false;
@@ -647,13 +629,16 @@ bool kmem_mag_walk_locked(struct kmem_cache *c,
 {
 	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
 		    "the walk needs the registry and cache locks");
-	for (struct kmem_mag *m = c->depot_full; m; m = m->next)
+	struct kmem_mag *m;
+	struct kmem_mag_holder *h;
+
+	KMEM_LIST_FOR_EACH_ENTRY(m, &c->depot_full, struct kmem_mag, link)
 		if (!fn(c, m, arg))
 			return false;
-	for (struct kmem_mag *m = c->depot_empty; m; m = m->next)
+	KMEM_LIST_FOR_EACH_ENTRY(m, &c->depot_empty, struct kmem_mag, link)
 		if (!fn(c, m, arg))
 			return false;
-	for (struct kmem_mag_holder *h = c->holders; h; h = h->next) {
+	KMEM_LIST_FOR_EACH_ENTRY(h, &c->holders, struct kmem_mag_holder, link) {
 		struct kmem_mag_slot *ms = &h->thread->slot[c->slot];
 
 		if ((ms->loaded != NULL_MAG && !fn(c, ms->loaded, arg)) ||

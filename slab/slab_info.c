@@ -265,26 +265,60 @@ static bool mag_visit(struct kmem_cache *c, struct kmem_mag *m, void *arg)
 	return true;
 }
 
+/* M2 for one depot stack: as many magazines as its count says (the bound
+ * also ends a cycle), each full (full) or empty (!full). */
+static bool check_depot_locked(struct kmem_cache *c, const struct kmem_slist *list, unsigned count,
+			       bool full, struct check_fail *cf)
+{
+	const char *which = full ? "full" : "empty";
+	const struct kmem_slist_node *at;
+	const struct kmem_mag *m;
+	size_t len;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
+	if (kmem_slist_check(list, count, &len, &at) != KMEM_LIST_SOUND)
+		FAIL(cf, KMEM_LIST_ENTRY(at, const struct kmem_mag, link),
+		     "M2: the depot's %s list is longer than its count %u (a cycle?)", which, count);
+	if (len != count)
+		FAIL(cf, NULL, "M2: %zu %s magazines in the depot, the count says %u", len, which, count);
+	KMEM_LIST_FOR_EACH_ENTRY(m, list, const struct kmem_mag, link)
+		if (m->rounds != (full ? m->cap : 0))
+			FAIL(cf, m, "M2: depot %s list: magazine %p has %zu of %zu rounds", which,
+			     (const void *)m, m->rounds, m->cap);
+	return true;
+}
+
+/* M3 for the holder list: well linked (kmem_list_check; a cycle breaks a
+ * back link), each holder naming c and being slot c->slot of its thread's
+ * block. */
+static bool check_holders_locked(struct kmem_cache *c, struct check_fail *cf)
+{
+	const struct kmem_list_node *at;
+	const struct kmem_mag_holder *h;
+	size_t len;
+
+	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
+	if (kmem_list_check(&c->holders, SIZE_MAX, &len, &at) != KMEM_LIST_SOUND)
+		FAIL(cf, KMEM_LIST_ENTRY(at, const struct kmem_mag_holder, link),
+		     "M3: the holder list has a broken link after %zu holders", len);
+	KMEM_LIST_FOR_EACH_ENTRY(h, &c->holders, const struct kmem_mag_holder, link)
+		if (h->cache != c || h != &h->thread->holder[c->slot])
+			FAIL(cf, h, "M3: holder %p on the list is not this cache's slot %u holder",
+			     (const void *)h, c->slot);
+	return true;
+}
+
 static bool check_mags_locked(struct kmem_cache *c, struct check_fail *cf)
 {
 	struct mag_walk w = { .cf = cf };
-	unsigned n = 0;
 	bool ok;
 
 	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
 		    "the magazine walk needs the registry and cache locks");
-	for (struct kmem_mag *m = c->depot_full; m; m = m->next, n++)
-		if (m->rounds != m->cap || n > c->nfull)
-			FAIL(cf, m, "M2: depot full list: magazine %p has %zu of %zu rounds, or the list is longer than %u",
-			     (void *)m, m->rounds, m->cap, c->nfull);
-	if (n != c->nfull)
-		FAIL(cf, NULL, "M2: %u full magazines in the depot, the count says %u", n, c->nfull);
-	n = 0;
-	for (struct kmem_mag *m = c->depot_empty; m; m = m->next, n++)
-		if (m->rounds != 0 || n > c->nempty)
-			FAIL(cf, m, "M2: depot empty list: magazine %p has %zu rounds", (void *)m, m->rounds);
-	if (n != c->nempty)
-		FAIL(cf, NULL, "M2: %u empty magazines in the depot, the count says %u", n, c->nempty);
+	if (!check_depot_locked(c, &c->depot_full, c->nfull, true, cf) ||
+	    !check_depot_locked(c, &c->depot_empty, c->nempty, false, cf) ||
+	    !check_holders_locked(c, cf))
+		return false;
 	ok = kmem_mag_walk_locked(c, mag_visit, &w);
 	if (!c->direct) {
 		w.undo = w.objs; /* objects whose bit the first pass cleared */

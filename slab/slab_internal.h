@@ -107,7 +107,7 @@ struct obj_track {
 
 struct kmem_mag_holder {
 	struct kmem_cache *cache;	/* NULL: slot unused by this thread */
-	struct kmem_mag_holder *next, *prev;	/* on cache->holders (registry lock) */
+	struct kmem_list_node link;	/* on cache->holders (registry lock) */
 	struct kmem_thread *thread;
 };
 
@@ -151,7 +151,7 @@ struct kmem_cache {
 	struct slab dhdr;	/* direct caches: what their blocks' owner words point to */
 
 	/* --- protected by the registry lock (magazine.c) --- */
-	struct kmem_mag_holder *holders;
+	struct kmem_list holders;	/* struct kmem_mag_holder by link, newest first */
 
 	/* --- protected by lock --- */
 	struct kmem_list partial[SLAB_BUCKETS];	/* of struct slab, by link */
@@ -159,8 +159,8 @@ struct kmem_cache {
 	struct kmem_list full, empty;
 	size_t nr_slabs, nr_empty, active_objs;
 	uint64_t allocs, frees, slabs_created, slabs_released, fails;
-	/* depot */
-	struct kmem_mag *depot_full, *depot_empty;
+	/* depot: LIFO stacks of struct kmem_mag by link */
+	struct kmem_slist depot_full, depot_empty;
 	unsigned nfull, nempty, min_full, min_empty; /* min_*: working set since the last reap */
 	uint64_t mag_allocs, mag_frees;	/* served by magazines (folded) */
 	uint64_t depot_gets, depot_puts, mag_flushes;
@@ -191,6 +191,12 @@ struct kmem_slab {
 	struct kmem_cache *kmalloc_large[KMEM_SLAB_LARGE_ORDERS];	/* blocks over class_max */
 	uint8_t size_index[KMEM_KMALLOC_INDEX];	/* (size - 1) >> 3 -> class, sizes <= class_max */
 };
+
+/* The magazine whose link is n (n not NULL). */
+static inline struct kmem_mag *mag_of_link(struct kmem_slist_node *n)
+{
+	return KMEM_LIST_ENTRY(n, struct kmem_mag, link);
+}
 
 /* Every live cache c of instance s, newest first (s->lock held). */
 #define SLAB_FOR_EACH_CACHE(c, s) KMEM_LIST_FOR_EACH_ENTRY(c, &(s)->caches, struct kmem_cache, link)

@@ -1,13 +1,14 @@
 /* test_magazine.c - per-thread magazines and the depot, single-threaded:
  * hit counting, the depot limit, working-set reap, misuse found when a
- * magazine is flushed, the checker's magazine invariants (M1, M2), the
- * slot namespace running out, and kmem_free's validation on the fast path.
+ * magazine is flushed, the checker's magazine invariants (M1, M2, and the
+ * depot stacks' and the holder list's links), the slot namespace running out, and kmem_free's validation on the fast path.
  * Threads (exit returns magazines, destroy takes them) are in
  * test_slab_threads.c. */
 #include <errno.h>
 
 #include "kmem_config.h" /* KMEM_MAG_SLOTS */
 #include "slab_fixture.h"
+#include "slab_internal.h" /* the depot and holder lists, for the checker tests */
 
 static void test_hits_are_counted(void **state)
 {
@@ -103,6 +104,60 @@ static void test_depot_limit_bounds_hoarding(void **state)
 	assert_int_equal(kmem_cache_check(c), 0);
 	kmem_cache_destroy(c); /* no leak: objects in magazines are free */
 	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* The checker verifies the depot stacks (M2: length against the counts, a
+ * cycle) and the holder list (M3: back links, each holder this cache's). */
+static void test_check_depot_and_holders(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	static void *p[600];
+	struct kmem_slist_node *last;
+	struct kmem_mag_holder *h;
+	struct kmem_list_node **pprev;
+	unsigned nfull;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "depot", 32, 0, 0, NULL, NULL, NULL);
+	churn(c, p, 600);
+	nfull = c->nfull;
+	assert_true(nfull >= 2);
+	assert_int_equal(kmem_cache_check(c), 0);
+	c->nfull = nfull - 1; /* the stack is longer than its count */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "M2: the depot's full list is longer"));
+	c->nfull = nfull + 1; /* shorter */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "the count says"));
+	c->nfull = nfull;
+	last = kmem_slist_first(&c->depot_full);
+	assert_non_null(last);
+	while (last->next)
+		last = last->next;
+	last->next = kmem_slist_first(&c->depot_full); /* a cycle: only the bound finds it */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "M2"));
+	last->next = NULL;
+	assert_int_equal(kmem_cache_check(c), 0);
+
+	h = KMEM_LIST_ENTRY(kmem_list_first(&c->holders), struct kmem_mag_holder, link);
+	assert_null(h->link.next); /* one thread */
+	pprev = h->link.pprev;
+	h->link.pprev = &h->link.next;
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "M3: the holder list has a broken link"));
+	h->link.pprev = pprev;
+	h->cache = &f.s->cache_cache; /* on c's list, naming another cache */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_non_null(strstr(f.rec.detail, "M3"));
+	h->cache = c;
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 5);
+	kmem_cache_destroy(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 5);
 	sfx_fini(&f);
 }
 
@@ -314,6 +369,7 @@ int main(void)
 		cmocka_unit_test(test_hits_are_counted),
 		cmocka_unit_test(test_working_set_reap),
 		cmocka_unit_test(test_depot_limit_bounds_hoarding),
+		cmocka_unit_test(test_check_depot_and_holders),
 		cmocka_unit_test(test_misuse_found_at_flush),
 		cmocka_unit_test(test_kmem_free_validates_on_fast_path),
 		cmocka_unit_test(test_slots_run_out),

@@ -57,7 +57,7 @@ struct kmem_mag {
 	size_t rounds;		/* objects held, obj[0 .. rounds); word-sized, so the
 				 * fast paths index with it directly */
 	size_t cap;		/* 0 only for the null magazine */
-	struct kmem_mag *next;	/* depot list */
+	struct kmem_slist_node link;	/* on a depot stack, or a private batch */
 	void *obj[];
 };
 
