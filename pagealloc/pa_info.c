@@ -31,7 +31,7 @@ static const char *const policy_name[] = {"init_on_alloc", "init_on_free", "none
 void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 {
 	size_t pcp = 0;
-
+	const struct pa_pcp *p;
 	struct pa_pcp *me = pa_pcp_self(pa);
 
 	memset(st, 0, sizeof(*st));
@@ -39,7 +39,7 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	if (me) /* the caller's own cache counts are exact; others' fold at
 		 * their next slow path or thread exit */
 		kmem_pa_pcp_fold_locked(pa, me);
-	for (const struct pa_pcp *p = pa->pcps; p; p = p->next)
+	KMEM_LIST_FOR_EACH_ENTRY(p, &pa->pcps, const struct pa_pcp, link)
 		for (unsigned o = 0; o < PA_ORDERS; o++)
 			pcp += ((size_t)kmem_atomic_load_relaxed(&p->l[o].nz) +
 				kmem_atomic_load_relaxed(&p->l[o].nd))
@@ -320,16 +320,25 @@ static int check_own_cache_locked(struct kmem_pagealloc *pa, const struct pa_pcp
  * frames in all caches (counts read relaxed). */
 static int check_caches_locked(struct kmem_pagealloc *pa, size_t *cached, struct check_err *err)
 {
-	const struct pa_pcp *prev = NULL;
-	unsigned n = 0;
+	const struct kmem_list_node *at;
+	const struct pa_pcp *p;
+	size_t n;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
 	*cached = 0;
-	for (const struct pa_pcp *p = pa->pcps; p; prev = p, p = p->next) {
-		if (++n > pa->npcp)
-			return check_fail(p, "P4: more thread caches on the list than npcp");
-		if (p->prev != prev || p->pa != pa)
-			return check_fail(p, "P4: thread cache list badly linked");
+	switch (kmem_list_check(&pa->pcps, pa->npcp, &n, &at)) {
+	case KMEM_LIST_SOUND:
+		break;
+	case KMEM_LIST_BAD_LINK:
+		return check_fail(KMEM_LIST_ENTRY(at, const struct pa_pcp, link),
+				  "P4: thread cache list badly linked");
+	case KMEM_LIST_TOO_LONG:
+		return check_fail(KMEM_LIST_ENTRY(at, const struct pa_pcp, link),
+				  "P4: more thread caches on the list than npcp");
+	}
+	KMEM_LIST_FOR_EACH_ENTRY(p, &pa->pcps, const struct pa_pcp, link) {
+		if (p->pa != pa)
+			return check_fail(p, "P4: a thread cache on the list belongs to another instance");
 		for (unsigned o = 0; o < PA_ORDERS; o++) {
 			const struct pa_list *l = &p->l[o];
 			unsigned nz = kmem_atomic_load_relaxed(&l->nz);

@@ -103,6 +103,7 @@
 #include <string.h>
 
 #include "kmem_config.h"
+#include "kmem_list.h"
 #include "kmem_port.h"
 #include "kmem_report.h"
 #include "kmem_annot.h"
@@ -129,7 +130,7 @@ struct pa_list {
 struct pa_pcp {
 	struct pa_list l[PA_ORDERS];
 	struct kmem_pagealloc *pa;
-	struct pa_pcp *next, *prev;	/* the instance's list (lock) */
+	struct kmem_list_node link;	/* on pa->pcps (lock) */
 	struct pa_thread *owner;	/* owner->pcp[pa->slot] == this (registry lock
 					 * for other threads) */
 	/* owner-only counters, folded into the instance under its lock. The
@@ -195,7 +196,7 @@ struct kmem_pagealloc {
 	unsigned oom_retries;
 	enum kmem_pa_share_policy share_policy;
 	enum kmem_pa_reclaim_scope scope;
-	struct pa_pcp *pcps;
+	struct kmem_list pcps;	/* the thread caches (struct pa_pcp by link), newest first */
 	unsigned npcp;
 	bool zeroing[PA_ORDERS];	/* below zlow seen, until zhigh */
 	bool reclaiming;	/* below low seen, until high */

@@ -204,10 +204,7 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa, struct pa_thread *t)
 		slot += cap;
 	}
 	kmem_lock_acquire(&pa->lock);
-	p->next = pa->pcps;
-	if (pa->pcps)
-		pa->pcps->prev = p;
-	pa->pcps = p;
+	kmem_list_add(&pa->pcps, &p->link);
 	pa->npcp++;
 	t->pcp[pa->slot] = p;
 	kmem_lock_release(&pa->lock);
@@ -219,12 +216,7 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa, struct pa_thread *t)
 static void pcp_free_locked(struct kmem_pagealloc *pa, struct pa_pcp *p)
 {
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "thread caches need the instance lock");
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		pa->pcps = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	kmem_list_del(&p->link);
 	pa->npcp--;
 	if (p->owner && p->owner->pcp[pa->slot] == p)
 		p->owner->pcp[pa->slot] = PA_NULL_PCP;
@@ -236,8 +228,8 @@ void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
 {
 	kmem_lock_acquire(registry());
 	kmem_lock_acquire(&pa->lock);
-	while (pa->pcps) {
-		struct pa_pcp *p = pa->pcps;
+	while (!kmem_list_empty(&pa->pcps)) {
+		struct pa_pcp *p = KMEM_LIST_ENTRY(kmem_list_first(&pa->pcps), struct pa_pcp, link);
 
 		kmem_pa_pcp_flush_locked(pa, p);
 		pcp_free_locked(pa, p);
@@ -252,12 +244,14 @@ void kmem_pa_pcp_release_all(struct kmem_pagealloc *pa)
 void kmem_pa_pcp_adopt_orphans_locked(struct kmem_pagealloc *pa)
 {
 	struct pa_thread *me = kmem_tctx_area_peek(KMEM_TCTX_PAGEALLOC);
-	struct pa_pcp *mine = me ? me->pcp[pa->slot] : PA_NULL_PCP, *p, *next;
+	struct pa_pcp *mine = me ? me->pcp[pa->slot] : PA_NULL_PCP;
+	struct kmem_list_node *n, *next;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && kmem_lock_held(registry()) &&
 		    "adoption needs the registry and instance locks");
-	for (p = pa->pcps; p; p = next) {
-		next = p->next;
+	KMEM_LIST_FOR_EACH_SAFE(n, next, &pa->pcps) {
+		struct pa_pcp *p = KMEM_LIST_ENTRY(n, struct pa_pcp, link);
+
 		if (p == mine)
 			continue;
 		kmem_pa_pcp_flush_locked(pa, p);

@@ -279,16 +279,24 @@ static void test_p4_list(void **state)
 {
 	struct pafx f;
 	struct pa_pcp *me;
+	struct kmem_list_node **pprev;
 
 	(void)state;
 	pafx_init(&f, 0);
 	me = own_cache(&f);
 	f.pa->npcp++;
-	expect_broken(&f, "P4:");
+	expect_broken(&f, "P4: fewer");
 	f.pa->npcp--;
-	me->prev = me; /* the head's prev must be NULL */
+	f.pa->npcp--;
+	expect_broken(&f, "P4: more");
+	f.pa->npcp++;
+	pprev = me->link.pprev;
+	me->link.pprev = &me->link.next; /* the first cache's back link must name the head */
+	expect_broken(&f, "P4: thread cache list badly linked");
+	me->link.pprev = pprev;
+	me->link.next = &me->link; /* a cycle */
 	expect_broken(&f, "P4:");
-	me->prev = NULL;
+	me->link.next = NULL;
 	expect_sound(&f);
 	pafx_fini(&f);
 }
