@@ -627,11 +627,11 @@ size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c)
 bool kmem_mag_walk_locked(struct kmem_cache *c,
 			  bool (*fn)(struct kmem_cache *c, struct kmem_mag *m, void *arg), void *arg)
 {
-	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
-		    "the walk needs the registry and cache locks");
 	struct kmem_mag *m;
 	struct kmem_mag_holder *h;
 
+	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
+		    "the walk needs the registry and cache locks");
 	KMEM_LIST_FOR_EACH_ENTRY(m, &c->depot_full, struct kmem_mag, link)
 		if (!fn(c, m, arg))
 			return false;

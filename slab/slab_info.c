@@ -154,7 +154,7 @@ static bool check_list_locked(struct kmem_cache *c, struct kmem_list *list, size
 		FAIL(cf, KMEM_LIST_ENTRY(at, const struct slab, link), "S1: broken list links");
 	case KMEM_LIST_TOO_LONG:
 		FAIL(cf, KMEM_LIST_ENTRY(at, const struct slab, link),
-		     "S1: more slabs on the lists than the cache counts (a cycle?)");
+		     "S1: more slabs on the lists than the cache counts");
 	}
 	KMEM_LIST_FOR_EACH(n, list) {
 		struct slab *sl = KMEM_LIST_ENTRY(n, struct slab, link);
