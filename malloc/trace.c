@@ -185,9 +185,10 @@ void kmem_km_trace_fork_child(void)
 	if (km.trace_on) {
 		close(km.trace_fd);
 		km.trace_fd = strstr(km.trace_path, "%p") ? kmem_km_trace_open() : -1;
+		kmem_lock_acquire(&km.trace_lock);
 		km.trace_seq = 0;
 		km.trace_tids = 0;
-		km.tbufs = NULL;
+		km.tbufs = NULL; /* the other threads' areas stay mapped, unlisted */
 		km_tid = 0; /* ids start again: the forking thread's is 1 */
 		if (km.trace_fd < 0) {
 			km.trace_on = false;
@@ -197,5 +198,6 @@ void kmem_km_trace_fork_child(void)
 			km_tbuf->prev = km_tbuf->next = NULL;
 			km.tbufs = km_tbuf;
 		}
+		kmem_lock_release(&km.trace_lock);
 	}
 }

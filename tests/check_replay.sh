@@ -336,6 +336,63 @@ EOF
 			else
 				echo "check_replay: SKIP threaded trace: $cc cannot build a test program"
 			fi
+			# fork with KMEM_TRACE=...%p: the child traces into its own file
+			# from seq 0, the parent goes on in its own
+			cat > "$tmp/fk.c" <<'EOF'
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *volatile sink;
+
+static void *work(void *arg)
+{
+	for (int i = 0; i < 3000; i++) {
+		sink = malloc((size_t)i % 700 + 1);
+		free(sink);
+	}
+	return arg;
+}
+
+int main(void)
+{
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	sink = malloc(10);
+	free(sink);
+	if (pthread_create(&t, NULL, work, NULL))
+		return 1;
+	pid = fork(); /* while the thread allocates */
+	if (pid < 0)
+		return 1;
+	for (int i = 0; i < 500; i++) {
+		sink = i & 1 ? calloc(1, (size_t)i + 1) : malloc((size_t)i * 9 + 1);
+		free(sink);
+	}
+	if (pid == 0)
+		exit(0);
+	pthread_join(t, NULL);
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+EOF
+			if "$cc" -O1 -pthread -o "$tmp/fk" "$tmp/fk.c" 2> "$tmp/cc.err"; then
+				mkdir "$tmp/fk.d"
+				LD_PRELOAD="$preload" KMEM_TRACE="$tmp/fk.d/%p.bin" "$tmp/fk" ||
+					fail "the forking program under the drop-in exited $?"
+				nf=$(ls "$tmp/fk.d" | wc -l)
+				[ "$nf" -eq 2 ] || fail "fork: $nf trace files, not 2"
+				for f in "$tmp/fk.d"/*.bin; do
+					check_real "$f"
+					grep -Eq '^seq: 0\.\.[0-9]+, 0 missing, 0 duplicated$' "$tmp/real.txt" ||
+						fail "fork: $f: records missing or duplicated"
+				done
+				echo "check_replay: fork traced: the parent's and the child's files replay"
+			else
+				echo "check_replay: SKIP fork trace: $cc cannot build a test program"
+			fi
 		else
 			echo "check_replay: SKIP threaded trace: no C compiler"
 		fi
