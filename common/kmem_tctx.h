@@ -6,6 +6,8 @@
  * thread, and one exit hook per component run when the thread exits:
  *
  *   thread ─► struct kmem_tctx (thread-local, process.c)
+ *               area[KMEM_TCTX_MALLOC]    ─► the drop-in's trace buffer
+ *                                            (KMEM_TRACE; malloc/trace.c)
  *               area[KMEM_TCTX_SLAB]      ─► struct kmem_thread: magazines
  *                                            by cache slot (slab/magazine.c)
  *               area[KMEM_TCTX_PAGEALLOC] ─► frame caches by instance slot
@@ -33,7 +35,8 @@
  *      (slab's exit flushes magazines to slabs, which may free frames into
  *      the thread's frame cache, which pagealloc's exit then drains). From
  *      the first hook on, the thread gets no new areas: a later destructor
- *      (another library's) that allocates takes the components' slow paths.
+ *      (another library's) that allocates takes the components' slow paths
+ *      (the drop-in's trace writes such a record straight to the file).
  *   4. Fork: the child's one thread keeps its context; the contexts of the
  *      threads that did not come along stay mapped and their hooks never
  *      run, so each component's fork_child handler adopts their contents
@@ -60,6 +63,7 @@
 
 /* Area ids, in exit-hook order (top layer first). */
 enum kmem_tctx_id {
+	KMEM_TCTX_MALLOC,	/* the drop-in: its KMEM_TRACE buffer (struct km_tbuf) */
 	KMEM_TCTX_SLAB,		/* slab: struct kmem_thread (magazines by cache slot) */
 	KMEM_TCTX_PAGEALLOC,	/* pagealloc: frame caches by instance slot */
 	KMEM_TCTX_SPARE0,	/* tests, and the next component */

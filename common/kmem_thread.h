@@ -1,13 +1,17 @@
-/* kmem_thread.h - threads, sleeping mutex and condition variable, clock,
- * page mapping (port layer).
+/* kmem_thread.h - threads, fork handlers, sleeping mutex and condition
+ * variable, clock, page mapping and address-space reservation (port layer).
  *
  * The only way the kmem cores reach the operating system. Three backends:
  *
  *   hosted (KMEM_HAVE_PTHREAD, thread_pthread.c; KMEM_HAVE_POSIX, os_posix.c)
- *       pthreads; CLOCK_MONOTONIC; mmap/munmap; madvise(MADV_DONTNEED).
+ *       pthreads, pthread_atfork; CLOCK_MONOTONIC; mmap/munmap;
+ *       madvise(MADV_DONTNEED); reservations as PROT_NONE MAP_NORESERVE
+ *       mappings made read-write with mprotect; mremap on Linux.
  *   no threads (-Dthreads=disabled, thread_none.c): one thread. Thread start
  *       returns -ENOSYS and so do waits on a condition variable (no other
- *       thread could signal it); mutexes are no-ops.
+ *       thread could signal it); mutexes are no-ops; fork handlers are not
+ *       needed (no other thread can hold a lock across a fork) and are not
+ *       registered.
  *   firmware hooks (include/kmem/port.h): kmem_port_set_hooks() installs the
  *       platform's clock, sleep, page mapping and release; every hook left
  *       NULL uses the built-in backend, which on targets without POSIX
@@ -15,11 +19,19 @@
  *       rate limits never open, timed waits do not expire), sleep returns at
  *       once, mapping fails (NULL), release returns -ENOSYS and the memory
  *       keeps its contents. Firmware that calls nothing here needs nothing.
+ *       Reservations (kmem_pages_reserve and its commit/decommit) and
+ *       kmem_pages_remap have no hook: without POSIX, reserving fails (NULL)
+ *       and commit, decommit and remap return -ENOSYS; with a map hook
+ *       installed, remap returns -ENOSYS and an aligned mapping is the
+ *       hook's mapping if it happens to be aligned, else NULL.
  *
  * Which parts of kmem use what: the per-thread context maps its areas
  * (kmem_tctx.h); the frame service's reaper starts a thread and waits on a
  * condition variable with a deadline from kmem_now_ns(); releasing frames to
- * the OS uses kmem_pages_release().
+ * the OS uses kmem_pages_release(); the drop-in malloc reserves its arena
+ * (kmem_pages_reserve) and commits it piece by piece as it grows, maps its
+ * huge blocks aligned and resizes them with kmem_pages_remap, and registers
+ * its fork handlers with kmem_atfork().
  * Private to the library: not installed.
  */
 #ifndef KMEM_THREAD_H
@@ -47,6 +59,19 @@ KMEM_HIDDEN int kmem_thrd_start(struct kmem_thrd *t, void *(*fn)(void *), void *
 /* Wait for t to finish; *ret (if ret) gets fn's return value. 0 or a
  * negative errno (-ENOSYS without threads). */
 KMEM_HIDDEN int kmem_thrd_join(struct kmem_thrd *t, void **ret);
+/* Let other threads run (sched_yield); without threads, return at once. */
+KMEM_HIDDEN void kmem_thrd_yield(void);
+
+/* ---- fork ----------------------------------------------------------------- */
+
+/* Register fork handlers, as pthread_atfork: prepare runs in the forking
+ * thread before fork(), parent in the parent and child in the child after
+ * it; handlers registered later have their prepare run earlier and their
+ * parent and child run later (POSIX's order). Any of the three may be NULL.
+ * 0, or a negative errno (-ENOMEM). Without threads nothing is registered
+ * (a one-thread process cannot fork while another thread holds a lock) and
+ * the call returns 0. Not undoable: call it once per process-wide object. */
+KMEM_HIDDEN int kmem_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
 /* ---- sleeping mutex and condition variable --------------------------------
  *
@@ -109,11 +134,71 @@ KMEM_HIDDEN void kmem_pages_unmap(void *p, size_t bytes);
  * and the range keeps its contents. p and bytes page aligned. */
 KMEM_HIDDEN int kmem_pages_release(void *p, size_t bytes);
 
+/* bytes of fresh zeroed memory whose address is a multiple of align (a
+ * power of two; at most the page size: kmem_pages_map); NULL if that fails
+ * or the platform cannot map. POSIX maps bytes + align and unmaps the head
+ * and tail around the aligned part. Give it back with kmem_pages_unmap(p,
+ * bytes), or resize it with kmem_pages_remap. bytes a multiple of the page
+ * size. */
+KMEM_HIDDEN void *kmem_pages_map_aligned(size_t bytes, size_t align);
+/* Resize the mapping [p, p + old_bytes) (from kmem_pages_map, _map_aligned
+ * or an earlier remap; sizes multiples of the page size) to new_bytes,
+ * moving it if it cannot grow in place (Linux: mremap MREMAP_MAYMOVE, no
+ * copy of the pages): 0, *q the mapping (p or a new address, not aligned
+ * beyond the page size), its first min(old, new) bytes the old contents
+ * and the rest zero; the old range is no longer mapped unless *q == p. Or
+ * a negative errno, and p's mapping is as it was: -ENOMEM (no memory or
+ * address space), -ENOSYS where the platform cannot remap (POSIX systems
+ * other than Linux, no OS, a map hook installed): the caller maps anew,
+ * copies and unmaps. */
+KMEM_HIDDEN int kmem_pages_remap(void *p, size_t old_bytes, size_t new_bytes, void **q);
+
+/* ---- address-space reservation ----------------------------------------------
+ *
+ * A reservation is a range of addresses with no memory behind it; parts of
+ * it are committed (made read-write, memory on first touch) and decommitted
+ * (memory back to the OS, inaccessible again) as a heap grows and shrinks,
+ * so a heap's blocks stay in one contiguous range whose size is decided
+ * once. No firmware hook: without POSIX every call fails (reserve NULL, the
+ * others -ENOSYS), and a heap there is given its memory instead.
+ *
+ *   reserve(R)       [------------------- R: PROT_NONE -------------------]
+ *   commit(p, n)     [-----|== n: read-write ==|--------------------------]
+ *   decommit(p, n)   [------------------- R: PROT_NONE -------------------]
+ *                    (commit(p, n) again: the range reads zero)
+ */
+
+/* Reserve bytes of address space (rounded up to the page size), page
+ * aligned and inaccessible until committed; no memory behind it and, where
+ * the OS has the notion, not charged against its commit limit (Linux:
+ * PROT_NONE with MAP_NORESERVE, and what is committed later stays
+ * uncharged, pages coming on first touch; vm.overcommit_memory=2 ignores
+ * MAP_NORESERVE and charges at commit instead). NULL if the address space
+ * is not there, or without POSIX. */
+KMEM_HIDDEN void *kmem_pages_reserve(size_t bytes);
+/* Give back a whole reservation [p, p + bytes), committed parts and all. */
+KMEM_HIDDEN void kmem_pages_unreserve(void *p, size_t bytes);
+/* Make [p, p + bytes) of a reservation read-write (page aligned): 0, and
+ * memory never written (or decommitted since) reads zero; or a negative
+ * errno (-ENOMEM: the OS refused; -ENOSYS without POSIX) and the range is
+ * as it was. Committing a committed range is harmless. */
+KMEM_HIDDEN int kmem_pages_commit(void *p, size_t bytes);
+/* Give the memory of [p, p + bytes) of a reservation back to the OS and
+ * make the range inaccessible again, still reserved (page aligned): 0, or
+ * a negative errno (-ENOSYS without POSIX). A later commit reads zero. */
+KMEM_HIDDEN int kmem_pages_decommit(void *p, size_t bytes);
+
 /* ---- built-in backends (os_posix.c or os_none.c), under the hooks ---------- */
 KMEM_HIDDEN uint64_t kmem_os_now_ns(void);
 KMEM_HIDDEN void kmem_os_sleep_ns(uint64_t ns);
 KMEM_HIDDEN void *kmem_os_map(size_t bytes);
 KMEM_HIDDEN void kmem_os_unmap(void *p, size_t bytes);
 KMEM_HIDDEN int kmem_os_release(void *p, size_t bytes);
+KMEM_HIDDEN void *kmem_os_map_aligned(size_t bytes, size_t align);
+KMEM_HIDDEN int kmem_os_remap(void *p, size_t old_bytes, size_t new_bytes, void **q);
+/* No hooks above these: process.c passes them straight through. */
+KMEM_HIDDEN void *kmem_os_reserve(size_t bytes);
+KMEM_HIDDEN int kmem_os_commit(void *p, size_t bytes);
+KMEM_HIDDEN int kmem_os_decommit(void *p, size_t bytes);
 
 #endif /* KMEM_THREAD_H */

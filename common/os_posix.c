@@ -1,13 +1,19 @@
 /* os_posix.c - the built-in clock and page backend on POSIX systems:
  * CLOCK_MONOTONIC, nanosleep, mmap/munmap, madvise(MADV_DONTNEED) (Linux:
- * the pages go back to the kernel and read zero on the next touch). Under
- * the firmware hooks (process.c), which override any of these.
+ * the pages go back to the kernel and read zero on the next touch), aligned
+ * mappings trimmed with munmap, mremap (Linux), and address-space
+ * reservations: PROT_NONE MAP_NORESERVE mappings, committed with mprotect
+ * and decommitted with a fresh MAP_FIXED PROT_NONE mapping. Under the
+ * firmware hooks (process.c), which override the clock, sleep, map, unmap
+ * and release; the rest has no hook.
  */
+#define _GNU_SOURCE /* mremap, MAP_NORESERVE, MAP_ANONYMOUS */
 #include "kmem_port.h"
 
 #include <errno.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t kmem_os_now_ns(void)
 {
@@ -48,4 +54,84 @@ int kmem_os_release(void *p, size_t bytes)
 	(void)bytes;
 	return -ENOSYS;
 #endif
+}
+
+static size_t page_size(void)
+{
+	long n = sysconf(_SC_PAGESIZE);
+
+	return n > 0 ? (size_t)n : 4096;
+}
+
+/* Map bytes + align, keep the aligned bytes in the middle:
+ *
+ *   a                 b = a rounded up to align            a + bytes + align
+ *   [-- head: unmap --|======== bytes: kept ========|-- tail: unmap --]
+ */
+void *kmem_os_map_aligned(size_t bytes, size_t align)
+{
+	uintptr_t a, b, end, keep_end;
+	void *p;
+
+	if (align <= page_size())
+		return kmem_os_map(bytes);
+	if (bytes > SIZE_MAX - align)
+		return NULL;
+	p = kmem_os_map(bytes + align);
+	if (!p)
+		return NULL;
+	a = (uintptr_t)p;
+	end = a + bytes + align;
+	b = (a + align - 1) & ~(uintptr_t)(align - 1);
+	keep_end = (b + bytes + page_size() - 1) & ~(uintptr_t)(page_size() - 1);
+	if (b > a)
+		munmap(p, b - a);
+	if (end > keep_end)
+		munmap((void *)keep_end, end - keep_end);
+	return (void *)b;
+}
+
+int kmem_os_remap(void *p, size_t old_bytes, size_t new_bytes, void **q)
+{
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+	void *r = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
+
+	if (r == MAP_FAILED)
+		return -errno;
+	*q = r;
+	return 0;
+#else
+	(void)p;
+	(void)old_bytes;
+	(void)new_bytes;
+	(void)q;
+	return -ENOSYS;
+#endif
+}
+
+#ifndef MAP_NORESERVE
+#define MAP_NORESERVE 0 /* not POSIX: where it is missing, a PROT_NONE mapping costs nothing anyway */
+#endif
+
+void *kmem_os_reserve(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+int kmem_os_commit(void *p, size_t bytes)
+{
+	return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
+}
+
+/* A fresh PROT_NONE mapping over the range (MAP_FIXED): the old pages go
+ * back to the OS in the same call, and the range reads zero once committed
+ * again; one call on every POSIX system, where madvise + mprotect would be
+ * two and MADV_DONTNEED's zeroing is Linux's. */
+int kmem_os_decommit(void *p, size_t bytes)
+{
+	void *r = mmap(p, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+
+	return r == MAP_FAILED ? -errno : 0;
 }

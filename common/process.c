@@ -75,6 +75,49 @@ int kmem_pages_release(void *p, size_t bytes)
 	return hooks.release ? hooks.release(hooks.ctx, p, bytes) : kmem_os_release(p, bytes);
 }
 
+/* A map hook's mappings can only be given back whole: no trimming, so the
+ * hook's mapping if it is aligned already, else nothing. */
+void *kmem_pages_map_aligned(size_t bytes, size_t align)
+{
+	void *p;
+
+	KMEM_ASSERT(align && !(align & (align - 1)) && "a power of two");
+	if (!hooks.map)
+		return kmem_os_map_aligned(bytes, align);
+	p = hooks.map(hooks.ctx, bytes);
+	if (p && ((uintptr_t)p & (align - 1))) {
+		kmem_pages_unmap(p, bytes);
+		p = NULL;
+	}
+	return p;
+}
+
+int kmem_pages_remap(void *p, size_t old_bytes, size_t new_bytes, void **q)
+{
+	return hooks.map ? -ENOSYS : kmem_os_remap(p, old_bytes, new_bytes, q);
+}
+
+/* Reservations: the built-in backend only (kmem_thread.h). */
+void *kmem_pages_reserve(size_t bytes)
+{
+	return kmem_os_reserve(bytes);
+}
+
+void kmem_pages_unreserve(void *p, size_t bytes)
+{
+	kmem_os_unmap(p, bytes);
+}
+
+int kmem_pages_commit(void *p, size_t bytes)
+{
+	return kmem_os_commit(p, bytes);
+}
+
+int kmem_pages_decommit(void *p, size_t bytes)
+{
+	return kmem_os_decommit(p, bytes);
+}
+
 /* ---- thread identity ---------------------------------------------------- */
 
 #ifdef KMEM_HAVE_PTHREAD

@@ -1,7 +1,8 @@
 /* thread_none.c - the threads backend of kmem_thread.h for builds without
  * threads (-Dthreads=disabled): one thread, so no thread can be started,
- * mutexes have nothing to exclude, and a wait could never be signalled
- * (waits return -ENOSYS rather than hang).
+ * yielding and fork handlers have nothing to do, mutexes have nothing to
+ * exclude, and a wait could never be signalled (waits return -ENOSYS
+ * rather than hang).
  */
 #include "kmem_port.h"
 
@@ -20,6 +21,20 @@ int kmem_thrd_join(struct kmem_thrd *t, void **ret)
 	(void)t;
 	(void)ret;
 	return -ENOSYS;
+}
+
+void kmem_thrd_yield(void)
+{
+}
+
+/* One thread: no lock can be held by another thread across a fork, so
+ * there is nothing for fork handlers to do. */
+int kmem_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	(void)prepare;
+	(void)parent;
+	(void)child;
+	return 0;
 }
 
 int kmem_mutex_init(struct kmem_mutex *m)

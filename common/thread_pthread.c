@@ -1,10 +1,11 @@
 /* thread_pthread.c - the hosted threads backend of kmem_thread.h: pthreads,
- * condition variables on CLOCK_MONOTONIC (so a wall-clock step neither
+ * sched_yield, pthread_atfork, condition variables on CLOCK_MONOTONIC (so a wall-clock step neither
  * shortens nor stretches a timed wait).
  */
 #include "kmem_port.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 int kmem_thrd_start(struct kmem_thrd *t, void *(*fn)(void *), void *arg)
@@ -15,6 +16,16 @@ int kmem_thrd_start(struct kmem_thrd *t, void *(*fn)(void *), void *arg)
 int kmem_thrd_join(struct kmem_thrd *t, void **ret)
 {
 	return -pthread_join(t->t, ret);
+}
+
+void kmem_thrd_yield(void)
+{
+	sched_yield();
+}
+
+int kmem_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
+{
+	return -pthread_atfork(prepare, parent, child);
 }
 
 int kmem_mutex_init(struct kmem_mutex *m)

@@ -6,9 +6,11 @@
  * Set-up: the first call (or the constructor) runs km_setup once, with
  * km.state 0 -> 1 -> 2 (ready) or -1 (failed); calls made from inside the
  * set-up (km_in_init) and calls racing with it get bootstrap blocks or wait.
- * The arena is reserved PROT_NONE (KMEM_ARENA, halved until mmap succeeds);
- * its owner table, dirty bitmap and release scratch are one NORESERVE
- * mapping touched as used.
+ * The arena is reserved (kmem_pages_reserve: no memory behind it until
+ * grow commits a piece; KMEM_ARENA, halved until the reservation succeeds);
+ * its owner table, dirty bitmap and release scratch are one reservation
+ * committed whole at once, its pages touched as used. Every OS call goes
+ * through the port layer (common/kmem_thread.h), fork handlers too.
  *
  * Locking: see malloc_internal.h; the fork handlers take every lock of the
  * heap in that order (prepare), and release them in reverse (parent, child).
@@ -18,11 +20,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 struct km_heap km;
@@ -173,13 +173,6 @@ static void km_read_env(void)
 	}
 }
 
-static void *map_noreserve(size_t len, int prot)
-{
-	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
 static void km_prepare(void);
 static void km_parent(void);
 static void km_child(void);
@@ -208,7 +201,7 @@ static bool km_setup(void)
 		arena = KM_ARENA_MIN;
 	arena &= ~(KM_BLOCK_MAX - 1);
 	for (; arena >= KM_ARENA_MIN; arena /= 2) {
-		res = map_noreserve(arena + KM_BLOCK_MAX, PROT_NONE);
+		res = kmem_pages_reserve(arena + KM_BLOCK_MAX);
 		if (res)
 			break;
 	}
@@ -218,13 +211,19 @@ static bool km_setup(void)
 	km.hi = km.lo + arena;
 	km.next = km.lo;
 	km.frames = arena >> KM_FRAME_SHIFT;
-	/* owner table, dirty bitmap, release scratch: touched as used */
+	/* owner table, dirty bitmap, release scratch: committed at once, its
+	 * pages touched as used (uncharged, like the arena: kmem_pages_reserve) */
 	km.scratch_cap = km.frames >> KM_RELEASE_MIN_ORDER;
 	tab = km.frames * sizeof(void *) + km.frames / 8 + km.scratch_cap * sizeof(uintptr_t) +
 	      km.scratch_cap * sizeof(uint32_t);
-	inst = map_noreserve(tab, PROT_READ | PROT_WRITE);
+	tab = (tab + KM_FRAME - 1) & ~(KM_FRAME - 1);
+	inst = kmem_pages_reserve(tab);
 	if (!inst)
 		return false;
+	if (kmem_pages_commit(inst, tab)) {
+		kmem_pages_unreserve(inst, tab);
+		return false;
+	}
 	km.owner = (void **)(void *)inst;
 	inst += km.frames * sizeof(void *);
 	km.dirty = (uint64_t *)(void *)inst;
@@ -285,8 +284,8 @@ static bool km_setup(void)
 	sc.kmalloc_classes = KMEM_KMALLOC_QUARTER;
 	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
 		return false;
-	if (km.trace_fd >= 0 && pthread_key_create(&km.trace_key, kmem_km_trace_exit) == 0)
-		km.trace_on = true;
+	/* per-thread buffers: areas of the per-thread context (trace.c) */
+	km.trace_on = km.trace_fd >= 0;
 	return true;
 }
 
@@ -305,14 +304,14 @@ KMEM_NOINLINE bool kmem_km_init_slow(void)
 		kmem_atomic_store_release(&km.state, ok ? 2 : -1);
 		if (ok) {
 			/* these may allocate: the heap is ready now */
-			pthread_atfork(km_prepare, km_parent, km_child);
+			(void)kmem_atfork(km_prepare, km_parent, km_child);
 			if (km.stats || km.trace_on || km.check_at_exit)
 				atexit(kmem_km_atexit);
 		}
 		return ok;
 	}
 	while ((st = kmem_atomic_load_acquire(&km.state)) == 1)
-		sched_yield();
+		kmem_thrd_yield();
 	return st == 2;
 }
 

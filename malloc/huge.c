@@ -1,15 +1,17 @@
 /* huge.c - the drop-in's huge path: blocks over 32 MiB (the largest page
- * block), each its own anonymous mapping, remembered in an open-addressing
- * hash table (address -> length, usable size); realloc moves one with
- * mremap. O(1) expected per call.
+ * block), each its own mapping (kmem_pages_map_aligned), remembered in an
+ * open-addressing hash table (address -> length, usable size); realloc
+ * resizes one with kmem_pages_remap (mremap on Linux: the pages move, no
+ * copy), or, where the port cannot remap, maps a new block, copies and
+ * unmaps the old one. O(1) expected per call (realloc's copy: O(size)).
  *
- * Locking: the huge lock guards the table; mmap/munmap run outside it
- * where they can.
+ * Locking: the huge lock guards the table; mapping and unmapping run
+ * outside it where they can.
  */
-#define _GNU_SOURCE
 #include "malloc_internal.h"
 
-#include <sys/mman.h>
+#include <errno.h>
+#include <string.h>
 
 /* ---- the huge path: one mapping per block ------------------------------------------------- */
 
@@ -76,28 +78,21 @@ static struct km_huge *huge_find_locked(uintptr_t a)
 void *kmem_km_huge_alloc(size_t size, size_t align)
 {
 	size_t len, extra = align > KM_FRAME ? align : 0;
-	uintptr_t a, b;
+	uintptr_t a;
 	void *p;
 
 	if (size > SIZE_MAX - KM_FRAME - extra)
 		return NULL;
 	len = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
-	p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	/* the port maps len + align and trims to the alignment */
+	p = kmem_pages_map_aligned(len, align > KM_FRAME ? align : KM_FRAME);
+	if (!p)
 		return NULL;
 	a = (uintptr_t)p;
-	if (extra) { /* trim to the alignment */
-		b = (a + align - 1) & ~(align - 1);
-		if (b > a)
-			munmap(p, b - a);
-		if (b + len < a + len + extra)
-			munmap((void *)(b + len), a + extra - b);
-		a = b;
-	}
 	kmem_lock_acquire(&km.huge_lock);
 	if (!huge_insert_locked(a, len, len)) {
 		kmem_lock_release(&km.huge_lock);
-		munmap((void *)a, len);
+		kmem_pages_unmap(p, len);
 		return NULL;
 	}
 	kmem_lock_release(&km.huge_lock);
@@ -120,7 +115,7 @@ bool kmem_km_huge_free(void *p)
 	e->addr = 1;
 	km.huge_n--;
 	kmem_lock_release(&km.huge_lock);
-	munmap(p, len);
+	kmem_pages_unmap(p, len);
 	return true;
 }
 
@@ -137,13 +132,28 @@ size_t kmem_km_huge_size(const void *p)
 	return n;
 }
 
-/* Resize a huge block in place or by moving its pages (mremap); NULL if
- * that fails (p still valid). */
+/* Where the port cannot remap: a new huge block, the contents copied, the
+ * old block freed. NULL if there is no memory (p still valid). */
+static void *huge_realloc_copy(void *p, size_t size)
+{
+	size_t have = kmem_km_huge_size(p);
+	void *q = kmem_km_huge_alloc(size, 0);
+
+	if (!q)
+		return NULL;
+	memcpy(q, p, have < size ? have : size);
+	(void)kmem_km_huge_free(p);
+	return q;
+}
+
+/* Resize a huge block in place or by moving its pages (kmem_pages_remap);
+ * NULL if that fails (p still valid). */
 void *kmem_km_huge_realloc(void *p, size_t size)
 {
 	size_t len = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
 	struct km_huge *e;
 	void *q;
+	int rc;
 
 	kmem_lock_acquire(&km.huge_lock);
 	e = huge_find_locked((uintptr_t)p);
@@ -151,10 +161,10 @@ void *kmem_km_huge_realloc(void *p, size_t size)
 		kmem_lock_release(&km.huge_lock);
 		return NULL;
 	}
-	q = mremap(p, e->len, len, MREMAP_MAYMOVE);
-	if (q == MAP_FAILED) {
+	rc = kmem_pages_remap(p, e->len, len, &q);
+	if (rc) {
 		kmem_lock_release(&km.huge_lock);
-		return NULL;
+		return rc == -ENOSYS ? huge_realloc_copy(p, size) : NULL;
 	}
 	if (q == p) {
 		e->len = e->size = len;
@@ -164,7 +174,7 @@ void *kmem_km_huge_realloc(void *p, size_t size)
 		if (!huge_insert_locked((uintptr_t)q, len, len)) {
 			/* no room to remember it: give it back as a copy cannot be made */
 			kmem_lock_release(&km.huge_lock);
-			munmap(q, len);
+			kmem_pages_unmap(q, len);
 			return NULL;
 		}
 	}

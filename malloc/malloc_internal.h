@@ -17,9 +17,9 @@
  *      per-thread magazines); malloc and free inline its fast paths
  *      (kmem_slab_fast.h). 8 KiB < size <= 32 MiB: a block of 2^k frames
  *      from the frame service (per-thread frame caches for k <= 3), its
- *      first frame's owner word a tag holding its frame count (pages.c). Larger: its own mmap (the huge
- *      path, huge.c), remembered in a hash table; realloc moves it with
- *      mremap.
+ *      first frame's owner word a tag holding its frame count (pages.c).
+ *      Larger: its own mapping (the huge path, huge.c), remembered in a
+ *      hash table; realloc moves it with kmem_pages_remap (mremap).
  *   3. free(p): the owner word of p's frame (one load, from the buddy's
  *      owner table: the page source's direct lookup) says page block (a
  *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
@@ -82,7 +82,6 @@
 #include "kmem_port.h"
 #include "kmem_slab_fast.h" /* slab's inline kmalloc fast paths (slab/fast) */
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -116,7 +115,7 @@ struct km_tbuf {
 	unsigned n;
 	uint16_t tid;
 	struct kmem_trace_rec rec[KM_TRACE_BATCH];
-	struct km_tbuf *next;	/* all buffers (trace lock), for exit */
+	struct km_tbuf *prev, *next;	/* live threads' buffers (trace lock), for exit */
 };
 
 struct km_heap {
@@ -162,7 +161,6 @@ struct km_heap {
 	uint64_t trace_seq;
 	unsigned trace_tids;
 	struct km_tbuf *tbufs;
-	pthread_key_t trace_key;
 	size_t high;	/* frames */
 	/* bootstrap arena for calls made while the heap is being set up */
 	size_t boot_used;
@@ -212,7 +210,8 @@ KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align);
 KMEM_HIDDEN bool kmem_km_huge_free(void *p);
 /* The usable size of huge block p; 0 if p is not one. */
 KMEM_HIDDEN size_t kmem_km_huge_size(const void *p);
-/* Resize a huge block (mremap); NULL if that fails (p still valid). */
+/* Resize a huge block (kmem_pages_remap, or map, copy and unmap where the
+ * port cannot remap); NULL if that fails (p still valid). */
 KMEM_HIDDEN void *kmem_km_huge_realloc(void *p, size_t size);
 /* Live huge blocks and the bytes they map. */
 KMEM_HIDDEN void kmem_km_huge_stats(size_t *n, size_t *bytes);
@@ -224,8 +223,6 @@ KMEM_HIDDEN int kmem_km_trace_open(void);
 /* One record into the calling thread's buffer (TRACE below). */
 KMEM_HIDDEN KMEM_NOINLINE void kmem_km_trace(unsigned op, size_t size, const void *ptr,
 					     const void *old, unsigned align_log2, unsigned flags);
-/* pthread key destructor of a thread's trace buffer: flush it. */
-KMEM_HIDDEN void kmem_km_trace_exit(void *arg);
 /* Flush every thread's buffer (at exit). */
 KMEM_HIDDEN void kmem_km_trace_flush_all(void);
 /* fork child: its own trace file (KMEM_TRACE with %p) or none. */

@@ -242,7 +242,10 @@ else
 			fail "replay --malloc under the drop-in exited $?"
 		has "$tmp/lsm.txt" "block tags: ok (0 errors)"
 
-		# threads: per-thread batches, a file out of seq order
+		# threads: per-thread batches, a file out of seq order; and a TLS
+		# destructor of the program's, run after the drop-in's per-thread
+		# context has gone (its key is older), still allocating in two
+		# destructor rounds: those records go straight to the file
 		cc=$(command -v cc || command -v gcc || command -v clang || true)
 		if [ -n "$cc" ]; then
 			cat > "$tmp/mt.c" <<'EOF'
@@ -250,10 +253,31 @@ else
 #include <stdlib.h>
 #include <string.h>
 
+static pthread_key_t late_key;
+static void *volatile sink;
+
+static void late(void *arg)
+{
+	unsigned *rounds = arg;
+	void *a = malloc(333), *b = malloc(77777), *c = calloc(1, 4321);
+
+	sink = a;
+	sink = b;
+	sink = c;
+	free(b);
+	free(a);
+	free(c);
+	if (++*rounds < 2)
+		pthread_setspecific(late_key, rounds);
+}
+
 static void *work(void *arg)
 {
 	void *keep[64] = { 0 };
 	unsigned s = (unsigned)(size_t)arg;
+	static unsigned rounds[8];
+
+	pthread_setspecific(late_key, &rounds[s % 8]);
 
 	for (int i = 0; i < 5000; i++) {
 		unsigned k;
@@ -283,6 +307,10 @@ int main(void)
 {
 	pthread_t t[4];
 
+	sink = malloc(1); /* the drop-in's thread-exit key first */
+	free(sink);
+	if (pthread_key_create(&late_key, late))
+		return 1;
 	for (size_t i = 0; i < 4; i++)
 		if (pthread_create(&t[i], NULL, work, (void *)(i + 1)))
 			return 1;
@@ -297,10 +325,73 @@ EOF
 				check_real "$tmp/mt.bin"
 				threads=$(sed -n 's/^threads: \([0-9]*\),.*/\1/p' "$tmp/real.txt")
 				[ "$threads" -ge 4 ] || fail "threaded trace: $threads threads"
+				grep -Eq '^seq: .*, 0 missing, 0 duplicated$' "$tmp/real.txt" ||
+					fail "threaded trace: records missing or duplicated"
+				# every worker's two late rounds, under its own thread id
+				late=$(awk '$3 == "malloc" && $4 == 333 { print $2 }' "$tmp/real.dump" |
+					sort | uniq -c | awk '$1 == 2' | wc -l)
+				[ "$late" -eq 4 ] || fail "threaded trace: late records of $late threads, not 4"
 				sed -n -e 's/^records: /check_replay: threaded program traced: /p' \
 					-e 's/^\(skipped\|replaced\|seq\): /check_replay:   \1: /p' "$tmp/real.txt"
 			else
 				echo "check_replay: SKIP threaded trace: $cc cannot build a test program"
+			fi
+			# fork with KMEM_TRACE=...%p: the child traces into its own file
+			# from seq 0, the parent goes on in its own
+			cat > "$tmp/fk.c" <<'EOF'
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *volatile sink;
+
+static void *work(void *arg)
+{
+	for (int i = 0; i < 3000; i++) {
+		sink = malloc((size_t)i % 700 + 1);
+		free(sink);
+	}
+	return arg;
+}
+
+int main(void)
+{
+	pthread_t t;
+	pid_t pid;
+	int st;
+
+	sink = malloc(10);
+	free(sink);
+	if (pthread_create(&t, NULL, work, NULL))
+		return 1;
+	pid = fork(); /* while the thread allocates */
+	if (pid < 0)
+		return 1;
+	for (int i = 0; i < 500; i++) {
+		sink = i & 1 ? calloc(1, (size_t)i + 1) : malloc((size_t)i * 9 + 1);
+		free(sink);
+	}
+	if (pid == 0)
+		exit(0);
+	pthread_join(t, NULL);
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+EOF
+			if "$cc" -O1 -pthread -o "$tmp/fk" "$tmp/fk.c" 2> "$tmp/cc.err"; then
+				mkdir "$tmp/fk.d"
+				LD_PRELOAD="$preload" KMEM_TRACE="$tmp/fk.d/%p.bin" "$tmp/fk" ||
+					fail "the forking program under the drop-in exited $?"
+				nf=$(ls "$tmp/fk.d" | wc -l)
+				[ "$nf" -eq 2 ] || fail "fork: $nf trace files, not 2"
+				for f in "$tmp/fk.d"/*.bin; do
+					check_real "$f"
+					grep -Eq '^seq: 0\.\.[0-9]+, 0 missing, 0 duplicated$' "$tmp/real.txt" ||
+						fail "fork: $f: records missing or duplicated"
+				done
+				echo "check_replay: fork traced: the parent's and the child's files replay"
+			else
+				echo "check_replay: SKIP fork trace: $cc cannot build a test program"
 			fi
 		else
 			echo "check_replay: SKIP threaded trace: no C compiler"

@@ -1,7 +1,9 @@
 /* test_port.c - the port layer (common/kmem_port.h): the per-thread context
  * (areas, slot maps, exit hooks run at thread exit in id order), the lock's
  * owner ("held by me" from two threads), the atomic wrappers, threads,
- * condition variables, the clock, page mapping and the firmware hooks; and
+ * condition variables, the clock, page mapping, address-space reservation
+ * (commit, decommit), aligned mappings, remapping, fork handlers and the
+ * firmware hooks; and
  * one thread alternating between two slab instances, or two frame services,
  * keeps both instances' per-thread caches (no "last instance" cliff); a
  * thread's frame caches go back at its exit.
@@ -15,6 +17,11 @@
 #include "kmem_port.h"
 #include "pa_fixture.h"
 #include "slab_fixture.h"
+
+#ifdef KMEM_HAVE_POSIX /* from kmem_config.h */
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 /* ---- per-thread context ------------------------------------------------ */
 
@@ -512,6 +519,199 @@ static void test_pages(void **state)
 #endif
 }
 
+#if defined(KMEM_HAVE_POSIX) && defined(__linux__)
+/* The protection of the mapping holding p, from /proc/self/maps ("rw-",
+ * "---"), or "" if no mapping holds it. */
+static const char *prot_of(const void *p)
+{
+	static char perms[8];
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	perms[0] = 0;
+	if (!f)
+		return perms;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char pr[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, pr) == 3 && (uintptr_t)p >= lo &&
+		    (uintptr_t)p < hi) {
+			memcpy(perms, pr, 3);
+			perms[3] = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return perms;
+}
+#define ASSERT_PROT(p, s) assert_string_equal(prot_of(p), (s))
+#else
+#define ASSERT_PROT(p, s) ((void)(p))
+#endif
+
+static void assert_bytes(const unsigned char *p, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i += 256)
+		assert_int_equal(p[i], v);
+	assert_int_equal(p[n - 1], v);
+}
+
+/* Reserve, commit a piece, write it, decommit part of it: the rest keeps its
+ * data, the decommitted part is inaccessible and reads zero once committed
+ * again. */
+static void test_reserve_commit(void **state)
+{
+	const size_t r = (size_t)4 << 20, pg = 4096, n = 16 * pg;
+	unsigned char *p = kmem_pages_reserve(r), *c;
+
+	(void)state;
+#ifdef KMEM_HAVE_POSIX
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % pg, 0);
+	ASSERT_PROT(p, "---");
+	c = p + r / 2;
+	assert_int_equal(kmem_pages_commit(c, n), 0);
+	ASSERT_PROT(c, "rw-");
+	ASSERT_PROT(c + n, "---");
+	ASSERT_PROT(c - pg, "---");
+	assert_bytes(c, n, 0); /* never written: zero */
+	memset(c, 0xa5, n);
+	/* the middle quarter back to the OS */
+	assert_int_equal(kmem_pages_decommit(c + n / 4, n / 2), 0);
+	ASSERT_PROT(c + n / 4, "---");
+	ASSERT_PROT(c + n / 4 + n / 2 - 1, "---");
+	ASSERT_PROT(c, "rw-");
+	ASSERT_PROT(c + n - 1, "rw-");
+	assert_bytes(c, n / 4, 0xa5);
+	assert_bytes(c + n / 4 + n / 2, n / 4, 0xa5);
+	assert_int_equal(kmem_pages_commit(c + n / 4, n / 2), 0);
+	assert_bytes(c + n / 4, n / 2, 0); /* decommitted memory comes back zero */
+	assert_bytes(c, n / 4, 0xa5);
+	/* committing again changes nothing */
+	assert_int_equal(kmem_pages_commit(c, n), 0);
+	assert_bytes(c, n / 4, 0xa5);
+	/* the whole reservation goes, committed parts and all */
+	kmem_pages_unreserve(p, r);
+	/* an impossible reservation fails */
+	assert_null(kmem_pages_reserve(SIZE_MAX - pg));
+#else
+	assert_null(p); /* no reservations without an OS */
+	(void)c;
+	(void)n;
+	assert_int_equal(kmem_pages_commit((void *)(uintptr_t)pg, pg), -ENOSYS);
+	assert_int_equal(kmem_pages_decommit((void *)(uintptr_t)pg, pg), -ENOSYS);
+#endif
+}
+
+/* Aligned mappings: the address a multiple of the alignment, zeroed,
+ * read-write, unmapped whole; at most a page of alignment is a plain map. */
+static void test_map_aligned(void **state)
+{
+	const size_t n = (size_t)3 << 20, al = (size_t)2 << 20;
+	unsigned char *p = kmem_pages_map_aligned(n, al), *q;
+
+	(void)state;
+#ifdef KMEM_HAVE_POSIX
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % al, 0);
+	assert_bytes(p, n, 0);
+	memset(p, 1, n);
+	ASSERT_PROT(p + n - 1, "rw-");
+	kmem_pages_unmap(p, n);
+	q = kmem_pages_map_aligned(8192, 4096);
+	assert_non_null(q);
+	assert_int_equal((uintptr_t)q % 4096, 0);
+	q[8191] = 1;
+	kmem_pages_unmap(q, 8192);
+#else
+	assert_null(p);
+	(void)q;
+	(void)n;
+	(void)al;
+#endif
+}
+
+/* Remapping keeps the contents and zero-fills the growth (Linux); elsewhere
+ * it says -ENOSYS and leaves the mapping alone. */
+static void test_remap(void **state)
+{
+	const size_t n = (size_t)1 << 20;
+	unsigned char *p = kmem_pages_map(n);
+	void *q = NULL;
+	int rc;
+
+	(void)state;
+#ifdef KMEM_HAVE_POSIX
+	assert_non_null(p);
+	memset(p, 0x3c, n);
+	rc = kmem_pages_remap(p, n, 4 * n, &q);
+#if defined(__linux__)
+	assert_int_equal(rc, 0);
+	assert_non_null(q);
+	assert_bytes(q, n, 0x3c);
+	assert_bytes((unsigned char *)q + n, 3 * n, 0);
+	memset((unsigned char *)q + n, 0x3d, 3 * n);
+	p = q;
+	/* shrink: in place */
+	assert_int_equal(kmem_pages_remap(p, 4 * n, n / 2, &q), 0);
+	assert_ptr_equal(q, p);
+	assert_bytes(q, n / 2, 0x3c);
+	kmem_pages_unmap(q, n / 2);
+#else
+	assert_int_equal(rc, -ENOSYS);
+	assert_null(q);
+	assert_bytes(p, n, 0x3c);
+	kmem_pages_unmap(p, n);
+#endif
+#else
+	assert_null(p);
+	assert_int_equal(kmem_pages_remap(NULL, n, 2 * n, &q), -ENOSYS);
+	(void)rc;
+#endif
+}
+
+/* Fork handlers run in POSIX's order: prepares in reverse order of
+ * registration, parent and child handlers in order. Without threads nothing
+ * is registered (there is no lock another thread could hold). */
+static char fork_log[16];
+static unsigned fork_n;
+
+static void fk_prep_a(void) { fork_log[fork_n++ % 16] = 'a'; }
+static void fk_prep_b(void) { fork_log[fork_n++ % 16] = 'b'; }
+static void fk_parent_a(void) { fork_log[fork_n++ % 16] = 'A'; }
+static void fk_parent_b(void) { fork_log[fork_n++ % 16] = 'B'; }
+static void fk_child_a(void) { fork_log[fork_n++ % 16] = 'x'; }
+static void fk_child_b(void) { fork_log[fork_n++ % 16] = 'y'; }
+
+static void test_atfork(void **state)
+{
+	(void)state;
+	assert_int_equal(kmem_atfork(fk_prep_a, fk_parent_a, fk_child_a), 0);
+	assert_int_equal(kmem_atfork(fk_prep_b, fk_parent_b, fk_child_b), 0);
+	assert_int_equal(kmem_atfork(NULL, NULL, NULL), 0);
+#if defined(KMEM_HAVE_POSIX) && defined(KMEM_HAVE_PTHREAD)
+	{
+		pid_t pid;
+		int status = 0;
+
+		memset(fork_log, 0, sizeof(fork_log));
+		fork_n = 0;
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(strcmp(fork_log, "baxy") == 0 ? 0 : 1);
+		assert_string_equal(fork_log, "baAB");
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0); /* the child saw "baxy" */
+	}
+#else
+	assert_int_equal(fork_n, 0);
+#endif
+	kmem_thrd_yield(); /* returns */
+}
+
 static struct {
 	uint64_t now;
 	unsigned maps, unmaps, releases, sleeps;
@@ -722,6 +922,10 @@ int main(void)
 		cmocka_unit_test(test_clock_monotonic),
 		cmocka_unit_test(test_cond_timedwait),
 		cmocka_unit_test(test_pages),
+		cmocka_unit_test(test_reserve_commit),
+		cmocka_unit_test(test_map_aligned),
+		cmocka_unit_test(test_remap),
+		cmocka_unit_test(test_atfork),
 		cmocka_unit_test(test_firmware_hooks),
 		cmocka_unit_test(test_two_instances_alternating),
 		cmocka_unit_test(test_two_frame_services_alternating),

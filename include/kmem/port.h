@@ -9,6 +9,12 @@
  * static storage instead) and no release of memory to the OS. Firmware that
  * has a timer or an MMU supplies them here; firmware that has neither does
  * nothing and kmem goes without.
+ *
+ * Address-space reservation (reserve, commit, decommit), remapping and
+ * trimmed aligned mappings have no hook: the drop-in malloc, a hosted
+ * consumer, is their only user. Without POSIX they fail; with a map hook
+ * installed, an aligned mapping is the hook's mapping when it happens to be
+ * aligned (else none) and remapping is refused, so the caller copies.
  */
 #ifndef KMEM_PORT_PUBLIC_H
 #define KMEM_PORT_PUBLIC_H
