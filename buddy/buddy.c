@@ -976,6 +976,92 @@ int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size)
 	return pieces;
 }
 
+/* Split the allocated block idx of `order` into allocated blocks: itself of
+ * new_order and, past it, one of each order new_order..order-1 (the halves a
+ * split leaves, as split_slow_locked pushes them on the free lists). */
+static void split_used_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+			      unsigned order, unsigned new_order)
+{
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "split needs the instance lock");
+	for (unsigned j = order; j-- > new_order;) {
+		r->tag[idx + (1u << j)] = buddy_tag(BT_USED, j);
+		KMEM_ANNOT_POOL_SPLIT(b, buddy_addr(b, r, idx + (1u << j)), buddy_frame_size(b) << j);
+	}
+	r->tag[idx] = buddy_tag(BT_USED, new_order);
+	KMEM_ANNOT_POOL_TRIM(b, buddy_addr(b, r, idx), buddy_frame_size(b) << new_order);
+}
+
+int kmem_buddy_split(struct kmem_buddy *b, void *block, unsigned new_order)
+{
+	uintptr_t a = (uintptr_t)block;
+	struct buddy_region *r;
+	int ret = -EINVAL;
+
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (r && !((a - r->base) & b->frame_mask)) {
+		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
+		uint8_t tag = r->tag[idx];
+
+		if (buddy_tag_state(tag) == BT_USED && buddy_tag_order(tag) >= new_order) {
+			ret = (int)(buddy_tag_order(tag) - new_order) + 1;
+			split_used_locked(b, r, idx, buddy_tag_order(tag), new_order);
+		}
+	}
+	kmem_lock_release(&b->lock);
+	return ret;
+}
+
+int kmem_buddy_claim(struct kmem_buddy *b, void *block, unsigned order)
+{
+	uintptr_t a = (uintptr_t)block;
+	struct buddy_region *r;
+	int ret = -EINVAL;
+
+	kmem_lock_acquire(&b->lock);
+	r = find_region(b, a);
+	if (r && order <= b->max_order && !((a - r->base) & b->frame_mask)) {
+		uintptr_t pfn = (a >> b->frame_shift), lo = r->start_pfn;
+		uint32_t idx = (uint32_t)(pfn - lo);
+
+		ret = -EBUSY;
+		if (!(pfn & (((uintptr_t)1 << order) - 1)) && (size_t)idx + ((size_t)1 << order) <= r->nframes) {
+			/* the free block holding pfn: the smallest order whose
+			 * aligned head is a free head of that order (I1, I3) */
+			for (unsigned o = order; o <= b->max_order; o++) {
+				uintptr_t h = pfn & ~(((uintptr_t)1 << o) - 1);
+				uint32_t hidx;
+
+				if (h < lo)
+					break;
+				hidx = (uint32_t)(h - lo);
+				if (r->tag[hidx] != buddy_tag(BT_FREE, o))
+					continue;
+				list_del_locked(b, r, hidx, o);
+				while (o > order) { /* keep the half holding pfn */
+					o--;
+					if (pfn & ((uintptr_t)1 << o)) {
+						list_push_locked(b, r, hidx, o);
+						hidx += 1u << o;
+					} else {
+						list_push_locked(b, r, hidx + (1u << o), o);
+					}
+				}
+				r->tag[idx] = buddy_tag(BT_USED, order);
+				kmem_owner_add_relaxed(&b->used_frames, (size_t)1 << order);
+				if (b->used_frames > b->peak_used_frames)
+					b->peak_used_frames = b->used_frames;
+				b->allocs++;
+				(void)annot_alloc(b, block, order);
+				ret = 0;
+				break;
+			}
+		}
+	}
+	kmem_lock_release(&b->lock);
+	return ret;
+}
+
 /* ---- reservations -------------------------------------------------------- */
 
 /* The region and frames [*s, *e) that addr[0..size) covers, widened to whole

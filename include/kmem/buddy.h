@@ -224,6 +224,29 @@ KMEM_API enum kmem_status kmem_buddy_free_checked(struct kmem_buddy *b, void *bl
  * O(log regions + order). */
 KMEM_API int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size);
 
+/* Split the allocated block at `block` (2^order frames) into allocated
+ * blocks without freeing anything (Linux's split_page, in halves): block
+ * itself becomes a block of 2^new_order frames, and the frames past it one
+ * block of each order new_order..order-1, at block + (frame_size << j) for
+ * order j (the halves a split cuts off, largest last). Each is freed on its
+ * own afterwards. Contents are unchanged; owner words are not touched.
+ * Returns the number of blocks (order - new_order + 1; 1: nothing to split),
+ * or -EINVAL (not reported) if block is not the start of an allocated block
+ * or new_order exceeds its order. Under Valgrind the pieces become pool
+ * chunks of their own. O(log regions + order - new_order). */
+KMEM_API int kmem_buddy_split(struct kmem_buddy *b, void *block, unsigned new_order);
+
+/* Allocate the particular block block[0..2^order frames), which must be
+ * aligned to frame_size << order and lie inside one free block (Linux's
+ * take_page_off_buddy): the free block around it is split down to it, the
+ * other halves stay free. For a caller that knows where memory is, e.g. to
+ * take a newly added region out whole. Counted as an allocation; contents
+ * are whatever was there. Returns 0, -EINVAL (not reported: not frame
+ * aligned, outside every region, order > max_order) or -EBUSY (not
+ * aligned to its order, crossing the region's end, or some frame not free;
+ * nothing changed). O(log regions + max_order). */
+KMEM_API KMEM_MUST_CHECK int kmem_buddy_claim(struct kmem_buddy *b, void *block, unsigned order);
+
 /* Order of the allocated block starting at block, or -1 if block is not the
  * start of an allocated block (not reported). O(log regions). */
 KMEM_API int kmem_buddy_block_order(struct kmem_buddy *b, const void *block);

@@ -76,6 +76,14 @@ struct kmem_page_source {
 #endif
 #define KMEM_OWNER_TAG (KMEM_OWNER_TAG_HIGH | (uintptr_t)1)
 #define KMEM_OWNER_TAG_MAX ((UINTPTR_MAX & ~KMEM_OWNER_TAG_HIGH) >> 1)
+/* Tag values are split in two halves. Values with KMEM_OWNER_TAG_SOURCE set
+ * are the page source's own: it marks blocks it holds itself, not handed
+ * out (the frame service links its released blocks through them). A
+ * consumer's tags stay at or below KMEM_OWNER_TAG_USER_MAX, so a consumer
+ * that finds a source tag where it expected its own knows the block is not
+ * one of its live blocks (a double free). */
+#define KMEM_OWNER_TAG_SOURCE ((KMEM_OWNER_TAG_MAX >> 1) + 1)
+#define KMEM_OWNER_TAG_USER_MAX (KMEM_OWNER_TAG_SOURCE - 1)
 
 /* The tagged owner word holding value (<= KMEM_OWNER_TAG_MAX). O(1). */
 static inline void *kmem_owner_tag(uintptr_t value)
@@ -93,6 +101,12 @@ static inline int kmem_owner_is_tag(const void *w)
 static inline uintptr_t kmem_owner_tag_value(const void *w)
 {
 	return ((uintptr_t)w & ~KMEM_OWNER_TAG_HIGH) >> 1;
+}
+
+/* Nonzero if tagged owner word w holds a page source's own tag. O(1). */
+static inline int kmem_owner_tag_is_source(const void *w)
+{
+	return (kmem_owner_tag_value(w) & KMEM_OWNER_TAG_SOURCE) != 0;
 }
 
 /* Memory pressure, for reclaim (shrinkers): how urgently frames are wanted.
