@@ -8,9 +8,11 @@
  * set-up (km_in_init) and calls racing with it get bootstrap blocks or wait.
  * The arena is reserved (kmem_pages_reserve: no memory behind it until
  * grow commits a piece; KMEM_ARENA, halved until the reservation succeeds);
- * its owner table, dirty bitmap and release scratch are one reservation
- * committed whole at once, its pages touched as used. Every OS call goes
- * through the port layer (common/kmem_thread.h), fork handlers too.
+ * its owner table is one reservation committed whole at once, its pages
+ * touched as used. Every OS call goes through the port layer
+ * (common/kmem_thread.h), fork handlers too. The frame service runs with
+ * KMEM_PA_RELEASE: free memory beyond what the release policy keeps goes
+ * back to the system, and fresh regions start in its released pool.
  *
  * Locking: see malloc_internal.h; the fork handlers take every lock of the
  * heap in that order (prepare), and release them in reverse (parent, child).
@@ -194,7 +196,7 @@ static bool km_setup(void)
 	if (km.abort_on_error)
 		km.sink.flags |= KMEM_ERROR_ABORT;
 	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
-	    kmem_lock_init(&km.rel_lock, true) || kmem_lock_init(&km.trace_lock, true))
+	    kmem_lock_init(&km.trace_lock, true))
 		return false;
 	/* the arena: reserved, aligned to the largest block */
 	if (arena < KM_ARENA_MIN)
@@ -211,28 +213,17 @@ static bool km_setup(void)
 	km.hi = km.lo + arena;
 	km.next = km.lo;
 	km.frames = arena >> KM_FRAME_SHIFT;
-	/* owner table, dirty bitmap, release scratch: committed at once, its
-	 * pages touched as used (uncharged, like the arena: kmem_pages_reserve) */
-	km.scratch_cap = km.frames >> KM_RELEASE_MIN_ORDER;
-	tab = km.frames * sizeof(void *) + km.frames / 8 + km.scratch_cap * sizeof(uintptr_t) +
-	      km.scratch_cap * sizeof(uint32_t);
+	/* owner table: committed at once, its pages touched as used
+	 * (uncharged, like the arena: kmem_pages_reserve) */
+	tab = km.frames * sizeof(void *);
 	tab = (tab + KM_FRAME - 1) & ~(KM_FRAME - 1);
-	inst = kmem_pages_reserve(tab);
-	if (!inst)
+	km.owner = kmem_pages_reserve(tab);
+	if (!km.owner)
 		return false;
-	if (kmem_pages_commit(inst, tab)) {
-		kmem_pages_unreserve(inst, tab);
+	if (kmem_pages_commit(km.owner, tab)) {
+		kmem_pages_unreserve(km.owner, tab);
 		return false;
 	}
-	km.owner = (void **)(void *)inst;
-	inst += km.frames * sizeof(void *);
-	km.dirty = (uint64_t *)(void *)inst;
-	inst += km.frames / 8;
-	km.scratch = (uintptr_t *)(void *)inst;
-	inst += km.scratch_cap * sizeof(uintptr_t);
-	km.rsv_next = (uint32_t *)(void *)inst;
-	for (unsigned o = 0; o <= KM_MAX_ORDER; o++)
-		km.rsv_head[o] = UINT32_MAX;
 
 	kmem_buddy_config_init(&bc);
 	bc.name = "kmem-malloc";
@@ -258,23 +249,24 @@ static bool km_setup(void)
 	pc.name = "kmem-malloc";
 	pc.buddy = km.b;
 	pc.sink = &km.sink;
+	/* malloc promises no zeroes: only calloc's page blocks ask for them
+	 * (KMEM_PAGE_ZERO); no background zeroing (a thread's CPU in every
+	 * process, for blocks the heap mostly hands out dirty) */
 	pc.init_policy = KMEM_PA_INIT_NONE;
-	pc.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE_INLINE | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
+	pc.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE |
+		   KMEM_PA_ZEROED_BUDDY | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
+	pc.release_order = KM_RELEASE_ORDER;
 	pc.wmark_min = KM_WMARK_LOW / 2;
 	pc.wmark_low = KM_WMARK_LOW;
 	pc.wmark_high = km.high;
 	pc.grow = kmem_km_grow;
-	pc.release = kmem_km_release;
 	if (kmem_pa_init(inst + bsz, psz, &pc, &km.pa))
 		return false;
 	kmem_pa_page_source(km.pa, &pps);
-	km.ps = pps;
-	km.ps.alloc_pages = kmem_km_ps_alloc;
-	km.ps.free_pages = kmem_km_ps_free;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.name = "kmem-malloc";
-	sc.source = &km.ps;
+	sc.source = &pps;
 	sc.sink = &km.sink;
 	sc.debug_flags = km.debug;
 	sc.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
@@ -358,10 +350,9 @@ static void km_prepare(void)
 	if (kmem_atomic_load_acquire(&km.state) != 2)
 		return;
 	kmem_slab_fork_prepare(km.s);
+	kmem_lock_acquire(&km.grow_lock); /* grow runs before the frame service's locks */
 	kmem_pa_fork_prepare(km.pa);
-	kmem_lock_acquire(&km.grow_lock);
 	kmem_lock_acquire(&km.huge_lock);
-	kmem_lock_acquire(&km.rel_lock);
 	kmem_lock_acquire(&km.trace_lock);
 	kmem_buddy_fork_prepare(km.b);
 }
@@ -372,10 +363,9 @@ static void km_parent(void)
 		return;
 	kmem_buddy_fork_parent(km.b);
 	kmem_lock_release(&km.trace_lock);
-	kmem_lock_release(&km.rel_lock);
 	kmem_lock_release(&km.huge_lock);
-	kmem_lock_release(&km.grow_lock);
 	kmem_pa_fork_parent(km.pa);
+	kmem_lock_release(&km.grow_lock);
 	kmem_slab_fork_parent(km.s);
 }
 
@@ -385,10 +375,9 @@ static void km_child(void)
 		return;
 	kmem_buddy_fork_child(km.b);
 	kmem_lock_release(&km.trace_lock);
-	kmem_lock_release(&km.rel_lock);
 	kmem_lock_release(&km.huge_lock);
-	kmem_lock_release(&km.grow_lock);
 	kmem_pa_fork_child(km.pa);
+	kmem_lock_release(&km.grow_lock);
 	kmem_slab_fork_child(km.s);
 	kmem_km_trace_fork_child();
 }

@@ -56,6 +56,11 @@ static size_t km_usable(const void *p)
 		if (kmem_owner_is_tag(w)) {
 			size_t frames = kmem_owner_tag_value(w);
 
+			if (frames - 1 >= (KM_BLOCK_MAX >> KM_FRAME_SHIFT)) {
+				/* the frame service's own tag: a released block */
+				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "not a live block of this heap");
+				return 0;
+			}
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
 				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
 				return 0;
@@ -87,6 +92,12 @@ static void km_free(void *p)
 		if (kmem_owner_is_tag(w)) {
 			size_t frames = kmem_owner_tag_value(w);
 
+			if (KMEM_UNLIKELY(frames - 1 >= (KM_BLOCK_MAX >> KM_FRAME_SHIFT))) {
+				/* the frame service's own tag: a released block */
+				kmem_km_misuse(KMEM_DOUBLE_FREE, p,
+					       "free of a block that is not allocated (double free?)");
+				return;
+			}
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
 				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "free of a pointer inside a page block");
 				return;

@@ -96,7 +96,7 @@
 #define KM_REGION_MAX ((size_t)1 << 30)
 #define KM_ARENA_DEFAULT ((size_t)64 << 30)
 #define KM_ARENA_MIN ((size_t)256 << 20)
-#define KM_RELEASE_MIN_ORDER 4u			/* release blocks of 64 KiB and up */
+#define KM_RELEASE_ORDER 4u			/* release blocks of 64 KiB and up */
 #define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
@@ -123,31 +123,12 @@ struct km_heap {
 	struct kmem_buddy *b;
 	struct kmem_pagealloc *pa;
 	struct kmem_slab *s;
-	struct kmem_page_source ps;	/* the slab's source: pa, marking frames dirty */
 	struct kmem_error_sink sink;
 	uintptr_t lo, hi;	/* the arena */
 	uintptr_t next;		/* end of the part made read-write (grow lock) */
 	size_t frames;		/* arena frames */
 	void **owner;		/* owner table, one word per arena frame */
-	uint64_t *dirty;	/* one bit per arena frame: may hold data */
-	uintptr_t *scratch;	/* release's list of taken blocks (rel lock) */
-	size_t scratch_cap;
-	/* The clean reserve (rel lock): free blocks of 64 KiB and up whose
-	 * memory went back to the OS (or was never touched), held out of the
-	 * buddy so that allocations reuse dirty memory first; grow puts them
-	 * back. Stacks per order, linked through rsv_next (one entry per
-	 * 64 KiB unit of the arena, UINT32_MAX ends a stack). */
-	uint32_t *rsv_next;
-	uint32_t rsv_head[KM_MAX_ORDER + 1];
-	size_t rsv_frames;
-	/* Frames handed to the program and the slabs (relaxed atomics), their
-	 * recent peak (decays by half every second a pass sees) and when it
-	 * last decayed: a pass keeps max(high, peak - used) dirty free frames,
-	 * the memory a working set that shrank is likely to want back. */
-	size_t used, peak;
-	uint64_t decay_ms;
-	size_t rel_next;	/* buddy free frames that make the next pass worth it */
-	struct kmem_lock grow_lock, huge_lock, rel_lock, trace_lock;
+	struct kmem_lock grow_lock, huge_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
 	/* configuration */
@@ -185,24 +166,15 @@ KMEM_HIDDEN void *kmem_km_boot_alloc(size_t size, size_t align);
 KMEM_HIDDEN size_t kmem_km_boot_size(const void *p);
 
 /* ---- defined in pages.c -------------------------------------------------------- */
-/* The frame service's hooks (struct kmem_pa_config grow and release). */
+/* The frame service's grow hook (pa NULL: the first region, before it
+ * exists). */
 KMEM_HIDDEN size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames);
-KMEM_HIDDEN size_t kmem_km_release(void *arg, struct kmem_pagealloc *pa, size_t frames);
-/* The slab instance's page source: the frame service, counting what it
- * hands out and marking it dirty. */
-KMEM_HIDDEN void *kmem_km_ps_alloc(void *ctx, unsigned order, unsigned flags);
-KMEM_HIDDEN void kmem_km_ps_free(void *ctx, void *block, unsigned order);
 /* A page block of 2^order frames (zeroed if zero), or NULL. */
 KMEM_HIDDEN void *kmem_km_page_alloc(unsigned order, bool zero);
 /* Free the pieces of a page block of `frames` frames (its tag cleared). */
 KMEM_HIDDEN void kmem_km_page_free(void *p, size_t frames);
 /* Shrink a live page block of `frames` frames in place to nf < frames. */
 KMEM_HIDDEN void kmem_km_page_shrink(void *p, size_t frames, size_t nf);
-/* The clean reserve's checker: 0, or 1 with each broken invariant reported. */
-KMEM_HIDDEN int kmem_km_reserve_check(void);
-/* Dirty frames among the first `mapped` frames of the arena, and the
- * frames in the clean reserve (heap stats). */
-KMEM_HIDDEN void kmem_km_page_stats(size_t mapped, size_t *dirty, size_t *reserve);
 
 /* ---- defined in huge.c --------------------------------------------------------- */
 KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align);

@@ -59,34 +59,34 @@ void kmem_km_atexit(void)
 
 KM_EXPORT int kmem_malloc_check(void)
 {
-	int e1, e2, e3;
+	int e1, e2;
 
 	if (kmem_atomic_load_acquire(&km.state) != 2)
 		return -EAGAIN;
 	e1 = kmem_pa_check(km.pa);
 	e2 = kmem_slab_check(km.s);
-	e3 = kmem_km_reserve_check();
-	return e1 || e2 || e3 ? -EIO : 0;
+	return e1 || e2 ? -EIO : 0;
 }
 
 /* The drop-in's own numbers, "name value" lines (kmem/malloc.h). */
 static int km_format_heap(char *buf, size_t len)
 {
 	struct kmem_fmt f;
-	size_t dirty, mapped, rsv, huge_n, huge_bytes;
+	struct kmem_pa_stats st;
+	size_t mapped, huge_n, huge_bytes;
 
 	kmem_lock_acquire(&km.grow_lock);
 	mapped = km.next - km.lo;
 	kmem_lock_release(&km.grow_lock);
-	kmem_km_page_stats(mapped >> KM_FRAME_SHIFT, &dirty, &rsv);
+	kmem_pa_get_stats(km.pa, &st);
 	kmem_km_huge_stats(&huge_n, &huge_bytes);
 	kmem_fmt_init(&f, buf, len);
 	kmem_fmt_printf(&f, "arena_bytes %zu\n", (size_t)(km.hi - km.lo));
 	kmem_fmt_printf(&f, "mapped_bytes %zu\n", mapped);
-	kmem_fmt_printf(&f, "used_pages %zu\n", kmem_atomic_load_relaxed(&km.used));
-	kmem_fmt_printf(&f, "peak_pages %zu\n", kmem_atomic_load_relaxed(&km.peak));
-	kmem_fmt_printf(&f, "dirty_pages %zu\n", dirty);
-	kmem_fmt_printf(&f, "reserve_pages %zu\n", rsv);
+	kmem_fmt_printf(&f, "used_pages %zu\n", st.used);
+	kmem_fmt_printf(&f, "peak_pages %zu\n", st.used_peak > st.used ? st.used_peak : st.used);
+	kmem_fmt_printf(&f, "dirty_pages %zu\n", (mapped >> KM_FRAME_SHIFT) - st.released_held);
+	kmem_fmt_printf(&f, "released_pages %zu\n", st.released_held);
 	kmem_fmt_printf(&f, "high_pages %zu\n", km.high);
 	kmem_fmt_printf(&f, "huge_blocks %zu\n", huge_n);
 	kmem_fmt_printf(&f, "huge_bytes %zu\n", huge_bytes);

@@ -48,7 +48,7 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	st->zeroed = pa->zero_frames;
 	st->dirty = pa->dirty_frames;
 	st->buddy_free = kmem_buddy_free_frames(pa->b);
-	st->free = st->buddy_free + st->zeroed + st->dirty + pa->busy_frames;
+	st->free = st->buddy_free + st->zeroed + st->dirty + pa->busy_frames + pa->rel_frames;
 	st->wmark_min = pa->wmin;
 	st->wmark_low = pa->wlow;
 	st->wmark_high = pa->whigh;
@@ -71,7 +71,9 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	st->grown_frames = pa_read(&pa->grown_frames);
 	st->releases = pa_read(&pa->releases);
 	st->released_frames = pa_read(&pa->released_frames);
-	st->withdrawn_frames = pa_read(&pa->withdrawn_frames);
+	st->released_held = pa->rel_frames;
+	st->used_peak = pa_relaxed(&pa->rel_peak);
+	st->released_reused = pa_read(&pa->released_reused);
 	st->high_dips = pa->high_dips;
 	st->refaults = pa->refaults;
 	st->thrash_events = pa->thrash_events;
@@ -128,7 +130,8 @@ int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
 	kmem_fmt_printf(&f, "grow_pages %llu\n", (unsigned long long)st.grown_frames);
 	kmem_fmt_printf(&f, "release %llu\n", (unsigned long long)st.releases);
 	kmem_fmt_printf(&f, "release_pages %llu\n", (unsigned long long)st.released_frames);
-	kmem_fmt_printf(&f, "withdrawn_pages %llu\n", (unsigned long long)st.withdrawn_frames);
+	kmem_fmt_printf(&f, "released_held_pages %llu\n", (unsigned long long)st.released_held);
+	kmem_fmt_printf(&f, "released_reused_pages %llu\n", (unsigned long long)st.released_reused);
 	kmem_fmt_printf(&f, "direct_reclaim %llu\n", (unsigned long long)st.direct_reclaims);
 	kmem_fmt_printf(&f, "pgreclaim_direct %llu\n", (unsigned long long)st.reclaimed_direct);
 	kmem_fmt_printf(&f, "oom_events %llu\n", (unsigned long long)st.oom_events);
@@ -381,7 +384,7 @@ static int check_clients_locked(struct kmem_pagealloc *pa, size_t cached, struct
 	if (live != pa->nclients)
 		return check_fail(NULL, "P5: nclients is not the number of live clients");
 	kmem_buddy_get_stats(pa->b, &bs);
-	parked = pa->zero_frames + pa->dirty_frames + pa->busy_frames + cached;
+	parked = pa->zero_frames + pa->dirty_frames + pa->busy_frames + pa->rel_frames + cached;
 	out = bs.used_frames > parked ? bs.used_frames - parked : 0;
 	if (held > out)
 		return check_fail(NULL, "P5: client charges exceed the frames handed out");
@@ -435,6 +438,43 @@ static int check_refs_locked(struct kmem_pagealloc *pa, struct check_err *err)
 	return 0;
 }
 
+/* P9: the released lists (their blocks' first and last words read zero). */
+static int check_released_locked(struct kmem_pagealloc *pa, struct check_err *err)
+{
+	size_t frames = 0;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the checker needs the instance lock");
+	for (unsigned o = 0; o <= pa->max_order; o++) {
+		size_t n = 0, bytes = pa->frame_size << o;
+
+		for (void *b = pa->rel_head[o]; b; b = kmem_pa_rel_next(pa, b)) {
+			const unsigned char *first = b, *last = first + bytes - sizeof(uintptr_t);
+			uintptr_t w0, w1;
+
+			if (++n > pa->rel_n[o])
+				return check_fail(b, "P9: released list longer than its count (a loop?)");
+			if (kmem_buddy_block_order(pa->b, b) != (int)o)
+				return check_fail(b, "P9: released block is not a used buddy block of its order");
+			if (!kmem_pa_rel_holds(pa, b))
+				return check_fail(b, "P9: released block without its source tag");
+			KMEM_ANNOT_DEFINED(first, sizeof(w0));
+			KMEM_ANNOT_DEFINED(last, sizeof(w1));
+			memcpy(&w0, first, sizeof(w0));
+			memcpy(&w1, last, sizeof(w1));
+			KMEM_ANNOT_NOACCESS(first, sizeof(w0));
+			KMEM_ANNOT_NOACCESS(last, sizeof(w1));
+			if (w0 || w1)
+				return check_fail(b, "P9: released block does not read zero");
+		}
+		if (n != pa->rel_n[o])
+			return check_fail(NULL, "P9: released list shorter than its count");
+		frames += n << o;
+	}
+	if (frames != pa->rel_frames)
+		return check_fail(NULL, "P9: rel_frames is not the sum of the released lists");
+	return 0;
+}
+
 static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
 {
 	size_t zf = 0, df = 0, cached, shadow = 0;
@@ -475,6 +515,8 @@ static int check_locked(struct kmem_pagealloc *pa, struct check_err *err)
 	if (zf != pa->zero_frames || df != pa->dirty_frames)
 		return check_fail(NULL, "P2: pool frame counts do not match the pools");
 	if ((rc = check_clients_locked(pa, cached, err)) != 0)
+		return rc;
+	if ((rc = check_released_locked(pa, err)) != 0)
 		return rc;
 	return check_refs_locked(pa, err);
 }

@@ -21,11 +21,17 @@
  *      | drain_locked (fragmentation, destroy)   ^ overflow: cap reached
  *      v                                         |
  *   buddy         (USED in the buddy while cached or pooled; FREE only here)
+ *      | release pass (release.c, orders >= rel_order)   ^ destroy, fragmentation
+ *      v                                                 |
+ *   released pool rel_head[o]: blocks given back to the system, reading zero,
+ *                 linked through their owner words; taken (split to the
+ *                 order wanted) only when the buddy has no block
  *
  * Pooled and cached blocks stay USED buddy blocks: the frame service holds
  * them, and counts them as free for the watermarks ("free" = buddy free +
  * zero_frames + dirty_frames + busy_frames; thread caches are not counted,
- * like Linux's NR_FREE_PAGES, which leaves per-CPU pages out).
+ * like Linux's NR_FREE_PAGES, which leaves per-CPU pages out), plus
+ * rel_frames (released blocks are free memory that costs nothing until used).
  *
  * The reference table holds only shared blocks (two or more references);
  * an allocated block without an entry has one reference. Open addressing,
@@ -60,8 +66,16 @@
  *       start of a USED buddy block, appears once, and lies on the probe
  *       chain from its home slot (no empty slot between home and entry).
  *   P8. shadow_n equals the number of non-empty shadow slots.
+ *   P9. The released pool: every block on rel_head[o] is the start of a
+ *       USED buddy block of order o whose first owner word is a source tag
+ *       (kmem/page_source.h) linking the next block of the list; the list
+ *       holds rel_n[o] blocks; rel_frames equals the sum of rel_n[o] << o;
+ *       every released block reads zero (checked at its first and last
+ *       words: reading more would bring released memory back).
  *
  * Locks, in order, and what they protect:
+ *   rel_lock     one release pass at a time (release.c); taken before lock,
+ *                never together with shrink_lock.
  *   shrink_lock  the shrinker list and reclaim passes (one reclaimer at a
  *                time); held while shrinkers, client release callbacks and
  *                OOM handlers run, with no other frame-service lock held.
@@ -225,9 +239,18 @@ struct kmem_pagealloc {
 	void *thrash_arg;
 	size_t (*grow)(void *arg, struct kmem_pagealloc *pa, size_t frames);
 	void *grow_arg;
-	size_t (*release)(void *arg, struct kmem_pagealloc *pa, size_t frames);
-	void *release_arg;
-	uint64_t grows, grown_frames, releases, released_frames, withdrawn_frames; /* relaxed atomics */
+	uint64_t grows, grown_frames, releases, released_frames; /* relaxed atomics */
+	/* the released pool (release.c; lists and counts under lock) */
+	struct kmem_lock rel_lock;	/* one release pass at a time; before lock */
+	bool rel_ok;		/* the buddy has owner words: the pool can link */
+	unsigned rel_order;	/* smallest order released */
+	void *rel_head[KMEM_BUDDY_ORDER_LIMIT + 1];
+	size_t rel_n[KMEM_BUDDY_ORDER_LIMIT + 1];
+	size_t rel_frames;	/* relaxed reads: counted as free */
+	size_t rel_peak;	/* frames in use, recent peak (relaxed) */
+	uint64_t rel_decay_ns;	/* last decay of rel_peak (relaxed) */
+	size_t rel_next;	/* buddy free frames that make a pass worth it */
+	uint64_t released_reused;	/* relaxed atomic */
 
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;
@@ -291,11 +314,12 @@ static inline uint64_t pa_read(const uint64_t *c)
 	return kmem_atomic_load_relaxed(c);
 }
 
-/* Free frames as the watermarks see them: buddy free + pooled. */
+/* Free frames as the watermarks see them: buddy free + pooled + released. */
 static inline size_t pa_free_frames(struct kmem_pagealloc *pa)
 {
 	return kmem_buddy_free_frames(pa->b) + pa_relaxed(&pa->zero_frames) +
-	       pa_relaxed(&pa->dirty_frames) + pa_relaxed(&pa->busy_frames);
+	       pa_relaxed(&pa->dirty_frames) + pa_relaxed(&pa->busy_frames) +
+	       pa_relaxed(&pa->rel_frames);
 }
 
 /* ---- annotations ----------------------------------------------------------- */
@@ -470,13 +494,24 @@ KMEM_HIDDEN size_t kmem_pa_reserved_for_others(struct kmem_pagealloc *pa,
 KMEM_HIDDEN size_t kmem_pa_client_release(struct kmem_pa_client *c, size_t frames, size_t bytes,
 					  enum kmem_pressure level);
 
+/* release.c */
+KMEM_HIDDEN int kmem_pa_rel_init(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order);
+KMEM_HIDDEN size_t kmem_pa_rel_return_all_locked(struct kmem_pagealloc *pa);
+KMEM_HIDDEN bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk);
+KMEM_HIDDEN void *kmem_pa_rel_next(struct kmem_pagealloc *pa, const void *blk);
+KMEM_HIDDEN void kmem_pa_rel_note_used_locked(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void *kmem_pa_meta_alloc(struct kmem_pagealloc *pa, unsigned order, bool locked);
+KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_release_check(struct kmem_pagealloc *pa);
+
 /* reaper.c */
 KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_reaper_fini(struct kmem_pagealloc *pa);
 KMEM_HIDDEN bool kmem_pa_reaper_running(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_kick(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_kick_release(struct kmem_pagealloc *pa);
-KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa);
 
 /* pagealloc.c */
 KMEM_HIDDEN void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,

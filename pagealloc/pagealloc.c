@@ -1,5 +1,5 @@
 /* pagealloc.c - the frame service's configuration, init and destroy,
- * watermarks, the managed size (grow/withdraw) and the page-source glue.
+ * watermarks and the page-source glue (growth and release: release.c).
  * Pools and the alloc/free paths are in pool.c, the per-thread caches in
  * pcp.c, reference counts in refs.c, reclaim and OOM in reclaim.c, clients
  * in client.c, the reaper in reaper.c; stats, text and the checker in
@@ -25,7 +25,7 @@
  *
  * Data structures and invariants (P6 here): see pa_internal.h.
  *
- * Locking: set_watermarks, grown and withdrawn write under pa->lock (the
+ * Locking: set_watermarks writes under pa->lock (the
  * watermarks are read relaxed elsewhere); init and destroy run with no
  * other thread using the instance.
  *
@@ -59,23 +59,6 @@ void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *
 	va_start(ap, fmt);
 	kmem_vreportf(pa->sink, "pagealloc", pa->name, st, ptr, -1, NULL, fmt, ap);
 	va_end(ap);
-}
-
-void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames)
-{
-	kmem_lock_acquire(&pa->lock);
-	pa->managed += frames;
-	kmem_lock_release(&pa->lock);
-	pa_count(&pa->grows, 1);
-	pa_count(&pa->grown_frames, frames);
-}
-
-void kmem_pa_withdrawn(struct kmem_pagealloc *pa, size_t frames)
-{
-	kmem_lock_acquire(&pa->lock);
-	pa->managed -= frames < pa->managed ? frames : pa->managed;
-	kmem_lock_release(&pa->lock);
-	pa_count(&pa->withdrawn_frames, frames);
 }
 
 struct kmem_buddy *kmem_pa_buddy(struct kmem_pagealloc *pa)
@@ -265,8 +248,7 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	pa->thrash_arg = cfg->thrash_arg;
 	pa->grow = cfg->grow;
 	pa->grow_arg = cfg->grow_arg;
-	pa->release = cfg->release;
-	pa->release_arg = cfg->release_arg;
+	pa->rel_order = cfg->release_order;
 	strncpy(pa->name, cfg->name ? cfg->name : "pagealloc", PA_NAME_MAX - 1);
 	/* pool arrays: zeroed pools hold zero_high >> order blocks, dirty
 	 * pools as many */
@@ -291,6 +273,10 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	rc = kmem_lock_init(&pa->lock, true);
 	if (!rc && (rc = kmem_lock_init(&pa->shrink_lock, true)) != 0)
 		kmem_lock_destroy(&pa->lock);
+	if (!rc && (rc = kmem_pa_rel_init(pa)) != 0) {
+		kmem_lock_destroy(&pa->shrink_lock);
+		kmem_lock_destroy(&pa->lock);
+	}
 	if (rc) {
 		(void)kmem_buddy_free_checked(pa->b, pa->pool_mem, (int)pa->pool_order);
 		return rc;
@@ -301,16 +287,22 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	KMEM_ANNOT_BENIGN_RACE(&pa->allocs, (size_t)((char *)(&pa->zero_misses + 1) -
 						     (char *)&pa->allocs));
 	KMEM_ANNOT_BENIGN_RACE(&pa->nshrinkers, sizeof(pa->nshrinkers));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_frames, sizeof(pa->rel_frames));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_peak, sizeof(pa->rel_peak));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_decay_ns, sizeof(pa->rel_decay_ns));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_next, sizeof(pa->rel_next));
 	KMEM_ANNOT_BENIGN_RACE(pa->client, sizeof(pa->client));
 	pa->magic = PA_MAGIC;
 	rc = kmem_pa_reaper_init(pa);
 	if (rc) {
+		kmem_lock_destroy(&pa->rel_lock);
 		kmem_lock_destroy(&pa->shrink_lock);
 		kmem_lock_destroy(&pa->lock);
 		(void)kmem_buddy_free_checked(pa->b, pa->pool_mem, (int)pa->pool_order);
 		return rc;
 	}
 	kmem_pa_pcp_init(pa);
+	kmem_pa_rel_adopt_free(pa);
 	*out = pa;
 	return 0;
 }
@@ -322,6 +314,7 @@ void kmem_pa_destroy(struct kmem_pagealloc *pa)
 	kmem_pa_pcp_fini(pa);
 	kmem_lock_acquire(&pa->lock);
 	kmem_pa_drain_locked(pa, true);
+	(void)kmem_pa_rel_return_all_locked(pa);
 	for (unsigned i = 0; i < KMEM_PA_MAX_CLIENTS; i++) {
 		struct kmem_pa_client *cl = &pa->client[i];
 
@@ -334,6 +327,7 @@ void kmem_pa_destroy(struct kmem_pagealloc *pa)
 		(void)kmem_buddy_free_checked(pa->b, pa->refs, (int)pa->ref_order);
 	(void)kmem_buddy_free_checked(pa->b, pa->pool_mem, (int)pa->pool_order);
 	kmem_lock_release(&pa->lock);
+	kmem_lock_destroy(&pa->rel_lock);
 	kmem_lock_destroy(&pa->shrink_lock);
 	kmem_lock_destroy(&pa->lock);
 	pa->magic = 0;

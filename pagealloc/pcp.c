@@ -185,7 +185,7 @@ static struct pa_pcp *pcp_create(struct kmem_pagealloc *pa, struct pa_thread *t)
 	struct pa_pcp *p;
 	void **slot;
 
-	if (order < 0 || (p = kmem_buddy_alloc(pa->b, (unsigned)order)) == NULL)
+	if (order < 0 || (p = kmem_pa_meta_alloc(pa, (unsigned)order, false)) == NULL)
 		return NULL;
 	memset(p, 0, sizeof(*p));
 	KMEM_ANNOT_BENIGN_RACE(p->l, sizeof(p->l)); /* counts read by stats */
@@ -359,8 +359,12 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 		if (pa_free_frames(pa) < pa->wlow + n)
 			break;
 		if (need_zero) {
-			if (l->nz >= l->capz ||
-			    (blk = kmem_pa_pool_take_locked(pa, order, true)) == NULL)
+			if (l->nz >= l->capz)
+				break;
+			blk = kmem_pa_pool_take_locked(pa, order, true);
+			if (!blk && (blk = kmem_pa_rel_take_locked(pa, order)) != NULL)
+				pa_annot_park(pa, blk, order); /* reads zero (P3 holds) */
+			if (!blk)
 				break;
 			pa_push_zero(p, order, blk);
 		} else {
@@ -369,6 +373,8 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 			blk = kmem_pa_pool_take_locked(pa, order, false);
 			if (!blk)
 				blk = kmem_buddy_alloc(pa->b, order);
+			if (!blk)
+				blk = kmem_pa_rel_take_locked(pa, order);
 			if (!blk)
 				break;
 			pa_annot_park(pa, blk, order);

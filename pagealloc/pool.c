@@ -13,7 +13,9 @@
  *      plus the unmet guarantees of the other clients; then the zeroed
  *      pool (when zero is needed or no dirty block is pooled), the dirty
  *      pool, the buddy, and if all fail the pools drained to the buddy
- *      (dirty first: blocks of other orders may merge) and the buddy again;
+ *      (dirty first: blocks of other orders may merge) and the buddy again,
+ *      the released pool (release.c: reads zero, split to the order),
+ *      the zeroed pools drained, every released block back to the buddy;
  *      then refill the cache (pcp.c).
  *   3. No block: grow (no lock held, at most 4 calls per request), kick the
  *      reaper, then direct reclaim once, then OOM rounds (oom_retries,
@@ -231,10 +233,16 @@ static void *take_locked(struct kmem_pagealloc *pa, unsigned order, bool need_ze
 	if (!blk)
 		blk = kmem_buddy_alloc(pa->b, order);
 	/* pooled blocks of other orders: back to the buddy to merge or
-	 * split, dirty ones first */
+	 * split, dirty ones first; released memory only once no dirty block
+	 * is left (it reads zero, but costs memory again once written) */
 	if (!blk && pa->dirty_frames && kmem_pa_drain_locked(pa, false))
 		blk = kmem_buddy_alloc(pa->b, order);
+	if (!blk && (blk = kmem_pa_rel_take_locked(pa, order)) != NULL)
+		*zeroed = true;
 	if (!blk && pa->zero_frames && kmem_pa_drain_locked(pa, true))
+		blk = kmem_buddy_alloc(pa->b, order);
+	/* fragmented: released blocks too small, or blocking merges */
+	if (!blk && pa->rel_frames && kmem_pa_rel_return_all_locked(pa))
 		blk = kmem_buddy_alloc(pa->b, order);
 	if (blk && pa->shadow_n)
 		kmem_pa_shadow_check_locked(pa, blk);
@@ -300,6 +308,7 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 		}
 		if (blk) {
 			pa->allocs++;
+			kmem_pa_rel_note_used_locked(pa);
 			if (zeroed)
 				pa->zero_hits++;
 			else if (need_zero) {
@@ -392,15 +401,6 @@ void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order)
 		kmem_pa_free_slow(pa, block, order);
 }
 
-/* After a free reached the buddy: too much free memory? */
-static void release_check(struct kmem_pagealloc *pa)
-{
-	size_t high = pa_relaxed(&pa->whigh);
-
-	if (pa->release && pa_free_frames(pa) > high + high / 4)
-		kmem_pa_kick_release(pa);
-}
-
 void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 {
 	struct pa_pcp *p;
@@ -423,7 +423,7 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 			kmem_pa_shadow_record_locked(pa, block);
 		kmem_lock_release(&pa->lock);
 		to_buddy(pa, block, order);
-		release_check(pa);
+		kmem_pa_release_check(pa);
 		return;
 	}
 	p = kmem_pa_pcp_get(pa);
@@ -456,7 +456,7 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 			kmem_pa_pool_put_locked(pa, block, order, pa->wipe);
 	}
 	kmem_lock_release(&pa->lock);
-	release_check(pa);
+	kmem_pa_release_check(pa);
 }
 
 /* ---- zeroer ------------------------------------------------------------------------- */
@@ -521,6 +521,8 @@ bool kmem_pa_pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk,
 	struct pa_pcp *p = pa_pcp_self(pa);
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the pools need the instance lock");
+	if (kmem_pa_rel_holds(pa, blk))
+		return true; /* released: freed before */
 	if (order >= PA_ORDERS)
 		return false;
 	for (size_t i = 0; i < pa->zpool[order].n; i++)

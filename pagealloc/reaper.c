@@ -8,7 +8,7 @@
  *      a cycle ends with the thrashing test: at least 8 frames reclaimed
  *      and at least half of them refaulted before the next cycle, for
  *      PA_THRASH_CYCLES cycles running, calls on_thrash; (b) free above
- *      high: release() the excess (kmem_pa_release_excess); (c) unless
+ *      high: the release step (kmem_pa_release_excess, release.c); (c) unless
  *      KMEM_PA_NO_BGZERO, zero up to max_zero frames (pool.c).
  *   2. thread: a token bucket of zero_rate frames per second (burst
  *      zero_rate / 20, at least PA_ZERO_BATCH) bounds background zeroing.
@@ -28,12 +28,13 @@
  *   5. lazy start (KMEM_PA_LAZY_REAPER): the first kick starts the thread;
  *      one caller wins the `starting` flag; a failed start leaves the flag
  *      set, so there is no retry storm.
- *   6. fork: prepare takes shrink_lock, lock, rmtx; the parent releases
+ *   6. fork: prepare takes rel_lock, shrink_lock, lock, rmtx (after the
+ *      thread caches' registry lock); the parent releases
  *      them; the child has no reaper thread: it resets the reaper state,
  *      makes a new condition variable, adopts the caches (pcp.c) and
  *      releases the locks.
  * Bound: a step is one reclaim cycle (passes until high or no progress),
- * one release() call and O(max_zero) frames of memset; a kick O(1).
+ * one release step and O(max_zero) frames of memset; a kick O(1).
  *
  * Data structures: see pa_internal.h (running, stop, kicked, live,
  * starting; thread and rcond).
@@ -42,7 +43,7 @@
  * leaf: taken with no other lock held, except by kmem_pa_fork_prepare, which
  * takes it last. kicked and live are also read relaxed as hints. A step
  * takes pa->lock briefly for the reclaiming state and counters, and runs
- * passes, release() and on_thrash with no frame-service lock held.
+ * passes, the release step and on_thrash with no frame-service lock held.
  *
  * Tunables: zero_rate (65536 frames/s: 256 MiB/s of 4 KiB frames, a small
  * part of one core's memset bandwidth); PA_THRASH_CYCLES (3: one bad cycle
@@ -52,21 +53,6 @@
 #include "pa_internal.h"
 
 /* ---- the reaper step ------------------------------------------------------------ */
-
-/* Free frames above high: ask release() to give their memory back. */
-size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
-{
-	size_t free = pa_free_frames(pa), high = pa_relaxed(&pa->whigh), got;
-
-	if (!pa->release || free <= high)
-		return 0;
-	got = pa->release(pa->release_arg, pa, free - high);
-	if (got) {
-		pa_count(&pa->releases, 1);
-		pa_count(&pa->released_frames, got);
-	}
-	return got;
-}
 
 /* One reaper round; *zeroed: frames zeroed. */
 static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *zeroed)
@@ -115,7 +101,7 @@ static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *
 			pa->on_thrash(pa->thrash_arg, pa);
 		work |= KMEM_PA_WORK_RECLAIM;
 	}
-	if (pa->release && kmem_pa_release_excess(pa))
+	if (kmem_pa_release_excess(pa))
 		work |= KMEM_PA_WORK_RELEASE;
 	if (!(pa->flags & KMEM_PA_NO_BGZERO)) {
 		bool pending;
@@ -305,6 +291,7 @@ void kmem_pa_kick_release(struct kmem_pagealloc *pa)
 void kmem_pa_fork_prepare(struct kmem_pagealloc *pa)
 {
 	kmem_pa_pcp_fork_lock();
+	kmem_lock_acquire(&pa->rel_lock);
 	kmem_lock_acquire(&pa->shrink_lock);
 	kmem_lock_acquire(&pa->lock);
 	kmem_mutex_lock(&pa->rmtx);
@@ -315,6 +302,7 @@ void kmem_pa_fork_parent(struct kmem_pagealloc *pa)
 	kmem_mutex_unlock(&pa->rmtx);
 	kmem_lock_release(&pa->lock);
 	kmem_lock_release(&pa->shrink_lock);
+	kmem_lock_release(&pa->rel_lock);
 	kmem_pa_pcp_fork_unlock();
 }
 
@@ -332,6 +320,7 @@ void kmem_pa_fork_child(struct kmem_pagealloc *pa)
 	kmem_pa_pcp_adopt_orphans_locked(pa);
 	kmem_lock_release(&pa->lock);
 	kmem_lock_release(&pa->shrink_lock);
+	kmem_lock_release(&pa->rel_lock);
 	kmem_pa_pcp_fork_unlock();
 }
 

@@ -86,7 +86,7 @@ static int ref_insert_locked(struct kmem_pagealloc *pa, uintptr_t a, uint32_t re
 
 		if (ncap < 4)
 			ncap = 4, order = kmem_buddy_size_to_order(pa->b, ncap * sizeof(struct pa_ref));
-		if (order < 0 || (nt = kmem_buddy_alloc(pa->b, (unsigned)order)) == NULL)
+		if (order < 0 || (nt = kmem_pa_meta_alloc(pa, (unsigned)order, true)) == NULL)
 			return -ENOMEM;
 		memset(nt, 0, ncap * sizeof(struct pa_ref));
 		pa->refs = nt;

@@ -37,11 +37,13 @@ KMEM_API size_t kmem_malloc_trim(size_t keep);
  * "heap". "heap" gives the drop-in's own "name value" lines: arena_bytes
  * (address space reserved), mapped_bytes (made read-write so far),
  * used_pages (4 KiB frames held by live blocks and slabs), peak_pages (their
- * recent peak, halving its distance to used_pages every second), dirty_pages
- * (frames that may hold data: an upper bound of the resident heap),
- * reserve_pages (the clean reserve), high_pages (KMEM_HIGH), huge_blocks and
- * huge_bytes (blocks over 32 MiB, mapped on their own). Thread-safe;
- * "heap" is O(mapped frames / 64 + huge blocks). */
+ * recent peak as the frame service's release policy sees it, halving its
+ * distance to used_pages every second), dirty_pages (mapped frames not in
+ * the released pool, which may hold data: an upper bound of the resident
+ * heap), released_pages (frames given back to the system or never touched,
+ * held by the frame service: they read zero), high_pages (KMEM_HIGH),
+ * huge_blocks and huge_bytes (blocks over 32 MiB, mapped on their own).
+ * Thread-safe; "heap" is O(max_order + huge blocks). */
 KMEM_API int kmem_malloc_stats(const char *what, char *buf, size_t len);
 
 KMEM_END_DECLS

@@ -104,14 +104,33 @@ enum kmem_pa_reclaim_scope {
  * it) instead of at kmem_pa_reaper_start(): a program that never needs it
  * never gets the thread. The kick that starts it runs with no lock held. */
 #define KMEM_PA_LAZY_REAPER 0x4u
-/* The release() hook runs in the freeing thread even when a reaper thread
+/* The release step (KMEM_PA_RELEASE) runs in the freeing thread even when a reaper thread
  * exists: memory goes back as soon as a free leaves too much, instead of
  * when the reaper gets scheduled (a heap that frees big blocks would
  * otherwise peak higher; the drop-in malloc uses it). The reaper still
  * reclaims. */
 #define KMEM_PA_RELEASE_INLINE 0x8u
+/* Give free memory back to the system (the port layer's page release:
+ * madvise(MADV_DONTNEED) on Linux; nothing on firmware without the hook).
+ * The release policy keeps max(high, recent peak - used) free frames
+ * resident ("recent peak": the highest frames-in-use seen, decaying by half
+ * each second towards what is used now), so a program that frees and
+ * allocates again does not fault its memory back in, and a program that
+ * shrank for good returns its memory within seconds. Blocks of
+ * release_order and up beyond that are released, the most recently freed
+ * and largest kept first; released blocks stay managed, held by the frame
+ * service in its released pool: they read zero, so zeroed requests take
+ * them without a memset, and they are used only once the buddy has no
+ * dirty block. Needs a buddy with owner words (KMEM_BUDDY_OWNERS: the
+ * pool links blocks through them). */
+#define KMEM_PA_RELEASE 0x10u
+/* With KMEM_PA_RELEASE: the buddy's free memory reads zero at kmem_pa_init
+ * and was never written (fresh from the system): it starts in the released
+ * pool, as a region added with KMEM_PA_REGION_ZERO does. */
+#define KMEM_PA_ZEROED_BUDDY 0x20u
 #define KMEM_PA_FLAGS_ALL \
-	(KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO | KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE_INLINE)
+	(KMEM_PA_NO_PCP | KMEM_PA_NO_BGZERO | KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE_INLINE | \
+	 KMEM_PA_RELEASE | KMEM_PA_ZEROED_BUDDY)
 
 /* What an OOM handler is told. */
 struct kmem_pa_oom_event {
@@ -169,27 +188,18 @@ struct kmem_pa_config {
 	/* Optional growth (NULL: the buddy's regions are all there is). When
 	 * an allocation would take free frames below the low watermark, the
 	 * allocating thread (no frame-service lock held) calls grow(frames):
-	 * add at least `frames` frames to the buddy (kmem_buddy_add_region)
-	 * and return how many were added, or 0 if none can be. Growth comes
-	 * before reclaim: the reaper and OOM only act once grow returns 0.
-	 * Frames a release() withdrew (kmem_pa_withdrawn) and grow puts back
-	 * into the buddy count as added: they are managed again.
-	 * May run in several threads at once. */
+	 * add at least `frames` frames (kmem_pa_add_region, or
+	 * kmem_buddy_add_region) and return how many were added, or 0 if none
+	 * can be. Growth comes before reclaim: the reaper and OOM only act
+	 * once grow returns 0. Released blocks (KMEM_PA_RELEASE) are used
+	 * before grow is called: they count as free. May run in several
+	 * threads at once. */
 	size_t (*grow)(void *arg, struct kmem_pagealloc *pa, size_t frames);
 	void *grow_arg;
-	/* Optional release (NULL: free frames stay as they are). When free
-	 * frames exceed the high watermark, the reaper step calls
-	 * release(frames) with the excess: give the memory of about that many
-	 * free buddy frames back to the system (madvise); return the frames
-	 * released. It may leave them in the buddy, or take blocks out and
-	 * hold them (a reserve of clean memory that grow() puts back when the
-	 * buddy runs short, so that allocations reuse dirty memory first);
-	 * frames held that way must be reported with kmem_pa_withdrawn().
-	 * Frees that push free frames past high + high / 4 kick the reaper for
-	 * it (without a reaper thread, the freeing thread runs it); release
-	 * decides itself whether a pass is worth it. No lock held. */
-	size_t (*release)(void *arg, struct kmem_pagealloc *pa, size_t frames);
-	void *release_arg;
+	/* With KMEM_PA_RELEASE: the smallest order given back to the system
+	 * (0: the order of 64 KiB, or max_order if smaller; capped at
+	 * max_order). Smaller blocks are not worth a system call each. */
+	unsigned release_order;
 };
 
 /* Fill cfg with the defaults (buddy still to be set). O(1). */
@@ -246,12 +256,38 @@ KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigne
  * O(batch + max_order) otherwise. */
 KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order);
 
-/* For a release() hook (see kmem_pa_config): `frames` frames were taken out
- * of the buddy with kmem_buddy_alloc() and are held outside the frame
- * service until grow() puts them back; they stop counting as managed.
- * Call without frame-service locks held (the hook runs without them).
- * Thread-safe; O(1). */
-KMEM_API void kmem_pa_withdrawn(struct kmem_pagealloc *pa, size_t frames);
+/* Flags of kmem_pa_add_region. */
+#define KMEM_PA_REGION_ZERO 0x1u	/* the memory reads zero and is not resident
+					 * yet (fresh from the system) */
+
+/* Add a region to the instance's buddy (kmem_buddy_add_region: the same
+ * arguments and errors; meta NULL carves the frame table from the region)
+ * and count its frames as managed; for a grow() hook, or any time. With
+ * KMEM_PA_REGION_ZERO and KMEM_PA_RELEASE the region's blocks go to the
+ * released pool instead of the buddy (they read zero and cost no memory
+ * until used; allocations take dirty blocks first). Returns 0 or the
+ * buddy's negative errno. Thread-safe; O(buddy's add_region + blocks of
+ * the region * log regions). */
+KMEM_API KMEM_MUST_CHECK int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size,
+						void *meta, size_t meta_size, unsigned flags);
+
+/* Release now (malloc_trim): every free buddy block of release_order and up
+ * beyond the first `keep` free frames (largest, most recently freed first)
+ * is given back to the system and moves to the released pool. Waits for a
+ * release pass in progress. Returns the frames released; 0 without
+ * KMEM_PA_RELEASE or when the system cannot release (no port hook).
+ * Call kmem_pa_drain() first to include pooled blocks. Thread-safe;
+ * O(free blocks) plus the system calls, made with no frame-service lock
+ * held (the blocks count as free meanwhile). */
+KMEM_API size_t kmem_pa_release(struct kmem_pagealloc *pa, size_t keep);
+
+/* Shrink the allocated block at `block` in place to its first `size` bytes
+ * (kmem_buddy_trim: the kept frames become one block per set bit of their
+ * count, each freed on its own later with its order; the rest goes back to
+ * the buddy, and may trigger the release step). Returns the number of
+ * blocks kept, or -EINVAL (not the start of an allocated block, size 0 or
+ * larger than the block). Thread-safe; O(log regions + order). */
+KMEM_API int kmem_pa_trim(struct kmem_pagealloc *pa, void *block, size_t size);
 
 /* Checked free: validates block against the buddy first (order may be
  * KMEM_BUDDY_ANY_ORDER). Returns KMEM_OK (freed; also for NULL), or
@@ -338,7 +374,7 @@ KMEM_API void kmem_pa_fork_child(struct kmem_pagealloc *pa);
 #define KMEM_PA_WORK_RECLAIM 0x1u	/* a reclaim cycle ran (free < low seen) */
 #define KMEM_PA_WORK_ZERO 0x2u		/* frames were zeroed */
 #define KMEM_PA_WORK_PENDING 0x4u	/* more zeroing is wanted (out of budget) */
-#define KMEM_PA_WORK_RELEASE 0x8u	/* release() gave frames back to the system */
+#define KMEM_PA_WORK_RELEASE 0x8u	/* the release step gave frames back to the system */
 
 /* One round of the reaper's work in the caller, for builds without threads
  * (an idle loop or an RTOS task) and for tests: if free < low, reclaim until
@@ -434,7 +470,7 @@ KMEM_API void kmem_pa_client_get_stats(struct kmem_pa_client *cl, struct kmem_pa
 struct kmem_pa_stats {
 	size_t frame_size;
 	size_t managed;		/* frames the buddy manages (reserved excluded) */
-	size_t free;		/* buddy free + pooled (watermarked) */
+	size_t free;		/* buddy free + pooled + released (watermarked) */
 	size_t buddy_free;
 	size_t zeroed;		/* frames in the zeroed pools */
 	size_t dirty;		/* frames in the dirty pools */
@@ -468,9 +504,11 @@ struct kmem_pa_stats {
 	uint64_t thrash_events;
 	uint64_t grows;			/* grow() calls that added frames */
 	uint64_t grown_frames;		/* frames they added */
-	uint64_t releases;		/* release() calls that released frames */
-	uint64_t released_frames;	/* frames they released */
-	uint64_t withdrawn_frames;	/* frames release() took out of the buddy */
+	uint64_t releases;		/* release passes that released frames */
+	uint64_t released_frames;	/* frames they gave back to the system */
+	size_t released_held;		/* frames in the released pool now (free) */
+	size_t used_peak;		/* the release policy's recent peak of used */
+	uint64_t released_reused;	/* frames handed out from the released pool */
 };
 
 /* Snapshot. Frame counts are exact at quiescence (other threads' cache

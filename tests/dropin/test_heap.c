@@ -1,5 +1,5 @@
 /* test_heap.c - how the drop-in heap (libkmem-malloc.a, linked in) gives
- * memory back and takes it again: the clean reserve, the release policy,
+ * memory back and takes it again: the released pool, the release policy,
  * kmem_malloc_trim, the "heap" statistics and the heap checker.
  *
  * Run twice (tests/dropin/meson.build): with the lazy reaper thread
@@ -111,8 +111,8 @@ static void test_heap_stats(void **state)
 	CHECK(stat_of("heap", "huge_blocks") >= 1 && stat_of("heap", "huge_bytes") >= 64 * MiB,
 	      "a 64 MiB block must show as huge");
 	free(p);
-	rsv = stat_of("heap", "reserve_pages");
-	CHECK(rsv * PAGE <= stat_of("heap", "mapped_bytes"), "reserve larger than the mapped arena");
+	rsv = stat_of("heap", "released_pages");
+	CHECK(rsv * PAGE <= stat_of("heap", "mapped_bytes"), "released pool larger than the mapped arena");
 	heap_ok();
 }
 
@@ -171,7 +171,7 @@ static void test_page_blocks(void **state)
 	heap_ok();
 }
 
-/* ---- trim: everything free goes back and into the clean reserve ------------------- */
+/* ---- trim: everything free goes back and into the released pool ------------------- */
 
 static void test_trim(void **state)
 {
@@ -191,13 +191,13 @@ static void test_trim(void **state)
 		free(b[i]);
 	got = kmem_malloc_trim(0);
 	rss_trim = rss_bytes();
-	rsv = stat_of("heap", "reserve_pages");
-	print_message("[ info     ] 64 MiB freed: trim released %zu KiB, RSS %zu -> %zu KiB, reserve %zu KiB\n",
+	rsv = stat_of("heap", "released_pages");
+	print_message("[ info     ] 64 MiB freed: trim released %zu KiB, RSS %zu -> %zu KiB, released %zu KiB\n",
 		      got / KiB, rss_full / KiB, rss_trim / KiB, rsv * PAGE / KiB);
 	CHECK(got >= 60 * MiB, "trim(0) released only %zu KiB of 64 MiB freed", got / KiB);
 	CHECK(rss_trim + 56 * MiB <= rss_full, "RSS went only from %zu to %zu KiB", rss_full / KiB,
 	      rss_trim / KiB);
-	CHECK(rsv * PAGE >= 60 * MiB, "the released blocks must be in the clean reserve (%zu KiB)",
+	CHECK(rsv * PAGE >= 60 * MiB, "the released blocks must be in the released pool (%zu KiB)",
 	      rsv * PAGE / KiB);
 	CHECK(stat_of("heap", "dirty_pages") * PAGE + 60 * MiB <= stat_of("heap", "mapped_bytes"),
 	      "released frames must no longer count as dirty");
@@ -218,9 +218,9 @@ static void test_trim(void **state)
 	heap_ok();
 }
 
-/* ---- reserve blocks come back zeroed: calloc skips the memset, malloc sees zeros -- */
+/* ---- released blocks come back zeroed: calloc skips the memset, malloc sees zeros - */
 
-static void test_reserve_zero(void **state)
+static void test_released_zero(void **state)
 {
 	(void)state;
 	const size_t n = 4 * MiB;
@@ -235,7 +235,7 @@ static void test_reserve_zero(void **state)
 	CHECK(q != NULL, "calloc(4 MiB)");
 	for (size_t i = 0; i < n; i++)
 		nonzero += q[i] != 0;
-	CHECK(nonzero == 0, "calloc from the reserve: %zu non-zero bytes", nonzero);
+	CHECK(nonzero == 0, "calloc from the released pool: %zu non-zero bytes", nonzero);
 	memset(q, 0xcd, n);
 	free(q);
 	/* dirty and free, no trim: calloc must clear it */
@@ -248,9 +248,9 @@ static void test_reserve_zero(void **state)
 	heap_ok();
 }
 
-/* ---- a big request when the reserve holds only small pieces ------------------------ */
+/* ---- a big request when the released pool holds only small pieces ----------------- */
 
-static void test_reserve_fragmented(void **state)
+static void test_released_fragmented(void **state)
 {
 	(void)state;
 	enum { N = 512 };
@@ -265,10 +265,10 @@ static void test_reserve_fragmented(void **state)
 	}
 	for (int i = 0; i < N; i += 2)
 		free(b[i]);
-	(void)kmem_malloc_trim(0); /* the reserve: 64 KiB pieces between live ones */
+	(void)kmem_malloc_trim(0); /* released: 64 KiB pieces between live ones */
 	heap_ok();
 	big = malloc(hide(16 * MiB));
-	CHECK(big != NULL, "malloc(16 MiB) with a fragmented reserve");
+	CHECK(big != NULL, "malloc(16 MiB) with a fragmented released pool");
 	touch(big, 16 * MiB, 1);
 	heap_ok();
 	for (int i = 1; i < N; i += 2)
@@ -375,8 +375,8 @@ int main(void)
 		cmocka_unit_test(test_heap_stats),
 		cmocka_unit_test(test_page_blocks),
 		cmocka_unit_test(test_trim),
-		cmocka_unit_test(test_reserve_zero),
-		cmocka_unit_test(test_reserve_fragmented),
+		cmocka_unit_test(test_released_zero),
+		cmocka_unit_test(test_released_fragmented),
 		cmocka_unit_test(test_no_release_thrash),
 		cmocka_unit_test(test_release_after_shrink),
 	};

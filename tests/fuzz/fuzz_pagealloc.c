@@ -1,12 +1,15 @@
 /* fuzz_pagealloc.c - libFuzzer harness for the frame service (pagealloc).
  *
  * Input: two configuration bytes (frame size, init policy, thread caches,
- * background zeroing, a shrinker, a grow hook, a release hook; share
+ * background zeroing, a shrinker, a grow hook, the release step (owner
+ * words, KMEM_PA_RELEASE, the grow hook's region added as fresh memory);
+ * share
  * policy, reclaim scope, thread-cache batch and high), then a
  * program of 3-byte operations on up to 48 block slots and 4 clients:
  * alloc (orders 0..7, zeroed or not, NOWAIT, HIGH), client alloc, free
  * (plain, checked, any order, put), checked-free misuse (double free,
  * foreign, interior, wrong order), get/put/refcount, copy-on-write, drain,
+ * release now (kmem_pa_release),
  * reclaim at every pressure, reaper steps, watermark changes (valid and
  * not), client registration, stats and text.
  * Every live block carries its slot number at its start and end, verified
@@ -75,6 +78,7 @@ struct run {
 	void *spare, *spare_meta;
 	size_t spare_meta_size;
 	bool grown;
+	bool release;	/* KMEM_PA_RELEASE */
 };
 
 static size_t bytes_of(const struct run *r, unsigned order)
@@ -193,22 +197,17 @@ static size_t grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	struct run *r = arg;
 	struct kmem_buddy_stats before, after;
 
-	(void)pa, (void)frames;
+	(void)frames;
 	if (r->grown)
 		return 0;
 	r->grown = true;
 	kmem_buddy_get_stats(r->b, &before);
-	CHECK(kmem_buddy_add_region(r->b, r->spare, SPARE_FRAMES * r->frame, r->spare_meta,
-				    r->spare_meta_size) == 0);
+	/* with the release step the spare region is fresh memory (zeroed at
+	 * set-up): it starts in the released pool */
+	CHECK(kmem_pa_add_region(pa, r->spare, SPARE_FRAMES * r->frame, r->spare_meta,
+				 r->spare_meta_size, r->release ? KMEM_PA_REGION_ZERO : 0) == 0);
 	kmem_buddy_get_stats(r->b, &after);
 	return after.managed_frames - before.managed_frames;
-}
-
-/* The release hook leaves the frames in the buddy and says so. */
-static size_t release(void *arg, struct kmem_pagealloc *pa, size_t frames)
-{
-	(void)arg, (void)pa;
-	return frames / 2;
 }
 
 static int free_slot(const struct run *r)
@@ -353,8 +352,11 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 		stamp(r, (unsigned)j);
 		break;
 	}
-	case 13: /* drain */
-		(void)kmem_pa_drain(r->pa);
+	case 13: /* drain, or release now keeping a few frames */
+		if (b & 1)
+			(void)kmem_pa_release(r->pa, a % 64);
+		else
+			(void)kmem_pa_drain(r->pa);
 		break;
 	case 14: /* reclaim */
 		(void)kmem_pa_reclaim(r->pa, 1 + a % 64, (enum kmem_pressure)(b % 3));
@@ -405,7 +407,8 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 		struct kmem_pa_stats st;
 
 		kmem_pa_get_stats(r->pa, &st);
-		CHECK(st.free == st.buddy_free + st.zeroed + st.dirty);
+		CHECK(st.free == st.buddy_free + st.zeroed + st.dirty + st.released_held);
+		CHECK(st.released_reused <= st.released_frames + SPARE_FRAMES);
 		CHECK(kmem_pa_format_vmstat(r->pa, buf, sizeof(buf)) > 0);
 		CHECK(kmem_pa_format_zoneinfo(r->pa, buf, sizeof(buf)) > 0);
 		break;
@@ -438,6 +441,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bc.frame_size = (cfgb & 1) ? 1024 : 4096;
 	bc.max_order = MAX_ORDER;
 	bc.sink = &r->sink;
+	if (cfgb & 0x80)
+		bc.flags |= KMEM_BUDDY_OWNERS; /* the released pool links through them */
 	r->frame = bc.frame_size;
 	binst = aligned_alloc(64, (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63);
 	CHECK(kmem_buddy_init(binst, kmem_buddy_sizeof(&bc), &bc, &r->b) == 0);
@@ -450,6 +455,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->spare_meta_size = kmem_buddy_region_meta_size(r->b, r->spare, SPARE_FRAMES * r->frame);
 	r->spare_meta = aligned_alloc(64, (r->spare_meta_size + 63) & ~(size_t)63);
 	CHECK(r->spare && r->spare_meta);
+	memset(r->spare, 0, SPARE_FRAMES * r->frame);
 
 	kmem_pa_config_init(&pc);
 	pc.name = "fuzz";
@@ -461,9 +467,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pc.grow_arg = r;
 	}
 	if (cfgb & 0x80) {
-		pc.release = release;
-		pc.release_arg = r;
-		pc.flags |= KMEM_PA_RELEASE_INLINE;
+		r->release = true;
+		pc.flags |= KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE;
 	}
 	if (size > 1 && (data[1] & 0xf8)) { /* thread-cache batch 1..8, high 2..5 batches */
 		pc.pcp_batch = 1 + ((data[1] >> 3) & 7);

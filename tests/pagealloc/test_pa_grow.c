@@ -1,8 +1,9 @@
-/* test_pa_grow.c - the frame service's hooks for a heap that grows
- * and shrinks (what the drop-in malloc stands on): a buddy with one owner
- * table for a whole address range, grow() before reclaim, release() above
- * the high watermark (inline, and through a lazily started reaper), and the
- * fork handlers of buddy, pagealloc and slab. */
+/* test_pa_grow.c - a frame service that grows and shrinks (what the
+ * drop-in malloc stands on): a buddy with one owner table for a whole
+ * address range, grow() before reclaim, regions added as fresh memory, the
+ * release step and the released pool (inline, through kmem_pa_release, and
+ * through a lazily started reaper), and the fork handlers of buddy,
+ * pagealloc and slab. */
 #include "pa_fixture.h"
 
 #include <kmem/slab.h>
@@ -24,60 +25,32 @@ struct gfx {
 	void *meta[CHUNKS];
 	unsigned added, limit;
 	unsigned grow_calls;
-	size_t release_calls, release_asked, release_ret;
-	/* withdraw mode: release() takes order-4 blocks out of the buddy and
-	 * holds them; grow() puts them back before adding regions */
-	bool withdraw;
-	void *held[128];
-	unsigned nheld;
+	bool zero_regions;	/* grow adds regions with KMEM_PA_REGION_ZERO */
 };
 
 static size_t grow_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
 	struct gfx *g = arg;
+	void *base;
 	size_t msz;
 
-	(void)pa;
 	g->grow_calls++;
 	assert_true(frames > 0);
-	if (g->nheld) {
-		size_t n = 0;
-
-		while (g->nheld && n < frames) {
-			kmem_buddy_free(g->b, g->held[--g->nheld]);
-			n += 16;
-		}
-		return n;
-	}
 	if (g->added >= g->limit)
 		return 0;
-	msz = kmem_buddy_region_meta_size(g->b, (char *)g->range + g->added * CHUNK, CHUNK);
+	base = (char *)g->range + g->added * CHUNK;
+	msz = kmem_buddy_region_meta_size(g->b, base, CHUNK);
 	g->meta[g->added] = test_aligned(64, msz);
-	assert_int_equal(kmem_buddy_add_region(g->b, (char *)g->range + g->added * CHUNK, CHUNK,
-					       g->meta[g->added], msz),
-			 0);
+	if (g->zero_regions)
+		memset(base, 0, CHUNK); /* fresh memory reads zero (malloc's may not) */
+	if (pa)
+		assert_int_equal(kmem_pa_add_region(pa, base, CHUNK, g->meta[g->added], msz,
+						    g->zero_regions ? KMEM_PA_REGION_ZERO : 0),
+				 0);
+	else
+		assert_int_equal(kmem_buddy_add_region(g->b, base, CHUNK, g->meta[g->added], msz), 0);
 	g->added++;
 	return CHUNK / FR;
-}
-
-static size_t release_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
-{
-	struct gfx *g = arg;
-
-	__atomic_fetch_add(&g->release_calls, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&g->release_asked, frames, __ATOMIC_RELAXED);
-	if (g->withdraw) {
-		size_t n = 0;
-		void *blk;
-
-		while (n < frames && g->nheld < 128 && (blk = kmem_buddy_alloc(g->b, 4)) != NULL) {
-			g->held[g->nheld++] = blk;
-			n += 16;
-		}
-		kmem_pa_withdrawn(pa, n);
-		return n;
-	}
-	return g->release_ret;
 }
 
 /* A buddy over `range` (CHUNKS regions' worth, none added) with one owner
@@ -113,8 +86,6 @@ static void gfx_init(struct gfx *g, unsigned limit, unsigned flags)
 	pc.wmark_high = 64;
 	pc.grow = grow_cb;
 	pc.grow_arg = g;
-	pc.release = release_cb;
-	pc.release_arg = g;
 	g->pinst = test_aligned(64, kmem_pa_sizeof());
 	assert_int_equal(kmem_pa_init(g->pinst, kmem_pa_sizeof(), &pc, &g->pa), 0);
 }
@@ -233,137 +204,264 @@ static void test_grow(void **state)
 	gfx_fini(&g);
 }
 
+/* Fill a block with a pattern (what a program leaves behind). */
+static void scribble(void *blk, unsigned order)
+{
+	memset(blk, 0xab, (size_t)FR << order);
+}
+
+static bool reads_zero(const void *blk, unsigned order)
+{
+	const unsigned char *p = blk;
+
+	for (size_t i = 0; i < ((size_t)FR << order); i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 /* Without a reaper, a free that leaves more than high + high/4 free frames
- * calls release() in the freeing thread, asking for the excess. */
+ * runs the release step in the freeing thread: it keeps max(high, recent
+ * peak - used) frames resident and gives the other blocks of 64 KiB and
+ * up back; they wait in the released pool, read zero, and serve a zeroed
+ * request without a memset, after the dirty blocks. */
 static void test_release_inline(void **state)
 {
 	struct gfx g;
-	struct kmem_pa_stats st;
-	void *big[8];
-
-	(void)state;
-	gfx_init(&g, 1, 0);
-	g.release_ret = 7;
-	for (int i = 0; i < 8; i++) {
-		big[i] = kmem_pa_alloc(g.pa, 4, 0); /* 16 frames each: the buddy path */
-		assert_non_null(big[i]);
-	}
-	assert_int_equal(g.release_calls, 0);
-	for (int i = 0; i < 8; i++)
-		kmem_pa_free(g.pa, big[i], 4);
-	st = gstats(&g);
-	assert_true(g.release_calls >= 1);
-	assert_true(g.release_asked > 0);
-	assert_true(g.release_asked <= st.free - st.wmark_high);
-	assert_int_equal(st.releases, g.release_calls);
-	assert_int_equal(st.released_frames, 7 * g.release_calls);
-	/* nothing more above high after a reaper run: release asked again */
-	g.release_calls = 0;
-	(void)kmem_pa_reaper_run(g.pa, 0);
-	assert_int_equal(g.release_calls, 1);
-	assert_int_equal(g.release_asked, gstats(&g).free - 64);
-	gfx_fini(&g);
-}
-
-/* A release() that takes blocks out of the buddy and reports them with
- * kmem_pa_withdrawn(): they stop counting as managed (the checker accepts a
- * growable instance managing less than high), and grow() putting them back
- * makes them managed again. */
-static void test_release_withdraw(void **state)
-{
-	struct gfx g;
-	struct kmem_pa_stats st0, st1, st2;
-	void *big[8];
+	struct kmem_pa_stats st, st2;
+	void *big[12], *z;
 	char text[4096];
 
 	(void)state;
-	gfx_init(&g, 1, 0);
-	g.withdraw = true;
-	st0 = gstats(&g);
-	assert_int_equal(st0.managed, 256);
-	for (int i = 0; i < 8; i++) {
-		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+	gfx_init(&g, 1, KMEM_PA_RELEASE);
+	for (int i = 0; i < 12; i++) {
+		big[i] = kmem_pa_alloc(g.pa, 4, 0); /* 16 frames each: the buddy path */
 		assert_non_null(big[i]);
+		scribble(big[i], 4);
 	}
-	for (int i = 0; i < 8; i++)
+	assert_int_equal(gstats(&g).releases, 0);
+	for (int i = 0; i < 12; i++)
 		kmem_pa_free(g.pa, big[i], 4);
-	st1 = gstats(&g);
-	assert_true(g.nheld > 0);
-	assert_int_equal(st1.withdrawn_frames, 16 * g.nheld);
-	assert_int_equal(st1.managed, 256 - 16 * g.nheld);
-	assert_int_equal(st1.free + st1.pcp + 16 * g.nheld, st0.free + st0.pcp);
-	assert_int_equal(st1.used, st0.used); /* the frame service's own table frame */
-	assert_true(kmem_pa_format_vmstat(g.pa, text, sizeof(text)) > 0);
-	assert_non_null(strstr(text, "withdrawn_pages "));
-	/* take more than high out: managed below high, still consistent */
-	g.release_asked = 0;
-	(void)release_cb(&g, g.pa, 160);
-	st1 = gstats(&g);
-	assert_true(st1.managed < st1.wmark_high);
+	st = gstats(&g);
+	assert_true(st.releases >= 1);
+	assert_true(st.released_frames > 0);
+	assert_int_equal(st.released_held, st.released_frames); /* none reused yet */
+	assert_int_equal(st.released_held % 16, 0);		 /* whole 64 KiB blocks */
+	/* kept resident: at least the high watermark, at least the peak's
+	 * 192 frames in use minus what is used now */
+	assert_true(st.buddy_free >= st.wmark_high);
+	assert_true(st.buddy_free >= 12 * 16 - st.used - 16);
+	/* the released pool counts as free for the watermarks */
+	assert_int_equal(st.free, st.buddy_free + st.zeroed + st.dirty + st.released_held);
 	assert_int_equal(kmem_pa_check(g.pa), 0);
-	/* allocations short of frames: grow() returns the held blocks first */
-	g.withdraw = false;
-	for (int i = 0; i < 8; i++) {
+	assert_true(kmem_pa_format_vmstat(g.pa, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "released_held_pages "));
+	/* dirty first: a zeroed request is met from the buddy with a memset */
+	z = kmem_pa_alloc(g.pa, 4, KMEM_PAGE_ZERO);
+	assert_non_null(z);
+	assert_true(reads_zero(z, 4));
+	st2 = gstats(&g);
+	assert_int_equal(st2.released_held, st.released_held);
+	assert_int_equal(st2.zeroed_inline, st.zeroed_inline + 16);
+	kmem_pa_free(g.pa, z, 4);
+	assert_int_equal(kmem_error_total(&g.rec.sink), 0);
+	gfx_fini(&g);
+}
+
+/* kmem_pa_release (malloc_trim): everything of 64 KiB and up beyond `keep`
+ * goes back; then the released blocks serve zeroed requests without a
+ * memset, split to the order asked for, and a stray free of a released
+ * block is reported as a double free and changes nothing. */
+static void test_release_now_and_reuse(void **state)
+{
+	struct gfx g;
+	struct kmem_pa_stats st, st2;
+	void *big[12], *z, *small;
+
+	(void)state;
+	gfx_init(&g, 1, KMEM_PA_RELEASE);
+	for (int i = 0; i < 12; i++) {
 		big[i] = kmem_pa_alloc(g.pa, 4, 0);
 		assert_non_null(big[i]);
+		scribble(big[i], 4);
 	}
-	st2 = gstats(&g);
-	assert_int_equal(g.added, 1); /* no region added: the held ones came back */
-	assert_int_equal(st2.managed + 16 * g.nheld, 256);
-	assert_int_equal(st2.used, st0.used + 8 * 16);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 12; i++)
 		kmem_pa_free(g.pa, big[i], 4);
-	while (g.nheld)
-		kmem_buddy_free(g.b, g.held[--g.nheld]);
+	(void)kmem_pa_release(g.pa, 0);
+	st = gstats(&g);
+	assert_true(st.released_held >= 12 * 16);
+	assert_true(st.buddy_free < 16 * 2); /* only blocks below 64 KiB stay */
+	assert_int_equal(kmem_pa_release(g.pa, 0), 0); /* nothing left to give */
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	/* a released block freed again: refused, reported, nothing changes */
 	assert_int_equal(kmem_error_total(&g.rec.sink), 0);
+	assert_int_equal(kmem_pa_free_checked(g.pa, big[3], 4), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_error_total(&g.rec.sink), 1);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	/* zeroed requests from the released pool: no memset, all zero, even
+	 * where the program had written before the release */
+	z = kmem_pa_alloc(g.pa, 5, KMEM_PAGE_ZERO);
+	assert_non_null(z);
+	assert_true(reads_zero(z, 5));
+	st2 = gstats(&g);
+	assert_int_equal(st2.zeroed_inline, st.zeroed_inline);
+	assert_int_equal(st2.released_reused, st.released_reused + 32);
+	/* a small request once the buddy has nothing: a released block split */
+	while ((small = kmem_buddy_alloc(g.b, 0)) != NULL) /* empty the buddy */
+		;
+	small = kmem_pa_alloc(g.pa, 1, KMEM_PAGE_ZERO | KMEM_PAGE_NOWAIT);
+	assert_non_null(small);
+	assert_true(reads_zero(small, 1));
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	kmem_pa_free(g.pa, small, 1);
+	kmem_pa_free(g.pa, z, 5);
+	/* destroy returns everything (gfx_fini checks the buddy) */
+	gfx_fini(&g);
+}
+
+/* Regions added as fresh memory start in the released pool: allocations
+ * use the dirty memory first, the new region only once it is gone. */
+static void test_add_region_zero(void **state)
+{
+	enum { N = 4 * CHUNK / FR };
+	static void *blk[N];
+	struct gfx g;
+	struct kmem_pa_stats st;
+	size_t n = 0, in_second = 0;
+
+	(void)state;
+	gfx_init(&g, 4, KMEM_PA_RELEASE);
+	g.zero_regions = true;
+	assert_int_equal(grow_cb(&g, g.pa, 1), CHUNK / FR);
+	st = gstats(&g);
+	assert_int_equal(st.released_held, CHUNK / FR);
+	assert_int_equal(st.managed, 2 * CHUNK / FR);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	/* the first region's (dirty) frames go first */
+	while (n < CHUNK / FR / 2 && (blk[n] = kmem_pa_alloc(g.pa, 0, 0)) != NULL)
+		n++;
+	for (size_t i = 0; i < n; i++)
+		in_second += (char *)blk[i] >= (char *)g.range + CHUNK;
+	assert_int_equal(in_second, 0);
+	/* then the fresh region, then growth */
+	while (n < N && (blk[n] = kmem_pa_alloc(g.pa, 0, 0)) != NULL)
+		n++;
+	st = gstats(&g);
+	assert_true(st.released_reused > 0);
+	assert_true(g.added >= 3);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	for (size_t i = 0; i < n; i++)
+		kmem_pa_free(g.pa, blk[i], 0);
+	assert_int_equal(kmem_error_total(&g.rec.sink), 0);
+	gfx_fini(&g);
+}
+
+/* Without KMEM_PA_RELEASE nothing is released, whatever is free. */
+static void test_release_off(void **state)
+{
+	struct gfx g;
+	void *big[12];
+
+	(void)state;
+	gfx_init(&g, 1, 0);
+	for (int i = 0; i < 12; i++)
+		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+	for (int i = 0; i < 12; i++)
+		kmem_pa_free(g.pa, big[i], 4);
+	assert_int_equal(kmem_pa_release(g.pa, 0), 0);
+	assert_int_equal(gstats(&g).released_held, 0);
+	assert_int_equal(gstats(&g).releases, 0);
+	gfx_fini(&g);
+}
+
+/* The buddy calls the released pool is built on: split keeps every piece
+ * allocated; claim takes a particular free block out. */
+static void test_buddy_split_claim(void **state)
+{
+	struct gfx g;
+	char *blk, *want;
+	size_t free0;
+
+	(void)state;
+	gfx_init(&g, 1, 0);
+	blk = kmem_buddy_alloc(g.b, 4);
+	assert_non_null(blk);
+	free0 = kmem_buddy_free_frames(g.b);
+	assert_int_equal(kmem_buddy_split(g.b, blk, 1), 4); /* 2 + 2 + 4 + 8 frames */
+	assert_int_equal(kmem_buddy_free_frames(g.b), free0);
+	assert_int_equal(kmem_buddy_block_order(g.b, blk), 1);
+	assert_int_equal(kmem_buddy_block_order(g.b, blk + 2 * FR), 1);
+	assert_int_equal(kmem_buddy_block_order(g.b, blk + 4 * FR), 2);
+	assert_int_equal(kmem_buddy_block_order(g.b, blk + 8 * FR), 3);
+	assert_int_equal(kmem_buddy_split(g.b, blk, 2), -EINVAL); /* bigger than it is */
+	assert_int_equal(kmem_buddy_split(g.b, blk + FR, 0), -EINVAL); /* not a block start */
+	assert_int_equal(kmem_buddy_check(g.b), 0);
+	kmem_buddy_free(g.b, blk + 8 * FR);
+	kmem_buddy_free(g.b, blk);
+	kmem_buddy_free(g.b, blk + 4 * FR);
+	kmem_buddy_free(g.b, blk + 2 * FR);
+	assert_int_equal(kmem_buddy_free_frames(g.b), free0 + 16); /* merged back */
+	/* claim: a block inside a free one; its neighbours stay free */
+	want = (char *)g.range + CHUNK - 8 * FR;
+	assert_int_equal(kmem_buddy_claim(g.b, want, 2), 0);
+	assert_int_equal(kmem_buddy_block_order(g.b, want), 2);
+	assert_int_equal(kmem_buddy_free_frames(g.b), free0 + 16 - 4);
+	assert_int_equal(kmem_buddy_claim(g.b, want, 2), -EBUSY);	/* taken */
+	assert_int_equal(kmem_buddy_claim(g.b, want + FR, 1), -EBUSY); /* misaligned for 1 */
+	assert_int_equal(kmem_buddy_claim(g.b, want + 1, 0), -EINVAL); /* not a frame */
+	assert_int_equal(kmem_buddy_claim(g.b, (char *)g.range + 3 * CHUNK, 0), -EINVAL);
+	assert_int_equal(kmem_buddy_check(g.b), 0);
+	kmem_buddy_free(g.b, want);
+	assert_int_equal(kmem_buddy_free_frames(g.b), free0 + 16);
+	assert_int_equal(kmem_buddy_check(g.b), 0);
 	gfx_fini(&g);
 }
 
 #ifdef KMEM_HAVE_PTHREAD
 /* KMEM_PA_LAZY_REAPER: no thread until a kick finds work; then the thread
- * runs release(). */
+ * runs the release step. */
 static void test_release_lazy_reaper(void **state)
 {
 	struct gfx g;
-	void *big[8];
+	void *big[12];
 
 	(void)state;
-	gfx_init(&g, 1, KMEM_PA_LAZY_REAPER);
+	gfx_init(&g, 1, KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE);
 	assert_int_equal(gstats(&g).reaper_running, 0);
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < 12; i++) {
 		big[i] = kmem_pa_alloc(g.pa, 4, 0);
 		assert_non_null(big[i]);
 	}
 	assert_int_equal(gstats(&g).reaper_running, 0); /* growth, not reclaim */
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 12; i++)
 		kmem_pa_free(g.pa, big[i], 4);
-	for (int t = 0; t < 2000 && !__atomic_load_n(&g.release_calls, __ATOMIC_RELAXED); t++) {
+	for (int t = 0; t < 2000 && !gstats(&g).releases; t++) {
 		struct timespec ts = { 0, 1000000 };
 
 		nanosleep(&ts, NULL);
 	}
 	assert_int_equal(gstats(&g).reaper_running, 1);
-	assert_true(__atomic_load_n(&g.release_calls, __ATOMIC_RELAXED) >= 1);
+	assert_true(gstats(&g).releases >= 1);
 	kmem_pa_reaper_stop(g.pa);
 	gfx_fini(&g);
 }
 
-/* KMEM_PA_RELEASE_INLINE with a lazy reaper: the freeing thread runs
- * release() itself, before kmem_pa_free returns, and starts no thread. */
+/* KMEM_PA_RELEASE_INLINE with a lazy reaper: the freeing thread runs the
+ * release step itself, before kmem_pa_free returns, and starts no thread. */
 static void test_release_inline_with_reaper(void **state)
 {
 	struct gfx g;
-	void *big[8];
+	void *big[12];
 
 	(void)state;
-	gfx_init(&g, 1, KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE_INLINE);
-	for (int i = 0; i < 8; i++) {
+	gfx_init(&g, 1, KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE_INLINE | KMEM_PA_RELEASE);
+	for (int i = 0; i < 12; i++) {
 		big[i] = kmem_pa_alloc(g.pa, 4, 0);
 		assert_non_null(big[i]);
 	}
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 12; i++)
 		kmem_pa_free(g.pa, big[i], 4);
-	assert_true(__atomic_load_n(&g.release_calls, __ATOMIC_RELAXED) >= 1); /* already */
+	assert_true(gstats(&g).releases >= 1); /* already */
 	assert_int_equal(gstats(&g).reaper_running, 0);
 	gfx_fini(&g);
 }
@@ -501,7 +599,10 @@ int main(void)
 		cmocka_unit_test(test_owner_table),
 		cmocka_unit_test(test_grow),
 		cmocka_unit_test(test_release_inline),
-		cmocka_unit_test(test_release_withdraw),
+		cmocka_unit_test(test_release_now_and_reuse),
+		cmocka_unit_test(test_add_region_zero),
+		cmocka_unit_test(test_release_off),
+		cmocka_unit_test(test_buddy_split_claim),
 #ifdef KMEM_HAVE_PTHREAD
 		cmocka_unit_test(test_release_lazy_reaper),
 		cmocka_unit_test(test_release_inline_with_reaper),

@@ -1,0 +1,417 @@
+/* release.c - the released pool and the release step: free memory given
+ * back to the system, held by the frame service until it is needed again.
+ *
+ * Algorithm:
+ *   1. A released block is a USED buddy block the frame service holds whose
+ *      memory was given back to the system (kmem_pages_release: madvise
+ *      MADV_DONTNEED on Linux) or never touched (a region added with
+ *      KMEM_PA_REGION_ZERO): it reads zero and costs no memory until it is
+ *      written. The blocks of order o form a LIFO list linked through the
+ *      owner word of each block's first frame, a source tag
+ *      (KMEM_OWNER_TAG_SOURCE | next block's frame number; 0: end), so the
+ *      pool needs no memory of its own and a stray free of a released
+ *      block is recognised in O(1).
+ *   2. Taking (kmem_pa_rel_take_locked, after the buddy and the dirty pools
+ *      failed): the smallest released block of the order wanted or more;
+ *      a bigger one is split in the buddy (kmem_buddy_split) and the halves
+ *      cut off stay released. Zeroed requests take it without a memset.
+ *   3. The policy (kmem_pa_release_excess, after frees that leave the buddy
+ *      more than high + high / 4 free frames, in the freeing thread with
+ *      KMEM_PA_RELEASE_INLINE or no reaper, else in the reaper): keep =
+ *      max(high, peak - used), where used = managed - free and peak is the
+ *      highest used seen by the slow paths, halved towards used once per
+ *      elapsed second. A pass runs when the buddy's free frames exceed
+ *      keep by a quarter, and either the peak decayed since the last check
+ *      or free frames grew by high / 4 since the last pass (a buddy full of
+ *      small free blocks a pass cannot take does not cost a pass per free).
+ *   4. A pass (release_pass): under the lock, take every free buddy block of
+ *      rel_order and up, largest order first (within an order the most
+ *      recently freed first); the first `keep` frames go back to the buddy
+ *      in the order taken out, the rest are counted busy (still free for
+ *      the watermarks), released with no lock held, and pushed on the
+ *      pool; a block the system refuses goes back to the buddy.
+ *   5. Fragmentation (no block of the order anywhere): every released block
+ *      goes back to the buddy, which merges them (they are taken as dirty
+ *      from then on: a later pass releases them again).
+ * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
+ * steps plus one system call per released block; the policy test O(1).
+ *
+ * Data structures and invariant P9: see pa_internal.h.
+ *
+ * Locking: rel_lock serialises passes (taken before pa->lock; the policy
+ * try-locks it, kmem_pa_release waits); the lists and counts change under
+ * pa->lock; owner words are written with the buddy's relaxed tag calls.
+ *
+ * Tunables: release_order (64 KiB: smaller blocks are not worth a system
+ * call each, and most of a small program's churn is below it); the keep
+ * rule's quarter hysteresis and high / 4 step (a pass per free otherwise);
+ * the one-second half-life of the peak (a program between two phases keeps
+ * its memory for a few seconds, one that shrank for good gives it back
+ * within about ten).
+ */
+#include "pa_internal.h"
+
+#define PA_DECAY_NS 1000000000ull	/* the peak's half-life */
+
+/* ---- the list links (owner words) -------------------------------------------- */
+
+static uintptr_t rel_link(const struct kmem_pagealloc *pa, const void *next)
+{
+	return KMEM_OWNER_TAG_SOURCE | (next ? (uintptr_t)next >> pa->frame_shift : 0);
+}
+
+bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk)
+{
+	uintptr_t v;
+
+	return pa->rel_ok && kmem_buddy_get_tag(pa->b, blk, &v) == 1 &&
+	       (v & KMEM_OWNER_TAG_SOURCE) && !((uintptr_t)blk & (pa->frame_size - 1));
+}
+
+/* The block after blk on its list (NULL at the end). */
+void *kmem_pa_rel_next(struct kmem_pagealloc *pa, const void *blk)
+{
+	uintptr_t v = 0;
+
+	(void)kmem_buddy_get_tag(pa->b, blk, &v);
+	v &= ~KMEM_OWNER_TAG_SOURCE;
+	return v ? (void *)(v << pa->frame_shift) : NULL;
+}
+
+/* Clear the source tag of blk, whose link is next. */
+static void rel_untag(struct kmem_pagealloc *pa, void *blk, const void *next)
+{
+	int err = kmem_buddy_clear_tag(pa->b, blk, rel_link(pa, next));
+
+	KMEM_ASSERT(err == 0 && "a chained block carries its link");
+	(void)err;
+}
+
+/* Push a block of order o, already given back or never touched. */
+static void rel_push_locked(struct kmem_pagealloc *pa, void *blk, unsigned o)
+{
+	int err;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
+	err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, pa->rel_head[o]));
+	KMEM_ASSERT(err == 0 && "P9: a released block takes a source tag");
+	(void)err;
+	pa_annot_park(pa, blk, o);
+	pa->rel_head[o] = blk;
+	pa->rel_n[o]++;
+	kmem_relaxed_add_size(&pa->rel_frames, (size_t)1 << o);
+}
+
+static void *rel_pop_locked(struct kmem_pagealloc *pa, unsigned o)
+{
+	void *blk = pa->rel_head[o];
+	int err;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
+	if (!blk)
+		return NULL;
+	pa->rel_head[o] = kmem_pa_rel_next(pa, blk);
+	err = kmem_buddy_clear_tag(pa->b, blk, rel_link(pa, pa->rel_head[o]));
+	KMEM_ASSERT(err == 0 && "P9: a released block carries its link");
+	(void)err;
+	pa->rel_n[o]--;
+	kmem_relaxed_add_size(&pa->rel_frames, -((size_t)1 << o));
+	return blk;
+}
+
+int kmem_pa_rel_init(struct kmem_pagealloc *pa)
+{
+	struct kmem_page_source ps;
+	unsigned o = 0;
+
+	kmem_buddy_page_source(pa->b, &ps);
+	pa->rel_ok = ps.set_owner != NULL && pa->frame_shift >= 2;
+	while (o < pa->max_order && (pa->frame_size << o) < 65536)
+		o++;
+	if (pa->rel_order == 0 || pa->rel_order > pa->max_order)
+		pa->rel_order = pa->rel_order ? pa->max_order : o;
+	pa->rel_decay_ns = kmem_now_ns();
+	return kmem_lock_init(&pa->rel_lock, true);
+}
+
+/* ---- taking ------------------------------------------------------------------ */
+
+void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order)
+{
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
+	if (!pa_relaxed(&pa->rel_frames))
+		return NULL;
+	for (unsigned o = order; o <= pa->max_order; o++) {
+		void *blk = rel_pop_locked(pa, o);
+
+		if (!blk)
+			continue;
+		if (o > order) {
+			int pieces = kmem_buddy_split(pa->b, blk, order);
+
+			KMEM_ASSERT(pieces == (int)(o - order) + 1 && "P9: a released block splits");
+			(void)pieces;
+			for (unsigned j = order; j < o; j++)
+				rel_push_locked(pa, (char *)blk + (pa->frame_size << j), j);
+		}
+		pa_count(&pa->released_reused, (uint64_t)1 << order);
+		return blk;
+	}
+	return NULL;
+}
+
+size_t kmem_pa_rel_return_all_locked(struct kmem_pagealloc *pa)
+{
+	size_t frames = 0;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
+	for (unsigned o = 0; o <= pa->max_order; o++) {
+		void *blk;
+
+		while ((blk = rel_pop_locked(pa, o)) != NULL) {
+			KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, o));
+			kmem_buddy_free(pa->b, blk);
+			frames += (size_t)1 << o;
+		}
+	}
+	return frames;
+}
+
+/* ---- regions ----------------------------------------------------------------- */
+
+/* KMEM_PA_ZEROED_BUDDY at init: every free buddy block is fresh memory. */
+void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa)
+{
+	if (!(pa->flags & KMEM_PA_ZEROED_BUDDY) || !(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok)
+		return;
+	kmem_lock_acquire(&pa->lock);
+	for (unsigned o = pa->max_order + 1; o-- > 0;) {
+		void *blk;
+
+		while ((blk = kmem_buddy_alloc(pa->b, o)) != NULL)
+			rel_push_locked(pa, blk, o);
+	}
+	kmem_lock_release(&pa->lock);
+}
+
+/* Metadata (a thread cache, the reference table): the buddy, else a
+ * released block (lock held when `locked`). */
+void *kmem_pa_meta_alloc(struct kmem_pagealloc *pa, unsigned order, bool locked)
+{
+	void *blk = kmem_buddy_alloc(pa->b, order);
+
+	if (blk || !pa_relaxed(&pa->rel_frames))
+		return blk;
+	if (!locked)
+		kmem_lock_acquire(&pa->lock);
+	blk = kmem_pa_rel_take_locked(pa, order);
+	if (!locked)
+		kmem_lock_release(&pa->lock);
+	if (blk)
+		KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, order));
+	return blk;
+}
+
+/* managed = the buddy's frames minus its reserved ones (lock held). */
+static void managed_update_locked(struct kmem_pagealloc *pa)
+{
+	struct kmem_buddy_stats st;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "managed changes under the instance lock");
+	kmem_buddy_get_stats(pa->b, &st);
+	pa->managed = st.managed_frames - st.reserved_frames;
+}
+
+void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames)
+{
+	kmem_lock_acquire(&pa->lock);
+	managed_update_locked(pa);
+	kmem_lock_release(&pa->lock);
+	pa_count(&pa->grows, 1);
+	pa_count(&pa->grown_frames, frames);
+}
+
+int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size, void *meta,
+		       size_t meta_size, unsigned flags)
+{
+	int err = kmem_buddy_add_region(pa->b, base, size, meta, meta_size);
+	uintptr_t pfn, end, shift = pa->frame_shift;
+
+	if (err)
+		return err;
+	kmem_lock_acquire(&pa->lock);
+	managed_update_locked(pa);
+	if ((flags & KMEM_PA_REGION_ZERO) && (pa->flags & KMEM_PA_RELEASE) && pa->rel_ok) {
+		/* the buddy's greedy cover of the region, claimed block by
+		 * block; one it will not give (the frame table carved from
+		 * the region) stays in the buddy, taken as dirty */
+		pfn = ((uintptr_t)base + pa->frame_size - 1) >> shift;
+		end = ((uintptr_t)base + size) >> shift;
+		while (pfn < end) {
+			unsigned o = pa->max_order;
+
+			if (pfn && kmem_ctzptr(pfn) < o)
+				o = kmem_ctzptr(pfn);
+			if (kmem_flsptr(end - pfn) < o)
+				o = kmem_flsptr(end - pfn);
+			if (kmem_buddy_claim(pa->b, (void *)(pfn << shift), o) == 0)
+				rel_push_locked(pa, (void *)(pfn << shift), o);
+			pfn += (uintptr_t)1 << o;
+		}
+	}
+	kmem_lock_release(&pa->lock);
+	return 0;
+}
+
+int kmem_pa_trim(struct kmem_pagealloc *pa, void *block, size_t size)
+{
+	int r = kmem_buddy_trim(pa->b, block, size);
+
+	if (r > 0)
+		kmem_pa_release_check(pa);
+	return r;
+}
+
+/* ---- the release step ---------------------------------------------------------- */
+
+/* The slow paths note how much is in use (lock held): the peak the policy
+ * keeps memory for. */
+void kmem_pa_rel_note_used_locked(struct kmem_pagealloc *pa)
+{
+	size_t free = pa_free_frames(pa), used = pa->managed > free ? pa->managed - free : 0;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the peak changes under the instance lock");
+	if (used > pa_relaxed(&pa->rel_peak))
+		kmem_atomic_store_relaxed(&pa->rel_peak, used);
+}
+
+/* Give back every free buddy block of rel_order and up beyond `keep` frames
+ * (rel_lock held). Returns frames released. */
+static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
+{
+	void *kept[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL }, *out[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
+	size_t kept_frames = 0, out_frames = 0, released = 0;
+	bool refused = false;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
+	kmem_lock_acquire(&pa->lock);
+	/* out of the buddy, largest first; chains through the owner words
+	 * (source tags: a stray free of one is refused meanwhile) */
+	for (unsigned o = pa->max_order + 1; o-- > pa->rel_order;) {
+		void *blk;
+
+		while ((blk = kmem_buddy_alloc(pa->b, o)) != NULL) {
+			size_t n = (size_t)1 << o;
+			void **head = kept_frames + n <= keep ? &kept[o] : &out[o];
+			int err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, *head));
+
+			KMEM_ASSERT(err == 0 && "a block of a release pass takes a source tag");
+			(void)err;
+			*head = blk;
+			if (head == &kept[o])
+				kept_frames += n;
+			else
+				out_frames += n;
+		}
+	}
+	/* the kept ones back, last taken first: each order's list keeps its
+	 * most recently freed block at the head */
+	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
+		for (void *blk = kept[o], *next; blk; blk = next) {
+			next = kmem_pa_rel_next(pa, blk);
+			rel_untag(pa, blk, next);
+			kmem_buddy_free(pa->b, blk);
+		}
+	}
+	pa->busy_frames += out_frames; /* still free for the watermarks */
+	kmem_lock_release(&pa->lock);
+
+	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
+		for (void *blk = out[o], *next; blk; blk = next) {
+			size_t bytes = pa_blk_bytes(pa, o);
+			int r = -1;
+
+			next = kmem_pa_rel_next(pa, blk);
+			rel_untag(pa, blk, next);
+			KMEM_ANNOT_UNDEFINED(blk, bytes);
+			if (!refused)
+				r = kmem_pages_release(blk, bytes); /* no lock held */
+			kmem_lock_acquire(&pa->lock);
+			if (r == 0) {
+				rel_push_locked(pa, blk, o);
+				released += (size_t)1 << o;
+			} else {
+				refused = true; /* no release on this system: keep it */
+				kmem_buddy_free(pa->b, blk);
+			}
+			pa->busy_frames -= (size_t)1 << o;
+			kmem_lock_release(&pa->lock);
+		}
+	}
+	kmem_atomic_store_relaxed(&pa->rel_next,
+				  kmem_buddy_free_frames(pa->b) + pa_relaxed(&pa->whigh) / 4);
+	if (released) {
+		pa_count(&pa->releases, 1);
+		pa_count(&pa->released_frames, released);
+	}
+	return released;
+}
+
+size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
+{
+	size_t free, all, used, peak, keep, high = pa_relaxed(&pa->whigh), got;
+	uint64_t now, last;
+	bool decayed = false;
+
+	if (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok)
+		return 0;
+	free = kmem_buddy_free_frames(pa->b);
+	all = pa_free_frames(pa);
+	used = pa->managed > all ? pa->managed - all : 0;
+	peak = pa_relaxed(&pa->rel_peak);
+	if (peak < used)
+		peak = used;
+	now = kmem_now_ns();
+	last = kmem_atomic_load_relaxed(&pa->rel_decay_ns);
+	if (now - last >= PA_DECAY_NS) {
+		uint64_t halvings = (now - last) / PA_DECAY_NS;
+
+		if (peak > used) {
+			peak = used + ((peak - used) >> (halvings < 63 ? halvings : 63));
+			decayed = true;
+		}
+		kmem_atomic_store_relaxed(&pa->rel_peak, peak);
+		kmem_atomic_store_relaxed(&pa->rel_decay_ns, now);
+	}
+	keep = peak > used + high ? peak - used : high;
+	if (free <= keep + keep / 4)
+		return 0;
+	if (!decayed && free < kmem_atomic_load_relaxed(&pa->rel_next))
+		return 0;
+	if (!kmem_lock_try_acquire(&pa->rel_lock))
+		return 0; /* a pass is running */
+	got = release_pass(pa, keep);
+	kmem_lock_release(&pa->rel_lock);
+	return got;
+}
+
+size_t kmem_pa_release(struct kmem_pagealloc *pa, size_t keep)
+{
+	size_t got;
+
+	if (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok)
+		return 0;
+	kmem_lock_acquire(&pa->rel_lock);
+	got = release_pass(pa, keep);
+	kmem_lock_release(&pa->rel_lock);
+	return got;
+}
+
+/* After a free reached the buddy: worth a release pass? */
+void kmem_pa_release_check(struct kmem_pagealloc *pa)
+{
+	size_t high = pa_relaxed(&pa->whigh);
+
+	if ((pa->flags & KMEM_PA_RELEASE) && kmem_buddy_free_frames(pa->b) > high + high / 4)
+		kmem_pa_kick_release(pa);
+}
