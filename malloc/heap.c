@@ -179,16 +179,20 @@ static void km_prepare(void);
 static void km_parent(void);
 static void km_child(void);
 
+/* The stack's callback: the first region of the arena. */
+static int first_region(void *arg, struct kmem_buddy *b)
+{
+	(void)arg;
+	km.b = b;
+	return kmem_km_grow(NULL, NULL, 1) ? 0 : -ENOMEM;
+}
+
 static bool km_setup(void)
 {
-	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), tab;
-	struct kmem_buddy_config bc;
-	struct kmem_pa_config pc;
-	struct kmem_slab_config sc;
-	struct kmem_page_source pps;
-	unsigned char *inst;
-	size_t bsz, psz, ssz;
-	void *res = NULL;
+	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), tab, isz;
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	void *inst, *res = NULL;
 
 	km_read_env();
 	kmem_error_sink_init(&km.sink);
@@ -225,57 +229,45 @@ static bool km_setup(void)
 		return false;
 	}
 
-	kmem_buddy_config_init(&bc);
-	bc.name = "kmem-malloc";
-	bc.max_order = KM_MAX_ORDER;
-	bc.max_regions = KMEM_BUDDY_REGION_LIMIT;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &km.sink;
-	bc.owner_table = km.owner;
-	bc.owner_base = (void *)km.lo;
-	bc.owner_frames = km.frames;
-	bsz = (kmem_buddy_sizeof(&bc) + 63) & ~(size_t)63;
-	psz = (kmem_pa_sizeof() + 63) & ~(size_t)63;
-	ssz = (kmem_slab_sizeof() + 63) & ~(size_t)63;
-	inst = kmem_pages_map(bsz + psz + ssz);
-	if (!inst)
-		return false;
-	if (kmem_buddy_init(inst, bsz, &bc, &km.b))
-		return false;
-	if (!kmem_km_grow(NULL, NULL, 1))
-		return false;
-
-	kmem_pa_config_init(&pc);
-	pc.name = "kmem-malloc";
-	pc.buddy = km.b;
-	pc.sink = &km.sink;
+	/* the layers in one call (kmem/stack.h); the first region is added
+	 * by the grow hook, from the stack's callback, before the frame
+	 * service exists (which then takes it as fresh memory:
+	 * KMEM_PA_ZEROED_BUDDY) */
+	kmem_stack_config_init(&cfg);
+	cfg.sink = &km.sink;
+	cfg.buddy.name = "kmem-malloc";
+	cfg.buddy.max_order = KM_MAX_ORDER;
+	cfg.buddy.max_regions = KMEM_BUDDY_REGION_LIMIT;
+	cfg.buddy.owner_table = km.owner;
+	cfg.buddy.owner_base = (void *)km.lo;
+	cfg.buddy.owner_frames = km.frames;
+	cfg.add_regions = first_region;
+	cfg.pa.name = "kmem-malloc";
 	/* malloc promises no zeroes: only calloc's page blocks ask for them
 	 * (KMEM_PAGE_ZERO); no background zeroing (a thread's CPU in every
 	 * process, for blocks the heap mostly hands out dirty) */
-	pc.init_policy = KMEM_PA_INIT_NONE;
-	pc.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE |
-		   KMEM_PA_ZEROED_BUDDY | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
-	pc.release_order = KM_RELEASE_ORDER;
-	pc.wmark_min = KM_WMARK_LOW / 2;
-	pc.wmark_low = KM_WMARK_LOW;
-	pc.wmark_high = km.high;
-	pc.grow = kmem_km_grow;
-	if (kmem_pa_init(inst + bsz, psz, &pc, &km.pa))
-		return false;
-	kmem_pa_page_source(km.pa, &pps);
-
-	memset(&sc, 0, sizeof(sc));
-	sc.name = "kmem-malloc";
-	sc.source = &pps;
-	sc.sink = &km.sink;
-	sc.debug_flags = km.debug;
-	sc.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
+	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
+	cfg.pa.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE |
+		       KMEM_PA_ZEROED_BUDDY | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
+	cfg.pa.release_order = KM_RELEASE_ORDER;
+	cfg.pa.wmark_min = KM_WMARK_LOW / 2;
+	cfg.pa.wmark_low = KM_WMARK_LOW;
+	cfg.pa.wmark_high = km.high;
+	cfg.pa.grow = kmem_km_grow;
+	cfg.slab.name = "kmem-malloc";
+	cfg.slab.debug_flags = km.debug;
+	cfg.slab.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
 	/* four classes per doubling (as jemalloc): rounding wastes at most 25%
 	 * (Linux's classes waste up to 50%); powers of two are aligned to their
 	 * size, so aligned requests pick one of them */
-	sc.kmalloc_classes = KMEM_KMALLOC_QUARTER;
-	if (kmem_slab_init(inst + bsz + psz, ssz, &sc, &km.s))
+	cfg.slab.kmalloc_classes = KMEM_KMALLOC_QUARTER;
+	isz = kmem_stack_sizeof(&cfg);
+	inst = isz ? kmem_pages_map(isz) : NULL;
+	if (!inst || kmem_stack_init(inst, isz, &cfg, NULL, 0, NULL, 0, &st))
 		return false;
+	km.b = st.buddy;
+	km.pa = st.pa;
+	km.s = st.slab;
 	/* per-thread buffers: areas of the per-thread context (trace.c) */
 	km.trace_on = km.trace_fd >= 0;
 	return true;

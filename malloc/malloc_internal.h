@@ -9,9 +9,10 @@
  * Algorithm:
  *   1. One process-wide heap (the only global instance in kmem), made on the
  *      first call: a reserved range of address space (the arena, 64 GiB by
- *      default, PROT_NONE), a buddy allocator over it with one owner table
- *      for the whole arena, a frame service (pagealloc) in front, and a slab
- *      instance on the frame service for kmalloc's size classes (heap.c).
+ *      default, kmem_pages_reserve), a buddy allocator over it with one owner
+ *      table for the whole arena, a frame service (pagealloc) in front, and a
+ *      slab instance on the frame service for kmalloc's size classes,
+ *      assembled by kmem_stack_init (heap.c).
  *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
  *      the four-per-doubling classes (KMEM_KMALLOC_QUARTER: 16..8192,
  *      per-thread magazines); malloc and free inline its fast paths
@@ -25,17 +26,16 @@
  *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
  *      (malloc.c).
  *   4. Growth: when the frame service runs short it calls grow(), which
- *      makes the next piece of the arena read-write (mprotect) and adds it
- *      to the buddy as a region (64 MiB, or a quarter of what is in use,
- *      up to 1 GiB). Growth comes before reclaim (pages.c).
- *   5. Memory back to the OS: when free frames exceed the high watermark,
- *      the reaper (a thread started on first need; KMEM_REAPER=0: the
- *      freeing thread) calls release(), which takes free blocks of 64 KiB
- *      and more out of the buddy, madvise(MADV_DONTNEED)s those holding
- *      data and puts them back. A dirty bitmap (one bit per frame, set when
- *      a frame is handed out, cleared when released) remembers which free
- *      frames read as zero: fresh and released memory needs no memset in
- *      calloc (pages.c).
+ *      commits the next piece of the arena (kmem_pages_commit) and adds it
+ *      as fresh memory (kmem_pa_add_region, KMEM_PA_REGION_ZERO: 64 MiB, or
+ *      a quarter of what is in use, up to 1 GiB). Growth comes before
+ *      reclaim (pages.c).
+ *   5. Memory back to the OS: the frame service's release step
+ *      (KMEM_PA_RELEASE, run inline in the freeing thread) keeps max(high,
+ *      recent peak - used) free frames resident and gives free blocks of
+ *      64 KiB and more beyond that back, holding them in its released
+ *      pool; they read zero, so calloc's zeroed requests take them without
+ *      a memset. The drop-in keeps no frame state of its own.
  * Bounds: malloc/free O(1) plus the layer below (kmem_alloc's fast path is a
  * magazine pop); realloc O(size); the huge path O(1) expected (hash).
  *
@@ -46,8 +46,8 @@
  *   heap.c    heap set-up: environment (KMEM_*), arena reservation, the
  *             layers' configuration, lazy init, the bootstrap arena, error
  *             reports, fork handlers
- *   pages.c   the page path: page blocks, the dirty bitmap, the clean
- *             reserve, the frame service's grow and release hooks, trim
+ *   pages.c   the page path: page blocks, the frame service's grow hook,
+ *             trim, kmem_malloc_trim
  *   huge.c    huge blocks: one mapping each, in a hash table
  *   trace.c   KMEM_TRACE: per-thread record buffers and the trace file
  *   stats.c   checks and statistics (kmem/malloc.h extras, KMEM_STATS and
@@ -64,9 +64,9 @@
  * kmem_km_* (libkmem-malloc.a hands hidden symbols to the static link,
  * where only kmem_ names are safe); the heap itself is kmem_km, spelt km.
  *
- * Locking (order): slab locks, pagealloc locks, grow lock, huge lock,
- * release lock (try-lock only), buddy lock; the trace lock is a leaf. The
- * fork handlers (heap.c) take them all in that order.
+ * Locking (order): slab locks, grow lock, pagealloc locks, huge lock,
+ * buddy lock; the trace lock is a leaf (docs/locking.md). The fork handlers
+ * (heap.c) take them all in that order.
  */
 #ifndef KMEM_MALLOC_INTERNAL_H
 #define KMEM_MALLOC_INTERNAL_H
@@ -75,6 +75,7 @@
 #include <kmem/malloc.h>
 #include <kmem/pagealloc.h>
 #include <kmem/slab.h>
+#include <kmem/stack.h>
 #include <kmem/trace.h>
 
 #include "kmem_annot.h"

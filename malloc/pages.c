@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* Page blocks are whole power-of-two blocks when allocated. Trimming them to
  * the frames asked for (Linux's alloc_pages_exact) was tried and lost: the
@@ -64,12 +63,12 @@ size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 		sz = (km.hi - km.next) & ~(KM_BLOCK_MAX - 1);
 	if (sz < want || !sz)
 		goto out;
-	if (mprotect((void *)km.next, sz, PROT_READ | PROT_WRITE) != 0)
+	if (kmem_pages_commit((void *)km.next, sz) != 0)
 		goto out;
 	meta_sz = kmem_buddy_region_meta_size(km.b, (void *)km.next, sz);
 	meta = kmem_pages_map(meta_sz);
 	if (!meta) {
-		(void)mprotect((void *)km.next, sz, PROT_NONE);
+		(void)kmem_pages_decommit((void *)km.next, sz);
 		goto out;
 	}
 	if (pa)
@@ -78,7 +77,7 @@ size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 		err = kmem_buddy_add_region(km.b, (void *)km.next, sz, meta, meta_sz);
 	if (err) {
 		kmem_pages_unmap(meta, meta_sz);
-		(void)mprotect((void *)km.next, sz, PROT_NONE);
+		(void)kmem_pages_decommit((void *)km.next, sz);
 		goto out;
 	}
 	km.next += sz;

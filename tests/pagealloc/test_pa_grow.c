@@ -7,6 +7,7 @@
 #include "pa_fixture.h"
 
 #include <kmem/slab.h>
+#include <kmem/stack.h>
 
 #include <sys/wait.h>
 #include <time.h>
@@ -20,7 +21,7 @@ struct gfx {
 	struct test_recorder rec;
 	struct kmem_buddy *b;
 	struct kmem_pagealloc *pa;
-	void *binst, *pinst, *range;
+	void *inst, *range;
 	void **owner;
 	void *meta[CHUNKS];
 	unsigned added, limit;
@@ -53,12 +54,23 @@ static size_t grow_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	return CHUNK / FR;
 }
 
-/* A buddy over `range` (CHUNKS regions' worth, none added) with one owner
- * table, the first region added, and a frame service with the hooks. */
+/* The stack's callback: the first region, before the frame service. */
+static int first_region(void *arg, struct kmem_buddy *b)
+{
+	struct gfx *g = arg;
+
+	g->b = b;
+	return grow_cb(g, NULL, 1) == CHUNK / FR ? 0 : -ENOMEM;
+}
+
+/* A buddy over `range` (CHUNKS regions' worth) with one owner table, the
+ * first region added, and a frame service with the grow hook: a
+ * kmem_stack without slab (kmem/stack.h), assembled as the drop-in does. */
 static void gfx_init(struct gfx *g, unsigned limit, unsigned flags)
 {
-	struct kmem_buddy_config bc;
-	struct kmem_pa_config pc;
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	size_t isz;
 
 	memset(g, 0, sizeof(*g));
 	test_recorder_init(&g->rec);
@@ -66,28 +78,30 @@ static void gfx_init(struct gfx *g, unsigned limit, unsigned flags)
 	g->range = test_aligned(CHUNK, CHUNKS * CHUNK);
 	g->owner = calloc(CHUNKS * CHUNK / FR, sizeof(void *));
 	assert_non_null(g->owner);
-	kmem_buddy_config_init(&bc);
-	bc.max_order = 8; /* a region is one max-order block */
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &g->rec.sink;
-	bc.owner_table = g->owner;
-	bc.owner_base = g->range;
-	bc.owner_frames = CHUNKS * CHUNK / FR;
-	g->binst = test_aligned(64, kmem_buddy_sizeof(&bc));
-	assert_int_equal(kmem_buddy_init(g->binst, kmem_buddy_sizeof(&bc), &bc, &g->b), 0);
-	assert_int_equal(grow_cb(g, NULL, 1), CHUNK / FR);
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.sink = &g->rec.sink;
+	cfg.buddy.max_order = 8; /* a region is one max-order block */
+	cfg.buddy.owner_table = g->owner;
+	cfg.buddy.owner_base = g->range;
+	cfg.buddy.owner_frames = CHUNKS * CHUNK / FR;
+	cfg.add_regions = first_region;
+	cfg.add_regions_arg = g;
+	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
+	cfg.pa.flags = flags | KMEM_PA_NO_BGZERO;
+	cfg.pa.wmark_min = 8;
+	cfg.pa.wmark_low = 16;
+	cfg.pa.wmark_high = 64;
+	cfg.pa.grow = grow_cb;
+	cfg.pa.grow_arg = g;
+	isz = kmem_stack_sizeof(&cfg);
+	assert_true(isz > 0);
+	g->inst = test_aligned(64, isz);
+	assert_int_equal(kmem_stack_init(g->inst, isz, &cfg, NULL, 0, NULL, 0, &st), 0);
+	assert_ptr_equal(st.buddy, g->b);
+	assert_null(st.slab);
+	g->pa = st.pa;
 	g->grow_calls = 0;
-	kmem_pa_config_init(&pc);
-	pc.buddy = g->b;
-	pc.init_policy = KMEM_PA_INIT_NONE;
-	pc.flags = flags | KMEM_PA_NO_BGZERO;
-	pc.wmark_min = 8;
-	pc.wmark_low = 16;
-	pc.wmark_high = 64;
-	pc.grow = grow_cb;
-	pc.grow_arg = g;
-	g->pinst = test_aligned(64, kmem_pa_sizeof());
-	assert_int_equal(kmem_pa_init(g->pinst, kmem_pa_sizeof(), &pc, &g->pa), 0);
 }
 
 static void gfx_fini(struct gfx *g)
@@ -98,8 +112,7 @@ static void gfx_fini(struct gfx *g)
 	kmem_buddy_destroy(g->b);
 	for (unsigned i = 0; i < g->added; i++)
 		free(g->meta[i]);
-	free(g->pinst);
-	free(g->binst);
+	free(g->inst);
 	free(g->owner);
 	free(g->range);
 }
@@ -148,18 +161,20 @@ static void test_owner_table(void **state)
 	/* config errors */
 	{
 		struct kmem_buddy_config bc;
+		void *binst = test_aligned(64, 1 << 20);
 
 		kmem_buddy_config_init(&bc);
 		bc.owner_table = g.owner;
 		bc.owner_base = g.range;
 		bc.owner_frames = 16;
 		assert_int_equal(kmem_buddy_sizeof(&bc), 0); /* invalid: no KMEM_BUDDY_OWNERS */
-		assert_int_equal(kmem_buddy_init(g.binst, 1 << 20, &bc, &(struct kmem_buddy *){ NULL }),
+		assert_int_equal(kmem_buddy_init(binst, 1 << 20, &bc, &(struct kmem_buddy *){ NULL }),
 				 -EINVAL); /* no KMEM_BUDDY_OWNERS */
 		bc.flags = KMEM_BUDDY_OWNERS;
 		bc.owner_base = (char *)g.range + 1;
-		assert_int_equal(kmem_buddy_init(g.binst, 1 << 20, &bc, &(struct kmem_buddy *){ NULL }),
+		assert_int_equal(kmem_buddy_init(binst, 1 << 20, &bc, &(struct kmem_buddy *){ NULL }),
 				 -EINVAL); /* misaligned base */
+		free(binst);
 	}
 	gfx_fini(&g);
 }
