@@ -500,11 +500,10 @@ KMEM_HIDDEN void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned or
 KMEM_HIDDEN size_t kmem_pa_rel_return_all_locked(struct kmem_pagealloc *pa);
 KMEM_HIDDEN bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk);
 KMEM_HIDDEN void *kmem_pa_rel_next(struct kmem_pagealloc *pa, const void *blk);
-KMEM_HIDDEN void kmem_pa_rel_note_used_locked(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void *kmem_pa_meta_alloc(struct kmem_pagealloc *pa, unsigned order, bool locked);
 KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa);
-KMEM_HIDDEN void kmem_pa_release_check(struct kmem_pagealloc *pa);
 
 /* reaper.c */
 KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);
@@ -517,5 +516,26 @@ KMEM_HIDDEN void kmem_pa_kick_release(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_report(struct kmem_pagealloc *pa, enum kmem_status st, const void *ptr,
 				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 KMEM_HIDDEN void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames);
+
+/* The slow paths note how much is in use (lock held): the peak the release
+ * policy keeps memory for (release.c). Only with KMEM_PA_RELEASE. */
+static inline void kmem_pa_rel_note_used_locked(struct kmem_pagealloc *pa)
+{
+	if (pa->flags & KMEM_PA_RELEASE)
+		kmem_pa_rel_note_used_slow(pa);
+}
+
+/* After a free reached the buddy: worth a release pass? (reaper.c runs it
+ * inline or kicks the reaper.) */
+static inline void kmem_pa_release_check(struct kmem_pagealloc *pa)
+{
+	size_t high;
+
+	if (!(pa->flags & KMEM_PA_RELEASE))
+		return;
+	high = pa_relaxed(&pa->whigh);
+	if (kmem_buddy_free_frames(pa->b) > high + high / 4)
+		kmem_pa_kick_release(pa);
+}
 
 #endif /* KMEM_PA_INTERNAL_H */

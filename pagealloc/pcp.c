@@ -350,13 +350,15 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 {
 	struct pa_list *l = &p->l[order];
 	unsigned want = pa->batch >> order ? pa->batch >> order : 1;
-	size_t n = (size_t)1 << order;
+	size_t n = (size_t)1 << order, free = pa_free_frames(pa);
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "refilling a cache needs the instance lock");
-	for (unsigned i = 0; i < want; i++) {
+	/* free only falls by what this loop takes (frees elsewhere may
+	 * raise it meanwhile: the estimate errs low) */
+	for (unsigned i = 0; i < want; i++, free -= n) {
 		void *blk;
 
-		if (pa_free_frames(pa) < pa->wlow + n)
+		if (free < pa->wlow + n)
 			break;
 		if (need_zero) {
 			if (l->nz >= l->capz)

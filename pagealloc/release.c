@@ -276,7 +276,7 @@ int kmem_pa_trim(struct kmem_pagealloc *pa, void *block, size_t size)
 
 /* The slow paths note how much is in use (lock held): the peak the policy
  * keeps memory for. */
-void kmem_pa_rel_note_used_locked(struct kmem_pagealloc *pa)
+void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa)
 {
 	size_t free = pa_free_frames(pa), used = pa->managed > free ? pa->managed - free : 0;
 
@@ -405,13 +405,4 @@ size_t kmem_pa_release(struct kmem_pagealloc *pa, size_t keep)
 	got = release_pass(pa, keep);
 	kmem_lock_release(&pa->rel_lock);
 	return got;
-}
-
-/* After a free reached the buddy: worth a release pass? */
-void kmem_pa_release_check(struct kmem_pagealloc *pa)
-{
-	size_t high = pa_relaxed(&pa->whigh);
-
-	if ((pa->flags & KMEM_PA_RELEASE) && kmem_buddy_free_frames(pa->b) > high + high / 4)
-		kmem_pa_kick_release(pa);
 }
