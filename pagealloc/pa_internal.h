@@ -498,6 +498,7 @@ KMEM_HIDDEN size_t kmem_pa_client_release(struct kmem_pa_client *c, size_t frame
 KMEM_HIDDEN int kmem_pa_rel_init(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order);
 KMEM_HIDDEN size_t kmem_pa_rel_return_all_locked(struct kmem_pagealloc *pa);
+KMEM_HIDDEN void *kmem_pa_rel_merge_take_locked(struct kmem_pagealloc *pa, unsigned order);
 KMEM_HIDDEN bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk);
 KMEM_HIDDEN void *kmem_pa_rel_next(struct kmem_pagealloc *pa, const void *blk);
 KMEM_HIDDEN void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa);

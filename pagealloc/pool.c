@@ -242,8 +242,8 @@ static void *take_locked(struct kmem_pagealloc *pa, unsigned order, bool need_ze
 	if (!blk && pa->zero_frames && kmem_pa_drain_locked(pa, true))
 		blk = kmem_buddy_alloc(pa->b, order);
 	/* fragmented: released blocks too small, or blocking merges */
-	if (!blk && pa->rel_frames && kmem_pa_rel_return_all_locked(pa))
-		blk = kmem_buddy_alloc(pa->b, order);
+	if (!blk && pa->rel_frames)
+		blk = kmem_pa_rel_merge_take_locked(pa, order);
 	if (blk && pa->shadow_n)
 		kmem_pa_shadow_check_locked(pa, blk);
 	return blk;

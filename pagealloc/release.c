@@ -30,9 +30,11 @@
  *      in the order taken out, the rest are counted busy (still free for
  *      the watermarks), released with no lock held, and pushed on the
  *      pool; a block the system refuses goes back to the buddy.
- *   5. Fragmentation (no block of the order anywhere): every released block
- *      goes back to the buddy, which merges them (they are taken as dirty
- *      from then on: a later pass releases them again).
+ *   5. Fragmentation (no block of the order anywhere, only smaller released
+ *      ones): released blocks go back to the buddy, smallest order first,
+ *      until the buddy can merge a block of the order (they are taken as
+ *      dirty from then on: the fewer, the less a later pass mistakes clean
+ *      memory for dirty).
  * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
  * steps plus one system call per released block; the policy test O(1).
  *
@@ -160,21 +162,44 @@ void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order)
 	return NULL;
 }
 
+/* Released blocks of order o back to the buddy (lock held); frames. */
+static size_t rel_return_order_locked(struct kmem_pagealloc *pa, unsigned o)
+{
+	size_t frames = 0;
+	void *blk;
+
+	while ((blk = rel_pop_locked(pa, o)) != NULL) {
+		KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, o));
+		kmem_buddy_free(pa->b, blk);
+		frames += (size_t)1 << o;
+	}
+	return frames;
+}
+
 size_t kmem_pa_rel_return_all_locked(struct kmem_pagealloc *pa)
 {
 	size_t frames = 0;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
-	for (unsigned o = 0; o <= pa->max_order; o++) {
+	for (unsigned o = 0; o <= pa->max_order; o++)
+		frames += rel_return_order_locked(pa, o);
+	return frames;
+}
+
+void *kmem_pa_rel_merge_take_locked(struct kmem_pagealloc *pa, unsigned order)
+{
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
+	/* smallest first, as few as it takes: blocks returned read as dirty
+	 * from then on (the buddy keeps no state), so the fewer the better */
+	for (unsigned o = 0; o < order && o <= pa->max_order; o++) {
 		void *blk;
 
-		while ((blk = rel_pop_locked(pa, o)) != NULL) {
-			KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, o));
-			kmem_buddy_free(pa->b, blk);
-			frames += (size_t)1 << o;
-		}
+		if (!pa->rel_head[o] || !rel_return_order_locked(pa, o))
+			continue;
+		if ((blk = kmem_buddy_alloc(pa->b, order)) != NULL)
+			return blk;
 	}
-	return frames;
+	return NULL;
 }
 
 /* ---- regions ----------------------------------------------------------------- */
