@@ -220,20 +220,23 @@ void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa)
 }
 
 /* Metadata (a thread cache, the reference table): the buddy, else a
- * released block (lock held when `locked`). */
+ * released block, else the pools drained to the buddy (lock held when
+ * `locked`). No watermark test: metadata is small and rare. */
 void *kmem_pa_meta_alloc(struct kmem_pagealloc *pa, unsigned order, bool locked)
 {
 	void *blk = kmem_buddy_alloc(pa->b, order);
 
-	if (blk || !pa_relaxed(&pa->rel_frames))
+	if (blk)
 		return blk;
 	if (!locked)
 		kmem_lock_acquire(&pa->lock);
 	blk = kmem_pa_rel_take_locked(pa, order);
-	if (!locked)
-		kmem_lock_release(&pa->lock);
 	if (blk)
 		KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, order));
+	else if (kmem_pa_drain_locked(pa, true))
+		blk = kmem_buddy_alloc(pa->b, order);
+	if (!locked)
+		kmem_lock_release(&pa->lock);
 	return blk;
 }
 
