@@ -69,8 +69,14 @@ CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undef
 for h in buddy slab pagealloc; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/$h/* "$corpus"/
-	build-fuzz/tests/fuzz/fuzz-$h -runs=0 tests/fuzz/corpus/$h 2>&1 | tail -n 1
-	build-fuzz/tests/fuzz/fuzz-$h -max_total_time=15 -print_final_stats=1 "$corpus" 2>&1 | tail -n 3
+	# a failing run shows its report (the crash input is written to the
+	# current directory: add it to the corpus once fixed)
+	build-fuzz/tests/fuzz/fuzz-$h -runs=0 tests/fuzz/corpus/$h > "$log" 2>&1 ||
+		{ tail -n 60 "$log"; exit 1; }
+	tail -n 1 "$log"
+	build-fuzz/tests/fuzz/fuzz-$h -max_total_time=15 -print_final_stats=1 "$corpus" > "$log" 2>&1 ||
+		{ tail -n 60 "$log"; exit 1; }
+	tail -n 3 "$log"
 	rm -rf "$corpus"
 done
 
