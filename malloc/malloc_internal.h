@@ -132,6 +132,8 @@ struct km_heap {
 	struct kmem_lock grow_lock, huge_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
+	size_t huge_bytes;	/* mapped by live huge blocks (huge lock) */
+	size_t huge_max_n, huge_max_bytes;	/* their peaks (huge lock) */
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit;
 	unsigned debug;
@@ -186,8 +188,11 @@ KMEM_HIDDEN size_t kmem_km_huge_size(const void *p);
 /* Resize a huge block (kmem_pages_remap, or map, copy and unmap where the
  * port cannot remap); NULL if that fails (p still valid). */
 KMEM_HIDDEN void *kmem_km_huge_realloc(void *p, size_t size);
-/* Live huge blocks and the bytes they map. */
-KMEM_HIDDEN void kmem_km_huge_stats(size_t *n, size_t *bytes);
+/* Live huge blocks, the bytes they map, and the peaks of both. O(1). */
+struct km_huge_stats {
+	size_t n, bytes, max_n, max_bytes;
+};
+KMEM_HIDDEN void kmem_km_huge_stats(struct km_huge_stats *st);
 
 /* ---- defined in trace.c -------------------------------------------------------- */
 /* Open the trace file (km.trace_path, "%p": the pid) and write its header;
