@@ -51,12 +51,15 @@
  *   huge.c    huge blocks: one mapping each, in a hash table
  *   trace.c   KMEM_TRACE: per-thread record buffers and the trace file
  *   stats.c   checks and statistics (kmem/malloc.h extras, KMEM_STATS and
- *             KMEM_CHECK at exit)
+ *             KMEM_CHECK at exit, glibc's mallinfo, mallinfo2, malloc_stats
+ *             and malloc_info)
  *
  * Behaviour where C libraries differ (README "Drop-in malloc"): 16-byte
  * alignment for every block; malloc(0) returns a unique 16-byte block;
  * realloc(p, 0) frees p and returns NULL; sizes over PTRDIFF_MAX fail with
- * ENOMEM; invalid alignments with EINVAL; free preserves errno; a pointer
+ * ENOMEM; memalign, valloc and pvalloc as glibc 2.36 (an alignment that is
+ * not a power of two is rounded up), aligned_alloc as glibc 2.38 (EINVAL for
+ * one that is not), posix_memalign EINVAL; free preserves errno; a pointer
  * kmem did not hand out is reported (one line on stderr) and ignored
  * (KMEM_ERROR=abort: abort).
  *
