@@ -217,7 +217,8 @@ static void km_info_get(struct km_info *in)
 	in->used += blocks << KM_FRAME_SHIFT;
 	kmem_pa_get_stats(km.pa, &ps);
 	in->free += (ps.free + ps.pcp) << KM_FRAME_SHIFT;
-	in->keep = (ps.free + ps.pcp - ps.released_held) << KM_FRAME_SHIFT;
+	if (ps.free + ps.pcp > ps.released_held) /* the released pool is part of free */
+		in->keep = (ps.free + ps.pcp - ps.released_held) << KM_FRAME_SHIFT;
 	kmem_buddy_get_stats(km.b, &bs);
 	for (unsigned k = 0; k <= KM_MAX_ORDER && k <= bs.max_order; k++) {
 		in->buddy_free[k] = bs.free_blocks[k];
