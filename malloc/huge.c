@@ -57,6 +57,11 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
 		km.huge[j].len = len;
 		km.huge[j].size = size;
 		km.huge_n++;
+		km.huge_bytes += len;
+		if (km.huge_n > km.huge_max_n)
+			km.huge_max_n = km.huge_n;
+		if (km.huge_bytes > km.huge_max_bytes)
+			km.huge_max_bytes = km.huge_bytes;
 	}
 	return true;
 }
@@ -114,6 +119,7 @@ bool kmem_km_huge_free(void *p)
 	len = e->len;
 	e->addr = 1;
 	km.huge_n--;
+	km.huge_bytes -= len;
 	kmem_lock_release(&km.huge_lock);
 	kmem_pages_unmap(p, len);
 	return true;
@@ -167,10 +173,14 @@ void *kmem_km_huge_realloc(void *p, size_t size)
 		return rc == -ENOSYS ? huge_realloc_copy(p, size) : NULL;
 	}
 	if (q == p) {
+		km.huge_bytes = km.huge_bytes - e->len + len;
+		if (km.huge_bytes > km.huge_max_bytes)
+			km.huge_max_bytes = km.huge_bytes;
 		e->len = e->size = len;
 	} else {
 		e->addr = 1;
 		km.huge_n--;
+		km.huge_bytes -= e->len;
 		if (!huge_insert_locked((uintptr_t)q, len, len)) {
 			/* no room to remember it: give it back as a copy cannot be made */
 			kmem_lock_release(&km.huge_lock);
@@ -182,15 +192,12 @@ void *kmem_km_huge_realloc(void *p, size_t size)
 	return q;
 }
 
-void kmem_km_huge_stats(size_t *n, size_t *bytes)
+void kmem_km_huge_stats(struct km_huge_stats *st)
 {
-	size_t b = 0;
-
 	kmem_lock_acquire(&km.huge_lock);
-	*n = km.huge_n;
-	for (size_t i = 0; i < km.huge_cap; i++)
-		if (km.huge[i].addr > 1)
-			b += km.huge[i].len;
+	st->n = km.huge_n;
+	st->bytes = km.huge_bytes;
+	st->max_n = km.huge_max_n;
+	st->max_bytes = km.huge_max_bytes;
 	kmem_lock_release(&km.huge_lock);
-	*bytes = b;
 }

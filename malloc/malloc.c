@@ -345,6 +345,9 @@ KM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	return 0;
 }
 
+/* C11 aligned_alloc as glibc 2.38 has it: an alignment that is not a power
+ * of two (0 included) fails with EINVAL (glibc 2.36 treated it as memalign
+ * does); any size is accepted (C17 dropped "a multiple of the alignment"). */
 KM_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
 	void *p;
@@ -359,25 +362,45 @@ KM_EXPORT void *aligned_alloc(size_t align, size_t size)
 	return p;
 }
 
+/* memalign as glibc 2.36 documents and does (_mid_memalign): an alignment
+ * up to 16 (0 included) is malloc's; one above SIZE_MAX / 2 + 1 fails with
+ * EINVAL; any other is rounded up to the next power of two
+ * (memalign(24, n) is 32-aligned). */
 KM_EXPORT void *memalign(size_t align, size_t size)
 {
-	return aligned_alloc(align, size);
+	void *p;
+
+	if (align <= KM_ALIGN)
+		return malloc(size);
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!kmem_is_pow2(align))
+		align = (size_t)1 << (kmem_flsptr(align) + 1);
+	p = km_memalign(align, size);
+	if (!p)
+		errno = ENOMEM;
+	return p;
 }
 
+/* valloc(n) is memalign(page, n); pvalloc(n) is memalign(page, n rounded up
+ * to a whole page), ENOMEM when the rounding overflows (glibc 2.36). The
+ * page is the drop-in's frame, 4 KiB. */
 KM_EXPORT void *valloc(size_t size)
 {
-	return aligned_alloc(KM_FRAME, size);
+	return memalign(KM_FRAME, size);
 }
 
 KM_EXPORT void *pvalloc(size_t size)
 {
-	size_t n = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
+	size_t n;
 
-	if (n < size) {
+	if (__builtin_add_overflow(size, KM_FRAME - 1, &n)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return aligned_alloc(KM_FRAME, n ? n : KM_FRAME);
+	return memalign(KM_FRAME, n & ~(KM_FRAME - 1));
 }
 
 KM_EXPORT size_t malloc_usable_size(void *p)

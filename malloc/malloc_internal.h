@@ -51,12 +51,15 @@
  *   huge.c    huge blocks: one mapping each, in a hash table
  *   trace.c   KMEM_TRACE: per-thread record buffers and the trace file
  *   stats.c   checks and statistics (kmem/malloc.h extras, KMEM_STATS and
- *             KMEM_CHECK at exit)
+ *             KMEM_CHECK at exit, glibc's mallinfo, mallinfo2, malloc_stats
+ *             and malloc_info)
  *
  * Behaviour where C libraries differ (README "Drop-in malloc"): 16-byte
  * alignment for every block; malloc(0) returns a unique 16-byte block;
  * realloc(p, 0) frees p and returns NULL; sizes over PTRDIFF_MAX fail with
- * ENOMEM; invalid alignments with EINVAL; free preserves errno; a pointer
+ * ENOMEM; memalign, valloc and pvalloc as glibc 2.36 (an alignment that is
+ * not a power of two is rounded up), aligned_alloc as glibc 2.38 (EINVAL for
+ * one that is not), posix_memalign EINVAL; free preserves errno; a pointer
  * kmem did not hand out is reported (one line on stderr) and ignored
  * (KMEM_ERROR=abort: abort).
  *
@@ -132,6 +135,8 @@ struct km_heap {
 	struct kmem_lock grow_lock, huge_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
+	size_t huge_bytes;	/* mapped by live huge blocks (huge lock) */
+	size_t huge_max_n, huge_max_bytes;	/* their peaks (huge lock) */
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit;
 	unsigned debug;
@@ -186,8 +191,11 @@ KMEM_HIDDEN size_t kmem_km_huge_size(const void *p);
 /* Resize a huge block (kmem_pages_remap, or map, copy and unmap where the
  * port cannot remap); NULL if that fails (p still valid). */
 KMEM_HIDDEN void *kmem_km_huge_realloc(void *p, size_t size);
-/* Live huge blocks and the bytes they map. */
-KMEM_HIDDEN void kmem_km_huge_stats(size_t *n, size_t *bytes);
+/* Live huge blocks, the bytes they map, and the peaks of both. O(1). */
+struct km_huge_stats {
+	size_t n, bytes, max_n, max_bytes;
+};
+KMEM_HIDDEN void kmem_km_huge_stats(struct km_huge_stats *st);
 
 /* ---- defined in trace.c -------------------------------------------------------- */
 /* Open the trace file (km.trace_path, "%p": the pid) and write its header;

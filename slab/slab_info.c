@@ -1,7 +1,8 @@
 /* slab_info.c - cache statistics, /proc/slabinfo 2.1 text and the cache
  * checker.
  *
- * Algorithm: stats copy counters under the cache lock, O(1); slabinfo
+ * Algorithm: stats copy counters under the cache lock, O(1) (the walk:
+ * each cache's, under the instance lock, O(caches)); slabinfo
  * formats one line per cache in Linux's mm/slab_common.c layout, O(caches);
  * the checker walks every list and every slab's stack and bitmap and reads
  * every frame's owner word, O(slabs * objects per slab).
@@ -57,6 +58,23 @@ void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st)
 	kmem_lock_acquire(&c->lock);
 	stats_locked(c, st);
 	kmem_lock_release(&c->lock);
+}
+
+size_t kmem_slab_walk_stats(struct kmem_slab *s,
+			    void (*fn)(void *arg, const struct kmem_cache_stats *st), void *arg)
+{
+	struct kmem_cache_stats st;
+	struct kmem_cache *c;
+	size_t n = 0;
+
+	kmem_lock_acquire(&s->lock);
+	SLAB_FOR_EACH_CACHE(c, s) {
+		kmem_cache_get_stats(c, &st);
+		fn(arg, &st);
+		n++;
+	}
+	kmem_lock_release(&s->lock);
+	return n;
 }
 
 static void slabinfo_line(struct kmem_fmt *f, struct kmem_cache *c)

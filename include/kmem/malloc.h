@@ -2,9 +2,11 @@
  *
  * The drop-in replaces the C library's malloc, free, calloc, realloc,
  * reallocarray, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,
- * malloc_usable_size and malloc_trim; see the README ("Drop-in malloc") for
- * the behaviour where C libraries differ and the KMEM_* environment
- * variables. These functions exist only in the drop-in libraries.
+ * malloc_usable_size and malloc_trim, and glibc's statistics calls
+ * mallinfo, mallinfo2, malloc_stats and malloc_info (with kmem's numbers);
+ * see the README ("Drop-in malloc") for the behaviour where C libraries
+ * differ, what each statistic means, and the KMEM_* environment variables.
+ * These functions exist only in the drop-in libraries.
  */
 #ifndef KMEM_MALLOC_H
 #define KMEM_MALLOC_H
@@ -43,7 +45,7 @@ KMEM_API size_t kmem_malloc_trim(size_t keep);
  * heap), released_pages (frames given back to the system or never touched,
  * held by the frame service: they read zero), high_pages (KMEM_HIGH),
  * huge_blocks and huge_bytes (blocks over 32 MiB, mapped on their own).
- * Thread-safe; "heap" is O(max_order + huge blocks). */
+ * Thread-safe; "heap" is O(max_order). */
 KMEM_API int kmem_malloc_stats(const char *what, char *buf, size_t len);
 
 KMEM_END_DECLS

@@ -12,8 +12,11 @@
  *   - a freed object keeps its constructed state: the allocator writes no
  *     link into free objects (each slab header has a bitmap of its objects),
  *     so kmem_cache_alloc may return it again as it was freed;
- *   - the destructor runs once per object when its slab goes back to the
- *     page source (shrink, destroy, or beyond the cache's empty-slab limit).
+ *   - the destructor runs once per free object when its slab goes back to
+ *     the page source (shrink, destroy, or beyond the cache's empty-slab
+ *     limit): it sees objects in their constructed state only. An object
+ *     still allocated when its cache is destroyed is a leak: reported, and
+ *     never passed to the destructor (its state is the caller's).
  *
  * Under Valgrind memcheck (builds with its headers, not release builds)
  * and ASan, objects behave like heap blocks: uses after free and red-zone
@@ -175,10 +178,17 @@ KMEM_API struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *n
 					      void (*ctor)(void *obj, void *arg),
 					      void (*dtor)(void *obj, void *arg), void *arg);
 
-/* Destroy a cache: live objects are each reported as KMEM_LEAK (up to 16
- * reports, then one summary) and their memory is reclaimed with the rest;
- * the destructor runs for every object; every slab goes back to the page
- * source. NULL is a no-op. O(objects + slabs). */
+/* Destroy a cache. Every free object (in its slab, the depot or any
+ * thread's magazine) is destructed: the destructor runs once for
+ * each as its slab goes back to the page source. Objects still allocated
+ * are leaks: each is reported as KMEM_LEAK (up to 16 reports, then one
+ * summary) and the destructor does NOT run for them: it is for constructed
+ * objects (Bonwick 1994), and a live object's state is the caller's, which
+ * may already have released what the destructor would release (Solaris
+ * and Linux refuse to destroy a non-empty cache instead). A slab cache's
+ * leaked objects go back to the page source with their slab; a direct
+ * (large-object) cache's leaked blocks stay allocated in the page source
+ * (one report). NULL is a no-op. O(objects + slabs). */
 KMEM_API void kmem_cache_destroy(struct kmem_cache *c);
 
 /* Allocate one object, constructed (if the cache has a constructor) or as
@@ -280,6 +290,16 @@ struct kmem_cache_stats {
 
 /* Snapshot one cache's counters. O(1). */
 KMEM_API void kmem_cache_get_stats(struct kmem_cache *c, struct kmem_cache_stats *st);
+
+/* Call fn(arg, st) with the snapshot (kmem_cache_get_stats) of every cache
+ * of the instance that holds callers' objects: the kmem_cache_create'd
+ * caches and the kmalloc classes, in creation order (not the instance's own
+ * magazine and cache-descriptor caches). fn runs with the instance lock
+ * held: it must not create or destroy caches of s. Returns the number of
+ * caches visited. Thread-safe; O(caches + depot magazines). */
+KMEM_API size_t kmem_slab_walk_stats(struct kmem_slab *s,
+				     void (*fn)(void *arg, const struct kmem_cache_stats *st),
+				     void *arg);
 
 /* Full invariant walk of one cache: every slab's header, lists and bucket
  * placement; every object exactly one of free in its slab, in one magazine

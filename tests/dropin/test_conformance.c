@@ -11,8 +11,9 @@
  * process, so a kmem run cannot silently pass on glibc.
  *
  * Where the drop-in documents a behaviour glibc 2.36 does not have
- * (aligned_alloc/memalign with a non-power-of-two alignment: NULL + EINVAL,
- * glibc rounds the alignment up), the glibc run accepts glibc's answer.
+ * (aligned_alloc with a non-power-of-two alignment: NULL + EINVAL as glibc
+ * 2.38, where 2.36 rounds the alignment up as memalign does), the glibc run
+ * accepts glibc's answer.
  *
  * Seeded (KMEM_TEST_SEED); skipped under Valgrind, which replaces malloc.
  */
@@ -282,6 +283,7 @@ static void check_blocks(struct blk *b, size_t n, const char *what)
 static const char *const api_names[] = {
 	"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
 	"aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
+	"mallinfo", "mallinfo2", "malloc_stats", "malloc_info",
 };
 
 static int stats_child(void)
@@ -614,42 +616,397 @@ static void test_bad_alignment(void **state)
 		CHECK(errno == EXDEV, "posix_memalign(align %zu) must not touch errno, it is %d", bad_pm[i], errno);
 		CHECK(p == (void *)&p, "failed posix_memalign(align %zu) changed *memptr to %p", bad_pm[i], p);
 	}
-	for (int fn = 0; fn < 2; fn++) {
-		const char *name = fn ? "memalign" : "aligned_alloc";
+	/* aligned_alloc as glibc 2.38: a non-power-of-two alignment (0
+	 * included) is EINVAL; glibc 2.36 still rounds it up as memalign */
+	for (size_t i = 0; i <= sizeof(bad_aa) / sizeof(bad_aa[0]); i++) {
+		size_t a = i < sizeof(bad_aa) / sizeof(bad_aa[0]) ? bad_aa[i] : 0, p2 = MIN_ALIGN;
+		void *p;
 
-		for (size_t i = 0; i < sizeof(bad_aa) / sizeof(bad_aa[0]); i++) {
-			size_t a = bad_aa[i], p2 = 1;
-			void *p;
-
-			while (p2 < a)
-				p2 <<= 1;
-			errno = 0;
-			p = fn ? memalign(hide(a), hide(100)) : aligned_alloc(hide(a), hide(100));
-			if (expect_kmem) {
-				CHECK(p == NULL, "%s(align %zu, 100) = %p: a non-power-of-two alignment must fail",
-				      name, a, p);
-				CHECK(errno == EINVAL, "%s(align %zu, 100): errno %d, want EINVAL", name, a, errno);
-			} else if (p) { /* glibc < 2.38 rounds the alignment up */
-				CHECK(aligned_to(p, p2), "glibc %s(align %zu) = %p", name, a, p);
-				free(p);
-			} else {
-				CHECK(errno == EINVAL, "glibc %s(align %zu, 100): errno %d", name, a, errno);
-			}
-		}
-		/* alignment 0: not a power of two; glibc treats it as malloc */
+		while (p2 < a)
+			p2 <<= 1;
 		errno = 0;
-		{
-			void *p = fn ? memalign(hide(0), hide(100)) : aligned_alloc(hide(0), hide(100));
-
-			if (p) {
-				CHECK(aligned_to(p, MIN_ALIGN), "%s(0, 100) = %p", name, p);
-				free(p);
-			} else {
-				CHECK(errno == EINVAL, "%s(0, 100) = NULL with errno %d (want EINVAL)", name, errno);
-			}
-			print_message("[ info     ] %s(0, 100): %s\n", name, p ? "a block" : "NULL + EINVAL");
+		p = aligned_alloc(hide(a), hide(100));
+		if (expect_kmem) {
+			CHECK(p == NULL, "aligned_alloc(align %zu, 100) = %p: a non-power-of-two alignment must fail",
+			      a, p);
+			CHECK(errno == EINVAL, "aligned_alloc(align %zu, 100): errno %d, want EINVAL", a, errno);
+		} else if (p) { /* glibc < 2.38 */
+			CHECK(aligned_to(p, p2), "glibc aligned_alloc(align %zu) = %p", a, p);
+			free(p);
+		} else {
+			CHECK(errno == EINVAL, "glibc aligned_alloc(align %zu, 100): errno %d", a, errno);
 		}
 	}
+}
+
+/* memalign, valloc and pvalloc as glibc 2.36 documents and does: both runs
+ * must give the same answers. */
+static void test_memalign_glibc(void **state)
+{
+	static const size_t round_up[][2] = {
+		{24, 32}, {3, 16}, {5, 16}, {12, 16}, {17, 32}, {48, 64}, {100, 128}, {4097, 8192},
+		{3 * 4096, 16384}, {3 * MiB, 4 * MiB}, {((size_t)1 << 20) + 1, (size_t)2 << 20},
+	};
+	static const size_t small[] = {0, 1, 2, 4, 8, 16};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(round_up) / sizeof(round_up[0]); i++)
+		for (size_t n = 0; n <= 5000; n += 1000 + n) {
+			size_t a = round_up[i][0], want = round_up[i][1];
+			unsigned char *p;
+
+			errno = 0;
+			p = memalign(hide(a), hide(n));
+			CHECK(p != NULL, "memalign(%zu, %zu) = NULL (errno %d): glibc rounds the alignment up", a,
+			      n, errno);
+			CHECK(aligned_to(p, want), "memalign(%zu, %zu) = %p is not %zu-aligned", a, n, (void *)p,
+			      want);
+			CHECK(malloc_usable_size(p) >= n, "memalign(%zu, %zu): usable %zu", a, n,
+			      malloc_usable_size(p));
+			memset(p, 0x5a, n);
+			free(p);
+		}
+	/* an alignment up to 16 (0 included) is malloc's */
+	for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+		void *p = memalign(hide(small[i]), hide(100));
+
+		CHECK(p != NULL && aligned_to(p, MIN_ALIGN), "memalign(%zu, 100) = %p, want malloc(100)", small[i],
+		      p);
+		free(p);
+	}
+	/* above SIZE_MAX / 2 + 1 no power of two is near: EINVAL */
+	{
+		static const size_t huge[] = {SIZE_MAX / 2 + 2, SIZE_MAX - 4095, SIZE_MAX};
+
+		for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+			void *p;
+
+			errno = 0;
+			p = memalign(hide(huge[i]), hide(100));
+			CHECK(p == NULL && errno == EINVAL, "memalign(%#zx, 100) = %p, errno %d: want NULL, EINVAL",
+			      huge[i], p, errno);
+		}
+	}
+	/* valloc(n) = memalign(page, n); pvalloc rounds n up to whole pages */
+	{
+		size_t pg = 4096;
+		unsigned char *v = valloc(hide(0)), *pv = pvalloc(hide(0)), *pv1 = pvalloc(hide(1));
+		unsigned char *pvp = pvalloc(hide(pg + 1));
+
+		CHECK(v && aligned_to(v, pg), "valloc(0) = %p", (void *)v);
+		CHECK(pv && aligned_to(pv, pg), "pvalloc(0) = %p", (void *)pv);
+		CHECK(pv1 && aligned_to(pv1, pg) && malloc_usable_size(pv1) >= pg,
+		      "pvalloc(1) = %p, usable %zu: a whole page", (void *)pv1, pv1 ? malloc_usable_size(pv1) : 0);
+		CHECK(pvp && aligned_to(pvp, pg) && malloc_usable_size(pvp) >= 2 * pg,
+		      "pvalloc(page + 1) = %p, usable %zu: two pages", (void *)pvp,
+		      pvp ? malloc_usable_size(pvp) : 0);
+		memset(pv1, 1, pg);
+		memset(pvp, 2, 2 * pg);
+		free(v);
+		free(pv);
+		free(pv1);
+		free(pvp);
+	}
+}
+
+/* ---- glibc's statistics calls: mallinfo, mallinfo2, malloc_stats, malloc_info -------- */
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* mallinfo, since glibc 2.33 */
+static struct mallinfo old_mallinfo(void)
+{
+	return mallinfo();
+}
+#pragma GCC diagnostic pop
+
+#define STAT_SMALL 3000		/* blocks of 1000 bytes: slab objects in kmem */
+#define STAT_PAGES 40		/* blocks of 100 KiB: page blocks (glibc: its heap) */
+#define STAT_HUGE ((size_t)64 << 20)	/* mmapped by both */
+
+/* mallinfo2 grows with allocations and falls after frees; the fields add up
+ * as both malloc_infos document; mallinfo agrees where it does not wrap. */
+static void test_mallinfo(void **state)
+{
+	static void *small[STAT_SMALL], *pages[STAT_PAGES];
+	struct mallinfo2 m0, m1, m2, m3;
+	struct mallinfo o;
+	size_t asked = 0;
+	void *huge;
+	(void)state;
+
+	m0 = mallinfo2();
+	for (int i = 0; i < STAT_SMALL; i++) {
+		small[i] = malloc(hide(1000));
+		CHECK(small[i] != NULL, "malloc(1000)");
+		memset(small[i], 1, 1000);
+		asked += 1000;
+	}
+	for (int i = 0; i < STAT_PAGES; i++) {
+		pages[i] = malloc(hide(100 * KiB));
+		CHECK(pages[i] != NULL, "malloc(100 KiB)");
+		memset(pages[i], 2, 100 * KiB);
+		asked += 100 * KiB;
+	}
+	huge = malloc(hide(STAT_HUGE));
+	CHECK(huge != NULL, "malloc(64 MiB)");
+	m1 = mallinfo2();
+	o = old_mallinfo();
+	print_message("[ info     ] mallinfo2 before: arena %zu uordblks %zu fordblks %zu hblks %zu hblkhd %zu\n",
+		      m0.arena, m0.uordblks, m0.fordblks, m0.hblks, m0.hblkhd);
+	print_message("[ info     ] with %zu bytes more: arena %zu uordblks %zu fordblks %zu hblks %zu hblkhd %zu "
+		      "ordblks %zu smblks %zu fsmblks %zu keepcost %zu\n", asked + STAT_HUGE, m1.arena,
+		      m1.uordblks, m1.fordblks, m1.hblks, m1.hblkhd, m1.ordblks, m1.smblks, m1.fsmblks,
+		      m1.keepcost);
+	CHECK(m1.uordblks >= m0.uordblks + asked, "uordblks %zu -> %zu after %zu bytes were handed out",
+	      m0.uordblks, m1.uordblks, asked);
+	CHECK(m1.arena >= m1.uordblks + m1.fordblks, "arena %zu < uordblks %zu + fordblks %zu", m1.arena,
+	      m1.uordblks, m1.fordblks);
+	CHECK(m1.hblks >= m0.hblks + 1 && m1.hblkhd >= m0.hblkhd + STAT_HUGE,
+	      "a 64 MiB block: hblks %zu -> %zu, hblkhd %zu -> %zu", m0.hblks, m1.hblks, m0.hblkhd, m1.hblkhd);
+	CHECK(m1.usmblks == 0, "usmblks %zu (unused: 0)", m1.usmblks);
+	CHECK(m1.fsmblks <= m1.fordblks, "fsmblks %zu > fordblks %zu", m1.fsmblks, m1.fordblks);
+	CHECK(m1.keepcost <= m1.fordblks, "keepcost %zu > fordblks %zu", m1.keepcost, m1.fordblks);
+	if (m1.uordblks < INT_MAX / 2) {
+		size_t d = (size_t)o.uordblks > m1.uordblks ? (size_t)o.uordblks - m1.uordblks
+							     : m1.uordblks - (size_t)o.uordblks;
+
+		CHECK(o.uordblks > 0 && d < MiB, "mallinfo().uordblks %d, mallinfo2().uordblks %zu", o.uordblks,
+		      m1.uordblks);
+		CHECK((size_t)o.hblkhd == m1.hblkhd && (size_t)o.arena >= m1.arena,
+		      "mallinfo hblkhd %d arena %d, mallinfo2 %zu %zu", o.hblkhd, o.arena, m1.hblkhd, m1.arena);
+	}
+	free(huge);
+	for (int i = 0; i < STAT_PAGES; i++)
+		free(pages[i]);
+	m2 = mallinfo2();
+	CHECK(m2.hblkhd + STAT_HUGE <= m1.hblkhd, "hblkhd %zu -> %zu after the 64 MiB block was freed",
+	      m1.hblkhd, m2.hblkhd);
+	CHECK(m2.uordblks + STAT_PAGES * 100 * KiB <= m1.uordblks,
+	      "uordblks %zu -> %zu after %zu bytes of page blocks were freed", m1.uordblks, m2.uordblks,
+	      STAT_PAGES * 100 * KiB);
+	for (int i = 0; i < STAT_SMALL; i++)
+		free(small[i]);
+	m3 = mallinfo2();
+	print_message("[ info     ] all freed: arena %zu uordblks %zu fordblks %zu smblks %zu fsmblks %zu\n",
+		      m3.arena, m3.uordblks, m3.fordblks, m3.smblks, m3.fsmblks);
+	/* a thread cache may keep some blocks counted as in use (glibc's tcache, kmem's magazines) */
+	CHECK(m3.uordblks + STAT_SMALL * 1000 / 2 <= m2.uordblks,
+	      "uordblks %zu -> %zu after %d blocks of 1000 bytes were freed", m2.uordblks, m3.uordblks,
+	      STAT_SMALL);
+	CHECK(m3.arena >= m3.uordblks + m3.fordblks, "arena %zu < uordblks %zu + fordblks %zu", m3.arena,
+	      m3.uordblks, m3.fordblks);
+}
+
+/* Call fn with stream fp open on a temporary file; returns what it wrote
+ * (malloc'd, NUL-terminated). to_stderr: fd 2 is the file meanwhile. */
+static char *capture(int (*fn)(FILE *fp), int to_stderr, int *rc)
+{
+	FILE *f = tmpfile();
+	char *out;
+	long len;
+	int saved = -1;
+
+	CHECK(f != NULL, "tmpfile: %s", strerror(errno));
+	if (to_stderr) {
+		fflush(stderr);
+		saved = dup(2);
+		CHECK(saved >= 0 && dup2(fileno(f), 2) == 2, "dup2: %s", strerror(errno));
+	}
+	*rc = fn(f);
+	fflush(to_stderr ? stderr : f);
+	if (to_stderr) {
+		dup2(saved, 2);
+		close(saved);
+	}
+	len = ftell(f);
+	CHECK(len >= 0, "ftell");
+	out = malloc((size_t)len + 1);
+	CHECK(out != NULL, "malloc");
+	rewind(f);
+	CHECK(fread(out, 1, (size_t)len, f) == (size_t)len, "fread");
+	out[len] = '\0';
+	fclose(f);
+	return out;
+}
+
+static int call_malloc_info(FILE *fp)
+{
+	return malloc_info(0, fp);
+}
+
+static int call_malloc_info_bad(FILE *fp)
+{
+	return malloc_info(1, fp);
+}
+
+static int call_malloc_stats(FILE *fp)
+{
+	(void)fp;
+	malloc_stats();
+	return 0;
+}
+
+/* A small XML checker for malloc_info's subset: elements, attributes with
+ * quoted values, nesting. Returns NULL or what is wrong (static text). */
+static const char *xml_check(const char *s, char *root, size_t root_len)
+{
+	char stack[16][32];
+	int depth = 0, seen_root = 0;
+
+	while (*s) {
+		size_t n;
+		int closing = 0;
+		const char *name;
+
+		if (*s == ' ' || *s == '\n' || *s == '\t') {
+			s++;
+			continue;
+		}
+		if (*s != '<')
+			return "text outside a tag";
+		s++;
+		if (*s == '/') {
+			closing = 1;
+			s++;
+		}
+		name = s;
+		while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_')
+			s++;
+		n = (size_t)(s - name);
+		if (n == 0 || n >= sizeof(stack[0]))
+			return "bad element name";
+		if (closing) {
+			if (depth == 0 || strlen(stack[depth - 1]) != n || strncmp(stack[depth - 1], name, n))
+				return "a closing tag that does not match";
+			depth--;
+			if (*s++ != '>')
+				return "junk in a closing tag";
+			continue;
+		}
+		if (depth == 0) {
+			if (seen_root++)
+				return "two root elements";
+			snprintf(root, root_len, "%.*s", (int)n, name);
+		}
+		for (;;) { /* attributes */
+			while (*s == ' ')
+				s++;
+			if (*s == '/' && s[1] == '>') {
+				s += 2;
+				break;
+			}
+			if (*s == '>') {
+				if (depth == 16)
+					return "too deep";
+				snprintf(stack[depth++], sizeof(stack[0]), "%.*s", (int)n, name);
+				s++;
+				break;
+			}
+			if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+				return "bad attribute";
+			while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')
+				s++;
+			if (*s++ != '=' || *s++ != '"')
+				return "attribute without =\"value\"";
+			while (*s && *s != '"' && *s != '<' && *s != '&')
+				s++;
+			if (*s++ != '"')
+				return "unterminated attribute value";
+		}
+	}
+	return depth ? "unclosed element" : seen_root ? NULL : "empty document";
+}
+
+/* The number in attribute attr of the first element starting with tag, or
+ * SIZE_MAX. */
+static size_t xml_number(const char *s, const char *tag, const char *attr)
+{
+	const char *e = strstr(s, tag), *a, *end;
+	char key[32];
+
+	if (!e)
+		return SIZE_MAX;
+	end = strchr(e, '>');
+	snprintf(key, sizeof(key), " %s=\"", attr);
+	a = strstr(e, key);
+	if (!a || !end || a > end)
+		return SIZE_MAX;
+	return (size_t)strtoull(a + strlen(key), NULL, 10);
+}
+
+/* malloc_info: well-formed XML in glibc's layout (checked by the small
+ * checker here, and by python3's xml parser where python3 exists), with
+ * numbers that follow the heap; malloc_stats: glibc's layout on stderr. */
+static void test_malloc_info(void **state)
+{
+	char root[32] = "";
+	const char *bad;
+	char *xml, *xml2, *txt;
+	int rc;
+	void *huge;
+	(void)state;
+
+	xml = capture(call_malloc_info, 0, &rc);
+	CHECK(rc == 0, "malloc_info(0, fp) returned %d", rc);
+	bad = xml_check(xml, root, sizeof(root));
+	CHECK(bad == NULL, "malloc_info's XML is not well formed: %s:\n%s", bad, xml);
+	CHECK(strcmp(root, "malloc") == 0, "root element <%s>, want <malloc>", root);
+	CHECK(strstr(xml, "<malloc version=\"1\">") && strstr(xml, "<heap nr=\"0\">") &&
+		      strstr(xml, "<sizes>") && strstr(xml, "<total type=\"fast\"") &&
+		      strstr(xml, "<total type=\"rest\"") && strstr(xml, "<total type=\"mmap\"") &&
+		      strstr(xml, "<system type=\"current\"") && strstr(xml, "<aspace type=\"total\""),
+	      "malloc_info lacks glibc's elements:\n%s", xml);
+	CHECK(xml_number(xml, "<system type=\"current\"", "size") > 0, "system current size 0:\n%s", xml);
+	{
+		/* python3's parser, where there is one (the preload run gives it kmem too) */
+		char path[] = "/tmp/kmem-malloc-info-XXXXXX";
+		int fd = mkstemp(path);
+
+		CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+		CHECK(write(fd, xml, strlen(xml)) == (ssize_t)strlen(xml), "write");
+		close(fd);
+		if (system("command -v python3 > /dev/null 2>&1") == 0) {
+			char cmd[256];
+
+			snprintf(cmd, sizeof(cmd),
+				 "python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1])"
+				 ".getroot(); sys.exit(r.tag != \"malloc\" or r.find(\"heap\") is None)' %s",
+				 path);
+			rc = system(cmd);
+			CHECK(rc == 0, "python3's xml parser rejects malloc_info's output (%d):\n%s", rc, xml);
+			print_message("[ info     ] malloc_info: %zu bytes, parsed by python3's xml module\n",
+				      strlen(xml));
+		}
+		unlink(path);
+	}
+	/* a huge block shows in the mmap total */
+	huge = malloc(hide(STAT_HUGE));
+	CHECK(huge != NULL, "malloc(64 MiB)");
+	xml2 = capture(call_malloc_info, 0, &rc);
+	CHECK(rc == 0 && xml_check(xml2, root, sizeof(root)) == NULL, "malloc_info with a huge block:\n%s", xml2);
+	CHECK(xml_number(xml2, "<total type=\"mmap\"", "size") >= xml_number(xml, "<total type=\"mmap\"", "size") +
+										    STAT_HUGE,
+	      "the mmap total did not grow by 64 MiB:\n%s\n---\n%s", xml, xml2);
+	txt = capture(call_malloc_stats, 1, &rc);
+	print_message("[ info     ] malloc_stats:\n%s", txt);
+	CHECK(strstr(txt, "Arena 0:\nsystem bytes     = ") && strstr(txt, "in use bytes     = ") &&
+		      strstr(txt, "Total (incl. mmap):\n") && strstr(txt, "max mmap regions = ") &&
+		      strstr(txt, "max mmap bytes   = "),
+	      "malloc_stats does not print glibc's layout:\n%s", txt);
+	{
+		const char *t = strstr(txt, "Total (incl. mmap):\nsystem bytes     = ");
+
+		CHECK(t && strtoull(t + strlen("Total (incl. mmap):\nsystem bytes     = "), NULL, 10) >= STAT_HUGE,
+		      "malloc_stats' total misses the 64 MiB block:\n%s", txt);
+	}
+	free(huge);
+	free(xml);
+	free(xml2);
+	free(txt);
+	/* options must be 0: glibc returns EINVAL (not -1) and writes nothing */
+	xml = capture(call_malloc_info_bad, 0, &rc);
+	CHECK(rc == EINVAL && xml[0] == '\0', "malloc_info(1, fp) returned %d and wrote %zu bytes", rc, strlen(xml));
+	free(xml);
 }
 
 /* ---- impossible sizes -------------------------------------------------------------- */
@@ -1847,6 +2204,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_aligned_family),
 		cmocka_unit_test(test_aligned_dense),
 		cmocka_unit_test(test_bad_alignment),
+		cmocka_unit_test(test_memalign_glibc),
+		cmocka_unit_test(test_mallinfo),
+		cmocka_unit_test(test_malloc_info),
 		cmocka_unit_test(test_overflow),
 		cmocka_unit_test(test_zero_sizes),
 		cmocka_unit_test(test_realloc_ladder),
