@@ -73,6 +73,27 @@ KMEM_HIDDEN void kmem_thrd_yield(void);
  * the call returns 0. Not undoable: call it once per process-wide object. */
 KMEM_HIDDEN int kmem_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void));
 
+/* True when the process is known to have a single thread: the C library
+ * says no thread was ever created (glibc's __libc_single_threaded, the
+ * flag glibc's own fork tests before it takes its locks). False when that
+ * is unknown (a C library without the flag). Without threads: true.
+ * Async-signal-safe (one load), O(1). */
+KMEM_HIDDEN bool kmem_thrd_single(void);
+
+/* The C library's list-of-streams lock (glibc's _IO_list_lock, which its
+ * fork takes after the fork handlers' prepare and before its malloc
+ * locks), for a prepare handler whose locks must come after it:
+ * kmem_atfork_stdio_lock() in prepare before the handler's own locks,
+ * kmem_atfork_stdio_unlock() in parent after releasing them,
+ * kmem_atfork_stdio_reset() in child (the lock back to unlocked: glibc
+ * resets it there too when it took it). The lock is recursive in its
+ * owner, so fork taking it again in the same thread does not wait. No-ops
+ * where the C library has no such lock that kmem can reach (KMEM_HAVE_
+ * IO_LIST_LOCK unset) or without stdio/threads. O(1) plus the wait. */
+KMEM_HIDDEN void kmem_atfork_stdio_lock(void);
+KMEM_HIDDEN void kmem_atfork_stdio_unlock(void);
+KMEM_HIDDEN void kmem_atfork_stdio_reset(void);
+
 /* ---- sleeping mutex and condition variable --------------------------------
  *
  * For waiting (the reaper), not for guarding instances (struct kmem_lock in

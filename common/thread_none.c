@@ -37,6 +37,23 @@ int kmem_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void)
 	return 0;
 }
 
+bool kmem_thrd_single(void)
+{
+	return true;
+}
+
+void kmem_atfork_stdio_lock(void)
+{
+}
+
+void kmem_atfork_stdio_unlock(void)
+{
+}
+
+void kmem_atfork_stdio_reset(void)
+{
+}
+
 int kmem_mutex_init(struct kmem_mutex *m)
 {
 	m->unused = 0;

@@ -1,12 +1,18 @@
 /* thread_pthread.c - the hosted threads backend of kmem_thread.h: pthreads,
  * sched_yield, pthread_atfork, condition variables on CLOCK_MONOTONIC (so a wall-clock step neither
- * shortens nor stretches a timed wait).
+ * shortens nor stretches a timed wait), and what a fork handler needs from the C library: whether
+ * the process has one thread (glibc's __libc_single_threaded) and the stdio list lock (glibc's
+ * _IO_list_lock), each where the C library has it (meson checks; KMEM_HAVE_LIBC_SINGLE_THREADED,
+ * KMEM_HAVE_IO_LIST_LOCK).
  */
 #include "kmem_port.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <time.h>
+#ifdef KMEM_HAVE_LIBC_SINGLE_THREADED
+#include <sys/single_threaded.h>
+#endif
 
 int kmem_thrd_start(struct kmem_thrd *t, void *(*fn)(void *), void *arg)
 {
@@ -26,6 +32,43 @@ void kmem_thrd_yield(void)
 int kmem_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
 	return -pthread_atfork(prepare, parent, child);
+}
+
+bool kmem_thrd_single(void)
+{
+#ifdef KMEM_HAVE_LIBC_SINGLE_THREADED
+	return __libc_single_threaded != 0;
+#else
+	return false;
+#endif
+}
+
+#ifdef KMEM_HAVE_IO_LIST_LOCK
+/* glibc's, exported since 2.2 (not in its installed headers since 2.28) */
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+extern void _IO_list_resetlock(void);
+#endif
+
+void kmem_atfork_stdio_lock(void)
+{
+#ifdef KMEM_HAVE_IO_LIST_LOCK
+	_IO_list_lock();
+#endif
+}
+
+void kmem_atfork_stdio_unlock(void)
+{
+#ifdef KMEM_HAVE_IO_LIST_LOCK
+	_IO_list_unlock();
+#endif
+}
+
+void kmem_atfork_stdio_reset(void)
+{
+#ifdef KMEM_HAVE_IO_LIST_LOCK
+	_IO_list_resetlock();
+#endif
 }
 
 int kmem_mutex_init(struct kmem_mutex *m)

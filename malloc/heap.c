@@ -14,8 +14,11 @@
  * KMEM_PA_RELEASE: free memory beyond what the release policy keeps goes
  * back to the system, and fresh regions start in its released pool.
  *
- * Locking: see malloc_internal.h; the fork handlers take every lock of the
- * heap in that order (prepare), and release them in reverse (parent, child).
+ * Locking: see malloc_internal.h; the fork handlers (decision 16) take the
+ * C library's stdio list lock and then every lock of the heap in that order
+ * (prepare), and release them in reverse (parent, child) - in a process with
+ * more than one thread; with one thread, and in a fork nested in a signal
+ * handler, they take nothing.
  */
 #define _GNU_SOURCE
 #include "malloc_internal.h"
@@ -337,10 +340,36 @@ size_t kmem_km_boot_size(const void *p)
 
 /* ---- fork ------------------------------------------------------------------------------------------ */
 
+/* The calling thread's forks in progress: more than one when a signal
+ * handler forked while this thread was inside fork (between prepare and
+ * parent/child); and whether the outermost of them took the heap's locks.
+ * Thread-local, so concurrent forks in other threads (which serialise on
+ * the heap's locks) do not see them; a signal handler that interrupts the
+ * update of km_fork_depth restores it before the interrupted code resumes. */
+static __thread __attribute__((tls_model("initial-exec"))) unsigned km_fork_depth;
+static __thread __attribute__((tls_model("initial-exec"))) bool km_fork_locked;
+
+/* Registered once the heap is ready (km.state 2), so the heap exists here.
+ * Decision 16 (docs/decisions.md):
+ *   - a nested fork (from a signal handler, in this thread) takes nothing:
+ *     the outer fork holds or is taking the locks, in this same thread;
+ *   - one thread in the process (the C library's flag, the one glibc's own
+ *     fork tests): nothing to take, no other thread can be inside the heap;
+ *     a fork from a signal handler that interrupted malloc in this thread
+ *     must not wait for it (its child may only call async-signal-safe
+ *     functions, as with glibc);
+ *   - otherwise the C library's stdio list lock first (glibc's fork takes it
+ *     after the prepare handlers, and a thread holding it may wait for a
+ *     FILE lock whose holder allocates: glibc bug 19431), then every lock of
+ *     the heap in the documented order. */
 static void km_prepare(void)
 {
-	if (kmem_atomic_load_acquire(&km.state) != 2)
+	if (km_fork_depth++)
 		return;
+	km_fork_locked = !kmem_thrd_single();
+	if (!km_fork_locked)
+		return;
+	kmem_atfork_stdio_lock();
 	kmem_slab_fork_prepare(km.s);
 	kmem_lock_acquire(&km.grow_lock); /* grow runs before the frame service's locks */
 	kmem_pa_fork_prepare(km.pa);
@@ -351,7 +380,8 @@ static void km_prepare(void)
 
 static void km_parent(void)
 {
-	if (kmem_atomic_load_acquire(&km.state) != 2)
+	KMEM_ASSERT(km_fork_depth > 0 && "parent without prepare");
+	if (--km_fork_depth || !km_fork_locked)
 		return;
 	kmem_buddy_fork_parent(km.b);
 	kmem_lock_release(&km.trace_lock);
@@ -359,12 +389,24 @@ static void km_parent(void)
 	kmem_pa_fork_parent(km.pa);
 	kmem_lock_release(&km.grow_lock);
 	kmem_slab_fork_parent(km.s);
+	kmem_atfork_stdio_unlock();
 }
 
 static void km_child(void)
 {
-	if (kmem_atomic_load_acquire(&km.state) != 2)
+	KMEM_ASSERT(km_fork_depth > 0 && "child without prepare");
+	if (--km_fork_depth)
+		return; /* a child of a nested fork: async-signal-safe calls only */
+	if (!km_fork_locked) {
+		/* one thread: nothing to adopt or release. The fork may come
+		 * from a signal handler that interrupted the heap in this thread
+		 * (the trace lock held): take nothing that could wait. */
+		if (kmem_lock_try_acquire(&km.trace_lock)) {
+			kmem_lock_release(&km.trace_lock);
+			kmem_km_trace_fork_child();
+		}
 		return;
+	}
 	kmem_buddy_fork_child(km.b);
 	kmem_lock_release(&km.trace_lock);
 	kmem_lock_release(&km.huge_lock);
@@ -372,4 +414,5 @@ static void km_child(void)
 	kmem_lock_release(&km.grow_lock);
 	kmem_slab_fork_child(km.s);
 	kmem_km_trace_fork_child();
+	kmem_atfork_stdio_reset();
 }
