@@ -380,7 +380,8 @@ static void km_prepare(void)
 
 static void km_parent(void)
 {
-	KMEM_ASSERT(km_fork_depth > 0 && "parent without prepare");
+	if (!km_fork_depth)
+		return; /* registered during this fork's prepare (a C library that runs it anyway) */
 	if (--km_fork_depth || !km_fork_locked)
 		return;
 	kmem_buddy_fork_parent(km.b);
@@ -394,7 +395,8 @@ static void km_parent(void)
 
 static void km_child(void)
 {
-	KMEM_ASSERT(km_fork_depth > 0 && "child without prepare");
+	if (!km_fork_depth)
+		return; /* as in km_parent */
 	if (--km_fork_depth)
 		return; /* a child of a nested fork: async-signal-safe calls only */
 	if (!km_fork_locked) {
