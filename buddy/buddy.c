@@ -931,21 +931,36 @@ size_t kmem_buddy_free_bulk(struct kmem_buddy *b, void *const *blocks, size_t n,
 	return i;
 }
 
+/* The region of p if p starts a USED block (any order); *idx its frame
+ * index, *order the block's order. */
+static struct buddy_region *used_block_locked(struct kmem_buddy *b, const void *p, uint32_t *idx,
+					      unsigned *order)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct buddy_region *r;
+
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "a block lookup needs the instance lock");
+	r = find_region(b, a);
+	if (!r || ((a - r->base) & b->frame_mask))
+		return NULL;
+	*idx = (uint32_t)((a - r->base) >> b->frame_shift);
+	*order = buddy_tag_order(r->tag[*idx]);
+	return buddy_tag_state(r->tag[*idx]) == BT_USED ? r : NULL;
+}
+
 int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size)
 {
-	uintptr_t a = (uintptr_t)block;
 	struct buddy_region *r;
 	int pieces = -EINVAL;
+	uint32_t idx;
+	unsigned order;
 
 	kmem_lock_acquire(&b->lock);
-	r = find_region(b, a);
-	if (r && size && !((a - r->base) & b->frame_mask)) {
-		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
-		uint8_t tag = r->tag[idx];
-		unsigned order = buddy_tag_order(tag);
+	r = used_block_locked(b, block, &idx, &order);
+	if (r && size) {
 		size_t n = (size_t)1 << order;
 
-		if (buddy_tag_state(tag) == BT_USED && size <= n << b->frame_shift) {
+		if (size <= n << b->frame_shift) {
 			size_t keep = (size + b->frame_mask) >> b->frame_shift;
 			uint32_t pos = idx;
 
@@ -993,20 +1008,16 @@ static void split_used_locked(struct kmem_buddy *b, struct buddy_region *r, uint
 
 int kmem_buddy_split(struct kmem_buddy *b, void *block, unsigned new_order)
 {
-	uintptr_t a = (uintptr_t)block;
 	struct buddy_region *r;
 	int ret = -EINVAL;
+	uint32_t idx;
+	unsigned order;
 
 	kmem_lock_acquire(&b->lock);
-	r = find_region(b, a);
-	if (r && !((a - r->base) & b->frame_mask)) {
-		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
-		uint8_t tag = r->tag[idx];
-
-		if (buddy_tag_state(tag) == BT_USED && buddy_tag_order(tag) >= new_order) {
-			ret = (int)(buddy_tag_order(tag) - new_order) + 1;
-			split_used_locked(b, r, idx, buddy_tag_order(tag), new_order);
-		}
+	r = used_block_locked(b, block, &idx, &order);
+	if (r && order >= new_order) {
+		ret = (int)(order - new_order) + 1;
+		split_used_locked(b, r, idx, order, new_order);
 	}
 	kmem_lock_release(&b->lock);
 	return ret;
