@@ -259,6 +259,35 @@ out:
 		_exit(0);
 }
 
+/* The storm's main loop (tst-mallocfork2 and -3): replace a random object
+ * each iteration, and fork (with `forker`) now and then, while signals whose
+ * handlers fork arrive; the generation counter tells the senders to go on. */
+static void storm_loop(void **obj, unsigned iterations, uint32_t *seed, pid_t (*forker)(void),
+		       const char *what)
+{
+	for (unsigned i = 0; i < iterations; i++) {
+		unsigned slot = rnd(seed) % STORM_OBJECTS;
+		size_t size = rnd(seed) % 70000;
+
+		atomic_fetch_add(gen, 1);
+		if (rnd(seed) % 7 == 0) {
+			pid_t pid = forker();
+
+			if (pid == 0)
+				_exit(0);
+			if (pid < 0)
+				fail(what);
+			reap(pid, "forked child");
+		}
+		free(obj[slot]);
+		obj[slot] = malloc(size);
+		if (handler_failed)
+			fail("the fork in the signal handler failed");
+		if (!obj[slot])
+			fail("malloc returned NULL");
+	}
+}
+
 static void run_signal_storm(unsigned iterations)
 {
 	static void *obj[STORM_OBJECTS];
@@ -279,26 +308,7 @@ static void run_signal_storm(unsigned iterations)
 		if (sender[i] < 0)
 			fail("fork");
 	}
-	for (unsigned i = 0; i < iterations; i++) {
-		unsigned slot = rnd(&seed) % STORM_OBJECTS;
-		size_t size = rnd(&seed) % 70000;
-
-		atomic_fetch_add(gen, 1);
-
-		if (rnd(&seed) % 7 == 0) {
-			pid_t pid = fork();
-
-			if (pid == 0)
-				_exit(0);
-			if (pid < 0)
-				fail("fork");
-			reap(pid, "forked child");
-		}
-		free(obj[slot]);
-		obj[slot] = malloc(size);
-		if (!obj[slot] || handler_failed)
-			fail(handler_failed ? "the fork in the signal handler failed" : "malloc returned NULL");
-	}
+	storm_loop(obj, iterations, &seed, fork, "fork");
 	install(SIGUSR1, SIG_IGN);
 	for (int i = 0; i < STORM_SENDERS; i++) {
 		kill(sender[i], SIGKILL);
@@ -585,25 +595,7 @@ static void run_fork_signal_mt(unsigned iterations)
 	install(SIGUSR1, underscore_fork_in_handler);
 	for (unsigned i = 0; i < SENDERS; i++)
 		start(&t[i], signal_thread, i);
-	for (unsigned i = 0; i < iterations; i++) {
-		unsigned slot = rnd(&seed) % STORM_OBJECTS;
-		size_t size = rnd(&seed) % 70000;
-
-		atomic_fetch_add(gen, 1);
-		if (rnd(&seed) % 7 == 0) {
-			pid_t pid = _Fork();
-
-			if (pid == 0)
-				_exit(0);
-			if (pid < 0)
-				fail("_Fork");
-			reap(pid, "_Fork child");
-		}
-		free(obj[slot]);
-		obj[slot] = malloc(size);
-		if (!obj[slot] || handler_failed)
-			fail(handler_failed ? "the _Fork in the signal handler failed" : "malloc returned NULL");
-	}
+	storm_loop(obj, iterations, &seed, _Fork, "_Fork");
 	atomic_store(&stop, true);
 	for (unsigned i = 0; i < SENDERS; i++)
 		pthread_join(t[i], NULL);
