@@ -144,6 +144,25 @@ static atomic_bool stop;
 
 static volatile sig_atomic_t handler_failed;
 
+/* In a signal handler, after its fork: wait for the child (pid < 0: the
+ * fork failed) and set handler_failed unless it exited with 0.
+ * Async-signal-safe (waitpid only). */
+static void handler_reap(pid_t pid)
+{
+	int st;
+	pid_t r;
+
+	if (pid < 0) {
+		handler_failed = 1;
+		return;
+	}
+	do
+		r = waitpid(pid, &st, 0);
+	while (r < 0 && errno == EINTR);
+	if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		handler_failed = 1;
+}
+
 static void fork_in_handler(int sig)
 {
 	int saved = errno;
@@ -159,18 +178,7 @@ static void fork_in_handler(int sig)
 		free(p);
 		_exit(p ? 0 : 1);
 	}
-	if (pid < 0) {
-		handler_failed = 1;
-	} else {
-		int st;
-		pid_t r;
-
-		do
-			r = waitpid(pid, &st, 0);
-		while (r < 0 && errno == EINTR);
-		if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st))
-			handler_failed = 1;
-	}
+	handler_reap(pid);
 	errno = saved;
 }
 
@@ -216,18 +224,7 @@ static void trivial_fork_in_handler(int sig)
 	pid = fork();
 	if (pid == 0)
 		_exit(0); /* the signal may have interrupted malloc: nothing else here */
-	if (pid < 0) {
-		handler_failed = 1;
-	} else {
-		int st;
-		pid_t r;
-
-		do
-			r = waitpid(pid, &st, 0);
-		while (r < 0 && errno == EINTR);
-		if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st))
-			handler_failed = 1;
-	}
+	handler_reap(pid);
 	errno = saved;
 }
 
@@ -558,18 +555,7 @@ static void underscore_fork_in_handler(int sig)
 	pid = _Fork();
 	if (pid == 0)
 		_exit(0);
-	if (pid < 0) {
-		handler_failed = 1;
-	} else {
-		int st;
-		pid_t r;
-
-		do
-			r = waitpid(pid, &st, 0);
-		while (r < 0 && errno == EINTR);
-		if (r != pid || !WIFEXITED(st) || WEXITSTATUS(st))
-			handler_failed = 1;
-	}
+	handler_reap(pid);
 	errno = saved;
 }
 
