@@ -29,6 +29,9 @@
  *                                      (a popped stack slot): the leak
  *                                      checker must not count it (memcheck:
  *                                      UNDEFINED; ASan: nothing)
+ *   KMEM_ANNOT_IS_NOACCESS(p)          whether byte p is marked NOACCESS now
+ *                                      (a freed object), without a report;
+ *                                      only meaningful when ACTIVE
  *   KMEM_ANNOT_ACTIVE()                nonzero when annotations act at run
  *                                      time (under Valgrind, or with ASan):
  *                                      guards extra work done only to
@@ -97,6 +100,7 @@
 #define KMEM_ANNOT_POOL_FORGET(pool) ((void)(pool))
 #define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) ((void)(p), (void)(n), (void)(to))
 #define KMEM_ANNOT_ACTIVE() 1
+#define KMEM_ANNOT_IS_NOACCESS(p) (__asan_address_is_poisoned((p)) != 0)
 #define KMEM_ANNOT_ENABLED 1
 #elif defined(KMEM_HAVE_VALGRIND)
 #include <valgrind/memcheck.h>
@@ -140,6 +144,13 @@
 			kmem_annot_chunk_resize((p), (n), (to)); \
 	} while (0)
 #define KMEM_ANNOT_ACTIVE() (RUNNING_ON_VALGRIND != 0)
+/* memcheck's GET_VBITS answers 3, and reports nothing, for a byte nobody
+ * may touch */
+#define KMEM_ANNOT_IS_NOACCESS(p)                                                  \
+	__extension__({                                                            \
+		char vb_;                                                          \
+		VALGRIND_GET_VBITS((p), &vb_, 1) == 3;                             \
+	})
 #define KMEM_ANNOT_ENABLED 1
 #else
 #define KMEM_ANNOT_NOACCESS(p, n) ((void)(p), (void)(n))
@@ -158,6 +169,7 @@
 #define KMEM_ANNOT_POOL_FORGET(pool) ((void)(pool))
 #define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) ((void)(p), (void)(n), (void)(to))
 #define KMEM_ANNOT_ACTIVE() 0
+#define KMEM_ANNOT_IS_NOACCESS(p) ((void)(p), 0)
 #define KMEM_ANNOT_ENABLED 0
 #endif
 

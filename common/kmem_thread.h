@@ -141,6 +141,11 @@ KMEM_HIDDEN void kmem_cond_broadcast(struct kmem_cond *cv);
 KMEM_HIDDEN uint64_t kmem_now_ns(void);
 /* Sleep about ns nanoseconds (the hook, nanosleep, or return at once). */
 KMEM_HIDDEN void kmem_sleep_ns(uint64_t ns);
+/* n bytes of the OS's randomness into buf (Linux: getrandom, without
+ * blocking): 0; or a negative errno (-ENOSYS without an OS, or where the OS
+ * has none yet: early boot) and buf unchanged. No hook: firmware seeds what
+ * needs it itself (kmem_slab_config.free_mark). */
+KMEM_HIDDEN int kmem_os_random(void *buf, size_t n);
 
 /* ---- pages ---------------------------------------------------------------- */
 

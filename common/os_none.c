@@ -20,6 +20,13 @@ void kmem_os_sleep_ns(uint64_t ns)
 	(void)ns;
 }
 
+int kmem_os_random(void *buf, size_t n)
+{
+	(void)buf;
+	(void)n;
+	return -ENOSYS;
+}
+
 void *kmem_os_map(size_t bytes)
 {
 	(void)bytes;

@@ -1,5 +1,5 @@
 /* os_posix.c - the built-in clock and page backend on POSIX systems:
- * CLOCK_MONOTONIC, nanosleep, mmap/munmap, madvise(MADV_DONTNEED) (Linux:
+ * CLOCK_MONOTONIC, nanosleep, getrandom (Linux), mmap/munmap, madvise(MADV_DONTNEED) (Linux:
  * the pages go back to the kernel and read zero on the next touch), aligned
  * mappings trimmed with munmap, mremap (Linux), and address-space
  * reservations: PROT_NONE MAP_NORESERVE mappings, committed with mprotect
@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +32,29 @@ void kmem_os_sleep_ns(uint64_t ns)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+int kmem_os_random(void *buf, size_t n)
+{
+#if defined(__linux__)
+	unsigned char *p = buf;
+
+	while (n) {
+		ssize_t got = getrandom(p, n, GRND_NONBLOCK);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+#else
+	(void)buf;
+	(void)n;
+	return -ENOSYS;
+#endif
 }
 
 void *kmem_os_map(size_t bytes)

@@ -264,6 +264,11 @@ static bool km_setup(void)
 	 * (Linux's classes waste up to 50%); powers of two are aligned to their
 	 * size, so aligned requests pick one of them */
 	cfg.slab.kmalloc_classes = KMEM_KMALLOC_QUARTER;
+	/* the free mark, secret: a double free is caught by it, and a program
+	 * cannot forge it into a live block (0 if the OS has no randomness:
+	 * slab derives one from the instance's address) */
+	if (kmem_os_random(&cfg.slab.free_mark, sizeof(cfg.slab.free_mark)))
+		cfg.slab.free_mark = 0;
 	isz = kmem_stack_sizeof(&cfg);
 	inst = isz ? kmem_pages_map(isz) : NULL;
 	if (!inst || kmem_stack_init(inst, isz, &cfg, NULL, 0, NULL, 0, &st))

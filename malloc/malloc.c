@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,50 @@ static void *km_alloc_aligned(size_t size, size_t align)
 /* In the arena an owner word is NULL (no live block starts in that frame),
  * a tag (a page block, pages.c) or a slab's (the slab instance's). */
 
-/* The usable size of a live block, or 0 with a report if p is not one. */
-static size_t km_usable(const void *p)
+/* Why p, in the arena, in a frame whose owner word is w (NULL, or the frame
+ * service's tag of a released block), is not a live block: reported with
+ * the label that fits, `call` naming the entry point. A live page block
+ * that covers p makes it an interior pointer (its tag is on the block's
+ * first frame, at an address aligned to the block's power-of-two size: at
+ * most KM_MAX_ORDER + 1 probes, on this error path only); a frame-aligned p
+ * that no live block covers is a block freed already (or never handed
+ * out); anything else is no block's start. */
+static KMEM_NOINLINE void km_not_live(const void *p, const void *w, const char *call)
+{
+	char what[160];
+
+	for (unsigned k = 0; !w && k <= KM_MAX_ORDER; k++) {
+		uintptr_t start = (uintptr_t)p & ~((KM_FRAME << k) - 1);
+		const void *o;
+		size_t frames;
+
+		if (start < km.lo)
+			break;
+		o = kmem_atomic_load_relaxed(&km.owner[frame_index((const void *)start)]);
+		if (!o)
+			continue;
+		frames = kmem_owner_is_tag(o) ? kmem_owner_tag_value(o) : 0;
+		if (frames - 1 < (KM_BLOCK_MAX >> KM_FRAME_SHIFT) &&
+		    (uintptr_t)p - start < (frames << KM_FRAME_SHIFT)) {
+			snprintf(what, sizeof(what), "%s of a pointer %zu bytes inside the block at %p of %zu bytes",
+				 call, (size_t)((uintptr_t)p - start), (void *)start, frames << KM_FRAME_SHIFT);
+			kmem_km_misuse(KMEM_INTERIOR_POINTER, p, what);
+			return;
+		}
+		break; /* another block ends before p */
+	}
+	if ((uintptr_t)p & (KM_FRAME - 1)) {
+		snprintf(what, sizeof(what), "%s of a pointer no block of this heap starts at", call);
+		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, what);
+		return;
+	}
+	snprintf(what, sizeof(what), "%s of a block that is not allocated (freed already)", call);
+	kmem_km_misuse(KMEM_DOUBLE_FREE, p, what);
+}
+
+/* The usable size of a live block, or 0 with a report (naming `call`) if
+ * p is not one. */
+static size_t km_usable(const void *p, const char *call)
 {
 	if (in_arena(p)) {
 		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
@@ -58,17 +101,17 @@ static size_t km_usable(const void *p)
 
 			if (frames - 1 >= (KM_BLOCK_MAX >> KM_FRAME_SHIFT)) {
 				/* the frame service's own tag: a released block */
-				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "not a live block of this heap");
+				km_not_live(p, w, call);
 				return 0;
 			}
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
-				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "inside a page block");
+				km_not_live(p, NULL, call);
 				return 0;
 			}
 			return frames << KM_FRAME_SHIFT;
 		}
 		if (!w) {
-			kmem_km_misuse(KMEM_DOUBLE_FREE, p, "not a live block of this heap");
+			km_not_live(p, w, call);
 			return 0;
 		}
 		return kmem_usable_size(km.s, p); /* reports what is wrong */
@@ -94,12 +137,11 @@ static void km_free(void *p)
 
 			if (KMEM_UNLIKELY(frames - 1 >= (KM_BLOCK_MAX >> KM_FRAME_SHIFT))) {
 				/* the frame service's own tag: a released block */
-				kmem_km_misuse(KMEM_DOUBLE_FREE, p,
-					       "free of a block that is not allocated (double free?)");
+				km_not_live(p, w, "free");
 				return;
 			}
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
-				kmem_km_misuse(KMEM_INTERIOR_POINTER, p, "free of a pointer inside a page block");
+				km_not_live(p, NULL, "free");
 				return;
 			}
 			if (kmem_buddy_clear_tag(km.b, p, frames) != 0) {
@@ -110,8 +152,7 @@ static void km_free(void *p)
 			return;
 		}
 		if (!w) {
-			kmem_km_misuse(KMEM_DOUBLE_FREE, p,
-				       "free of a block that is not allocated (double free?)");
+			km_not_live(p, w, "free");
 			return;
 		}
 		kmem_free(km.s, p); /* a slab object, or reported */
@@ -239,7 +280,7 @@ static void *km_realloc(void *p, size_t size)
 			memcpy(q, p, kmem_km_boot_size(p) < size ? kmem_km_boot_size(p) : size);
 		return q;
 	}
-	have = km_usable(p);
+	have = km_usable(p, "realloc");
 	if (!have) {
 		errno = EINVAL; /* reported: p is not a live block */
 		return NULL;
@@ -407,7 +448,7 @@ KM_EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p || !km_ready())
 		return p && in_boot(p) ? kmem_km_boot_size(p) : 0;
-	return km_usable(p);
+	return km_usable(p, "malloc_usable_size");
 }
 
 /* glibc's names for the same functions, so code that calls them directly

@@ -170,13 +170,17 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const void *caller)
 {
 	struct kmem_cache *c;
+	void *p;
 
 	if (!size)
 		return NULL;
 	c = size_class(s, size);
 	if (!c)
 		return NULL;
-	return kmem_mag_alloc_slow(c, size, caller); /* annotates */
+	p = kmem_mag_alloc_slow(c, size, caller); /* annotates */
+	if (p && c->slot && !c->direct)
+		kmem_kmalloc_unmark(p); /* only caches with magazines mark (no red zones) */
+	return p;
 }
 
 void *kmem_alloc(struct kmem_slab *s, size_t size)
@@ -184,8 +188,13 @@ void *kmem_alloc(struct kmem_slab *s, size_t size)
 	void *p;
 
 	/* 1..KMEM_KMALLOC_MAX_CLASS; 0 wraps around */
-	if (KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, &p)))
-		return slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], p, size);
+	if (KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, &p))) {
+#if KMEM_ANNOT_ENABLED
+		(void)slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], p, size);
+		kmem_kmalloc_unmark(p); /* the pop left the mark: the object was not addressable */
+#endif
+		return p;
+	}
 	return alloc_other(s, size, KMEM_RETURN_ADDRESS());
 }
 
@@ -262,6 +271,15 @@ static enum kmem_status free_from(struct kmem_slab *s, void *p, const void *call
 		kmem_slab_report(s, NULL, st, p, caller, "kmem_free: %s", why);
 		return st;
 	}
+	/* first the mark: an object in another thread's magazine is still
+	 * "used" in its slab's bitmap */
+	if (c->slot && !c->direct && kmem_cache_obj_state(c, own, p) == KMEM_OK &&
+	    kmem_kmalloc_marked(s, p)) {
+		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller,
+				 "kmem_free: object of %zu bytes freed twice (it is free: freed and not "
+				 "allocated since)", c->size);
+		return KMEM_DOUBLE_FREE;
+	}
 	return kmem_cache_free_from(c, p, caller);
 }
 
@@ -277,7 +295,9 @@ static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *ca
 	if (!p)
 		return;
 	st = kmalloc_cache_of(s, p, &c, &own, &why);
-	if (st == KMEM_OK && c->slot && !c->direct && kmem_cache_obj_state(c, own, p) == KMEM_OK) {
+	if (st == KMEM_OK && c->slot && !c->direct && kmem_cache_obj_state(c, own, p) == KMEM_OK &&
+	    !kmem_kmalloc_marked(s, p)) {
+		kmem_kmalloc_mark(s, p);
 		kmem_mag_free_slow(c, p, caller); /* valid: the magazine path */
 		return;
 	}
@@ -316,6 +336,8 @@ size_t kmem_usable_size(struct kmem_slab *s, const void *p)
 	st = kmalloc_cache_of(s, p, &c, &own, &why);
 	if (st == KMEM_OK)
 		st = kmem_cache_obj_state(c, own, p);
+	if (st == KMEM_OK && c->slot && !c->direct && kmem_kmalloc_marked(s, p))
+		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
 	if (st != KMEM_OK) {
 		kmem_slab_report(s, c, st, p, KMEM_RETURN_ADDRESS(), "kmem_usable_size: %s",
 				 c ? "not the start of a live object" : why);

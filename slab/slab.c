@@ -814,6 +814,22 @@ static size_t slab_shrinker_scan(void *arg, const struct kmem_shrink_request *re
 	return kmem_slab_shrink_scan(arg, req);
 }
 
+/* The instance's free mark (kmem_slab_config.free_mark): the caller's, or
+ * a mix of the instance's address (a murmur3 finaliser); odd, top bit set. */
+static uintptr_t free_mark(uintptr_t want, const struct kmem_slab *s)
+{
+	uint64_t x = want ? (uint64_t)want : (uint64_t)(uintptr_t)s ^ 0x6b6d656d66726565ull;
+
+	if (!want) {
+		x ^= x >> 33;
+		x *= 0xff51afd7ed558ccdull;
+		x ^= x >> 33;
+		x *= 0xc4ceb9fe1a85ec53ull;
+		x ^= x >> 33;
+	}
+	return (uintptr_t)x | 1u | ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1));
+}
+
 int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cfg,
 		   struct kmem_slab **out)
 {
@@ -837,6 +853,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	s->fast.owner_frames = ps->owner_frames;
 	s->fast.owner_words = ps->owner_words;
 	s->fast.frame_shift = kmem_ctzptr(ps->frame_size);
+	s->fast.free_mark = free_mark(cfg->free_mark, s);
 	kmem_error_sink_init(&s->own_sink);
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
 	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64)

@@ -28,11 +28,12 @@ static inline int sfx_add_region(void *arg, struct kmem_buddy *b)
 	return kmem_buddy_add_region(b, f->arena, f->arena_size, f->meta, msz);
 }
 
-/* A fixture whose slab instance gives every cache `debug` flags and uses
- * `waste_div` as its geometry bound (0: the default). Assembled by
+/* A fixture whose slab instance gives every cache `debug` flags, uses
+ * `waste_div` as its geometry bound (0: the default) and free_mark as its
+ * free mark (0: derived). Assembled by
  * kmem_stack_init() with no frame service: slab straight on the buddy. */
-static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
-				unsigned debug, unsigned waste_div)
+static inline void sfx_init_mark(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
+				 unsigned debug, unsigned waste_div, uintptr_t free_mark)
 {
 	struct kmem_stack_config cfg;
 	struct kmem_stack st;
@@ -50,6 +51,7 @@ static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order,
 	cfg.slab.name = "test";
 	cfg.slab.debug_flags = debug;
 	cfg.slab.waste_div = waste_div;
+	cfg.slab.free_mark = free_mark;
 	cfg.add_regions = sfx_add_region;
 	cfg.add_regions_arg = f;
 	f->arena_size = arena_size;
@@ -60,6 +62,12 @@ static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order,
 	f->b = st.buddy;
 	f->s = st.slab;
 	kmem_buddy_page_source(f->b, &f->ps);
+}
+
+static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
+				unsigned debug, unsigned waste_div)
+{
+	sfx_init_mark(f, frame, max_order, arena_size, debug, waste_div, 0);
 }
 
 static inline void sfx_init_full(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,

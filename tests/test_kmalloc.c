@@ -193,6 +193,98 @@ static void test_kmalloc_misuse(void **state)
 	sfx_fini(&f);
 }
 
+/* A double free of an object in a magazine (the fast path's case) is
+ * reported and ignored: immediate, interleaved, delayed, at every class
+ * size, through kmem_free, kmem_free_checked, kmem_realloc and
+ * kmem_usable_size; the next allocations never alias; the checker passes. */
+static void test_double_free_in_magazine(void **state)
+{
+	struct sfx f;
+	unsigned long df = 0;
+
+	(void)state;
+	sfx_init(&f);
+	for (size_t i = 0; i < NCLASSES; i++) {
+		size_t sz = classes[i];
+		char *p = kmem_alloc(f.s, sz), *q = kmem_alloc(f.s, sz), *a, *b, *c, *other[8];
+
+		assert_non_null(p);
+		assert_non_null(q);
+		memset(p, 0x5a, sz);
+		kmem_free(f.s, p);
+		kmem_free(f.s, p); /* immediate */
+		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
+		assert_int_equal(kmem_usable_size(f.s, p), 0);
+		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
+		assert_null(kmem_realloc(f.s, p, sz * 2));
+		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
+		kmem_free(f.s, q);
+		assert_int_equal(kmem_free_checked(f.s, p), KMEM_DOUBLE_FREE); /* interleaved */
+		assert_int_equal(kmem_free_checked(f.s, q), KMEM_DOUBLE_FREE);
+		df += 2;
+		a = kmem_alloc(f.s, sz);
+		b = kmem_alloc(f.s, sz);
+		c = kmem_alloc(f.s, sz);
+		assert_true(a != b && b != c && a != c);
+		/* delayed: other allocations and frees in between */
+		for (unsigned k = 0; k < 8; k++)
+			other[k] = kmem_alloc(f.s, sz);
+		kmem_free(f.s, b);
+		for (unsigned k = 0; k < 8; k++)
+			kmem_free(f.s, other[k]);
+		kmem_free(f.s, b);
+		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
+		for (unsigned k = 0; k < 8; k++)
+			other[k] = kmem_alloc(f.s, sz);
+		for (unsigned k = 0; k < 8; k++)
+			for (unsigned j = 0; j < k; j++)
+				assert_ptr_not_equal(other[k], other[j]);
+		for (unsigned k = 0; k < 8; k++) {
+			assert_ptr_not_equal(other[k], a);
+			assert_ptr_not_equal(other[k], c);
+			kmem_free(f.s, other[k]);
+		}
+		kmem_free(f.s, a);
+		kmem_free(f.s, c);
+		assert_int_equal(kmem_slab_check(f.s), 0);
+	}
+	/* a reallocated block is live again: its free is not a double free */
+	{
+		char *p = kmem_alloc(f.s, 40);
+
+		kmem_free(f.s, p);
+		assert_ptr_equal(kmem_alloc(f.s, 40), p); /* LIFO magazine */
+		assert_int_equal(kmem_free_checked(f.s, p), KMEM_OK);
+	}
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), df);
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	sfx_fini(&f);
+}
+
+/* The free mark is documented: a live object whose first word the program
+ * set to it is taken for a freed one (reported, not freed); any other
+ * value, including the mark with its forced bits clear, frees normally. */
+static void test_free_mark_contract(void **state)
+{
+	const uintptr_t mark = (uintptr_t)0x1234567 | 1u | ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1));
+	struct sfx f;
+	uintptr_t *p;
+
+	(void)state;
+	sfx_init_mark(&f, 4096, 10, (size_t)8 << 20, 0, 0, (uintptr_t)0x1234566);
+	p = kmem_alloc(f.s, 64);
+	assert_int_equal(p[0], 0); /* cleared on allocation */
+	p[0] = mark;
+	kmem_free(f.s, p); /* looks freed: reported, kept */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	p[0] = mark & ~(uintptr_t)1;
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	assert_int_equal(p[0], mark); /* the mark of a freed object */
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	sfx_fini(&f);
+}
+
 /* kmalloc objects left at destroy are reported per class. */
 static void test_kmalloc_leaks_reported(void **state)
 {
@@ -440,6 +532,7 @@ static void test_tagged_owner_words(void **state)
 	assert_true(kmem_kmalloc_push(f.s, kmem_slab_owner_fast(f.s, p), p)); /* freed */
 	assert_true(kmem_kmalloc_pop(f.s, 64, &q)); /* and back */
 	assert_ptr_equal(q, p);
+	kmem_kmalloc_unmark(q); /* builds with annotations: the caller's step */
 	kmem_free(f.s, p);
 	assert_int_equal(kmem_buddy_clear_tag(f.b, page, 2), 0);
 	kmem_buddy_free(f.b, page);
@@ -456,6 +549,8 @@ int main(void)
 		cmocka_unit_test(test_large_and_impossible_sizes),
 		cmocka_unit_test(test_kmem_realloc),
 		cmocka_unit_test(test_kmalloc_misuse),
+		cmocka_unit_test(test_double_free_in_magazine),
+		cmocka_unit_test(test_free_mark_contract),
 		cmocka_unit_test(test_kmalloc_leaks_reported),
 		cmocka_unit_test(test_small_frames),
 		cmocka_unit_test(test_class_tables),

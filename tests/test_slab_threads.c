@@ -267,12 +267,72 @@ static void test_destroy_while_thread_holds_magazines(void **state)
 	sfx_fini(&f);
 }
 
+/* A kmalloc object freed into another thread's magazine (still "used" in
+ * its slab's bitmap) and freed again here: the free mark catches it, at
+ * once, through kmem_free and kmem_free_checked; nothing aliases after the
+ * thread exits and its magazines go back. */
+struct xfree {
+	struct holder h;
+	struct kmem_slab *s;
+	void *p[4];
+};
+
+static void *xfree_main(void *arg)
+{
+	struct xfree *x = arg;
+
+	for (unsigned i = 0; i < 4; i++)
+		kmem_free(x->s, x->p[i]); /* into this thread's magazine */
+	set_phase(&x->h, 1);
+	wait_phase(&x->h, 2);
+	return NULL;
+}
+
+static void test_double_free_across_threads(void **state)
+{
+	struct sfx f;
+	struct xfree x;
+	pthread_t t;
+	void *q[64];
+
+	(void)state;
+	sfx_init(&f);
+	memset(&x, 0, sizeof(x));
+	pthread_mutex_init(&x.h.m, NULL);
+	pthread_cond_init(&x.h.cv, NULL);
+	x.s = f.s;
+	for (unsigned i = 0; i < 4; i++)
+		x.p[i] = kmem_alloc(f.s, i < 2 ? 24 : 3000);
+	assert_int_equal(pthread_create(&t, NULL, xfree_main, &x), 0);
+	wait_phase(&x.h, 1);
+	kmem_free(f.s, x.p[0]);
+	kmem_free(f.s, x.p[2]);
+	assert_int_equal(kmem_free_checked(f.s, x.p[1]), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_free_checked(f.s, x.p[3]), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 4);
+	set_phase(&x.h, 2);
+	assert_int_equal(pthread_join(t, NULL), 0); /* its magazines to the depot */
+	for (unsigned i = 0; i < 64; i++) {
+		q[i] = kmem_alloc(f.s, i % 2 ? 24 : 3000);
+		for (unsigned j = 0; j < i; j++)
+			assert_ptr_not_equal(q[i], q[j]);
+	}
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	for (unsigned i = 0; i < 64; i++)
+		kmem_free(f.s, q[i]);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 4);
+	pthread_cond_destroy(&x.h.cv);
+	pthread_mutex_destroy(&x.h.m);
+	sfx_fini(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slab_threads),
 		cmocka_unit_test(test_thread_exit_returns_magazines),
 		cmocka_unit_test(test_destroy_while_thread_holds_magazines),
+		cmocka_unit_test(test_double_free_across_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

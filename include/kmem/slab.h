@@ -49,7 +49,13 @@
  * free in its slab by then. For immediate, exact detection use
  * kmem_cache_free_checked(), a debug flag, or KMEM_CACHE_NOMAGAZINE.
  * kmem_free() always validates foreign, wrong-cache and interior pointers
- * (it must look up the class anyway).
+ * (it must look up the class anyway), and detects a double free at once:
+ * a kmalloc object freed into a magazine gets the instance's free mark in
+ * its first word (cleared when it is allocated again), so a second free
+ * of it, in any thread, is reported and ignored before it can alias. The
+ * first word of a freed kmalloc object is therefore not the caller's (use
+ * after free reads the mark); objects of kmem_cache_create'd caches keep
+ * their constructed state untouched, as above.
  *
  * Thread safety: every function may be called from any thread; each cache
  * has its own lock, the instance a lock for its cache list. Lock order:
@@ -111,6 +117,13 @@ struct kmem_slab_config {
 	unsigned kmalloc_classes;
 	const size_t *class_sizes;
 	unsigned nr_classes;
+	/* The free mark of kmem_free's double-free detection (see kmem_free): a
+	 * word written over the first word of an object when it is freed into a
+	 * magazine. 0: one derived from the instance's address. kmem sets its
+	 * lowest and highest bits (so it is never a pointer). A caller that
+	 * wants it unpredictable passes a random word (the drop-in malloc
+	 * does). */
+	uintptr_t free_mark;
 };
 
 /* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
@@ -375,7 +388,11 @@ KMEM_API KMEM_MALLOC_LIKE void *kmem_zalloc(struct kmem_slab *s, size_t size);
 KMEM_API KMEM_MALLOC_LIKE void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align);
 
 /* Free a kmem_alloc'ed object. NULL is a no-op; misuse is reported and
- * changes nothing (see kmem_free_checked). O(1). */
+ * changes nothing (see kmem_free_checked). A double free is detected while
+ * the object is free, whichever thread freed it first (the free mark, see
+ * the top of this file and kmem_slab_config.free_mark); a live object whose
+ * first word the program set to the mark (only by copying a freed object's
+ * memory) is taken for a free one: reported, not freed. O(1). Thread-safe. */
 KMEM_API void kmem_free(struct kmem_slab *s, void *p);
 
 /* Checked kmem_free: KMEM_OK, or KMEM_FOREIGN_POINTER (not from kmalloc of

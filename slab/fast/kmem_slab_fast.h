@@ -47,6 +47,8 @@
 #include "kmem_list.h"
 #include "kmem_port.h"
 
+#include <string.h>
+
 /* Entries of the size -> class tables: one per 8 bytes up to the largest
  * class size any table may have. */
 #define KMEM_KMALLOC_INDEX (KMEM_KMALLOC_MAX_CLASS / 8)
@@ -106,6 +108,10 @@ struct kmem_slab_fast {
 	size_t owner_frames;
 	void **owner_words;
 	unsigned frame_shift;	/* log2(frame size) */
+	/* the free mark (kmem_kmalloc_marked): written over the first word of
+	 * a kmalloc object with magazines when it is freed, cleared when it is
+	 * allocated; odd, and with the top bit set (never a user pointer) */
+	uintptr_t free_mark;
 	/* (size - 1) >> 3 -> slot offset of the kmalloc class serving size;
 	 * 0 (the null magazine) where none with magazines does */
 	uint32_t class_off[KMEM_KMALLOC_INDEX];
@@ -177,30 +183,80 @@ static inline const void *kmem_slab_owner_fast(const struct kmem_slab *s, const 
 	return NULL;
 }
 
+/* ---- the free mark: double frees of kmalloc objects ----------------------------- */
+
+/* Whether object p (the start of an object of a kmalloc slab of s, already
+ * validated) carries the free mark: it was freed and not allocated since,
+ * so freeing it again is a double free. Exact except for a live object whose
+ * first word the program set to the mark (only by copying freed memory: the
+ * mark is the instance's secret). Under Valgrind or ASan (annotations
+ * active) freed objects are inaccessible, and that is the test instead: the
+ * mark word of a live object may be uninitialised there. */
+static inline bool kmem_kmalloc_marked(const struct kmem_slab *s, const void *p)
+{
+	uintptr_t w;
+
+#if KMEM_ANNOT_ENABLED
+	if (KMEM_ANNOT_ACTIVE())
+		return KMEM_ANNOT_IS_NOACCESS(p);
+#endif
+	memcpy(&w, p, sizeof(w));
+	return w == kmem_slab_fast_of(s)->free_mark;
+}
+
+/* Put the free mark on freed object p (before it is annotated as free). */
+static inline void kmem_kmalloc_mark(const struct kmem_slab *s, void *p)
+{
+	memcpy(p, &kmem_slab_fast_of(s)->free_mark, sizeof(uintptr_t));
+}
+
+/* Clear the mark of object p on its way to the user: in builds with
+ * annotations, after the object was annotated as allocated, and its first
+ * word is left undefined again, as a fresh block's. */
+static inline void kmem_kmalloc_unmark(void *p)
+{
+	memset(p, 0, sizeof(uintptr_t));
+	KMEM_ANNOT_UNDEFINED(p, sizeof(uintptr_t));
+}
+
 /* kmem_alloc's fast path: an object of the class serving size (1 <= size
  * <= KMEM_KMALLOC_MAX_CLASS: the caller tests it) from this thread's
- * magazine into *out; false when there is none at hand. */
+ * magazine into *out; false when there is none at hand. The object's free
+ * mark is cleared, except in builds with annotations, where the caller
+ * annotates the object and then calls kmem_kmalloc_unmark. */
 static inline bool kmem_kmalloc_pop(const struct kmem_slab *s, size_t size, void **out)
 {
-	return kmem_mag_pop_off(kmem_slab_fast_of(s)->class_off[(size - 1) >> 3], out);
+	if (!kmem_mag_pop_off(kmem_slab_fast_of(s)->class_off[(size - 1) >> 3], out))
+		return false;
+#if !KMEM_ANNOT_ENABLED
+	memset(*out, 0, sizeof(uintptr_t));
+#endif
+	return true;
 }
 
 /* kmem_free's fast path: p, whose frame's owner word is owner, onto this
- * thread's magazine if it starts an object of a kmalloc slab of s; false
- * otherwise (NULL, a tag, another slab, not an object start, or a full
+ * thread's magazine if it starts an object of a kmalloc slab of s and does
+ * not carry the free mark (then it gets it); false otherwise (NULL, a tag,
+ * another slab, not an object start, marked: a double free, or a full
  * magazine), with nothing changed. */
 static inline bool kmem_kmalloc_push(const struct kmem_slab *s, const void *owner, void *p)
 {
 	const struct slab *sl = owner;
 	const struct kmem_cache_fast *c;
-	uintptr_t off;
+	uintptr_t off, mark;
 
 	/* a direct cache's pseudo header has kmalloc_of NULL */
 	if (KMEM_UNLIKELY(!kmem_owner_is_ptr_fast(sl) || sl->kmalloc_of != s))
 		return false;
 	c = (const struct kmem_cache_fast *)(const void *)sl->cache;
 	off = (uintptr_t)p - (uintptr_t)sl->objs;
-	return off * c->div_magic < c->div_magic && off < c->span && kmem_mag_push_off(sl->slot_off, p);
+	if (!(off * c->div_magic < c->div_magic && off < c->span))
+		return false;
+	mark = kmem_slab_fast_of(s)->free_mark; /* once: the push's stores may alias it */
+	if (kmem_kmalloc_marked(s, p) || !kmem_mag_push_off(sl->slot_off, p))
+		return false;
+	memcpy(p, &mark, sizeof(mark));
+	return true;
 }
 
 #endif /* KMEM_SLAB_FAST_H */

@@ -14,6 +14,14 @@ static inline size_t hide(size_t v)
 	return v;
 }
 
+/* A pointer the compiler must not see through (no -Wfree-nonheap-object
+ * for a deliberate bad free). */
+static inline void *hide_ptr(void *p)
+{
+	__asm__ volatile("" : "+r"(p));
+	return p;
+}
+
 /* Resident bytes of this process (/proc/self/statm), 0 if unreadable. */
 static inline size_t rss_bytes(void)
 {
