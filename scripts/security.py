@@ -344,7 +344,8 @@ def main():
     ap.add_argument('-b', '--build', default=os.path.join(ROOT, 'build'),
                     help='build directory (default: build/); built first')
     ap.add_argument('--bindir', help='directory of the corpus executables (no build step)')
-    ap.add_argument('--kmem-lib', help='libkmem-malloc.so (default: BUILD/malloc/...)')
+    ap.add_argument('--kmem-lib', help='libkmem-malloc.so (default: malloc/ of the build '
+                    'directory)')
     ap.add_argument('--programs', default=os.path.join(CORPUS, 'programs.txt'))
     ap.add_argument('-k', '--filter', help='only programs whose name matches this regex')
     ap.add_argument('-t', '--timeout', type=float, default=10.0,
@@ -362,7 +363,8 @@ def main():
 
     if a.bindir:
         bindir = a.bindir
-        kmem_lib = a.kmem_lib
+        # a build directory's drop-in, next to its corpus
+        kmem_lib = a.kmem_lib or os.path.join(bindir, '..', '..', 'malloc', 'libkmem-malloc.so')
     else:
         build(a.build)
         bindir = os.path.join(a.build, 'bench', 'security')

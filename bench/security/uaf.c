@@ -8,9 +8,10 @@
  *               live block)
  *   write_data  the same, but leave the first 16 bytes alone (where a free
  *               list keeps its link): the write reaches only data
- *   poison      free a block and store the address of a global buffer in its
- *               first two words (free-list poisoning, as in tcache
- *               poisoning), then allocate 4 blocks of SIZE:
+ *   poison      free 8 blocks and store the address of a global buffer in
+ *               the first two words of each (free-list poisoning, as in
+ *               tcache poisoning: whichever word the allocator keeps its
+ *               link in), then allocate 16 blocks of SIZE:
  *               effect=forged-pointer when one of them is inside the buffer
  *   read        fill a block with 'R', free it, read it: effect=stale-data
  *               when the old contents are still readable
@@ -62,15 +63,20 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "write_data"))
 		write_after_free(size, 16);
 	if (!strcmp(argv[1], "poison")) {
-		char *p = sec_malloc(size), *q[4];
+		char *p[8], *q;
 		int forged = 0;
 
-		free(p);
-		((void **)sec_hide(p))[0] = target + 64;
-		((void **)sec_hide(p))[1] = target + 64;
-		for (int i = 0; i < 4; i++) {
-			q[i] = malloc(size);
-			if (q[i] && sec_overlap(q[i], 1, target, sizeof(target)))
+		for (int i = 0; i < 8; i++)
+			p[i] = sec_malloc(size);
+		for (int i = 0; i < 8; i++)
+			free(p[i]);
+		for (int i = 0; i < 8; i++) {
+			((void **)sec_hide(p[i]))[0] = target + 64;
+			((void **)sec_hide(p[i]))[1] = target + 64;
+		}
+		for (int i = 0; i < 16; i++) {
+			q = malloc(size);
+			if (q && sec_overlap(q, 1, target, sizeof(target)))
 				forged = 1;
 		}
 		sec_missed(forged ? "forged-pointer" : "none");
