@@ -34,8 +34,11 @@ programs run with the caller's environment minus LD_PRELOAD, GLIBC_TUNABLES,
 SCUDO_OPTIONS and MALLOC_*, KMEM_*, MIMALLOC_* variables, plus the variant's.
 
 Output: a table (program x variant: C caught, R reported, . missed,
-T timeout, - n/a, E error, V varies), per-kind and per-variant summaries, and with
---csv/--json the runs with exit status, effect and the first report line.
+T timeout, - n/a, E error, V varies), per-kind and per-variant summaries
+("missed N (M with an effect)": M of the missed runs observed the misuse's
+effect, effect= other than none: a corrupted neighbour, an aliased block, a
+forged pointer, stale data), and with --csv/--json the runs with exit
+status, effect and the first report line.
 
 --expect FILE (the Meson test security-kmem): for each variant run, every
 program FILE lists as caught or reported must still be caught or reported,
@@ -331,8 +334,11 @@ def summarise(progs, variants, results):
     out.append('summary (%d programs):' % len(progs))
     for v in variants:
         counts = {c: sum(results[(p[0], v)][0] == c for p in progs) for c in CLASSES}
+        harmed = sum(results[(p[0], v)][0] == 'missed' and results[(p[0], v)][2] not in ('', 'none')
+                     for p in progs)
         out.append('  %-*s %s' % (colw, v, '  '.join(
-            '%s %d' % (c, counts[c]) for c in CLASSES if counts[c] or c in DETECTED + ('missed',))))
+            ('%s %d' % (c, counts[c])) + (' (%d with an effect)' % harmed if c == 'missed' else '')
+            for c in CLASSES if counts[c] or c in DETECTED + ('missed',))))
     return '\n'.join(out)
 
 
