@@ -42,21 +42,21 @@ static inline void *sec_hide(void *p)
 }
 
 /* The bug went unnoticed: the marker line, exit 0. */
-static inline void sec_missed(const char *effect)
+_Noreturn static inline void sec_missed(const char *effect)
 {
 	printf("NOT_CAUGHT effect=%s\n", effect);
 	fflush(stdout);
 	exit(0);
 }
 
-static inline void sec_not_applicable(const char *why)
+_Noreturn static inline void sec_not_applicable(const char *why)
 {
 	printf("NOT_APPLICABLE %s\n", why);
 	fflush(stdout);
 	exit(0);
 }
 
-static inline void sec_setup_failed(const char *why)
+_Noreturn static inline void sec_setup_failed(const char *why)
 {
 	printf("SETUP_FAILED %s\n", why);
 	fflush(stdout);
