@@ -98,24 +98,22 @@ def find_lib(names):
 
 
 def find_scudo():
-    """LLVM's Scudo, standalone flavour (Debian: libclang-rt-NN-dev)."""
+    """LLVM's Scudo, standalone flavour (Debian: libclang-rt-NN-dev), of the
+    newest LLVM installed."""
     base = '/usr/lib'
-    found = []
+    name = 'libclang_rt.scudo_standalone-%s.so' % os.uname().machine
     try:
-        llvms = sorted((d for d in os.listdir(base) if d.startswith('llvm-')),
-                       key=lambda d: [int(x) for x in re.findall(r'\d+', d)], reverse=True)
+        llvms = sorted((d for d in os.listdir(base) if re.fullmatch(r'llvm-\d+', d)),
+                       key=lambda d: int(d[5:]), reverse=True)
     except OSError:
         return None
     for llvm in llvms:
         clang = os.path.join(base, llvm, 'lib', 'clang')
-        if not os.path.isdir(clang):
-            continue
-        for ver in sorted(os.listdir(clang), reverse=True):
-            lib = os.path.join(clang, ver, 'lib', 'linux',
-                               'libclang_rt.scudo_standalone-x86_64.so')
+        for ver in sorted(os.listdir(clang), reverse=True) if os.path.isdir(clang) else []:
+            lib = os.path.join(clang, ver, 'lib', 'linux', name)
             if os.path.isfile(lib):
-                found.append(lib)
-    return found[0] if found else None
+                return lib
+    return None
 
 
 def library_paths(kmem_lib):
