@@ -36,7 +36,7 @@ tests/check_consumer.sh build
 
 step "Valgrind memcheck (build/, --setup=valgrind)"
 meson test -C build --setup=valgrind --print-errorlogs --no-suite abi --no-suite tools --no-suite bench \
-	--no-suite dropin
+	--no-suite dropin --no-suite security
 
 step "ASan + UBSan (build-asan/)"
 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false \
