@@ -97,9 +97,11 @@
 #define KM_SMALL_MAX ((size_t)8192)		/* kmalloc's largest class */
 #define KM_ALIGN 16u
 #define KM_REGION_MIN ((size_t)64 << 20)
-#define KM_REGION_MAX ((size_t)1 << 30)
+#define KM_REGION_MAX ((size_t)4 << 30)	/* 64 GiB in 35 regions (buddy: 64 at most) */
+#define KM_REGION_FIRST_TIGHT ((size_t)4 << 20)	/* the least first region under an address-space limit */
+#define KM_AS_RECHECK_NS 10000000u		/* RLIMIT_AS read again after 10 ms */
 #define KM_ARENA_DEFAULT ((size_t)64 << 30)
-#define KM_ARENA_MIN ((size_t)256 << 20)
+#define KM_ARENA_MIN ((size_t)64 << 20)
 #define KM_RELEASE_ORDER 4u			/* release blocks of 64 KiB and up */
 #define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
@@ -128,10 +130,15 @@ struct km_heap {
 	struct kmem_pagealloc *pa;
 	struct kmem_slab *s;
 	struct kmem_error_sink sink;
-	uintptr_t lo, hi;	/* the arena */
-	uintptr_t next;		/* end of the part made read-write (grow lock) */
-	size_t frames;		/* arena frames */
-	void **owner;		/* owner table, one word per arena frame */
+	uintptr_t lo, end;	/* the arena's range (placed or reserved) */
+	uintptr_t hi;		/* [lo, hi): owner words readable; grows (atomic, grow lock) */
+	uintptr_t next;		/* end of the regions added (grow lock) */
+	size_t frames;		/* (hi - lo) / frame: the fast path's bound (atomic) */
+	void **owner;		/* owner table, one word per arena frame from lo */
+	bool placed;		/* the range is placed, not reserved (decision 17) */
+	size_t first_region;	/* its size when set-up ran under a limit, else 0 */
+	size_t as_limit;	/* RLIMIT_AS as last read (atomic) */
+	uint64_t as_read_ns;	/* when (atomic) */
 	struct kmem_lock grow_lock, huge_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
@@ -172,6 +179,13 @@ KMEM_HIDDEN void *kmem_km_boot_alloc(size_t size, size_t align);
 KMEM_HIDDEN size_t kmem_km_boot_size(const void *p);
 
 /* ---- defined in pages.c -------------------------------------------------------- */
+/* The address-space limit (SIZE_MAX: none), read again if `now` or if the
+ * last read is KM_AS_RECHECK_NS old. Any thread. */
+KMEM_HIDDEN size_t kmem_km_as_limit(bool now);
+/* The frame service's address-space hooks (placed arena only). */
+KMEM_HIDDEN int kmem_km_as_tight(void *arg);
+KMEM_HIDDEN int kmem_km_as_unmap(void *arg, void *block, size_t bytes);
+KMEM_HIDDEN int kmem_km_as_map(void *arg, void *block, size_t bytes);
 /* The frame service's grow hook (pa NULL: the first region, before it
  * exists). */
 KMEM_HIDDEN size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames);
@@ -229,7 +243,7 @@ static inline unsigned ceil_log2(size_t x)
 
 static inline bool in_arena(const void *p)
 {
-	return (uintptr_t)p - km.lo < km.hi - km.lo;
+	return (uintptr_t)p - km.lo < kmem_atomic_load_relaxed(&km.hi) - km.lo;
 }
 
 static inline size_t frame_index(const void *p)
