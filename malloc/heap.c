@@ -213,8 +213,8 @@ static bool km_arena(size_t arena, size_t limit)
 	if (base) {
 		km.placed = true;
 		km.lo = base + tab;
-		km.end = km.lo + arena;
-		km.next = km.hi = km.lo; /* km.frames 0: grow maps owner words as it goes */
+		km.hi = km.lo + arena;
+		km.next = km.top = km.lo; /* km.frames 0: grow maps owner words as it goes */
 		km.owner = (void **)(km.lo - ((arena >> KM_FRAME_SHIFT) * sizeof(void *)));
 		return true;
 	}
@@ -230,7 +230,7 @@ static bool km_arena(size_t arena, size_t limit)
 	if (!res)
 		return false;
 	km.lo = ((uintptr_t)res + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
-	km.end = km.hi = km.lo + arena;
+	km.hi = km.top = km.lo + arena;
 	km.next = km.lo;
 	km.frames = arena >> KM_FRAME_SHIFT;
 	/* owner table: committed at once, its pages touched as used
@@ -293,7 +293,7 @@ static bool km_setup(void)
 	cfg.buddy.max_regions = KMEM_BUDDY_REGION_LIMIT;
 	cfg.buddy.owner_table = km.owner;	/* pages mapped as regions come (placed) */
 	cfg.buddy.owner_base = (void *)km.lo;
-	cfg.buddy.owner_frames = (km.end - km.lo) >> KM_FRAME_SHIFT;
+	cfg.buddy.owner_frames = (km.hi - km.lo) >> KM_FRAME_SHIFT;
 	cfg.add_regions = first_region;
 	cfg.pa.name = "kmem-malloc";
 	/* malloc promises no zeroes: only calloc's page blocks ask for them

@@ -130,10 +130,10 @@ struct km_heap {
 	struct kmem_pagealloc *pa;
 	struct kmem_slab *s;
 	struct kmem_error_sink sink;
-	uintptr_t lo, end;	/* the arena's range (placed or reserved) */
-	uintptr_t hi;		/* [lo, hi): owner words readable; grows (atomic, grow lock) */
+	uintptr_t lo, hi;	/* the arena's range (placed or reserved) */
+	uintptr_t top;		/* [lo, top): owner words readable; grows (atomic, grow lock) */
 	uintptr_t next;		/* end of the regions added (grow lock) */
-	size_t frames;		/* (hi - lo) / frame: the fast path's bound (atomic) */
+	size_t frames;		/* (top - lo) / frame: the fast path's bound (atomic) */
 	void **owner;		/* owner table, one word per arena frame from lo */
 	bool placed;		/* the range is placed, not reserved (decision 17) */
 	size_t first_region;	/* its size when set-up ran under a limit, else 0 */
@@ -243,7 +243,7 @@ static inline unsigned ceil_log2(size_t x)
 
 static inline bool in_arena(const void *p)
 {
-	return (uintptr_t)p - km.lo < kmem_atomic_load_relaxed(&km.hi) - km.lo;
+	return (uintptr_t)p - km.lo < kmem_atomic_load_relaxed(&km.top) - km.lo;
 }
 
 static inline size_t frame_index(const void *p)

@@ -79,14 +79,14 @@ int kmem_km_as_map(void *arg, void *block, size_t bytes)
 	return kmem_pages_map_at(block, bytes);
 }
 
-/* Placed arena: map the owner words of [km.hi, upto) and publish the new
+/* Placed arena: map the owner words of [km.top, upto) and publish the new
  * bound (grow lock held). upto - km.lo a multiple of 2 MiB (whole pages of
  * owner words). */
 static bool owner_map(uintptr_t upto)
 {
-	size_t from = (km.hi - km.lo) >> KM_FRAME_SHIFT, to = (upto - km.lo) >> KM_FRAME_SHIFT;
+	size_t from = (km.top - km.lo) >> KM_FRAME_SHIFT, to = (upto - km.lo) >> KM_FRAME_SHIFT;
 
-	if (upto <= km.hi)
+	if (upto <= km.top)
 		return true;
 	if (kmem_pages_map_at(km.owner + from, (to - from) * sizeof(void *)) != 0)
 		return false;
@@ -94,7 +94,7 @@ static bool owner_map(uintptr_t upto)
 	 * new region reaches a thread only through the frame service's lock,
 	 * taken after this */
 	kmem_atomic_store_release(&km.frames, to);
-	kmem_atomic_store_release(&km.hi, upto);
+	kmem_atomic_store_release(&km.top, upto);
 	return true;
 }
 
@@ -137,8 +137,8 @@ size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 		sz = want;
 	if (pa || !km.first_region) /* regions end on a largest-block boundary */
 		sz = ((km.next + sz + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1)) - km.next;
-	if (sz > km.end - km.next)
-		sz = km.end - km.next;
+	if (sz > km.hi - km.next)
+		sz = km.hi - km.next;
 	if (sz < want || !sz)
 		goto out;
 	if (km.placed) {
