@@ -262,6 +262,7 @@ static bool km_setup(void)
 	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
 	    kmem_lock_init(&km.trace_lock, true))
 		return false;
+	KMEM_ANNOT_BENIGN_RACE(&km.frames, sizeof(km.frames)); /* see malloc_internal.h */
 	limit = kmem_km_as_limit(true);
 	if (!km_arena(arena, limit))
 		return false;

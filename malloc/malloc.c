@@ -155,7 +155,7 @@ static inline bool fast_free(void *p)
 #else
 	size_t idx = ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
 
-	if (KMEM_UNLIKELY(idx >= kmem_atomic_load_relaxed(&km.frames))) /* grows: pages.c */
+	if (KMEM_UNLIKELY(idx >= km.frames))
 		return false;
 	/* the owner table is the buddy's (page source's) direct lookup */
 	return kmem_kmalloc_push(km.s, kmem_atomic_load_relaxed(&km.owner[idx]), p);

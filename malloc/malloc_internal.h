@@ -133,7 +133,12 @@ struct km_heap {
 	uintptr_t lo, hi;	/* the arena's range (placed or reserved) */
 	uintptr_t top;		/* [lo, top): owner words readable; grows (atomic, grow lock) */
 	uintptr_t next;		/* end of the regions added (grow lock) */
-	size_t frames;		/* (top - lo) / frame: the fast path's bound (atomic) */
+	/* (top - lo) / frame: the free fast path's bound; stored with release
+	 * under the grow lock, read there with a plain load (one instruction
+	 * fewer than an atomic load, which the compiler will not fold into
+	 * the compare): a stale value only sends a block of a region just
+	 * added to the slow path, which reads km.top atomically */
+	size_t frames;
 	void **owner;		/* owner table, one word per arena frame from lo */
 	bool placed;		/* the range is placed, not reserved (decision 17) */
 	size_t first_region;	/* its size when set-up ran under a limit, else 0 */
