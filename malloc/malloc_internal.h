@@ -8,9 +8,12 @@
  *
  * Algorithm:
  *   1. One process-wide heap (the only global instance in kmem), made on the
- *      first call: a reserved range of address space (the arena, 64 GiB by
- *      default, kmem_pages_reserve), a buddy allocator over it with one owner
- *      table for the whole arena, a frame service (pagealloc) in front, and a
+ *      first call: a range of address space (the arena, 64 GiB by default)
+ *      placed where nothing is mapped and nothing mapped yet
+ *      (kmem_pages_place; reserved with kmem_pages_reserve where no range
+ *      can be placed: decision 17), a buddy allocator over it with one
+ *      owner table for the whole arena (its pages mapped as the arena
+ *      grows: km.top, km.frames), a frame service (pagealloc) in front, and a
  *      slab instance on the frame service for kmalloc's size classes,
  *      assembled by kmem_stack_init (heap.c).
  *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
@@ -26,16 +29,25 @@
  *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
  *      (malloc.c).
  *   4. Growth: when the frame service runs short it calls grow(), which
- *      commits the next piece of the arena (kmem_pages_commit) and adds it
- *      as fresh memory (kmem_pa_add_region, KMEM_PA_REGION_ZERO: 64 MiB, or
- *      a quarter of what is in use, up to 1 GiB). Growth comes before
- *      reclaim (pages.c).
+ *      maps the next piece of the arena and its owner words
+ *      (kmem_pages_map_at; kmem_pages_commit when reserved) and adds it as
+ *      fresh memory (kmem_pa_add_region, KMEM_PA_REGION_ZERO: 64 MiB, or a
+ *      quarter of what is in use, up to 4 GiB: the whole 64 GiB in 35 of
+ *      the buddy's 64 regions). Under an address-space limit (RLIMIT_AS,
+ *      re-read as the heap grows) the piece is added unmapped
+ *      (KMEM_PA_REGION_UNMAPPED, at most the limit) and the frame service
+ *      maps each block as it hands it out (the as_map hook). Growth comes
+ *      before reclaim (pages.c).
  *   5. Memory back to the OS: the frame service's release step
  *      (KMEM_PA_RELEASE, run inline in the freeing thread) keeps max(high,
  *      recent peak - used) free frames resident and gives free blocks of
  *      64 KiB and more beyond that back, holding them in its released
  *      pool; they read zero, so calloc's zeroed requests take them without
- *      a memset. The drop-in keeps no frame state of its own.
+ *      a memset. Under an address-space limit (placed arena: the as_tight
+ *      and as_unmap hooks) it keeps only `high` free frames and unmaps the
+ *      blocks it releases, so they stop counting against the limit; they
+ *      are mapped again before reuse. The drop-in keeps no frame state of
+ *      its own.
  * Bounds: malloc/free O(1) plus the layer below (kmem_alloc's fast path is a
  * magazine pop); realloc O(size); the huge path O(1) expected (hash).
  *
@@ -43,11 +55,11 @@
  *   malloc.c  the C API (malloc, free, calloc, realloc, the aligned calls,
  *             malloc_usable_size) with the inlined fast paths, and the size
  *             dispatch to slab, page blocks and huge mappings
- *   heap.c    heap set-up: environment (KMEM_*), arena reservation, the
+ *   heap.c    heap set-up: environment (KMEM_*), arena placement, the
  *             layers' configuration, lazy init, the bootstrap arena, error
  *             reports, fork handlers
- *   pages.c   the page path: page blocks, the frame service's grow hook,
- *             trim, kmem_malloc_trim
+ *   pages.c   the page path: page blocks, the frame service's grow hook
+ *             and address-space hooks, trim, kmem_malloc_trim
  *   huge.c    huge blocks: one mapping each, in a hash table
  *   trace.c   KMEM_TRACE: per-thread record buffers and the trace file
  *   stats.c   checks and statistics (kmem/malloc.h extras, KMEM_STATS and

@@ -35,6 +35,15 @@
  *      until the buddy can merge a block of the order (they are taken as
  *      dirty from then on: the fewer, the less a later pass mistakes clean
  *      memory for dirty).
+ *   6. Address space (the as_* hooks of kmem_pa_config, optional): while
+ *      as_tight says address space is scarce (an RLIMIT_AS), the policy
+ *      keeps only high frames and a pass unmaps what it releases
+ *      (as_unmap; a block it declines is released as usual). An unmapped
+ *      block is marked in its link (PA_REL_UNMAPPED) and mapped again
+ *      (as_map, lock held) when taken or returned to the buddy; one that
+ *      cannot be mapped stays in the pool (as_map_failed: the slow path
+ *      does not grow for it). Regions added with KMEM_PA_REGION_UNMAPPED
+ *      enter the pool unmapped.
  * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
  * steps plus one system call per released block; the policy test O(1).
  *
