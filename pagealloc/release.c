@@ -482,7 +482,7 @@ size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
 		kmem_atomic_store_relaxed(&pa->rel_decay_ns, now);
 	}
 	keep = peak > used + high ? peak - used : high;
-	if (pa->as_tight && pa->as_tight(pa->as_arg))
+	if (keep > high && pa->as_tight && pa->as_tight(pa->as_arg))
 		keep = high; /* address space is scarce: keep no peak's worth mapped */
 	if (free <= keep + keep / 4)
 		return 0;
