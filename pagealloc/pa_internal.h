@@ -260,6 +260,7 @@ struct kmem_pagealloc {
 	int (*as_map)(void *arg, void *block, size_t bytes);
 	void *as_arg;
 	bool as_map_failed;	/* lock: an as_map failed since the slow path last looked */
+	size_t rel_mapped;	/* lock: frames of released blocks that are mapped (relaxed reads) */
 
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;

@@ -297,6 +297,7 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_peak, sizeof(pa->rel_peak));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_decay_ns, sizeof(pa->rel_decay_ns));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_next, sizeof(pa->rel_next));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_mapped, sizeof(pa->rel_mapped));
 	KMEM_ANNOT_BENIGN_RACE(pa->client, sizeof(pa->client));
 	pa->magic = PA_MAGIC;
 	rc = kmem_pa_reaper_init(pa);

@@ -43,7 +43,9 @@
  *      (as_map, lock held) when taken or returned to the buddy; one that
  *      cannot be mapped stays in the pool (as_map_failed: the slow path
  *      does not grow for it). Regions added with KMEM_PA_REGION_UNMAPPED
- *      enter the pool unmapped.
+ *      enter the pool unmapped. A pass that finds the pool holding mapped
+ *      blocks while tight (released before the limit came, or fresh
+ *      regions mapped whole) unmaps those first (rel_unmap_mapped).
  * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
  * steps plus one system call per released block; the policy test O(1).
  *
@@ -139,6 +141,8 @@ static void rel_push_locked(struct kmem_pagealloc *pa, void *blk, unsigned o, bo
 	pa_annot_park(pa, blk, o);
 	pa->rel_head[o] = blk;
 	pa->rel_n[o]++;
+	if (!unmapped)
+		pa->rel_mapped += (size_t)1 << o;
 	kmem_relaxed_add_size(&pa->rel_frames, (size_t)1 << o);
 }
 
@@ -157,6 +161,8 @@ static void *rel_pop_locked(struct kmem_pagealloc *pa, unsigned o, bool *unmappe
 	KMEM_ASSERT(err == 0 && "P9: a released block carries its link");
 	(void)err;
 	pa->rel_n[o]--;
+	if (!*unmapped)
+		pa->rel_mapped -= (size_t)1 << o;
 	kmem_relaxed_add_size(&pa->rel_frames, -((size_t)1 << o));
 	return blk;
 }
@@ -376,6 +382,59 @@ void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa)
 		kmem_atomic_store_relaxed(&pa->rel_peak, used);
 }
 
+/* Address space became scarce after blocks were released mapped (madvise)
+ * or fresh regions mapped: unmap the released pool's mapped blocks of
+ * rel_order and up (rel_lock held; the system calls with no lock, the
+ * blocks counted busy meanwhile, as in a pass). Stops at the first block
+ * as_unmap declines. O(released blocks of those orders). */
+static void rel_unmap_mapped(struct kmem_pagealloc *pa)
+{
+	void *todo[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
+	size_t frames = 0;
+	bool refused = false;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
+	kmem_lock_acquire(&pa->lock);
+	for (unsigned o = pa->rel_order; o <= pa->max_order && pa->rel_mapped; o++) {
+		void *unm = NULL, *blk;
+		bool unmapped;
+
+		/* the mapped ones chained on todo[o] (through their links),
+		 * the others back on the list */
+		while ((blk = rel_pop_locked(pa, o, &unmapped)) != NULL) {
+			void **head = unmapped ? &unm : &todo[o];
+			int err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, *head, false));
+
+			KMEM_ASSERT(err == 0 && "a released block keeps a source tag");
+			(void)err;
+			*head = blk;
+			if (!unmapped)
+				frames += (size_t)1 << o;
+		}
+		for (void *next; unm; unm = next) {
+			next = kmem_pa_rel_next(pa, unm);
+			rel_untag(pa, unm);
+			rel_push_locked(pa, unm, o, true);
+		}
+	}
+	pa->busy_frames += frames; /* still free for the watermarks */
+	kmem_lock_release(&pa->lock);
+	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
+		for (void *blk = todo[o], *next; blk; blk = next) {
+			bool unmapped;
+
+			next = kmem_pa_rel_next(pa, blk);
+			rel_untag(pa, blk);
+			unmapped = !refused && pa->as_unmap(pa->as_arg, blk, pa_blk_bytes(pa, o)) == 0;
+			refused = !unmapped;
+			kmem_lock_acquire(&pa->lock);
+			rel_push_locked(pa, blk, o, unmapped);
+			pa->busy_frames -= (size_t)1 << o;
+			kmem_lock_release(&pa->lock);
+		}
+	}
+}
+
 /* Give back every free buddy block of rel_order and up beyond `keep` frames
  * (rel_lock held). Returns frames released. */
 static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
@@ -385,6 +444,8 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 	bool refused = false, tight = pa->as_unmap && pa->as_tight(pa->as_arg);
 
 	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
+	if (tight && pa_relaxed(&pa->rel_mapped))
+		rel_unmap_mapped(pa);
 	kmem_lock_acquire(&pa->lock);
 	/* out of the buddy, largest first; chains through the owner words
 	 * (source tags: a stray free of one is refused meanwhile) */
