@@ -29,7 +29,10 @@
  * (kmem_tctx.h); the frame service's reaper starts a thread and waits on a
  * condition variable with a deadline from kmem_now_ns(); releasing frames to
  * the OS uses kmem_pages_release(); the drop-in malloc reserves its arena
- * (kmem_pages_reserve) and commits it piece by piece as it grows, maps its
+ * (kmem_pages_reserve) and commits it piece by piece as it grows, or, to
+ * hold no address space it does not use (RLIMIT_AS), places it
+ * (kmem_pages_place) and maps and unmaps pieces (kmem_pages_map_at,
+ * kmem_pages_unmap_range) as it grows and shrinks; it maps its
  * huge blocks aligned and resizes them with kmem_pages_remap, and registers
  * its fork handlers with kmem_atfork().
  * Private to the library: not installed.
@@ -214,6 +217,52 @@ KMEM_HIDDEN int kmem_pages_commit(void *p, size_t bytes);
  * a negative errno (-ENOSYS without POSIX). A later commit reads zero. */
 KMEM_HIDDEN int kmem_pages_decommit(void *p, size_t bytes);
 
+/* ---- address-space limits and placed ranges ----------------------------------
+ *
+ * Under an address-space limit (RLIMIT_AS, `ulimit -v`) every mapping counts,
+ * a PROT_NONE reservation too, so a heap that must not hold address space it
+ * does not use places its range instead of reserving it: it picks addresses
+ * where nothing is mapped and the OS does not put mappings of its own
+ * choosing (kmem_pages_place), maps pieces there as it grows
+ * (kmem_pages_map_at, which never replaces a mapping) and unmaps pieces it
+ * gives back (kmem_pages_unmap_range). No firmware hook: without POSIX these
+ * fail and the limit reads as none.
+ *
+ *   place(R)        [.................. R: nothing mapped ..................]
+ *   map_at(p, n)    [.....|== n: read-write ==|.............................]
+ *   unmap_range     [.....|==|   hole   |=====|.............................]
+ */
+
+/* The address-space limit of the process now (RLIMIT_AS's soft limit), in
+ * bytes; SIZE_MAX when there is none or it cannot be read (no POSIX). One
+ * system call (getrlimit); async-signal-safe. */
+KMEM_HIDDEN size_t kmem_as_limit(void);
+/* A page-aligned address, a multiple of align (a power of two), for a range
+ * of bytes the caller will map piece by piece with kmem_pages_map_at: where
+ * nothing was mapped when asked (its first page checked), far from where
+ * the OS puts mappings it places itself (POSIX: half-way between the end of
+ * the program's data and the lowest fresh mapping, which the OS's own
+ * placement reaches only after mapping about half of the gap), so pieces
+ * mapped there later rarely find anything in the way. Nothing is mapped or
+ * reserved: the range costs nothing. NULL where no such gap of at least
+ * four times bytes exists, or without POSIX. O(1) system calls. */
+KMEM_HIDDEN void *kmem_pages_place(size_t bytes, size_t align);
+/* Map fresh zeroed read-write memory at exactly [p, p + bytes) (page
+ * aligned), never over an existing mapping (Linux: MAP_FIXED_NOREPLACE;
+ * where that is unknown, a hint whose result is checked), uncharged against
+ * the commit limit like a reservation (MAP_NORESERVE). 0; -EEXIST (part of
+ * the range is mapped already: nothing changed); -ENOMEM (the address-space
+ * limit, the map count or the OS refused); -ENOSYS without POSIX. Give it
+ * back with kmem_pages_unmap_range (any page-aligned part). */
+KMEM_HIDDEN int kmem_pages_map_at(void *p, size_t bytes);
+/* Unmap [p, p + bytes) (page aligned; a part of a mapping made with
+ * kmem_pages_map_at or kmem_pages_map): 0, the pages and their address
+ * space go back to the OS and the range no longer counts against the
+ * address-space limit; or a negative errno and the range is as it was
+ * (-ENOMEM: the OS could not split the mapping, its map count is full;
+ * -ENOSYS without POSIX). */
+KMEM_HIDDEN int kmem_pages_unmap_range(void *p, size_t bytes);
+
 /* ---- built-in backends (os_posix.c or os_none.c), under the hooks ---------- */
 KMEM_HIDDEN uint64_t kmem_os_now_ns(void);
 KMEM_HIDDEN void kmem_os_sleep_ns(uint64_t ns);
@@ -226,5 +275,9 @@ KMEM_HIDDEN int kmem_os_remap(void *p, size_t old_bytes, size_t new_bytes, void 
 KMEM_HIDDEN void *kmem_os_reserve(size_t bytes);
 KMEM_HIDDEN int kmem_os_commit(void *p, size_t bytes);
 KMEM_HIDDEN int kmem_os_decommit(void *p, size_t bytes);
+KMEM_HIDDEN size_t kmem_os_as_limit(void);
+KMEM_HIDDEN void *kmem_os_place(size_t bytes, size_t align);
+KMEM_HIDDEN int kmem_os_map_at(void *p, size_t bytes);
+KMEM_HIDDEN int kmem_os_unmap_range(void *p, size_t bytes);
 
 #endif /* KMEM_THREAD_H */

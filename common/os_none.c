@@ -4,7 +4,8 @@
  * kmem_port_set_hooks() (include/kmem/port.h) or goes without. No aligned
  * mapping, remapping or address-space reservation either, and these have
  * no hook: a heap on firmware is given its memory (a static array, a
- * linker-script region) rather than reserving and committing it.
+ * linker-script region) rather than reserving and committing it; no
+ * address-space limit (SIZE_MAX), no placed ranges.
  */
 #include "kmem_port.h"
 
@@ -76,6 +77,32 @@ int kmem_os_commit(void *p, size_t bytes)
 }
 
 int kmem_os_decommit(void *p, size_t bytes)
+{
+	(void)p;
+	(void)bytes;
+	return -ENOSYS;
+}
+
+size_t kmem_os_as_limit(void)
+{
+	return SIZE_MAX;
+}
+
+void *kmem_os_place(size_t bytes, size_t align)
+{
+	(void)bytes;
+	(void)align;
+	return NULL;
+}
+
+int kmem_os_map_at(void *p, size_t bytes)
+{
+	(void)p;
+	(void)bytes;
+	return -ENOSYS;
+}
+
+int kmem_os_unmap_range(void *p, size_t bytes)
 {
 	(void)p;
 	(void)bytes;

@@ -3,7 +3,10 @@
  * the pages go back to the kernel and read zero on the next touch), aligned
  * mappings trimmed with munmap, mremap (Linux), and address-space
  * reservations: PROT_NONE MAP_NORESERVE mappings, committed with mprotect
- * and decommitted with a fresh MAP_FIXED PROT_NONE mapping. Under the
+ * and decommitted with a fresh MAP_FIXED PROT_NONE mapping; the
+ * address-space limit (getrlimit RLIMIT_AS), placed ranges (half-way
+ * between the program break and a fresh mapping) mapped piece by piece
+ * with MAP_FIXED_NOREPLACE and unmapped with munmap. Under the
  * firmware hooks (process.c), which override the clock, sleep, map, unmap
  * and release; the rest has no hook.
  */
@@ -15,6 +18,7 @@
 #if defined(__linux__)
 #include <sys/random.h>
 #endif
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,4 +164,89 @@ int kmem_os_decommit(void *p, size_t bytes)
 	void *r = mmap(p, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 
 	return r == MAP_FAILED ? -errno : 0;
+}
+
+size_t kmem_os_as_limit(void)
+{
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY ||
+	    (uintmax_t)r.rlim_cur >= SIZE_MAX)
+		return SIZE_MAX;
+	return (size_t)r.rlim_cur;
+}
+
+#if defined(__linux__) && !defined(MAP_FIXED_NOREPLACE)
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older kernels take it as a hint */
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0 /* a hint, checked below */
+#endif
+
+/* mmap exactly at p or not at all: the flag where the kernel knows it, the
+ * result checked where it does not (then it was a hint). */
+static int map_exact(void *p, size_t bytes, int prot)
+{
+	void *r = mmap(p, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+		       -1, 0);
+
+	if (r == MAP_FAILED)
+		return errno == EEXIST ? -EEXIST : -ENOMEM;
+	if (r != p) {
+		munmap(r, bytes);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* Half-way between the program's data (the break) and where the kernel
+ * puts a fresh mapping: the kernel's own placement moves away from the
+ * second towards the first (top-down; bottom-up in the legacy layout moves
+ * from the lower mapping area up), and the break moves up from the first,
+ * so each would have to cover about half of the gap before it reaches the
+ * range.
+ *
+ *   break b          range: mid +- bytes / 2            fresh mapping m
+ *   |.............[=========== bytes ===========]...............|
+ *                 <------- gap >= 4 * bytes: margins >= 1.5 * bytes ----->
+ */
+void *kmem_os_place(size_t bytes, size_t align)
+{
+	size_t pg = page_size();
+	uintptr_t m, b, lo_edge, hi_edge, mid, start;
+	void *probe, *brk_end;
+
+	if (!bytes || align < pg || (align & (align - 1)) || bytes > SIZE_MAX / 8)
+		return NULL;
+	probe = mmap(NULL, pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (probe == MAP_FAILED)
+		return NULL;
+	munmap(probe, pg);
+	brk_end = sbrk(0);
+	if (brk_end == (void *)-1)
+		return NULL;
+	m = (uintptr_t)probe;
+	b = (uintptr_t)brk_end;
+	lo_edge = m < b ? m : b;
+	hi_edge = m < b ? b : m;
+	if (hi_edge - lo_edge < 4 * bytes + 2 * align)
+		return NULL;
+	mid = lo_edge + (hi_edge - lo_edge) / 2;
+	start = (mid - bytes / 2) & ~(uintptr_t)(align - 1);
+	/* its first page must be free now (the rest is checked piece by
+	 * piece as it is mapped) */
+	if (map_exact((void *)start, pg, PROT_NONE) != 0)
+		return NULL;
+	munmap((void *)start, pg);
+	return (void *)start;
+}
+
+int kmem_os_map_at(void *p, size_t bytes)
+{
+	return map_exact(p, bytes, PROT_READ | PROT_WRITE);
+}
+
+int kmem_os_unmap_range(void *p, size_t bytes)
+{
+	return munmap(p, bytes) == 0 ? 0 : -errno;
 }

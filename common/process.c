@@ -118,6 +118,26 @@ int kmem_pages_decommit(void *p, size_t bytes)
 	return kmem_os_decommit(p, bytes);
 }
 
+size_t kmem_as_limit(void)
+{
+	return kmem_os_as_limit();
+}
+
+void *kmem_pages_place(size_t bytes, size_t align)
+{
+	return kmem_os_place(bytes, align);
+}
+
+int kmem_pages_map_at(void *p, size_t bytes)
+{
+	return kmem_os_map_at(p, bytes);
+}
+
+int kmem_pages_unmap_range(void *p, size_t bytes)
+{
+	return kmem_os_unmap_range(p, bytes);
+}
+
 /* ---- thread identity ---------------------------------------------------- */
 
 #ifdef KMEM_HAVE_PTHREAD

@@ -6,10 +6,14 @@
  * Set-up: the first call (or the constructor) runs km_setup once, with
  * km.state 0 -> 1 -> 2 (ready) or -1 (failed); calls made from inside the
  * set-up (km_in_init) and calls racing with it get bootstrap blocks or wait.
- * The arena is reserved (kmem_pages_reserve: no memory behind it until
- * grow commits a piece; KMEM_ARENA, halved until the reservation succeeds);
- * its owner table is one reservation committed whole at once, its pages
- * touched as used. Every OS call goes through the port layer
+ * The arena (KMEM_ARENA) and its owner table are placed
+ * (kmem_pages_place: an address range where nothing is mapped, which costs
+ * nothing; grow maps pieces of both, and free blocks are unmapped again
+ * under an address-space limit: decision 17); where no range can be
+ * placed, they are reserved as before (kmem_pages_reserve: the arena
+ * halved until the reservation succeeds, from half of RLIMIT_AS under a
+ * limit; the owner table committed whole, its pages touched as used).
+ * Every OS call goes through the port layer
  * (common/kmem_thread.h), fork handlers too. The frame service runs with
  * KMEM_PA_RELEASE: free memory beyond what the release policy keeps goes
  * back to the system, and fresh regions start in its released pool.
@@ -190,25 +194,34 @@ static int first_region(void *arg, struct kmem_buddy *b)
 	return kmem_km_grow(NULL, NULL, 1) ? 0 : -ENOMEM;
 }
 
-static bool km_setup(void)
+/* The arena and its owner table, placed (nothing mapped: grow maps pieces)
+ * or, where no range can be placed, reserved as one range (the owner table
+ * committed whole). Decision 17. */
+static bool km_arena(size_t arena, size_t limit)
 {
-	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), tab, isz;
-	struct kmem_stack_config cfg;
-	struct kmem_stack st;
-	void *inst, *res = NULL;
+	size_t tab;
+	void *res = NULL;
+	uintptr_t base;
 
-	km_read_env();
-	kmem_error_sink_init(&km.sink);
-	km.sink.report = km_report;
-	if (km.abort_on_error)
-		km.sink.flags |= KMEM_ERROR_ABORT;
-	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
-	    kmem_lock_init(&km.trace_lock, true))
-		return false;
-	/* the arena: reserved, aligned to the largest block */
 	if (arena < KM_ARENA_MIN)
 		arena = KM_ARENA_MIN;
 	arena &= ~(KM_BLOCK_MAX - 1);
+	/* owner table: one word per frame, whole pages, right below the arena */
+	tab = (arena >> KM_FRAME_SHIFT) * sizeof(void *);
+	tab = (tab + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
+	base = (uintptr_t)kmem_pages_place(tab + arena, KM_BLOCK_MAX);
+	if (base) {
+		km.placed = true;
+		km.lo = base + tab;
+		km.hi = km.lo + arena;
+		km.next = km.top = km.lo; /* km.frames 0: grow maps owner words as it goes */
+		km.owner = (void **)(km.lo - ((arena >> KM_FRAME_SHIFT) * sizeof(void *)));
+		return true;
+	}
+	/* reserved: the range counts against an address-space limit whole, so
+	 * under one it starts at half the limit */
+	while (limit != SIZE_MAX && arena > KM_ARENA_MIN && arena > limit / 2)
+		arena /= 2;
 	for (; arena >= KM_ARENA_MIN; arena /= 2) {
 		res = kmem_pages_reserve(arena + KM_BLOCK_MAX);
 		if (res)
@@ -217,7 +230,7 @@ static bool km_setup(void)
 	if (!res)
 		return false;
 	km.lo = ((uintptr_t)res + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
-	km.hi = km.lo + arena;
+	km.hi = km.top = km.lo + arena;
 	km.next = km.lo;
 	km.frames = arena >> KM_FRAME_SHIFT;
 	/* owner table: committed at once, its pages touched as used
@@ -231,6 +244,44 @@ static bool km_setup(void)
 		kmem_pages_unreserve(km.owner, tab);
 		return false;
 	}
+	return true;
+}
+
+static bool km_setup(void)
+{
+	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), isz, limit, high;
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	void *inst;
+
+	km_read_env();
+	kmem_error_sink_init(&km.sink);
+	km.sink.report = km_report;
+	if (km.abort_on_error)
+		km.sink.flags |= KMEM_ERROR_ABORT;
+	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
+	    kmem_lock_init(&km.trace_lock, true))
+		return false;
+	KMEM_ANNOT_BENIGN_RACE(&km.frames, sizeof(km.frames)); /* see malloc_internal.h */
+	limit = kmem_km_as_limit(true);
+	if (!km_arena(arena, limit))
+		return false;
+	high = km.high;
+	if (km.placed && limit != SIZE_MAX) {
+		/* under a limit the first region is small (it is mapped whole:
+		 * the layers' set-up takes from it before the frame service
+		 * exists), and the high watermark, also what the release step
+		 * keeps, at most half of it */
+		size_t first = (km.high << KM_FRAME_SHIFT) * 2, most = limit / 8;
+
+		if (first > most)
+			first = most;
+		if (first < KM_REGION_FIRST_TIGHT)
+			first = KM_REGION_FIRST_TIGHT;
+		km.first_region = (first + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
+		if (high > (km.first_region >> KM_FRAME_SHIFT) / 2)
+			high = (km.first_region >> KM_FRAME_SHIFT) / 2;
+	}
 
 	/* the layers in one call (kmem/stack.h); the first region is added
 	 * by the grow hook, from the stack's callback, before the frame
@@ -241,9 +292,9 @@ static bool km_setup(void)
 	cfg.buddy.name = "kmem-malloc";
 	cfg.buddy.max_order = KM_MAX_ORDER;
 	cfg.buddy.max_regions = KMEM_BUDDY_REGION_LIMIT;
-	cfg.buddy.owner_table = km.owner;
+	cfg.buddy.owner_table = km.owner;	/* pages mapped as regions come (placed) */
 	cfg.buddy.owner_base = (void *)km.lo;
-	cfg.buddy.owner_frames = km.frames;
+	cfg.buddy.owner_frames = (km.hi - km.lo) >> KM_FRAME_SHIFT;
 	cfg.add_regions = first_region;
 	cfg.pa.name = "kmem-malloc";
 	/* malloc promises no zeroes: only calloc's page blocks ask for them
@@ -255,8 +306,15 @@ static bool km_setup(void)
 	cfg.pa.release_order = KM_RELEASE_ORDER;
 	cfg.pa.wmark_min = KM_WMARK_LOW / 2;
 	cfg.pa.wmark_low = KM_WMARK_LOW;
-	cfg.pa.wmark_high = km.high;
+	cfg.pa.wmark_high = high;
 	cfg.pa.grow = kmem_km_grow;
+	if (km.placed) {
+		/* free blocks stop counting against an address-space limit
+		 * (decision 17): unmapped while the limit is there */
+		cfg.pa.as_tight = kmem_km_as_tight;
+		cfg.pa.as_unmap = kmem_km_as_unmap;
+		cfg.pa.as_map = kmem_km_as_map;
+	}
 	cfg.slab.name = "kmem-malloc";
 	cfg.slab.debug_flags = km.debug;
 	cfg.slab.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */

@@ -8,9 +8,12 @@
  *
  * Algorithm:
  *   1. One process-wide heap (the only global instance in kmem), made on the
- *      first call: a reserved range of address space (the arena, 64 GiB by
- *      default, kmem_pages_reserve), a buddy allocator over it with one owner
- *      table for the whole arena, a frame service (pagealloc) in front, and a
+ *      first call: a range of address space (the arena, 64 GiB by default)
+ *      placed where nothing is mapped and nothing mapped yet
+ *      (kmem_pages_place; reserved with kmem_pages_reserve where no range
+ *      can be placed: decision 17), a buddy allocator over it with one
+ *      owner table for the whole arena (its pages mapped as the arena
+ *      grows: km.top, km.frames), a frame service (pagealloc) in front, and a
  *      slab instance on the frame service for kmalloc's size classes,
  *      assembled by kmem_stack_init (heap.c).
  *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
@@ -26,16 +29,25 @@
  *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
  *      (malloc.c).
  *   4. Growth: when the frame service runs short it calls grow(), which
- *      commits the next piece of the arena (kmem_pages_commit) and adds it
- *      as fresh memory (kmem_pa_add_region, KMEM_PA_REGION_ZERO: 64 MiB, or
- *      a quarter of what is in use, up to 1 GiB). Growth comes before
- *      reclaim (pages.c).
+ *      maps the next piece of the arena and its owner words
+ *      (kmem_pages_map_at; kmem_pages_commit when reserved) and adds it as
+ *      fresh memory (kmem_pa_add_region, KMEM_PA_REGION_ZERO: 64 MiB, or a
+ *      quarter of what is in use, up to 4 GiB: the whole 64 GiB in 35 of
+ *      the buddy's 64 regions). Under an address-space limit (RLIMIT_AS,
+ *      re-read as the heap grows) the piece is added unmapped
+ *      (KMEM_PA_REGION_UNMAPPED, at most the limit) and the frame service
+ *      maps each block as it hands it out (the as_map hook). Growth comes
+ *      before reclaim (pages.c).
  *   5. Memory back to the OS: the frame service's release step
  *      (KMEM_PA_RELEASE, run inline in the freeing thread) keeps max(high,
  *      recent peak - used) free frames resident and gives free blocks of
  *      64 KiB and more beyond that back, holding them in its released
  *      pool; they read zero, so calloc's zeroed requests take them without
- *      a memset. The drop-in keeps no frame state of its own.
+ *      a memset. Under an address-space limit (placed arena: the as_tight
+ *      and as_unmap hooks) it keeps only `high` free frames and unmaps the
+ *      blocks it releases, so they stop counting against the limit; they
+ *      are mapped again before reuse. The drop-in keeps no frame state of
+ *      its own.
  * Bounds: malloc/free O(1) plus the layer below (kmem_alloc's fast path is a
  * magazine pop); realloc O(size); the huge path O(1) expected (hash).
  *
@@ -43,11 +55,11 @@
  *   malloc.c  the C API (malloc, free, calloc, realloc, the aligned calls,
  *             malloc_usable_size) with the inlined fast paths, and the size
  *             dispatch to slab, page blocks and huge mappings
- *   heap.c    heap set-up: environment (KMEM_*), arena reservation, the
+ *   heap.c    heap set-up: environment (KMEM_*), arena placement, the
  *             layers' configuration, lazy init, the bootstrap arena, error
  *             reports, fork handlers
- *   pages.c   the page path: page blocks, the frame service's grow hook,
- *             trim, kmem_malloc_trim
+ *   pages.c   the page path: page blocks, the frame service's grow hook
+ *             and address-space hooks, trim, kmem_malloc_trim
  *   huge.c    huge blocks: one mapping each, in a hash table
  *   trace.c   KMEM_TRACE: per-thread record buffers and the trace file
  *   stats.c   checks and statistics (kmem/malloc.h extras, KMEM_STATS and
@@ -97,9 +109,11 @@
 #define KM_SMALL_MAX ((size_t)8192)		/* kmalloc's largest class */
 #define KM_ALIGN 16u
 #define KM_REGION_MIN ((size_t)64 << 20)
-#define KM_REGION_MAX ((size_t)1 << 30)
+#define KM_REGION_MAX ((size_t)4 << 30)	/* 64 GiB in 35 regions (buddy: 64 at most) */
+#define KM_REGION_FIRST_TIGHT ((size_t)4 << 20)	/* the least first region under an address-space limit */
+#define KM_AS_RECHECK_NS 10000000u		/* RLIMIT_AS read again after 10 ms */
 #define KM_ARENA_DEFAULT ((size_t)64 << 30)
-#define KM_ARENA_MIN ((size_t)256 << 20)
+#define KM_ARENA_MIN ((size_t)64 << 20)
 #define KM_RELEASE_ORDER 4u			/* release blocks of 64 KiB and up */
 #define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
@@ -128,10 +142,20 @@ struct km_heap {
 	struct kmem_pagealloc *pa;
 	struct kmem_slab *s;
 	struct kmem_error_sink sink;
-	uintptr_t lo, hi;	/* the arena */
-	uintptr_t next;		/* end of the part made read-write (grow lock) */
-	size_t frames;		/* arena frames */
-	void **owner;		/* owner table, one word per arena frame */
+	uintptr_t lo, hi;	/* the arena's range (placed or reserved) */
+	uintptr_t top;		/* [lo, top): owner words readable; grows (atomic, grow lock) */
+	uintptr_t next;		/* end of the regions added (grow lock) */
+	/* (top - lo) / frame: the free fast path's bound; stored with release
+	 * under the grow lock, read there with a plain load (one instruction
+	 * fewer than an atomic load, which the compiler will not fold into
+	 * the compare): a stale value only sends a block of a region just
+	 * added to the slow path, which reads km.top atomically */
+	size_t frames;
+	void **owner;		/* owner table, one word per arena frame from lo */
+	bool placed;		/* the range is placed, not reserved (decision 17) */
+	size_t first_region;	/* its size when set-up ran under a limit, else 0 */
+	size_t as_limit;	/* RLIMIT_AS as last read (atomic) */
+	uint64_t as_read_ns;	/* when (atomic) */
 	struct kmem_lock grow_lock, huge_lock, trace_lock;
 	struct km_huge *huge;	/* open addressing, huge_cap slots (huge lock) */
 	size_t huge_cap, huge_n, huge_used;
@@ -172,6 +196,13 @@ KMEM_HIDDEN void *kmem_km_boot_alloc(size_t size, size_t align);
 KMEM_HIDDEN size_t kmem_km_boot_size(const void *p);
 
 /* ---- defined in pages.c -------------------------------------------------------- */
+/* The address-space limit (SIZE_MAX: none), read again if `now` or if the
+ * last read is KM_AS_RECHECK_NS old. Any thread. */
+KMEM_HIDDEN size_t kmem_km_as_limit(bool now);
+/* The frame service's address-space hooks (placed arena only). */
+KMEM_HIDDEN int kmem_km_as_tight(void *arg);
+KMEM_HIDDEN int kmem_km_as_unmap(void *arg, void *block, size_t bytes);
+KMEM_HIDDEN int kmem_km_as_map(void *arg, void *block, size_t bytes);
 /* The frame service's grow hook (pa NULL: the first region, before it
  * exists). */
 KMEM_HIDDEN size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames);
@@ -229,7 +260,7 @@ static inline unsigned ceil_log2(size_t x)
 
 static inline bool in_arena(const void *p)
 {
-	return (uintptr_t)p - km.lo < km.hi - km.lo;
+	return (uintptr_t)p - km.lo < kmem_atomic_load_relaxed(&km.top) - km.lo;
 }
 
 static inline size_t frame_index(const void *p)

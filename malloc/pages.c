@@ -9,7 +9,19 @@
  *      to a quarter or less trims it in place (kmem_pa_trim).
  *   2. grow(): a new region of the arena made read-write and added to the
  *      frame service as fresh memory (KMEM_PA_REGION_ZERO: its released
- *      pool, used once no dirty block is left).
+ *      pool, used once no dirty block is left). A placed arena (decision
+ *      17) maps the region's owner words first; under an address-space
+ *      limit it maps no more: the region goes to the released pool
+ *      unmapped (KMEM_PA_REGION_UNMAPPED) and the frame service maps each
+ *      block as it takes it (kmem_km_as_map). Sizes: a quarter of what the
+ *      arena has, 64 MiB to 4 GiB (64 GiB in 35 regions), at most the
+ *      limit; the first one, when set-up runs under a limit, twice the
+ *      high watermark within 4 MiB .. limit / 8 (heap.c).
+ *   3. Address space back (placed arena, under a limit): the frame
+ *      service's release step unmaps the blocks it releases
+ *      (kmem_km_as_unmap) and keeps only `high` free frames mapped
+ *      (kmem_km_as_tight); without a limit it only madvises them (an
+ *      unmapped hole costs a kernel map entry).
  * Giving memory back to the system is the frame service's release step
  * (KMEM_PA_RELEASE, run inline in the freeing thread): the heap keeps no
  * frame state of its own.
@@ -38,9 +50,58 @@
 
 /* ---- growth (the frame service's hook) ------------------------------------------------ */
 
+size_t kmem_km_as_limit(bool now)
+{
+	uint64_t t = kmem_now_ns();
+
+	if (now || t - kmem_atomic_load_relaxed(&km.as_read_ns) >= KM_AS_RECHECK_NS) {
+		kmem_atomic_store_relaxed(&km.as_limit, kmem_as_limit());
+		kmem_atomic_store_relaxed(&km.as_read_ns, t);
+	}
+	return kmem_atomic_load_relaxed(&km.as_limit);
+}
+
+int kmem_km_as_tight(void *arg)
+{
+	(void)arg;
+	return kmem_km_as_limit(false) != SIZE_MAX;
+}
+
+int kmem_km_as_unmap(void *arg, void *block, size_t bytes)
+{
+	(void)arg;
+	return kmem_pages_unmap_range(block, bytes);
+}
+
+int kmem_km_as_map(void *arg, void *block, size_t bytes)
+{
+	(void)arg;
+	return kmem_pages_map_at(block, bytes);
+}
+
+/* Placed arena: map the owner words of [km.top, upto) and publish the new
+ * bound (grow lock held). upto - km.lo a multiple of 2 MiB (whole pages of
+ * owner words). */
+static bool owner_map(uintptr_t upto)
+{
+	size_t from = (km.top - km.lo) >> KM_FRAME_SHIFT, to = (upto - km.lo) >> KM_FRAME_SHIFT;
+
+	if (upto <= km.top)
+		return true;
+	if (kmem_pages_map_at(km.owner + from, (to - from) * sizeof(void *)) != 0)
+		return false;
+	/* readers that see the old bound take the slow path: a block of the
+	 * new region reaches a thread only through the frame service's lock,
+	 * taken after this */
+	kmem_atomic_store_release(&km.frames, to);
+	kmem_atomic_store_release(&km.top, upto);
+	return true;
+}
+
 size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
-	size_t want = frames << KM_FRAME_SHIFT, have, sz, meta_sz, added = 0;
+	size_t want = frames << KM_FRAME_SHIFT, have, sz, meta_sz, limit, added = 0;
+	bool lazy = false;
 	void *meta;
 	int err;
 
@@ -50,34 +111,64 @@ size_t kmem_km_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	 * address space is cheap). pa is NULL for the first region, added
 	 * before the frame service exists. */
 	kmem_lock_acquire(&km.grow_lock);
+	limit = kmem_km_as_limit(true);
 	have = km.next - km.lo;
 	sz = have / 4;
 	if (sz < KM_REGION_MIN)
 		sz = KM_REGION_MIN;
 	if (sz > KM_REGION_MAX)
 		sz = KM_REGION_MAX;
+	if (km.placed && limit != SIZE_MAX) {
+		/* under an address-space limit: the region's range is mapped
+		 * block by block as the frame service takes it (its
+		 * metadata, 0.4% of it, is all it costs until then), and is
+		 * no larger than the limit; the first one (taken from by the
+		 * layers' set-up before the frame service exists) is mapped,
+		 * and small */
+		size_t cap = limit & ~(KM_BLOCK_MAX - 1);
+
+		if (sz > cap)
+			sz = cap > KM_BLOCK_MAX ? cap : KM_BLOCK_MAX;
+		lazy = pa != NULL;
+		if (!pa && km.first_region)
+			sz = km.first_region;
+	}
 	if (sz < want)
 		sz = want;
-	sz = (sz + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1);
+	if (pa || !km.first_region) /* regions end on a largest-block boundary */
+		sz = ((km.next + sz + KM_BLOCK_MAX - 1) & ~(KM_BLOCK_MAX - 1)) - km.next;
 	if (sz > km.hi - km.next)
-		sz = (km.hi - km.next) & ~(KM_BLOCK_MAX - 1);
+		sz = km.hi - km.next;
 	if (sz < want || !sz)
 		goto out;
-	if (kmem_pages_commit((void *)km.next, sz) != 0)
-		goto out;
-	meta_sz = kmem_buddy_region_meta_size(km.b, (void *)km.next, sz);
-	meta = kmem_pages_map(meta_sz);
-	if (!meta) {
-		(void)kmem_pages_decommit((void *)km.next, sz);
+	if (km.placed) {
+		if (!owner_map(km.next + sz))
+			goto out;
+		if (!lazy) {
+			err = kmem_pages_map_at((void *)km.next, sz);
+			if (err == -ENOMEM && pa)
+				lazy = true; /* a limit lowered since: map as taken */
+			else if (err)
+				goto out;
+		}
+	} else if (kmem_pages_commit((void *)km.next, sz) != 0) {
 		goto out;
 	}
-	if (pa)
-		err = kmem_pa_add_region(pa, (void *)km.next, sz, meta, meta_sz, KMEM_PA_REGION_ZERO);
-	else
+	meta_sz = kmem_buddy_region_meta_size(km.b, (void *)km.next, sz);
+	meta = kmem_pages_map(meta_sz);
+	err = -ENOMEM;
+	if (meta && pa)
+		err = kmem_pa_add_region(pa, (void *)km.next, sz, meta, meta_sz,
+					 lazy ? KMEM_PA_REGION_UNMAPPED : KMEM_PA_REGION_ZERO);
+	else if (meta)
 		err = kmem_buddy_add_region(km.b, (void *)km.next, sz, meta, meta_sz);
 	if (err) {
-		kmem_pages_unmap(meta, meta_sz);
-		(void)kmem_pages_decommit((void *)km.next, sz);
+		if (meta)
+			kmem_pages_unmap(meta, meta_sz);
+		if (!km.placed)
+			(void)kmem_pages_decommit((void *)km.next, sz);
+		else if (!lazy)
+			(void)kmem_pages_unmap_range((void *)km.next, sz);
 		goto out;
 	}
 	km.next += sz;

@@ -457,6 +457,11 @@ static int check_released_locked(struct kmem_pagealloc *pa, struct check_err *er
 				return check_fail(b, "P9: released block is not a used buddy block of its order");
 			if (!kmem_pa_rel_holds(pa, b))
 				return check_fail(b, "P9: released block without its source tag");
+			if (kmem_pa_rel_unmapped(pa, b)) {
+				if (!pa->as_map)
+					return check_fail(b, "P9: unmapped released block without the as_map hook");
+				continue; /* not mapped: nothing to read */
+			}
 			KMEM_ANNOT_DEFINED(first, sizeof(w0));
 			KMEM_ANNOT_DEFINED(last, sizeof(w1));
 			memcpy(&w0, first, sizeof(w0));

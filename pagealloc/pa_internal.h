@@ -71,7 +71,10 @@
  *       (kmem/page_source.h) linking the next block of the list; the list
  *       holds rel_n[o] blocks; rel_frames equals the sum of rel_n[o] << o;
  *       every released block reads zero (checked at its first and last
- *       words: reading more would bring released memory back).
+ *       words: reading more would bring released memory back) unless its
+ *       link marks it unmapped (PA_REL_UNMAPPED: given back with the
+ *       as_unmap hook, or never mapped; nothing may read it), which only
+ *       an instance with the as_map hook has.
  *
  * Locks, in order, and what they protect:
  *   rel_lock     one release pass at a time (release.c); taken before lock,
@@ -251,6 +254,13 @@ struct kmem_pagealloc {
 	uint64_t rel_decay_ns;	/* last decay of rel_peak (relaxed) */
 	size_t rel_next;	/* buddy free frames that make a pass worth it */
 	uint64_t released_reused;	/* relaxed atomic */
+	/* address-space hooks (kmem_pa_config's as_*; NULL: none) */
+	int (*as_tight)(void *arg);
+	int (*as_unmap)(void *arg, void *block, size_t bytes);
+	int (*as_map)(void *arg, void *block, size_t bytes);
+	void *as_arg;
+	bool as_map_failed;	/* lock: an as_map failed since the slow path last looked */
+	size_t rel_mapped;	/* lock: frames of released blocks that are mapped (relaxed reads) */
 
 	/* counters: under lock, or relaxed atomics where no lock is held */
 	uint64_t allocs, frees, pcp_hits, pcp_refills, pcp_drains, zero_hits;
@@ -501,6 +511,8 @@ KMEM_HIDDEN size_t kmem_pa_rel_return_all_locked(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void *kmem_pa_rel_merge_take_locked(struct kmem_pagealloc *pa, unsigned order);
 KMEM_HIDDEN bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk);
 KMEM_HIDDEN void *kmem_pa_rel_next(struct kmem_pagealloc *pa, const void *blk);
+/* Whether released block blk is unmapped (its link's mark; P9). */
+KMEM_HIDDEN bool kmem_pa_rel_unmapped(struct kmem_pagealloc *pa, const void *blk);
 KMEM_HIDDEN void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void *kmem_pa_meta_alloc(struct kmem_pagealloc *pa, unsigned order, bool locked);

@@ -249,6 +249,12 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	pa->grow = cfg->grow;
 	pa->grow_arg = cfg->grow_arg;
 	pa->rel_order = cfg->release_order;
+	if (!cfg->as_map != !cfg->as_unmap || (cfg->as_unmap && !cfg->as_tight))
+		return -EINVAL; /* unmapped blocks need a way back */
+	pa->as_tight = cfg->as_tight;
+	pa->as_unmap = cfg->as_unmap;
+	pa->as_map = cfg->as_map;
+	pa->as_arg = cfg->as_arg;
 	strncpy(pa->name, cfg->name ? cfg->name : "pagealloc", PA_NAME_MAX - 1);
 	/* pool arrays: zeroed pools hold zero_high >> order blocks, dirty
 	 * pools as many */
@@ -291,6 +297,7 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_peak, sizeof(pa->rel_peak));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_decay_ns, sizeof(pa->rel_decay_ns));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_next, sizeof(pa->rel_next));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_mapped, sizeof(pa->rel_mapped));
 	KMEM_ANNOT_BENIGN_RACE(pa->client, sizeof(pa->client));
 	pa->magic = PA_MAGIC;
 	rc = kmem_pa_reaper_init(pa);

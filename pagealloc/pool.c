@@ -290,6 +290,7 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 
 			if (pa->nclients)
 				floor += kmem_pa_reserved_for_others(pa, cl);
+			pa->as_map_failed = false;
 			if (free >= n + floor) {
 				blk = take_locked(pa, order, need_zero, &zeroed);
 				if (blk && free - n < pa->wmin)
@@ -299,8 +300,10 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 			}
 			/* enough frames but no block this big (fragmented):
 			 * growing beats reclaim too */
-			if (!blk && pa->grow)
+			if (!blk && pa->grow && !pa->as_map_failed)
 				want_grow = true;
+			else if (!blk && pa->as_map_failed)
+				want_grow = false; /* address space is short, not frames */
 			/* short of zeroed blocks: the thread's own dirty
 			 * ones are already out of the free count */
 			if (!blk && p && p->l[order].nd)

@@ -35,6 +35,17 @@
  *      until the buddy can merge a block of the order (they are taken as
  *      dirty from then on: the fewer, the less a later pass mistakes clean
  *      memory for dirty).
+ *   6. Address space (the as_* hooks of kmem_pa_config, optional): while
+ *      as_tight says address space is scarce (an RLIMIT_AS), the policy
+ *      keeps only high frames and a pass unmaps what it releases
+ *      (as_unmap; a block it declines is released as usual). An unmapped
+ *      block is marked in its link (PA_REL_UNMAPPED) and mapped again
+ *      (as_map, lock held) when taken or returned to the buddy; one that
+ *      cannot be mapped stays in the pool (as_map_failed: the slow path
+ *      does not grow for it). Regions added with KMEM_PA_REGION_UNMAPPED
+ *      enter the pool unmapped. A pass that finds the pool holding mapped
+ *      blocks while tight (released before the limit came, or fresh
+ *      regions mapped whole) unmaps those first (rel_unmap_mapped).
  * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
  * steps plus one system call per released block; the policy test O(1).
  *
@@ -57,9 +68,28 @@
 
 /* ---- the list links (owner words) -------------------------------------------- */
 
-static uintptr_t rel_link(const struct kmem_pagealloc *pa, const void *next)
+/* A link's mark for a block that is not mapped (the as_* hooks): the bit
+ * below the source bit, above every frame number (kmem_pa_rel_init checks).
+ *   tag value = SOURCE | [UNMAPPED] | next block's frame number (0: end) */
+#define PA_REL_UNMAPPED (KMEM_OWNER_TAG_SOURCE >> 1)
+
+static uintptr_t rel_link(const struct kmem_pagealloc *pa, const void *next, bool unmapped)
 {
-	return KMEM_OWNER_TAG_SOURCE | (next ? (uintptr_t)next >> pa->frame_shift : 0);
+	return KMEM_OWNER_TAG_SOURCE | (unmapped ? PA_REL_UNMAPPED : 0) |
+	       (next ? (uintptr_t)next >> pa->frame_shift : 0);
+}
+
+static uintptr_t rel_tag(struct kmem_pagealloc *pa, const void *blk)
+{
+	uintptr_t v = 0;
+
+	(void)kmem_buddy_get_tag(pa->b, blk, &v);
+	return v;
+}
+
+bool kmem_pa_rel_unmapped(struct kmem_pagealloc *pa, const void *blk)
+{
+	return (rel_tag(pa, blk) & PA_REL_UNMAPPED) != 0;
 }
 
 bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk)
@@ -73,38 +103,51 @@ bool kmem_pa_rel_holds(struct kmem_pagealloc *pa, const void *blk)
 /* The block after blk on its list (NULL at the end). */
 void *kmem_pa_rel_next(struct kmem_pagealloc *pa, const void *blk)
 {
-	uintptr_t v = 0;
+	uintptr_t v = rel_tag(pa, blk) & ~(KMEM_OWNER_TAG_SOURCE | PA_REL_UNMAPPED);
 
-	(void)kmem_buddy_get_tag(pa->b, blk, &v);
-	v &= ~KMEM_OWNER_TAG_SOURCE;
 	return v ? (void *)(v << pa->frame_shift) : NULL;
 }
 
-/* Clear the source tag of blk, whose link is next. */
-static void rel_untag(struct kmem_pagealloc *pa, void *blk, const void *next)
+/* Clear the source tag of blk (a chained block: its link). */
+static void rel_untag(struct kmem_pagealloc *pa, void *blk)
 {
-	int err = kmem_buddy_clear_tag(pa->b, blk, rel_link(pa, next));
+	int err = kmem_buddy_clear_tag(pa->b, blk, rel_tag(pa, blk));
 
 	KMEM_ASSERT(err == 0 && "a chained block carries its link");
 	(void)err;
 }
 
-/* Push a block of order o, already given back or never touched. */
-static void rel_push_locked(struct kmem_pagealloc *pa, void *blk, unsigned o)
+/* Map an unmapped block of order o again (the as_map hook; lock held):
+ * true, or false and the failure noted for the slow path (no grow for it). */
+static bool rel_map_locked(struct kmem_pagealloc *pa, void *blk, unsigned o)
+{
+	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
+	if (pa->as_map(pa->as_arg, blk, pa_blk_bytes(pa, o)) == 0)
+		return true;
+	pa->as_map_failed = true;
+	return false;
+}
+
+/* Push a block of order o, already given back or never touched (unmapped:
+ * given back with as_unmap, or never mapped). */
+static void rel_push_locked(struct kmem_pagealloc *pa, void *blk, unsigned o, bool unmapped)
 {
 	int err;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the released pool needs the instance lock");
-	err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, pa->rel_head[o]));
+	err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, pa->rel_head[o], unmapped));
 	KMEM_ASSERT(err == 0 && "P9: a released block takes a source tag");
 	(void)err;
 	pa_annot_park(pa, blk, o);
 	pa->rel_head[o] = blk;
 	pa->rel_n[o]++;
+	if (!unmapped)
+		pa->rel_mapped += (size_t)1 << o;
 	kmem_relaxed_add_size(&pa->rel_frames, (size_t)1 << o);
 }
 
-static void *rel_pop_locked(struct kmem_pagealloc *pa, unsigned o)
+/* Pop a block of order o; *unmapped says whether its link marked it. */
+static void *rel_pop_locked(struct kmem_pagealloc *pa, unsigned o, bool *unmapped)
 {
 	void *blk = pa->rel_head[o];
 	int err;
@@ -113,10 +156,13 @@ static void *rel_pop_locked(struct kmem_pagealloc *pa, unsigned o)
 	if (!blk)
 		return NULL;
 	pa->rel_head[o] = kmem_pa_rel_next(pa, blk);
-	err = kmem_buddy_clear_tag(pa->b, blk, rel_link(pa, pa->rel_head[o]));
+	*unmapped = kmem_pa_rel_unmapped(pa, blk);
+	err = kmem_buddy_clear_tag(pa->b, blk, rel_link(pa, pa->rel_head[o], *unmapped));
 	KMEM_ASSERT(err == 0 && "P9: a released block carries its link");
 	(void)err;
 	pa->rel_n[o]--;
+	if (!*unmapped)
+		pa->rel_mapped -= (size_t)1 << o;
 	kmem_relaxed_add_size(&pa->rel_frames, -((size_t)1 << o));
 	return blk;
 }
@@ -133,6 +179,12 @@ int kmem_pa_rel_init(struct kmem_pagealloc *pa)
 	if (pa->rel_order == 0 || pa->rel_order > pa->max_order)
 		pa->rel_order = pa->rel_order ? pa->max_order : o;
 	pa->rel_decay_ns = kmem_now_ns();
+	if ((UINTPTR_MAX >> pa->frame_shift) >= PA_REL_UNMAPPED) {
+		/* frame numbers would reach the mark: no unmapped blocks */
+		pa->as_tight = NULL;
+		pa->as_unmap = NULL;
+		pa->as_map = NULL;
+	}
 	return kmem_lock_init(&pa->rel_lock, true);
 }
 
@@ -144,7 +196,8 @@ void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order)
 	if (!pa_relaxed(&pa->rel_frames))
 		return NULL;
 	for (unsigned o = order; o <= pa->max_order; o++) {
-		void *blk = rel_pop_locked(pa, o);
+		bool unmapped;
+		void *blk = rel_pop_locked(pa, o, &unmapped);
 
 		if (!blk)
 			continue;
@@ -154,7 +207,11 @@ void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order)
 			KMEM_ASSERT(pieces == (int)(o - order) + 1 && "P9: a released block splits");
 			(void)pieces;
 			for (unsigned j = order; j < o; j++)
-				rel_push_locked(pa, (char *)blk + (pa->frame_size << j), j);
+				rel_push_locked(pa, (char *)blk + (pa->frame_size << j), j, unmapped);
+		}
+		if (unmapped && !rel_map_locked(pa, blk, order)) {
+			rel_push_locked(pa, blk, order, true); /* address space is short */
+			return NULL;
 		}
 		pa_count(&pa->released_reused, (uint64_t)1 << order);
 		return blk;
@@ -166,9 +223,14 @@ void *kmem_pa_rel_take_locked(struct kmem_pagealloc *pa, unsigned order)
 static size_t rel_return_order_locked(struct kmem_pagealloc *pa, unsigned o)
 {
 	size_t frames = 0;
+	bool unmapped;
 	void *blk;
 
-	while ((blk = rel_pop_locked(pa, o)) != NULL) {
+	while ((blk = rel_pop_locked(pa, o, &unmapped)) != NULL) {
+		if (unmapped && !rel_map_locked(pa, blk, o)) {
+			rel_push_locked(pa, blk, o, true); /* stays released */
+			break;
+		}
 		KMEM_ANNOT_UNDEFINED(blk, pa_blk_bytes(pa, o));
 		kmem_buddy_free(pa->b, blk);
 		frames += (size_t)1 << o;
@@ -214,7 +276,7 @@ void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa)
 		void *blk;
 
 		while ((blk = kmem_buddy_alloc(pa->b, o)) != NULL)
-			rel_push_locked(pa, blk, o);
+			rel_push_locked(pa, blk, o, false);
 	}
 	kmem_lock_release(&pa->lock);
 }
@@ -262,14 +324,19 @@ void kmem_pa_grown(struct kmem_pagealloc *pa, size_t frames)
 int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size, void *meta,
 		       size_t meta_size, unsigned flags)
 {
-	int err = kmem_buddy_add_region(pa->b, base, size, meta, meta_size);
+	bool unmapped = (flags & KMEM_PA_REGION_UNMAPPED) != 0;
 	uintptr_t pfn, end, shift = pa->frame_shift;
+	int err;
 
+	if (unmapped && (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok || !pa->as_map || !meta))
+		return -EINVAL; /* nobody could map its blocks, or the buddy would write it */
+	err = kmem_buddy_add_region(pa->b, base, size, meta, meta_size);
 	if (err)
 		return err;
 	kmem_lock_acquire(&pa->lock);
 	managed_update_locked(pa);
-	if ((flags & KMEM_PA_REGION_ZERO) && (pa->flags & KMEM_PA_RELEASE) && pa->rel_ok) {
+	if ((flags & (KMEM_PA_REGION_ZERO | KMEM_PA_REGION_UNMAPPED)) && (pa->flags & KMEM_PA_RELEASE) &&
+	    pa->rel_ok) {
 		/* the buddy's greedy cover of the region, claimed block by
 		 * block; one it will not give (the frame table carved from
 		 * the region) stays in the buddy, taken as dirty */
@@ -283,7 +350,9 @@ int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size, void 
 			if (kmem_flsptr(end - pfn) < o)
 				o = kmem_flsptr(end - pfn);
 			if (kmem_buddy_claim(pa->b, (void *)(pfn << shift), o) == 0)
-				rel_push_locked(pa, (void *)(pfn << shift), o);
+				rel_push_locked(pa, (void *)(pfn << shift), o, unmapped);
+			else if (unmapped) /* the buddy keeps it: it must be there */
+				(void)pa->as_map(pa->as_arg, (void *)(pfn << shift), pa_blk_bytes(pa, o));
 			pfn += (uintptr_t)1 << o;
 		}
 	}
@@ -313,15 +382,70 @@ void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa)
 		kmem_atomic_store_relaxed(&pa->rel_peak, used);
 }
 
+/* Address space became scarce after blocks were released mapped (madvise)
+ * or fresh regions mapped: unmap the released pool's mapped blocks of
+ * rel_order and up (rel_lock held; the system calls with no lock, the
+ * blocks counted busy meanwhile, as in a pass). Stops at the first block
+ * as_unmap declines. O(released blocks of those orders). */
+static void rel_unmap_mapped(struct kmem_pagealloc *pa)
+{
+	void *todo[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
+	size_t frames = 0;
+	bool refused = false;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
+	kmem_lock_acquire(&pa->lock);
+	for (unsigned o = pa->rel_order; o <= pa->max_order && pa->rel_mapped; o++) {
+		void *unm = NULL, *blk;
+		bool unmapped;
+
+		/* the mapped ones chained on todo[o] (through their links),
+		 * the others back on the list */
+		while ((blk = rel_pop_locked(pa, o, &unmapped)) != NULL) {
+			void **head = unmapped ? &unm : &todo[o];
+			int err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, *head, false));
+
+			KMEM_ASSERT(err == 0 && "a released block keeps a source tag");
+			(void)err;
+			*head = blk;
+			if (!unmapped)
+				frames += (size_t)1 << o;
+		}
+		for (void *next; unm; unm = next) {
+			next = kmem_pa_rel_next(pa, unm);
+			rel_untag(pa, unm);
+			rel_push_locked(pa, unm, o, true);
+		}
+	}
+	pa->busy_frames += frames; /* still free for the watermarks */
+	kmem_lock_release(&pa->lock);
+	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
+		for (void *blk = todo[o], *next; blk; blk = next) {
+			bool unmapped;
+
+			next = kmem_pa_rel_next(pa, blk);
+			rel_untag(pa, blk);
+			unmapped = !refused && pa->as_unmap(pa->as_arg, blk, pa_blk_bytes(pa, o)) == 0;
+			refused = !unmapped;
+			kmem_lock_acquire(&pa->lock);
+			rel_push_locked(pa, blk, o, unmapped);
+			pa->busy_frames -= (size_t)1 << o;
+			kmem_lock_release(&pa->lock);
+		}
+	}
+}
+
 /* Give back every free buddy block of rel_order and up beyond `keep` frames
  * (rel_lock held). Returns frames released. */
 static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 {
 	void *kept[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL }, *out[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
 	size_t kept_frames = 0, out_frames = 0, released = 0;
-	bool refused = false;
+	bool refused = false, tight = pa->as_unmap && pa->as_tight(pa->as_arg);
 
 	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
+	if (tight && pa_relaxed(&pa->rel_mapped))
+		rel_unmap_mapped(pa);
 	kmem_lock_acquire(&pa->lock);
 	/* out of the buddy, largest first; chains through the owner words
 	 * (source tags: a stray free of one is refused meanwhile) */
@@ -331,7 +455,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 		while ((blk = kmem_buddy_alloc(pa->b, o)) != NULL) {
 			size_t n = (size_t)1 << o;
 			void **head = kept_frames + n <= keep ? &kept[o] : &out[o];
-			int err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, *head));
+			int err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, *head, false));
 
 			KMEM_ASSERT(err == 0 && "a block of a release pass takes a source tag");
 			(void)err;
@@ -347,7 +471,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
 		for (void *blk = kept[o], *next; blk; blk = next) {
 			next = kmem_pa_rel_next(pa, blk);
-			rel_untag(pa, blk, next);
+			rel_untag(pa, blk);
 			kmem_buddy_free(pa->b, blk);
 		}
 	}
@@ -357,16 +481,23 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
 		for (void *blk = out[o], *next; blk; blk = next) {
 			size_t bytes = pa_blk_bytes(pa, o);
+			bool unmapped = false;
 			int r = -1;
 
 			next = kmem_pa_rel_next(pa, blk);
-			rel_untag(pa, blk, next);
+			rel_untag(pa, blk);
 			KMEM_ANNOT_UNDEFINED(blk, bytes);
-			if (!refused)
-				r = kmem_pages_release(blk, bytes); /* no lock held */
+			/* no lock held: address space back under a limit, else
+			 * the memory only (a split mapping costs a map entry) */
+			if (tight && pa->as_unmap(pa->as_arg, blk, bytes) == 0) {
+				r = 0;
+				unmapped = true;
+			} else if (!refused) {
+				r = kmem_pages_release(blk, bytes);
+			}
 			kmem_lock_acquire(&pa->lock);
 			if (r == 0) {
-				rel_push_locked(pa, blk, o);
+				rel_push_locked(pa, blk, o, unmapped);
 				released += (size_t)1 << o;
 			} else {
 				refused = true; /* no release on this system: keep it */
@@ -412,6 +543,8 @@ size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
 		kmem_atomic_store_relaxed(&pa->rel_decay_ns, now);
 	}
 	keep = peak > used + high ? peak - used : high;
+	if (keep > high && pa->as_tight && pa->as_tight(pa->as_arg))
+		keep = high; /* address space is scarce: keep no peak's worth mapped */
 	if (free <= keep + keep / 4)
 		return 0;
 	if (!decayed && free < kmem_atomic_load_relaxed(&pa->rel_next))

@@ -200,6 +200,36 @@ struct kmem_pa_config {
 	 * (0: the order of 64 KiB, or max_order if smaller; capped at
 	 * max_order). Smaller blocks are not worth a system call each. */
 	unsigned release_order;
+	/* Optional address-space hooks (all NULL: none), for a consumer whose
+	 * free memory must stop counting against an address-space limit
+	 * (RLIMIT_AS: madvise gives the memory back but keeps the mapping,
+	 * which still counts). With KMEM_PA_RELEASE:
+	 *   as_tight(arg)  asked by the release policy before each check
+	 *                  (no lock held, so cheap: a cached value): nonzero
+	 *                  while address space is scarce; the policy then
+	 *                  keeps only `high` free frames resident (the recent
+	 *                  peak keeps nothing: free address space is what
+	 *                  other mappings need) and releases through as_unmap.
+	 *   as_unmap(arg, block, bytes)  give a block's address space back
+	 *                  (munmap): 0, the block is unmapped and the frame
+	 *                  service will not touch it until as_map has mapped it
+	 *                  again; nonzero: declined or failed, the block is
+	 *                  released the ordinary way (kmem_pages_release). Only
+	 *                  called while as_tight says so. No lock held.
+	 *   as_map(arg, block, bytes)  map an unmapped block again, reading
+	 *                  zero (not over anything else: kmem_pages_map_at):
+	 *                  0, or nonzero and the block stays unmapped and
+	 *                  released (the allocation goes on without it, and
+	 *                  grow is not called for it: address space, not
+	 *                  frames, is short). Called with the instance lock
+	 *                  held, before an unmapped block is handed out or goes
+	 *                  back to the buddy.
+	 * Required by KMEM_PA_REGION_UNMAPPED. Blocks of a released pool that
+	 * are unmapped are marked in their link (P9 does not read them). */
+	int (*as_tight)(void *arg);
+	int (*as_unmap)(void *arg, void *block, size_t bytes);
+	int (*as_map)(void *arg, void *block, size_t bytes);
+	void *as_arg;
 };
 
 /* Fill cfg with the defaults (buddy still to be set). O(1). */
@@ -213,7 +243,8 @@ KMEM_API size_t kmem_pa_sizeof(void);
  * is not started (kmem_pa_reaper_start()). Returns 0 and sets *out, or:
  *   -EINVAL  cfg, buddy, mem or out NULL, mem misaligned, watermarks not
  *            min < low < high <= managed, zero_low > zero_high, an
- *            unknown flag or policy;
+ *            unknown flag or policy, as_map without as_unmap or the
+ *            reverse, as_unmap without as_tight;
  *   -ENOSPC  mem_size < kmem_pa_sizeof();
  *   -ENOMEM  the buddy has no room for the pool arrays;
  *   other    a lock or the thread-cache key could not be created.
@@ -259,14 +290,21 @@ KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned orde
 /* Flags of kmem_pa_add_region. */
 #define KMEM_PA_REGION_ZERO 0x1u	/* the memory reads zero and is not resident
 					 * yet (fresh from the system) */
+/* The region's address range is not mapped yet (a placed range): its blocks
+ * go to the released pool as unmapped blocks, mapped through the as_map
+ * hook when taken. Implies KMEM_PA_REGION_ZERO; needs KMEM_PA_RELEASE, the
+ * as_map hook and an external frame table (meta not NULL). */
+#define KMEM_PA_REGION_UNMAPPED 0x2u
 
 /* Add a region to the instance's buddy (kmem_buddy_add_region: the same
  * arguments and errors; meta NULL carves the frame table from the region)
  * and count its frames as managed; for a grow() hook, or any time. With
  * KMEM_PA_REGION_ZERO and KMEM_PA_RELEASE the region's blocks go to the
  * released pool instead of the buddy (they read zero and cost no memory
- * until used; allocations take dirty blocks first). Returns 0 or the
- * buddy's negative errno. Thread-safe; O(buddy's add_region + blocks of
+ * until used; allocations take dirty blocks first); with
+ * KMEM_PA_REGION_UNMAPPED they go there unmapped. Returns 0 or the buddy's
+ * negative errno; -EINVAL for KMEM_PA_REGION_UNMAPPED without
+ * KMEM_PA_RELEASE, the as_map hook, owner words or meta (nothing added). Thread-safe; O(buddy's add_region + blocks of
  * the region * log regions). */
 KMEM_API KMEM_MUST_CHECK int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size,
 						void *meta, size_t meta_size, unsigned flags);

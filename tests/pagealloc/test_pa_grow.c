@@ -9,6 +9,7 @@
 #include <kmem/slab.h>
 #include <kmem/stack.h>
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +28,39 @@ struct gfx {
 	unsigned added, limit;
 	unsigned grow_calls;
 	bool zero_regions;	/* grow adds regions with KMEM_PA_REGION_ZERO */
+	/* address-space hooks (gfx_as before gfx_init): "unmapped" blocks are
+	 * made PROT_NONE, so any read of one faults */
+	bool tight, map_fails;
+	size_t unmapped_bytes, mapped_bytes;
 };
+
+static bool gfx_as;	/* the next gfx_init installs the as_* hooks */
+
+static int as_tight(void *arg)
+{
+	return ((struct gfx *)arg)->tight;
+}
+
+static int as_unmap(void *arg, void *block, size_t bytes)
+{
+	struct gfx *g = arg;
+
+	assert_int_equal(mprotect(block, bytes, PROT_NONE), 0);
+	g->unmapped_bytes += bytes;
+	return 0;
+}
+
+static int as_map(void *arg, void *block, size_t bytes)
+{
+	struct gfx *g = arg;
+
+	if (g->map_fails)
+		return -ENOMEM;
+	assert_int_equal(mprotect(block, bytes, PROT_READ | PROT_WRITE), 0);
+	memset(block, 0, bytes); /* mapped again: reads zero */
+	g->mapped_bytes += bytes;
+	return 0;
+}
 
 static size_t grow_cb(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
@@ -94,6 +127,12 @@ static void gfx_init(struct gfx *g, unsigned limit, unsigned flags)
 	cfg.pa.wmark_high = 64;
 	cfg.pa.grow = grow_cb;
 	cfg.pa.grow_arg = g;
+	if (gfx_as) {
+		cfg.pa.as_tight = as_tight;
+		cfg.pa.as_unmap = as_unmap;
+		cfg.pa.as_map = as_map;
+		cfg.pa.as_arg = g;
+	}
 	isz = kmem_stack_sizeof(&cfg);
 	assert_true(isz > 0);
 	g->inst = test_aligned(64, isz);
@@ -114,6 +153,7 @@ static void gfx_fini(struct gfx *g)
 		free(g->meta[i]);
 	free(g->inst);
 	free(g->owner);
+	assert_int_equal(mprotect(g->range, CHUNKS * CHUNK, PROT_READ | PROT_WRITE), 0);
 	free(g->range);
 }
 
@@ -371,6 +411,95 @@ static void test_add_region_zero(void **state)
 	gfx_fini(&g);
 }
 
+/* The address-space hooks (decision 17): while as_tight says so, the
+ * release step unmaps what it releases (PROT_NONE here: a read of an
+ * unmapped block faults, so the checker's P9 walk and every take prove
+ * they read nothing unmapped) and keeps only `high`; taken blocks are
+ * mapped again and read zero; a block that cannot be mapped stays released
+ * and the allocation fails without growing; a region added unmapped enters
+ * the pool unmapped; without tightness blocks are only released, and a pass
+ * once tight unmaps those. */
+static void test_release_unmapped(void **state)
+{
+	struct gfx g;
+	struct kmem_pa_stats st;
+	void *big[12], *z, *blk;
+	unsigned calls;
+	size_t msz;
+
+	(void)state;
+	gfx_as = true;
+	gfx_init(&g, 2, KMEM_PA_RELEASE);
+	gfx_as = false;
+	/* not tight: released, not unmapped */
+	for (int i = 0; i < 12; i++) {
+		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+		assert_non_null(big[i]);
+		scribble(big[i], 4);
+	}
+	for (int i = 0; i < 12; i++)
+		kmem_pa_free(g.pa, big[i], 4);
+	assert_true(kmem_pa_release(g.pa, 0) > 0);
+	assert_int_equal(g.unmapped_bytes, 0);
+	/* a limit comes: the next pass unmaps what was released mapped */
+	g.tight = true;
+	(void)kmem_pa_release(g.pa, 0);
+	assert_true(g.unmapped_bytes >= 12 * 16 * FR);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	g.unmapped_bytes = 0;
+	/* tight: released blocks are unmapped */
+	for (int i = 0; i < 12; i++) {
+		big[i] = kmem_pa_alloc(g.pa, 4, 0);
+		assert_non_null(big[i]);
+		scribble(big[i], 4);
+	}
+	assert_true(g.mapped_bytes >= 12 * 16 * FR); /* taken: mapped again first */
+	for (int i = 0; i < 12; i++)
+		kmem_pa_free(g.pa, big[i], 4);
+	assert_true(kmem_pa_release(g.pa, 0) > 0);
+	assert_true(g.unmapped_bytes >= 12 * 16 * FR);
+	assert_int_equal(kmem_pa_check(g.pa), 0); /* P9 skips the unmapped ones */
+	/* taken: mapped again, reading zero without a memset of ours */
+	z = kmem_pa_alloc(g.pa, 5, KMEM_PAGE_ZERO);
+	assert_non_null(z);
+	assert_true(g.mapped_bytes >= 32 * FR);
+	assert_true(reads_zero(z, 5));
+	scribble(z, 5);
+	/* mapping fails: NULL, no growth for it, the pool intact */
+	while ((blk = kmem_buddy_alloc(g.b, 0)) != NULL) /* empty the buddy */
+		;
+	g.map_fails = true;
+	calls = g.grow_calls;
+	assert_null(kmem_pa_alloc(g.pa, 3, KMEM_PAGE_NOWAIT));
+	assert_int_equal(g.grow_calls, calls);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	g.map_fails = false;
+	blk = kmem_pa_alloc(g.pa, 3, KMEM_PAGE_NOWAIT);
+	assert_non_null(blk);
+	assert_true(reads_zero(blk, 3));
+	kmem_pa_free(g.pa, blk, 3);
+	kmem_pa_free(g.pa, z, 5);
+	/* a region added unmapped: needs its meta, enters the pool unmapped */
+	{
+		char *base = (char *)g.range + g.added * CHUNK;
+
+		st = gstats(&g);
+		msz = kmem_buddy_region_meta_size(g.b, base, CHUNK);
+		assert_int_equal(kmem_pa_add_region(g.pa, base, CHUNK, NULL, 0, KMEM_PA_REGION_UNMAPPED),
+				 -EINVAL);
+		g.meta[g.added] = test_aligned(64, msz);
+		assert_int_equal(mprotect(base, CHUNK, PROT_NONE), 0);
+		assert_int_equal(kmem_pa_add_region(g.pa, base, CHUNK, g.meta[g.added], msz,
+						    KMEM_PA_REGION_UNMAPPED),
+				 0);
+		g.added++;
+		assert_int_equal(gstats(&g).released_held, st.released_held + CHUNK / FR);
+		assert_int_equal(kmem_pa_check(g.pa), 0);
+	}
+	assert_int_equal(kmem_error_total(&g.rec.sink), 0);
+	gfx_fini(&g); /* destroy maps every unmapped block back to the buddy */
+}
+
 /* Without KMEM_PA_RELEASE nothing is released, whatever is free. */
 static void test_release_off(void **state)
 {
@@ -617,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_release_now_and_reuse),
 		cmocka_unit_test(test_add_region_zero),
 		cmocka_unit_test(test_release_off),
+		cmocka_unit_test(test_release_unmapped),
 		cmocka_unit_test(test_buddy_split_claim),
 #ifdef KMEM_HAVE_PTHREAD
 		cmocka_unit_test(test_release_lazy_reaper),
