@@ -38,7 +38,10 @@ static void test_redzone_overflow_and_underflow(void **state)
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
 	assert_ptr_equal(f.rec.last.ptr, p);
 	assert_non_null(strstr(f.rec.detail, "red zone after the object overwritten at offset 40"));
-	assert_non_null(strstr(f.rec.detail, "last allocated by 0x"));
+	assert_non_null(f.rec.last.alloc_by); /* the records sit before the object: intact */
+	assert_int_equal(f.rec.last.size, 40);
+	assert_non_null(strstr(f.rec.line, "(block of 40 bytes)"));
+	assert_non_null(strstr(f.rec.line, "last allocated by 0x"));
 	assert_string_equal(f.rec.last.instance, "rz");
 	check_clean(c); /* the zone was repaired and the object freed */
 	assert_int_equal(sfx_stats(c).active_objs, 1);
@@ -144,8 +147,10 @@ static void test_double_free_and_wrong_cache_report_users(void **state)
 	kmem_cache_free(c, p); /* plain free: checked at once on a debug cache */
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
 	assert_non_null(strstr(f.rec.detail, "already free"));
-	assert_non_null(strstr(f.rec.detail, "freed by 0x"));
-	assert_null(strstr(f.rec.detail, "freed by (nil)"));
+	assert_non_null(strstr(f.rec.line, "freed by 0x"));
+	assert_null(strstr(f.rec.line, "freed by (nil)"));
+	assert_non_null(f.rec.last.free_by);
+	assert_int_equal(f.rec.last.size, 24);
 	kmem_cache_free(c, q);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 1);
 	assert_non_null(strstr(f.rec.detail, "'d'"));
@@ -175,7 +180,8 @@ static void test_leak_report_names_allocator(void **state)
 	kmem_cache_destroy(c);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 1);
 	assert_ptr_equal(f.rec.last.ptr, p);
-	assert_non_null(strstr(f.rec.detail, "last allocated by 0x"));
+	assert_non_null(f.rec.last.alloc_by);
+	assert_non_null(strstr(f.rec.line, "last allocated by 0x"));
 	sfx_fini(&f);
 }
 
