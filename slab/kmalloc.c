@@ -198,23 +198,45 @@ void *kmem_zalloc(struct kmem_slab *s, size_t size)
 	return p;
 }
 
-void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
+void *kmem_alloc_track_caller(struct kmem_slab *s, size_t size, const void *caller)
+{
+	void *p;
+
+	if (KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, &p)))
+		return slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], p, size);
+	return alloc_other(s, size, caller);
+}
+
+void *kmem_alloc_aligned_track_caller(struct kmem_slab *s, size_t size, size_t align, const void *caller)
 {
 	size_t want;
 
 	if (!size || !kmem_is_pow2(align))
 		return NULL;
 	if (align <= 8)
-		return kmem_alloc(s, size);
+		return kmem_alloc_track_caller(s, size, caller);
 	want = size > align ? size : align;
 	if (want <= s->class_max) {
-		/* the smallest power-of-two class that holds it: aligned to its size */
-		for (unsigned i = s->size_index[(want - 1) >> 3]; i < s->nr_classes; i++)
-			if (kmem_is_pow2(s->kmalloc[i]->size))
-				return kmem_alloc(s, s->kmalloc[i]->size);
+		/* the smallest power-of-two class that holds it: aligned to its
+		 * size; the size asked for is what its red zone guards */
+		for (unsigned i = s->size_index[(want - 1) >> 3]; i < s->nr_classes; i++) {
+			struct kmem_cache *c = s->kmalloc[i];
+			void *p;
+
+			if (!kmem_is_pow2(c->size))
+				continue;
+			if (mag_pop(c, &p))
+				return slab_annot_alloc(c, p, size);
+			return kmem_mag_alloc_slow(c, size, caller); /* annotates */
+		}
 		want = s->class_max + 1; /* none: a block */
 	}
-	return kmem_alloc(s, want); /* larger: blocks are aligned to their size */
+	return alloc_other(s, want, caller); /* larger: blocks are aligned to their size */
+}
+
+void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
+{
+	return kmem_alloc_aligned_track_caller(s, size, align, KMEM_RETURN_ADDRESS());
 }
 
 /* The kmalloc cache p belongs to, and its owner word; or the status a free
@@ -299,12 +321,28 @@ void kmem_free(struct kmem_slab *s, void *p)
 	free_slow(s, p, KMEM_RETURN_ADDRESS());
 }
 
+void kmem_free_track_caller(struct kmem_slab *s, void *p, const void *caller)
+{
+	const void *own = kmem_slab_owner_fast(s, p);
+
+	if (KMEM_LIKELY(kmem_kmalloc_push(s, own, p))) {
+		slab_annot_free(((const struct slab *)own)->cache, p); /* validated */
+		return;
+	}
+	free_slow(s, p, caller);
+}
+
 enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p)
 {
 	return free_from(s, p, KMEM_RETURN_ADDRESS());
 }
 
 size_t kmem_usable_size(struct kmem_slab *s, const void *p)
+{
+	return kmem_usable_size_track_caller(s, p, KMEM_RETURN_ADDRESS());
+}
+
+size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const void *caller)
 {
 	struct kmem_cache *c;
 	const char *why = "";
@@ -317,7 +355,7 @@ size_t kmem_usable_size(struct kmem_slab *s, const void *p)
 	if (st == KMEM_OK)
 		st = kmem_cache_obj_state(c, own, p);
 	if (st != KMEM_OK) {
-		kmem_slab_report(s, c, st, p, KMEM_RETURN_ADDRESS(), "kmem_usable_size: %s",
+		kmem_slab_report(s, c, st, p, caller, "kmem_usable_size: %s",
 				 c ? "not the start of a live object" : why);
 		return 0;
 	}
