@@ -14,6 +14,18 @@
  * KMEM_PA_RELEASE: free memory beyond what the release policy keeps goes
  * back to the system, and fresh regions start in its released pool.
  *
+ * Environment: every KMEM_* value is validated (env_size, env_words,
+ * env_choice); one that does not parse gets one warning naming the variable
+ * and the accepted values, and the default. KMEM_VERBOSE=1 prints the
+ * effective configuration once the heap is set up.
+ *
+ * Reports (km_report): one line, one prefix, the size the program asked for
+ * and its callers (the exported entry points pass their return address
+ * down), each address symbolised with dladdr; written, with the warnings and
+ * the exit statistics, to km.report_fd, stderr duplicated at start-up
+ * (F_DUPFD_CLOEXEC, from KM_REPORT_FD_MIN), so a program that closes stderr
+ * before exit still shows them.
+ *
  * Locking: see malloc_internal.h; the fork handlers (decision 16) take the
  * C library's stdio list lock and then every lock of the heap in that order
  * (prepare), and release them in reverse (parent, child) - in a process with
