@@ -248,8 +248,12 @@ static void test_track_caller_and_records_survive_overflow(void **state)
 	/* the neighbour (lowest free object first: the next slot, whose
 	 * records and left zone the overflow reached): records not believed */
 	assert_true(q > p && q - p <= 128);
-	kmem_free_track_caller(f.s, q, free_site);
+	assert_int_equal(kmem_slab_check(f.s), -EFAULT); /* the checker sees them too (T1) */
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 2);
+	assert_ptr_equal(f.rec.last.ptr, q);
+	assert_null(f.rec.last.alloc_by);
+	kmem_free_track_caller(f.s, q, free_site);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 3);
 	assert_ptr_equal(f.rec.last.ptr, q);
 	assert_null(f.rec.last.alloc_by);
 	assert_int_equal(f.rec.last.size, 0);
@@ -271,7 +275,7 @@ static void test_track_caller_and_records_survive_overflow(void **state)
 	assert_int_equal(kmem_usable_size(f.s, a), 40);
 	test_poke(&a[40], 'y');
 	kmem_free_track_caller(f.s, a, free_site);
-	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 3);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 4);
 	assert_ptr_equal(f.rec.last.alloc_by, alloc_site);
 	assert_int_equal(f.rec.last.size, 40);
 	assert_int_equal(kmem_slab_check(f.s), 0);
