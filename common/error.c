@@ -67,16 +67,22 @@ unsigned long kmem_error_total(const struct kmem_error_sink *sink)
 int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
 {
 	char order[24] = "";
+	char size[48] = "";
+	char who[80] = "";
 	char caller[40] = "";
 
 	if (r->order >= 0)
 		snprintf(order, sizeof(order), " (order %d)", r->order);
+	if (r->size)
+		snprintf(size, sizeof(size), " (block of %zu bytes)", r->size);
+	if (r->alloc_by || r->free_by)
+		snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by, r->free_by);
 	if (r->caller)
 		snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
-	return snprintf(buf, len, "kmem: %s '%s': %s of %p%s: %s%s",
+	return snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
 			r->component ? r->component : "?", r->instance ? r->instance : "?",
-			kmem_status_name(r->status), r->ptr, order,
-			r->detail ? r->detail : "", caller);
+			kmem_status_name(r->status), r->ptr, order, size,
+			r->detail ? r->detail : "", who, caller);
 }
 
 void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_report *r)

@@ -25,7 +25,7 @@
 #define KMEM_RETURN_ADDRESS() __builtin_return_address(0)
 
 #ifdef NDEBUG
-#define KMEM_ASSERT(cond) ((void)0)
+#define KMEM_ASSERT(cond) ((void)sizeof(!!(cond))) /* unevaluated: its operands count as used */
 #else
 #define KMEM_ASSERT(cond) assert(cond)
 #endif

@@ -18,6 +18,18 @@
  * KMEM_PA_RELEASE: free memory beyond what the release policy keeps goes
  * back to the system, and fresh regions start in its released pool.
  *
+ * Environment: every KMEM_* value is validated (env_size, env_words,
+ * env_choice); one that does not parse gets one warning naming the variable
+ * and the accepted values, and the default. KMEM_VERBOSE=1 prints the
+ * effective configuration once the heap is set up.
+ *
+ * Reports (km_report): one line, one prefix, the size the program asked for
+ * and its callers (the exported entry points pass their return address
+ * down), each address symbolised with dladdr; written, with the warnings and
+ * the exit statistics, to km.report_fd, stderr duplicated at start-up
+ * (F_DUPFD_CLOEXEC, from KM_REPORT_FD_MIN), so a program that closes stderr
+ * before exit still shows them.
+ *
  * Locking: see malloc_internal.h; the fork handlers (decision 16) take the
  * C library's stdio list lock and then every lock of the heap in that order
  * (prepare), and release them in reverse (parent, child) - in a process with
@@ -27,6 +39,7 @@
 #define _GNU_SOURCE
 #include "malloc_internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -55,29 +68,81 @@ void kmem_km_write_all(int fd, const void *buf, size_t len)
 	}
 }
 
+/* Where reports, warnings and exit statistics go: a descriptor duplicated
+ * from stderr at start-up (close-on-exec, at KM_REPORT_FD_MIN or above), so
+ * a program that closes stderr before exit (coreutils' close_stdout, an
+ * atexit handler) still shows them; -1 when stderr was closed at start-up. */
+static void km_say(const char *s, size_t n)
+{
+	if (km.report_fd > 2) /* 0 (zero-initialised) before km_read_env */
+		kmem_km_write_all(km.report_fd, s, n);
+}
+
+/* " 0x55d0c0de1234 (prog+0x1234, main)": addr with the object file holding
+ * it, its offset there (what addr2line takes) and the nearest symbol, as
+ * dladdr(3) knows them; the bare address where it knows nothing (a static
+ * link: glibc's dladdr knows only dlopen'ed objects there). */
+static void km_sym(struct kmem_fmt *f, const void *a)
+{
+	Dl_info di;
+
+	if (!a) {
+		kmem_fmt_printf(f, " (none)");
+		return;
+	}
+	kmem_fmt_printf(f, " %p", a);
+	if (dladdr(a, &di) && di.dli_fname && di.dli_fname[0]) {
+		const char *base = strrchr(di.dli_fname, '/');
+
+		kmem_fmt_printf(f, " (%s+%#tx%s%s)", base ? base + 1 : di.dli_fname,
+				(const char *)a - (const char *)di.dli_fbase, di.dli_sname ? ", " : "",
+				di.dli_sname ? di.dli_sname : "");
+	}
+}
+
+/* The heap's error sink: one line per report, one prefix, the program's
+ * size first and the layer's words (slab 'kmalloc-48') last, as detail:
+ *   kmem-malloc: redzone of 0x7f..050 (block of 40 bytes): written past the
+ *   size asked for at offset 40 (byte 0x78) of a 48-byte object; allocated
+ *   by 0x55.. (prog+0x11d6, main), freed by (unknown); called from 0x55..
+ *   (prog+0x1204, main) [slab 'kmalloc-48']
+ * The core's kmem_error_format prints the same fields without symbols. */
 static void km_report(void *arg, const struct kmem_error_report *r)
 {
-	char line[320];
-	int n;
+	char line[640];
+	struct kmem_fmt f;
+	size_t n;
 
 	(void)arg;
 	if (km.quiet)
 		return;
-	n = kmem_error_format(r, line, sizeof(line) - 1);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	kmem_fmt_init(&f, line, sizeof(line) - 1);
+	kmem_fmt_printf(&f, "kmem-malloc: %s of %p", kmem_status_name(r->status), r->ptr);
+	if (r->size)
+		kmem_fmt_printf(&f, " (block of %zu bytes)", r->size);
+	kmem_fmt_printf(&f, ": %s", r->detail ? r->detail : "");
+	if (r->alloc_by || r->free_by) {
+		kmem_fmt_printf(&f, "; allocated by");
+		km_sym(&f, r->alloc_by);
+		kmem_fmt_printf(&f, ", freed by");
+		km_sym(&f, r->free_by);
+	}
+	if (r->caller) {
+		kmem_fmt_printf(&f, "; called from");
+		km_sym(&f, r->caller);
+	}
+	if (r->component && strcmp(r->component, "malloc"))
+		kmem_fmt_printf(&f, " [%s '%s']", r->component, r->instance ? r->instance : "?");
+	n = strlen(line);
 	line[n] = '\n';
-	kmem_km_write_all(2, "kmem-malloc: ", 13);
-	kmem_km_write_all(2, line, (size_t)n + 1);
+	km_say(line, n + 1);
 }
 
-void kmem_km_misuse(enum kmem_status st, const void *p, const char *what)
+void kmem_km_misuse(enum kmem_status st, const void *p, const char *what, const void *caller)
 {
 	struct kmem_error_report r = {
 		.status = st, .component = "malloc", .instance = "kmem-malloc",
-		.ptr = p, .order = -1, .detail = what, .caller = NULL,
+		.ptr = p, .order = -1, .detail = what, .caller = caller,
 	};
 
 	kmem_error_raise(&km.sink, &r);
@@ -85,101 +150,219 @@ void kmem_km_misuse(enum kmem_status st, const void *p, const char *what)
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
+/* "kmem-malloc: warning: NAME=VALUE ignored (why; accepted: ...), using
+ * the default DEF": one line for a value that does not parse. */
+static void env_warn(const char *name, const char *v, const char *why, const char *accepted,
+		     const char *def)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "kmem-malloc: warning: %s=%.80s ignored (%s; accepted: %s), using %s\n",
+			 name, v, why, accepted, def);
+
+	if (n > 0)
+		km_say(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* A size: a number (decimal, 0x hex or 0 octal) with an optional k, m or g
+ * (binary multiples); def, with a warning, for anything else. */
 static size_t env_size(const char *name, size_t def)
 {
+	static const char accepted[] = "bytes as a number with an optional suffix k, m or g, e.g. 8m";
 	const char *v = getenv(name);
-	char *end;
+	char *end, dflt[32];
 	unsigned long long x;
+	unsigned shift = 0;
 
-	if (!v || !*v)
+	if (!v)
 		return def;
+	snprintf(dflt, sizeof(dflt), "the default %zu", def);
 	errno = 0;
 	x = strtoull(v, &end, 0);
-	if (errno || end == v)
+	if (errno || end == v || *v == '-') {
+		env_warn(name, v, errno == ERANGE ? "too large" : "not a size", accepted, dflt);
 		return def;
+	}
 	switch (*end) {
-	case 'k': case 'K': x <<= 10; break;
-	case 'm': case 'M': x <<= 20; break;
-	case 'g': case 'G': x <<= 30; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	default: break;
 	}
-	return (size_t)x;
+	if (*end) {
+		env_warn(name, v, "not a size", accepted, dflt);
+		return def;
+	}
+	if (x > (SIZE_MAX >> shift)) {
+		env_warn(name, v, "too large", accepted, dflt);
+		return def;
+	}
+	return (size_t)(x << shift);
 }
 
-static bool env_has(const char *list, const char *word)
+/* A comma-separated list of words[i] (bit 1 << i each; "all": every bit,
+ * "none" or "": none); 0, with a warning, if one word is not in the list. */
+static unsigned env_words(const char *name, const char *const *words, unsigned n, const char *accepted)
 {
-	size_t n = strlen(word);
+	const char *v = getenv(name);
+	unsigned bits = 0;
 
-	for (const char *p = list; p && *p;) {
+	if (!v)
+		return 0;
+	for (const char *p = v; *p;) {
 		const char *e = strchr(p, ',');
 		size_t len = e ? (size_t)(e - p) : strlen(p);
+		unsigned i;
 
-		if (len == n && !strncmp(p, word, n))
-			return true;
-		p = e ? e + 1 : NULL;
+		if (len == 3 && !strncmp(p, "all", 3)) {
+			bits = (1u << n) - 1;
+		} else if (!(len == 4 && !strncmp(p, "none", 4)) && len) {
+			for (i = 0; i < n; i++)
+				if (strlen(words[i]) == len && !strncmp(p, words[i], len))
+					break;
+			if (i == n) {
+				env_warn(name, v, "unknown word", accepted, "the default (none)");
+				return 0;
+			}
+			bits |= 1u << i;
+		}
+		p = e ? e + 1 : p + len;
 	}
-	return false;
+	return bits;
 }
+
+/* One of words[] (its index), def with a warning for anything else, and
+ * def when unset. */
+static unsigned env_choice(const char *name, const char *const *words, unsigned n, unsigned def,
+			   const char *accepted)
+{
+	const char *v = getenv(name);
+	char dflt[48];
+
+	if (!v)
+		return def;
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(v, words[i]))
+			return i;
+	snprintf(dflt, sizeof(dflt), "the default %s", words[def]);
+	env_warn(name, v, "not one of the accepted values", accepted, dflt);
+	return def;
+}
+
+/* Boolean switches: 0/off/no and 1/on/yes. */
+static const char *const env_bool_words[] = { "0", "1", "off", "on", "no", "yes" };
+#define ENV_BOOL(name, def) \
+	(env_choice((name), env_bool_words, 6, (def) ? 1 : 0, "0, 1, off, on, no, yes") & 1)
+
+static const char *const env_debug_words[] = { "redzone", "poison", "user" };
+static const char *const env_error_words[] = { "continue", "abort", "quiet" };
+static const char *const env_stats_words[] = { "slabinfo", "buddyinfo", "vmstat", "zoneinfo", "heap" };
 
 static void km_read_env(void)
 {
+	unsigned d, e;
 	const char *v;
 
-	km.reaper = true;
-	v = getenv("KMEM_REAPER");
-	if (v && (!strcmp(v, "0") || !strcmp(v, "off")))
-		km.reaper = false;
-	v = getenv("KMEM_DEBUG");
-	if (v) {
-		if (env_has(v, "redzone") || env_has(v, "all"))
-			km.debug |= KMEM_CACHE_REDZONE;
-		if (env_has(v, "poison") || env_has(v, "all"))
-			km.debug |= KMEM_CACHE_POISON;
-		if (env_has(v, "user") || env_has(v, "all"))
-			km.debug |= KMEM_CACHE_STORE_USER;
-	}
-	v = getenv("KMEM_CHECK");
-	if (v && !strcmp(v, "1"))
-		km.check_at_exit = true;
-	v = getenv("KMEM_ERROR");
-	if (v && !strcmp(v, "abort"))
-		km.abort_on_error = true;
-	if (v && !strcmp(v, "quiet"))
-		km.quiet = true;
-	v = getenv("KMEM_STATS");
-	if (v) {
-		if (env_has(v, "slabinfo") || env_has(v, "all"))
-			km.stats |= 1;
-		if (env_has(v, "buddyinfo") || env_has(v, "all"))
-			km.stats |= 2;
-		if (env_has(v, "vmstat") || env_has(v, "all"))
-			km.stats |= 4;
-		if (env_has(v, "zoneinfo") || env_has(v, "all"))
-			km.stats |= 8;
-		if (env_has(v, "heap") || env_has(v, "all"))
-			km.stats |= 16;
-	}
-	km.stats_fd = 2;
+	/* reports first: the warnings below go there */
+	km.report_fd = fcntl(2, F_DUPFD_CLOEXEC, KM_REPORT_FD_MIN);
+	if (km.report_fd < 0 && errno != EBADF)
+		km.report_fd = fcntl(2, F_DUPFD_CLOEXEC, 3); /* a low descriptor limit */
+	km.verbose = ENV_BOOL("KMEM_VERBOSE", false);
+	km.reaper = ENV_BOOL("KMEM_REAPER", true);
+	d = env_words("KMEM_DEBUG", env_debug_words, 3, "redzone, poison, user (comma-separated), all, none");
+	if (d & 1)
+		km.debug |= KMEM_CACHE_REDZONE;
+	if (d & 2)
+		km.debug |= KMEM_CACHE_POISON;
+	if (d & 4)
+		km.debug |= KMEM_CACHE_STORE_USER;
+	km.check_at_exit = ENV_BOOL("KMEM_CHECK", false);
+	e = env_choice("KMEM_ERROR", env_error_words, 3, 0, "continue, abort, quiet");
+	km.abort_on_error = e == 1;
+	km.quiet = e == 2;
+	km.stats = env_words("KMEM_STATS", env_stats_words, 5,
+			     "slabinfo, buddyinfo, vmstat, zoneinfo, heap (comma-separated), all, none");
+	km.stats_fd = km.report_fd;
 	v = getenv("KMEM_STATS_FILE");
-	if (km.stats && v && *v) {
+	if (v && *v && (km.stats || km.check_at_exit)) {
 		int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 		if (fd >= 0)
 			km.stats_fd = fd;
+		else
+			env_warn("KMEM_STATS_FILE", v, strerror(errno), "a file that can be opened for writing",
+				 "stderr");
 	}
 	km.high = env_size("KMEM_HIGH", (size_t)8 << 20) >> KM_FRAME_SHIFT;
 	if (km.high < 256)
 		km.high = 256;
 	km.trace_fd = -1;
 	v = getenv("KMEM_TRACE");
+	if (v && *v && strlen(v) >= sizeof(km.trace_path))
+		env_warn("KMEM_TRACE", v, "path too long", "a path of at most 255 bytes", "no trace");
 	if (v && *v && strlen(v) < sizeof(km.trace_path)) {
 		strcpy(km.trace_path, v);
 		km.trace_fd = kmem_km_trace_open();
+		if (km.trace_fd < 0)
+			env_warn("KMEM_TRACE", v, strerror(errno), "a file that can be created", "no trace");
 		/* without %p only this process traces: children that exec would
 		 * truncate the file (unsetenv does not allocate) */
 		if (!strstr(km.trace_path, "%p"))
 			unsetenv("KMEM_TRACE");
 	}
+}
+
+/* n bytes as "64 GiB", "8 MiB", "12 KiB" or "100 bytes" (the largest exact unit). */
+static void fmt_bytes(struct kmem_fmt *f, size_t n)
+{
+	static const char *const unit[] = { "bytes", "KiB", "MiB", "GiB" };
+	unsigned u = 0;
+
+	while (u < 3 && n && !(n & 1023)) {
+		n >>= 10;
+		u++;
+	}
+	kmem_fmt_printf(f, "%zu %s", n, unit[u]);
+}
+
+/* KMEM_VERBOSE=1: the effective configuration, one line per setting, once
+ * the heap is set up (the arena as reserved, after any halving). */
+static void km_print_config(void)
+{
+	static const char *const dbg[] = { "redzone", "poison", "user" };
+	static const unsigned dbg_flag[] = { KMEM_CACHE_REDZONE, KMEM_CACHE_POISON, KMEM_CACHE_STORE_USER };
+	char line[768];
+	struct kmem_fmt f;
+	const char *sep = "";
+
+	kmem_fmt_init(&f, line, sizeof(line));
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_ARENA ");
+	fmt_bytes(&f, (size_t)(km.hi - km.lo));
+	kmem_fmt_printf(&f, " of address space reserved\n");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_HIGH ");
+	fmt_bytes(&f, km.high << KM_FRAME_SHIFT);
+	kmem_fmt_printf(&f, " of free memory kept at least\n");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_DEBUG ");
+	for (unsigned i = 0; i < 3; i++)
+		if (km.debug & dbg_flag[i]) {
+			kmem_fmt_printf(&f, "%s%s", sep, dbg[i]);
+			sep = ",";
+		}
+	kmem_fmt_printf(&f, "%s\n", *sep ? "" : "none");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_ERROR %s\n",
+			km.abort_on_error ? "abort" : km.quiet ? "quiet" : "continue");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_CHECK %s\n", km.check_at_exit ? "1" : "0");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_STATS ");
+	sep = "";
+	for (unsigned i = 0; i < 5; i++)
+		if (km.stats & (1u << i)) {
+			kmem_fmt_printf(&f, "%s%s", sep, env_stats_words[i]);
+			sep = ",";
+		}
+	kmem_fmt_printf(&f, "%s (to descriptor %d)\n", *sep ? "" : "none", km.stats_fd);
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_TRACE %s\n", km.trace_on ? km.trace_path : "off");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_REAPER %s\n", km.reaper ? "1" : "0");
+	kmem_fmt_printf(&f, "kmem-malloc: config: reports to descriptor %d\n", km.report_fd);
+	km_say(line, strlen(line));
 }
 
 static void km_prepare(void);
@@ -249,12 +432,13 @@ static bool km_arena(size_t arena, size_t limit)
 
 static bool km_setup(void)
 {
-	size_t arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT), isz, limit, high;
+	size_t arena, isz, limit, high;
 	struct kmem_stack_config cfg;
 	struct kmem_stack st;
 	void *inst;
 
 	km_read_env();
+	arena = env_size("KMEM_ARENA", KM_ARENA_DEFAULT); /* after km_read_env: warnings need report_fd */
 	kmem_error_sink_init(&km.sink);
 	km.sink.report = km_report;
 	if (km.abort_on_error)
@@ -353,6 +537,8 @@ KMEM_NOINLINE bool kmem_km_init_slow(void)
 		km_in_init = false;
 		kmem_atomic_store_release(&km.state, ok ? 2 : -1);
 		if (ok) {
+			if (km.verbose)
+				km_print_config();
 			/* these may allocate: the heap is ready now */
 			(void)kmem_atfork(km_prepare, km_parent, km_child);
 			if (km.stats || km.trace_on || km.check_at_exit)

@@ -19,10 +19,18 @@
 
 /* ---- allocation ------------------------------------------------------------------------------- */
 
-static void *km_alloc(size_t size, bool zero)
+/* caller: the program's return address, recorded by the slab layer's debug
+ * tracking and named in reports (every exported entry point passes its
+ * own, KMEM_RETURN_ADDRESS(), down). */
+static void *km_alloc(size_t size, bool zero, const void *caller)
 {
-	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) /* the slab instance's size classes */
-		return zero ? kmem_zalloc(km.s, size ? size : 1) : kmem_alloc(km.s, size ? size : 1);
+	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) { /* the slab instance's size classes */
+		void *p = kmem_alloc_track_caller(km.s, size ? size : 1, caller);
+
+		if (p && zero)
+			memset(p, 0, size);
+		return p;
+	}
 	if (size <= KM_BLOCK_MAX)
 		return kmem_km_page_alloc(ceil_log2(pages_of(size)), zero);
 	if (size > PTRDIFF_MAX)
@@ -31,7 +39,7 @@ static void *km_alloc(size_t size, bool zero)
 }
 
 /* align: a power of two > 16 */
-static void *km_alloc_aligned(size_t size, size_t align)
+static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
 {
 	size_t want;
 
@@ -39,7 +47,7 @@ static void *km_alloc_aligned(size_t size, size_t align)
 		return NULL;
 	want = size > align ? size : align;
 	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
-		return kmem_alloc_aligned(km.s, want, align);
+		return kmem_alloc_aligned_track_caller(km.s, size ? size : 1, align, caller);
 	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
 		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
 	return kmem_km_huge_alloc(size ? size : 1, align);
@@ -56,7 +64,8 @@ static void *km_alloc_aligned(size_t size, size_t align)
  * most KM_MAX_ORDER + 1 probes, on this error path only); a frame-aligned p
  * that no live block covers is a block freed already (or never handed
  * out); anything else is no block's start. */
-static KMEM_NOINLINE void km_not_live(const void *p, const void *w, const char *call)
+static KMEM_NOINLINE void km_not_live(const void *p, const void *w, const char *call,
+				       const void *caller)
 {
 	char what[160];
 
@@ -75,23 +84,23 @@ static KMEM_NOINLINE void km_not_live(const void *p, const void *w, const char *
 		    (uintptr_t)p - start < (frames << KM_FRAME_SHIFT)) {
 			snprintf(what, sizeof(what), "%s of a pointer %zu bytes inside the block at %p of %zu bytes",
 				 call, (size_t)((uintptr_t)p - start), (void *)start, frames << KM_FRAME_SHIFT);
-			kmem_km_misuse(KMEM_INTERIOR_POINTER, p, what);
+			kmem_km_misuse(KMEM_INTERIOR_POINTER, p, what, caller);
 			return;
 		}
 		break; /* another block ends before p */
 	}
 	if ((uintptr_t)p & (KM_FRAME - 1)) {
 		snprintf(what, sizeof(what), "%s of a pointer no block of this heap starts at", call);
-		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, what);
+		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, what, caller);
 		return;
 	}
 	snprintf(what, sizeof(what), "%s of a block that is not allocated (freed already)", call);
-	kmem_km_misuse(KMEM_DOUBLE_FREE, p, what);
+	kmem_km_misuse(KMEM_DOUBLE_FREE, p, what, caller);
 }
 
 /* The usable size of a live block, or 0 with a report (naming `call`) if
- * p is not one. */
-static size_t km_usable(const void *p, const char *call)
+ * p is not one; caller is the program's return address for the report. */
+static size_t km_usable(const void *p, const char *call, const void *caller)
 {
 	if (in_arena(p)) {
 		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
@@ -101,20 +110,20 @@ static size_t km_usable(const void *p, const char *call)
 
 			if (frames - 1 >= (KM_BLOCK_MAX >> KM_FRAME_SHIFT)) {
 				/* the frame service's own tag: a released block */
-				km_not_live(p, w, call);
+				km_not_live(p, w, call, caller);
 				return 0;
 			}
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
-				km_not_live(p, NULL, call);
+				km_not_live(p, NULL, call, caller);
 				return 0;
 			}
 			return frames << KM_FRAME_SHIFT;
 		}
 		if (!w) {
-			km_not_live(p, w, call);
+			km_not_live(p, w, call, caller);
 			return 0;
 		}
-		return kmem_usable_size(km.s, p); /* reports what is wrong */
+		return kmem_usable_size_track_caller(km.s, p, caller); /* reports what is wrong */
 	}
 	if (in_boot(p))
 		return kmem_km_boot_size(p);
@@ -122,12 +131,12 @@ static size_t km_usable(const void *p, const char *call)
 		size_t n = kmem_km_huge_size(p);
 
 		if (!n)
-			kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "not a block of this heap");
+			kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "not a block of this heap", caller);
 		return n;
 	}
 }
 
-static void km_free(void *p)
+static void km_free(void *p, const void *caller)
 {
 	if (KMEM_LIKELY(in_arena(p))) {
 		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
@@ -137,31 +146,31 @@ static void km_free(void *p)
 
 			if (KMEM_UNLIKELY(frames - 1 >= (KM_BLOCK_MAX >> KM_FRAME_SHIFT))) {
 				/* the frame service's own tag: a released block */
-				km_not_live(p, w, "free");
+				km_not_live(p, w, "free", caller);
 				return;
 			}
 			if ((uintptr_t)p & ((KM_FRAME << ceil_log2(frames)) - 1)) {
-				km_not_live(p, NULL, "free");
+				km_not_live(p, NULL, "free", caller);
 				return;
 			}
 			if (kmem_buddy_clear_tag(km.b, p, frames) != 0) {
-				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once");
+				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once", caller);
 				return;
 			}
 			kmem_km_page_free(p, frames);
 			return;
 		}
 		if (!w) {
-			km_not_live(p, w, "free");
+			km_not_live(p, w, "free", caller);
 			return;
 		}
-		kmem_free(km.s, p); /* a slab object, or reported */
+		kmem_free_track_caller(km.s, p, caller); /* a slab object, or reported */
 		return;
 	}
 	if (!p || in_boot(p))
 		return;
 	if (!kmem_km_huge_free(p))
-		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "free of a pointer this heap never returned");
+		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "free of a pointer this heap never returned", caller);
 }
 
 KM_EXPORT int malloc_trim(size_t pad)
@@ -171,7 +180,20 @@ KM_EXPORT int malloc_trim(size_t pad)
 
 /* ---- the C API ---------------------------------------------------------------------------------- */
 
-static KMEM_NOINLINE void *malloc_slow(size_t size);
+static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller);
+
+/* The caller's return address, read where this stands: the empty volatile
+ * asm keeps the compiler from hoisting the read above the fast path's
+ * return (it did: one more instruction per malloc and per free). */
+#define KM_CALLER()                                                     \
+	__extension__                                                   \
+	({                                                              \
+		const void *km_ra_;                                     \
+		__asm__ volatile("" ::: "memory");                      \
+		km_ra_ = KMEM_RETURN_ADDRESS();                         \
+		__asm__ volatile("" : "+r"(km_ra_));                    \
+		km_ra_;                                                 \
+	})
 
 /* The fast paths: the slab instance's kmalloc pop and push
  * (kmem_slab_fast.h), inlined: the same steps as kmem_alloc/kmem_free,
@@ -203,6 +225,18 @@ static inline bool fast_free(void *p)
 #endif
 }
 
+/* malloc for the program's call at caller (the exported entry points
+ * that end in malloc pass their own caller). */
+static inline void *malloc_from(size_t size, const void *caller)
+{
+	void *p;
+
+	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2) && !km.trace_on &&
+	    fast_alloc(size, &p))
+		return p;
+	return malloc_slow(size, caller);
+}
+
 KM_EXPORT void *malloc(size_t size)
 {
 	void *p;
@@ -210,32 +244,39 @@ KM_EXPORT void *malloc(size_t size)
 	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2) && !km.trace_on &&
 	    fast_alloc(size, &p))
 		return p;
-	return malloc_slow(size);
+	return malloc_slow(size, KM_CALLER());
 }
 
-static KMEM_NOINLINE void *malloc_slow(size_t size)
+static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller)
 {
 	void *p;
 
 	if (KMEM_UNLIKELY(!km_ready()))
 		return kmem_km_boot_alloc(size ? size : 1, KM_ALIGN);
-	p = km_alloc(size, false);
+	p = km_alloc(size, false, caller);
 	if (KMEM_UNLIKELY(!p))
 		errno = ENOMEM;
 	TRACE(KMEM_TRACE_MALLOC, size, p, NULL, 0, size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
 	return p;
 }
 
-static KMEM_NOINLINE void free_slow(void *p);
+static KMEM_NOINLINE void free_slow(void *p, const void *caller);
+
+static inline void free_from(void *p, const void *caller)
+{
+	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
+		return;
+	free_slow(p, caller); /* out of line: the fast path saves no registers */
+}
 
 KM_EXPORT void free(void *p)
 {
 	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
 		return;
-	free_slow(p); /* out of line: the fast path saves no registers */
+	free_slow(p, KM_CALLER()); /* out of line: the fast path saves no registers */
 }
 
-static KMEM_NOINLINE void free_slow(void *p)
+static KMEM_NOINLINE void free_slow(void *p, const void *caller)
 {
 	int e;
 
@@ -244,7 +285,7 @@ static KMEM_NOINLINE void free_slow(void *p)
 	e = errno;
 	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2)) {
 		TRACE(KMEM_TRACE_FREE, 0, p, NULL, 0, 0);
-		km_free(p);
+		km_free(p, caller);
 	}
 	errno = e;
 }
@@ -260,27 +301,27 @@ KM_EXPORT void *calloc(size_t nmemb, size_t size)
 	}
 	if (KMEM_UNLIKELY(!km_ready()))
 		return kmem_km_boot_alloc(n ? n : 1, KM_ALIGN); /* static storage: zero */
-	p = km_alloc(n, true);
+	p = km_alloc(n, true, KMEM_RETURN_ADDRESS());
 	if (KMEM_UNLIKELY(!p))
 		errno = ENOMEM;
 	TRACE(KMEM_TRACE_CALLOC, n, p, NULL, 0, n ? 0 : KMEM_TRACE_F_ZERO_SIZE);
 	return p;
 }
 
-static void *km_realloc(void *p, size_t size)
+static void *km_realloc(void *p, size_t size, const void *caller)
 {
 	size_t have;
 	void *q;
 
 	if (!p || in_boot(p)) {
-		q = km_alloc(size, false);
+		q = km_alloc(size, false, caller);
 		if (!q)
 			errno = ENOMEM;
 		else if (p)
 			memcpy(q, p, kmem_km_boot_size(p) < size ? kmem_km_boot_size(p) : size);
 		return q;
 	}
-	have = km_usable(p, "realloc");
+	have = km_usable(p, "realloc", caller);
 	if (!have) {
 		errno = EINVAL; /* reported: p is not a live block */
 		return NULL;
@@ -310,17 +351,17 @@ static void *km_realloc(void *p, size_t size)
 			errno = ENOMEM;
 		return q;
 	}
-	q = km_alloc(size, false);
+	q = km_alloc(size, false, caller);
 	if (!q) {
 		errno = ENOMEM; /* p stays as it was */
 		return NULL;
 	}
 	memcpy(q, p, have < size ? have : size);
-	km_free(p);
+	km_free(p, caller);
 	return q;
 }
 
-KM_EXPORT void *realloc(void *p, size_t size)
+static void *realloc_from(void *p, size_t size, const void *caller)
 {
 	void *q;
 
@@ -334,7 +375,7 @@ KM_EXPORT void *realloc(void *p, size_t size)
 		int e = errno;
 
 		TRACE(KMEM_TRACE_REALLOC, 0, NULL, p, 0, KMEM_TRACE_F_ZERO_SIZE);
-		km_free(p); /* one record: the REALLOC */
+		km_free(p, caller); /* one record: the REALLOC */
 		errno = e;
 		return NULL;
 	}
@@ -342,9 +383,14 @@ KM_EXPORT void *realloc(void *p, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	q = km_realloc(p, size); /* sets errno when it fails */
+	q = km_realloc(p, size, caller); /* sets errno when it fails */
 	TRACE(KMEM_TRACE_REALLOC, size, q, p, 0, size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
 	return q;
+}
+
+KM_EXPORT void *realloc(void *p, size_t size)
+{
+	return realloc_from(p, size, KMEM_RETURN_ADDRESS());
 }
 
 KM_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
@@ -355,20 +401,20 @@ KM_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return realloc(p, n);
+	return realloc_from(p, n, KMEM_RETURN_ADDRESS());
 }
 
 /* align: a power of two; returns the block or NULL (errno untouched). */
-static void *km_memalign(size_t align, size_t size)
+static void *km_memalign(size_t align, size_t size, const void *caller)
 {
 	void *p;
 
 	if (KMEM_UNLIKELY(!km_ready()))
 		return kmem_km_boot_alloc(size ? size : 1, align);
 	if (align <= KM_ALIGN)
-		p = km_alloc(size, false);
+		p = km_alloc(size, false, caller);
 	else
-		p = km_alloc_aligned(size, align);
+		p = km_alloc_aligned(size, align, caller);
 	TRACE(KMEM_TRACE_MEMALIGN, size, p, NULL, kmem_flsptr(align), size ? 0 : KMEM_TRACE_F_ZERO_SIZE);
 	return p;
 }
@@ -379,7 +425,7 @@ KM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 
 	if (!kmem_is_pow2(align) || align % sizeof(void *))
 		return EINVAL;
-	p = km_memalign(align, size);
+	p = km_memalign(align, size, KMEM_RETURN_ADDRESS());
 	if (!p)
 		return ENOMEM;
 	*out = p;
@@ -397,7 +443,7 @@ KM_EXPORT void *aligned_alloc(size_t align, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	p = km_memalign(align, size);
+	p = km_memalign(align, size, KMEM_RETURN_ADDRESS());
 	if (!p)
 		errno = ENOMEM;
 	return p;
@@ -407,22 +453,27 @@ KM_EXPORT void *aligned_alloc(size_t align, size_t size)
  * up to 16 (0 included) is malloc's; one above SIZE_MAX / 2 + 1 fails with
  * EINVAL; any other is rounded up to the next power of two
  * (memalign(24, n) is 32-aligned). */
-KM_EXPORT void *memalign(size_t align, size_t size)
+static void *memalign_from(size_t align, size_t size, const void *caller)
 {
 	void *p;
 
 	if (align <= KM_ALIGN)
-		return malloc(size);
+		return malloc_from(size, caller);
 	if (align > SIZE_MAX / 2 + 1) {
 		errno = EINVAL;
 		return NULL;
 	}
 	if (!kmem_is_pow2(align))
 		align = (size_t)1 << (kmem_flsptr(align) + 1);
-	p = km_memalign(align, size);
+	p = km_memalign(align, size, caller);
 	if (!p)
 		errno = ENOMEM;
 	return p;
+}
+
+KM_EXPORT void *memalign(size_t align, size_t size)
+{
+	return memalign_from(align, size, KMEM_RETURN_ADDRESS());
 }
 
 /* valloc(n) is memalign(page, n); pvalloc(n) is memalign(page, n rounded up
@@ -430,7 +481,7 @@ KM_EXPORT void *memalign(size_t align, size_t size)
  * page is the drop-in's frame, 4 KiB. */
 KM_EXPORT void *valloc(size_t size)
 {
-	return memalign(KM_FRAME, size);
+	return memalign_from(KM_FRAME, size, KMEM_RETURN_ADDRESS());
 }
 
 KM_EXPORT void *pvalloc(size_t size)
@@ -441,14 +492,14 @@ KM_EXPORT void *pvalloc(size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return memalign(KM_FRAME, n & ~(KM_FRAME - 1));
+	return memalign_from(KM_FRAME, n & ~(KM_FRAME - 1), KMEM_RETURN_ADDRESS());
 }
 
 KM_EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p || !km_ready())
 		return p && in_boot(p) ? kmem_km_boot_size(p) : 0;
-	return km_usable(p, "malloc_usable_size");
+	return km_usable(p, "malloc_usable_size", KMEM_RETURN_ADDRESS());
 }
 
 /* glibc's names for the same functions, so code that calls them directly
@@ -456,6 +507,6 @@ KM_EXPORT size_t malloc_usable_size(void *p)
 KM_EXPORT void cfree(void *p);
 KM_EXPORT void cfree(void *p)
 {
-	free(p);
+	free_from(p, KMEM_RETURN_ADDRESS());
 }
 

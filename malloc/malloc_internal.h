@@ -118,6 +118,7 @@
 #define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
+#define KM_REPORT_FD_MIN 512			/* reports' descriptor: stderr's duplicate, this high */
 
 /* Page blocks (pages.c): the owner word of a page block's first frame is
  * a tag holding its frame count (kmem_buddy_set_tag). */
@@ -162,7 +163,8 @@ struct km_heap {
 	size_t huge_bytes;	/* mapped by live huge blocks (huge lock) */
 	size_t huge_max_n, huge_max_bytes;	/* their peaks (huge lock) */
 	/* configuration */
-	bool reaper, quiet, abort_on_error, check_at_exit;
+	bool reaper, quiet, abort_on_error, check_at_exit, verbose;
+	int report_fd;	/* reports, warnings: stderr duplicated at start-up (-1: none) */
 	unsigned debug;
 	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
 	int stats_fd;
@@ -185,8 +187,10 @@ extern KMEM_HIDDEN struct km_heap kmem_km;
 /* ---- defined in heap.c --------------------------------------------------------- */
 /* write(2) all of buf, retrying on EINTR; gives up on an error. */
 KMEM_HIDDEN void kmem_km_write_all(int fd, const void *buf, size_t len);
-/* Report a misuse of p to the heap's error sink. */
-KMEM_HIDDEN void kmem_km_misuse(enum kmem_status st, const void *p, const char *what);
+/* Report a misuse of p to the heap's error sink; caller: the program's
+ * return address at the entry point (named in the report), or NULL. */
+KMEM_HIDDEN void kmem_km_misuse(enum kmem_status st, const void *p, const char *what,
+				const void *caller);
 /* Set the heap up (once; other callers wait); false if it failed or the
  * caller is the set-up itself (then: the bootstrap arena). */
 KMEM_HIDDEN KMEM_NOINLINE bool kmem_km_init_slow(void);

@@ -20,7 +20,7 @@ static int km_format_heap(char *buf, size_t len);
  * the buffer if it did not fit. */
 static void stats_write(const char *buf, size_t len, int n)
 {
-	if (n > 0)
+	if (n > 0 && km.stats_fd >= 0)
 		kmem_km_write_all(km.stats_fd, buf, (size_t)n < len ? (size_t)n : len - 1);
 }
 
@@ -36,9 +36,9 @@ void kmem_km_atexit(void)
 		static const char bad[] = "kmem-malloc: heap check FAILED\n";
 
 		if (kmem_malloc_check() == 0)
-			kmem_km_write_all(2, ok, sizeof(ok) - 1);
+			stats_write(ok, sizeof(ok), (int)sizeof(ok) - 1);
 		else
-			kmem_km_write_all(2, bad, sizeof(bad) - 1);
+			stats_write(bad, sizeof(bad), (int)sizeof(bad) - 1);
 	}
 	if (km.stats & 1) {
 		n = kmem_slab_format_slabinfo(km.s, buf, sizeof(buf));

@@ -167,34 +167,49 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 
 /* kmem_alloc when the fast path missed: an empty magazine, a cache without
  * magazines, a large size, or size 0. */
+/* Object p of kmalloc cache c, annotated as allocated, on its way to the
+ * caller: its free mark cleared (decision 18: only caches with magazines and
+ * without red zones mark). */
+static inline void *unmarked(const struct kmem_cache *c, void *p)
+{
+	if (p && c->slot && !c->direct)
+		kmem_kmalloc_unmark(p);
+	return p;
+}
+
 static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const void *caller)
 {
 	struct kmem_cache *c;
-	void *p;
 
 	if (!size)
 		return NULL;
 	c = size_class(s, size);
 	if (!c)
 		return NULL;
-	p = kmem_mag_alloc_slow(c, size, caller); /* annotates */
-	if (p && c->slot && !c->direct)
-		kmem_kmalloc_unmark(p); /* only caches with magazines mark (no red zones) */
-	return p;
+	return unmarked(c, kmem_mag_alloc_slow(c, size, caller)); /* annotates */
+}
+
+/* kmem_alloc's fast path: the pop, and in builds with annotations the
+ * annotation and then the mark cleared (the pop could not: the object was
+ * not addressable). */
+static inline bool fast_pop(struct kmem_slab *s, size_t size, void **out)
+{
+	/* 1..KMEM_KMALLOC_MAX_CLASS; 0 wraps around */
+	if (!(KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, out))))
+		return false;
+#if KMEM_ANNOT_ENABLED
+	(void)slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], *out, size);
+	kmem_kmalloc_unmark(*out);
+#endif
+	return true;
 }
 
 void *kmem_alloc(struct kmem_slab *s, size_t size)
 {
 	void *p;
 
-	/* 1..KMEM_KMALLOC_MAX_CLASS; 0 wraps around */
-	if (KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, &p))) {
-#if KMEM_ANNOT_ENABLED
-		(void)slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], p, size);
-		kmem_kmalloc_unmark(p); /* the pop left the mark: the object was not addressable */
-#endif
+	if (fast_pop(s, size, &p))
 		return p;
-	}
 	return alloc_other(s, size, KMEM_RETURN_ADDRESS());
 }
 
@@ -207,23 +222,45 @@ void *kmem_zalloc(struct kmem_slab *s, size_t size)
 	return p;
 }
 
-void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
+void *kmem_alloc_track_caller(struct kmem_slab *s, size_t size, const void *caller)
+{
+	void *p;
+
+	if (fast_pop(s, size, &p))
+		return p;
+	return alloc_other(s, size, caller);
+}
+
+void *kmem_alloc_aligned_track_caller(struct kmem_slab *s, size_t size, size_t align, const void *caller)
 {
 	size_t want;
 
 	if (!size || !kmem_is_pow2(align))
 		return NULL;
 	if (align <= 8)
-		return kmem_alloc(s, size);
+		return kmem_alloc_track_caller(s, size, caller);
 	want = size > align ? size : align;
 	if (want <= s->class_max) {
-		/* the smallest power-of-two class that holds it: aligned to its size */
-		for (unsigned i = s->size_index[(want - 1) >> 3]; i < s->nr_classes; i++)
-			if (kmem_is_pow2(s->kmalloc[i]->size))
-				return kmem_alloc(s, s->kmalloc[i]->size);
+		/* the smallest power-of-two class that holds it: aligned to its
+		 * size; the size asked for is what its red zone guards */
+		for (unsigned i = s->size_index[(want - 1) >> 3]; i < s->nr_classes; i++) {
+			struct kmem_cache *c = s->kmalloc[i];
+			void *p;
+
+			if (!kmem_is_pow2(c->size))
+				continue;
+			if (mag_pop(c, &p))
+				return unmarked(c, slab_annot_alloc(c, p, size));
+			return unmarked(c, kmem_mag_alloc_slow(c, size, caller)); /* annotates */
+		}
 		want = s->class_max + 1; /* none: a block */
 	}
-	return kmem_alloc(s, want); /* larger: blocks are aligned to their size */
+	return alloc_other(s, want, caller); /* larger: blocks are aligned to their size */
+}
+
+void *kmem_alloc_aligned(struct kmem_slab *s, size_t size, size_t align)
+{
+	return kmem_alloc_aligned_track_caller(s, size, align, KMEM_RETURN_ADDRESS());
 }
 
 /* The kmalloc cache p belongs to, and its owner word; or the status a free
@@ -319,12 +356,28 @@ void kmem_free(struct kmem_slab *s, void *p)
 	free_slow(s, p, KMEM_RETURN_ADDRESS());
 }
 
+void kmem_free_track_caller(struct kmem_slab *s, void *p, const void *caller)
+{
+	const void *own = kmem_slab_owner_fast(s, p);
+
+	if (KMEM_LIKELY(kmem_kmalloc_push(s, own, p))) {
+		slab_annot_free(((const struct slab *)own)->cache, p); /* validated */
+		return;
+	}
+	free_slow(s, p, caller);
+}
+
 enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p)
 {
 	return free_from(s, p, KMEM_RETURN_ADDRESS());
 }
 
 size_t kmem_usable_size(struct kmem_slab *s, const void *p)
+{
+	return kmem_usable_size_track_caller(s, p, KMEM_RETURN_ADDRESS());
+}
+
+size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const void *caller)
 {
 	struct kmem_cache *c;
 	const char *why = "";
@@ -339,7 +392,7 @@ size_t kmem_usable_size(struct kmem_slab *s, const void *p)
 	if (st == KMEM_OK && c->slot && !c->direct && kmem_kmalloc_marked(s, p))
 		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
 	if (st != KMEM_OK) {
-		kmem_slab_report(s, c, st, p, KMEM_RETURN_ADDRESS(), "kmem_usable_size: %s",
+		kmem_slab_report(s, c, st, p, caller, "kmem_usable_size: %s",
 				 c ? "not the start of a live object" : why);
 		return 0;
 	}

@@ -45,6 +45,28 @@ void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c, enum kmem
 	va_end(ap);
 }
 
+void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
+			  const void *ptr, const void *caller, const struct debug_who *w,
+			  const char *fmt, ...)
+{
+	char detail[KMEM_REPORT_DETAIL];
+	struct kmem_error_report r = {
+		.status = st, .component = "slab", .instance = c ? c->name : s->name,
+		.ptr = ptr, .order = -1, .detail = detail, .caller = caller,
+	};
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (w && w->known) {
+		r.size = w->req;
+		r.alloc_by = w->alloc_by;
+		r.free_by = w->free_by;
+	}
+	kmem_error_raise(s->sink, &r);
+}
+
 /* ---- lists (S1) ------------------------------------------------------------ */
 
 /* The slab whose link is n (n not NULL). */
@@ -567,13 +589,13 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 	kmem_lock_acquire(&c->lock);
 	in_mag = c->slot && kmem_mag_holds_locked(c, p);
 	if (in_mag || !obj_used(sl, idx)) {
-		char who[96] = "";
+		struct debug_who who;
 
-		if (c->flags & KMEM_CACHE_STORE_USER)
-			kmem_debug_who(c, p, who, sizeof(who));
+		kmem_debug_who(c, p, &who);
 		kmem_lock_release(&c->lock);
-		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller, "object %u of slab %p is already free%s%s",
-				 idx, (void *)sl, in_mag ? " (in a magazine)" : "", who);
+		kmem_slab_report_who(s, c, KMEM_DOUBLE_FREE, p, caller, &who,
+				     "object %u of slab %p is already free%s", idx, (void *)sl,
+				     in_mag ? " (in a magazine)" : "");
 		return KMEM_DOUBLE_FREE;
 	}
 	slab_annot_free(c, p); /* validated: the user's block ends here */
@@ -729,14 +751,14 @@ static void report_leaks(struct kmem_cache *c, struct slab *sl, unsigned *budget
 {
 	for (unsigned i = 0; i < c->objs && *budget; i++)
 		if (obj_used(sl, i)) {
-			char who[96] = "";
+			struct debug_who who;
 			void *p = sl->objs + (size_t)i * c->stride;
 
 			(*budget)--;
-			kmem_debug_who(c, p, who, sizeof(who));
-			kmem_slab_report(c->owner, c, KMEM_LEAK, p, NULL,
-					 "object %u of slab %p still allocated when the cache is destroyed%s",
-					 i, (void *)sl, who);
+			kmem_debug_who(c, p, &who);
+			kmem_slab_report_who(c->owner, c, KMEM_LEAK, p, NULL, &who,
+					     "object %u of slab %p still allocated when the cache is destroyed",
+					     i, (void *)sl);
 		}
 }
 

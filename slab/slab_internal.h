@@ -66,18 +66,30 @@
 
 /* Debug layout (any of CACHE_DEBUG_FLAGS; slab caches only). Each object's
  * stride-sized slot is
- *   | left red zone | object (size) | right red zone | struct obj_track |
- *     obj_off bytes                  rz_right bytes   at track_off
+ *   | struct obj_track | left red zone | object (size) | right red zone |
+ *     at track_off (0)                  ^ obj_off        rz_right bytes
  * with the object, never the slot, handed out (obj_off is a multiple of the
- * alignment). Red zones hold RED_ACTIVE; a kmalloc object's bytes past the
- * requested size are red zone too while it is allocated. Free objects of a
- * poisoned cache hold POISON_FREE in every byte. */
+ * alignment; the left zone is the rest of obj_off, REDZONE_BYTES at least
+ * with KMEM_CACHE_REDZONE). The caller records come before the object and
+ * its left zone, so an overflow of the object runs through its own right
+ * zone into the next slot's records, never into its own: the report about
+ * the overflowed object names its callers (T1 catches the neighbour's).
+ * Red zones hold RED_ACTIVE; a kmalloc object's bytes past the requested
+ * size are red zone too while it is allocated. Free objects of a poisoned
+ * cache hold POISON_FREE in every byte.
+ *
+ * Invariant (kmem_cache_check() verifies it; the reports rely on it):
+ *   T1. Every slot's obj_track has check == track_check(track) (its fields
+ *       and its address mixed with TRACK_KEY): records that fail it were
+ *       overwritten, and are reported as such, never printed. */
 #define REDZONE_BYTES 16
 #define RED_ACTIVE 0xcc
 #define POISON_FREE 0x6b
+#define TRACK_KEY ((uintptr_t)0x6b6d656d74726b31ull)	/* "kmemtrk1" */
 struct obj_track {
 	const void *alloc_by, *free_by;	/* return addresses of the last alloc / free */
 	size_t req;			/* bytes requested (kmalloc), else the object size */
+	uintptr_t check;		/* T1 */
 };
 
 /* ---- magazines (Bonwick & Adams 2001), see magazine.c ----------------------
@@ -320,10 +332,17 @@ static inline struct kmem_list *slab_list(struct kmem_cache *c, unsigned inuse)
 }
 
 /* ---- defined in slab.c ----------------------------------------------------- */
+struct debug_who;	/* slab_debug.c, below */
 /* Raise a report for cache c (c may be NULL: instance-level). */
 KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
 				  enum kmem_status st, const void *ptr, const void *caller,
 				  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* kmem_slab_report with what the debug records say of the object (w NULL
+ * or not known: nothing). */
+KMEM_HIDDEN void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c,
+				      enum kmem_status st, const void *ptr, const void *caller,
+				      const struct debug_who *w, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
 /* slab_annot_free(c, p) if p is an object of c (magazine pushes trust their
  * argument; misuse is reported when the magazine is flushed, and must not
  * poison memory that is not an object). */
@@ -367,10 +386,18 @@ KMEM_HIDDEN bool kmem_mag_walk_locked(struct kmem_cache *c,
 /* Objects in the calling thread's magazines and the depot (stats). */
 KMEM_HIDDEN size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c);
 /* ---- defined in slab_debug.c ------------------------------------------------------- */
+/* What the debug records say of an object: its size asked for and its
+ * callers (known false: no records, or records that fail T1). */
+struct debug_who {
+	bool known;
+	size_t req;
+	const void *alloc_by, *free_by;
+};
 /* A debug finding made under the cache lock, reported after unlocking. */
 struct debug_fault {
 	enum kmem_status st;
 	const void *ptr;
+	struct debug_who who;
 	char detail[192];
 };
 KMEM_HIDDEN void kmem_debug_layout(struct kmem_cache *c);
@@ -379,11 +406,12 @@ KMEM_HIDDEN void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl);
  * stamp the caller and the requested size, arm the kmalloc tail zone. */
 KMEM_HIDDEN void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t req,
 					 const void *caller, struct debug_fault *df);
-/* Object p goes back (c->lock held): check its red zones (repairing them),
- * poison it, stamp the caller. */
+/* Object p goes back (c->lock held): check its records (T1) and red zones
+ * (repairing them), poison it, stamp the caller. */
 KMEM_HIDDEN void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller,
 					struct debug_fault *df);
-/* Checker: red zones of any object, poison of a free one (c->lock held). */
+/* Checker: records (T1) and red zones of any object, poison of a free one
+ * (c->lock held). */
 KMEM_HIDDEN bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated,
 					 struct debug_fault *df);
 KMEM_HIDDEN void kmem_debug_report(struct kmem_cache *c, const struct debug_fault *df,
@@ -391,8 +419,10 @@ KMEM_HIDDEN void kmem_debug_report(struct kmem_cache *c, const struct debug_faul
 /* The size asked for when live object p was allocated (its class size if
  * unknown). */
 KMEM_HIDDEN size_t kmem_debug_req(const struct kmem_cache *c, const void *p);
-/* ", allocated by 0x..., freed by 0x..." for a STORE_USER cache; "" otherwise. */
-KMEM_HIDDEN void kmem_debug_who(const struct kmem_cache *c, const void *p, char *buf, size_t len);
+/* The records of object p of a STORE_USER cache (c->lock held, or the
+ * object not in use by anyone else); w->known false for other caches and
+ * for records that fail T1. */
+KMEM_HIDDEN void kmem_debug_who(const struct kmem_cache *c, const void *p, struct debug_who *w);
 /* Create a cache with internal flags allowed (kmalloc classes). */
 KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, const char *name,
 						       size_t size, size_t align, unsigned flags);

@@ -285,6 +285,36 @@ static void test_free_mark_contract(void **state)
 	sfx_fini(&f);
 }
 
+/* Every way out of kmalloc clears the mark: the plain, the caller-tracking
+ * and the aligned allocations, fast (magazine) and slow, so a block freed
+ * untouched is never taken for a freed one. */
+static void test_free_mark_cleared_everywhere(void **state)
+{
+	struct sfx f;
+	void *p[200];
+
+	(void)state;
+	sfx_init_mark(&f, 4096, 10, (size_t)8 << 20, 0, 0, 0);
+	for (int round = 0; round < 3; round++) { /* round 0 slow, then magazines */
+		for (int i = 0; i < 200; i++) {
+			size_t sz = (size_t)(i * 37 % 2000) + 1;
+
+			switch (i % 4) {
+			case 0: p[i] = kmem_alloc(f.s, sz); break;
+			case 1: p[i] = kmem_alloc_track_caller(f.s, sz, NULL); break;
+			case 2: p[i] = kmem_alloc_aligned(f.s, sz, 64); break;
+			default: p[i] = kmem_alloc_aligned_track_caller(f.s, sz, 16, NULL); break;
+			}
+			assert_non_null(p[i]);
+		}
+		for (int i = 0; i < 200; i++)
+			kmem_free(f.s, p[i]); /* untouched: not one looks freed */
+		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 0);
+		assert_int_equal(kmem_slab_check(f.s), 0);
+	}
+	sfx_fini(&f);
+}
+
 /* kmalloc objects left at destroy are reported per class. */
 static void test_kmalloc_leaks_reported(void **state)
 {
@@ -551,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_kmalloc_misuse),
 		cmocka_unit_test(test_double_free_in_magazine),
 		cmocka_unit_test(test_free_mark_contract),
+		cmocka_unit_test(test_free_mark_cleared_everywhere),
 		cmocka_unit_test(test_kmalloc_leaks_reported),
 		cmocka_unit_test(test_small_frames),
 		cmocka_unit_test(test_class_tables),

@@ -38,7 +38,10 @@ static void test_redzone_overflow_and_underflow(void **state)
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
 	assert_ptr_equal(f.rec.last.ptr, p);
 	assert_non_null(strstr(f.rec.detail, "red zone after the object overwritten at offset 40"));
-	assert_non_null(strstr(f.rec.detail, "last allocated by 0x"));
+	assert_non_null(f.rec.last.alloc_by); /* the records sit before the object: intact */
+	assert_int_equal(f.rec.last.size, 40);
+	assert_non_null(strstr(f.rec.line, "(block of 40 bytes)"));
+	assert_non_null(strstr(f.rec.line, "last allocated by 0x"));
 	assert_string_equal(f.rec.last.instance, "rz");
 	check_clean(c); /* the zone was repaired and the object freed */
 	assert_int_equal(sfx_stats(c).active_objs, 1);
@@ -144,8 +147,10 @@ static void test_double_free_and_wrong_cache_report_users(void **state)
 	kmem_cache_free(c, p); /* plain free: checked at once on a debug cache */
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
 	assert_non_null(strstr(f.rec.detail, "already free"));
-	assert_non_null(strstr(f.rec.detail, "freed by 0x"));
-	assert_null(strstr(f.rec.detail, "freed by (nil)"));
+	assert_non_null(strstr(f.rec.line, "freed by 0x"));
+	assert_null(strstr(f.rec.line, "freed by (nil)"));
+	assert_non_null(f.rec.last.free_by);
+	assert_int_equal(f.rec.last.size, 24);
 	kmem_cache_free(c, q);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_WRONG_CACHE), 1);
 	assert_non_null(strstr(f.rec.detail, "'d'"));
@@ -175,7 +180,8 @@ static void test_leak_report_names_allocator(void **state)
 	kmem_cache_destroy(c);
 	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 1);
 	assert_ptr_equal(f.rec.last.ptr, p);
-	assert_non_null(strstr(f.rec.detail, "last allocated by 0x"));
+	assert_non_null(f.rec.last.alloc_by);
+	assert_non_null(strstr(f.rec.line, "last allocated by 0x"));
 	sfx_fini(&f);
 }
 
@@ -209,6 +215,73 @@ static void test_global_default_kmalloc(void **state)
 	sfx_fini(&f);
 }
 
+/* kmem_*_track_caller record the caller passed (a wrapper's caller); an
+ * overflow of 64 bytes past a 24-byte block (class 32: 128-byte debug
+ * slots) reaches the next slot's
+ * records, never the block's own: its report names its size and callers,
+ * the neighbour's says its records were overwritten (T1), never prints
+ * them; the red zone of an aligned request starts at the size asked for. */
+static void test_track_caller_and_records_survive_overflow(void **state)
+{
+	const void *const alloc_site = (const void *)(uintptr_t)0x1234560, *const free_site =
+		(const void *)(uintptr_t)0x7654320;
+	struct sfx f;
+	unsigned char *p, *q, *a;
+
+	(void)state;
+	sfx_init_full(&f, 4096, 10, (size_t)8 << 20, KMEM_CACHE_DEBUG);
+	p = kmem_alloc_track_caller(f.s, 24, alloc_site); /* class 32 */
+	q = kmem_alloc_track_caller(f.s, 24, alloc_site);
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_int_equal(kmem_usable_size_track_caller(f.s, p, free_site), 24);
+	for (int i = 24; i < 24 + 64; i++)
+		test_poke(&p[i], 'x');
+	kmem_free_track_caller(f.s, p, free_site);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
+	assert_ptr_equal(f.rec.last.ptr, p);
+	assert_int_equal(f.rec.last.size, 24);
+	assert_ptr_equal(f.rec.last.alloc_by, alloc_site);
+	assert_ptr_equal(f.rec.last.caller, free_site);
+	assert_non_null(strstr(f.rec.detail, "written past the size asked for at offset 24"));
+	assert_null(strstr(f.rec.line, "0x7878787878787878"));
+	/* the neighbour (lowest free object first: the next slot, whose
+	 * records and left zone the overflow reached): records not believed */
+	assert_true(q > p && q - p <= 128);
+	assert_int_equal(kmem_slab_check(f.s), -EFAULT); /* the checker sees them too (T1) */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 2);
+	assert_ptr_equal(f.rec.last.ptr, q);
+	assert_null(f.rec.last.alloc_by);
+	kmem_free_track_caller(f.s, q, free_site);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 3);
+	assert_ptr_equal(f.rec.last.ptr, q);
+	assert_null(f.rec.last.alloc_by);
+	assert_int_equal(f.rec.last.size, 0);
+	assert_non_null(strstr(f.rec.detail, "overwritten"));
+	assert_null(strstr(f.rec.line, "0x7878787878787878"));
+	assert_int_equal(kmem_slab_check(f.s), 0); /* repaired */
+	/* a double free names the size and both callers */
+	p = kmem_alloc_track_caller(f.s, 24, alloc_site);
+	kmem_free_track_caller(f.s, p, free_site);
+	kmem_free_track_caller(f.s, p, free_site);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	assert_int_equal(f.rec.last.size, 24);
+	assert_ptr_equal(f.rec.last.alloc_by, alloc_site);
+	assert_ptr_equal(f.rec.last.free_by, free_site);
+	/* aligned: class 64, red zone from the 40 bytes asked for */
+	a = kmem_alloc_aligned_track_caller(f.s, 40, 64, alloc_site);
+	assert_non_null(a);
+	assert_true((uintptr_t)a % 64 == 0);
+	assert_int_equal(kmem_usable_size(f.s, a), 40);
+	test_poke(&a[40], 'y');
+	kmem_free_track_caller(f.s, a, free_site);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 4);
+	assert_ptr_equal(f.rec.last.alloc_by, alloc_site);
+	assert_int_equal(f.rec.last.size, 40);
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	sfx_fini(&f);
+}
+
 static void test_bad_debug_config(void **state)
 {
 	struct sfx f;
@@ -237,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_double_free_and_wrong_cache_report_users),
 		cmocka_unit_test(test_leak_report_names_allocator),
 		cmocka_unit_test(test_global_default_kmalloc),
+		cmocka_unit_test(test_track_caller_and_records_survive_overflow),
 		cmocka_unit_test(test_bad_debug_config),
 	};
 

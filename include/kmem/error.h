@@ -40,6 +40,12 @@ struct kmem_error_report {
 	int order;		/* the order involved, or -1 */
 	const char *detail;	/* one human-readable clause, never NULL */
 	const void *caller;	/* return address of the API call, or NULL */
+	/* What is known of the block (zero/NULL where nothing is: most
+	 * reports; a slab object of a debug cache fills them in). Appended
+	 * last, so reports built with designated initialisers leave them 0. */
+	size_t size;		/* bytes the block's owner asked for, or 0 */
+	const void *alloc_by;	/* caller of its last allocation (KMEM_CACHE_STORE_USER), or NULL */
+	const void *free_by;	/* caller of its last free (KMEM_CACHE_STORE_USER), or NULL */
 };
 
 /* Sink flags. */
@@ -82,7 +88,10 @@ KMEM_API void kmem_error_raise(struct kmem_error_sink *sink,
  * at most len bytes including the NUL, returns the length the whole line
  * needs. Example:
  *   kmem: buddy 'demo': double free of 0x7f..000 (order 2): block is already free
- */
+ * A known size adds " (block of N bytes)" after the pointer, known callers
+ * "; last allocated by 0x..., freed by 0x..." after the detail; addresses
+ * are printed raw (a program may symbolise them in its own callback, as
+ * the drop-in malloc does with dladdr). */
 KMEM_API int kmem_error_format(const struct kmem_error_report *r, char *buf,
 			       size_t len);
 

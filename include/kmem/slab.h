@@ -413,6 +413,36 @@ KMEM_API void *kmem_realloc(struct kmem_slab *s, void *p, size_t size);
  * (reported). O(1). */
 KMEM_API size_t kmem_usable_size(struct kmem_slab *s, const void *p);
 
+/* ---- kmalloc for wrappers: the caller passed down ------------------------------
+ *
+ * kmem_alloc and friends record their own return address as the caller
+ * (KMEM_CACHE_STORE_USER's "last allocated by", "freed by", and the
+ * [caller] of every report). A wrapper whose callers are the ones that
+ * matter (the drop-in malloc: the program's call of malloc, not the
+ * drop-in's call of kmem_alloc) passes its own caller's address with these,
+ * in the spirit of Linux's kmalloc_track_caller. caller is only recorded
+ * and printed, never dereferenced; NULL is allowed (printed as such). Each
+ * behaves exactly as the call it is named after otherwise: same results,
+ * failures, complexity and thread safety. */
+
+/* kmem_alloc, with caller recorded for the allocation. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_alloc_track_caller(struct kmem_slab *s, size_t size,
+							 const void *caller);
+
+/* kmem_alloc_aligned, with caller recorded. With KMEM_CACHE_REDZONE the
+ * red zone starts at size (not at the class or alignment the request was
+ * rounded to), so kmem_usable_size reports size; kmem_alloc_aligned does
+ * the same. */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_alloc_aligned_track_caller(struct kmem_slab *s, size_t size,
+								 size_t align, const void *caller);
+
+/* kmem_free, with caller recorded for the free and named in its reports. */
+KMEM_API void kmem_free_track_caller(struct kmem_slab *s, void *p, const void *caller);
+
+/* kmem_usable_size, with caller named in its report (a pointer that is not
+ * a live kmalloc object). */
+KMEM_API size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const void *caller);
+
 KMEM_END_DECLS
 
 #endif /* KMEM_SLAB_H */
