@@ -337,8 +337,10 @@ static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 	c->active_objs++;
 	c->allocs++;
 	p = sl->objs + (size_t)idx * c->stride;
-	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
+	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS)) {
 		kmem_debug_alloc_locked(c, p, req, caller, df);
+		kmem_debug_neighbours_locked(c, sl->objs, used, idx, df);
+	}
 	return p;
 }
 
@@ -599,8 +601,10 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 		return KMEM_DOUBLE_FREE;
 	}
 	slab_annot_free(c, p); /* validated: the user's block ends here */
-	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
+	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS)) {
 		kmem_debug_free_locked(c, p, caller, &df);
+		kmem_debug_neighbours_locked(c, sl->objs, slab_used_bits(sl), idx, &df);
+	}
 	release = free_locked(c, sl, idx);
 	kmem_lock_release(&c->lock);
 	if (df.st != KMEM_OK)

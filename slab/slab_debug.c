@@ -257,6 +257,42 @@ bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated, stru
 	return ok;
 }
 
+void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64_t *used, unsigned idx,
+				  struct debug_fault *df)
+{
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
+	if (!(c->flags & KMEM_CACHE_REDZONE))
+		return;
+	for (unsigned k = 0; k < 2 && df->st == KMEM_OK; k++) {
+		unsigned j = k ? idx + 1 : idx - 1; /* idx - 1 wraps for object 0: skipped */
+		bool allocated;
+		size_t req;
+		char *q;
+
+		if (j >= c->objs)
+			continue;
+		q = objs + (size_t)j * c->stride;
+		allocated = (used[j / 64] >> (j % 64)) & 1;
+		req = allocated ? kmem_debug_req(c, q) : c->size;
+		if (allocated)
+			zones_open(c, q, req);
+		else
+			slot_open(c, q);
+		if (track_checked(c, q, df))
+			(void)zones_ok(c, q, req, df, true);
+		if (allocated)
+			zones_close(c, q, req);
+		else
+			slot_close(c, q);
+		if (df->st != KMEM_OK) {
+			size_t n = strlen(df->detail);
+
+			snprintf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
+				 (void *)(objs + (size_t)idx * c->stride));
+		}
+	}
+}
+
 size_t kmem_debug_req(const struct kmem_cache *c, const void *p)
 {
 	const struct obj_track *t = track_of(c, p);

@@ -410,6 +410,14 @@ KMEM_HIDDEN void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t r
  * (repairing them), poison it, stamp the caller. */
 KMEM_HIDDEN void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller,
 					struct debug_fault *df);
+/* The neighbours of object idx of a slab (objects idx - 1 and idx + 1,
+ * used: the slab's bitmap), at every alloc and free of a red-zone cache
+ * (c->lock held): their records (T1) and red zones checked and repaired,
+ * the first fault left in *df (naming the neighbour). So an overflow past
+ * a live block that is never freed is found when the block next to it is
+ * handed out or comes back. O(2 zones + 2 tracks). */
+KMEM_HIDDEN void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64_t *used,
+					      unsigned idx, struct debug_fault *df);
 /* Checker: records (T1) and red zones of any object, poison of a free one
  * (c->lock held). */
 KMEM_HIDDEN bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated,

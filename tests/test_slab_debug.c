@@ -66,6 +66,46 @@ static void test_redzone_overflow_and_underflow(void **state)
 	sfx_fini(&f);
 }
 
+/* An overflow past a live block that is never freed is found when the
+ * object next to it is allocated or freed (the neighbours' zones are
+ * checked at every alloc and free of a red-zone cache), reported once
+ * (the zone repaired), naming the damaged block. */
+static void test_redzone_found_at_neighbour(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned char *p, *q, *r;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "nb", 48, 0, KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER, NULL, NULL,
+			      NULL);
+	assert_non_null(c);
+	p = kmem_cache_alloc(c);
+	test_poke(&p[48], 'x'); /* one byte past p, which stays live */
+	q = kmem_cache_alloc(c); /* the next object: p's zone checked */
+	assert_true(q > p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
+	assert_ptr_equal(f.rec.last.ptr, p);
+	assert_non_null(strstr(f.rec.detail, "red zone after the object overwritten at offset 48"));
+	assert_non_null(strstr(f.rec.detail, "found at its neighbour"));
+	r = kmem_cache_alloc(c);
+	kmem_cache_free(c, r);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1); /* repaired: once */
+	check_clean(c);
+
+	test_poke(&q[-1], 'y'); /* before q, found when p (its neighbour) is freed */
+	kmem_cache_free(c, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 2);
+	assert_ptr_equal(f.rec.last.ptr, q);
+	assert_non_null(strstr(f.rec.detail, "red zone before the object overwritten at offset -1"));
+	kmem_cache_free(c, q);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 2);
+	check_clean(c);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
 static void test_poison_use_after_free(void **state)
 {
 	struct sfx f;
@@ -305,6 +345,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redzone_overflow_and_underflow),
+		cmocka_unit_test(test_redzone_found_at_neighbour),
 		cmocka_unit_test(test_poison_use_after_free),
 		cmocka_unit_test(test_poison_skipped_with_ctor),
 		cmocka_unit_test(test_double_free_and_wrong_cache_report_users),
