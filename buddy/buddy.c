@@ -29,7 +29,9 @@
  * chunks are the allocated blocks; free frames are NOACCESS (the frame table
  * lies outside them, so the allocator never touches them); reserved frames
  * are DEFINED (their owner's); destroy drops the pool and leaves the frames
- * DEFINED. Every alloc and free annotates under the lock.
+ * DEFINED. Every alloc and free annotates under the lock. A split or trim
+ * shrinks the block's chunk before its pieces become chunks (no two chunks
+ * overlap at any moment).
  *
  * Tunables (struct kmem_buddy_config): frame_size (4096), max_order (10),
  * max_regions (8), KMEM_BUDDY_NOLOCK.
@@ -993,17 +995,21 @@ int kmem_buddy_trim(struct kmem_buddy *b, void *block, size_t size)
 
 /* Split the allocated block idx of `order` into allocated blocks: itself of
  * new_order and, past it, one of each order new_order..order-1 (the halves a
- * split leaves, as split_slow_locked pushes them on the free lists). */
+ * split leaves, as split_slow_locked pushes them on the free lists).
+ * Annotations: the chunk shrinks to its head before the pieces become
+ * chunks, so that no two chunks of the pool overlap at any moment (memcheck
+ * checks the pool at every TRIM and reports "overlaps with its successor";
+ * kmem_buddy_trim keeps the same order). */
 static void split_used_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 			      unsigned order, unsigned new_order)
 {
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "split needs the instance lock");
+	r->tag[idx] = buddy_tag(BT_USED, new_order);
+	KMEM_ANNOT_POOL_TRIM(b, buddy_addr(b, r, idx), buddy_frame_size(b) << new_order);
 	for (unsigned j = order; j-- > new_order;) {
 		r->tag[idx + (1u << j)] = buddy_tag(BT_USED, j);
 		KMEM_ANNOT_POOL_SPLIT(b, buddy_addr(b, r, idx + (1u << j)), buddy_frame_size(b) << j);
 	}
-	r->tag[idx] = buddy_tag(BT_USED, new_order);
-	KMEM_ANNOT_POOL_TRIM(b, buddy_addr(b, r, idx), buddy_frame_size(b) << new_order);
 }
 
 int kmem_buddy_split(struct kmem_buddy *b, void *block, unsigned new_order)

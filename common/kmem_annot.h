@@ -19,7 +19,11 @@
  *   KMEM_ANNOT_POOL_FREE(pool, p, n)   chunk p[0..n) back: NOACCESS
  *   KMEM_ANNOT_POOL_TRIM(pool, p, n)   the chunk at p shrinks to p[0..n)
  *   KMEM_ANNOT_POOL_SPLIT(pool, p, n)  p[0..n), once part of a chunk, a chunk of its
- *                                      own (contents DEFINED)
+ *                                      own (contents DEFINED); TRIM the old
+ *                                      chunk off it first: chunks of a pool
+ *                                      never overlap (memcheck checks the
+ *                                      pool at every TRIM and prints "Bad
+ *                                      mempool", without counting an error)
  *   KMEM_ANNOT_OBJ_ALLOC(p, n, rz)     object p[0..n) handed out, malloc-like,
  *                                      with rz bytes of red zone either side
  *                                      (NOACCESS): UNDEFINED

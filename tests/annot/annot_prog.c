@@ -24,8 +24,9 @@
  *   redzone      write one byte past an object of a KMEM_CACHE_REDZONE cache
  *                (kmem's own check reports it too, at the free)
  *   leak         lose a kmalloc object (the instances stay alive to the end)
- *   clean        use every layer correctly and tear everything down: no error,
- *                no leak
+ *   clean        use every layer correctly (the buddy's split, trim and claim
+ *                too) and tear everything down: no error, no leak, and no
+ *                broken pool (overlapping chunks)
  * Each scenario prints "<scenario>: done" when it ran to its end (memcheck
  * lets a bad access go on; ASan stops at it).
  */
@@ -383,6 +384,34 @@ static NOINLINE void use_everything(void)
 	CHECK(kmem_buddy_reserve(buddy, r, 4 * 4096) == 0);
 	memset(r, 0x79, 4 * 4096); /* reserved memory is its owner's */
 	CHECK(kmem_buddy_unreserve(buddy, r, 4 * 4096) == 0);
+	/* split (twice: a piece again), trim and claim: each piece becomes a
+	 * pool chunk of its own, its contents kept, and no two chunks overlap
+	 * at any moment (memcheck checks the pool at each change) */
+	r = kmem_buddy_alloc(buddy, 4);
+	CHECK(r != NULL);
+	memset(r, 0x7a, (size_t)4096 << 4);
+	CHECK(kmem_buddy_split(buddy, r, 1) == 4); /* 2 + 2 + 4 + 8 frames */
+	CHECK(kmem_buddy_split(buddy, r + 4 * 4096, 0) == 3); /* 1 + 1 + 2 */
+	CHECK(r[4 * 4096] == 0x7a && r[16 * 4096 - 1] == 0x7a);
+	CHECK(kmem_buddy_free_checked(buddy, r + 5 * 4096, 0) == KMEM_OK);
+	CHECK(kmem_buddy_free_checked(buddy, r + 8 * 4096, 3) == KMEM_OK);
+	CHECK(kmem_buddy_free_checked(buddy, r, 1) == KMEM_OK);
+	CHECK(kmem_buddy_free_checked(buddy, r + 4 * 4096, 0) == KMEM_OK);
+	CHECK(kmem_buddy_free_checked(buddy, r + 6 * 4096, 1) == KMEM_OK);
+	CHECK(kmem_buddy_free_checked(buddy, r + 2 * 4096, 1) == KMEM_OK);
+	r = kmem_buddy_alloc(buddy, 3);
+	CHECK(r != NULL);
+	memset(r, 0x7b, 3 * 4096);
+	CHECK(kmem_buddy_trim(buddy, r, 3 * 4096) == 2); /* 2 + 1 frames kept */
+	CHECK(r[3 * 4096 - 1] == 0x7b);
+	CHECK(kmem_buddy_free_checked(buddy, r + 2 * 4096, 0) == KMEM_OK);
+	CHECK(kmem_buddy_free_checked(buddy, r, 1) == KMEM_OK);
+	r = kmem_buddy_alloc(buddy, 2); /* a free block to claim a part of */
+	CHECK(r != NULL);
+	kmem_buddy_free(buddy, r);
+	CHECK(kmem_buddy_claim(buddy, r + 2 * 4096, 1) == 0);
+	memset(r + 2 * 4096, 0x7c, 2 * 4096);
+	CHECK(kmem_buddy_free_checked(buddy, r + 2 * 4096, 1) == KMEM_OK);
 	CHECK(kmem_buddy_check(buddy) == 0);
 	kmem_cache_destroy(huge);
 	kmem_cache_destroy(dbg);
