@@ -165,18 +165,24 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 	return order < KMEM_SLAB_LARGE_ORDERS ? s->kmalloc_large[order] : NULL;
 }
 
-/* kmem_alloc when the fast path missed: an empty magazine, a cache without
- * magazines, a large size, or size 0. */
+/* Whether kmalloc cache c's free objects carry the free mark (decision 18):
+ * caches with magazines (so not debug caches) of objects in slabs. */
+static inline bool marks(const struct kmem_cache *c)
+{
+	return c->slot && !c->direct;
+}
+
 /* Object p of kmalloc cache c, annotated as allocated, on its way to the
- * caller: its free mark cleared (decision 18: only caches with magazines and
- * without red zones mark). */
+ * caller: its free mark cleared. */
 static inline void *unmarked(const struct kmem_cache *c, void *p)
 {
-	if (p && c->slot && !c->direct)
+	if (p && marks(c))
 		kmem_kmalloc_unmark(p);
 	return p;
 }
 
+/* kmem_alloc when the fast path missed: an empty magazine, a cache without
+ * magazines, a large size, or size 0. */
 static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const void *caller)
 {
 	struct kmem_cache *c;
@@ -310,8 +316,7 @@ static enum kmem_status free_from(struct kmem_slab *s, void *p, const void *call
 	}
 	/* first the mark: an object in another thread's magazine is still
 	 * "used" in its slab's bitmap */
-	if (c->slot && !c->direct && kmem_cache_obj_state(c, own, p) == KMEM_OK &&
-	    kmem_kmalloc_marked(s, p)) {
+	if (marks(c) && kmem_cache_obj_state(c, own, p) == KMEM_OK && kmem_kmalloc_marked(s, p)) {
 		kmem_slab_report(s, c, KMEM_DOUBLE_FREE, p, caller,
 				 "kmem_free: object of %zu bytes freed twice (it is free: freed and not "
 				 "allocated since)", c->size);
@@ -332,7 +337,7 @@ static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *ca
 	if (!p)
 		return;
 	st = kmalloc_cache_of(s, p, &c, &own, &why);
-	if (st == KMEM_OK && c->slot && !c->direct && kmem_cache_obj_state(c, own, p) == KMEM_OK &&
+	if (st == KMEM_OK && marks(c) && kmem_cache_obj_state(c, own, p) == KMEM_OK &&
 	    !kmem_kmalloc_marked(s, p)) {
 		kmem_kmalloc_mark(s, p);
 		kmem_mag_free_slow(c, p, caller); /* valid: the magazine path */
@@ -389,7 +394,7 @@ size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const v
 	st = kmalloc_cache_of(s, p, &c, &own, &why);
 	if (st == KMEM_OK)
 		st = kmem_cache_obj_state(c, own, p);
-	if (st == KMEM_OK && c->slot && !c->direct && kmem_kmalloc_marked(s, p))
+	if (st == KMEM_OK && marks(c) && kmem_kmalloc_marked(s, p))
 		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
 	if (st != KMEM_OK) {
 		kmem_slab_report(s, c, st, p, caller, "kmem_usable_size: %s",
