@@ -35,6 +35,9 @@ void kmem_debug_layout(struct kmem_cache *c)
 
 	if (c->ctor)
 		c->flags &= ~KMEM_CACHE_POISON; /* constructed state must survive a free */
+	/* each slot starts with its track: slots aligned for it */
+	if (c->align < _Alignof(struct obj_track))
+		c->align = _Alignof(struct obj_track);
 	c->track_off = 0;
 	c->obj_off = align_up(head, c->align);
 	c->rz_right = (c->flags & KMEM_CACHE_REDZONE) ? align_up(c->size, 8) - c->size + REDZONE_BYTES : 0;
