@@ -33,9 +33,11 @@
  *                                      (a popped stack slot): the leak
  *                                      checker must not count it (memcheck:
  *                                      UNDEFINED; ASan: nothing)
- *   KMEM_ANNOT_IS_NOACCESS(p)          whether byte p is marked NOACCESS now
- *                                      (a freed object), without a report;
- *                                      only meaningful when ACTIVE
+ *   KMEM_ANNOT_NOACCESS_STATE(p)       whether byte p is marked NOACCESS now
+ *                                      (a freed object), without a report: 1
+ *                                      yes, 0 no, -1 the tool cannot tell
+ *                                      (no annotations, or a Valgrind tool
+ *                                      other than memcheck: Helgrind, DRD)
  *   KMEM_ANNOT_ACTIVE()                nonzero when annotations act at run
  *                                      time (under Valgrind, or with ASan):
  *                                      guards extra work done only to
@@ -104,7 +106,7 @@
 #define KMEM_ANNOT_POOL_FORGET(pool) ((void)(pool))
 #define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) ((void)(p), (void)(n), (void)(to))
 #define KMEM_ANNOT_ACTIVE() 1
-#define KMEM_ANNOT_IS_NOACCESS(p) (__asan_address_is_poisoned((p)) != 0)
+#define KMEM_ANNOT_NOACCESS_STATE(p) (__asan_address_is_poisoned((p)) != 0)
 #define KMEM_ANNOT_ENABLED 1
 #elif defined(KMEM_HAVE_VALGRIND)
 #include <valgrind/memcheck.h>
@@ -149,11 +151,12 @@
 	} while (0)
 #define KMEM_ANNOT_ACTIVE() (RUNNING_ON_VALGRIND != 0)
 /* memcheck's GET_VBITS answers 3, and reports nothing, for a byte nobody
- * may touch */
-#define KMEM_ANNOT_IS_NOACCESS(p)                                                  \
+ * may touch, 1 for one that may be; other tools answer 0 */
+#define KMEM_ANNOT_NOACCESS_STATE(p)                                               \
 	__extension__({                                                            \
 		char vb_;                                                          \
-		VALGRIND_GET_VBITS((p), &vb_, 1) == 3;                             \
+		unsigned r_ = VALGRIND_GET_VBITS((p), &vb_, 1);                    \
+		r_ == 3 ? 1 : r_ == 0 ? -1 : 0;                                    \
 	})
 #define KMEM_ANNOT_ENABLED 1
 #else
@@ -173,7 +176,7 @@
 #define KMEM_ANNOT_POOL_FORGET(pool) ((void)(pool))
 #define KMEM_ANNOT_CHUNK_RESIZE(p, n, to) ((void)(p), (void)(n), (void)(to))
 #define KMEM_ANNOT_ACTIVE() 0
-#define KMEM_ANNOT_IS_NOACCESS(p) ((void)(p), 0)
+#define KMEM_ANNOT_NOACCESS_STATE(p) ((void)(p), -1)
 #define KMEM_ANNOT_ENABLED 0
 #endif
 

@@ -189,16 +189,21 @@ static inline const void *kmem_slab_owner_fast(const struct kmem_slab *s, const 
  * validated) carries the free mark: it was freed and not allocated since,
  * so freeing it again is a double free. Exact except for a live object whose
  * first word the program set to the mark (only by copying freed memory: the
- * mark is the instance's secret). Under Valgrind or ASan (annotations
- * active) freed objects are inaccessible, and that is the test instead: the
- * mark word of a live object may be uninitialised there. */
+ * mark is the instance's secret). Under memcheck or ASan freed objects are
+ * inaccessible, and that is the test instead: the mark word of a live
+ * object may be uninitialised there (other Valgrind tools cannot tell: the
+ * mark, maintained in every build, decides). */
 static inline bool kmem_kmalloc_marked(const struct kmem_slab *s, const void *p)
 {
 	uintptr_t w;
 
 #if KMEM_ANNOT_ENABLED
-	if (KMEM_ANNOT_ACTIVE())
-		return KMEM_ANNOT_IS_NOACCESS(p);
+	if (KMEM_ANNOT_ACTIVE()) {
+		int na = KMEM_ANNOT_NOACCESS_STATE(p);
+
+		if (na >= 0)
+			return na;
+	}
 #endif
 	memcpy(&w, p, sizeof(w));
 	return w == kmem_slab_fast_of(s)->free_mark;
