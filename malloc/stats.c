@@ -8,7 +8,6 @@
 #include "malloc_internal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,12 +227,20 @@ static void km_info_get(struct km_info *in)
 }
 
 #ifdef __GLIBC__
-static int clamp_int(size_t v)
+/* mallinfo's int of a mallinfo2 number, as glibc converts it (an implicit
+ * size_t -> int conversion, which GCC defines as modulo 2^32): the low 32
+ * bits, so a number above INT_MAX wraps, possibly negative, and the
+ * difference of two readings stays right modulo 2^32 (decision 20). */
+static int glibc_int(size_t v)
 {
-	return v > INT_MAX ? INT_MAX : (int)v;
+	return (int)(uint32_t)v;
 }
 
-/* glibc >= 2.33 declares mallinfo2 */
+/* mallinfo2: the snapshot in glibc's fields (README "Statistics calls"
+ * maps each one to a kmem number). Starts the heap if no call did yet, as
+ * glibc initialises its arena; called from inside the heap's set-up, or
+ * with a heap that failed to start: all zero. Any thread; allocates
+ * nothing; O(mapped frames + caches). glibc >= 2.33 declares it. */
 #if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)
 KM_EXPORT struct mallinfo2 mallinfo2(void)
 {
@@ -258,7 +265,8 @@ KM_EXPORT struct mallinfo2 mallinfo2(void)
 }
 #endif
 
-/* mallinfo's int fields: values above INT_MAX read INT_MAX (glibc wraps). */
+/* mallinfo: mallinfo2's numbers in ints, truncated as glibc truncates
+ * them (glibc_int): deprecated since glibc 2.33, still called. */
 KM_EXPORT struct mallinfo mallinfo(void)
 {
 	struct mallinfo m;
@@ -268,20 +276,25 @@ KM_EXPORT struct mallinfo mallinfo(void)
 	if (!km_ready())
 		return m;
 	km_info_get(&in);
-	m.arena = clamp_int(in.mapped);
-	m.ordblks = clamp_int(in.free_blocks);
-	m.smblks = clamp_int(in.fast_n);
-	m.hblks = clamp_int(in.huge.n);
-	m.hblkhd = clamp_int(in.huge.bytes);
+	m.arena = glibc_int(in.mapped);
+	m.ordblks = glibc_int(in.free_blocks);
+	m.smblks = glibc_int(in.fast_n);
+	m.hblks = glibc_int(in.huge.n);
+	m.hblkhd = glibc_int(in.huge.bytes);
 	m.usmblks = 0;
-	m.fsmblks = clamp_int(in.fast);
-	m.uordblks = clamp_int(in.used);
-	m.fordblks = clamp_int(in.free);
-	m.keepcost = clamp_int(in.keep);
+	m.fsmblks = glibc_int(in.fast);
+	m.uordblks = glibc_int(in.used);
+	m.fordblks = glibc_int(in.free);
+	m.keepcost = glibc_int(in.keep);
 	return m;
 }
 
-/* glibc's layout, one arena (kmem has one heap), numbers not truncated. */
+/* malloc_stats: glibc's layout, one arena (kmem has one heap), numbers not
+ * truncated, to the stderr stream as glibc prints it (fputs: the program's
+ * stderr as it is now, freopen or dup2 included; nothing if it is closed),
+ * not to the report descriptor, which is for reports the program did not
+ * ask for (decision 20). Zeros where mallinfo2 has them. Any thread;
+ * allocates nothing itself. */
 KM_EXPORT void malloc_stats(void)
 {
 	struct km_info in;
@@ -340,8 +353,11 @@ static int km_format_info(const struct km_info *in, char *buf, size_t len)
 	return kmem_fmt_result(&f);
 }
 
-/* options other than 0: EINVAL returned (not -1 with errno, whatever the
- * manual says: glibc's code returns EINVAL), nothing written. */
+/* malloc_info: glibc's XML (km_format_info) to fp; returns 0. options
+ * other than 0: EINVAL returned (not -1 with errno, whatever the manual
+ * says: glibc's code returns EINVAL), nothing written. An XML text over
+ * 4 KiB is formatted in a block of this heap: -1 with errno ENOMEM if that
+ * fails. Zeros where mallinfo2 has them. Any thread. */
 KM_EXPORT int malloc_info(int options, FILE *fp)
 {
 	struct km_info in;
