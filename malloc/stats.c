@@ -135,7 +135,7 @@ struct km_info_class {
 
 struct km_info {
 	size_t reserved;	/* the arena's address space */
-	size_t mapped;		/* made read-write so far (never shrinks) */
+	size_t mapped;		/* the regions added so far (never shrinks) */
 	size_t used;		/* bytes handed out: slab objects and page blocks */
 	size_t free;		/* bytes free: slab objects (slabs, depots) and frames */
 	size_t fast_n, fast;	/* free objects in the depots' magazines, their bytes */
