@@ -80,11 +80,14 @@ static int km_format_heap(char *buf, size_t len)
 	struct km_huge_stats hs;
 	size_t mapped;
 
+	/* the counters first, then the arena's size: released frames lie in
+	 * regions it covers even if the heap grows meanwhile (dirty_pages
+	 * cannot wrap) */
+	kmem_pa_get_stats(km.pa, &st);
+	kmem_km_huge_stats(&hs);
 	kmem_lock_acquire(&km.grow_lock);
 	mapped = km.next - km.lo;
 	kmem_lock_release(&km.grow_lock);
-	kmem_pa_get_stats(km.pa, &st);
-	kmem_km_huge_stats(&hs);
 	kmem_fmt_init(&f, buf, len);
 	kmem_fmt_printf(&f, "arena_bytes %zu\n", (size_t)(km.hi - km.lo));
 	kmem_fmt_printf(&f, "mapped_bytes %zu\n", mapped);
@@ -184,6 +187,11 @@ static void info_sort_classes(struct km_info *in)
 		in->cls[i].from = i && in->cls[i - 1].size < in->cls[i].size ? in->cls[i - 1].size + 1 : 1;
 }
 
+/* The snapshot. The arena's size is read after the counters, so frames
+ * counted free or in slabs lie in regions it covers even while the heap
+ * grows meanwhile (read first, a region added between the two would make
+ * fordblks exceed arena); the owner walk covers that size (owner words are
+ * mapped before a region is added). */
 static void km_info_get(struct km_info *in)
 {
 	struct kmem_pa_stats ps;
@@ -194,11 +202,21 @@ static void km_info_get(struct km_info *in)
 	if (kmem_atomic_load_acquire(&km.state) != 2)
 		return;
 	in->reserved = km.hi - km.lo;
+	(void)kmem_slab_walk_stats(km.s, info_cache, in);
+	info_sort_classes(in);
+	kmem_pa_get_stats(km.pa, &ps);
+	in->free += (ps.free + ps.pcp) << KM_FRAME_SHIFT;
+	if (ps.free + ps.pcp > ps.released_held) /* the released pool is part of free */
+		in->keep = (ps.free + ps.pcp - ps.released_held) << KM_FRAME_SHIFT;
+	kmem_buddy_get_stats(km.b, &bs);
+	for (unsigned k = 0; k <= KM_MAX_ORDER && k <= bs.max_order; k++) {
+		in->buddy_free[k] = bs.free_blocks[k];
+		in->free_blocks += bs.free_blocks[k];
+	}
+	kmem_km_huge_stats(&in->huge);
 	kmem_lock_acquire(&km.grow_lock);
 	in->mapped = km.next - km.lo;
 	kmem_lock_release(&km.grow_lock);
-	(void)kmem_slab_walk_stats(km.s, info_cache, in);
-	info_sort_classes(in);
 	/* page blocks: the tag on a live block's first frame holds its frame
 	 * count (the frame service's own tags, on released blocks, hold none
 	 * in 1..KM_BLOCK_MAX frames: see km_usable) */
@@ -214,16 +232,6 @@ static void km_info_get(struct km_info *in)
 		}
 	}
 	in->used += blocks << KM_FRAME_SHIFT;
-	kmem_pa_get_stats(km.pa, &ps);
-	in->free += (ps.free + ps.pcp) << KM_FRAME_SHIFT;
-	if (ps.free + ps.pcp > ps.released_held) /* the released pool is part of free */
-		in->keep = (ps.free + ps.pcp - ps.released_held) << KM_FRAME_SHIFT;
-	kmem_buddy_get_stats(km.b, &bs);
-	for (unsigned k = 0; k <= KM_MAX_ORDER && k <= bs.max_order; k++) {
-		in->buddy_free[k] = bs.free_blocks[k];
-		in->free_blocks += bs.free_blocks[k];
-	}
-	kmem_km_huge_stats(&in->huge);
 }
 
 #ifdef __GLIBC__
