@@ -8,7 +8,6 @@
 #include "malloc_internal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,11 +80,14 @@ static int km_format_heap(char *buf, size_t len)
 	struct km_huge_stats hs;
 	size_t mapped;
 
+	/* the counters first, then the arena's size: released frames lie in
+	 * regions it covers even if the heap grows meanwhile (dirty_pages
+	 * cannot wrap) */
+	kmem_pa_get_stats(km.pa, &st);
+	kmem_km_huge_stats(&hs);
 	kmem_lock_acquire(&km.grow_lock);
 	mapped = km.next - km.lo;
 	kmem_lock_release(&km.grow_lock);
-	kmem_pa_get_stats(km.pa, &st);
-	kmem_km_huge_stats(&hs);
 	kmem_fmt_init(&f, buf, len);
 	kmem_fmt_printf(&f, "arena_bytes %zu\n", (size_t)(km.hi - km.lo));
 	kmem_fmt_printf(&f, "mapped_bytes %zu\n", mapped);
@@ -136,7 +138,7 @@ struct km_info_class {
 
 struct km_info {
 	size_t reserved;	/* the arena's address space */
-	size_t mapped;		/* made read-write so far (never shrinks) */
+	size_t mapped;		/* the regions added so far (never shrinks) */
 	size_t used;		/* bytes handed out: slab objects and page blocks */
 	size_t free;		/* bytes free: slab objects (slabs, depots) and frames */
 	size_t fast_n, fast;	/* free objects in the depots' magazines, their bytes */
@@ -185,6 +187,11 @@ static void info_sort_classes(struct km_info *in)
 		in->cls[i].from = i && in->cls[i - 1].size < in->cls[i].size ? in->cls[i - 1].size + 1 : 1;
 }
 
+/* The snapshot. The arena's size is read after the counters, so frames
+ * counted free or in slabs lie in regions it covers even while the heap
+ * grows meanwhile (read first, a region added between the two would make
+ * fordblks exceed arena); the owner walk covers that size (owner words are
+ * mapped before a region is added). */
 static void km_info_get(struct km_info *in)
 {
 	struct kmem_pa_stats ps;
@@ -195,11 +202,21 @@ static void km_info_get(struct km_info *in)
 	if (kmem_atomic_load_acquire(&km.state) != 2)
 		return;
 	in->reserved = km.hi - km.lo;
+	(void)kmem_slab_walk_stats(km.s, info_cache, in);
+	info_sort_classes(in);
+	kmem_pa_get_stats(km.pa, &ps);
+	in->free += (ps.free + ps.pcp) << KM_FRAME_SHIFT;
+	if (ps.free + ps.pcp > ps.released_held) /* the released pool is part of free */
+		in->keep = (ps.free + ps.pcp - ps.released_held) << KM_FRAME_SHIFT;
+	kmem_buddy_get_stats(km.b, &bs);
+	for (unsigned k = 0; k <= KM_MAX_ORDER && k <= bs.max_order; k++) {
+		in->buddy_free[k] = bs.free_blocks[k];
+		in->free_blocks += bs.free_blocks[k];
+	}
+	kmem_km_huge_stats(&in->huge);
 	kmem_lock_acquire(&km.grow_lock);
 	in->mapped = km.next - km.lo;
 	kmem_lock_release(&km.grow_lock);
-	(void)kmem_slab_walk_stats(km.s, info_cache, in);
-	info_sort_classes(in);
 	/* page blocks: the tag on a live block's first frame holds its frame
 	 * count (the frame service's own tags, on released blocks, hold none
 	 * in 1..KM_BLOCK_MAX frames: see km_usable) */
@@ -215,25 +232,23 @@ static void km_info_get(struct km_info *in)
 		}
 	}
 	in->used += blocks << KM_FRAME_SHIFT;
-	kmem_pa_get_stats(km.pa, &ps);
-	in->free += (ps.free + ps.pcp) << KM_FRAME_SHIFT;
-	if (ps.free + ps.pcp > ps.released_held) /* the released pool is part of free */
-		in->keep = (ps.free + ps.pcp - ps.released_held) << KM_FRAME_SHIFT;
-	kmem_buddy_get_stats(km.b, &bs);
-	for (unsigned k = 0; k <= KM_MAX_ORDER && k <= bs.max_order; k++) {
-		in->buddy_free[k] = bs.free_blocks[k];
-		in->free_blocks += bs.free_blocks[k];
-	}
-	kmem_km_huge_stats(&in->huge);
 }
 
 #ifdef __GLIBC__
-static int clamp_int(size_t v)
+/* mallinfo's int of a mallinfo2 number, as glibc converts it (an implicit
+ * size_t -> int conversion, which GCC defines as modulo 2^32): the low 32
+ * bits, so a number above INT_MAX wraps, possibly negative, and the
+ * difference of two readings stays right modulo 2^32 (decision 20). */
+static int glibc_int(size_t v)
 {
-	return v > INT_MAX ? INT_MAX : (int)v;
+	return (int)(uint32_t)v;
 }
 
-/* glibc >= 2.33 declares mallinfo2 */
+/* mallinfo2: the snapshot in glibc's fields (README "Statistics calls"
+ * maps each one to a kmem number). Starts the heap if no call did yet, as
+ * glibc initialises its arena; called from inside the heap's set-up, or
+ * with a heap that failed to start: all zero. Any thread; allocates
+ * nothing; O(mapped frames + caches). glibc >= 2.33 declares it. */
 #if __GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33)
 KM_EXPORT struct mallinfo2 mallinfo2(void)
 {
@@ -258,7 +273,8 @@ KM_EXPORT struct mallinfo2 mallinfo2(void)
 }
 #endif
 
-/* mallinfo's int fields: values above INT_MAX read INT_MAX (glibc wraps). */
+/* mallinfo: mallinfo2's numbers in ints, truncated as glibc truncates
+ * them (glibc_int): deprecated since glibc 2.33, still called. */
 KM_EXPORT struct mallinfo mallinfo(void)
 {
 	struct mallinfo m;
@@ -268,20 +284,25 @@ KM_EXPORT struct mallinfo mallinfo(void)
 	if (!km_ready())
 		return m;
 	km_info_get(&in);
-	m.arena = clamp_int(in.mapped);
-	m.ordblks = clamp_int(in.free_blocks);
-	m.smblks = clamp_int(in.fast_n);
-	m.hblks = clamp_int(in.huge.n);
-	m.hblkhd = clamp_int(in.huge.bytes);
+	m.arena = glibc_int(in.mapped);
+	m.ordblks = glibc_int(in.free_blocks);
+	m.smblks = glibc_int(in.fast_n);
+	m.hblks = glibc_int(in.huge.n);
+	m.hblkhd = glibc_int(in.huge.bytes);
 	m.usmblks = 0;
-	m.fsmblks = clamp_int(in.fast);
-	m.uordblks = clamp_int(in.used);
-	m.fordblks = clamp_int(in.free);
-	m.keepcost = clamp_int(in.keep);
+	m.fsmblks = glibc_int(in.fast);
+	m.uordblks = glibc_int(in.used);
+	m.fordblks = glibc_int(in.free);
+	m.keepcost = glibc_int(in.keep);
 	return m;
 }
 
-/* glibc's layout, one arena (kmem has one heap), numbers not truncated. */
+/* malloc_stats: glibc's layout, one arena (kmem has one heap), numbers not
+ * truncated, to the stderr stream as glibc prints it (fputs: the program's
+ * stderr as it is now, freopen or dup2 included; nothing if it is closed),
+ * not to the report descriptor, which is for reports the program did not
+ * ask for (decision 20). Zeros where mallinfo2 has them. Any thread;
+ * allocates nothing itself. */
 KM_EXPORT void malloc_stats(void)
 {
 	struct km_info in;
@@ -340,8 +361,11 @@ static int km_format_info(const struct km_info *in, char *buf, size_t len)
 	return kmem_fmt_result(&f);
 }
 
-/* options other than 0: EINVAL returned (not -1 with errno, whatever the
- * manual says: glibc's code returns EINVAL), nothing written. */
+/* malloc_info: glibc's XML (km_format_info) to fp; returns 0. options
+ * other than 0: EINVAL returned (not -1 with errno, whatever the manual
+ * says: glibc's code returns EINVAL), nothing written. An XML text over
+ * 4 KiB is formatted in a block of this heap: -1 with errno ENOMEM if that
+ * fails. Zeros where mallinfo2 has them. Any thread. */
 KM_EXPORT int malloc_info(int options, FILE *fp)
 {
 	struct km_info in;

@@ -54,6 +54,10 @@
  * Locking: rel_lock serialises passes (taken before pa->lock; the policy
  * try-locks it, kmem_pa_release waits); the lists and counts change under
  * pa->lock; owner words are written with the buddy's relaxed tag calls.
+ * kmem_pa_add_region holds pa->lock from the buddy's add_region to the
+ * last claim, so no allocation finds a fresh region's blocks in the buddy
+ * before they enter the pool (an unmapped one would be handed out
+ * unmapped).
  *
  * Tunables: release_order (64 KiB: smaller blocks are not worth a system
  * call each, and most of a small program's churn is below it); the keep
@@ -330,10 +334,17 @@ int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size, void 
 
 	if (unmapped && (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok || !pa->as_map || !meta))
 		return -EINVAL; /* nobody could map its blocks, or the buddy would write it */
-	err = kmem_buddy_add_region(pa->b, base, size, meta, meta_size);
-	if (err)
-		return err;
+	/* under the instance lock, from the buddy's add to the claims below:
+	 * take_locked allocates from the buddy under it, and must not find
+	 * the region's blocks there before they are claimed (an unmapped one
+	 * would be handed out unmapped; a claimed one mapped over while in
+	 * use). Lock order: the instance lock, then the buddy's. */
 	kmem_lock_acquire(&pa->lock);
+	err = kmem_buddy_add_region(pa->b, base, size, meta, meta_size);
+	if (err) {
+		kmem_lock_release(&pa->lock);
+		return err;
+	}
 	managed_update_locked(pa);
 	if ((flags & (KMEM_PA_REGION_ZERO | KMEM_PA_REGION_UNMAPPED)) && (pa->flags & KMEM_PA_RELEASE) &&
 	    pa->rel_ok) {

@@ -482,6 +482,43 @@ static void test_direct_cache(void **state)
 	sfx_fini(&f);
 }
 
+/* kmem_cache_destroy of a direct cache (slab.h): a live direct object is a
+ * leak, reported once, never passed to the destructor, and its block stays
+ * allocated in the page source (the caller may still free it there); free
+ * direct objects were destructed when they were freed. */
+static void test_direct_destroy_leak(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	struct counts n = { 0, 0 };
+	struct obj *live, *freed;
+	size_t used0, per;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "big", 300000, 0, 0, obj_ctor, obj_dtor, &n);
+	assert_non_null(c);
+	assert_true(sfx_stats(c).direct);
+	per = sfx_stats(c).frames_per_slab;
+	used0 = sfx_used_frames(&f);
+	live = kmem_cache_alloc(c);
+	freed = kmem_cache_alloc(c);
+	assert_non_null(live);
+	assert_non_null(freed);
+	assert_int_equal(n.ctor, 2);
+	kmem_cache_free(c, freed); /* direct objects are never hoarded: destructed now */
+	assert_int_equal(n.dtor, 1);
+	live->magic = 0xdead; /* the caller's state: obj_dtor would fail on it */
+	kmem_cache_destroy(c);
+	assert_int_equal(n.dtor, 1);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 1);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 1);
+	assert_int_equal(sfx_used_frames(&f), used0 + per); /* the leaked block stays allocated */
+	kmem_buddy_free(f.b, live);
+	assert_int_equal(sfx_used_frames(&f), used0);
+	sfx_fini(&f);
+}
+
 /* ---- misuse ---------------------------------------------------------------------------------- */
 
 static void test_misuse(void **state)
@@ -692,6 +729,7 @@ int main(void)
 		cmocka_unit_test(test_bulk),
 		cmocka_unit_test(test_exhaustion),
 		cmocka_unit_test(test_direct_cache),
+		cmocka_unit_test(test_direct_destroy_leak),
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test(test_leak_report_on_destroy),
 		cmocka_unit_test(test_slabinfo),

@@ -37,13 +37,15 @@ KMEM_API size_t kmem_malloc_trim(size_t keep);
  * with the NUL; returns the length the whole text needs, or -1 for an
  * unknown what): what is "slabinfo", "buddyinfo", "vmstat", "zoneinfo" or
  * "heap". "heap" gives the drop-in's own "name value" lines: arena_bytes
- * (address space reserved), mapped_bytes (made read-write so far),
- * used_pages (4 KiB frames held by live blocks and slabs), peak_pages (their
- * recent peak as the frame service's release policy sees it, halving its
- * distance to used_pages every second), dirty_pages (mapped frames not in
- * the released pool, which may hold data: an upper bound of the resident
- * heap), released_pages (frames given back to the system or never touched,
- * held by the frame service: they read zero), high_pages (KMEM_HIGH),
+ * (address space reserved), mapped_bytes (the arena's regions added so
+ * far: made read-write, or under an address-space limit mapped block by
+ * block as handed out; mallinfo2's arena), used_pages (4 KiB frames held
+ * by live blocks and slabs), peak_pages (their recent peak as the frame
+ * service's release policy sees it, halving its distance to used_pages
+ * every second), dirty_pages (mapped frames not in the released pool,
+ * which may hold data: an upper bound of the resident heap),
+ * released_pages (frames given back to the system or never touched, held
+ * by the frame service: they read zero), high_pages (KMEM_HIGH),
  * huge_blocks and huge_bytes (blocks over 32 MiB, mapped on their own).
  * Thread-safe; "heap" is O(max_order). */
 KMEM_API int kmem_malloc_stats(const char *what, char *buf, size_t len);

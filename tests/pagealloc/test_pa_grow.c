@@ -512,6 +512,159 @@ static void test_release_unmapped(void **state)
 	gfx_fini(&g); /* destroy maps every unmapped block back to the buddy */
 }
 
+#ifdef KMEM_HAVE_PTHREAD
+/* kmem_pa_add_region(KMEM_PA_REGION_UNMAPPED) while other threads allocate
+ * from an empty service: the region's blocks must never be handed out
+ * before they are claimed into the released pool unmapped (they would be
+ * handed out unmapped: the write below faults; the drop-in hit this under
+ * RLIMIT_AS). Each region is PROT_NONE until the as_map hook maps a block. */
+#define RACE_REGIONS 48
+#define RACE_CHUNK ((size_t)256 << 10)	/* 64 frames */
+#define RACE_WORKERS 3
+
+struct race {
+	struct kmem_pagealloc *pa;
+	struct kmem_buddy *b;
+	void *range, **owner, *inst;
+	void *meta[RACE_REGIONS];
+	int adding;	/* atomic: the adder is still adding */
+	size_t got[RACE_WORKERS];
+};
+
+static int race_map(void *arg, void *block, size_t bytes)
+{
+	(void)arg;
+	return mprotect(block, bytes, PROT_READ | PROT_WRITE) ? -ENOMEM : 0;
+}
+
+static int race_unmap(void *arg, void *block, size_t bytes)
+{
+	(void)arg;
+	return mprotect(block, bytes, PROT_NONE) ? -ENOMEM : 0;
+}
+
+static int race_tight(void *arg)
+{
+	(void)arg;
+	return 1;
+}
+
+static int race_first(void *arg, struct kmem_buddy *b)
+{
+	struct race *r = arg;
+	size_t msz = kmem_buddy_region_meta_size(b, r->range, RACE_CHUNK);
+
+	r->b = b;
+	r->meta[0] = test_aligned(64, msz);
+	return kmem_buddy_add_region(b, r->range, RACE_CHUNK, r->meta[0], msz);
+}
+
+struct race_arg {
+	struct race *r;
+	unsigned id;
+};
+
+static void *race_alloc(void *arg)
+{
+	struct race_arg *a = arg;
+	struct race *r = a->r;
+	unsigned order = a->id % 3;
+
+	/* allocate until the adder is done and the service is empty: every
+	 * block is written (a block handed out unmapped faults) and kept */
+	for (;;) {
+		unsigned char *blk = kmem_pa_alloc(r->pa, order, KMEM_PAGE_NOWAIT);
+
+		if (blk) {
+			blk[0] = 1;
+			blk[((size_t)FR << order) - 1] = 2;
+			r->got[a->id] += (size_t)1 << order;
+		} else if (!__atomic_load_n(&r->adding, __ATOMIC_ACQUIRE)) {
+			if (!kmem_pa_alloc(r->pa, 0, KMEM_PAGE_NOWAIT))
+				break;
+			r->got[a->id]++;
+		}
+	}
+	return NULL;
+}
+
+static void test_add_region_race(void **state)
+{
+	struct race r;
+	struct race_arg args[RACE_WORKERS];
+	pthread_t t[RACE_WORKERS];
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	struct test_recorder rec;
+	size_t isz, total = 0;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	test_recorder_init(&rec);
+	r.range = test_aligned(RACE_CHUNK, RACE_REGIONS * RACE_CHUNK);
+	r.owner = calloc(RACE_REGIONS * RACE_CHUNK / FR, sizeof(void *));
+	assert_non_null(r.owner);
+	assert_int_equal(mprotect((char *)r.range + RACE_CHUNK, (RACE_REGIONS - 1) * RACE_CHUNK, PROT_NONE), 0);
+	kmem_stack_config_init(&cfg);
+	cfg.no_slab = true;
+	cfg.sink = &rec.sink;
+	cfg.buddy.max_order = 6; /* a region is one max-order block */
+	cfg.buddy.max_regions = 64;
+	cfg.buddy.owner_table = r.owner;
+	cfg.buddy.owner_base = r.range;
+	cfg.buddy.owner_frames = RACE_REGIONS * RACE_CHUNK / FR;
+	cfg.add_regions = race_first;
+	cfg.add_regions_arg = &r;
+	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
+	cfg.pa.flags = KMEM_PA_RELEASE | KMEM_PA_NO_BGZERO;
+	cfg.pa.release_order = 0;
+	cfg.pa.wmark_min = 1;
+	cfg.pa.wmark_low = 2;
+	cfg.pa.wmark_high = 4;
+	cfg.pa.as_tight = race_tight;
+	cfg.pa.as_unmap = race_unmap;
+	cfg.pa.as_map = race_map;
+	cfg.pa.as_arg = &r;
+	isz = kmem_stack_sizeof(&cfg);
+	r.inst = test_aligned(64, isz);
+	assert_int_equal(kmem_stack_init(r.inst, isz, &cfg, NULL, 0, NULL, 0, &st), 0);
+	r.pa = st.pa;
+	__atomic_store_n(&r.adding, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < RACE_WORKERS; i++) {
+		args[i].r = &r;
+		args[i].id = i;
+		assert_int_equal(pthread_create(&t[i], NULL, race_alloc, &args[i]), 0);
+	}
+	for (unsigned i = 1; i < RACE_REGIONS; i++) {
+		char *base = (char *)r.range + i * RACE_CHUNK;
+		size_t msz = kmem_buddy_region_meta_size(r.b, base, RACE_CHUNK);
+
+		r.meta[i] = test_aligned(64, msz);
+		assert_int_equal(kmem_pa_add_region(r.pa, base, RACE_CHUNK, r.meta[i], msz,
+						    KMEM_PA_REGION_UNMAPPED),
+				 0);
+		nanosleep(&(struct timespec){ 0, 200000 }, NULL); /* the workers empty it again */
+	}
+	__atomic_store_n(&r.adding, 0, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < RACE_WORKERS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		total += r.got[i];
+	}
+	/* every frame of the 47 regions added was handed out and written */
+	assert_true(total >= (RACE_REGIONS - 1) * RACE_CHUNK / FR);
+	assert_int_equal(kmem_error_total(&rec.sink), 0);
+	/* the frames stay allocated: tear down without frees */
+	kmem_pa_destroy(r.pa);
+	kmem_buddy_destroy(r.b);
+	assert_int_equal(mprotect(r.range, RACE_REGIONS * RACE_CHUNK, PROT_READ | PROT_WRITE), 0);
+	for (unsigned i = 0; i < RACE_REGIONS; i++)
+		free(r.meta[i]);
+	free(r.inst);
+	free(r.owner);
+	free(r.range);
+}
+#endif
+
 /* Without KMEM_PA_RELEASE nothing is released, whatever is free. */
 static void test_release_off(void **state)
 {
@@ -759,6 +912,9 @@ int main(void)
 		cmocka_unit_test(test_add_region_zero),
 		cmocka_unit_test(test_release_off),
 		cmocka_unit_test(test_release_unmapped),
+#ifdef KMEM_HAVE_PTHREAD
+		cmocka_unit_test(test_add_region_race),
+#endif
 		cmocka_unit_test(test_buddy_split_claim),
 #ifdef KMEM_HAVE_PTHREAD
 		cmocka_unit_test(test_release_lazy_reaper),
