@@ -57,7 +57,7 @@ static uintptr_t track_check(const struct obj_track *t)
 {
 	uintptr_t x = (uintptr_t)t->alloc_by * 31 ^ (uintptr_t)t->free_by * 131 ^ (uintptr_t)t->req;
 
-	return (x ^ (uintptr_t)t) * 0x9e3779b97f4a7c15ull ^ TRACK_KEY;
+	return (uintptr_t)((x ^ (uintptr_t)t) * 0x9e3779b97f4a7c15ull) ^ TRACK_KEY;
 }
 
 static bool track_ok(const struct obj_track *t)
