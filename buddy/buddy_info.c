@@ -15,7 +15,6 @@
 #include "buddy_internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "kmem_fmt.h"
@@ -194,7 +193,7 @@ struct check_fail {
 	do {                                                                     \
 		(cf)->ptr = (p);                                                 \
 		(cf)->order = (o);                                               \
-		snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);       \
+		kmem_snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);       \
 		return false;                                                    \
 	} while (0)
 

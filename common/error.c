@@ -14,6 +14,7 @@
  */
 #include <kmem/error.h>
 
+#include "kmem_fmt.h"
 #include "kmem_report.h"
 
 #include <stdio.h>
@@ -72,14 +73,14 @@ int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
 	char caller[40] = "";
 
 	if (r->order >= 0)
-		snprintf(order, sizeof(order), " (order %d)", r->order);
+		kmem_snprintf(order, sizeof(order), " (order %d)", r->order);
 	if (r->size)
-		snprintf(size, sizeof(size), " (block of %zu bytes)", r->size);
+		kmem_snprintf(size, sizeof(size), " (block of %zu bytes)", r->size);
 	if (r->alloc_by || r->free_by)
-		snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by, r->free_by);
+		kmem_snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by, r->free_by);
 	if (r->caller)
-		snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
-	return snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
+		kmem_snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
+	return kmem_snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
 			r->component ? r->component : "?", r->instance ? r->instance : "?",
 			kmem_status_name(r->status), r->ptr, order, size,
 			r->detail ? r->detail : "", who, caller);
@@ -126,7 +127,7 @@ void kmem_vreportf(struct kmem_error_sink *sink, const char *component, const ch
 {
 	char detail[KMEM_REPORT_DETAIL];
 
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	kmem_report(sink, component, instance, status, ptr, order, caller, detail);
 }
 

@@ -19,9 +19,9 @@
  * Locking: every function runs under the cache lock except
  * kmem_debug_report(), which runs with no lock held.
  */
+#include "kmem_fmt.h"
 #include "slab_internal.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static size_t align_up(size_t x, size_t a)
@@ -152,7 +152,7 @@ static void fault(struct kmem_cache *c, struct debug_fault *df, enum kmem_status
 	kmem_debug_who(c, p, &df->who);
 	df->st = st;
 	df->ptr = p;
-	snprintf(df->detail, sizeof(df->detail), "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
+	kmem_snprintf(df->detail, sizeof(df->detail), "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
 		 (const char *)at - (const char *)p, *at, c->size,
 		 df->who.known ? "" : "; its caller records were overwritten too");
 }

@@ -13,7 +13,6 @@
 #include "slab_internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "kmem_fmt.h"
@@ -122,7 +121,7 @@ struct check_fail {
 #define FAIL(cf, p, ...)                                                        \
 	do {                                                                    \
 		(cf)->ptr = (p);                                                \
-		snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);      \
+		kmem_snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);      \
 		return false;                                                   \
 	} while (0)
 
