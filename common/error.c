@@ -2,8 +2,9 @@
  *
  * Algorithm: kmem_error_raise() (1) increments the per-kind counter with a
  * relaxed atomic add, (2) hands the report to the sink's callback, or formats
- * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) aborts if
- * KMEM_ERROR_ABORT. Bound: O(1) plus the callback.
+ * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) stops if
+ * KMEM_ERROR_ABORT (kmem_fatal: the fatal hook, then abort() or a trap).
+ * Bound: O(1) plus the callback.
  *
  * Invariants:
  *   I1. count[k] is the number of reports of kind k raised on this sink.
@@ -18,7 +19,6 @@
 #include "kmem_report.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kmem_port.h"
@@ -101,7 +101,7 @@ void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_repo
 #endif
 	}
 	if (sink->flags & KMEM_ERROR_ABORT)
-		abort();
+		kmem_fatal(kmem_status_name(r->status), NULL, 0);
 }
 
 void kmem_report(struct kmem_error_sink *sink, const char *component, const char *instance,
