@@ -545,7 +545,16 @@ static const char *prot_of(const void *p)
 	fclose(f);
 	return perms;
 }
-#define ASSERT_PROT(p, s) assert_string_equal(prot_of(p), (s))
+/* Under a user-mode emulator (qemu-user, Meson's exe wrapper of a cross
+ * build: tests/meson.build sets KMEM_TEST_EMULATED) /proc/self/maps and
+ * mremap are the emulator's model of the guest's mappings, which lists no
+ * PROT_NONE reservation and may move a shrinking mapping: those checks are
+ * the kernel's, and are skipped there. */
+#define ASSERT_PROT(p, s)                                                       \
+	do {                                                                    \
+		if (!getenv("KMEM_TEST_EMULATED"))                              \
+			assert_string_equal(prot_of(p), (s));                   \
+	} while (0)
 #else
 #define ASSERT_PROT(p, s) ((void)(p))
 #endif
@@ -654,9 +663,10 @@ static void test_remap(void **state)
 	assert_bytes((unsigned char *)q + n, 3 * n, 0);
 	memset((unsigned char *)q + n, 0x3d, 3 * n);
 	p = q;
-	/* shrink: in place */
+	/* shrink: in place (the kernel's mremap; see ASSERT_PROT) */
 	assert_int_equal(kmem_pages_remap(p, 4 * n, n / 2, &q), 0);
-	assert_ptr_equal(q, p);
+	if (!getenv("KMEM_TEST_EMULATED"))
+		assert_ptr_equal(q, p);
 	assert_bytes(q, n / 2, 0x3c);
 	kmem_pages_unmap(q, n / 2);
 #else
