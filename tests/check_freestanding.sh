@@ -3,9 +3,9 @@
 # than the short list a bare-metal target must provide (README, "32-bit and
 # embedded targets"):
 #   - from the C library: memset, memcpy, memmove, strncpy;
-#   - the compiler's runtime (libgcc): integer helpers (__udivdi3, __ctzdi2,
-#     __popcountdi2, __aeabi_uldivmod, ...) and soft-float helpers where the
-#     target has no FPU for double (__adddf3, __aeabi_dmul, ...);
+#   - the compiler's runtime (libgcc): its integer helpers (__udivdi3,
+#     __ctzdi2, __popcountdi2, __aeabi_uldivmod, ...); no floating point
+#     (the soft-float routines, __adddf3 or __aeabi_dmul, are refused);
 #   - RISC-V -Os millicode (__riscv_save_N / __riscv_restore_N).
 # Usage: check_freestanding.sh NM LIB   (NM: the target's nm)
 set -eu
@@ -20,8 +20,12 @@ if [ ! -s "$defined" ]; then
 fi
 needed=$("$nm" -u "$lib" | awk '$1 == "U" {print $2}' | sort -u | comm -23 - "$defined")
 bad=$(printf '%s\n' "$needed" | grep -v -E \
-	'^(memset|memcpy|memmove|strncpy)$|^__aeabi_|^__[a-z]+(di|si|ti|df|sf|tf)[0-9]?$|^__riscv_(save|restore)_[0-9]+$' |
+	'^(memset|memcpy|memmove|strncpy)$|^__aeabi_(u?ldivmod|u?idivmod|u?idiv|l[sl]sl|llsr|lasr)$|^__[a-z]+(di|si|ti)[0-9]?$|^__riscv_(save|restore)_[0-9]+$' |
 	grep -v '^$' || true)
+# libgcc's conversions between floating point and integers (__fixunsdfdi)
+# pass the integer pattern above: refused by name
+bad="$bad $(printf '%s\n' "$needed" | grep -E '^__[a-z]*(df|sf|tf|xf)[a-z0-9]*$' || true)"
+bad=$(printf '%s\n' $bad | sort -u)
 if [ -n "$bad" ]; then
 	echo "$lib needs symbols outside the freestanding list:" >&2
 	printf '  %s\n' $bad >&2
