@@ -287,8 +287,8 @@ void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64
 		if (df->st != KMEM_OK) {
 			size_t n = strlen(df->detail);
 
-			snprintf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
-				 (void *)(objs + (size_t)idx * c->stride));
+			kmem_snprintf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
+				      (void *)(objs + (size_t)idx * c->stride));
 		}
 	}
 }
