@@ -2,7 +2,7 @@
 # Fail if a freestanding libkmem.a needs a symbol from outside itself other
 # than the short list a bare-metal target must provide (README, "32-bit and
 # embedded targets"):
-#   - from the C library: memset, memcpy, memmove, strncpy;
+#   - from the C library: memset, memcpy, memmove, strncpy, strlen;
 #   - the compiler's runtime (libgcc): its integer helpers (__udivdi3,
 #     __ctzdi2, __popcountdi2, __aeabi_uldivmod, ...); no floating point
 #     (the soft-float routines, __adddf3 or __aeabi_dmul, are refused);
@@ -20,7 +20,7 @@ if [ ! -s "$defined" ]; then
 fi
 needed=$("$nm" -u "$lib" | awk '$1 == "U" {print $2}' | sort -u | comm -23 - "$defined")
 bad=$(printf '%s\n' "$needed" | grep -v -E \
-	'^(memset|memcpy|memmove|strncpy)$|^__aeabi_(u?ldivmod|u?idivmod|u?idiv|l[sl]sl|llsr|lasr)$|^__[a-z]+(di|si|ti)[0-9]?$|^__riscv_(save|restore)_[0-9]+$' |
+	'^(memset|memcpy|memmove|strncpy|strlen)$|^__aeabi_(u?ldivmod|u?idivmod|u?idiv|l[sl]sl|llsr|lasr)$|^__[a-z]+(di|si|ti)[0-9]?$|^__riscv_(save|restore)_[0-9]+$' |
 	grep -v '^$' || true)
 # libgcc's conversions between floating point and integers (__fixunsdfdi)
 # pass the integer pattern above: refused by name
