@@ -10,7 +10,8 @@
 #      OS backend, fatal hook), every suite that applies
 #   7. 32-bit: i386 build (gcc -m32, tests under qemu-i386), every suite
 #   8. bare metal: Cortex-M4, RV32IMAC, RV64IMAC cross builds with -Werror,
-#      and what their libkmem.a needs from outside (freestanding-symbols)
+#      what their libkmem.a needs from outside (freestanding-symbols), and
+#      firmware images linked with it (scripts/footprint.sh)
 #   9. libFuzzer build (clang, ASan+UBSan): corpus replays and bounded runs
 # Exits non-zero on the first failure. CI (.ci/run) runs exactly this.
 set -euo pipefail # a fuzzer failure piped into tail must fail the script
@@ -77,6 +78,7 @@ for t in cortex-m4 rv32imac rv64imac; do
 	configure build-$t --cross-file cross/$t.txt
 	meson test -C build-$t --print-errorlogs
 done
+scripts/footprint.sh # links each target's firmware images; the README's footprint table
 
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
