@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # with the i386 cmocka, run under qemu-i386; the Cortex-M4 (newlib-nano) and
 # RISC-V (picolibc) bare-metal toolchains.
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
-valgrind clang libclang-rt-14-dev python3 sqlite3 git
+valgrind clang libclang-rt-14-dev python3 sqlite3 git cppcheck
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
 gcc-multilib libcmocka-dev:i386 qemu-user
 gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"
