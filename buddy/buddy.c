@@ -724,24 +724,24 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 				kmem_snprintf(e.detail, sizeof(e.detail), "block is already free");
 			else
 				kmem_snprintf(e.detail, sizeof(e.detail),
-					 "frame is inside free order-%u block at %p (freed, then merged)",
-					 s.order, head);
+					      "frame is inside free order-%u block at %p (freed, then merged)",
+					      s.order, head);
 		} else if (s.state == BT_RESERVED) {
 			e.status = KMEM_RESERVED_FREE;
 			kmem_snprintf(e.detail, sizeof(e.detail),
-				 "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
-				 s.order, head);
+				      "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
+				      s.order, head);
 		} else if (p != head) {
 			e.status = KMEM_INTERIOR_POINTER;
 			kmem_snprintf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
-				 (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
-				 s.order, head);
+				      (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
+				      s.order, head);
 		} else {
 			KMEM_ASSERT(s.state == BT_USED && want >= 0 && (unsigned)want != s.order);
 			e.status = KMEM_WRONG_ORDER;
 			kmem_snprintf(e.detail, sizeof(e.detail),
-				 "caller says order %d, block has order %u; freed with order %u", want,
-				 s.order, s.order);
+				      "caller says order %d, block has order %u; freed with order %u", want,
+				      s.order, s.order);
 			free_block_locked(b, r, idx, s.order);
 		}
 	}

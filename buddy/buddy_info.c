@@ -213,7 +213,8 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 		void *a = buddy_addr(b, r, idx);
 
 		if (buddy_tag_state(t) == BT_TAIL)
-			FAIL(cf, a, -1, "I1: frame %" PRIu32 " of region %" PRIu32 " is in no block", idx, r->id);
+			FAIL(cf, a, -1, "I1: frame %" PRIu32 " of region %" PRIu32 " is in no block", idx,
+			     r->id);
 		if (o > b->max_order || (pfn & (((uintptr_t)1 << o) - 1)) ||
 		    (uint64_t)idx + ((uint64_t)1 << o) > r->nframes)
 			FAIL(cf, a, (int)o, "I2: block misaligned, too large or past region %" PRIu32, r->id);

@@ -106,7 +106,8 @@ struct buddy_region {
 	};
 };
 
-_Static_assert((BUDDY_REGION_SLOT & (BUDDY_REGION_SLOT - 1)) == 0, "the region slot is a power of two");
+_Static_assert((BUDDY_REGION_SLOT & (BUDDY_REGION_SLOT - 1)) == 0,
+	       "the region slot is a power of two");
 _Static_assert(sizeof(struct buddy_region) == BUDDY_REGION_SLOT,
 	       "region entries are a power of two in size: the fields fit the slot");
 _Static_assert(sizeof(struct buddy_link) == 8, "KMEM_BUDDY_TABLE_BYTES counts 8 bytes of links");

@@ -77,13 +77,14 @@ int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
 	if (r->size)
 		kmem_snprintf(size, sizeof(size), " (block of %zu bytes)", r->size);
 	if (r->alloc_by || r->free_by)
-		kmem_snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by, r->free_by);
+		kmem_snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by,
+			      r->free_by);
 	if (r->caller)
 		kmem_snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
 	return kmem_snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
-			r->component ? r->component : "?", r->instance ? r->instance : "?",
-			kmem_status_name(r->status), r->ptr, order, size,
-			r->detail ? r->detail : "", who, caller);
+			     r->component ? r->component : "?", r->instance ? r->instance : "?",
+			     kmem_status_name(r->status), r->ptr, order, size,
+			     r->detail ? r->detail : "", who, caller);
 }
 
 void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_report *r)

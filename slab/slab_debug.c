@@ -152,9 +152,10 @@ static void fault(struct kmem_cache *c, struct debug_fault *df, enum kmem_status
 	kmem_debug_who(c, p, &df->who);
 	df->st = st;
 	df->ptr = p;
-	kmem_snprintf(df->detail, sizeof(df->detail), "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
-		 (const char *)at - (const char *)p, *at, c->size,
-		 df->who.known ? "" : "; its caller records were overwritten too");
+	kmem_snprintf(df->detail, sizeof(df->detail),
+		      "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
+		      (const char *)at - (const char *)p, *at, c->size,
+		      df->who.known ? "" : "; its caller records were overwritten too");
 }
 
 /* T1 for object p: a fault if its records were overwritten. */

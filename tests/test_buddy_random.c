@@ -166,7 +166,8 @@ static void run_model(size_t frame, unsigned max_order, unsigned nregions, uint6
 	for (unsigned r = 0; r < nregions; r++) {
 		/* odd starts and sizes */
 		size_t skew = (size_t)test_below(&m.rng, 4 * frame);
-		size_t size = frame * (64 + (size_t)test_below(&m.rng, 512)) + (size_t)test_below(&m.rng, frame);
+		size_t size = frame * (64 + (size_t)test_below(&m.rng, 512)) +
+			      (size_t)test_below(&m.rng, frame);
 
 		m.base[r] = (unsigned char *)fx_region(&m.fx, frame << max_order, skew, size);
 		m.size[r] = size;
