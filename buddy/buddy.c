@@ -38,9 +38,9 @@
  */
 #include "kmem_annot.h"
 #include "buddy_internal.h"
+#include "kmem_fmt.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 /* A misuse found under the lock, raised after it is dropped. */
@@ -132,7 +132,7 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 	b->max_order = g.max_order;
 	b->max_regions = g.max_regions;
 	b->flags = cfg->flags;
-	snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "buddy");
+	kmem_snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "buddy");
 	kmem_error_sink_init(&b->own_sink);
 	b->sink = cfg->sink ? cfg->sink : &b->own_sink;
 	b->meta_bytes = buddy_bytes(g.max_regions);
@@ -710,7 +710,7 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 
 	if (!r) {
 		e.status = KMEM_FOREIGN_POINTER;
-		snprintf(e.detail, sizeof(e.detail), "not inside any region of this instance");
+		kmem_snprintf(e.detail, sizeof(e.detail), "not inside any region of this instance");
 	} else {
 		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
 		struct buddy_span s = kmem_buddy_span_of(b, r, idx);
@@ -721,27 +721,27 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 		if (s.state == BT_FREE && at_frame) {
 			e.status = KMEM_DOUBLE_FREE;
 			if (s.head == idx)
-				snprintf(e.detail, sizeof(e.detail), "block is already free");
+				kmem_snprintf(e.detail, sizeof(e.detail), "block is already free");
 			else
-				snprintf(e.detail, sizeof(e.detail),
-					 "frame is inside free order-%u block at %p (freed, then merged)",
-					 s.order, head);
+				kmem_snprintf(e.detail, sizeof(e.detail),
+					      "frame is inside free order-%u block at %p (freed, then merged)",
+					      s.order, head);
 		} else if (s.state == BT_RESERVED) {
 			e.status = KMEM_RESERVED_FREE;
-			snprintf(e.detail, sizeof(e.detail),
-				 "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
-				 s.order, head);
+			kmem_snprintf(e.detail, sizeof(e.detail),
+				      "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
+				      s.order, head);
 		} else if (p != head) {
 			e.status = KMEM_INTERIOR_POINTER;
-			snprintf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
-				 (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
-				 s.order, head);
+			kmem_snprintf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
+				      (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
+				      s.order, head);
 		} else {
 			KMEM_ASSERT(s.state == BT_USED && want >= 0 && (unsigned)want != s.order);
 			e.status = KMEM_WRONG_ORDER;
-			snprintf(e.detail, sizeof(e.detail),
-				 "caller says order %d, block has order %u; freed with order %u", want,
-				 s.order, s.order);
+			kmem_snprintf(e.detail, sizeof(e.detail),
+				      "caller says order %d, block has order %u; freed with order %u", want,
+				      s.order, s.order);
 			free_block_locked(b, r, idx, s.order);
 		}
 	}

@@ -15,7 +15,7 @@
 #include "buddy_internal.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "kmem_fmt.h"
@@ -194,7 +194,7 @@ struct check_fail {
 	do {                                                                     \
 		(cf)->ptr = (p);                                                 \
 		(cf)->order = (o);                                               \
-		snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);       \
+		kmem_snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);       \
 		return false;                                                    \
 	} while (0)
 
@@ -213,10 +213,11 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 		void *a = buddy_addr(b, r, idx);
 
 		if (buddy_tag_state(t) == BT_TAIL)
-			FAIL(cf, a, -1, "I1: frame %u of region %u is in no block", idx, r->id);
+			FAIL(cf, a, -1, "I1: frame %" PRIu32 " of region %" PRIu32 " is in no block", idx,
+			     r->id);
 		if (o > b->max_order || (pfn & (((uintptr_t)1 << o) - 1)) ||
 		    (uint64_t)idx + ((uint64_t)1 << o) > r->nframes)
-			FAIL(cf, a, (int)o, "I2: block misaligned, too large or past region %u", r->id);
+			FAIL(cf, a, (int)o, "I2: block misaligned, too large or past region %" PRIu32, r->id);
 		for (uint32_t f = 1; f < (1u << o); f++)
 			if (r->tag[idx + f] != BT_TAIL)
 				FAIL(cf, buddy_addr(b, r, idx + f), -1,
@@ -241,16 +242,16 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 			if (cur >= r->nframes || r->tag[cur] != buddy_tag(BT_FREE, k) ||
 			    r->link[cur].prev != prev || ++n > on_walk[k])
 				FAIL(cf, cur < r->nframes ? buddy_addr(b, r, cur) : NULL, (int)k,
-				     "I3: free list %u of region %u is broken at index %u", k, r->id,
+				     "I3: free list %u of region %" PRIu32 " is broken at index %" PRIu32, k, r->id,
 				     cur);
 			prev = cur;
 			cur = r->link[cur].next;
 		}
 		if (n != on_walk[k])
-			FAIL(cf, NULL, (int)k, "I3: %zu free order-%u blocks in region %u, %zu listed",
+			FAIL(cf, NULL, (int)k, "I3: %zu free order-%u blocks in region %" PRIu32 ", %zu listed",
 			     on_walk[k], k, r->id, n);
 		if (bit != (n != 0))
-			FAIL(cf, NULL, (int)k, "I5: avail[%u] bit %u is %d, list has %zu", k, r->id,
+			FAIL(cf, NULL, (int)k, "I5: avail[%u] bit %" PRIu32 " is %d, list has %zu", k, r->id,
 			     bit, n);
 		free_blocks[k] += n;
 	}
@@ -271,7 +272,7 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 		const struct buddy_region *r = &b->region[i];
 
 		if (r->id != i || r->bit != (uint64_t)1 << i)
-			FAIL(cf, NULL, -1, "region %u has id %u", i, r->id);
+			FAIL(cf, NULL, -1, "region %u has id %" PRIu32, i, r->id);
 		if (!check_region_locked(b, r, free_blocks, totals, cf))
 			return false;
 		managed += r->nframes;

@@ -82,23 +82,35 @@ _Static_assert(KMEM_BUDDY_ORDER_LIMIT <= (int)BT_ORDER_MASK, "order must fit a t
 _Static_assert(KMEM_BUDDY_ORDER_LIMIT < 32, "order_mask is 32 bits");
 _Static_assert(KMEM_BUDDY_REGION_LIMIT <= 64, "avail[] is a 64-bit region mask");
 
-/* Hot fields first; padded to a power of two so &region[i] is a shift. */
+/* Hot fields first. The entry is a union of the fields with a
+ * BUDDY_REGION_SLOT-byte array, so its size is that power of two by
+ * construction, whatever the target's pointer and uint64_t sizes (LP64,
+ * ILP32 with 4- or 8-byte uint64_t alignment): &region[i] is a shift. The
+ * assertion below fails if the fields ever outgrow the slot. */
+#define BUDDY_REGION_SLOT KMEM_BUDDY_REGION_BYTES
 struct buddy_region {
-	uintptr_t base;		/* address of frame 0 */
-	uint8_t *tag;		/* nframes bytes */
-	struct buddy_link *link;	/* nframes entries */
-	uint64_t bit;		/* 1 << id: this region's bit in avail[] */
-	void **owner;		/* nframes owner words (KMEM_BUDDY_OWNERS), or NULL */
-	uintptr_t start_pfn;	/* base >> frame_shift */
-	uint32_t nframes;
-	uint32_t id;		/* index in b->region[] */
-	size_t meta_bytes;	/* frame table bytes (for stats) */
-	uint32_t head[KMEM_BUDDY_ORDER_LIMIT + 1];	/* free list heads (I3) */
-	uint8_t pad[256 - 7 * sizeof(void *) - 8 - (KMEM_BUDDY_ORDER_LIMIT + 1) * 4];
+	union {
+		struct {
+			uintptr_t base;		/* address of frame 0 */
+			uint8_t *tag;		/* nframes bytes */
+			struct buddy_link *link;	/* nframes entries */
+			uint64_t bit;		/* 1 << id: this region's bit in avail[] */
+			void **owner;		/* nframes owner words (KMEM_BUDDY_OWNERS), or NULL */
+			uintptr_t start_pfn;	/* base >> frame_shift */
+			uint32_t nframes;
+			uint32_t id;		/* index in b->region[] */
+			size_t meta_bytes;	/* frame table bytes (for stats) */
+			uint32_t head[KMEM_BUDDY_ORDER_LIMIT + 1];	/* free list heads (I3) */
+		};
+		uint8_t slot[BUDDY_REGION_SLOT];
+	};
 };
 
-_Static_assert((sizeof(struct buddy_region) & (sizeof(struct buddy_region) - 1)) == 0,
-	       "region entries are a power of two in size");
+_Static_assert((BUDDY_REGION_SLOT & (BUDDY_REGION_SLOT - 1)) == 0,
+	       "the region slot is a power of two");
+_Static_assert(sizeof(struct buddy_region) == BUDDY_REGION_SLOT,
+	       "region entries are a power of two in size: the fields fit the slot");
+_Static_assert(sizeof(struct buddy_link) == 8, "KMEM_BUDDY_TABLE_BYTES counts 8 bytes of links");
 
 struct kmem_buddy {
 	uint32_t magic;
@@ -129,6 +141,11 @@ struct kmem_buddy {
 	uint8_t by_addr[KMEM_BUDDY_REGION_LIMIT];	/* I7 */
 	struct buddy_region region[];	/* max_regions entries */
 };
+
+/* KMEM_BUDDY_SIZEOF (kmem/buddy.h) is a bound for every target and lock
+ * kind: 1144 bytes on x86-64 with the futex lock, 904 on Cortex-M4. */
+_Static_assert(sizeof(struct kmem_buddy) <= KMEM_BUDDY_HEAD_MAX,
+	       "KMEM_BUDDY_SIZEOF bounds the instance: raise KMEM_BUDDY_HEAD_MAX");
 
 static inline uintptr_t buddy_frame_size(const struct kmem_buddy *b)
 {

@@ -2,8 +2,9 @@
  *
  * Algorithm: kmem_error_raise() (1) increments the per-kind counter with a
  * relaxed atomic add, (2) hands the report to the sink's callback, or formats
- * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) aborts if
- * KMEM_ERROR_ABORT. Bound: O(1) plus the callback.
+ * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) stops if
+ * KMEM_ERROR_ABORT (kmem_fatal: the fatal hook, then abort() or a trap).
+ * Bound: O(1) plus the callback.
  *
  * Invariants:
  *   I1. count[k] is the number of reports of kind k raised on this sink.
@@ -14,10 +15,10 @@
  */
 #include <kmem/error.h>
 
+#include "kmem_fmt.h"
 #include "kmem_report.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kmem_port.h"
@@ -72,17 +73,18 @@ int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
 	char caller[40] = "";
 
 	if (r->order >= 0)
-		snprintf(order, sizeof(order), " (order %d)", r->order);
+		kmem_snprintf(order, sizeof(order), " (order %d)", r->order);
 	if (r->size)
-		snprintf(size, sizeof(size), " (block of %zu bytes)", r->size);
+		kmem_snprintf(size, sizeof(size), " (block of %zu bytes)", r->size);
 	if (r->alloc_by || r->free_by)
-		snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by, r->free_by);
+		kmem_snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by,
+			      r->free_by);
 	if (r->caller)
-		snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
-	return snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
-			r->component ? r->component : "?", r->instance ? r->instance : "?",
-			kmem_status_name(r->status), r->ptr, order, size,
-			r->detail ? r->detail : "", who, caller);
+		kmem_snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
+	return kmem_snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
+			     r->component ? r->component : "?", r->instance ? r->instance : "?",
+			     kmem_status_name(r->status), r->ptr, order, size,
+			     r->detail ? r->detail : "", who, caller);
 }
 
 void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_report *r)
@@ -100,7 +102,7 @@ void kmem_error_raise(struct kmem_error_sink *sink, const struct kmem_error_repo
 #endif
 	}
 	if (sink->flags & KMEM_ERROR_ABORT)
-		abort();
+		kmem_fatal(kmem_status_name(r->status), NULL, 0);
 }
 
 void kmem_report(struct kmem_error_sink *sink, const char *component, const char *instance,
@@ -126,7 +128,7 @@ void kmem_vreportf(struct kmem_error_sink *sink, const char *component, const ch
 {
 	char detail[KMEM_REPORT_DETAIL];
 
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	kmem_report(sink, component, instance, status, ptr, order, caller, detail);
 }
 

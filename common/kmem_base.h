@@ -3,7 +3,9 @@
  * Included by every other port header; code includes kmem_port.h, which
  * brings in all of them.
  *  - KMEM_ASSERT(cond && "what must hold"): internal invariants, compiled
- *    only when NDEBUG is not defined (debug and debugoptimized builds).
+ *    only when NDEBUG is not defined (debug and debugoptimized builds);
+ *    the C library's assert in hosted builds, kmem_fatal() (the firmware's
+ *    fatal hook, kmem/port.h) in freestanding ones (KMEM_FREESTANDING).
  *  - KMEM_TLS: an initial-exec thread-local variable (one instruction to
  *    reach from the thread pointer); plain static storage without threads.
  * Private to the library: not installed.
@@ -24,8 +26,15 @@
 #define KMEM_HIDDEN __attribute__((visibility("hidden")))
 #define KMEM_RETURN_ADDRESS() __builtin_return_address(0)
 
+/* A fatal error (process.c): the fatal hook if installed, then abort() in
+ * hosted builds or a trap instruction in freestanding ones. */
+KMEM_HIDDEN __attribute__((noreturn, cold)) void kmem_fatal(const char *what, const char *file,
+							    int line);
+
 #ifdef NDEBUG
 #define KMEM_ASSERT(cond) ((void)sizeof(!!(cond))) /* unevaluated: its operands count as used */
+#elif defined(KMEM_FREESTANDING)
+#define KMEM_ASSERT(cond) (KMEM_LIKELY(cond) ? (void)0 : kmem_fatal(#cond, __FILE__, __LINE__))
 #else
 #define KMEM_ASSERT(cond) assert(cond)
 #endif

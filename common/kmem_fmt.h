@@ -1,5 +1,6 @@
-/* kmem_fmt.h - snprintf-style text building shared by every layer's
- * stats formatters (buddyinfo, slabinfo, vmstat, JSON).
+/* kmem_fmt.h - kmem's own snprintf, and snprintf-style text building
+ * shared by every layer's stats formatters (buddyinfo, slabinfo, vmstat,
+ * JSON). The library calls no printf of the C library (fmt.c says why).
  *
  * A struct kmem_fmt writes into a caller buffer, never past len bytes, always
  * NUL-terminated when len > 0, and counts the bytes the whole text needs, so
@@ -8,6 +9,7 @@
 #ifndef KMEM_FMT_H
 #define KMEM_FMT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "kmem_port.h"
@@ -26,6 +28,14 @@ static inline void kmem_fmt_init(struct kmem_fmt *f, char *buf, size_t len)
 	if (len)
 		buf[0] = '\0';
 }
+
+/* C99 snprintf/vsnprintf on kmem's formatter (fmt.c lists the conversions):
+ * writes at most len bytes, NUL included (nothing if len is 0), and returns
+ * the length of the whole text. Never fails. O(length of the text). */
+KMEM_HIDDEN int kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+KMEM_HIDDEN int kmem_snprintf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Append printf-style text. */
 KMEM_HIDDEN void kmem_fmt_printf(struct kmem_fmt *f, const char *fmt, ...)

@@ -14,7 +14,8 @@
  *   reg[id].ops, .slots, .lock  slot maps: an instance's index    reg[id].lock
  *   reg[id].fork_*              into every thread's area; the
  *                               registry lock fork handlers hold
- *   hooks                       the firmware's clock/map hooks    set at start-up
+ *   hooks                       the firmware's clock/map/fatal    set at start-up
+ *                               hooks
  *
  * Components keep an initial-exec pointer to their own area for their fast
  * paths (slab: kmem_mag_self); it is a cache of tctx.area[id] that the
@@ -28,6 +29,7 @@
 #include "kmem_port.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <kmem/port.h>
@@ -55,6 +57,17 @@ void kmem_sleep_ns(uint64_t ns)
 		hooks.sleep_ns(hooks.ctx, ns);
 	else
 		kmem_os_sleep_ns(ns);
+}
+
+void kmem_fatal(const char *what, const char *file, int line)
+{
+	if (hooks.fatal)
+		hooks.fatal(hooks.ctx, what, file, line);
+#ifdef KMEM_FREESTANDING
+	__builtin_trap();
+#else
+	abort();
+#endif
 }
 
 void *kmem_pages_map(size_t bytes)

@@ -54,7 +54,7 @@ size_t kmem_pa_client_share(struct kmem_pagealloc *pa, const struct kmem_pa_clie
 	if (pa->share_policy == KMEM_PA_SHARE_EQUAL)
 		share = pa->managed / n;
 	else
-		share = (size_t)((pa_u128)pa->managed * mine / sum);
+		share = pa_mul_div(pa->managed, mine, sum);
 	if (share < cl->min_frames)
 		share = cl->min_frames;
 	if (cl->max_frames && share > cl->max_frames)

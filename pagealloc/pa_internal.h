@@ -167,10 +167,12 @@ struct pa_pool {
 	void **blk;
 };
 
+/* A reference-table entry: 16 bytes on LP64, 8 on ILP32. The table's
+ * capacity is a power of two by construction (refs.c rounds the entries a
+ * frame holds down to one), whatever this size is. */
 struct pa_ref {
 	uintptr_t addr;	/* 0: empty slot */
 	uint32_t refs;	/* >= 2 while present */
-	uint32_t unused;
 };
 
 struct kmem_pa_client {
@@ -281,7 +283,21 @@ struct kmem_pagealloc {
 	bool starting;		/* a lazy start is in progress (atomic) */
 };
 
-__extension__ typedef unsigned __int128 pa_u128; /* a * b / c without overflow */
+/* a * b / c without overflow of the product (c > 0; the quotient fits when
+ * a <= c or b <= c, as at every call). A 128-bit product where the compiler
+ * has one (LP64); a 64-bit one where size_t has at most 32 bits (ILP32
+ * targets have no __int128). */
+static inline size_t pa_mul_div(size_t a, size_t b, size_t c)
+{
+#ifdef __SIZEOF_INT128__
+	__extension__ typedef unsigned __int128 pa_u128;
+
+	return (size_t)((pa_u128)a * b / c);
+#else
+	_Static_assert(SIZE_MAX <= UINT32_MAX, "without __int128, size_t has at most 32 bits");
+	return (size_t)((uint64_t)a * b / c);
+#endif
+}
 
 /* A thread's pagealloc area of the per-thread context: its frame cache of
  * each instance, by the instance's slot; the null cache (pcp.c: every
@@ -417,7 +433,7 @@ static inline size_t pa_held_of(const struct kmem_pa_client *cl)
 
 static inline long pa_oom_score(const struct kmem_pagealloc *pa, const struct kmem_pa_client *c)
 {
-	return (long)((pa_u128)pa_held_of(c) * 1000 / pa->managed) + c->oom_score_adj;
+	return (long)pa_mul_div(pa_held_of(c), 1000, pa->managed) + c->oom_score_adj;
 }
 
 /* Home slot of a block in the reference table (ref_cap > 0): Fibonacci

@@ -39,7 +39,6 @@
 #include "pa_internal.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 
 void kmem_pa_config_init(struct kmem_pa_config *cfg)
 {

@@ -228,6 +228,8 @@ int kmem_pa_reaper_start(struct kmem_pagealloc *pa)
 {
 	int rc = 0;
 
+	if (!KMEM_THREADS) /* before the thread's code: firmware links none of it */
+		return -ENOTSUP; /* (nor its soft-float token bucket) */
 	kmem_mutex_lock(&pa->rmtx);
 	if (pa->running) {
 		rc = -EALREADY;

@@ -11,8 +11,9 @@
  *      hash of the frame number (Knuth TAOCP 6.4); removal shifts the later
  *      entries of the probe run back (Algorithm R), so there are no
  *      tombstones and a lookup stops at the first empty slot.
- *   3. It doubles (at least one frame's worth, 4 slots minimum) before the
- *      load would pass 1/2, rehashing into a new buddy block.
+ *   3. It doubles (at least one frame's worth rounded down to a power of
+ *      two, 4 slots minimum) before the load would pass 1/2, rehashing into
+ *      a new buddy block.
  *   4. cow(): a block with at most one reference is returned as is;
  *      otherwise a copy is allocated (a dirty request: memcpy overwrites
  *      it), filled, and the original loses the caller's reference.
@@ -77,15 +78,18 @@ static int ref_insert_locked(struct kmem_pagealloc *pa, uintptr_t a, uint32_t re
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "the reference table needs the instance lock");
 	if ((pa->ref_n + 1) * 2 > pa->ref_cap) {
-		/* grow: a table twice the size (at least one frame) */
-		size_t ncap = pa->ref_cap ? pa->ref_cap * 2 : pa->frame_size / sizeof(struct pa_ref);
+		/* grow: a table twice the size; the first one as many entries as a
+		 * frame holds, rounded down to a power of two (P7: with a 12-byte
+		 * entry a 4 KiB frame holds 341, and the probe masks need 256) */
+		size_t fit = pa->frame_size / sizeof(struct pa_ref);
+		size_t ncap = pa->ref_cap ? pa->ref_cap * 2
+			      : fit > 4 ? (size_t)1 << kmem_flsptr(fit) : 4;
 		int order = kmem_buddy_size_to_order(pa->b, ncap * sizeof(struct pa_ref));
 		struct pa_ref *old = pa->refs, *nt;
 		size_t ocap = pa->ref_cap;
 		unsigned oorder = pa->ref_order;
 
-		if (ncap < 4)
-			ncap = 4, order = kmem_buddy_size_to_order(pa->b, ncap * sizeof(struct pa_ref));
+		KMEM_ASSERT(kmem_is_pow2(ncap) && "P7: the probe masks need a power of two");
 		if (order < 0 || (nt = kmem_pa_meta_alloc(pa, (unsigned)order, true)) == NULL)
 			return -ENOMEM;
 		memset(nt, 0, ncap * sizeof(struct pa_ref));

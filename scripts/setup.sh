@@ -7,10 +7,15 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # sqlite3 and git: real programs tests/dropin/check_preload.sh runs under the
-# drop-in malloc. The last line: the peer allocators scripts/bench-peers.sh preloads.
+# drop-in malloc. The third line: the peer allocators scripts/bench-peers.sh
+# preloads. The last two: the 32-bit and embedded targets (cross/): gcc -m32
+# with the i386 cmocka, run under qemu-i386; the Cortex-M4 (newlib-nano) and
+# RISC-V (picolibc) bare-metal toolchains.
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
-valgrind clang libclang-rt-14-dev python3 sqlite3 git
-libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
+valgrind clang libclang-rt-14-dev python3 sqlite3 git cppcheck
+libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
+gcc-multilib libcmocka-dev:i386 qemu-user
+gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"
 
 missing=""
 for p in $PKGS; do
@@ -22,6 +27,12 @@ if [ -n "$missing" ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"
 	echo "setup: installing$missing"
+	# libcmocka-dev:i386 needs the i386 architecture in dpkg (multiarch)
+	case "$missing" in
+	*:i386*)
+		dpkg --print-foreign-architectures | grep -qx i386 || $sudo dpkg --add-architecture i386
+		;;
+	esac
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing > /dev/null
 fi

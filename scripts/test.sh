@@ -6,8 +6,14 @@
 #   3. ASan + UBSan build (gcc), every suite
 #   4. TSan build (clang), the threaded and stress suites
 #   5. pthread-lock build: the threaded test under Helgrind and DRD
-#   6. no-threads build (the firmware profile), every suite that applies
-#   7. libFuzzer build (clang, ASan+UBSan): corpus replays and bounded runs
+#   6. no-threads freestanding build (the firmware profile on the host: no
+#      OS backend, fatal hook), every suite that applies; cppcheck over the
+#      library in the hosted and the freestanding 32-bit configurations
+#   7. 32-bit: i386 build (gcc -m32, tests under qemu-i386), every suite
+#   8. bare metal: Cortex-M4, RV32IMAC, RV64IMAC cross builds with -Werror,
+#      what their libkmem.a needs from outside (freestanding-symbols), and
+#      firmware images linked with it (scripts/footprint.sh)
+#   9. libFuzzer build (clang, ASan+UBSan): corpus replays and bounded runs
 # Exits non-zero on the first failure. CI (.ci/run) runs exactly this.
 set -euo pipefail # a fuzzer failure piped into tail must fail the script
 cd "$(dirname "$0")/.."
@@ -59,9 +65,35 @@ for tool in helgrind drd; do
 	done
 done
 
-step "no threads: the firmware profile (build-nothreads/)"
-configure build-nothreads -Dthreads=disabled -Dstdio=false -Dbenchmarks=disabled -Dmag_slots=16
+step "no threads, freestanding: the firmware profile (build-nothreads/)"
+configure build-nothreads -Dthreads=disabled -Dstdio=false -Dfreestanding=enabled \
+	-Dbenchmarks=disabled -Dmag_slots=16
 meson test -C build-nothreads --print-errorlogs
+
+step "cppcheck: the library, hosted (build/) and freestanding 32-bit (build-nothreads/) configurations"
+cppcheck_lib() { # build dir (its kmem_config.h), cppcheck options...
+	cfg=$1
+	shift
+	cppcheck -q --error-exitcode=1 --enable=warning,portability --std=c11 -D__GNUC__ "$@" \
+		-Iinclude -Icommon -I"$cfg"/common -Ibuddy -Islab -Islab/fast -Ipagealloc \
+		buddy slab pagealloc common stack
+}
+cppcheck_lib build
+# without the C library's assert (which cppcheck knows) KMEM_ASSERT(cond && "what
+# must hold") is a plain condition, and the idiom (STYLE.md) reads as a mistake
+cppcheck_lib build-nothreads --platform=unix32 --suppress=incorrectStringBooleanError
+echo "cppcheck: clean"
+
+step "32-bit: i386 (build32/, gcc -m32, tests under qemu-i386)"
+configure build32 --cross-file cross/i386.txt -Dbenchmarks=disabled
+meson test -C build32 --print-errorlogs --num-processes 2
+
+step "bare metal: Cortex-M4, RV32IMAC, RV64IMAC (compile with -Werror, freestanding symbols)"
+for t in cortex-m4 rv32imac rv64imac; do
+	configure build-$t --cross-file cross/$t.txt
+	meson test -C build-$t --print-errorlogs
+done
+scripts/footprint.sh # links each target's firmware images; the README's footprint table
 
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \

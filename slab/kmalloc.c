@@ -32,10 +32,10 @@
  * Locking: none of its own; the caches lock themselves. The class tables
  * are immutable after init.
  */
+#include "kmem_fmt.h"
 #include "slab_internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 static const size_t linux_size[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
@@ -109,9 +109,9 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 		if (size[i] > largest)
 			break; /* a tiny page source: no class this big */
 		if (size[i] >= 1024 && size[i] % 1024 == 0)
-			snprintf(name, sizeof(name), "kmalloc-%zuk", size[i] >> 10);
+			kmem_snprintf(name, sizeof(name), "kmalloc-%zuk", size[i] >> 10);
 		else
-			snprintf(name, sizeof(name), "kmalloc-%zu", size[i]);
+			kmem_snprintf(name, sizeof(name), "kmalloc-%zu", size[i]);
 		s->kmalloc[i] = kmem_cache_create_flags(s, name, size[i],
 							align ? align[i] : rule_align(size[i]),
 							CACHE_KMALLOC);
@@ -136,9 +136,9 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 		if (bytes <= s->class_max) /* K2 */
 			continue;
 		if (bytes >= ((size_t)1 << 20))
-			snprintf(name, sizeof(name), "kmalloc-%zuM", bytes >> 20);
+			kmem_snprintf(name, sizeof(name), "kmalloc-%zuM", bytes >> 20);
 		else
-			snprintf(name, sizeof(name), "kmalloc-%zuk", bytes >> 10);
+			kmem_snprintf(name, sizeof(name), "kmalloc-%zuk", bytes >> 10);
 		s->kmalloc_large[o] = kmem_cache_create_flags(s, name, bytes, bytes,
 							      CACHE_KMALLOC | CACHE_FORCE_DIRECT);
 		if (!s->kmalloc_large[o])

@@ -28,11 +28,11 @@
  * constructors and destructors run with no slab lock held. Errors are raised
  * with no lock held.
  */
+#include "kmem_fmt.h"
 #include "slab_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
@@ -57,7 +57,7 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	if (w && w->known) {
 		r.size = w->req;
@@ -188,7 +188,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 		      void (*dtor)(void *, void *), void *arg)
 {
 	memset(c, 0, sizeof(*c));
-	snprintf(c->name, sizeof(c->name), "%s", name ? name : "cache");
+	kmem_snprintf(c->name, sizeof(c->name), "%s", name ? name : "cache");
 	c->owner = s;
 	c->flags = flags;
 	c->size = size;
@@ -873,7 +873,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	if (kmem_kmalloc_check_config(cfg))
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
-	snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
+	kmem_snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
 	s->ps = *ps;
 	s->fast.owner_base = ps->owner_base;
 	s->fast.owner_frames = ps->owner_frames;

@@ -19,9 +19,9 @@
  * Locking: every function runs under the cache lock except
  * kmem_debug_report(), which runs with no lock held.
  */
+#include "kmem_fmt.h"
 #include "slab_internal.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static size_t align_up(size_t x, size_t a)
@@ -60,7 +60,7 @@ static uintptr_t track_check(const struct obj_track *t)
 {
 	uintptr_t x = (uintptr_t)t->alloc_by * 31 ^ (uintptr_t)t->free_by * 131 ^ (uintptr_t)t->req;
 
-	return (x ^ (uintptr_t)t) * 0x9e3779b97f4a7c15ull ^ TRACK_KEY;
+	return (uintptr_t)((x ^ (uintptr_t)t) * 0x9e3779b97f4a7c15ull) ^ TRACK_KEY;
 }
 
 static bool track_ok(const struct obj_track *t)
@@ -155,9 +155,10 @@ static void fault(struct kmem_cache *c, struct debug_fault *df, enum kmem_status
 	kmem_debug_who(c, p, &df->who);
 	df->st = st;
 	df->ptr = p;
-	snprintf(df->detail, sizeof(df->detail), "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
-		 (const char *)at - (const char *)p, *at, c->size,
-		 df->who.known ? "" : "; its caller records were overwritten too");
+	kmem_snprintf(df->detail, sizeof(df->detail),
+		      "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
+		      (const char *)at - (const char *)p, *at, c->size,
+		      df->who.known ? "" : "; its caller records were overwritten too");
 }
 
 /* T1 for object p: a fault if its records were overwritten. */
@@ -290,8 +291,8 @@ void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64
 		if (df->st != KMEM_OK) {
 			size_t n = strlen(df->detail);
 
-			snprintf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
-				 (void *)(objs + (size_t)idx * c->stride));
+			kmem_snprintf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
+				      (void *)(objs + (size_t)idx * c->stride));
 		}
 	}
 }

@@ -13,7 +13,7 @@
 #include "slab_internal.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "kmem_fmt.h"
@@ -122,7 +122,7 @@ struct check_fail {
 #define FAIL(cf, p, ...)                                                        \
 	do {                                                                    \
 		(cf)->ptr = (p);                                                \
-		snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);      \
+		kmem_snprintf((cf)->detail, sizeof((cf)->detail), __VA_ARGS__);      \
 		return false;                                                   \
 	} while (0)
 
@@ -144,10 +144,10 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	if (c->objs % 64 && (used[words - 1] | (~(uint64_t)0 >> (64 - c->objs % 64))) != ~(uint64_t)0)
 		FAIL(cf, sl, "S2: a padding bit of the bitmap is clear");
 	if (sl->hint >= words)
-		FAIL(cf, sl, "S2: bitmap hint %u is past the bitmap", sl->hint);
+		FAIL(cf, sl, "S2: bitmap hint %" PRIu32 " is past the bitmap", sl->hint);
 	for (unsigned w = 0; w < sl->hint; w++)
 		if (~used[w])
-			FAIL(cf, sl, "S2: word %u has a clear bit but the hint is %u", w, sl->hint);
+			FAIL(cf, sl, "S2: word %u has a clear bit but the hint is %" PRIu32, w, sl->hint);
 	for (size_t f = 0; f < ((size_t)1 << c->order); f++)
 		if (ps->get_owner(ps->ctx, (char *)sl + f * ps->frame_size) != sl)
 			FAIL(cf, sl, "S3: frame %zu of the slab is not owned by it", f);

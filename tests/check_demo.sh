@@ -5,13 +5,15 @@
 # another output; everything coalesces after the drain; bad options exit 2.
 set -eu
 kmem="$1"
+# cross builds: the target's binary runs through Meson's exe wrapper (qemu)
+run=${MESON_EXE_WRAPPER:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$kmem" > "$tmp/a"
-"$kmem" demo --seed 1 > "$tmp/b"
+$run "$kmem" > "$tmp/a"
+$run "$kmem" demo --seed 1 > "$tmp/b"
 cmp "$tmp/a" "$tmp/b"
-"$kmem" --seed 2 > "$tmp/c"
+$run "$kmem" --seed 2 > "$tmp/c"
 if cmp -s "$tmp/a" "$tmp/c"; then echo "different seeds gave the same output" >&2; exit 1; fi
 
 grep -q '^kmem demo: buddy allocator, 64.0 MiB arena, 4096 B frames, max order 10, seed 1$' "$tmp/a"
@@ -42,13 +44,13 @@ grep -q '^pagealloc teardown: slab and service destroyed, 4096 of 4096 frames fr
 # after the drain: 16 whole order-10 blocks and nothing else
 tail -n 1 "$tmp/a" | grep -Eq '^Node 0, zone +demo( +0){10} +16 $'
 
-"$kmem" --json --arena 8M --frame 1024 --max-order 6 > "$tmp/j"
+$run "$kmem" --json --arena 8M --frame 1024 --max-order 6 > "$tmp/j"
 grep -q '^{"name":"demo","frame_size":1024,"max_order":6,' "$tmp/j"
 if command -v python3 >/dev/null; then python3 -m json.tool "$tmp/j" > /dev/null; fi
 
 set +e
-"$kmem" --frame 1000 > /dev/null 2>&1; rc1=$?
-"$kmem" --bogus > /dev/null 2>&1; rc2=$?
+$run "$kmem" --frame 1000 > /dev/null 2>&1; rc1=$?
+$run "$kmem" --bogus > /dev/null 2>&1; rc2=$?
 set -e
 [ "$rc1" -eq 2 ] && [ "$rc2" -eq 2 ]
 echo "kmem demo: ok"

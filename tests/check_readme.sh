@@ -27,6 +27,8 @@ done
 [ $# -gt 0 ] || { echo "$0: no -- after the compiler" >&2; exit 2; }
 shift # the --: "$@" is now the flags
 
+# cross builds: the target's programs run through Meson's exe wrapper (qemu)
+run=${MESON_EXE_WRAPPER:-}
 mkdir -p "$out"
 rm -f "$out"/readme-L*
 # Split the ```c blocks into files; print their first lines. An unclosed
@@ -62,7 +64,7 @@ for l in $lines; do
 		continue
 	fi
 	# shellcheck disable=SC2086
-	if $memcheck "$exe" > "$exe.log" 2>&1; then
+	if $memcheck $run "$exe" > "$exe.log" 2>&1; then
 		echo "ok   $readme:$l${memcheck:+ (memcheck clean)}"
 	else
 		rc=$?

@@ -15,6 +15,8 @@
 # usage: check_replay.sh KMEM [LIBKMEM_MALLOC_SO]
 set -eu
 kmem="$1"
+# cross builds: the target's binary runs through Meson's exe wrapper (qemu)
+run=${MESON_EXE_WRAPPER:-}
 preload="${2:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -109,7 +111,7 @@ counts_ok() { # report heap
 	has "$1" "block tags: ok (0 errors)"
 }
 
-"$kmem" replay "$tmp/hand.bin" > "$tmp/hand.txt" 2> "$tmp/hand.err" ||
+$run "$kmem" replay "$tmp/hand.bin" > "$tmp/hand.txt" 2> "$tmp/hand.err" ||
 	fail "replay of the hand trace exited $?: $(cat "$tmp/hand.err")"
 has "$tmp/hand.err" "kmem: 1 calls failed in the replay (out of memory: try a larger --heap)"
 counts_ok "$tmp/hand.txt"
@@ -124,7 +126,7 @@ grep -Eq '^unusable_index: Node 0, zone +replay ' "$tmp/hand.txt" || fail "no un
 grep -Eq '^extfrag_index: Node 0, zone +replay ' "$tmp/hand.txt" || fail "no extfrag_index line"
 
 # a smaller heap and other frames: same counts
-"$kmem" replay --heap 16M --frame 1024 --sample 1 "$tmp/hand.bin" > "$tmp/hand16.txt" 2> /dev/null ||
+$run "$kmem" replay --heap 16M --frame 1024 --sample 1 "$tmp/hand.bin" > "$tmp/hand16.txt" 2> /dev/null ||
 	fail "replay --heap 16M exited $?"
 counts_ok "$tmp/hand16.txt"
 has "$tmp/hand16.txt" "heap: kmem, 16 MiB arena, 1024 B frames, max order 14 (buddy -> pagealloc -> slab/kmalloc)"
@@ -132,13 +134,13 @@ has "$tmp/hand16.txt" "teardown: 16384 of 16384 frames free"
 
 # the process's malloc: same trace, same counts (whether malloc(2 GiB)
 # succeeds depends on the system's overcommit policy: not checked)
-"$kmem" replay --malloc "$tmp/hand.bin" > "$tmp/handm.txt" 2> /dev/null || fail "replay --malloc exited $?"
+$run "$kmem" replay --malloc "$tmp/hand.bin" > "$tmp/handm.txt" 2> /dev/null || fail "replay --malloc exited $?"
 counts_ok "$tmp/handm.txt"
 has "$tmp/handm.txt" "heap: the process's malloc (--malloc)"
 grep -q '^check:' "$tmp/handm.txt" && fail "--malloc ran the kmem checkers"
 
 # JSON
-"$kmem" replay --json "$tmp/hand.bin" > "$tmp/hand.json" 2> /dev/null || fail "replay --json exited $?"
+$run "$kmem" replay --json "$tmp/hand.bin" > "$tmp/hand.json" 2> /dev/null || fail "replay --json exited $?"
 [ "$(wc -l < "$tmp/hand.json")" -eq 1 ] || fail "JSON is not one line"
 for kv in '"records":16' '"ops":{"malloc":5,"calloc":1,"realloc":3,"memalign":1,"free":6}' \
 	'"threads":2' '"unknown_free":1' '"unknown_realloc":1' '"trace_failed":1' \
@@ -153,22 +155,22 @@ if [ -x /usr/bin/python3 ]; then
 fi
 
 # trace-dump: file order, sorted, limited
-"$kmem" trace-dump "$tmp/hand.bin" > "$tmp/dump.txt" || fail "trace-dump exited $?"
+$run "$kmem" trace-dump "$tmp/hand.bin" > "$tmp/dump.txt" || fail "trace-dump exited $?"
 has "$tmp/dump.txt" "# $tmp/hand.bin: kmem trace version 1, 16 records of 40 bytes, in file order"
 [ "$(grep -vc '^#' "$tmp/dump.txt")" -eq 16 ] || fail "trace-dump did not print 16 records"
 [ "$(sed -n 3p "$tmp/dump.txt")" = "3 1 free 0 0x2000 0" ] || fail "trace-dump: first record"
 has "$tmp/dump.txt" "7 2 memalign 1000 0x5000 0 align=4096"
 has "$tmp/dump.txt" "8 1 realloc 0 0 0x3000 flags=zero-size,0x1"
 has "$tmp/dump.txt" "11 2 realloc 10 0x6000 0xdead000"
-"$kmem" trace-dump --sort "$tmp/hand.bin" > "$tmp/sorted.txt" || fail "trace-dump --sort exited $?"
+$run "$kmem" trace-dump --sort "$tmp/hand.bin" > "$tmp/sorted.txt" || fail "trace-dump --sort exited $?"
 grep -v '^#' "$tmp/sorted.txt" | cut -d' ' -f1 | tr '\n' ' ' > "$tmp/seqs"
 [ "$(cat "$tmp/seqs")" = "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 " ] || fail "not sorted: $(cat "$tmp/seqs")"
-"$kmem" trace-dump --limit 2 "$tmp/hand.bin" > "$tmp/lim.txt" || fail "trace-dump --limit exited $?"
+$run "$kmem" trace-dump --limit 2 "$tmp/hand.bin" > "$tmp/lim.txt" || fail "trace-dump --limit exited $?"
 [ "$(grep -vc '^#' "$tmp/lim.txt")" -eq 2 ] || fail "trace-dump --limit 2"
 
 # an empty trace (the header only) replays to nothing
 header 1 40 > "$tmp/empty.bin"
-"$kmem" replay "$tmp/empty.bin" > "$tmp/empty.txt" || fail "replay of an empty trace exited $?"
+$run "$kmem" replay "$tmp/empty.bin" > "$tmp/empty.txt" || fail "replay of an empty trace exited $?"
 has "$tmp/empty.txt" "records: 0 (malloc 0, calloc 0, realloc 0, memalign 0, free 0)"
 
 # ---- 2. broken traces: exit 1 and say why ------------------------------------
@@ -176,7 +178,7 @@ has "$tmp/empty.txt" "records: 0 (malloc 0, calloc 0, realloc 0, memalign 0, fre
 expect_fail() {
 	for cmd in replay trace-dump; do
 		set +e
-		"$kmem" "$cmd" "$2" > "$tmp/out" 2> "$tmp/err"
+		$run "$kmem" "$cmd" "$2" > "$tmp/out" 2> "$tmp/err"
 		rc=$?
 		set -e
 		[ "$rc" -eq 1 ] || fail "$cmd on $(basename "$2") exited $rc, expected 1"
@@ -202,14 +204,14 @@ expect_fail "No such file or directory" "$tmp/missing.bin"
 expect_fail "not a regular file" "$tmp"
 # trace-dump still shows what it can of a truncated trace
 set +e
-"$kmem" trace-dump "$tmp/trunc.bin" > "$tmp/tdump.txt" 2> /dev/null
+$run "$kmem" trace-dump "$tmp/trunc.bin" > "$tmp/tdump.txt" 2> /dev/null
 set -e
 [ "$(grep -vc '^#' "$tmp/tdump.txt")" -eq 4 ] || fail "trace-dump of a truncated trace"
 # usage errors exit 2
 set +e
-"$kmem" replay > /dev/null 2>&1; rc1=$?
-"$kmem" replay --heap x "$tmp/hand.bin" > /dev/null 2>&1; rc2=$?
-"$kmem" trace-dump --limit x "$tmp/hand.bin" > /dev/null 2>&1; rc3=$?
+$run "$kmem" replay > /dev/null 2>&1; rc1=$?
+$run "$kmem" replay --heap x "$tmp/hand.bin" > /dev/null 2>&1; rc2=$?
+$run "$kmem" trace-dump --limit x "$tmp/hand.bin" > /dev/null 2>&1; rc3=$?
 set -e
 if [ "$rc1" -ne 2 ] || [ "$rc2" -ne 2 ] || [ "$rc3" -ne 2 ]; then
 	fail "usage errors exited $rc1 $rc2 $rc3, expected 2"
@@ -218,15 +220,15 @@ fi
 # ---- 3. real traces from the drop-in malloc -----------------------------------
 # check_real TRACE: trace-dump and replay (kmem and malloc) succeed on it
 check_real() {
-	"$kmem" trace-dump "$1" > "$tmp/real.dump" || fail "trace-dump of $1 exited $?"
+	$run "$kmem" trace-dump "$1" > "$tmp/real.dump" || fail "trace-dump of $1 exited $?"
 	n=$(grep -vc '^#' "$tmp/real.dump" || true)
 	[ "$n" -gt 0 ] || fail "trace-dump of $1 printed no records"
-	"$kmem" replay "$1" > "$tmp/real.txt" || fail "replay of $1 exited $?: $(cat "$tmp/real.txt")"
+	$run "$kmem" replay "$1" > "$tmp/real.txt" || fail "replay of $1 exited $?: $(cat "$tmp/real.txt")"
 	has "$tmp/real.txt" "check: kmem_buddy_check ok, kmem_pa_check ok, 0 errors reported"
 	has "$tmp/real.txt" "block tags: ok (0 errors)"
 	grep -Eq "^records: $n \(malloc [1-9]" "$tmp/real.txt" || fail "replay of $1: record count"
 	grep -Eq '^teardown: ([0-9]+) of \1 frames free$' "$tmp/real.txt" || fail "replay of $1: teardown"
-	"$kmem" replay --malloc "$1" > "$tmp/realm.txt" || fail "replay --malloc of $1 exited $?"
+	$run "$kmem" replay --malloc "$1" > "$tmp/realm.txt" || fail "replay --malloc of $1 exited $?"
 }
 
 if [ -z "$preload" ] || [ ! -f "$preload" ]; then
@@ -238,7 +240,7 @@ else
 		check_real "$tmp/ls.bin"
 		sed -n 's/^records: /check_replay: \/bin\/ls traced: /p' "$tmp/real.txt"
 		# the same trace on the drop-in itself, through --malloc
-		LD_PRELOAD="$preload" "$kmem" replay --malloc "$tmp/ls.bin" > "$tmp/lsm.txt" ||
+		LD_PRELOAD="$preload" $run "$kmem" replay --malloc "$tmp/ls.bin" > "$tmp/lsm.txt" ||
 			fail "replay --malloc under the drop-in exited $?"
 		has "$tmp/lsm.txt" "block tags: ok (0 errors)"
 

@@ -39,8 +39,18 @@ static void test_config_validation(void **state)
 	assert_true(kmem_buddy_sizeof(&cfg) > 0);
 	cfg.max_order = 32;
 	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
+	/* frame_size << max_order must fit an address: 2^(16 + 31) does on
+	 * LP64, not on a 32-bit target, where 2^(16 + 15) is the largest */
 	cfg.max_order = 31;
-	assert_true(kmem_buddy_sizeof(&cfg) > 0);
+	if (UINTPTR_MAX > UINT32_MAX) {
+		assert_true(kmem_buddy_sizeof(&cfg) > 0);
+	} else {
+		assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
+		cfg.max_order = 16;
+		assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
+		cfg.max_order = 15;
+		assert_true(kmem_buddy_sizeof(&cfg) > 0);
+	}
 	kmem_buddy_config_init(&cfg);
 	cfg.max_regions = 65;
 	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
@@ -119,7 +129,7 @@ struct blk {
 static void shuffle(struct blk *v, size_t n, struct test_rng *rng)
 {
 	for (size_t i = n; i > 1; i--) {
-		size_t j = test_below(rng, i);
+		size_t j = (size_t)test_below(rng, i);
 		struct blk t = v[i - 1];
 
 		v[i - 1] = v[j];
@@ -448,8 +458,8 @@ static void test_trim(void **state)
 
 		if (!q || n + 16 > st0.managed_frames)
 			break;
-		keep = 1 + test_below(&rng, (size_t)1 << order);
-		pieces = kmem_buddy_trim(fx.b, q, keep * 4096 - test_below(&rng, 4096));
+		keep = 1 + (size_t)test_below(&rng, (size_t)1 << order);
+		pieces = kmem_buddy_trim(fx.b, q, keep * 4096 - (size_t)test_below(&rng, 4096));
 		assert_int_equal(pieces, __builtin_popcountll(keep));
 		for (unsigned j = order + 1, off = 0; j-- > 0;) {
 			if (keep & ((size_t)1 << j)) {
@@ -955,9 +965,52 @@ static void test_check_detects_corruption(void **state)
 	fx_fini(&fx);
 }
 
+/* The compile-time sizes (kmem/buddy.h): constant expressions a static
+ * array can use, at least the run-time sizes, and exact for the table. */
+static _Alignas(16) unsigned char sized_inst[KMEM_BUDDY_SIZEOF(4)];
+_Static_assert(KMEM_BUDDY_SIZEOF(8) - KMEM_BUDDY_SIZEOF(7) == 256, "a region slot is 256 bytes");
+_Static_assert(KMEM_BUDDY_TABLE_BYTES(10, 0) == 16 + 80, "tags rounded to 8, 8 bytes of links");
+
+static void test_compile_time_sizes(void **state)
+{
+	struct kmem_buddy_config cfg;
+	struct kmem_buddy *b;
+	static _Alignas(256) unsigned char arena[1 << 16];
+
+	(void)state;
+	kmem_buddy_config_init(&cfg);
+	cfg.frame_size = 256;
+	for (unsigned n = 1; n <= KMEM_BUDDY_REGION_LIMIT; n++) {
+		cfg.max_regions = n;
+		cfg.flags = 0;
+		assert_true(KMEM_BUDDY_SIZEOF(n) >= kmem_buddy_sizeof(&cfg));
+		cfg.flags = KMEM_BUDDY_OWNERS | KMEM_BUDDY_NOLOCK;
+		assert_true(KMEM_BUDDY_SIZEOF(n) >= kmem_buddy_sizeof(&cfg));
+		assert_true(KMEM_BUDDY_SIZEOF(n) - kmem_buddy_sizeof(&cfg) < 1024); /* a bound, not a guess */
+	}
+	cfg.max_regions = 4;
+	cfg.flags = 0;
+	assert_int_equal(kmem_buddy_init(sized_inst, sizeof(sized_inst), &cfg, &b), 0);
+	for (size_t frames = 1; frames <= 64; frames += 7) {
+		size_t bytes = frames * cfg.frame_size; /* arena: frame-aligned, so exactly frames */
+
+		if (bytes > sizeof(arena))
+			break;
+		assert_int_equal(kmem_buddy_region_meta_size(b, arena, bytes),
+				 KMEM_BUDDY_TABLE_BYTES(frames, 0));
+	}
+	kmem_buddy_destroy(b);
+	cfg.flags = KMEM_BUDDY_OWNERS;
+	assert_int_equal(kmem_buddy_init(sized_inst, sizeof(sized_inst), &cfg, &b), 0);
+	assert_int_equal(kmem_buddy_region_meta_size(b, arena, 5 * cfg.frame_size),
+			 KMEM_BUDDY_TABLE_BYTES(5, 1));
+	kmem_buddy_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compile_time_sizes),
 		cmocka_unit_test(test_config_validation),
 		cmocka_unit_test(test_create_in_static_array),
 		cmocka_unit_test(test_exhaust_and_return),

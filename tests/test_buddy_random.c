@@ -91,7 +91,7 @@ static void op_free(struct model *m)
 
 	if (!m->nlive)
 		return;
-	i = test_below(&m->rng, m->nlive);
+	i = (size_t)test_below(&m->rng, m->nlive);
 	l = m->live[i];
 	verify_stamp(m, &l);
 	m->live[i] = m->live[--m->nlive];
@@ -125,8 +125,8 @@ static void op_misuse(struct model *m)
 static void op_reserve_cycle(struct model *m)
 {
 	unsigned r = (unsigned)test_below(&m->rng, m->nregions);
-	size_t off = test_below(&m->rng, m->size[r]);
-	size_t len = 1 + test_below(&m->rng, 8 * m->frame);
+	size_t off = (size_t)test_below(&m->rng, m->size[r]);
+	size_t len = 1 + (size_t)test_below(&m->rng, 8 * m->frame);
 	unsigned char *a = m->base[r] + off;
 	int rc;
 
@@ -166,7 +166,8 @@ static void run_model(size_t frame, unsigned max_order, unsigned nregions, uint6
 	for (unsigned r = 0; r < nregions; r++) {
 		/* odd starts and sizes */
 		size_t skew = (size_t)test_below(&m.rng, 4 * frame);
-		size_t size = frame * (64 + (size_t)test_below(&m.rng, 512)) + test_below(&m.rng, frame);
+		size_t size = frame * (64 + (size_t)test_below(&m.rng, 512)) +
+			      (size_t)test_below(&m.rng, frame);
 
 		m.base[r] = (unsigned char *)fx_region(&m.fx, frame << max_order, skew, size);
 		m.size[r] = size;

@@ -45,6 +45,28 @@ struct kmem_buddy; /* opaque */
  * plus sizeof(void *) with KMEM_BUDDY_OWNERS. */
 #define KMEM_BUDDY_META_PER_FRAME 9u
 
+/* Compile-time sizing: constant expressions, for static array declarations
+ * on firmware (no allocator to ask at start-up).
+ *   KMEM_BUDDY_SIZEOF(max_regions): instance storage for kmem_buddy_init()
+ *     with that many region slots (1..64): at least kmem_buddy_sizeof() of
+ *     any configuration with that many, on every target and build (the
+ *     library checks the bound at compile time); a few hundred bytes more
+ *     than the exact size.
+ *   KMEM_BUDDY_TABLE_BYTES(nframes, owners): the frame table of a region of
+ *     nframes whole frames, owners 1 with KMEM_BUDDY_OWNERS (and no config
+ *     owner table), else 0: exactly kmem_buddy_region_meta_size() for a
+ *     region of nframes frames. kmem_buddy_create_in() carves the instance
+ *     and the table from the front of its arena; size it as
+ *     KMEM_BUDDY_SIZEOF(n) + KMEM_BUDDY_TABLE_BYTES(frames, owners) + a
+ *     frame for alignment, plus the frames to manage. */
+#define KMEM_BUDDY_REGION_BYTES 256u
+#define KMEM_BUDDY_HEAD_MAX (768u + 64u * sizeof(void *))
+#define KMEM_BUDDY_SIZEOF(max_regions)                                          \
+	((size_t)KMEM_BUDDY_HEAD_MAX + (size_t)(max_regions) * KMEM_BUDDY_REGION_BYTES)
+#define KMEM_BUDDY_TABLE_BYTES(nframes, owners)                                 \
+	((((size_t)(nframes) + 7u) & ~(size_t)7u) + (size_t)(nframes) * 8u +         \
+	 ((owners) ? (size_t)(nframes) * sizeof(void *) : 0u))
+
 /* Config flags. */
 #define KMEM_BUDDY_NOLOCK 0x1u	/* no internal lock: the caller serialises */
 /* Keep an owner word per frame (8 more bytes of frame table per frame), for

@@ -50,7 +50,7 @@ struct kmem_error_report {
 
 /* Sink flags. */
 #define KMEM_ERROR_QUIET 0x1u	/* no default print to stderr (counters still count) */
-#define KMEM_ERROR_ABORT 0x2u	/* abort() after reporting */
+#define KMEM_ERROR_ABORT 0x2u	/* then stop: the fatal hook, or abort() (kmem/port.h) */
 
 /* An error sink. Initialise with kmem_error_sink_init(); then set report/arg/
  * flags directly if wanted. Counters are updated atomically, so a sink may be
@@ -79,7 +79,8 @@ KMEM_API unsigned long kmem_error_count(const struct kmem_error_sink *sink,
 KMEM_API unsigned long kmem_error_total(const struct kmem_error_sink *sink);
 
 /* Count, then deliver a report: the callback, or the default stderr line;
- * then abort() if KMEM_ERROR_ABORT. Used by every kmem layer; user code
+ * then, if KMEM_ERROR_ABORT, the fatal hook of kmem/port.h and abort() (a
+ * trap in freestanding builds). Used by every kmem layer; user code
  * that wraps kmem may report through it too. Thread-safe. */
 KMEM_API void kmem_error_raise(struct kmem_error_sink *sink,
 			       const struct kmem_error_report *r);

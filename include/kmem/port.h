@@ -10,6 +10,11 @@
  * has a timer or an MMU supplies them here; firmware that has neither does
  * nothing and kmem goes without.
  *
+ * Fatal errors (broken invariants, misuse with KMEM_ERROR_ABORT) end in the
+ * fatal hook where one is installed: in a freestanding build (-Dfreestanding,
+ * the default on bare metal) kmem calls neither abort() nor the C library's
+ * assert, and its assertions come here.
+ *
  * Address-space reservation (reserve, commit, decommit), remapping and
  * trimmed aligned mappings have no hook: the drop-in malloc, a hosted
  * consumer, is their only user. Without POSIX they fail; with a map hook
@@ -41,6 +46,14 @@ struct kmem_port_hooks {
 	 * return 0 only if the range reads zero afterwards; else a negative
 	 * errno and the range keeps its contents. */
 	int (*release)(void *ctx, void *p, size_t bytes);
+	/* A fatal error: an internal invariant broken (a failed assertion, in
+	 * builds with assertions) or a misuse reported to an error sink with
+	 * KMEM_ERROR_ABORT. what: the assertion's text or the status name;
+	 * file and line: where (NULL and 0 for a sink). It should not return
+	 * (reset the device, halt, longjmp out); if it does, or without the
+	 * hook, kmem calls abort() in hosted builds and executes a trap
+	 * instruction (__builtin_trap) in freestanding ones. */
+	void (*fatal)(void *ctx, const char *what, const char *file, int line);
 	void *ctx;
 };
 

@@ -177,8 +177,10 @@ static void op(struct run *r, uint8_t code, uint8_t arg)
 
 		if (arg & 1)
 			p = &local;
+#if UINTPTR_MAX > UINT32_MAX /* a 32-bit address space has no such pointer */
 		else if ((arg & 2) && sl->p)
 			p = (void *)((uintptr_t)sl->p + ((uintptr_t)r->fs << 32));
+#endif
 		expect_bad_free(r, p, KMEM_BUDDY_ANY_ORDER, KMEM_FOREIGN_POINTER);
 		break;
 	}

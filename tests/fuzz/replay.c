@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 				n = n / 10 ? n / 10 : 1;
 			for (unsigned long k = 0; k < n; k++) {
 				uint8_t buf[512];
-				size_t len = 4 + kmem_splitmix64(&seed) % (sizeof(buf) - 4);
+				size_t len = 4 + (size_t)(kmem_splitmix64(&seed) % (sizeof(buf) - 4));
 
 				for (size_t j = 0; j < len; j++)
 					buf[j] = (uint8_t)kmem_splitmix64(&seed);
