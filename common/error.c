@@ -34,6 +34,8 @@ static const char *const status_names[KMEM_STATUS_COUNT] = {
 	[KMEM_LEAK] = "leak",
 	[KMEM_REDZONE] = "redzone",
 	[KMEM_USE_AFTER_FREE] = "use-after-free",
+	[KMEM_NOT_HELD] = "not-held",
+	[KMEM_ALREADY_HELD] = "already-held",
 };
 
 const char *kmem_status_name(enum kmem_status st)
@@ -79,6 +81,11 @@ int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
 		snprintf(who, sizeof(who), "; last allocated by %p, freed by %p", r->alloc_by, r->free_by);
 	if (r->caller)
 		snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
+	if (!r->ptr) /* a report about no address (replace: a frame number, in the detail) */
+		return snprintf(buf, len, "kmem: %s '%s': %s%s: %s%s%s",
+				r->component ? r->component : "?", r->instance ? r->instance : "?",
+				kmem_status_name(r->status), order, r->detail ? r->detail : "", who,
+				caller);
 	return snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
 			r->component ? r->component : "?", r->instance ? r->instance : "?",
 			kmem_status_name(r->status), r->ptr, order, size,
