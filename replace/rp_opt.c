@@ -7,9 +7,10 @@
  *   2. Every insert or reference is the access at the next position t
  *      (a counter); the frame's key becomes next_use[t] (KMEM_RP_NEVER past
  *      the end of the table).
- *   3. The resident frames form a binary max-heap on the key; victim = the
- *      root. Pages never used again tie at KMEM_RP_NEVER; which of them
- *      goes does not change the fault count.
+ *   3. The resident frames form a binary max-heap on (key, clean); victim =
+ *      the root. Pages never used again tie at KMEM_RP_NEVER: a clean one
+ *      goes first (no write-back); which one does not change the fault
+ *      count, nor the write-backs.
  *   O(log n) insert, reference and remove (sift), O(1) victim.
  *
  * Heap arithmetic: children of slot i are 2i+1 and 2i+2, parent (i-1)/2;
@@ -20,7 +21,8 @@
  * Invariants:
  *   O1 heap[0..n) are exactly the resident frames; pos[heap[i]] == i, and
  *      pos[f] == RP_NIL for the others.
- *   O2 key[heap[parent(i)]] >= key[heap[i]].
+ *   O2 heap[i] is not above heap[parent(i)] (above(): later next use, or
+ *      the same and clean against dirty).
  *
  * Locking: none (replace.h).
  */
@@ -34,6 +36,7 @@ struct rp_opt {
 	uint32_t *heap;
 	uint32_t *pos;
 	uint64_t *key;
+	uint8_t *dirty;
 };
 
 static void opt_layout(struct rp_opt *o, struct rp_carve *c, uint32_t frames)
@@ -46,6 +49,7 @@ static void opt_layout(struct rp_opt *o, struct rp_carve *c, uint32_t frames)
 	o->heap = rp_take(c, sizeof(uint32_t) * (size_t)frames);
 	o->pos = rp_take(c, sizeof(uint32_t) * (size_t)frames);
 	o->key = rp_take(c, sizeof(uint64_t) * (size_t)frames);
+	o->dirty = rp_take(c, frames);
 }
 
 static size_t opt_size(const struct kmem_rp_config *cfg)
@@ -77,11 +81,18 @@ static inline void put(struct rp_opt *o, uint32_t i, uint32_t f)
 	o->pos[f] = i;
 }
 
+/* f goes before g: its next use is later, or the same (never) and f is
+ * clean while g is dirty (no write-back) */
+static inline bool above(const struct rp_opt *o, uint32_t f, uint32_t g)
+{
+	return o->key[f] > o->key[g] || (o->key[f] == o->key[g] && o->dirty[g] > o->dirty[f]);
+}
+
 static void sift_up(struct rp_opt *o, uint32_t i)
 {
 	uint32_t f = o->heap[i];
 
-	while (i > 0 && o->key[o->heap[(i - 1) / 2]] < o->key[f]) {
+	while (i > 0 && above(o, f, o->heap[(i - 1) / 2])) {
 		put(o, i, o->heap[(i - 1) / 2]);
 		i = (i - 1) / 2;
 	}
@@ -97,9 +108,9 @@ static void sift_down(struct rp_opt *o, uint32_t i)
 
 		if (c >= o->n)
 			break;
-		if (c + 1 < o->n && o->key[o->heap[c + 1]] > o->key[o->heap[c]])
+		if (c + 1 < o->n && above(o, o->heap[c + 1], o->heap[c]))
 			c++;
-		if (o->key[o->heap[c]] <= o->key[f])
+		if (!above(o, o->heap[c], f))
 			break;
 		put(o, i, o->heap[c]);
 		i = c;
@@ -119,8 +130,8 @@ static void opt_insert(void *priv, uint32_t f, uint64_t page, unsigned flags)
 	struct rp_opt *o = priv;
 
 	(void)page;
-	(void)flags;
 	o->key[f] = next_key(o);
+	o->dirty[f] = (flags & KMEM_RP_WRITE) ? 1 : 0;
 	put(o, o->n++, f);
 	sift_up(o, o->n - 1);
 }
@@ -128,14 +139,20 @@ static void opt_insert(void *priv, uint32_t f, uint64_t page, unsigned flags)
 static void opt_reference(void *priv, uint32_t f, unsigned flags)
 {
 	struct rp_opt *o = priv;
-	uint64_t old = o->key[f];
 
-	(void)flags;
 	o->key[f] = next_key(o);
-	if (o->key[f] > old)
-		sift_up(o, o->pos[f]);
-	else
-		sift_down(o, o->pos[f]);
+	o->dirty[f] |= (flags & KMEM_RP_WRITE) ? 1 : 0;
+	sift_up(o, o->pos[f]);
+	sift_down(o, o->pos[f]);
+}
+
+static void opt_clean(void *priv, uint32_t f)
+{
+	struct rp_opt *o = priv;
+
+	o->dirty[f] = 0;
+	sift_up(o, o->pos[f]);
+	sift_down(o, o->pos[f]);
 }
 
 static uint32_t opt_victim(void *priv, uint64_t incoming)
@@ -153,6 +170,7 @@ static void opt_remove(void *priv, uint32_t f, unsigned flags)
 
 	(void)flags;
 	o->pos[f] = RP_NIL;
+	o->dirty[f] = 0;
 	if (last == f)
 		return;
 	put(o, i, last);
@@ -177,7 +195,7 @@ static int opt_check(const void *priv, const struct kmem_rp *rp, char *why, size
 	if (resident != o->n)
 		return rp_fail(why, len, "O1: %u resident, heap holds %u", resident, o->n);
 	for (uint32_t i = 1; i < o->n; i++)
-		if (o->key[o->heap[(i - 1) / 2]] < o->key[o->heap[i]])
+		if (above(o, o->heap[i], o->heap[(i - 1) / 2]))
 			return rp_fail(why, len, "O2: heap slot %u above its parent", i);
 	return 0;
 }
@@ -185,5 +203,5 @@ static int opt_check(const void *priv, const struct kmem_rp *rp, char *why, size
 const struct kmem_rp_ops kmem_rp_opt = {
 	.name = "opt", .size = opt_size, .init = opt_init, .insert = opt_insert,
 	.reference = opt_reference, .victim = opt_victim, .remove = opt_remove,
-	.check = opt_check,
+	.clean = opt_clean, .check = opt_check,
 };
