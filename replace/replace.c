@@ -241,7 +241,7 @@ const char *kmem_rp_name(const struct kmem_rp *rp)
 
 /* ---- checking ------------------------------------------------------------------------- */
 
-int rp_fail(char *why, size_t len, const char *fmt, ...)
+int kmem_rp_fail(char *why, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -251,30 +251,30 @@ int rp_fail(char *why, size_t len, const char *fmt, ...)
 	return -EFAULT;
 }
 
-int rp_list_check(const struct rp_list *l, const struct rp_link *lk, uint32_t n,
+int kmem_rp_list_check(const struct rp_list *l, const struct rp_link *lk, uint32_t n,
 		  const uint8_t *mark, uint8_t tag, const char *what, char *why, size_t len)
 {
 	uint32_t prev = RP_NIL, i = l->head, count = 0;
 
 	while (i != RP_NIL) {
 		if (i >= n)
-			return rp_fail(why, len, "%s: index %u out of range", what, i);
+			return kmem_rp_fail(why, len, "%s: index %u out of range", what, i);
 		if (lk[i].prev != prev)
-			return rp_fail(why, len, "%s: entry %u has prev %u, not %u", what, i,
+			return kmem_rp_fail(why, len, "%s: entry %u has prev %u, not %u", what, i,
 				       lk[i].prev, prev);
 		if (mark && mark[i] != tag)
-			return rp_fail(why, len, "%s: entry %u is tagged %u, not %u", what, i,
+			return kmem_rp_fail(why, len, "%s: entry %u is tagged %u, not %u", what, i,
 				       mark[i], tag);
 		if (++count > l->len)
-			return rp_fail(why, len, "%s: longer than its length %u (or a loop)", what,
+			return kmem_rp_fail(why, len, "%s: longer than its length %u (or a loop)", what,
 				       l->len);
 		prev = i;
 		i = lk[i].next;
 	}
 	if (prev != l->tail)
-		return rp_fail(why, len, "%s: tail %u, last entry %u", what, l->tail, prev);
+		return kmem_rp_fail(why, len, "%s: tail %u, last entry %u", what, l->tail, prev);
 	if (count != l->len)
-		return rp_fail(why, len, "%s: %u entries, length says %u", what, count, l->len);
+		return kmem_rp_fail(why, len, "%s: %u entries, length says %u", what, count, l->len);
 	return 0;
 }
 
@@ -288,17 +288,17 @@ int kmem_rp_check(struct kmem_rp *rp)
 		uint8_t s = rp->state[f];
 
 		if (s & ~(RP_HELD | RP_DIRTY))
-			rc = rp_fail(why, sizeof(why), "R3: frame %u has state 0x%x", f, s);
+			rc = kmem_rp_fail(why, sizeof(why), "R3: frame %u has state 0x%x", f, s);
 		else if ((s & RP_DIRTY) && !(s & RP_HELD))
-			rc = rp_fail(why, sizeof(why), "R2: frame %u dirty but empty", f);
+			rc = kmem_rp_fail(why, sizeof(why), "R2: frame %u dirty but empty", f);
 		held += s & RP_HELD ? 1 : 0;
 		dirty += s & RP_DIRTY ? 1 : 0;
 	}
 	if (!rc && held != rp->resident)
-		rc = rp_fail(why, sizeof(why), "R1: %u frames held, resident says %u", held,
+		rc = kmem_rp_fail(why, sizeof(why), "R1: %u frames held, resident says %u", held,
 			     rp->resident);
 	if (!rc && dirty != rp->dirty)
-		rc = rp_fail(why, sizeof(why), "R2: %u frames dirty, count says %u", dirty, rp->dirty);
+		rc = kmem_rp_fail(why, sizeof(why), "R2: %u frames dirty, count says %u", dirty, rp->dirty);
 	if (!rc)
 		rc = rp->ops->check(rp->priv, rp, why, sizeof(why));
 	if (rc) {
@@ -316,7 +316,7 @@ static inline uint32_t ghost_hash(const struct rp_ghosts *g, uint64_t page)
 	return (uint32_t)((page * 0x9e3779b97f4a7c15ull) >> (64 - g->bits));
 }
 
-void rp_ghosts_carve(struct rp_ghosts *g, struct rp_carve *c, uint32_t cap)
+void kmem_rp_ghosts_carve(struct rp_ghosts *g, struct rp_carve *c, uint32_t cap)
 {
 	unsigned bits = 1;
 
@@ -331,7 +331,7 @@ void rp_ghosts_carve(struct rp_ghosts *g, struct rp_carve *c, uint32_t cap)
 	g->where = rp_take(c, cap);
 }
 
-void rp_ghosts_init(struct rp_ghosts *g)
+void kmem_rp_ghosts_init(struct rp_ghosts *g)
 {
 	memset(g->bucket, 0xff, sizeof(uint32_t) << g->bits);
 	for (uint32_t i = 0; i < g->cap; i++) {
@@ -343,7 +343,7 @@ void rp_ghosts_init(struct rp_ghosts *g)
 	g->used = 0;
 }
 
-uint32_t rp_ghosts_find(const struct rp_ghosts *g, uint64_t page)
+uint32_t kmem_rp_ghosts_find(const struct rp_ghosts *g, uint64_t page)
 {
 	uint32_t i = g->bucket[ghost_hash(g, page)];
 
@@ -352,7 +352,7 @@ uint32_t rp_ghosts_find(const struct rp_ghosts *g, uint64_t page)
 	return i;
 }
 
-uint32_t rp_ghosts_add(struct rp_ghosts *g, uint64_t page, uint8_t where)
+uint32_t kmem_rp_ghosts_add(struct rp_ghosts *g, uint64_t page, uint8_t where)
 {
 	uint32_t i = g->free_head, b = ghost_hash(g, page);
 
@@ -366,7 +366,7 @@ uint32_t rp_ghosts_add(struct rp_ghosts *g, uint64_t page, uint8_t where)
 	return i;
 }
 
-void rp_ghosts_del(struct rp_ghosts *g, uint32_t i)
+void kmem_rp_ghosts_del(struct rp_ghosts *g, uint32_t i)
 {
 	uint32_t *pp = &g->bucket[ghost_hash(g, g->key[i])];
 
@@ -381,24 +381,24 @@ void rp_ghosts_del(struct rp_ghosts *g, uint32_t i)
 	g->used--;
 }
 
-int rp_ghosts_check(const struct rp_ghosts *g, char *why, size_t len)
+int kmem_rp_ghosts_check(const struct rp_ghosts *g, char *why, size_t len)
 {
 	uint32_t chained = 0, freed = 0;
 
 	for (uint32_t b = 0; b < (1u << g->bits); b++)
 		for (uint32_t i = g->bucket[b], steps = 0; i != RP_NIL; i = g->chain[i]) {
 			if (i >= g->cap || ++steps > g->cap)
-				return rp_fail(why, len, "ghosts: bucket %u chain broken", b);
+				return kmem_rp_fail(why, len, "ghosts: bucket %u chain broken", b);
 			if (!g->where[i] || ghost_hash(g, g->key[i]) != b)
-				return rp_fail(why, len, "ghosts: entry %u in wrong bucket %u", i, b);
+				return kmem_rp_fail(why, len, "ghosts: entry %u in wrong bucket %u", i, b);
 			chained++;
 		}
 	for (uint32_t i = g->free_head; i != RP_NIL; i = g->chain[i]) {
 		if (i >= g->cap || ++freed > g->cap || g->where[i])
-			return rp_fail(why, len, "ghosts: free list broken at %u", i);
+			return kmem_rp_fail(why, len, "ghosts: free list broken at %u", i);
 	}
 	if (chained != g->used || chained + freed != g->cap)
-		return rp_fail(why, len, "ghosts: %u hashed + %u free, used %u of %u", chained,
+		return kmem_rp_fail(why, len, "ghosts: %u hashed + %u free, used %u of %u", chained,
 			       freed, g->used, g->cap);
 	return 0;
 }

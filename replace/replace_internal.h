@@ -143,12 +143,12 @@ static inline void rp_list_splice_tail(struct rp_list *dst, struct rp_list *src,
 /* Walk l over lk[0..n): links consistent both ways, no loop, length len.
  * mark (may be NULL): every member must have mark[i] == tag. Returns 0 or
  * -EFAULT with why filled (what names the list). O(len). */
-KMEM_HIDDEN int rp_list_check(const struct rp_list *l, const struct rp_link *lk, uint32_t n,
+KMEM_HIDDEN int kmem_rp_list_check(const struct rp_list *l, const struct rp_link *lk, uint32_t n,
 			      const uint8_t *mark, uint8_t tag, const char *what, char *why,
 			      size_t len);
 
 /* snprintf into why and return -EFAULT: the checkers' failure line. */
-KMEM_HIDDEN int rp_fail(char *why, size_t len, const char *fmt, ...)
+KMEM_HIDDEN int kmem_rp_fail(char *why, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ---- the ghost table ------------------------------------------------------------ */
@@ -164,17 +164,17 @@ struct rp_ghosts {
 };
 
 /* Lay out a table of cap entries in c (counting only when c->base is NULL). */
-KMEM_HIDDEN void rp_ghosts_carve(struct rp_ghosts *g, struct rp_carve *c, uint32_t cap);
+KMEM_HIDDEN void kmem_rp_ghosts_carve(struct rp_ghosts *g, struct rp_carve *c, uint32_t cap);
 /* Empty table (after carving into zeroed memory). O(cap). */
-KMEM_HIDDEN void rp_ghosts_init(struct rp_ghosts *g);
+KMEM_HIDDEN void kmem_rp_ghosts_init(struct rp_ghosts *g);
 /* Entry of page, or RP_NIL. Expected O(1). */
-KMEM_HIDDEN uint32_t rp_ghosts_find(const struct rp_ghosts *g, uint64_t page);
+KMEM_HIDDEN uint32_t kmem_rp_ghosts_find(const struct rp_ghosts *g, uint64_t page);
 /* A new entry for page tagged where (nonzero); the table must not be full
  * (asserted: the policies trim first). O(1). */
-KMEM_HIDDEN uint32_t rp_ghosts_add(struct rp_ghosts *g, uint64_t page, uint8_t where);
+KMEM_HIDDEN uint32_t kmem_rp_ghosts_add(struct rp_ghosts *g, uint64_t page, uint8_t where);
 /* Free entry i (the caller has unlinked it from its list). Expected O(1). */
-KMEM_HIDDEN void rp_ghosts_del(struct rp_ghosts *g, uint32_t i);
+KMEM_HIDDEN void kmem_rp_ghosts_del(struct rp_ghosts *g, uint32_t i);
 /* Hash chains and free list consistent with where[], used correct. */
-KMEM_HIDDEN int rp_ghosts_check(const struct rp_ghosts *g, char *why, size_t len);
+KMEM_HIDDEN int kmem_rp_ghosts_check(const struct rp_ghosts *g, char *why, size_t len);
 
 #endif /* KMEM_REPLACE_INTERNAL_H */

@@ -123,16 +123,16 @@ static void queue_remove(void *priv, uint32_t f, unsigned flags)
 static int queue_check(const void *priv, const struct kmem_rp *rp, char *why, size_t len)
 {
 	const struct rp_queue *q = priv;
-	int rc = rp_list_check(&q->l, q->lk, q->frames, q->on, 1, "F1 list", why, len);
+	int rc = kmem_rp_list_check(&q->l, q->lk, q->frames, q->on, 1, "F1 list", why, len);
 
 	if (rc)
 		return rc;
 	for (uint32_t f = 0; f < q->frames; f++) {
 		if (q->on[f] != (kmem_rp_resident(rp, f) ? 1 : 0))
-			return rp_fail(why, len, "F1: frame %u on the list %u, resident %d", f,
+			return kmem_rp_fail(why, len, "F1: frame %u on the list %u, resident %d", f,
 				       q->on[f], kmem_rp_resident(rp, f));
 		if (q->ref[f] > 1 || (!q->on[f] && q->ref[f]))
-			return rp_fail(why, len, "C1: frame %u reference bit %u", f, q->ref[f]);
+			return kmem_rp_fail(why, len, "C1: frame %u reference bit %u", f, q->ref[f]);
 	}
 	return 0;
 }
@@ -310,25 +310,25 @@ static int esc_check(const void *priv, const struct kmem_rp *rp, char *why, size
 	uint32_t total = 0, resident = 0;
 
 	for (unsigned c = 0; c < 4; c++) {
-		int rc = rp_list_check(&e->cls[c], e->lk, e->frames, NULL, 0, names[c], why, len);
+		int rc = kmem_rp_list_check(&e->cls[c], e->lk, e->frames, NULL, 0, names[c], why, len);
 
 		if (rc)
 			return rc;
 		for (uint32_t f = e->cls[c].head; f != RP_NIL; f = e->lk[f].next) {
 			if (!kmem_rp_resident(rp, f))
-				return rp_fail(why, len, "E1: frame %u listed but not resident", f);
+				return kmem_rp_fail(why, len, "E1: frame %u listed but not resident", f);
 			if (esc_class(e, f) != c)
-				return rp_fail(why, len, "E1: frame %u of class %u on list %u", f,
+				return kmem_rp_fail(why, len, "E1: frame %u of class %u on list %u", f,
 					       esc_class(e, f), c);
 			if (e->ref_epoch[f] > e->epoch || e->dirty[f] > 1)
-				return rp_fail(why, len, "E1: frame %u bits out of range", f);
+				return kmem_rp_fail(why, len, "E1: frame %u bits out of range", f);
 		}
 		total += e->cls[c].len;
 	}
 	for (uint32_t f = 0; f < e->frames; f++)
 		resident += kmem_rp_resident(rp, f) ? 1 : 0;
 	if (total != resident)
-		return rp_fail(why, len, "E1: %u frames listed, %u resident", total, resident);
+		return kmem_rp_fail(why, len, "E1: %u frames listed, %u resident", total, resident);
 	return 0;
 }
 
@@ -474,30 +474,30 @@ static int aging_check(const void *priv, const struct kmem_rp *rp, char *why, si
 {
 	const struct rp_aging *a = priv;
 	uint32_t listed = 0, resident = 0;
-	int rc = rp_list_check(&a->all, a->alk, a->frames, NULL, 0, "G1 all-list", why, len);
+	int rc = kmem_rp_list_check(&a->all, a->alk, a->frames, NULL, 0, "G1 all-list", why, len);
 
 	if (rc)
 		return rc;
 	for (uint32_t f = a->all.head; f != RP_NIL; f = a->alk[f].next)
 		if (!kmem_rp_resident(rp, f) || a->ref[f] > 1)
-			return rp_fail(why, len, "G1: frame %u listed but not resident", f);
+			return kmem_rp_fail(why, len, "G1: frame %u listed but not resident", f);
 	for (uint32_t f = 0; f < a->frames; f++)
 		resident += kmem_rp_resident(rp, f) ? 1 : 0;
 	if (resident != a->all.len)
-		return rp_fail(why, len, "G1: %u resident, all-list %u", resident, a->all.len);
+		return kmem_rp_fail(why, len, "G1: %u resident, all-list %u", resident, a->all.len);
 	for (unsigned k = 0; k < AGE_KEYS; k++) {
-		rc = rp_list_check(&a->key[k], a->lk, a->frames, NULL, 0, "G1 key list", why, len);
+		rc = kmem_rp_list_check(&a->key[k], a->lk, a->frames, NULL, 0, "G1 key list", why, len);
 		if (rc)
 			return rc;
 		if (!!(a->map[k / 64] & (1ull << (k % 64))) != (a->key[k].len != 0))
-			return rp_fail(why, len, "G1: map bit of key %u wrong", k);
+			return kmem_rp_fail(why, len, "G1: map bit of key %u wrong", k);
 		for (uint32_t f = a->key[k].head; f != RP_NIL; f = a->lk[f].next)
 			if (age_key(a, f) != k || !kmem_rp_resident(rp, f))
-				return rp_fail(why, len, "G1: frame %u on key list %u", f, k);
+				return kmem_rp_fail(why, len, "G1: frame %u on key list %u", f, k);
 		listed += a->key[k].len;
 	}
 	if (listed != resident)
-		return rp_fail(why, len, "G1: %u on key lists, %u resident", listed, resident);
+		return kmem_rp_fail(why, len, "G1: %u on key lists, %u resident", listed, resident);
 	return 0;
 }
 

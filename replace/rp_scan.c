@@ -81,7 +81,7 @@ static void hist_layout(struct rp_hist *h, struct rp_carve *c, uint32_t frames, 
 	h->lk = rp_take(c, sizeof(struct rp_link) * (size_t)frames);
 	h->page = rp_take(c, sizeof(uint64_t) * (size_t)frames);
 	h->where = rp_take(c, frames);
-	rp_ghosts_carve(&h->g, c, ghosts);
+	kmem_rp_ghosts_carve(&h->g, c, ghosts);
 }
 
 static void hist_init_lists(struct rp_hist *h)
@@ -90,7 +90,7 @@ static void hist_init_lists(struct rp_hist *h)
 	rp_list_init(&h->b);
 	rp_list_init(&h->ga);
 	rp_list_init(&h->gb);
-	rp_ghosts_init(&h->g);
+	kmem_rp_ghosts_init(&h->g);
 	h->no_ghost = RP_NIL;
 }
 
@@ -99,20 +99,20 @@ static void ghost_drop(struct rp_hist *h, struct rp_list *l)
 	uint32_t i = l->head;
 
 	rp_list_unlink(l, h->g.lk, i);
-	rp_ghosts_del(&h->g, i);
+	kmem_rp_ghosts_del(&h->g, i);
 }
 
 static void ghost_push(struct rp_hist *h, struct rp_list *l, uint64_t page, uint8_t tag)
 {
-	uint32_t i = rp_ghosts_find(&h->g, page);
+	uint32_t i = kmem_rp_ghosts_find(&h->g, page);
 
 	if (i != RP_NIL) { /* (only if the caller broke one page, one frame) */
 		rp_list_unlink(h->g.where[i] == IN_A ? &h->ga : &h->gb, h->g.lk, i);
-		rp_ghosts_del(&h->g, i);
+		kmem_rp_ghosts_del(&h->g, i);
 	}
 	if (h->g.used == h->g.cap)
 		ghost_drop(h, h->ga.len ? &h->ga : &h->gb);
-	rp_list_push_tail(l, h->g.lk, rp_ghosts_add(&h->g, page, tag));
+	rp_list_push_tail(l, h->g.lk, kmem_rp_ghosts_add(&h->g, page, tag));
 }
 
 static void hist_unlink(struct rp_hist *h, uint32_t f)
@@ -127,28 +127,28 @@ static int hist_check(const struct rp_hist *h, const struct kmem_rp *rp, const c
 	uint32_t resident = 0;
 	int rc;
 
-	if ((rc = rp_list_check(&h->a, h->lk, h->frames, h->where, IN_A, "resident list 1", why, len)) ||
-	    (rc = rp_list_check(&h->b, h->lk, h->frames, h->where, IN_B, "resident list 2", why, len)) ||
-	    (rc = rp_list_check(&h->ga, h->g.lk, h->g.cap, h->g.where, IN_A, "ghost list 1", why, len)) ||
-	    (rc = rp_list_check(&h->gb, h->g.lk, h->g.cap, h->g.where, IN_B, "ghost list 2", why, len)) ||
-	    (rc = rp_ghosts_check(&h->g, why, len)))
+	if ((rc = kmem_rp_list_check(&h->a, h->lk, h->frames, h->where, IN_A, "resident list 1", why, len)) ||
+	    (rc = kmem_rp_list_check(&h->b, h->lk, h->frames, h->where, IN_B, "resident list 2", why, len)) ||
+	    (rc = kmem_rp_list_check(&h->ga, h->g.lk, h->g.cap, h->g.where, IN_A, "ghost list 1", why, len)) ||
+	    (rc = kmem_rp_list_check(&h->gb, h->g.lk, h->g.cap, h->g.where, IN_B, "ghost list 2", why, len)) ||
+	    (rc = kmem_rp_ghosts_check(&h->g, why, len)))
 		return rc;
 	for (uint32_t f = 0; f < h->frames; f++) {
 		bool held = kmem_rp_resident(rp, f);
 
 		resident += held ? 1 : 0;
 		if (held != (h->where[f] != 0))
-			return rp_fail(why, len, "%s: frame %u listed %u, resident %d", inv, f,
+			return kmem_rp_fail(why, len, "%s: frame %u listed %u, resident %d", inv, f,
 				       h->where[f], held);
-		if (held && rp_ghosts_find(&h->g, h->page[f]) != RP_NIL)
-			return rp_fail(why, len, "%s: page %llu resident and a ghost", inv,
+		if (held && kmem_rp_ghosts_find(&h->g, h->page[f]) != RP_NIL)
+			return kmem_rp_fail(why, len, "%s: page %llu resident and a ghost", inv,
 				       (unsigned long long)h->page[f]);
 	}
 	if (h->ga.len + h->gb.len != h->g.used)
-		return rp_fail(why, len, "%s: %u ghosts listed, table holds %u", inv,
+		return kmem_rp_fail(why, len, "%s: %u ghosts listed, table holds %u", inv,
 			       h->ga.len + h->gb.len, h->g.used);
 	if (resident != h->a.len + h->b.len)
-		return rp_fail(why, len, "%s: %u resident, %u listed", inv, resident,
+		return kmem_rp_fail(why, len, "%s: %u resident, %u listed", inv, resident,
 			       h->a.len + h->b.len);
 	return 0;
 }
@@ -188,13 +188,13 @@ static int q2_init(void *priv, const struct kmem_rp_config *cfg)
 static void q2_insert(void *priv, uint32_t f, uint64_t page, unsigned flags)
 {
 	struct rp_hist *h = priv;
-	uint32_t g = rp_ghosts_find(&h->g, page);
+	uint32_t g = kmem_rp_ghosts_find(&h->g, page);
 
 	(void)flags;
 	h->page[f] = page;
 	if (g != RP_NIL) {
 		rp_list_unlink(&h->ga, h->g.lk, g);
-		rp_ghosts_del(&h->g, g);
+		kmem_rp_ghosts_del(&h->g, g);
 		h->where[f] = IN_B;
 		rp_list_push_tail(&h->b, h->lk, f);
 	} else {
@@ -239,7 +239,7 @@ static int q2_check(const void *priv, const struct kmem_rp *rp, char *why, size_
 	const struct rp_hist *h = priv;
 
 	if (h->gb.len || h->ga.len > h->kout)
-		return rp_fail(why, len, "Q1: A1out holds %u of %u (and %u stray)", h->ga.len,
+		return kmem_rp_fail(why, len, "Q1: A1out holds %u of %u (and %u stray)", h->ga.len,
 			       h->kout, h->gb.len);
 	return hist_check(h, rp, "Q1", why, len);
 }
@@ -305,7 +305,7 @@ static bool arc_trim(struct rp_hist *h)
 static uint32_t arc_victim(void *priv, uint64_t x)
 {
 	struct rp_hist *h = priv;
-	uint32_t g = rp_ghosts_find(&h->g, x);
+	uint32_t g = kmem_rp_ghosts_find(&h->g, x);
 	bool in_b2 = g != RP_NIL && h->g.where[g] == IN_B;
 
 	h->pend = true;
@@ -342,7 +342,7 @@ static void arc_remove(void *priv, uint32_t f, unsigned flags)
 static void arc_insert(void *priv, uint32_t f, uint64_t x, unsigned flags)
 {
 	struct rp_hist *h = priv;
-	uint32_t g = rp_ghosts_find(&h->g, x);
+	uint32_t g = kmem_rp_ghosts_find(&h->g, x);
 	bool chosen = h->pend && h->pend_page == x;
 
 	(void)flags;
@@ -353,7 +353,7 @@ static void arc_insert(void *priv, uint32_t f, uint64_t x, unsigned flags)
 		if (!(chosen && h->pend_adapted))
 			arc_adapt(h, g);
 		rp_list_unlink(h->g.where[g] == IN_A ? &h->ga : &h->gb, h->g.lk, g);
-		rp_ghosts_del(&h->g, g);
+		kmem_rp_ghosts_del(&h->g, g);
 		h->where[f] = IN_B;
 		rp_list_push_tail(&h->b, h->lk, f);
 		return;
@@ -383,9 +383,9 @@ static int arc_check(const void *priv, const struct kmem_rp *rp, char *why, size
 	const struct rp_hist *h = priv;
 
 	if (h->p > h->frames)
-		return rp_fail(why, len, "ARC1: p %u > c %u", h->p, h->frames);
+		return kmem_rp_fail(why, len, "ARC1: p %u > c %u", h->p, h->frames);
 	if ((uint64_t)h->a.len + h->b.len + h->ga.len + h->gb.len > 2ull * h->frames)
-		return rp_fail(why, len, "ARC1: |T1|+|T2|+|B1|+|B2| = %u > 2c",
+		return kmem_rp_fail(why, len, "ARC1: |T1|+|T2|+|B1|+|B2| = %u > 2c",
 			       h->a.len + h->b.len + h->ga.len + h->gb.len);
 	return hist_check(h, rp, "ARC1", why, len);
 }
