@@ -572,7 +572,11 @@ static void test_misuse(void **state)
 		assert_int_equal(kmem_rp_clean(rp, 0), 0);
 		assert_false(kmem_rp_dirty(rp, 0));
 		assert_true(kmem_rp_dirty(rp, 2));
-		assert_true(kmem_rp_victim(rp, 13) == 0 || kmem_rp_resident(rp, 2));
+		{
+			uint32_t v = kmem_rp_victim(rp, 13);
+
+			assert_true(v == 0 || v == 2); /* a resident frame */
+		}
 		assert_int_equal(kmem_rp_remove(rp, 0, 0), 0);
 		assert_int_equal(kmem_rp_remove(rp, 2, KMEM_RP_EVICT), 0);
 		assert_int_equal(kmem_rp_check(rp), 0);

@@ -94,7 +94,8 @@ struct kmem_rp; /* opaque */
 /* Largest frame table */
 #define KMEM_RP_MAX_FRAMES (1u << 30)
 
-/* Flags of insert and reference: the access that loads or hits the page. */
+/* Flags of insert and reference: the access that loads or hits the page
+ * (other bits are ignored). */
 #define KMEM_RP_READ 0x0u
 #define KMEM_RP_WRITE 0x1u	/* the page becomes dirty */
 /* Flags of remove: the page was chosen as a victim and evicted (history
