@@ -62,6 +62,8 @@ int kmem_tool_parse_count(const char *s, unsigned long long *out)
 	return errno || end == s || *end ? -1 : 0;
 }
 
+static void tool_verror(const char *path, const char *fmt, va_list ap) KMEM_TOOL_PRINTF(2, 0);
+
 static void tool_verror(const char *path, const char *fmt, va_list ap)
 {
 	fputs("kmem: ", stderr);
