@@ -169,7 +169,13 @@ uint32_t kmem_rp_victim(struct kmem_rp *rp, uint64_t incoming)
 		return KMEM_RP_NONE;
 	}
 	v = rp->ops->victim(rp->priv, incoming);
-	KMEM_ASSERT(v < rp->frames && (rp->state[v] & RP_HELD) && "the victim is resident");
+	if (KMEM_UNLIKELY(v >= rp->frames || !(rp->state[v] & RP_HELD))) {
+		/* a broken policy (a user's): never hand the caller a bad frame */
+		kmem_reportf(rp->sink, "replace", rp->name, KMEM_CORRUPTION, NULL, -1,
+			     KMEM_RETURN_ADDRESS(), "%s: victim %u is not a resident frame",
+			     rp->ops->name, v);
+		return KMEM_RP_NONE;
+	}
 	rp->st.victims++;
 	return v;
 }

@@ -11,7 +11,8 @@
  * - Misuse: a frame outside the table, a double insert, a reference and a
  *   remove of an empty frame, a victim of an empty table: the documented
  *   return, one report of the documented kind, nothing changed.
- * - A policy written by the user (MRU) through the ops table.
+ * - A policy written by the user (MRU) through the ops table; a broken one
+ *   whose victim is not resident is refused (KMEM_CORRUPTION).
  * - The checker finds broken links; opt's next-use table; set-up errors;
  *   esc prefers clean victims; ARC and 2Q resist a scan that flushes LRU.
  */
@@ -684,6 +685,36 @@ static const struct kmem_rp_ops mru_ops = {
 	.check = mru_check,
 };
 
+/* a broken policy: its victim is a frame that holds no page */
+static uint32_t bad_victim(void *priv, uint64_t incoming)
+{
+	(void)priv;
+	(void)incoming;
+	return 3;
+}
+
+static void test_broken_policy_victim(void **state)
+{
+	struct kmem_rp_ops bad = mru_ops;
+	struct test_recorder rec;
+	struct kmem_rp_stats st;
+	void *mem;
+	struct kmem_rp *rp;
+
+	(void)state;
+	bad.victim = bad_victim;
+	test_recorder_init(&rec);
+	rp = make(&bad, 4, NULL, 0, &rec.sink, &mem);
+	assert_int_equal(kmem_rp_insert(rp, 0, 5, 0), 0);
+	assert_int_equal(kmem_rp_victim(rp, 6), KMEM_RP_NONE);
+	assert_int_equal(kmem_error_count(&rec.sink, KMEM_CORRUPTION), 1);
+	assert_non_null(strstr(rec.line, "mru: victim 3 is not a resident frame"));
+	kmem_rp_get_stats(rp, &st);
+	assert_int_equal(st.victims, 0);
+	assert_int_equal(st.resident, 1);
+	free(mem);
+}
+
 static void test_user_policy(void **state)
 {
 	/* MRU on a loop one page larger than memory: after the first pass
@@ -848,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test(test_setup_errors),
 		cmocka_unit_test(test_user_policy),
+		cmocka_unit_test(test_broken_policy_victim),
 		cmocka_unit_test(test_check_finds_corruption),
 		cmocka_unit_test(test_next_uses),
 		cmocka_unit_test(test_esc_prefers_clean),

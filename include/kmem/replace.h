@@ -195,8 +195,9 @@ KMEM_API int kmem_rp_reference(struct kmem_rp *rp, uint32_t frame, unsigned flag
  * it with KMEM_RP_EVICT (after writing it back if kmem_rp_dirty()); the
  * policy may have adjusted its state in expectation (arc's target, clock's
  * cleared bits), so call it only when a frame is to be evicted. Returns a
- * frame, or KMEM_RP_NONE when nothing is resident (reported as misuse).
- * O(1) (clock amortised). */
+ * frame, or KMEM_RP_NONE when nothing is resident (reported as misuse) or
+ * when the policy names a frame that holds no page (a broken policy:
+ * reported as KMEM_CORRUPTION). O(1) (clock amortised). */
 KMEM_API uint32_t kmem_rp_victim(struct kmem_rp *rp, uint64_t incoming);
 
 /* The page in frame leaves it: flags KMEM_RP_EVICT (chosen victim, evicted;
