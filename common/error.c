@@ -35,6 +35,8 @@ static const char *const status_names[KMEM_STATUS_COUNT] = {
 	[KMEM_LEAK] = "leak",
 	[KMEM_REDZONE] = "redzone",
 	[KMEM_USE_AFTER_FREE] = "use-after-free",
+	[KMEM_NOT_HELD] = "not-held",
+	[KMEM_ALREADY_HELD] = "already-held",
 };
 
 const char *kmem_status_name(enum kmem_status st)
@@ -81,6 +83,11 @@ int kmem_error_format(const struct kmem_error_report *r, char *buf, size_t len)
 			      r->free_by);
 	if (r->caller)
 		kmem_snprintf(caller, sizeof(caller), " [caller %p]", r->caller);
+	if (!r->ptr) /* a report about no address (replace: a frame number, in the detail) */
+		return kmem_snprintf(buf, len, "kmem: %s '%s': %s%s: %s%s%s",
+				     r->component ? r->component : "?", r->instance ? r->instance : "?",
+				     kmem_status_name(r->status), order, r->detail ? r->detail : "", who,
+				     caller);
 	return kmem_snprintf(buf, len, "kmem: %s '%s': %s of %p%s%s: %s%s%s",
 			     r->component ? r->component : "?", r->instance ? r->instance : "?",
 			     kmem_status_name(r->status), r->ptr, order, size,

@@ -10,8 +10,8 @@
  * small stack buffer (digits, most significant last, then reversed) and
  * copied with its padding; every byte goes through put(), which stores it
  * while room is left and always counts it. Bound: O(length of the text).
- * Conversions: d i u x X c s p %, flags '-' '0' ' ' '+', a decimal width or
- * '*', a precision only for s ("%.*s", "%.3s"), length modifiers hh h l ll
+ * Conversions: d i u x X c s p %, flags '-' '0' ' ' '+' '#' (0x before a
+ * nonzero x or X), a decimal width or '*', a precision only for s ("%.*s", "%.3s"), length modifiers hh h l ll
  * z t j. Anything else is copied as it stands. %p prints 0x and lowercase
  * hex, "(nil)" for NULL and %s "(null)" for NULL, as glibc does.
  * Invariants: I1. need >= bytes written; I2. buf[min(need, len - 1)] is NUL.
@@ -67,7 +67,7 @@ int kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
 	struct out o = { buf, len, 0 };
 
 	for (const char *p = fmt; *p; p++) {
-		bool left = false, zero = false, neg = false, upper = false;
+		bool left = false, zero = false, neg = false, upper = false, alt = false;
 		char sign = 0, num[24];
 		const char *s = num;
 		int width = 0, prec = -1, lmod = 0, n = 0;
@@ -85,6 +85,8 @@ int kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
 				left = true;
 			else if (*p == '0')
 				zero = true;
+			else if (*p == '#')
+				alt = true;
 			else if (*p == ' ' || *p == '+')
 				sign = sign == '+' ? '+' : *p;
 			else
@@ -146,6 +148,7 @@ int kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
 			upper = *p == 'X';
 			sign = 0;
 			n = digits(num, v, base, upper);
+			alt = alt && base == 16 && v; /* "0x" before a nonzero hex number */
 			break;
 		case 'p': {
 			uintptr_t a = (uintptr_t)va_arg(ap, void *);
@@ -189,12 +192,16 @@ int kmem_vsnprintf(char *buf, size_t len, const char *fmt, va_list ap)
 		/* a number: digits reversed in num[0..n), sign before them */
 		{
 			char sg = neg ? '-' : sign;
-			int pad = width - n - (sg != 0);
+			int pad = width - n - (sg != 0) - (alt ? 2 : 0);
 
 			if (!left && !zero)
 				put_pad(&o, ' ', pad);
 			if (sg)
 				put(&o, sg);
+			if (alt) {
+				put(&o, '0');
+				put(&o, upper ? 'X' : 'x');
+			}
 			if (!left && zero)
 				put_pad(&o, '0', pad);
 			while (n > 0)

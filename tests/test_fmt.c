@@ -36,6 +36,9 @@ static void test_integers(void **state)
 		EXPECT("4294967295", "%zu", (size_t)-1);
 	EXPECT("ff FF 0a 00ff deadbeef", "%x %X %02x %04x %x", 255u, 255u, 10u, 255u, 0xdeadbeefu);
 	EXPECT("ffffffffffffffff", "%llx", ~0ull);
+	/* '#': 0x before a nonzero hex number (the drop-in's symbol offsets) */
+	EXPECT("0x1f 0XAB 0 0x00ff   0x10", "%#x %#X %#x %#06x %#6tx", 31u, 171u, 0u, 255u,
+	       (ptrdiff_t)16);
 	EXPECT("5 200", "%hu %hhu", (unsigned short)5, (unsigned char)200);
 }
 

@@ -5,6 +5,7 @@
  *                                   experiment (demo.c, demo_pagealloc.c)
  *   kmem replay [options] TRACE     replay a KMEM_TRACE file (replay*.c)
  *   kmem trace-dump [options] TRACE print a KMEM_TRACE file (trace_dump.c)
+ *   kmem paging [options] [PAGE...] page-replacement simulator (paging*.c)
  *
  * Dispatch: when argv[1] names a command of the table, that command runs
  * with argv shifted by one (its argv[0] is its own name, which getopt uses
@@ -61,6 +62,8 @@ int kmem_tool_parse_count(const char *s, unsigned long long *out)
 	return errno || end == s || *end ? -1 : 0;
 }
 
+static void tool_verror(const char *path, const char *fmt, va_list ap) KMEM_TOOL_PRINTF(2, 0);
+
 static void tool_verror(const char *path, const char *fmt, va_list ap)
 {
 	fputs("kmem: ", stderr);
@@ -106,6 +109,7 @@ static const struct command commands[] = {
 	{ "replay", "replay [options] TRACE      (kmem replay --help)", kmem_replay_main },
 	{ "trace-dump", "trace-dump [options] TRACE  (kmem trace-dump --help)",
 	  kmem_trace_dump_main },
+	{ "paging", "paging [options] [PAGE...]  (kmem paging --help)", kmem_paging_main },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -16,6 +16,10 @@
  *   replay_heap.c     kmem replay: the heap under test (buddy -> pagealloc
  *                     -> slab over an mmap'd arena)
  *   replay_report.c   kmem replay: the report, as text or JSON
+ *   paging.c          kmem paging: options, the runs of every policy over
+ *                     the frame range, the report (text, CSV, JSON)
+ *   paging_input.c    kmem paging: reference strings read (inline, a file,
+ *                     a lackey log) or generated, as dense page ids
  *
  * Every command returns its exit status: 0 success, 1 a failed run or
  * check (or an unreadable trace), 2 a usage error.
@@ -29,6 +33,7 @@
 #include <stdio.h>
 
 #include <kmem/kmem.h>
+#include <kmem/replace.h>
 #include <kmem/trace.h>
 
 #define KMEM_TOOL_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -222,5 +227,61 @@ void kmem_replay_print_json(const struct replay_opts *o, const struct replay_sta
  * (the caller frees), or NULL. */
 char *kmem_replay_format_all(int (*fmt)(struct kmem_buddy *, char *, size_t),
 			     struct kmem_buddy *b);
+
+/* ---- paging.c ------------------------------------------------------------------ */
+
+/* kmem paging [options]; argv[0] is "paging". */
+int kmem_paging_main(int argc, char **argv);
+
+/* ---- paging_input.c ------------------------------------------------------------ */
+
+/* A reference string with its pages renamed to dense ids 0..npages-1 (in
+ * order of first use), so the simulator's tables are plain arrays. */
+struct paging_refs {
+	uint32_t *id;		/* [n] */
+	uint8_t *write;		/* [n] 1: a write */
+	size_t n, cap;
+	uint64_t *page;		/* [npages] the page number of each id */
+	uint32_t npages, page_cap;
+	uint64_t writes;
+	/* page number -> id + 1 (0: empty), open addressing */
+	uint32_t *map;
+	size_t map_cap;
+};
+
+struct paging_gen {
+	const char *kind;	/* "uniform", "zipf", "loop", "phases" */
+	uint64_t n, pages, seed;
+	double skew;		/* zipf exponent */
+	unsigned write_pct;
+	unsigned phases;	/* phases: how many; each a window of pages/10 */
+};
+
+/* Append one reference. Returns 0, or -1 when out of memory (reported). */
+int kmem_paging_add(struct paging_refs *r, uint64_t page, bool write);
+
+/* Parse a reference string: page numbers (decimal or 0x hex) separated by
+ * commas, blanks or newlines, each with an optional r/R or w/W suffix,
+ * '#' to the end of a line a comment. what names the source in errors
+ * ("--refs" or the file's path); errors name the line and the token.
+ * Returns 0, or -1 after one error line. */
+int kmem_paging_parse(struct paging_refs *r, const char *text, size_t len, const char *what);
+
+/* Read a file (or "-": stdin) and parse it as above. */
+int kmem_paging_read_file(struct paging_refs *r, const char *path);
+
+/* Read a `valgrind --tool=lackey --trace-mem=yes` log: "I  addr,size"
+ * (instruction fetch, a read; skipped with no_instr), " L addr,size"
+ * (load), " S addr,size" (store: a write), " M addr,size" (modify: a
+ * write); lines starting with "==" are Valgrind's own and skipped. An
+ * access crossing a page boundary references every page it touches.
+ * Returns 0, or -1 after one error line naming the file and line. */
+int kmem_paging_read_lackey(struct paging_refs *r, const char *path, size_t page_size,
+			    bool no_instr);
+
+/* Generate g->n references (seeded splitmix64). Returns 0, or -1. */
+int kmem_paging_generate(struct paging_refs *r, const struct paging_gen *g);
+
+void kmem_paging_refs_free(struct paging_refs *r);
 
 #endif /* KMEM_TOOL_H */

@@ -27,6 +27,8 @@ enum kmem_status {
 	KMEM_LEAK,		/* live object left when its cache was destroyed */
 	KMEM_REDZONE,		/* a red zone around an object was overwritten */
 	KMEM_USE_AFTER_FREE,	/* a free (poisoned) object was written to */
+	KMEM_NOT_HELD,		/* replace: a reference or remove of a frame holding no page */
+	KMEM_ALREADY_HELD,	/* replace: an insert into a frame that holds a page */
 	KMEM_STATUS_COUNT
 };
 
@@ -89,6 +91,8 @@ KMEM_API void kmem_error_raise(struct kmem_error_sink *sink,
  * at most len bytes including the NUL, returns the length the whole line
  * needs. Example:
  *   kmem: buddy 'demo': double free of 0x7f..000 (order 2): block is already free
+ * A report with no pointer leaves out " of 0x...":
+ *   kmem: replace 'lru': not-held: remove of frame 7, which holds no page
  * A known size adds " (block of N bytes)" after the pointer, known callers
  * "; last allocated by 0x..., freed by 0x..." after the detail; addresses
  * are printed raw (a program may symbolise them in its own callback, as

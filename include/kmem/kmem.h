@@ -9,5 +9,6 @@
 #include <kmem/slab.h>
 #include <kmem/pagealloc.h>
 #include <kmem/stack.h>
+#include <kmem/replace.h>
 
 #endif /* KMEM_KMEM_H */
