@@ -20,6 +20,8 @@
  */
 #include <stdarg.h>
 
+#include <inttypes.h>
+
 #include "kmem_fmt.h"
 #include "kmem_report.h"
 #include "replace_internal.h"
@@ -113,17 +115,17 @@ static KMEM_NOINLINE int misuse(struct kmem_rp *rp, enum kmem_status st, int rc,
 	rp->st.misuse++;
 	if (st == KMEM_FOREIGN_POINTER)
 		kmem_reportf(rp->sink, "replace", rp->name, st, NULL, -1, caller,
-			     "%s of frame %u, outside the table of %u frames", op, frame,
+			     "%s of frame %" PRIu32 ", outside the table of %" PRIu32 " frames", op, frame,
 			     rp->frames);
 	else if (st == KMEM_ALREADY_HELD)
 		kmem_reportf(rp->sink, "replace", rp->name, st, NULL, -1, caller,
-			     "%s into frame %u, which holds a page", op, frame);
+			     "%s into frame %" PRIu32 ", which holds a page", op, frame);
 	else if (frame == KMEM_RP_NONE)
 		kmem_reportf(rp->sink, "replace", rp->name, st, NULL, -1, caller,
 			     "%s with no page resident", op);
 	else
 		kmem_reportf(rp->sink, "replace", rp->name, st, NULL, -1, caller,
-			     "%s of frame %u, which holds no page", op, frame);
+			     "%s of frame %" PRIu32 ", which holds no page", op, frame);
 	return rc;
 }
 
@@ -182,7 +184,7 @@ uint32_t kmem_rp_victim(struct kmem_rp *rp, uint64_t incoming)
 	if (KMEM_UNLIKELY(v >= rp->frames || !(rp->state[v] & RP_HELD))) {
 		/* a broken policy (a user's): never hand the caller a bad frame */
 		kmem_reportf(rp->sink, "replace", rp->name, KMEM_CORRUPTION, NULL, -1,
-			     KMEM_RETURN_ADDRESS(), "%s: victim %u is not a resident frame",
+			     KMEM_RETURN_ADDRESS(), "%s: victim %" PRIu32 " is not a resident frame",
 			     rp->ops->name, v);
 		return KMEM_RP_NONE;
 	}
@@ -274,23 +276,23 @@ int kmem_rp_list_check(const struct rp_list *l, const struct rp_link *lk, uint32
 
 	while (i != RP_NIL) {
 		if (i >= n)
-			return kmem_rp_fail(why, len, "%s: index %u out of range", what, i);
+			return kmem_rp_fail(why, len, "%s: index %" PRIu32 " out of range", what, i);
 		if (lk[i].prev != prev)
-			return kmem_rp_fail(why, len, "%s: entry %u has prev %u, not %u", what, i,
+			return kmem_rp_fail(why, len, "%s: entry %" PRIu32 " has prev %" PRIu32 ", not %" PRIu32, what, i,
 				       lk[i].prev, prev);
 		if (mark && mark[i] != tag)
-			return kmem_rp_fail(why, len, "%s: entry %u is tagged %u, not %u", what, i,
+			return kmem_rp_fail(why, len, "%s: entry %" PRIu32 " is tagged %u, not %u", what, i,
 				       mark[i], tag);
 		if (++count > l->len)
-			return kmem_rp_fail(why, len, "%s: longer than its length %u (or a loop)", what,
+			return kmem_rp_fail(why, len, "%s: longer than its length %" PRIu32 " (or a loop)", what,
 				       l->len);
 		prev = i;
 		i = lk[i].next;
 	}
 	if (prev != l->tail)
-		return kmem_rp_fail(why, len, "%s: tail %u, last entry %u", what, l->tail, prev);
+		return kmem_rp_fail(why, len, "%s: tail %" PRIu32 ", last entry %" PRIu32, what, l->tail, prev);
 	if (count != l->len)
-		return kmem_rp_fail(why, len, "%s: %u entries, length says %u", what, count, l->len);
+		return kmem_rp_fail(why, len, "%s: %" PRIu32 " entries, length says %" PRIu32, what, count, l->len);
 	return 0;
 }
 
@@ -304,17 +306,17 @@ int kmem_rp_check(struct kmem_rp *rp)
 		uint8_t s = rp->state[f];
 
 		if (s & ~(RP_HELD | RP_DIRTY))
-			rc = kmem_rp_fail(why, sizeof(why), "R3: frame %u has state 0x%x", f, s);
+			rc = kmem_rp_fail(why, sizeof(why), "R3: frame %" PRIu32 " has state 0x%x", f, s);
 		else if ((s & RP_DIRTY) && !(s & RP_HELD))
-			rc = kmem_rp_fail(why, sizeof(why), "R2: frame %u dirty but empty", f);
+			rc = kmem_rp_fail(why, sizeof(why), "R2: frame %" PRIu32 " dirty but empty", f);
 		held += s & RP_HELD ? 1 : 0;
 		dirty += s & RP_DIRTY ? 1 : 0;
 	}
 	if (!rc && held != rp->resident)
-		rc = kmem_rp_fail(why, sizeof(why), "R1: %u frames held, resident says %u", held,
+		rc = kmem_rp_fail(why, sizeof(why), "R1: %" PRIu32 " frames held, resident says %" PRIu32, held,
 			     rp->resident);
 	if (!rc && dirty != rp->dirty)
-		rc = kmem_rp_fail(why, sizeof(why), "R2: %u frames dirty, count says %u", dirty, rp->dirty);
+		rc = kmem_rp_fail(why, sizeof(why), "R2: %" PRIu32 " frames dirty, count says %" PRIu32, dirty, rp->dirty);
 	if (!rc)
 		rc = rp->ops->check(rp->priv, rp, why, sizeof(why));
 	if (rc) {
@@ -404,17 +406,17 @@ int kmem_rp_ghosts_check(const struct rp_ghosts *g, char *why, size_t len)
 	for (uint32_t b = 0; b < (1u << g->bits); b++)
 		for (uint32_t i = g->bucket[b], steps = 0; i != RP_NIL; i = g->chain[i]) {
 			if (i >= g->cap || ++steps > g->cap)
-				return kmem_rp_fail(why, len, "ghosts: bucket %u chain broken", b);
+				return kmem_rp_fail(why, len, "ghosts: bucket %" PRIu32 " chain broken", b);
 			if (!g->where[i] || ghost_hash(g, g->key[i]) != b)
-				return kmem_rp_fail(why, len, "ghosts: entry %u in wrong bucket %u", i, b);
+				return kmem_rp_fail(why, len, "ghosts: entry %" PRIu32 " in wrong bucket %" PRIu32, i, b);
 			chained++;
 		}
 	for (uint32_t i = g->free_head; i != RP_NIL; i = g->chain[i]) {
 		if (i >= g->cap || ++freed > g->cap || g->where[i])
-			return kmem_rp_fail(why, len, "ghosts: free list broken at %u", i);
+			return kmem_rp_fail(why, len, "ghosts: free list broken at %" PRIu32, i);
 	}
 	if (chained != g->used || chained + freed != g->cap)
-		return kmem_rp_fail(why, len, "ghosts: %u hashed + %u free, used %u of %u", chained,
+		return kmem_rp_fail(why, len, "ghosts: %" PRIu32 " hashed + %" PRIu32 " free, used %" PRIu32 " of %" PRIu32, chained,
 			       freed, g->used, g->cap);
 	return 0;
 }

@@ -40,6 +40,8 @@
  *
  * Locking: none (replace.h).
  */
+#include <inttypes.h>
+
 #include "replace_internal.h"
 
 /* ---- FIFO, LRU, clock: one list ------------------------------------------------------ */
@@ -129,10 +131,10 @@ static int queue_check(const void *priv, const struct kmem_rp *rp, char *why, si
 		return rc;
 	for (uint32_t f = 0; f < q->frames; f++) {
 		if (q->on[f] != (kmem_rp_resident(rp, f) ? 1 : 0))
-			return kmem_rp_fail(why, len, "F1: frame %u on the list %u, resident %d", f,
+			return kmem_rp_fail(why, len, "F1: frame %" PRIu32 " on the list %u, resident %d", f,
 				       q->on[f], kmem_rp_resident(rp, f));
 		if (q->ref[f] > 1 || (!q->on[f] && q->ref[f]))
-			return kmem_rp_fail(why, len, "C1: frame %u reference bit %u", f, q->ref[f]);
+			return kmem_rp_fail(why, len, "C1: frame %" PRIu32 " reference bit %u", f, q->ref[f]);
 	}
 	return 0;
 }
@@ -316,19 +318,19 @@ static int esc_check(const void *priv, const struct kmem_rp *rp, char *why, size
 			return rc;
 		for (uint32_t f = e->cls[c].head; f != RP_NIL; f = e->lk[f].next) {
 			if (!kmem_rp_resident(rp, f))
-				return kmem_rp_fail(why, len, "E1: frame %u listed but not resident", f);
+				return kmem_rp_fail(why, len, "E1: frame %" PRIu32 " listed but not resident", f);
 			if (esc_class(e, f) != c)
-				return kmem_rp_fail(why, len, "E1: frame %u of class %u on list %u", f,
+				return kmem_rp_fail(why, len, "E1: frame %" PRIu32 " of class %u on list %u", f,
 					       esc_class(e, f), c);
 			if (e->ref_epoch[f] > e->epoch || e->dirty[f] > 1)
-				return kmem_rp_fail(why, len, "E1: frame %u bits out of range", f);
+				return kmem_rp_fail(why, len, "E1: frame %" PRIu32 " bits out of range", f);
 		}
 		total += e->cls[c].len;
 	}
 	for (uint32_t f = 0; f < e->frames; f++)
 		resident += kmem_rp_resident(rp, f) ? 1 : 0;
 	if (total != resident)
-		return kmem_rp_fail(why, len, "E1: %u frames listed, %u resident", total, resident);
+		return kmem_rp_fail(why, len, "E1: %" PRIu32 " frames listed, %" PRIu32 " resident", total, resident);
 	return 0;
 }
 
@@ -480,11 +482,11 @@ static int aging_check(const void *priv, const struct kmem_rp *rp, char *why, si
 		return rc;
 	for (uint32_t f = a->all.head; f != RP_NIL; f = a->alk[f].next)
 		if (!kmem_rp_resident(rp, f) || a->ref[f] > 1)
-			return kmem_rp_fail(why, len, "G1: frame %u listed but not resident", f);
+			return kmem_rp_fail(why, len, "G1: frame %" PRIu32 " listed but not resident", f);
 	for (uint32_t f = 0; f < a->frames; f++)
 		resident += kmem_rp_resident(rp, f) ? 1 : 0;
 	if (resident != a->all.len)
-		return kmem_rp_fail(why, len, "G1: %u resident, all-list %u", resident, a->all.len);
+		return kmem_rp_fail(why, len, "G1: %" PRIu32 " resident, all-list %" PRIu32, resident, a->all.len);
 	for (unsigned k = 0; k < AGE_KEYS; k++) {
 		rc = kmem_rp_list_check(&a->key[k], a->lk, a->frames, NULL, 0, "G1 key list", why, len);
 		if (rc)
@@ -493,11 +495,11 @@ static int aging_check(const void *priv, const struct kmem_rp *rp, char *why, si
 			return kmem_rp_fail(why, len, "G1: map bit of key %u wrong", k);
 		for (uint32_t f = a->key[k].head; f != RP_NIL; f = a->lk[f].next)
 			if (age_key(a, f) != k || !kmem_rp_resident(rp, f))
-				return kmem_rp_fail(why, len, "G1: frame %u on key list %u", f, k);
+				return kmem_rp_fail(why, len, "G1: frame %" PRIu32 " on key list %u", f, k);
 		listed += a->key[k].len;
 	}
 	if (listed != resident)
-		return kmem_rp_fail(why, len, "G1: %u on key lists, %u resident", listed, resident);
+		return kmem_rp_fail(why, len, "G1: %" PRIu32 " on key lists, %" PRIu32 " resident", listed, resident);
 	return 0;
 }
 

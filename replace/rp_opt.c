@@ -26,6 +26,8 @@
  *
  * Locking: none (replace.h).
  */
+#include <inttypes.h>
+
 #include "replace_internal.h"
 
 struct rp_opt {
@@ -188,15 +190,15 @@ static int opt_check(const void *priv, const struct kmem_rp *rp, char *why, size
 
 		resident += held ? 1 : 0;
 		if (held && (o->pos[f] >= o->n || o->heap[o->pos[f]] != f))
-			return kmem_rp_fail(why, len, "O1: resident frame %u not at its heap slot", f);
+			return kmem_rp_fail(why, len, "O1: resident frame %" PRIu32 " not at its heap slot", f);
 		if (!held && o->pos[f] != RP_NIL)
-			return kmem_rp_fail(why, len, "O1: empty frame %u has heap slot %u", f, o->pos[f]);
+			return kmem_rp_fail(why, len, "O1: empty frame %" PRIu32 " has heap slot %" PRIu32, f, o->pos[f]);
 	}
 	if (resident != o->n)
-		return kmem_rp_fail(why, len, "O1: %u resident, heap holds %u", resident, o->n);
+		return kmem_rp_fail(why, len, "O1: %" PRIu32 " resident, heap holds %" PRIu32, resident, o->n);
 	for (uint32_t i = 1; i < o->n; i++)
 		if (above(o, o->heap[i], o->heap[(i - 1) / 2]))
-			return kmem_rp_fail(why, len, "O2: heap slot %u above its parent", i);
+			return kmem_rp_fail(why, len, "O2: heap slot %" PRIu32 " above its parent", i);
 	return 0;
 }
 

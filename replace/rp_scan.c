@@ -49,6 +49,8 @@
  *
  * Locking: none (replace.h).
  */
+#include <inttypes.h>
+
 #include "replace_internal.h"
 
 #define IN_A 1		/* 2q: A1in (frames), A1out (ghosts); arc: T1, B1 */
@@ -138,17 +140,17 @@ static int hist_check(const struct rp_hist *h, const struct kmem_rp *rp, const c
 
 		resident += held ? 1 : 0;
 		if (held != (h->where[f] != 0))
-			return kmem_rp_fail(why, len, "%s: frame %u listed %u, resident %d", inv, f,
+			return kmem_rp_fail(why, len, "%s: frame %" PRIu32 " listed %u, resident %d", inv, f,
 				       h->where[f], held);
 		if (held && kmem_rp_ghosts_find(&h->g, h->page[f]) != RP_NIL)
 			return kmem_rp_fail(why, len, "%s: page %llu resident and a ghost", inv,
 				       (unsigned long long)h->page[f]);
 	}
 	if (h->ga.len + h->gb.len != h->g.used)
-		return kmem_rp_fail(why, len, "%s: %u ghosts listed, table holds %u", inv,
+		return kmem_rp_fail(why, len, "%s: %" PRIu32 " ghosts listed, table holds %" PRIu32, inv,
 			       h->ga.len + h->gb.len, h->g.used);
 	if (resident != h->a.len + h->b.len)
-		return kmem_rp_fail(why, len, "%s: %u resident, %u listed", inv, resident,
+		return kmem_rp_fail(why, len, "%s: %" PRIu32 " resident, %" PRIu32 " listed", inv, resident,
 			       h->a.len + h->b.len);
 	return 0;
 }
@@ -239,7 +241,7 @@ static int q2_check(const void *priv, const struct kmem_rp *rp, char *why, size_
 	const struct rp_hist *h = priv;
 
 	if (h->gb.len || h->ga.len > h->kout)
-		return kmem_rp_fail(why, len, "Q1: A1out holds %u of %u (and %u stray)", h->ga.len,
+		return kmem_rp_fail(why, len, "Q1: A1out holds %" PRIu32 " of %" PRIu32 " (and %" PRIu32 " stray)", h->ga.len,
 			       h->kout, h->gb.len);
 	return hist_check(h, rp, "Q1", why, len);
 }
@@ -383,9 +385,9 @@ static int arc_check(const void *priv, const struct kmem_rp *rp, char *why, size
 	const struct rp_hist *h = priv;
 
 	if (h->p > h->frames)
-		return kmem_rp_fail(why, len, "ARC1: p %u > c %u", h->p, h->frames);
+		return kmem_rp_fail(why, len, "ARC1: p %" PRIu32 " > c %" PRIu32, h->p, h->frames);
 	if ((uint64_t)h->a.len + h->b.len + h->ga.len + h->gb.len > 2ull * h->frames)
-		return kmem_rp_fail(why, len, "ARC1: |T1|+|T2|+|B1|+|B2| = %u > 2c",
+		return kmem_rp_fail(why, len, "ARC1: |T1|+|T2|+|B1|+|B2| = %" PRIu32 " > 2c",
 			       h->a.len + h->b.len + h->ga.len + h->gb.len);
 	return hist_check(h, rp, "ARC1", why, len);
 }

@@ -98,7 +98,7 @@ scripts/footprint.sh # links each target's firmware images; the README's footpri
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbenchmarks=disabled -Dtools=false
-for h in buddy slab pagealloc; do
+for h in buddy slab pagealloc replace; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/$h/* "$corpus"/
 	# a failing run shows its report (the crash input is written to the

@@ -336,7 +336,7 @@ int kmem_paging_generate(struct paging_refs *r, const struct paging_gen *g)
 			kmem_tool_error("paging: zipf over more than 2^26 pages");
 			return -1;
 		}
-		cdf = malloc(pages * sizeof(*cdf));
+		cdf = malloc((size_t)pages * sizeof(*cdf)); /* pages <= 2^26: fits */
 		if (!cdf)
 			return oom();
 		for (uint64_t k = 0; k < pages; k++)
