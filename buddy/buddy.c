@@ -454,8 +454,10 @@ static size_t table_bytes(const struct kmem_buddy *b, uintptr_t nframes)
 	size_t n = ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link) +
 		   table_owner_bytes(b, nframes);
 
+#if KMEM_BUDDY_POLICIES
 	if (b->grouping)
 		n += KMEM_BUDDY_PAGEBLOCK_BYTES(nframes, b->pb_order);
+#endif
 	return n;
 }
 
@@ -679,14 +681,16 @@ static void *alloc_pol_locked(struct kmem_buddy *b, unsigned order, unsigned typ
 #endif
 
 /* Everything the fast path's first test sends here: an order too big, a
- * busy lock, or a policy (fast_order_end is 0 with one, I8). */
-static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order)
+ * busy lock, or a policy (fast_order_end is 0 with one, I8). `locked`: the
+ * caller holds the lock (only without policies compiled in, below). */
+static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order, bool locked)
 {
 	void *p;
 
 	if (order > b->max_order)
 		return alloc_too_big_slow(b);
-	kmem_lock_acquire(&b->lock);
+	if (!locked)
+		kmem_lock_acquire(&b->lock);
 #if KMEM_BUDDY_POLICIES
 	if (b->pol)
 		p = alloc_pol_locked(b, order, KMEM_BUDDY_UNMOVABLE);
@@ -698,7 +702,9 @@ static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order)
 }
 
 /* The fast path's second test: no block of exactly this order (a split or a
- * failure). The lock is held and there is no policy (I8). */
+ * failure). The lock is held and there is no policy (I8). Without policies
+ * compiled in, one copy of alloc_locked serves both slow paths. */
+#if KMEM_BUDDY_POLICIES
 static KMEM_NOINLINE void *alloc_split_slow(struct kmem_buddy *b, unsigned order)
 {
 	void *p = alloc_locked(b, order);
@@ -706,6 +712,12 @@ static KMEM_NOINLINE void *alloc_split_slow(struct kmem_buddy *b, unsigned order
 	kmem_lock_release(&b->lock);
 	return p;
 }
+#else
+static inline void *alloc_split_slow(struct kmem_buddy *b, unsigned order)
+{
+	return alloc_slow(b, order, true);
+}
+#endif
 
 /* Release after a fast path had to leave a waiter to wake. */
 static KMEM_NOINLINE void *wake_slow(struct kmem_buddy *b, void *ret)
@@ -725,7 +737,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 
 	/* order >= fast_order_end: too big, or a policy (I8) */
 	if (KMEM_UNLIKELY(order >= b->fast_order_end || !kmem_lock_try_acquire(&b->lock)))
-		return alloc_slow(b, order);
+		return alloc_slow(b, order, false);
 	if (KMEM_UNLIKELY(!(b->order_mask & (1u << order))))
 		return alloc_split_slow(b, order);
 	r = &b->region[kmem_ctz64(b->avail[order])];
@@ -800,11 +812,20 @@ void *kmem_buddy_alloc_aligned(struct kmem_buddy *b, size_t size, size_t align)
 
 /* ---- free ---------------------------------------------------------------- */
 
+/* With policies, the merge and the general free are instantiated twice (a
+ * constant `any`): the default's copy has no policy test. Without them both
+ * copies would be the same code, so the compiler may share one. */
+#if KMEM_BUDDY_POLICIES
+#define BUDDY_SPECIALISE __attribute__((always_inline))
+#else
+#define BUDDY_SPECIALISE
+#endif
+
 /* Put block idx (2^order frames, not on any list, counted as neither free
  * nor anything else by the caller) back, merging with free buddies (I4).
  * `any`: under the instance's policy; false only where b->pol is NULL (the
  * default's slow paths, a constant, so each copy has one list code). */
-static inline __attribute__((always_inline)) void merge_locked(struct kmem_buddy *b,
+static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b,
 							       struct buddy_region *r, uint32_t idx,
 							       unsigned order, const bool any)
 {
@@ -836,7 +857,7 @@ static inline __attribute__((always_inline)) void merge_locked(struct kmem_buddy
 		list_push_locked(b, r, (uint32_t)(pfn - lo), order);
 }
 
-static inline __attribute__((always_inline)) void free_block_locked(struct kmem_buddy *b,
+static inline BUDDY_SPECIALISE void free_block_locked(struct kmem_buddy *b,
 								    struct buddy_region *r,
 								    uint32_t idx, unsigned order,
 								    const bool any)
@@ -902,7 +923,7 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 
 /* The general free: merges and misuse. `locked`: the caller holds the lock.
  * `any`: under the instance's policy (see free_block_locked). */
-static inline __attribute__((always_inline)) enum kmem_status
+static inline BUDDY_SPECIALISE enum kmem_status
 free_general(struct kmem_buddy *b, void *p, int want, const void *caller, bool locked,
 	     const bool any)
 {
@@ -931,19 +952,27 @@ free_general(struct kmem_buddy *b, void *p, int want, const void *caller, bool l
 
 /* Reached from the fast path's later tests, which pass only without a
  * policy (fast_lowest is NULL with one, I8): the lock is held. */
-static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
-						     const void *caller)
-{
-	return free_general(b, p, want, caller, true, false);
-}
-
 /* Any policy: NULL, a busy lock (`locked` false), or fast_lowest NULL (a
  * policy, or no region yet; `locked` true). */
 static KMEM_NOINLINE enum kmem_status free_any_slow(struct kmem_buddy *b, void *p, int want,
 						    const void *caller, bool locked)
 {
-	return free_general(b, p, want, caller, locked, true);
+	return free_general(b, p, want, caller, locked, KMEM_BUDDY_POLICIES);
 }
+
+#if KMEM_BUDDY_POLICIES
+static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
+						     const void *caller)
+{
+	return free_general(b, p, want, caller, true, false);
+}
+#else /* one copy of the general free (the merge loop) */
+static inline enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
+					      const void *caller)
+{
+	return free_any_slow(b, p, want, caller, true);
+}
+#endif
 
 static KMEM_NOINLINE enum kmem_status wake_status_slow(struct kmem_buddy *b)
 {
