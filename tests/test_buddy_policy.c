@@ -406,6 +406,12 @@ static void test_policy_misuse(void **state)
 	assert_true(kmem_buddy_sizeof(&cfg) <= KMEM_BUDDY_SIZEOF(KMEM_BUDDY_REGION_LIMIT) +
 						       KMEM_BUDDY_POLICY_BYTES(KMEM_BUDDY_REGION_LIMIT));
 
+	/* grouping's frame table: one type byte per pageblock more */
+	fx_init_policy(&fx, FS, 4, KMEM_BUDDY_GROUPING, KMEM_BUDDY_LIFO, 2);
+	assert_int_equal(kmem_buddy_region_meta_size(fx.b, (void *)(64 * FS), 100 * FS),
+			 KMEM_BUDDY_TABLE_BYTES(100, 0) + KMEM_BUDDY_PAGEBLOCK_BYTES(100, 2));
+	fx_fini(&fx);
+
 	/* a bad type: NULL, counted, no report, nothing changes; with and
 	 * without grouping. A too-big order likewise, in fail_too_big. */
 	for (unsigned g = 0; g < 2; g++) {
@@ -528,8 +534,32 @@ static void test_check_detects_policy_corruption(void **state)
 	fx_fini(&fx);
 }
 
+/* A library built with -Dbuddy_policies=disabled refuses every policy
+ * with -ENOTSUP (kmem_buddy_sizeof: 0) and still serves the default. */
+static void test_compiled_out(void **state)
+{
+	struct kmem_buddy_config cfg;
+	struct kmem_buddy *b;
+	static _Alignas(64) char mem[KMEM_BUDDY_SIZEOF(KMEM_BUDDY_DEFAULT_REGIONS) +
+				      KMEM_BUDDY_POLICY_BYTES(KMEM_BUDDY_DEFAULT_REGIONS)];
+
+	(void)state;
+	kmem_buddy_config_init(&cfg);
+	cfg.discipline = KMEM_BUDDY_FIFO;
+	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
+	assert_int_equal(kmem_buddy_init(mem, sizeof(mem), &cfg, &b), -ENOTSUP);
+	cfg.discipline = KMEM_BUDDY_LIFO;
+	cfg.flags = KMEM_BUDDY_GROUPING;
+	assert_int_equal(kmem_buddy_init(mem, sizeof(mem), &cfg, &b), -ENOTSUP);
+	cfg.flags = 0;
+	assert_int_equal(kmem_buddy_init(mem, sizeof(mem), &cfg, &b), 0);
+	assert_null(kmem_buddy_alloc_type(b, 0, KMEM_BUDDY_NR_TYPES));
+	kmem_buddy_destroy(b);
+}
+
 int main(void)
 {
+	const struct CMUnitTest out[] = { cmocka_unit_test(test_compiled_out) };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_discipline_order),
 		cmocka_unit_test(test_address_order_across_regions),
@@ -542,5 +572,7 @@ int main(void)
 		cmocka_unit_test(test_check_detects_policy_corruption),
 	};
 
+	if (!KMEM_BUDDY_POLICIES)
+		return cmocka_run_group_tests(out, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,7 +285,8 @@ KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned 
  * fail_bad_type; nothing else happens, not an error report), or when no
  * block can be found (counted in fail[order]). O(max_order), plus
  * O(2^pageblock_order) when a fallback claims a pageblock, plus the
- * ADDRESS discipline's insertion walks. */
+ * ADDRESS discipline's insertion walks. Thread-safe (the instance lock;
+ * with a policy every allocation and free takes it, no fast path). */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc_type(struct kmem_buddy *b, unsigned order,
 						      unsigned type);
 
@@ -524,7 +525,8 @@ struct kmem_buddy_type_stats {
 };
 
 /* Snapshot the grouping counters; all zero (pageblock_order 0) for an
- * instance without KMEM_BUDDY_GROUPING. O(max_order). */
+ * instance without KMEM_BUDDY_GROUPING. Cannot fail. O(max_order) under
+ * the instance lock: a consistent snapshot. */
 KMEM_API void kmem_buddy_get_type_stats(struct kmem_buddy *b, struct kmem_buddy_type_stats *st);
 
 /* /proc/pagetypeinfo's form, snprintf-style as the formats above (write at
@@ -532,7 +534,8 @@ KMEM_API void kmem_buddy_get_type_stats(struct kmem_buddy *b, struct kmem_buddy_
  * needs): "Page block order: N", "Pages per block: 2^N", the free block
  * counts per type and order ("Node    0, zone <name>, type    Unmovable
  * n0 n1 ..."), the pageblock counts per type, and the fallback and claim
- * counters. Without grouping: one line saying so. O(max_order). */
+ * counters. Without grouping: one line saying so. Cannot fail (a short
+ * buffer truncates). O(max_order); thread-safe as get_type_stats. */
 KMEM_API int kmem_buddy_format_pagetypeinfo(struct kmem_buddy *b, char *buf, size_t len);
 
 /* ---- walking and checking ------------------------------------------------ */
