@@ -197,11 +197,11 @@ int kmem_buddy_format_json(struct kmem_buddy *b, char *buf, size_t len)
 			",\"frame_size\":%zu,\"max_order\":%u,\"regions\":%u,"
 			"\"managed_frames\":%zu,\"free_frames\":%zu,\"used_frames\":%zu,"
 			"\"reserved_frames\":%zu,\"peak_used_frames\":%zu,\"meta_bytes\":%zu,"
-			"\"allocs\":%llu,\"frees\":%llu,\"fail_too_big\":%llu",
+			"\"allocs\":%llu,\"frees\":%llu,\"fail_too_big\":%llu,\"fail_bad_type\":%llu",
 			st.frame_size, st.max_order, st.nr_regions, st.managed_frames,
 			st.free_frames, st.used_frames, st.reserved_frames, st.peak_used_frames,
 			st.meta_bytes, (unsigned long long)st.allocs, (unsigned long long)st.frees,
-			(unsigned long long)st.fail_too_big);
+			(unsigned long long)st.fail_too_big, (unsigned long long)st.fail_bad_type);
 	kmem_fmt_printf(&f, ",\"free_blocks\":[");
 	for (unsigned k = 0; k <= st.max_order; k++)
 		kmem_fmt_printf(&f, "%s%zu", k ? "," : "", st.free_blocks[k]);
