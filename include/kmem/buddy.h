@@ -49,13 +49,15 @@ struct kmem_buddy; /* opaque */
  * on firmware (no allocator to ask at start-up).
  *   KMEM_BUDDY_SIZEOF(max_regions): instance storage for kmem_buddy_init()
  *     with that many region slots (1..64): at least kmem_buddy_sizeof() of
- *     any configuration with that many, on every target and build (the
- *     library checks the bound at compile time); a few hundred bytes more
- *     than the exact size.
+ *     any configuration with that many and no policy (add
+ *     KMEM_BUDDY_POLICY_BYTES(max_regions) for FIFO, ADDRESS or grouping),
+ *     on every target and build (the library checks the bound at compile
+ *     time); a few hundred bytes more than the exact size.
  *   KMEM_BUDDY_TABLE_BYTES(nframes, owners): the frame table of a region of
  *     nframes whole frames, owners 1 with KMEM_BUDDY_OWNERS (and no config
  *     owner table), else 0: exactly kmem_buddy_region_meta_size() for a
- *     region of nframes frames. kmem_buddy_create_in() carves the instance
+ *     region of nframes frames (plus KMEM_BUDDY_PAGEBLOCK_BYTES with
+ *     grouping). kmem_buddy_create_in() carves the instance
  *     and the table from the front of its arena; size it as
  *     KMEM_BUDDY_SIZEOF(n) + KMEM_BUDDY_TABLE_BYTES(frames, owners) + a
  *     frame for alignment, plus the frames to manage. */
