@@ -15,11 +15,18 @@
  *   4. Misuse (the tag is not a USED head) takes the slow path: the block
  *      containing the pointer is found by testing the heads at pfn rounded
  *      down to 2^0, 2^1, ... 2^max_order, the first whose block covers pfn.
+ *   5. Policies (FIFO, address order, grouping by type; buddy_policy.c):
+ *      the fast paths serve only the default (LIFO, no grouping). With a
+ *      policy, two gates (I8) send every allocation and free to the slow
+ *      paths, whose list operations (list_*_any) then go through
+ *      buddy_policy.c; the default's own slow paths keep their LIFO list
+ *      code (merge_locked and free_general instantiated twice).
  * Bound: alloc O(max_order); free O(log2 regions + max_order); the misuse
  * path O(log2 regions + max_order); reserve/unreserve O(max_order) per block
  * touched. No operation scans frames or lists.
  *
- * Data structures and invariants I1-I7: see buddy_internal.h.
+ * Data structures and invariants I1-I8 (P1, P2, G1-G3 for policies): see
+ * buddy_internal.h.
  *
  * Locking: b->lock protects all mutable instance state; public functions take
  * it, *_locked helpers assert it. Errors are reported after the lock is
@@ -34,7 +41,9 @@
  * overlap at any moment).
  *
  * Tunables (struct kmem_buddy_config): frame_size (4096), max_order (10),
- * max_regions (8), KMEM_BUDDY_NOLOCK.
+ * max_regions (8), KMEM_BUDDY_NOLOCK, discipline (LIFO), KMEM_BUDDY_GROUPING
+ * and pageblock_order (off; max_order - 1). KMEM_BUDDY_POLICIES (Meson's
+ * buddy_policies) compiles the policies out.
  */
 #include "kmem_annot.h"
 #include "buddy_internal.h"
@@ -825,9 +834,8 @@ void *kmem_buddy_alloc_aligned(struct kmem_buddy *b, size_t size, size_t align)
  * nor anything else by the caller) back, merging with free buddies (I4).
  * `any`: under the instance's policy; false only where b->pol is NULL (the
  * default's slow paths, a constant, so each copy has one list code). */
-static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b,
-							       struct buddy_region *r, uint32_t idx,
-							       unsigned order, const bool any)
+static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b, struct buddy_region *r,
+						 uint32_t idx, unsigned order, const bool any)
 {
 	const uintptr_t lo = r->start_pfn;
 	uintptr_t pfn = lo + idx;
@@ -857,10 +865,8 @@ static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b,
 		list_push_locked(b, r, (uint32_t)(pfn - lo), order);
 }
 
-static inline BUDDY_SPECIALISE void free_block_locked(struct kmem_buddy *b,
-								    struct buddy_region *r,
-								    uint32_t idx, unsigned order,
-								    const bool any)
+static inline BUDDY_SPECIALISE void free_block_locked(struct kmem_buddy *b, struct buddy_region *r,
+						      uint32_t idx, unsigned order, const bool any)
 {
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free needs the instance lock");
 	KMEM_ASSERT((any || !b->pol) && "I8: the default's paths never see a policy");
