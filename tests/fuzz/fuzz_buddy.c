@@ -303,6 +303,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.flags |= KMEM_BUDDY_GROUPING;
 		cfg.pageblock_order = (data[3] >> 4) % (r.max_order + 1u); /* 0: default */
 	}
+	if (!kmem_buddy_sizeof(&cfg)) { /* policies compiled out (-ENOTSUP): the default */
+		cfg.discipline = KMEM_BUDDY_LIFO;
+		cfg.flags &= ~KMEM_BUDDY_GROUPING;
+		cfg.pageblock_order = 0;
+		r.grouping = 0;
+	}
 	inst = aligned_alloc(64, (kmem_buddy_sizeof(&cfg) + 63) & ~(size_t)63);
 	CHECK(kmem_buddy_init(inst, kmem_buddy_sizeof(&cfg), &cfg, &r.b) == 0);
 	r.arena = aligned_alloc(65536, ARENA);
