@@ -36,7 +36,9 @@ struct bw {
 	unsigned pos;
 };
 
-static inline int bw_setup(struct bw *w, unsigned flags)
+/* With a policy (issue 16): a free-list discipline, KMEM_BUDDY_GROUPING in
+ * flags for grouping by type (default pageblock order). */
+static inline int bw_setup_policy(struct bw *w, unsigned flags, unsigned discipline)
 {
 	struct kmem_buddy_config cfg;
 	size_t msz;
@@ -45,6 +47,7 @@ static inline int bw_setup(struct bw *w, unsigned flags)
 	kmem_buddy_config_init(&cfg);
 	cfg.name = "bench";
 	cfg.flags = flags;
+	cfg.discipline = discipline;
 	if (posix_memalign(&w->inst, 64, kmem_buddy_sizeof(&cfg)) ||
 	    posix_memalign(&w->arena, (size_t)4 << 20, BW_ARENA))
 		return -1;
@@ -55,6 +58,11 @@ static inline int bw_setup(struct bw *w, unsigned flags)
 	    kmem_buddy_add_region(w->b, w->arena, BW_ARENA, w->meta, msz))
 		return -1;
 	return 0;
+}
+
+static inline int bw_setup(struct bw *w, unsigned flags)
+{
+	return bw_setup_policy(w, flags, KMEM_BUDDY_LIFO);
 }
 
 static inline void bw_teardown(struct bw *w)

@@ -28,6 +28,11 @@ for o in 0 3 6 9 10; do
 	printf '%-36s %10s  %s\n' "cold order $o (split+merge to 10)" "$(count cold $o)" "< 400"
 done
 printf '%-36s %10s  %s\n' "mixed step (free + alloc 0..6)" "$(count mixed 0)" "< 400"
+# policies (decision 25): the slow paths every call of such an instance takes
+for p in fifo address group; do
+	printf '%-36s %10s  %s\n' "steady order 0 (policy: $p)" "$(count steady-$p 0)" "(policy path)"
+	printf '%-36s %10s  %s\n' "mixed step (policy: $p)" "$(count mixed-$p 0)" "(policy path)"
+done
 
 # slab layer (icount-slab beside icount-buddy)
 slab="$(dirname "$exe")/icount-slab"

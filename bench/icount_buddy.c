@@ -3,7 +3,8 @@
  *   valgrind --tool=callgrind --collect-atstart=no icount-buddy SCENARIO ORDER N
  *
  * runs N operations of SCENARIO (warm, steady, cold, mixed, and -nolock
- * variants of warm and steady; see
+ * variants of warm and steady; -fifo, -address and -group variants of any,
+ * for the buddy's policies; see
  * buddy_workloads.h) with collection switched on only around the measured
  * loop, so callgrind's total divided by N is instructions per operation.
  * bench/icount.sh runs every scenario and prints the table.
@@ -22,14 +23,20 @@ int main(int argc, char **argv)
 	long n;
 
 	if (argc != 4) {
-		fprintf(stderr, "usage: icount-buddy warm|warm-nolock|steady|steady-nolock|cold|mixed ORDER N\n");
+		fprintf(stderr, "usage: icount-buddy warm|warm-nolock|steady|steady-nolock|cold|mixed[-fifo|-address|-group] ORDER N\n");
 		return 2;
 	}
 	order = (unsigned)strtoul(argv[2], NULL, 0);
 	n = strtol(argv[3], NULL, 0);
-	if (bw_setup(&w, strstr(argv[1], "-nolock") ? KMEM_BUDDY_NOLOCK : 0))
+	/* policy suffixes (issue 16): -fifo, -address, -group */
+	if (bw_setup_policy(&w,
+			    (strstr(argv[1], "-nolock") ? KMEM_BUDDY_NOLOCK : 0) |
+				    (strstr(argv[1], "-group") ? KMEM_BUDDY_GROUPING : 0),
+			    strstr(argv[1], "-fifo")      ? KMEM_BUDDY_FIFO
+			    : strstr(argv[1], "-address") ? KMEM_BUDDY_ADDRESS
+							  : KMEM_BUDDY_LIFO))
 		return 1;
-	if (!strcmp(argv[1], "mixed")) {
+	if (!strncmp(argv[1], "mixed", 5)) {
 		bw_mixed_init(&w, 42);
 		for (long i = 0; i < 4096; i++) /* reach steady state */
 			bw_mixed_step(&w);

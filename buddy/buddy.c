@@ -15,11 +15,18 @@
  *   4. Misuse (the tag is not a USED head) takes the slow path: the block
  *      containing the pointer is found by testing the heads at pfn rounded
  *      down to 2^0, 2^1, ... 2^max_order, the first whose block covers pfn.
+ *   5. Policies (FIFO, address order, grouping by type; buddy_policy.c):
+ *      the fast paths serve only the default (LIFO, no grouping). With a
+ *      policy, two gates (I8) send every allocation and free to the slow
+ *      paths, whose list operations (list_*_any) then go through
+ *      buddy_policy.c; the default's own slow paths keep their LIFO list
+ *      code (merge_locked and free_general instantiated twice).
  * Bound: alloc O(max_order); free O(log2 regions + max_order); the misuse
  * path O(log2 regions + max_order); reserve/unreserve O(max_order) per block
  * touched. No operation scans frames or lists.
  *
- * Data structures and invariants I1-I7: see buddy_internal.h.
+ * Data structures and invariants I1-I8 (P1, P2, G1-G3 for policies): see
+ * buddy_internal.h.
  *
  * Locking: b->lock protects all mutable instance state; public functions take
  * it, *_locked helpers assert it. Errors are reported after the lock is
@@ -34,7 +41,9 @@
  * overlap at any moment).
  *
  * Tunables (struct kmem_buddy_config): frame_size (4096), max_order (10),
- * max_regions (8), KMEM_BUDDY_NOLOCK.
+ * max_regions (8), KMEM_BUDDY_NOLOCK, discipline (LIFO), KMEM_BUDDY_GROUPING
+ * and pageblock_order (off; max_order - 1). KMEM_BUDDY_POLICIES (Meson's
+ * buddy_policies) compiles the policies out.
  */
 #include "kmem_annot.h"
 #include "buddy_internal.h"
@@ -60,6 +69,8 @@ static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const
 
 struct buddy_geometry {
 	unsigned frame_shift, max_order, max_regions;
+	unsigned pb_order;	/* with KMEM_BUDDY_GROUPING */
+	bool policy;		/* anything but LIFO without grouping */
 };
 
 static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geometry *g)
@@ -79,6 +90,14 @@ static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geom
 	if (cfg->owner_table && (!(cfg->flags & KMEM_BUDDY_OWNERS) || !cfg->owner_frames ||
 				 ((uintptr_t)cfg->owner_base & (fs - 1))))
 		return -EINVAL;
+	if (cfg->discipline > KMEM_BUDDY_ADDRESS || cfg->pageblock_order > g->max_order ||
+	    (cfg->pageblock_order && !(cfg->flags & KMEM_BUDDY_GROUPING)))
+		return -EINVAL;
+	g->pb_order = cfg->pageblock_order ? cfg->pageblock_order
+					   : (g->max_order > 1 ? g->max_order - 1 : 1);
+	g->policy = cfg->discipline != KMEM_BUDDY_LIFO || (cfg->flags & KMEM_BUDDY_GROUPING);
+	if (!KMEM_BUDDY_POLICIES && g->policy)
+		return -ENOTSUP;
 	return 0;
 }
 
@@ -91,9 +110,17 @@ void kmem_buddy_config_init(struct kmem_buddy_config *cfg)
 	cfg->max_regions = KMEM_BUDDY_DEFAULT_REGIONS;
 }
 
-static size_t buddy_bytes(unsigned max_regions)
+/* Instance storage: the instance, the region slots, the policy area. */
+static size_t buddy_bytes(unsigned max_regions, bool policy)
 {
-	return sizeof(struct kmem_buddy) + max_regions * sizeof(struct buddy_region);
+	size_t n = sizeof(struct kmem_buddy) + max_regions * sizeof(struct buddy_region);
+
+#if KMEM_BUDDY_POLICIES
+	n += kmem_buddy_pol_bytes(max_regions, policy);
+#else
+	(void)policy;
+#endif
+	return n;
 }
 
 size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg)
@@ -107,7 +134,7 @@ size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg)
 	}
 	if (buddy_geometry(cfg, &g))
 		return 0;
-	return buddy_bytes(g.max_regions);
+	return buddy_bytes(g.max_regions, g.policy);
 }
 
 int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *cfg,
@@ -122,11 +149,14 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 		kmem_buddy_config_init(&def);
 		cfg = &def;
 	}
-	if (!mem || !out || ((uintptr_t)mem & 15) || buddy_geometry(cfg, &g))
+	if (!mem || !out || ((uintptr_t)mem & 15))
 		return -EINVAL;
-	if (mem_size < buddy_bytes(g.max_regions))
+	err = buddy_geometry(cfg, &g);
+	if (err)
+		return err;
+	if (mem_size < buddy_bytes(g.max_regions, g.policy))
 		return -ENOSPC;
-	memset(b, 0, buddy_bytes(g.max_regions));
+	memset(b, 0, buddy_bytes(g.max_regions, g.policy));
 	b->frame_shift = g.frame_shift;
 	b->frame_mask = ((uintptr_t)1 << g.frame_shift) - 1;
 	b->max_order = g.max_order;
@@ -135,7 +165,18 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 	kmem_snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "buddy");
 	kmem_error_sink_init(&b->own_sink);
 	b->sink = cfg->sink ? cfg->sink : &b->own_sink;
-	b->meta_bytes = buddy_bytes(g.max_regions);
+	b->meta_bytes = buddy_bytes(g.max_regions, g.policy);
+	b->fast_order_end = g.max_order + 1; /* I8 */
+#if KMEM_BUDDY_POLICIES
+	if (g.policy) {
+		b->pol = (struct buddy_policy *)(void *)((char *)b + sizeof(struct kmem_buddy) +
+							   g.max_regions * sizeof(struct buddy_region));
+		b->discipline = (uint8_t)cfg->discipline;
+		b->grouping = (cfg->flags & KMEM_BUDDY_GROUPING) != 0;
+		b->pb_order = b->grouping ? (uint8_t)g.pb_order : 0;
+		b->fast_order_end = 0; /* every allocation takes the policy path */
+	}
+#endif
 	if (cfg->owner_table) {
 		b->owner_tab = cfg->owner_table;
 		b->owner_tab_base = (uintptr_t)cfg->owner_base;
@@ -253,6 +294,32 @@ static inline uint32_t list_pop_locked(struct kmem_buddy *b, struct buddy_region
 	return idx;
 }
 
+/* The same operations under any policy (the slow paths that are not
+ * specialised for the default: carving, reservations, claims, misuse). */
+static inline void list_push_any(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+				 unsigned order)
+{
+#if KMEM_BUDDY_POLICIES
+	if (b->pol) {
+		kmem_buddy_pol_push_locked(b, r, idx, order);
+		return;
+	}
+#endif
+	list_push_locked(b, r, idx, order);
+}
+
+static inline void list_del_any(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
+				unsigned order)
+{
+#if KMEM_BUDDY_POLICIES
+	if (b->pol) {
+		kmem_buddy_pol_del_locked(b, r, idx, order);
+		return;
+	}
+#endif
+	list_del_locked(b, r, idx, order);
+}
+
 /* Largest order of a naturally aligned block starting at pfn that fits in
  * `left` frames (left >= 1). pfn 0 is aligned to everything. */
 static inline unsigned piece_order(const struct kmem_buddy *b, uintptr_t pfn, uintptr_t left)
@@ -279,7 +346,7 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 		size_t n = (size_t)1 << o;
 
 		if (st == BT_FREE) {
-			list_push_locked(b, r, from, o);
+			list_push_any(b, r, from, o);
 		} else {
 			r->tag[from] = buddy_tag(st, o);
 			kmem_owner_add_relaxed(&b->reserved_frames, n);
@@ -370,7 +437,8 @@ static bool ranges_overlap(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b
 static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr_t hi)
 {
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "the region list needs the instance lock");
-	if (ranges_overlap(lo, hi, (uintptr_t)b, (uintptr_t)b + buddy_bytes(b->max_regions)))
+	if (ranges_overlap(lo, hi, (uintptr_t)b,
+			   (uintptr_t)b + buddy_bytes(b->max_regions, b->pol != NULL)))
 		return true;
 	for (unsigned i = 0; i < b->nr_regions; i++) {
 		const struct buddy_region *o = &b->region[i];
@@ -383,13 +451,23 @@ static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr
 }
 
 /* Frame table layout: tags (padded to 8), links, then owner words if the
- * instance keeps them (KMEM_BUDDY_OWNERS). */
+ * instance keeps them (KMEM_BUDDY_OWNERS), then with grouping one type byte
+ * per pageblock (KMEM_BUDDY_PAGEBLOCK_BYTES, a bound for any alignment). */
+static size_t table_owner_bytes(const struct kmem_buddy *b, uintptr_t nframes)
+{
+	return ((b->flags & KMEM_BUDDY_OWNERS) && !b->owner_tab) ? nframes * sizeof(void *) : 0;
+}
+
 static size_t table_bytes(const struct kmem_buddy *b, uintptr_t nframes)
 {
-	size_t owners = ((b->flags & KMEM_BUDDY_OWNERS) && !b->owner_tab) ? nframes * sizeof(void *)
-									   : 0;
+	size_t n = ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link) +
+		   table_owner_bytes(b, nframes);
 
-	return ((nframes + 7) & ~(uintptr_t)7) + nframes * sizeof(struct buddy_link) + owners;
+#if KMEM_BUDDY_POLICIES
+	if (b->grouping)
+		n += KMEM_BUDDY_PAGEBLOCK_BYTES(nframes, b->pb_order);
+#endif
+	return n;
 }
 
 size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b, const void *base, size_t size)
@@ -477,6 +555,11 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
+#if KMEM_BUDDY_POLICIES
+	if (b->pol)
+		kmem_buddy_pol_region_locked(b, r, (uint8_t *)(r->link + nframes) +
+						       table_owner_bytes(b, nframes));
+#endif
 	kmem_owner_add_relaxed(&b->managed_frames, nframes);
 	/* free frames: nobody may touch them (the allocator never does) */
 	KMEM_ANNOT_NOACCESS((void *)r->base, (size_t)r->nframes << b->frame_shift);
@@ -493,6 +576,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	b->by_addr[pos] = (uint8_t)r->id;
 	b->nr_regions++;
 	kmem_atomic_store_release(&b->lowest, &b->region[b->by_addr[0]]);
+	b->fast_lowest = b->pol ? NULL : b->lowest; /* I8 */
 	kmem_lock_release(&b->lock);
 	return 0;
 }
@@ -580,8 +664,34 @@ static KMEM_NOINLINE void *alloc_too_big_slow(struct kmem_buddy *b)
 	return NULL;
 }
 
-/* Everything the fast path does not handle: a split, a failure, a busy
- * lock. `locked`: the caller already holds the lock. */
+#if KMEM_BUDDY_POLICIES
+/* Allocation under a policy: the block comes from kmem_buddy_pol_take_locked
+ * (buddy_policy.c); the rest is alloc_locked's. */
+static void *alloc_pol_locked(struct kmem_buddy *b, unsigned order, unsigned type)
+{
+	struct buddy_region *r;
+	uint32_t idx;
+	size_t used;
+
+	KMEM_ASSERT(kmem_lock_held(&b->lock) && "alloc needs the instance lock");
+	r = kmem_buddy_pol_take_locked(b, order, type, &idx);
+	if (!r) {
+		b->fail[order]++;
+		return NULL;
+	}
+	r->tag[idx] = buddy_tag(BT_USED, order);
+	used = b->used_frames + ((size_t)1 << order);
+	kmem_atomic_store_relaxed(&b->used_frames, used);
+	if (used > b->peak_used_frames)
+		b->peak_used_frames = used;
+	b->allocs++;
+	return annot_alloc(b, buddy_addr(b, r, idx), order);
+}
+#endif
+
+/* Everything the fast path's first test sends here: an order too big, a
+ * busy lock, or a policy (fast_order_end is 0 with one, I8). `locked`: the
+ * caller holds the lock (only without policies compiled in, below). */
 static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order, bool locked)
 {
 	void *p;
@@ -590,10 +700,33 @@ static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order, bool
 		return alloc_too_big_slow(b);
 	if (!locked)
 		kmem_lock_acquire(&b->lock);
-	p = alloc_locked(b, order);
+#if KMEM_BUDDY_POLICIES
+	if (b->pol)
+		p = alloc_pol_locked(b, order, KMEM_BUDDY_UNMOVABLE);
+	else
+#endif
+		p = alloc_locked(b, order);
 	kmem_lock_release(&b->lock);
 	return p;
 }
+
+/* The fast path's second test: no block of exactly this order (a split or a
+ * failure). The lock is held and there is no policy (I8). Without policies
+ * compiled in, one copy of alloc_locked serves both slow paths. */
+#if KMEM_BUDDY_POLICIES
+static KMEM_NOINLINE void *alloc_split_slow(struct kmem_buddy *b, unsigned order)
+{
+	void *p = alloc_locked(b, order);
+
+	kmem_lock_release(&b->lock);
+	return p;
+}
+#else
+static inline void *alloc_split_slow(struct kmem_buddy *b, unsigned order)
+{
+	return alloc_slow(b, order, true);
+}
+#endif
 
 /* Release after a fast path had to leave a waiter to wake. */
 static KMEM_NOINLINE void *wake_slow(struct kmem_buddy *b, void *ret)
@@ -611,10 +744,11 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 	size_t used;
 	void *p;
 
-	if (KMEM_UNLIKELY(order > b->max_order || !kmem_lock_try_acquire(&b->lock)))
+	/* order >= fast_order_end: too big, or a policy (I8) */
+	if (KMEM_UNLIKELY(order >= b->fast_order_end || !kmem_lock_try_acquire(&b->lock)))
 		return alloc_slow(b, order, false);
 	if (KMEM_UNLIKELY(!(b->order_mask & (1u << order))))
-		return alloc_slow(b, order, true);
+		return alloc_split_slow(b, order);
 	r = &b->region[kmem_ctz64(b->avail[order])];
 	idx = list_pop_locked(b, r, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
@@ -626,6 +760,31 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 	p = annot_alloc(b, buddy_addr(b, r, idx), order);
 	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&b->lock)))
 		return wake_slow(b, p);
+	return p;
+}
+
+void *kmem_buddy_alloc_type(struct kmem_buddy *b, unsigned order, unsigned type)
+{
+	void *p;
+
+	if (type >= KMEM_BUDDY_NR_TYPES || order > b->max_order) {
+		kmem_lock_acquire(&b->lock);
+		if (type >= KMEM_BUDDY_NR_TYPES)
+			b->fail_bad_type++;
+		else
+			b->fail_too_big++;
+		kmem_lock_release(&b->lock);
+		return NULL;
+	}
+#if KMEM_BUDDY_POLICIES
+	if (b->pol) {
+		kmem_lock_acquire(&b->lock);
+		p = alloc_pol_locked(b, order, type);
+		kmem_lock_release(&b->lock);
+		return p;
+	}
+#endif
+	p = kmem_buddy_alloc(b, order);
 	return p;
 }
 
@@ -662,10 +821,21 @@ void *kmem_buddy_alloc_aligned(struct kmem_buddy *b, size_t size, size_t align)
 
 /* ---- free ---------------------------------------------------------------- */
 
+/* With policies, the merge and the general free are instantiated twice (a
+ * constant `any`): the default's copy has no policy test. Without them both
+ * copies would be the same code, so the compiler may share one. */
+#if KMEM_BUDDY_POLICIES
+#define BUDDY_SPECIALISE __attribute__((always_inline))
+#else
+#define BUDDY_SPECIALISE
+#endif
+
 /* Put block idx (2^order frames, not on any list, counted as neither free
- * nor anything else by the caller) back, merging with free buddies (I4). */
-static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
-				unsigned order)
+ * nor anything else by the caller) back, merging with free buddies (I4).
+ * `any`: under the instance's policy; false only where b->pol is NULL (the
+ * default's slow paths, a constant, so each copy has one list code). */
+static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b, struct buddy_region *r,
+						 uint32_t idx, unsigned order, const bool any)
 {
 	const uintptr_t lo = r->start_pfn;
 	uintptr_t pfn = lo + idx;
@@ -680,23 +850,30 @@ static inline void merge_locked(struct kmem_buddy *b, struct buddy_region *r, ui
 		bidx = (uint32_t)(bpfn - lo);
 		if (r->tag[bidx] != buddy_tag(BT_FREE, order))
 			break;
-		list_del_locked(b, r, bidx, order);
+		if (any)
+			list_del_any(b, r, bidx, order);
+		else
+			list_del_locked(b, r, bidx, order);
 		/* the higher of the two stops being a head (I1) */
 		r->tag[bpfn > pfn ? bidx : (uint32_t)(pfn - lo)] = BT_TAIL;
 		pfn &= ~((uintptr_t)1 << order);
 		order++;
 	}
-	list_push_locked(b, r, (uint32_t)(pfn - lo), order);
+	if (any)
+		list_push_any(b, r, (uint32_t)(pfn - lo), order);
+	else
+		list_push_locked(b, r, (uint32_t)(pfn - lo), order);
 }
 
-static inline void free_block_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
-				     unsigned order)
+static inline BUDDY_SPECIALISE void free_block_locked(struct kmem_buddy *b, struct buddy_region *r,
+						      uint32_t idx, unsigned order, const bool any)
 {
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free needs the instance lock");
+	KMEM_ASSERT((any || !b->pol) && "I8: the default's paths never see a policy");
 	kmem_owner_add_relaxed(&b->used_frames, -((size_t)1 << order));
 	b->frees++;
 	annot_free(b, buddy_addr(b, r, idx), order);
-	merge_locked(b, r, idx, order);
+	merge_locked(b, r, idx, order, any);
 }
 
 /* Classify a free that failed the fast-path test; frees the block if only
@@ -742,7 +919,7 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 			kmem_snprintf(e.detail, sizeof(e.detail),
 				      "caller says order %d, block has order %u; freed with order %u", want,
 				      s.order, s.order);
-			free_block_locked(b, r, idx, s.order);
+			free_block_locked(b, r, idx, s.order, true);
 		}
 	}
 	kmem_lock_release(&b->lock);
@@ -750,9 +927,11 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 	return e.status;
 }
 
-/* The general free: merges and misuse. `locked`: the caller holds the lock. */
-static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
-						     const void *caller, bool locked)
+/* The general free: merges and misuse. `locked`: the caller holds the lock.
+ * `any`: under the instance's policy (see free_block_locked). */
+static inline BUDDY_SPECIALISE enum kmem_status
+free_general(struct kmem_buddy *b, void *p, int want, const void *caller, bool locked,
+	     const bool any)
 {
 	uintptr_t a = (uintptr_t)p;
 	struct buddy_region *r;
@@ -769,13 +948,37 @@ static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void 
 
 		if (KMEM_LIKELY(!(off & (buddy_frame_size(b) - 1)) && buddy_tag_state(tag) == BT_USED &&
 				(want < 0 || (unsigned)want == buddy_tag_order(tag)))) {
-			free_block_locked(b, r, idx, buddy_tag_order(tag));
+			free_block_locked(b, r, idx, buddy_tag_order(tag), any);
 			kmem_lock_release(&b->lock);
 			return KMEM_OK;
 		}
 	}
 	return free_slow(b, p, r, want, caller);
 }
+
+/* Reached from the fast path's later tests, which pass only without a
+ * policy (fast_lowest is NULL with one, I8): the lock is held. */
+/* Any policy: NULL, a busy lock (`locked` false), or fast_lowest NULL (a
+ * policy, or no region yet; `locked` true). */
+static KMEM_NOINLINE enum kmem_status free_any_slow(struct kmem_buddy *b, void *p, int want,
+						    const void *caller, bool locked)
+{
+	return free_general(b, p, want, caller, locked, KMEM_BUDDY_POLICIES);
+}
+
+#if KMEM_BUDDY_POLICIES
+static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
+						     const void *caller)
+{
+	return free_general(b, p, want, caller, true, false);
+}
+#else /* one copy of the general free (the merge loop) */
+static inline enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
+					      const void *caller)
+{
+	return free_any_slow(b, p, want, caller, true);
+}
+#endif
 
 static KMEM_NOINLINE enum kmem_status wake_status_slow(struct kmem_buddy *b)
 {
@@ -800,26 +1003,26 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 	uint32_t idx;
 
 	if (KMEM_UNLIKELY(!p || !kmem_lock_try_acquire(&b->lock)))
-		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), false);
-	r = b->lowest;
+		return free_any_slow(b, p, want, KMEM_RETURN_ADDRESS(), false);
+	r = b->fast_lowest; /* NULL with a policy (I8) */
 	if (KMEM_UNLIKELY(!r))
-		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+		return free_any_slow(b, p, want, KMEM_RETURN_ADDRESS(), true);
 	off = a - r->base;
 	/* range-check the full offset: a 32-bit index would wrap and alias */
 	if (KMEM_UNLIKELY((off >> b->frame_shift) >= r->nframes || (off & b->frame_mask)))
-		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS());
 	idx = (uint32_t)(off >> b->frame_shift);
 	tags = r->tag;
 	tag = tags[idx];
 	if (KMEM_UNLIKELY(buddy_tag_state(tag) != BT_USED))
-		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS());
 	order = buddy_tag_order(tag);
 	bidx = ((r->start_pfn + idx) ^ ((uintptr_t)1 << order)) - r->start_pfn;
 	/* (a max-order block whose buddy is free just takes the slow path,
 	 * which does not merge above max_order) */
 	if (KMEM_UNLIKELY((want >= 0 && (unsigned)want != order) ||
 			  (bidx < r->nframes && tags[bidx] == buddy_tag(BT_FREE, order))))
-		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS(), true);
+		return free_slow_path(b, p, want, KMEM_RETURN_ADDRESS());
 	annot_free(b, p, order);
 	list_push_locked(b, r, idx, order);
 	kmem_owner_add_relaxed(&b->used_frames, -((size_t)1 << order));
@@ -927,7 +1130,10 @@ size_t kmem_buddy_free_bulk(struct kmem_buddy *b, void *const *blocks, size_t n,
 
 		if (!r)
 			break;
-		free_block_locked(b, r, idx, order);
+		if (b->pol)
+			free_block_locked(b, r, idx, order, true);
+		else
+			free_block_locked(b, r, idx, order, false);
 	}
 	kmem_lock_release(&b->lock);
 	return i;
@@ -1054,14 +1260,14 @@ int kmem_buddy_claim(struct kmem_buddy *b, void *block, unsigned order)
 				hidx = (uint32_t)(h - lo);
 				if (r->tag[hidx] != buddy_tag(BT_FREE, o))
 					continue;
-				list_del_locked(b, r, hidx, o);
+				list_del_any(b, r, hidx, o);
 				while (o > order) { /* keep the half holding pfn */
 					o--;
 					if (pfn & ((uintptr_t)1 << o)) {
-						list_push_locked(b, r, hidx, o);
+						list_push_any(b, r, hidx, o);
 						hidx += 1u << o;
 					} else {
-						list_push_locked(b, r, hidx + (1u << o), o);
+						list_push_any(b, r, hidx + (1u << o), o);
 					}
 				}
 				r->tag[idx] = buddy_tag(BT_USED, order);
@@ -1129,7 +1335,7 @@ int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr, size_t size)
 		uint32_t end = sp.head + (1u << sp.order), stop = end < e ? end : e;
 
 		if (sp.state == BT_FREE) {
-			list_del_locked(b, r, sp.head, sp.order);
+			list_del_any(b, r, sp.head, sp.order);
 			r->tag[sp.head] = BT_TAIL;
 			carve_locked(b, r, sp.head, pos, BT_FREE);
 			carve_locked(b, r, pos, stop, BT_RESERVED);
@@ -1166,7 +1372,7 @@ int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
 
 		kmem_owner_add_relaxed(&b->reserved_frames, -n);
 		KMEM_ANNOT_NOACCESS(buddy_addr(b, r, pos), n << b->frame_shift);
-		merge_locked(b, r, pos, order);
+		merge_locked(b, r, pos, order, true);
 		pos += (uint32_t)n;
 	}
 	kmem_lock_release(&b->lock);

@@ -7,7 +7,10 @@
  *      thousandths), from the per-order free block counts: O(max_order).
  *   3. The walk steps head -> head + 2^order through each region (I1).
  *   4. The checker walks every frame of every region (O(frames)) and every
- *      free list (O(free blocks)), and verifies I1-I7 of buddy_internal.h.
+ *      free list (O(free blocks)), and verifies I1-I8 of buddy_internal.h,
+ *      and with a policy P1, P2 and G1-G3 (buddy_policy.c's part).
+ *   5. Type statistics and the pagetypeinfo text copy the grouping counters
+ *      (G3), O(max_order).
  *
  * Locking: every entry point takes b->lock; the walk callback runs under it.
  * A checker failure is reported after the lock is dropped.
@@ -41,7 +44,71 @@ void kmem_buddy_get_stats(struct kmem_buddy *b, struct kmem_buddy_stats *st)
 	st->frees = b->frees;
 	st->trims = b->trims;
 	st->fail_too_big = b->fail_too_big;
+	st->fail_bad_type = b->fail_bad_type;
 	kmem_lock_release(&b->lock);
+}
+
+void kmem_buddy_get_type_stats(struct kmem_buddy *b, struct kmem_buddy_type_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+#if KMEM_BUDDY_POLICIES
+	kmem_lock_acquire(&b->lock);
+	if (b->grouping) {
+		const struct buddy_policy *pol = b->pol;
+
+		st->pageblock_order = b->pb_order;
+		for (unsigned t = 0; t < KMEM_BUDDY_NR_TYPES; t++) {
+			st->pageblocks[t] = pol->pageblocks[t];
+			st->allocs[t] = pol->allocs_t[t];
+			for (unsigned k = 0; k <= b->max_order; k++) {
+				st->free_blocks[t][k] = pol->nr_free_t[t][k];
+				st->free_frames[t] += pol->nr_free_t[t][k] << k;
+			}
+		}
+		st->fallbacks = pol->fallbacks;
+		st->claims = pol->claims;
+	}
+	kmem_lock_release(&b->lock);
+#else
+	(void)b;
+#endif
+}
+
+int kmem_buddy_format_pagetypeinfo(struct kmem_buddy *b, char *buf, size_t len)
+{
+	static const char *const names[KMEM_BUDDY_NR_TYPES] = { "Unmovable", "Movable",
+								 "Reclaimable" };
+	struct kmem_buddy_type_stats st;
+	struct kmem_fmt f;
+	unsigned max_order = b->max_order;
+
+	kmem_buddy_get_type_stats(b, &st);
+	kmem_fmt_init(&f, buf, len);
+	if (!st.pageblock_order) {
+		kmem_fmt_printf(&f, "zone %8s: no grouping by type (KMEM_BUDDY_GROUPING)\n", b->name);
+		return kmem_fmt_result(&f);
+	}
+	kmem_fmt_printf(&f, "Page block order: %u\nPages per block:  %zu\n\n", st.pageblock_order,
+			(size_t)1 << st.pageblock_order);
+	kmem_fmt_printf(&f, "%-43s ", "Free pages count per migrate type at order");
+	for (unsigned k = 0; k <= max_order; k++)
+		kmem_fmt_printf(&f, "%6u ", k);
+	kmem_fmt_printf(&f, "\n");
+	for (unsigned t = 0; t < KMEM_BUDDY_NR_TYPES; t++) {
+		kmem_fmt_printf(&f, "Node %4d, zone %8s, type %12s ", 0, b->name, names[t]);
+		for (unsigned k = 0; k <= max_order; k++)
+			kmem_fmt_printf(&f, "%6zu ", st.free_blocks[t][k]);
+		kmem_fmt_printf(&f, "\n");
+	}
+	kmem_fmt_printf(&f, "\n%-23s", "Number of blocks type ");
+	for (unsigned t = 0; t < KMEM_BUDDY_NR_TYPES; t++)
+		kmem_fmt_printf(&f, "%12s ", names[t]);
+	kmem_fmt_printf(&f, "\nNode 0, zone %8s ", b->name);
+	for (unsigned t = 0; t < KMEM_BUDDY_NR_TYPES; t++)
+		kmem_fmt_printf(&f, "%12zu ", st.pageblocks[t]);
+	kmem_fmt_printf(&f, "\n\nFallbacks: %llu, pageblocks claimed: %llu\n",
+			(unsigned long long)st.fallbacks, (unsigned long long)st.claims);
+	return kmem_fmt_result(&f);
 }
 
 /* Linux's contig_page_info for order j. */
@@ -130,11 +197,11 @@ int kmem_buddy_format_json(struct kmem_buddy *b, char *buf, size_t len)
 			",\"frame_size\":%zu,\"max_order\":%u,\"regions\":%u,"
 			"\"managed_frames\":%zu,\"free_frames\":%zu,\"used_frames\":%zu,"
 			"\"reserved_frames\":%zu,\"peak_used_frames\":%zu,\"meta_bytes\":%zu,"
-			"\"allocs\":%llu,\"frees\":%llu,\"fail_too_big\":%llu",
+			"\"allocs\":%llu,\"frees\":%llu,\"fail_too_big\":%llu,\"fail_bad_type\":%llu",
 			st.frame_size, st.max_order, st.nr_regions, st.managed_frames,
 			st.free_frames, st.used_frames, st.reserved_frames, st.peak_used_frames,
 			st.meta_bytes, (unsigned long long)st.allocs, (unsigned long long)st.frees,
-			(unsigned long long)st.fail_too_big);
+			(unsigned long long)st.fail_too_big, (unsigned long long)st.fail_bad_type);
 	kmem_fmt_printf(&f, ",\"free_blocks\":[");
 	for (unsigned k = 0; k <= st.max_order; k++)
 		kmem_fmt_printf(&f, "%s%zu", k ? "," : "", st.free_blocks[k]);
@@ -226,7 +293,9 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 		if (buddy_tag_state(t) == BT_FREE) {
 			uintptr_t bp = pfn ^ ((uintptr_t)1 << o);
 
-			on_walk[o]++;
+			free_blocks[o]++;
+			if (!b->grouping || o >= b->pb_order) /* else typed (G1) */
+				on_walk[o]++;
 			if (o < b->max_order && bp >= r->start_pfn && bp < r->start_pfn + r->nframes &&
 			    r->tag[bp - r->start_pfn] == buddy_tag(BT_FREE, o))
 				FAIL(cf, a, (int)o, "I4: free block and its free buddy are not merged");
@@ -253,7 +322,6 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 		if (bit != (n != 0))
 			FAIL(cf, NULL, (int)k, "I5: avail[%u] bit %" PRIu32 " is %d, list has %zu", k, r->id,
 			     bit, n);
-		free_blocks[k] += n;
 	}
 	return true;
 }
@@ -268,6 +336,9 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 		FAIL(cf, b, -1, "instance magic is wrong (not initialised or destroyed)");
 	if (b->lowest != (b->nr_regions ? &b->region[b->by_addr[0]] : NULL))
 		FAIL(cf, b->lowest, -1, "I7: lowest does not point to the lowest region");
+	if (b->fast_lowest != (b->pol ? NULL : b->lowest) ||
+	    b->fast_order_end != (b->pol ? 0 : b->max_order + 1))
+		FAIL(cf, b->fast_lowest, -1, "I8: fast-path gates disagree with the policy");
 	for (unsigned i = 0; i < b->nr_regions; i++) {
 		const struct buddy_region *r = &b->region[i];
 
@@ -293,6 +364,11 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 			FAIL(cf, NULL, (int)k, "I6: nr_free[%u] is %zu, lists hold %zu", k,
 			     b->nr_free[k], free_blocks[k]);
 	}
+#if KMEM_BUDDY_POLICIES
+	if (b->pol && !kmem_buddy_pol_check_locked(b, &cf->ptr, &cf->order, cf->detail,
+						   sizeof(cf->detail)))
+		return false;
+#endif
 	if (managed != b->managed_frames || totals[BT_USED] != b->used_frames ||
 	    totals[BT_RESERVED] != b->reserved_frames || totals[BT_FREE] != buddy_free_frames(b) ||
 	    b->used_frames + b->reserved_frames > b->managed_frames)

@@ -34,6 +34,26 @@
  *       k over all regions.
  *   I7. by_addr[0..nr_regions) lists region ids sorted by base; regions
  *       never overlap; lowest points to region[by_addr[0]] (NULL if none).
+ *   I8. Fast-path gates: with no policy (pol NULL) fast_order_end ==
+ *       max_order + 1 and fast_lowest == lowest; with one, fast_order_end
+ *       == 0 and fast_lowest == NULL, so both fast paths always divert to
+ *       the policy-aware slow paths.
+ *
+ * Policies (pol != NULL; buddy_policy.c). A list is (region, order) or,
+ * with grouping below pageblock order pb, (region, type, order); which list
+ * a free block is on follows from its position (list_of()):
+ *   P1. (FIFO, ADDRESS) every list's tail is its last block, BUDDY_NIL
+ *       when empty.
+ *   P2. (ADDRESS) every list is in strictly ascending index order.
+ *   G1. (grouping) a FREE block of order k < pb is on the typed list of
+ *       its pageblock's type; a FREE block of order >= pb is on the shared
+ *       list region->head[k]; shared lists below pb are empty.
+ *   G2. bit r of tavail[t][k] is set iff region r's typed list (t, k) is
+ *       non-empty; bit k of tmask[t] iff tavail[t][k] != 0; no tmask bit
+ *       at or above pb and no order_mask bit below pb is set.
+ *   G3. nr_free_t[t][k] counts the FREE blocks of order k whose (first)
+ *       pageblock has type t; pageblocks[t] counts the pageblock type
+ *       bytes equal to t over all regions; every type byte is < 3.
  *
  * Locking: one lock per instance (b->lock) protects everything below except
  * the immutable configuration (frame_shift, max_order, flags, name, sink
@@ -46,6 +66,13 @@
 
 #include "kmem_port.h"
 #include "kmem_report.h"
+
+/* Policies (free-list disciplines, grouping): 0 compiles them out for
+ * firmware (-Dbuddy_policies=false); a config asking for one then gets
+ * -ENOTSUP. */
+#ifndef KMEM_BUDDY_POLICIES
+#define KMEM_BUDDY_POLICIES 1
+#endif
 
 #define BUDDY_MAGIC 0x6b627564u /* "kbud" */
 #define BUDDY_NIL UINT32_MAX
@@ -112,6 +139,32 @@ _Static_assert(sizeof(struct buddy_region) == BUDDY_REGION_SLOT,
 	       "region entries are a power of two in size: the fields fit the slot");
 _Static_assert(sizeof(struct buddy_link) == 8, "KMEM_BUDDY_TABLE_BYTES counts 8 bytes of links");
 
+#define BUDDY_LISTS (KMEM_BUDDY_ORDER_LIMIT + 1)
+
+/* Per region slot, with a policy. Typed lists exist for orders below pb. */
+struct buddy_pol_region {
+	uint32_t tail[BUDDY_LISTS];	/* shared lists' tails (P1) */
+	uint32_t thead[KMEM_BUDDY_NR_TYPES][BUDDY_LISTS];	/* typed lists (G1) */
+	uint32_t ttail[KMEM_BUDDY_NR_TYPES][BUDDY_LISTS];
+	uint8_t *pbtype;	/* type per pageblock, in the frame table (grouping) */
+	uintptr_t pb_first;	/* start_pfn >> pb: pageblock number of pbtype[0] */
+};
+
+/* The policy area, after the region slots; b->pol points to it. */
+struct buddy_policy {
+	uint32_t tmask[KMEM_BUDDY_NR_TYPES];	/* G2 */
+	uint64_t tavail[KMEM_BUDDY_NR_TYPES][BUDDY_LISTS];	/* G2 */
+	size_t nr_free_t[KMEM_BUDDY_NR_TYPES][BUDDY_LISTS];	/* G3 */
+	size_t pageblocks[KMEM_BUDDY_NR_TYPES];	/* G3 */
+	uint64_t allocs_t[KMEM_BUDDY_NR_TYPES];
+	uint64_t fallbacks, claims;
+	struct buddy_pol_region region[];	/* max_regions entries */
+};
+
+_Static_assert(sizeof(struct buddy_pol_region) <= 1024 &&
+		       sizeof(struct buddy_policy) <= 1664,
+	       "KMEM_BUDDY_POLICY_BYTES bounds the policy area");
+
 struct kmem_buddy {
 	uint32_t magic;
 	unsigned frame_shift;
@@ -126,8 +179,15 @@ struct kmem_buddy {
 	uintptr_t owner_tab_base;
 	size_t owner_tab_frames;
 	struct kmem_lock lock;
+	/* policies (immutable after init; I8) */
+	unsigned fast_order_end;	/* max_order + 1, or 0 with a policy */
+	uint8_t discipline;	/* enum kmem_buddy_discipline */
+	uint8_t grouping;	/* KMEM_BUDDY_GROUPING set */
+	uint8_t pb_order;	/* pageblock order, with grouping */
+	struct buddy_policy *pol;	/* NULL: no policy (LIFO, no grouping) */
 
 	/* --- protected by lock --- */
+	struct buddy_region *fast_lowest;	/* lowest, or NULL with a policy (I8) */
 	struct buddy_region *lowest;	/* region[by_addr[0]], or NULL (I7) */
 	unsigned nr_regions;
 	uint32_t order_mask;	/* I5 */
@@ -136,14 +196,14 @@ struct kmem_buddy {
 	size_t managed_frames, used_frames, reserved_frames; /* free: derived (I6) */
 	size_t peak_used_frames;
 	size_t meta_bytes;
-	uint64_t allocs, frees, trims, fail_too_big;
+	uint64_t allocs, frees, trims, fail_too_big, fail_bad_type;
 	uint64_t fail[KMEM_BUDDY_ORDER_LIMIT + 1];
 	uint8_t by_addr[KMEM_BUDDY_REGION_LIMIT];	/* I7 */
 	struct buddy_region region[];	/* max_regions entries */
 };
 
 /* KMEM_BUDDY_SIZEOF (kmem/buddy.h) is a bound for every target and lock
- * kind: 1144 bytes on x86-64 with the futex lock, 904 on Cortex-M4. */
+ * kind: 1192 bytes on x86-64 with the futex lock, 936 on Cortex-M4. */
 _Static_assert(sizeof(struct kmem_buddy) <= KMEM_BUDDY_HEAD_MAX,
 	       "KMEM_BUDDY_SIZEOF bounds the instance: raise KMEM_BUDDY_HEAD_MAX");
 
@@ -181,5 +241,41 @@ struct buddy_span {
 /* Block containing frame idx of r (I1 guarantees one). O(max_order). */
 KMEM_HIDDEN struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b,
 						 const struct buddy_region *r, uint32_t idx);
+
+#if KMEM_BUDDY_POLICIES
+/* ---- defined in buddy_policy.c ------------------------------------------- */
+/* Type of the pageblock holding frame idx of r (grouping). */
+static inline unsigned buddy_pbtype(const struct kmem_buddy *b, const struct buddy_region *r,
+				    uint32_t idx)
+{
+	const struct buddy_pol_region *pr = &b->pol->region[r->id];
+
+	return pr->pbtype[((r->start_pfn + idx) >> b->pb_order) - pr->pb_first];
+}
+
+/* Policy-aware list operations (any discipline, grouping), lock held:
+ * push a FREE block of `order` at idx onto the list its position names,
+ * tagging it FREE; unlink one. O(1), an ADDRESS insert O(list). */
+KMEM_HIDDEN void kmem_buddy_pol_push_locked(struct kmem_buddy *b, struct buddy_region *r,
+					    uint32_t idx, unsigned order);
+KMEM_HIDDEN void kmem_buddy_pol_del_locked(struct kmem_buddy *b, struct buddy_region *r,
+					   uint32_t idx, unsigned order);
+/* Take a free block of exactly `order` for `type` off the lists (splitting
+ * a larger one, the halves back on their lists); NULL when none can be
+ * found. The caller marks it USED and counts it. */
+KMEM_HIDDEN struct buddy_region *kmem_buddy_pol_take_locked(struct kmem_buddy *b, unsigned order,
+							    unsigned type, uint32_t *idx);
+/* Bytes of policy area for a config's geometry (0: no policy). */
+KMEM_HIDDEN size_t kmem_buddy_pol_bytes(unsigned max_regions, bool any);
+/* Set up region r's policy slot; its pageblock types live at pbtype
+ * (grouping: KMEM_BUDDY_PAGEBLOCK_BYTES of the frame table). Before any
+ * block of r is pushed. */
+KMEM_HIDDEN void kmem_buddy_pol_region_locked(struct kmem_buddy *b, struct buddy_region *r,
+					      uint8_t *pbtype);
+/* The checker's part for policies: P1, P2, G1-G3 over every region.
+ * false and a message in detail (len bytes) on the first violation. */
+KMEM_HIDDEN bool kmem_buddy_pol_check_locked(const struct kmem_buddy *b, const void **ptr,
+					     int *order, char *detail, size_t len);
+#endif
 
 #endif /* KMEM_BUDDY_INTERNAL_H */

@@ -16,7 +16,10 @@ struct fixture {
 	unsigned nmem;
 };
 
-static inline void fx_init(struct fixture *fx, size_t frame_size, unsigned max_order, unsigned flags)
+/* With policies (issue 16): a free-list discipline and, with
+ * KMEM_BUDDY_GROUPING in flags, a pageblock order. */
+static inline void fx_init_policy(struct fixture *fx, size_t frame_size, unsigned max_order,
+				  unsigned flags, unsigned discipline, unsigned pageblock_order)
 {
 	struct kmem_buddy_config cfg;
 	size_t need;
@@ -28,11 +31,18 @@ static inline void fx_init(struct fixture *fx, size_t frame_size, unsigned max_o
 	cfg.frame_size = frame_size;
 	cfg.max_order = max_order;
 	cfg.flags = flags;
+	cfg.discipline = discipline;
+	cfg.pageblock_order = pageblock_order;
 	cfg.sink = &fx->rec.sink;
 	need = kmem_buddy_sizeof(&cfg);
 	assert_true(need > 0);
 	fx->inst = test_aligned(64, need);
 	assert_int_equal(kmem_buddy_init(fx->inst, need, &cfg, &fx->b), 0);
+}
+
+static inline void fx_init(struct fixture *fx, size_t frame_size, unsigned max_order, unsigned flags)
+{
+	fx_init_policy(fx, frame_size, max_order, flags, KMEM_BUDDY_LIFO, 0);
 }
 
 /* Memory of `size` bytes whose start is `skew` bytes past an address aligned

@@ -49,13 +49,15 @@ struct kmem_buddy; /* opaque */
  * on firmware (no allocator to ask at start-up).
  *   KMEM_BUDDY_SIZEOF(max_regions): instance storage for kmem_buddy_init()
  *     with that many region slots (1..64): at least kmem_buddy_sizeof() of
- *     any configuration with that many, on every target and build (the
- *     library checks the bound at compile time); a few hundred bytes more
- *     than the exact size.
+ *     any configuration with that many and no policy (add
+ *     KMEM_BUDDY_POLICY_BYTES(max_regions) for FIFO, ADDRESS or grouping),
+ *     on every target and build (the library checks the bound at compile
+ *     time); a few hundred bytes more than the exact size.
  *   KMEM_BUDDY_TABLE_BYTES(nframes, owners): the frame table of a region of
  *     nframes whole frames, owners 1 with KMEM_BUDDY_OWNERS (and no config
  *     owner table), else 0: exactly kmem_buddy_region_meta_size() for a
- *     region of nframes frames. kmem_buddy_create_in() carves the instance
+ *     region of nframes frames (plus KMEM_BUDDY_PAGEBLOCK_BYTES with
+ *     grouping). kmem_buddy_create_in() carves the instance
  *     and the table from the front of its arena; size it as
  *     KMEM_BUDDY_SIZEOF(n) + KMEM_BUDDY_TABLE_BYTES(frames, owners) + a
  *     frame for alignment, plus the frames to manage. */
@@ -73,7 +75,74 @@ struct kmem_buddy; /* opaque */
  * layers that must map any address to its owner in O(1), as slab and
  * kmalloc do (like Linux's page->slab). See kmem_buddy_set_owner(). */
 #define KMEM_BUDDY_OWNERS 0x2u
-#define KMEM_BUDDY_FLAGS_ALL (KMEM_BUDDY_NOLOCK | KMEM_BUDDY_OWNERS) /* other bits: -EINVAL */
+/* Anti-fragmentation grouping (Linux's migrate types): allocations are
+ * tagged unmovable, movable or reclaimable (kmem_buddy_alloc_type()) and
+ * steered into separate pageblocks of 2^pageblock_order frames; see
+ * "Policies" below. Off by default. */
+#define KMEM_BUDDY_GROUPING 0x4u
+#define KMEM_BUDDY_FLAGS_ALL (KMEM_BUDDY_NOLOCK | KMEM_BUDDY_OWNERS | KMEM_BUDDY_GROUPING)
+/* other bits: -EINVAL */
+
+/* ---- policies (issue 16), chosen per instance in the config -------------
+ *
+ * Free-list discipline (config.discipline): which free block of an order an
+ * allocation takes. Each region keeps one list per order (per type and
+ * order below the pageblock order with grouping); allocation takes the
+ * smallest order that has a block, then the list's first block:
+ *   KMEM_BUDDY_LIFO     the block freed (or split off) last: cache-warm
+ *                       reuse. The default; the fast paths serve only it.
+ *                       Insert O(1).
+ *   KMEM_BUDDY_FIFO     the block freed first: reuse spread over the
+ *                       arena (a block stays free longest). Insert O(1).
+ *   KMEM_BUDDY_ADDRESS  the lowest address (regions by address too):
+ *                       allocation packs toward low addresses and the top
+ *                       stays free in large blocks. Lists are kept sorted:
+ *                       an insert after the list's last block is O(1), any
+ *                       other insert walks the list from its head, O(free
+ *                       blocks of that order in that region); choosing the
+ *                       region is O(regions).
+ *
+ * Grouping (KMEM_BUDDY_GROUPING, config.pageblock_order): every pageblock
+ * (2^pageblock_order frames, naturally aligned) has a type, movable when
+ * its region is added. A free block smaller than a pageblock sits on the
+ * list of its pageblock's type; whole free pageblocks (blocks of
+ * pageblock_order and above) are shared. An allocation of type T takes, in
+ * this order: (1) the smallest block of type T, (2) a shared block, whose
+ * pageblock becomes T, (3) fallback, as Linux's __rmqueue_fallback: the
+ * largest block below pageblock order of another type (T's fallbacks in
+ * Linux's order: unmovable -> reclaimable, movable; movable ->
+ * reclaimable, unmovable; reclaimable -> unmovable, movable). If that
+ * block's order is at least pageblock_order / 2, or T is not movable
+ * (Linux's can_steal_fallback), T may claim its pageblock: when at least half of the pageblock's frames are free,
+ * the pageblock becomes T and all its free blocks move to T's lists
+ * (counted in claims); otherwise, or when T may not claim, the smallest
+ * block of that other type is taken and its pageblock keeps its type.
+ * Every fallback is counted (fallbacks). A claim walks the pageblock's
+ * blocks: O(2^pageblock_order) in the worst case; everything else is
+ * O(max_order). Without grouping the type is checked and ignored. */
+enum kmem_buddy_discipline {
+	KMEM_BUDDY_LIFO = 0,
+	KMEM_BUDDY_FIFO = 1,
+	KMEM_BUDDY_ADDRESS = 2,
+};
+
+/* Allocation types, numbered as Linux's migrate types. */
+enum kmem_buddy_type {
+	KMEM_BUDDY_UNMOVABLE = 0,	/* kmem_buddy_alloc()'s type */
+	KMEM_BUDDY_MOVABLE = 1,
+	KMEM_BUDDY_RECLAIMABLE = 2,
+};
+#define KMEM_BUDDY_NR_TYPES 3
+
+/* Instance bytes a policy adds (kmem_buddy_sizeof() includes them): with
+ * any policy but the default (FIFO, ADDRESS or grouping), a fixed part and
+ * a part per region slot. A bound, as KMEM_BUDDY_SIZEOF; add it to that. */
+#define KMEM_BUDDY_POLICY_BYTES(max_regions)                                    \
+	((size_t)1664u + (size_t)(max_regions) * 1024u)
+/* Frame-table bytes grouping adds to a region of nframes frames with
+ * pageblock order pb (one type byte per pageblock the region touches):
+ * kmem_buddy_region_meta_size() is KMEM_BUDDY_TABLE_BYTES() plus this. */
+#define KMEM_BUDDY_PAGEBLOCK_BYTES(nframes, pb) (((size_t)(nframes) >> (pb)) + 2u)
 
 /* Pass as the order of kmem_buddy_free_checked() to accept any order. */
 #define KMEM_BUDDY_ANY_ORDER (-1)
@@ -102,6 +171,13 @@ struct kmem_buddy_config {
 	void **owner_table;
 	void *owner_base;
 	size_t owner_frames;
+	/* Policies (see above); zero is today's behaviour. */
+	unsigned discipline;	/* enum kmem_buddy_discipline; others: -EINVAL */
+	/* With KMEM_BUDDY_GROUPING: 1..max_order; 0: max_order - 1 (1 when
+	 * max_order is 1), as Linux's pageblock_order is one below its
+	 * largest order. Nonzero without the flag, or above max_order:
+	 * -EINVAL. */
+	unsigned pageblock_order;
 };
 
 /* Fill cfg with the defaults: frame 4096, max order 10, 8 regions, locked,
@@ -117,8 +193,11 @@ KMEM_API size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg);
  *   -EINVAL  cfg invalid (frame size not a power of two in range, max_order
  *            > 31 or frame_size << max_order overflows an address, regions
  *            not in 1..64, unknown flags, an owner table without
- *            KMEM_BUDDY_OWNERS or with a misaligned base), mem NULL or
- *            misaligned, out NULL;
+ *            KMEM_BUDDY_OWNERS or with a misaligned base, an unknown
+ *            discipline, a bad pageblock order), mem NULL or misaligned,
+ *            out NULL;
+ *   -ENOTSUP a policy other than the default in a library built without
+ *            them (-Dbuddy_policies=false; kmem_buddy_sizeof() says 0);
  *   -ENOSPC  mem_size < kmem_buddy_sizeof(cfg);
  *   other    the lock could not be initialised (negative errno).
  * O(max_regions). */
@@ -197,6 +276,21 @@ KMEM_API KMEM_MUST_CHECK int kmem_buddy_unreserve(struct kmem_buddy *b, const vo
  * that order or larger exists (counted in stats.fail[]; not an error
  * report). O(max_order). */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order);
+
+/* Allocate 2^order frames of allocation type `type` (enum
+ * kmem_buddy_type): with KMEM_BUDDY_GROUPING the block comes from a
+ * pageblock of that type when one has a block, else as described under
+ * "Policies" above; without it, exactly kmem_buddy_alloc(). Free it with
+ * any free call (the type is not needed: a block's list follows from its
+ * pageblock). Returns NULL for order > max_order (counted in
+ * fail_too_big), for type >= KMEM_BUDDY_NR_TYPES (counted in
+ * fail_bad_type; nothing else happens, not an error report), or when no
+ * block can be found (counted in fail[order]). O(max_order), plus
+ * O(2^pageblock_order) when a fallback claims a pageblock, plus the
+ * ADDRESS discipline's insertion walks. Thread-safe (the instance lock;
+ * with a policy every allocation and free takes it, no fast path). */
+KMEM_API KMEM_MALLOC_LIKE void *kmem_buddy_alloc_type(struct kmem_buddy *b, unsigned order,
+						      unsigned type);
 
 /* Allocate at least size bytes: the smallest order whose block holds size.
  * Returns NULL for size 0, a size above frame_size << max_order (no
@@ -386,6 +480,7 @@ struct kmem_buddy_stats {
 	 * are counted in fail_too_big). */
 	uint64_t fail[KMEM_BUDDY_ORDER_LIMIT + 1];
 	uint64_t fail_too_big;
+	uint64_t fail_bad_type;	/* kmem_buddy_alloc_type() with an unknown type */
 };
 
 /* Snapshot the counters. O(max_order). */
@@ -417,6 +512,34 @@ KMEM_API int kmem_buddy_format_buddyinfo(struct kmem_buddy *b, char *buf, size_t
 KMEM_API int kmem_buddy_format_fragindex(struct kmem_buddy *b, char *buf, size_t len);
 KMEM_API int kmem_buddy_format_json(struct kmem_buddy *b, char *buf, size_t len);
 
+/* Grouping statistics (KMEM_BUDDY_GROUPING), as /proc/pagetypeinfo. A free
+ * block below pageblock order is counted under its pageblock's type; a
+ * larger one (whole free pageblocks, shared by all types) under its first
+ * pageblock's type, which is the type it had when last used. */
+struct kmem_buddy_type_stats {
+	unsigned pageblock_order;	/* 0: the instance does not group */
+	size_t pageblocks[KMEM_BUDDY_NR_TYPES];	/* pageblocks of each type */
+	size_t free_frames[KMEM_BUDDY_NR_TYPES];
+	size_t free_blocks[KMEM_BUDDY_NR_TYPES][KMEM_BUDDY_ORDER_LIMIT + 1];
+	uint64_t allocs[KMEM_BUDDY_NR_TYPES];	/* successful typed allocations */
+	uint64_t fallbacks;	/* allocations served from another type's pageblock */
+	uint64_t claims;	/* pageblocks a fallback converted to its type */
+};
+
+/* Snapshot the grouping counters; all zero (pageblock_order 0) for an
+ * instance without KMEM_BUDDY_GROUPING. Cannot fail. O(max_order) under
+ * the instance lock: a consistent snapshot. */
+KMEM_API void kmem_buddy_get_type_stats(struct kmem_buddy *b, struct kmem_buddy_type_stats *st);
+
+/* /proc/pagetypeinfo's form, snprintf-style as the formats above (write at
+ * most len bytes including the NUL, return the length the whole text
+ * needs): "Page block order: N", "Pages per block: 2^N", the free block
+ * counts per type and order ("Node    0, zone <name>, type    Unmovable
+ * n0 n1 ..."), the pageblock counts per type, and the fallback and claim
+ * counters. Without grouping: one line saying so. Cannot fail (a short
+ * buffer truncates). O(max_order); thread-safe as get_type_stats. */
+KMEM_API int kmem_buddy_format_pagetypeinfo(struct kmem_buddy *b, char *buf, size_t len);
+
 /* ---- walking and checking ------------------------------------------------ */
 
 enum kmem_buddy_state {
@@ -447,7 +570,11 @@ KMEM_API int kmem_buddy_walk(struct kmem_buddy *b,
  *   list, the one of its order, with consistent links; no two free buddies
  *   are left unmerged; the per-order region masks match the lists; and
  *   globally free + used + reserved == managed frames and every counter
- *   matches what the walk found.
+ *   matches what the walk found. With policies: list tails (FIFO,
+ *   ADDRESS), ascending addresses on every list (ADDRESS), and with
+ *   grouping every free block below pageblock order on the list of its
+ *   pageblock's type, the typed masks, per-type counts and pageblock
+ *   counts.
  * Returns 0 if all hold; otherwise reports the first violation to the error
  * sink as KMEM_CORRUPTION (naming the invariant) and returns -EFAULT.
  * O(frames + regions * max_order). */

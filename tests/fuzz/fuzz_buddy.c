@@ -1,7 +1,9 @@
 /* fuzz_buddy.c - libFuzzer harness for the buddy allocator.
  *
  * The input is a program: a 4-byte header picks the geometry (frame size
- * 64..64K, max order 1..12, region skew and length), then each following
+ * 64..64K, max order 1..12, region skew and length) and the policy (bits
+ * 3-4 of the first byte: LIFO, FIFO, address-ordered, LIFO; bit 5:
+ * grouping by type, its pageblock order from the last byte), then each following
  * pair of bytes is one operation: alloc, checked free (right, wrong or any
  * order), double free, interior free, foreign free, reserve, unreserve, hot
  * add, stats/format. After every operation kmem_buddy_check() must pass, and
@@ -45,6 +47,8 @@ struct slot {
 struct run {
 	struct kmem_buddy *b;
 	int owners;	/* KMEM_BUDDY_OWNERS: each block's frames name its slot */
+	int grouping;	/* KMEM_BUDDY_GROUPING */
+	unsigned long bad_types;	/* kmem_buddy_alloc_type() with a bad type */
 	struct kmem_error_sink sink;
 	size_t fs;
 	unsigned max_order;
@@ -110,13 +114,25 @@ static void op(struct run *r, uint8_t code, uint8_t arg)
 	switch (code % 10) {
 	case 0:
 	case 1:
-	case 2: { /* alloc into an empty slot */
-		unsigned order = arg % (r->max_order + 2u);
+	case 2: { /* alloc into an empty slot: untyped, typed, or a bad type */
+		unsigned order = arg % (r->max_order + 2u), type = (code / 10u) % 8u;
 		unsigned char *p;
 
 		if (sl->p)
 			break;
-		p = kmem_buddy_alloc(r->b, order);
+		if (type == 7) { /* NULL, counted, nothing else */
+			struct kmem_buddy_stats a, b;
+
+			stats(r, &a);
+			CHECK(kmem_buddy_alloc_type(r->b, order > r->max_order ? 0 : order,
+						    KMEM_BUDDY_NR_TYPES + arg) == NULL);
+			stats(r, &b);
+			CHECK(b.fail_bad_type == a.fail_bad_type + 1 && ++r->bad_types == b.fail_bad_type);
+			CHECK(a.free_frames == b.free_frames && a.allocs == b.allocs);
+			break;
+		}
+		p = type < KMEM_BUDDY_NR_TYPES ? kmem_buddy_alloc_type(r->b, order, type)
+					       : kmem_buddy_alloc(r->b, order);
 		if (order > r->max_order) {
 			CHECK(p == NULL);
 			break;
@@ -240,6 +256,17 @@ static void op(struct run *r, uint8_t code, uint8_t arg)
 			}
 			CHECK(kmem_buddy_format_json(r->b, buf, sizeof(buf)) > 0);
 			CHECK(kmem_buddy_format_buddyinfo(r->b, buf, sizeof(buf)) > 0);
+			CHECK(kmem_buddy_format_pagetypeinfo(r->b, buf, sizeof(buf)) > 0);
+			{ /* per-type free frames add up (G3) */
+				struct kmem_buddy_type_stats ts;
+				size_t sum = 0;
+
+				kmem_buddy_get_type_stats(r->b, &ts);
+				CHECK((ts.pageblock_order != 0) == (r->grouping != 0));
+				for (unsigned t = 0; t < KMEM_BUDDY_NR_TYPES; t++)
+					sum += ts.free_frames[t];
+				CHECK(!r->grouping || sum == st.free_frames);
+			}
 		}
 		break;
 	}
@@ -270,6 +297,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.owners = (data[1] & 0x80) != 0;
 	if (r.owners)
 		cfg.flags |= KMEM_BUDDY_OWNERS;
+	cfg.discipline = ((data[0] >> 3) & 3) % 3u; /* 3: LIFO again */
+	r.grouping = (data[0] & 0x20) != 0;
+	if (r.grouping) {
+		cfg.flags |= KMEM_BUDDY_GROUPING;
+		cfg.pageblock_order = (data[3] >> 4) % (r.max_order + 1u); /* 0: default */
+	}
+	if (!kmem_buddy_sizeof(&cfg)) { /* policies compiled out (-ENOTSUP): the default */
+		cfg.discipline = KMEM_BUDDY_LIFO;
+		cfg.flags &= ~KMEM_BUDDY_GROUPING;
+		cfg.pageblock_order = 0;
+		r.grouping = 0;
+	}
 	inst = aligned_alloc(64, (kmem_buddy_sizeof(&cfg) + 63) & ~(size_t)63);
 	CHECK(kmem_buddy_init(inst, kmem_buddy_sizeof(&cfg), &cfg, &r.b) == 0);
 	r.arena = aligned_alloc(65536, ARENA);
