@@ -297,6 +297,17 @@ void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64
 	}
 }
 
+void kmem_debug_verify_locked(struct kmem_cache *c, char *p, struct debug_fault *df)
+{
+	size_t req = kmem_debug_req(c, p);
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
+	zones_open(c, p, req);
+	if (track_checked(c, p, df))
+		(void)zones_ok(c, p, req, df, true);
+	zones_close(c, p, req);
+}
+
 size_t kmem_debug_req(const struct kmem_cache *c, const void *p)
 {
 	const struct obj_track *t = track_of(c, p);
