@@ -27,6 +27,7 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size, uintptr_t b
 	if ((km.huge_used + 1) * 4 >= km.huge_cap * 3) {
 		size_t ncap = km.huge_cap ? km.huge_cap * 2 : 256;
 		struct km_huge *nt = kmem_pages_map(ncap * sizeof(*nt));
+		size_t used = 0;
 
 		if (!nt)
 			return false;
@@ -39,13 +40,14 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size, uintptr_t b
 				while (nt[j].addr)
 					j = (j + 1) & (ncap - 1);
 				nt[j] = *e;
+				used++;
 			}
 		}
 		if (km.huge)
 			kmem_pages_unmap(km.huge, km.huge_cap * sizeof(*km.huge));
 		km.huge = nt;
 		km.huge_cap = ncap;
-		km.huge_used = km.huge_n;
+		km.huge_used = used; /* live and retired (quarantined) entries */
 	}
 	{
 		size_t j = huge_slot(a, km.huge_cap);

@@ -22,10 +22,8 @@
 /* caller: the program's return address, recorded by the slab layer's debug
  * tracking and named in reports (every exported entry point passes its
  * own, KMEM_RETURN_ADDRESS(), down). */
-static void *km_alloc(size_t size, bool zero, const void *caller)
+static void *km_alloc_once(size_t size, bool zero, const void *caller)
 {
-	if (KMEM_UNLIKELY(km.harden))
-		kmem_km_q_sweep(); /* a use after free, found before the program goes on */
 	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) { /* the slab instance's size classes */
 		void *p = kmem_alloc_track_caller(km.s, size ? size : 1, caller);
 
@@ -43,7 +41,7 @@ static void *km_alloc(size_t size, bool zero, const void *caller)
 }
 
 /* align: a power of two > 16 */
-static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
+static void *km_alloc_aligned_once(size_t size, size_t align, const void *caller)
 {
 	size_t want;
 
@@ -57,6 +55,39 @@ static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
 	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
 		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
 	return kmem_km_huge_alloc(size ? size : 1, align);
+}
+
+/* The hardened mode's allocation: the quarantine swept first (a use after
+ * free found before the program goes on), and drained when memory or
+ * address space runs out (what it holds is the program's freed memory: an
+ * allocation fails only when the heap without the quarantine is full). */
+static KMEM_NOINLINE void *km_alloc_hardened(size_t size, size_t align, bool zero,
+					     const void *caller)
+{
+	void *p;
+
+	kmem_km_q_sweep();
+	for (;;) {
+		p = align ? km_alloc_aligned_once(size, align, caller)
+			  : km_alloc_once(size, zero, caller);
+		if (p || size > PTRDIFF_MAX || !kmem_km_q_drain()) /* no use draining for that */
+			return p;
+	}
+}
+
+static void *km_alloc(size_t size, bool zero, const void *caller)
+{
+	if (KMEM_UNLIKELY(km.harden))
+		return km_alloc_hardened(size, 0, zero, caller);
+	return km_alloc_once(size, zero, caller);
+}
+
+/* align: a power of two > 16 */
+static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
+{
+	if (KMEM_UNLIKELY(km.harden))
+		return km_alloc_hardened(size, align, false, caller);
+	return km_alloc_aligned_once(size, align, caller);
 }
 
 /* In the arena an owner word is NULL (no live block starts in that frame),

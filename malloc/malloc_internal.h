@@ -290,6 +290,10 @@ KMEM_HIDDEN void kmem_km_q_free(void *p, size_t size, bool guarded, const void *
 /* Hardened allocations: the poison of the two blocks quarantined last and
  * of one more in turn checked; a write after free reported. O(their size). */
 KMEM_HIDDEN void kmem_km_q_sweep(void);
+/* Out of memory in the hardened mode: every quarantined block leaves
+ * (checked and freed, as at eviction), so what the quarantine held can be
+ * reused; false if it held nothing. O(blocks held). Any thread. */
+KMEM_HIDDEN bool kmem_km_q_drain(void);
 /* Blocks held now, the bytes of the slab objects among them (memory the
  * layers count as in use), and blocks that ever entered. */
 KMEM_HIDDEN void kmem_km_q_stats(size_t *n, size_t *slab_bytes, uint64_t *total);

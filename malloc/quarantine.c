@@ -263,6 +263,37 @@ void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller)
 		q_release(&out[i]);
 }
 
+bool kmem_km_q_drain(void)
+{
+	struct km_qent out[KM_Q_OUT];
+	bool any = false;
+
+	if (!km.q_budget)
+		return false;
+	for (;;) {
+		unsigned n_out = 0;
+
+		kmem_lock_acquire(&km.q_lock);
+		for (; n_out < KM_Q_OUT && km.q_n; n_out++) {
+			out[n_out] = km.q_ring[km.q_head];
+			km.q_head = (km.q_head + 1) % km.q_cap;
+			km.q_n--;
+			km.q_bytes -= out[n_out].charge;
+			if (out[n_out].guarded) {
+				km.q_guarded -= out[n_out].size;
+				km.q_guarded_n--;
+			}
+			q_set_del_locked(out[n_out].p);
+		}
+		kmem_lock_release(&km.q_lock);
+		if (!n_out)
+			return any;
+		for (unsigned i = 0; i < n_out; i++)
+			q_release(&out[i]);
+		any = true;
+	}
+}
+
 void kmem_km_q_stats(size_t *n, size_t *slab_bytes, uint64_t *total)
 {
 	if (!km.q_budget) {
