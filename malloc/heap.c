@@ -276,7 +276,7 @@ static void km_read_env(void)
 	if (d & 4)
 		km.debug |= KMEM_CACHE_STORE_USER;
 	km.check_at_exit = ENV_BOOL("KMEM_CHECK", false);
-	/* hardened (decision 19): every debug check, guarded blocks, the
+	/* hardened (decision 23): every debug check, guarded blocks, the
 	 * quarantine, and abort on misuse unless KMEM_ERROR says otherwise */
 	km.harden = ENV_BOOL("KMEM_HARDEN", KM_HARDEN_DEFAULT);
 	if (km.harden)

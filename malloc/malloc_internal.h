@@ -188,7 +188,7 @@ struct km_heap {
 	size_t q_set_cap;
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit, verbose;
-	bool harden;	/* hardened mode (decision 19): KMEM_HARDEN, or the build's default */
+	bool harden;	/* hardened mode (decision 23): KMEM_HARDEN, or the build's default */
 	int report_fd;	/* reports, warnings: stderr duplicated at start-up (-1: none) */
 	unsigned debug;
 	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
@@ -255,7 +255,7 @@ KMEM_HIDDEN size_t kmem_km_huge_enclosing(const void *p, uintptr_t *start);
 /* Resize a huge block (kmem_pages_remap, or map, copy and unmap where the
  * port cannot remap); NULL if that fails (p still valid). */
 KMEM_HIDDEN void *kmem_km_huge_realloc(void *p, size_t size);
-/* Hardened mode (decision 19): a block of size bytes (any size past the
+/* Hardened mode (decision 23): a block of size bytes (any size past the
  * slab classes) in its own reservation, between PROT_NONE guard pages:
  * aligned to align (a power of two; up to 16: the block ends at the upper
  * guard page, its last bytes up to a multiple of 16 canary bytes), the

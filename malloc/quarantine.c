@@ -1,4 +1,4 @@
-/* quarantine.c - the hardened mode's quarantine (decision 19): a freed
+/* quarantine.c - the hardened mode's quarantine (decision 23): a freed
  * block is not given back at once but held, in a first-in first-out ring,
  * until the blocks freed after it pass a byte budget (KMEM_QUARANTINE) or
  * the ring is full. While it waits:

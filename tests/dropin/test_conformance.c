@@ -732,7 +732,7 @@ static void test_mallinfo(void **state)
 	struct mallinfo o;
 	size_t asked = 0;
 	void *huge;
-	/* the hardened mode (decision 19): blocks past 8 KiB are guarded mappings */
+	/* the hardened mode (decision 23): blocks past 8 KiB are guarded mappings */
 	int hardened = getenv("KMEM_HARDEN") && !strcmp(getenv("KMEM_HARDEN"), "1");
 	(void)state;
 
