@@ -285,7 +285,7 @@ KMEM_HIDDEN bool kmem_km_q_holds(const void *p);
 /* Quarantine live block p (validated by the caller) of size usable bytes;
  * guarded: a guarded block. Blocks over the budget leave (checked and freed
  * with kmem_km_free_now). A p already there (a concurrent double free) is
- * reported. */
+ * reported. Without a quarantine (budget 0) p is freed at once. */
 KMEM_HIDDEN void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller);
 /* Hardened allocations: the poison of the two blocks quarantined last and
  * of one more in turn checked; a write after free reported. O(their size). */

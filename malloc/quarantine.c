@@ -26,6 +26,7 @@
  * in the prepare handler (heap.c).
  */
 #include "malloc_internal.h"
+#include "kmem_mem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -120,17 +121,15 @@ static bool q_over_locked(void)
  * inaccessible to Valgrind and ASan again after, unless open. */
 static size_t q_poison_broken(const struct km_qent *e, bool open, unsigned char *byte)
 {
-	const unsigned char *b = e->p;
+	const unsigned char *b = e->p, *bad;
 	size_t at = SIZE_MAX;
 
 	KMEM_ANNOT_DEFINED(e->p, e->size);
-	for (size_t i = 0; i < e->size; i++) {
-		if (b[i] != KM_Q_POISON) {
-			at = i;
-			*byte = b[i];
-			memset(e->p, KM_Q_POISON, e->size);
-			break;
-		}
+	bad = kmem_first_not(b, KM_Q_POISON, e->size);
+	if (bad) {
+		at = (size_t)(bad - b);
+		*byte = *bad;
+		memset(e->p, KM_Q_POISON, e->size);
 	}
 	if (!open)
 		KMEM_ANNOT_NOACCESS(e->p, e->size);
@@ -202,6 +201,10 @@ void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller)
 	unsigned n_out = 0;
 	bool twice;
 
+	if (!km.q_budget) { /* KMEM_QUARANTINE=0: checked by the caller, freed at once */
+		kmem_km_free_now(p, caller);
+		return;
+	}
 	/* prepared before it is in the set: no other thread can see it yet */
 	if (guarded) {
 		kmem_km_guard_retire(p);
