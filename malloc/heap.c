@@ -276,9 +276,18 @@ static void km_read_env(void)
 	if (d & 4)
 		km.debug |= KMEM_CACHE_STORE_USER;
 	km.check_at_exit = ENV_BOOL("KMEM_CHECK", false);
-	e = env_choice("KMEM_ERROR", env_error_words, 3, 0, "continue, abort, quiet");
+	/* hardened (decision 23): every debug check, guarded blocks, the
+	 * quarantine, and abort on misuse unless KMEM_ERROR says otherwise */
+	km.harden = ENV_BOOL("KMEM_HARDEN", KM_HARDEN_DEFAULT);
+	if (km.harden)
+		km.debug |= KMEM_CACHE_REDZONE | KMEM_CACHE_POISON | KMEM_CACHE_STORE_USER;
+	e = env_choice("KMEM_ERROR", env_error_words, 3, km.harden ? 1 : 0, "continue, abort, quiet");
 	km.abort_on_error = e == 1;
 	km.quiet = e == 2;
+	km.q_budget = km.harden ? env_size("KMEM_QUARANTINE", KM_Q_DEFAULT) : 0;
+	if (!km.harden && getenv("KMEM_QUARANTINE"))
+		env_warn("KMEM_QUARANTINE", getenv("KMEM_QUARANTINE"), "only the hardened mode has a quarantine",
+			 "a size, with KMEM_HARDEN=1", "none");
 	km.stats = env_words("KMEM_STATS", env_stats_words, 5,
 			     "slabinfo, buddyinfo, vmstat, zoneinfo, heap (comma-separated), all, none");
 	km.stats_fd = km.report_fd;
@@ -330,7 +339,7 @@ static void km_print_config(void)
 {
 	static const char *const dbg[] = { "redzone", "poison", "user" };
 	static const unsigned dbg_flag[] = { KMEM_CACHE_REDZONE, KMEM_CACHE_POISON, KMEM_CACHE_STORE_USER };
-	char line[768];
+	char line[1024];
 	struct kmem_fmt f;
 	const char *sep = "";
 
@@ -341,6 +350,12 @@ static void km_print_config(void)
 	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_HIGH ");
 	fmt_bytes(&f, km.high << KM_FRAME_SHIFT);
 	kmem_fmt_printf(&f, " of free memory kept at least\n");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_HARDEN %s\n", km.harden ? "1" : "0");
+	if (km.harden) {
+		kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_QUARANTINE ");
+		fmt_bytes(&f, km.q_budget);
+		kmem_fmt_printf(&f, " of freed blocks held back\n");
+	}
 	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_DEBUG ");
 	for (unsigned i = 0; i < 3; i++)
 		if (km.debug & dbg_flag[i]) {
@@ -444,7 +459,7 @@ static bool km_setup(void)
 	if (km.abort_on_error)
 		km.sink.flags |= KMEM_ERROR_ABORT;
 	if (kmem_lock_init(&km.grow_lock, true) || kmem_lock_init(&km.huge_lock, true) ||
-	    kmem_lock_init(&km.trace_lock, true))
+	    kmem_lock_init(&km.trace_lock, true) || !kmem_km_q_init(km.q_budget))
 		return false;
 	KMEM_ANNOT_BENIGN_RACE(&km.frames, sizeof(km.frames)); /* see malloc_internal.h */
 	limit = kmem_km_as_limit(true);
@@ -619,6 +634,7 @@ static void km_prepare(void)
 	if (!km_fork_locked)
 		return;
 	kmem_atfork_stdio_lock();
+	kmem_km_q_fork_prepare(); /* nests under nothing, nothing under it */
 	kmem_slab_fork_prepare(km.s);
 	kmem_lock_acquire(&km.grow_lock); /* grow runs before the frame service's locks */
 	kmem_pa_fork_prepare(km.pa);
@@ -639,6 +655,7 @@ static void km_parent(void)
 	kmem_pa_fork_parent(km.pa);
 	kmem_lock_release(&km.grow_lock);
 	kmem_slab_fork_parent(km.s);
+	kmem_km_q_fork_release();
 	kmem_atfork_stdio_unlock();
 }
 
@@ -664,6 +681,7 @@ static void km_child(void)
 	kmem_pa_fork_child(km.pa);
 	kmem_lock_release(&km.grow_lock);
 	kmem_slab_fork_child(km.s);
+	kmem_km_q_fork_release();
 	kmem_km_trace_fork_child();
 	kmem_atfork_stdio_reset();
 }

@@ -11,6 +11,7 @@
 #include "malloc_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- the huge path: one mapping per block ------------------------------------------------- */
@@ -21,11 +22,12 @@ static size_t huge_slot(uintptr_t a, size_t cap)
 }
 
 /* huge lock held */
-static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
+static bool huge_insert_locked(uintptr_t a, size_t len, size_t size, uintptr_t base)
 {
 	if ((km.huge_used + 1) * 4 >= km.huge_cap * 3) {
 		size_t ncap = km.huge_cap ? km.huge_cap * 2 : 256;
 		struct km_huge *nt = kmem_pages_map(ncap * sizeof(*nt));
+		size_t used = 0;
 
 		if (!nt)
 			return false;
@@ -38,13 +40,14 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
 				while (nt[j].addr)
 					j = (j + 1) & (ncap - 1);
 				nt[j] = *e;
+				used++;
 			}
 		}
 		if (km.huge)
 			kmem_pages_unmap(km.huge, km.huge_cap * sizeof(*km.huge));
 		km.huge = nt;
 		km.huge_cap = ncap;
-		km.huge_used = km.huge_n;
+		km.huge_used = used; /* live and retired (quarantined) entries */
 	}
 	{
 		size_t j = huge_slot(a, km.huge_cap);
@@ -56,6 +59,8 @@ static bool huge_insert_locked(uintptr_t a, size_t len, size_t size)
 		km.huge[j].addr = a;
 		km.huge[j].len = len;
 		km.huge[j].size = size;
+		km.huge[j].base = base;
+		km.huge[j].retired = false;
 		km.huge_n++;
 		km.huge_bytes += len;
 		if (km.huge_n > km.huge_max_n)
@@ -95,7 +100,7 @@ void *kmem_km_huge_alloc(size_t size, size_t align)
 		return NULL;
 	a = (uintptr_t)p;
 	kmem_lock_acquire(&km.huge_lock);
-	if (!huge_insert_locked(a, len, len)) {
+	if (!huge_insert_locked(a, len, len, a)) {
 		kmem_lock_release(&km.huge_lock);
 		kmem_pages_unmap(p, len);
 		return NULL;
@@ -104,10 +109,127 @@ void *kmem_km_huge_alloc(size_t size, size_t align)
 	return (void *)a;
 }
 
+/* ---- guarded blocks (hardened mode) ------------------------------------------------------- */
+
+/* The canary byte: not 0 (fresh memory), nor slab's red zone or poison. */
+#define KM_CANARY 0xc5
+
+/* [lo, hi): the committed pages of guarded block e (a, size). */
+static void guard_pages(uintptr_t a, size_t size, uintptr_t *lo, uintptr_t *hi)
+{
+	*lo = a & ~(uintptr_t)(KM_FRAME - 1);
+	*hi = (a + size + KM_FRAME - 1) & ~(uintptr_t)(KM_FRAME - 1);
+}
+
+void *kmem_km_guard_alloc(size_t size, size_t align)
+{
+	size_t body, pages, total;
+	uintptr_t base, a, lo, hi;
+	void *r;
+
+	if (!size)
+		size = 1;
+	if (align < KM_ALIGN)
+		align = KM_ALIGN;
+	if (size > PTRDIFF_MAX - 4 * KM_FRAME || align > PTRDIFF_MAX / 4)
+		return NULL;
+	body = (size + KM_ALIGN - 1) & ~(size_t)(KM_ALIGN - 1);
+	pages = (body + KM_FRAME - 1) & ~(KM_FRAME - 1);
+	/* guard | pages | guard, plus room to align the start */
+	total = pages + 2 * KM_FRAME + (align > KM_ALIGN ? align : 0);
+	r = kmem_pages_reserve(total);
+	if (!r)
+		return NULL;
+	base = (uintptr_t)r;
+	if (align > KM_ALIGN) /* aligned start; canary bytes after the end */
+		a = (base + KM_FRAME + align - 1) & ~(uintptr_t)(align - 1);
+	else /* the end against the upper guard page */
+		a = base + KM_FRAME + pages - body;
+	guard_pages(a, size, &lo, &hi);
+	if (kmem_pages_commit((void *)lo, hi - lo) != 0) {
+		kmem_pages_unreserve(r, total);
+		return NULL;
+	}
+	memset((void *)lo, KM_CANARY, a - lo);
+	memset((void *)(a + size), KM_CANARY, hi - a - size);
+	kmem_lock_acquire(&km.huge_lock);
+	if (!huge_insert_locked(a, total, size, base)) {
+		kmem_lock_release(&km.huge_lock);
+		kmem_pages_unreserve(r, total);
+		return NULL;
+	}
+	kmem_lock_release(&km.huge_lock);
+	return (void *)a;
+}
+
+/* First byte of [p, p + n) that is not the canary, or NULL. */
+static const unsigned char *canary_broken(uintptr_t p, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != KM_CANARY)
+			return b + i;
+	return NULL;
+}
+
+bool kmem_km_guard_verify(const void *p, const void *caller)
+{
+	uintptr_t a = (uintptr_t)p, lo, hi;
+	const unsigned char *bad;
+	struct km_huge *e;
+	size_t size;
+	char what[160];
+
+	kmem_lock_acquire(&km.huge_lock);
+	e = huge_find_locked(a);
+	if (!e || e->base == a) {
+		kmem_lock_release(&km.huge_lock);
+		return false;
+	}
+	size = e->size;
+	kmem_lock_release(&km.huge_lock);
+	guard_pages(a, size, &lo, &hi);
+	if ((bad = canary_broken(lo, a - lo)) != NULL)
+		snprintf(what, sizeof(what), "block of %zu bytes: written before its start at offset -%zu "
+			 "(byte 0x%02x)", size, (size_t)(a - (uintptr_t)bad), *bad);
+	else if ((bad = canary_broken(a + size, hi - a - size)) != NULL)
+		snprintf(what, sizeof(what), "block of %zu bytes: written past its end at offset %zu "
+			 "(byte 0x%02x)", size, (size_t)((uintptr_t)bad - a), *bad);
+	if (bad) {
+		memset((void *)lo, KM_CANARY, a - lo);
+		memset((void *)(a + size), KM_CANARY, hi - a - size);
+		kmem_km_misuse(KMEM_REDZONE, p, what, caller);
+	}
+	return true;
+}
+
+void kmem_km_guard_retire(void *p)
+{
+	uintptr_t a = (uintptr_t)p, lo, hi;
+	struct km_huge *e;
+	size_t size;
+
+	kmem_lock_acquire(&km.huge_lock);
+	e = huge_find_locked(a);
+	size = e && !e->retired ? e->size : 0;
+	if (size) {
+		e->retired = true;
+		km.huge_n--;
+		km.huge_bytes -= e->len;
+	}
+	kmem_lock_release(&km.huge_lock);
+	if (!size)
+		return;
+	guard_pages(a, size, &lo, &hi);
+	(void)kmem_pages_decommit((void *)lo, hi - lo); /* failing: the block stays readable */
+}
+
 /* Free a huge block; false if p is not one. */
 bool kmem_km_huge_free(void *p)
 {
 	struct km_huge *e;
+	uintptr_t base;
 	size_t len;
 
 	kmem_lock_acquire(&km.huge_lock);
@@ -117,11 +239,17 @@ bool kmem_km_huge_free(void *p)
 		return false;
 	}
 	len = e->len;
+	base = e->base;
 	e->addr = 1;
-	km.huge_n--;
-	km.huge_bytes -= len;
+	if (!e->retired) {
+		km.huge_n--;
+		km.huge_bytes -= len;
+	}
 	kmem_lock_release(&km.huge_lock);
-	kmem_pages_unmap(p, len);
+	if (base != (uintptr_t)p)
+		kmem_pages_unreserve((void *)base, len); /* a guarded block */
+	else
+		kmem_pages_unmap(p, len);
 	return true;
 }
 
@@ -134,6 +262,24 @@ size_t kmem_km_huge_size(const void *p)
 	e = huge_find_locked((uintptr_t)p);
 	if (e)
 		n = e->size;
+	kmem_lock_release(&km.huge_lock);
+	return n;
+}
+
+size_t kmem_km_huge_enclosing(const void *p, uintptr_t *start)
+{
+	uintptr_t a = (uintptr_t)p;
+	size_t n = 0;
+
+	kmem_lock_acquire(&km.huge_lock);
+	for (size_t j = 0; j < km.huge_cap && !n; j++) {
+		const struct km_huge *e = &km.huge[j];
+
+		if (e->addr > 1 && a - e->base < e->len) { /* its mapping, guard pages included */
+			*start = e->addr;
+			n = e->size;
+		}
+	}
 	kmem_lock_release(&km.huge_lock);
 	return n;
 }
@@ -181,7 +327,7 @@ void *kmem_km_huge_realloc(void *p, size_t size)
 		e->addr = 1;
 		km.huge_n--;
 		km.huge_bytes -= e->len;
-		if (!huge_insert_locked((uintptr_t)q, len, len)) {
+		if (!huge_insert_locked((uintptr_t)q, len, len, (uintptr_t)q)) {
 			/* no room to remember it: give it back as a copy cannot be made */
 			kmem_lock_release(&km.huge_lock);
 			kmem_pages_unmap(q, len);

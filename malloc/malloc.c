@@ -22,7 +22,7 @@
 /* caller: the program's return address, recorded by the slab layer's debug
  * tracking and named in reports (every exported entry point passes its
  * own, KMEM_RETURN_ADDRESS(), down). */
-static void *km_alloc(size_t size, bool zero, const void *caller)
+static void *km_alloc_once(size_t size, bool zero, const void *caller)
 {
 	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) { /* the slab instance's size classes */
 		void *p = kmem_alloc_track_caller(km.s, size ? size : 1, caller);
@@ -31,6 +31,8 @@ static void *km_alloc(size_t size, bool zero, const void *caller)
 			memset(p, 0, size);
 		return p;
 	}
+	if (KMEM_UNLIKELY(km.harden)) /* between guard pages (fresh: zero) */
+		return size > PTRDIFF_MAX ? NULL : kmem_km_guard_alloc(size, 0);
 	if (size <= KM_BLOCK_MAX)
 		return kmem_km_page_alloc(ceil_log2(pages_of(size)), zero);
 	if (size > PTRDIFF_MAX)
@@ -39,7 +41,7 @@ static void *km_alloc(size_t size, bool zero, const void *caller)
 }
 
 /* align: a power of two > 16 */
-static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
+static void *km_alloc_aligned_once(size_t size, size_t align, const void *caller)
 {
 	size_t want;
 
@@ -48,9 +50,44 @@ static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
 	want = size > align ? size : align;
 	if (want <= KM_SMALL_MAX) /* power-of-two classes are aligned to their size */
 		return kmem_alloc_aligned_track_caller(km.s, size ? size : 1, align, caller);
+	if (KMEM_UNLIKELY(km.harden))
+		return kmem_km_guard_alloc(size, align);
 	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
 		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
 	return kmem_km_huge_alloc(size ? size : 1, align);
+}
+
+/* The hardened mode's allocation: the quarantine swept first (a use after
+ * free found before the program goes on), and drained when memory or
+ * address space runs out (what it holds is the program's freed memory: an
+ * allocation fails only when the heap without the quarantine is full). */
+static KMEM_NOINLINE void *km_alloc_hardened(size_t size, size_t align, bool zero,
+					     const void *caller)
+{
+	void *p;
+
+	kmem_km_q_sweep();
+	for (;;) {
+		p = align ? km_alloc_aligned_once(size, align, caller)
+			  : km_alloc_once(size, zero, caller);
+		if (p || size > PTRDIFF_MAX || !kmem_km_q_drain()) /* no use draining for that */
+			return p;
+	}
+}
+
+static void *km_alloc(size_t size, bool zero, const void *caller)
+{
+	if (KMEM_UNLIKELY(km.harden))
+		return km_alloc_hardened(size, 0, zero, caller);
+	return km_alloc_once(size, zero, caller);
+}
+
+/* align: a power of two > 16 */
+static void *km_alloc_aligned(size_t size, size_t align, const void *caller)
+{
+	if (KMEM_UNLIKELY(km.harden))
+		return km_alloc_hardened(size, align, false, caller);
+	return km_alloc_aligned_once(size, align, caller);
 }
 
 /* In the arena an owner word is NULL (no live block starts in that frame),
@@ -98,10 +135,37 @@ static KMEM_NOINLINE void km_not_live(const void *p, const void *w, const char *
 	kmem_km_misuse(KMEM_DOUBLE_FREE, p, what, caller);
 }
 
+/* Why p, outside the arena and the bootstrap arena, is not a huge block:
+ * inside one (an interior pointer), or no block of this heap at all. */
+static KMEM_NOINLINE void km_not_huge(const void *p, const char *call, const void *caller)
+{
+	uintptr_t start;
+	size_t n = kmem_km_huge_enclosing(p, &start);
+	char what[160];
+
+	if (n) {
+		snprintf(what, sizeof(what), "%s of a pointer %td bytes %s the block at %p of %zu bytes", call,
+			 (uintptr_t)p >= start ? (ptrdiff_t)((uintptr_t)p - start) : (ptrdiff_t)(start - (uintptr_t)p),
+			 (uintptr_t)p >= start ? "inside" : "before", (void *)start, n);
+		kmem_km_misuse(KMEM_INTERIOR_POINTER, p, what, caller);
+		return;
+	}
+	snprintf(what, sizeof(what), "%s of a pointer this heap never returned", call);
+	kmem_km_misuse(KMEM_FOREIGN_POINTER, p, what, caller);
+}
+
 /* The usable size of a live block, or 0 with a report (naming `call`) if
  * p is not one; caller is the program's return address for the report. */
 static size_t km_usable(const void *p, const char *call, const void *caller)
 {
+	if (KMEM_UNLIKELY(km.harden) && kmem_km_q_holds(p)) {
+		char what[128];
+
+		snprintf(what, sizeof(what), "%s of a block freed already (in the quarantine: freed, not yet "
+			 "reused)", call);
+		kmem_km_misuse(KMEM_DOUBLE_FREE, p, what, caller);
+		return 0;
+	}
 	if (in_arena(p)) {
 		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
 
@@ -131,12 +195,12 @@ static size_t km_usable(const void *p, const char *call, const void *caller)
 		size_t n = kmem_km_huge_size(p);
 
 		if (!n)
-			kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "not a block of this heap", caller);
+			km_not_huge(p, call, caller);
 		return n;
 	}
 }
 
-static void km_free(void *p, const void *caller)
+void kmem_km_free_now(void *p, const void *caller)
 {
 	if (KMEM_LIKELY(in_arena(p))) {
 		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
@@ -170,7 +234,44 @@ static void km_free(void *p, const void *caller)
 	if (!p || in_boot(p))
 		return;
 	if (!kmem_km_huge_free(p))
-		kmem_km_misuse(KMEM_FOREIGN_POINTER, p, "free of a pointer this heap never returned", caller);
+		km_not_huge(p, "free", caller);
+}
+
+/* Hardened mode: a live block goes to the quarantine (quarantine.c) after
+ * its checks (a guarded block's canaries); anything else is reported as
+ * kmem_km_free_now would. */
+static KMEM_NOINLINE void km_free_hardened(void *p, const void *caller)
+{
+	size_t n;
+
+	if (!p || in_boot(p))
+		return;
+	n = km_usable(p, "free", caller); /* 0: reported (freed already, not a block, ...) */
+	if (!n)
+		return;
+	if (in_arena(p)) {
+		const void *w = kmem_atomic_load_relaxed(&km.owner[frame_index(p)]);
+
+		if (!kmem_owner_is_tag(w)) {
+			/* a slab object: its red zones now, not when it leaves */
+			if (kmem_check_object_track_caller(km.s, p, caller) == KMEM_OK ||
+			    !km.abort_on_error)
+				kmem_km_q_free(p, n, false, caller);
+			return;
+		}
+	} else if (kmem_km_guard_verify(p, caller)) {
+		kmem_km_q_free(p, n, true, caller);
+		return;
+	}
+	kmem_km_free_now(p, caller); /* page and huge blocks from before: as ever */
+}
+
+static void km_free(void *p, const void *caller)
+{
+	if (KMEM_UNLIKELY(km.harden))
+		km_free_hardened(p, caller);
+	else
+		kmem_km_free_now(p, caller);
 }
 
 KM_EXPORT int malloc_trim(size_t pad)
@@ -325,6 +426,18 @@ static void *km_realloc(void *p, size_t size, const void *caller)
 	if (!have) {
 		errno = EINVAL; /* reported: p is not a live block */
 		return NULL;
+	}
+	if (KMEM_UNLIKELY(km.harden)) {
+		/* always a new block (guarded blocks are never resized in place),
+		 * the old one to the quarantine */
+		q = km_alloc(size, false, caller);
+		if (!q) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		memcpy(q, p, have < size ? have : size);
+		km_free(p, caller);
+		return q;
 	}
 	if (size <= have) {
 		if (have <= KM_SMALL_MAX) {

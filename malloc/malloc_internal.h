@@ -119,6 +119,9 @@
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
 #define KM_REPORT_FD_MIN 512			/* reports' descriptor: stderr's duplicate, this high */
+#define KM_Q_CAP 8192u				/* the quarantine's ring: blocks at most */
+#define KM_Q_DEFAULT ((size_t)16 << 20)		/* its byte budget (KMEM_QUARANTINE) */
+#define KM_Q_GUARDED_MAX ((size_t)1 << 30)	/* guarded blocks held: their address space at most */
 
 /* Page blocks (pages.c): the owner word of a page block's first frame is
  * a tag holding its frame count (kmem_buddy_set_tag). */
@@ -126,8 +129,19 @@
 
 struct km_huge {
 	uintptr_t addr;	/* 0: empty; 1: deleted */
-	size_t len;	/* mapping length */
+	size_t len;	/* mapping length (a guarded block: its whole reservation) */
 	size_t size;	/* usable bytes from addr */
+	uintptr_t base;	/* the mapping's start: addr, or a guarded block's reservation */
+	bool retired;	/* a guarded block in the quarantine: not counted as live */
+};
+
+/* A block in the quarantine (quarantine.c). */
+struct km_qent {
+	void *p;
+	size_t size;		/* usable bytes (poisoned, for a slab object) */
+	size_t charge;		/* against the budget: size, or a guarded block's page */
+	const void *by;		/* the program's call that freed it */
+	bool guarded;		/* a guarded block (huge.c), else a slab object */
 };
 
 struct km_tbuf {
@@ -162,8 +176,19 @@ struct km_heap {
 	size_t huge_cap, huge_n, huge_used;
 	size_t huge_bytes;	/* mapped by live huge blocks (huge lock) */
 	size_t huge_max_n, huge_max_bytes;	/* their peaks (huge lock) */
+	/* the hardened mode's quarantine (quarantine.c; q_budget 0: none) */
+	struct kmem_lock q_lock;
+	struct km_qent *q_ring;	/* q_cap entries, q_n from q_head (quarantine lock) */
+	size_t q_cap, q_head, q_n, q_bytes, q_budget;
+	size_t q_guarded;	/* bytes of guarded blocks held (address space only) */
+	size_t q_guarded_n;	/* how many */
+	size_t q_sweep;		/* kmem_km_q_sweep's cursor: an offset from q_head (quarantine lock) */
+	uint64_t q_total;	/* blocks that entered (quarantine lock) */
+	void **q_set;		/* the pointers in the ring, open addressing (quarantine lock) */
+	size_t q_set_cap;
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit, verbose;
+	bool harden;	/* hardened mode (decision 23): KMEM_HARDEN, or the build's default */
 	int report_fd;	/* reports, warnings: stderr duplicated at start-up (-1: none) */
 	unsigned debug;
 	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
@@ -223,14 +248,63 @@ KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align);
 KMEM_HIDDEN bool kmem_km_huge_free(void *p);
 /* The usable size of huge block p; 0 if p is not one. */
 KMEM_HIDDEN size_t kmem_km_huge_size(const void *p);
+/* The live huge block whose mapping holds p (guard pages included): its
+ * usable size, its start in *start; 0 if none. O(table size): error
+ * paths only. */
+KMEM_HIDDEN size_t kmem_km_huge_enclosing(const void *p, uintptr_t *start);
 /* Resize a huge block (kmem_pages_remap, or map, copy and unmap where the
  * port cannot remap); NULL if that fails (p still valid). */
 KMEM_HIDDEN void *kmem_km_huge_realloc(void *p, size_t size);
+/* Hardened mode (decision 23): a block of size bytes (any size past the
+ * slab classes) in its own reservation, between PROT_NONE guard pages:
+ * aligned to align (a power of two; up to 16: the block ends at the upper
+ * guard page, its last bytes up to a multiple of 16 canary bytes), the
+ * rest of its committed pages canary bytes. Zero-filled. NULL if there is
+ * no memory or address space. Its usable size is size. */
+KMEM_HIDDEN void *kmem_km_guard_alloc(size_t size, size_t align);
+/* Whether p is a guarded block; if it is, its canary bytes are checked
+ * (an overwritten one is reported, KMEM_REDZONE, naming caller) and
+ * repaired. */
+KMEM_HIDDEN bool kmem_km_guard_verify(const void *p, const void *caller);
+/* Quarantine a guarded block: its pages go back to the OS and become
+ * inaccessible (a use after free faults), the block stays registered
+ * until kmem_km_huge_free, no longer counted in kmem_km_huge_stats. */
+KMEM_HIDDEN void kmem_km_guard_retire(void *p);
 /* Live huge blocks, the bytes they map, and the peaks of both. O(1). */
 struct km_huge_stats {
 	size_t n, bytes, max_n, max_bytes;
 };
 KMEM_HIDDEN void kmem_km_huge_stats(struct km_huge_stats *st);
+
+/* ---- defined in quarantine.c --------------------------------------------------- */
+/* Set the quarantine up with a byte budget (0: none); false if its ring
+ * and set cannot be mapped. Set-up only. */
+KMEM_HIDDEN bool kmem_km_q_init(size_t budget);
+/* Whether p is in the quarantine (freed, not yet given back). Any thread. */
+KMEM_HIDDEN bool kmem_km_q_holds(const void *p);
+/* Quarantine live block p (validated by the caller) of size usable bytes;
+ * guarded: a guarded block. Blocks over the budget leave (checked and freed
+ * with kmem_km_free_now). A p already there (a concurrent double free) is
+ * reported. Without a quarantine (budget 0) p is freed at once. */
+KMEM_HIDDEN void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller);
+/* Hardened allocations: the poison of the two blocks quarantined last and
+ * of one more in turn checked; a write after free reported. O(their size). */
+KMEM_HIDDEN void kmem_km_q_sweep(void);
+/* Out of memory in the hardened mode: every quarantined block leaves
+ * (checked and freed, as at eviction), so what the quarantine held can be
+ * reused; false if it held nothing. O(blocks held). Any thread. */
+KMEM_HIDDEN bool kmem_km_q_drain(void);
+/* Blocks held now, the bytes of the slab objects among them (memory the
+ * layers count as in use), and blocks that ever entered. */
+KMEM_HIDDEN void kmem_km_q_stats(size_t *n, size_t *slab_bytes, uint64_t *total);
+/* fork: take / release the quarantine lock (heap.c's handlers). */
+KMEM_HIDDEN void kmem_km_q_fork_prepare(void);
+KMEM_HIDDEN void kmem_km_q_fork_release(void);
+
+/* ---- defined in malloc.c ------------------------------------------------------- */
+/* Free live block p now (the layers' own checks run), caller: the program's
+ * call that freed it. */
+KMEM_HIDDEN void kmem_km_free_now(void *p, const void *caller);
 
 /* ---- defined in trace.c -------------------------------------------------------- */
 /* Open the trace file (km.trace_path, "%p": the pid) and write its header;

@@ -1,4 +1,4 @@
-/* quarantine.c - the hardened mode's quarantine (decision 19): a freed
+/* quarantine.c - the hardened mode's quarantine (decision 23): a freed
  * block is not given back at once but held, in a first-in first-out ring,
  * until the blocks freed after it pass a byte budget (KMEM_QUARANTINE) or
  * the ring is full. While it waits:
@@ -26,6 +26,7 @@
  * in the prepare handler (heap.c).
  */
 #include "malloc_internal.h"
+#include "kmem_mem.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -120,17 +121,15 @@ static bool q_over_locked(void)
  * inaccessible to Valgrind and ASan again after, unless open. */
 static size_t q_poison_broken(const struct km_qent *e, bool open, unsigned char *byte)
 {
-	const unsigned char *b = e->p;
+	const unsigned char *b = e->p, *bad;
 	size_t at = SIZE_MAX;
 
 	KMEM_ANNOT_DEFINED(e->p, e->size);
-	for (size_t i = 0; i < e->size; i++) {
-		if (b[i] != KM_Q_POISON) {
-			at = i;
-			*byte = b[i];
-			memset(e->p, KM_Q_POISON, e->size);
-			break;
-		}
+	bad = kmem_first_not(b, KM_Q_POISON, e->size);
+	if (bad) {
+		at = (size_t)(bad - b);
+		*byte = *bad;
+		memset(e->p, KM_Q_POISON, e->size);
 	}
 	if (!open)
 		KMEM_ANNOT_NOACCESS(e->p, e->size);
@@ -202,6 +201,10 @@ void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller)
 	unsigned n_out = 0;
 	bool twice;
 
+	if (!km.q_budget) { /* KMEM_QUARANTINE=0: checked by the caller, freed at once */
+		kmem_km_free_now(p, caller);
+		return;
+	}
 	/* prepared before it is in the set: no other thread can see it yet */
 	if (guarded) {
 		kmem_km_guard_retire(p);
@@ -261,6 +264,37 @@ void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller)
 	}
 	for (unsigned i = 0; i < n_out; i++)
 		q_release(&out[i]);
+}
+
+bool kmem_km_q_drain(void)
+{
+	struct km_qent out[KM_Q_OUT];
+	bool any = false;
+
+	if (!km.q_budget)
+		return false;
+	for (;;) {
+		unsigned n_out = 0;
+
+		kmem_lock_acquire(&km.q_lock);
+		for (; n_out < KM_Q_OUT && km.q_n; n_out++) {
+			out[n_out] = km.q_ring[km.q_head];
+			km.q_head = (km.q_head + 1) % km.q_cap;
+			km.q_n--;
+			km.q_bytes -= out[n_out].charge;
+			if (out[n_out].guarded) {
+				km.q_guarded -= out[n_out].size;
+				km.q_guarded_n--;
+			}
+			q_set_del_locked(out[n_out].p);
+		}
+		kmem_lock_release(&km.q_lock);
+		if (!n_out)
+			return any;
+		for (unsigned i = 0; i < n_out; i++)
+			q_release(&out[i]);
+		any = true;
+	}
 }
 
 void kmem_km_q_stats(size_t *n, size_t *slab_bytes, uint64_t *total)

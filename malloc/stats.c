@@ -232,6 +232,18 @@ static void km_info_get(struct km_info *in)
 		}
 	}
 	in->used += blocks << KM_FRAME_SHIFT;
+	{
+		/* the hardened mode's quarantine: freed by the program, in use
+		 * for the layers until they leave it */
+		size_t qn, qbytes;
+		uint64_t qtotal;
+
+		kmem_km_q_stats(&qn, &qbytes, &qtotal);
+		if (qbytes > in->used)
+			qbytes = in->used;
+		in->used -= qbytes;
+		in->free += qbytes;
+	}
 }
 
 #ifdef __GLIBC__

@@ -251,21 +251,22 @@ def read_expect(path):
     return exp
 
 
-def write_expect(path, variant, progs, results):
+def write_expect(path, variant, spec, progs, results):
     """FILE's format; a program the old FILE lists as varies stays varies
     (chance outcomes seldom show in one run)."""
     old = read_expect(path) if os.path.isfile(path) else {}
     with open(path, 'w') as f:
         f.write('# What kmem does today with each program of the heap-misuse corpus\n'
                 '# (bench/security/README.md), variant %s: PROGRAM CLASS.\n'
-                '# The Meson test security-kmem fails when a program listed caught or\n'
+                '# The Meson test security-%s fails when a program listed caught or\n'
                 '# reported is no longer either, or one times out that is not listed\n'
                 '# timeout; varies: not checked (the outcome is chance, e.g. a write past a\n'
                 '# mapping reaches an unmapped page or another mapping, as address-space\n'
                 '# layout randomisation places it). Regenerate when detection improves\n'
                 '# (programs listed varies stay varies; edit by hand to drop one):\n'
-                '#   scripts/security.py -r 20 --write-expect bench/security/expected-kmem.txt kmem\n'
-                % variant)
+                '#   scripts/security.py -r 20 --write-expect bench/security/%s \\\n'
+                '#       %s\n'
+                % (variant, variant, os.path.basename(path), shlex.quote(spec)))
         for name, _, _ in progs:
             cls = 'varies' if old.get(name) == 'varies' else results[(name, variant)][0]
             f.write('%-34s %s\n' % (name, cls))
@@ -439,7 +440,8 @@ def main():
                        'runs': rows}, f, indent=1)
             f.write('\n')
     if a.write_expect:
-        write_expect(a.write_expect, variants[0], progs, results)
+        write_expect(a.write_expect, variants[0], a.variants[0] if a.variants else variants[0],
+                     progs, results)
 
     if a.expect:
         failures, better = check_expect(read_expect(a.expect), variants, progs, all_names,

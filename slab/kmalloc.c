@@ -407,6 +407,26 @@ size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const v
 	return (c->flags & KMEM_CACHE_REDZONE) ? kmem_debug_req(c, p) : c->size;
 }
 
+enum kmem_status kmem_check_object_track_caller(struct kmem_slab *s, void *p, const void *caller)
+{
+	struct kmem_cache *c;
+	const char *why = "";
+	void *own;
+	enum kmem_status st;
+
+	st = kmalloc_cache_of(s, p, &c, &own, &why);
+	if (st == KMEM_OK)
+		st = kmem_cache_obj_state(c, own, p);
+	if (st == KMEM_OK && c->slot && !c->direct && kmem_kmalloc_marked(s, p))
+		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
+	if (st != KMEM_OK) {
+		kmem_slab_report(s, c, st, p, caller, "kmem_check_object: %s",
+				 c ? "not the start of a live object" : why);
+		return st;
+	}
+	return kmem_cache_verify_live(c, own, p, caller);
+}
+
 void *kmem_realloc(struct kmem_slab *s, void *p, size_t size)
 {
 	size_t have;

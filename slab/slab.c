@@ -693,6 +693,25 @@ enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const voi
 	return st;
 }
 
+enum kmem_status kmem_cache_verify_live(struct kmem_cache *c, void *own, void *p, const void *caller)
+{
+	struct slab *sl = own;
+	struct debug_fault df = { .st = KMEM_OK };
+	unsigned idx;
+
+	if (c->direct || !(c->flags & KMEM_CACHE_REDZONE))
+		return KMEM_OK;
+	idx = (unsigned)(((const char *)p - sl->objs) / c->stride); /* p validated by the caller */
+	kmem_lock_acquire(&c->lock);
+	kmem_debug_verify_locked(c, p, &df);
+	kmem_debug_neighbours_locked(c, sl->objs, slab_used_bits(sl), idx, &df);
+	kmem_lock_release(&c->lock);
+	if (df.st == KMEM_OK)
+		return KMEM_OK;
+	kmem_debug_report(c, &df, caller);
+	return df.st;
+}
+
 void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
 	if (KMEM_UNLIKELY(obj == NULL))

@@ -20,6 +20,7 @@
  * kmem_debug_report(), which runs with no lock held.
  */
 #include "kmem_fmt.h"
+#include "kmem_mem.h"
 #include "slab_internal.h"
 
 #include <string.h>
@@ -121,12 +122,7 @@ void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl)
 /* First byte of [p, p + n) that is not v, or NULL. */
 static const unsigned char *first_not(const void *p, int v, size_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != (unsigned char)v)
-			return b + i;
-	return NULL;
+	return kmem_first_not(p, v, n);
 }
 
 void kmem_debug_who(const struct kmem_cache *c, const void *p, struct debug_who *w)
@@ -295,6 +291,17 @@ void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64
 				      (void *)(objs + (size_t)idx * c->stride));
 		}
 	}
+}
+
+void kmem_debug_verify_locked(struct kmem_cache *c, char *p, struct debug_fault *df)
+{
+	size_t req = kmem_debug_req(c, p);
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
+	zones_open(c, p, req);
+	if (track_checked(c, p, df))
+		(void)zones_ok(c, p, req, df, true);
+	zones_close(c, p, req);
 }
 
 size_t kmem_debug_req(const struct kmem_cache *c, const void *p)

@@ -418,6 +418,13 @@ KMEM_HIDDEN void kmem_debug_free_locked(struct kmem_cache *c, void *p, const voi
  * handed out or comes back. O(2 zones + 2 tracks). */
 KMEM_HIDDEN void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64_t *used,
 					      unsigned idx, struct debug_fault *df);
+/* Live object p (c->lock held): its records (T1) and red zones checked,
+ * the zones repaired, the first fault in *df. */
+KMEM_HIDDEN void kmem_debug_verify_locked(struct kmem_cache *c, char *p, struct debug_fault *df);
+/* Live object p of a debug cache, checked now (kmem_check_object_track_caller):
+ * its zones and its neighbours'; the fault reported. */
+KMEM_HIDDEN enum kmem_status kmem_cache_verify_live(struct kmem_cache *c, void *own, void *p,
+						    const void *caller);
 /* Checker: records (T1) and red zones of any object, poison of a free one
  * (c->lock held). */
 KMEM_HIDDEN bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated,

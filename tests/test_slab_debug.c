@@ -255,6 +255,49 @@ static void test_global_default_kmalloc(void **state)
 	sfx_fini(&f);
 }
 
+/* kmem_check_object_track_caller: a live object's red zones checked now,
+ * without freeing it; damage reported once (repaired), naming the caller;
+ * a freed object or a foreign pointer is reported as kmem_usable_size
+ * reports it; without red zones nothing to check. */
+static void test_check_object(void **state)
+{
+	struct sfx f;
+	unsigned char *p, *q;
+	int here;
+
+	(void)state;
+	sfx_init_full(&f, 4096, 10, (size_t)8 << 20, KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER);
+	p = kmem_alloc(f.s, 40);
+	assert_non_null(p);
+	assert_int_equal(kmem_check_object_track_caller(f.s, p, &here), KMEM_OK);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	test_poke(&p[40], 'z'); /* past the size asked for */
+	assert_int_equal(kmem_check_object_track_caller(f.s, p, &here), KMEM_REDZONE);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
+	assert_ptr_equal(f.rec.last.ptr, p);
+	assert_ptr_equal(f.rec.last.caller, &here);
+	assert_non_null(strstr(f.rec.detail, "written past the size asked for at offset 40"));
+	/* repaired: a second check and the free find nothing more */
+	assert_int_equal(kmem_check_object_track_caller(f.s, p, &here), KMEM_OK);
+	q = kmem_alloc(f.s, 40);
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_REDZONE), 1);
+	/* not live: reported with its own status, nothing changes */
+	assert_int_equal(kmem_check_object_track_caller(f.s, p, &here), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	assert_int_not_equal(kmem_check_object_track_caller(f.s, q + 8, &here), KMEM_OK);
+	kmem_free(f.s, q);
+	assert_int_equal(kmem_slab_check(f.s), 0);
+	sfx_fini(&f);
+
+	sfx_init(&f); /* no red zones: nothing to check */
+	p = kmem_alloc(f.s, 40);
+	assert_int_equal(kmem_check_object_track_caller(f.s, p, &here), KMEM_OK);
+	kmem_free(f.s, p);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
 /* kmem_*_track_caller record the caller passed (a wrapper's caller); an
  * overflow of 64 bytes past a 24-byte block (class 32: 128-byte debug
  * slots) reaches the next slot's
@@ -351,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_double_free_and_wrong_cache_report_users),
 		cmocka_unit_test(test_leak_report_names_allocator),
 		cmocka_unit_test(test_global_default_kmalloc),
+		cmocka_unit_test(test_check_object),
 		cmocka_unit_test(test_track_caller_and_records_survive_overflow),
 		cmocka_unit_test(test_bad_debug_config),
 	};

@@ -443,6 +443,19 @@ KMEM_API void kmem_free_track_caller(struct kmem_slab *s, void *p, const void *c
  * a live kmalloc object). */
 KMEM_API size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const void *caller);
 
+/* Check live kmalloc object p now, as kmem_free would, without freeing it:
+ * in a cache with KMEM_CACHE_REDZONE its red zones (from the size asked
+ * for) and caller records, and those of the objects on either side. A
+ * damaged zone is reported (KMEM_REDZONE, naming caller) and repaired, so
+ * it is reported once. Returns KMEM_OK (intact, or a cache without red
+ * zones: nothing to check), KMEM_REDZONE (reported), or the status of a p
+ * that is not a live kmalloc object (reported, as kmem_usable_size).
+ * For a wrapper that holds freed blocks back before freeing them (the
+ * drop-in's quarantine): the damage is found when the program frees, not
+ * when the block is finally given back. O(object size); takes the cache
+ * lock. Thread-safe. */
+KMEM_API enum kmem_status kmem_check_object_track_caller(struct kmem_slab *s, void *p, const void *caller);
+
 KMEM_END_DECLS
 
 #endif /* KMEM_SLAB_H */

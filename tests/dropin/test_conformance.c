@@ -732,6 +732,8 @@ static void test_mallinfo(void **state)
 	struct mallinfo o;
 	size_t asked = 0;
 	void *huge;
+	/* the hardened mode (decision 23): blocks past 8 KiB are guarded mappings */
+	int hardened = getenv("KMEM_HARDEN") && !strcmp(getenv("KMEM_HARDEN"), "1");
 	(void)state;
 
 	m0 = mallinfo2();
@@ -757,8 +759,13 @@ static void test_mallinfo(void **state)
 		      "ordblks %zu smblks %zu fsmblks %zu keepcost %zu\n", asked + STAT_HUGE, m1.arena,
 		      m1.uordblks, m1.fordblks, m1.hblks, m1.hblkhd, m1.ordblks, m1.smblks, m1.fsmblks,
 		      m1.keepcost);
-	CHECK(m1.uordblks >= m0.uordblks + asked, "uordblks %zu -> %zu after %zu bytes were handed out",
-	      m0.uordblks, m1.uordblks, asked);
+	if (hardened) /* blocks past 8 KiB: mappings (hblkhd) */
+		CHECK(m1.uordblks + m1.hblkhd >= m0.uordblks + m0.hblkhd + asked,
+		      "uordblks + hblkhd %zu -> %zu after %zu bytes were handed out", m0.uordblks + m0.hblkhd,
+		      m1.uordblks + m1.hblkhd, asked);
+	else
+		CHECK(m1.uordblks >= m0.uordblks + asked, "uordblks %zu -> %zu after %zu bytes were handed out",
+		      m0.uordblks, m1.uordblks, asked);
 	CHECK(m1.arena >= m1.uordblks + m1.fordblks, "arena %zu < uordblks %zu + fordblks %zu", m1.arena,
 	      m1.uordblks, m1.fordblks);
 	CHECK(m1.hblks >= m0.hblks + 1 && m1.hblkhd >= m0.hblkhd + STAT_HUGE,
@@ -781,9 +788,14 @@ static void test_mallinfo(void **state)
 	m2 = mallinfo2();
 	CHECK(m2.hblkhd + STAT_HUGE <= m1.hblkhd, "hblkhd %zu -> %zu after the 64 MiB block was freed",
 	      m1.hblkhd, m2.hblkhd);
-	CHECK(m2.uordblks + STAT_PAGES * 100 * KiB <= m1.uordblks,
-	      "uordblks %zu -> %zu after %zu bytes of page blocks were freed", m1.uordblks, m2.uordblks,
-	      STAT_PAGES * 100 * KiB);
+	if (hardened)
+		CHECK(m2.hblkhd + STAT_PAGES * 100 * KiB <= m1.hblkhd - STAT_HUGE,
+		      "hblkhd %zu -> %zu after %zu bytes of guarded blocks were freed", m1.hblkhd - STAT_HUGE,
+		      m2.hblkhd, STAT_PAGES * 100 * KiB);
+	else
+		CHECK(m2.uordblks + STAT_PAGES * 100 * KiB <= m1.uordblks,
+		      "uordblks %zu -> %zu after %zu bytes of page blocks were freed", m1.uordblks, m2.uordblks,
+		      STAT_PAGES * 100 * KiB);
 	for (int i = 0; i < STAT_SMALL; i++)
 		free(small[i]);
 	m3 = mallinfo2();

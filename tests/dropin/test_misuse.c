@@ -194,6 +194,36 @@ static void c_interior_huge(void)
 	free(p);
 }
 
+/* Hardened mode only (label NULL elsewhere: the case is skipped). */
+static void c_write_after_free(void)
+{
+	volatile char *p = malloc(hide(64));
+	char *q;
+
+	free((void *)p);
+	p[10] = 1; /* into the quarantined block: found at the next malloc */
+	q = malloc(hide(64));
+	if (q == p)
+		_exit(ALIASED);
+	free(q);
+}
+
+static void c_guarded_overflow(void)
+{
+	char *p = malloc(hide(100001));
+
+	p[100001] = 1; /* past the end, in the canary bytes before the guard page */
+	free(p);
+}
+
+static void c_guarded_underflow(void)
+{
+	char *p = hide_ptr(malloc(hide(100001)));
+
+	p[-1] = 1; /* before the start, in the canary bytes after the guard page */
+	free(p);
+}
+
 static void c_foreign_stack(void)
 {
 	int local = 0;
@@ -241,29 +271,34 @@ static const struct mcase {
 	const char *name;
 	void (*run)(void);
 	const char *label;	/* the report's label; NULL: no report */
+	const char *label_harden; /* in the hardened mode, where it differs (label NULL:
+				   a hardened-mode case, skipped in the others) */
 } cases[] = {
-	{ "double-free 16 B", c_double_16, "double-free" },
-	{ "double-free 40 B", c_double_40, "double-free" },
-	{ "double-free 4 KiB", c_double_4096, "double-free" },
-	{ "double-free 8 KiB", c_double_8192, "double-free" },
-	{ "double-free 16 KiB page block", c_double_page, "double-free" },
-	{ "double-free 1 MiB page block", c_double_page_1m, "double-free" },
-	{ "double-free 40 MiB huge block", c_double_huge, "foreign-pointer" },
-	{ "double-free interleaved p q p", c_double_interleaved, "double-free" },
-	{ "double-free delayed", c_double_delayed, "double-free" },
-	{ "double-free across threads", c_double_thread, "double-free" },
-	{ "realloc of a freed block", c_realloc_freed, "double-free" },
-	{ "malloc_usable_size of a freed block", c_usable_freed, "double-free" },
-	{ "free of p + 8 (64 B)", c_interior_small, "interior-pointer" },
-	{ "free of p - 16 (64 B)", c_invalid_close, "interior-pointer" },
-	{ "free of p + 8192 (1 MiB)", c_interior_page, "interior-pointer" },
-	{ "free of p + 16 (16 KiB)", c_interior_page_close, "interior-pointer" },
-	{ "free of p + 4096 (40 MiB)", c_interior_huge, "foreign-pointer" },
-	{ "free of a stack address", c_foreign_stack, "foreign-pointer" },
-	{ "free of a global", c_foreign_global, "foreign-pointer" },
-	{ "free of an mmap'd page", c_foreign_mmap, "foreign-pointer" },
-	{ "malloc(SIZE_MAX), calloc overflow", c_huge_size, NULL },
-	{ "aligned_alloc(24), posix_memalign(24)", c_bad_alignment, NULL },
+	{ "double-free 16 B", c_double_16, "double-free" , NULL },
+	{ "double-free 40 B", c_double_40, "double-free" , NULL },
+	{ "double-free 4 KiB", c_double_4096, "double-free" , NULL },
+	{ "double-free 8 KiB", c_double_8192, "double-free" , NULL },
+	{ "double-free 16 KiB page block", c_double_page, "double-free" , NULL },
+	{ "double-free 1 MiB page block", c_double_page_1m, "double-free" , NULL },
+	{ "double-free 40 MiB huge block", c_double_huge, "foreign-pointer", "double-free" },
+	{ "double-free interleaved p q p", c_double_interleaved, "double-free" , NULL },
+	{ "double-free delayed", c_double_delayed, "double-free" , NULL },
+	{ "double-free across threads", c_double_thread, "double-free" , NULL },
+	{ "realloc of a freed block", c_realloc_freed, "double-free" , NULL },
+	{ "malloc_usable_size of a freed block", c_usable_freed, "double-free" , NULL },
+	{ "free of p + 8 (64 B)", c_interior_small, "interior-pointer" , NULL },
+	{ "free of p - 16 (64 B)", c_invalid_close, "interior-pointer" , NULL },
+	{ "free of p + 8192 (1 MiB)", c_interior_page, "interior-pointer" , NULL },
+	{ "free of p + 16 (16 KiB)", c_interior_page_close, "interior-pointer" , NULL },
+	{ "free of p + 4096 (40 MiB)", c_interior_huge, "interior-pointer" , NULL },
+	{ "free of a stack address", c_foreign_stack, "foreign-pointer" , NULL },
+	{ "free of a global", c_foreign_global, "foreign-pointer" , NULL },
+	{ "free of an mmap'd page", c_foreign_mmap, "foreign-pointer" , NULL },
+	{ "write after free (64 B)", c_write_after_free, NULL, "use-after-free" },
+	{ "overflow of a 100001 B block", c_guarded_overflow, NULL, "redzone" },
+	{ "underflow of a 100001 B block", c_guarded_underflow, NULL, "redzone" },
+	{ "malloc(SIZE_MAX), calloc overflow", c_huge_size, NULL , NULL },
+	{ "aligned_alloc(24), posix_memalign(24)", c_bad_alignment, NULL , NULL },
 };
 
 /* The child: case i, then the checks. */
@@ -340,7 +375,8 @@ int main(int argc, char **argv)
 {
 	const char *preload = getenv("KMEM_DROPIN_PRELOAD"), *cur = getenv("LD_PRELOAD");
 	const char *mode = getenv("TEST_MISUSE_MODE");
-	bool abort_mode = mode && !strcmp(mode, "abort");
+	bool harden = mode && !strcmp(mode, "harden");
+	bool abort_mode = harden || (mode && !strcmp(mode, "abort")); /* hardened: abort by default */
 	static char buf[16384];
 	unsigned failed = 0;
 
@@ -362,8 +398,15 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct mcase *c = &cases[i];
-		int st = run_case(i, buf, sizeof(buf));
+		struct mcase c_mode = cases[i];
+		const struct mcase *c = &c_mode;
+		int st;
+
+		if (harden && c_mode.label_harden)
+			c_mode.label = c_mode.label_harden;
+		else if (!harden && c_mode.label_harden && !c_mode.label)
+			continue; /* a hardened mode case */
+		st = run_case(i, buf, sizeof(buf));
 		unsigned reports = count_lines_with(buf, "kmem-malloc");
 		bool labelled = c->label && count_lines_with(buf, c->label) == 1;
 		const char *why = NULL;
@@ -390,6 +433,6 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%u of %zu cases failed (%s mode)\n", failed, sizeof(cases) / sizeof(cases[0]),
-	       abort_mode ? "abort" : "default");
+	       harden ? "hardened" : abort_mode ? "abort" : "default");
 	return failed ? 1 : 0;
 }
