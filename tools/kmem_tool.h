@@ -10,7 +10,11 @@
  *                     counts on the command line, error lines)
  *   demo.c            the demo: buddy phase, slab phase, the final drain
  *   demo_pagealloc.c  the demo's frame-service (pagealloc) phase
- *   trace_file.c      the trace file reader: open, validate, sort
+ *   trace_file.c      the trace file reader: open (or load any format),
+ *                     validate, sort
+ *   trace_text.c      text traces: kmem's text format (read, written) and
+ *                     valgrind --trace-malloc=yes logs (read)
+ *   trace_convert.c   kmem trace-convert
  *   trace_dump.c      kmem trace-dump
  *   replay.c          kmem replay: options, the id map, the run, main
  *   replay_heap.c     kmem replay: the heap under test (buddy -> pagealloc
@@ -107,6 +111,10 @@ int kmem_demo_pagealloc_phase(const struct demo_opts *o, uint64_t *rng);
 
 #define KMEM_TRACE_OP_MAX KMEM_TRACE_MEMALIGN
 
+/* The trace formats kmem reads: its binary one (kmem/trace.h), its text
+ * one, and Valgrind's --trace-malloc=yes log (trace_text.c). */
+enum trace_format { TRACE_FMT_AUTO, TRACE_FMT_KMEM, TRACE_FMT_TEXT, TRACE_FMT_VALGRIND };
+
 /* A trace (kmem/trace.h) mapped privately and writable: the records can be
  * sorted in place, the file itself is never written. */
 struct trace_file {
@@ -143,6 +151,79 @@ const char *kmem_trace_file_op_name(unsigned op);
  * when no scratch memory could be mapped. */
 int kmem_trace_file_sort(struct trace_file *t);
 
+/* Load a trace in any format kmem reads (fmt TRACE_FMT_AUTO: detected,
+ * see kmem_trace_detect): kmem's binary format is mapped as by
+ * kmem_trace_file_open (a partial record left in t->tail); a text trace or
+ * a Valgrind log is parsed into records (seq = rank; a Valgrind log's lines
+ * of other processes are skipped with one warning). Returns 0, or -1 after
+ * one error line naming the file and, for text, the line and the problem.
+ * The caller still runs kmem_trace_file_check. */
+int kmem_trace_file_load(struct trace_file *t, const char *path, enum trace_format fmt);
+
+/* ---- trace_text.c -------------------------------------------------------------- */
+
+/* Records built in memory: an anonymous mapping with a header's room first
+ * (base), the records after it (rec, n of cap). All zero: empty. */
+struct trace_recs {
+	void *base;
+	size_t map_len;
+	struct kmem_trace_rec *rec;
+	size_t n, cap;
+};
+
+/* Where and why a parse failed: line is 1-based. */
+struct trace_parse_error {
+	size_t line;
+	char msg[200];
+};
+
+/* What a Valgrind log held besides the calls. */
+struct trace_vg_info {
+	uint64_t pid;			/* the process whose calls were read */
+	size_t calls;			/* calls turned into records */
+	size_t other_pid_lines;		/* lines of other processes: skipped */
+	size_t other_lines;		/* Valgrind's own lines: skipped */
+};
+
+/* The format of a file that starts with buf[0..len): kmem's magic or
+ * control characters in the first 16 bytes: TRACE_FMT_KMEM; a first
+ * non-blank line starting "--PID-- " or "==PID== ": TRACE_FMT_VALGRIND;
+ * otherwise TRACE_FMT_TEXT. O(first line). */
+enum trace_format kmem_trace_detect(const char *buf, size_t len);
+
+/* "kmem", "text", "valgrind" or "auto". */
+const char *kmem_trace_format_name(enum trace_format f);
+
+/* Parse kmem's text trace format (the grammar: trace_text.c's head, the
+ * README) from buf[0..len) into *out (seq = rank). Returns 0, or -1 with
+ * err->line and err->msg set (what was parsed so far stays in *out: free
+ * it either way with kmem_trace_recs_free). Never prints; O(len). */
+int kmem_trace_parse_text(const char *buf, size_t len, struct trace_recs *out,
+			  struct trace_parse_error *err);
+
+/* Parse a `valgrind --trace-malloc=yes` log (trace_text.c's head) into
+ * *out, the first process's calls in the order printed (tid 1). Returns 0,
+ * or -1 with err set: a malformed call or result, an unknown function, a
+ * call left without its result at the end, no trace line at all. Never
+ * prints; O(len). */
+int kmem_trace_parse_valgrind(const char *buf, size_t len, struct trace_recs *out,
+			      struct trace_parse_error *err, struct trace_vg_info *info);
+
+/* Unmap the records (and zero *r). */
+void kmem_trace_recs_free(struct trace_recs *r);
+
+/* Write n valid records as kmem's text format, a comment line first.
+ * Returns 0, or -1 on a write error or an invalid op. */
+int kmem_trace_write_text(FILE *f, const struct kmem_trace_rec *rec, size_t n);
+
+/* ---- trace_convert.c ----------------------------------------------------------- */
+
+/* "auto", "kmem", "text", "valgrind" to the format. Returns 0, or -1. */
+int kmem_trace_parse_format(const char *s, enum trace_format *out);
+
+/* kmem trace-convert [options] IN OUT; argv[0] is "trace-convert". */
+int kmem_trace_convert_main(int argc, char **argv);
+
 /* ---- trace_dump.c -------------------------------------------------------------- */
 
 /* kmem trace-dump [options] TRACE; argv[0] is "trace-dump". */
@@ -156,6 +237,7 @@ struct replay_opts {
 	unsigned max_order;	/* 0: the largest that fits the heap */
 	unsigned long sample;	/* pagealloc stats every N calls */
 	bool use_malloc, json, verify;
+	enum trace_format format;	/* of the trace: TRACE_FMT_AUTO detects */
 	const char *path;
 };
 

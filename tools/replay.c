@@ -2,9 +2,11 @@
  * written by the drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h).
  *
  * What it does:
- *   1. Read: open and validate the file (trace_file.c: a bad header, a
- *      truncated record or an invalid record exits 1 with the reason), sort
- *      the records by seq (the file holds per-thread batches).
+ *   1. Read: load and validate the trace (trace_file.c: kmem's binary
+ *      format, or kmem's text format and valgrind --trace-malloc=yes logs
+ *      through trace_text.c; a bad header, a truncated record, an invalid
+ *      record or a malformed line exits 1 with the reason), sort the
+ *      records by seq (the file holds per-thread batches).
  *   2. Replay every call in seq order in ONE thread, so the interleaving
  *      of the traced threads is serialised by seq, on a fresh kmem heap
  *      (replay_heap.c: buddy -> pagealloc -> slab; kmem_alloc/kmem_zalloc/
@@ -484,7 +486,8 @@ static void replay_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmem replay [options] TRACE\n"
-		"Replays a KMEM_TRACE file (written by libkmem-malloc.so) in seq order, in\n"
+		"Replays a trace (a KMEM_TRACE file written by libkmem-malloc.so, kmem's text\n"
+		"format or a valgrind --trace-malloc=yes log) in seq order, in\n"
 		"one thread (the traced threads' calls are serialised by seq), against a\n"
 		"fresh kmem heap (buddy -> pagealloc -> slab/kmalloc) or the process's\n"
 		"malloc; prints counts, time per call, peak memory, buddyinfo and the\n"
@@ -497,6 +500,9 @@ static void replay_usage(FILE *f)
 		"      --sample N      read pagealloc stats every N calls for the peak (default 64)\n"
 		"      --no-verify     no block tags (tags: 8 bytes at each end of a block,\n"
 		"                      checked at free and realloc)\n"
+		"      --format FMT    the trace's format: auto (default: detected), kmem\n"
+		"                      (KMEM_TRACE's binary), text (kmem trace-convert --help),\n"
+		"                      valgrind (a valgrind --trace-malloc=yes log)\n"
 		"  -j, --json          print the report as one JSON object\n"
 		"  -h, --help          this text\n");
 }
@@ -510,6 +516,7 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "malloc", no_argument, NULL, 'm' },
 		{ "sample", required_argument, NULL, 'S' },
 		{ "no-verify", no_argument, NULL, 'V' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -541,6 +548,10 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 			o->sample = (unsigned long)v;
 			break;
 		case 'V': o->verify = false; break;
+		case 'F':
+			if (kmem_trace_parse_format(optarg, &o->format))
+				return -1;
+			break;
 		case 'j': o->json = true; break;
 		case 'h': replay_usage(stdout); exit(0);
 		default: return -1;
@@ -569,7 +580,7 @@ int kmem_replay_main(int argc, char **argv)
 		replay_usage(stderr);
 		return 2;
 	}
-	if (kmem_trace_file_open(&t, o.path))
+	if (kmem_trace_file_load(&t, o.path, o.format))
 		return 1;
 	if (t.tail)
 		kmem_trace_file_report_tail(&t);
