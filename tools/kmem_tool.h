@@ -19,6 +19,8 @@
  *   replay.c          kmem replay: options, the id map, the run, main
  *   replay_heap.c     kmem replay: the heap under test (buddy -> pagealloc
  *                     -> slab over an mmap'd arena)
+ *   replay_frag.c     kmem replay: fragmentation over time (--series), J&W's
+ *                     measures, Robson's and the buddy's bounds
  *   replay_report.c   kmem replay: the report, as text or JSON
  *   paging.c          kmem paging: options, the runs of every policy over
  *                     the frame range, the report (text, CSV, JSON)
@@ -238,6 +240,13 @@ struct replay_opts {
 	unsigned long sample;	/* pagealloc stats every N calls */
 	bool use_malloc, json, verify;
 	enum trace_format format;	/* of the trace: TRACE_FMT_AUTO detects */
+	unsigned long series;		/* a series row every N records; 0: none */
+	const char *series_out;		/* its file, "-": stdout (the report then
+					 * goes to stderr) */
+	bool series_json;
+	unsigned pcp_batch;		/* the frame service's per-thread batch;
+					 * 0: scaled with the arena (Linux's rule) */
+	bool min_heap;			/* bisect for the smallest arena */
 	const char *path;
 };
 
@@ -256,6 +265,11 @@ struct replay_stats {
 	uint64_t replay_failed;		/* of which returned NULL where the trace did not */
 	uint64_t tag_errors;		/* a block's tag was wrong when it was freed or moved */
 	uint64_t live_bytes, peak_bytes, live_blocks, peak_blocks;
+	uint64_t usable_bytes;		/* live blocks at their usable size: measured
+					 * for a series row and at the end */
+	uint64_t live_pow2, peak_pow2;	/* live bytes, each block rounded up to 2^k */
+	uint64_t req_min, req_max;	/* smallest (0 counted as 1) and largest
+					 * request replayed; req_max 0: none */
 	uint64_t wall_ns;
 	size_t peak_pa_used;		/* sampled */
 	size_t peak_buddy_used;		/* exact: the buddy's high-water mark */
@@ -295,15 +309,105 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o);
  * (the instances must be destroyed first, or never built). */
 void kmem_replay_heap_unmap(struct replay_heap *h);
 
+/* ---- replay_frag.c ------------------------------------------------------------- */
+
+/* The fragmentation tracker of one run (definitions: replay_frag.c). */
+struct replay_frag {
+	struct kmem_buddy *b;	/* NULL: no heap to measure (--malloc) */
+	size_t managed, frame;
+	unsigned max_order;
+	uint64_t ticks;
+	double sum_held, sum_live;
+	uint64_t held_max, live_at_held_max;	/* J&W #3 */
+	uint64_t live_peak_seen, held_at_live_peak;	/* J&W #2 */
+	/* the series */
+	FILE *out;		/* NULL: no series */
+	bool json;
+	unsigned long every, left;
+	uint64_t rows;
+};
+
+/* The end-of-run numbers; NaN where undefined (nothing live). */
+struct replay_measures {
+	double jw[4];		/* J&W #1..#4, as fractions (0.25: 25%) */
+	uint64_t held_max;	/* peak bytes held by the heap */
+	uint64_t M, M2;		/* peak live: requested, rounded to 2^k */
+	uint64_t smin, smax;	/* smallest, largest request rounded to 2^k */
+	unsigned log2n;		/* log2(smax / smin) */
+	double robson;		/* any allocator can be forced to this */
+	double buddy;		/* a binary buddy never needs more */
+};
+
+/* The smallest power of two >= v (1 for 0; 2^63 for anything above it).
+ * O(1). */
+static inline uint64_t kmem_replay_pow2(uint64_t v)
+{
+	if (v > (uint64_t)1 << 63)
+		return (uint64_t)1 << 63;
+	return v <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(v - 1));
+}
+
+/* Start tracking b's heap (NULL: nothing to track); with out, a series row
+ * every `every` ticks, as CSV or JSON. */
+void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, FILE *out, bool json,
+			   unsigned long every);
+
+/* The series' header (CSV) or opening bracket (JSON). */
+void kmem_replay_frag_header(struct replay_frag *f);
+
+/* One series row now: record is the index of the record just replayed,
+ * seq its seq. O(max_order). */
+void kmem_replay_frag_row(struct replay_frag *f, const struct replay_stats *st, uint64_t record,
+			  uint64_t seq);
+
+/* Close the series (JSON's bracket), flush. Returns 0, or -1 on a write
+ * error. */
+int kmem_replay_frag_finish(struct replay_frag *f);
+
+/* J&W's four measures so far, M, n and the bounds. O(1). */
+void kmem_replay_frag_measures(const struct replay_frag *f, const struct replay_stats *st,
+			       struct replay_measures *m);
+
+/* One tick (a record replayed): the held and live sums and extremes.
+ * Returns true when a series row is due (the caller measures the usable
+ * bytes, then calls kmem_replay_frag_row). O(1). */
+static inline bool kmem_replay_frag_tick(struct replay_frag *f, const struct replay_stats *st)
+{
+	uint64_t held;
+
+	if (!f->b)
+		return false;
+	held = (uint64_t)(f->managed - kmem_buddy_free_frames(f->b)) * f->frame;
+	f->ticks++;
+	f->sum_held += (double)held;
+	f->sum_live += (double)st->live_bytes;
+	if (held > f->held_max) {
+		f->held_max = held;
+		f->live_at_held_max = st->live_bytes;
+	}
+	if (st->live_bytes > f->live_peak_seen) {
+		f->live_peak_seen = st->live_bytes;
+		f->held_at_live_peak = held;
+	}
+	if (f->every && --f->left == 0) {
+		f->left = f->every;
+		return true;
+	}
+	return false;
+}
+
 /* ---- replay_report.c ----------------------------------------------------------- */
 
-/* The report on stdout, as text or as one line of JSON (ok: the verdict). */
-void kmem_replay_print_text(const struct replay_opts *o, const struct replay_stats *st,
+/* The report on f, as text or as one line of JSON (ok: the verdict);
+ * m: the fragmentation measures (NULL: none, --malloc). */
+void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
-			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes);
-void kmem_replay_print_json(const struct replay_opts *o, const struct replay_stats *st,
+			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
+			    uint64_t end_bytes);
+void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
-			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes, bool ok);
+			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
+			    uint64_t end_bytes, bool ok);
 
 /* A buddy formatter's whole text in a malloc'd buffer of the right size
  * (the caller frees), or NULL. */

@@ -16,7 +16,12 @@
  *      KMEM_PA_NO_BGZERO, no reaper thread), watermarks 32 / 64 / a quarter
  *      of the managed frames clamped to 96..2048, set by the same callback
  *      once the region is there (the stack reads the service's config
- *      after it).
+ *      after it). The per-thread batch is o->pcp_batch (15 by default, the
+ *      drop-in's, high 6 x batch), not scaled with the arena: with Linux's
+ *      rule (--pcp-batch 0: managed / 1024, up to 31) a larger --heap
+ *      parks more frames in the cache and so raises the peak footprint, a
+ *      confound when arenas are compared. The watermarks still scale; they
+ *      only decide when reclaim runs, and the replay has no release step.
  *   4. The slab instance on the service's page source.
  * The three instances share one error sink (it prints each error; the
  * report counts them) and one mapping. No growth: the arena is all there
@@ -114,6 +119,8 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	cfg.buddy.max_order = h->max_order;
 	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
 	cfg.pa.name = "replay";
+	cfg.pa.pcp_batch = o->pcp_batch; /* 0: scaled with the arena */
+	cfg.pa.pcp_high = o->pcp_batch * 6;
 	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
 	cfg.pa.flags = KMEM_PA_NO_BGZERO;
 	cfg.slab.name = "replay";
