@@ -7,6 +7,7 @@
  *   kmem trace-dump [options] TRACE print a KMEM_TRACE file (trace_dump.c)
  *   kmem trace-convert [opts] IN OUT convert a trace: kmem's binary or text
  *                                   format, valgrind logs (trace_convert.c)
+ *   kmem trace-gen [options] OUT    synthetic traces, seeded (trace_gen.c)
  *   kmem paging [options] [PAGE...] page-replacement simulator (paging*.c)
  *
  * Dispatch: when argv[1] names a command of the table, that command runs
@@ -113,6 +114,7 @@ static const struct command commands[] = {
 	  kmem_trace_dump_main },
 	{ "trace-convert", "trace-convert [options] IN OUT  (kmem trace-convert --help)",
 	  kmem_trace_convert_main },
+	{ "trace-gen", "trace-gen [options] OUT    (kmem trace-gen --help)", kmem_trace_gen_main },
 	{ "paging", "paging [options] [PAGE...]  (kmem paging --help)", kmem_paging_main },
 };
 

@@ -15,6 +15,8 @@
  *   trace_text.c      text traces: kmem's text format (read, written) and
  *                     valgrind --trace-malloc=yes logs (read)
  *   trace_convert.c   kmem trace-convert
+ *   trace_gen.c       kmem trace-gen: synthetic traces (sizes, lifetimes,
+ *                     phases; seeded)
  *   trace_dump.c      kmem trace-dump
  *   replay.c          kmem replay: options, the id map, the run, main
  *   replay_heap.c     kmem replay: the heap under test (buddy -> pagealloc
@@ -225,6 +227,11 @@ int kmem_trace_parse_format(const char *s, enum trace_format *out);
 
 /* kmem trace-convert [options] IN OUT; argv[0] is "trace-convert". */
 int kmem_trace_convert_main(int argc, char **argv);
+
+/* ---- trace_gen.c --------------------------------------------------------------- */
+
+/* kmem trace-gen [options] OUT; argv[0] is "trace-gen". */
+int kmem_trace_gen_main(int argc, char **argv);
 
 /* ---- trace_dump.c -------------------------------------------------------------- */
 
