@@ -58,11 +58,11 @@ ops "$tmp/l.bin" | awk '$1 == "m" {
 	if ($2 > 32776) hi++       # above the arithmetic mean
 } END { exit !(bad == 0 && lo > 2 * hi) }' || fail "log:16:65536 does not skew small"
 gen "$tmp/m.bin" --ops 20000 --size fixed:1000 --life forever --max-live 1M
-$run "$kmem" replay "$tmp/m.bin" > "$tmp/m.rep" 2>&1 || fail "replay of the --max-live trace exited $?"
+$run "$kmem" replay --heap 64M "$tmp/m.bin" > "$tmp/m.rep" 2>&1 || fail "replay of the --max-live trace exited $?"
 peak=$(sed -n 's/^peak live: \([0-9]*\) bytes requested.*/\1/p' "$tmp/m.rep")
 [ "$peak" -le 1048576 ] && [ "$peak" -gt 1040000 ] || fail "--max-live 1M: peak live $peak"
 gen "$tmp/e.bin" --ops 500 --size fixed:1000 --life forever
-$run "$kmem" replay "$tmp/e.bin" > "$tmp/e.rep" 2>&1 || fail "replay exited $?"
+$run "$kmem" replay --heap 64M "$tmp/e.bin" > "$tmp/e.rep" 2>&1 || fail "replay exited $?"
 grep -q '^peak live: 500000 bytes requested in 500 blocks$' "$tmp/e.rep" || fail "--life forever: $(grep '^peak live' "$tmp/e.rep")"
 gen "$tmp/p.bin" --ops 4000 --size fixed:100 --phases 4
 ops "$tmp/p.bin" | awk '$1 == "m" { n++; if (n <= 1000 && $2 != 100) bad++; if (n > 1000 && n <= 2000 && $2 != 200) bad++; if (n > 2000 && n <= 3000 && $2 != 400) bad++ } END { exit bad > 0 }' ||
@@ -70,8 +70,8 @@ ops "$tmp/p.bin" | awk '$1 == "m" { n++; if (n <= 1000 && $2 != 100) bad++; if (
 
 # ---- 3. text output ----------------------------------------------------------------------
 gen "$tmp/a2.txt" --seed 7 --ops 5000
-$run "$kmem" replay "$tmp/a.bin" > "$tmp/r1" 2>&1 || fail "replay of the binary trace exited $?"
-$run "$kmem" replay "$tmp/a2.txt" > "$tmp/r2" 2>&1 || fail "replay of the text trace exited $?"
+$run "$kmem" replay --heap 64M "$tmp/a.bin" > "$tmp/r1" 2>&1 || fail "replay of the binary trace exited $?"
+$run "$kmem" replay --heap 64M "$tmp/a2.txt" > "$tmp/r2" 2>&1 || fail "replay of the text trace exited $?"
 for key in records replayed "peak live"; do
 	[ "$(grep "^$key: " "$tmp/r1")" = "$(grep "^$key: " "$tmp/r2")" ] || fail "text and binary differ: $key"
 done
