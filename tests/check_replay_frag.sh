@@ -21,7 +21,8 @@
 #     fails, and it holds at least the 256 KiB block (1024 frames of 256 B);
 #  5. --pcp-batch: the default (15) does not move with --heap, Linux's
 #     scaling (0) does (the confound the default removes);
-#  6. usage errors.
+#  6. usage errors;
+#  7. a progress line on a terminal (script(1)), none otherwise.
 # usage: check_replay_frag.sh KMEM
 set -eu
 kmem="$1"
@@ -131,6 +132,18 @@ held() { # heap batch: the base held with nothing live (row 1)
 }
 [ "$(held 64M 15)" = "$(held 1G 15)" ] || fail "--pcp-batch 15: the base moves with --heap"
 [ "$(held 64M 0)" != "$(held 1G 0)" ] || fail "--pcp-batch 0: Linux's scaling did not show"
+
+# ---- 7. progress: on a terminal only ---------------------------------------------------
+$run "$kmem" trace-gen --ops 600000 --size fixed:64 --life exp:100 "$tmp/long.bin" || fail "trace-gen exited $?"
+$run "$kmem" replay --no-verify "$tmp/long.bin" > /dev/null 2> "$tmp/p.err" || fail "replay of the long trace exited $?"
+[ ! -s "$tmp/p.err" ] || fail "progress shown without a terminal: $(cat "$tmp/p.err")"
+if command -v script > /dev/null && [ -z "$run" ]; then
+	script -qc "'$kmem' replay --no-verify '$tmp/long.bin' > /dev/null" /dev/null > "$tmp/p.tty" ||
+		fail "replay under script(1) exited $?"
+	grep -q 'kmem replay: 1048576 of 1200000 records (87%)' "$tmp/p.tty" || fail "no progress line on a terminal"
+else
+	echo "check_replay_frag: SKIP progress on a terminal: no script(1)"
+fi
 
 # ---- 6. usage errors ------------------------------------------------------------------
 for args in "--series 0" "--series x" "--series 1 --malloc" "--min-heap --malloc" \

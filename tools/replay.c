@@ -34,6 +34,10 @@
  * the size the traced call asked for); struct replay (the run: the heap,
  * the id map, struct replay_stats, the pending realloc(p, 0) echo).
  *
+ * Progress: when stderr is a terminal, a line "kmem replay: N of M records
+ * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
+ * end; nothing otherwise (pipes, files, tests).
+ *
  * Tunables: --heap (1 GiB), --frame (4096), --max-order (the largest that
  * fits), --sample (pagealloc stats every 64 calls for the peak), --no-verify;
  * the id table starts at IDMAP_INITIAL slots and doubles.
@@ -47,11 +51,13 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kmem_rand.h"
 #include "kmem_tool.h"
 
 #define IDMAP_INITIAL ((size_t)1 << 16)	/* id table slots at the start */
+#define PROGRESS_EVERY ((size_t)1 << 20)	/* records between progress lines */
 #define REPLAY_PCP_BATCH 15u	/* the drop-in's batch: clamp(16384 frames / 1024,
 				 * 1, 31) rounded to 2^n - 1, its first 64 MiB */
 
@@ -256,6 +262,7 @@ struct replay {
 	struct replay_stats st;
 	struct replay_frag frag;
 	bool verify;
+	bool progress;	/* stderr is a terminal: a progress line on long runs */
 	bool oom;	/* the id table could not grow */
 	/* the last realloc(p, 0): the drop-in also traces the free() it
 	 * calls for it, as the same thread's next record */
@@ -467,7 +474,14 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 	unsigned long left = sample;
 	uint64_t t0 = now_ns();
 
+	bool shown = false;
+
 	for (size_t i = 0; i < t->n && !rp->oom; i++) {
+		if (__builtin_expect((i & (PROGRESS_EVERY - 1)) == 0, 0) && i && rp->progress) {
+			fprintf(stderr, "\rkmem replay: %zu of %zu records (%zu%%)", i, t->n,
+				(size_t)((uint64_t)i * 100 / t->n));
+			shown = true;
+		}
 		replay_one(rp, &t->rec[i]);
 		if (kmem_replay_frag_tick(&rp->frag, &rp->st)) {
 			measure_usable(rp);
@@ -481,6 +495,8 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 		}
 	}
 	rp->st.wall_ns = now_ns() - t0;
+	if (shown)
+		fputs("\r\033[K", stderr); /* the progress line goes away */
 	measure_usable(rp);
 	if (rp->frag.every && rp->frag.left != rp->frag.every && t->n)
 		kmem_replay_frag_row(&rp->frag, &rp->st, t->n - 1, t->rec[t->n - 1].seq);
@@ -683,6 +699,7 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 		return -1;
 	rp->h = h;
 	rp->verify = o->verify;
+	rp->progress = !o->min_heap && isatty(STDERR_FILENO);
 	kmem_replay_frag_init(&rp->frag, h->st.buddy, series, o->series_json, series ? o->series : 0);
 	kmem_replay_frag_header(&rp->frag);
 	replay_run(rp, t, o->sample);
