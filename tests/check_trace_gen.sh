@@ -10,7 +10,9 @@
 #     --phases 4 doubles the sizes in phase 1;
 #  3. text output (.txt) replays to the same counts as the binary one;
 #  4. the plots of a --series CSV (when gnuplot is installed): four PNGs;
-#  5. usage errors exit 2.
+#  5. usage errors exit 2;
+#  6. scripts/compare-replay.sh: a table with a row per kmem option set and
+#     glibc (the drop-in and the peers when there), kmem rows only with -n.
 # usage: check_trace_gen.sh KMEM PLOT_SCRIPT
 set -eu
 kmem="$1"
@@ -94,6 +96,23 @@ if command -v gnuplot > /dev/null && [ -z "$run" ]; then
 	[ "$rc" -eq 1 ] || fail "plot-series.sh on a non-series file exited $rc"
 else
 	echo "check_trace_gen: SKIP plots: no gnuplot (apt-get install gnuplot-nox)"
+fi
+
+# ---- 6. compare: one table ------------------------------------------------------------------
+compare="$(dirname "$plot")/compare-replay.sh"
+if command -v python3 > /dev/null && [ -z "$run" ]; then
+	KMEM="$kmem" sh "$compare" -k kmem: -k batch0:--pcp-batch=0 "$tmp/a.bin" > "$tmp/cmp.txt" 2> "$tmp/cmp.err" ||
+		fail "compare-replay.sh exited $?: $(cat "$tmp/cmp.err")"
+	grep -q '^allocator  *ns/record  *RSS growth MiB  *failed  *held peak MiB  *J&W #4  *internal$' "$tmp/cmp.txt" ||
+		fail "compare: no header: $(cat "$tmp/cmp.txt")"
+	for name in kmem batch0; do
+		grep -Eq "^$name +[0-9.]+ +-?[0-9.]+ +0 +[0-9.]+ +[0-9.]+% +([0-9.]+%|n/a)$" "$tmp/cmp.txt" || fail "compare: no $name row: $(cat "$tmp/cmp.txt")"
+	done
+	grep -Eq '^glibc +[0-9.]+ +-?[0-9.]+ +0 +- +- +([0-9.]+%|n/a)$' "$tmp/cmp.txt" || fail "compare: no glibc row: $(cat "$tmp/cmp.txt")"
+	KMEM="$kmem" sh "$compare" -n "$tmp/a.bin" > "$tmp/cmp2.txt" 2> /dev/null || fail "compare-replay.sh -n exited $?"
+	[ "$(grep -vc '^trace\|^allocator' "$tmp/cmp2.txt")" -eq 1 ] || fail "compare -n: not one row: $(cat "$tmp/cmp2.txt")"
+else
+	echo "check_trace_gen: SKIP compare: no python3 (or a cross build)"
 fi
 
 # ---- 5. usage errors ----------------------------------------------------------------------

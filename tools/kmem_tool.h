@@ -278,6 +278,8 @@ struct replay_stats {
 	uint64_t req_min, req_max;	/* smallest (0 counted as 1) and largest
 					 * request replayed; req_max 0: none */
 	uint64_t wall_ns;
+	long rss_before_kib;		/* max RSS before the replay (the trace loaded,
+					 * the heap set up); 0: unknown */
 	size_t peak_pa_used;		/* sampled */
 	size_t peak_buddy_used;		/* exact: the buddy's high-water mark */
 };

@@ -702,6 +702,12 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 	rp->progress = !o->min_heap && isatty(STDERR_FILENO);
 	kmem_replay_frag_init(&rp->frag, h->st.buddy, series, o->series_json, series ? o->series : 0);
 	kmem_replay_frag_header(&rp->frag);
+	{
+		struct rusage ru;
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			rp->st.rss_before_kib = ru.ru_maxrss;
+	}
 	replay_run(rp, t, o->sample);
 	s->end_blocks = rp->ids.n;
 	s->end_bytes = rp->st.live_bytes;

@@ -156,7 +156,8 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	       (unsigned long long)st->peak_blocks);
 	fprintf(f, "live at the end: %zu blocks, %llu bytes requested\n", end_blocks,
 	       (unsigned long long)end_bytes);
-	fprintf(f, "max rss: %ld KiB (the whole process)\n", maxrss_kib);
+	fprintf(f, "max rss: %ld KiB (the whole process), %ld KiB before the replay\n", maxrss_kib,
+		st->rss_before_kib);
 	if (o->verify)
 		fprintf(f, "block tags: %s (%llu errors)\n", st->tag_errors ? "FAILED" : "ok",
 		       (unsigned long long)st->tag_errors);
@@ -212,9 +213,9 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 	       (unsigned long long)st->replay_failed, (unsigned long long)st->wall_ns,
 	       st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0);
 	fprintf(f, ",\"peak_live_bytes\":%llu,\"peak_live_blocks\":%llu,\"end_live_blocks\":%zu,"
-	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld",
+	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld,\"max_rss_before_kib\":%ld",
 	       (unsigned long long)st->peak_bytes, (unsigned long long)st->peak_blocks, end_blocks,
-	       (unsigned long long)end_bytes, maxrss_kib);
+	       (unsigned long long)end_bytes, maxrss_kib, st->rss_before_kib);
 	if (o->verify)
 		fprintf(f, ",\"tag_errors\":%llu", (unsigned long long)st->tag_errors);
 	fprintf(f, ",\"usable_bytes\":%llu,\"internal_frag\":", (unsigned long long)st->usable_bytes);
