@@ -10,6 +10,9 @@
 #     --phases 4 doubles the sizes in phase 1;
 #  3. text output (.txt) replays to the same counts as the binary one;
 #  4. the plots of a --series CSV (when gnuplot is installed): four PNGs;
+#     scripts/lab-report.sh: one HTML file (python3's parser reads it) with
+#     the four plots embedded as PNGs that decode, the summary rows, no
+#     link outside (not opened in a browser here: no headless Chromium);
 #  5. usage errors exit 2;
 #  6. scripts/compare-replay.sh: a table with a row per kmem option set and
 #     glibc (the drop-in and the peers when there), kmem rows only with -n.
@@ -89,6 +92,40 @@ if command -v gnuplot > /dev/null && [ -z "$run" ]; then
 		[ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "$p.png is not a PNG"
 		[ "$(wc -c < "$f")" -gt 5000 ] || fail "$p.png is nearly empty"
 	done
+	# the HTML report: one file, four PNGs inside that decode, the summary
+	report="$(dirname "$plot")/lab-report.sh"
+	KMEM="$kmem" sh "$report" -r 50 -t "test <report>" "$tmp/g.bin" "$tmp/r.html" > /dev/null ||
+		fail "lab-report.sh exited $?"
+	if command -v python3 > /dev/null; then
+		python3 - "$tmp/r.html" <<'PY' || fail "the HTML report"
+import base64, html.parser, sys
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.th, self.title, self.intitle = [], [], "", False
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+        self.intitle = tag == "title"
+    def handle_endtag(self, tag):
+        self.intitle = False
+    def handle_data(self, data):
+        if self.intitle:
+            self.title += data
+p = P()
+text = open(sys.argv[1]).read()
+p.feed(text)
+assert p.title == "kmem fragmentation report: test <report>", p.title
+assert len(p.imgs) == 4, len(p.imgs)
+for src in p.imgs:
+    assert src.startswith("data:image/png;base64,")
+    assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+for key in ("<th>records</th>", "<th>robson</th>", "<th>buddy guarantee</th>", "<th>min heap</th>",
+            "Johnstone &amp; Wilson"):
+    assert key in text, key
+assert "http" not in text.replace("http-equiv", ""), "the report reaches out"
+PY
+	fi
 	set +e
 	sh "$plot" "$tmp/a.txt" "$tmp/plots2" > /dev/null 2>&1
 	rc=$?
