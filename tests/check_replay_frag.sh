@@ -146,7 +146,7 @@ else
 fi
 
 # ---- 6. usage errors ------------------------------------------------------------------
-for args in "--series 0" "--series x" "--series 1 --malloc" "--min-heap --malloc" \
+for args in "--series 0" "--series x" "--series 1 --malloc" "--min-heap --malloc" "--min-heap --series 5" \
 	"--series 1 --series-format xml" "--pcp-batch 5000"; do
 	set +e
 	# shellcheck disable=SC2086

@@ -664,6 +664,10 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		kmem_tool_error("--series and --min-heap measure the kmem heap: not with --malloc");
 		return -1;
 	}
+	if (o->series && o->min_heap) {
+		kmem_tool_error("--min-heap replays many times: no --series with it");
+		return -1;
+	}
 	return 0;
 }
 

@@ -197,7 +197,7 @@ static int parse_u64(const char *s, size_t len, size_t *i, uint64_t *out)
 	uint64_t v = 0;
 	size_t k = *i;
 
-	if (k + 2 < len + 1 && k + 1 < len && s[k] == '0' && (s[k + 1] == 'x' || s[k + 1] == 'X')) {
+	if (k + 1 < len && s[k] == '0' && (s[k + 1] == 'x' || s[k + 1] == 'X')) {
 		size_t start = k += 2;
 
 		for (; k < len && hex_val(s[k]) >= 0; k++) {
