@@ -3,7 +3,9 @@
 # data: URIs, no network, no scripts): kmem replay's summary (records, peak
 # live and held, J&W's four measures, n and M, Robson's bound, the buddy's
 # guarantee, the headroom), --min-heap, the plots of scripts/plot-series.sh,
-# and with -c the table of scripts/compare-replay.sh.
+# frame maps of the arena at peak held and at the end
+# (scripts/plot-frame-map.sh), and with -c the table of
+# scripts/compare-replay.sh.
 #
 # usage: scripts/lab-report.sh [-c] [-r ROWS] [-t TITLE] TRACE OUT.html
 #   -c        add the comparison with glibc, the drop-in and the peers
@@ -52,6 +54,13 @@ every=$((n / rows))
 	{ cat "$tmp/report.err" >&2; exit 1; }
 "$kmem" replay --no-verify --min-heap "$trace" > "$tmp/min.txt" 2>&1 || true
 sh "$scripts/plot-series.sh" "$tmp/series.csv" "$tmp/plots" "$title" > /dev/null
+# frame maps: at the series row of peak held, and at the end
+peak=$(awk -F, 'NR > 1 && $8 > m { m = $8; r = $2 } END { print r + 0 }' "$tmp/series.csv")
+last=$((n - 1))
+"$kmem" replay --no-verify --frame-map "$peak" --frame-map "$last" --frame-map-prefix "$tmp/map" "$trace" > /dev/null 2>&1 || true
+for r in "$peak" "$last"; do
+	[ -f "$tmp/map-$r.pgm" ] && sh "$scripts/plot-frame-map.sh" "$tmp/map-$r.pgm" "$tmp/map-$r.png" > /dev/null
+done
 if [ "$compare" -eq 1 ]; then
 	KMEM="$kmem" sh "$scripts/compare-replay.sh" "$trace" > "$tmp/compare.txt" 2> /dev/null ||
 		echo "(compare-replay.sh failed)" > "$tmp/compare.txt"
@@ -92,6 +101,10 @@ esac_line() {
 	img "$tmp/plots/fragmentation.png" "fragmentation: J&amp;W now and so far, internal"
 	img "$tmp/plots/free-blocks.png" "free blocks per order (heat map)"
 	img "$tmp/plots/extfrag.png" "extfrag index per order (heat map)"
+	printf '<h2>The arena</h2>\n<p>Frame maps (one pixel per group of frames, in address order; black used, free blocks coloured by order) at the series row of peak held (record %s) and at the end (record %s).</p>\n' "$peak" "$last"
+	for r in "$peak" "$last"; do
+		[ -f "$tmp/map-$r.png" ] && img "$tmp/map-$r.png" "the arena after record $r"
+	done
 	if [ "$compare" -eq 1 ]; then
 		printf '<h2>Against other allocators</h2>\n<pre>'
 		esc < "$tmp/compare.txt"

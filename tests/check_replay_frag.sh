@@ -22,7 +22,10 @@
 #  5. --pcp-batch: the default (15) does not move with --heap, Linux's
 #     scaling (0) does (the confound the default removes);
 #  6. usage errors;
-#  7. a progress line on a terminal (script(1)), none otherwise.
+#  7. a progress line on a terminal (script(1)), none otherwise;
+#  8. --frame-map: a PGM of the arena (4096 frames of 256 B, 512 x 8),
+#     1024 used pixels more after the 256 KiB block than after its free;
+#     scripts/plot-frame-map.sh makes it a PNG.
 # usage: check_replay_frag.sh KMEM
 set -eu
 kmem="$1"
@@ -133,6 +136,26 @@ held() { # heap batch: the base held with nothing live (row 1)
 [ "$(held 64M 15)" = "$(held 1G 15)" ] || fail "--pcp-batch 15: the base moves with --heap"
 [ "$(held 64M 0)" != "$(held 1G 0)" ] || fail "--pcp-batch 0: Linux's scaling did not show"
 
+# ---- 8. frame maps: the 256 KiB block in black, then gone -----------------------------------
+$run "$kmem" replay --frame 256 --heap 1M --frame-map 0 --frame-map 1 --frame-map-prefix "$tmp/fm" \
+	"$tmp/t.txt" > /dev/null || fail "replay --frame-map exited $?"
+for r in 0 1; do
+	[ "$(head -n 1 "$tmp/fm-$r.pgm")" = "P5" ] || fail "fm-$r.pgm is not a PGM"
+	sed -n 2p "$tmp/fm-$r.pgm" | grep -q "^# kmem frame map after record $r: 4096 frames of 256 B, 1 a pixel$" ||
+		fail "fm-$r.pgm: $(sed -n 2p "$tmp/fm-$r.pgm")"
+	[ "$(sed -n 3p "$tmp/fm-$r.pgm")" = "512 8" ] || fail "fm-$r.pgm: not 512 x 8"
+done
+# used pixels (0): record 0 holds the 1024 frames of the block more than record 1
+used() { tail -c 4096 "$1" | od -An -v -tu1 | tr -s ' ' '\n' | grep -c '^0$'; }
+u0=$(used "$tmp/fm-0.pgm")
+u1=$(used "$tmp/fm-1.pgm")
+[ $((u0 - u1)) -eq 1024 ] || fail "frame map: $u0 used frames after the 256 KiB block, $u1 after its free"
+if command -v gnuplot > /dev/null && [ -z "$run" ]; then
+	sh "$(dirname "$0")/../scripts/plot-frame-map.sh" "$tmp/fm-0.pgm" "$tmp/fm.png" > /dev/null ||
+		fail "plot-frame-map.sh exited $?"
+	[ "$(head -c 4 "$tmp/fm.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "fm.png is not a PNG"
+fi
+
 # ---- 7. progress: on a terminal only ---------------------------------------------------
 $run "$kmem" trace-gen --ops 600000 --size fixed:64 --life exp:100 "$tmp/long.bin" || fail "trace-gen exited $?"
 $run "$kmem" replay --no-verify "$tmp/long.bin" > /dev/null 2> "$tmp/p.err" || fail "replay of the long trace exited $?"
@@ -146,7 +169,7 @@ else
 fi
 
 # ---- 6. usage errors ------------------------------------------------------------------
-for args in "--series 0" "--series x" "--series 1 --malloc" "--min-heap --malloc" "--min-heap --series 5" \
+for args in "--series 0" "--series x" "--series 1 --malloc" "--min-heap --malloc" "--min-heap --series 5" "--frame-map x" "--frame-map 1 --malloc" \
 	"--series 1 --series-format xml" "--pcp-batch 5000"; do
 	set +e
 	# shellcheck disable=SC2086

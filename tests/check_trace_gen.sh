@@ -11,7 +11,7 @@
 #  3. text output (.txt) replays to the same counts as the binary one;
 #  4. the plots of a --series CSV (when gnuplot is installed): four PNGs;
 #     scripts/lab-report.sh: one HTML file (python3's parser reads it) with
-#     the four plots embedded as PNGs that decode, the summary rows, no
+#     the four plots and two frame maps embedded as PNGs that decode, the summary rows, no
 #     link outside (not opened in a browser here: no headless Chromium);
 #  5. usage errors exit 2;
 #  6. scripts/compare-replay.sh: a table with a row per kmem option set and
@@ -116,7 +116,7 @@ p = P()
 text = open(sys.argv[1]).read()
 p.feed(text)
 assert p.title == "kmem fragmentation report: test <report>", p.title
-assert len(p.imgs) == 4, len(p.imgs)
+assert len(p.imgs) == 6, len(p.imgs)  # four plots, two frame maps
 for src in p.imgs:
     assert src.startswith("data:image/png;base64,")
     assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"

@@ -240,6 +240,8 @@ int kmem_trace_dump_main(int argc, char **argv);
 
 /* ---- replay.c ------------------------------------------------------------------ */
 
+#define REPLAY_FRAME_MAPS 16	/* --frame-map points at most */
+
 struct replay_opts {
 	size_t heap;
 	size_t frame;
@@ -254,6 +256,10 @@ struct replay_opts {
 	unsigned pcp_batch;		/* the frame service's per-thread batch;
 					 * 0: scaled with the arena (Linux's rule) */
 	bool min_heap;			/* bisect for the smallest arena */
+	uint64_t frame_map[REPLAY_FRAME_MAPS];	/* records after which to draw the
+						 * arena (--frame-map) */
+	unsigned frame_maps;
+	const char *frame_map_prefix;	/* files PREFIX-RECORD.pgm */
 	const char *path;
 };
 
@@ -305,6 +311,7 @@ struct replay_heap {
 	struct kmem_error_sink sink;
 	void *resv, *inst, *owner, *meta;
 	size_t resv_len, inst_len, owner_len, meta_len;
+	void *base;		/* the arena's start (aligned to the largest block) */
 	size_t frame, bytes;	/* managed arena */
 	unsigned max_order;
 };
@@ -360,6 +367,16 @@ static inline uint64_t kmem_replay_pow2(uint64_t v)
  * every `every` ticks, as CSV or JSON. */
 void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, FILE *out, bool json,
 			   unsigned long every);
+
+/* The arena as a picture (PGM, P5), after record `record`: one pixel per
+ * group of g frames (g the smallest power of two that makes at most
+ * 512 x 512 pixels), 512 pixels a row, in address order. Grey levels: 0
+ * used, 40 reserved, free blocks of order k lighter with k
+ * (80 + 175 * k / max_order), 255 past the arena's end; a group holding any
+ * used frame is used. Written to PREFIX-RECORD.pgm. Returns 0, or -1
+ * after an error line. O(blocks + pixels). */
+int kmem_replay_frame_map(struct kmem_buddy *b, void *base, size_t frames, const char *prefix,
+			  uint64_t record);
 
 /* The series' header (CSV) or opening bracket (JSON). */
 void kmem_replay_frag_header(struct replay_frag *f);

@@ -263,6 +263,10 @@ struct replay {
 	struct replay_frag frag;
 	bool verify;
 	bool progress;	/* stderr is a terminal: a progress line on long runs */
+	const uint64_t *maps;	/* --frame-map records; NULL: none */
+	unsigned nmaps;
+	const char *map_prefix;
+	bool map_failed;
 	bool oom;	/* the id table could not grow */
 	/* the last realloc(p, 0): the drop-in also traces the free() it
 	 * calls for it, as the same thread's next record */
@@ -487,6 +491,13 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 			measure_usable(rp);
 			kmem_replay_frag_row(&rp->frag, &rp->st, i, t->rec[i].seq);
 		}
+		if (__builtin_expect(rp->maps != NULL, 0))
+			for (unsigned k = 0; k < rp->nmaps; k++)
+				if (rp->maps[k] == i &&
+				    kmem_replay_frame_map(rp->h->st.buddy, rp->h->base,
+							  rp->h->bytes / rp->h->frame,
+							  rp->map_prefix, i))
+					rp->map_failed = true;
 		if (rp->h->st.pa && --left == 0) {
 			left = sample;
 			kmem_pa_get_stats(rp->h->st.pa, &ps);
@@ -574,6 +585,10 @@ static void replay_usage(FILE *f)
 		"      --series-out F  the series' file (default \"-\": stdout, and the report\n"
 		"                      goes to stderr)\n"
 		"      --series-format csv|json  (default: json if F ends in .json, else csv)\n"
+		"      --frame-map N   after record N (0-based; repeatable, up to 16), draw the\n"
+		"                      arena as a PGM picture: PREFIX-N.pgm, one pixel per\n"
+		"                      group of frames, used black, free grey by order\n"
+		"      --frame-map-prefix P  (default \"frames\")\n"
 		"      --min-heap      find the smallest arena the trace replays in without a\n"
 		"                      failed call, by bisection between 256 frames and --heap\n"
 		"  -j, --json          print the report as one JSON object\n"
@@ -595,6 +610,8 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "series-out", required_argument, NULL, 'O' },
 		{ "series-format", required_argument, NULL, 'T' },
 		{ "min-heap", no_argument, NULL, 'M' },
+		{ "frame-map", required_argument, NULL, 'G' },
+		{ "frame-map-prefix", required_argument, NULL, 'X' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -605,7 +622,8 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	int c;
 
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
-				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-" };
+				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
+				   .frame_map_prefix = "frames" };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -645,6 +663,12 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		case 'O': o->series_out = optarg; break;
 		case 'T': series_format = optarg; break;
 		case 'M': o->min_heap = true; break;
+		case 'G':
+			if (kmem_tool_parse_count(optarg, &v) || o->frame_maps == REPLAY_FRAME_MAPS)
+				return -1;
+			o->frame_map[o->frame_maps++] = v;
+			break;
+		case 'X': o->frame_map_prefix = optarg; break;
 		case 'j': o->json = true; break;
 		case 'h': replay_usage(stdout); exit(0);
 		default: return -1;
@@ -662,6 +686,10 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	}
 	if (o->use_malloc && (o->series || o->min_heap)) {
 		kmem_tool_error("--series and --min-heap measure the kmem heap: not with --malloc");
+		return -1;
+	}
+	if (o->use_malloc && o->frame_maps) {
+		kmem_tool_error("--frame-map draws the kmem heap: not with --malloc");
 		return -1;
 	}
 	if (o->series && o->min_heap) {
@@ -704,6 +732,11 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 	rp->h = h;
 	rp->verify = o->verify;
 	rp->progress = !o->min_heap && isatty(STDERR_FILENO);
+	if (o->frame_maps && !o->use_malloc) {
+		rp->maps = o->frame_map;
+		rp->nmaps = o->frame_maps;
+		rp->map_prefix = o->frame_map_prefix;
+	}
 	kmem_replay_frag_init(&rp->frag, h->st.buddy, series, o->series_json, series ? o->series : 0);
 	kmem_replay_frag_header(&rp->frag);
 	{
@@ -747,7 +780,7 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 		v->errors = kmem_error_total(&h->sink);
 		kmem_stack_destroy(&h->st);
 	}
-	s->ok = !rp->oom && rp->st.tag_errors == 0 &&
+	s->ok = !rp->oom && rp->st.tag_errors == 0 && !rp->map_failed &&
 		(o->use_malloc || (v->buddy_ok && v->pa_ok && v->frames_back && v->errors == 0));
 	return 0;
 }
@@ -773,6 +806,7 @@ static int fits(const struct replay_opts *base, const struct trace_file *t, size
 
 	o.heap = frames * o.frame;
 	o.max_order = max_order;
+	o.frame_maps = 0; /* no pictures of the probes */
 	if (session_run(&s, &o, t, NULL)) {
 		session_done(&s);
 		return -1;

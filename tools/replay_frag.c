@@ -44,6 +44,10 @@
  *   arena, not a prediction for this trace; the headroom printed is the
  *   arena over each.
  *
+ * Frame map (--frame-map N): the arena after record N as a PGM picture,
+ * one pixel per group of frames in address order, used black, free blocks
+ * grey, lighter with their order (kmem_replay_frame_map).
+ *
  * Series (--series N): a row every N records and one at the end, as CSV
  * (a header line, then one line a row) or JSON (an array, one object a
  * line): the columns of struct replay_frag's row (kmem_replay_frag_row).
@@ -53,7 +57,9 @@
  * of the buddy's counters), O(max_order) a row.
  * Tunables: none.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kmem_tool.h"
@@ -209,4 +215,86 @@ int kmem_replay_frag_finish(struct replay_frag *f)
 	if (f->json)
 		fputs(f->rows ? "\n]\n" : "]\n", f->out);
 	return fflush(f->out) || ferror(f->out) ? -1 : 0;
+}
+
+/* ---- the frame map ----------------------------------------------------------------- */
+
+#define MAP_WIDTH 512u
+#define MAP_PIXELS (MAP_WIDTH * MAP_WIDTH)
+#define MAP_USED 0u
+#define MAP_RESERVED 40u
+#define MAP_OUTSIDE 255u
+
+struct map_walk {
+	uint8_t *pix;
+	uintptr_t base;
+	size_t frame, group, npix;
+	unsigned max_order;
+};
+
+static int map_block(void *arg, const struct kmem_buddy_block *blk)
+{
+	struct map_walk *w = arg;
+	size_t first = ((uintptr_t)blk->addr - w->base) / w->frame;
+	size_t last = first + ((size_t)1 << blk->order) - 1;
+	uint8_t v;
+
+	if (blk->state == KMEM_BUDDY_USED)
+		v = MAP_USED;
+	else if (blk->state == KMEM_BUDDY_RESERVED)
+		v = MAP_RESERVED;
+	else
+		v = (uint8_t)(80u + 175u * blk->order / (w->max_order ? w->max_order : 1));
+	for (size_t p = first / w->group; p <= last / w->group && p < w->npix; p++)
+		if (v < w->pix[p]) /* used wins over reserved over free */
+			w->pix[p] = v;
+	return 0;
+}
+
+int kmem_replay_frame_map(struct kmem_buddy *b, void *base, size_t frames, const char *prefix,
+			  uint64_t record)
+{
+	struct kmem_buddy_stats st;
+	struct map_walk w;
+	char path[4096];
+	size_t rows;
+	FILE *f;
+	int rc = 0;
+
+	kmem_buddy_get_stats(b, &st);
+	w.base = (uintptr_t)base;
+	w.frame = st.frame_size;
+	w.max_order = st.max_order;
+	w.group = 1;
+	while ((frames + w.group - 1) / w.group > MAP_PIXELS)
+		w.group *= 2;
+	w.npix = (frames + w.group - 1) / w.group;
+	rows = (w.npix + MAP_WIDTH - 1) / MAP_WIDTH;
+	w.pix = malloc(rows * MAP_WIDTH);
+	if (!w.pix) {
+		kmem_tool_error("no memory for a frame map");
+		return -1;
+	}
+	memset(w.pix, MAP_OUTSIDE, rows * MAP_WIDTH);
+	for (size_t p = 0; p < w.npix; p++)
+		w.pix[p] = MAP_OUTSIDE - 1; /* inside the arena: set by the walk */
+	kmem_buddy_walk(b, map_block, &w);
+	snprintf(path, sizeof(path), "%s-%llu.pgm", prefix, (unsigned long long)record);
+	f = fopen(path, "wb");
+	if (!f) {
+		kmem_tool_file_error(path, "%s", strerror(errno));
+		free(w.pix);
+		return -1;
+	}
+	fprintf(f, "P5\n# kmem frame map after record %llu: %zu frames of %zu B, %zu a pixel\n"
+		   "%u %zu\n255\n",
+		(unsigned long long)record, frames, w.frame, w.group, MAP_WIDTH, rows);
+	if (fwrite(w.pix, 1, rows * MAP_WIDTH, f) != rows * MAP_WIDTH)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc)
+		kmem_tool_file_error(path, "write error: %s", strerror(errno));
+	free(w.pix);
+	return rc;
 }

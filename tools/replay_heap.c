@@ -141,6 +141,7 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	}
 	base = ((uintptr_t)h->resv + block - 1) & ~(uintptr_t)(block - 1);
 	arena.base = (void *)base;
+	h->base = (void *)base;
 	cfg.buddy.owner_table = h->owner;
 	cfg.buddy.owner_base = (void *)base;
 	cfg.buddy.owner_frames = frames;
