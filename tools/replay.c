@@ -1,5 +1,6 @@
 /* replay.c - `kmem replay [options] TRACE`: replay an allocation trace
- * written by the drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h).
+ * written by the drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h),
+ * or a text trace or valgrind log, and measure its fragmentation.
  *
  * What it does:
  *   1. Read: load and validate the trace (trace_file.c: kmem's binary
@@ -23,24 +24,37 @@
  *      counted apart.
  *   4. Every block carries a tag in its first and last 8 bytes, checked when
  *      it is freed or moved (--no-verify: none).
- *   5. Verdict: the buddy's state at the end (buddyinfo, fragmentation),
+ *   5. Measure (replay_frag.c) at every record: the bytes the heap holds
+ *      and the live bytes, for J&W's measures; with --series N, a row of
+ *      figures every N records; with --frame-map N, a picture of the arena
+ *      after record N. The usable sizes are summed by a walk of the id
+ *      table for a row and at the end (measure_usable).
+ *   6. Verdict: the buddy's state at the end (buddyinfo, fragmentation),
  *      the invariant checkers (kmem_pa_check, kmem_buddy_check; the kmalloc
  *      caches are not reachable through the API, so no kmem_cache_check),
  *      then a teardown that must return every frame; the report
  *      (replay_report.c); any failure exits 1.
- * Bound: O(records) expected (hash table at load <= 1/2), plus the sort.
+ * --min-heap: steps 2 to 6 again and again on arenas chosen by bisection
+ * (between 256 frames and --heap, the max order fixed), nothing printed
+ * but the answer: the smallest arena with no failed call.
+ * Bound: O(records) expected (hash table at load <= 1/2), plus the sort;
+ * --min-heap O(records * log2(--heap / 256 frames)).
  *
  * Data structures: struct idmap (id -> struct live: the replay's block and
  * the size the traced call asked for); struct replay (the run: the heap,
- * the id map, struct replay_stats, the pending realloc(p, 0) echo).
+ * the id map, struct replay_stats, struct replay_frag, the pending
+ * realloc(p, 0) echo, the frame-map points); struct session (one replay
+ * from set-up to teardown, what the report needs).
  *
  * Progress: when stderr is a terminal, a line "kmem replay: N of M records
  * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
  * end; nothing otherwise (pipes, files, tests).
  *
  * Tunables: --heap (1 GiB), --frame (4096), --max-order (the largest that
- * fits), --sample (pagealloc stats every 64 calls for the peak), --no-verify;
- * the id table starts at IDMAP_INITIAL slots and doubles.
+ * fits), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena), --sample
+ * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
+ * --series/--series-out/--series-format, --frame-map/--frame-map-prefix,
+ * --min-heap; the id table starts at IDMAP_INITIAL slots and doubles.
  */
 #include <errno.h>
 #include <getopt.h>
