@@ -117,7 +117,7 @@ static double draw(const struct dist *d, uint64_t *s)
 			return floor(pow(lo + u * (hi - lo), 1.0 / e));
 		}
 	case DIST_EXP: return floor(-log(1.0 - u) * d->a);
-	default: return INFINITY; /* forever */
+	default: return (double)INFINITY; /* forever */
 	}
 }
 
