@@ -13,10 +13,12 @@
 # - 1) and the internal fragmentation left at the end. Block tags are off
 # (--no-verify) so that every row times the same work.
 #
-# usage: scripts/compare-replay.sh [-k NAME:OPTIONS]... [-n] TRACE
+# usage: scripts/compare-replay.sh [-k NAME:OPTIONS]... [-n] [-p] TRACE
 #   -k NAME:OPTIONS  a kmem row (repeatable; default one row "kmem" with
 #                    no options), e.g. -k batch0:--pcp-batch=0
 #   -n               kmem rows only (no glibc, drop-in or peers)
+#   -p               nothing preloaded: kmem rows and glibc only (for a kmem
+#                    built with a sanitizer, which must come first)
 # Environment: KMEM (the kmem binary, default build/tools/kmem), KMEM_MALLOC
 # (the drop-in, default build/malloc/libkmem-malloc.so).
 set -eu
@@ -34,17 +36,19 @@ cd "$(dirname "$0")/.."
 [ -n "${KMEM_MALLOC:-}" ] || dropin=$PWD/build/malloc/libkmem-malloc.so
 sets=""
 others=1
-while getopts k:n opt; do
+preloads=1
+while getopts k:np opt; do
 	case $opt in
 	k) sets="$sets
 $OPTARG" ;;
 	n) others=0 ;;
-	*) echo "usage: $0 [-k NAME:OPTIONS]... [-n] TRACE" >&2; exit 2 ;;
+	p) preloads=0 ;;
+	*) echo "usage: $0 [-k NAME:OPTIONS]... [-n] [-p] TRACE" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -ne 1 ]; then
-	echo "usage: $0 [-k NAME:OPTIONS]... [-n] TRACE" >&2
+	echo "usage: $0 [-k NAME:OPTIONS]... [-n] [-p] TRACE" >&2
 	exit 2
 fi
 trace=$(abs "$1")
@@ -88,6 +92,8 @@ while IFS= read -r set; do
 done < "$tmp/sets"
 if [ "$others" -eq 1 ]; then
 	row glibc "" --malloc
+fi
+if [ "$others" -eq 1 ] && [ "$preloads" -eq 1 ]; then
 	if [ -f "$dropin" ]; then
 		row kmem-malloc "$dropin" --malloc
 	else

@@ -138,7 +138,12 @@ fi
 # ---- 6. compare: one table ------------------------------------------------------------------
 compare="$(dirname "$plot")/compare-replay.sh"
 if command -v python3 > /dev/null && [ -z "$run" ]; then
-	KMEM="$kmem" sh "$compare" -k kmem: -k batch0:--pcp-batch=0 "$tmp/a.bin" > "$tmp/cmp.txt" 2> "$tmp/cmp.err" ||
+	# a kmem built with a sanitizer cannot have another malloc preloaded
+	nopre=""
+	if ldd "$kmem" 2> /dev/null | grep -Eq 'lib(a|t|ub)san'; then
+		nopre=-p
+	fi
+	KMEM="$kmem" sh "$compare" $nopre -k kmem: -k batch0:--pcp-batch=0 "$tmp/a.bin" > "$tmp/cmp.txt" 2> "$tmp/cmp.err" ||
 		fail "compare-replay.sh exited $?: $(cat "$tmp/cmp.err")"
 	grep -q '^allocator  *ns/record  *RSS growth MiB  *failed  *held peak MiB  *J&W #4  *internal$' "$tmp/cmp.txt" ||
 		fail "compare: no header: $(cat "$tmp/cmp.txt")"
@@ -146,6 +151,13 @@ if command -v python3 > /dev/null && [ -z "$run" ]; then
 		grep -Eq "^$name +[0-9.]+ +-?[0-9.]+ +0 +[0-9.]+ +[0-9.]+% +([0-9.]+%|n/a)$" "$tmp/cmp.txt" || fail "compare: no $name row: $(cat "$tmp/cmp.txt")"
 	done
 	grep -Eq '^glibc +[0-9.]+ +-?[0-9.]+ +0 +- +- +([0-9.]+%|n/a)$' "$tmp/cmp.txt" || fail "compare: no glibc row: $(cat "$tmp/cmp.txt")"
+	if [ -z "$nopre" ]; then
+		for peer in jemalloc tcmalloc mimalloc; do
+			if grep -q "^$peer " "$tmp/cmp.txt"; then
+				grep -Eq "^$peer +[0-9.]+ +-?[0-9.]+ +0 +- +- " "$tmp/cmp.txt" || fail "compare: $peer row"
+			fi
+		done
+	fi
 	KMEM="$kmem" sh "$compare" -n "$tmp/a.bin" > "$tmp/cmp2.txt" 2> /dev/null || fail "compare-replay.sh -n exited $?"
 	[ "$(grep -vc '^trace\|^allocator' "$tmp/cmp2.txt")" -eq 1 ] || fail "compare -n: not one row: $(cat "$tmp/cmp2.txt")"
 else
