@@ -84,7 +84,7 @@ done
 # ---- 4. plots ---------------------------------------------------------------------------
 if command -v gnuplot > /dev/null && [ -z "$run" ]; then
 	gen "$tmp/g.bin" --ops 20000 --phases 3 --size log:16:65536 --life exp:2000
-	$run "$kmem" replay --heap 64M --series 500 --series-out "$tmp/g.csv" "$tmp/g.bin" > /dev/null ||
+	$run "$kmem" replay --heap 256M --series 500 --series-out "$tmp/g.csv" "$tmp/g.bin" > /dev/null ||
 		fail "replay --series exited $?"
 	sh "$plot" "$tmp/g.csv" "$tmp/plots" "test" > /dev/null || fail "plot-series.sh exited $?"
 	for p in memory fragmentation free-blocks extfrag; do
