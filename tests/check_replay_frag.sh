@@ -25,7 +25,9 @@
 #  7. a progress line on a terminal (script(1)), none otherwise;
 #  8. --frame-map: a PGM of the arena (4096 frames of 256 B, 512 x 8),
 #     1024 used pixels more after the 256 KiB block than after its free;
-#     scripts/plot-frame-map.sh makes it a PNG.
+#     scripts/plot-frame-map.sh makes it a PNG;
+#  9. the buddy's policies (--discipline lifo|fifo|address, --grouping):
+#     each replays and passes the checkers, --min-heap runs under one.
 # usage: check_replay_frag.sh KMEM
 set -eu
 kmem="$1"
@@ -156,6 +158,22 @@ if command -v gnuplot > /dev/null && [ -z "$run" ]; then
 	[ "$(head -c 4 "$tmp/fm.png" | od -An -c | tr -d ' ')" = "211PNG" ] || fail "fm.png is not a PNG"
 fi
 
+# ---- 9. the buddy's policies: every one replays, --min-heap runs per policy ------------------
+for d in lifo fifo address; do
+	for g in "" --grouping; do
+		# shellcheck disable=SC2086
+		$run "$kmem" replay --discipline $d $g "$tmp/t.txt" > "$tmp/pol.txt" 2>&1 ||
+			fail "replay --discipline $d $g exited $?"
+		has "$tmp/pol.txt" "policy: $d${g:+, grouping} (buddy free lists)"
+		has "$tmp/pol.txt" "check: kmem_buddy_check ok, kmem_pa_check ok, 0 errors reported"
+	done
+done
+$run "$kmem" replay --min-heap --frame 256 --heap 4M --discipline address --grouping "$tmp/t.txt" > "$tmp/pm.txt" ||
+	fail "--min-heap --discipline address --grouping exited $?"
+has "$tmp/pm.txt" "min heap: policy address, grouping"
+grep -q '^min heap: [0-9]* frames = ' "$tmp/pm.txt" || fail "--min-heap per policy: $(cat "$tmp/pm.txt")"
+$run "$kmem" replay --json --discipline fifo "$tmp/t.txt" | grep -q '"policy":"fifo"' || fail "JSON: no policy"
+
 # ---- 7. progress: on a terminal only ---------------------------------------------------
 $run "$kmem" trace-gen --ops 600000 --size fixed:64 --life exp:100 "$tmp/long.bin" || fail "trace-gen exited $?"
 $run "$kmem" replay --no-verify "$tmp/long.bin" > /dev/null 2> "$tmp/p.err" || fail "replay of the long trace exited $?"
@@ -170,6 +188,7 @@ fi
 
 # ---- 6. usage errors ------------------------------------------------------------------
 for args in "--series 0" "--series x" "--series 1 --malloc" "--min-heap --malloc" "--min-heap --series 5" "--frame-map x" "--frame-map 1 --malloc" \
+	"--discipline nope" "--pageblock-order 3" "--grouping --pageblock-order 0" \
 	"--series 1 --series-format xml" "--pcp-batch 5000"; do
 	set +e
 	# shellcheck disable=SC2086

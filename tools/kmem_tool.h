@@ -255,6 +255,10 @@ struct replay_opts {
 	bool series_json;
 	unsigned pcp_batch;		/* the frame service's per-thread batch;
 					 * 0: scaled with the arena (Linux's rule) */
+	unsigned discipline;		/* the buddy's free-list discipline
+					 * (enum kmem_buddy_discipline) */
+	bool grouping;			/* KMEM_BUDDY_GROUPING */
+	unsigned pageblock_order;	/* with grouping; 0: the buddy's default */
 	bool min_heap;			/* bisect for the smallest arena */
 	uint64_t frame_map[REPLAY_FRAME_MAPS];	/* records after which to draw the
 						 * arena (--frame-map) */
@@ -434,6 +438,10 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 			    const struct replay_heap *h, const struct replay_verdict *v,
 			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
 			    uint64_t end_bytes, bool ok);
+
+/* The buddy policy o asks for: "lifo", "fifo", "address", each maybe
+ * followed by ", grouping". */
+const char *kmem_replay_policy_name(const struct replay_opts *o);
 
 /* A buddy formatter's whole text in a malloc'd buffer of the right size
  * (the caller frees), or NULL. */

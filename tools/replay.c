@@ -585,6 +585,10 @@ static void replay_usage(FILE *f)
 		"                      with MAP_NORESERVE: only what the trace touches is used)\n"
 		"  -f, --frame SIZE    frame size, power of two 64..64K (default 4096)\n"
 		"  -o, --max-order N   largest block order (default: the largest that fits)\n"
+		"      --discipline D  the buddy's free-list discipline: lifo (default), fifo,\n"
+		"                      address (kmem/buddy.h, \"Policies\")\n"
+		"      --grouping      anti-fragmentation grouping (Linux's migrate types)\n"
+		"      --pageblock-order N  with --grouping (default: max order - 1)\n"
 		"      --pcp-batch N   the frame service's per-thread batch (default 15, as the\n"
 		"                      drop-in's heap; 0: scaled with the arena, Linux's rule)\n"
 		"  -m, --malloc        replay against malloc/free/... instead of kmem\n"
@@ -616,6 +620,9 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "frame", required_argument, NULL, 'f' },
 		{ "max-order", required_argument, NULL, 'o' },
 		{ "pcp-batch", required_argument, NULL, 'B' },
+		{ "discipline", required_argument, NULL, 'D' },
+		{ "grouping", no_argument, NULL, 'g' },
+		{ "pageblock-order", required_argument, NULL, 'P' },
 		{ "malloc", no_argument, NULL, 'm' },
 		{ "sample", required_argument, NULL, 'S' },
 		{ "no-verify", no_argument, NULL, 'V' },
@@ -657,6 +664,22 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 			if (kmem_tool_parse_count(optarg, &v) || v > 1024)
 				return -1;
 			o->pcp_batch = (unsigned)v;
+			break;
+		case 'D':
+			if (!strcmp(optarg, "lifo"))
+				o->discipline = KMEM_BUDDY_LIFO;
+			else if (!strcmp(optarg, "fifo"))
+				o->discipline = KMEM_BUDDY_FIFO;
+			else if (!strcmp(optarg, "address"))
+				o->discipline = KMEM_BUDDY_ADDRESS;
+			else
+				return -1;
+			break;
+		case 'g': o->grouping = true; break;
+		case 'P':
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > KMEM_BUDDY_ORDER_LIMIT)
+				return -1;
+			o->pageblock_order = (unsigned)v;
 			break;
 		case 'm': o->use_malloc = true; break;
 		case 'S':
@@ -704,6 +727,10 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	}
 	if (o->use_malloc && o->frame_maps) {
 		kmem_tool_error("--frame-map draws the kmem heap: not with --malloc");
+		return -1;
+	}
+	if (o->pageblock_order && !o->grouping) {
+		kmem_tool_error("--pageblock-order needs --grouping");
 		return -1;
 	}
 	if (o->series && o->min_heap) {
@@ -887,6 +914,7 @@ static int min_heap(const struct replay_opts *o, const struct trace_file *t)
 	       "bisection, %zu replays%s\n",
 	       hi, hi * o->frame, kmem_tool_mib(hi, o->frame), o->frame, max_order, o->pcp_batch, runs,
 	       hi == 256 ? " (the floor: 256 frames)" : "");
+	printf("min heap: policy %s\n", kmem_replay_policy_name(o));
 	if (hi > 256)
 		printf("min heap: %zu frames fail the trace\n", hi - 1);
 	if (best.m.smax)

@@ -60,6 +60,16 @@ char *kmem_replay_format_all(int (*fmt)(struct kmem_buddy *, char *, size_t),
 	return buf;
 }
 
+const char *kmem_replay_policy_name(const struct replay_opts *o)
+{
+	static const char *const names[2][3] = {
+		{ "lifo", "fifo", "address" },
+		{ "lifo, grouping", "fifo, grouping", "address, grouping" },
+	};
+
+	return names[o->grouping][o->discipline < 3 ? o->discipline : 0];
+}
+
 /* A fraction as a percentage, "n/a" when undefined. */
 static void put_pct(FILE *f, double v)
 {
@@ -167,6 +177,7 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 		(unsigned long long)st->live_bytes);
 	if (o->use_malloc)
 		return;
+	fprintf(f, "policy: %s (buddy free lists)\n", kmem_replay_policy_name(o));
 	fprintf(f, "peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
 	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
@@ -233,6 +244,7 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 			(unsigned long long)m->smax, m->log2n, m->robson, m->buddy);
 	}
 	if (!o->use_malloc) {
+		fprintf(f, ",\"policy\":\"%s\"", kmem_replay_policy_name(o));
 		fprintf(f, ",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
 		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
 		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);
