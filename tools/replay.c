@@ -19,9 +19,9 @@
  *      before tracing began) are counted, never fatal: a FREE of an unknown
  *      id is skipped; a REALLOC of an unknown id skips the free and replays
  *      the allocation; an allocation returning an id that is still live
- *      replaces the old block (freed first); the FREE record the drop-in
- *      writes right after a realloc(p, 0) of p (it traces both calls) is
- *      counted apart.
+ *      replaces the old block (freed first); a FREE record of p right
+ *      after a realloc(p, 0) in the same thread (older drop-ins traced
+ *      both calls; today's writes the REALLOC only) is counted apart.
  *   4. Every block carries a tag in its first and last 8 bytes, checked when
  *      it is freed or moved (--no-verify: none).
  *   5. Measure (replay_frag.c) at every record: the bytes the heap holds
@@ -282,8 +282,8 @@ struct replay {
 	const char *map_prefix;
 	bool map_failed;
 	bool oom;	/* the id table could not grow */
-	/* the last realloc(p, 0): the drop-in also traces the free() it
-	 * calls for it, as the same thread's next record */
+	/* the last realloc(p, 0): older drop-ins also traced the free()
+	 * it calls, as the same thread's next record */
 	uint64_t r0_id;
 	unsigned r0_tid;
 };
