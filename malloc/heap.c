@@ -248,6 +248,28 @@ static unsigned env_choice(const char *name, const char *const *words, unsigned 
 	return def;
 }
 
+/* KMEM_TRACE=PATH without %p: children trace into PATH.PID (km_read_env below). A
+ * path too long for ".%p" traces this process only, and says so. */
+static void trace_follow_children(void)
+{
+	static const char name[] = "KMEM_TRACE=";
+	static char env[sizeof(name) + sizeof(km.trace_path) + 3];
+	size_t n = strlen(km.trace_path);
+
+	if (n + 3 >= sizeof(km.trace_path)) {
+		env_warn("KMEM_TRACE", km.trace_path, "no room for \".%p\"",
+			 "a path of at most 252 bytes to trace children", "this process only");
+		unsetenv("KMEM_TRACE");
+		return;
+	}
+	memcpy(env, name, sizeof(name) - 1);
+	memcpy(env + sizeof(name) - 1, km.trace_path, n);
+	memcpy(env + sizeof(name) - 1 + n, ".%p", 4);
+	km.trace_children = true;
+	if (putenv(env) != 0)
+		unsetenv("KMEM_TRACE");
+}
+
 /* Boolean switches: 0/off/no and 1/on/yes. */
 static const char *const env_bool_words[] = { "0", "1", "off", "on", "no", "yes" };
 #define ENV_BOOL(name, def) \
@@ -313,10 +335,16 @@ static void km_read_env(void)
 		km.trace_fd = kmem_km_trace_open();
 		if (km.trace_fd < 0)
 			env_warn("KMEM_TRACE", v, strerror(errno), "a file that can be created", "no trace");
-		/* without %p only this process traces: children that exec would
-		 * truncate the file (unsetenv does not allocate) */
-		if (!strstr(km.trace_path, "%p"))
+		/* without %p this process writes PATH and every child its own
+		 * file, PATH.PID (a child writing PATH would truncate it):
+		 * programs it execs through the environment, KMEM_TRACE=PATH.%p
+		 * put in place from static storage (putenv of a name that is
+		 * there replaces the pointer, allocating nothing), fork
+		 * children through kmem_km_trace_fork_child (trace.c) */
+		if (km.trace_fd < 0)
 			unsetenv("KMEM_TRACE");
+		else if (!strstr(km.trace_path, "%p"))
+			trace_follow_children();
 	}
 }
 

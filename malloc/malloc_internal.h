@@ -196,6 +196,7 @@ struct km_heap {
 	int trace_fd;
 	char trace_path[256];	/* KMEM_TRACE, "%p": the pid */
 	bool trace_on;
+	bool trace_children;	/* no %p: fork children write trace_path.PID */
 	uint64_t trace_seq;
 	unsigned trace_tids;
 	struct km_tbuf *tbufs;

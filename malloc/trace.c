@@ -180,10 +180,14 @@ void kmem_km_trace_flush_all(void)
 
 void kmem_km_trace_fork_child(void)
 {
-	/* a child traces into its own file (KMEM_TRACE with %p), from seq 0,
-	 * or not at all; the other threads' buffers did not come along */
+	/* a child traces into its own file, from seq 0: KMEM_TRACE's name with
+	 * %p, or PATH.PID when it had none (heap.c's trace_follow_children;
+	 * room for ".%p" was checked there), or not at all; the other
+	 * threads' buffers did not come along */
 	if (km.trace_on) {
 		close(km.trace_fd);
+		if (km.trace_children && !strstr(km.trace_path, "%p"))
+			memcpy(km.trace_path + strlen(km.trace_path), ".%p", 4);
 		km.trace_fd = strstr(km.trace_path, "%p") ? kmem_km_trace_open() : -1;
 		kmem_lock_acquire(&km.trace_lock);
 		km.trace_seq = 0;

@@ -8,14 +8,16 @@ cd "$(dirname "$0")/.."
 
 # sqlite3 and git: real programs tests/dropin/check_preload.sh runs under the
 # drop-in malloc. The third line: the peer allocators scripts/bench-peers.sh
-# preloads. The last two: the 32-bit and embedded targets (cross/): gcc -m32
-# with the i386 cmocka, run under qemu-i386; the Cortex-M4 (newlib-nano) and
-# RISC-V (picolibc) bare-metal toolchains.
+# preloads. The fourth and fifth: the 32-bit and embedded targets (cross/):
+# gcc -m32 with the i386 cmocka, run under qemu-i386; the Cortex-M4
+# (newlib-nano) and RISC-V (picolibc) bare-metal toolchains. The last:
+# gnuplot for scripts/plot-series.sh (the plots of `kmem replay --series`).
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
 valgrind clang libclang-rt-14-dev python3 sqlite3 git cppcheck
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
 gcc-multilib libcmocka-dev:i386 qemu-user
-gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"
+gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+gnuplot-nox"
 
 missing=""
 for p in $PKGS; do

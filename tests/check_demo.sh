@@ -1,6 +1,7 @@
 #!/bin/sh
 # The main job: `kmem` runs a seeded workload and prints buddyinfo, the
-# fragmentation indexes and a summary, then the slab and pagealloc phases.
+# fragmentation indexes (at the peak of the last round, where extfrag rises
+# above 0, and after it) and a summary, then the slab and pagealloc phases.
 # Same seed, same output; another seed,
 # another output; everything coalesces after the drain; bad options exit 2.
 set -eu
@@ -19,6 +20,13 @@ if cmp -s "$tmp/a" "$tmp/c"; then echo "different seeds gave the same output" >&
 grep -q '^kmem demo: buddy allocator, 64.0 MiB arena, 4096 B frames, max order 10, seed 1$' "$tmp/a"
 grep -Eq '^Node 0, zone +demo( +[0-9]+){11} $' "$tmp/a"
 grep -q '^  check: ok$' "$tmp/a"
+# the indexes at the peak of the last round (filled until an allocation
+# failed): the high orders ran out, so extfrag is above 0 there (it read
+# -1.000 at every order when only the state after a free phase was shown)
+n=$(awk '/^fragmentation at the peak/ { on = 1; next } on && /^$/ { on = 0 }
+	on && $1 ~ /^[0-9]+$/ && $4 + 0 > 0 && $4 + 0 <= 1 { n++ } END { print n + 0 }' "$tmp/a")
+[ "$n" -ge 1 ] || { echo "no extfrag index above 0 at the peak" >&2; exit 1; }
+grep -q '^fragmentation after the last free phase:$' "$tmp/a"
 grep -q '^  managed       16384 frames' "$tmp/a"
 # the slab phase: slabinfo 2.1 with the demo's caches and kmalloc classes
 grep -q '^slabinfo - version: 2.1$' "$tmp/a"

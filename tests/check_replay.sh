@@ -10,7 +10,9 @@
 #     record; an unknown op; no file): exit 1 with a clear message, no crash;
 #  3. real traces from the drop-in malloc (LD_PRELOAD of libkmem-malloc.so,
 #     the second argument): /bin/ls, and a small threaded program when a C
-#     compiler is around. If the drop-in cannot run a program, that part is
+#     compiler is around; a program that forks and a shell that execs two
+#     programs with KMEM_TRACE without %p (the default follows children:
+#     FILE, then FILE.PID each). If the drop-in cannot run a program, that part is
 #     reported and skipped; parts 1 and 2 do not need it.
 # usage: check_replay.sh KMEM [LIBKMEM_MALLOC_SO]
 set -eu
@@ -239,6 +241,21 @@ else
 		[ -s "$tmp/ls.bin" ] && [ "$(wc -c < "$tmp/ls.bin")" -gt 16 ]; then
 		check_real "$tmp/ls.bin"
 		sed -n 's/^records: /check_replay: \/bin\/ls traced: /p' "$tmp/real.txt"
+		# a shell running two programs, KMEM_TRACE without %p: each
+		# exec'd program writes FILE.PID (KMEM_TRACE=FILE.%p in its
+		# environment), none truncates FILE
+		mkdir "$tmp/sh.d"
+		LD_PRELOAD="$preload" KMEM_TRACE="$tmp/sh.d/sh.bin" /bin/sh -c \
+			'/bin/ls / > /dev/null; /bin/ls / > /dev/null; echo "$KMEM_TRACE"' > "$tmp/sh.out" ||
+			fail "sh -c under the drop-in exited $?"
+		has "$tmp/sh.out" "$tmp/sh.d/sh.bin.%p"
+		[ -f "$tmp/sh.d/sh.bin" ] || fail "sh: the shell's own file is missing"
+		nf=$(ls "$tmp/sh.d" | grep -c '^sh\.bin\.[0-9][0-9]*$' || true)
+		[ "$nf" -ge 2 ] || fail "sh: $nf files sh.bin.PID, expected one per ls"
+		for f in "$tmp/sh.d"/sh.bin.*; do
+			check_real "$f"
+		done
+		echo "check_replay: sh -c 'ls; ls' without %p: $nf per-process files"
 		# the same trace on the drop-in itself, through --malloc
 		LD_PRELOAD="$preload" $run "$kmem" replay --malloc "$tmp/ls.bin" > "$tmp/lsm.txt" ||
 			fail "replay --malloc under the drop-in exited $?"
@@ -392,6 +409,17 @@ EOF
 						fail "fork: $f: records missing or duplicated"
 				done
 				echo "check_replay: fork traced: the parent's and the child's files replay"
+				# without %p: the parent writes the file, the child FILE.PID
+				mkdir "$tmp/fk2.d"
+				LD_PRELOAD="$preload" KMEM_TRACE="$tmp/fk2.d/t.bin" "$tmp/fk" ||
+					fail "the forking program (no %p) under the drop-in exited $?"
+				[ -s "$tmp/fk2.d/t.bin" ] || fail "fork, no %p: the parent's file is missing"
+				nf=$(ls "$tmp/fk2.d" | grep -c '^t\.bin\.[0-9][0-9]*$' || true)
+				[ "$nf" -eq 1 ] || fail "fork, no %p: $nf child files t.bin.PID, not 1"
+				for f in "$tmp/fk2.d"/*; do
+					check_real "$f"
+				done
+				echo "check_replay: fork traced without %p: FILE and FILE.PID"
 			else
 				echo "check_replay: SKIP fork trace: $cc cannot build a test program"
 			fi

@@ -11,6 +11,12 @@
  *      mixed orders (half order 0, skewing small as in kernels); then
  *      /proc/buddyinfo-style free counts, Linux's fragmentation indexes per
  *      order and a one-screen summary (or, with --json, the buddy's JSON).
+ *      The last round fills until an allocation fails, and the indexes are
+ *      printed there too: after a free phase a block of
+ *      (nearly) every order is free and Linux's extfrag index is -1 there
+ *      (a request would succeed); it was -1.000 at every order when only
+ *      that state was shown. At the peak it rises towards 1 at the orders
+ *      that ran out while smaller blocks were free.
  *   2. Slab phase: on the same (now fragmented) frames, a slab instance
  *      (made here, on the buddy's page source: phase 1 measures the frames
  *      before any slab exists) serves two object caches and kmalloc through
@@ -164,19 +170,24 @@ static int buddy_setup(struct demo_buddy *d, const struct demo_opts *o)
 /* The seeded page workload, the checker, the report. Returns 0 or 1. */
 static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t *rng)
 {
-	struct kmem_buddy_stats st;
+	struct kmem_buddy_stats st, peak = { 0 };
 	unsigned long long allocs = 0, frees = 0, fails = 0;
 	char text[4096];
 	int largest = -1;
 
 	kmem_buddy_get_stats(d->b, &st);
 	for (unsigned round = 0; round < o->rounds; round++) {
-		size_t target = st.managed_frames * o->fill_pct / 100;
+		bool last = round + 1 == o->rounds;
+		/* the last round fills until the first allocation fails: an
+		 * order ran out while smaller blocks are still free, so the
+		 * extfrag index has something to say */
+		size_t target = last ? st.managed_frames : st.managed_frames * o->fill_pct / 100;
 		unsigned misses = 0;
 
 		/* allocation phase: fill to target; give up after repeated misses */
 		kmem_buddy_get_stats(d->b, &st);
-		while (st.used_frames < target && misses < BUDDY_MISSES && d->nlive < d->cap) {
+		while (st.used_frames < target && misses < (last ? 1u : BUDDY_MISSES) &&
+		       d->nlive < d->cap) {
 			unsigned order = pick_order(rng, o->max_order);
 			void *p = kmem_buddy_alloc(d->b, order);
 
@@ -190,6 +201,8 @@ static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t
 			allocs++;
 			st.used_frames += (size_t)1 << order;
 		}
+		if (last)
+			kmem_buddy_get_stats(d->b, &peak);
 		/* free phase: release a random share of what is live */
 		for (size_t n = d->nlive * o->free_pct / 100; n > 0; n--) {
 			size_t i = (size_t)(kmem_splitmix64(rng) % d->nlive);
@@ -222,7 +235,14 @@ static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t
 	printf("buddyinfo (free blocks per order 0..%u):\n", st.max_order);
 	kmem_buddy_format_buddyinfo(d->b, text, sizeof(text));
 	fputs(text, stdout);
-	printf("\nfragmentation (Linux indexes: unusable free space, external fragmentation):\n");
+	if (o->rounds) {
+		printf("\nfragmentation at the peak of the last round, filled until an allocation "
+		       "failed\n(Linux indexes: unusable free space, external fragmentation; "
+		       "extfrag -1.000: a block that\nsize is free, near 1.000: requests of that size "
+		       "fail for fragmentation, near 0: for\nlack of memory):\n");
+		print_indexes(&peak);
+	}
+	printf("\nfragmentation after the last free phase:\n");
 	print_indexes(&st);
 	printf("\nsummary:\n");
 	printf("  managed    %8zu frames  %9.2f MiB\n", st.managed_frames,

@@ -5,6 +5,9 @@
  *                                   experiment (demo.c, demo_pagealloc.c)
  *   kmem replay [options] TRACE     replay a KMEM_TRACE file (replay*.c)
  *   kmem trace-dump [options] TRACE print a KMEM_TRACE file (trace_dump.c)
+ *   kmem trace-convert [opts] IN OUT convert a trace: kmem's binary or text
+ *                                   format, valgrind logs (trace_convert.c)
+ *   kmem trace-gen [options] OUT    synthetic traces, seeded (trace_gen.c)
  *   kmem paging [options] [PAGE...] page-replacement simulator (paging*.c)
  *
  * Dispatch: when argv[1] names a command of the table, that command runs
@@ -109,6 +112,9 @@ static const struct command commands[] = {
 	{ "replay", "replay [options] TRACE      (kmem replay --help)", kmem_replay_main },
 	{ "trace-dump", "trace-dump [options] TRACE  (kmem trace-dump --help)",
 	  kmem_trace_dump_main },
+	{ "trace-convert", "trace-convert [options] IN OUT  (kmem trace-convert --help)",
+	  kmem_trace_convert_main },
+	{ "trace-gen", "trace-gen [options] OUT    (kmem trace-gen --help)", kmem_trace_gen_main },
 	{ "paging", "paging [options] [PAGE...]  (kmem paging --help)", kmem_paging_main },
 };
 

@@ -10,11 +10,19 @@
  *                     counts on the command line, error lines)
  *   demo.c            the demo: buddy phase, slab phase, the final drain
  *   demo_pagealloc.c  the demo's frame-service (pagealloc) phase
- *   trace_file.c      the trace file reader: open, validate, sort
+ *   trace_file.c      the trace file reader: open (or load any format),
+ *                     validate, sort
+ *   trace_text.c      text traces: kmem's text format (read, written) and
+ *                     valgrind --trace-malloc=yes logs (read)
+ *   trace_convert.c   kmem trace-convert
+ *   trace_gen.c       kmem trace-gen: synthetic traces (sizes, lifetimes,
+ *                     phases; seeded)
  *   trace_dump.c      kmem trace-dump
  *   replay.c          kmem replay: options, the id map, the run, main
  *   replay_heap.c     kmem replay: the heap under test (buddy -> pagealloc
  *                     -> slab over an mmap'd arena)
+ *   replay_frag.c     kmem replay: fragmentation over time (--series), J&W's
+ *                     measures, Robson's and the buddy's bounds
  *   replay_report.c   kmem replay: the report, as text or JSON
  *   paging.c          kmem paging: options, the runs of every policy over
  *                     the frame range, the report (text, CSV, JSON)
@@ -107,6 +115,10 @@ int kmem_demo_pagealloc_phase(const struct demo_opts *o, uint64_t *rng);
 
 #define KMEM_TRACE_OP_MAX KMEM_TRACE_MEMALIGN
 
+/* The trace formats kmem reads: its binary one (kmem/trace.h), its text
+ * one, and Valgrind's --trace-malloc=yes log (trace_text.c). */
+enum trace_format { TRACE_FMT_AUTO, TRACE_FMT_KMEM, TRACE_FMT_TEXT, TRACE_FMT_VALGRIND };
+
 /* A trace (kmem/trace.h) mapped privately and writable: the records can be
  * sorted in place, the file itself is never written. */
 struct trace_file {
@@ -143,6 +155,84 @@ const char *kmem_trace_file_op_name(unsigned op);
  * when no scratch memory could be mapped. */
 int kmem_trace_file_sort(struct trace_file *t);
 
+/* Load a trace in any format kmem reads (fmt TRACE_FMT_AUTO: detected,
+ * see kmem_trace_detect): kmem's binary format is mapped as by
+ * kmem_trace_file_open (a partial record left in t->tail); a text trace or
+ * a Valgrind log is parsed into records (seq = rank; a Valgrind log's lines
+ * of other processes are skipped with one warning). Returns 0, or -1 after
+ * one error line naming the file and, for text, the line and the problem.
+ * The caller still runs kmem_trace_file_check. */
+int kmem_trace_file_load(struct trace_file *t, const char *path, enum trace_format fmt);
+
+/* ---- trace_text.c -------------------------------------------------------------- */
+
+/* Records built in memory: an anonymous mapping with a header's room first
+ * (base), the records after it (rec, n of cap). All zero: empty. */
+struct trace_recs {
+	void *base;
+	size_t map_len;
+	struct kmem_trace_rec *rec;
+	size_t n, cap;
+};
+
+/* Where and why a parse failed: line is 1-based. */
+struct trace_parse_error {
+	size_t line;
+	char msg[200];
+};
+
+/* What a Valgrind log held besides the calls. */
+struct trace_vg_info {
+	uint64_t pid;			/* the process whose calls were read */
+	size_t calls;			/* calls turned into records */
+	size_t other_pid_lines;		/* lines of other processes: skipped */
+	size_t other_lines;		/* Valgrind's own lines: skipped */
+};
+
+/* The format of a file that starts with buf[0..len): kmem's magic or
+ * control characters in the first 16 bytes: TRACE_FMT_KMEM; a first
+ * non-blank line starting "--PID-- " or "==PID== ": TRACE_FMT_VALGRIND;
+ * otherwise TRACE_FMT_TEXT. O(first line). */
+enum trace_format kmem_trace_detect(const char *buf, size_t len);
+
+/* "kmem", "text", "valgrind" or "auto". */
+const char *kmem_trace_format_name(enum trace_format f);
+
+/* Parse kmem's text trace format (the grammar: trace_text.c's head, the
+ * README) from buf[0..len) into *out (seq = rank). Returns 0, or -1 with
+ * err->line and err->msg set (what was parsed so far stays in *out: free
+ * it either way with kmem_trace_recs_free). Never prints; O(len). */
+int kmem_trace_parse_text(const char *buf, size_t len, struct trace_recs *out,
+			  struct trace_parse_error *err);
+
+/* Parse a `valgrind --trace-malloc=yes` log (trace_text.c's head) into
+ * *out, the first process's calls in the order printed (tid 1). Returns 0,
+ * or -1 with err set: a malformed call or result, an unknown function, a
+ * call left without its result at the end, no trace line at all. Never
+ * prints; O(len). */
+int kmem_trace_parse_valgrind(const char *buf, size_t len, struct trace_recs *out,
+			      struct trace_parse_error *err, struct trace_vg_info *info);
+
+/* Unmap the records (and zero *r). */
+void kmem_trace_recs_free(struct trace_recs *r);
+
+/* Write n valid records as kmem's text format, a comment line first.
+ * Returns 0, or -1 on a write error or an invalid op. */
+int kmem_trace_write_text(FILE *f, const struct kmem_trace_rec *rec, size_t n);
+
+/* ---- trace_convert.c ----------------------------------------------------------- */
+
+/* "auto", "kmem", "text", "valgrind" to the format. Returns 0, or -1. */
+int kmem_trace_parse_format(const char *s, enum trace_format *out);
+
+/* kmem trace-convert [options] IN OUT; argv[0] is "trace-convert". */
+int kmem_trace_convert_main(int argc, char **argv);
+
+/* ---- trace_gen.c --------------------------------------------------------------- */
+
+/* kmem trace-gen [options] OUT; argv[0] is "trace-gen". */
+int kmem_trace_gen_main(int argc, char **argv);
+
 /* ---- trace_dump.c -------------------------------------------------------------- */
 
 /* kmem trace-dump [options] TRACE; argv[0] is "trace-dump". */
@@ -150,12 +240,30 @@ int kmem_trace_dump_main(int argc, char **argv);
 
 /* ---- replay.c ------------------------------------------------------------------ */
 
+#define REPLAY_FRAME_MAPS 16	/* --frame-map points at most */
+
 struct replay_opts {
 	size_t heap;
 	size_t frame;
 	unsigned max_order;	/* 0: the largest that fits the heap */
 	unsigned long sample;	/* pagealloc stats every N calls */
 	bool use_malloc, json, verify;
+	enum trace_format format;	/* of the trace: TRACE_FMT_AUTO detects */
+	unsigned long series;		/* a series row every N records; 0: none */
+	const char *series_out;		/* its file, "-": stdout (the report then
+					 * goes to stderr) */
+	bool series_json;
+	unsigned pcp_batch;		/* the frame service's per-thread batch;
+					 * 0: scaled with the arena (Linux's rule) */
+	unsigned discipline;		/* the buddy's free-list discipline
+					 * (enum kmem_buddy_discipline) */
+	bool grouping;			/* KMEM_BUDDY_GROUPING */
+	unsigned pageblock_order;	/* with grouping; 0: the buddy's default */
+	bool min_heap;			/* bisect for the smallest arena */
+	uint64_t frame_map[REPLAY_FRAME_MAPS];	/* records after which to draw the
+						 * arena (--frame-map) */
+	unsigned frame_maps;
+	const char *frame_map_prefix;	/* files PREFIX-RECORD.pgm */
 	const char *path;
 };
 
@@ -174,7 +282,14 @@ struct replay_stats {
 	uint64_t replay_failed;		/* of which returned NULL where the trace did not */
 	uint64_t tag_errors;		/* a block's tag was wrong when it was freed or moved */
 	uint64_t live_bytes, peak_bytes, live_blocks, peak_blocks;
+	uint64_t usable_bytes;		/* live blocks at their usable size: measured
+					 * for a series row and at the end */
+	uint64_t live_pow2, peak_pow2;	/* live bytes, each block rounded up to 2^k */
+	uint64_t req_min, req_max;	/* smallest (0 counted as 1) and largest
+					 * request replayed; req_max 0: none */
 	uint64_t wall_ns;
+	long rss_before_kib;		/* max RSS before the replay (the trace loaded,
+					 * the heap set up); 0: unknown */
 	size_t peak_pa_used;		/* sampled */
 	size_t peak_buddy_used;		/* exact: the buddy's high-water mark */
 };
@@ -200,6 +315,7 @@ struct replay_heap {
 	struct kmem_error_sink sink;
 	void *resv, *inst, *owner, *meta;
 	size_t resv_len, inst_len, owner_len, meta_len;
+	void *base;		/* the arena's start (aligned to the largest block) */
 	size_t frame, bytes;	/* managed arena */
 	unsigned max_order;
 };
@@ -213,15 +329,119 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o);
  * (the instances must be destroyed first, or never built). */
 void kmem_replay_heap_unmap(struct replay_heap *h);
 
+/* ---- replay_frag.c ------------------------------------------------------------- */
+
+/* The fragmentation tracker of one run (definitions: replay_frag.c). */
+struct replay_frag {
+	struct kmem_buddy *b;	/* NULL: no heap to measure (--malloc) */
+	size_t managed, frame;
+	unsigned max_order;
+	uint64_t ticks;
+	double sum_held, sum_live;
+	uint64_t held_max, live_at_held_max;	/* J&W #3 */
+	uint64_t live_peak_seen, held_at_live_peak;	/* J&W #2 */
+	/* the series */
+	FILE *out;		/* NULL: no series */
+	bool json;
+	unsigned long every, left;
+	uint64_t rows;
+};
+
+/* The end-of-run numbers; NaN where undefined (nothing live). */
+struct replay_measures {
+	double jw[4];		/* J&W #1..#4, as fractions (0.25: 25%) */
+	uint64_t held_max;	/* peak bytes held by the heap */
+	uint64_t M, M2;		/* peak live: requested, rounded to 2^k */
+	uint64_t smin, smax;	/* smallest, largest request rounded to 2^k */
+	unsigned log2n;		/* log2(smax / smin) */
+	double robson;		/* any allocator can be forced to this */
+	double buddy;		/* a binary buddy never needs more */
+};
+
+/* The smallest power of two >= v (1 for 0; 2^63 for anything above it).
+ * O(1). */
+static inline uint64_t kmem_replay_pow2(uint64_t v)
+{
+	if (v > (uint64_t)1 << 63)
+		return (uint64_t)1 << 63;
+	return v <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(v - 1));
+}
+
+/* Start tracking b's heap (NULL: nothing to track); with out, a series row
+ * every `every` ticks, as CSV or JSON. */
+void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, FILE *out, bool json,
+			   unsigned long every);
+
+/* The arena as a picture (PGM, P5), after record `record`: one pixel per
+ * group of g frames (g the smallest power of two that makes at most
+ * 512 x 512 pixels), 512 pixels a row, in address order. Grey levels: 0
+ * used, 40 reserved, free blocks of order k lighter with k
+ * (80 + 175 * k / max_order), 255 past the arena's end; a group holding any
+ * used frame is used. Written to PREFIX-RECORD.pgm. Returns 0, or -1
+ * after an error line. O(blocks + pixels). */
+int kmem_replay_frame_map(struct kmem_buddy *b, void *base, size_t frames, const char *prefix,
+			  uint64_t record);
+
+/* The series' header (CSV) or opening bracket (JSON). */
+void kmem_replay_frag_header(struct replay_frag *f);
+
+/* One series row now: record is the index of the record just replayed,
+ * seq its seq. O(max_order). */
+void kmem_replay_frag_row(struct replay_frag *f, const struct replay_stats *st, uint64_t record,
+			  uint64_t seq);
+
+/* Close the series (JSON's bracket), flush. Returns 0, or -1 on a write
+ * error. */
+int kmem_replay_frag_finish(struct replay_frag *f);
+
+/* J&W's four measures so far, M, n and the bounds. O(1). */
+void kmem_replay_frag_measures(const struct replay_frag *f, const struct replay_stats *st,
+			       struct replay_measures *m);
+
+/* One tick (a record replayed): the held and live sums and extremes.
+ * Returns true when a series row is due (the caller measures the usable
+ * bytes, then calls kmem_replay_frag_row). O(1). */
+static inline bool kmem_replay_frag_tick(struct replay_frag *f, const struct replay_stats *st)
+{
+	uint64_t held;
+
+	if (!f->b)
+		return false;
+	held = (uint64_t)(f->managed - kmem_buddy_free_frames(f->b)) * f->frame;
+	f->ticks++;
+	f->sum_held += (double)held;
+	f->sum_live += (double)st->live_bytes;
+	if (held > f->held_max) {
+		f->held_max = held;
+		f->live_at_held_max = st->live_bytes;
+	}
+	if (st->live_bytes > f->live_peak_seen) {
+		f->live_peak_seen = st->live_bytes;
+		f->held_at_live_peak = held;
+	}
+	if (f->every && --f->left == 0) {
+		f->left = f->every;
+		return true;
+	}
+	return false;
+}
+
 /* ---- replay_report.c ----------------------------------------------------------- */
 
-/* The report on stdout, as text or as one line of JSON (ok: the verdict). */
-void kmem_replay_print_text(const struct replay_opts *o, const struct replay_stats *st,
+/* The report on f, as text or as one line of JSON (ok: the verdict);
+ * m: the fragmentation measures (NULL: none, --malloc). */
+void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
-			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes);
-void kmem_replay_print_json(const struct replay_opts *o, const struct replay_stats *st,
+			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
+			    uint64_t end_bytes);
+void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
-			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes, bool ok);
+			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
+			    uint64_t end_bytes, bool ok);
+
+/* The buddy policy o asks for: "lifo", "fifo", "address", each maybe
+ * followed by ", grouping". */
+const char *kmem_replay_policy_name(const struct replay_opts *o);
 
 /* A buddy formatter's whole text in a malloc'd buffer of the right size
  * (the caller frees), or NULL. */

@@ -1,10 +1,13 @@
 /* replay.c - `kmem replay [options] TRACE`: replay an allocation trace
- * written by the drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h).
+ * written by the drop-in malloc (KMEM_TRACE=file; format in kmem/trace.h),
+ * or a text trace or valgrind log, and measure its fragmentation.
  *
  * What it does:
- *   1. Read: open and validate the file (trace_file.c: a bad header, a
- *      truncated record or an invalid record exits 1 with the reason), sort
- *      the records by seq (the file holds per-thread batches).
+ *   1. Read: load and validate the trace (trace_file.c: kmem's binary
+ *      format, or kmem's text format and valgrind --trace-malloc=yes logs
+ *      through trace_text.c; a bad header, a truncated record, an invalid
+ *      record or a malformed line exits 1 with the reason), sort the
+ *      records by seq (the file holds per-thread batches).
  *   2. Replay every call in seq order in ONE thread, so the interleaving
  *      of the traced threads is serialised by seq, on a fresh kmem heap
  *      (replay_heap.c: buddy -> pagealloc -> slab; kmem_alloc/kmem_zalloc/
@@ -16,38 +19,61 @@
  *      before tracing began) are counted, never fatal: a FREE of an unknown
  *      id is skipped; a REALLOC of an unknown id skips the free and replays
  *      the allocation; an allocation returning an id that is still live
- *      replaces the old block (freed first); the FREE record the drop-in
- *      writes right after a realloc(p, 0) of p (it traces both calls) is
- *      counted apart.
+ *      replaces the old block (freed first); a FREE record of p right
+ *      after a realloc(p, 0) in the same thread (older drop-ins traced
+ *      both calls; today's writes the REALLOC only) is counted apart.
  *   4. Every block carries a tag in its first and last 8 bytes, checked when
  *      it is freed or moved (--no-verify: none).
- *   5. Verdict: the buddy's state at the end (buddyinfo, fragmentation),
+ *   5. Measure (replay_frag.c) at every record: the bytes the heap holds
+ *      and the live bytes, for J&W's measures; with --series N, a row of
+ *      figures every N records; with --frame-map N, a picture of the arena
+ *      after record N. The usable sizes are summed by a walk of the id
+ *      table for a row and at the end (measure_usable).
+ *   6. Verdict: the buddy's state at the end (buddyinfo, fragmentation),
  *      the invariant checkers (kmem_pa_check, kmem_buddy_check; the kmalloc
  *      caches are not reachable through the API, so no kmem_cache_check),
  *      then a teardown that must return every frame; the report
  *      (replay_report.c); any failure exits 1.
- * Bound: O(records) expected (hash table at load <= 1/2), plus the sort.
+ * --min-heap: steps 2 to 6 again and again on arenas chosen by bisection
+ * (between 256 frames and --heap, the max order fixed), nothing printed
+ * but the answer: the smallest arena with no failed call.
+ * Bound: O(records) expected (hash table at load <= 1/2), plus the sort;
+ * --min-heap O(records * log2(--heap / 256 frames)).
  *
  * Data structures: struct idmap (id -> struct live: the replay's block and
  * the size the traced call asked for); struct replay (the run: the heap,
- * the id map, struct replay_stats, the pending realloc(p, 0) echo).
+ * the id map, struct replay_stats, struct replay_frag, the pending
+ * realloc(p, 0) echo, the frame-map points); struct session (one replay
+ * from set-up to teardown, what the report needs).
+ *
+ * Progress: when stderr is a terminal, a line "kmem replay: N of M records
+ * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
+ * end; nothing otherwise (pipes, files, tests).
  *
  * Tunables: --heap (1 GiB), --frame (4096), --max-order (the largest that
- * fits), --sample (pagealloc stats every 64 calls for the peak), --no-verify;
- * the id table starts at IDMAP_INITIAL slots and doubles.
+ * fits), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena), --sample
+ * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
+ * --series/--series-out/--series-format, --frame-map/--frame-map-prefix,
+ * --min-heap; the id table starts at IDMAP_INITIAL slots and doubles.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kmem_rand.h"
 #include "kmem_tool.h"
 
 #define IDMAP_INITIAL ((size_t)1 << 16)	/* id table slots at the start */
+#define PROGRESS_EVERY ((size_t)1 << 20)	/* records between progress lines */
+#define REPLAY_PCP_BATCH 15u	/* the drop-in's batch: clamp(16384 frames / 1024,
+				 * 1, 31) rounded to 2^n - 1, its first 64 MiB */
 
 /* ---- ids to blocks ------------------------------------------------------------------
  *
@@ -193,6 +219,13 @@ static inline void *h_realloc(struct replay_heap *h, void *p, size_t size)
 	return h->st.slab ? kmem_realloc(h->st.slab, p, size) : realloc(p, size);
 }
 
+static inline size_t h_usable(struct replay_heap *h, void *p)
+{
+	if (!p)
+		return 0;
+	return h->st.slab ? kmem_usable_size(h->st.slab, p) : malloc_usable_size(p);
+}
+
 static inline void h_free(struct replay_heap *h, void *p)
 {
 	if (h->st.slab)
@@ -241,10 +274,16 @@ struct replay {
 	struct replay_heap *h;
 	struct idmap ids;
 	struct replay_stats st;
+	struct replay_frag frag;
 	bool verify;
+	bool progress;	/* stderr is a terminal: a progress line on long runs */
+	const uint64_t *maps;	/* --frame-map records; NULL: none */
+	unsigned nmaps;
+	const char *map_prefix;
+	bool map_failed;
 	bool oom;	/* the id table could not grow */
-	/* the last realloc(p, 0): the drop-in also traces the free() it
-	 * calls for it, as the same thread's next record */
+	/* the last realloc(p, 0): older drop-ins also traced the free()
+	 * it calls, as the same thread's next record */
 	uint64_t r0_id;
 	unsigned r0_tid;
 };
@@ -259,10 +298,32 @@ static void check_block(struct replay *rp, const struct live *e)
 	}
 }
 
-static void drop_live(struct replay *rp, struct live *e)
+/* The usable bytes of the live blocks (kmem_usable_size or
+ * malloc_usable_size each), into st.usable_bytes: a walk of the id table,
+ * O(its slots), done for a series row and at the end rather than at every
+ * call (kmem_usable_size validates the object: it would double the cost
+ * of a replayed call). */
+static void measure_usable(struct replay *rp)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < rp->ids.cap; i++)
+		if (rp->ids.slot[i].id)
+			sum += h_usable(rp->h, rp->ids.slot[i].p);
+	rp->st.usable_bytes = sum;
+}
+
+/* e leaves the live set (its block freed or moved). */
+static inline void unaccount(struct replay *rp, const struct live *e)
 {
 	rp->st.live_bytes -= e->size;
 	rp->st.live_blocks--;
+	rp->st.live_pow2 -= kmem_replay_pow2(e->size);
+}
+
+static void drop_live(struct replay *rp, struct live *e)
+{
+	unaccount(rp, e);
 	idmap_erase(&rp->ids, e);
 }
 
@@ -277,8 +338,7 @@ static void on_alloc(struct replay *rp, uint64_t id, void *p, uint64_t size, boo
 		rp->st.replaced++;
 		check_block(rp, e);
 		h_free(rp->h, e->p);
-		rp->st.live_bytes -= e->size;
-		rp->st.live_blocks--;
+		unaccount(rp, e);
 	} else {
 		e = idmap_insert(&rp->ids, id);
 		if (!e) {
@@ -297,6 +357,13 @@ static void on_alloc(struct replay *rp, uint64_t id, void *p, uint64_t size, boo
 	}
 	rp->st.live_bytes += size;
 	rp->st.live_blocks++;
+	rp->st.live_pow2 += kmem_replay_pow2(size);
+	if (rp->st.live_pow2 > rp->st.peak_pow2)
+		rp->st.peak_pow2 = rp->st.live_pow2;
+	if (!rp->st.req_min || (size ? size : 1) < rp->st.req_min)
+		rp->st.req_min = size ? size : 1;
+	if ((size ? size : 1) > rp->st.req_max)
+		rp->st.req_max = size ? size : 1;
 	if (rp->st.live_bytes > rp->st.peak_bytes)
 		rp->st.peak_bytes = rp->st.live_bytes;
 	if (rp->st.live_blocks > rp->st.peak_blocks)
@@ -425,8 +492,26 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 	unsigned long left = sample;
 	uint64_t t0 = now_ns();
 
+	bool shown = false;
+
 	for (size_t i = 0; i < t->n && !rp->oom; i++) {
+		if (__builtin_expect((i & (PROGRESS_EVERY - 1)) == 0, 0) && i && rp->progress) {
+			fprintf(stderr, "\rkmem replay: %zu of %zu records (%zu%%)", i, t->n,
+				(size_t)((uint64_t)i * 100 / t->n));
+			shown = true;
+		}
 		replay_one(rp, &t->rec[i]);
+		if (kmem_replay_frag_tick(&rp->frag, &rp->st)) {
+			measure_usable(rp);
+			kmem_replay_frag_row(&rp->frag, &rp->st, i, t->rec[i].seq);
+		}
+		if (__builtin_expect(rp->maps != NULL, 0))
+			for (unsigned k = 0; k < rp->nmaps; k++)
+				if (rp->maps[k] == i &&
+				    kmem_replay_frame_map(rp->h->st.buddy, rp->h->base,
+							  rp->h->bytes / rp->h->frame,
+							  rp->map_prefix, i))
+					rp->map_failed = true;
 		if (rp->h->st.pa && --left == 0) {
 			left = sample;
 			kmem_pa_get_stats(rp->h->st.pa, &ps);
@@ -435,6 +520,11 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 		}
 	}
 	rp->st.wall_ns = now_ns() - t0;
+	if (shown)
+		fputs("\r\033[K", stderr); /* the progress line goes away */
+	measure_usable(rp);
+	if (rp->frag.every && rp->frag.left != rp->frag.every && t->n)
+		kmem_replay_frag_row(&rp->frag, &rp->st, t->n - 1, t->rec[t->n - 1].seq);
 	if (rp->h->st.pa) {
 		kmem_pa_get_stats(rp->h->st.pa, &ps);
 		if (ps.used > rp->st.peak_pa_used)
@@ -484,19 +574,41 @@ static void replay_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kmem replay [options] TRACE\n"
-		"Replays a KMEM_TRACE file (written by libkmem-malloc.so) in seq order, in\n"
+		"Replays a trace (a KMEM_TRACE file written by libkmem-malloc.so, kmem's text\n"
+		"format or a valgrind --trace-malloc=yes log) in seq order, in\n"
 		"one thread (the traced threads' calls are serialised by seq), against a\n"
 		"fresh kmem heap (buddy -> pagealloc -> slab/kmalloc) or the process's\n"
-		"malloc; prints counts, time per call, peak memory, buddyinfo and the\n"
-		"fragmentation indexes, then runs the invariant checkers (exit 1 on failure).\n"
+		"malloc; prints counts, time per call, peak memory, buddyinfo, the\n"
+		"fragmentation indexes, Johnstone & Wilson's measures and Robson's bound,\n"
+		"then runs the invariant checkers (exit 1 on failure).\n"
 		"  -H, --heap SIZE     kmem heap bytes, K/M/G suffixes (default 1G, reserved\n"
 		"                      with MAP_NORESERVE: only what the trace touches is used)\n"
 		"  -f, --frame SIZE    frame size, power of two 64..64K (default 4096)\n"
 		"  -o, --max-order N   largest block order (default: the largest that fits)\n"
+		"      --discipline D  the buddy's free-list discipline: lifo (default), fifo,\n"
+		"                      address (kmem/buddy.h, \"Policies\")\n"
+		"      --grouping      anti-fragmentation grouping (Linux's migrate types)\n"
+		"      --pageblock-order N  with --grouping (default: max order - 1)\n"
+		"      --pcp-batch N   the frame service's per-thread batch (default 15, as the\n"
+		"                      drop-in's heap; 0: scaled with the arena, Linux's rule)\n"
 		"  -m, --malloc        replay against malloc/free/... instead of kmem\n"
 		"      --sample N      read pagealloc stats every N calls for the peak (default 64)\n"
 		"      --no-verify     no block tags (tags: 8 bytes at each end of a block,\n"
 		"                      checked at free and realloc)\n"
+		"      --format FMT    the trace's format: auto (default: detected), kmem\n"
+		"                      (KMEM_TRACE's binary), text (kmem trace-convert --help),\n"
+		"                      valgrind (a valgrind --trace-malloc=yes log)\n"
+		"      --series N      a row of fragmentation figures every N records (and one\n"
+		"                      at the end), as CSV (default) or JSON\n"
+		"      --series-out F  the series' file (default \"-\": stdout, and the report\n"
+		"                      goes to stderr)\n"
+		"      --series-format csv|json  (default: json if F ends in .json, else csv)\n"
+		"      --frame-map N   after record N (0-based; repeatable, up to 16), draw the\n"
+		"                      arena as a PGM picture: PREFIX-N.pgm, one pixel per\n"
+		"                      group of frames, used black, free grey by order\n"
+		"      --frame-map-prefix P  (default \"frames\")\n"
+		"      --min-heap      find the smallest arena the trace replays in without a\n"
+		"                      failed call, by bisection between 256 frames and --heap\n"
 		"  -j, --json          print the report as one JSON object\n"
 		"  -h, --help          this text\n");
 }
@@ -507,18 +619,32 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "heap", required_argument, NULL, 'H' },
 		{ "frame", required_argument, NULL, 'f' },
 		{ "max-order", required_argument, NULL, 'o' },
+		{ "pcp-batch", required_argument, NULL, 'B' },
+		{ "discipline", required_argument, NULL, 'D' },
+		{ "grouping", no_argument, NULL, 'g' },
+		{ "pageblock-order", required_argument, NULL, 'P' },
 		{ "malloc", no_argument, NULL, 'm' },
 		{ "sample", required_argument, NULL, 'S' },
 		{ "no-verify", no_argument, NULL, 'V' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "series", required_argument, NULL, 'N' },
+		{ "series-out", required_argument, NULL, 'O' },
+		{ "series-format", required_argument, NULL, 'T' },
+		{ "min-heap", no_argument, NULL, 'M' },
+		{ "frame-map", required_argument, NULL, 'G' },
+		{ "frame-map-prefix", required_argument, NULL, 'X' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *series_format = NULL;
 	unsigned long long v;
+	size_t len;
 	int c;
 
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
-				   .verify = true };
+				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
+				   .frame_map_prefix = "frames" };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -534,6 +660,27 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 				return -1;
 			o->max_order = (unsigned)v;
 			break;
+		case 'B':
+			if (kmem_tool_parse_count(optarg, &v) || v > 1024)
+				return -1;
+			o->pcp_batch = (unsigned)v;
+			break;
+		case 'D':
+			if (!strcmp(optarg, "lifo"))
+				o->discipline = KMEM_BUDDY_LIFO;
+			else if (!strcmp(optarg, "fifo"))
+				o->discipline = KMEM_BUDDY_FIFO;
+			else if (!strcmp(optarg, "address"))
+				o->discipline = KMEM_BUDDY_ADDRESS;
+			else
+				return -1;
+			break;
+		case 'g': o->grouping = true; break;
+		case 'P':
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > KMEM_BUDDY_ORDER_LIMIT)
+				return -1;
+			o->pageblock_order = (unsigned)v;
+			break;
 		case 'm': o->use_malloc = true; break;
 		case 'S':
 			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > ULONG_MAX)
@@ -541,6 +688,24 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 			o->sample = (unsigned long)v;
 			break;
 		case 'V': o->verify = false; break;
+		case 'F':
+			if (kmem_trace_parse_format(optarg, &o->format))
+				return -1;
+			break;
+		case 'N':
+			if (kmem_tool_parse_count(optarg, &v) || v == 0 || v > ULONG_MAX)
+				return -1;
+			o->series = (unsigned long)v;
+			break;
+		case 'O': o->series_out = optarg; break;
+		case 'T': series_format = optarg; break;
+		case 'M': o->min_heap = true; break;
+		case 'G':
+			if (kmem_tool_parse_count(optarg, &v) || o->frame_maps == REPLAY_FRAME_MAPS)
+				return -1;
+			o->frame_map[o->frame_maps++] = v;
+			break;
+		case 'X': o->frame_map_prefix = optarg; break;
 		case 'j': o->json = true; break;
 		case 'h': replay_usage(stdout); exit(0);
 		default: return -1;
@@ -549,6 +714,214 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	if (optind != argc - 1)
 		return -1;
 	o->path = argv[optind];
+	len = strlen(o->series_out);
+	o->series_json = len > 5 && strcmp(o->series_out + len - 5, ".json") == 0;
+	if (series_format) {
+		if (strcmp(series_format, "json") && strcmp(series_format, "csv"))
+			return -1;
+		o->series_json = strcmp(series_format, "json") == 0;
+	}
+	if (o->use_malloc && (o->series || o->min_heap)) {
+		kmem_tool_error("--series and --min-heap measure the kmem heap: not with --malloc");
+		return -1;
+	}
+	if (o->use_malloc && o->frame_maps) {
+		kmem_tool_error("--frame-map draws the kmem heap: not with --malloc");
+		return -1;
+	}
+	if (o->pageblock_order && !o->grouping) {
+		kmem_tool_error("--pageblock-order needs --grouping");
+		return -1;
+	}
+	if (o->series && o->min_heap) {
+		kmem_tool_error("--min-heap replays many times: no --series with it");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- one replay, and the search for the smallest heap ---------------------------- */
+
+/* A replay of the trace from start to teardown, with what the report needs. */
+struct session {
+	struct replay rp;
+	struct replay_heap h;
+	struct replay_verdict v;
+	struct replay_measures m;
+	size_t end_blocks;
+	uint64_t end_bytes;
+	bool ok;
+};
+
+/* Replay t (loaded, checked, sorted) on the heap o describes, or malloc;
+ * series: the series' file or NULL. Returns 0, or -1 when the heap or the
+ * id table could not be set up (reported). session_done() in every case. */
+static int session_run(struct session *s, const struct replay_opts *o, const struct trace_file *t,
+		       FILE *series)
+{
+	struct replay *rp = &s->rp;
+	struct replay_heap *h = &s->h;
+	struct replay_verdict *v = &s->v;
+
+	if (idmap_init(&rp->ids, IDMAP_INITIAL)) {
+		kmem_tool_error("out of memory for the id table");
+		return -1;
+	}
+	trace_census(t, &rp->st);
+	if (!o->use_malloc && kmem_replay_heap_setup(h, o))
+		return -1;
+	rp->h = h;
+	rp->verify = o->verify;
+	rp->progress = !o->min_heap && isatty(STDERR_FILENO);
+	if (o->frame_maps && !o->use_malloc) {
+		rp->maps = o->frame_map;
+		rp->nmaps = o->frame_maps;
+		rp->map_prefix = o->frame_map_prefix;
+	}
+	kmem_replay_frag_init(&rp->frag, h->st.buddy, series, o->series_json, series ? o->series : 0);
+	kmem_replay_frag_header(&rp->frag);
+	{
+		struct rusage ru;
+
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			rp->st.rss_before_kib = ru.ru_maxrss;
+	}
+	replay_run(rp, t, o->sample);
+	s->end_blocks = rp->ids.n;
+	s->end_bytes = rp->st.live_bytes;
+	if (rp->oom)
+		kmem_tool_error("out of memory for the id table: replay stopped early");
+	if (!o->use_malloc) {
+		/* the state the trace left, then the checkers, then the teardown */
+		kmem_replay_frag_measures(&rp->frag, &rp->st, &s->m);
+		kmem_buddy_get_stats(h->st.buddy, &v->bst);
+		rp->st.peak_buddy_used = v->bst.peak_used_frames;
+		v->buddyinfo = kmem_replay_format_all(kmem_buddy_format_buddyinfo, h->st.buddy);
+		v->fragindex = kmem_replay_format_all(kmem_buddy_format_fragindex, h->st.buddy);
+		v->json = o->json ? kmem_replay_format_all(kmem_buddy_format_json, h->st.buddy) : NULL;
+		v->pa_ok = kmem_pa_check(h->st.pa) == 0;
+		v->buddy_ok = kmem_buddy_check(h->st.buddy) == 0;
+	}
+	replay_drain(rp);
+	if (!o->use_malloc) {
+		struct kmem_buddy_stats bst;
+
+		/* slab and the service first: then every frame should be
+		 * free in the buddy (kmem_stack_destroy skips NULL layers) */
+		kmem_slab_destroy(h->st.slab);
+		kmem_pa_destroy(h->st.pa);
+		h->st.slab = NULL;
+		h->st.pa = NULL;
+		kmem_buddy_get_stats(h->st.buddy, &bst);
+		v->managed = bst.managed_frames;
+		v->free_after = bst.free_frames;
+		v->frames_back = bst.free_frames == bst.managed_frames;
+		if (kmem_buddy_check(h->st.buddy))
+			v->buddy_ok = false;
+		v->errors = kmem_error_total(&h->sink);
+		kmem_stack_destroy(&h->st);
+	}
+	s->ok = !rp->oom && rp->st.tag_errors == 0 && !rp->map_failed &&
+		(o->use_malloc || (v->buddy_ok && v->pa_ok && v->frames_back && v->errors == 0));
+	return 0;
+}
+
+static void session_done(struct session *s)
+{
+	free(s->v.buddyinfo);
+	free(s->v.fragindex);
+	free(s->v.json);
+	kmem_replay_heap_unmap(&s->h);
+	idmap_destroy(&s->rp.ids);
+}
+
+/* Replay t on a heap of `frames` frames: 1 when every call the trace
+ * served was served (and the checks passed), 0 when one failed, -1 on a
+ * setup error. */
+static int fits(const struct replay_opts *base, const struct trace_file *t, size_t frames,
+		unsigned max_order, struct session *keep)
+{
+	struct replay_opts o = *base;
+	struct session s = { 0 };
+	int rc;
+
+	o.heap = frames * o.frame;
+	o.max_order = max_order;
+	o.frame_maps = 0; /* no pictures of the probes */
+	if (session_run(&s, &o, t, NULL)) {
+		session_done(&s);
+		return -1;
+	}
+	rc = s.ok && s.rp.st.replay_failed == 0;
+	if (keep) {
+		session_done(keep);
+		*keep = s;
+	} else {
+		session_done(&s);
+	}
+	return rc;
+}
+
+/* --min-heap: bisection on the arena's frames between 256 and --heap, the
+ * max order fixed at --heap's (or --max-order), so that only the arena's
+ * size changes between runs. Prints the answer and the report of the
+ * replay at it. Returns the exit status. */
+static int min_heap(const struct replay_opts *o, const struct trace_file *t)
+{
+	struct session best = { 0 };
+	size_t lo = 256, hi = o->heap / o->frame, runs = 0;
+	unsigned max_order = o->max_order;
+	int rc;
+
+	if (hi < lo) {
+		kmem_tool_error("--heap must hold at least 256 frames");
+		return 1;
+	}
+	if (!o->max_order)
+		while (max_order < KMEM_BUDDY_ORDER_LIMIT && (hi >> (max_order + 1)) != 0)
+			max_order++;
+	rc = fits(o, t, hi, max_order, &best);
+	runs++;
+	if (rc <= 0) {
+		if (rc == 0)
+			kmem_tool_error("%s does not replay without a failed call even in %zu frames "
+					"(--heap %zu): try a larger --heap",
+					o->path, hi, hi * o->frame);
+		session_done(&best);
+		return 1;
+	}
+	/* invariant: hi fits; lo - 1 is known not to fit, or lo is the floor */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		rc = fits(o, t, mid, max_order, NULL);
+		runs++;
+		if (rc < 0) {
+			session_done(&best);
+			return 1;
+		}
+		if (rc)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (fits(o, t, hi, max_order, &best) <= 0) {
+		session_done(&best);
+		return 1;
+	}
+	runs++;
+	printf("min heap: %zu frames = %zu bytes (%.2f MiB), %zu B frames, max order %u, pcp batch %u; "
+	       "bisection, %zu replays%s\n",
+	       hi, hi * o->frame, kmem_tool_mib(hi, o->frame), o->frame, max_order, o->pcp_batch, runs,
+	       hi == 256 ? " (the floor: 256 frames)" : "");
+	printf("min heap: policy %s\n", kmem_replay_policy_name(o));
+	if (hi > 256)
+		printf("min heap: %zu frames fail the trace\n", hi - 1);
+	if (best.m.smax)
+		printf("min heap: %.3f x robson (%.0f bytes), %.3f x buddy guarantee (%.0f bytes)\n",
+		       (double)(hi * o->frame) / best.m.robson, best.m.robson,
+		       (double)(hi * o->frame) / best.m.buddy, best.m.buddy);
+	session_done(&best);
 	return 0;
 }
 
@@ -556,20 +929,17 @@ int kmem_replay_main(int argc, char **argv)
 {
 	struct replay_opts o;
 	struct trace_file t;
-	struct replay_heap h = { 0 };
-	struct replay rp = { 0 };
-	struct replay_verdict v = { 0 };
+	struct session s = { 0 };
 	struct rusage ru;
-	size_t end_blocks;
-	uint64_t end_bytes;
+	FILE *series = NULL, *report = stdout;
 	long maxrss = 0;
-	bool ok;
+	int rc;
 
 	if (replay_opts(argc, argv, &o)) {
 		replay_usage(stderr);
 		return 2;
 	}
-	if (kmem_trace_file_open(&t, o.path))
+	if (kmem_trace_file_load(&t, o.path, o.format))
 		return 1;
 	if (t.tail)
 		kmem_trace_file_report_tail(&t);
@@ -577,72 +947,55 @@ int kmem_replay_main(int argc, char **argv)
 		kmem_trace_file_close(&t);
 		return 1;
 	}
-	if (kmem_trace_file_sort(&t) || idmap_init(&rp.ids, IDMAP_INITIAL)) {
+	if (kmem_trace_file_sort(&t)) {
 		kmem_tool_error("out of memory for %zu records", t.n);
 		kmem_trace_file_close(&t);
 		return 1;
 	}
-	trace_census(&t, &rp.st);
-	if (!o.use_malloc && kmem_replay_heap_setup(&h, &o)) {
-		kmem_replay_heap_unmap(&h);
+	if (o.min_heap) {
+		rc = min_heap(&o, &t);
+		kmem_trace_file_close(&t);
+		return rc;
+	}
+	if (o.series) {
+		if (strcmp(o.series_out, "-") == 0) {
+			series = stdout;
+			report = stderr;
+		} else if (!(series = fopen(o.series_out, "w"))) {
+			kmem_tool_file_error(o.series_out, "%s", strerror(errno));
+			kmem_trace_file_close(&t);
+			return 1;
+		}
+	}
+	if (session_run(&s, &o, &t, series)) {
+		session_done(&s);
+		if (series && series != stdout)
+			fclose(series);
 		kmem_trace_file_close(&t);
 		return 1;
 	}
-	rp.h = &h;
-	rp.verify = o.verify;
-	replay_run(&rp, &t, o.sample);
-	end_blocks = rp.ids.n;
-	end_bytes = rp.st.live_bytes;
-	if (rp.oom)
-		kmem_tool_error("out of memory for the id table: replay stopped early");
-
-	if (!o.use_malloc) {
-		/* the state the trace left, then the checkers, then the teardown */
-		kmem_buddy_get_stats(h.st.buddy, &v.bst);
-		rp.st.peak_buddy_used = v.bst.peak_used_frames;
-		v.buddyinfo = kmem_replay_format_all(kmem_buddy_format_buddyinfo, h.st.buddy);
-		v.fragindex = kmem_replay_format_all(kmem_buddy_format_fragindex, h.st.buddy);
-		v.json = o.json ? kmem_replay_format_all(kmem_buddy_format_json, h.st.buddy) : NULL;
-		v.pa_ok = kmem_pa_check(h.st.pa) == 0;
-		v.buddy_ok = kmem_buddy_check(h.st.buddy) == 0;
-	}
-	replay_drain(&rp);
-	if (!o.use_malloc) {
-		struct kmem_buddy_stats bst;
-
-		/* slab and the service first: then every frame should be
-		 * free in the buddy (kmem_stack_destroy skips NULL layers) */
-		kmem_slab_destroy(h.st.slab);
-		kmem_pa_destroy(h.st.pa);
-		h.st.slab = NULL;
-		h.st.pa = NULL;
-		kmem_buddy_get_stats(h.st.buddy, &bst);
-		v.managed = bst.managed_frames;
-		v.free_after = bst.free_frames;
-		v.frames_back = bst.free_frames == bst.managed_frames;
-		if (kmem_buddy_check(h.st.buddy))
-			v.buddy_ok = false;
-		v.errors = kmem_error_total(&h.sink);
-		kmem_stack_destroy(&h.st);
+	if (series) {
+		if (kmem_replay_frag_finish(&s.rp.frag) ||
+		    (series != stdout && fclose(series) != 0)) {
+			kmem_tool_file_error(o.series_out, "write error: %s", strerror(errno));
+			s.ok = false;
+		}
 	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		maxrss = ru.ru_maxrss;
-	ok = !rp.oom && rp.st.tag_errors == 0 &&
-	     (o.use_malloc || (v.buddy_ok && v.pa_ok && v.frames_back && v.errors == 0));
 	if (o.json)
-		kmem_replay_print_json(&o, &rp.st, &h, &v, maxrss, end_blocks, end_bytes, ok);
+		kmem_replay_print_json(report, &o, &s.rp.st, &s.h, &s.v, o.use_malloc ? NULL : &s.m,
+				       maxrss, s.end_blocks, s.end_bytes, s.ok);
 	else
-		kmem_replay_print_text(&o, &rp.st, &h, &v, maxrss, end_blocks, end_bytes);
-	if (rp.st.replay_failed)
+		kmem_replay_print_text(report, &o, &s.rp.st, &s.h, &s.v, o.use_malloc ? NULL : &s.m,
+				       maxrss, s.end_blocks, s.end_bytes);
+	if (s.rp.st.replay_failed)
 		kmem_tool_error("%llu calls failed in the replay (out of memory: try a larger --heap)",
-				(unsigned long long)rp.st.replay_failed);
-	if (!ok)
+				(unsigned long long)s.rp.st.replay_failed);
+	if (!s.ok)
 		kmem_tool_error("replay of %s failed its checks", o.path);
-	free(v.buddyinfo);
-	free(v.fragindex);
-	free(v.json);
-	kmem_replay_heap_unmap(&h);
-	idmap_destroy(&rp.ids);
+	rc = s.ok ? 0 : 1;
+	session_done(&s);
 	kmem_trace_file_close(&t);
-	return ok ? 0 : 1;
+	return rc;
 }

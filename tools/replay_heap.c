@@ -10,13 +10,19 @@
  *      read-write. MAP_NORESERVE: only what the trace touches is used.
  *   2. The buddy (KMEM_BUDDY_OWNERS, one owner table for the arena in its
  *      own mapping) with max order o->max_order, or the largest order that
- *      fits the arena; the stack's add_regions callback maps its frame
+ *      fits the arena, and the policies asked for (--discipline,
+ *      --grouping, --pageblock-order; kmem/buddy.h, "Policies"); the stack's add_regions callback maps its frame
  *      table (sized by the buddy) and adds the arena.
  *   3. The frame service without zeroing work (KMEM_PA_INIT_NONE,
  *      KMEM_PA_NO_BGZERO, no reaper thread), watermarks 32 / 64 / a quarter
  *      of the managed frames clamped to 96..2048, set by the same callback
  *      once the region is there (the stack reads the service's config
- *      after it).
+ *      after it). The per-thread batch is o->pcp_batch (15 by default, the
+ *      drop-in's, high 6 x batch), not scaled with the arena: with Linux's
+ *      rule (--pcp-batch 0: managed / 1024, up to 31) a larger --heap
+ *      parks more frames in the cache and so raises the peak footprint, a
+ *      confound when arenas are compared. The watermarks still scale; they
+ *      only decide when reclaim runs, and the replay has no release step.
  *   4. The slab instance on the service's page source.
  * The three instances share one error sink (it prints each error; the
  * report counts them) and one mapping. No growth: the arena is all there
@@ -25,8 +31,8 @@
  * Data structures: struct replay_heap (kmem_tool.h): the stack and the
  * four mappings (reservation, instances, owner table, frame table).
  *
- * Tunables: the options (--heap, --frame, --max-order, in replay.c); the
- * watermarks above.
+ * Tunables: the options (--heap, --frame, --max-order, --pcp-batch and the
+ * buddy's policies, in replay.c); the watermarks above.
  */
 #include <errno.h>
 #include <string.h>
@@ -112,8 +118,12 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	cfg.buddy.name = "replay";
 	cfg.buddy.frame_size = h->frame;
 	cfg.buddy.max_order = h->max_order;
-	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
+	cfg.buddy.flags = KMEM_BUDDY_OWNERS | (o->grouping ? KMEM_BUDDY_GROUPING : 0u);
+	cfg.buddy.discipline = o->discipline;
+	cfg.buddy.pageblock_order = o->grouping ? o->pageblock_order : 0;
 	cfg.pa.name = "replay";
+	cfg.pa.pcp_batch = o->pcp_batch; /* 0: scaled with the arena */
+	cfg.pa.pcp_high = o->pcp_batch * 6;
 	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
 	cfg.pa.flags = KMEM_PA_NO_BGZERO;
 	cfg.slab.name = "replay";
@@ -134,6 +144,7 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	}
 	base = ((uintptr_t)h->resv + block - 1) & ~(uintptr_t)(block - 1);
 	arena.base = (void *)base;
+	h->base = (void *)base;
 	cfg.buddy.owner_table = h->owner;
 	cfg.buddy.owner_base = (void *)base;
 	cfg.buddy.owner_frames = frames;

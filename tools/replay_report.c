@@ -6,12 +6,16 @@
  * and ns per call, peak and final live bytes and blocks, max RSS, the block
  * tags' verdict; for the kmem heap also peak frames, frames at the end,
  * buddyinfo, the fragmentation indexes (and the buddy's JSON), the
- * checkers' verdicts, errors reported and the teardown's free frames.
+ * measures of replay_frag.c (peak held, J&W's four, n, M, Robson's bound,
+ * the buddy's guarantee, the arena's headroom), the checkers' verdicts,
+ * errors reported and the teardown's free frames; internal fragmentation
+ * for both heaps.
  *
  * Data structures: the run's struct replay_stats, the heap's struct
  * replay_heap and struct replay_verdict (kmem_tool.h), read only.
  * Tunables: none.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,22 +30,22 @@ static unsigned long long records_total(const struct replay_stats *st)
 	return n;
 }
 
-static void json_string(const char *s)
+static void json_string(FILE *f, const char *s)
 {
-	putchar('"');
+	fputc('"', f);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			fprintf(f, "\\%c", c);
 		else if (c == '\n')
-			fputs("\\n", stdout);
+			fputs("\\n", f);
 		else if (c < 0x20)
-			printf("\\u%04x", c);
+			fprintf(f, "\\u%04x", c);
 		else
-			putchar(c);
+			fputc(c, f);
 	}
-	putchar('"');
+	fputc('"', f);
 }
 
 char *kmem_replay_format_all(int (*fmt)(struct kmem_buddy *, char *, size_t),
@@ -56,73 +60,148 @@ char *kmem_replay_format_all(int (*fmt)(struct kmem_buddy *, char *, size_t),
 	return buf;
 }
 
-void kmem_replay_print_text(const struct replay_opts *o, const struct replay_stats *st,
+const char *kmem_replay_policy_name(const struct replay_opts *o)
+{
+	static const char *const names[2][3] = {
+		{ "lifo", "fifo", "address" },
+		{ "lifo, grouping", "fifo, grouping", "address, grouping" },
+	};
+
+	return names[o->grouping][o->discipline < 3 ? o->discipline : 0];
+}
+
+/* A fraction as a percentage, "n/a" when undefined. */
+static void put_pct(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs("n/a", f);
+	else
+		fprintf(f, "%.2f%%", 100.0 * v);
+}
+
+static void put_json_num(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs("null", f);
+	else
+		fprintf(f, "%.6f", v);
+}
+
+static double internal_frag(const struct replay_stats *st)
+{
+	return st->live_bytes ? (double)st->usable_bytes / (double)st->live_bytes - 1.0 : (double)NAN;
+}
+
+static void print_measures_text(FILE *f, const struct replay_heap *h, const struct replay_measures *m)
+{
+	static const char *const what[4] = { "mean over time", "at peak live", "at peak held",
+					     "peak held / peak live" };
+
+	fprintf(f, "held: peak %llu bytes in frames taken from the buddy (slabs, page blocks, "
+		   "frame caches)\n", (unsigned long long)m->held_max);
+	fputs("jw (held / requested - 1, Johnstone & Wilson 1998):", f);
+	for (unsigned k = 0; k < 4; k++) {
+		fprintf(f, "%s #%u %s ", k ? "," : "", k + 1, what[k]);
+		put_pct(f, m->jw[k]);
+	}
+	fputc('\n', f);
+	if (!m->smax) {
+		fputs("size ratio: no allocation replayed\n", f);
+		return;
+	}
+	fprintf(f, "size ratio: n = %llu / %llu = 2^%u (smallest and largest request rounded up "
+		   "to powers of two)\n",
+		(unsigned long long)m->smax, (unsigned long long)m->smin, m->log2n);
+	fprintf(f, "peak live: M = %llu bytes requested, M2 = %llu bytes at powers of two\n",
+		(unsigned long long)m->M, (unsigned long long)m->M2);
+	fprintf(f, "robson: %.0f bytes = M2 (1 + log2(n) / 2) - (n - 1) s: some trace with this M2 and n "
+		   "needs that much from any allocator (Robson 1971, 1974)\n", m->robson);
+	fprintf(f, "buddy guarantee: %.0f bytes = M2 (1 + log2 n), M2 rounded up to a multiple of the "
+		   "largest block: a binary buddy never needs more (Knuth, TAOCP 1, 2.5 ex. 41)\n",
+		m->buddy);
+	fprintf(f, "headroom: arena %zu bytes = %.3f x robson, %.3f x buddy guarantee; peak held = %.3f x "
+		   "robson\n",
+		h->bytes, (double)h->bytes / m->robson, (double)h->bytes / m->buddy,
+		(double)m->held_max / m->robson);
+}
+
+void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
-			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes)
+			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
+			    uint64_t end_bytes)
 {
 	double ns = st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0;
 
-	printf("kmem replay: %s\n", o->path);
-	printf("records: %llu (malloc %llu, calloc %llu, realloc %llu, memalign %llu, free %llu)\n",
+	fprintf(f, "kmem replay: %s\n", o->path);
+	fprintf(f, "records: %llu (malloc %llu, calloc %llu, realloc %llu, memalign %llu, free %llu)\n",
 	       records_total(st),
 	       (unsigned long long)st->ops[KMEM_TRACE_MALLOC],
 	       (unsigned long long)st->ops[KMEM_TRACE_CALLOC],
 	       (unsigned long long)st->ops[KMEM_TRACE_REALLOC],
 	       (unsigned long long)st->ops[KMEM_TRACE_MEMALIGN],
 	       (unsigned long long)st->ops[KMEM_TRACE_FREE]);
-	printf("threads: %u, serialised by seq into one replay thread\n", st->threads);
-	printf("seq: %llu..%llu, %llu missing, %llu duplicated\n", (unsigned long long)st->seq_first,
+	fprintf(f, "threads: %u, serialised by seq into one replay thread\n", st->threads);
+	fprintf(f, "seq: %llu..%llu, %llu missing, %llu duplicated\n", (unsigned long long)st->seq_first,
 	       (unsigned long long)st->seq_last, (unsigned long long)st->seq_missing,
 	       (unsigned long long)st->seq_dup);
-	printf("skipped: %llu free of an unknown id, %llu realloc of an unknown id, "
+	fprintf(f, "skipped: %llu free of an unknown id, %llu realloc of an unknown id, "
 	       "%llu failed in the trace, %llu free of NULL\n",
 	       (unsigned long long)st->unknown_free, (unsigned long long)st->unknown_realloc,
 	       (unsigned long long)st->trace_failed, (unsigned long long)st->null_free);
-	printf("echoes: %llu free right after realloc(p, 0) of the same block in the same thread "
+	fprintf(f, "echoes: %llu free right after realloc(p, 0) of the same block in the same thread "
 	       "(skipped)\n",
 	       (unsigned long long)st->r0_echo);
-	printf("replaced: %llu live ids returned again (a lost free)\n",
+	fprintf(f, "replaced: %llu live ids returned again (a lost free)\n",
 	       (unsigned long long)st->replaced);
 	if (o->use_malloc)
-		printf("heap: the process's malloc (--malloc)\n");
+		fprintf(f, "heap: the process's malloc (--malloc)\n");
 	else
-		printf("heap: kmem, %zu MiB arena, %zu B frames, max order %u "
+		fprintf(f, "heap: kmem, %zu MiB arena, %zu B frames, max order %u "
 		       "(buddy -> pagealloc -> slab/kmalloc)\n",
 		       h->bytes >> 20, h->frame, h->max_order);
-	printf("replayed: %llu calls, %llu failed in the replay\n", (unsigned long long)st->replayed,
+	fprintf(f, "replayed: %llu calls, %llu failed in the replay\n", (unsigned long long)st->replayed,
 	       (unsigned long long)st->replay_failed);
-	printf("time: %.3f ms, %.1f ns/call\n", (double)st->wall_ns / 1e6, ns);
-	printf("peak live: %llu bytes requested in %llu blocks\n", (unsigned long long)st->peak_bytes,
+	fprintf(f, "time: %.3f ms, %.1f ns/call\n", (double)st->wall_ns / 1e6, ns);
+	fprintf(f, "peak live: %llu bytes requested in %llu blocks\n", (unsigned long long)st->peak_bytes,
 	       (unsigned long long)st->peak_blocks);
-	printf("live at the end: %zu blocks, %llu bytes requested\n", end_blocks,
+	fprintf(f, "live at the end: %zu blocks, %llu bytes requested\n", end_blocks,
 	       (unsigned long long)end_bytes);
-	printf("max rss: %ld KiB (the whole process)\n", maxrss_kib);
+	fprintf(f, "max rss: %ld KiB (the whole process), %ld KiB before the replay\n", maxrss_kib,
+		st->rss_before_kib);
 	if (o->verify)
-		printf("block tags: %s (%llu errors)\n", st->tag_errors ? "FAILED" : "ok",
+		fprintf(f, "block tags: %s (%llu errors)\n", st->tag_errors ? "FAILED" : "ok",
 		       (unsigned long long)st->tag_errors);
+	fputs("internal fragmentation at the end: ", f);
+	put_pct(f, internal_frag(st));
+	fprintf(f, " (%llu bytes usable for %llu requested)\n", (unsigned long long)st->usable_bytes,
+		(unsigned long long)st->live_bytes);
 	if (o->use_malloc)
 		return;
-	printf("peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
+	fprintf(f, "policy: %s (buddy free lists)\n", kmem_replay_policy_name(o));
+	fprintf(f, "peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
-	printf("frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
+	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
 	       v->bst.free_frames, v->bst.managed_frames);
-	printf("buddyinfo:\n%s", v->buddyinfo ? v->buddyinfo : "");
-	printf("fragmentation:\n%s", v->fragindex ? v->fragindex : "");
-	printf("check: kmem_buddy_check %s, kmem_pa_check %s, %lu errors reported\n",
+	fprintf(f, "buddyinfo:\n%s", v->buddyinfo ? v->buddyinfo : "");
+	fprintf(f, "fragmentation:\n%s", v->fragindex ? v->fragindex : "");
+	if (m)
+		print_measures_text(f, h, m);
+	fprintf(f, "check: kmem_buddy_check %s, kmem_pa_check %s, %lu errors reported\n",
 	       v->buddy_ok ? "ok" : "FAILED", v->pa_ok ? "ok" : "FAILED", v->errors);
-	printf("teardown: %zu of %zu frames free%s\n", v->free_after, v->managed,
+	fprintf(f, "teardown: %zu of %zu frames free%s\n", v->free_after, v->managed,
 	       v->frames_back ? "" : " (FAILED: frames lost)");
 }
 
-void kmem_replay_print_json(const struct replay_opts *o, const struct replay_stats *st,
+void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
-			    long maxrss_kib, size_t end_blocks, uint64_t end_bytes, bool ok)
+			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
+			    uint64_t end_bytes, bool ok)
 {
 	size_t len;
 
-	printf("{\"trace\":");
-	json_string(o->path);
-	printf(",\"records\":%llu,\"ops\":{\"malloc\":%llu,\"calloc\":%llu,\"realloc\":%llu,"
+	fprintf(f, "{\"trace\":");
+	json_string(f, o->path);
+	fprintf(f, ",\"records\":%llu,\"ops\":{\"malloc\":%llu,\"calloc\":%llu,\"realloc\":%llu,"
 	       "\"memalign\":%llu,\"free\":%llu}",
 	       records_total(st),
 	       (unsigned long long)st->ops[KMEM_TRACE_MALLOC],
@@ -130,44 +209,59 @@ void kmem_replay_print_json(const struct replay_opts *o, const struct replay_sta
 	       (unsigned long long)st->ops[KMEM_TRACE_REALLOC],
 	       (unsigned long long)st->ops[KMEM_TRACE_MEMALIGN],
 	       (unsigned long long)st->ops[KMEM_TRACE_FREE]);
-	printf(",\"threads\":%u,\"seq_first\":%llu,\"seq_last\":%llu,\"seq_missing\":%llu,"
+	fprintf(f, ",\"threads\":%u,\"seq_first\":%llu,\"seq_last\":%llu,\"seq_missing\":%llu,"
 	       "\"seq_duplicated\":%llu",
 	       st->threads, (unsigned long long)st->seq_first, (unsigned long long)st->seq_last,
 	       (unsigned long long)st->seq_missing, (unsigned long long)st->seq_dup);
-	printf(",\"unknown_free\":%llu,\"unknown_realloc\":%llu,\"trace_failed\":%llu,"
+	fprintf(f, ",\"unknown_free\":%llu,\"unknown_realloc\":%llu,\"trace_failed\":%llu,"
 	       "\"null_free\":%llu,\"realloc0_echo\":%llu,\"replaced\":%llu",
 	       (unsigned long long)st->unknown_free, (unsigned long long)st->unknown_realloc,
 	       (unsigned long long)st->trace_failed, (unsigned long long)st->null_free,
 	       (unsigned long long)st->r0_echo, (unsigned long long)st->replaced);
-	printf(",\"heap\":\"%s\",\"replayed\":%llu,\"replay_failed\":%llu,\"wall_ns\":%llu,"
+	fprintf(f, ",\"heap\":\"%s\",\"replayed\":%llu,\"replay_failed\":%llu,\"wall_ns\":%llu,"
 	       "\"ns_per_call\":%.1f",
 	       o->use_malloc ? "malloc" : "kmem", (unsigned long long)st->replayed,
 	       (unsigned long long)st->replay_failed, (unsigned long long)st->wall_ns,
 	       st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0);
-	printf(",\"peak_live_bytes\":%llu,\"peak_live_blocks\":%llu,\"end_live_blocks\":%zu,"
-	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld",
+	fprintf(f, ",\"peak_live_bytes\":%llu,\"peak_live_blocks\":%llu,\"end_live_blocks\":%zu,"
+	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld,\"max_rss_before_kib\":%ld",
 	       (unsigned long long)st->peak_bytes, (unsigned long long)st->peak_blocks, end_blocks,
-	       (unsigned long long)end_bytes, maxrss_kib);
+	       (unsigned long long)end_bytes, maxrss_kib, st->rss_before_kib);
 	if (o->verify)
-		printf(",\"tag_errors\":%llu", (unsigned long long)st->tag_errors);
+		fprintf(f, ",\"tag_errors\":%llu", (unsigned long long)st->tag_errors);
+	fprintf(f, ",\"usable_bytes\":%llu,\"internal_frag\":", (unsigned long long)st->usable_bytes);
+	put_json_num(f, internal_frag(st));
+	if (m) {
+		fprintf(f, ",\"held_max\":%llu,\"jw\":[", (unsigned long long)m->held_max);
+		for (unsigned k = 0; k < 4; k++) {
+			if (k)
+				fputc(',', f);
+			put_json_num(f, m->jw[k]);
+		}
+		fprintf(f, "],\"M\":%llu,\"M2\":%llu,\"smin\":%llu,\"smax\":%llu,\"log2n\":%u,"
+			   "\"robson\":%.0f,\"buddy_guarantee\":%.0f",
+			(unsigned long long)m->M, (unsigned long long)m->M2, (unsigned long long)m->smin,
+			(unsigned long long)m->smax, m->log2n, m->robson, m->buddy);
+	}
 	if (!o->use_malloc) {
-		printf(",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
+		fprintf(f, ",\"policy\":\"%s\"", kmem_replay_policy_name(o));
+		fprintf(f, ",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
 		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
 		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);
-		printf(",\"buddyinfo\":");
-		json_string(v->buddyinfo ? v->buddyinfo : "");
-		printf(",\"fragindex\":");
-		json_string(v->fragindex ? v->fragindex : "");
+		fprintf(f, ",\"buddyinfo\":");
+		json_string(f, v->buddyinfo ? v->buddyinfo : "");
+		fprintf(f, ",\"fragindex\":");
+		json_string(f, v->fragindex ? v->fragindex : "");
 		if (v->json) {
 			len = strlen(v->json);
 			while (len && v->json[len - 1] == '\n')
 				len--;
-			printf(",\"buddy\":%.*s", (int)len, v->json);
+			fprintf(f, ",\"buddy\":%.*s", (int)len, v->json);
 		}
-		printf(",\"check_buddy\":%s,\"check_pagealloc\":%s,\"errors\":%lu,"
+		fprintf(f, ",\"check_buddy\":%s,\"check_pagealloc\":%s,\"errors\":%lu,"
 		       "\"teardown_free_frames\":%zu,\"managed_frames\":%zu",
 		       v->buddy_ok ? "true" : "false", v->pa_ok ? "true" : "false", v->errors,
 		       v->free_after, v->managed);
 	}
-	printf(",\"ok\":%s}\n", ok ? "true" : "false");
+	fprintf(f, ",\"ok\":%s}\n", ok ? "true" : "false");
 }

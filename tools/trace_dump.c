@@ -80,7 +80,7 @@ int kmem_trace_dump_main(int argc, char **argv)
 		dump_usage(stderr);
 		return 2;
 	}
-	if (kmem_trace_file_open(&t, argv[optind]))
+	if (kmem_trace_file_load(&t, argv[optind], TRACE_FMT_AUTO))
 		return 1;
 	bad = kmem_trace_file_check(&t);
 	if (sort && kmem_trace_file_sort(&t)) {

@@ -1,5 +1,6 @@
 /* trace_file.c - the reader of kmem's binary trace format (kmem/trace.h):
- * opening, validating, sorting the records of a KMEM_TRACE file.
+ * opening, validating, sorting the records of a KMEM_TRACE file; loading a
+ * trace of any format kmem reads.
  *
  * What it does:
  *   1. open: the file is mapped privately and writable (MAP_PRIVATE), so
@@ -16,6 +17,10 @@
  *      keys agree (a trace of n calls has seq < 2^k, k ~ log2 n: three
  *      passes for up to 16M records). Stable, O(n) per pass; nothing to do
  *      for a file already in order (a single-threaded trace).
+ *   4. load (kmem_trace_file_load): any format kmem reads, detected or
+ *      named; a text trace or a Valgrind log is parsed (trace_text.c) into
+ *      an anonymous mapping laid out as a mapped binary trace (header
+ *      room, then records), so sort, check and close work the same.
  * Iteration is over t->rec[0..n) (after check, every record is valid).
  * Every error line names the file ("kmem: FILE: ...") and, for a record,
  * its index, offset and seq.
@@ -187,5 +192,82 @@ int kmem_trace_file_sort(struct trace_file *t)
 		dst = src;
 	}
 	munmap(dst, bytes);
+	return 0;
+}
+
+/* ---- any format ------------------------------------------------------------------- */
+
+int kmem_trace_file_load(struct trace_file *t, const char *path, enum trace_format fmt)
+{
+	struct trace_parse_error err = { 0 };
+	struct trace_vg_info vg = { 0 };
+	struct trace_recs recs;
+	struct stat sb;
+	void *text;
+	int fd, rc;
+
+	*t = (struct trace_file){ .path = path };
+	if (fmt == TRACE_FMT_KMEM)
+		return kmem_trace_file_open(t, path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		kmem_tool_file_error(path, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		kmem_tool_file_error(path, "not a regular file");
+		close(fd);
+		return -1;
+	}
+	text = NULL;
+	if (sb.st_size > 0) {
+		text = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (text == MAP_FAILED) {
+			kmem_tool_file_error(path, "mmap: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	if (fmt == TRACE_FMT_AUTO)
+		fmt = text ? kmem_trace_detect(text, (size_t)sb.st_size) : TRACE_FMT_TEXT;
+	if (fmt == TRACE_FMT_KMEM) {
+		if (text)
+			munmap(text, (size_t)sb.st_size);
+		return kmem_trace_file_open(t, path);
+	}
+	if (fmt == TRACE_FMT_VALGRIND)
+		rc = kmem_trace_parse_valgrind(text ? text : "", (size_t)sb.st_size, &recs, &err, &vg);
+	else
+		rc = kmem_trace_parse_text(text ? text : "", (size_t)sb.st_size, &recs, &err);
+	if (text)
+		munmap(text, (size_t)sb.st_size);
+	if (rc) {
+		kmem_tool_file_error(path, "line %zu: %s (%s trace)", err.line, err.msg,
+				     kmem_trace_format_name(fmt));
+		kmem_trace_recs_free(&recs);
+		return -1;
+	}
+	if (vg.other_pid_lines)
+		kmem_tool_file_error(path, "warning: %zu lines of other processes skipped (this log "
+				     "has several; read: pid %llu; one log per process: "
+				     "--log-file=NAME.%%p)",
+				     vg.other_pid_lines, (unsigned long long)vg.pid);
+	if (!recs.base) { /* no records: an empty mapping of its own */
+		recs.map_len = sizeof(struct kmem_trace_header);
+		recs.base = mmap(NULL, recs.map_len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (recs.base == MAP_FAILED) {
+			kmem_tool_file_error(path, "mmap: %s", strerror(errno));
+			return -1;
+		}
+		recs.rec = (struct kmem_trace_rec *)(void *)((char *)recs.base +
+							     sizeof(struct kmem_trace_header));
+	}
+	t->map = recs.base;
+	t->map_len = recs.map_len;
+	t->rec = recs.rec;
+	t->n = recs.n;
+	t->tail = 0;
 	return 0;
 }

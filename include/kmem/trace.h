@@ -22,12 +22,15 @@
  * REALLOC. Records are written per thread in batches, so the file is not
  * in seq order: sort by seq before replaying.
  *
- * Processes: KMEM_TRACE=file traces the process that reads it (the variable
- * is then removed from its environment, so programs it execs do not
- * truncate the file, and a fork child stops tracing). With "%p" in the
- * name, every process (fork children and exec'd programs too) writes its
- * own file, "%p" replaced by its pid, its seq starting at 0 (a fork
- * child's frees of blocks it inherited are then unknown ids).
+ * Processes: every process writes its own file, its seq starting at 0 (a
+ * fork child's frees of blocks it inherited are then unknown ids). With
+ * "%p" in the name, "%p" is replaced by the pid. Without it, the process
+ * that reads KMEM_TRACE=FILE writes FILE and its children follow: it puts
+ * KMEM_TRACE=FILE.%p in its environment, so programs it execs (through a
+ * shell, gcc's drivers, posix_spawn) write FILE.PID, and its fork children
+ * write FILE.PID too. A fork child that execs writes one file, the exec'd
+ * program's (the calls between fork and exec are overwritten); FILE
+ * longer than 252 bytes traces the first process only, with a warning.
  *
  * Limits: records not yet flushed (at most 203 per thread) are lost when a
  * process is killed, calls _exit() or execs; exit() and thread exit flush
