@@ -360,18 +360,45 @@ static size_t owner_share_pages(struct kmem_pc *pc, struct kmem_pc_owner *o)
 	return st.share >> pc->order;
 }
 
-/* At a limit: the next page must come from the owner's own (max_pages,
- * the deactivated limit, or its client's max_frames: the client holds
- * exactly held << order frames, C6). */
-static bool owner_at_limit(const struct kmem_pc *pc, const struct kmem_pc_owner *o)
+/* At a hard limit: the next page must come from the owner's own (the
+ * deactivated limit, or its client's max_frames: the client holds exactly
+ * held << order frames, C6). */
+static bool owner_at_hard_limit(const struct kmem_pc *pc, const struct kmem_pc_owner *o)
 {
 	uint32_t held = owner_held(o);
 
 	if (o->deactivated && held >= o->pinned + 1)
 		return true;
-	if (o->max_pages && held >= o->max_pages)
-		return true;
 	return o->max_frames && ((size_t)held + 1) << pc->order > o->max_frames;
+}
+
+/* At max_pages, a soft limit: replace within the owner, but a fault that
+ * finds every page of the owner pinned goes past it (unless easy). */
+static bool owner_at_soft_limit(const struct kmem_pc_owner *o)
+{
+	return o->max_pages && owner_held(o) >= o->max_pages;
+}
+
+/* A new block from the frame service and a free slot, or PC_NIL. */
+static uint32_t fresh_locked(struct kmem_pc *pc, struct kmem_pc_owner *o)
+{
+	struct kmem_pc_page *d;
+	void *data;
+	uint32_t i;
+
+	if (!pc->nfree)
+		return PC_NIL;
+	data = kmem_pa_client_alloc(o->client, pc->order, KMEM_PAGE_ZERO | KMEM_PAGE_NOWAIT);
+	if (!data)
+		return PC_NIL;
+	i = pc->free_head;
+	d = pc_desc(pc, i);
+	pc->free_head = d->next;
+	pc->nfree--;
+	d->next = PC_NIL;
+	d->data = data;
+	d->fresh = 1;
+	return i;
 }
 
 /* The owner to take a victim from for o (see the top of the file). */
@@ -412,27 +439,20 @@ static uint32_t frame_for_locked(struct kmem_pc *pc, struct kmem_pc_owner *o, ui
 	KMEM_ASSERT(kmem_lock_held(&pc->lock) && "frame_for_locked needs the cache lock");
 	*rc = -ENOMEM;
 	for (unsigned tries = 0; tries < PC_TRIES; tries++) {
-		bool limit = owner_at_limit(pc, o);
+		bool hard = owner_at_hard_limit(pc, o), soft = owner_at_soft_limit(o);
 		struct kmem_pc_owner *v;
 		struct kmem_pc_page *d;
 		uint32_t i;
 
-		if (!limit && pc->nfree) {
-			void *data = kmem_pa_client_alloc(o->client, pc->order,
-							  KMEM_PAGE_ZERO | KMEM_PAGE_NOWAIT);
-
-			if (data) {
-				i = pc->free_head;
-				d = pc_desc(pc, i);
-				pc->free_head = d->next;
-				pc->nfree--;
-				d->next = PC_NIL;
-				d->data = data;
-				d->fresh = 1;
+		if (!hard && !soft && (i = fresh_locked(pc, o)) != PC_NIL)
+			return i;
+		v = victim_owner_locked(pc, o, hard || soft);
+		if (!v && soft && !hard && !easy) {
+			/* every page of the owner is pinned: past max_pages */
+			if ((i = fresh_locked(pc, o)) != PC_NIL)
 				return i;
-			}
+			v = victim_owner_locked(pc, o, false);
 		}
-		v = victim_owner_locked(pc, o, limit);
 		if (!v)
 			return PC_NIL;
 		i = reuse_locked(pc, v, pgno, easy, rc);
@@ -814,6 +834,13 @@ int kmem_pc_owner_destroy(struct kmem_pc_owner *o)
 			rc = -EIO;
 		page_free_locked(pc, i);
 	}
+	pc->gone_refs += o->refs;
+	pc->gone_hits += o->hits;
+	pc->gone_fault += o->pgfault;
+	pc->gone_maj += o->pgmajfault;
+	pc->gone_in += o->pgpgin;
+	pc->gone_out += o->pgpgout;
+	pc->gone_refault += o->refaults;
 	for (struct kmem_pc_owner **pp = &pc->owners; *pp; pp = &(*pp)->next)
 		if (*pp == o) {
 			*pp = o->next;
@@ -894,6 +921,7 @@ static KMEM_NOINLINE int get_slow(struct kmem_pc_owner *o, uint64_t pgno, unsign
 		o->win_refaults++;
 		goto faulted;
 	}
+	o->refs--;	/* the clock counts pages got: hits + faults */
 	if (!(flags & KMEM_PC_CREATE)) {
 		o->missed++;
 		kmem_lock_release(&pc->lock);
@@ -917,12 +945,14 @@ static KMEM_NOINLINE int get_slow(struct kmem_pc_owner *o, uint64_t pgno, unsign
 	d->state = PC_RESIDENT;
 	hash_insert(pc, i);
 	o->resident++;
+	o->refs++;
 	if (pc->extra)
 		memset(kmem_pc_page_extra(d), 0, pc->extra);
 	if (o->read) {
 		rc = o->read(o->arg, pgno, d->data, pc->page_size);
 		if (rc) {
 			o->read_errors++;
+			o->refs--;
 			d->state = PC_PARKED;	/* not in the policy yet */
 			page_free_locked(pc, i);
 			kmem_lock_release(&pc->lock);
@@ -1074,6 +1104,9 @@ enum kmem_status kmem_pc_put(struct kmem_pc_owner *o, struct kmem_pc_page *pg, u
 			(void)kmem_rp_insert(o->rp, i, d->pgno,
 					     d->dirty ? KMEM_RP_WRITE : KMEM_RP_READ);
 		}
+		/* past max_pages while everything was pinned: back under it */
+		if (KMEM_UNLIKELY(o->max_pages && owner_held(o) > o->max_pages))
+			(void)owner_evict_all_locked(pc, o, owner_held(o) - o->max_pages, false);
 	}
 	kmem_lock_release(&pc->lock);
 	return KMEM_OK;

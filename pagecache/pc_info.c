@@ -72,6 +72,13 @@ static void pc_stats_locked(struct kmem_pc *pc, struct kmem_pc_stats *st)
 	st->used = pc->pages - pc->nfree;
 	st->page_size = pc->page_size;
 	st->owners = pc->nowners;
+	st->refs = pc->gone_refs;
+	st->hits = pc->gone_hits;
+	st->pgfault = pc->gone_fault;
+	st->pgmajfault = pc->gone_maj;
+	st->pgpgin = pc->gone_in;
+	st->pgpgout = pc->gone_out;
+	st->workingset_refault = pc->gone_refault;
 	for (const struct kmem_pc_owner *o = pc->owners; o; o = o->next) {
 		st->refs += o->refs;
 		st->hits += o->hits;

@@ -136,6 +136,8 @@ struct kmem_pc {
 	struct kmem_shrinker shrinker;
 	bool shrinker_on;
 	uint64_t shrink_calls, shrink_frames, responses, misuse;
+	/* counters of destroyed owners, kept in the cache's totals */
+	uint64_t gone_refs, gone_hits, gone_fault, gone_maj, gone_in, gone_out, gone_refault;
 	struct kmem_error_sink *sink;
 	struct kmem_error_sink own_sink;
 	char name[PC_NAME_MAX];

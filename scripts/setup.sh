@@ -7,12 +7,13 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # sqlite3 and git: real programs tests/dropin/check_preload.sh runs under the
-# drop-in malloc. The third line: the peer allocators scripts/bench-peers.sh
+# drop-in malloc; libsqlite3-dev: libkmem-sqlite (SQLite's page cache on the
+# kmem page cache) and its test. The third line: the peer allocators scripts/bench-peers.sh
 # preloads. The last two: the 32-bit and embedded targets (cross/): gcc -m32
 # with the i386 cmocka, run under qemu-i386; the Cortex-M4 (newlib-nano) and
 # RISC-V (picolibc) bare-metal toolchains.
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
-valgrind clang libclang-rt-14-dev python3 sqlite3 git cppcheck
+valgrind clang libclang-rt-14-dev python3 sqlite3 libsqlite3-dev git cppcheck
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
 gcc-multilib libcmocka-dev:i386 qemu-user
 gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"

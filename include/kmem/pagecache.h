@@ -21,7 +21,8 @@
  *                first touches).
  *   A frame for a fault: a new block from the frame service (NOWAIT: a
  *   cache replaces rather than pushing the system into reclaim) unless the
- *   owner is at a limit; else replacement: the oldest page of the victim
+ *   owner is at a limit (max_pages, its client's max_frames, the
+ *   deactivated limit); else replacement: the oldest page of the victim
  *   owner's pool is reused (written back first if dirty), the pool being
  *   refilled with the policy's victims. The victim owner is the faulting
  *   owner itself (local scope, or global scope while it holds at least its
@@ -172,7 +173,10 @@ struct kmem_pc_owner_config {
 	 * weight, priority, oom_score_adj); release and arg are the cache's. */
 	struct kmem_pa_client_config client;
 	enum kmem_pc_scope scope;
-	uint32_t max_pages;		/* most pages (resident + pool); 0: none */
+	/* Most pages (resident + pool); 0: none. A soft limit: at it the owner
+	 * replaces its own pages, and a fault without KMEM_PC_EASY that finds
+	 * all of them pinned goes past it (SQLite's createFlag 2). */
+	uint32_t max_pages;
 	unsigned flags;			/* KMEM_PC_NOEVICT */
 	/* Backing store. read fills buf (page_size bytes) with page pgno; NULL:
 	 * new pages read zero. write stores it; NULL: pages are never dirty.
@@ -286,7 +290,7 @@ struct kmem_pc_owner_stats {
 	uint32_t resident, pooled, pinned, dirty;	/* pages now */
 	uint32_t max_pages;
 	size_t share;			/* frame-service share, in frames */
-	uint64_t refs;			/* the reference clock t: every kmem_pc_get */
+	uint64_t refs;			/* the reference clock t: hits + pgfault */
 	uint64_t hits;
 	uint64_t pgfault;		/* every fault: minor + major */
 	uint64_t pgmajfault;		/* faults that read the backing store */
@@ -297,6 +301,7 @@ struct kmem_pc_owner_stats {
 	uint64_t writeback_errors, read_errors;
 	uint64_t lookups_missed;	/* -ENOENT returns */
 	unsigned hit_permille;		/* hits * 1000 / refs (0 with no refs) */
+	/* (a kmem_pc_get that returns an error is no reference) */
 	unsigned pff;			/* faults per 1000 references, last window */
 	bool thrashing;			/* the last window thrashed */
 	bool deactivated;
@@ -315,7 +320,8 @@ struct kmem_pc_stats {
 	unsigned hit_permille;
 };
 
-/* Snapshots, exact (taken under the cache lock). O(owners) / O(1). */
+/* Snapshots, exact (taken under the cache lock); the cache's event
+ * counters include its destroyed owners'. O(owners) / O(1). */
 KMEM_API void kmem_pc_get_stats(struct kmem_pc *pc, struct kmem_pc_stats *st);
 KMEM_API void kmem_pc_owner_get_stats(struct kmem_pc_owner *o, struct kmem_pc_owner_stats *st);
 
