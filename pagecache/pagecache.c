@@ -91,7 +91,7 @@ size_t kmem_pc_sizeof(const struct kmem_pc_config *cfg)
 	pc_rp_cfg(cfg, &rc);
 	if (!kmem_rp_sizeof(cfg->policy ? cfg->policy : &kmem_rp_clock, &rc))
 		return 0;
-	nb = pc_pow2_at_least(cfg->pages);
+	nb = pc_pow2_at_least(cfg->pages < 2 ? 2 : cfg->pages);
 	return pc_round(sizeof(struct kmem_pc)) +
 	       (size_t)cfg->pages * pc_round(sizeof(struct kmem_pc_page) + cfg->extra) +
 	       pc_round((size_t)nb * sizeof(uint32_t)) + (size_t)nb * sizeof(uint64_t);
@@ -137,14 +137,14 @@ static void pool_unlink(struct kmem_pc *pc, struct pc_list *l, uint32_t i)
 	l->len--;
 }
 
-static inline uint32_t *bucket_of(struct kmem_pc *pc, uint32_t id, uint64_t pgno)
+static inline uint32_t *bucket_of(struct kmem_pc *pc, const struct kmem_pc_owner *o, uint64_t pgno)
 {
-	return &pc->bucket[pc_key_hash(id, pgno) & pc->bmask];
+	return &pc->bucket[pc_bucket(pc, o->hsalt, pgno)];
 }
 
 static inline uint32_t hash_find(struct kmem_pc *pc, const struct kmem_pc_owner *o, uint64_t pgno)
 {
-	uint32_t i = *bucket_of(pc, o->id, pgno);
+	uint32_t i = *bucket_of(pc, o, pgno);
 
 	while (i != PC_NIL) {
 		const struct kmem_pc_page *d = pc_desc(pc, i);
@@ -159,7 +159,7 @@ static inline uint32_t hash_find(struct kmem_pc *pc, const struct kmem_pc_owner 
 static void hash_insert(struct kmem_pc *pc, uint32_t i)
 {
 	struct kmem_pc_page *d = pc_desc(pc, i);
-	uint32_t *b = bucket_of(pc, d->owner->id, d->pgno);
+	uint32_t *b = bucket_of(pc, d->owner, d->pgno);
 
 	d->hnext = *b;
 	*b = i;
@@ -168,7 +168,7 @@ static void hash_insert(struct kmem_pc *pc, uint32_t i)
 static void hash_remove(struct kmem_pc *pc, uint32_t i)
 {
 	struct kmem_pc_page *d = pc_desc(pc, i);
-	uint32_t *p = bucket_of(pc, d->owner->id, d->pgno);
+	uint32_t *p = bucket_of(pc, d->owner, d->pgno);
 
 	while (*p != i) {
 		KMEM_ASSERT(*p != PC_NIL && "C2: a hashed page is on its bucket's chain");
@@ -587,6 +587,7 @@ static KMEM_NOINLINE void window_end_locked(struct kmem_pc *pc, struct kmem_pc_o
 	if (o->thrashing)
 		o->thrash_windows++;
 	o->win_start = o->refs;
+	o->win_end = o->refs + pc->window;
 	o->win_faults = o->win_refaults = 0;
 	/* the frame service's refault machinery: a new thrashing event */
 	kmem_pa_get_stats(pc->pa, &ps);
@@ -705,7 +706,8 @@ int kmem_pc_init(void *mem, size_t mem_size, const struct kmem_pc_config *cfg, s
 	pc->sink = cfg->sink ? cfg->sink : &pc->own_sink;
 	kmem_snprintf(pc->name, sizeof(pc->name), "%s", cfg->name ? cfg->name : "pagecache");
 	pc->rp_size = pc_round(kmem_rp_sizeof(pc->policy, &pc->rpcfg));
-	nb = pc_pow2_at_least(cfg->pages);
+	nb = pc_pow2_at_least(cfg->pages < 2 ? 2 : cfg->pages);
+	pc->bshift = 64 - kmem_ctz32(nb);
 	p = (unsigned char *)mem + pc_round(sizeof(*pc));
 	pc->desc = p;
 	p += (size_t)cfg->pages * pc->stride;
@@ -804,8 +806,10 @@ int kmem_pc_owner_create(struct kmem_pc *pc, void *mem, size_t mem_size,
 	o->write = cfg->write;
 	o->arg = cfg->arg;
 	o->pool.head = o->pool.tail = PC_NIL;
+	o->win_end = pc->window;
 	kmem_lock_acquire(&pc->lock);
 	o->id = ++pc->next_id;
+	o->hsalt = (uint64_t)o->id << 40;
 	o->next = pc->owners;
 	pc->owners = o;
 	pc->nowners++;
@@ -979,62 +983,83 @@ faulted:
 	}
 	d->last_ref = o->refs;
 	*out = d;
-	if (o->refs - o->win_start >= pc->window)
+	if (o->refs >= o->win_end)
 		window_end_locked(pc, o);
 	kmem_lock_release(&pc->lock);
 	return 0;
 }
 
+/* Every case of kmem_pc_get, the cache lock held (released on return). */
+static KMEM_NOINLINE int get_locked_slow(struct kmem_pc_owner *o, uint64_t pgno, unsigned flags,
+					 struct kmem_pc_page **out)
+{
+	struct kmem_pc *pc = o->pc;
+	struct kmem_pc_page *d;
+	uint32_t i;
+	bool write = (flags & KMEM_PC_WRITE) && o->write;
+
+	KMEM_ASSERT(kmem_lock_held(&pc->lock) && "get_locked_slow needs the cache lock");
+	o->refs++;
+	i = hash_find(pc, o, pgno);
+	if (i == PC_NIL || pc_desc(pc, i)->state == PC_POOL)
+		return get_slow(o, pgno, flags, out, i);
+	d = pc_desc(pc, i);
+	if (d->state == PC_RESIDENT)
+		(void)kmem_rp_reference(o->rp, i, write ? KMEM_RP_WRITE : KMEM_RP_READ);
+	if (write && !d->dirty) {
+		d->dirty = 1;
+		o->ndirty++;
+	}
+	if (!d->pins)
+		o->pinned++;
+	if (!d->pins || !(flags & KMEM_PC_PIN_ONCE))
+		d->pins++;
+	o->hits++;
+	d->last_ref = o->refs;
+	*out = d;
+	if (o->refs >= o->win_end)
+		window_end_locked(pc, o);
+	kmem_lock_release(&pc->lock);
+	return 0;
+}
+
+static KMEM_NOINLINE int get_slow_entry(struct kmem_pc_owner *o, uint64_t pgno, unsigned flags,
+					struct kmem_pc_page **out)
+{
+	if (!o || !out)
+		return -EINVAL;
+	kmem_lock_acquire(&o->pc->lock);
+	return get_locked_slow(o, pgno, flags, out);
+}
+
+/* The hit path: a read access (flags 0) to a resident page inside the
+ * current window takes one lock hold, the hash, the policy's reference and
+ * the counters; everything else goes to get_locked_slow. */
 int kmem_pc_get(struct kmem_pc_owner *o, uint64_t pgno, unsigned flags, struct kmem_pc_page **out)
 {
 	struct kmem_pc *pc;
 	struct kmem_pc_page *d;
+	uint64_t refs;
 	uint32_t i;
 
-	if (KMEM_UNLIKELY(!o || !out))
-		return -EINVAL;
+	if (KMEM_UNLIKELY(!o || !out || flags))
+		return get_slow_entry(o, pgno, flags, out);
 	pc = o->pc;
-	kmem_lock_acquire(&pc->lock);
-	o->refs++;
+	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(&pc->lock)))
+		return get_slow_entry(o, pgno, flags, out);
 	i = hash_find(pc, o, pgno);
 	if (KMEM_UNLIKELY(i == PC_NIL))
-		return get_slow(o, pgno, flags, out, i);
+		return get_locked_slow(o, pgno, flags, out);
 	d = pc_desc(pc, i);
-	if (KMEM_UNLIKELY(d->state == PC_POOL || (flags & (KMEM_PC_WRITE | KMEM_PC_PIN_ONCE)) ||
-			  o->refs - o->win_start >= pc->window))
-		goto slowish;
-	/* a hit */
-	if (d->state == PC_RESIDENT)
-		(void)kmem_rp_reference(o->rp, i, KMEM_RP_READ);
-	if (!d->pins++)
-		o->pinned++;
+	refs = o->refs + 1;
+	if (KMEM_UNLIKELY(d->state != PC_RESIDENT || refs >= o->win_end))
+		return get_locked_slow(o, pgno, flags, out);
+	o->refs = refs;
+	o->pinned += d->pins++ == 0;
 	o->hits++;
-	d->last_ref = o->refs;
+	d->last_ref = refs;
 	*out = d;
-	kmem_lock_release(&pc->lock);
-	return 0;
-slowish:
-	if (d->state == PC_POOL)
-		return get_slow(o, pgno, flags, out, i);
-	{
-		bool write = (flags & KMEM_PC_WRITE) && o->write;
-
-		if (d->state == PC_RESIDENT)
-			(void)kmem_rp_reference(o->rp, i, write ? KMEM_RP_WRITE : KMEM_RP_READ);
-		if (write && !d->dirty) {
-			d->dirty = 1;
-			o->ndirty++;
-		}
-		if (!d->pins)
-			o->pinned++;
-		if (!d->pins || !(flags & KMEM_PC_PIN_ONCE))
-			d->pins++;
-		o->hits++;
-		d->last_ref = o->refs;
-		*out = d;
-		if (o->refs - o->win_start >= pc->window)
-			window_end_locked(pc, o);
-	}
+	(void)kmem_rp_reference(o->rp, i, KMEM_RP_READ);
 	kmem_lock_release(&pc->lock);
 	return 0;
 }

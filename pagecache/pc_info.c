@@ -214,7 +214,7 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 		}
 		if (d->state > PC_POOL || !d->owner || !d->data)
 			FAIL("C5: slot %u in state %u has no owner or no data", i, d->state);
-		for (at = pc->bucket[pc_key_hash(d->owner->id, d->pgno) & pc->bmask]; at != PC_NIL;
+		for (at = pc->bucket[pc_bucket(pc, d->owner->hsalt, d->pgno)]; at != PC_NIL;
 		     at = pc_desc(pc, at)->hnext) {
 			const struct kmem_pc_page *e = pc_desc(pc, at);
 
@@ -245,7 +245,7 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 			const struct kmem_pc_page *e = pc_desc(pc, at);
 
 			if (at >= pc->pages || ++seen > pc->pages || e->state == PC_FREE ||
-			    (pc_key_hash(e->owner->id, e->pgno) & pc->bmask) != b)
+			    pc_bucket(pc, e->owner->hsalt, e->pgno) != b)
 				FAIL("C2: bucket %u holds a slot that does not belong there", b);
 		}
 	}

@@ -94,6 +94,7 @@ struct kmem_pc_owner {
 	struct kmem_pa_client *client;
 	struct kmem_rp *rp;
 	uint32_t id;			/* hash key part, unique in the cache */
+	uint64_t hsalt;			/* (uint64_t)id << 40, mixed into the page number */
 	enum kmem_pc_scope scope;
 	unsigned flags;
 	int priority;
@@ -106,7 +107,7 @@ struct kmem_pc_owner {
 	uint32_t resident, pinned, ndirty;
 	struct pc_list pool;
 	/* the reference clock and the current window */
-	uint64_t refs, win_start, win_faults, win_refaults;
+	uint64_t refs, win_start, win_end, win_faults, win_refaults;	/* win_end = win_start + window */
 	unsigned pff;
 	bool thrashing, deactivated;
 	uint64_t deact_at;
@@ -126,6 +127,7 @@ struct kmem_pc {
 	uint32_t pages, nfree, free_head, pool_pages, window;
 	unsigned pff_high;
 	uint32_t bmask, smask;
+	unsigned bshift;		/* 64 - log2(buckets): a bucket is the hash's top bits */
 	unsigned char *desc;
 	uint32_t *bucket;
 	uint64_t *shadow;
@@ -158,6 +160,13 @@ static inline uint64_t pc_key_hash(uint32_t id, uint64_t pgno)
 	uint64_t h = (pgno ^ ((uint64_t)id << 40)) * 0x9e3779b97f4a7c15ull;
 
 	return h ^ (h >> 29);
+}
+
+/* The bucket of (owner, pgno): Fibonacci hashing, the top bits of the
+ * product (Knuth 6.4), three instructions on the hit path. */
+static inline uint32_t pc_bucket(const struct kmem_pc *pc, uint64_t hsalt, uint64_t pgno)
+{
+	return (uint32_t)(((pgno ^ hsalt) * 0x9e3779b97f4a7c15ull) >> pc->bshift);
 }
 
 /* pc_info.c: the checker's walk (pc->lock held); 0 or -EFAULT with why. */
