@@ -93,7 +93,7 @@ size_t kmem_pc_sizeof(const struct kmem_pc_config *cfg)
 		return 0;
 	nb = pc_pow2_at_least(cfg->pages < 2 ? 2 : cfg->pages);
 	return pc_round(sizeof(struct kmem_pc)) +
-	       (size_t)cfg->pages * pc_round(sizeof(struct kmem_pc_page) + cfg->extra) +
+	       (size_t)cfg->pages * pc_round(PC_EXTRA_OFF + cfg->extra) +
 	       pc_round((size_t)nb * sizeof(uint32_t)) + (size_t)nb * sizeof(uint64_t);
 }
 
@@ -697,7 +697,7 @@ int kmem_pc_init(void *mem, size_t mem_size, const struct kmem_pc_config *cfg, s
 	pc->order = cfg->page_order;
 	pc->page_size = fs << cfg->page_order;
 	pc->extra = cfg->extra;
-	pc->stride = pc_round(sizeof(struct kmem_pc_page) + cfg->extra);
+	pc->stride = pc_round(PC_EXTRA_OFF + cfg->extra);
 	pc->pages = cfg->pages;
 	pc->pool_pages = cfg->pool_pages;
 	pc->window = cfg->window ? cfg->window : PC_DEFAULT_WINDOW;
@@ -895,7 +895,7 @@ void *kmem_pc_page_data(const struct kmem_pc_page *pg)
 
 void *kmem_pc_page_extra(const struct kmem_pc_page *pg)
 {
-	return (char *)(uintptr_t)pg + sizeof(struct kmem_pc_page);
+	return (char *)(uintptr_t)pg + PC_EXTRA_OFF;
 }
 
 uint64_t kmem_pc_page_number(const struct kmem_pc_page *pg)

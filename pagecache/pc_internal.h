@@ -84,6 +84,9 @@ struct kmem_pc_page {
 	uint8_t fresh;			/* data came zeroed from the frame service */
 };
 
+/* the caller's extra bytes follow the descriptor, 16-byte aligned */
+#define PC_EXTRA_OFF ((sizeof(struct kmem_pc_page) + PC_ALIGN - 1) & ~(size_t)(PC_ALIGN - 1))
+
 struct pc_list {
 	uint32_t head, tail, len;
 };

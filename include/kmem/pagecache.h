@@ -124,7 +124,8 @@ struct kmem_pc_config {
 	const struct kmem_rp_config *policy_cfg;
 	uint32_t pages;			/* most pages at once, 1..KMEM_PC_MAX_PAGES */
 	unsigned page_order;		/* a page is frame_size << page_order bytes */
-	size_t extra;			/* caller bytes per page (kmem_pc_page_extra), zeroed at creation */
+	size_t extra;			/* caller bytes per page (kmem_pc_page_extra, 16-byte
+					 * aligned), zeroed when a page is created */
 	/* Page buffering (Silberschatz 9.4.7): up to this many evicted pages
 	 * per owner keep their frame until it is reused, so a fault on one is
 	 * a minor fault. 0: none (a victim's frame is reused at once). */
