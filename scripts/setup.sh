@@ -38,10 +38,11 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing > /dev/null
 fi
 
-# build/: the default build (debugoptimized, assertions on, -Werror).
+# build/: the default build (debugoptimized, assertions on, -Werror); SQLite's
+# page cache on kmem's is required there (libsqlite3-dev is installed above).
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if [ ! -f build/build.ninja ]; then
-	meson setup build --werror > "$log" 2>&1 || { cat "$log"; exit 1; }
+	meson setup build --werror -Dsqlite=enabled > "$log" 2>&1 || { cat "$log"; exit 1; }
 fi
 ninja -C build > "$log" 2>&1 || { cat "$log"; exit 1; }
