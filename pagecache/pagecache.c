@@ -65,6 +65,14 @@ static uint32_t pc_pow2_at_least(uint32_t n)
 	return p;
 }
 
+/* The default policy, clock, found by name: taking the address of the
+ * exported table would make this object reference the GOT, which a
+ * freestanding libkmem.a must not need (tests/check_freestanding.sh). */
+static const struct kmem_rp_ops *pc_policy(const struct kmem_pc_config *cfg)
+{
+	return cfg->policy ? cfg->policy : kmem_rp_by_name("clock");
+}
+
 static void pc_rp_cfg(const struct kmem_pc_config *cfg, struct kmem_rp_config *rc)
 {
 	if (cfg->policy_cfg)
@@ -89,7 +97,7 @@ size_t kmem_pc_sizeof(const struct kmem_pc_config *cfg)
 	if (!cfg || !cfg->pages || cfg->pages > KMEM_PC_MAX_PAGES)
 		return 0;
 	pc_rp_cfg(cfg, &rc);
-	if (!kmem_rp_sizeof(cfg->policy ? cfg->policy : &kmem_rp_clock, &rc))
+	if (!kmem_rp_sizeof(pc_policy(cfg), &rc))
 		return 0;
 	nb = pc_pow2_at_least(cfg->pages < 2 ? 2 : cfg->pages);
 	return pc_round(sizeof(struct kmem_pc)) +
@@ -692,7 +700,7 @@ int kmem_pc_init(void *mem, size_t mem_size, const struct kmem_pc_config *cfg, s
 	fs = ps.frame_size;
 	pc->pa = cfg->pa;
 	pc->pa_thrash_seen = ps.thrash_events;
-	pc->policy = cfg->policy ? cfg->policy : &kmem_rp_clock;
+	pc->policy = pc_policy(cfg);
 	pc_rp_cfg(cfg, &pc->rpcfg);
 	pc->order = cfg->page_order;
 	pc->page_size = fs << cfg->page_order;
