@@ -231,7 +231,10 @@ KMEM_API KMEM_MUST_CHECK int kmem_pc_get(struct kmem_pc_owner *o, uint64_t pgno,
 					 struct kmem_pc_page **out);
 
 /* Unpin a page (KMEM_PC_DIRTY: it was written; KMEM_PC_DISCARD: drop it,
- * which is allowed only for its last pin). Returns 0, or reports and
+ * unwritten, if this was its last pin; with pins left the discard is
+ * ignored). An owner over max_pages (it went past while all its pages were
+ * pinned) gives back clean unpinned pages until it is under it again.
+ * Returns 0, or reports and
  * returns KMEM_FOREIGN_POINTER (not a page of o's cache),
  * KMEM_WRONG_CACHE (a page of another owner), KMEM_NOT_HELD (not pinned),
  * KMEM_DOUBLE_FREE (the page was dropped), with nothing changed. O(1)
@@ -332,10 +335,12 @@ KMEM_API void kmem_pc_owner_get_stats(struct kmem_pc_owner *o, struct kmem_pc_ow
  * "<owner>_". O(owners). */
 KMEM_API int kmem_pc_format_vmstat(struct kmem_pc *pc, char *buf, size_t len);
 
-/* Invariant walk (C1.. of pagecache/pc_internal.h): descriptors, hash
- * chains, pools, counts, every resident page's policy state, then each
- * owner's kmem_rp_check(). Returns 0, or reports KMEM_CORRUPTION and
- * returns -EFAULT. O(pages + buckets). Thread-safe (takes the lock). */
+/* Invariant walk (C1..C7 of pagecache/pc_internal.h): descriptors, hash
+ * chains, pools, counts, every resident page's policy state, the clients'
+ * frames, then each owner's kmem_rp_check(). Returns 0, or reports
+ * KMEM_CORRUPTION and returns -EFAULT. O(owners * pages + buckets), for
+ * tests and fuzzers. Thread-safe (takes the lock; a failing policy check
+ * reports to the sink with it held). */
 KMEM_API KMEM_MUST_CHECK int kmem_pc_check(struct kmem_pc *pc);
 
 KMEM_API struct kmem_error_sink *kmem_pc_error_sink(struct kmem_pc *pc);
