@@ -11,7 +11,7 @@
  *      list are walked with a bound (their lengths); each hashed page is
  *      found by its key (C2); C6 compares each client's held frames; then
  *      every owner's kmem_rp_check().
- * Bound: stats O(owners); check O(pages + buckets + owners * clients).
+ * Bound: stats O(owners); check O(owners * pages + buckets + owners * clients).
  *
  * Locking: every function takes pc->lock; reports are raised after it is
  * dropped.
