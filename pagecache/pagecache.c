@@ -758,7 +758,7 @@ void kmem_pc_destroy(struct kmem_pc *pc)
 		kmem_pa_unregister_shrinker(pc->pa, &pc->shrinker);
 	for (const struct kmem_pc_owner *o = pc->owners; o; o = o->next)
 		kmem_reportf(pc->sink, "pagecache", pc->name, KMEM_LEAK, o, -1, NULL,
-			     "owner %s still holds %u pages at destroy", o->name, owner_held(o));
+			     "owner %s still holds %" PRIu32 " pages at destroy", o->name, owner_held(o));
 	kmem_lock_destroy(&pc->lock);
 }
 
@@ -862,7 +862,7 @@ int kmem_pc_owner_destroy(struct kmem_pc_owner *o)
 	kmem_lock_release(&pc->lock);
 	if (pinned)
 		kmem_reportf(pc->sink, "pagecache", pc->name, KMEM_LEAK, o, -1,
-			     KMEM_RETURN_ADDRESS(), "owner %s destroyed with %u pinned pages",
+			     KMEM_RETURN_ADDRESS(), "owner %s destroyed with %" PRIu32 " pinned pages",
 			     o->name, pinned);
 	kmem_pa_client_unregister(o->client);
 	return rc;

@@ -123,7 +123,7 @@ int kmem_pc_format_vmstat(struct kmem_pc *pc, char *buf, size_t len)
 	pc_stats_locked(pc, &st);
 	vm_lines(&f, "", st.pgfault, st.pgmajfault, st.pgpgin, st.pgpgout, st.workingset_refault,
 		 st.hit_permille);
-	kmem_fmt_printf(&f, "nr_pagecache_pages %u\n", st.used);
+	kmem_fmt_printf(&f, "nr_pagecache_pages %" PRIu32 "\n", st.used);
 	kmem_fmt_printf(&f, "pagecache_shrink %llu\n", (unsigned long long)st.shrink_calls);
 	kmem_fmt_printf(&f, "pagecache_thrash_response %llu\n", (unsigned long long)st.responses);
 	for (struct kmem_pc_owner *o = pc->owners; o; o = o->next) {
@@ -153,6 +153,7 @@ static int check_owner_locked(struct kmem_pc *pc, struct kmem_pc_owner *o, char 
 	struct owner_count n = {0, 0, 0, 0};
 	struct kmem_pa_client_stats cs;
 	uint32_t steps = 0, prev = PC_NIL;
+	size_t need;
 
 	for (uint32_t i = 0; i < pc->pages; i++) {
 		const struct kmem_pc_page *d = pc_desc(pc, i);
@@ -164,27 +165,28 @@ static int check_owner_locked(struct kmem_pc *pc, struct kmem_pc_owner *o, char 
 		n.pinned += d->pins != 0;
 		n.dirty += d->dirty != 0;
 		if (d->dirty && !o->write)
-			FAIL("C5: page %u of %s is dirty but the owner has no write callback", i,
+			FAIL("C5: page %" PRIu32 " of %s is dirty but the owner has no write callback", i,
 			     o->name);
 	}
 	if (n.resident != o->resident || n.pinned != o->pinned || n.dirty != o->ndirty)
-		FAIL("C5: owner %s counts resident %u pinned %u dirty %u, pages say %u %u %u",
+		FAIL("C5: owner %s counts resident %" PRIu32 " pinned %" PRIu32 " dirty %" PRIu32
+		     ", pages say %" PRIu32 " %" PRIu32 " %" PRIu32,
 		     o->name, o->resident, o->pinned, o->ndirty, n.resident, n.pinned, n.dirty);
 	for (uint32_t i = o->pool.head; i != PC_NIL; i = pc_desc(pc, i)->next) {
 		const struct kmem_pc_page *d = pc_desc(pc, i);
 
 		if (++steps > o->pool.len || d->owner != o || d->state != PC_POOL || d->pins ||
 		    d->prev != prev)
-			FAIL("C3: pool of %s broken at slot %u", o->name, i);
+			FAIL("C3: pool of %s broken at slot %" PRIu32, o->name, i);
 		prev = i;
 	}
 	if (steps != o->pool.len || n.pool != o->pool.len || o->pool.tail != prev)
-		FAIL("C3: pool of %s holds %u pages, counts %u, pages say %u", o->name, steps,
-		     o->pool.len, n.pool);
+		FAIL("C3: pool of %s holds %" PRIu32 " pages, counts %" PRIu32 ", pages say %" PRIu32,
+		     o->name, steps, o->pool.len, n.pool);
 	kmem_pa_client_get_stats(o->client, &cs);
-	if (cs.held != ((size_t)o->resident + o->pool.len) << pc->order)
-		FAIL("C6: client of %s holds %zu frames, pages need %zu", o->name, cs.held,
-		     ((size_t)o->resident + o->pool.len) << pc->order);
+	need = ((size_t)o->resident + (size_t)o->pool.len) << pc->order;
+	if (cs.held != need)
+		FAIL("C6: client of %s holds %zu frames, pages need %zu", o->name, cs.held, need);
 	return 0;
 }
 
@@ -197,10 +199,10 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 	KMEM_ASSERT(kmem_lock_held(&pc->lock) && "kmem_pc_check_locked needs the cache lock");
 	for (uint32_t i = pc->free_head; i != PC_NIL; i = pc_desc(pc, i)->next) {
 		if (++steps > pc->nfree || i >= pc->pages || pc_desc(pc, i)->state != PC_FREE)
-			FAIL("C1: free list broken at slot %u", i);
+			FAIL("C1: free list broken at slot %" PRIu32, i);
 	}
 	if (steps != pc->nfree)
-		FAIL("C1: free list holds %u slots, nfree says %u", steps, pc->nfree);
+		FAIL("C1: free list holds %" PRIu32 " slots, nfree says %" PRIu32, steps, pc->nfree);
 	for (uint32_t i = 0; i < pc->pages; i++) {
 		const struct kmem_pc_page *d = pc_desc(pc, i);
 		uint32_t at, seen = 0;
@@ -209,17 +211,17 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 		if (d->state == PC_FREE) {
 			nfree++;
 			if (d->owner || d->data)
-				FAIL("C1: free slot %u has an owner or data", i);
+				FAIL("C1: free slot %" PRIu32 " has an owner or data", i);
 			continue;
 		}
 		if (d->state > PC_POOL || !d->owner || !d->data)
-			FAIL("C5: slot %u in state %u has no owner or no data", i, d->state);
+			FAIL("C5: slot %" PRIu32 " in state %u has no owner or no data", i, (unsigned)d->state);
 		for (at = pc->bucket[pc_bucket(pc, d->owner->hsalt, d->pgno)]; at != PC_NIL;
 		     at = pc_desc(pc, at)->hnext) {
 			const struct kmem_pc_page *e = pc_desc(pc, at);
 
 			if (++seen > pc->pages || e->state == PC_FREE)
-				FAIL("C2: chain of slot %u broken", i);
+				FAIL("C2: chain of slot %" PRIu32 " broken", i);
 			if (e->owner == d->owner && e->pgno == d->pgno) {
 				if (at != i || found)
 					FAIL("C2: page %llu of %s hashed twice",
@@ -228,16 +230,17 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 			}
 		}
 		if (!found)
-			FAIL("C2: slot %u (page %llu) is not on its bucket's chain", i,
+			FAIL("C2: slot %" PRIu32 " (page %llu) is not on its bucket's chain", i,
 			     (unsigned long long)d->pgno);
 		if ((d->state == PC_RESIDENT) != kmem_rp_resident(d->owner->rp, i))
-			FAIL("C4: slot %u state %u, its owner's policy says resident %d", i, d->state,
+			FAIL("C4: slot %" PRIu32 " state %u, its owner's policy says resident %d", i,
+			     (unsigned)d->state,
 			     (int)kmem_rp_resident(d->owner->rp, i));
 		if (d->state == PC_PARKED && !d->pins)
-			FAIL("C4: parked slot %u is not pinned", i);
+			FAIL("C4: parked slot %" PRIu32 " is not pinned", i);
 	}
 	if (nfree != pc->nfree)
-		FAIL("C1: %u free slots, nfree says %u", nfree, pc->nfree);
+		FAIL("C1: %" PRIu32 " free slots, nfree says %" PRIu32, nfree, pc->nfree);
 	for (uint32_t b = 0; b <= pc->bmask; b++) {
 		uint32_t seen = 0;
 
@@ -246,14 +249,14 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 
 			if (at >= pc->pages || ++seen > pc->pages || e->state == PC_FREE ||
 			    pc_bucket(pc, e->owner->hsalt, e->pgno) != b)
-				FAIL("C2: bucket %u holds a slot that does not belong there", b);
+				FAIL("C2: bucket %" PRIu32 " holds a slot that does not belong there", b);
 		}
 	}
 	for (struct kmem_pc_owner *o = pc->owners; o; o = o->next) {
 		nowners++;
 		for (uint32_t i = 0; i < pc->pages; i++)
 			if (pc_desc(pc, i)->state != PC_RESIDENT && kmem_rp_resident(o->rp, i))
-				FAIL("C4: slot %u is resident in %s's policy but not cached as resident",
+				FAIL("C4: slot %" PRIu32 " is resident in %s's policy but not cached as resident",
 				     i, o->name);
 		rc = check_owner_locked(pc, o, why, len);
 		if (rc)

@@ -57,6 +57,7 @@
 #define KMEM_PC_INTERNAL_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include <kmem/pagecache.h>
