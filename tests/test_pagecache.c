@@ -691,6 +691,120 @@ static void test_thrashing(void **state)
 	pcfx_fini(&x);
 }
 
+/* The frame service's own thrashing detection drives the response: the
+ * reaper reclaims the cache's pages, the cache faults them straight back
+ * (refaults of the same frames), three cycles running; the frame service
+ * counts a thrashing event and the cache deactivates its lowest-priority
+ * owner, through the on_thrash hook (hook true) or, without the hook, when
+ * an owner's window ends and finds the frame service's counter moved. */
+static struct pcfx *thrash_fx;
+
+static void thrash_hook(void *arg, struct kmem_pagealloc *pa)
+{
+	(void)arg;
+	if (thrash_fx && thrash_fx->pc)
+		kmem_pc_on_thrash(thrash_fx->pc, pa);
+}
+
+static void run_pa_thrash(bool hook)
+{
+	struct pcfx x;
+	struct kmem_pa_config pcfg;
+	struct kmem_pc_config cfg;
+	struct kmem_pc_owner_config oc;
+	struct kmem_pc_owner *lo, *hi;
+	struct kmem_pa_stats ps;
+	void *hog[1024];
+	unsigned nhog = 0, cycles = 0;
+	uint64_t next = 0;
+	size_t sz;
+
+	memset(&x, 0, sizeof(x));
+	thrash_fx = &x;
+	pafx_setup(&x.f, &pcfg);
+	pcfg.flags = KMEM_PA_NO_PCP;	/* frames straight from the pools: refaults exact */
+	if (hook)
+		pcfg.on_thrash = thrash_hook;
+	pafx_start(&x.f, &pcfg);
+	disk_init(&x.disk, PAFX_FRAME);
+	kmem_pc_config_init(&cfg);
+	cfg.pa = x.f.pa;
+	cfg.policy = &kmem_rp_clock;
+	cfg.pages = 1024;
+	cfg.window = 64;
+	cfg.sink = &x.f.rec.sink;
+	sz = kmem_pc_sizeof(&cfg);
+	x.mem = test_aligned(64, sz);
+	assert_int_equal(kmem_pc_init(x.mem, sz, &cfg, &x.pc), 0);
+	memset(&oc, 0, sizeof(oc));
+	oc.read = disk_read;
+	oc.write = disk_write;
+	oc.arg = &x.disk;
+	oc.scope = KMEM_PC_GLOBAL;
+	oc.name = "hi";
+	oc.client.priority = 5;
+	hi = pcfx_owner_cfg(&x, &oc);
+	/* the newest owner is scanned first: the reaper takes lo's pages */
+	oc.name = "lo";
+	oc.client.priority = 1;
+	lo = pcfx_owner_cfg(&x, &oc);
+	for (uint64_t p = 0; p < 300; p++) {
+		touch(&x, lo, p);
+		touch(&x, hi, p);
+	}
+	/* someone else holds the rest: free just below low */
+	for (;;) {
+		ps = pafx_stats(&x.f);
+		if (ps.free < ps.wmark_low)
+			break;
+		hog[nhog] = kmem_pa_alloc(x.f.pa, 0, KMEM_PAGE_NOWAIT);
+		assert_non_null(hog[nhog]);
+		nhog++;
+	}
+	/* reclaim, fault back, reclaim, ...: every cycle's frames come back */
+	for (;;) {
+		assert_true(kmem_pa_reaper_run(x.f.pa, 0) & KMEM_PA_WORK_RECLAIM);
+		if (pafx_stats(&x.f).thrash_events || ++cycles == 8)
+			break;
+		/* lo faults its pages back (hi only hits: it does not thrash) */
+		while (pafx_stats(&x.f).free >= pafx_stats(&x.f).wmark_low) {
+			touch(&x, lo, next % 300);
+			touch(&x, hi, 0);
+			assert_true(++next < 100000);
+		}
+	}
+	ps = pafx_stats(&x.f);
+	assert_int_equal(ps.thrash_events, 1);
+	assert_true(ps.refaults >= 8);
+	assert_true(cycles >= 3);	/* PA_THRASH_CYCLES reclaim cycles running */
+	assert_false(ostats(hi).thrashing);
+	if (!hook) {
+		/* the cache sees the counter at the next window end */
+		assert_false(ostats(lo).deactivated);
+		for (unsigned r = 0; r < 64; r++)
+			touch(&x, hi, 0);
+	}
+	assert_true(ostats(lo).deactivated);
+	assert_false(ostats(hi).deactivated);
+	assert_int_equal(ostats(lo).resident + ostats(lo).pooled, 0);
+	for (unsigned i = 0; i < nhog; i++)
+		kmem_pa_free(x.f.pa, hog[i], 0);
+	thrash_fx = NULL;
+	pcfx_fini(&x);
+}
+
+static void test_thrash_via_hook(void **state)
+{
+	(void)state;
+	run_pa_thrash(true);
+}
+
+static void test_thrash_via_counter(void **state)
+{
+	(void)state;
+	run_pa_thrash(false);
+}
+
 /* ---- SQLite-style operations --------------------------------------------------- */
 
 static void test_rekey_truncate_shrink(void **state)
@@ -968,6 +1082,8 @@ int main(void)
 		cmocka_unit_test(test_shares),
 		cmocka_unit_test(test_working_set),
 		cmocka_unit_test(test_thrashing),
+		cmocka_unit_test(test_thrash_via_hook),
+		cmocka_unit_test(test_thrash_via_counter),
 		cmocka_unit_test(test_rekey_truncate_shrink),
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test(test_config_errors),
