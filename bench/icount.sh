@@ -84,3 +84,23 @@ if [ -x "$pagealloc" ]; then
 	printf '%-36s %10s  %s\n' "order-0 alloc, ON_ALLOC warm pool" "$(pcount alloc-zeroed)" "(batches of 1024)"
 	printf '%-36s %10s  %s\n' "buddy order-0 pair (same buddy)" "$(pcount buddy)" "(reference)"
 fi
+
+# page cache (icount-pagecache beside icount-buddy): instructions per hit,
+# main's self cost excluded as above; clock is the issue's target policy.
+pagecache="$(dirname "$exe")/icount-pagecache"
+if [ -x "$pagecache" ]; then
+	ccount() {
+		valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$tmp/out" \
+			"$pagecache" "$1" "$2" "$n" > /dev/null 2>&1
+		total=$(awk '/^totals:/ {print $2}' "$tmp/out")
+		self=$(callgrind_annotate "$tmp/out" 2>/dev/null |
+			awk '/Auto-annotated/ {exit} /:main( |$)/ {gsub(",", "", $1); s += $1} END {print s + 0}')
+		awk -v t="$total" -v m="${self:-0}" -v n="$n" 'BEGIN { printf "%.1f", (t - m) / n }'
+	}
+	echo "pagecache: instructions per hit (harness loop excluded)"
+	printf '%-36s %10s  %s\n' "hit: kmem_pc_get, clock" "$(ccount hit-get clock)" "<= 100"
+	printf '%-36s %10s  %s\n' "hit: kmem_pc_get + kmem_pc_put, clock" "$(ccount hit-pair clock)" ""
+	for p in fifo lru arc; do
+		printf '%-36s %10s  %s\n' "hit: kmem_pc_get + kmem_pc_put, $p" "$(ccount hit-pair $p)" ""
+	done
+fi

@@ -7,13 +7,15 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # sqlite3 and git: real programs tests/dropin/check_preload.sh runs under the
-# drop-in malloc. The third line: the peer allocators scripts/bench-peers.sh
-# preloads. The fourth and fifth: the 32-bit and embedded targets (cross/):
-# gcc -m32 with the i386 cmocka, run under qemu-i386; the Cortex-M4
-# (newlib-nano) and RISC-V (picolibc) bare-metal toolchains. The last:
-# gnuplot for scripts/plot-series.sh (the plots of `kmem replay --series`).
+# drop-in malloc; libsqlite3-dev: libkmem-sqlite (SQLite's page cache on the
+# kmem page cache) and its test. The third line: the peer allocators
+# scripts/bench-peers.sh preloads. The fourth and fifth: the 32-bit and
+# embedded targets (cross/): gcc -m32 with the i386 cmocka, run under
+# qemu-i386; the Cortex-M4 (newlib-nano) and RISC-V (picolibc) bare-metal
+# toolchains. The last: gnuplot for scripts/plot-series.sh (the plots of
+# `kmem replay --series`).
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
-valgrind clang libclang-rt-14-dev python3 sqlite3 git cppcheck
+valgrind clang libclang-rt-14-dev python3 sqlite3 libsqlite3-dev git cppcheck
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
 gcc-multilib libcmocka-dev:i386 qemu-user
 gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
@@ -39,10 +41,11 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing > /dev/null
 fi
 
-# build/: the default build (debugoptimized, assertions on, -Werror).
+# build/: the default build (debugoptimized, assertions on, -Werror); SQLite's
+# page cache on kmem's is required there (libsqlite3-dev is installed above).
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if [ ! -f build/build.ninja ]; then
-	meson setup build --werror > "$log" 2>&1 || { cat "$log"; exit 1; }
+	meson setup build --werror -Dsqlite=enabled > "$log" 2>&1 || { cat "$log"; exit 1; }
 fi
 ninja -C build > "$log" 2>&1 || { cat "$log"; exit 1; }

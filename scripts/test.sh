@@ -75,8 +75,8 @@ cppcheck_lib() { # build dir (its kmem_config.h), cppcheck options...
 	cfg=$1
 	shift
 	cppcheck -q --error-exitcode=1 --enable=warning,portability --std=c11 -D__GNUC__ "$@" \
-		-Iinclude -Icommon -I"$cfg"/common -Ibuddy -Islab -Islab/fast -Ipagealloc \
-		buddy slab pagealloc common stack
+		-Iinclude -Icommon -I"$cfg"/common -Ibuddy -Islab -Islab/fast -Ipagealloc -Ipagecache \
+		buddy slab pagealloc common stack pagecache/pagecache.c pagecache/pc_info.c
 }
 cppcheck_lib build
 # without the C library's assert (which cppcheck knows) KMEM_ASSERT(cond && "what
@@ -98,7 +98,7 @@ scripts/footprint.sh # links each target's firmware images; the README's footpri
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 	-Db_lundef=false -Dc_args=-fno-sanitize-recover=all -Dbenchmarks=disabled -Dtools=false
-for h in buddy slab pagealloc replace; do
+for h in buddy slab pagealloc replace pagecache; do
 	corpus=$(mktemp -d)
 	cp tests/fuzz/corpus/$h/* "$corpus"/
 	# a failing run shows its report (the crash input is written to the

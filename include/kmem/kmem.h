@@ -10,5 +10,6 @@
 #include <kmem/pagealloc.h>
 #include <kmem/stack.h>
 #include <kmem/replace.h>
+#include <kmem/pagecache.h>
 
 #endif /* KMEM_KMEM_H */
