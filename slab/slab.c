@@ -56,9 +56,14 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 	};
 	va_list ap;
 
+#if KMEM_ERROR_TEXT
 	va_start(ap, fmt);
 	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+#else
+	(void)ap;
+	kmem_strlcpy(detail, fmt, sizeof(detail)); /* the error text compiled out */
+#endif
 	if (w && w->known) {
 		r.size = w->req;
 		r.alloc_by = w->alloc_by;
@@ -188,7 +193,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 		      void (*dtor)(void *, void *), void *arg)
 {
 	memset(c, 0, sizeof(*c));
-	kmem_snprintf(c->name, sizeof(c->name), "%s", name ? name : "cache");
+	kmem_strlcpy(c->name, name ? name : "cache", sizeof(c->name));
 	c->owner = s;
 	c->flags = flags;
 	c->size = size;
@@ -892,7 +897,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	if (kmem_kmalloc_check_config(cfg))
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
-	kmem_snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
+	kmem_strlcpy(s->name, cfg->name ? cfg->name : "slab", sizeof(s->name));
 	s->ps = *ps;
 	s->fast.owner_base = ps->owner_base;
 	s->fast.owner_frames = ps->owner_frames;
@@ -903,6 +908,8 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
 	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64)
 		return -EINVAL;
+	if (!KMEM_SLAB_DEBUG && cfg->debug_flags)
+		return -ENOTSUP; /* debug caches compiled out (-Dslab_debug) */
 	s->debug = cfg->debug_flags;
 	s->waste_div = cfg->waste_div ? cfg->waste_div : 8;
 	err = kmem_lock_init(&s->lock, true);
@@ -987,6 +994,8 @@ struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size
 {
 	if (flags & ~(KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE | KMEM_CACHE_DEBUG))
 		return NULL;
+	if (!KMEM_SLAB_DEBUG && (flags & KMEM_CACHE_DEBUG))
+		return NULL; /* debug caches compiled out (-Dslab_debug) */
 	return cache_create(s, name, size, align, flags, ctor, dtor, arg);
 }
 
