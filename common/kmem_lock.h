@@ -13,7 +13,11 @@
  * TSan sees the ordering. Helgrind and DRD do not know this lock: build with
  * -Dlock=pthread for them.
  * Otherwise with threads (KMEM_HAVE_PTHREAD): a pthread mutex.
- * Without threads: nothing; every instance behaves as if created NOLOCK.
+ * Without threads: the firmware's lock hooks (kmem_port_hooks.lock_create,
+ * lock, unlock, lock_destroy: include/kmem/port.h) when they were installed
+ * before the instance was created, so RTOS tasks may share it; else nothing,
+ * every instance behaves as if created NOLOCK. The statically initialised
+ * locks (process-wide registries) have no hook lock.
  *
  * Owner (debug builds with threads, NDEBUG undefined): the lock records its
  * holder's kmem_self_id(), so kmem_lock_held() means "held by the calling
@@ -68,7 +72,7 @@ struct kmem_lock {
 	pthread_mutex_t mutex;
 	bool enabled;
 #else
-	bool unused; /* no threads: no lock (ISO C has no empty structs) */
+	void *hook; /* no threads: the firmware's lock (port hooks), NULL: none */
 #endif
 #if KMEM_LOCK_OWNER
 	uintptr_t owner; /* debug: the holder's kmem_self_id(), 0 when free (relaxed atomic) */
@@ -81,7 +85,7 @@ struct kmem_lock {
 #elif defined(KMEM_HAVE_PTHREAD)
 #define KMEM_LOCK_INITIALIZER { .mutex = PTHREAD_MUTEX_INITIALIZER, .enabled = true }
 #else
-#define KMEM_LOCK_INITIALIZER { .unused = false }
+#define KMEM_LOCK_INITIALIZER { .hook = NULL }
 #endif
 
 #ifdef KMEM_LOCK_FUTEX
@@ -89,6 +93,17 @@ KMEM_HIDDEN void kmem_futex_unlock_slow(unsigned *word);
 #endif
 /* Wait for the lock after kmem_lock_try_acquire() failed (lock.c). */
 KMEM_HIDDEN void kmem_lock_acquire_slow(struct kmem_lock *l);
+/* True if the firmware installed lock hooks (all four) in a build without
+ * threads: instances created now lock through them (process.c). */
+KMEM_HIDDEN bool kmem_port_lock_hooked(void);
+#ifndef KMEM_HAVE_PTHREAD
+/* The firmware's lock hooks (process.c): *hook from lock_create, or NULL
+ * with no hooks installed; 0, or -ENOMEM when lock_create returned NULL. */
+KMEM_HIDDEN int kmem_port_lock_create(void **hook);
+KMEM_HIDDEN void kmem_port_lock_destroy(void *hook);
+KMEM_HIDDEN void kmem_port_lock(void *hook);
+KMEM_HIDDEN void kmem_port_unlock(void *hook);
+#endif
 
 static inline void kmem_lock_set_owner(struct kmem_lock *l, uintptr_t who)
 {
@@ -117,9 +132,8 @@ static inline int kmem_lock_init(struct kmem_lock *l, bool enabled)
 		return 0;
 	return -pthread_mutex_init(&l->mutex, NULL);
 #else
-	(void)l;
-	(void)enabled;
-	return 0;
+	l->hook = NULL;
+	return enabled ? kmem_port_lock_create(&l->hook) : 0;
 #endif
 }
 
@@ -128,6 +142,10 @@ static inline void kmem_lock_destroy(struct kmem_lock *l)
 #if defined(KMEM_HAVE_PTHREAD) && !defined(KMEM_LOCK_FUTEX)
 	if (l->enabled)
 		pthread_mutex_destroy(&l->mutex);
+#elif !defined(KMEM_HAVE_PTHREAD)
+	if (l->hook)
+		kmem_port_lock_destroy(l->hook);
+	l->hook = NULL;
 #else
 	(void)l;
 #endif
@@ -146,6 +164,9 @@ static inline bool kmem_lock_try_acquire(struct kmem_lock *l)
 #elif defined(KMEM_HAVE_PTHREAD)
 	if (l->enabled && pthread_mutex_trylock(&l->mutex) != 0)
 		return false;
+#else
+	if (l->hook) /* the firmware's lock waits itself: never false */
+		kmem_port_lock(l->hook);
 #endif
 	kmem_lock_set_owner(l, kmem_self_id());
 	(void)l;
@@ -185,6 +206,9 @@ static inline bool kmem_lock_release_nowake(struct kmem_lock *l)
 #elif defined(KMEM_HAVE_PTHREAD)
 	if (l->enabled)
 		pthread_mutex_unlock(&l->mutex);
+#else
+	if (l->hook)
+		kmem_port_unlock(l->hook);
 #endif
 	(void)l;
 	return true;

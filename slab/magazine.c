@@ -127,7 +127,7 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 {
 	c->slot = 0;
 	c->slot_off = 0;
-	c->mag_cap = mag_cap_for(c);
+	c->mag_cap = kmem_port_lock_hooked() ? 0 : mag_cap_for(c); /* one block, many tasks */
 	if (!c->mag_cap)
 		return;
 	kmem_mag_registry_lock();
