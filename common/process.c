@@ -48,11 +48,14 @@ void kmem_port_set_hooks(const struct kmem_port_hooks *h)
 
 bool kmem_port_lock_hooked(void)
 {
-	return !KMEM_THREADS && hooks.lock_create && hooks.lock_destroy && hooks.lock &&
-	       hooks.unlock;
+#ifdef KMEM_LOCK_HOOKS
+	return hooks.lock_create && hooks.lock_destroy && hooks.lock && hooks.unlock;
+#else
+	return false;
+#endif
 }
 
-#ifndef KMEM_HAVE_PTHREAD
+#ifdef KMEM_LOCK_HOOKS
 
 int kmem_port_lock_create(void **hook)
 {

@@ -7,7 +7,9 @@
 #   4. TSan build (clang), the threaded and stress suites
 #   5. pthread-lock build: the threaded test under Helgrind and DRD
 #   6. no-threads freestanding build (the firmware profile on the host: no
-#      OS backend, fatal hook), every suite that applies; cppcheck over the
+#      OS backend, fatal hook, magazines, debug caches and error text
+#      compiled out, the firmware's lock hooks), every suite that applies
+#      (what needs a compiled-out piece skips, saying so); cppcheck over the
 #      library in the hosted and the freestanding 32-bit configurations
 #   7. 32-bit: i386 build (gcc -m32, tests under qemu-i386), every suite
 #   8. bare metal: Cortex-M4, RV32IMAC, RV64IMAC cross builds with -Werror,
@@ -67,7 +69,7 @@ done
 
 step "no threads, freestanding: the firmware profile (build-nothreads/)"
 configure build-nothreads -Dthreads=disabled -Dstdio=false -Dfreestanding=enabled \
-	-Dbenchmarks=disabled -Dmag_slots=16
+	-Dlock=hooks -Dbenchmarks=disabled -Dmag_slots=16
 meson test -C build-nothreads --print-errorlogs
 
 step "cppcheck: the library, hosted (build/) and freestanding 32-bit (build-nothreads/) configurations"

@@ -922,12 +922,18 @@ static void hook_unlock(void *ctx, void *lock)
 	hkl.depth--;
 }
 
+#ifdef KMEM_LOCK_HOOKS /* -Dlock=hooks, builds without threads */
+#define HOOKS_BUILT 1
+#else
+#define HOOKS_BUILT 0
+#endif
+
 /* Buddy, slab (a cache and kmalloc) and the frame service, created with the
- * lock hooks installed: without threads every lock goes through them,
- * balanced and never nested on itself, the frame service has no per-thread
- * cache (every task would share the one), and destroy frees every lock;
- * a lock_create failure fails the init. With threads the hooks are
- * ignored. */
+ * lock hooks installed: in a -Dlock=hooks build every lock goes through
+ * them, balanced and never nested on itself, the frame service has no
+ * per-thread cache (every task would share the one), and destroy frees
+ * every lock; a lock_create failure fails the init. Other builds (threads,
+ * or no locks) never call them. */
 static void test_lock_hooks(void **state)
 {
 	const struct kmem_port_hooks h = {
@@ -948,7 +954,7 @@ static void test_lock_hooks(void **state)
 	kmem_port_set_hooks(&h);
 	sfx_init(&sf);
 	pafx_init_full(&pf, 4096, 6, (size_t)4 << 20, 0, KMEM_PA_INIT_NONE);
-	if (KMEM_THREADS) { /* kmem's own locks */
+	if (!HOOKS_BUILT) { /* kmem's own locks, or none */
 		assert_int_equal(hkl.created, 0);
 		assert_int_equal(hkl.locks, 0);
 	} else {
@@ -971,7 +977,7 @@ static void test_lock_hooks(void **state)
 	}
 	assert_int_equal(kmem_cache_check(c), 0);
 	ps = pafx_stats(&pf);
-	if (!KMEM_THREADS) {
+	if (HOOKS_BUILT) {
 		assert_true(hkl.locks >= before + 4 * 100); /* every call locked */
 		assert_int_equal(hkl.locks, hkl.unlocks);
 		assert_int_equal(hkl.depth, 0);
@@ -989,8 +995,8 @@ static void test_lock_hooks(void **state)
 	inst = test_aligned(64, kmem_buddy_sizeof(&bc));
 	hkl.fail_next = true;
 	assert_int_equal(kmem_buddy_init(inst, kmem_buddy_sizeof(&bc), &bc, &tb),
-			 KMEM_THREADS ? 0 : -ENOMEM);
-	if (KMEM_THREADS)
+			 HOOKS_BUILT ? -ENOMEM : 0);
+	if (!HOOKS_BUILT)
 		kmem_buddy_destroy(tb);
 	free(inst);
 	kmem_port_set_hooks(NULL);

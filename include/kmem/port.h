@@ -55,9 +55,10 @@ struct kmem_port_hooks {
 	 * hook, kmem calls abort() in hosted builds and executes a trap
 	 * instruction (__builtin_trap) in freestanding ones. */
 	void (*fatal)(void *ctx, const char *what, const char *file, int line);
-	/* Locks for builds without threads (-Dthreads=disabled: the firmware
-	 * profile), so several RTOS tasks may share kmem's instances; builds
-	 * with threads ignore them and use kmem's own locks. Set all four or
+	/* Locks for builds without threads built with -Dlock=hooks (the
+	 * firmware profile otherwise has no locks), so several RTOS tasks may
+	 * share kmem's instances; other builds ignore them (with threads kmem
+	 * has its own locks). Set all four or
 	 * none. lock_create makes one lock (an RTOS mutex, or a handle on an
 	 * interrupt-disable critical section) and returns its handle, NULL
 	 * when it cannot (the instance's init then fails with -ENOMEM);
