@@ -188,6 +188,29 @@ static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *p
 	return -EINVAL;
 }
 
+/* UINT64_MAX / d + 1, the exact-division magic (kmem_slab_fast.h). Where
+ * size_t has 32 bits, by schoolbook division, one quotient bit per step:
+ * cache creation only, and a firmware image then links no 64-bit division
+ * (libgcc's __udivmoddi4 is 700 bytes on Cortex-M4). d > 0. */
+static uint64_t div_magic(size_t d)
+{
+#if SIZE_MAX > UINT32_MAX
+	return UINT64_MAX / d + 1;
+#else
+	uint64_t q = 0, r = 0;
+
+	for (int i = 0; i < 64; i++) { /* every dividend bit is 1 */
+		r = (r << 1) | 1u;
+		q <<= 1;
+		if (r >= d) {
+			r -= d;
+			q |= 1u;
+		}
+	}
+	return q + 1;
+#endif
+}
+
 static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *name, size_t size,
 		      size_t align, unsigned flags, void (*ctor)(void *, void *),
 		      void (*dtor)(void *, void *), void *arg)
@@ -214,7 +237,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 		c->dhdr.magic = DIRECT_MAGIC;
 		c->dhdr.cache = c;
 	}
-	c->fast.div_magic = UINT64_MAX / c->stride + 1;
+	c->fast.div_magic = div_magic(c->stride);
 	c->fast.span = (size_t)c->objs * c->stride;
 	if (kmem_lock_init(&c->lock, true))
 		return -ENOMEM;

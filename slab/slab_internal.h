@@ -325,9 +325,14 @@ static inline unsigned slab_words(const struct kmem_cache *c)
 	return (c->objs + 63) / 64;
 }
 
+/* inuse * SLAB_BUCKETS fits 32 bits (a slab holds at most
+ * KMEM_SLAB_MAX_OBJECTS), so the division is 32-bit: no libgcc 64-bit
+ * division on 32-bit targets. */
+_Static_assert((uint64_t)KMEM_SLAB_MAX_OBJECTS * SLAB_BUCKETS <= UINT32_MAX,
+	       "slab_bucket's product fits 32 bits");
 static inline unsigned slab_bucket(const struct kmem_cache *c, unsigned inuse)
 {
-	return c->objs <= SLAB_BUCKETS ? inuse - 1 : (unsigned)((uint64_t)inuse * SLAB_BUCKETS / c->objs);
+	return c->objs <= SLAB_BUCKETS ? inuse - 1 : (uint32_t)inuse * SLAB_BUCKETS / c->objs;
 }
 
 /* The list a slab with `inuse` objects belongs on (S1). */
