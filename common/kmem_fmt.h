@@ -52,11 +52,11 @@ KMEM_HIDDEN int kmem_fmt_result(const struct kmem_fmt *f);
  * O(strlen(src)). */
 static inline void kmem_strlcpy(char *dst, const char *src, size_t len)
 {
-	size_t i = 0;
+	char *end = dst + len - 1;
 
-	for (; i + 1 < len && src[i]; i++) /* a loop: links neither strlen nor memcpy */
-		dst[i] = src[i];
-	dst[i] = '\0';
+	while (dst < end && *src) /* a loop: links neither strlen nor memcpy */
+		*dst++ = *src++;
+	*dst = '\0';
 }
 
 /* The detail clause of an error report (kmem_report.h): kmem_snprintf, or

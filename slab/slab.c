@@ -54,14 +54,13 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 		.status = st, .component = "slab", .instance = c ? c->name : s->name,
 		.ptr = ptr, .order = -1, .detail = detail, .caller = caller,
 	};
+#if KMEM_ERROR_TEXT
 	va_list ap;
 
-#if KMEM_ERROR_TEXT
 	va_start(ap, fmt);
 	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 #else
-	(void)ap;
 	kmem_strlcpy(detail, fmt, sizeof(detail)); /* the error text compiled out */
 #endif
 	if (w && w->known) {
