@@ -162,7 +162,7 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 	b->max_order = g.max_order;
 	b->max_regions = g.max_regions;
 	b->flags = cfg->flags;
-	kmem_snprintf(b->name, sizeof(b->name), "%s", cfg->name ? cfg->name : "buddy");
+	kmem_strlcpy(b->name, cfg->name ? cfg->name : "buddy", sizeof(b->name));
 	kmem_error_sink_init(&b->own_sink);
 	b->sink = cfg->sink ? cfg->sink : &b->own_sink;
 	b->meta_bytes = buddy_bytes(g.max_regions, g.policy);
@@ -887,7 +887,7 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 
 	if (!r) {
 		e.status = KMEM_FOREIGN_POINTER;
-		kmem_snprintf(e.detail, sizeof(e.detail), "not inside any region of this instance");
+		kmem_detailf(e.detail, sizeof(e.detail), "not inside any region of this instance");
 	} else {
 		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
 		struct buddy_span s = kmem_buddy_span_of(b, r, idx);
@@ -898,27 +898,27 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 		if (s.state == BT_FREE && at_frame) {
 			e.status = KMEM_DOUBLE_FREE;
 			if (s.head == idx)
-				kmem_snprintf(e.detail, sizeof(e.detail), "block is already free");
+				kmem_detailf(e.detail, sizeof(e.detail), "block is already free");
 			else
-				kmem_snprintf(e.detail, sizeof(e.detail),
-					      "frame is inside free order-%u block at %p (freed, then merged)",
-					      s.order, head);
+				kmem_detailf(e.detail, sizeof(e.detail),
+					     "frame is inside free order-%u block at %p (freed, then merged)",
+					     s.order, head);
 		} else if (s.state == BT_RESERVED) {
 			e.status = KMEM_RESERVED_FREE;
-			kmem_snprintf(e.detail, sizeof(e.detail),
-				      "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
-				      s.order, head);
+			kmem_detailf(e.detail, sizeof(e.detail),
+				     "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
+				     s.order, head);
 		} else if (p != head) {
 			e.status = KMEM_INTERIOR_POINTER;
-			kmem_snprintf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
-				      (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
-				      s.order, head);
+			kmem_detailf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
+				     (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
+				     s.order, head);
 		} else {
 			KMEM_ASSERT(s.state == BT_USED && want >= 0 && (unsigned)want != s.order);
 			e.status = KMEM_WRONG_ORDER;
-			kmem_snprintf(e.detail, sizeof(e.detail),
-				      "caller says order %d, block has order %u; freed with order %u", want,
-				      s.order, s.order);
+			kmem_detailf(e.detail, sizeof(e.detail),
+				     "caller says order %d, block has order %u; freed with order %u", want,
+				     s.order, s.order);
 			free_block_locked(b, r, idx, s.order, true);
 		}
 	}

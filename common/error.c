@@ -4,6 +4,11 @@
  * relaxed atomic add, (2) hands the report to the sink's callback, or formats
  * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) stops if
  * KMEM_ERROR_ABORT (kmem_fatal: the fatal hook, then abort() or a trap).
+ * kmem_vreportf formats the detail; with the error text compiled out
+ * (KMEM_ERROR_TEXT 0) the detail is the format string itself, so a
+ * firmware image links no formatter unless it calls kmem_error_format or
+ * a stats text itself (--gc-sections drops the rest: each function has its
+ * own section).
  * Bound: O(1) plus the callback.
  *
  * Invariants:
@@ -133,10 +138,15 @@ void kmem_vreportf(struct kmem_error_sink *sink, const char *component, const ch
 		   enum kmem_status status, const void *ptr, int order, const void *caller,
 		   const char *fmt, va_list ap)
 {
+#if KMEM_ERROR_TEXT
 	char detail[KMEM_REPORT_DETAIL];
 
 	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	kmem_report(sink, component, instance, status, ptr, order, caller, detail);
+#else
+	(void)ap; /* the error text is compiled out: the detail is the format */
+	kmem_report(sink, component, instance, status, ptr, order, caller, fmt);
+#endif
 }
 
 void kmem_reportf(struct kmem_error_sink *sink, const char *component, const char *instance,

@@ -47,4 +47,32 @@ KMEM_HIDDEN void kmem_fmt_milli(struct kmem_fmt *f, int v);
 /* The snprintf-style result: bytes needed, clamped to INT_MAX. */
 KMEM_HIDDEN int kmem_fmt_result(const struct kmem_fmt *f);
 
+/* snprintf(dst, len, "%s", src) without the formatter (instance and cache
+ * names: a firmware image that prints nothing links no formatter). len > 0.
+ * O(strlen(src)). */
+static inline void kmem_strlcpy(char *dst, const char *src, size_t len)
+{
+	char *end = dst + len - 1;
+
+	while (dst < end && *src) /* a loop: links neither strlen nor memcpy */
+		*dst++ = *src++;
+	*dst = '\0';
+}
+
+/* The detail clause of an error report (kmem_report.h): kmem_snprintf, or
+ * with the error text compiled out (-Derror_text, KMEM_ERROR_TEXT 0, the
+ * freestanding default) the format string itself, its values not
+ * substituted ("%zu bytes into %s order-%u block at %p"), so the reporting
+ * paths link no formatter. The arguments are still type-checked. */
+#if KMEM_ERROR_TEXT
+#define kmem_detailf kmem_snprintf
+#else
+static inline __attribute__((format(printf, 3, 4))) int kmem_detailf(char *buf, size_t len,
+								   const char *fmt, ...)
+{
+	kmem_strlcpy(buf, fmt, len);
+	return 0;
+}
+#endif
+
 #endif /* KMEM_FMT_H */

@@ -13,7 +13,12 @@
  * TSan sees the ordering. Helgrind and DRD do not know this lock: build with
  * -Dlock=pthread for them.
  * Otherwise with threads (KMEM_HAVE_PTHREAD): a pthread mutex.
- * Without threads: nothing; every instance behaves as if created NOLOCK.
+ * Without threads, built with -Dlock=hooks (KMEM_LOCK_HOOKS): the
+ * firmware's lock hooks (kmem_port_hooks.lock_create, lock, unlock,
+ * lock_destroy: include/kmem/port.h) when they were installed before the
+ * instance was created, so RTOS tasks may share it; the statically
+ * initialised locks (process-wide registries) have no hook lock. Otherwise
+ * without threads: nothing; every instance behaves as if created NOLOCK.
  *
  * Owner (debug builds with threads, NDEBUG undefined): the lock records its
  * holder's kmem_self_id(), so kmem_lock_held() means "held by the calling
@@ -67,6 +72,8 @@ struct kmem_lock {
 #elif defined(KMEM_HAVE_PTHREAD)
 	pthread_mutex_t mutex;
 	bool enabled;
+#elif defined(KMEM_LOCK_HOOKS)
+	void *hook; /* the firmware's lock (port hooks), NULL: none */
 #else
 	bool unused; /* no threads: no lock (ISO C has no empty structs) */
 #endif
@@ -80,6 +87,8 @@ struct kmem_lock {
 #define KMEM_LOCK_INITIALIZER { .word = 0, .enabled = true }
 #elif defined(KMEM_HAVE_PTHREAD)
 #define KMEM_LOCK_INITIALIZER { .mutex = PTHREAD_MUTEX_INITIALIZER, .enabled = true }
+#elif defined(KMEM_LOCK_HOOKS)
+#define KMEM_LOCK_INITIALIZER { .hook = NULL }
 #else
 #define KMEM_LOCK_INITIALIZER { .unused = false }
 #endif
@@ -89,6 +98,17 @@ KMEM_HIDDEN void kmem_futex_unlock_slow(unsigned *word);
 #endif
 /* Wait for the lock after kmem_lock_try_acquire() failed (lock.c). */
 KMEM_HIDDEN void kmem_lock_acquire_slow(struct kmem_lock *l);
+/* True if the firmware installed lock hooks (all four) in a build without
+ * threads: instances created now lock through them (process.c). */
+KMEM_HIDDEN bool kmem_port_lock_hooked(void);
+#ifdef KMEM_LOCK_HOOKS
+/* The firmware's lock hooks (process.c): *hook from lock_create, or NULL
+ * with no hooks installed; 0, or -ENOMEM when lock_create returned NULL. */
+KMEM_HIDDEN int kmem_port_lock_create(void **hook);
+KMEM_HIDDEN void kmem_port_lock_destroy(void *hook);
+KMEM_HIDDEN void kmem_port_lock(void *hook);
+KMEM_HIDDEN void kmem_port_unlock(void *hook);
+#endif
 
 static inline void kmem_lock_set_owner(struct kmem_lock *l, uintptr_t who)
 {
@@ -116,6 +136,9 @@ static inline int kmem_lock_init(struct kmem_lock *l, bool enabled)
 	if (!enabled)
 		return 0;
 	return -pthread_mutex_init(&l->mutex, NULL);
+#elif defined(KMEM_LOCK_HOOKS)
+	l->hook = NULL;
+	return enabled ? kmem_port_lock_create(&l->hook) : 0;
 #else
 	(void)l;
 	(void)enabled;
@@ -128,6 +151,10 @@ static inline void kmem_lock_destroy(struct kmem_lock *l)
 #if defined(KMEM_HAVE_PTHREAD) && !defined(KMEM_LOCK_FUTEX)
 	if (l->enabled)
 		pthread_mutex_destroy(&l->mutex);
+#elif defined(KMEM_LOCK_HOOKS)
+	if (l->hook)
+		kmem_port_lock_destroy(l->hook);
+	l->hook = NULL;
 #else
 	(void)l;
 #endif
@@ -146,6 +173,9 @@ static inline bool kmem_lock_try_acquire(struct kmem_lock *l)
 #elif defined(KMEM_HAVE_PTHREAD)
 	if (l->enabled && pthread_mutex_trylock(&l->mutex) != 0)
 		return false;
+#elif defined(KMEM_LOCK_HOOKS)
+	if (l->hook) /* the firmware's lock waits itself: never false */
+		kmem_port_lock(l->hook);
 #endif
 	kmem_lock_set_owner(l, kmem_self_id());
 	(void)l;
@@ -185,6 +215,9 @@ static inline bool kmem_lock_release_nowake(struct kmem_lock *l)
 #elif defined(KMEM_HAVE_PTHREAD)
 	if (l->enabled)
 		pthread_mutex_unlock(&l->mutex);
+#elif defined(KMEM_LOCK_HOOKS)
+	if (l->hook)
+		kmem_port_unlock(l->hook);
 #endif
 	(void)l;
 	return true;

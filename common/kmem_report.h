@@ -7,9 +7,12 @@
  * kmem_error_report and raise it on the sink (error.c): the per-kind
  * counter, the callback or the printed line, the abort flag. Call them with
  * no lock of the reporting instance held (a sink callback may call the
- * instance's read-only functions). The detail is formatted with vsnprintf
- * in every build (-Dstdio=false only silences the default sink's printing),
- * so a sink callback on firmware still gets the whole message.
+ * instance's read-only functions). The detail is formatted with kmem's
+ * own formatter (-Dstdio=false only silences the default sink's printing),
+ * so a sink callback on firmware gets the whole message; with the error
+ * text compiled out (-Derror_text, KMEM_ERROR_TEXT 0: the freestanding
+ * default) the detail is the message's format string, its values not
+ * substituted, and the formatter is not linked (kmem_detailf, kmem_fmt.h).
  * Private to the library: not installed.
  */
 #ifndef KMEM_REPORT_H

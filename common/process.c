@@ -15,7 +15,7 @@
  *   reg[id].fork_*              into every thread's area; the
  *                               registry lock fork handlers hold
  *   hooks                       the firmware's clock/map/fatal    set at start-up
- *                               hooks
+ *                               and (no threads) lock hooks
  *
  * Components keep an initial-exec pointer to their own area for their fast
  * paths (slab: kmem_mag_self); it is a cache of tctx.area[id] that the
@@ -45,6 +45,43 @@ void kmem_port_set_hooks(const struct kmem_port_hooks *h)
 	else
 		memset(&hooks, 0, sizeof(hooks));
 }
+
+bool kmem_port_lock_hooked(void)
+{
+#ifdef KMEM_LOCK_HOOKS
+	return hooks.lock_create && hooks.lock_destroy && hooks.lock && hooks.unlock;
+#else
+	return false;
+#endif
+}
+
+#ifdef KMEM_LOCK_HOOKS
+
+int kmem_port_lock_create(void **hook)
+{
+	*hook = NULL;
+	if (!kmem_port_lock_hooked())
+		return 0;
+	*hook = hooks.lock_create(hooks.ctx);
+	return *hook ? 0 : -ENOMEM;
+}
+
+void kmem_port_lock_destroy(void *hook)
+{
+	if (hooks.lock_destroy) /* hooks removed before the instance: its lock leaks */
+		hooks.lock_destroy(hooks.ctx, hook);
+}
+
+void kmem_port_lock(void *hook)
+{
+	hooks.lock(hooks.ctx, hook);
+}
+
+void kmem_port_unlock(void *hook)
+{
+	hooks.unlock(hooks.ctx, hook);
+}
+#endif
 
 uint64_t kmem_now_ns(void)
 {

@@ -283,6 +283,12 @@ struct kmem_pagealloc {
 	bool starting;		/* a lazy start is in progress (atomic) */
 };
 
+/* KMEM_PA_SIZEOF (kmem/pagealloc.h) bounds kmem_pa_sizeof() (this rounded
+ * up to 16) on every target and lock kind: 9080 bytes on x86-64 with
+ * pthread locks, 6296 on RV32. */
+_Static_assert(((sizeof(struct kmem_pagealloc) + 15) & ~(size_t)15) <= KMEM_PA_SIZEOF,
+	       "KMEM_PA_SIZEOF bounds the instance: raise it (kmem/pagealloc.h)");
+
 /* a * b / c without overflow of the product (c > 0; the quotient fits when
  * a <= c or b <= c, as at every call). A 128-bit product where the compiler
  * has one (LP64); a 64-bit one where size_t has at most 32 bits (ILP32

@@ -389,11 +389,13 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 }
 
 /* init: a slot for the instance's thread caches (none with NO_PCP, or
- * when every slot is taken: the instance works without them). */
+ * when every slot is taken: the instance works without them; nor with
+ * the firmware's lock hooks in a build without threads, where the one
+ * cache would be shared by every RTOS task: kmem/port.h). */
 void kmem_pa_pcp_init(struct kmem_pagealloc *pa)
 {
 	pa->slot = 0;
-	if (pa->flags & KMEM_PA_NO_PCP)
+	if ((pa->flags & KMEM_PA_NO_PCP) || kmem_port_lock_hooked())
 		return;
 	kmem_lock_acquire(registry());
 	pa->slot = kmem_tctx_slot_take_locked(&pa_tctx);

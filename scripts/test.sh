@@ -7,12 +7,15 @@
 #   4. TSan build (clang), the threaded and stress suites
 #   5. pthread-lock build: the threaded test under Helgrind and DRD
 #   6. no-threads freestanding build (the firmware profile on the host: no
-#      OS backend, fatal hook), every suite that applies; cppcheck over the
+#      OS backend, fatal hook, magazines, debug caches and error text
+#      compiled out, the firmware's lock hooks), every suite that applies
+#      (what needs a compiled-out piece skips, saying so); cppcheck over the
 #      library in the hosted and the freestanding 32-bit configurations
 #   7. 32-bit: i386 build (gcc -m32, tests under qemu-i386), every suite
 #   8. bare metal: Cortex-M4, RV32IMAC, RV64IMAC cross builds with -Werror,
-#      what their libkmem.a needs from outside (freestanding-symbols), and
-#      firmware images linked with it (scripts/footprint.sh)
+#      what their libkmem.a needs from outside (freestanding-symbols),
+#      firmware images linked with it (scripts/footprint.sh), and the example
+#      firmware run under qemu-arm with semihosting (scripts/firmware.sh)
 #   9. libFuzzer build (clang, ASan+UBSan): corpus replays and bounded runs
 # Exits non-zero on the first failure. CI (.ci/run) runs exactly this.
 set -euo pipefail # a fuzzer failure piped into tail must fail the script
@@ -67,7 +70,7 @@ done
 
 step "no threads, freestanding: the firmware profile (build-nothreads/)"
 configure build-nothreads -Dthreads=disabled -Dstdio=false -Dfreestanding=enabled \
-	-Dbenchmarks=disabled -Dmag_slots=16
+	-Dlock=hooks -Dbenchmarks=disabled -Dmag_slots=16
 meson test -C build-nothreads --print-errorlogs
 
 step "cppcheck: the library, hosted (build/) and freestanding 32-bit (build-nothreads/) configurations"
@@ -94,6 +97,7 @@ for t in cortex-m4 rv32imac rv64imac; do
 	meson test -C build-$t --print-errorlogs
 done
 scripts/footprint.sh # links each target's firmware images; the README's footprint table
+scripts/firmware.sh  # the example firmware: run under qemu-arm (semihosting), linked for M4 and RV32
 
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \

@@ -97,6 +97,26 @@ int kmem_kmalloc_check_config(const struct kmem_slab_config *cfg)
 	return 0;
 }
 
+/* A class cache's name, "kmalloc-<bytes / unit><suffix>" ("kmalloc-96",
+ * "kmalloc-2k"), written without the formatter: firmware that prints nothing
+ * links none (README, "32-bit and embedded targets"). */
+static void class_name(char name[SLAB_NAME_MAX], size_t v, char suffix)
+{
+	char digits[24];
+	unsigned n = 0;
+	size_t at = sizeof("kmalloc-") - 1;
+
+	memcpy(name, "kmalloc-", at);
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		name[at++] = digits[--n];
+	if (suffix)
+		name[at++] = suffix;
+	name[at] = '\0';
+}
+
 int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 {
 	size_t largest = s->ps.frame_size << s->ps.max_order;
@@ -109,9 +129,9 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 		if (size[i] > largest)
 			break; /* a tiny page source: no class this big */
 		if (size[i] >= 1024 && size[i] % 1024 == 0)
-			kmem_snprintf(name, sizeof(name), "kmalloc-%zuk", size[i] >> 10);
+			class_name(name, size[i] >> 10, 'k');
 		else
-			kmem_snprintf(name, sizeof(name), "kmalloc-%zu", size[i]);
+			class_name(name, size[i], 0);
 		s->kmalloc[i] = kmem_cache_create_flags(s, name, size[i],
 							align ? align[i] : rule_align(size[i]),
 							CACHE_KMALLOC);
@@ -136,9 +156,9 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 		if (bytes <= s->class_max) /* K2 */
 			continue;
 		if (bytes >= ((size_t)1 << 20))
-			kmem_snprintf(name, sizeof(name), "kmalloc-%zuM", bytes >> 20);
+			class_name(name, bytes >> 20, 'M');
 		else
-			kmem_snprintf(name, sizeof(name), "kmalloc-%zuk", bytes >> 10);
+			class_name(name, bytes >> 10, 'k');
 		s->kmalloc_large[o] = kmem_cache_create_flags(s, name, bytes, bytes,
 							      CACHE_KMALLOC | CACHE_FORCE_DIRECT);
 		if (!s->kmalloc_large[o])

@@ -44,6 +44,11 @@
  * are a namespace: up to KMEM_MAG_SLOTS - 1 caches (all instances together)
  * have magazines at a time; caches created beyond that work without them.
  *
+ * Compiled out with -Dmagazines=disabled (the default without threads,
+ * KMEM_MAGAZINES 0): slab_internal.h turns the calls into the slab layer's,
+ * the fast paths always miss, and this file keeps only the fork handlers;
+ * no thread block, slot map or null block is linked.
+ *
  * Locking: the registry lock protects the slot map, every cache's holder
  * list and every thread block's holders; a thread's own slot contents are
  * touched without a lock by that thread only, and by others (cache destroy,
@@ -54,6 +59,8 @@
 
 #include <errno.h>
 #include <string.h>
+
+#if KMEM_MAGAZINES /* else only the fork handlers (slab_internal.h has the rest) */
 
 static const struct kmem_mag null_mag = { 0, 0, { NULL } };
 
@@ -120,7 +127,7 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 {
 	c->slot = 0;
 	c->slot_off = 0;
-	c->mag_cap = mag_cap_for(c);
+	c->mag_cap = kmem_port_lock_hooked() ? 0 : mag_cap_for(c); /* one block, many tasks */
 	if (!c->mag_cap)
 		return;
 	kmem_mag_registry_lock();
@@ -503,6 +510,8 @@ static void thread_exit(void *area)
 	kmem_mag_registry_unlock();
 }
 
+#endif /* KMEM_MAGAZINES */
+
 /* ---- fork ------------------------------------------------------------------- */
 
 /* Lock order as documented: instance lock, registry lock, cache locks
@@ -512,7 +521,9 @@ void kmem_slab_fork_prepare(struct kmem_slab *s)
 	struct kmem_cache *c;
 
 	kmem_lock_acquire(&s->lock);
+#if KMEM_MAGAZINES
 	kmem_tctx_fork_lock(KMEM_TCTX_SLAB); /* the registry; nests across instances */
+#endif
 	SLAB_FOR_EACH_CACHE(c, s)
 		kmem_lock_acquire(&c->lock);
 	kmem_lock_acquire(&s->cache_cache.lock);
@@ -532,10 +543,13 @@ static void fork_unlock_caches(struct kmem_slab *s)
 void kmem_slab_fork_parent(struct kmem_slab *s)
 {
 	fork_unlock_caches(s);
+#if KMEM_MAGAZINES
 	kmem_tctx_fork_unlock(KMEM_TCTX_SLAB);
+#endif
 	kmem_lock_release(&s->lock);
 }
 
+#if KMEM_MAGAZINES
 /* Child: the magazines of threads that did not come along go to the depots
  * (or back to the slabs), as if those threads had exited. Their thread
  * blocks stay mapped (other instances' caches may still name them).
@@ -647,3 +661,10 @@ bool kmem_mag_walk_locked(struct kmem_cache *c,
 	}
 	return true;
 }
+#else /* !KMEM_MAGAZINES */
+void kmem_slab_fork_child(struct kmem_slab *s)
+{
+	fork_unlock_caches(s);
+	kmem_lock_release(&s->lock);
+}
+#endif /* KMEM_MAGAZINES */

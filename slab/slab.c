@@ -54,11 +54,15 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 		.status = st, .component = "slab", .instance = c ? c->name : s->name,
 		.ptr = ptr, .order = -1, .detail = detail, .caller = caller,
 	};
+#if KMEM_ERROR_TEXT
 	va_list ap;
 
 	va_start(ap, fmt);
 	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+#else
+	kmem_strlcpy(detail, fmt, sizeof(detail)); /* the error text compiled out */
+#endif
 	if (w && w->known) {
 		r.size = w->req;
 		r.alloc_by = w->alloc_by;
@@ -183,12 +187,35 @@ static int cache_geometry(struct kmem_cache *c, const struct kmem_page_source *p
 	return -EINVAL;
 }
 
+/* UINT64_MAX / d + 1, the exact-division magic (kmem_slab_fast.h). Where
+ * size_t has 32 bits, by schoolbook division, one quotient bit per step:
+ * cache creation only, and a firmware image then links no 64-bit division
+ * (libgcc's __udivmoddi4 is 700 bytes on Cortex-M4). d > 0. */
+static uint64_t div_magic(size_t d)
+{
+#if SIZE_MAX > UINT32_MAX
+	return UINT64_MAX / d + 1;
+#else
+	uint64_t q = 0, r = 0;
+
+	for (int i = 0; i < 64; i++) { /* every dividend bit is 1 */
+		r = (r << 1) | 1u;
+		q <<= 1;
+		if (r >= d) {
+			r -= d;
+			q |= 1u;
+		}
+	}
+	return q + 1;
+#endif
+}
+
 static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *name, size_t size,
 		      size_t align, unsigned flags, void (*ctor)(void *, void *),
 		      void (*dtor)(void *, void *), void *arg)
 {
 	memset(c, 0, sizeof(*c));
-	kmem_snprintf(c->name, sizeof(c->name), "%s", name ? name : "cache");
+	kmem_strlcpy(c->name, name ? name : "cache", sizeof(c->name));
 	c->owner = s;
 	c->flags = flags;
 	c->size = size;
@@ -209,7 +236,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 		c->dhdr.magic = DIRECT_MAGIC;
 		c->dhdr.cache = c;
 	}
-	c->fast.div_magic = UINT64_MAX / c->stride + 1;
+	c->fast.div_magic = div_magic(c->stride);
 	c->fast.span = (size_t)c->objs * c->stride;
 	if (kmem_lock_init(&c->lock, true))
 		return -ENOMEM;
@@ -892,7 +919,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	if (kmem_kmalloc_check_config(cfg))
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
-	kmem_snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "slab");
+	kmem_strlcpy(s->name, cfg->name ? cfg->name : "slab", sizeof(s->name));
 	s->ps = *ps;
 	s->fast.owner_base = ps->owner_base;
 	s->fast.owner_frames = ps->owner_frames;
@@ -903,6 +930,8 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
 	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64)
 		return -EINVAL;
+	if (!KMEM_SLAB_DEBUG && cfg->debug_flags)
+		return -ENOTSUP; /* debug caches compiled out (-Dslab_debug) */
 	s->debug = cfg->debug_flags;
 	s->waste_div = cfg->waste_div ? cfg->waste_div : 8;
 	err = kmem_lock_init(&s->lock, true);
@@ -987,6 +1016,8 @@ struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size
 {
 	if (flags & ~(KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE | KMEM_CACHE_DEBUG))
 		return NULL;
+	if (!KMEM_SLAB_DEBUG && (flags & KMEM_CACHE_DEBUG))
+		return NULL; /* debug caches compiled out (-Dslab_debug) */
 	return cache_create(s, name, size, align, flags, ctor, dtor, arg);
 }
 

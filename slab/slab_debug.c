@@ -151,10 +151,10 @@ static void fault(struct kmem_cache *c, struct debug_fault *df, enum kmem_status
 	kmem_debug_who(c, p, &df->who);
 	df->st = st;
 	df->ptr = p;
-	kmem_snprintf(df->detail, sizeof(df->detail),
-		      "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
-		      (const char *)at - (const char *)p, *at, c->size,
-		      df->who.known ? "" : "; its caller records were overwritten too");
+	kmem_detailf(df->detail, sizeof(df->detail),
+		     "%s at offset %td (byte 0x%02x) of a %zu-byte object%s", what,
+		     (const char *)at - (const char *)p, *at, c->size,
+		     df->who.known ? "" : "; its caller records were overwritten too");
 }
 
 /* T1 for object p: a fault if its records were overwritten. */
@@ -287,8 +287,8 @@ void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64
 		if (df->st != KMEM_OK) {
 			size_t n = strlen(df->detail);
 
-			kmem_snprintf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
-				      (void *)(objs + (size_t)idx * c->stride));
+			kmem_detailf(df->detail + n, sizeof(df->detail) - n, " (found at its neighbour %p)",
+				     (void *)(objs + (size_t)idx * c->stride));
 		}
 	}
 }

@@ -62,7 +62,11 @@
 #define COLOUR_STEP 64	/* cache line */
 #define CACHE_KMALLOC 0x80000000u	/* internal flag: a kmalloc class */
 #define CACHE_FORCE_DIRECT 0x40000000u	/* internal flag: one block per object */
+#if KMEM_SLAB_DEBUG
 #define CACHE_DEBUG_FLAGS (KMEM_CACHE_REDZONE | KMEM_CACHE_POISON | KMEM_CACHE_STORE_USER)
+#else
+#define CACHE_DEBUG_FLAGS 0u	/* compiled out: no cache has one, the tests fold away */
+#endif
 
 /* Debug layout (any of CACHE_DEBUG_FLAGS; slab caches only). Each object's
  * stride-sized slot is
@@ -204,6 +208,11 @@ struct kmem_slab {
 	uint8_t size_index[KMEM_KMALLOC_INDEX];	/* (size - 1) >> 3 -> class, sizes <= class_max */
 };
 
+/* KMEM_SLAB_SIZEOF (kmem/slab.h) bounds the instance on every target and
+ * lock kind: 8376 bytes on x86-64 with pthread locks, 6920 on Cortex-M4. */
+_Static_assert(sizeof(struct kmem_slab) <= KMEM_SLAB_SIZEOF,
+	       "KMEM_SLAB_SIZEOF bounds the instance: raise it (kmem/slab.h)");
+
 /* The magazine whose link is n (n not NULL). */
 static inline struct kmem_mag *mag_of_link(struct kmem_slist_node *n)
 {
@@ -316,9 +325,14 @@ static inline unsigned slab_words(const struct kmem_cache *c)
 	return (c->objs + 63) / 64;
 }
 
+/* inuse * SLAB_BUCKETS fits 32 bits (a slab holds at most
+ * KMEM_SLAB_MAX_OBJECTS), so the division is 32-bit: no libgcc 64-bit
+ * division on 32-bit targets. */
+_Static_assert((uint64_t)KMEM_SLAB_MAX_OBJECTS * SLAB_BUCKETS <= UINT32_MAX,
+	       "slab_bucket's product fits 32 bits");
 static inline unsigned slab_bucket(const struct kmem_cache *c, unsigned inuse)
 {
-	return c->objs <= SLAB_BUCKETS ? inuse - 1 : (unsigned)((uint64_t)inuse * SLAB_BUCKETS / c->objs);
+	return c->objs <= SLAB_BUCKETS ? inuse - 1 : (uint32_t)inuse * SLAB_BUCKETS / c->objs;
 }
 
 /* The list a slab with `inuse` objects belongs on (S1). */
@@ -360,6 +374,7 @@ KMEM_HIDDEN size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_
 /* Release every empty slab; returns frames. */
 KMEM_HIDDEN size_t kmem_cache_release_empty(struct kmem_cache *c);
 /* ---- defined in magazine.c ----------------------------------------------------- */
+#if KMEM_MAGAZINES
 KMEM_HIDDEN void kmem_mag_cache_init(struct kmem_cache *c);
 /* Detach every thread's magazines and empty the depot (cache destroy). */
 KMEM_HIDDEN void kmem_mag_cache_fini(struct kmem_cache *c);
@@ -385,6 +400,56 @@ KMEM_HIDDEN bool kmem_mag_walk_locked(struct kmem_cache *c,
 				      void *arg);
 /* Objects in the calling thread's magazines and the depot (stats). */
 KMEM_HIDDEN size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c);
+#else
+/* Magazines compiled out (-Dmagazines, off without threads: a magazine would
+ * save no lock there and cost its thread block): every cache goes to its
+ * slabs, slot 0 (none), and the calls below fold into the slab layer.
+ * magazine.c keeps only the fork handlers. */
+static inline void kmem_mag_cache_init(struct kmem_cache *c)
+{
+	c->slot = 0;
+	c->slot_off = 0;
+	c->mag_cap = 0;
+}
+static inline void kmem_mag_cache_fini(struct kmem_cache *c) { (void)c; }
+static inline void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
+{
+	return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
+}
+static inline void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
+{
+	(void)kmem_cache_free_from(c, p, caller);
+}
+static inline size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
+{
+	(void)c;
+	(void)all;
+	return 0;
+}
+static inline bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p)
+{
+	(void)c;
+	(void)p;
+	return false;
+}
+static inline void kmem_mag_registry_lock(void) {}
+static inline void kmem_mag_registry_unlock(void) {}
+static inline bool kmem_mag_registry_held(void) { return true; }
+static inline bool kmem_mag_walk_locked(struct kmem_cache *c,
+					bool (*fn)(struct kmem_cache *c, struct kmem_mag *m, void *arg),
+					void *arg)
+{
+	(void)c;
+	(void)fn;
+	(void)arg;
+	return true;
+}
+static inline size_t kmem_mag_depot_objs_locked(const struct kmem_cache *c)
+{
+	(void)c;
+	return 0;
+}
+#endif /* KMEM_MAGAZINES */
 /* ---- defined in slab_debug.c ------------------------------------------------------- */
 /* What the debug records say of an object: its size asked for and its
  * callers (known false: no records, or records that fail T1). */
@@ -400,6 +465,7 @@ struct debug_fault {
 	struct debug_who who;
 	char detail[192];
 };
+#if KMEM_SLAB_DEBUG
 KMEM_HIDDEN void kmem_debug_layout(struct kmem_cache *c);
 KMEM_HIDDEN void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl);
 /* Object p leaves the slab (c->lock held): check poison and red zones,
@@ -421,10 +487,6 @@ KMEM_HIDDEN void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, 
 /* Live object p (c->lock held): its records (T1) and red zones checked,
  * the zones repaired, the first fault in *df. */
 KMEM_HIDDEN void kmem_debug_verify_locked(struct kmem_cache *c, char *p, struct debug_fault *df);
-/* Live object p of a debug cache, checked now (kmem_check_object_track_caller):
- * its zones and its neighbours'; the fault reported. */
-KMEM_HIDDEN enum kmem_status kmem_cache_verify_live(struct kmem_cache *c, void *own, void *p,
-						    const void *caller);
 /* Checker: records (T1) and red zones of any object, poison of a free one
  * (c->lock held). */
 KMEM_HIDDEN bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated,
@@ -438,6 +500,82 @@ KMEM_HIDDEN size_t kmem_debug_req(const struct kmem_cache *c, const void *p);
  * object not in use by anyone else); w->known false for other caches and
  * for records that fail T1. */
 KMEM_HIDDEN void kmem_debug_who(const struct kmem_cache *c, const void *p, struct debug_who *w);
+#else
+/* Debug caches compiled out (-Dslab_debug, off when freestanding): no cache
+ * has a debug flag (kmem_cache_create and kmem_slab_init refuse them), and
+ * these fold away. */
+static inline void kmem_debug_layout(struct kmem_cache *c) { (void)c; }
+static inline void kmem_debug_init_slab(struct kmem_cache *c, struct slab *sl)
+{
+	(void)c;
+	(void)sl;
+}
+static inline void kmem_debug_alloc_locked(struct kmem_cache *c, void *p, size_t req,
+					   const void *caller, struct debug_fault *df)
+{
+	(void)c;
+	(void)p;
+	(void)req;
+	(void)caller;
+	(void)df;
+}
+static inline void kmem_debug_free_locked(struct kmem_cache *c, void *p, const void *caller,
+					  struct debug_fault *df)
+{
+	(void)c;
+	(void)p;
+	(void)caller;
+	(void)df;
+}
+static inline void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs,
+						const uint64_t *used, unsigned idx,
+						struct debug_fault *df)
+{
+	(void)c;
+	(void)objs;
+	(void)used;
+	(void)idx;
+	(void)df;
+}
+static inline void kmem_debug_verify_locked(struct kmem_cache *c, char *p, struct debug_fault *df)
+{
+	(void)c;
+	(void)p;
+	(void)df;
+}
+static inline bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated,
+					   struct debug_fault *df)
+{
+	(void)c;
+	(void)p;
+	(void)allocated;
+	(void)df;
+	return true;
+}
+static inline void kmem_debug_report(struct kmem_cache *c, const struct debug_fault *df,
+				     const void *caller)
+{
+	(void)c;
+	(void)df;
+	(void)caller;
+}
+static inline size_t kmem_debug_req(const struct kmem_cache *c, const void *p)
+{
+	(void)p;
+	return c->size;
+}
+static inline void kmem_debug_who(const struct kmem_cache *c, const void *p, struct debug_who *w)
+{
+	(void)c;
+	(void)p;
+	w->known = false;
+}
+#endif /* KMEM_SLAB_DEBUG */
+/* (slab.c) Live object p of a debug cache, checked now
+ * (kmem_check_object_track_caller): its zones and its neighbours'; the
+ * fault reported. KMEM_OK for other caches. */
+KMEM_HIDDEN enum kmem_status kmem_cache_verify_live(struct kmem_cache *c, void *own, void *p,
+						    const void *caller);
 /* Create a cache with internal flags allowed (kmalloc classes). */
 KMEM_HIDDEN struct kmem_cache *kmem_cache_create_flags(struct kmem_slab *s, const char *name,
 						       size_t size, size_t align, unsigned flags);

@@ -22,6 +22,7 @@
 
 #include <kmem/kmem.h>
 
+#include "kmem_config.h" /* KMEM_MAGAZINES, KMEM_SLAB_DEBUG, KMEM_ERROR_TEXT */
 #include "kmem_rand.h"
 
 #ifdef KMEM_TEST_HAVE_VALGRIND
@@ -45,6 +46,30 @@ static inline int test_under_valgrind(void)
 #endif
 	return getenv("KMEM_TEST_UNDER_VALGRIND") != NULL;
 }
+
+/* Skip the calling test, with a line saying why, when a feature it needs is
+ * compiled out of this build (the firmware profile: -Dmagazines,
+ * -Dslab_debug, -Derror_text, meson_options.txt). Never a silent pass. */
+#define TEST_NEEDS(feature, what)                                                         \
+	do {                                                                              \
+		if (!(feature)) {                                                         \
+			print_message("[ SKIP     ] %s: needs %s, compiled out of this build\n", \
+				      __func__, what);                                    \
+			skip();                                                           \
+			return;                                                           \
+		}                                                                         \
+	} while (0)
+
+/* A report's detail or formatted line holds text. With the error text
+ * compiled out (-Derror_text, the freestanding default) the detail is the
+ * message's format string, its values not substituted: there the check is
+ * that a detail came at all (the status and the counters, which the tests
+ * assert beside, are the same in both builds). */
+#if KMEM_ERROR_TEXT
+#define assert_report_has(text, what) assert_non_null(strstr((text), (what)))
+#else
+#define assert_report_has(text, what) assert_true((text)[0] != '\0' && (what) != NULL)
+#endif
 
 /* ---- deliberate misuse ------------------------------------------------------
  * Tests of the allocator's own checks (red zones, poison, double frees found

@@ -3,7 +3,7 @@
  * owner ("held by me" from two threads), the atomic wrappers, threads,
  * condition variables, the clock, page mapping, address-space reservation
  * (commit, decommit), aligned mappings, remapping, fork handlers and the
- * firmware hooks; and
+ * firmware hooks (the lock hooks of builds without threads counted); and
  * one thread alternating between two slab instances, or two frame services,
  * keeps both instances' per-thread caches (no "last instance" cliff); a
  * thread's frame caches go back at its exit.
@@ -858,6 +858,151 @@ static void test_firmware_hooks(void **state)
 #endif
 }
 
+/* ---- the firmware's lock hooks (builds without threads) ------------------- */
+
+/* Counting lock hooks: each handle is a slot of hkl.state; they record every
+ * call and catch what a real RTOS mutex would not survive (a lock taken
+ * twice: a deadlock; an unlock of a lock not held; a destroy of a held or
+ * unknown lock). */
+#define HOOK_LOCKS 512
+static struct {
+	unsigned created, destroyed, locks, unlocks, depth, max_depth, misuse;
+	bool fail_next;
+	unsigned char state[HOOK_LOCKS]; /* 0 never made, 1 free, 2 held, 3 destroyed */
+} hkl;
+
+static unsigned hook_index(void *ctx, void *lock)
+{
+	unsigned char *p = lock;
+
+	assert_ptr_equal(ctx, &hkl);
+	assert_true(p >= hkl.state && p < hkl.state + HOOK_LOCKS);
+	return (unsigned)(p - hkl.state);
+}
+
+static void *hook_lock_create(void *ctx)
+{
+	assert_ptr_equal(ctx, &hkl);
+	if (hkl.fail_next) {
+		hkl.fail_next = false;
+		return NULL;
+	}
+	assert_true(hkl.created < HOOK_LOCKS);
+	hkl.state[hkl.created] = 1;
+	return &hkl.state[hkl.created++];
+}
+
+static void hook_lock_destroy(void *ctx, void *lock)
+{
+	unsigned i = hook_index(ctx, lock);
+
+	hkl.misuse += hkl.state[i] != 1;
+	hkl.state[i] = 3;
+	hkl.destroyed++;
+}
+
+static void hook_lock(void *ctx, void *lock)
+{
+	unsigned i = hook_index(ctx, lock);
+
+	hkl.misuse += hkl.state[i] != 1;
+	hkl.state[i] = 2;
+	hkl.locks++;
+	if (++hkl.depth > hkl.max_depth)
+		hkl.max_depth = hkl.depth;
+}
+
+static void hook_unlock(void *ctx, void *lock)
+{
+	unsigned i = hook_index(ctx, lock);
+
+	hkl.misuse += hkl.state[i] != 2;
+	hkl.state[i] = 1;
+	hkl.unlocks++;
+	hkl.depth--;
+}
+
+#ifdef KMEM_LOCK_HOOKS /* -Dlock=hooks, builds without threads */
+#define HOOKS_BUILT 1
+#else
+#define HOOKS_BUILT 0
+#endif
+
+/* Buddy, slab (a cache and kmalloc) and the frame service, created with the
+ * lock hooks installed: in a -Dlock=hooks build every lock goes through
+ * them, balanced and never nested on itself, the frame service has no
+ * per-thread cache (every task would share the one), and destroy frees
+ * every lock; a lock_create failure fails the init. Other builds (threads,
+ * or no locks) never call them. */
+static void test_lock_hooks(void **state)
+{
+	const struct kmem_port_hooks h = {
+		.lock_create = hook_lock_create, .lock_destroy = hook_lock_destroy,
+		.lock = hook_lock, .unlock = hook_unlock, .ctx = &hkl,
+	};
+	struct sfx sf;
+	struct pafx pf;
+	struct kmem_cache *c;
+	struct kmem_pa_stats ps;
+	struct kmem_buddy_config bc;
+	struct kmem_buddy *tb = NULL;
+	void *p, *q, *inst;
+	unsigned before;
+
+	(void)state;
+	memset(&hkl, 0, sizeof(hkl));
+	kmem_port_set_hooks(&h);
+	sfx_init(&sf);
+	pafx_init_full(&pf, 4096, 6, (size_t)4 << 20, 0, KMEM_PA_INIT_NONE);
+	if (!HOOKS_BUILT) { /* kmem's own locks, or none */
+		assert_int_equal(hkl.created, 0);
+		assert_int_equal(hkl.locks, 0);
+	} else {
+		assert_true(hkl.created > 3); /* buddy, slab instance, its caches, ... */
+		assert_int_equal(hkl.locks, hkl.unlocks);
+	}
+	before = hkl.locks;
+	c = kmem_cache_create(sf.s, "hooked", 48, 0, 0, NULL, NULL, NULL);
+	assert_non_null(c);
+	for (int i = 0; i < 100; i++) {
+		p = kmem_cache_alloc(c);
+		q = kmem_alloc(sf.s, 100);
+		assert_non_null(p);
+		assert_non_null(q);
+		kmem_cache_free(c, p);
+		kmem_free(sf.s, q);
+		p = kmem_pa_alloc(pf.pa, 0, 0);
+		assert_non_null(p);
+		kmem_pa_free(pf.pa, p, 0);
+	}
+	assert_int_equal(kmem_cache_check(c), 0);
+	ps = pafx_stats(&pf);
+	if (HOOKS_BUILT) {
+		assert_true(hkl.locks >= before + 4 * 100); /* every call locked */
+		assert_int_equal(hkl.locks, hkl.unlocks);
+		assert_int_equal(hkl.depth, 0);
+		assert_true(hkl.max_depth >= 1);
+		assert_int_equal(ps.pcp_hits, 0); /* no per-thread cache */
+		assert_int_equal(ps.pcp, 0);
+	}
+	kmem_cache_destroy(c);
+	pafx_fini(&pf);
+	sfx_fini(&sf);
+	assert_int_equal(hkl.destroyed, hkl.created); /* every lock freed */
+	assert_int_equal(hkl.misuse, 0);
+	/* lock_create fails: so does the init, and nothing leaks */
+	kmem_buddy_config_init(&bc);
+	inst = test_aligned(64, kmem_buddy_sizeof(&bc));
+	hkl.fail_next = true;
+	assert_int_equal(kmem_buddy_init(inst, kmem_buddy_sizeof(&bc), &bc, &tb),
+			 HOOKS_BUILT ? -ENOMEM : 0);
+	if (!HOOKS_BUILT)
+		kmem_buddy_destroy(tb);
+	free(inst);
+	kmem_port_set_hooks(NULL);
+	assert_int_equal(hkl.destroyed, hkl.created);
+}
+
 /* ---- two instances used alternately by one thread ------------------------ */
 
 /* A thread alternating between caches of two slab instances keeps both
@@ -986,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_atfork),
 		cmocka_unit_test(test_firmware_hooks),
 		cmocka_unit_test(test_fatal_hook),
+		cmocka_unit_test(test_lock_hooks),
 		cmocka_unit_test(test_two_instances_alternating),
 		cmocka_unit_test(test_two_frame_services_alternating),
 		cmocka_unit_test(test_frame_cache_back_at_thread_exit),

@@ -238,6 +238,14 @@ KMEM_API void kmem_pa_config_init(struct kmem_pa_config *cfg);
 /* Bytes of instance storage kmem_pa_init() needs (16-byte aligned). O(1). */
 KMEM_API size_t kmem_pa_sizeof(void);
 
+/* Compile-time sizing, for a static array on firmware: at least
+ * kmem_pa_sizeof() on every target, build and lock kind (the library checks
+ * the bound at compile time), a few hundred bytes more than the exact size
+ * (8960 bytes on x86-64, 6288 on Cortex-M4). The pool arrays and the
+ * reference table come from the buddy, not from this storage:
+ *   static _Alignas(16) unsigned char pa_mem[KMEM_PA_SIZEOF]; */
+#define KMEM_PA_SIZEOF ((size_t)3584u + 768u * sizeof(void *))
+
 /* Create an instance in mem[0..mem_size) over cfg->buddy. The pool arrays
  * (8 bytes per pooled block) are allocated from the buddy. The reaper thread
  * is not started (kmem_pa_reaper_start()). Returns 0 and sets *out, or:

@@ -1,4 +1,5 @@
-/* kmem/port.h - firmware hooks: a platform's clock, sleep and page mapping.
+/* kmem/port.h - firmware hooks: a platform's clock, sleep, page mapping,
+ * fatal-error handler and (builds without threads) locks.
  *
  * kmem reaches the operating system only through its port layer. On hosted
  * builds (POSIX) the built-in backend uses CLOCK_MONOTONIC, nanosleep,
@@ -54,6 +55,29 @@ struct kmem_port_hooks {
 	 * hook, kmem calls abort() in hosted builds and executes a trap
 	 * instruction (__builtin_trap) in freestanding ones. */
 	void (*fatal)(void *ctx, const char *what, const char *file, int line);
+	/* Locks for builds without threads built with -Dlock=hooks (the
+	 * firmware profile otherwise has no locks), so several RTOS tasks may
+	 * share kmem's instances; other builds ignore them (with threads kmem
+	 * has its own locks). Set all four or
+	 * none. lock_create makes one lock (an RTOS mutex, or a handle on an
+	 * interrupt-disable critical section) and returns its handle, NULL
+	 * when it cannot (the instance's init then fails with -ENOMEM);
+	 * lock_destroy frees it at the instance's destroy; lock and unlock
+	 * take and release it. kmem holds locks of different instances at
+	 * once, in its one lock order (a slab cache, then the buddy below it:
+	 * docs/locking.md), never the same lock twice: one global critical
+	 * section serves if it nests (count the depth). An instance takes its
+	 * locks from the hooks installed when it is created: install them
+	 * first. In an instance created with them, the frame service's
+	 * per-thread cache is off (without threads there is one, which every
+	 * task would share; KMEM_PA_NO_PCP), and so are slab magazines
+	 * (compiled out without threads unless -Dmagazines=enabled). Creating
+	 * and destroying instances stays the firmware's to serialise (the
+	 * process-wide slot maps have no lock without threads). */
+	void *(*lock_create)(void *ctx);
+	void (*lock_destroy)(void *ctx, void *lock);
+	void (*lock)(void *ctx, void *lock);
+	void (*unlock)(void *ctx, void *lock);
 	void *ctx;
 };
 

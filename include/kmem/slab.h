@@ -129,12 +129,21 @@ struct kmem_slab_config {
 /* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
 KMEM_API size_t kmem_slab_sizeof(void);
 
+/* Compile-time sizing, for a static array on firmware (no allocator to ask
+ * at start-up): at least kmem_slab_sizeof() on every target, build and lock
+ * kind (the library checks the bound at compile time), a few hundred bytes
+ * more than the exact size (8232 bytes on x86-64, 6920 on Cortex-M4):
+ *   static _Alignas(16) unsigned char slab_mem[KMEM_SLAB_SIZEOF]; */
+#define KMEM_SLAB_SIZEOF ((size_t)5632u + 384u * sizeof(void *))
+
 /* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
  * owner words, or its largest block is under 256 bytes; unknown debug
  * flags; an unknown kmalloc_classes, or a class table kmalloc rejects, see
- * KMEM_KMALLOC_TABLE), -ENOSPC (mem_size < kmem_slab_sizeof()), -ENOMEM (the page
- * source has no frame for the kmalloc caches' descriptors). O(max order). */
+ * KMEM_KMALLOC_TABLE), -ENOTSUP (debug flags in a build whose debug caches
+ * are compiled out: -Dslab_debug, off when freestanding), -ENOSPC (mem_size <
+ * kmem_slab_sizeof()), -ENOMEM (the page source has no frame for the kmalloc
+ * caches' descriptors). O(max order). */
 KMEM_API KMEM_MUST_CHECK int kmem_slab_init(void *mem, size_t mem_size,
 					    const struct kmem_slab_config *cfg,
 					    struct kmem_slab **out);
@@ -164,7 +173,9 @@ KMEM_API void kmem_slab_fork_child(struct kmem_slab *s);
 				    * slab policy exactly */
 /* Debug flags (Linux SLUB's red_zone, poison, store_user). Any of them turns
  * magazines off for the cache, so every free is checked at once. They apply
- * to slab objects; direct (large) objects are whole page-source blocks. */
+ * to slab objects; direct (large) objects are whole page-source blocks.
+ * Builds with -Dslab_debug=disabled (the freestanding default) compile them
+ * out: a cache or instance asking for one is refused. */
 #define KMEM_CACHE_REDZONE 0x10u /* 16 guard bytes (0xcc) before and at least 16 after each
 				  * object (and, for kmalloc, the bytes past the size
 				  * asked for), checked on free and by kmem_cache_check:
@@ -184,7 +195,8 @@ KMEM_API void kmem_slab_fork_child(struct kmem_slab *s);
  * The instance's debug_flags are added to flags.
  * Returns the cache, or NULL if size is 0 or above what the page source
  * can hold, align is not a power of two or above the source's largest
- * block, flags are unknown, or no memory for the cache itself.
+ * block, flags are unknown, a debug flag in a build without debug caches
+ * (-Dslab_debug), or no memory for the cache itself.
  * O(log2(KMEM_SLAB_MAX_BYTES)) plus one object allocation. */
 KMEM_API struct kmem_cache *kmem_cache_create(struct kmem_slab *s, const char *name, size_t size,
 					      size_t align, unsigned flags,

@@ -141,6 +141,11 @@ static inline bool kmem_owner_is_ptr_fast(const void *w)
  * false when it is empty. */
 static inline bool kmem_mag_pop_off(size_t off, void **out)
 {
+#if !KMEM_MAGAZINES /* compiled out: every cache has none */
+	(void)off;
+	(void)out;
+	return false;
+#else
 	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
 	struct kmem_mag *m = ms->loaded;
 	size_t r = m->rounds;
@@ -152,12 +157,18 @@ static inline bool kmem_mag_pop_off(size_t off, void **out)
 	*out = m->obj[r];
 	KMEM_ANNOT_STALE(&m->obj[r], sizeof(void *)); /* no reference for the leak checker */
 	return true;
+#endif
 }
 
 /* Push onto this thread's loaded magazine at slot offset off; false when
  * it is full. */
 static inline bool kmem_mag_push_off(size_t off, void *p)
 {
+#if !KMEM_MAGAZINES
+	(void)off;
+	(void)p;
+	return false;
+#else
 	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
 	struct kmem_mag *m = ms->loaded;
 	size_t r = m->rounds;
@@ -168,6 +179,7 @@ static inline bool kmem_mag_push_off(size_t off, void *p)
 	m->rounds = r + 1;
 	ms->frees++;
 	return true;
+#endif
 }
 
 /* The owner word of p's frame through the direct lookup; NULL when p is

@@ -302,7 +302,10 @@ static NOINLINE void use_everything(void)
 {
 	struct kmem_cache *plain = kmem_cache_create(slab, "plain", 24, 0, 0, NULL, NULL, NULL);
 	struct kmem_cache *con = kmem_cache_create(slab, "con", 32, 0, 0, ctor, dtor, NULL);
-	struct kmem_cache *dbg = kmem_cache_create(slab, "dbg", 40, 0, KMEM_CACHE_DEBUG, NULL, NULL, NULL);
+	/* a debug cache where this build has them (-Dslab_debug) */
+	struct kmem_cache *dbg = kmem_cache_create(slab, "dbg", 40, 0,
+						   KMEM_SLAB_DEBUG ? KMEM_CACHE_DEBUG : 0, NULL, NULL,
+						   NULL);
 	struct kmem_cache *huge = kmem_cache_create(slab, "huge", 200000, 0, 0, NULL, NULL, NULL);
 	void *v[300], *bulk[40], *pg[16];
 	unsigned char *r;

@@ -155,6 +155,8 @@ static void op(struct run *r, uint8_t code, uint8_t a, uint8_t b)
 			unsigned fl = ((b & 0x10) ? KMEM_CACHE_NOCOLOUR : 0) |
 				      ((b & 0x08) ? KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0) |
 				      ((b & 0x04) ? KMEM_CACHE_POISON : 0) | ((b & 0x02) ? KMEM_CACHE_NOMAGAZINE : 0);
+			if (!KMEM_SLAB_DEBUG) /* compiled out (-Dslab_debug): creation would fail */
+				fl &= ~(unsigned)KMEM_CACHE_DEBUG;
 			struct kmem_cache_stats cs;
 
 			r->cctor[ci] = (b & 0x20) != 0;
@@ -349,7 +351,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.buddy.flags = KMEM_BUDDY_OWNERS;
 	cfg.buddy.frame_size = (size && (data[0] & 1)) ? 1024 : 4096;
 	/* the global debug default, for some inputs */
-	cfg.slab.debug_flags = (size && (data[0] & 2)) ? KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
+	cfg.slab.debug_flags = (KMEM_SLAB_DEBUG && size && (data[0] & 2)) ?
+				       KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
 	fr.arena = aligned_alloc((size_t)4 << 20, ARENA);
 	fr.meta = NULL;
 	CHECK(fr.arena != NULL);

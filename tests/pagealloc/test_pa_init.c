@@ -1,7 +1,9 @@
 /* test_pa_init.c - the frame service's set-up (pagealloc/pagealloc.c): the
  * default watermarks and zeroing targets for several geometries, their
  * validation in kmem_pa_init and kmem_pa_set_watermarks, and every way a
- * configuration is refused without leaking a frame from the buddy.
+ * configuration is refused without leaking a frame from the buddy; and
+ * instances in static storage sized by the compile-time macros
+ * (KMEM_BUDDY_SIZEOF, KMEM_PA_SIZEOF, KMEM_SLAB_SIZEOF).
  * Every scenario ends with kmem_pa_check and kmem_buddy_check, and after
  * kmem_pa_destroy every frame is free in the buddy again (pa_fixture.h). */
 
@@ -236,6 +238,74 @@ static void test_set_watermarks(void **state)
 	pafx_fini(&f);
 }
 
+/* ---- static storage (compile-time sizes) -------------------------------------- */
+
+/* Firmware places every instance in static storage, sized by the
+ * compile-time macros (constant expressions: these declarations would not
+ * compile otherwise): a buddy with one region and owner words, the frame
+ * service and a slab instance over it. Each macro is at least the run-time
+ * size, and not wildly more. */
+#define SS_FRAMES 256
+#define SS_FRAME 256
+static _Alignas(16) unsigned char ss_buddy[KMEM_BUDDY_SIZEOF(1)];
+static _Alignas(8) unsigned char ss_table[KMEM_BUDDY_TABLE_BYTES(SS_FRAMES, 1)];
+static _Alignas(SS_FRAMES * SS_FRAME) unsigned char ss_arena[SS_FRAMES * SS_FRAME];
+static _Alignas(16) unsigned char ss_pa[KMEM_PA_SIZEOF];
+static _Alignas(16) unsigned char ss_slab[KMEM_SLAB_SIZEOF];
+_Static_assert(KMEM_PA_SIZEOF % 16 == 0 && KMEM_SLAB_SIZEOF % 16 == 0, "whole 16-byte units");
+
+static void test_static_storage(void **state)
+{
+	struct kmem_buddy_config bc;
+	struct kmem_pa_config pc;
+	struct kmem_slab_config sc = { .name = "static" };
+	struct kmem_page_source ps;
+	struct kmem_buddy *b;
+	struct kmem_pagealloc *pa;
+	struct kmem_slab *s;
+	void *p, *q;
+
+	(void)state;
+	assert_true(KMEM_PA_SIZEOF >= kmem_pa_sizeof());
+	assert_true(KMEM_PA_SIZEOF - kmem_pa_sizeof() < 1024); /* a bound, not a guess */
+	assert_true(KMEM_SLAB_SIZEOF >= kmem_slab_sizeof());
+	assert_true(KMEM_SLAB_SIZEOF - kmem_slab_sizeof() < 1024);
+	kmem_buddy_config_init(&bc);
+	bc.frame_size = SS_FRAME;
+	bc.max_order = 8;
+	bc.max_regions = 1;
+	bc.flags = KMEM_BUDDY_OWNERS;
+	assert_int_equal(kmem_buddy_init(ss_buddy, sizeof(ss_buddy), &bc, &b), 0);
+	assert_int_equal(kmem_buddy_add_region(b, ss_arena, sizeof(ss_arena), ss_table,
+					       sizeof(ss_table)), 0);
+	kmem_pa_config_init(&pc);
+	pc.buddy = b;
+	assert_int_equal(kmem_pa_init(ss_pa, sizeof(ss_pa), &pc, &pa), 0);
+	kmem_buddy_page_source(b, &ps);
+	sc.source = &ps;
+	assert_int_equal(kmem_slab_init(ss_slab, sizeof(ss_slab), &sc, &s), 0);
+	p = kmem_pa_alloc(pa, 0, 0);
+	q = kmem_alloc(s, 100);
+	assert_non_null(p);
+	assert_non_null(q);
+	kmem_free(s, q);
+	kmem_pa_free(pa, p, 0);
+	assert_int_equal(kmem_pa_check(pa), 0);
+	kmem_slab_destroy(s);
+	kmem_pa_destroy(pa);
+	assert_int_equal(kmem_buddy_check(b), 0);
+	assert_int_equal(kmem_buddy_free_frames(b), SS_FRAMES);
+	kmem_buddy_destroy(b);
+	/* one byte less than the run-time size: refused */
+	assert_int_equal(kmem_buddy_init(ss_buddy, sizeof(ss_buddy), &bc, &b), 0);
+	assert_int_equal(kmem_buddy_add_region(b, ss_arena, sizeof(ss_arena), ss_table,
+					       sizeof(ss_table)), 0);
+	pc.buddy = b;
+	assert_int_equal(kmem_pa_init(ss_pa, kmem_pa_sizeof() - 1, &pc, &pa), -ENOSPC);
+	assert_int_equal(kmem_slab_init(ss_slab, kmem_slab_sizeof() - 1, &sc, &s), -ENOSPC);
+	kmem_buddy_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_zero_targets_follow_watermarks),
 		cmocka_unit_test(test_config_validation),
 		cmocka_unit_test(test_set_watermarks),
+		cmocka_unit_test(test_static_storage),
 	};
 
 	pafx_test_filter(); /* run one test: KMEM_TEST_FILTER=test_default_watermarks */

@@ -1,0 +1,67 @@
+#!/bin/bash
+# The example firmware (examples/firmware/firmware.c), built as firmware is:
+#   1. ARMv7-A bare metal with semihosting (cross/arm-semihost.txt: newlib's
+#      rdimon), run under qemu-arm: it must exit 0, print "firmware: ok", a
+#      buddyinfo line with numbers and the slabinfo rows of its two caches;
+#   2. linked for Cortex-M4 and RV32IMAC (-Os, --gc-sections, no output:
+#      fw_platform_none.c), against the libkmem.a of scripts/footprint.sh's
+#      build directories (build-fp-<target>/, configured when missing), and
+#      its size printed;
+#   3. on the host, against build/libkmem.a when that exists (CI's first
+#      stage), run.
+# Usage: scripts/firmware.sh   (needs the cross toolchains and qemu-user)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+log="$tmp/log"
+trap 'rm -rf "$tmp"' EXIT
+fw=examples/firmware
+warn=(-std=gnu11 -Wall -Wextra -Wpedantic -Werror -Iinclude)
+
+build() { # dir cross-file meson-options...
+	dir=$1
+	cross=$2
+	shift 2
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" --cross-file "$cross" --werror "$@" > "$log" 2>&1 || { cat "$log"; exit 1; }
+	fi
+	ninja -C "$dir" > "$log" 2>&1 || { cat "$log"; exit 1; }
+}
+
+# 1. semihosting under qemu-arm
+build build-fw-arm cross/arm-semihost.txt
+arm-none-eabi-gcc -mcpu=cortex-a7 -marm --specs=rdimon.specs -Os -ffunction-sections \
+	-fdata-sections -Wl,--gc-sections "${warn[@]}" -o "$tmp/fw-arm.elf" \
+	"$fw/firmware.c" "$fw/fw_platform_stdio.c" build-fw-arm/libkmem.a
+qemu-arm "$tmp/fw-arm.elf" > "$tmp/out" || { cat "$tmp/out"; echo "firmware: exit $?" >&2; exit 1; }
+check() { # pattern what
+	grep -qE "$1" "$tmp/out" || { cat "$tmp/out"; echo "firmware: no $2 in its output" >&2; exit 1; }
+}
+check '^firmware: ok$' '"firmware: ok"'
+check '^Node 0, zone +ram( +[0-9]+)+ *$' 'buddyinfo line with numbers'
+check '^msg +[0-9]+ +[0-9]+ +64 ' 'slabinfo row of cache msg'
+check '^record +[0-9]+ +[0-9]+ +32 ' 'slabinfo row of cache record'
+echo "qemu-arm (ARMv7-A, semihosting): $(grep -c . "$tmp/out") lines, firmware: ok"
+
+# 2. linked for the microcontroller targets
+for t in cortex-m4 rv32imac; do
+	case $t in
+	cortex-m4) cc=(arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb --specs=nano.specs --specs=nosys.specs) ;;
+	rv32imac) cc=(riscv64-unknown-elf-gcc -march=rv32imac -mabi=ilp32 -mcmodel=medany
+		--specs=picolibc.specs -Wl,--defsym=__flash_size=0x100000 -Wl,--defsym=__ram_size=0x100000) ;;
+	esac
+	build "build-fp-$t" "cross/$t.txt" -Db_ndebug=true
+	"${cc[@]}" -Os -ffunction-sections -fdata-sections -Wl,--gc-sections "${warn[@]}" \
+		-o "$tmp/fw-$t.elf" "$fw/firmware.c" "$fw/fw_platform_none.c" "build-fp-$t/libkmem.a"
+	prefix=${cc[0]%gcc}
+	echo "$t: $("${prefix}size" "$tmp/fw-$t.elf" | tail -n 1 | awk '{print "text " $1 ", data " $2 ", bss " $3}') (the arena and instances in bss)"
+done
+
+# 3. the host
+if [ -f build/libkmem.a ]; then
+	cc "${warn[@]}" -O2 -o "$tmp/fw-host" "$fw/firmware.c" "$fw/fw_platform_stdio.c" build/libkmem.a \
+		-pthread
+	"$tmp/fw-host" > "$tmp/out"
+	check '^firmware: ok$' '"firmware: ok" on the host'
+	echo "host: firmware: ok"
+fi
