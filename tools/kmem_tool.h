@@ -387,7 +387,8 @@ struct replay_measures {
 	uint64_t M, M2;		/* peak live: requested, rounded to 2^k */
 	uint64_t smin, smax;	/* smallest, largest request rounded to 2^k */
 	unsigned log2n;		/* log2(smax / smin) */
-	double robson;		/* any allocator can be forced to this */
+	double robson;		/* any allocator can be forced to this; power-of-two
+				 * first fit never needs more */
 	double buddy;		/* a binary buddy never needs more */
 };
 
