@@ -14,7 +14,8 @@
 #     evaluated on the series' own held and live columns (and are four
 #     different numbers here); n = 2^2, M = 196608, M2 = 262144, Robson's
 #     bound 262144 * 2 - 196608 = 327680, the buddy's guarantee
-#     262144 * 3 = 786432;
+#     262144 * 3 = 786432; Robson's bound for one size (n = 1: M) and for
+#     two (n = 2: Knuth's exact floor((3M - 1) / 2) units for M even);
 #  3. JSON series (python3 parses it), the series on stdout moving the
 #     report to stderr, a row every 2 records plus the last;
 #  4. --min-heap: the answer replays with no failed call, one frame less
@@ -84,6 +85,22 @@ has "$tmp/r.txt" "size ratio: n = 262144 / 65536 = 2^2 (smallest and largest req
 has "$tmp/r.txt" "peak live: M = 196608 bytes requested, M2 = 262144 bytes at powers of two"
 grep -q '^robson: 327680 bytes = M2 (1 + log2(n) / 2) - (n - 1) s' "$tmp/r.txt" || fail "robson: $(grep robson "$tmp/r.txt")"
 grep -q '^buddy guarantee: 786432 bytes = M2 (1 + log2 n)' "$tmp/r.txt" || fail "buddy guarantee"
+# Robson's bound at its small cases (units of s = 64 bytes): one size (n = 1)
+# needs M and no more, 3 blocks of 64: 192; two sizes (n = 2), 64 + 128 + 64
+# live (M = 4 units): 256 * 3/2 - 64 = 320 bytes, 5 units, Knuth's exact
+# N(M, 2) = floor((3M - 1) / 2) = floor(11 / 2) = 5 (TAOCP 2.5, ex. 38)
+printf 'm 64 0x1\nm 64 0x2\nm 64 0x3\n' > "$tmp/n1.txt"
+printf 'm 64 0x1\nm 128 0x2\nm 64 0x3\n' > "$tmp/n2.txt"
+$run "$kmem" replay "$tmp/n1.txt" > "$tmp/n1.out" || fail "replay n1 exited $?"
+$run "$kmem" replay "$tmp/n2.txt" > "$tmp/n2.out" || fail "replay n2 exited $?"
+has "$tmp/n1.out" "size ratio: n = 64 / 64 = 2^0 (smallest and largest request rounded up to powers of two)"
+grep -q '^robson: 192 bytes = ' "$tmp/n1.out" || fail "robson, n = 1: $(grep robson "$tmp/n1.out")"
+grep -q '^buddy guarantee: 192 bytes = ' "$tmp/n1.out" || fail "buddy guarantee, n = 1: $(grep buddy "$tmp/n1.out")"
+has "$tmp/n2.out" "peak live: M = 256 bytes requested, M2 = 256 bytes at powers of two"
+grep -q '^robson: 320 bytes = M2 (1 + log2(n) / 2) - (n - 1) s: some trace with this M2 and n needs that much from any allocator, power-of-two first fit never more (Robson, JACM 1974)$' "$tmp/n2.out" ||
+	fail "robson, n = 2: $(grep robson "$tmp/n2.out")"
+# M2 rounded up to a multiple of the largest block (256), times 1 + log2 n
+grep -q '^buddy guarantee: 512 bytes = ' "$tmp/n2.out" || fail "buddy guarantee, n = 2: $(grep buddy "$tmp/n2.out")"
 has "$tmp/r.txt" "headroom: arena 1073741824 bytes = 3276.800 x robson, 1365.333 x buddy guarantee; peak held = $(awk -F, -v r=327680 'NR > 1 && $8 > m { m = $8 } END { printf "%.3f", m / r }' "$tmp/s.csv") x robson"
 has "$tmp/r.txt" "internal fragmentation at the end: 0.00% (196608 bytes usable for 196608 requested)"
 # JSON report: the same numbers

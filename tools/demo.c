@@ -25,6 +25,9 @@
  *   3. Frame-service phase (demo_pagealloc.c), on a buddy of its own.
  *   4. Drain: every block of phase 1 freed; all of them coalesce back into
  *      max-order blocks (buddyinfo shows it).
+ *   5. With --report FILE, phases 1, 2 and 4 record their calls as a trace
+ *      and scripts/lab-report.sh writes the fragmentation lab's HTML
+ *      report of it (demo_report.c).
  * Every phase runs the invariant checkers; any failure exits 1 (a bad
  * frame size or order exits 2). On a failure the process ends without a
  * teardown, so no destroy reports leaks on top of the failure.
@@ -167,8 +170,10 @@ static int buddy_setup(struct demo_buddy *d, const struct demo_opts *o)
 	return 0;
 }
 
-/* The seeded page workload, the checker, the report. Returns 0 or 1. */
-static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t *rng)
+/* The seeded page workload, the checker, the report. Returns 0 or 1.
+ * tr (NULL: none) records every call (demo_report.c). */
+static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t *rng,
+		       struct demo_trace *tr)
 {
 	struct kmem_buddy_stats st, peak = { 0 };
 	unsigned long long allocs = 0, frees = 0, fails = 0;
@@ -191,6 +196,7 @@ static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t
 			unsigned order = pick_order(rng, o->max_order);
 			void *p = kmem_buddy_alloc(d->b, order);
 
+			kmem_demo_trace_rec(tr, KMEM_TRACE_MALLOC, (uint64_t)o->frame << order, p);
 			if (!p) {
 				fails++;
 				misses++;
@@ -207,6 +213,7 @@ static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t
 		for (size_t n = d->nlive * o->free_pct / 100; n > 0; n--) {
 			size_t i = (size_t)(kmem_splitmix64(rng) % d->nlive);
 
+			kmem_demo_trace_rec(tr, KMEM_TRACE_FREE, 0, d->live[i].p);
 			kmem_buddy_free(d->b, d->live[i].p);
 			d->live[i] = d->live[--d->nlive];
 			frees++;
@@ -267,13 +274,15 @@ static int buddy_phase(struct demo_buddy *d, const struct demo_opts *o, uint64_t
 
 /* Phase 4: free everything (all blocks coalesce back to max-order blocks),
  * check, destroy. Returns 0, or 1 on a failed check or a reported error. */
-static int buddy_drain(struct demo_buddy *d, const struct demo_opts *o)
+static int buddy_drain(struct demo_buddy *d, const struct demo_opts *o, struct demo_trace *tr)
 {
 	char text[4096];
 	int rc;
 
-	while (d->nlive > 0)
-		kmem_buddy_free(d->b, d->live[--d->nlive].p);
+	while (d->nlive > 0) {
+		kmem_demo_trace_rec(tr, KMEM_TRACE_FREE, 0, d->live[--d->nlive].p);
+		kmem_buddy_free(d->b, d->live[d->nlive].p);
+	}
 	if (kmem_buddy_check(d->b)) {
 		kmem_tool_error("invariant check failed after drain");
 		return 1;
@@ -310,8 +319,9 @@ static void inode_ctor(void *p, void *arg)
 
 /* Objects on the buddy's frames: two caches and kmalloc, seeded rounds of
  * allocation and free; prints slabinfo; frees everything. Returns 0, or 1
- * on an error or a failed check. */
-static int slab_phase(struct kmem_buddy *b, const struct demo_opts *o, uint64_t *rng)
+ * on an error or a failed check. tr (NULL: none) records every call. */
+static int slab_phase(struct kmem_buddy *b, const struct demo_opts *o, uint64_t *rng,
+		      struct demo_trace *tr)
 {
 	struct kmem_page_source ps;
 	struct kmem_slab_config sc = { .name = "demo" };
@@ -342,15 +352,20 @@ static int slab_phase(struct kmem_buddy *b, const struct demo_opts *o, uint64_t 
 	     round++) {
 		for (unsigned i = 0; i < SLAB_ROUND_ALLOCS && ob.n < ob.cap; i++) {
 			unsigned d = (unsigned)(kmem_splitmix64(rng) % 10);
+			size_t size;
 			void *p;
 
-			if (d < 2)
+			if (d < 2) {
+				size = sizeof(struct inode);
 				p = kmem_cache_alloc(inodes);
-			else if (d < 5)
+			} else if (d < 5) {
+				size = 192;
 				p = kmem_cache_alloc(dentries);
-			else /* kmalloc: mostly small, sometimes up to 16 KiB */
-				p = kmem_alloc(ob.s, 1 + (size_t)(kmem_splitmix64(rng) %
-								  (d < 9 ? 256 : 16384)));
+			} else { /* kmalloc: mostly small, sometimes up to 16 KiB */
+				size = 1 + (size_t)(kmem_splitmix64(rng) % (d < 9 ? 256 : 16384));
+				p = kmem_alloc(ob.s, size);
+			}
+			kmem_demo_trace_rec(tr, KMEM_TRACE_MALLOC, size, p);
 			if (!p)
 				break;
 			ob.obj[ob.n] = p;
@@ -358,7 +373,10 @@ static int slab_phase(struct kmem_buddy *b, const struct demo_opts *o, uint64_t 
 			allocs++;
 		}
 		for (size_t k = ob.n * o->free_pct / 100; k > 0; k--) {
-			kmem_demo_objs_free(&ob, (size_t)(kmem_splitmix64(rng) % ob.n));
+			size_t i = (size_t)(kmem_splitmix64(rng) % ob.n);
+
+			kmem_demo_trace_rec(tr, KMEM_TRACE_FREE, 0, ob.obj[i]);
+			kmem_demo_objs_free(&ob, i);
 			frees++;
 		}
 	}
@@ -370,6 +388,8 @@ static int slab_phase(struct kmem_buddy *b, const struct demo_opts *o, uint64_t 
 	}
 	if (kmem_cache_check(inodes) || kmem_cache_check(dentries))
 		rc = 1;
+	for (size_t i = ob.n; i > 0; i--)
+		kmem_demo_trace_rec(tr, KMEM_TRACE_FREE, 0, ob.obj[i - 1]);
 	kmem_demo_objs_free_all(&ob);
 	kmem_cache_destroy(inodes);
 	kmem_cache_destroy(dentries);
@@ -388,21 +408,36 @@ static int slab_phase(struct kmem_buddy *b, const struct demo_opts *o, uint64_t 
 int kmem_demo_run(const struct demo_opts *o)
 {
 	struct demo_buddy d = { 0 };
+	struct demo_trace trace, *tr = NULL;
 	uint64_t rng = o->seed;
 	int rc;
 
 	rc = buddy_setup(&d, o);
 	if (rc)
 		return rc;
-	if (buddy_phase(&d, o, &rng))
-		return 1;
-	if (slab_phase(d.b, o, &rng)) {
+	if (o->report) {
+		if (kmem_demo_trace_open(&trace))
+			return 1;
+		tr = &trace;
+	}
+	if (buddy_phase(&d, o, &rng, tr))
+		goto fail;
+	if (slab_phase(d.b, o, &rng, tr)) {
 		kmem_tool_error("slab phase failed");
-		return 1;
+		goto fail;
 	}
 	if (kmem_demo_pagealloc_phase(o, &rng)) {
 		kmem_tool_error("pagealloc phase failed");
-		return 1;
+		goto fail;
 	}
-	return buddy_drain(&d, o);
+	rc = buddy_drain(&d, o, tr);
+	if (rc || !tr)
+		goto out;
+	return kmem_demo_report(tr, o);
+fail:
+	rc = 1;
+out:
+	if (tr)
+		kmem_demo_trace_discard(tr);
+	return rc;
 }

@@ -138,6 +138,9 @@ static void usage(FILE *f)
 		"      --fill PCT      allocation phase fills to PCT%% of memory (default 90)\n"
 		"      --free PCT      free phase releases PCT%% of live blocks (default 50)\n"
 		"  -j, --json          print the final state as JSON\n"
+		"      --report FILE   also write the fragmentation lab's HTML report of the\n"
+		"                      demo's calls (scripts/lab-report.sh: gnuplot, base64;\n"
+		"                      the script from $KMEM_LAB_REPORT or beside the build)\n"
 		"  -h, --help          this text\n");
 }
 
@@ -155,6 +158,7 @@ static int parse_demo_opts(int argc, char **argv, struct demo_opts *o)
 		{ "fill", required_argument, NULL, 'F' },
 		{ "free", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "report", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -178,6 +182,7 @@ static int parse_demo_opts(int argc, char **argv, struct demo_opts *o)
 		case 'F': o->fill_pct = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'R': o->free_pct = (unsigned)strtoul(optarg, NULL, 0); break;
 		case 'j': o->json = true; break;
+		case 'P': o->report = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
 		}

@@ -10,6 +10,8 @@
  *                     counts on the command line, error lines)
  *   demo.c            the demo: buddy phase, slab phase, the final drain
  *   demo_pagealloc.c  the demo's frame-service (pagealloc) phase
+ *   demo_report.c     kmem demo --report: the demo's calls as a trace, and
+ *                     scripts/lab-report.sh run on it
  *   trace_file.c      the trace file reader: open (or load any format),
  *                     validate, sort
  *   trace_text.c      text traces: kmem's text format (read, written) and
@@ -77,6 +79,8 @@ struct demo_opts {
 	unsigned fill_pct;	/* allocation phase target, % of managed */
 	unsigned free_pct;	/* share of live blocks each free phase releases */
 	bool json;
+	const char *report;	/* --report FILE: the lab's HTML report of the
+				 * demo's trace (demo_report.c); NULL: none */
 };
 
 /* A block of 2^order frames handed out by a page workload. */
@@ -104,6 +108,35 @@ void kmem_demo_objs_free(struct demo_objs *ob, size_t i);
 
 /* Free every object of ob, last first. */
 void kmem_demo_objs_free_all(struct demo_objs *ob);
+
+/* ---- demo_report.c ------------------------------------------------------------ */
+
+/* The demo's calls, recorded as a kmem binary trace in a temporary file. */
+struct demo_trace {
+	FILE *f;		/* NULL: not recording */
+	char path[4096];	/* the temporary file ("" once removed) */
+	uint64_t seq;		/* the next record's */
+	bool err;		/* a write failed */
+};
+
+/* Create the trace file (mkstemp under $TMPDIR, default /tmp) and write its
+ * header. Returns 0, or -1 after an error line. */
+int kmem_demo_trace_open(struct demo_trace *t);
+
+/* One record: op (KMEM_TRACE_MALLOC or KMEM_TRACE_FREE), the size asked
+ * for (0 for a free), the block (NULL: the call failed). t NULL or not
+ * open: nothing. A write error is remembered for kmem_demo_report. */
+void kmem_demo_trace_rec(struct demo_trace *t, unsigned op, uint64_t size, const void *p);
+
+/* Close and remove the trace file, if any. */
+void kmem_demo_trace_discard(struct demo_trace *t);
+
+/* Close the trace, run scripts/lab-report.sh on it to write o->report
+ * (KMEM set to this executable; the script is $KMEM_LAB_REPORT or
+ * ../../scripts/lab-report.sh from this executable's directory), remove the
+ * trace. Returns 0, or 1 after an error line (trace not written, script not
+ * found or failed). Waits for the script: seconds. */
+int kmem_demo_report(struct demo_trace *t, const struct demo_opts *o);
 
 /* ---- demo_pagealloc.c ---------------------------------------------------------- */
 
@@ -354,7 +387,8 @@ struct replay_measures {
 	uint64_t M, M2;		/* peak live: requested, rounded to 2^k */
 	uint64_t smin, smax;	/* smallest, largest request rounded to 2^k */
 	unsigned log2n;		/* log2(smax / smin) */
-	double robson;		/* any allocator can be forced to this */
+	double robson;		/* any allocator can be forced to this; power-of-two
+				 * first fit never needs more */
 	double buddy;		/* a binary buddy never needs more */
 };
 

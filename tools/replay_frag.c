@@ -23,14 +23,28 @@
  *                           holds them; malloc(0) counts as 1 byte) and the
  *                           peak of live bytes with each block rounded so
  *                           (M2; M is the plain peak live);
- *   Robson's bound          J. M. Robson, "An estimate of the store size
- *                           necessary for dynamic storage allocation", JACM
- *                           18(3), 1971, and "Bounds for some functions
+ *   Robson's bound          J. M. Robson, "Bounds for some functions
  *                           concerning dynamic storage allocation", JACM
- *                           21(3), 1974: with block sizes powers of two from
- *                           s to n*s and at most M live, some sequence of
- *                           requests forces ANY allocator to use
- *                           M * (1 + log2(n) / 2) - (n - 1) * s bytes;
+ *                           21(3):491-499, 1974 (his first estimate: "An
+ *                           estimate of the store size necessary for dynamic
+ *                           storage allocation", JACM 18(3):416-423, 1971):
+ *                           with block sizes powers of two from s to n*s
+ *                           (Robson counts in units of the smallest size)
+ *                           and at most M live, the store that guarantees
+ *                           no failure is N = M * (1 + log2(n) / 2) -
+ *                           (n - 1) * s bytes: some sequence of requests
+ *                           makes ANY allocator that does not move blocks
+ *                           fail with less, and power-of-two first fit
+ *                           (SQLite's memsys5) never fails with N. As
+ *                           SQLite states it ("Dynamic Memory Allocation
+ *                           in SQLite", section 4: N = M(1 + log2(n)/2) -
+ *                           n + 1, in units of the smallest allocation).
+ *                           Checks: n = 1 gives M (one size wastes
+ *                           nothing); n = 2 gives (3M - 2) / 2 units, Knuth's
+ *                           exact N(M, 2) = floor((3M - 1) / 2) (TAOCP vol.
+ *                           1, 2.5, ex. 38, after Robson) for M even (M odd:
+ *                           half a unit below it, still a lower bound).
+ *                           M here is M2 (a multiple of s), in bytes;
  *   the buddy's guarantee   D. E. Knuth, TAOCP vol. 1, section 2.5,
  *                           exercise 41: a binary buddy system with
  *                           coalescing never needs more than

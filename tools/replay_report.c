@@ -115,7 +115,8 @@ static void print_measures_text(FILE *f, const struct replay_heap *h, const stru
 	fprintf(f, "peak live: M = %llu bytes requested, M2 = %llu bytes at powers of two\n",
 		(unsigned long long)m->M, (unsigned long long)m->M2);
 	fprintf(f, "robson: %.0f bytes = M2 (1 + log2(n) / 2) - (n - 1) s: some trace with this M2 and n "
-		   "needs that much from any allocator (Robson 1971, 1974)\n", m->robson);
+		   "needs that much from any allocator, power-of-two first fit never more (Robson, "
+		   "JACM 1974)\n", m->robson);
 	fprintf(f, "buddy guarantee: %.0f bytes = M2 (1 + log2 n), M2 rounded up to a multiple of the "
 		   "largest block: a binary buddy never needs more (Knuth, TAOCP 1, 2.5 ex. 41)\n",
 		m->buddy);
