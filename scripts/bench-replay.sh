@@ -49,11 +49,13 @@ shift $((OPTIND - 1))
 [ -n "$reps" ] || { [ "$quick" -eq 1 ] && reps=1 || reps=5; }
 [ -n "$ops" ] || { [ "$quick" -eq 1 ] && ops=20000 || ops=1000000; }
 [ -x "$kmem" ] || { echo "bench-replay: no $kmem (build it, or -k KMEM)" >&2; exit 1; }
+# cross builds: the target's binary runs through Meson's exe wrapper (qemu)
+run=${MESON_EXE_WRAPPER:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-"$kmem" trace-gen --seed 1 --ops "$ops" --size log:16:4096 --life exp:1000 "$tmp/small.bin"
-"$kmem" trace-gen --seed 2 --ops "$ops" --size log:16:65536 --life exp:20000 --phases 4 "$tmp/phased.bin"
+$run "$kmem" trace-gen --seed 1 --ops "$ops" --size log:16:4096 --life exp:1000 "$tmp/small.bin"
+$run "$kmem" trace-gen --seed 2 --ops "$ops" --size log:16:65536 --life exp:20000 --phases 4 "$tmp/phased.bin"
 
 # best wall_ns of $reps replays: workload-name mode trace
 measure() {
@@ -61,7 +63,7 @@ measure() {
 	i=0
 	while [ "$i" -lt "$reps" ]; do
 		# shellcheck disable=SC2086
-		"$kmem" replay --json $2 "$3" > "$tmp/r.json" 2> "$tmp/r.err" ||
+		$run "$kmem" replay --json $2 "$3" > "$tmp/r.json" 2> "$tmp/r.err" ||
 			{ cat "$tmp/r.err" >&2; echo "bench-replay: replay of $1 ($2) failed" >&2; exit 1; }
 		ns=$(sed -n 's/.*"wall_ns":\([0-9]*\).*/\1/p' "$tmp/r.json")
 		n=$(sed -n 's/.*"records":\([0-9]*\).*/\1/p' "$tmp/r.json")
