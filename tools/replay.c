@@ -580,9 +580,23 @@ static void replay_usage(FILE *f)
 		"fresh kmem heap (buddy -> pagealloc -> slab/kmalloc) or the process's\n"
 		"malloc; prints counts, time per call, peak memory, buddyinfo, the\n"
 		"fragmentation indexes, Johnstone & Wilson's measures and Robson's bound,\n"
-		"then runs the invariant checkers (exit 1 on failure).\n"
-		"  -H, --heap SIZE     kmem heap bytes, K/M/G suffixes (default 1G, reserved\n"
-		"                      with MAP_NORESERVE: only what the trace touches is used)\n"
+		"then runs the invariant checkers (exit 1 on failure); then times the\n"
+		"heap alone on the trace's calls decoded beforehand, less the harness.\n"
+		"  -H, --heap NAME     the kmem heap's configuration: kmalloc (the default:\n"
+		"                      kmalloc's 13 Linux size classes, slabs to 1/8 waste,\n"
+		"                      no release step) or dropin (the drop-in malloc's heap:\n"
+		"                      32 classes, slabs to 1/32, max order 13, the release\n"
+		"                      step and its 8 MiB high watermark)\n"
+		"  -H, --heap SIZE, --arena SIZE  the arena, K/M/G suffixes (default 1G,\n"
+		"                      reserved with MAP_NORESERVE: only what is touched is used)\n"
+		"      --classes C     kmalloc's size classes: linux (13), quarter (32, four\n"
+		"                      per doubling) or a file of sizes (up to 64, multiples\n"
+		"                      of 8 up to 8192, blank- or comma-separated, # comments)\n"
+		"      --waste-div N   slabs waste at most 1/N (0: 8; kmalloc heap 8, dropin 32)\n"
+		"      --no-pcp        no per-thread frame caches in the frame service\n"
+		"      --release yes|no  the frame service's release step (dropin: yes)\n"
+		"      --speed-reps N  timed runs of the decoded calls, each against a null\n"
+		"                      allocator too; the median is reported (default 1; 0: none)\n"
 		"  -f, --frame SIZE    frame size, power of two 64..64K (default 4096)\n"
 		"  -o, --max-order N   largest block order (default: the largest that fits)\n"
 		"      --discipline D  the buddy's free-list discipline: lifo (default), fifo,\n"
@@ -613,10 +627,83 @@ static void replay_usage(FILE *f)
 		"  -h, --help          this text\n");
 }
 
+/* --classes linux|quarter|FILE: FILE holds the class sizes, decimal or 0x
+ * hex, separated by blanks, commas or newlines, '#' to the end of a line a
+ * comment; kmem_slab_init checks them (strictly increasing multiples of 8
+ * up to KMEM_KMALLOC_MAX_CLASS). Returns 0, or -1 after an error line. */
+static int parse_classes(const char *arg, struct replay_opts *o)
+{
+	char buf[4096], *p;
+	size_t len;
+	FILE *f;
+
+	o->classes_name = arg;
+	if (!strcmp(arg, "linux")) {
+		o->classes = KMEM_KMALLOC_LINUX;
+		return 0;
+	}
+	if (!strcmp(arg, "quarter")) {
+		o->classes = KMEM_KMALLOC_QUARTER;
+		return 0;
+	}
+	f = fopen(arg, "r");
+	if (!f) {
+		kmem_tool_file_error(arg, "%s (--classes takes linux, quarter or a file of sizes)",
+				     strerror(errno));
+		return -1;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	if (!feof(f)) {
+		kmem_tool_file_error(arg, "longer than %zu bytes", sizeof(buf) - 1);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[len] = 0;
+	o->nr_classes = 0;
+	for (p = buf; *p;) {
+		unsigned long long v;
+		char *end, save;
+
+		if (*p == '#') {
+			p += strcspn(p, "\n");
+			continue;
+		}
+		if (strchr(" \t\r\n,", *p)) {
+			p++;
+			continue;
+		}
+		end = p + strcspn(p, " \t\r\n,#");
+		save = *end;
+		*end = 0;
+		if (kmem_tool_parse_count(p, &v) || v == 0 || v > KMEM_KMALLOC_MAX_CLASS ||
+		    o->nr_classes == KMEM_KMALLOC_TABLE_MAX) {
+			kmem_tool_file_error(arg, "bad class size '%s' (at most %u sizes of 1..%u bytes)",
+					     p, KMEM_KMALLOC_TABLE_MAX, KMEM_KMALLOC_MAX_CLASS);
+			return -1;
+		}
+		o->class_table[o->nr_classes++] = (size_t)v;
+		*end = save;
+		p = end;
+	}
+	if (!o->nr_classes) {
+		kmem_tool_file_error(arg, "no class size");
+		return -1;
+	}
+	o->classes = KMEM_KMALLOC_TABLE;
+	return 0;
+}
+
 static int replay_opts(int argc, char **argv, struct replay_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "heap", required_argument, NULL, 'H' },
+		{ "arena", required_argument, NULL, 'A' },
+		{ "classes", required_argument, NULL, 'C' },
+		{ "waste-div", required_argument, NULL, 'W' },
+		{ "no-pcp", no_argument, NULL, 'n' },
+		{ "release", required_argument, NULL, 'R' },
+		{ "speed-reps", required_argument, NULL, 'r' },
 		{ "frame", required_argument, NULL, 'f' },
 		{ "max-order", required_argument, NULL, 'o' },
 		{ "pcp-batch", required_argument, NULL, 'B' },
@@ -644,12 +731,44 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
 				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
-				   .frame_map_prefix = "frames" };
+				   .frame_map_prefix = "frames", .classes = -1, .waste_div = -1,
+				   .release = -1, .speed_reps = 1 };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'H':
+		case 'H': /* a configuration's name, or the arena's size */
+			if (!strcmp(optarg, "kmalloc"))
+				o->kind = REPLAY_HEAP_KMALLOC;
+			else if (!strcmp(optarg, "dropin"))
+				o->kind = REPLAY_HEAP_DROPIN;
+			else if (kmem_tool_parse_size(optarg, &o->heap))
+				return -1;
+			break;
+		case 'A':
 			if (kmem_tool_parse_size(optarg, &o->heap))
 				return -1;
+			break;
+		case 'C':
+			if (parse_classes(optarg, o))
+				return -1;
+			break;
+		case 'W':
+			if (kmem_tool_parse_count(optarg, &v) || v > 64)
+				return -1;
+			o->waste_div = (int)v;
+			break;
+		case 'n': o->no_pcp = true; break;
+		case 'R':
+			if (!strcmp(optarg, "yes") || !strcmp(optarg, "on") || !strcmp(optarg, "1"))
+				o->release = 1;
+			else if (!strcmp(optarg, "no") || !strcmp(optarg, "off") || !strcmp(optarg, "0"))
+				o->release = 0;
+			else
+				return -1;
+			break;
+		case 'r':
+			if (kmem_tool_parse_count(optarg, &v) || v > 1000)
+				return -1;
+			o->speed_reps = (unsigned)v;
 			break;
 		case 'f':
 			if (kmem_tool_parse_size(optarg, &o->frame) || (o->frame & (o->frame - 1)))
@@ -729,6 +848,12 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		kmem_tool_error("--frame-map draws the kmem heap: not with --malloc");
 		return -1;
 	}
+	if (o->use_malloc && (o->classes >= 0 || o->waste_div >= 0 || o->no_pcp || o->release >= 0 ||
+			      o->kind != REPLAY_HEAP_KMALLOC)) {
+		kmem_tool_error("--heap NAME, --classes, --waste-div, --no-pcp and --release configure "
+				"the kmem heap: not with --malloc");
+		return -1;
+	}
 	if (o->pageblock_order && !o->grouping) {
 		kmem_tool_error("--pageblock-order needs --grouping");
 		return -1;
@@ -778,7 +903,8 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 		rp->nmaps = o->frame_maps;
 		rp->map_prefix = o->frame_map_prefix;
 	}
-	kmem_replay_frag_init(&rp->frag, h->st.buddy, series, o->series_json, series ? o->series : 0);
+	kmem_replay_frag_init(&rp->frag, h->st.buddy, h->release ? h->st.pa : NULL, series,
+			      o->series_json, series ? o->series : 0);
 	kmem_replay_frag_header(&rp->frag);
 	{
 		struct rusage ru;
@@ -870,16 +996,14 @@ static int min_heap(const struct replay_opts *o, const struct trace_file *t)
 {
 	struct session best = { 0 };
 	size_t lo = 256, hi = o->heap / o->frame, runs = 0;
-	unsigned max_order = o->max_order;
+	unsigned max_order;
 	int rc;
 
 	if (hi < lo) {
 		kmem_tool_error("--heap must hold at least 256 frames");
 		return 1;
 	}
-	if (!o->max_order)
-		while (max_order < KMEM_BUDDY_ORDER_LIMIT && (hi >> (max_order + 1)) != 0)
-			max_order++;
+	max_order = kmem_replay_heap_order(o, hi);
 	rc = fits(o, t, hi, max_order, &best);
 	runs++;
 	if (rc <= 0) {
@@ -914,7 +1038,7 @@ static int min_heap(const struct replay_opts *o, const struct trace_file *t)
 	       "bisection, %zu replays%s\n",
 	       hi, hi * o->frame, kmem_tool_mib(hi, o->frame), o->frame, max_order, o->pcp_batch, runs,
 	       hi == 256 ? " (the floor: 256 frames)" : "");
-	printf("min heap: policy %s\n", kmem_replay_policy_name(o));
+	printf("min heap: heap %s, policy %s\n", kmem_replay_heap_name(o->kind), kmem_replay_policy_name(o));
 	if (hi > 256)
 		printf("min heap: %zu frames fail the trace\n", hi - 1);
 	if (best.m.smax)
