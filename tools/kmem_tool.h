@@ -338,7 +338,14 @@ struct replay_stats {
 	uint64_t live_pow2, peak_pow2;	/* live bytes, each block rounded up to 2^k */
 	uint64_t req_min, req_max;	/* smallest (0 counted as 1) and largest
 					 * request replayed; req_max 0: none */
-	uint64_t wall_ns;
+	uint64_t wall_ns;		/* the measured replay: heap and harness */
+	/* the speed pass (replay.c): the ops decoded before the clock, the
+	 * medians of speed_reps timed walks over them, on the heap and on a
+	 * null allocator (the harness); calls: made by the last walk */
+	uint64_t speed_ops, speed_calls, speed_null_calls;
+	uint64_t speed_heap_ns, speed_null_ns;
+	uint32_t speed_slots;		/* slots: the peak of live blocks */
+	unsigned speed_reps;
 	long rss_before_kib;		/* max RSS before the replay (the trace loaded,
 					 * the heap set up); 0: unknown */
 	size_t peak_pa_used;		/* sampled */

@@ -126,6 +126,12 @@ static void print_measures_text(FILE *f, const struct replay_heap *h, const stru
 		(double)m->held_max / m->robson);
 }
 
+/* ns over ops, 0 for no op. */
+static double per_op(uint64_t ns, uint64_t ops)
+{
+	return ops ? (double)ns / (double)ops : 0.0;
+}
+
 /* The class set h was built with: "linux", "quarter" or "table FILE". */
 static const char *class_set_name(const struct replay_opts *o, const struct replay_heap *h)
 {
@@ -183,6 +189,12 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	fprintf(f, "replayed: %llu calls, %llu failed in the replay\n", (unsigned long long)st->replayed,
 	       (unsigned long long)st->replay_failed);
 	fprintf(f, "time: %.3f ms, %.1f ns/call\n", (double)st->wall_ns / 1e6, ns);
+	if (st->speed_reps)
+		fprintf(f, "speed: %llu ops decoded before the clock, median of %u runs: heap %.1f ns/op, "
+			   "harness (null allocator) %.1f ns/op, net %.1f ns/op\n",
+			(unsigned long long)st->speed_ops, st->speed_reps,
+			per_op(st->speed_heap_ns, st->speed_ops), per_op(st->speed_null_ns, st->speed_ops),
+			per_op(st->speed_heap_ns, st->speed_ops) - per_op(st->speed_null_ns, st->speed_ops));
 	fprintf(f, "peak live: %llu bytes requested in %llu blocks\n", (unsigned long long)st->peak_bytes,
 	       (unsigned long long)st->peak_blocks);
 	fprintf(f, "live at the end: %zu blocks, %llu bytes requested\n", end_blocks,
@@ -246,6 +258,19 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 	       o->use_malloc ? "malloc" : "kmem", (unsigned long long)st->replayed,
 	       (unsigned long long)st->replay_failed, (unsigned long long)st->wall_ns,
 	       st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0);
+	if (st->speed_reps) {
+		double heap = per_op(st->speed_heap_ns, st->speed_ops);
+		double null = per_op(st->speed_null_ns, st->speed_ops);
+
+		fprintf(f, ",\"speed_ops\":%llu,\"speed_calls\":%llu,\"speed_null_calls\":%llu,"
+			   "\"speed_slots\":%u,\"speed_reps\":%u,\"speed_heap_ns\":%llu,"
+			   "\"speed_harness_ns\":%llu,\"heap_ns_per_op\":%.2f,\"harness_ns_per_op\":%.2f,"
+			   "\"net_ns_per_op\":%.2f",
+			(unsigned long long)st->speed_ops, (unsigned long long)st->speed_calls,
+			(unsigned long long)st->speed_null_calls, st->speed_slots, st->speed_reps,
+			(unsigned long long)st->speed_heap_ns, (unsigned long long)st->speed_null_ns,
+			heap, null, heap - null);
+	}
 	fprintf(f, ",\"peak_live_bytes\":%llu,\"peak_live_blocks\":%llu,\"end_live_blocks\":%zu,"
 	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld,\"max_rss_before_kib\":%ld",
 	       (unsigned long long)st->peak_bytes, (unsigned long long)st->peak_blocks, end_blocks,
