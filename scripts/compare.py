@@ -168,7 +168,8 @@ def callgrind(kmem, variant, trace):
             sys.exit("compare.py: callgrind run failed: %s" % res.stderr[-2000:])
         ops = json.loads(res.stdout.splitlines()[-1])["speed_ops"]
         ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", out],
-                             stdout=subprocess.PIPE, universal_newlines=True).stdout
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             universal_newlines=True).stdout
     heap = null = None
     for line in ann.splitlines():
         fields = line.split()
