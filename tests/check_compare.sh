@@ -54,17 +54,17 @@ PY
 		i=$((i + 3))
 	done
 } > "$tmp/t.txt"
-KMEM="$kmem" python3 "$compare" -r 3 -v lifo=kmem: -v fifo="kmem:--discipline fifo --heap dropin" \
+KMEM="$kmem" python3 "$compare" -r 3 -v lifo=kmem: -v dropin="kmem:--heap dropin --waste-div 16" \
 	--json "$tmp/c.json" --csv "$tmp/c.csv" "$tmp/t.txt" > "$tmp/out.txt" || fail "compare.py exited $?"
 grep -q '^variant  *net  *ratio  *p  *rss  *ratio  *p  *held  *ratio  *p$' "$tmp/out.txt" ||
 	fail "no table header: $(cat "$tmp/out.txt")"
-grep -q '^lifo ' "$tmp/out.txt" && grep -q '^fifo ' "$tmp/out.txt" || fail "a variant's row is missing"
+grep -q '^lifo ' "$tmp/out.txt" && grep -q "^dropin " "$tmp/out.txt" || fail "a variant's row is missing"
 python3 - "$tmp/c.json" "$tmp/c.csv" <<'PY' || fail "the JSON or CSV: $(cat "$tmp/c.json")"
 import csv, json, sys
 d = json.load(open(sys.argv[1]))
 assert d["baseline"] == "lifo" and d["reps"] == 3
 assert len(d["samples"]) == 2 * 3, len(d["samples"])
-for v in ("lifo", "fifo"):
+for v in ("lifo", "dropin"):
     reps = sorted(s["rep"] for s in d["samples"] if s["variant"] == v)
     assert reps == [0, 1, 2], reps
     held = {s["held"] for s in d["samples"] if s["variant"] == v}
