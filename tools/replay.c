@@ -34,6 +34,11 @@
  *      caches are not reachable through the API, so no kmem_cache_check),
  *      then a teardown that must return every frame; the report
  *      (replay_report.c); any failure exits 1.
+ *   7. Speed (speed_pass, after the report's RSS is read): the records
+ *      decoded into an operation array on dense slots, then timed walks
+ *      over it calling a fresh heap of the same configuration and a null
+ *      allocator (the harness), --speed-reps times; the medians and their
+ *      difference are the report's speed line.
  * --min-heap: steps 2 to 6 again and again on arenas chosen by bisection
  * (between 256 frames and --heap, the max order fixed), nothing printed
  * but the answer: the smallest arena with no failed call.
@@ -41,7 +46,8 @@
  * --min-heap O(records * log2(--heap / 256 frames)).
  *
  * Data structures: struct idmap (id -> struct live: the replay's block and
- * the size the traced call asked for); struct replay (the run: the heap,
+ * the size the traced call asked for; the speed pass's decoder keeps a
+ * slot number in the size field); struct speed_ops (the decoded calls); struct replay (the run: the heap,
  * the id map, struct replay_stats, struct replay_frag, the pending
  * realloc(p, 0) echo, the frame-map points); struct session (one replay
  * from set-up to teardown, what the report needs).
@@ -50,8 +56,10 @@
  * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
  * end; nothing otherwise (pipes, files, tests).
  *
- * Tunables: --heap (1 GiB), --frame (4096), --max-order (the largest that
- * fits), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena), --sample
+ * Tunables: --heap kmalloc|dropin (replay_heap.c), --heap/--arena (1 GiB),
+ * --frame (4096), --max-order (the largest that fits; 13 at most for
+ * dropin), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena),
+ * --no-pcp, --release, --classes, --waste-div, --speed-reps (1), --sample
  * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
  * --series/--series-out/--series-format, --frame-map/--frame-map-prefix,
  * --min-heap; the id table starts at IDMAP_INITIAL slots and doubles.
