@@ -47,10 +47,11 @@
  *
  * Data structures: struct idmap (id -> struct live: the replay's block and
  * the size the traced call asked for; the speed pass's decoder keeps a
- * slot number in the size field); struct speed_ops (the decoded calls); struct replay (the run: the heap,
- * the id map, struct replay_stats, struct replay_frag, the pending
- * realloc(p, 0) echo, the frame-map points); struct session (one replay
- * from set-up to teardown, what the report needs).
+ * slot number in the size field); struct speed_ops (the decoded calls);
+ * struct replay (the run: the heap, the id map, struct replay_stats,
+ * struct replay_frag, the pending realloc(p, 0) echo, the frame-map
+ * points); struct session (one replay from set-up to teardown, what the
+ * report needs).
  *
  * Progress: when stderr is a terminal, a line "kmem replay: N of M records
  * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
