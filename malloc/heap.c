@@ -14,9 +14,12 @@
  * halved until the reservation succeeds, from half of RLIMIT_AS under a
  * limit; the owner table committed whole, its pages touched as used).
  * Every OS call goes through the port layer
- * (common/kmem_thread.h), fork handlers too. The frame service runs with
- * KMEM_PA_RELEASE: free memory beyond what the release policy keeps goes
- * back to the system, and fresh regions start in its released pool.
+ * (common/kmem_thread.h), fork handlers too. The layers' policy is
+ * kmem_stack_config_malloc's (kmem/stack.h; `kmem replay --heap dropin`
+ * builds the same): 32 size classes, slabs packed to 1/32 waste, and the
+ * frame service with KMEM_PA_RELEASE: free memory beyond what the release
+ * policy keeps goes back to the system, and fresh regions start in its
+ * released pool.
  *
  * Environment: every KMEM_* value is validated (env_size, env_words,
  * env_choice); one that does not parse gets one warning naming the variable
@@ -48,6 +51,11 @@
 #include <unistd.h>
 
 struct km_heap km;
+
+/* the heap's geometry is kmem_stack_config_malloc's (kmem/stack.h) */
+_Static_assert(KM_FRAME == KMEM_STACK_MALLOC_FRAME, "the drop-in's frame is the shared config's");
+_Static_assert(KM_MAX_ORDER == KMEM_STACK_MALLOC_MAX_ORDER, "the drop-in's max order is the shared config's");
+_Static_assert(KM_REGION_MIN == KMEM_STACK_MALLOC_REGION, "the drop-in's first region is the shared config's");
 static __thread __attribute__((tls_model("initial-exec"))) bool km_in_init;
 
 /* ---- small helpers --------------------------------------------------------------- */
@@ -323,7 +331,7 @@ static void km_read_env(void)
 			env_warn("KMEM_STATS_FILE", v, strerror(errno), "a file that can be opened for writing",
 				 "stderr");
 	}
-	km.high = env_size("KMEM_HIGH", (size_t)8 << 20) >> KM_FRAME_SHIFT;
+	km.high = env_size("KMEM_HIGH", KMEM_STACK_MALLOC_HIGH) >> KM_FRAME_SHIFT;
 	if (km.high < 256)
 		km.high = 256;
 	km.trace_fd = -1;
@@ -514,26 +522,23 @@ static bool km_setup(void)
 	 * by the grow hook, from the stack's callback, before the frame
 	 * service exists (which then takes it as fresh memory:
 	 * KMEM_PA_ZEROED_BUDDY) */
-	kmem_stack_config_init(&cfg);
+	/* the heap's policy (classes, slab bound, release step, watermarks,
+	 * batch) is kmem_stack_config_malloc's, shared with kmem replay
+	 * --heap dropin; what is this process's is set here */
+	kmem_stack_config_malloc(&cfg);
 	cfg.sink = &km.sink;
 	cfg.buddy.name = "kmem-malloc";
-	cfg.buddy.max_order = KM_MAX_ORDER;
 	cfg.buddy.max_regions = KMEM_BUDDY_REGION_LIMIT;
 	cfg.buddy.owner_table = km.owner;	/* pages mapped as regions come (placed) */
 	cfg.buddy.owner_base = (void *)km.lo;
 	cfg.buddy.owner_frames = (km.hi - km.lo) >> KM_FRAME_SHIFT;
 	cfg.add_regions = first_region;
 	cfg.pa.name = "kmem-malloc";
-	/* malloc promises no zeroes: only calloc's page blocks ask for them
-	 * (KMEM_PAGE_ZERO); no background zeroing (a thread's CPU in every
-	 * process, for blocks the heap mostly hands out dirty) */
-	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
-	cfg.pa.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE |
-		       KMEM_PA_ZEROED_BUDDY | (km.reaper ? KMEM_PA_LAZY_REAPER : 0);
-	cfg.pa.release_order = KM_RELEASE_ORDER;
-	cfg.pa.wmark_min = KM_WMARK_LOW / 2;
-	cfg.pa.wmark_low = KM_WMARK_LOW;
+	if (km.reaper)
+		cfg.pa.flags |= KMEM_PA_LAZY_REAPER;
 	cfg.pa.wmark_high = high;
+	if (km.first_region) /* under a limit: scaled with its first region (Linux's rule) */
+		cfg.pa.pcp_batch = cfg.pa.pcp_high = 0;
 	cfg.pa.grow = kmem_km_grow;
 	if (km.placed) {
 		/* free blocks stop counting against an address-space limit
@@ -544,11 +549,6 @@ static bool km_setup(void)
 	}
 	cfg.slab.name = "kmem-malloc";
 	cfg.slab.debug_flags = km.debug;
-	cfg.slab.waste_div = 32; /* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
-	/* four classes per doubling (as jemalloc): rounding wastes at most 25%
-	 * (Linux's classes waste up to 50%); powers of two are aligned to their
-	 * size, so aligned requests pick one of them */
-	cfg.slab.kmalloc_classes = KMEM_KMALLOC_QUARTER;
 	/* the free mark, secret: a double free is caught by it, and a program
 	 * cannot forge it into a live block (0 if the OS has no randomness:
 	 * slab derives one from the instance's address) */

@@ -114,8 +114,6 @@
 #define KM_AS_RECHECK_NS 10000000u		/* RLIMIT_AS read again after 10 ms */
 #define KM_ARENA_DEFAULT ((size_t)64 << 30)
 #define KM_ARENA_MIN ((size_t)64 << 20)
-#define KM_RELEASE_ORDER 4u			/* release blocks of 64 KiB and up */
-#define KM_WMARK_LOW ((size_t)64)		/* the frame service's low watermark */
 #define KM_BOOT_BYTES ((size_t)256 << 10)
 #define KM_TRACE_BATCH 204u			/* records per thread buffer (8 KiB) */
 #define KM_REPORT_FD_MIN 512			/* reports' descriptor: stderr's duplicate, this high */

@@ -65,6 +65,11 @@ struct kmem_buddy *kmem_pa_buddy(struct kmem_pagealloc *pa)
 	return pa->b;
 }
 
+size_t kmem_pa_released_frames(struct kmem_pagealloc *pa)
+{
+	return pa_relaxed(&pa->rel_frames);
+}
+
 struct kmem_error_sink *kmem_pa_error_sink(struct kmem_pagealloc *pa)
 {
 	return pa->sink;

@@ -5,7 +5,9 @@
 # peers (jemalloc, tcmalloc, mimalloc, when installed: scripts/setup.sh)
 # through `kmem replay --malloc` under LD_PRELOAD.
 #
-# Columns: ns a record (the replay's wall time over the calls made); RSS
+# Columns: ns a record (the replay's wall time over the calls made: mostly
+# the harness); net ns an op (kmem replay's speed pass: the heap alone on
+# the calls decoded beforehand, a null allocator's walk subtracted); RSS
 # growth, the process's peak RSS minus its peak before the replay (the trace
 # loaded and sorted, the heap set up), the one footprint every allocator
 # has; calls that failed in the replay; and for the kmem heap, the peak
@@ -115,8 +117,8 @@ tmp, trace, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 def mib(kib):
     return "%.2f" % (kib / 1024.0)
 print("trace: %s" % trace)
-head = ("allocator", "ns/record", "RSS growth MiB", "failed", "held peak MiB", "J&W #4", "internal")
-print("%-14s %10s %15s %7s %14s %8s %9s" % head)
+head = ("allocator", "ns/record", "net ns/op", "RSS growth MiB", "failed", "held peak MiB", "J&W #4", "internal")
+print("%-14s %10s %10s %15s %7s %14s %8s %9s" % head)
 for n in names:
     r = json.load(open("%s/%s.json" % (tmp, n)))
     growth = r["max_rss_kib"] - r["max_rss_before_kib"]
@@ -126,6 +128,7 @@ for n in names:
     else:
         held, jw4 = "-", "-"
     internal = "n/a" if r["internal_frag"] is None else "%.1f%%" % (100 * r["internal_frag"])
-    print("%-14s %10.1f %15s %7d %14s %8s %9s" % (n, r["ns_per_call"], mib(growth), r["replay_failed"],
-                                              held, jw4, internal))
+    net = "%.1f" % r["net_ns_per_op"] if "net_ns_per_op" in r else "-"
+    print("%-14s %10.1f %10s %15s %7d %14s %8s %9s" % (n, r["ns_per_call"], net, mib(growth),
+                                                    r["replay_failed"], held, jw4, internal))
 EOF

@@ -18,6 +18,9 @@
  * kmem_stack is three pointers, so the layers stay usable alone and
  * destroyable in the usual order.
  *
+ * kmem_stack_config_malloc: the drop-in malloc's heap as a configuration
+ * (its one definition: malloc/heap.c and kmem replay --heap dropin use it).
+ *
  * Invariant (what the callback may rely on): cfg->pa and cfg->slab are read
  * only after add_regions returns (stack.h).
  */
@@ -49,6 +52,37 @@ void kmem_stack_config_init(struct kmem_stack_config *cfg)
 	kmem_buddy_config_init(&cfg->buddy);
 	cfg->buddy.flags |= KMEM_BUDDY_OWNERS;
 	kmem_pa_config_init(&cfg->pa);
+}
+
+/* the batch below is Linux's rule on the drop-in's first region */
+_Static_assert(KMEM_STACK_MALLOC_REGION / KMEM_STACK_MALLOC_FRAME / 1024 == 16,
+	       "batch 15 is clamp(16, 1, 31) rounded to 2^n - 1");
+
+void kmem_stack_config_malloc(struct kmem_stack_config *cfg)
+{
+	kmem_stack_config_init(cfg);
+	cfg->buddy.frame_size = KMEM_STACK_MALLOC_FRAME;
+	cfg->buddy.max_order = KMEM_STACK_MALLOC_MAX_ORDER;
+	/* malloc promises no zeroes: only calloc's page blocks ask for them
+	 * (KMEM_PAGE_ZERO); no background zeroing (a thread's CPU in every
+	 * process, for blocks the heap mostly hands out dirty) */
+	cfg->pa.init_policy = KMEM_PA_INIT_NONE;
+	cfg->pa.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE |
+			KMEM_PA_ZEROED_BUDDY;
+	cfg->pa.release_order = 4; /* 64 KiB and up: smaller is not worth a system call */
+	cfg->pa.wmark_min = 32;
+	cfg->pa.wmark_low = 64;
+	cfg->pa.wmark_high = KMEM_STACK_MALLOC_HIGH / KMEM_STACK_MALLOC_FRAME;
+	/* Linux's zone_batchsize on the first region: 16384 frames / 1024,
+	 * rounded to 2^n - 1; high 6 x batch */
+	cfg->pa.pcp_batch = 15;
+	cfg->pa.pcp_high = 90;
+	/* 3% slab waste at most: 512-byte objects 31 to 16 KiB, not 7 to 4 KiB */
+	cfg->slab.waste_div = 32;
+	/* four classes per doubling (as jemalloc): rounding wastes at most 25%
+	 * (Linux's classes waste up to 50%); powers of two are aligned to their
+	 * size, so aligned requests pick one of them */
+	cfg->slab.kmalloc_classes = KMEM_KMALLOC_QUARTER;
 }
 
 size_t kmem_stack_sizeof(const struct kmem_stack_config *cfg)

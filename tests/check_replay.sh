@@ -118,7 +118,7 @@ $run "$kmem" replay "$tmp/hand.bin" > "$tmp/hand.txt" 2> "$tmp/hand.err" ||
 has "$tmp/hand.err" "kmem: 1 calls failed in the replay (out of memory: try a larger --heap)"
 counts_ok "$tmp/hand.txt"
 has "$tmp/hand.txt" "replayed: 12 calls, 1 failed in the replay"
-has "$tmp/hand.txt" "heap: kmem, 1024 MiB arena, 4096 B frames, max order 18 (buddy -> pagealloc -> slab/kmalloc)"
+has "$tmp/hand.txt" "heap: kmem kmalloc, 1024 MiB arena, 4096 B frames, max order 18 (buddy -> pagealloc -> slab/kmalloc)"
 has "$tmp/hand.txt" "check: kmem_buddy_check ok, kmem_pa_check ok, 0 errors reported"
 has "$tmp/hand.txt" "teardown: 262144 of 262144 frames free"
 grep -Eq '^time: [0-9]+\.[0-9]{3} ms, [0-9]+\.[0-9] ns/call$' "$tmp/hand.txt" || fail "no time line"
@@ -131,7 +131,7 @@ grep -Eq '^extfrag_index: Node 0, zone +replay ' "$tmp/hand.txt" || fail "no ext
 $run "$kmem" replay --heap 16M --frame 1024 --sample 1 "$tmp/hand.bin" > "$tmp/hand16.txt" 2> /dev/null ||
 	fail "replay --heap 16M exited $?"
 counts_ok "$tmp/hand16.txt"
-has "$tmp/hand16.txt" "heap: kmem, 16 MiB arena, 1024 B frames, max order 14 (buddy -> pagealloc -> slab/kmalloc)"
+has "$tmp/hand16.txt" "heap: kmem kmalloc, 16 MiB arena, 1024 B frames, max order 14 (buddy -> pagealloc -> slab/kmalloc)"
 has "$tmp/hand16.txt" "teardown: 16384 of 16384 frames free"
 
 # the process's malloc: same trace, same counts (whether malloc(2 GiB)

@@ -192,7 +192,7 @@ else
 	done
 	$run "$kmem" replay --min-heap --frame 256 --heap 4M --discipline address --grouping "$tmp/t.txt" > "$tmp/pm.txt" ||
 		fail "--min-heap --discipline address --grouping exited $?"
-	has "$tmp/pm.txt" "min heap: policy address, grouping"
+	has "$tmp/pm.txt" "min heap: heap kmalloc, policy address, grouping"
 	grep -q '^min heap: [0-9]* frames = ' "$tmp/pm.txt" || fail "--min-heap per policy: $(cat "$tmp/pm.txt")"
 	$run "$kmem" replay --json --discipline fifo "$tmp/t.txt" | grep -q '"policy":"fifo"' || fail "JSON: no policy"
 fi

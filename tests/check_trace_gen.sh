@@ -145,16 +145,16 @@ if command -v python3 > /dev/null && [ -z "$run" ]; then
 	fi
 	KMEM="$kmem" sh "$compare" $nopre -k kmem: -k batch0:--pcp-batch=0 "$tmp/a.bin" > "$tmp/cmp.txt" 2> "$tmp/cmp.err" ||
 		fail "compare-replay.sh exited $?: $(cat "$tmp/cmp.err")"
-	grep -q '^allocator  *ns/record  *RSS growth MiB  *failed  *held peak MiB  *J&W #4  *internal$' "$tmp/cmp.txt" ||
+	grep -q '^allocator  *ns/record  *net ns/op  *RSS growth MiB  *failed  *held peak MiB  *J&W #4  *internal$' "$tmp/cmp.txt" ||
 		fail "compare: no header: $(cat "$tmp/cmp.txt")"
 	for name in kmem batch0; do
-		grep -Eq "^$name +[0-9.]+ +-?[0-9.]+ +0 +[0-9.]+ +[0-9.]+% +([0-9.]+%|n/a)$" "$tmp/cmp.txt" || fail "compare: no $name row: $(cat "$tmp/cmp.txt")"
+		grep -Eq "^$name +[0-9.]+ +-?[0-9.]+ +-?[0-9.]+ +0 +[0-9.]+ +[0-9.]+% +([0-9.]+%|n/a)$" "$tmp/cmp.txt" || fail "compare: no $name row: $(cat "$tmp/cmp.txt")"
 	done
-	grep -Eq '^glibc +[0-9.]+ +-?[0-9.]+ +0 +- +- +([0-9.]+%|n/a)$' "$tmp/cmp.txt" || fail "compare: no glibc row: $(cat "$tmp/cmp.txt")"
+	grep -Eq '^glibc +[0-9.]+ +-?[0-9.]+ +-?[0-9.]+ +0 +- +- +([0-9.]+%|n/a)$' "$tmp/cmp.txt" || fail "compare: no glibc row: $(cat "$tmp/cmp.txt")"
 	if [ -z "$nopre" ]; then
 		for peer in jemalloc tcmalloc mimalloc; do
 			if grep -q "^$peer " "$tmp/cmp.txt"; then
-				grep -Eq "^$peer +[0-9.]+ +-?[0-9.]+ +0 +- +- " "$tmp/cmp.txt" || fail "compare: $peer row"
+				grep -Eq "^$peer +[0-9.]+ +-?[0-9.]+ +-?[0-9.]+ +0 +- +- " "$tmp/cmp.txt" || fail "compare: $peer row"
 			fi
 		done
 	fi

@@ -3,8 +3,9 @@
  * service, with and without the slab instance (and with neither: the buddy
  * alone), one shared sink sees every layer's errors, the add_regions
  * callback may set the frame service's config, the upper layers may be
- * destroyed first, and bad arguments fail without leaving anything
- * half-made. */
+ * destroyed first, bad arguments fail without leaving anything
+ * half-made, and the drop-in's heap (kmem_stack_config_malloc) builds with
+ * its classes and release step. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -434,6 +435,49 @@ static void test_bad_arguments(void **state)
 	kmem_stack_destroy(&st);
 }
 
+/* The drop-in's heap as a configuration (kmem_stack_config_malloc): its
+ * classes, slab bound and release step are what the stack builds. */
+static void test_malloc_config(void **state)
+{
+	struct kmem_stack_config cfg;
+	struct kmem_stack st;
+	struct kmem_pa_stats ps;
+	void *p;
+
+	(void)state;
+	kmem_stack_config_malloc(&cfg);
+	assert_int_equal(cfg.buddy.frame_size, KMEM_STACK_MALLOC_FRAME);
+	assert_int_equal(cfg.buddy.max_order, KMEM_STACK_MALLOC_MAX_ORDER);
+	assert_true(cfg.buddy.flags & KMEM_BUDDY_OWNERS);
+	assert_int_equal(cfg.slab.kmalloc_classes, KMEM_KMALLOC_QUARTER);
+	assert_int_equal(cfg.slab.waste_div, 32);
+	assert_true(cfg.pa.flags & KMEM_PA_RELEASE);
+	assert_int_equal(cfg.pa.wmark_high, KMEM_STACK_MALLOC_HIGH / KMEM_STACK_MALLOC_FRAME);
+	assert_int_equal(cfg.pa.pcp_batch, 15);
+	assert_int_equal(cfg.pa.pcp_high, 90);
+	assert_null(cfg.add_regions);
+	/* on a 4 MiB buffer: a smaller max order, the high watermark lowered */
+	cfg.buddy.max_order = 8;
+	cfg.pa.wmark_high = 512;
+	memset(heap, 0, sizeof(heap)); /* KMEM_PA_ZEROED_BUDDY: the arena must read zero */
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	/* the fresh arena starts in the released pool (KMEM_PA_ZEROED_BUDDY) */
+	kmem_pa_get_stats(st.pa, &ps);
+	assert_true(ps.released_held > 0);
+	assert_int_equal(kmem_pa_released_frames(st.pa), ps.released_held);
+	p = kmem_alloc(st.slab, 40);
+	assert_non_null(p);
+	assert_int_equal(kmem_usable_size(st.slab, p), 48); /* four classes a doubling */
+	kmem_free(st.slab, p);
+	assert_int_equal(kmem_pa_check(st.pa), 0);
+	kmem_stack_destroy(&st);
+	/* without the release step nothing is released */
+	kmem_stack_config_init(&cfg);
+	assert_int_equal(kmem_stack_create_in(heap, sizeof(heap), &cfg, &st), 0);
+	assert_int_equal(kmem_pa_released_frames(st.pa), 0);
+	kmem_stack_destroy(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_add_regions_callback),
 		cmocka_unit_test(test_shared_sink),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_malloc_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

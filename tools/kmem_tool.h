@@ -275,8 +275,16 @@ int kmem_trace_dump_main(int argc, char **argv);
 
 #define REPLAY_FRAME_MAPS 16	/* --frame-map points at most */
 
+/* The heap configurations replay builds (--heap NAME, replay_heap.c). */
+enum replay_heap_kind {
+	REPLAY_HEAP_KMALLOC,	/* kmalloc's defaults: Linux's 13 classes, slabs
+				 * to 1/8 waste, no release step (the default) */
+	REPLAY_HEAP_DROPIN,	/* the drop-in malloc's: kmem_stack_config_malloc */
+};
+
 struct replay_opts {
-	size_t heap;
+	enum replay_heap_kind kind;	/* --heap NAME */
+	size_t heap;			/* the arena: --heap SIZE or --arena */
 	size_t frame;
 	unsigned max_order;	/* 0: the largest that fits the heap */
 	unsigned long sample;	/* pagealloc stats every N calls */
@@ -291,6 +299,16 @@ struct replay_opts {
 	unsigned discipline;		/* the buddy's free-list discipline
 					 * (enum kmem_buddy_discipline) */
 	bool grouping;			/* KMEM_BUDDY_GROUPING */
+	/* slab and frame-service knobs over the heap's own (-1 or false:
+	 * the heap's): --classes, --waste-div, --no-pcp, --release */
+	int classes;			/* KMEM_KMALLOC_*; -1: the heap's */
+	size_t class_table[KMEM_KMALLOC_TABLE_MAX];	/* --classes FILE */
+	unsigned nr_classes;
+	const char *classes_name;	/* "linux", "quarter" or the file */
+	int waste_div;			/* -1: the heap's */
+	bool no_pcp;			/* KMEM_PA_NO_PCP */
+	int release;			/* KMEM_PA_RELEASE: 1 on, 0 off, -1 the heap's */
+	unsigned speed_reps;		/* timed runs over the decoded ops (0: none) */
 	unsigned pageblock_order;	/* with grouping; 0: the buddy's default */
 	bool min_heap;			/* bisect for the smallest arena */
 	uint64_t frame_map[REPLAY_FRAME_MAPS];	/* records after which to draw the
@@ -320,7 +338,14 @@ struct replay_stats {
 	uint64_t live_pow2, peak_pow2;	/* live bytes, each block rounded up to 2^k */
 	uint64_t req_min, req_max;	/* smallest (0 counted as 1) and largest
 					 * request replayed; req_max 0: none */
-	uint64_t wall_ns;
+	uint64_t wall_ns;		/* the measured replay: heap and harness */
+	/* the speed pass (replay.c): the ops decoded before the clock, the
+	 * medians of speed_reps timed walks over them, on the heap and on a
+	 * null allocator (the harness); calls: made by the last walk */
+	uint64_t speed_ops, speed_calls, speed_null_calls;
+	uint64_t speed_heap_ns, speed_null_ns;
+	uint32_t speed_slots;		/* slots: the peak of live blocks */
+	unsigned speed_reps;
 	long rss_before_kib;		/* max RSS before the replay (the trace loaded,
 					 * the heap set up); 0: unknown */
 	size_t peak_pa_used;		/* sampled */
@@ -351,7 +376,19 @@ struct replay_heap {
 	void *base;		/* the arena's start (aligned to the largest block) */
 	size_t frame, bytes;	/* managed arena */
 	unsigned max_order;
+	/* the configuration built, for the report */
+	unsigned classes, waste_div, pcp_batch;
+	bool pcp, release;
+	size_t wmark_high;
 };
+
+/* "kmalloc" or "dropin". */
+const char *kmem_replay_heap_name(enum replay_heap_kind k);
+
+/* The max order replay uses for an arena of `frames` frames under o: o's
+ * --max-order, else the largest that fits (capped at the drop-in's 13 for
+ * --heap dropin). */
+unsigned kmem_replay_heap_order(const struct replay_opts *o, size_t frames);
 
 /* Build the kmem heap for o (see replay_heap.c). Returns 0, or -1 after an
  * error line; then, as after a success, kmem_replay_heap_unmap() releases
@@ -367,6 +404,9 @@ void kmem_replay_heap_unmap(struct replay_heap *h);
 /* The fragmentation tracker of one run (definitions: replay_frag.c). */
 struct replay_frag {
 	struct kmem_buddy *b;	/* NULL: no heap to measure (--malloc) */
+	struct kmem_pagealloc *rel;	/* the frame service when it runs the
+					 * release step (--heap dropin): its
+					 * released pool is not held; else NULL */
 	size_t managed, frame;
 	unsigned max_order;
 	uint64_t ticks;
@@ -401,10 +441,23 @@ static inline uint64_t kmem_replay_pow2(uint64_t v)
 	return v <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(v - 1));
 }
 
-/* Start tracking b's heap (NULL: nothing to track); with out, a series row
- * every `every` ticks, as CSV or JSON. */
-void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, FILE *out, bool json,
-			   unsigned long every);
+/* Start tracking b's heap (NULL: nothing to track; rel: the frame service
+ * whose released pool is subtracted from held, or NULL); with out, a series
+ * row every `every` ticks, as CSV or JSON. */
+void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, struct kmem_pagealloc *rel,
+			   FILE *out, bool json, unsigned long every);
+
+/* The bytes held now: frames taken from the buddy, less the frame
+ * service's released pool (given back to the system) when f->rel is set.
+ * O(1): two or three relaxed loads. */
+static inline uint64_t kmem_replay_frag_held(const struct replay_frag *f)
+{
+	size_t out = f->managed - kmem_buddy_free_frames(f->b);
+
+	if (f->rel)
+		out -= kmem_pa_released_frames(f->rel);
+	return (uint64_t)out * f->frame;
+}
 
 /* The arena as a picture (PGM, P5), after record `record`: one pixel per
  * group of g frames (g the smallest power of two that makes at most
@@ -441,7 +494,7 @@ static inline bool kmem_replay_frag_tick(struct replay_frag *f, const struct rep
 
 	if (!f->b)
 		return false;
-	held = (uint64_t)(f->managed - kmem_buddy_free_frames(f->b)) * f->frame;
+	held = kmem_replay_frag_held(f);
 	f->ticks++;
 	f->sum_held += (double)held;
 	f->sum_live += (double)st->live_bytes;

@@ -34,6 +34,11 @@
  *      caches are not reachable through the API, so no kmem_cache_check),
  *      then a teardown that must return every frame; the report
  *      (replay_report.c); any failure exits 1.
+ *   7. Speed (speed_pass, after the report's RSS is read): the records
+ *      decoded into an operation array on dense slots, then timed walks
+ *      over it calling a fresh heap of the same configuration and a null
+ *      allocator (the harness), --speed-reps times; the medians and their
+ *      difference are the report's speed line.
  * --min-heap: steps 2 to 6 again and again on arenas chosen by bisection
  * (between 256 frames and --heap, the max order fixed), nothing printed
  * but the answer: the smallest arena with no failed call.
@@ -41,17 +46,21 @@
  * --min-heap O(records * log2(--heap / 256 frames)).
  *
  * Data structures: struct idmap (id -> struct live: the replay's block and
- * the size the traced call asked for); struct replay (the run: the heap,
- * the id map, struct replay_stats, struct replay_frag, the pending
- * realloc(p, 0) echo, the frame-map points); struct session (one replay
- * from set-up to teardown, what the report needs).
+ * the size the traced call asked for; the speed pass's decoder keeps a
+ * slot number in the size field); struct speed_ops (the decoded calls);
+ * struct replay (the run: the heap, the id map, struct replay_stats,
+ * struct replay_frag, the pending realloc(p, 0) echo, the frame-map
+ * points); struct session (one replay from set-up to teardown, what the
+ * report needs).
  *
  * Progress: when stderr is a terminal, a line "kmem replay: N of M records
  * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
  * end; nothing otherwise (pipes, files, tests).
  *
- * Tunables: --heap (1 GiB), --frame (4096), --max-order (the largest that
- * fits), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena), --sample
+ * Tunables: --heap kmalloc|dropin (replay_heap.c), --heap/--arena (1 GiB),
+ * --frame (4096), --max-order (the largest that fits; 13 at most for
+ * dropin), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena),
+ * --no-pcp, --release, --classes, --waste-div, --speed-reps (1), --sample
  * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
  * --series/--series-out/--series-format, --frame-map/--frame-map-prefix,
  * --min-heap; the id table starts at IDMAP_INITIAL slots and doubles.
@@ -547,6 +556,379 @@ static void replay_drain(struct replay *rp)
 	rp->ids.n = 0;
 }
 
+/* ---- the speed pass: the heap alone, on calls decoded before the clock ---------------
+ *
+ * The measured replay above pays for the id table, the block tags and the
+ * fragmentation figures at every record: its ns per call is mostly the
+ * harness. The speed pass decodes the records once into an array of
+ * operations on dense slots (speed_decode: the same skips and replacements
+ * as replay_one; a slot is reused once its block is freed, so the slot
+ * array is as long as the peak of live blocks), then, with the clock
+ * running, does nothing but walk the array and call the heap through a
+ * table of functions (speed_run). The same walk over a null allocator
+ * (every call returns a fixed non-NULL address, a free does nothing) is
+ * the harness: its time is reported beside and subtracted. Each of
+ * --speed-reps repetitions runs the null walk and then the heap's on a
+ * fresh heap (set up and torn down outside the clock); the medians are
+ * reported. */
+
+enum speed_kind { SP_MALLOC, SP_CALLOC, SP_ALIGNED, SP_REALLOC, SP_FREE };
+
+#define SP_NONE UINT32_MAX	/* realloc(NULL, n): no old slot */
+
+struct speed_op {
+	uint64_t size;
+	uint32_t slot;		/* the block made or freed */
+	uint32_t old;		/* SP_REALLOC: the block moved (SP_NONE: none) */
+	uint8_t kind;		/* enum speed_kind */
+	uint8_t align_log2;
+};
+
+struct speed_ops {
+	struct speed_op *op;
+	size_t n, cap;
+	uint32_t slots;		/* slots used: the peak of live blocks */
+	uint32_t *free_slot;	/* a stack of freed slots */
+	size_t nfree, free_cap;
+};
+
+/* The calls of one heap; arg is the heap's. */
+struct speed_heap {
+	void *(*alloc)(void *arg, size_t size);
+	void *(*zalloc)(void *arg, size_t size);
+	void *(*aligned)(void *arg, size_t size, size_t align);
+	void *(*realloc)(void *arg, void *p, size_t size);
+	void (*free)(void *arg, void *p);
+	void *arg;
+};
+
+static void *map_array(size_t bytes)
+{
+	void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Grow a mapped array of *cap elements of `size` bytes to twice as many. */
+static int grow_array(void **a, size_t *cap, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 4096;
+	void *p = map_array(ncap * size);
+
+	if (!p)
+		return -1;
+	if (*a) {
+		memcpy(p, *a, *cap * size);
+		munmap(*a, *cap * size);
+	}
+	*a = p;
+	*cap = ncap;
+	return 0;
+}
+
+static void speed_ops_free(struct speed_ops *s)
+{
+	if (s->op)
+		munmap(s->op, s->cap * sizeof(*s->op));
+	if (s->free_slot)
+		munmap(s->free_slot, s->free_cap * sizeof(uint32_t));
+	*s = (struct speed_ops){ 0 };
+}
+
+static int sp_emit(struct speed_ops *s, uint8_t kind, uint32_t slot, uint32_t old, uint64_t size,
+		   uint8_t align_log2)
+{
+	if (s->n == s->cap && grow_array((void **)&s->op, &s->cap, sizeof(*s->op)))
+		return -1;
+	s->op[s->n++] = (struct speed_op){ .size = size, .slot = slot, .old = old, .kind = kind,
+					   .align_log2 = align_log2 };
+	return 0;
+}
+
+static int sp_slot_put(struct speed_ops *s, uint32_t slot)
+{
+	if (s->nfree == s->free_cap &&
+	    grow_array((void **)&s->free_slot, &s->free_cap, sizeof(uint32_t)))
+		return -1;
+	s->free_slot[s->nfree++] = slot;
+	return 0;
+}
+
+static uint32_t sp_slot_get(struct speed_ops *s)
+{
+	return s->nfree ? s->free_slot[--s->nfree] : s->slots++;
+}
+
+/* The id table's entries hold the slot in their size field here. */
+static int sp_free_id(struct speed_ops *s, struct idmap *m, struct live *e)
+{
+	uint32_t slot = (uint32_t)e->size;
+
+	idmap_erase(m, e);
+	if (sp_emit(s, SP_FREE, slot, SP_NONE, 0, 0))
+		return -1;
+	return sp_slot_put(s, slot);
+}
+
+/* id (not 0) is made by an op into a slot: a live id is freed first (its
+ * FREE was lost: replay_one's "replaced"). Returns the slot, or SP_NONE
+ * when out of memory. */
+static uint32_t sp_new_id(struct speed_ops *s, struct idmap *m, uint64_t id)
+{
+	struct live *e = idmap_find(m, id);
+
+	if (e && sp_free_id(s, m, e))
+		return SP_NONE;
+	e = idmap_insert(m, id);
+	if (!e || s->slots == SP_NONE)
+		return SP_NONE;
+	e->p = NULL;
+	e->size = sp_slot_get(s);
+	return (uint32_t)e->size;
+}
+
+/* Decode t's records (sorted, checked) into s: the calls replay_one makes,
+ * in order, each an op. Returns 0, or -1 when out of memory. O(records). */
+static int speed_decode(const struct trace_file *t, struct speed_ops *s)
+{
+	struct idmap m;
+	int rc = -1;
+
+	*s = (struct speed_ops){ 0 };
+	if (idmap_init(&m, IDMAP_INITIAL))
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct kmem_trace_rec *r = &t->rec[i];
+		struct live *e;
+		uint32_t slot, old;
+		uint8_t kind;
+
+		switch (r->op) {
+		case KMEM_TRACE_MALLOC:
+		case KMEM_TRACE_CALLOC:
+		case KMEM_TRACE_MEMALIGN:
+			if (!r->ptr)
+				continue;
+			slot = sp_new_id(s, &m, r->ptr);
+			kind = r->op == KMEM_TRACE_MALLOC ? SP_MALLOC :
+			       r->op == KMEM_TRACE_CALLOC ? SP_CALLOC : SP_ALIGNED;
+			if (slot == SP_NONE || sp_emit(s, kind, slot, SP_NONE, r->size, r->align_log2))
+				goto out;
+			continue;
+		case KMEM_TRACE_FREE:
+			e = r->ptr ? idmap_find(&m, r->ptr) : NULL;
+			if (e && sp_free_id(s, &m, e))
+				goto out;
+			continue;
+		case KMEM_TRACE_REALLOC:
+			if (!r->old || !(e = idmap_find(&m, r->old))) {
+				if (!r->ptr)
+					continue; /* failed, or realloc(p, 0) of an unknown p */
+				/* realloc(NULL, n), or the old block unknown */
+				slot = sp_new_id(s, &m, r->ptr);
+				if (slot == SP_NONE ||
+				    sp_emit(s, r->old ? SP_MALLOC : SP_REALLOC, slot, SP_NONE, r->size, 0))
+					goto out;
+				continue;
+			}
+			if (!r->ptr) {
+				if (r->size)
+					continue; /* failed in the trace: the block stays */
+				if (sp_free_id(s, &m, e)) /* realloc(p, 0) */
+					goto out;
+				continue;
+			}
+			old = (uint32_t)e->size;
+			idmap_erase(&m, e);
+			if (sp_slot_put(s, old))
+				goto out;
+			slot = sp_new_id(s, &m, r->ptr);
+			if (slot == SP_NONE || sp_emit(s, SP_REALLOC, slot, old, r->size, 0))
+				goto out;
+			continue;
+		default:
+			continue;
+		}
+	}
+	rc = 0;
+out:
+	idmap_destroy(&m);
+	return rc;
+}
+
+/* The ops on sh with the clock running; slot[] starts all NULL and holds
+ * the live blocks at the end. Returns the nanoseconds; *calls counts the
+ * calls made. Inlined into speed_walk_heap and speed_walk_null, two
+ * functions of their own so that callgrind can count each
+ * (--toggle-collect=speed_walk_heap: scripts/compare.py --callgrind). */
+static inline __attribute__((always_inline)) uint64_t
+speed_run(const struct speed_heap *sh, const struct speed_ops *s, void **slot, uint64_t *calls)
+{
+	const struct speed_op *op = s->op, *end = s->op + s->n;
+	void *arg = sh->arg;
+	uint64_t n = 0, t0 = now_ns();
+
+	for (; op < end; op++, n++) {
+		switch (op->kind) {
+		case SP_MALLOC:
+			slot[op->slot] = sh->alloc(arg, (size_t)op->size);
+			break;
+		case SP_CALLOC:
+			slot[op->slot] = sh->zalloc(arg, (size_t)op->size);
+			break;
+		case SP_ALIGNED:
+			slot[op->slot] = sh->aligned(arg, (size_t)op->size, (size_t)1 << op->align_log2);
+			break;
+		case SP_REALLOC:
+			slot[op->slot] = sh->realloc(arg, op->old == SP_NONE ? NULL : slot[op->old],
+						     (size_t)op->size);
+			break;
+		default:
+			sh->free(arg, slot[op->slot]);
+			slot[op->slot] = NULL;
+			break;
+		}
+	}
+	t0 = now_ns() - t0;
+	*calls = n;
+	return t0;
+}
+
+static volatile unsigned speed_walk_last; /* 1: the heap's walk ran last, 2: the null one */
+
+static __attribute__((noinline)) uint64_t speed_walk_heap(const struct speed_heap *sh,
+							   const struct speed_ops *s, void **slot,
+							   uint64_t *calls)
+{
+	speed_walk_last = 1; /* a side effect of its own: never folded with the null walk */
+	return speed_run(sh, s, slot, calls);
+}
+
+static __attribute__((noinline)) uint64_t speed_walk_null(const struct speed_heap *sh,
+							   const struct speed_ops *s, void **slot,
+							   uint64_t *calls)
+{
+	speed_walk_last = 2;
+	return speed_run(sh, s, slot, calls);
+}
+
+/* The three heaps' calls. kmem_alloc(0) returns NULL: 0 becomes 1, as in
+ * the measured replay. A realloc the heap fails leaves the old block: the
+ * walk forgets it (it is freed by the teardown's reset of the heap). */
+static void *sk_alloc(void *a, size_t n) { return kmem_alloc(a, n ? n : 1); }
+static void *sk_zalloc(void *a, size_t n) { return kmem_zalloc(a, n ? n : 1); }
+static void *sk_aligned(void *a, size_t n, size_t al) { return kmem_alloc_aligned(a, n ? n : 1, al); }
+static void *sk_realloc(void *a, void *p, size_t n) { return kmem_realloc(a, p, n ? n : 1); }
+static void sk_free(void *a, void *p) { kmem_free(a, p); }
+
+static void *sm_alloc(void *a, size_t n) { (void)a; return malloc(n); }
+static void *sm_zalloc(void *a, size_t n) { (void)a; return calloc(1, n); }
+static void *sm_aligned(void *a, size_t n, size_t al)
+{
+	void *p;
+
+	(void)a;
+	return posix_memalign(&p, al < sizeof(void *) ? sizeof(void *) : al, n) ? NULL : p;
+}
+static void *sm_realloc(void *a, void *p, size_t n) { (void)a; return realloc(p, n ? n : 1); }
+static void sm_free(void *a, void *p) { (void)a; free(p); }
+
+/* The null allocator: the harness alone. Its blocks are one address. */
+static max_align_t null_block;
+static void *sn_alloc(void *a, size_t n) { (void)a; (void)n; return &null_block; }
+static void *sn_aligned(void *a, size_t n, size_t al) { (void)a; (void)n; (void)al; return &null_block; }
+static void *sn_realloc(void *a, void *p, size_t n) { (void)a; (void)p; (void)n; return &null_block; }
+static void sn_free(void *a, void *p) { (void)a; (void)p; }
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median_u64(uint64_t *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --speed-reps runs of the decoded ops (see above) into st->speed_*.
+ * Returns 0, or -1 after an error line (decoding or a heap's set-up). */
+static int speed_pass(const struct replay_opts *o, const struct trace_file *t, struct replay_stats *st)
+{
+	static const struct speed_heap null_heap = { sn_alloc, sn_alloc, sn_aligned, sn_realloc,
+						     sn_free, NULL };
+	uint64_t heap_ns[64], null_ns[64];
+	unsigned reps = o->speed_reps < 64 ? o->speed_reps : 64;
+	struct speed_ops s;
+	void **slot;
+	size_t slot_bytes;
+	int rc = -1;
+
+	if (speed_decode(t, &s)) {
+		kmem_tool_error("out of memory decoding %zu records for the speed pass", t->n);
+		speed_ops_free(&s);
+		return -1;
+	}
+	slot_bytes = ((size_t)s.slots + 1) * sizeof(void *);
+	slot = map_array(slot_bytes);
+	if (!slot) {
+		kmem_tool_error("out of memory for %u slots", s.slots);
+		speed_ops_free(&s);
+		return -1;
+	}
+	st->speed_ops = s.n;
+	st->speed_slots = s.slots;
+	st->speed_reps = reps;
+	if (reps) { /* a warm-up: the op array's pages in, the branches trained */
+		uint64_t calls;
+
+		memset(slot, 0, slot_bytes);
+		(void)speed_walk_null(&null_heap, &s, slot, &calls);
+	}
+	for (unsigned k = 0; k < reps; k++) {
+		struct replay_heap h = { 0 };
+		struct speed_heap sh;
+		uint64_t calls;
+
+		memset(slot, 0, slot_bytes);
+		null_ns[k] = speed_walk_null(&null_heap, &s, slot, &calls);
+		st->speed_null_calls = calls;
+		memset(slot, 0, slot_bytes);
+		if (o->use_malloc) {
+			sh = (struct speed_heap){ sm_alloc, sm_zalloc, sm_aligned, sm_realloc, sm_free, NULL };
+		} else {
+			if (kmem_replay_heap_setup(&h, o)) {
+				kmem_replay_heap_unmap(&h);
+				goto out;
+			}
+			h.sink.flags |= KMEM_ERROR_QUIET; /* counted, not printed */
+			sh = (struct speed_heap){ sk_alloc, sk_zalloc, sk_aligned, sk_realloc, sk_free,
+						  h.st.slab };
+		}
+		heap_ns[k] = speed_walk_heap(&sh, &s, slot, &calls);
+		st->speed_calls = calls;
+		for (uint32_t i = 0; i < s.slots; i++) /* what the trace left live */
+			if (slot[i])
+				sh.free(sh.arg, slot[i]);
+		if (!o->use_malloc) {
+			kmem_stack_destroy(&h.st);
+			kmem_replay_heap_unmap(&h);
+		}
+	}
+	if (reps) {
+		st->speed_heap_ns = median_u64(heap_ns, reps);
+		st->speed_null_ns = median_u64(null_ns, reps);
+	}
+	rc = 0;
+out:
+	munmap(slot, slot_bytes);
+	speed_ops_free(&s);
+	return rc;
+}
+
 /* seq statistics of the sorted records, distinct threads, records by op. */
 static void trace_census(const struct trace_file *t, struct replay_stats *st)
 {
@@ -580,11 +962,27 @@ static void replay_usage(FILE *f)
 		"fresh kmem heap (buddy -> pagealloc -> slab/kmalloc) or the process's\n"
 		"malloc; prints counts, time per call, peak memory, buddyinfo, the\n"
 		"fragmentation indexes, Johnstone & Wilson's measures and Robson's bound,\n"
-		"then runs the invariant checkers (exit 1 on failure).\n"
-		"  -H, --heap SIZE     kmem heap bytes, K/M/G suffixes (default 1G, reserved\n"
-		"                      with MAP_NORESERVE: only what the trace touches is used)\n"
+		"then runs the invariant checkers (exit 1 on failure); then times the\n"
+		"heap alone on the trace's calls decoded beforehand, less the harness.\n"
+		"  -H, --heap NAME     the kmem heap's configuration: kmalloc (the default:\n"
+		"                      kmalloc's 13 Linux size classes, slabs to 1/8 waste,\n"
+		"                      no release step) or dropin (the drop-in malloc's heap:\n"
+		"                      32 classes, slabs to 1/32, max order 13, the release\n"
+		"                      step and its 8 MiB high watermark)\n"
+		"  -H, --heap SIZE, --arena SIZE  the arena, K/M/G suffixes (default 1G,\n"
+		"                      reserved with MAP_NORESERVE: only what is touched is used)\n"
+		"      --classes C     kmalloc's size classes: linux (13), quarter (32, four\n"
+		"                      per doubling) or a file of sizes (up to 64, multiples\n"
+		"                      of 8 up to 8192, blank- or comma-separated, # comments)\n"
+		"      --waste-div N   slabs waste at most 1/N (0: 8; kmalloc heap 8, dropin 32)\n"
+		"      --no-pcp        no per-thread frame caches in the frame service\n"
+		"      --release yes|no  the frame service's release step (dropin: yes)\n"
+		"      --speed-reps N  timed runs of the decoded calls, each against a null\n"
+		"                      allocator too; the medians are reported (default 1, at\n"
+		"                      most 64; 0: none)\n"
 		"  -f, --frame SIZE    frame size, power of two 64..64K (default 4096)\n"
-		"  -o, --max-order N   largest block order (default: the largest that fits)\n"
+		"  -o, --max-order N   largest block order (default: the largest that fits,\n"
+		"                      at most 13 with --heap dropin)\n"
 		"      --discipline D  the buddy's free-list discipline: lifo (default), fifo,\n"
 		"                      address (kmem/buddy.h, \"Policies\")\n"
 		"      --grouping      anti-fragmentation grouping (Linux's migrate types)\n"
@@ -613,10 +1011,83 @@ static void replay_usage(FILE *f)
 		"  -h, --help          this text\n");
 }
 
+/* --classes linux|quarter|FILE: FILE holds the class sizes, decimal or 0x
+ * hex, separated by blanks, commas or newlines, '#' to the end of a line a
+ * comment; kmem_slab_init checks them (strictly increasing multiples of 8
+ * up to KMEM_KMALLOC_MAX_CLASS). Returns 0, or -1 after an error line. */
+static int parse_classes(const char *arg, struct replay_opts *o)
+{
+	char buf[4096], *p;
+	size_t len;
+	FILE *f;
+
+	o->classes_name = arg;
+	if (!strcmp(arg, "linux")) {
+		o->classes = KMEM_KMALLOC_LINUX;
+		return 0;
+	}
+	if (!strcmp(arg, "quarter")) {
+		o->classes = KMEM_KMALLOC_QUARTER;
+		return 0;
+	}
+	f = fopen(arg, "r");
+	if (!f) {
+		kmem_tool_file_error(arg, "%s (--classes takes linux, quarter or a file of sizes)",
+				     strerror(errno));
+		return -1;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	if (!feof(f)) {
+		kmem_tool_file_error(arg, "longer than %zu bytes", sizeof(buf) - 1);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[len] = 0;
+	o->nr_classes = 0;
+	for (p = buf; *p;) {
+		unsigned long long v;
+		char *end, save;
+
+		if (*p == '#') {
+			p += strcspn(p, "\n");
+			continue;
+		}
+		if (strchr(" \t\r\n,", *p)) {
+			p++;
+			continue;
+		}
+		end = p + strcspn(p, " \t\r\n,#");
+		save = *end;
+		*end = 0;
+		if (kmem_tool_parse_count(p, &v) || v == 0 || v > KMEM_KMALLOC_MAX_CLASS ||
+		    o->nr_classes == KMEM_KMALLOC_TABLE_MAX) {
+			kmem_tool_file_error(arg, "bad class size '%s' (at most %u sizes of 1..%u bytes)",
+					     p, KMEM_KMALLOC_TABLE_MAX, KMEM_KMALLOC_MAX_CLASS);
+			return -1;
+		}
+		o->class_table[o->nr_classes++] = (size_t)v;
+		*end = save;
+		p = end;
+	}
+	if (!o->nr_classes) {
+		kmem_tool_file_error(arg, "no class size");
+		return -1;
+	}
+	o->classes = KMEM_KMALLOC_TABLE;
+	return 0;
+}
+
 static int replay_opts(int argc, char **argv, struct replay_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "heap", required_argument, NULL, 'H' },
+		{ "arena", required_argument, NULL, 'A' },
+		{ "classes", required_argument, NULL, 'C' },
+		{ "waste-div", required_argument, NULL, 'W' },
+		{ "no-pcp", no_argument, NULL, 'n' },
+		{ "release", required_argument, NULL, 'R' },
+		{ "speed-reps", required_argument, NULL, 'r' },
 		{ "frame", required_argument, NULL, 'f' },
 		{ "max-order", required_argument, NULL, 'o' },
 		{ "pcp-batch", required_argument, NULL, 'B' },
@@ -644,12 +1115,44 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
 				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
-				   .frame_map_prefix = "frames" };
+				   .frame_map_prefix = "frames", .classes = -1, .waste_div = -1,
+				   .release = -1, .speed_reps = 1 };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'H':
+		case 'H': /* a configuration's name, or the arena's size */
+			if (!strcmp(optarg, "kmalloc"))
+				o->kind = REPLAY_HEAP_KMALLOC;
+			else if (!strcmp(optarg, "dropin"))
+				o->kind = REPLAY_HEAP_DROPIN;
+			else if (kmem_tool_parse_size(optarg, &o->heap))
+				return -1;
+			break;
+		case 'A':
 			if (kmem_tool_parse_size(optarg, &o->heap))
 				return -1;
+			break;
+		case 'C':
+			if (parse_classes(optarg, o))
+				return -1;
+			break;
+		case 'W':
+			if (kmem_tool_parse_count(optarg, &v) || v > 64)
+				return -1;
+			o->waste_div = (int)v;
+			break;
+		case 'n': o->no_pcp = true; break;
+		case 'R':
+			if (!strcmp(optarg, "yes") || !strcmp(optarg, "on") || !strcmp(optarg, "1"))
+				o->release = 1;
+			else if (!strcmp(optarg, "no") || !strcmp(optarg, "off") || !strcmp(optarg, "0"))
+				o->release = 0;
+			else
+				return -1;
+			break;
+		case 'r':
+			if (kmem_tool_parse_count(optarg, &v) || v > 64)
+				return -1;
+			o->speed_reps = (unsigned)v;
 			break;
 		case 'f':
 			if (kmem_tool_parse_size(optarg, &o->frame) || (o->frame & (o->frame - 1)))
@@ -729,6 +1232,12 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		kmem_tool_error("--frame-map draws the kmem heap: not with --malloc");
 		return -1;
 	}
+	if (o->use_malloc && (o->classes >= 0 || o->waste_div >= 0 || o->no_pcp || o->release >= 0 ||
+			      o->kind != REPLAY_HEAP_KMALLOC)) {
+		kmem_tool_error("--heap NAME, --classes, --waste-div, --no-pcp and --release configure "
+				"the kmem heap: not with --malloc");
+		return -1;
+	}
 	if (o->pageblock_order && !o->grouping) {
 		kmem_tool_error("--pageblock-order needs --grouping");
 		return -1;
@@ -778,7 +1287,8 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 		rp->nmaps = o->frame_maps;
 		rp->map_prefix = o->frame_map_prefix;
 	}
-	kmem_replay_frag_init(&rp->frag, h->st.buddy, series, o->series_json, series ? o->series : 0);
+	kmem_replay_frag_init(&rp->frag, h->st.buddy, h->release ? h->st.pa : NULL, series,
+			      o->series_json, series ? o->series : 0);
 	kmem_replay_frag_header(&rp->frag);
 	{
 		struct rusage ru;
@@ -870,16 +1380,14 @@ static int min_heap(const struct replay_opts *o, const struct trace_file *t)
 {
 	struct session best = { 0 };
 	size_t lo = 256, hi = o->heap / o->frame, runs = 0;
-	unsigned max_order = o->max_order;
+	unsigned max_order;
 	int rc;
 
 	if (hi < lo) {
 		kmem_tool_error("--heap must hold at least 256 frames");
 		return 1;
 	}
-	if (!o->max_order)
-		while (max_order < KMEM_BUDDY_ORDER_LIMIT && (hi >> (max_order + 1)) != 0)
-			max_order++;
+	max_order = kmem_replay_heap_order(o, hi);
 	rc = fits(o, t, hi, max_order, &best);
 	runs++;
 	if (rc <= 0) {
@@ -914,7 +1422,7 @@ static int min_heap(const struct replay_opts *o, const struct trace_file *t)
 	       "bisection, %zu replays%s\n",
 	       hi, hi * o->frame, kmem_tool_mib(hi, o->frame), o->frame, max_order, o->pcp_batch, runs,
 	       hi == 256 ? " (the floor: 256 frames)" : "");
-	printf("min heap: policy %s\n", kmem_replay_policy_name(o));
+	printf("min heap: heap %s, policy %s\n", kmem_replay_heap_name(o->kind), kmem_replay_policy_name(o));
 	if (hi > 256)
 		printf("min heap: %zu frames fail the trace\n", hi - 1);
 	if (best.m.smax)
@@ -983,6 +1491,8 @@ int kmem_replay_main(int argc, char **argv)
 	}
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		maxrss = ru.ru_maxrss;
+	if (o.speed_reps && speed_pass(&o, &t, &s.rp.st))
+		s.ok = false;
 	if (o.json)
 		kmem_replay_print_json(report, &o, &s.rp.st, &s.h, &s.v, o.use_malloc ? NULL : &s.m,
 				       maxrss, s.end_blocks, s.end_bytes, s.ok);

@@ -4,7 +4,8 @@
  *
  * Definitions (the heap is the kmem heap under test; "held" is the bytes of
  * the frames taken from its buddy: slabs, page blocks and the frame
- * service's per-thread caches; "live" is the bytes the program asked for
+ * service's per-thread caches, less its released pool when it runs the
+ * release step (--heap dropin: those frames went back to the system); "live" is the bytes the program asked for
  * in its live blocks; time is the trace's records, one tick each):
  *   internal fragmentation  (usable - live) / live, usable being the sum
  *                           of kmem_usable_size (malloc_usable_size with
@@ -78,10 +79,10 @@
 
 #include "kmem_tool.h"
 
-void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, FILE *out, bool json,
-			   unsigned long every)
+void kmem_replay_frag_init(struct replay_frag *f, struct kmem_buddy *b, struct kmem_pagealloc *rel,
+			   FILE *out, bool json, unsigned long every)
 {
-	*f = (struct replay_frag){ .b = b, .out = out, .json = json, .every = every, .left = every };
+	*f = (struct replay_frag){ .b = b, .rel = rel, .out = out, .json = json, .every = every, .left = every };
 	if (b) {
 		struct kmem_buddy_stats st;
 
@@ -161,7 +162,7 @@ void kmem_replay_frag_row(struct replay_frag *f, const struct replay_stats *st, 
 {
 	struct kmem_buddy_stats bs;
 	struct replay_measures m;
-	uint64_t held = (uint64_t)(f->managed - kmem_buddy_free_frames(f->b)) * f->frame;
+	uint64_t held = kmem_replay_frag_held(f);
 	int largest = -1;
 	const char *sep;
 

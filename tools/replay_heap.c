@@ -2,37 +2,60 @@
  * assembled by kmem_stack_init(): a buddy over an mmap'd arena, a pagealloc
  * frame service on the buddy, a slab instance (kmalloc) on the service.
  *
- * What it does (kmem_replay_heap_setup, configured as the drop-in malloc
- * was when this was written):
+ * Two configurations (--heap NAME):
+ *   kmalloc  (the default) kmalloc's own: Linux's 13 size classes
+ *            (KMEM_KMALLOC_LINUX), slabs packed to Bonwick's 1/8 waste, no
+ *            release step; max order the largest that fits the arena;
+ *            watermarks 32 / 64 / a quarter of the managed frames clamped
+ *            to 96..2048.
+ *   dropin   the drop-in malloc's heap, from the one definition it is set
+ *            up from (kmem_stack_config_malloc, kmem/stack.h): 32 classes
+ *            (KMEM_KMALLOC_QUARTER), slabs packed to 1/32, max order 13,
+ *            the release step (KMEM_PA_RELEASE, inline, from 64 KiB blocks
+ *            up) with the arena starting in the released pool
+ *            (KMEM_PA_ZEROED_BUDDY), watermarks 32 / 64 / 8 MiB (KMEM_HIGH's
+ *            default; at most the arena).
+ *   Both: no zeroing work (KMEM_PA_INIT_NONE, KMEM_PA_NO_BGZERO), no
+ *   reaper thread, per-thread batch o->pcp_batch (15 by default, the
+ *   drop-in's, high 6 x batch), not scaled with the arena: with Linux's
+ *   rule (--pcp-batch 0: managed / 1024, up to 31) a larger arena parks
+ *   more frames in the cache and so raises the peak footprint, a confound
+ *   when arenas are compared. The knobs --classes, --waste-div, --no-pcp
+ *   and --release override either.
+ * Where the dropin heap still differs from the drop-in itself: one region
+ * of --arena bytes and no growth (the drop-in maps 64 MiB regions as it
+ * grows; blocks never merge across a 32 MiB boundary, so only the arena's
+ * size differs), blocks over 8 KiB are slab's direct objects (kmem_alloc;
+ * the drop-in takes them from the frame service and trims them in place
+ * when a realloc shrinks them to a quarter), requests over 32 MiB fail
+ * (the drop-in maps them on their own), and the release policy's recent
+ * peak decays by wall-clock time (a second's half-life), which passes
+ * faster in a replay than in the program.
+ *
+ * What it does (kmem_replay_heap_setup):
  *   1. The arena: o->heap bytes (rounded down to frames, at least 256
  *      frames) inside a PROT_NONE reservation one largest block longer,
  *      so the arena can be aligned to the largest block; then made
  *      read-write. MAP_NORESERVE: only what the trace touches is used.
  *   2. The buddy (KMEM_BUDDY_OWNERS, one owner table for the arena in its
- *      own mapping) with max order o->max_order, or the largest order that
- *      fits the arena, and the policies asked for (--discipline,
- *      --grouping, --pageblock-order; kmem/buddy.h, "Policies"); the stack's add_regions callback maps its frame
- *      table (sized by the buddy) and adds the arena.
- *   3. The frame service without zeroing work (KMEM_PA_INIT_NONE,
- *      KMEM_PA_NO_BGZERO, no reaper thread), watermarks 32 / 64 / a quarter
- *      of the managed frames clamped to 96..2048, set by the same callback
- *      once the region is there (the stack reads the service's config
- *      after it). The per-thread batch is o->pcp_batch (15 by default, the
- *      drop-in's, high 6 x batch), not scaled with the arena: with Linux's
- *      rule (--pcp-batch 0: managed / 1024, up to 31) a larger --heap
- *      parks more frames in the cache and so raises the peak footprint, a
- *      confound when arenas are compared. The watermarks still scale; they
- *      only decide when reclaim runs, and the replay has no release step.
+ *      own mapping) with max order kmem_replay_heap_order(), and the
+ *      policies asked for (--discipline, --grouping, --pageblock-order;
+ *      kmem/buddy.h, "Policies"); the stack's add_regions callback maps its
+ *      frame table (sized by the buddy) and adds the arena.
+ *   3. The frame service, its watermarks set by the same callback once the
+ *      region is there (the stack reads the service's config after it).
  *   4. The slab instance on the service's page source.
  * The three instances share one error sink (it prints each error; the
  * report counts them) and one mapping. No growth: the arena is all there
  * is, so a trace that needs more fails calls (the replay counts them).
  *
- * Data structures: struct replay_heap (kmem_tool.h): the stack and the
- * four mappings (reservation, instances, owner table, frame table).
+ * Data structures: struct replay_heap (kmem_tool.h): the stack, the four
+ * mappings (reservation, instances, owner table, frame table) and the
+ * configuration built (for the report).
  *
- * Tunables: the options (--heap, --frame, --max-order, --pcp-batch and the
- * buddy's policies, in replay.c); the watermarks above.
+ * Tunables: the options (--heap, --arena, --frame, --max-order,
+ * --pcp-batch, --no-pcp, --release, --classes, --waste-div and the
+ * buddy's policies, in replay.c); the kmalloc heap's watermarks above.
  */
 #include <errno.h>
 #include <string.h>
@@ -66,6 +89,7 @@ struct heap_arena {
 	struct replay_heap *h;
 	void *base;
 	struct kmem_stack_config *cfg;
+	bool dropin;	/* the drop-in's watermarks: 32 / 64 / its high, at most managed */
 };
 
 /* kmem_stack's add_regions callback: the frame table in a mapping of its
@@ -86,16 +110,40 @@ static int add_arena(void *arg, struct kmem_buddy *b)
 	if (rc)
 		return rc;
 	managed = kmem_buddy_free_frames(b);
-	a->cfg->pa.wmark_min = 32;
-	a->cfg->pa.wmark_low = 64;
-	a->cfg->pa.wmark_high = managed / 4 < 96 ? 96 : managed / 4 > 2048 ? 2048 : managed / 4;
+	if (a->dropin) {
+		if (a->cfg->pa.wmark_high > managed)
+			a->cfg->pa.wmark_high = managed;
+	} else {
+		a->cfg->pa.wmark_min = 32;
+		a->cfg->pa.wmark_low = 64;
+		a->cfg->pa.wmark_high = managed / 4 < 96 ? 96 : managed / 4 > 2048 ? 2048 : managed / 4;
+	}
+	h->wmark_high = a->cfg->pa.wmark_high;
 	return 0;
+}
+
+const char *kmem_replay_heap_name(enum replay_heap_kind k)
+{
+	return k == REPLAY_HEAP_DROPIN ? "dropin" : "kmalloc";
+}
+
+unsigned kmem_replay_heap_order(const struct replay_opts *o, size_t frames)
+{
+	unsigned order = 0, cap = KMEM_BUDDY_ORDER_LIMIT;
+
+	if (o->max_order)
+		return o->max_order;
+	if (o->kind == REPLAY_HEAP_DROPIN)
+		cap = KMEM_STACK_MALLOC_MAX_ORDER;
+	while (order < cap && (frames >> (order + 1)) != 0)
+		order++;
+	return order;
 }
 
 int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 {
 	struct kmem_stack_config cfg;
-	struct heap_arena arena = { h, NULL, &cfg };
+	struct heap_arena arena = { h, NULL, &cfg, o->kind == REPLAY_HEAP_DROPIN };
 	size_t block, frames;
 	uintptr_t base;
 	int rc;
@@ -108,12 +156,14 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 		kmem_tool_error("--heap must hold at least 256 frames");
 		return -1;
 	}
-	h->max_order = o->max_order;
-	if (!h->max_order)
-		while (h->max_order < KMEM_BUDDY_ORDER_LIMIT &&
-		       (frames >> (h->max_order + 1)) != 0)
-			h->max_order++;
-	kmem_stack_config_init(&cfg);
+	h->max_order = kmem_replay_heap_order(o, frames);
+	if (o->kind == REPLAY_HEAP_DROPIN) {
+		kmem_stack_config_malloc(&cfg); /* the drop-in's heap, its one definition */
+	} else {
+		kmem_stack_config_init(&cfg);
+		cfg.pa.init_policy = KMEM_PA_INIT_NONE;
+		cfg.pa.flags = KMEM_PA_NO_BGZERO;
+	}
 	cfg.sink = &h->sink;
 	cfg.buddy.name = "replay";
 	cfg.buddy.frame_size = h->frame;
@@ -124,9 +174,25 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	cfg.pa.name = "replay";
 	cfg.pa.pcp_batch = o->pcp_batch; /* 0: scaled with the arena */
 	cfg.pa.pcp_high = o->pcp_batch * 6;
-	cfg.pa.init_policy = KMEM_PA_INIT_NONE;
-	cfg.pa.flags = KMEM_PA_NO_BGZERO;
+	if (o->no_pcp)
+		cfg.pa.flags |= KMEM_PA_NO_PCP;
+	if (o->release == 0)
+		cfg.pa.flags &= ~(KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE | KMEM_PA_ZEROED_BUDDY);
+	else if (o->release == 1)
+		cfg.pa.flags |= KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE | KMEM_PA_ZEROED_BUDDY;
 	cfg.slab.name = "replay";
+	if (o->classes >= 0) {
+		cfg.slab.kmalloc_classes = (unsigned)o->classes;
+		cfg.slab.class_sizes = o->class_table;
+		cfg.slab.nr_classes = o->nr_classes;
+	}
+	if (o->waste_div >= 0)
+		cfg.slab.waste_div = (unsigned)o->waste_div;
+	h->classes = cfg.slab.kmalloc_classes;
+	h->waste_div = cfg.slab.waste_div ? cfg.slab.waste_div : 8;
+	h->pcp = !(cfg.pa.flags & KMEM_PA_NO_PCP);
+	h->pcp_batch = o->pcp_batch;
+	h->release = (cfg.pa.flags & KMEM_PA_RELEASE) != 0;
 	cfg.add_regions = add_arena;
 	cfg.add_regions_arg = &arena;
 	if (!kmem_stack_sizeof(&cfg)) {

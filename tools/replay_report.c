@@ -126,12 +126,38 @@ static void print_measures_text(FILE *f, const struct replay_heap *h, const stru
 		(double)m->held_max / m->robson);
 }
 
+/* ns over ops, 0 for no op. */
+static double per_op(uint64_t ns, uint64_t ops)
+{
+	return ops ? (double)ns / (double)ops : 0.0;
+}
+
+/* The class set h was built with: "linux", "quarter" or "table FILE". */
+static const char *class_set_name(const struct replay_opts *o, const struct replay_heap *h)
+{
+	static char buf[300];
+
+	if (h->classes == KMEM_KMALLOC_QUARTER)
+		return "quarter";
+	if (h->classes == KMEM_KMALLOC_TABLE) {
+		snprintf(buf, sizeof(buf), "table %s (%u sizes)", o->classes_name, o->nr_classes);
+		return buf;
+	}
+	return "linux";
+}
+
 void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct replay_stats *st,
 			    const struct replay_heap *h, const struct replay_verdict *v,
 			    const struct replay_measures *m, long maxrss_kib, size_t end_blocks,
 			    uint64_t end_bytes)
 {
 	double ns = st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0;
+	char pcp_text[48];
+
+	if (h->pcp && h->pcp_batch)
+		snprintf(pcp_text, sizeof(pcp_text), "batch %u high %u", h->pcp_batch, h->pcp_batch * 6);
+	else
+		snprintf(pcp_text, sizeof(pcp_text), "%s", h->pcp ? "batch scaled" : "off");
 
 	fprintf(f, "kmem replay: %s\n", o->path);
 	fprintf(f, "records: %llu (malloc %llu, calloc %llu, realloc %llu, memalign %llu, free %llu)\n",
@@ -157,12 +183,18 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	if (o->use_malloc)
 		fprintf(f, "heap: the process's malloc (--malloc)\n");
 	else
-		fprintf(f, "heap: kmem, %zu MiB arena, %zu B frames, max order %u "
+		fprintf(f, "heap: kmem %s, %zu MiB arena, %zu B frames, max order %u "
 		       "(buddy -> pagealloc -> slab/kmalloc)\n",
-		       h->bytes >> 20, h->frame, h->max_order);
+		       kmem_replay_heap_name(o->kind), h->bytes >> 20, h->frame, h->max_order);
 	fprintf(f, "replayed: %llu calls, %llu failed in the replay\n", (unsigned long long)st->replayed,
 	       (unsigned long long)st->replay_failed);
 	fprintf(f, "time: %.3f ms, %.1f ns/call\n", (double)st->wall_ns / 1e6, ns);
+	if (st->speed_reps)
+		fprintf(f, "speed: %llu ops decoded before the clock, median of %u runs: heap %.1f ns/op, "
+			   "harness (null allocator) %.1f ns/op, net %.1f ns/op\n",
+			(unsigned long long)st->speed_ops, st->speed_reps,
+			per_op(st->speed_heap_ns, st->speed_ops), per_op(st->speed_null_ns, st->speed_ops),
+			per_op(st->speed_heap_ns, st->speed_ops) - per_op(st->speed_null_ns, st->speed_ops));
 	fprintf(f, "peak live: %llu bytes requested in %llu blocks\n", (unsigned long long)st->peak_bytes,
 	       (unsigned long long)st->peak_blocks);
 	fprintf(f, "live at the end: %zu blocks, %llu bytes requested\n", end_blocks,
@@ -179,6 +211,8 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	if (o->use_malloc)
 		return;
 	fprintf(f, "policy: %s (buddy free lists)\n", kmem_replay_policy_name(o));
+	fprintf(f, "config: classes %s, waste 1/%u, pcp %s, release %s (high watermark %zu frames)\n",
+		class_set_name(o, h), h->waste_div, pcp_text, h->release ? "on" : "off", h->wmark_high);
 	fprintf(f, "peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
 	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
@@ -224,6 +258,19 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 	       o->use_malloc ? "malloc" : "kmem", (unsigned long long)st->replayed,
 	       (unsigned long long)st->replay_failed, (unsigned long long)st->wall_ns,
 	       st->replayed ? (double)st->wall_ns / (double)st->replayed : 0.0);
+	if (st->speed_reps) {
+		double heap = per_op(st->speed_heap_ns, st->speed_ops);
+		double null = per_op(st->speed_null_ns, st->speed_ops);
+
+		fprintf(f, ",\"speed_ops\":%llu,\"speed_calls\":%llu,\"speed_null_calls\":%llu,"
+			   "\"speed_slots\":%u,\"speed_reps\":%u,\"speed_heap_ns\":%llu,"
+			   "\"speed_harness_ns\":%llu,\"heap_ns_per_op\":%.2f,\"harness_ns_per_op\":%.2f,"
+			   "\"net_ns_per_op\":%.2f",
+			(unsigned long long)st->speed_ops, (unsigned long long)st->speed_calls,
+			(unsigned long long)st->speed_null_calls, st->speed_slots, st->speed_reps,
+			(unsigned long long)st->speed_heap_ns, (unsigned long long)st->speed_null_ns,
+			heap, null, heap - null);
+	}
 	fprintf(f, ",\"peak_live_bytes\":%llu,\"peak_live_blocks\":%llu,\"end_live_blocks\":%zu,"
 	       "\"end_live_bytes\":%llu,\"max_rss_kib\":%ld,\"max_rss_before_kib\":%ld",
 	       (unsigned long long)st->peak_bytes, (unsigned long long)st->peak_blocks, end_blocks,
@@ -246,6 +293,12 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 	}
 	if (!o->use_malloc) {
 		fprintf(f, ",\"policy\":\"%s\"", kmem_replay_policy_name(o));
+		fprintf(f, ",\"heap_config\":\"%s\",\"classes\":", kmem_replay_heap_name(o->kind));
+		json_string(f, class_set_name(o, h));
+		fprintf(f, ",\"waste_div\":%u,\"pcp\":%s,\"pcp_batch\":%u,\"release\":%s,"
+			   "\"wmark_high\":%zu",
+			h->waste_div, h->pcp ? "true" : "false", h->pcp_batch,
+			h->release ? "true" : "false", h->wmark_high);
 		fprintf(f, ",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
 		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
 		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);

@@ -359,6 +359,14 @@ KMEM_API size_t kmem_pa_drain(struct kmem_pagealloc *pa);
 /* The buddy behind the instance. */
 KMEM_API struct kmem_buddy *kmem_pa_buddy(struct kmem_pagealloc *pa);
 
+/* Frames in the released pool now (KMEM_PA_RELEASE: given back to the
+ * system or never touched; free, and taken from the buddy): what
+ * kmem_pa_get_stats reports as released_held, without its lock, for a
+ * caller that reads it often (kmem replay, at every record). 0 without
+ * KMEM_PA_RELEASE. One relaxed load: exact when no other thread allocates
+ * or frees meanwhile. O(1), any thread. */
+KMEM_API size_t kmem_pa_released_frames(struct kmem_pagealloc *pa);
+
 /* ---- reference counts and copy-on-write ----------------------------------- */
 
 /* Take one more reference to an allocated block (any order; its first

@@ -84,6 +84,32 @@ struct kmem_stack {
  * service and the slab instance on, no shared sink, no callback. O(1). */
 KMEM_API void kmem_stack_config_init(struct kmem_stack_config *cfg);
 
+/* The drop-in malloc's heap (libkmem-malloc, README "Drop-in malloc"), as a
+ * configuration others can build: the drop-in sets itself up from this and
+ * `kmem replay --heap dropin` replays a trace against it. Fills cfg as
+ * kmem_stack_config_init() does, then:
+ *   buddy  4 KiB frames, max order 13 (32 MiB blocks);
+ *   pa     no zeroing work (KMEM_PA_INIT_NONE, KMEM_PA_NO_BGZERO), the
+ *          release step in the freeing thread (KMEM_PA_RELEASE,
+ *          KMEM_PA_RELEASE_INLINE) from 64 KiB blocks up (release_order 4),
+ *          the buddy's free memory fresh (KMEM_PA_ZEROED_BUDDY: it starts
+ *          in the released pool), watermarks 32 / 64 /
+ *          KMEM_STACK_MALLOC_HIGH bytes (KMEM_HIGH's default: the dirty free
+ *          memory the release step always keeps), per-thread batch 15 and
+ *          high 90 (what Linux's rule gives the drop-in's first region,
+ *          KMEM_STACK_MALLOC_REGION);
+ *   slab   kmalloc's 32 classes (KMEM_KMALLOC_QUARTER, 16 .. 8192), slabs
+ *          packed to waste at most 1/32 (waste_div 32).
+ * What is the drop-in's process and not its heap's policy stays unset: no
+ * sink, names, owner table, regions, growth, reaper, address-space hooks,
+ * debug flags or free mark. High watermarks above the managed frames must
+ * be lowered by the caller (kmem_pa_init rejects them). O(1). */
+#define KMEM_STACK_MALLOC_FRAME ((size_t)4096)
+#define KMEM_STACK_MALLOC_MAX_ORDER 13u
+#define KMEM_STACK_MALLOC_HIGH ((size_t)8 << 20)
+#define KMEM_STACK_MALLOC_REGION ((size_t)64 << 20)
+KMEM_API void kmem_stack_config_malloc(struct kmem_stack_config *cfg);
+
 /* Bytes of instance storage kmem_stack_init() needs for cfg (the instances
  * it makes, each 64-byte aligned within it), or 0 if cfg->buddy is invalid.
  * The storage must be 64-byte aligned. O(1). */

@@ -1,0 +1,150 @@
+#!/bin/sh
+# `kmem replay`'s heap configurations, knobs and speed pass (tools/replay*.c):
+#  1. --heap dropin builds the drop-in's heap (kmem_stack_config_malloc): 32
+#     classes (a 40-byte block is 48 usable, 64 under the default kmalloc
+#     heap's Linux classes), slabs to 1/32, max order 13, the release step
+#     (the arena starts in the released pool: the buddy counts it used, and
+#     held does not), in text and JSON; --release no turns the step off;
+#  2. --classes linux|quarter|FILE, --waste-div, --no-pcp: the report names
+#     what was built and the sizes follow the table; bad values exit 2;
+#  3. the speed pass: the ops decoded equal the calls replayed (a clean
+#     trace), the null allocator's walk makes as many calls, heap - harness
+#     = net, --speed-reps 0 drops it, --malloc has it too;
+#  4. --min-heap under --heap dropin.
+# usage: check_replay_heap.sh KMEM
+set -eu
+kmem="$1"
+run=${MESON_EXE_WRAPPER:-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+fail() {
+	echo "check_replay_heap: FAIL: $*" >&2
+	exit 1
+}
+has() {
+	grep -qxF -- "$2" "$1" || {
+		echo "--- $1:" >&2
+		cat "$1" >&2
+		fail "no line '$2' in $1"
+	}
+}
+json() { # file key: the value of a top-level key (python3)
+	python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v))' "$1" "$2"
+}
+
+# a 40-byte and a 20-byte block live at the end, a 100000-byte one freed
+printf 'm 40 0x1000\nm 20 0x2000\nm 100000 0x3000\nf 0x3000\nf 0x2000\n' > "$tmp/t.txt"
+
+# 1. the two heaps
+$run "$kmem" replay "$tmp/t.txt" > "$tmp/k.txt" || fail "replay (kmalloc heap) exited $?"
+has "$tmp/k.txt" "heap: kmem kmalloc, 1024 MiB arena, 4096 B frames, max order 18 (buddy -> pagealloc -> slab/kmalloc)"
+has "$tmp/k.txt" "config: classes linux, waste 1/8, pcp batch 15 high 90, release off (high watermark 2048 frames)"
+has "$tmp/k.txt" "internal fragmentation at the end: 60.00% (64 bytes usable for 40 requested)"
+$run "$kmem" replay --heap dropin "$tmp/t.txt" > "$tmp/d.txt" || fail "replay --heap dropin exited $?"
+has "$tmp/d.txt" "heap: kmem dropin, 1024 MiB arena, 4096 B frames, max order 13 (buddy -> pagealloc -> slab/kmalloc)"
+has "$tmp/d.txt" "config: classes quarter, waste 1/32, pcp batch 15 high 90, release on (high watermark 2048 frames)"
+has "$tmp/d.txt" "internal fragmentation at the end: 20.00% (48 bytes usable for 40 requested)"
+has "$tmp/d.txt" "check: kmem_buddy_check ok, kmem_pa_check ok, 0 errors reported"
+has "$tmp/d.txt" "teardown: 262144 of 262144 frames free"
+# the released pool is taken from the buddy: most frames "used" there ...
+used=$(sed -n 's/^frames at the end: \([0-9]*\) used.*/\1/p' "$tmp/d.txt")
+[ "$used" -gt 200000 ] || fail "--heap dropin: the arena did not start in the released pool ($used used)"
+# ... but not held: a few frames of slabs and caches at the peak
+held=$(sed -n 's/^held: peak \([0-9]*\) bytes.*/\1/p' "$tmp/d.txt")
+[ "$held" -gt 0 ] && [ "$held" -lt $((2 << 20)) ] || fail "--heap dropin: held $held counts the released pool"
+$run "$kmem" replay --heap dropin --release no "$tmp/t.txt" > "$tmp/dn.txt" || fail "--release no exited $?"
+has "$tmp/dn.txt" "config: classes quarter, waste 1/32, pcp batch 15 high 90, release off (high watermark 2048 frames)"
+used=$(sed -n 's/^frames at the end: \([0-9]*\) used.*/\1/p' "$tmp/dn.txt")
+[ "$used" -lt 1000 ] || fail "--release no: $used frames used at the end"
+$run "$kmem" replay --release yes "$tmp/t.txt" | grep -q 'release on' || fail "--release yes on the kmalloc heap"
+# a smaller arena caps the high watermark; --arena is --heap SIZE
+$run "$kmem" replay --heap dropin --arena 4M "$tmp/t.txt" > "$tmp/d4.txt" || fail "--arena 4M exited $?"
+has "$tmp/d4.txt" "config: classes quarter, waste 1/32, pcp batch 15 high 90, release on (high watermark 1024 frames)"
+$run "$kmem" replay --heap dropin --json "$tmp/t.txt" > "$tmp/d.json" || fail "--json exited $?"
+for kv in '"heap_config":"dropin"' '"classes":"quarter"' '"waste_div":32' '"pcp":true' \
+	'"release":true' '"wmark_high":2048' '"max_order":13' '"ok":true'; do
+	grep -qF -- "$kv" "$tmp/d.json" || fail "no $kv in the JSON: $(cat "$tmp/d.json")"
+done
+
+# 2. the knobs
+printf '# three classes\n16, 48\n8192\n' > "$tmp/cl.txt"
+$run "$kmem" replay --classes "$tmp/cl.txt" --no-pcp --waste-div 16 "$tmp/t.txt" > "$tmp/c.txt" ||
+	fail "--classes FILE exited $?"
+has "$tmp/c.txt" "config: classes table $tmp/cl.txt (3 sizes), waste 1/16, pcp off, release off (high watermark 2048 frames)"
+has "$tmp/c.txt" "internal fragmentation at the end: 20.00% (48 bytes usable for 40 requested)"
+$run "$kmem" replay --heap dropin --classes linux "$tmp/t.txt" > "$tmp/cd.txt" || fail "--classes linux exited $?"
+has "$tmp/cd.txt" "internal fragmentation at the end: 60.00% (64 bytes usable for 40 requested)"
+$run "$kmem" replay --classes quarter "$tmp/t.txt" | grep -q '^config: classes quarter,' || fail "--classes quarter"
+printf '16 24 20\n' > "$tmp/bad.txt" # not increasing: kmem_slab_init refuses it
+$run "$kmem" replay --classes "$tmp/bad.txt" "$tmp/t.txt" > /dev/null 2> "$tmp/bad.err" &&
+	fail "a decreasing class table was accepted"
+grep -q 'heap setup failed' "$tmp/bad.err" || fail "bad table: $(cat "$tmp/bad.err")"
+for bad in "--heap bogus" "--waste-div 65" "--release maybe" "--classes $tmp/none" \
+	"--speed-reps 65" "--malloc --heap dropin" "--malloc --classes linux"; do
+	# shellcheck disable=SC2086
+	if $run "$kmem" replay $bad "$tmp/t.txt" > /dev/null 2>&1; then
+		fail "replay $bad was accepted"
+	else
+		rc=$?
+		[ $rc -eq 2 ] || fail "replay $bad exited $rc, not 2"
+	fi
+done
+
+# 3. the speed pass, on a trace with every call kind and no inconsistency
+{
+	echo "m 100 0x10"
+	echo "c 4000 0x20"
+	echo "a 64 200 0x30"
+	echo "r 0x10 300 0x40"
+	echo "r 0 50 0x50"
+	i=0
+	while [ $i -lt 200 ]; do
+		echo "m $((i * 37 % 5000 + 1)) $((0x1000 + i))"
+		i=$((i + 1))
+	done
+	i=0
+	while [ $i -lt 200 ]; do
+		echo "f $((0x1000 + i))"
+		i=$((i + 2))
+	done
+	echo "f 0x20"
+} > "$tmp/s.txt"
+for heap in "--heap kmalloc" "--heap dropin" "--malloc"; do
+	# shellcheck disable=SC2086
+	$run "$kmem" replay $heap --no-verify --speed-reps 3 --json "$tmp/s.txt" > "$tmp/s.json" ||
+		fail "replay $heap --speed-reps 3 exited $?"
+	replayed=$(json "$tmp/s.json" replayed)
+	[ "$replayed" -eq 306 ] || fail "$heap: $replayed calls replayed, not 306"
+	for k in speed_ops speed_calls speed_null_calls; do
+		[ "$(json "$tmp/s.json" $k)" = "$replayed" ] || fail "$heap: $k is not the $replayed calls"
+	done
+	[ "$(json "$tmp/s.json" speed_reps)" = 3 ] || fail "$heap: speed_reps"
+	python3 - "$tmp/s.json" <<'PY' || fail "$heap: the speed figures do not add up: $(cat "$tmp/s.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ops = d["speed_ops"]
+heap, null, net = d["heap_ns_per_op"], d["harness_ns_per_op"], d["net_ns_per_op"]
+assert d["speed_heap_ns"] > 0 and d["speed_harness_ns"] > 0
+assert abs(heap - d["speed_heap_ns"] / ops) < 0.01, "heap"
+assert abs(null - d["speed_harness_ns"] / ops) < 0.01, "harness"
+assert abs(net - (heap - null)) < 0.02, "net"
+assert d["speed_slots"] == 204, d["speed_slots"]  # the peak of live blocks
+PY
+done
+$run "$kmem" replay --no-verify "$tmp/s.txt" > "$tmp/s.txt.out" || fail "replay exited $?"
+grep -Eq '^speed: 306 ops decoded before the clock, median of 1 runs: heap [0-9.]+ ns/op, harness \(null allocator\) [0-9.]+ ns/op, net -?[0-9.]+ ns/op$' "$tmp/s.txt.out" ||
+	fail "no speed line: $(cat "$tmp/s.txt.out")"
+$run "$kmem" replay --speed-reps 0 --json "$tmp/s.txt" > "$tmp/s0.json" || fail "--speed-reps 0 exited $?"
+grep -q '"speed_' "$tmp/s0.json" && fail "--speed-reps 0 still ran the speed pass"
+# the hand trace's inconsistencies: a replaced id is one more free
+printf 'm 10 0x10\nm 20 0x10\nf 0x99\nf 0x10\n' > "$tmp/r.txt"
+$run "$kmem" replay --json "$tmp/r.txt" > "$tmp/r.json" || fail "replay of r.txt exited $?"
+[ "$(json "$tmp/r.json" replaced)" = 1 ] && [ "$(json "$tmp/r.json" replayed)" = 3 ] &&
+	[ "$(json "$tmp/r.json" speed_ops)" = 4 ] || fail "replaced: $(cat "$tmp/r.json")"
+
+# 4. the smallest arena of the drop-in's heap
+$run "$kmem" replay --min-heap --heap dropin --arena 8M "$tmp/s.txt" > "$tmp/m.txt" || fail "--min-heap exited $?"
+has "$tmp/m.txt" "min heap: heap dropin, policy lifo"
+grep -q '^min heap: [0-9]* frames = .* max order 11,' "$tmp/m.txt" || fail "--min-heap: $(cat "$tmp/m.txt")"
+echo "check_replay_heap: ok"
