@@ -195,6 +195,23 @@ void kmem_km_q_sweep(void)
 		q_report_uaf(&bad[k], at[k], byte[k], "while it waited in the quarantine");
 }
 
+/* Takes the oldest entry out of the ring, the set and the counts; the
+ * caller holds q_lock and releases the block after dropping it. */
+static struct km_qent q_take_oldest_locked(void)
+{
+	struct km_qent e = km.q_ring[km.q_head];
+
+	km.q_head = (km.q_head + 1) % km.q_cap;
+	km.q_n--;
+	km.q_bytes -= e.charge;
+	if (e.guarded) {
+		km.q_guarded -= e.size;
+		km.q_guarded_n--;
+	}
+	q_set_del_locked(e.p);
+	return e;
+}
+
 void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller)
 {
 	struct km_qent out[KM_Q_OUT];
@@ -234,18 +251,8 @@ void kmem_km_q_free(void *p, size_t size, bool guarded, const void *caller)
 		q_set_add_locked(p);
 		for (;;) {
 			/* over the budget or full: the oldest leave */
-			while (n_out < KM_Q_OUT && q_over_locked()) {
-				out[n_out] = km.q_ring[km.q_head];
-				km.q_head = (km.q_head + 1) % km.q_cap;
-				km.q_n--;
-				km.q_bytes -= out[n_out].charge;
-				if (out[n_out].guarded) {
-					km.q_guarded -= out[n_out].size;
-					km.q_guarded_n--;
-				}
-				q_set_del_locked(out[n_out].p);
-				n_out++;
-			}
+			while (n_out < KM_Q_OUT && q_over_locked())
+				out[n_out++] = q_take_oldest_locked();
 			if (n_out < KM_Q_OUT || !q_over_locked())
 				break;
 			kmem_lock_release(&km.q_lock);
@@ -277,17 +284,8 @@ bool kmem_km_q_drain(void)
 		unsigned n_out = 0;
 
 		kmem_lock_acquire(&km.q_lock);
-		for (; n_out < KM_Q_OUT && km.q_n; n_out++) {
-			out[n_out] = km.q_ring[km.q_head];
-			km.q_head = (km.q_head + 1) % km.q_cap;
-			km.q_n--;
-			km.q_bytes -= out[n_out].charge;
-			if (out[n_out].guarded) {
-				km.q_guarded -= out[n_out].size;
-				km.q_guarded_n--;
-			}
-			q_set_del_locked(out[n_out].p);
-		}
+		while (n_out < KM_Q_OUT && km.q_n)
+			out[n_out++] = q_take_oldest_locked();
 		kmem_lock_release(&km.q_lock);
 		if (!n_out)
 			return any;
