@@ -326,20 +326,18 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	/* 3. refill an empty magazine from the slabs */
 	m = ms->loaded != NULL_MAG ? ms->loaded : ms->prev != NULL_MAG ? ms->prev
 							: depot_take_empty_locked(c);
+	/* m leaves the slot while it is filled: growing a slab can reclaim in
+	 * this thread (a frame service's direct reclaim runs the shrinkers),
+	 * and kmem_mag_shrink takes the slot's magazines */
+	if (m == ms->loaded)
+		ms->loaded = NULL_MAG;
+	else if (m == ms->prev)
+		ms->prev = NULL_MAG;
 	kmem_lock_release(&c->lock);
 	if (!m && (m = mag_new(c)) == NULL)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
-	if (m == ms->prev) {
-		ms->prev = ms->loaded;
-		ms->loaded = m;
-	} else if (m != ms->loaded) {
-		/* loaded and previous are both the null magazine */
-		ms->loaded = m;
-	}
 	KMEM_ASSERT(m->rounds == 0);
 	n = kmem_slab_alloc_batch(c, m->cap / 2 ? m->cap / 2 : 1, m->obj);
-	if (!n)
-		return NULL;
 	for (size_t i = 0; i < n / 2; i++) { /* pops then come in slab order */
 		void *o = m->obj[i];
 
@@ -347,6 +345,21 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		m->obj[n - 1 - i] = o;
 	}
 	m->rounds = n;
+	/* back in as the loaded one; the slot's other magazines are empty (or
+	 * were taken meanwhile) */
+	tmp = ms->loaded;
+	ms->loaded = m;
+	if (ms->prev == NULL_MAG) {
+		ms->prev = tmp;
+	} else if (tmp != NULL_MAG) {
+		kmem_lock_acquire(&c->lock);
+		tmp = depot_put_locked(c, tmp); /* empty: the depot takes it */
+		kmem_lock_release(&c->lock);
+		KMEM_ASSERT(!tmp && "an empty magazine always fits the depot");
+		(void)tmp;
+	}
+	if (!n)
+		return NULL;
 	return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 }
 

@@ -448,6 +448,130 @@ static void test_exhaustion(void **state)
 	sfx_fini(&f); /* asserts every frame is back */
 }
 
+/* A page source that reclaims before every allocation, as a frame service
+ * under pressure does (direct reclaim runs the shrinkers in the allocating
+ * thread): slab's shrinker then runs while the thread is inside its own
+ * magazine slow path. The magazine it is refilling must not be taken and
+ * freed under it (it was, and the objects of the batch leaked). */
+struct reclaiming_source {
+	struct kmem_page_source inner;
+	struct kmem_shrinker *sh;
+	enum kmem_pressure level;
+	unsigned scans;
+};
+
+static void *rs_alloc_pages(void *ctx, unsigned order, unsigned flags)
+{
+	struct reclaiming_source *r = ctx;
+
+	if (r->sh) {
+		struct kmem_shrink_request req = { .frames = 1, .bytes_wanted = 0, .level = r->level };
+
+		(void)r->sh->scan(r->sh->arg, &req);
+		r->scans++;
+	}
+	return r->inner.alloc_pages(r->inner.ctx, order, flags);
+}
+
+static void rs_free_pages(void *ctx, void *block, unsigned order)
+{
+	struct reclaiming_source *r = ctx;
+
+	r->inner.free_pages(r->inner.ctx, block, order);
+}
+
+static int rs_set_owner(void *ctx, void *block, void *owner)
+{
+	struct reclaiming_source *r = ctx;
+
+	return r->inner.set_owner(r->inner.ctx, block, owner);
+}
+
+static void *rs_get_owner(void *ctx, const void *addr)
+{
+	struct reclaiming_source *r = ctx;
+
+	return r->inner.get_owner(r->inner.ctx, addr);
+}
+
+static int rs_register(void *ctx, struct kmem_shrinker *sh)
+{
+	((struct reclaiming_source *)ctx)->sh = sh;
+	return 0;
+}
+
+static void rs_unregister(void *ctx, struct kmem_shrinker *sh)
+{
+	struct reclaiming_source *r = ctx;
+
+	if (r->sh == sh)
+		r->sh = NULL;
+}
+
+static void reclaim_in_slow_path_case(enum kmem_pressure level)
+{
+	struct sfx f;
+	struct reclaiming_source r;
+	struct kmem_page_source ps;
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+	struct kmem_cache *c;
+	void *mem = test_aligned(64, kmem_slab_sizeof());
+	enum { N = 3000 };
+	void **p = calloc(N, sizeof(*p));
+	size_t n = 0;
+
+	sfx_init_sized(&f, 4096, 4, 512 * KiB); /* runs out: the last refills fail */
+	memset(&r, 0, sizeof(r));
+	r.inner = f.ps;
+	r.level = level;
+	ps = f.ps;
+	ps.ctx = &r;
+	ps.alloc_pages = rs_alloc_pages;
+	ps.free_pages = rs_free_pages;
+	ps.set_owner = rs_set_owner;
+	ps.get_owner = rs_get_owner;
+	ps.owner_base = 0;
+	ps.owner_frames = 0;
+	ps.owner_words = NULL;
+	ps.register_shrinker = rs_register;
+	ps.unregister_shrinker = rs_unregister;
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &ps;
+	sc.sink = &f.rec.sink;
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), 0);
+	assert_non_null(r.sh);
+	c = kmem_cache_create(s, "reclaimed", 256, 0, 0, NULL, NULL, NULL);
+	assert_non_null(c);
+	while (n < N && (p[n] = kmem_cache_alloc(c)) != NULL) {
+		memset(p[n], 0x5a, 256);
+		n++;
+	}
+	assert_true(n > 100 && n < N); /* it ran out */
+	assert_true(r.scans > 0);
+	assert_int_equal(sfx_stats(c).active_objs, n);
+	assert_int_equal(kmem_slab_check(s), 0);
+	for (size_t i = 0; i < n; i++)
+		kmem_cache_free(c, p[i]);
+	(void)kmem_cache_shrink(c); /* the magazines back to the slabs */
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	assert_int_equal(kmem_slab_check(s), 0);
+	kmem_cache_destroy(c); /* reports a leak if a batch was lost */
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	kmem_slab_destroy(s);
+	assert_null(r.sh);
+	free(mem);
+	free(p);
+	sfx_fini(&f); /* asserts every frame is back */
+}
+
+static void test_reclaim_in_slow_path(void **state)
+{
+	(void)state;
+	reclaim_in_slow_path_case(KMEM_PRESSURE_DIRECT);
+	reclaim_in_slow_path_case(KMEM_PRESSURE_OOM);
+}
+
 /* ---- direct caches ------------------------------------------------------------------------ */
 
 static void test_direct_cache(void **state)
@@ -728,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_shrink_returns_frames),
 		cmocka_unit_test(test_bulk),
 		cmocka_unit_test(test_exhaustion),
+		cmocka_unit_test(test_reclaim_in_slow_path),
 		cmocka_unit_test(test_direct_cache),
 		cmocka_unit_test(test_direct_destroy_leak),
 		cmocka_unit_test(test_misuse),
