@@ -7,7 +7,10 @@
 # (scripts/plot-frame-map.sh), and with -c the table of
 # scripts/compare-replay.sh.
 #
-# usage: scripts/lab-report.sh [-c] [-r ROWS] [-t TITLE] TRACE OUT.html
+# usage: scripts/lab-report.sh [-c] [-a SIZE] [-r ROWS] [-t TITLE] TRACE OUT.html
+#   -a SIZE   replay in an arena of SIZE (K/M/G suffixes; default kmem
+#             replay's 1G): the arena the trace's program had, so that the
+#             extfrag heat map shows where it ran out
 #   -c        add the comparison with glibc, the drop-in and the peers
 #   -r ROWS   about this many series rows (default 200)
 #   -t TITLE  the report's title (default: the trace's name)
@@ -21,19 +24,21 @@ abs() {
 	esac
 }
 compare=0
+arena=""
 rows=200
 title=""
-while getopts cr:t: opt; do
+while getopts a:cr:t: opt; do
 	case $opt in
+	a) arena=$OPTARG ;;
 	c) compare=1 ;;
 	r) rows=$OPTARG ;;
 	t) title=$OPTARG ;;
-	*) echo "usage: $0 [-c] [-r ROWS] [-t TITLE] TRACE OUT.html" >&2; exit 2 ;;
+	*) echo "usage: $0 [-c] [-a SIZE] [-r ROWS] [-t TITLE] TRACE OUT.html" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
 if [ $# -ne 2 ]; then
-	echo "usage: $0 [-c] [-r ROWS] [-t TITLE] TRACE OUT.html" >&2
+	echo "usage: $0 [-c] [-a SIZE] [-r ROWS] [-t TITLE] TRACE OUT.html" >&2
 	exit 2
 fi
 trace=$(abs "$1")
@@ -50,14 +55,16 @@ n=$(sed -n 's/.*, \([0-9]*\) records of .*/\1/p' "$tmp/count.txt")
 [ -n "$n" ] || { echo "lab-report: $trace: cannot count its records" >&2; exit 1; }
 every=$((n / rows))
 [ "$every" -ge 1 ] || every=1
-"$kmem" replay --series "$every" --series-out "$tmp/series.csv" "$trace" > "$tmp/report.txt" 2> "$tmp/report.err" ||
+set --
+[ -z "$arena" ] || set -- --arena "$arena"
+"$kmem" replay "$@" --series "$every" --series-out "$tmp/series.csv" "$trace" > "$tmp/report.txt" 2> "$tmp/report.err" ||
 	{ cat "$tmp/report.err" >&2; exit 1; }
 "$kmem" replay --no-verify --min-heap "$trace" > "$tmp/min.txt" 2>&1 || true
 sh "$scripts/plot-series.sh" "$tmp/series.csv" "$tmp/plots" "$title" > /dev/null
 # frame maps: at the series row of peak held, and at the end
 peak=$(awk -F, 'NR > 1 && $8 > m { m = $8; r = $2 } END { print r + 0 }' "$tmp/series.csv")
 last=$((n - 1))
-"$kmem" replay --no-verify --frame-map "$peak" --frame-map "$last" --frame-map-prefix "$tmp/map" "$trace" > /dev/null 2>&1 || true
+"$kmem" replay "$@" --no-verify --frame-map "$peak" --frame-map "$last" --frame-map-prefix "$tmp/map" "$trace" > /dev/null 2>&1 || true
 for r in "$peak" "$last"; do
 	[ -f "$tmp/map-$r.pgm" ] && sh "$scripts/plot-frame-map.sh" "$tmp/map-$r.pgm" "$tmp/map-$r.png" > /dev/null
 done

@@ -12,7 +12,8 @@
  *      frame-service phase runs on an arena of its own and is not traced.
  *      One thread (tid 1), seq in call order, block ids the addresses.
  *   3. kmem_demo_report: after the demo passed, runs
- *      `sh lab-report.sh -t "kmem demo, seed N" TRACE FILE` with KMEM set
+ *      `sh lab-report.sh -t "kmem demo, seed N" -a ARENA TRACE FILE` (the
+ *      demo's arena, so the report shows where it ran out) with KMEM set
  *      to this executable, waits for it, and removes the trace. The script is
  *      $KMEM_LAB_REPORT, or scripts/lab-report.sh two directories above this
  *      executable (build/tools/kmem in a build tree beside the sources).
@@ -120,8 +121,8 @@ static int find_script(char *script, size_t len, char *exe, size_t exe_len)
 
 int kmem_demo_report(struct demo_trace *t, const struct demo_opts *o)
 {
-	char script[PATH_MAX], exe[PATH_MAX], title[64];
-	char *argv[7];
+	char script[PATH_MAX], exe[PATH_MAX], title[64], arena[32];
+	char *argv[9];
 	pid_t pid;
 	int status = -1, rc;
 
@@ -137,15 +138,19 @@ int kmem_demo_report(struct demo_trace *t, const struct demo_opts *o)
 		return 1;
 	}
 	snprintf(title, sizeof(title), "kmem demo, seed %llu", (unsigned long long)o->seed);
+	/* the demo's own arena, so the report shows where it ran out */
+	snprintf(arena, sizeof(arena), "%lluK", (unsigned long long)(o->arena >> 10));
 	if (exe[0])
 		setenv("KMEM", exe, 1);
 	argv[0] = (char *)"sh";
 	argv[1] = script;
 	argv[2] = (char *)"-t";
 	argv[3] = title;
-	argv[4] = t->path;
-	argv[5] = (char *)o->report;
-	argv[6] = NULL;
+	argv[4] = (char *)"-a";
+	argv[5] = arena;
+	argv[6] = t->path;
+	argv[7] = (char *)o->report;
+	argv[8] = NULL;
 	fflush(stdout);
 	rc = posix_spawnp(&pid, "sh", NULL, NULL, argv, environ);
 	if (rc) {
