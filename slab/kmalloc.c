@@ -397,6 +397,17 @@ enum kmem_status kmem_free_checked(struct kmem_slab *s, void *p)
 	return free_from(s, p, KMEM_RETURN_ADDRESS());
 }
 
+/* What kmem_usable_size and kmem_check_object say of an object of a cache
+ * that is not live. */
+static const char *not_live_why(enum kmem_status st)
+{
+	if (st == KMEM_DOUBLE_FREE)
+		return "the object is free (freed and not allocated since)";
+	if (st == KMEM_INTERIOR_POINTER)
+		return "not the start of an object";
+	return "not the start of a live object";
+}
+
 size_t kmem_usable_size(struct kmem_slab *s, const void *p)
 {
 	return kmem_usable_size_track_caller(s, p, KMEM_RETURN_ADDRESS());
@@ -417,8 +428,7 @@ size_t kmem_usable_size_track_caller(struct kmem_slab *s, const void *p, const v
 	if (st == KMEM_OK && marks(c) && kmem_kmalloc_marked(s, p))
 		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
 	if (st != KMEM_OK) {
-		kmem_slab_report(s, c, st, p, caller, "kmem_usable_size: %s",
-				 c ? "not the start of a live object" : why);
+		kmem_slab_report(s, c, st, p, caller, "kmem_usable_size: %s", c ? not_live_why(st) : why);
 		return 0;
 	}
 	if (c->direct)
@@ -440,8 +450,7 @@ enum kmem_status kmem_check_object_track_caller(struct kmem_slab *s, void *p, co
 	if (st == KMEM_OK && c->slot && !c->direct && kmem_kmalloc_marked(s, p))
 		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
 	if (st != KMEM_OK) {
-		kmem_slab_report(s, c, st, p, caller, "kmem_check_object: %s",
-				 c ? "not the start of a live object" : why);
+		kmem_slab_report(s, c, st, p, caller, "kmem_check_object: %s", c ? not_live_why(st) : why);
 		return st;
 	}
 	return kmem_cache_verify_live(c, own, p, caller);

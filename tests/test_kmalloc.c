@@ -173,10 +173,12 @@ static void test_kmalloc_misuse(void **state)
 	assert_int_equal(kmem_free_checked(f.s, p + 1), KMEM_INTERIOR_POINTER);
 	assert_int_equal(kmem_free_checked(f.s, big + 4096), KMEM_INTERIOR_POINTER);
 	assert_int_equal(kmem_usable_size(f.s, p + 8), 0);
+	assert_report_has(f.rec.detail, "kmem_usable_size: not the start of an object");
 	assert_null(kmem_realloc(f.s, p + 8, 100)); /* p untouched */
 	assert_int_equal(kmem_free_checked(f.s, p), KMEM_OK);
 	assert_int_equal(kmem_free_checked(f.s, p), KMEM_DOUBLE_FREE);
 	assert_int_equal(kmem_usable_size(f.s, p), 0);
+	assert_report_has(f.rec.detail, "kmem_usable_size: the object is free (freed and not allocated since)");
 	assert_int_equal(kmem_free_checked(f.s, big), KMEM_OK);
 	assert_int_equal(kmem_free_checked(f.s, big), KMEM_FOREIGN_POINTER);
 	/* an object of kmalloc freed into a private cache */
@@ -216,6 +218,7 @@ static void test_double_free_in_magazine(void **state)
 		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
 		assert_int_equal(kmem_usable_size(f.s, p), 0);
 		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
+		assert_report_has(f.rec.detail, "the object is free (freed and not allocated since)");
 		assert_null(kmem_realloc(f.s, p, sz * 2));
 		assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), ++df);
 		kmem_free(f.s, q);
