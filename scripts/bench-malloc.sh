@@ -384,7 +384,7 @@ def rate(w, a, key):
         return None
     return c["ops"] / c[key]
 scaling = {}  # (family, alloc) -> rate(2t) / rate(1t), wall time
-families = [w[:-3] for w in workloads if w.endswith("-1t") and w[:-3] + "-2t" in workloads]
+families = [w[:-3] for w in rated if w.endswith("-1t") and w[:-3] + "-2t" in rated]
 for f in families:
     for a in allocs:
         r1, r2 = rate(f + "-1t", a, "time"), rate(f + "-2t", a, "time")
