@@ -38,8 +38,10 @@
 #              kmem/kmem-base geomeans of time and peak RSS
 #   -t SECS    kill a run after SECS seconds (default 120; 30 with -q)
 #   -r FILE    also write the raw measurements (one line per run) to FILE
-# Full mode takes about 70 s per repetition with every allocator on 2 cores
-# (so about 3.5 minutes with the default 3); quick mode a few seconds.
+# Full mode took about 70 s per repetition with every allocator on 2 quiet
+# cores before larson-1t, larson-sized and xmalloc were added (they add about
+# a quarter); the README's run took 19 minutes for 3 repetitions under a load
+# average of 15. Quick mode takes a few seconds.
 set -eu
 cd "$(dirname "$0")/.."
 
