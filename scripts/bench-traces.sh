@@ -158,7 +158,7 @@ for a in $(echo "$allocs" | tr ',' ' '); do
 	case $a in
 	kmem) vs="$vs -v kmem=dropin" ;;
 	jemalloc | tcmalloc | mimalloc)
-		if ! ls /usr/lib/*/lib$a*.so.* > /dev/null 2>&1; then
+		if ! ls /usr/lib/*/lib"$a"*.so.* > /dev/null 2>&1; then
 			echo "bench-traces: $a skipped: not installed (scripts/setup.sh installs it)" >&2
 			continue
 		fi
@@ -181,6 +181,7 @@ while IFS='|' read -r name cmd; do
 		tail -n 5 "$w/$name.err" >&2
 		exit 1
 	}
+	# shellcheck disable=SC2012 # our own file names
 	big=$(ls -S "$w/$name.bin"* | head -n 1)
 	mv "$big" "$w/$name.trace"
 	rm -f "$w/$name.bin"*
@@ -205,6 +206,7 @@ echo "bench-traces: the traces' replays" >&2
 python3 "$src/scripts/compare.py" -r "$reps" $vs -v "dropin-heap=kmem:--heap dropin" -b glibc \
 	-m net,rss,held --json "$w/traces.json" --csv "$w/traces.csv" $traces > "$w/traces.txt"
 
+# shellcheck disable=SC2086 # $names is words
 python3 - "$w/programs.json" "$w/traces.json" "$reps" "$([ $quick = 1 ] && echo quick || echo full)" $names <<'EOF'
 import json, math, os, sys
 
