@@ -7,7 +7,12 @@
 # bench/malloc/runmeasure, which reports wall time and peak RSS (wait4's
 # ru_maxrss). Prints a Markdown table of medians: glibc in absolute numbers,
 # the others as ratios to glibc (lower is better), their geometric means, and
-# whether kmem meets its targets. A run that crashes, times out, prints a
+# whether kmem meets its targets. Then, for the workloads that count their
+# operations (they print `info: ops=N`: larson, larson-sized, xmalloc), a
+# table of million operations per second of wall time and per CPU-second
+# (runmeasure's user + system time), and the scaling of each pair X-1t,
+# X-2t (the same work per thread; rate with two threads over rate with one:
+# 2.00 is perfect on two idle cores). A run that crashes, times out, prints a
 # checksum different from glibc's or whose LD_PRELOAD did not load is shown
 # as FAIL and makes the script exit with status 1.
 #
@@ -33,8 +38,10 @@
 #              kmem/kmem-base geomeans of time and peak RSS
 #   -t SECS    kill a run after SECS seconds (default 120; 30 with -q)
 #   -r FILE    also write the raw measurements (one line per run) to FILE
-# Full mode takes about 70 s per repetition with every allocator on 2 cores
-# (so about 3.5 minutes with the default 3); quick mode a few seconds.
+# Full mode took about 70 s per repetition with every allocator on 2 quiet
+# cores before larson-1t, larson-sized and xmalloc were added (they add about
+# a quarter); the README's run took 19 minutes for 3 repetitions under a load
+# average of 15. Quick mode takes a few seconds.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -95,8 +102,13 @@ cat > "$tmp/workloads" <<'EOF'
 churn-1t|wl-churn|1 5m 100k|1 250k 100k
 churn-2t|wl-churn|2 8m 100k|2 400k 100k
 churn-4t|wl-churn|4 8m 100k|4 400k 100k
+larson-1t|wl-larson|1 60 100k|1 3 100k
 larson-2t|wl-larson|2 60 100k|2 3 100k
 larson-4t|wl-larson|4 30 100k|4 2 100k
+larson-sized-1t|wl-larson-sized|1 60 100k|1 3 100k
+larson-sized-2t|wl-larson-sized|2 60 100k|2 3 100k
+xmalloc-1t|wl-xmalloc|1 4m|1 200k
+xmalloc-2t|wl-xmalloc|2 8m|2 400k
 prodcons|wl-prodcons|1 8m|1 400k
 large|wl-large|10000|500
 realloc|wl-realloc|6m|300k
@@ -213,6 +225,10 @@ while [ $rep -le "$reps" ]; do
 			st=$(sed -n 's/.*status=\([^ ]*\).*/\1/p' "$tmp/m" 2>/dev/null)
 			sum=$(sed -n 's/.*checksum=\([0-9a-f]*\).*/\1/p' "$tmp/out")
 			trough=$(sed -n 's/.*rss_trough_kib=\([0-9]*\).*/\1/p' "$tmp/out")
+			user=$(sed -n 's/.*user_s=\([^ ]*\).*/\1/p' "$tmp/m" 2>/dev/null)
+			sys=$(sed -n 's/.*sys_s=\([^ ]*\).*/\1/p' "$tmp/m" 2>/dev/null)
+			cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.6f", u + s }')
+			ops=$(sed -n 's/^info: ops=\([0-9]*\).*/\1/p' "$tmp/out")
 			[ -n "$st" ] || st="no-report"
 			if [ "$st" = "exit:0" ] && preload_failed "$tmp/err"; then
 				st="preload-failed"
@@ -228,7 +244,7 @@ while [ $rep -le "$reps" ]; do
 				echo "bench-malloc: $wname under $name wrote to stderr:" >&2
 				head -n 3 "$tmp/err" | sed 's/^/  /' >&2
 			fi
-			echo "$wname $name $rep ${wall:-0} ${rss:-0} $st ${sum:--} ${trough:--}" >> "$tmp/results"
+			echo "$wname $name $rep ${wall:-0} ${rss:-0} $st ${sum:--} ${trough:--} $cpu ${ops:--}" >> "$tmp/results"
 			line="$line $name $(printf '%.2fs' "${wall:-0}")"
 		done
 		echo "$line" >&2
@@ -239,7 +255,7 @@ done
 
 if [ -n "$raw" ]; then
 	{
-		echo "# workload allocator rep wall_s maxrss_kib status checksum rss_trough_kib"
+		echo "# workload allocator rep wall_s maxrss_kib status checksum rss_trough_kib cpu_s ops"
 		cat "$tmp/results"
 	} > "$raw"
 fi
@@ -255,10 +271,11 @@ workloads = [l.split("|")[0] for l in open(workloads_file) if l.strip()]
 others = [a for a in allocs if a != "glibc"]
 peers = [a for a in others if a not in ("kmem", "kmem-base")]
 
-runs_by = {}  # (workload, alloc) -> list of (wall, rss_kib, status, checksum, trough)
+runs_by = {}  # (workload, alloc) -> list of (wall, rss_kib, status, checksum, trough, cpu, ops)
 for line in open(results):
-    w, a, _rep, wall, rss, st, cs, tr = line.split()
-    runs_by.setdefault((w, a), []).append((float(wall), int(rss), st, cs, tr))
+    w, a, _rep, wall, rss, st, cs, tr, cpu, ops = line.split()
+    runs_by.setdefault((w, a), []).append((float(wall), int(rss), st, cs, tr, float(cpu),
+                                           None if ops == "-" else int(ops)))
 
 def median(xs):
     xs = sorted(xs)
@@ -286,6 +303,8 @@ for w in workloads:
             "rss": median([r[1] for r in rs]),
             "noisy": m > 0 and (max(t) - min(t)) / m > 0.10,
             "trough": median([int(r[4]) for r in rs]) if rs[0][4] != "-" else None,
+            "cpu": median([r[5] for r in rs]),
+            "ops": rs[0][6],
         }
 
 def ratio(w, a, key):
@@ -356,6 +375,42 @@ if "phases" in workloads:
                         for a, t in troughs))
 print()
 
+# Throughput of the workloads that count their operations, and scaling:
+# a workload X-2t beside X-1t does the same work per thread with twice the
+# threads, so rate(2t) / rate(1t) is what a second thread adds.
+rated = [w for w in workloads
+         if any("fail" not in cell[(w, a)] and cell[(w, a)].get("ops") for a in allocs)]
+def rate(w, a, key):
+    c = cell.get((w, a), {})
+    if "fail" in c or not c.get("ops") or c.get(key, 0) <= 0:
+        return None
+    return c["ops"] / c[key]
+scaling = {}  # (family, alloc) -> rate(2t) / rate(1t), wall time
+families = [w[:-3] for w in rated if w.endswith("-1t") and w[:-3] + "-2t" in rated]
+for f in families:
+    for a in allocs:
+        r1, r2 = rate(f + "-1t", a, "time"), rate(f + "-2t", a, "time")
+        scaling[(f, a)] = r2 / r1 if r1 and r2 else None
+if rated:
+    print("Throughput: million operations (a malloc and a free each) per second of wall time,"
+          " and per CPU-second (user + system) after the slash; higher is better.")
+    print()
+    print("| workload | " + " | ".join(allocs) + " |")
+    print("|---|" + "--:|" * len(allocs))
+    for w in rated:
+        row = [w]
+        for a in allocs:
+            rw, rc = rate(w, a, "time"), rate(w, a, "cpu")
+            row.append("FAIL" if rw is None else "%.1f / %s" % (rw / 1e6, "-" if rc is None else "%.1f" % (rc / 1e6)))
+        print("| " + " | ".join(row) + " |")
+    for f in families:
+        row = ["**scaling %s** (2t/1t, wall)" % f]
+        for a in allocs:
+            v = scaling[(f, a)]
+            row.append("n/a" if v is None else "%.2f" % v)
+        print("| " + " | ".join(row) + " |")
+    print()
+
 if "kmem" not in allocs:
     print("kmem: not measured (libkmem-malloc.so missing, not loading, or not selected).")
 else:
@@ -395,6 +450,15 @@ else:
             above.append("%s %s" % (w, "FAIL" if r is None else "%.2f" % r))
     print("- kmem peak RSS <= glibc on every workload: %s" %
           ("yes" if not above else "no (above: %s)" % ", ".join(above)))
+if "kmem" in allocs and families:
+    for f in families:
+        k = scaling[(f, "kmem")]
+        je = scaling.get((f, "jemalloc"))
+        print("- kmem two threads faster than one on %s: %s%s" % (
+            f, "n/a" if k is None else ("yes" if k > 1.0 else "no"),
+            "" if k is None else " (scaling %.2f%s)" % (
+                k, "" if je is None else "; jemalloc %.2f: %s" % (
+                    je, "at least jemalloc's" if k >= je else "below jemalloc's"))))
 if "kmem" in allocs and "kmem-base" in allocs:
     for key, what in (("time", "time"), ("rss", "peak RSS")):
         ws = [w for w in workloads if ratio(w, "kmem", key) and ratio(w, "kmem-base", key)]

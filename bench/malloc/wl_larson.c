@@ -12,9 +12,44 @@
  * size in [min, max]. Rounds are separated by joining the threads, so each
  * table is only ever touched by one thread at a time.
  *
+ * Prints `info: ops=N` (N = threads x rounds x ops: one free and one malloc
+ * each) beside the checksum; scripts/bench-malloc.sh turns it into
+ * operations per second of wall and of CPU time, and larson-1t against
+ * larson-2t (the same work per thread) into scaling.
+ *
+ * Built twice: wl-larson calls malloc and free; wl-larson-sized (compiled
+ * with WL_LARSON_SIZED, linked with the C++ runtime) allocates with C++
+ * `operator new` and frees with the sized `operator delete(void *, size_t)`,
+ * as mimalloc-bench's larson-sized does. glibc 2.36 has no free_sized (C23),
+ * so the sized delete is the one sized free every allocator here is reached
+ * by: jemalloc, tcmalloc and mimalloc export their own (sdallocx,
+ * tc_free_sized, mi_free_size behind it); an allocator that does not (glibc,
+ * kmem's drop-in today) gets libstdc++'s, which calls free. The operators
+ * are called through their mangled names from C (the Itanium C++ ABI's
+ * _Znwm and _ZdlPvm; _Znwj and _ZdlPvj where size_t is 32 bits); a failed
+ * `operator new` throws, which from C terminates the program.
+ *
  * usage: wl-larson [threads=4] [rounds=40] [ops=100k] [slots=5000] [min=16] [max=1000]
+ *        wl-larson-sized (the same arguments)
  */
 #include "wl_common.h"
+
+#ifdef WL_LARSON_SIZED
+#if SIZE_MAX == UINT32_MAX
+void *wl_cxx_new(size_t size) __asm__("_Znwj");
+void wl_cxx_delete_sized(void *p, size_t size) __asm__("_ZdlPvj");
+#else
+void *wl_cxx_new(size_t size) __asm__("_Znwm");
+void wl_cxx_delete_sized(void *p, size_t size) __asm__("_ZdlPvm");
+#endif
+#define WL_NAME "larson-sized"
+#define wl_alloc(n) wl_cxx_new(n)
+#define wl_release(p, n) wl_cxx_delete_sized((p), (n))
+#else
+#define WL_NAME "larson"
+#define wl_alloc(n) wl_malloc(n)
+#define wl_release(p, n) ((void)(n), free(p))
+#endif
 
 #define USAGE "[threads=4] [rounds=40] [ops=100k] [slots=5000] [min=16] [max=1000]"
 
@@ -53,9 +88,9 @@ static void *run(void *arg)
 		size_t i = wl_below(&rng, t->n);
 		slot *o = &t->s[i];
 		sum += wl_check(o->p, o->size, tag_of(w->tidx, i, o->gen));
-		free(o->p);
+		wl_release(o->p, o->size);
 		size_t n = wl_range(&rng, w->min, w->max);
-		o->p = wl_malloc(n);
+		o->p = wl_alloc(n);
 		o->size = (uint32_t)n;
 		o->gen++;
 		wl_fill(o->p, n, tag_of(w->tidx, i, o->gen));
@@ -88,7 +123,7 @@ int main(int argc, char **argv)
 			wl_oom(slots * sizeof(slot));
 		for (size_t i = 0; i < slots; i++) {
 			size_t n = wl_range(&rng, min, max);
-			tabs[t].s[i].p = wl_malloc(n);
+			tabs[t].s[i].p = wl_alloc(n);
 			tabs[t].s[i].size = (uint32_t)n;
 			wl_fill(tabs[t].s[i].p, n, tag_of((unsigned)t, i, 0));
 		}
@@ -108,13 +143,14 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < slots; i++) {
 			slot *o = &tabs[t].s[i];
 			sum += wl_check(o->p, o->size, tag_of((unsigned)t, i, o->gen));
-			free(o->p);
+			wl_release(o->p, o->size);
 		}
 		free(tabs[t].s);
 		sum += tabs[t].sum;
 	}
 	free(tabs);
 	free(w);
-	wl_result("larson", sum);
+	wl_result(WL_NAME, sum);
+	printf("info: ops=%zu\n", threads * rounds * ops);
 	return 0;
 }
