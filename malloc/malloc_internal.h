@@ -199,6 +199,7 @@ struct km_heap {
 	unsigned trace_tids;
 	struct km_tbuf *tbufs;
 	size_t high;	/* frames */
+	long decay_ms;	/* KMEM_DECAY_MS: the release step's decay time (-1 never, 0 at once) */
 	/* bootstrap arena for calls made while the heap is being set up */
 	size_t boot_used;
 	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
