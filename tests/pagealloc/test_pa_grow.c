@@ -906,9 +906,12 @@ static void test_decay_inline_bounded(void **state)
 
 	(void)state;
 	gfx_decay = 1000;
-	gfx_init(&g, 3, KMEM_PA_RELEASE | KMEM_PA_ZEROED_BUDDY); /* the buddy: only what is freed */
-	g.zero_regions = true;
+	gfx_init(&g, 3, KMEM_PA_RELEASE);
 	gfx_decay = 0;
+	/* the buddy to hold only what is freed here: the first region
+	 * released, the next ones added as fresh memory */
+	(void)kmem_pa_release(g.pa, 0);
+	g.zero_regions = true;
 	for (int i = 0; i < 32; i++) {
 		b[i] = kmem_pa_alloc(g.pa, 4, 0);
 		assert_non_null(b[i]);
