@@ -237,9 +237,12 @@ void kmem_km_page_shrink(void *p, size_t frames, size_t nf)
 
 KM_EXPORT size_t kmem_malloc_trim(size_t keep)
 {
+	size_t huge;
+
 	if (!km_ready())
 		return 0;
+	huge = kmem_km_huge_cache_flush(); /* freed huge mappings kept for reuse */
 	(void)kmem_slab_shrink(km.s);
 	(void)kmem_pa_drain(km.pa);
-	return kmem_pa_release(km.pa, keep >> KM_FRAME_SHIFT) << KM_FRAME_SHIFT;
+	return huge + (kmem_pa_release(km.pa, keep >> KM_FRAME_SHIFT) << KM_FRAME_SHIFT);
 }
