@@ -39,11 +39,15 @@
  *      maps each block as it hands it out (the as_map hook). Growth comes
  *      before reclaim (pages.c).
  *   5. Memory back to the OS: the frame service's release step
- *      (KMEM_PA_RELEASE, run inline in the freeing thread) keeps max(high,
- *      recent peak - used) free frames resident and gives free blocks of
- *      64 KiB and more beyond that back, holding them in its released
- *      pool; they read zero, so calloc's zeroed requests take them without
- *      a memset. Under an address-space limit (placed arena: the as_tight
+ *      (KMEM_PA_RELEASE on a decay curve, KMEM_DECAY_MS, 10 s by default:
+ *      decision 29) keeps freed memory resident for reuse and gives what
+ *      is not reused back gradually, in blocks of 64 KiB and more, holding
+ *      them in its released pool; they read zero, so calloc's zeroed
+ *      requests take them without a memset. The reaper thread runs it
+ *      (started by the first free that leaves memory to decay; so an idle
+ *      program returns its memory), or with KMEM_REAPER=0 the freeing
+ *      thread, a few blocks per free. Freed huge mappings are kept for
+ *      reuse within the decay time too (huge.c, at most 8 and 256 MiB). Under an address-space limit (placed arena: the as_tight
  *      and as_unmap hooks) it keeps only `high` free frames and unmaps the
  *      blocks it releases, so they stop counting against the limit; they
  *      are mapped again before reuse. The drop-in keeps no frame state of

@@ -23,7 +23,8 @@
  *      (kmem_km_as_tight); without a limit it only madvises them (an
  *      unmapped hole costs a kernel map entry).
  * Giving memory back to the system is the frame service's release step
- * (KMEM_PA_RELEASE, run inline in the freeing thread): the heap keeps no
+ * (KMEM_PA_RELEASE on its decay curve, run by the reaper thread or in
+ * bounded steps by the freeing thread: decision 29): the heap keeps no
  * frame state of its own.
  *
  * Locking: the grow lock serialises growth (taken before the frame

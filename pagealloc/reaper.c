@@ -18,13 +18,18 @@
  *      pending zeroing (out of tokens): until PA_ZERO_BATCH tokens accrue;
  *      after a reclaim cycle: 10 ms, and if free is still below low then a
  *      full 10 ms that kicks do not cut short (a reclaim that fell short is
- *      not retried in a busy loop); idle: until kicked, 1 s at most.
+ *      not retried in a busy loop); free memory decaying (the release
+ *      step's decay curve, release.c): until its next epoch, with
+ *      rel_armed set so frees do not kick meanwhile; idle: until kicked,
+ *      1 s at most.
  *   4. kicks: the alloc slow path (free below low, or the order-0 zeroed
  *      pool below zlow while dirty blocks or plenty of free frames exist),
- *      set_watermarks, and kmem_pa_kick_release from frees that leave free
- *      above high + high / 4 (run inline instead with KMEM_PA_RELEASE_INLINE
- *      or without a thread). A kick reads `kicked` relaxed first and skips
- *      the mutex when it is already set.
+ *      set_watermarks, and kmem_pa_kick_release from frees that leave the
+ *      buddy above high + high / 4 (unless rel_armed). With
+ *      KMEM_PA_RELEASE_INLINE, or with no thread (none configured, none
+ *      possible, or its lazy start failed), the freeing thread runs a
+ *      bounded step itself (PA_REL_INLINE_BLOCKS blocks). A kick reads
+ *      `kicked` relaxed first and skips the mutex when it is already set.
  *   5. lazy start (KMEM_PA_LAZY_REAPER): the first kick starts the thread;
  *      one caller wins the `starting` flag; a failed start leaves the flag
  *      set, so there is no retry storm.

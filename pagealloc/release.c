@@ -15,21 +15,29 @@
  *      failed): the smallest released block of the order wanted or more;
  *      a bigger one is split in the buddy (kmem_buddy_split) and the halves
  *      cut off stay released. Zeroed requests take it without a memset.
- *   3. The policy (kmem_pa_release_excess, after frees that leave the buddy
- *      more than high + high / 4 free frames, in the freeing thread with
- *      KMEM_PA_RELEASE_INLINE or no reaper, else in the reaper): keep =
- *      max(high, peak - used), where used = managed - free and peak is the
- *      highest used seen by the slow paths, halved towards used once per
- *      elapsed second. A pass runs when the buddy's free frames exceed
- *      keep by a quarter, and either the peak decayed since the last check
- *      or free frames grew by high / 4 since the last pass (a buddy full of
- *      small free blocks a pass cannot take does not cost a pass per free).
- *   4. A pass (release_pass): under the lock, take every free buddy block of
- *      rel_order and up, largest order first (within an order the most
- *      recently freed first); the first `keep` frames go back to the buddy
- *      in the order taken out, the rest are counted busy (still free for
- *      the watermarks), released with no lock held, and pushed on the
- *      pool; a block the system refuses goes back to the buddy.
+ *   3. The policy (kmem_pa_release_excess; decision 29): a decay curve,
+ *      jemalloc's dirty_decay_ms. Time is cut in epochs of decay_ns /
+ *      KMEM_PA_DECAY_STEPS (10 s / 32 = 312 ms by default); at the end of
+ *      an epoch the frames the buddy gained since the last epoch's release
+ *      (free now - what that release left) enter a backlog of 32 epochs,
+ *      and keep = max(high, sum of backlog[i] * curve[i]), the curve a
+ *      falling smootherstep (the newest epoch's frames kept whole, ones
+ *      freed decay_ns ago not at all). What the buddy holds beyond keep is
+ *      the epoch's debt, released by passes: all at once by the reaper
+ *      (it sleeps until the next epoch while memory above high decays), or
+ *      PA_REL_INLINE_BLOCKS blocks per call by a freeing thread when no
+ *      reaper runs (the rest at its next frees), so no free pays for the
+ *      whole heap. decay 0: down to high after every free that leaves more
+ *      than high + high / 4 (also while as_tight says address space is
+ *      scarce); -1: never (only kmem_pa_release).
+ *   4. A pass (release_pass) takes `want` frames out of the buddy, largest
+ *      first: blocks of order r = min(floor(log2(left)), max_order), an
+ *      exact free block or a bigger one split (the buddy keeps the rest),
+ *      r lowered when none is free (the buddy's free counts per order,
+ *      followed as blocks are taken, say which orders can give); they are
+ *      counted busy (still free for the watermarks), released with no lock
+ *      held, and pushed on the pool; a block the system refuses goes back
+ *      to the buddy. Nothing else of the buddy is touched.
  *   5. Fragmentation (no block of the order anywhere, only smaller released
  *      ones): released blocks go back to the buddy, smallest order first,
  *      until the buddy can merge a block of the order (they are taken as
@@ -46,25 +54,30 @@
  *      enter the pool unmapped. A pass that finds the pool holding mapped
  *      blocks while tight (released before the limit came, or fresh
  *      regions mapped whole) unmaps those first (rel_unmap_mapped).
- * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
- * steps plus one system call per released block; the policy test O(1).
+ * Bound: take O(max_order) plus a split; a pass O(blocks released *
+ * max_order) lock-held steps plus one system call per block; the policy
+ * test O(1) (a clock read and two relaxed loads between epochs), an epoch's
+ * reckoning O(KMEM_PA_DECAY_STEPS).
  *
  * Data structures and invariant P9: see pa_internal.h.
  *
- * Locking: rel_lock serialises passes (taken before pa->lock; the policy
- * try-locks it, kmem_pa_release waits); the lists and counts change under
- * pa->lock; owner words are written with the buddy's relaxed tag calls.
+ * Locking: rel_lock serialises passes and the decay's state (taken before
+ * pa->lock; the policy try-locks it, kmem_pa_release waits; decay_epoch,
+ * decay_keep and rel_debt are also read relaxed as hints); the lists and
+ * counts change under pa->lock; owner words are written with the buddy's
+ * relaxed tag calls.
  * kmem_pa_add_region holds pa->lock from the buddy's add_region to the
  * last claim, so no allocation finds a fresh region's blocks in the buddy
  * before they enter the pool (an unmapped one would be handed out
  * unmapped).
  *
  * Tunables: release_order (64 KiB: smaller blocks are not worth a system
- * call each, and most of a small program's churn is below it); the keep
- * rule's quarter hysteresis and high / 4 step (a pass per free otherwise);
- * the one-second half-life of the peak (a program between two phases keeps
- * its memory for a few seconds, one that shrank for good gives it back
- * within about ten).
+ * call each, and most of a small program's churn is below it); decay_ms
+ * (KMEM_PA_DECAY_DEFAULT_MS, 10 s, jemalloc's default: a program between
+ * two phases keeps its memory, one that shrank for good gives most of it
+ * back in 5 s and all of it in 10); KMEM_PA_DECAY_STEPS (32 epochs);
+ * PA_REL_INLINE_BLOCKS (8 system calls at most in a free); decay 0's
+ * quarter hysteresis (a pass per free otherwise).
  */
 #include "pa_internal.h"
 

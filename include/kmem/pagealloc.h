@@ -104,11 +104,11 @@ enum kmem_pa_reclaim_scope {
  * it) instead of at kmem_pa_reaper_start(): a program that never needs it
  * never gets the thread. The kick that starts it runs with no lock held. */
 #define KMEM_PA_LAZY_REAPER 0x4u
-/* The release step (KMEM_PA_RELEASE) runs in the freeing thread even when a reaper thread
- * exists: memory goes back as soon as a free leaves too much, instead of
- * when the reaper gets scheduled (a heap that frees big blocks would
- * otherwise peak higher; the drop-in malloc uses it). The reaper still
- * reclaims. */
+/* The release step (KMEM_PA_RELEASE) runs in the freeing thread even when a
+ * reaper thread exists, in bounded steps (a few blocks a call): with decay
+ * 0, memory goes back as soon as a free leaves too much instead of when the
+ * reaper gets scheduled. The reaper still reclaims, and runs the step too
+ * (an idle program's memory decays only there). */
 #define KMEM_PA_RELEASE_INLINE 0x8u
 /* Give free memory back to the system (the port layer's page release:
  * madvise(MADV_DONTNEED) on Linux; nothing on firmware without the hook),
