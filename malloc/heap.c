@@ -256,6 +256,27 @@ static unsigned env_choice(const char *name, const char *const *words, unsigned 
 	return def;
 }
 
+/* A decay time in milliseconds: -1 (never), 0 (at once) or up to
+ * KMEM_PA_DECAY_MAX_MS, decimal; def, with a warning, for anything else. */
+static long env_ms(const char *name, long def)
+{
+	static const char accepted[] = "-1 (never), 0 (at once) or milliseconds up to 86400000";
+	const char *v = getenv(name);
+	char *end, dflt[32];
+	long x;
+
+	if (!v)
+		return def;
+	snprintf(dflt, sizeof(dflt), "the default %ld", def);
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (errno || end == v || *end || x < -1 || x > KMEM_PA_DECAY_MAX_MS) {
+		env_warn(name, v, "not a decay time", accepted, dflt);
+		return def;
+	}
+	return x;
+}
+
 /* KMEM_TRACE=PATH without %p: children trace into PATH.PID (km_read_env below). A
  * path too long for ".%p" traces this process only, and says so. */
 static void trace_follow_children(void)
@@ -298,6 +319,7 @@ static void km_read_env(void)
 		km.report_fd = fcntl(2, F_DUPFD_CLOEXEC, 3); /* a low descriptor limit */
 	km.verbose = ENV_BOOL("KMEM_VERBOSE", false);
 	km.reaper = ENV_BOOL("KMEM_REAPER", true);
+	km.decay_ms = env_ms("KMEM_DECAY_MS", KMEM_PA_DECAY_DEFAULT_MS);
 	d = env_words("KMEM_DEBUG", env_debug_words, 3, "redzone, poison, user (comma-separated), all, none");
 	if (d & 1)
 		km.debug |= KMEM_CACHE_REDZONE;
@@ -412,6 +434,10 @@ static void km_print_config(void)
 	kmem_fmt_printf(&f, "%s (to descriptor %d)\n", *sep ? "" : "none", km.stats_fd);
 	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_TRACE %s\n", km.trace_on ? km.trace_path : "off");
 	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_REAPER %s\n", km.reaper ? "1" : "0");
+	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_DECAY_MS %ld (%s)\n", km.decay_ms,
+			km.decay_ms < 0 ? "free memory never released but by malloc_trim" :
+			km.decay_ms == 0 ? "free memory released at once" :
+			"free memory released on a decay curve over that time");
 	kmem_fmt_printf(&f, "kmem-malloc: config: reports to descriptor %d\n", km.report_fd);
 	km_say(line, strlen(line));
 }
@@ -534,8 +560,13 @@ static bool km_setup(void)
 	cfg.buddy.owner_frames = (km.hi - km.lo) >> KM_FRAME_SHIFT;
 	cfg.add_regions = first_region;
 	cfg.pa.name = "kmem-malloc";
+	/* the release step on its decay curve (decision 29): the reaper
+	 * thread, started by the first free that leaves memory to decay;
+	 * KMEM_REAPER=0: bounded steps in the freeing thread (an idle
+	 * program then keeps its memory until its next big free) */
 	if (km.reaper)
 		cfg.pa.flags |= KMEM_PA_LAZY_REAPER;
+	cfg.pa.decay_ms = km.decay_ms;
 	cfg.pa.wmark_high = high;
 	if (km.first_region) /* under a limit: scaled with its first region (Linux's rule) */
 		cfg.pa.pcp_batch = cfg.pa.pcp_high = 0;

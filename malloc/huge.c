@@ -5,8 +5,19 @@
  * copy), or, where the port cannot remap, maps a new block, copies and
  * unmaps the old one. O(1) expected per call (realloc's copy: O(size)).
  *
- * Locking: the huge lock guards the table; mapping and unmapping run
- * outside it where they can.
+ * The huge cache (decision 29): a freed mapping is kept, resident, for
+ * reuse within the release step's decay time (KMEM_DECAY_MS; none when it
+ * is 0), at most KM_HCACHE_N of them and KM_HCACHE_BYTES in all (the
+ * oldest go first; -1 keeps them until pushed out or malloc_trim). An
+ * allocation takes the smallest cached mapping that holds it with at most
+ * half as much again, shrinks it in place (kmem_pages_remap) and clears
+ * it for calloc: a program that replaces big buffers in a cycle does not
+ * map and fault them in each time. Entries age at every huge call (an
+ * idle program keeps at most the bound until then, or malloc_trim).
+ * O(KM_HCACHE_N) per huge call.
+ *
+ * Locking: the huge lock guards the table and the cache; mapping and
+ * unmapping run outside it where they can.
  */
 #include "malloc_internal.h"
 
@@ -85,7 +96,114 @@ static struct km_huge *huge_find_locked(uintptr_t a)
 	}
 }
 
-void *kmem_km_huge_alloc(size_t size, size_t align)
+/* ---- the huge cache: freed mappings kept within the decay time ----------------------- */
+
+/* Drop entry i (huge lock held); into *out (to unmap after the unlock). */
+static void hcache_drop_locked(unsigned i, struct km_hcache *out)
+{
+	*out = km.hcache[i];
+	km.hcache_bytes -= out->len;
+	memmove(&km.hcache[i], &km.hcache[i + 1], (km.hcache_n - i - 1) * sizeof(km.hcache[0]));
+	kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n - 1);
+}
+
+/* Entries older than the decay time out (huge lock held); how many went
+ * into out[]. */
+static unsigned hcache_age_locked(uint64_t now, struct km_hcache *out)
+{
+	uint64_t decay = km.decay_ms < 0 ? UINT64_MAX : (uint64_t)km.decay_ms * 1000000u;
+	unsigned k = 0;
+
+	while (km.hcache_n && now - km.hcache[0].freed_ns >= decay)
+		hcache_drop_locked(0, &out[k++]);
+	return k;
+}
+
+static void hcache_unmap(const struct km_hcache *e, unsigned k)
+{
+	for (unsigned i = 0; i < k; i++)
+		kmem_pages_unmap((void *)e[i].addr, e[i].len);
+}
+
+/* Keep a freed mapping for reuse; false if it is not kept (caller unmaps). */
+static bool hcache_put(uintptr_t a, size_t len)
+{
+	struct km_hcache out[KM_HCACHE_N + 1];
+	unsigned k;
+
+	/* none with decay 0, nor under an address-space limit (a kept
+	 * mapping is address space other mappings need: decision 17) */
+	if (km.decay_ms == 0 || len > KM_HCACHE_BYTES || kmem_km_as_limit(false) != SIZE_MAX)
+		return false;
+	kmem_lock_acquire(&km.huge_lock);
+	k = hcache_age_locked(kmem_now_ns(), out);
+	while (km.hcache_n && (km.hcache_n == KM_HCACHE_N || km.hcache_bytes + len > KM_HCACHE_BYTES))
+		hcache_drop_locked(0, &out[k++]);
+	km.hcache[km.hcache_n].addr = a;
+	km.hcache[km.hcache_n].len = len;
+	km.hcache[km.hcache_n].freed_ns = kmem_now_ns();
+	kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n + 1);
+	km.hcache_bytes += len;
+	kmem_lock_release(&km.huge_lock);
+	hcache_unmap(out, k);
+	return true;
+}
+
+/* A cached mapping of at least len bytes, at most half as much again,
+ * aligned to align; its length in *got. NULL if none. */
+static void *hcache_take(size_t len, size_t align, size_t *got)
+{
+	struct km_hcache out[KM_HCACHE_N + 1], e = { 0, 0, 0 };
+	unsigned k, best = KM_HCACHE_N;
+
+	if (!kmem_atomic_load_relaxed(&km.hcache_n)) /* a hint: a miss only maps fresh memory */
+		return NULL;
+	kmem_lock_acquire(&km.huge_lock);
+	k = hcache_age_locked(kmem_now_ns(), out);
+	for (unsigned i = 0; i < km.hcache_n; i++) {
+		const struct km_hcache *c = &km.hcache[i];
+
+		if (c->len >= len && c->len - len <= len / 2 && !(c->addr & (align - 1)) &&
+		    (best == KM_HCACHE_N || c->len < km.hcache[best].len))
+			best = i;
+	}
+	if (best < KM_HCACHE_N) {
+		hcache_drop_locked(best, &e);
+		km.hcache_hits++;
+	}
+	kmem_lock_release(&km.huge_lock);
+	hcache_unmap(out, k);
+	if (!e.addr)
+		return NULL;
+	*got = e.len;
+	if (e.len > len) {
+		void *q;
+
+		/* shrunk in place (the tail's pages go back); where the port
+		 * cannot, the block keeps its length (usable in full) */
+		if (kmem_pages_remap((void *)e.addr, e.len, len, &q) == 0 && q == (void *)e.addr)
+			*got = len;
+	}
+	return (void *)e.addr;
+}
+
+size_t kmem_km_huge_cache_flush(void)
+{
+	struct km_hcache out[KM_HCACHE_N];
+	unsigned k = 0;
+	size_t bytes = 0;
+
+	kmem_lock_acquire(&km.huge_lock);
+	while (km.hcache_n) {
+		hcache_drop_locked(0, &out[k]);
+		bytes += out[k++].len;
+	}
+	kmem_lock_release(&km.huge_lock);
+	hcache_unmap(out, k);
+	return bytes;
+}
+
+void *kmem_km_huge_alloc(size_t size, size_t align, bool zero)
 {
 	size_t len, extra = align > KM_FRAME ? align : 0;
 	uintptr_t a;
@@ -94,8 +212,12 @@ void *kmem_km_huge_alloc(size_t size, size_t align)
 	if (size > SIZE_MAX - KM_FRAME - extra)
 		return NULL;
 	len = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
+	p = hcache_take(len, align > KM_FRAME ? align : KM_FRAME, &len);
+	if (p && zero)
+		memset(p, 0, len); /* a cached mapping is dirty */
 	/* the port maps len + align and trims to the alignment */
-	p = kmem_pages_map_aligned(len, align > KM_FRAME ? align : KM_FRAME);
+	if (!p)
+		p = kmem_pages_map_aligned(len, align > KM_FRAME ? align : KM_FRAME);
 	if (!p)
 		return NULL;
 	a = (uintptr_t)p;
@@ -248,7 +370,7 @@ bool kmem_km_huge_free(void *p)
 	kmem_lock_release(&km.huge_lock);
 	if (base != (uintptr_t)p)
 		kmem_pages_unreserve((void *)base, len); /* a guarded block */
-	else
+	else if (!hcache_put(base, len))
 		kmem_pages_unmap(p, len);
 	return true;
 }
@@ -289,7 +411,7 @@ size_t kmem_km_huge_enclosing(const void *p, uintptr_t *start)
 static void *huge_realloc_copy(void *p, size_t size)
 {
 	size_t have = kmem_km_huge_size(p);
-	void *q = kmem_km_huge_alloc(size, 0);
+	void *q = kmem_km_huge_alloc(size, 0, false);
 
 	if (!q)
 		return NULL;
@@ -345,5 +467,8 @@ void kmem_km_huge_stats(struct km_huge_stats *st)
 	st->bytes = km.huge_bytes;
 	st->max_n = km.huge_max_n;
 	st->max_bytes = km.huge_max_bytes;
+	st->cached_n = km.hcache_n;
+	st->cached_bytes = km.hcache_bytes;
+	st->cache_hits = km.hcache_hits;
 	kmem_lock_release(&km.huge_lock);
 }

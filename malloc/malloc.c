@@ -37,7 +37,7 @@ static void *km_alloc_once(size_t size, bool zero, const void *caller)
 		return kmem_km_page_alloc(ceil_log2(pages_of(size)), zero);
 	if (size > PTRDIFF_MAX)
 		return NULL;
-	return kmem_km_huge_alloc(size, 0); /* fresh mappings read zero */
+	return kmem_km_huge_alloc(size, 0, zero); /* fresh mappings read zero; cached ones cleared */
 }
 
 /* align: a power of two > 16 */
@@ -54,7 +54,7 @@ static void *km_alloc_aligned_once(size_t size, size_t align, const void *caller
 		return kmem_km_guard_alloc(size, align);
 	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
 		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
-	return kmem_km_huge_alloc(size ? size : 1, align);
+	return kmem_km_huge_alloc(size ? size : 1, align, false);
 }
 
 /* The hardened mode's allocation: the quarantine swept first (a use after

@@ -39,11 +39,15 @@
  *      maps each block as it hands it out (the as_map hook). Growth comes
  *      before reclaim (pages.c).
  *   5. Memory back to the OS: the frame service's release step
- *      (KMEM_PA_RELEASE, run inline in the freeing thread) keeps max(high,
- *      recent peak - used) free frames resident and gives free blocks of
- *      64 KiB and more beyond that back, holding them in its released
- *      pool; they read zero, so calloc's zeroed requests take them without
- *      a memset. Under an address-space limit (placed arena: the as_tight
+ *      (KMEM_PA_RELEASE on a decay curve, KMEM_DECAY_MS, 10 s by default:
+ *      decision 29) keeps freed memory resident for reuse and gives what
+ *      is not reused back gradually, in blocks of 64 KiB and more, holding
+ *      them in its released pool; they read zero, so calloc's zeroed
+ *      requests take them without a memset. The reaper thread runs it
+ *      (started by the first free that leaves memory to decay; so an idle
+ *      program returns its memory), or with KMEM_REAPER=0 the freeing
+ *      thread, a few blocks per free. Freed huge mappings are kept for
+ *      reuse within the decay time too (huge.c, at most 8 and 256 MiB). Under an address-space limit (placed arena: the as_tight
  *      and as_unmap hooks) it keeps only `high` free frames and unmaps the
  *      blocks it releases, so they stop counting against the limit; they
  *      are mapped again before reuse. The drop-in keeps no frame state of
@@ -120,6 +124,8 @@
 #define KM_Q_CAP 8192u				/* the quarantine's ring: blocks at most */
 #define KM_Q_DEFAULT ((size_t)16 << 20)		/* its byte budget (KMEM_QUARANTINE) */
 #define KM_Q_GUARDED_MAX ((size_t)1 << 30)	/* guarded blocks held: their address space at most */
+#define KM_HCACHE_N 8u				/* freed huge mappings kept for reuse, at most */
+#define KM_HCACHE_BYTES ((size_t)256 << 20)	/* and their bytes (resident) at most */
 
 /* Page blocks (pages.c): the owner word of a page block's first frame is
  * a tag holding its frame count (kmem_buddy_set_tag). */
@@ -174,6 +180,16 @@ struct km_heap {
 	size_t huge_cap, huge_n, huge_used;
 	size_t huge_bytes;	/* mapped by live huge blocks (huge lock) */
 	size_t huge_max_n, huge_max_bytes;	/* their peaks (huge lock) */
+	/* freed huge mappings kept for reuse within the decay time (huge.c;
+	 * huge lock): oldest first */
+	struct km_hcache {
+		uintptr_t addr;
+		size_t len;
+		uint64_t freed_ns;
+	} hcache[KM_HCACHE_N];
+	unsigned hcache_n;
+	size_t hcache_bytes;
+	uint64_t hcache_hits;
 	/* the hardened mode's quarantine (quarantine.c; q_budget 0: none) */
 	struct kmem_lock q_lock;
 	struct km_qent *q_ring;	/* q_cap entries, q_n from q_head (quarantine lock) */
@@ -199,6 +215,7 @@ struct km_heap {
 	unsigned trace_tids;
 	struct km_tbuf *tbufs;
 	size_t high;	/* frames */
+	long decay_ms;	/* KMEM_DECAY_MS: the release step's decay time (-1 never, 0 at once) */
 	/* bootstrap arena for calls made while the heap is being set up */
 	size_t boot_used;
 	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
@@ -242,7 +259,12 @@ KMEM_HIDDEN void kmem_km_page_free(void *p, size_t frames);
 KMEM_HIDDEN void kmem_km_page_shrink(void *p, size_t frames, size_t nf);
 
 /* ---- defined in huge.c --------------------------------------------------------- */
-KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align);
+/* A huge block of size bytes aligned to align (0: a frame): a mapping
+ * freed within the decay time that fits (zeroed if zero), else a fresh
+ * one (reads zero). NULL if there is no memory. */
+KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align, bool zero);
+/* Unmap every cached huge mapping (malloc_trim); the bytes. */
+KMEM_HIDDEN size_t kmem_km_huge_cache_flush(void);
 /* Free a huge block; false if p is not one. */
 KMEM_HIDDEN bool kmem_km_huge_free(void *p);
 /* The usable size of huge block p; 0 if p is not one. */
@@ -272,6 +294,8 @@ KMEM_HIDDEN void kmem_km_guard_retire(void *p);
 /* Live huge blocks, the bytes they map, and the peaks of both. O(1). */
 struct km_huge_stats {
 	size_t n, bytes, max_n, max_bytes;
+	size_t cached_n, cached_bytes;	/* freed mappings kept for reuse */
+	uint64_t cache_hits;		/* huge allocations served from them */
 };
 KMEM_HIDDEN void kmem_km_huge_stats(struct km_huge_stats *st);
 

@@ -23,7 +23,8 @@
  *      (kmem_km_as_tight); without a limit it only madvises them (an
  *      unmapped hole costs a kernel map entry).
  * Giving memory back to the system is the frame service's release step
- * (KMEM_PA_RELEASE, run inline in the freeing thread): the heap keeps no
+ * (KMEM_PA_RELEASE on its decay curve, run by the reaper thread or in
+ * bounded steps by the freeing thread: decision 29): the heap keeps no
  * frame state of its own.
  *
  * Locking: the grow lock serialises growth (taken before the frame
@@ -237,9 +238,12 @@ void kmem_km_page_shrink(void *p, size_t frames, size_t nf)
 
 KM_EXPORT size_t kmem_malloc_trim(size_t keep)
 {
+	size_t huge;
+
 	if (!km_ready())
 		return 0;
+	huge = kmem_km_huge_cache_flush(); /* freed huge mappings kept for reuse */
 	(void)kmem_slab_shrink(km.s);
 	(void)kmem_pa_drain(km.pa);
-	return kmem_pa_release(km.pa, keep >> KM_FRAME_SHIFT) << KM_FRAME_SHIFT;
+	return huge + (kmem_pa_release(km.pa, keep >> KM_FRAME_SHIFT) << KM_FRAME_SHIFT);
 }

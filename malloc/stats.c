@@ -98,6 +98,9 @@ static int km_format_heap(char *buf, size_t len)
 	kmem_fmt_printf(&f, "high_pages %zu\n", km.high);
 	kmem_fmt_printf(&f, "huge_blocks %zu\n", hs.n);
 	kmem_fmt_printf(&f, "huge_bytes %zu\n", hs.bytes);
+	kmem_fmt_printf(&f, "huge_cached_blocks %zu\n", hs.cached_n);
+	kmem_fmt_printf(&f, "huge_cached_bytes %zu\n", hs.cached_bytes);
+	kmem_fmt_printf(&f, "huge_cache_hits %llu\n", (unsigned long long)hs.cache_hits);
 	return kmem_fmt_result(&f);
 }
 

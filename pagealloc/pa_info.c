@@ -73,6 +73,7 @@ void kmem_pa_get_stats(struct kmem_pagealloc *pa, struct kmem_pa_stats *st)
 	st->released_frames = pa_read(&pa->released_frames);
 	st->released_held = pa->rel_frames;
 	st->used_peak = pa_relaxed(&pa->rel_peak);
+	st->decay_keep = pa_relaxed(&pa->decay_keep);
 	st->released_reused = pa_read(&pa->released_reused);
 	st->high_dips = pa->high_dips;
 	st->refaults = pa->refaults;
@@ -132,6 +133,7 @@ int kmem_pa_format_vmstat(struct kmem_pagealloc *pa, char *buf, size_t len)
 	kmem_fmt_printf(&f, "release_pages %llu\n", (unsigned long long)st.released_frames);
 	kmem_fmt_printf(&f, "released_held_pages %llu\n", (unsigned long long)st.released_held);
 	kmem_fmt_printf(&f, "released_reused_pages %llu\n", (unsigned long long)st.released_reused);
+	kmem_fmt_printf(&f, "decay_keep_pages %llu\n", (unsigned long long)st.decay_keep);
 	kmem_fmt_printf(&f, "direct_reclaim %llu\n", (unsigned long long)st.direct_reclaims);
 	kmem_fmt_printf(&f, "pgreclaim_direct %llu\n", (unsigned long long)st.reclaimed_direct);
 	kmem_fmt_printf(&f, "oom_events %llu\n", (unsigned long long)st.oom_events);

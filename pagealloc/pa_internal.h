@@ -131,6 +131,9 @@
 #define PA_ORDERS KMEM_PA_PCP_ORDERS
 #define PA_SHADOW 256u	/* recently reclaimed frames remembered (refaults) */
 #define PA_ZERO_BATCH 16u	/* blocks the zeroer takes per lock hold */
+/* blocks a freeing thread's release step gives back at most (one system
+ * call each; the reaper has no bound): the rest is left for the next */
+#define PA_REL_INLINE_BLOCKS 8u
 #define PA_DEFAULT_ZERO_RATE 65536u
 #define PA_THRASH_CYCLES 3u
 
@@ -252,9 +255,17 @@ struct kmem_pagealloc {
 	void *rel_head[KMEM_BUDDY_ORDER_LIMIT + 1];
 	size_t rel_n[KMEM_BUDDY_ORDER_LIMIT + 1];
 	size_t rel_frames;	/* relaxed reads: counted as free */
-	size_t rel_peak;	/* frames in use, recent peak (relaxed) */
-	uint64_t rel_decay_ns;	/* last decay of rel_peak (relaxed) */
-	size_t rel_next;	/* buddy free frames that make a pass worth it */
+	size_t rel_peak;	/* frames in use, peak (relaxed; stats) */
+	/* the decay (release.c): written under rel_lock, read relaxed */
+	uint64_t decay_ns;	/* decay time; 0: at once; UINT64_MAX: never */
+	uint64_t decay_epoch;	/* the current epoch's end (clock's ns) */
+	size_t decay_backlog[KMEM_PA_DECAY_STEPS];	/* frames freed per epoch, newest last */
+	size_t decay_base;	/* buddy free frames left by the last epoch's release */
+	size_t decay_keep;	/* what the curve keeps (high at least), last epoch */
+	size_t rel_debt;	/* frames the last epoch left to release */
+	bool rel_armed;		/* the reaper sleeps until the next epoch (hint) */
+	uint64_t (*clock)(void *arg);	/* the decay's clock (config; NULL: kmem_now_ns) */
+	void *clock_arg;
 	uint64_t released_reused;	/* relaxed atomic */
 	/* address-space hooks (kmem_pa_config's as_*; NULL: none) */
 	int (*as_tight)(void *arg);
@@ -538,7 +549,16 @@ KMEM_HIDDEN bool kmem_pa_rel_unmapped(struct kmem_pagealloc *pa, const void *blk
 KMEM_HIDDEN void kmem_pa_rel_note_used_slow(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void kmem_pa_rel_adopt_free(struct kmem_pagealloc *pa);
 KMEM_HIDDEN void *kmem_pa_meta_alloc(struct kmem_pagealloc *pa, unsigned order, bool locked);
-KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa);
+/* The release step (the decay policy): advance the epoch when it is due
+ * and release what the curve does not keep, at most max_blocks blocks
+ * (SIZE_MAX: all; the freeing thread's inline step passes a few). Returns
+ * frames released. Skips (0) while another thread runs a pass. */
+KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks);
+/* Nanoseconds until the release step has work again (the next epoch, while
+ * free memory above `high` is decaying); 0 when it has none. */
+KMEM_HIDDEN uint64_t kmem_pa_release_wait_ns(struct kmem_pagealloc *pa);
+/* The decay's clock. */
+KMEM_HIDDEN uint64_t kmem_pa_clock(struct kmem_pagealloc *pa);
 
 /* reaper.c */
 KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);

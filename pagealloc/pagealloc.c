@@ -42,7 +42,8 @@
 
 void kmem_pa_config_init(struct kmem_pa_config *cfg)
 {
-	memset(cfg, 0, sizeof(*cfg)); /* every default is 0 */
+	memset(cfg, 0, sizeof(*cfg)); /* every default is 0 but the decay's */
+	cfg->decay_ms = KMEM_PA_DECAY_DEFAULT_MS;
 }
 
 size_t kmem_pa_sizeof(void)
@@ -195,7 +196,8 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	if (!cfg || !cfg->buddy || !mem || ((uintptr_t)mem & 15) || !out ||
 	    (cfg->flags & ~KMEM_PA_FLAGS_ALL) || (unsigned)cfg->init_policy > KMEM_PA_INIT_NONE ||
 	    (unsigned)cfg->share_policy > KMEM_PA_SHARE_PRIORITY ||
-	    (unsigned)cfg->reclaim_scope > KMEM_PA_RECLAIM_LOCAL)
+	    (unsigned)cfg->reclaim_scope > KMEM_PA_RECLAIM_LOCAL || cfg->decay_ms < -1 ||
+	    cfg->decay_ms > KMEM_PA_DECAY_MAX_MS)
 		return -EINVAL;
 	if (mem_size < kmem_pa_sizeof())
 		return -ENOSPC;
@@ -259,6 +261,9 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	pa->as_unmap = cfg->as_unmap;
 	pa->as_map = cfg->as_map;
 	pa->as_arg = cfg->as_arg;
+	pa->decay_ns = cfg->decay_ms < 0 ? UINT64_MAX : (uint64_t)cfg->decay_ms * 1000000u;
+	pa->clock = cfg->clock;
+	pa->clock_arg = cfg->clock_arg;
 	strncpy(pa->name, cfg->name ? cfg->name : "pagealloc", PA_NAME_MAX - 1);
 	/* pool arrays: zeroed pools hold zero_high >> order blocks, dirty
 	 * pools as many */
@@ -299,8 +304,10 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	KMEM_ANNOT_BENIGN_RACE(&pa->nshrinkers, sizeof(pa->nshrinkers));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_frames, sizeof(pa->rel_frames));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_peak, sizeof(pa->rel_peak));
-	KMEM_ANNOT_BENIGN_RACE(&pa->rel_decay_ns, sizeof(pa->rel_decay_ns));
-	KMEM_ANNOT_BENIGN_RACE(&pa->rel_next, sizeof(pa->rel_next));
+	KMEM_ANNOT_BENIGN_RACE(&pa->decay_epoch, sizeof(pa->decay_epoch));
+	KMEM_ANNOT_BENIGN_RACE(&pa->decay_keep, sizeof(pa->decay_keep));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_debt, sizeof(pa->rel_debt));
+	KMEM_ANNOT_BENIGN_RACE(&pa->rel_armed, sizeof(pa->rel_armed));
 	KMEM_ANNOT_BENIGN_RACE(&pa->rel_mapped, sizeof(pa->rel_mapped));
 	KMEM_ANNOT_BENIGN_RACE(pa->client, sizeof(pa->client));
 	pa->magic = PA_MAGIC;

@@ -18,13 +18,18 @@
  *      pending zeroing (out of tokens): until PA_ZERO_BATCH tokens accrue;
  *      after a reclaim cycle: 10 ms, and if free is still below low then a
  *      full 10 ms that kicks do not cut short (a reclaim that fell short is
- *      not retried in a busy loop); idle: until kicked, 1 s at most.
+ *      not retried in a busy loop); free memory decaying (the release
+ *      step's decay curve, release.c): until its next epoch, with
+ *      rel_armed set so frees do not kick meanwhile; idle: until kicked,
+ *      1 s at most.
  *   4. kicks: the alloc slow path (free below low, or the order-0 zeroed
  *      pool below zlow while dirty blocks or plenty of free frames exist),
- *      set_watermarks, and kmem_pa_kick_release from frees that leave free
- *      above high + high / 4 (run inline instead with KMEM_PA_RELEASE_INLINE
- *      or without a thread). A kick reads `kicked` relaxed first and skips
- *      the mutex when it is already set.
+ *      set_watermarks, and kmem_pa_kick_release from frees that leave the
+ *      buddy above high + high / 4 (unless rel_armed). With
+ *      KMEM_PA_RELEASE_INLINE, or with no thread (none configured, none
+ *      possible, or its lazy start failed), the freeing thread runs a
+ *      bounded step itself (PA_REL_INLINE_BLOCKS blocks). A kick reads
+ *      `kicked` relaxed first and skips the mutex when it is already set.
  *   5. lazy start (KMEM_PA_LAZY_REAPER): the first kick starts the thread;
  *      one caller wins the `starting` flag; a failed start leaves the flag
  *      set, so there is no retry storm.
@@ -101,7 +106,7 @@ static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *
 			pa->on_thrash(pa->thrash_arg, pa);
 		work |= KMEM_PA_WORK_RECLAIM;
 	}
-	if (kmem_pa_release_excess(pa))
+	if (kmem_pa_release_excess(pa, SIZE_MAX))
 		work |= KMEM_PA_WORK_RELEASE;
 	if (!(pa->flags & KMEM_PA_NO_BGZERO)) {
 		bool pending;
@@ -157,7 +162,7 @@ static void *reaper_main(void *arg)
 	while (!pa->stop) {
 		unsigned work;
 		size_t zeroed;
-		uint64_t now, wait_ns, deadline;
+		uint64_t now, wait_ns, deadline, rel_wait;
 
 		flag_set(&pa->kicked, false);
 		kmem_mutex_unlock(&pa->rmtx);
@@ -179,14 +184,20 @@ static void *reaper_main(void *arg)
 		if (pa->kicked && !(work & KMEM_PA_WORK_RECLAIM))
 			continue;
 		/* pending zeroing: until a batch worth of tokens; a reclaim
-		 * cycle that just ran: at least 10 ms before the next; idle:
-		 * until kicked (1 s at most) */
+		 * cycle that just ran: at least 10 ms before the next; free
+		 * memory decaying: until the next epoch (kicks for the release
+		 * step are not needed meanwhile: rel_armed); idle: until
+		 * kicked (1 s at most) */
+		rel_wait = kmem_pa_release_wait_ns(pa);
 		if (work & KMEM_PA_WORK_PENDING)
 			wait_ns = (uint64_t)(1e9 * PA_ZERO_BATCH / (double)pa->zero_rate) + 1000;
 		else if (work & KMEM_PA_WORK_RECLAIM)
 			wait_ns = 10000000;
 		else
 			wait_ns = 1000000000;
+		if (rel_wait && rel_wait < wait_ns)
+			wait_ns = rel_wait;
+		flag_set(&pa->rel_armed, rel_wait != 0);
 		deadline = kmem_now_ns() + wait_ns;
 		if ((work & KMEM_PA_WORK_RECLAIM) && pa_free_frames(pa) < pa_relaxed(&pa->wlow)) {
 			/* reclaim fell short: no new cycle for 10 ms, kicks
@@ -262,6 +273,7 @@ void kmem_pa_reaper_stop(struct kmem_pagealloc *pa)
 	kmem_mutex_lock(&pa->rmtx);
 	pa->running = false;
 	flag_set(&pa->live, false);
+	flag_set(&pa->rel_armed, false);
 	kmem_mutex_unlock(&pa->rmtx);
 }
 
@@ -281,12 +293,19 @@ static bool lazy_start(struct kmem_pagealloc *pa)
 
 void kmem_pa_kick_release(struct kmem_pagealloc *pa)
 {
-	if (pa->flags & KMEM_PA_RELEASE_INLINE)
-		(void)kmem_pa_release_excess(pa);
-	else if (flag_get(&pa->live) || lazy_start(pa))
+	if (pa->flags & KMEM_PA_RELEASE_INLINE) {
+		(void)kmem_pa_release_excess(pa, PA_REL_INLINE_BLOCKS);
+	} else if (flag_get(&pa->live)) {
+		if (!flag_get(&pa->rel_armed)) /* else it wakes at the epoch anyway */
+			kmem_pa_kick(pa);
+	} else if (lazy_start(pa)) {
 		kmem_pa_kick(pa);
-	else if (!(pa->flags & KMEM_PA_LAZY_REAPER) || !KMEM_THREADS)
-		(void)kmem_pa_release_excess(pa); /* no thread: the freeing thread does it */
+	} else {
+		/* no thread (none configured, none possible, its start failed
+		 * or is under way in another thread): the freeing thread does
+		 * a bounded step */
+		(void)kmem_pa_release_excess(pa, PA_REL_INLINE_BLOCKS);
+	}
 }
 
 /* Lock order: the registry lock of the thread caches, then the instance's. */
@@ -315,6 +334,7 @@ void kmem_pa_fork_child(struct kmem_pagealloc *pa)
 	pa->stop = false;
 	flag_set(&pa->live, false);
 	flag_set(&pa->kicked, false);
+	flag_set(&pa->rel_armed, false);
 	kmem_atomic_store_relaxed(&pa->starting, false);
 	pa->reclaiming = false;
 	kmem_mutex_unlock(&pa->rmtx);

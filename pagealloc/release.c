@@ -15,21 +15,29 @@
  *      failed): the smallest released block of the order wanted or more;
  *      a bigger one is split in the buddy (kmem_buddy_split) and the halves
  *      cut off stay released. Zeroed requests take it without a memset.
- *   3. The policy (kmem_pa_release_excess, after frees that leave the buddy
- *      more than high + high / 4 free frames, in the freeing thread with
- *      KMEM_PA_RELEASE_INLINE or no reaper, else in the reaper): keep =
- *      max(high, peak - used), where used = managed - free and peak is the
- *      highest used seen by the slow paths, halved towards used once per
- *      elapsed second. A pass runs when the buddy's free frames exceed
- *      keep by a quarter, and either the peak decayed since the last check
- *      or free frames grew by high / 4 since the last pass (a buddy full of
- *      small free blocks a pass cannot take does not cost a pass per free).
- *   4. A pass (release_pass): under the lock, take every free buddy block of
- *      rel_order and up, largest order first (within an order the most
- *      recently freed first); the first `keep` frames go back to the buddy
- *      in the order taken out, the rest are counted busy (still free for
- *      the watermarks), released with no lock held, and pushed on the
- *      pool; a block the system refuses goes back to the buddy.
+ *   3. The policy (kmem_pa_release_excess; decision 29): a decay curve,
+ *      jemalloc's dirty_decay_ms. Time is cut in epochs of decay_ns /
+ *      KMEM_PA_DECAY_STEPS (10 s / 32 = 312 ms by default); at the end of
+ *      an epoch the frames the buddy gained since the last epoch's release
+ *      (free now - what that release left) enter a backlog of 32 epochs,
+ *      and keep = max(high, sum of backlog[i] * curve[i]), the curve a
+ *      falling smootherstep (the newest epoch's frames kept whole, ones
+ *      freed decay_ns ago not at all). What the buddy holds beyond keep is
+ *      the epoch's debt, released by passes: all at once by the reaper
+ *      (it sleeps until the next epoch while memory above high decays), or
+ *      PA_REL_INLINE_BLOCKS blocks per call by a freeing thread when no
+ *      reaper runs (the rest at its next frees), so no free pays for the
+ *      whole heap. decay 0: down to high after every free that leaves more
+ *      than high + high / 4 (also while as_tight says address space is
+ *      scarce); -1: never (only kmem_pa_release).
+ *   4. A pass (release_pass) takes `want` frames out of the buddy, largest
+ *      first: blocks of order r = min(floor(log2(left)), max_order), an
+ *      exact free block or a bigger one split (the buddy keeps the rest),
+ *      r lowered when none is free (the buddy's free counts per order,
+ *      followed as blocks are taken, say which orders can give); they are
+ *      counted busy (still free for the watermarks), released with no lock
+ *      held, and pushed on the pool; a block the system refuses goes back
+ *      to the buddy. Nothing else of the buddy is touched.
  *   5. Fragmentation (no block of the order anywhere, only smaller released
  *      ones): released blocks go back to the buddy, smallest order first,
  *      until the buddy can merge a block of the order (they are taken as
@@ -46,29 +54,32 @@
  *      enter the pool unmapped. A pass that finds the pool holding mapped
  *      blocks while tight (released before the limit came, or fresh
  *      regions mapped whole) unmaps those first (rel_unmap_mapped).
- * Bound: take O(max_order) plus a split; a pass O(free blocks) lock-held
- * steps plus one system call per released block; the policy test O(1).
+ * Bound: take O(max_order) plus a split; a pass O(blocks released *
+ * max_order) lock-held steps plus one system call per block; the policy
+ * test O(1) (a clock read and two relaxed loads between epochs), an epoch's
+ * reckoning O(KMEM_PA_DECAY_STEPS).
  *
  * Data structures and invariant P9: see pa_internal.h.
  *
- * Locking: rel_lock serialises passes (taken before pa->lock; the policy
- * try-locks it, kmem_pa_release waits); the lists and counts change under
- * pa->lock; owner words are written with the buddy's relaxed tag calls.
+ * Locking: rel_lock serialises passes and the decay's state (taken before
+ * pa->lock; the policy try-locks it, kmem_pa_release waits; decay_epoch,
+ * decay_keep and rel_debt are also read relaxed as hints); the lists and
+ * counts change under pa->lock; owner words are written with the buddy's
+ * relaxed tag calls.
  * kmem_pa_add_region holds pa->lock from the buddy's add_region to the
  * last claim, so no allocation finds a fresh region's blocks in the buddy
  * before they enter the pool (an unmapped one would be handed out
  * unmapped).
  *
  * Tunables: release_order (64 KiB: smaller blocks are not worth a system
- * call each, and most of a small program's churn is below it); the keep
- * rule's quarter hysteresis and high / 4 step (a pass per free otherwise);
- * the one-second half-life of the peak (a program between two phases keeps
- * its memory for a few seconds, one that shrank for good gives it back
- * within about ten).
+ * call each, and most of a small program's churn is below it); decay_ms
+ * (KMEM_PA_DECAY_DEFAULT_MS, 10 s, jemalloc's default: a program between
+ * two phases keeps its memory, one that shrank for good gives most of it
+ * back in 5 s and all of it in 10); KMEM_PA_DECAY_STEPS (32 epochs);
+ * PA_REL_INLINE_BLOCKS (8 system calls at most in a free); decay 0's
+ * quarter hysteresis (a pass per free otherwise).
  */
 #include "pa_internal.h"
-
-#define PA_DECAY_NS 1000000000ull	/* the peak's half-life */
 
 /* ---- the list links (owner words) -------------------------------------------- */
 
@@ -182,7 +193,8 @@ int kmem_pa_rel_init(struct kmem_pagealloc *pa)
 		o++;
 	if (pa->rel_order == 0 || pa->rel_order > pa->max_order)
 		pa->rel_order = pa->rel_order ? pa->max_order : o;
-	pa->rel_decay_ns = kmem_now_ns();
+	if (pa->decay_ns && pa->decay_ns != UINT64_MAX)
+		pa->decay_epoch = kmem_pa_clock(pa) + pa->decay_ns / KMEM_PA_DECAY_STEPS;
 	if ((UINTPTR_MAX >> pa->frame_shift) >= PA_REL_UNMAPPED) {
 		/* frame numbers would reach the mark: no unmapped blocks */
 		pa->as_tight = NULL;
@@ -446,45 +458,60 @@ static void rel_unmap_mapped(struct kmem_pagealloc *pa)
 	}
 }
 
-/* Give back every free buddy block of rel_order and up beyond `keep` frames
- * (rel_lock held). Returns frames released. */
-static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
+/* Give back up to `want` of the buddy's free frames in blocks of rel_order
+ * and up, at most max_blocks of them (rel_lock held). Greedy, largest
+ * first: a block of order r = min(floor(log2(left)), max_order) from the
+ * buddy (an exact one, or a bigger free block split: the rest stays free),
+ * r lowered when there is none. The blocks leave the buddy under the lock
+ * (counted busy: still free for the watermarks), are released with no lock
+ * held, and pushed on the pool; a block the system refuses goes back.
+ * Returns frames released. O(blocks * max_order) lock-held steps plus one
+ * system call per block; nothing else of the buddy is touched. */
+static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_blocks)
 {
-	void *kept[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL }, *out[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
-	size_t kept_frames = 0, out_frames = 0, released = 0;
+	void *out[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
+	struct kmem_buddy_stats st;
+	size_t left = want, out_frames = 0, released = 0, blocks = 0;
 	bool refused = false, tight = pa->as_unmap && pa->as_tight(pa->as_arg);
+	unsigned r;
 
 	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
 	if (tight && pa_relaxed(&pa->rel_mapped))
 		rel_unmap_mapped(pa);
+	if (left >> pa->rel_order == 0 || !max_blocks)
+		return 0;
 	kmem_lock_acquire(&pa->lock);
-	/* out of the buddy, largest first; chains through the owner words
-	 * (source tags: a stray free of one is refused meanwhile) */
-	for (unsigned o = pa->max_order + 1; o-- > pa->rel_order;) {
+	/* the buddy's free blocks per order, followed as blocks are taken
+	 * (a split: one fewer of order o, one more of each order r..o-1), so
+	 * no allocation is tried that would fail (and count as a failure) */
+	kmem_buddy_get_stats(pa->b, &st);
+	r = kmem_flsptr(left) < pa->max_order ? kmem_flsptr(left) : pa->max_order;
+	/* chains through the owner words (source tags: a stray free of one
+	 * is refused meanwhile) */
+	while (r >= pa->rel_order && blocks < max_blocks) {
+		unsigned o = r;
 		void *blk;
+		int err;
 
-		while ((blk = kmem_buddy_alloc(pa->b, o)) != NULL) {
-			size_t n = (size_t)1 << o;
-			void **head = kept_frames + n <= keep ? &kept[o] : &out[o];
-			int err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, *head, false));
-
-			KMEM_ASSERT(err == 0 && "a block of a release pass takes a source tag");
-			(void)err;
-			*head = blk;
-			if (head == &kept[o])
-				kept_frames += n;
-			else
-				out_frames += n;
+		while (o <= pa->max_order && !st.free_blocks[o])
+			o++;
+		if (o > pa->max_order || (blk = kmem_buddy_alloc(pa->b, r)) == NULL) {
+			if (r-- == 0)
+				break;
+			continue;
 		}
-	}
-	/* the kept ones back, last taken first: each order's list keeps its
-	 * most recently freed block at the head */
-	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
-		for (void *blk = kept[o], *next; blk; blk = next) {
-			next = kmem_pa_rel_next(pa, blk);
-			rel_untag(pa, blk);
-			kmem_buddy_free(pa->b, blk);
-		}
+		st.free_blocks[o]--;
+		while (o-- > r)
+			st.free_blocks[o]++;
+		err = kmem_buddy_set_tag(pa->b, blk, rel_link(pa, out[r], false));
+		KMEM_ASSERT(err == 0 && "a block of a release pass takes a source tag");
+		(void)err;
+		out[r] = blk;
+		out_frames += (size_t)1 << r;
+		left -= (size_t)1 << r;
+		blocks++;
+		if (left >> r == 0)
+			r = kmem_flsptr(left | 1);
 	}
 	pa->busy_frames += out_frames; /* still free for the watermarks */
 	kmem_lock_release(&pa->lock);
@@ -493,7 +520,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 		for (void *blk = out[o], *next; blk; blk = next) {
 			size_t bytes = pa_blk_bytes(pa, o);
 			bool unmapped = false;
-			int r = -1;
+			int rc = -1;
 
 			next = kmem_pa_rel_next(pa, blk);
 			rel_untag(pa, blk);
@@ -501,13 +528,13 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 			/* no lock held: address space back under a limit, else
 			 * the memory only (a split mapping costs a map entry) */
 			if (tight && pa->as_unmap(pa->as_arg, blk, bytes) == 0) {
-				r = 0;
+				rc = 0;
 				unmapped = true;
 			} else if (!refused) {
-				r = kmem_pages_release(blk, bytes);
+				rc = kmem_pages_release(blk, bytes);
 			}
 			kmem_lock_acquire(&pa->lock);
-			if (r == 0) {
+			if (rc == 0) {
 				rel_push_locked(pa, blk, o, unmapped);
 				released += (size_t)1 << o;
 			} else {
@@ -518,8 +545,6 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 			kmem_lock_release(&pa->lock);
 		}
 	}
-	kmem_atomic_store_relaxed(&pa->rel_next,
-				  kmem_buddy_free_frames(pa->b) + pa_relaxed(&pa->whigh) / 4);
 	if (released) {
 		pa_count(&pa->releases, 1);
 		pa_count(&pa->released_frames, released);
@@ -527,54 +552,133 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t keep)
 	return released;
 }
 
-size_t kmem_pa_release_excess(struct kmem_pagealloc *pa)
+uint64_t kmem_pa_clock(struct kmem_pagealloc *pa)
 {
-	size_t free, all, used, peak, keep, high = pa_relaxed(&pa->whigh), got;
-	uint64_t now, last;
-	bool decayed = false;
+	return pa->clock ? pa->clock(pa->clock_arg) : kmem_now_ns();
+}
+
+/* The decay curve: smootherstep (6x^5 - 15x^4 + 10x^3, jemalloc's default)
+ * at x = (i + 1) / KMEM_PA_DECAY_STEPS, in 1/65536: the share of the frames
+ * freed i + 1 epochs before the newest that is kept (the newest, i = 31,
+ * whole; 32 epochs old, nothing). */
+static const uint32_t pa_decay_curve[KMEM_PA_DECAY_STEPS] = {
+	19, 145, 467, 1052, 1951, 3196, 4806, 6784, 9121, 11797, 14781,
+	18036, 21515, 25168, 28938, 32768, 36598, 40368, 44021, 47500, 50755, 53739,
+	56415, 58752, 60730, 62340, 63585, 64484, 65069, 65391, 65517, 65536,
+};
+_Static_assert(KMEM_PA_DECAY_STEPS == 32, "the curve's table has 32 steps");
+
+/* Advance the epoch to `now` (rel_lock held): shift the backlog by the
+ * n epochs that ended, the frames the buddy gained since the last epoch's
+ * release in the newest entry (jemalloc's decay_backlog_update: memory
+ * first seen now counts as freed now, so a late look keeps it longer,
+ * never shorter), then keep = max(high, the curve's sum) and the debt:
+ * what the buddy holds beyond keep. O(KMEM_PA_DECAY_STEPS).
+ *   backlog [.. 0 0 512], 1 epoch ends: [.. 0 512 g]: keep 512 * 65517 /
+ *   65536 (511 frames) + g, the frames gained since; 16 epochs end at once:
+ *   [.. 512@15 0 .. 0 g]: keep 512 * 32768 / 65536 + g */
+static void decay_advance(struct kmem_pagealloc *pa, uint64_t now, size_t free, size_t high)
+{
+	uint64_t step = pa->decay_ns / KMEM_PA_DECAY_STEPS, n;
+	size_t *bl = pa->decay_backlog, keep = 0;
+
+	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "the decay advances under the release lock");
+	if (step == 0)
+		step = 1;
+	n = (now - pa->decay_epoch) / step + 1; /* epochs that ended */
+	if (n >= KMEM_PA_DECAY_STEPS) {
+		memset(bl, 0, sizeof(pa->decay_backlog));
+	} else {
+		memmove(bl, bl + n, (KMEM_PA_DECAY_STEPS - n) * sizeof(*bl));
+		memset(bl + KMEM_PA_DECAY_STEPS - n, 0, n * sizeof(*bl));
+	}
+	bl[KMEM_PA_DECAY_STEPS - 1] = free > pa->decay_base ? free - pa->decay_base : 0;
+	for (unsigned i = 0; i < KMEM_PA_DECAY_STEPS; i++)
+		keep += pa_mul_div(bl[i], pa_decay_curve[i], 65536);
+	if (keep < high)
+		keep = high;
+	kmem_atomic_store_relaxed(&pa->decay_epoch, pa->decay_epoch + n * step);
+	kmem_atomic_store_relaxed(&pa->decay_keep, keep);
+	kmem_atomic_store_relaxed(&pa->rel_debt, free > keep ? free - keep : 0);
+	pa->decay_base = free < keep ? free : keep;
+}
+
+size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks)
+{
+	size_t free, high = pa_relaxed(&pa->whigh), want, got;
+	bool tight;
 
 	if (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok)
 		return 0;
 	free = kmem_buddy_free_frames(pa->b);
-	all = pa_free_frames(pa);
-	used = pa->managed > all ? pa->managed - all : 0;
-	peak = pa_relaxed(&pa->rel_peak);
-	if (peak < used)
-		peak = used;
-	now = kmem_now_ns();
-	last = kmem_atomic_load_relaxed(&pa->rel_decay_ns);
-	if (now - last >= PA_DECAY_NS) {
-		uint64_t halvings = (now - last) / PA_DECAY_NS;
-
-		if (peak > used) {
-			peak = used + ((peak - used) >> (halvings < 63 ? halvings : 63));
-			decayed = true;
-		}
-		kmem_atomic_store_relaxed(&pa->rel_peak, peak);
-		kmem_atomic_store_relaxed(&pa->rel_decay_ns, now);
+	tight = pa->as_tight && pa->as_tight(pa->as_arg);
+	if (tight || pa->decay_ns == 0) {
+		/* at once (or address space is scarce: keep no more than high
+		 * mapped): down to high, once a quarter of it is over */
+		if (free <= high + high / 4)
+			return 0;
+		if (!kmem_lock_try_acquire(&pa->rel_lock))
+			return 0; /* a pass is running */
+		kmem_atomic_store_relaxed(&pa->decay_keep, high);
+		free = kmem_buddy_free_frames(pa->b);
+		got = free > high ? release_pass(pa, free - high, max_blocks) : 0;
+		kmem_lock_release(&pa->rel_lock);
+		return got;
 	}
-	keep = peak > used + high ? peak - used : high;
-	if (keep > high && pa->as_tight && pa->as_tight(pa->as_arg))
-		keep = high; /* address space is scarce: keep no peak's worth mapped */
-	if (free <= keep + keep / 4)
+	if (pa->decay_ns == UINT64_MAX)
 		return 0;
-	if (!decayed && free < kmem_atomic_load_relaxed(&pa->rel_next))
+	/* between epochs with no debt: nothing to do (the cheap test) */
+	if (!pa_relaxed(&pa->rel_debt) &&
+	    kmem_pa_clock(pa) < kmem_atomic_load_relaxed(&pa->decay_epoch))
 		return 0;
 	if (!kmem_lock_try_acquire(&pa->rel_lock))
-		return 0; /* a pass is running */
-	got = release_pass(pa, keep);
+		return 0;
+	{
+		uint64_t now = kmem_pa_clock(pa);
+
+		free = kmem_buddy_free_frames(pa->b);
+		if (now >= pa->decay_epoch)
+			decay_advance(pa, now, free, high);
+	}
+	/* the debt, at most what is above high now (allocations may have
+	 * taken some since the epoch) */
+	want = pa->rel_debt;
+	if (want > (free > high ? free - high : 0))
+		want = free > high ? free - high : 0;
+	got = release_pass(pa, want, max_blocks);
+	/* paid, or nothing more can be (pieces below rel_order, a refusal):
+	 * the rest waits for the next epoch's reckoning */
+	kmem_atomic_store_relaxed(&pa->rel_debt,
+				  got && got < want && want - got >= ((size_t)1 << pa->rel_order) ?
+					  pa->rel_debt - got : 0);
 	kmem_lock_release(&pa->rel_lock);
 	return got;
 }
 
+uint64_t kmem_pa_release_wait_ns(struct kmem_pagealloc *pa)
+{
+	size_t high = pa_relaxed(&pa->whigh);
+	uint64_t now, end;
+
+	if (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok || pa->decay_ns == 0 ||
+	    pa->decay_ns == UINT64_MAX)
+		return 0;
+	if (kmem_buddy_free_frames(pa->b) <= high + ((size_t)1 << pa->rel_order))
+		return 0; /* nothing above high to decay */
+	now = kmem_pa_clock(pa);
+	end = kmem_atomic_load_relaxed(&pa->decay_epoch);
+	return end > now ? end - now : 1;
+}
+
 size_t kmem_pa_release(struct kmem_pagealloc *pa, size_t keep)
 {
-	size_t got;
+	size_t got, free;
 
 	if (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok)
 		return 0;
 	kmem_lock_acquire(&pa->rel_lock);
-	got = release_pass(pa, keep);
+	free = kmem_buddy_free_frames(pa->b);
+	got = release_pass(pa, free > keep ? free - keep : 0, SIZE_MAX);
 	kmem_lock_release(&pa->rel_lock);
 	return got;
 }

@@ -7,7 +7,9 @@
 # bench/malloc/runmeasure, which reports wall time and peak RSS (wait4's
 # ru_maxrss). Prints a Markdown table of medians: glibc in absolute numbers,
 # the others as ratios to glibc (lower is better), their geometric means, and
-# whether kmem meets its targets. Then, for the workloads that count their
+# whether kmem meets its targets; CPU time (user + sys) and minor page
+# faults per workload, and the idle workload's RSS after its idle period.
+# Then, for the workloads that count their
 # operations (they print `info: ops=N`: larson, larson-sized, xmalloc), a
 # table of million operations per second of wall time and per CPU-second
 # (runmeasure's user + system time), and the scaling of each pair X-1t,
@@ -114,6 +116,8 @@ large|wl-large|10000|500
 realloc|wl-realloc|6m|300k
 phases|wl-phases|4 64 500k|2 16 50k
 short32|wl-short32|1 16m 4|1 800k 4
+bigcycle|wl-bigcycle|400|40
+idle|wl-idle|300 12 50|32 1 50
 EOF
 if [ -n "$only" ]; then
 	grep -E "^[^|]*($only)[^|]*\|" "$tmp/workloads" > "$tmp/w" || true
@@ -186,7 +190,7 @@ mode=$([ $quick = 1 ] && echo quick || echo full)
 echo "bench-malloc: $mode mode, $reps repetition(s), $(wc -l < "$tmp/workloads") workloads," \
 	"allocators: $(for a in $list; do printf '%s ' "${a%%:*}"; done)" >&2
 
-# results: workload allocator rep wall_s maxrss_kib status checksum trough_kib
+# results: workload allocator rep wall_s maxrss_kib status checksum trough_kib cpu_s minflt idle_kib
 : > "$tmp/results"
 failures=0
 rep=1
@@ -229,6 +233,8 @@ while [ $rep -le "$reps" ]; do
 			sys=$(sed -n 's/.*sys_s=\([^ ]*\).*/\1/p' "$tmp/m" 2>/dev/null)
 			cpu=$(awk -v u="${user:-0}" -v s="${sys:-0}" 'BEGIN { printf "%.6f", u + s }')
 			ops=$(sed -n 's/^info: ops=\([0-9]*\).*/\1/p' "$tmp/out")
+			idle=$(sed -n 's/.*rss_idle_kib=\([0-9]*\).*/\1/p' "$tmp/out")
+			minflt=$(sed -n 's/.*minflt=\([0-9]*\).*/\1/p' "$tmp/m" 2>/dev/null)
 			[ -n "$st" ] || st="no-report"
 			if [ "$st" = "exit:0" ] && preload_failed "$tmp/err"; then
 				st="preload-failed"
@@ -244,7 +250,7 @@ while [ $rep -le "$reps" ]; do
 				echo "bench-malloc: $wname under $name wrote to stderr:" >&2
 				head -n 3 "$tmp/err" | sed 's/^/  /' >&2
 			fi
-			echo "$wname $name $rep ${wall:-0} ${rss:-0} $st ${sum:--} ${trough:--} $cpu ${ops:--}" >> "$tmp/results"
+			echo "$wname $name $rep ${wall:-0} ${rss:-0} $st ${sum:--} ${trough:--} $cpu ${ops:--} ${minflt:-0} ${idle:--}" >> "$tmp/results"
 			line="$line $name $(printf '%.2fs' "${wall:-0}")"
 		done
 		echo "$line" >&2
@@ -255,7 +261,7 @@ done
 
 if [ -n "$raw" ]; then
 	{
-		echo "# workload allocator rep wall_s maxrss_kib status checksum rss_trough_kib cpu_s ops"
+		echo "# workload allocator rep wall_s maxrss_kib status checksum rss_trough_kib cpu_s ops minflt rss_idle_kib"
 		cat "$tmp/results"
 	} > "$raw"
 fi
@@ -271,11 +277,11 @@ workloads = [l.split("|")[0] for l in open(workloads_file) if l.strip()]
 others = [a for a in allocs if a != "glibc"]
 peers = [a for a in others if a not in ("kmem", "kmem-base")]
 
-runs_by = {}  # (workload, alloc) -> list of (wall, rss_kib, status, checksum, trough, cpu, ops)
+runs_by = {}  # (workload, alloc) -> list of (wall, rss_kib, status, checksum, trough, cpu, ops, minflt, idle)
 for line in open(results):
-    w, a, _rep, wall, rss, st, cs, tr, cpu, ops = line.split()
+    w, a, _rep, wall, rss, st, cs, tr, cpu, ops, flt, idle = line.split()
     runs_by.setdefault((w, a), []).append((float(wall), int(rss), st, cs, tr, float(cpu),
-                                           None if ops == "-" else int(ops)))
+                                           None if ops == "-" else int(ops), int(flt), idle))
 
 def median(xs):
     xs = sorted(xs)
@@ -305,6 +311,8 @@ for w in workloads:
             "trough": median([int(r[4]) for r in rs]) if rs[0][4] != "-" else None,
             "cpu": median([r[5] for r in rs]),
             "ops": rs[0][6],
+            "flt": median([r[7] for r in rs]),
+            "idle": median([int(r[8]) for r in rs]) if rs[0][8] != "-" else None,
         }
 
 def ratio(w, a, key):
@@ -373,6 +381,38 @@ if "phases" in workloads:
         print("phases, RSS kept after the live set fell to 10%% (MiB): %s" %
               ", ".join("%s %s" % (a, "FAIL" if t is None else "%.1f" % (t / 1024))
                         for a, t in troughs))
+if "idle" in workloads:
+    idles = [(a, cell[("idle", a)].get("idle")) for a in allocs]
+    if any(t is not None for _, t in idles):
+        print("idle, RSS at the end of the idle period (MiB): %s" %
+              ", ".join("%s %s" % (a, "FAIL" if t is None else "%.1f" % (t / 1024))
+                        for a, t in idles))
+print()
+print("CPU time (user + sys) and minor page faults, medians: glibc absolute, others as ratios to glibc.")
+print()
+hdr = ["workload", "glibc CPU"] + ["%s CPU" % a for a in others] + \
+      ["glibc faults"] + ["%s faults" % a for a in others]
+print("| " + " | ".join(hdr) + " |")
+print("|" + "|".join(["---"] + ["--:"] * (len(hdr) - 1)) + "|")
+for w in workloads:
+    g = cell[(w, "glibc")]
+    if "fail" in g:
+        gc = gf = "FAIL (%s)" % g["fail"]
+    else:
+        gc = "%.3f s" % g["cpu"]
+        gf = "%d" % g["flt"]
+    row = [w, gc] + [fmt_ratio(w, a, "cpu") for a in others] + \
+          [gf] + [fmt_ratio(w, a, "flt") for a in others]
+    print("| " + " | ".join(row) + " |")
+row = ["**geomean**", "1.00"]
+for key in ("cpu", "flt"):
+    if key == "flt":
+        row.append("1.00")
+    for a in others:
+        gm, n = geomean(a, key)
+        row.append("n/a" if gm is None else
+                   "%.2f%s" % (gm, "" if n == len(workloads) else " (%d/%d)" % (n, len(workloads))))
+print("| " + " | ".join(row) + " |")
 print()
 
 # Throughput of the workloads that count their operations, and scaling:
@@ -461,6 +501,13 @@ if "kmem" in allocs and families:
                     je, "at least jemalloc's" if k >= je else "below jemalloc's"))))
 if "kmem" in allocs and "kmem-base" in allocs:
     for key, what in (("time", "time"), ("rss", "peak RSS")):
+        ws = [w for w in workloads if ratio(w, "kmem", key) and ratio(w, "kmem-base", key)]
+        if ws:
+            per = ["%s %.2f" % (w, ratio(w, "kmem", key) / ratio(w, "kmem-base", key)) for w in ws]
+            gm = math.exp(sum(math.log(ratio(w, "kmem", key) / ratio(w, "kmem-base", key))
+                              for w in ws) / len(ws))
+            print("- kmem / kmem-base %s: geomean %.2f (%s)" % (what, gm, ", ".join(per)))
+    for key, what in (("cpu", "CPU time"), ("flt", "minor faults")):
         ws = [w for w in workloads if ratio(w, "kmem", key) and ratio(w, "kmem-base", key)]
         if ws:
             per = ["%s %.2f" % (w, ratio(w, "kmem", key) / ratio(w, "kmem-base", key)) for w in ws]

@@ -67,8 +67,11 @@ void kmem_stack_config_malloc(struct kmem_stack_config *cfg)
 	 * (KMEM_PAGE_ZERO); no background zeroing (a thread's CPU in every
 	 * process, for blocks the heap mostly hands out dirty) */
 	cfg->pa.init_policy = KMEM_PA_INIT_NONE;
-	cfg->pa.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE |
-			KMEM_PA_ZEROED_BUDDY;
+	cfg->pa.flags = KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE | KMEM_PA_ZEROED_BUDDY;
+	/* the release step on the decay curve (decision 29): the reaper
+	 * where the consumer starts one (the drop-in: lazily), else bounded
+	 * steps in the freeing thread */
+	cfg->pa.decay_ms = KMEM_PA_DECAY_DEFAULT_MS;
 	cfg->pa.release_order = 4; /* 64 KiB and up: smaller is not worth a system call */
 	cfg->pa.wmark_min = 32;
 	cfg->pa.wmark_low = 64;

@@ -104,24 +104,28 @@ enum kmem_pa_reclaim_scope {
  * it) instead of at kmem_pa_reaper_start(): a program that never needs it
  * never gets the thread. The kick that starts it runs with no lock held. */
 #define KMEM_PA_LAZY_REAPER 0x4u
-/* The release step (KMEM_PA_RELEASE) runs in the freeing thread even when a reaper thread
- * exists: memory goes back as soon as a free leaves too much, instead of
- * when the reaper gets scheduled (a heap that frees big blocks would
- * otherwise peak higher; the drop-in malloc uses it). The reaper still
- * reclaims. */
+/* The release step (KMEM_PA_RELEASE) runs in the freeing thread even when a
+ * reaper thread exists, in bounded steps (a few blocks a call): with decay
+ * 0, memory goes back as soon as a free leaves too much instead of when the
+ * reaper gets scheduled. The reaper still reclaims, and runs the step too
+ * (an idle program's memory decays only there). */
 #define KMEM_PA_RELEASE_INLINE 0x8u
 /* Give free memory back to the system (the port layer's page release:
- * madvise(MADV_DONTNEED) on Linux; nothing on firmware without the hook).
- * The release policy keeps max(high, recent peak - used) free frames
- * resident ("recent peak": the highest frames-in-use seen, decaying by half
- * each second towards what is used now), so a program that frees and
- * allocates again does not fault its memory back in, and a program that
- * shrank for good returns its memory within seconds. Blocks of
- * release_order and up beyond that are released, the most recently freed
- * and largest kept first; released blocks stay managed, held by the frame
- * service in its released pool: they read zero, so zeroed requests take
- * them without a memset, and they are used only once the buddy has no
- * dirty block. Needs a buddy with owner words (KMEM_BUDDY_OWNERS: the
+ * madvise(MADV_DONTNEED) on Linux; nothing on firmware without the hook),
+ * on a decay curve (decay_ms below; jemalloc's dirty_decay_ms): memory
+ * freed into the buddy stays resident and reusable, and what is not
+ * reused goes back gradually, a smooth curve over decay_ms from the epoch
+ * it was freed in, so a program that frees and allocates again does not
+ * fault its memory back in, and one that shrank for good (or went idle,
+ * with a reaper thread) returns it within decay_ms. The `high` watermark's
+ * worth of free frames is always kept. Blocks of release_order and up are
+ * released, largest first (a bigger block is split for the rest); released
+ * blocks stay managed, held by the frame service in its released pool:
+ * they read zero, so zeroed requests take them without a memset, and they
+ * are used only once the buddy has no dirty block. The work is bounded per
+ * call: the reaper thread runs the step (woken at each epoch while memory
+ * is decaying), or, without one, frees run a bounded step inline (a few
+ * blocks a call). Needs a buddy with owner words (KMEM_BUDDY_OWNERS: the
  * pool links blocks through them). */
 #define KMEM_PA_RELEASE 0x10u
 /* With KMEM_PA_RELEASE: the buddy's free memory reads zero at kmem_pa_init
@@ -230,7 +234,31 @@ struct kmem_pa_config {
 	int (*as_unmap)(void *arg, void *block, size_t bytes);
 	int (*as_map)(void *arg, void *block, size_t bytes);
 	void *as_arg;
+	/* With KMEM_PA_RELEASE: how long freed memory stays resident for
+	 * reuse, in milliseconds (jemalloc's dirty_decay_ms). The frames freed
+	 * into the buddy during one epoch (decay_ms / KMEM_PA_DECAY_STEPS) are
+	 * kept whole for that epoch and then on a falling smootherstep curve
+	 * (6x^5 - 15x^4 + 10x^3) that reaches 0 decay_ms later; what the buddy
+	 * holds beyond the curve's sum, and beyond `high`, is released at each
+	 * epoch. -1: never released by the policy (kmem_pa_release still
+	 * releases, and so does an address-space limit: as_tight); 0: at once,
+	 * after every free that leaves more than high + high / 4 free frames;
+	 * kmem_pa_config_init sets KMEM_PA_DECAY_DEFAULT_MS (a config filled
+	 * otherwise must set it). kmem_pa_init rejects values below -1 or
+	 * above KMEM_PA_DECAY_MAX_MS. */
+	long decay_ms;
+	/* The clock the decay runs on, monotonic nanoseconds (NULL: the port
+	 * layer's monotonic clock). For tests, and for a replay that runs on
+	 * its trace's time. Called with no lock held, from the freeing
+	 * thread or the reaper; must be cheap and thread-safe. */
+	uint64_t (*clock)(void *arg);
+	void *clock_arg;
 };
+
+/* The decay's defaults and bounds (kmem_pa_config.decay_ms). */
+#define KMEM_PA_DECAY_DEFAULT_MS 10000L
+#define KMEM_PA_DECAY_MAX_MS 86400000L	/* a day */
+#define KMEM_PA_DECAY_STEPS 32u		/* epochs in a decay time */
 
 /* Fill cfg with the defaults (buddy still to be set). O(1). */
 KMEM_API void kmem_pa_config_init(struct kmem_pa_config *cfg);
@@ -317,14 +345,15 @@ KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned orde
 KMEM_API KMEM_MUST_CHECK int kmem_pa_add_region(struct kmem_pagealloc *pa, void *base, size_t size,
 						void *meta, size_t meta_size, unsigned flags);
 
-/* Release now (malloc_trim): every free buddy block of release_order and up
- * beyond the first `keep` free frames (largest, most recently freed first)
- * is given back to the system and moves to the released pool. Waits for a
- * release pass in progress. Returns the frames released; 0 without
- * KMEM_PA_RELEASE or when the system cannot release (no port hook).
- * Call kmem_pa_drain() first to include pooled blocks. Thread-safe;
- * O(free blocks) plus the system calls, made with no frame-service lock
- * held (the blocks count as free meanwhile). */
+/* Release now (malloc_trim): the buddy's free frames beyond `keep` are
+ * given back to the system, in blocks of release_order and up (largest
+ * first; a bigger free block is split for the last piece), and move to the
+ * released pool. Waits for a release pass in progress. Returns the frames
+ * released; 0 without KMEM_PA_RELEASE or when the system cannot release (no
+ * port hook). Call kmem_pa_drain() first to include pooled blocks.
+ * Thread-safe; O(blocks released * max_order) plus one system call per
+ * block, made with no frame-service lock held (the blocks count as free
+ * meanwhile). */
 KMEM_API size_t kmem_pa_release(struct kmem_pagealloc *pa, size_t keep);
 
 /* Shrink the allocated block at `block` in place to its first `size` bytes
@@ -561,7 +590,9 @@ struct kmem_pa_stats {
 	uint64_t releases;		/* release passes that released frames */
 	uint64_t released_frames;	/* frames they gave back to the system */
 	size_t released_held;		/* frames in the released pool now (free) */
-	size_t used_peak;		/* the release policy's recent peak of used */
+	size_t used_peak;		/* the highest used seen by the slow paths */
+	size_t decay_keep;		/* free frames the decay curve keeps now
+					 * (at the last epoch; high at least) */
 	uint64_t released_reused;	/* frames handed out from the released pool */
 };
 

@@ -90,8 +90,10 @@ KMEM_API void kmem_stack_config_init(struct kmem_stack_config *cfg);
  * kmem_stack_config_init() does, then:
  *   buddy  4 KiB frames, max order 13 (32 MiB blocks);
  *   pa     no zeroing work (KMEM_PA_INIT_NONE, KMEM_PA_NO_BGZERO), the
- *          release step in the freeing thread (KMEM_PA_RELEASE,
- *          KMEM_PA_RELEASE_INLINE) from 64 KiB blocks up (release_order 4),
+ *          release step on the decay curve (KMEM_PA_RELEASE, decay_ms
+ *          KMEM_PA_DECAY_DEFAULT_MS: run by a reaper thread where the
+ *          consumer starts one, else in bounded steps by the freeing
+ *          thread) from 64 KiB blocks up (release_order 4),
  *          the buddy's free memory fresh (KMEM_PA_ZEROED_BUDDY: it starts
  *          in the released pool), watermarks 32 / 64 /
  *          KMEM_STACK_MALLOC_HIGH bytes (KMEM_HIGH's default: the dirty free

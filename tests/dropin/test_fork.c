@@ -28,6 +28,12 @@
  *                   once, checks the heap, forks a grandchild that does too.
  *   spawn           vfork+_exit, vfork+exec and posix_spawn while threads
  *                   allocate.
+ *   reaper          the release step's reaper thread (decision 29: started
+ *                   by the first free that leaves memory to decay, run with
+ *                   KMEM_DECAY_MS=300 so it works all along) is there
+ *                   while a one-thread program forks; the child frees
+ *                   enough to start its own and allocates, the parent
+ *                   goes on decaying.
  *   fork-signal-mt  tst-mallocfork3: threads send SIGUSR1 to the main thread
  *                   while it forks (with _Fork), frees and allocates; the
  *                   handler calls _Fork (async-signal-safe, no fork
@@ -513,6 +519,75 @@ static void run_single(unsigned rounds)
 		fail("the parent cannot allocate after the forks");
 }
 
+/* ---- reaper ----------------------------------------------------------------------------------- */
+
+/* Threads in this process (/proc/self/status), 0 if unknown. */
+static unsigned thread_count(void)
+{
+	char line[128];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %u", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* 24 MiB in 1 MiB blocks, written, freed: more than the 10 MiB that starts
+ * the release step's reaper. */
+static void free_big(void)
+{
+	void *b[24];
+
+	for (int i = 0; i < 24; i++) {
+		b[i] = malloc(hide((size_t)1 << 20));
+		if (!b[i])
+			fail("malloc(1 MiB)");
+		memset(b[i], i, (size_t)1 << 20);
+	}
+	for (int i = 0; i < 24; i++)
+		free(b[i]);
+}
+
+static void run_reaper(unsigned rounds)
+{
+	unsigned most = 0;
+
+	for (unsigned r = 0; r < rounds; r++) {
+		pid_t pid;
+		unsigned t;
+
+		free_big();
+		t = thread_count();
+		if (t > most)
+			most = t;
+		pid = fork();
+		if (pid == 0) {
+			free_big(); /* the child's own reaper (the parent's did not come along) */
+			if (!child_allocates(true))
+				_exit(2);
+			_exit(0);
+		}
+		if (pid < 0)
+			fail("fork");
+		reap(pid, "forked child");
+		progress++;
+		{
+			struct timespec ts = { 0, 20000000 }; /* let the epochs pass */
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (!child_allocates(true))
+		fail("the parent cannot allocate after the forks");
+	if (thread_count() && most < 2)
+		fail("no reaper thread ran while the program freed memory to decay");
+}
+
 /* ---- spawn ------------------------------------------------------------------------------------ */
 
 static void run_spawn(unsigned rounds)
@@ -640,6 +715,8 @@ int main(int argc, char **argv)
 		run_single(200);
 	else if (!strcmp(scenario, "spawn"))
 		run_spawn(100);
+	else if (!strcmp(scenario, "reaper"))
+		run_reaper(25);
 	else if (!strcmp(scenario, "fork-signal-mt"))
 #ifdef TEST_HAVE_UNDERSCORE_FORK
 		run_fork_signal_mt(1500);

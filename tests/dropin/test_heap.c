@@ -369,6 +369,49 @@ static void test_release_after_shrink(void **state)
 	heap_ok();
 }
 
+/* ---- huge blocks freed within the decay time are kept for reuse (decision 29) ------ */
+
+static void test_huge_cache(void **state)
+{
+	(void)state;
+	const size_t n = 64 * MiB;
+	unsigned char *p, *q, *r;
+	size_t hits0, nonzero = 0;
+
+	(void)kmem_malloc_trim(0);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 0, "trim must empty the huge cache");
+	hits0 = stat_of("heap", "huge_cache_hits");
+	p = malloc(hide(n));
+	CHECK(p != NULL, "malloc(64 MiB)");
+	touch(p, n, 0x5a);
+	free(p);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1, "a freed huge block is kept (decay 10 s)");
+	CHECK(stat_of("heap", "huge_cached_bytes") >= n, "its bytes are counted");
+	/* a smaller request that it holds (at most half as much again) takes it */
+	q = malloc(hide(n - 8 * MiB));
+	CHECK(q == p, "malloc(56 MiB) must reuse the cached 64 MiB mapping (%p, %p)", (void *)q, (void *)p);
+	CHECK(stat_of("heap", "huge_cache_hits") == hits0 + 1, "a cache hit is counted");
+	CHECK(stat_of("heap", "huge_cached_blocks") == 0, "the mapping left the cache");
+	CHECK(malloc_usable_size(q) >= n - 8 * MiB, "usable size below the request");
+	free(q);
+	/* calloc from the cache reads zero */
+	r = calloc(1, hide(n - 8 * MiB));
+	CHECK(r != NULL, "calloc(56 MiB)");
+	for (size_t i = 0; i < n - 8 * MiB; i += 4093)
+		nonzero += r[i] != 0;
+	CHECK(nonzero == 0, "calloc from the huge cache: %zu non-zero bytes", nonzero);
+	free(r);
+	/* too small a request does not take a mapping twice its size */
+	p = malloc(hide(36 * MiB));
+	CHECK(p != NULL, "malloc(36 MiB)");
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1, "a 56 MiB mapping is not used for 36 MiB (more than half as much again)");
+	free(p);
+	CHECK(kmem_malloc_trim(0) >= 36 * MiB, "trim gives the cached mappings back");
+	CHECK(stat_of("heap", "huge_cached_blocks") == 0 && stat_of("heap", "huge_cached_bytes") == 0,
+	      "trim must empty the huge cache");
+	heap_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_released_fragmented),
 		cmocka_unit_test(test_no_release_thrash),
 		cmocka_unit_test(test_release_after_shrink),
+		cmocka_unit_test(test_huge_cache),
 	};
 
 	/* Exact used_pages counts need a quiet heap: whatever the first big

@@ -36,6 +36,21 @@ struct gfx {
 };
 
 static bool gfx_as;	/* the next gfx_init installs the as_* hooks */
+/* the next gfx_init's decay time (the release tests before decision 29's
+ * decay expect it at once: 0) and its clock: gfx_now, advanced by hand */
+static long gfx_decay;
+static uint64_t gfx_now = 1000000000ull;
+
+static uint64_t gfx_clock(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&gfx_now, __ATOMIC_RELAXED);
+}
+
+static void gfx_advance_ms(uint64_t ms)
+{
+	__atomic_add_fetch(&gfx_now, ms * 1000000ull, __ATOMIC_RELAXED);
+}
 
 static int as_tight(void *arg)
 {
@@ -131,6 +146,8 @@ static void gfx_init(struct gfx *g, unsigned limit, unsigned flags)
 	cfg.pa.wmark_high = 64;
 	cfg.pa.grow = grow_cb;
 	cfg.pa.grow_arg = g;
+	cfg.pa.decay_ms = gfx_decay;
+	cfg.pa.clock = gfx_clock;
 	if (gfx_as) {
 		cfg.pa.as_tight = as_tight;
 		cfg.pa.as_unmap = as_unmap;
@@ -306,10 +323,11 @@ static void test_release_inline(void **state)
 	assert_true(st.released_frames > 0);
 	assert_int_equal(st.released_held, st.released_frames); /* none reused yet */
 	assert_int_equal(st.released_held % 16, 0);		 /* whole 64 KiB blocks */
-	/* kept resident: at least the high watermark, at least the peak's
-	 * 192 frames in use minus what is used now */
+	/* decay 0 (at once): kept resident, the high watermark, and at
+	 * most a quarter more (the step's hysteresis) */
 	assert_true(st.buddy_free >= st.wmark_high);
-	assert_true(st.buddy_free >= 12 * 16 - st.used - 16);
+	assert_true(st.buddy_free <= st.wmark_high + st.wmark_high / 4);
+	assert_int_equal(st.decay_keep, st.wmark_high);
 	/* the released pool counts as free for the watermarks */
 	assert_int_equal(st.free, st.buddy_free + st.zeroed + st.dirty + st.released_held);
 	assert_int_equal(kmem_pa_check(g.pa), 0);
@@ -778,6 +796,226 @@ static void test_release_inline_with_reaper(void **state)
 	gfx_fini(&g);
 }
 
+/* ---- the decay (decision 29): gfx_decay ms on gfx_now's clock ------------ */
+
+/* 12 blocks of 16 frames (192) allocated, scribbled on and freed: the
+ * memory the decay has to return. */
+static void decay_fill_free(struct gfx *g)
+{
+	void *big[12];
+
+	for (int i = 0; i < 12; i++) {
+		big[i] = kmem_pa_alloc(g->pa, 4, 0);
+		assert_non_null(big[i]);
+		scribble(big[i], 4);
+	}
+	for (int i = 0; i < 12; i++)
+		kmem_pa_free(g->pa, big[i], 4);
+}
+
+/* A free that reaches the buddy: the release check (and, without a
+ * reaper, the inline step). */
+static void decay_poke(struct gfx *g)
+{
+	void *p = kmem_pa_alloc(g->pa, 4, 0);
+
+	assert_non_null(p);
+	kmem_pa_free(g->pa, p, 4);
+}
+
+/* Without a reaper, frees run the step: freed memory is kept within the
+ * decay window (however often frees look), about half of it goes back
+ * half-way through the curve, all but `high` after it; the clock is the
+ * test's (no sleeps). */
+static void test_decay_inline(void **state)
+{
+	struct gfx g;
+	struct kmem_pa_stats st0, st1, st2, st3;
+
+	(void)state;
+	gfx_decay = 1000; /* epochs of 31.25 ms */
+	gfx_init(&g, 1, KMEM_PA_RELEASE);
+	gfx_decay = 0;
+	decay_fill_free(&g);
+	st0 = gstats(&g);
+	assert_true(st0.buddy_free >= 12 * 16);
+	for (int i = 0; i < 10; i++) { /* 0.1 s: in the window, not a frame */
+		gfx_advance_ms(10);
+		decay_poke(&g);
+	}
+	st1 = gstats(&g);
+	assert_int_equal(st1.releases, 0);
+	assert_int_equal(st1.released_held, st0.released_held);
+	assert_true(st1.decay_keep >= st1.buddy_free);
+	/* half-way (the curve at 0.5: half kept) */
+	gfx_advance_ms(400);
+	decay_poke(&g);
+	st2 = gstats(&g);
+	assert_true(st2.releases >= 1);
+	assert_true(st2.buddy_free > st2.wmark_high + 16);	/* not all */
+	assert_true(st2.buddy_free < st0.buddy_free - 48);	/* a good part */
+	assert_int_equal(st2.released_held % 16, 0);		/* 64 KiB blocks and up */
+	/* past the decay time: everything above high */
+	gfx_advance_ms(1100);
+	decay_poke(&g);
+	st3 = gstats(&g);
+	assert_true(st3.buddy_free < st3.wmark_high + 16);
+	assert_true(st3.buddy_free >= st3.wmark_high);
+	assert_int_equal(st3.decay_keep, st3.wmark_high);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	assert_int_equal(kmem_error_total(&g.rec.sink), 0);
+	gfx_fini(&g);
+}
+
+/* decay -1: never released by the policy, however long; kmem_pa_release
+ * (malloc_trim) still releases. 0 is test_release_inline (at once). An
+ * out-of-range decay is refused. */
+static void test_decay_never(void **state)
+{
+	struct gfx g;
+	struct kmem_stack_config cfg;
+
+	(void)state;
+	gfx_decay = -1;
+	gfx_init(&g, 1, KMEM_PA_RELEASE);
+	gfx_decay = 0;
+	decay_fill_free(&g);
+	for (int i = 0; i < 5; i++) {
+		gfx_advance_ms(60000);
+		decay_poke(&g);
+	}
+	assert_int_equal(gstats(&g).releases, 0);
+	assert_true(gstats(&g).buddy_free >= 12 * 16);
+	assert_true(kmem_pa_release(g.pa, 0) >= 12 * 16);
+	assert_true(gstats(&g).buddy_free < 16);
+	gfx_fini(&g);
+	/* kmem_pa_init's bounds (the stack passes its -EINVAL on) */
+	kmem_stack_config_init(&cfg);
+	assert_int_equal(cfg.pa.decay_ms, KMEM_PA_DECAY_DEFAULT_MS);
+}
+
+/* Many separate free blocks past the decay time: a freeing thread's step
+ * releases at most PA_REL_INLINE_BLOCKS (8) blocks a call; later calls
+ * pay the rest. */
+static void test_decay_inline_bounded(void **state)
+{
+	struct gfx g;
+	void *b[32];
+	uint64_t rel0, rel1;
+	size_t held0, held1;
+
+	(void)state;
+	gfx_decay = 1000;
+	gfx_init(&g, 3, KMEM_PA_RELEASE);
+	gfx_decay = 0;
+	/* the buddy to hold only what is freed here: the first region
+	 * released, the next ones added as fresh memory */
+	(void)kmem_pa_release(g.pa, 0);
+	g.zero_regions = true;
+	for (int i = 0; i < 32; i++) {
+		b[i] = kmem_pa_alloc(g.pa, 4, 0);
+		assert_non_null(b[i]);
+	}
+	for (int i = 0; i < 32; i += 2) /* 16 blocks that cannot merge */
+		kmem_pa_free(g.pa, b[i], 4);
+	gfx_advance_ms(100);
+	decay_poke(&g); /* the epoch that saw them */
+	gfx_advance_ms(2000);
+	rel0 = gstats(&g).released_frames;
+	held0 = gstats(&g).released_held;
+	decay_poke(&g);
+	rel1 = gstats(&g).released_frames;
+	held1 = gstats(&g).released_held;
+	assert_true(rel1 > rel0);
+	assert_true(rel1 - rel0 <= 8 * 16); /* 8 blocks of 16 frames at most */
+	assert_true(held1 - held0 <= 8 * 16);
+	for (int i = 0; i < 4; i++)
+		decay_poke(&g);
+	assert_true(gstats(&g).buddy_free < gstats(&g).wmark_high + 16);
+	for (int i = 1; i < 32; i += 2)
+		kmem_pa_free(g.pa, b[i], 4);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	gfx_fini(&g);
+}
+
+#ifdef KMEM_HAVE_PTHREAD
+/* With a reaper (started lazily by the first free that leaves memory to
+ * decay), the thread runs the step and frees do not: nothing goes back
+ * within the window, all but high once the clock has passed it, with no
+ * further free (an idle program). Waits poll; nothing is timed. */
+static void test_decay_reaper(void **state)
+{
+	struct gfx g;
+	int t;
+
+	(void)state;
+	gfx_decay = 1000;
+	gfx_init(&g, 1, KMEM_PA_LAZY_REAPER | KMEM_PA_RELEASE);
+	gfx_decay = 0;
+	decay_fill_free(&g);
+	for (t = 0; t < 5000 && !gstats(&g).reaper_running; t++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(gstats(&g).reaper_running, 1);
+	/* the reaper wakes at each epoch (31 ms of real time while the test
+	 * clock stands still): nothing is due */
+	{
+		struct timespec ts = { 0, 100000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(gstats(&g).releases, 0);
+	/* the next epoch: the reaper sees the freed memory (whole: the
+	 * newest on the curve) */
+	gfx_advance_ms(40);
+	for (t = 0; t < 10000 && gstats(&g).decay_keep < 12 * 16; t++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	assert_true(gstats(&g).decay_keep >= 12 * 16);
+	assert_int_equal(gstats(&g).releases, 0);
+	gfx_advance_ms(1500); /* no free from here on */
+	/* (releases counts a pass once its blocks are released: after they
+	 * left the buddy) */
+	for (t = 0; t < 10000 && (gstats(&g).buddy_free >= gstats(&g).wmark_high + 16 ||
+				  !gstats(&g).releases); t++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	assert_true(gstats(&g).buddy_free < gstats(&g).wmark_high + 16);
+	assert_true(gstats(&g).releases >= 1);
+	kmem_pa_reaper_stop(g.pa);
+	gfx_fini(&g);
+}
+
+/* kmem_pa_reaper_run (an embedded idle loop's reaper): the same step with
+ * no thread; frees kick nobody (KMEM_PA_LAZY_REAPER whose start is
+ * refused is covered by the inline fallback). */
+static void test_decay_reaper_run(void **state)
+{
+	struct gfx g;
+
+	(void)state;
+	gfx_decay = 1000;
+	gfx_init(&g, 1, KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE);
+	gfx_decay = 0;
+	decay_fill_free(&g);
+	assert_int_equal(kmem_pa_reaper_run(g.pa, 0) & KMEM_PA_WORK_RELEASE, 0);
+	gfx_advance_ms(40); /* the epoch that saw them */
+	assert_int_equal(kmem_pa_reaper_run(g.pa, 0) & KMEM_PA_WORK_RELEASE, 0);
+	assert_true(gstats(&g).decay_keep >= 12 * 16);
+	gfx_advance_ms(1200);
+	assert_true(kmem_pa_reaper_run(g.pa, 0) & KMEM_PA_WORK_RELEASE);
+	assert_true(gstats(&g).buddy_free < gstats(&g).wmark_high + 16);
+	assert_int_equal(gstats(&g).reaper_running, 0);
+	gfx_fini(&g);
+}
+#endif
+
 /* Fork: a second thread holds frames in its cache and objects in its
  * magazines at the fork; the child adopts both, passes every checker and
  * allocates at once; the parent goes on as before. */
@@ -937,7 +1175,12 @@ int main(void)
 #endif
 #endif
 		cmocka_unit_test(test_buddy_split_claim),
+		cmocka_unit_test(test_decay_inline),
+		cmocka_unit_test(test_decay_never),
+		cmocka_unit_test(test_decay_inline_bounded),
 #ifdef KMEM_HAVE_PTHREAD
+		cmocka_unit_test(test_decay_reaper),
+		cmocka_unit_test(test_decay_reaper_run),
 		cmocka_unit_test(test_release_lazy_reaper),
 		cmocka_unit_test(test_release_inline_with_reaper),
 		cmocka_unit_test(test_fork),
