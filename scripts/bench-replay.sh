@@ -24,7 +24,10 @@
 #   -n REPS   replays per workload and mode (default 5; 1 with -q)
 #   -o OPS    allocations in each synthetic trace (default 1000000: about
 #             2 M records; 20000 with -q)
-#   -q        quick: a smoke run, the numbers mean little
+#   -q        quick: a smoke run, the numbers mean little; replays in a
+#             256 MiB arena, not replay's default 1 GiB (a 1 GiB arena
+#             aligned to its largest block reserves 2 GiB of address space,
+#             which a 32-bit process under qemu often does not have)
 # Output: one line per workload and mode (records, best ns a record, M
 # records a second), then whether the target is met by the heap alone
 # (--no-verify) on every workload. Exit status 1 when a replay fails or
@@ -48,6 +51,8 @@ done
 shift $((OPTIND - 1))
 [ -n "$reps" ] || { [ "$quick" -eq 1 ] && reps=1 || reps=5; }
 [ -n "$ops" ] || { [ "$quick" -eq 1 ] && ops=20000 || ops=1000000; }
+arena=""
+[ "$quick" -eq 0 ] || arena="--arena 256M"
 [ -x "$kmem" ] || { echo "bench-replay: no $kmem (build it, or -k KMEM)" >&2; exit 1; }
 # cross builds: the target's binary runs through Meson's exe wrapper (qemu)
 run=${MESON_EXE_WRAPPER:-}
@@ -63,7 +68,7 @@ measure() {
 	i=0
 	while [ "$i" -lt "$reps" ]; do
 		# shellcheck disable=SC2086
-		$run "$kmem" replay --json $2 "$3" > "$tmp/r.json" 2> "$tmp/r.err" ||
+		$run "$kmem" replay $arena --json $2 "$3" > "$tmp/r.json" 2> "$tmp/r.err" ||
 			{ cat "$tmp/r.err" >&2; echo "bench-replay: replay of $1 ($2) failed" >&2; exit 1; }
 		ns=$(sed -n 's/.*"wall_ns":\([0-9]*\).*/\1/p' "$tmp/r.json")
 		n=$(sed -n 's/.*"records":\([0-9]*\).*/\1/p' "$tmp/r.json")
