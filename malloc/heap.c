@@ -50,7 +50,7 @@
 #include <string.h>
 #include <unistd.h>
 
-struct km_heap km;
+struct km_heap km = { .fast_cls = kmem_km_no_cls }; /* the gates closed */
 
 /* the heap's geometry is kmem_stack_config_malloc's (kmem/stack.h) */
 _Static_assert(KM_FRAME == KMEM_STACK_MALLOC_FRAME, "the drop-in's frame is the shared config's");
@@ -498,6 +498,8 @@ static bool km_setup(void)
 	    kmem_lock_init(&km.trace_lock, true) || !kmem_km_q_init(km.q_budget))
 		return false;
 	KMEM_ANNOT_BENIGN_RACE(&km.frames, sizeof(km.frames)); /* see malloc_internal.h */
+	KMEM_ANNOT_BENIGN_RACE(&km.fast_frames, sizeof(km.fast_frames));
+	KMEM_ANNOT_BENIGN_RACE(&km.fast_cls, sizeof(km.fast_cls));
 	limit = kmem_km_as_limit(true);
 	if (!km_arena(arena, limit))
 		return false;
@@ -563,6 +565,7 @@ static bool km_setup(void)
 	km.s = st.slab;
 	/* per-thread buffers: areas of the per-thread context (trace.c) */
 	km.trace_on = km.trace_fd >= 0;
+	kmem_km_fast_gates(); /* free's bound 0 if tracing; malloc's opens at state 2 */
 	return true;
 }
 
@@ -580,6 +583,7 @@ KMEM_NOINLINE bool kmem_km_init_slow(void)
 		km_in_init = false;
 		kmem_atomic_store_release(&km.state, ok ? 2 : -1);
 		if (ok) {
+			kmem_km_fast_gates(); /* malloc's fast path opens */
 			if (km.verbose)
 				km_print_config();
 			/* these may allocate: the heap is ready now */

@@ -238,6 +238,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 	}
 	c->fast.div_magic = div_magic(c->stride);
 	c->fast.span = (size_t)c->objs * c->stride;
+	kmem_cache_fast_stride(&c->fast, c->stride);
 	if (kmem_lock_init(&c->lock, true))
 		return -ENOMEM;
 	kmem_mag_cache_init(c); /* slot and magazine size, or none */
