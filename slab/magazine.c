@@ -168,6 +168,21 @@ static struct kmem_thread *thread_get(void)
 	return t;
 }
 
+/* The pushes onto slot ms's magazines since its last fold: a push counts
+ * nothing itself (struct kmem_mag_slot, kmem_slab_fast.h). */
+static uint64_t slot_frees(const struct kmem_mag_slot *ms)
+{
+	return ms->frees + ms->allocs + ms->loaded->rounds;
+}
+
+/* Make slot_frees(ms) f again: a slow path took f = slot_frees(ms), then
+ * changed the loaded magazine or its rounds (swap, exchange, refill,
+ * flush), and calls this before its own pop or push and on every return. */
+static void slot_set_frees(struct kmem_mag_slot *ms, uint64_t f)
+{
+	ms->frees = f - ms->allocs - ms->loaded->rounds;
+}
+
 /* Make sure c's holder in t is registered (so destroy and the checker find
  * the thread's magazines). */
 static void holder_attach(struct kmem_thread *t, struct kmem_cache *c)
@@ -194,7 +209,7 @@ static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a,
 	*a = ms->loaded;
 	*b = ms->prev;
 	*allocs = ms->allocs;
-	*frees = ms->frees;
+	*frees = slot_frees(ms);
 	ms->loaded = ms->prev = NULL_MAG;
 	ms->allocs = ms->frees = 0;
 	kmem_list_del(&h->link);
@@ -253,12 +268,15 @@ static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *
 	return NULL;
 }
 
-static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms)
+/* Fold slot ms's counters into c: its pops, and *frees, its pushes as a
+ * slow path took them (slot_frees), which start again from 0. */
+static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms, uint64_t *frees)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "counters need the cache lock");
 	c->mag_allocs += ms->allocs;
-	c->mag_frees += ms->frees;
-	ms->allocs = ms->frees = 0;
+	c->mag_frees += *frees;
+	ms->allocs = 0;
+	*frees = 0;
 }
 
 /* Objects of a magazine back to the slabs (no lock held); it ends empty.
@@ -299,20 +317,23 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
 	struct kmem_mag *m, *tmp;
+	uint64_t f;
 	size_t n;
 
 	if (!c->slot || (t = thread_get()) == NULL)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
+	f = slot_frees(ms);
 	if (ms->prev->rounds) { /* 1. the previous magazine has objects */
 		tmp = ms->loaded;
 		ms->loaded = ms->prev;
 		ms->prev = tmp;
+		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
 	kmem_lock_acquire(&c->lock);
-	fold_locked(c, ms);
+	fold_locked(c, ms, &f);
 	m = depot_take_full_locked(c);
 	if (m) { /* 2. a full magazine from the depot; the empty previous goes there */
 		tmp = depot_put_locked(c, ms->prev);
@@ -321,6 +342,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		ms->prev = ms->loaded;
 		ms->loaded = m;
 		kmem_lock_release(&c->lock);
+		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
 	/* 3. refill an empty magazine from the slabs */
@@ -334,6 +356,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	else if (m == ms->prev)
 		ms->prev = NULL_MAG;
 	kmem_lock_release(&c->lock);
+	slot_set_frees(ms, f); /* f is 0: folded */
 	if (!m && (m = mag_new(c)) == NULL)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	KMEM_ASSERT(m->rounds == 0);
@@ -347,6 +370,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	m->rounds = n;
 	/* back in as the loaded one; the slot's other magazines are empty (or
 	 * were taken meanwhile) */
+	f = slot_frees(ms);
 	tmp = ms->loaded;
 	ms->loaded = m;
 	if (ms->prev == NULL_MAG) {
@@ -358,6 +382,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		KMEM_ASSERT(!tmp && "an empty magazine always fits the depot");
 		(void)tmp;
 	}
+	slot_set_frees(ms, f); /* the same pushes: m's n rounds came from the slabs */
 	if (!n)
 		return NULL;
 	return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
@@ -368,6 +393,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
 	struct kmem_mag *m, *tmp, *flush = NULL;
+	uint64_t f;
 
 	if (!c->slot || (t = thread_get()) == NULL) {
 		(void)kmem_cache_free_from(c, p, caller);
@@ -375,16 +401,18 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	}
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
+	f = slot_frees(ms);
 	if (ms->prev->rounds < ms->prev->cap) { /* 1. the previous magazine has room */
 		tmp = ms->loaded;
 		ms->loaded = ms->prev;
 		ms->prev = tmp;
+		slot_set_frees(ms, f);
 		(void)mag_push(c, p);
 		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
 	kmem_lock_acquire(&c->lock);
-	fold_locked(c, ms);
+	fold_locked(c, ms, &f);
 	m = depot_take_empty_locked(c);
 	if (!m && c->nfull >= KMEM_DEPOT_MAX_FULL && ms->prev != NULL_MAG) {
 		/* the depot has enough full magazines: empty the previous one */
@@ -399,6 +427,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		kmem_lock_release(&c->lock);
 		if (flush)
 			(void)mag_flush(c, flush, flush_why); /* loaded now, so ours alone */
+		slot_set_frees(ms, f);
 		if (tmp) {
 			(void)mag_flush(c, tmp, flush_why);
 			mag_free(c, tmp);
@@ -408,6 +437,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		return;
 	}
 	kmem_lock_release(&c->lock);
+	slot_set_frees(ms, f); /* f is 0: folded */
 	m = mag_new(c); /* 3. a new empty magazine */
 	if (!m) {
 		(void)kmem_cache_free_from(c, p, caller);
@@ -422,6 +452,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	}
 	ms->prev = ms->loaded;
 	ms->loaded = m;
+	slot_set_frees(ms, 0);
 	(void)mag_push(c, p);
 	SLAB_ANNOT_PUSH(c, p);
 }
@@ -459,13 +490,15 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 	kmem_lock_acquire(&c->lock);
 	if (all && t != &null_thread && t->holder[c->slot].cache == c) {
 		struct kmem_mag_slot *ms = &t->slot[c->slot];
+		uint64_t f = slot_frees(ms);
 
-		fold_locked(c, ms);
+		fold_locked(c, ms, &f);
 		if (ms->loaded != NULL_MAG)
 			kmem_slist_push(&list, &ms->loaded->link);
 		if (ms->prev != NULL_MAG)
 			kmem_slist_push(&list, &ms->prev->link);
 		ms->loaded = ms->prev = NULL_MAG;
+		slot_set_frees(ms, f);
 	}
 	nf = all ? c->nfull : c->min_full;
 	ne = all ? c->nempty : c->min_empty;

@@ -65,7 +65,13 @@ struct kmem_mag {
 
 struct kmem_mag_slot {
 	struct kmem_mag *loaded, *prev;
-	uint64_t allocs, frees;	/* fast-path hits, folded into the cache at the slow path */
+	/* Fast-path hits, folded into the cache at the slow path. A pop counts
+	 * itself; a push does not (one store fewer): the pushes since the last
+	 * fold are frees + allocs + loaded->rounds (mod 2^64), since a pop
+	 * adds 1 to allocs and takes 1 from rounds, and a push adds 1 to
+	 * rounds. The slow paths keep that sum when they change the loaded
+	 * magazine (magazine.c: slot_frees, slot_set_frees). */
+	uint64_t allocs, frees;
 };
 
 struct kmem_thread;	/* a thread block: slot[] at offset 0 (slab_internal.h) */
@@ -219,8 +225,7 @@ static inline bool kmem_mag_push_off(size_t off, void *p)
 	if (KMEM_UNLIKELY(r >= m->cap))
 		return false;
 	m->obj[r] = p;
-	m->rounds = r + 1;
-	ms->frees++;
+	m->rounds = r + 1; /* counted: struct kmem_mag_slot */
 	return true;
 #endif
 }
