@@ -58,7 +58,23 @@
 #include "slab_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+
+int kmem_mag_config(struct kmem_slab *s, const struct kmem_slab_config *cfg)
+{
+	if (cfg->mag_size > KMEM_MAG_ROUNDS_MAX && cfg->mag_size != KMEM_MAG_SIZE_AUTO)
+		return -EINVAL;
+	s->mag_size = cfg->mag_size;
+	s->depot_limit = cfg->depot_limit;
+	if (cfg->mag_size == KMEM_MAG_SIZE_AUTO)
+		s->mag_rounds_max = KMEM_MAG_AUTO_MAX;
+	else if (cfg->mag_size > KMEM_MAG_MAX_ROUNDS)
+		s->mag_rounds_max = cfg->mag_size;
+	else
+		s->mag_rounds_max = KMEM_MAG_MAX_ROUNDS;
+	return 0;
+}
 
 #if KMEM_MAGAZINES /* else only the fork handlers (slab_internal.h has the rest) */
 
@@ -110,10 +126,15 @@ bool kmem_mag_registry_held(void)
 
 /* ---- slots ---------------------------------------------------------------------- */
 
+/* The magazine size a new cache starts with (the instance's policy). */
 static unsigned mag_cap_for(const struct kmem_cache *c)
 {
+	unsigned fixed = c->owner->mag_size;
+
 	if (c->direct || (c->flags & (KMEM_CACHE_NOMAGAZINE | CACHE_DEBUG_FLAGS)))
 		return 0; /* direct objects are whole page-source blocks: not hoarded */
+	if (fixed && fixed != KMEM_MAG_SIZE_AUTO)
+		return fixed;
 	if (c->stride <= 256)
 		return KMEM_MAG_MAX_ROUNDS;
 	if (c->stride <= 1024)
@@ -128,6 +149,10 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 	c->slot = 0;
 	c->slot_off = 0;
 	c->mag_cap = kmem_port_lock_hooked() ? 0 : mag_cap_for(c); /* one block, many tasks */
+	c->mag_auto = c->owner->mag_size == KMEM_MAG_SIZE_AUTO;
+	c->depot_auto = c->owner->depot_limit == KMEM_DEPOT_AUTO;
+	c->depot_max = c->depot_auto ? UINT_MAX
+				     : c->owner->depot_limit ? c->owner->depot_limit : KMEM_DEPOT_MAX_FULL;
 	if (!c->mag_cap)
 		return;
 	kmem_mag_registry_lock();
@@ -232,6 +257,7 @@ static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_slis
 	if (--*n < *min)
 		*min = *n;
 	c->depot_gets++;
+	c->depot_ops++;
 	return mag_of_link(top);
 }
 
@@ -248,24 +274,96 @@ static struct kmem_mag *depot_take_empty_locked(struct kmem_cache *c)
 }
 
 /* Put a real magazine into the depot: on the full list if it is full, on
- * the empty list if it is empty. A partly filled one (thread exit, destroy)
- * is returned to the caller to flush. */
+ * the empty list if it is empty. A partly filled one (thread exit, destroy),
+ * a full one over the depot limit, or one of an old size (M2, M4) is
+ * returned to the caller to flush and free. */
 static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *m)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	if (m == NULL_MAG)
 		return NULL;
+	if (m->cap != c->mag_cap)
+		return m; /* the size grew since it was made */
 	if (m->rounds == 0) {
 		kmem_slist_push(&c->depot_empty, &m->link);
 		c->nempty++;
-	} else if (m->rounds == m->cap && c->nfull < KMEM_DEPOT_MAX_FULL) {
+	} else if (m->rounds == m->cap && c->nfull < c->depot_max) {
 		kmem_slist_push(&c->depot_full, &m->link);
 		c->nfull++;
 	} else {
 		return m;
 	}
 	c->depot_puts++;
+	c->depot_ops++;
 	return NULL;
+}
+
+/* Self-tuning size (Bonwick & Adams 2001, 3.4): the next size, 2n + 1 up to
+ * what a magazine object holds; the depot's magazines, all of the old size,
+ * go to *junk (flushed and freed by depot_unlock), so the depot holds the
+ * new size only (M2). Threads' magazines of the old size are dropped as
+ * they come back (depot_put_locked). */
+static void mag_grow_locked(struct kmem_cache *c, struct kmem_slist *junk)
+{
+	unsigned cap = c->mag_cap * 2 + 1;
+	struct kmem_slist_node *n;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
+	if (cap > c->owner->mag_rounds_max)
+		cap = c->owner->mag_rounds_max;
+	if (cap <= c->mag_cap)
+		return; /* the largest already */
+	c->mag_cap = cap;
+	c->mag_resizes++;
+	while ((n = kmem_slist_pop(&c->depot_full)) != NULL)
+		kmem_slist_push(junk, n);
+	while ((n = kmem_slist_pop(&c->depot_empty)) != NULL)
+		kmem_slist_push(junk, n);
+	c->nfull = c->nempty = c->min_full = c->min_empty = 0;
+}
+
+/* Take c's lock for a depot exchange. A take that finds it held counts as
+ * contention; with a self-tuning size, KMEM_MAG_CONTENTION of them within
+ * KMEM_MAG_CONTENTION_WINDOW takes grow the size (magazines that go to
+ * *junk: depot_unlock frees them). */
+static void depot_lock(struct kmem_cache *c, struct kmem_slist *junk)
+{
+	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(&c->lock))) {
+		kmem_lock_acquire(&c->lock);
+		c->depot_contended++;
+		c->contended++;
+	}
+	if (c->mag_auto && c->contended >= KMEM_MAG_CONTENTION) {
+		mag_grow_locked(c, junk);
+		c->contended = c->depot_takes = 0;
+	} else if (++c->depot_takes >= KMEM_MAG_CONTENTION_WINDOW) {
+		c->contended = c->depot_takes = 0; /* a new window */
+	}
+}
+
+static size_t mag_release(struct kmem_cache *c, struct kmem_mag *m);
+static size_t mag_list_release(struct kmem_cache *c, struct kmem_slist *list);
+static size_t mag_reap(struct kmem_cache *c, bool all, bool periodic);
+
+/* Release c's lock after depot_lock: the magazines in *junk go back to the
+ * slabs, and with KMEM_DEPOT_AUTO every KMEM_DEPOT_REAP_OPS depot exchanges
+ * the working set's excess is reaped. */
+static void depot_unlock(struct kmem_cache *c, struct kmem_slist *junk)
+{
+	bool reap = c->depot_auto && c->depot_ops >= KMEM_DEPOT_REAP_OPS;
+
+	kmem_lock_release(&c->lock);
+	(void)mag_list_release(c, junk);
+	if (reap)
+		(void)mag_reap(c, false, true);
+}
+
+void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n)
+{
+	kmem_lock_acquire(&c->lock);
+	c->depot_contended += n;
+	c->contended += n;
+	kmem_lock_release(&c->lock);
 }
 
 /* Fold slot ms's counters into c: its pops, and *frees, its pushes as a
@@ -279,12 +377,18 @@ static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms, uint64_t
 	*frees = 0;
 }
 
-/* Objects of a magazine back to the slabs (no lock held); it ends empty.
+/* Objects of a magazine back to the slabs (no lock held), in batches of
+ * at most KMEM_MAG_MAX_ROUNDS (the slab layer's bound); it ends empty.
  * Returns frames released. */
 static size_t mag_flush(struct kmem_cache *c, struct kmem_mag *m, const char *why)
 {
-	size_t frames = m->rounds ? kmem_slab_free_batch(c, m->obj, m->rounds, why) : 0;
+	size_t frames = 0;
 
+	for (size_t i = 0; i < m->rounds; i += KMEM_MAG_MAX_ROUNDS) {
+		size_t k = m->rounds - i < KMEM_MAG_MAX_ROUNDS ? m->rounds - i : KMEM_MAG_MAX_ROUNDS;
+
+		frames += kmem_slab_free_batch(c, m->obj + i, k, why);
+	}
 	m->rounds = 0;
 	return frames;
 }
@@ -317,6 +421,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
 	struct kmem_mag *m, *tmp;
+	struct kmem_slist junk = KMEM_SLIST_INIT;
 	uint64_t f;
 	size_t n;
 
@@ -332,16 +437,17 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
-	kmem_lock_acquire(&c->lock);
+	depot_lock(c, &junk);
 	fold_locked(c, ms, &f);
 	m = depot_take_full_locked(c);
 	if (m) { /* 2. a full magazine from the depot; the empty previous goes there */
 		tmp = depot_put_locked(c, ms->prev);
-		KMEM_ASSERT(!tmp && "the previous magazine is empty here");
-		(void)tmp;
+		KMEM_ASSERT((!tmp || tmp->cap != c->mag_cap) && "the previous magazine is empty here");
+		if (tmp) /* of an old size */
+			kmem_slist_push(&junk, &tmp->link);
 		ms->prev = ms->loaded;
 		ms->loaded = m;
-		kmem_lock_release(&c->lock);
+		depot_unlock(c, &junk);
 		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
@@ -355,7 +461,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		ms->loaded = NULL_MAG;
 	else if (m == ms->prev)
 		ms->prev = NULL_MAG;
-	kmem_lock_release(&c->lock);
+	depot_unlock(c, &junk);
 	slot_set_frees(ms, f); /* f is 0: folded */
 	if (!m && (m = mag_new(c)) == NULL)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
@@ -377,10 +483,11 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		ms->prev = tmp;
 	} else if (tmp != NULL_MAG) {
 		kmem_lock_acquire(&c->lock);
-		tmp = depot_put_locked(c, tmp); /* empty: the depot takes it */
+		tmp = depot_put_locked(c, tmp); /* empty: the depot takes it ... */
 		kmem_lock_release(&c->lock);
-		KMEM_ASSERT(!tmp && "an empty magazine always fits the depot");
-		(void)tmp;
+		KMEM_ASSERT((!tmp || tmp->cap != c->mag_cap) && "an empty magazine always fits the depot");
+		if (tmp) /* ... unless the size grew since it was made */
+			(void)mag_release(c, tmp);
 	}
 	slot_set_frees(ms, f); /* the same pushes: m's n rounds came from the slabs */
 	if (!n)
@@ -393,6 +500,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
 	struct kmem_mag *m, *tmp, *flush = NULL;
+	struct kmem_slist junk = KMEM_SLIST_INIT;
 	uint64_t f;
 
 	if (!c->slot || (t = thread_get()) == NULL) {
@@ -411,10 +519,10 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
-	kmem_lock_acquire(&c->lock);
+	depot_lock(c, &junk);
 	fold_locked(c, ms, &f);
 	m = depot_take_empty_locked(c);
-	if (!m && c->nfull >= KMEM_DEPOT_MAX_FULL && ms->prev != NULL_MAG) {
+	if (!m && c->nfull >= c->depot_max && ms->prev != NULL_MAG) {
 		/* the depot has enough full magazines: empty the previous one */
 		m = ms->prev;
 		ms->prev = NULL_MAG;
@@ -424,7 +532,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		tmp = depot_put_locked(c, ms->prev); /* non-NULL: the depot is full */
 		ms->prev = ms->loaded;
 		ms->loaded = m;
-		kmem_lock_release(&c->lock);
+		depot_unlock(c, &junk);
 		if (flush)
 			(void)mag_flush(c, flush, flush_why); /* loaded now, so ours alone */
 		slot_set_frees(ms, f);
@@ -436,16 +544,16 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
-	kmem_lock_release(&c->lock);
+	depot_unlock(c, &junk);
 	slot_set_frees(ms, f); /* f is 0: folded */
 	m = mag_new(c); /* 3. a new empty magazine */
 	if (!m) {
 		(void)kmem_cache_free_from(c, p, caller);
 		return;
 	}
-	kmem_lock_acquire(&c->lock);
+	depot_lock(c, &junk);
 	flush = depot_put_locked(c, ms->prev);
-	kmem_lock_release(&c->lock);
+	depot_unlock(c, &junk);
 	if (flush) { /* the depot filled up meanwhile */
 		(void)mag_flush(c, flush, flush_why);
 		mag_free(c, flush);
@@ -480,7 +588,10 @@ static size_t mag_list_release(struct kmem_cache *c, struct kmem_slist *list)
 	return frames;
 }
 
-size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
+/* kmem_mag_shrink; periodic: the slow paths' working-set reap
+ * (KMEM_DEPOT_AUTO), which runs only if no other thread ran it since the
+ * interval filled. */
+static size_t mag_reap(struct kmem_cache *c, bool all, bool periodic)
 {
 	struct kmem_thread *t = kmem_mag_self;
 	struct kmem_slist list = KMEM_SLIST_INIT;
@@ -488,6 +599,13 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 	unsigned nf, ne;
 
 	kmem_lock_acquire(&c->lock);
+	if (periodic) {
+		if (c->depot_ops < KMEM_DEPOT_REAP_OPS) {
+			kmem_lock_release(&c->lock); /* another thread reaped */
+			return 0;
+		}
+		c->depot_reaps++;
+	}
 	if (all && t != &null_thread && t->holder[c->slot].cache == c) {
 		struct kmem_mag_slot *ms = &t->slot[c->slot];
 		uint64_t f = slot_frees(ms);
@@ -508,8 +626,14 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 		kmem_slist_push(&list, &m->link);
 	c->min_full = c->nfull; /* a new working-set interval */
 	c->min_empty = c->nempty;
+	c->depot_ops = 0;
 	kmem_lock_release(&c->lock);
 	return mag_list_release(c, &list);
+}
+
+size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
+{
+	return mag_reap(c, all, false);
 }
 
 /* Registry lock held: holder h's magazines go to c's depot as if its
