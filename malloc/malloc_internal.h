@@ -207,6 +207,7 @@ struct km_heap {
 	unsigned trace_tids;
 	struct km_tbuf *tbufs;
 	size_t high;	/* frames */
+	unsigned mag_size, depot_limit;	/* KMEM_MAG_SIZE, KMEM_DEPOT_LIMIT (kmem_slab_config) */
 	/* bootstrap arena for calls made while the heap is being set up */
 	size_t boot_used;
 	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
