@@ -334,10 +334,12 @@ static inline bool fast_alloc(size_t size, void **out)
 #endif
 }
 
-static inline bool fast_free(void *p)
+/* The push of kmem_kmalloc_push_sole; *full: see there. */
+static inline bool fast_free(void *p, struct kmem_cache **full)
 {
 #if KMEM_ANNOT_ENABLED
 	(void)p;
+	(void)full;
 	return false;
 #else
 	size_t idx = ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
@@ -346,7 +348,7 @@ static inline bool fast_free(void *p)
 		return false;
 	/* the owner table is the buddy's (page source's) direct lookup; every
 	 * slab in the arena is km.s's */
-	return kmem_kmalloc_push_sole(kmem_atomic_load_relaxed(&km.owner[idx]), p);
+	return kmem_kmalloc_push_sole(kmem_atomic_load_relaxed(&km.owner[idx]), p, full);
 #endif
 }
 
@@ -385,18 +387,38 @@ static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller)
 
 static KMEM_NOINLINE void free_slow(void *p, const void *caller);
 
+/* A block the fast path validated, whose magazine was full: straight to
+ * the magazine exchange, not through free_slow's checks again. */
+static KMEM_NOINLINE void free_full(struct kmem_cache *c, void *p, const void *caller)
+{
+	int e = errno;
+
+	kmem_kmalloc_free_full(c, p, caller);
+	errno = e;
+}
+
 static inline void free_from(void *p, const void *caller)
 {
-	if (fast_free(p))
+	struct kmem_cache *full = NULL;
+
+	if (fast_free(p, &full))
 		return;
-	free_slow(p, caller); /* out of line: the fast path saves no registers */
+	if (full)
+		free_full(full, p, caller);
+	else
+		free_slow(p, caller); /* out of line: the fast path saves no registers */
 }
 
 KM_EXPORT void free(void *p)
 {
-	if (fast_free(p))
+	struct kmem_cache *full = NULL;
+
+	if (fast_free(p, &full))
 		return;
-	free_slow(p, KM_CALLER()); /* out of line: the fast path saves no registers */
+	if (full)
+		free_full(full, p, KM_CALLER());
+	else
+		free_slow(p, KM_CALLER()); /* out of line: the fast path saves no registers */
 }
 
 static KMEM_NOINLINE void free_slow(void *p, const void *caller)

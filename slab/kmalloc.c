@@ -380,6 +380,12 @@ static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *ca
 	(void)free_from(s, p, caller); /* checked: reports what is wrong */
 }
 
+void kmem_kmalloc_free_full(struct kmem_cache *c, void *p, const void *caller)
+{
+	kmem_kmalloc_mark(c->owner, p);
+	kmem_mag_free_slow(c, p, caller); /* annotates */
+}
+
 void kmem_free(struct kmem_slab *s, void *p)
 {
 	const void *own = kmem_slab_owner_fast(s, p);

@@ -317,30 +317,42 @@ static inline bool kmem_kmalloc_marked_with(uintptr_t mark, const void *p)
 	return w == mark;
 }
 
+/* The magazine slow path of a free that kmem_kmalloc_push_sole validated
+ * (p starts an object of kmalloc class c, which has magazines, and carries
+ * no free mark) but found this thread's magazine full: p gets the mark and
+ * goes to the magazine layer's exchange (kmalloc.c). caller: for reports. */
+KMEM_HIDDEN void kmem_kmalloc_free_full(struct kmem_cache *c, void *p, const void *caller);
+
 /* kmem_kmalloc_push without the instance test: for a consumer whose owner
  * words name slabs of one slab instance only (the drop-in's arena), so a
  * slab of a kmalloc class with magazines is one of that instance's.
  * p, whose frame's owner word is owner, goes onto this thread's magazine
  * if it starts an object of such a slab and does not carry the free mark
- * (then it gets it); false otherwise (NULL, a tag, a slab of another
- * cache or of a class without magazines (kobjs 0), not an object start,
- * marked: a double free, or a full magazine), with nothing changed. */
-static inline bool kmem_kmalloc_push_sole(const void *owner, void *p)
+ * (then it gets it): returns 1. If all that holds but the magazine is
+ * full, *full is set to the cache (for kmem_kmalloc_free_full) and it
+ * returns 0; it returns 0 with *full untouched for anything else (NULL, a
+ * tag, a slab of another cache or of a class without magazines (kobjs 0),
+ * not an object start, marked: a double free). Nothing changed then. */
+static inline int kmem_kmalloc_push_sole(const void *owner, void *p, struct kmem_cache **full)
 {
 	const struct slab *sl = owner;
 	const struct kmem_cache_fast *c;
 	uintptr_t mark;
 
 	if (KMEM_UNLIKELY(!kmem_owner_is_ptr_fast(sl)))
-		return false;
+		return 0;
 	c = (const struct kmem_cache_fast *)(const void *)sl->cache;
 	if (kmem_cache_fast_index(c, (uintptr_t)p - (uintptr_t)sl->objs) >= c->kobjs)
-		return false;
+		return 0;
 	mark = c->free_mark; /* once: the push's stores may alias it */
-	if (kmem_kmalloc_marked_with(mark, p) || !kmem_mag_push_off(sl->slot_off, p))
-		return false;
+	if (kmem_kmalloc_marked_with(mark, p))
+		return 0;
+	if (KMEM_UNLIKELY(!kmem_mag_push_off(sl->slot_off, p))) {
+		*full = sl->cache;
+		return 0;
+	}
 	memcpy(p, &mark, sizeof(mark));
-	return true;
+	return 1;
 }
 
 /* kmem_free's fast path: p, whose frame's owner word is owner, onto this
