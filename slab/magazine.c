@@ -28,6 +28,18 @@
  *      context) returns the thread's magazines to the depots; cache destroy
  *      takes them from every thread's block (registered on the cache's
  *      holder list).
+ *   6. Policy (kmem_slab_config.mag_size, .depot_limit; decision 30, M4):
+ *      the size is the stride ladder below, a fixed N, or self-tuning:
+ *      depot_lock takes the cache lock by a try first and counts a failed
+ *      try as contention; KMEM_MAG_CONTENTION of them within
+ *      KMEM_MAG_CONTENTION_WINDOW takes grow the size to 2n + 1 (up to
+ *      KMEM_MAG_AUTO_MAX), the depot's old-size magazines flushed at once
+ *      (mag_grow_locked), threads' ones when they come back
+ *      (depot_put_locked). The depot keeps at most depot_max full
+ *      magazines (KMEM_DEPOT_MAX_FULL by default); KMEM_DEPOT_AUTO: no
+ *      limit, and every KMEM_DEPOT_REAP_OPS exchanges the slow path that
+ *      releases the lock runs step 4's reap (depot_unlock, mag_reap).
+ *      Magazines over KMEM_MAG_MAX_ROUNDS are flushed in batches of it.
  * Bound: fast paths O(1), about a dozen instructions; slow paths O(1) plus
  * one slab-layer batch of at most M objects.
  *

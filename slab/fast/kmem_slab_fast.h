@@ -21,11 +21,17 @@
  *      magazines serves it), then 1.
  *   3. kmalloc push: the owner word of p's frame (kmem/page_source.h) must
  *      be a pointer (not NULL, not a tag: one signed test on 64-bit
- *      targets, kmem_owner_is_ptr_fast) to a slab of this
- *      instance's kmalloc (sl->kmalloc_of == s), and p must start an object
- *      (off < span and off a multiple of the stride: an exact-division test
- *      by multiplication, Lemire, Kaser & Kurz 2019); then 1.
- * Bound: O(1), about a dozen instructions each.
+ *      targets, kmem_owner_is_ptr_fast) to a slab whose cache is a kmalloc
+ *      class with magazines (of this instance: c->kmalloc_of == s, skipped
+ *      by kmem_kmalloc_push_sole), and p must start an object: one
+ *      multiply, rotate and compare on the cache's first line
+ *      (kmem_cache_fast_index: exact division, Granlund & Montgomery 1994;
+ *      kobjs 0 for every other cache); then p must not carry the free mark;
+ *      then 1. A push counts nothing (struct kmem_mag_slot).
+ *   4. The magazine size and depot policy (kmem_slab_config, decision 30)
+ *      are the slow paths' business: a magazine carries its own cap.
+ * Bound: O(1), about a dozen instructions each (the drop-in's malloc 18,
+ * free 32, with its gates and the return).
  *
  * Contract for consumers: call these only on an instance made by
  * kmem_slab_init, from any thread; a false return means "take the library
