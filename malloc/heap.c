@@ -45,12 +45,13 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct km_heap km;
+struct km_heap km = { .fast_cls = kmem_km_no_cls }; /* the gates closed */
 
 /* the heap's geometry is kmem_stack_config_malloc's (kmem/stack.h) */
 _Static_assert(KM_FRAME == KMEM_STACK_MALLOC_FRAME, "the drop-in's frame is the shared config's");
@@ -308,6 +309,31 @@ static const char *const env_debug_words[] = { "redzone", "poison", "user" };
 static const char *const env_error_words[] = { "continue", "abort", "quiet" };
 static const char *const env_stats_words[] = { "slabinfo", "buddyinfo", "vmstat", "zoneinfo", "heap" };
 
+/* A magazine policy (kmem_slab_config.mag_size, .depot_limit): a number up
+ * to most, or "auto"; def (the shared configuration's) when unset, with a
+ * warning for anything else. */
+static unsigned env_mag(const char *name, unsigned most, unsigned def)
+{
+	const char *v = getenv(name);
+	unsigned long x;
+	char *end;
+
+	if (!v)
+		return def;
+	if (!strcmp(v, "auto"))
+		return KMEM_MAG_SIZE_AUTO; /* == KMEM_DEPOT_AUTO */
+	errno = 0;
+	x = strtoul(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || x > most) {
+		char range[64];
+
+		snprintf(range, sizeof(range), "0 (the default) to %u, or auto", most);
+		env_warn(name, v, "not a number in range", range, "the default");
+		return def;
+	}
+	return (unsigned)x;
+}
+
 static void km_read_env(void)
 {
 	unsigned d, e;
@@ -354,6 +380,8 @@ static void km_read_env(void)
 				 "stderr");
 	}
 	km.high = env_size("KMEM_HIGH", KMEM_STACK_MALLOC_HIGH) >> KM_FRAME_SHIFT;
+	km.mag_size = env_mag("KMEM_MAG_SIZE", KMEM_MAG_ROUNDS_MAX, KMEM_STACK_MALLOC_MAG_SIZE);
+	km.depot_limit = env_mag("KMEM_DEPOT_LIMIT", UINT_MAX - 1, KMEM_STACK_MALLOC_DEPOT_LIMIT);
 	if (km.high < 256)
 		km.high = 256;
 	km.trace_fd = -1;
@@ -524,6 +552,8 @@ static bool km_setup(void)
 	    kmem_lock_init(&km.trace_lock, true) || !kmem_km_q_init(km.q_budget))
 		return false;
 	KMEM_ANNOT_BENIGN_RACE(&km.frames, sizeof(km.frames)); /* see malloc_internal.h */
+	KMEM_ANNOT_BENIGN_RACE(&km.fast_frames, sizeof(km.fast_frames));
+	KMEM_ANNOT_BENIGN_RACE(&km.fast_cls, sizeof(km.fast_cls));
 	limit = kmem_km_as_limit(true);
 	if (!km_arena(arena, limit))
 		return false;
@@ -580,6 +610,8 @@ static bool km_setup(void)
 	}
 	cfg.slab.name = "kmem-malloc";
 	cfg.slab.debug_flags = km.debug;
+	cfg.slab.mag_size = km.mag_size; /* KMEM_MAG_SIZE, KMEM_DEPOT_LIMIT or the shared config's */
+	cfg.slab.depot_limit = km.depot_limit;
 	/* the free mark, secret: a double free is caught by it, and a program
 	 * cannot forge it into a live block (0 if the OS has no randomness:
 	 * slab derives one from the instance's address) */
@@ -594,6 +626,7 @@ static bool km_setup(void)
 	km.s = st.slab;
 	/* per-thread buffers: areas of the per-thread context (trace.c) */
 	km.trace_on = km.trace_fd >= 0;
+	kmem_km_fast_gates(); /* free's bound 0 if tracing; malloc's opens at state 2 */
 	return true;
 }
 
@@ -611,6 +644,7 @@ KMEM_NOINLINE bool kmem_km_init_slow(void)
 		km_in_init = false;
 		kmem_atomic_store_release(&km.state, ok ? 2 : -1);
 		if (ok) {
+			kmem_km_fast_gates(); /* malloc's fast path opens */
 			if (km.verbose)
 				km_print_config();
 			/* these may allocate: the heap is ready now */

@@ -300,6 +300,21 @@ static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller);
  * (kmem_slab_fast.h), inlined: the same steps as kmem_alloc/kmem_free,
  * without the calls. Builds with Valgrind/ASan annotations take the library
  * calls, which annotate. */
+/* Gates (decision 30): while the heap is not ready, or traces, malloc's
+ * table is all zeros (every class's slot is the null magazine's: the pop
+ * misses) and free's bound is 0, so neither fast path needs a test of its
+ * own for those states. */
+const uint32_t kmem_km_no_cls[KMEM_KMALLOC_INDEX];
+
+void kmem_km_fast_gates(void)
+{
+	bool on = kmem_atomic_load_acquire(&km.state) == 2 && !km.trace_on;
+
+	kmem_atomic_store_release(&km.fast_frames, km.trace_on ? 0 : km.frames);
+	kmem_atomic_store_release(&km.fast_cls, on ? kmem_slab_fast_of(km.s)->class_off : kmem_km_no_cls);
+}
+
+/* The pop of kmem_kmalloc_pop, through the gate's table. */
 static inline bool fast_alloc(size_t size, void **out)
 {
 #if KMEM_ANNOT_ENABLED
@@ -307,22 +322,33 @@ static inline bool fast_alloc(size_t size, void **out)
 	(void)out;
 	return false;
 #else
-	return size - 1 < KM_SMALL_MAX && kmem_kmalloc_pop(km.s, size, out);
+	const uint32_t *cls;
+
+	if (KMEM_UNLIKELY(size - 1 >= KM_SMALL_MAX))
+		return false;
+	cls = kmem_atomic_load_relaxed(&km.fast_cls);
+	if (!kmem_mag_pop_off(cls[(size - 1) >> 3], out))
+		return false;
+	memset(*out, 0, sizeof(uintptr_t)); /* the free mark cleared */
+	return true;
 #endif
 }
 
-static inline bool fast_free(void *p)
+/* The push of kmem_kmalloc_push_sole; *full: see there. */
+static inline bool fast_free(void *p, struct kmem_cache **full)
 {
 #if KMEM_ANNOT_ENABLED
 	(void)p;
+	(void)full;
 	return false;
 #else
 	size_t idx = ((uintptr_t)p - km.lo) >> KM_FRAME_SHIFT;
 
-	if (KMEM_UNLIKELY(idx >= km.frames))
+	if (KMEM_UNLIKELY(idx >= km.fast_frames))
 		return false;
-	/* the owner table is the buddy's (page source's) direct lookup */
-	return kmem_kmalloc_push(km.s, kmem_atomic_load_relaxed(&km.owner[idx]), p);
+	/* the owner table is the buddy's (page source's) direct lookup; every
+	 * slab in the arena is km.s's */
+	return kmem_kmalloc_push_sole(kmem_atomic_load_relaxed(&km.owner[idx]), p, full);
 #endif
 }
 
@@ -332,8 +358,7 @@ static inline void *malloc_from(size_t size, const void *caller)
 {
 	void *p;
 
-	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2) && !km.trace_on &&
-	    fast_alloc(size, &p))
+	if (fast_alloc(size, &p))
 		return p;
 	return malloc_slow(size, caller);
 }
@@ -342,8 +367,7 @@ KM_EXPORT void *malloc(size_t size)
 {
 	void *p;
 
-	if (KMEM_LIKELY(kmem_atomic_load_acquire(&km.state) == 2) && !km.trace_on &&
-	    fast_alloc(size, &p))
+	if (fast_alloc(size, &p))
 		return p;
 	return malloc_slow(size, KM_CALLER());
 }
@@ -363,18 +387,38 @@ static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller)
 
 static KMEM_NOINLINE void free_slow(void *p, const void *caller);
 
+/* A block the fast path validated, whose magazine was full: straight to
+ * the magazine exchange, not through free_slow's checks again. */
+static KMEM_NOINLINE void free_full(struct kmem_cache *c, void *p, const void *caller)
+{
+	int e = errno;
+
+	kmem_kmalloc_free_full(c, p, caller);
+	errno = e;
+}
+
 static inline void free_from(void *p, const void *caller)
 {
-	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
+	struct kmem_cache *full = NULL;
+
+	if (fast_free(p, &full))
 		return;
-	free_slow(p, caller); /* out of line: the fast path saves no registers */
+	if (full)
+		free_full(full, p, caller);
+	else
+		free_slow(p, caller); /* out of line: the fast path saves no registers */
 }
 
 KM_EXPORT void free(void *p)
 {
-	if (KMEM_LIKELY(!km.trace_on) && fast_free(p))
+	struct kmem_cache *full = NULL;
+
+	if (fast_free(p, &full))
 		return;
-	free_slow(p, KM_CALLER()); /* out of line: the fast path saves no registers */
+	if (full)
+		free_full(full, p, KM_CALLER());
+	else
+		free_slow(p, KM_CALLER()); /* out of line: the fast path saves no registers */
 }
 
 static KMEM_NOINLINE void free_slow(void *p, const void *caller)

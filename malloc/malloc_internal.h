@@ -170,6 +170,14 @@ struct km_heap {
 	 * the compare): a stale value only sends a block of a region just
 	 * added to the slow path, which reads km.top atomically */
 	size_t frames;
+	/* The fast paths' gates (kmem_km_fast_gates; malloc.c): fast_frames is
+	 * frames while not tracing, else 0 (free's bound, read as frames is);
+	 * fast_cls the slab instance's size -> magazine slot table while the
+	 * heap is ready and not tracing, else a table of zeros (slot 0: the
+	 * null magazine, so malloc's pop misses), read with a relaxed load:
+	 * its entries are reached through its address (a dependent load) */
+	size_t fast_frames;
+	const uint32_t *fast_cls;
 	void **owner;		/* owner table, one word per arena frame from lo */
 	bool placed;		/* the range is placed, not reserved (decision 17) */
 	size_t first_region;	/* its size when set-up ran under a limit, else 0 */
@@ -216,6 +224,7 @@ struct km_heap {
 	struct km_tbuf *tbufs;
 	size_t high;	/* frames */
 	long decay_ms;	/* KMEM_DECAY_MS: the release step's decay time (-1 never, 0 at once) */
+	unsigned mag_size, depot_limit;	/* KMEM_MAG_SIZE, KMEM_DEPOT_LIMIT (kmem_slab_config) */
 	/* bootstrap arena for calls made while the heap is being set up */
 	size_t boot_used;
 	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
@@ -239,6 +248,15 @@ KMEM_HIDDEN KMEM_NOINLINE bool kmem_km_init_slow(void);
 KMEM_HIDDEN void *kmem_km_boot_alloc(size_t size, size_t align);
 /* The size a bootstrap block was asked for. */
 KMEM_HIDDEN size_t kmem_km_boot_size(const void *p);
+
+/* ---- defined in malloc.c ------------------------------------------------------- */
+/* Recompute the fast paths' gates (km.fast_frames, km.fast_cls) from
+ * km.state, km.trace_on and km.frames: after any of them changes (the grow
+ * lock held, or one thread). */
+KMEM_HIDDEN void kmem_km_fast_gates(void);
+/* The closed gate's table: KMEM_KMALLOC_INDEX zeros (km.fast_cls's
+ * initial value). */
+extern KMEM_HIDDEN const uint32_t kmem_km_no_cls[];
 
 /* ---- defined in pages.c -------------------------------------------------------- */
 /* The address-space limit (SIZE_MAX: none), read again if `now` or if the

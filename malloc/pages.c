@@ -95,6 +95,7 @@ static bool owner_map(uintptr_t upto)
 	 * new region reaches a thread only through the frame service's lock,
 	 * taken after this */
 	kmem_atomic_store_release(&km.frames, to);
+	kmem_km_fast_gates(); /* free's bound follows (0 while tracing) */
 	kmem_atomic_store_release(&km.top, upto);
 	return true;
 }

@@ -203,5 +203,6 @@ void kmem_km_trace_fork_child(void)
 			km.tbufs = km_tbuf;
 		}
 		kmem_lock_release(&km.trace_lock);
+		kmem_km_fast_gates(); /* the fast paths open if tracing stopped */
 	}
 }

@@ -14,10 +14,11 @@
  *      slab (or, for a large block, the direct cache's pseudo header), hence
  *      the class: O(1), no header. The fast path (kmem_slab_fast.h) checks
  *      that the word is a pointer (not NULL, not another owner's tag), that
- *      the slab is a kmalloc slab of this instance, and that p starts an
- *      object (range, then an exact-division test by multiplication:
- *      Lemire, Kaser & Kurz, "Faster remainder by direct computation",
- *      2019) before pushing it onto the magazine.
+ *      the slab is one of a kmalloc class of this instance with magazines,
+ *      and that p starts an object (one multiplication, a rotation and a
+ *      compare: exact division by an invariant integer, Granlund &
+ *      Montgomery 1994; the fields are the cache's, K4) before pushing it
+ *      onto the magazine.
  * Bound: O(1) plus the cache operation; init O(classes + 1024).
  *
  * Invariants:
@@ -28,6 +29,10 @@
  *       kmalloc_large[o] exists only for blocks larger than class_max.
  *   K3. Class sizes ascend strictly and are multiples of 8 (so the index
  *       granule never straddles two classes).
+ *   K4. A class with magazines (a slot) and slab objects has fast.kobjs ==
+ *       objs, fast.free_mark == the instance's and fast.kmalloc_of == s;
+ *       every other cache has kobjs 0, so kmem_kmalloc_push declines its
+ *       objects.
  *
  * Locking: none of its own; the caches lock themselves. The class tables
  * are immutable after init.
@@ -137,6 +142,11 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 							CACHE_KMALLOC);
 		if (!s->kmalloc[i])
 			return -ENOMEM;
+		if (s->kmalloc[i]->slot && !s->kmalloc[i]->direct) { /* the push's fields (K4) */
+			s->kmalloc[i]->fast.kobjs = s->kmalloc[i]->objs;
+			s->kmalloc[i]->fast.free_mark = s->fast.free_mark;
+			s->kmalloc[i]->fast.kmalloc_of = s;
+		}
 		s->nr_classes = i + 1;
 		s->class_max = size[i];
 	}
@@ -368,6 +378,12 @@ static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *ca
 		return;
 	}
 	(void)free_from(s, p, caller); /* checked: reports what is wrong */
+}
+
+void kmem_kmalloc_free_full(struct kmem_cache *c, void *p, const void *caller)
+{
+	kmem_kmalloc_mark(c->owner, p);
+	kmem_mag_free_slow(c, p, caller); /* annotates */
 }
 
 void kmem_free(struct kmem_slab *s, void *p)

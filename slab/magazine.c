@@ -28,6 +28,18 @@
  *      context) returns the thread's magazines to the depots; cache destroy
  *      takes them from every thread's block (registered on the cache's
  *      holder list).
+ *   6. Policy (kmem_slab_config.mag_size, .depot_limit; decision 30, M4):
+ *      the size is the stride ladder below, a fixed N, or self-tuning:
+ *      depot_lock takes the cache lock by a try first and counts a failed
+ *      try as contention; KMEM_MAG_CONTENTION of them within
+ *      KMEM_MAG_CONTENTION_WINDOW takes grow the size to 2n + 1 (up to
+ *      KMEM_MAG_AUTO_MAX), the depot's old-size magazines flushed at once
+ *      (mag_grow_locked), threads' ones when they come back
+ *      (depot_put_locked). The depot keeps at most depot_max full
+ *      magazines (KMEM_DEPOT_MAX_FULL by default); KMEM_DEPOT_AUTO: no
+ *      limit, and every KMEM_DEPOT_REAP_OPS exchanges the slow path that
+ *      releases the lock runs step 4's reap (depot_unlock, mag_reap).
+ *      Magazines over KMEM_MAG_MAX_ROUNDS are flushed in batches of it.
  * Bound: fast paths O(1), about a dozen instructions; slow paths O(1) plus
  * one slab-layer batch of at most M objects.
  *
@@ -58,7 +70,23 @@
 #include "slab_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+
+int kmem_mag_config(struct kmem_slab *s, const struct kmem_slab_config *cfg)
+{
+	if (cfg->mag_size > KMEM_MAG_ROUNDS_MAX && cfg->mag_size != KMEM_MAG_SIZE_AUTO)
+		return -EINVAL;
+	s->mag_size = cfg->mag_size;
+	s->depot_limit = cfg->depot_limit;
+	if (cfg->mag_size == KMEM_MAG_SIZE_AUTO)
+		s->mag_rounds_max = KMEM_MAG_AUTO_MAX;
+	else if (cfg->mag_size > KMEM_MAG_MAX_ROUNDS)
+		s->mag_rounds_max = cfg->mag_size;
+	else
+		s->mag_rounds_max = KMEM_MAG_MAX_ROUNDS;
+	return 0;
+}
 
 #if KMEM_MAGAZINES /* else only the fork handlers (slab_internal.h has the rest) */
 
@@ -110,10 +138,15 @@ bool kmem_mag_registry_held(void)
 
 /* ---- slots ---------------------------------------------------------------------- */
 
+/* The magazine size a new cache starts with (the instance's policy). */
 static unsigned mag_cap_for(const struct kmem_cache *c)
 {
+	unsigned fixed = c->owner->mag_size;
+
 	if (c->direct || (c->flags & (KMEM_CACHE_NOMAGAZINE | CACHE_DEBUG_FLAGS)))
 		return 0; /* direct objects are whole page-source blocks: not hoarded */
+	if (fixed && fixed != KMEM_MAG_SIZE_AUTO)
+		return fixed;
 	if (c->stride <= 256)
 		return KMEM_MAG_MAX_ROUNDS;
 	if (c->stride <= 1024)
@@ -128,6 +161,10 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 	c->slot = 0;
 	c->slot_off = 0;
 	c->mag_cap = kmem_port_lock_hooked() ? 0 : mag_cap_for(c); /* one block, many tasks */
+	c->mag_auto = c->owner->mag_size == KMEM_MAG_SIZE_AUTO;
+	c->depot_auto = c->owner->depot_limit == KMEM_DEPOT_AUTO;
+	c->depot_max = c->depot_auto ? UINT_MAX
+				     : c->owner->depot_limit ? c->owner->depot_limit : KMEM_DEPOT_MAX_FULL;
 	if (!c->mag_cap)
 		return;
 	kmem_mag_registry_lock();
@@ -168,6 +205,21 @@ static struct kmem_thread *thread_get(void)
 	return t;
 }
 
+/* The pushes onto slot ms's magazines since its last fold: a push counts
+ * nothing itself (struct kmem_mag_slot, kmem_slab_fast.h). */
+static uint64_t slot_frees(const struct kmem_mag_slot *ms)
+{
+	return ms->frees + ms->allocs + ms->loaded->rounds;
+}
+
+/* Make slot_frees(ms) f again: a slow path took f = slot_frees(ms), then
+ * changed the loaded magazine or its rounds (swap, exchange, refill,
+ * flush), and calls this before its own pop or push and on every return. */
+static void slot_set_frees(struct kmem_mag_slot *ms, uint64_t f)
+{
+	ms->frees = f - ms->allocs - ms->loaded->rounds;
+}
+
 /* Make sure c's holder in t is registered (so destroy and the checker find
  * the thread's magazines). */
 static void holder_attach(struct kmem_thread *t, struct kmem_cache *c)
@@ -194,7 +246,7 @@ static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a,
 	*a = ms->loaded;
 	*b = ms->prev;
 	*allocs = ms->allocs;
-	*frees = ms->frees;
+	*frees = slot_frees(ms);
 	ms->loaded = ms->prev = NULL_MAG;
 	ms->allocs = ms->frees = 0;
 	kmem_list_del(&h->link);
@@ -217,6 +269,7 @@ static struct kmem_mag *depot_take_locked(struct kmem_cache *c, struct kmem_slis
 	if (--*n < *min)
 		*min = *n;
 	c->depot_gets++;
+	c->depot_ops++;
 	return mag_of_link(top);
 }
 
@@ -233,40 +286,121 @@ static struct kmem_mag *depot_take_empty_locked(struct kmem_cache *c)
 }
 
 /* Put a real magazine into the depot: on the full list if it is full, on
- * the empty list if it is empty. A partly filled one (thread exit, destroy)
- * is returned to the caller to flush. */
+ * the empty list if it is empty. A partly filled one (thread exit, destroy),
+ * a full one over the depot limit, or one of an old size (M2, M4) is
+ * returned to the caller to flush and free. */
 static struct kmem_mag *depot_put_locked(struct kmem_cache *c, struct kmem_mag *m)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
 	if (m == NULL_MAG)
 		return NULL;
+	if (m->cap != c->mag_cap)
+		return m; /* the size grew since it was made */
 	if (m->rounds == 0) {
 		kmem_slist_push(&c->depot_empty, &m->link);
 		c->nempty++;
-	} else if (m->rounds == m->cap && c->nfull < KMEM_DEPOT_MAX_FULL) {
+	} else if (m->rounds == m->cap && c->nfull < c->depot_max) {
 		kmem_slist_push(&c->depot_full, &m->link);
 		c->nfull++;
 	} else {
 		return m;
 	}
 	c->depot_puts++;
+	c->depot_ops++;
 	return NULL;
 }
 
-static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms)
+/* Self-tuning size (Bonwick & Adams 2001, 3.4): the next size, 2n + 1 up to
+ * what a magazine object holds; the depot's magazines, all of the old size,
+ * go to *junk (flushed and freed by depot_unlock), so the depot holds the
+ * new size only (M2). Threads' magazines of the old size are dropped as
+ * they come back (depot_put_locked). */
+static void mag_grow_locked(struct kmem_cache *c, struct kmem_slist *junk)
+{
+	unsigned cap = c->mag_cap * 2 + 1;
+	struct kmem_slist_node *n;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
+	if (cap > c->owner->mag_rounds_max)
+		cap = c->owner->mag_rounds_max;
+	if (cap <= c->mag_cap)
+		return; /* the largest already */
+	c->mag_cap = cap;
+	c->mag_resizes++;
+	while ((n = kmem_slist_pop(&c->depot_full)) != NULL)
+		kmem_slist_push(junk, n);
+	while ((n = kmem_slist_pop(&c->depot_empty)) != NULL)
+		kmem_slist_push(junk, n);
+	c->nfull = c->nempty = c->min_full = c->min_empty = 0;
+}
+
+/* Take c's lock for a depot exchange. A take that finds it held counts as
+ * contention; with a self-tuning size, KMEM_MAG_CONTENTION of them within
+ * KMEM_MAG_CONTENTION_WINDOW takes grow the size (magazines that go to
+ * *junk: depot_unlock frees them). */
+static void depot_lock(struct kmem_cache *c, struct kmem_slist *junk)
+{
+	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(&c->lock))) {
+		kmem_lock_acquire(&c->lock);
+		c->depot_contended++;
+		c->contended++;
+	}
+	if (c->mag_auto && c->contended >= KMEM_MAG_CONTENTION) {
+		mag_grow_locked(c, junk);
+		c->contended = c->depot_takes = 0;
+	} else if (++c->depot_takes >= KMEM_MAG_CONTENTION_WINDOW) {
+		c->contended = c->depot_takes = 0; /* a new window */
+	}
+}
+
+static size_t mag_release(struct kmem_cache *c, struct kmem_mag *m);
+static size_t mag_list_release(struct kmem_cache *c, struct kmem_slist *list);
+static size_t mag_reap(struct kmem_cache *c, bool all, bool periodic);
+
+/* Release c's lock after depot_lock: the magazines in *junk go back to the
+ * slabs, and with KMEM_DEPOT_AUTO every KMEM_DEPOT_REAP_OPS depot exchanges
+ * the working set's excess is reaped. */
+static void depot_unlock(struct kmem_cache *c, struct kmem_slist *junk)
+{
+	bool reap = c->depot_auto && c->depot_ops >= KMEM_DEPOT_REAP_OPS;
+
+	kmem_lock_release(&c->lock);
+	(void)mag_list_release(c, junk);
+	if (reap)
+		(void)mag_reap(c, false, true);
+}
+
+void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n)
+{
+	kmem_lock_acquire(&c->lock);
+	c->depot_contended += n;
+	c->contended += n;
+	kmem_lock_release(&c->lock);
+}
+
+/* Fold slot ms's counters into c: its pops, and *frees, its pushes as a
+ * slow path took them (slot_frees), which start again from 0. */
+static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms, uint64_t *frees)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "counters need the cache lock");
 	c->mag_allocs += ms->allocs;
-	c->mag_frees += ms->frees;
-	ms->allocs = ms->frees = 0;
+	c->mag_frees += *frees;
+	ms->allocs = 0;
+	*frees = 0;
 }
 
-/* Objects of a magazine back to the slabs (no lock held); it ends empty.
+/* Objects of a magazine back to the slabs (no lock held), in batches of
+ * at most KMEM_MAG_MAX_ROUNDS (the slab layer's bound); it ends empty.
  * Returns frames released. */
 static size_t mag_flush(struct kmem_cache *c, struct kmem_mag *m, const char *why)
 {
-	size_t frames = m->rounds ? kmem_slab_free_batch(c, m->obj, m->rounds, why) : 0;
+	size_t frames = 0;
 
+	for (size_t i = 0; i < m->rounds; i += KMEM_MAG_MAX_ROUNDS) {
+		size_t k = m->rounds - i < KMEM_MAG_MAX_ROUNDS ? m->rounds - i : KMEM_MAG_MAX_ROUNDS;
+
+		frames += kmem_slab_free_batch(c, m->obj + i, k, why);
+	}
 	m->rounds = 0;
 	return frames;
 }
@@ -299,28 +433,34 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
 	struct kmem_mag *m, *tmp;
+	struct kmem_slist junk = KMEM_SLIST_INIT;
+	uint64_t f;
 	size_t n;
 
 	if (!c->slot || (t = thread_get()) == NULL)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
+	f = slot_frees(ms);
 	if (ms->prev->rounds) { /* 1. the previous magazine has objects */
 		tmp = ms->loaded;
 		ms->loaded = ms->prev;
 		ms->prev = tmp;
+		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
-	kmem_lock_acquire(&c->lock);
-	fold_locked(c, ms);
+	depot_lock(c, &junk);
+	fold_locked(c, ms, &f);
 	m = depot_take_full_locked(c);
 	if (m) { /* 2. a full magazine from the depot; the empty previous goes there */
 		tmp = depot_put_locked(c, ms->prev);
-		KMEM_ASSERT(!tmp && "the previous magazine is empty here");
-		(void)tmp;
+		KMEM_ASSERT((!tmp || tmp->cap != c->mag_cap) && "the previous magazine is empty here");
+		if (tmp) /* of an old size */
+			kmem_slist_push(&junk, &tmp->link);
 		ms->prev = ms->loaded;
 		ms->loaded = m;
-		kmem_lock_release(&c->lock);
+		depot_unlock(c, &junk);
+		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
 	/* 3. refill an empty magazine from the slabs */
@@ -333,7 +473,8 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		ms->loaded = NULL_MAG;
 	else if (m == ms->prev)
 		ms->prev = NULL_MAG;
-	kmem_lock_release(&c->lock);
+	depot_unlock(c, &junk);
+	slot_set_frees(ms, f); /* f is 0: folded */
 	if (!m && (m = mag_new(c)) == NULL)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	KMEM_ASSERT(m->rounds == 0);
@@ -347,17 +488,20 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	m->rounds = n;
 	/* back in as the loaded one; the slot's other magazines are empty (or
 	 * were taken meanwhile) */
+	f = slot_frees(ms);
 	tmp = ms->loaded;
 	ms->loaded = m;
 	if (ms->prev == NULL_MAG) {
 		ms->prev = tmp;
 	} else if (tmp != NULL_MAG) {
 		kmem_lock_acquire(&c->lock);
-		tmp = depot_put_locked(c, tmp); /* empty: the depot takes it */
+		tmp = depot_put_locked(c, tmp); /* empty: the depot takes it ... */
 		kmem_lock_release(&c->lock);
-		KMEM_ASSERT(!tmp && "an empty magazine always fits the depot");
-		(void)tmp;
+		KMEM_ASSERT((!tmp || tmp->cap != c->mag_cap) && "an empty magazine always fits the depot");
+		if (tmp) /* ... unless the size grew since it was made */
+			(void)mag_release(c, tmp);
 	}
+	slot_set_frees(ms, f); /* the same pushes: m's n rounds came from the slabs */
 	if (!n)
 		return NULL;
 	return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
@@ -368,6 +512,8 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
 	struct kmem_mag *m, *tmp, *flush = NULL;
+	struct kmem_slist junk = KMEM_SLIST_INIT;
+	uint64_t f;
 
 	if (!c->slot || (t = thread_get()) == NULL) {
 		(void)kmem_cache_free_from(c, p, caller);
@@ -375,18 +521,20 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	}
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
+	f = slot_frees(ms);
 	if (ms->prev->rounds < ms->prev->cap) { /* 1. the previous magazine has room */
 		tmp = ms->loaded;
 		ms->loaded = ms->prev;
 		ms->prev = tmp;
+		slot_set_frees(ms, f);
 		(void)mag_push(c, p);
 		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
-	kmem_lock_acquire(&c->lock);
-	fold_locked(c, ms);
+	depot_lock(c, &junk);
+	fold_locked(c, ms, &f);
 	m = depot_take_empty_locked(c);
-	if (!m && c->nfull >= KMEM_DEPOT_MAX_FULL && ms->prev != NULL_MAG) {
+	if (!m && c->nfull >= c->depot_max && ms->prev != NULL_MAG) {
 		/* the depot has enough full magazines: empty the previous one */
 		m = ms->prev;
 		ms->prev = NULL_MAG;
@@ -396,9 +544,10 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		tmp = depot_put_locked(c, ms->prev); /* non-NULL: the depot is full */
 		ms->prev = ms->loaded;
 		ms->loaded = m;
-		kmem_lock_release(&c->lock);
+		depot_unlock(c, &junk);
 		if (flush)
 			(void)mag_flush(c, flush, flush_why); /* loaded now, so ours alone */
+		slot_set_frees(ms, f);
 		if (tmp) {
 			(void)mag_flush(c, tmp, flush_why);
 			mag_free(c, tmp);
@@ -407,21 +556,23 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
-	kmem_lock_release(&c->lock);
+	depot_unlock(c, &junk);
+	slot_set_frees(ms, f); /* f is 0: folded */
 	m = mag_new(c); /* 3. a new empty magazine */
 	if (!m) {
 		(void)kmem_cache_free_from(c, p, caller);
 		return;
 	}
-	kmem_lock_acquire(&c->lock);
+	depot_lock(c, &junk);
 	flush = depot_put_locked(c, ms->prev);
-	kmem_lock_release(&c->lock);
+	depot_unlock(c, &junk);
 	if (flush) { /* the depot filled up meanwhile */
 		(void)mag_flush(c, flush, flush_why);
 		mag_free(c, flush);
 	}
 	ms->prev = ms->loaded;
 	ms->loaded = m;
+	slot_set_frees(ms, 0);
 	(void)mag_push(c, p);
 	SLAB_ANNOT_PUSH(c, p);
 }
@@ -449,7 +600,10 @@ static size_t mag_list_release(struct kmem_cache *c, struct kmem_slist *list)
 	return frames;
 }
 
-size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
+/* kmem_mag_shrink; periodic: the slow paths' working-set reap
+ * (KMEM_DEPOT_AUTO), which runs only if no other thread ran it since the
+ * interval filled. */
+static size_t mag_reap(struct kmem_cache *c, bool all, bool periodic)
 {
 	struct kmem_thread *t = kmem_mag_self;
 	struct kmem_slist list = KMEM_SLIST_INIT;
@@ -457,15 +611,24 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 	unsigned nf, ne;
 
 	kmem_lock_acquire(&c->lock);
+	if (periodic) {
+		if (c->depot_ops < KMEM_DEPOT_REAP_OPS) {
+			kmem_lock_release(&c->lock); /* another thread reaped */
+			return 0;
+		}
+		c->depot_reaps++;
+	}
 	if (all && t != &null_thread && t->holder[c->slot].cache == c) {
 		struct kmem_mag_slot *ms = &t->slot[c->slot];
+		uint64_t f = slot_frees(ms);
 
-		fold_locked(c, ms);
+		fold_locked(c, ms, &f);
 		if (ms->loaded != NULL_MAG)
 			kmem_slist_push(&list, &ms->loaded->link);
 		if (ms->prev != NULL_MAG)
 			kmem_slist_push(&list, &ms->prev->link);
 		ms->loaded = ms->prev = NULL_MAG;
+		slot_set_frees(ms, f);
 	}
 	nf = all ? c->nfull : c->min_full;
 	ne = all ? c->nempty : c->min_empty;
@@ -475,8 +638,14 @@ size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
 		kmem_slist_push(&list, &m->link);
 	c->min_full = c->nfull; /* a new working-set interval */
 	c->min_empty = c->nempty;
+	c->depot_ops = 0;
 	kmem_lock_release(&c->lock);
 	return mag_list_release(c, &list);
+}
+
+size_t kmem_mag_shrink(struct kmem_cache *c, bool all)
+{
+	return mag_reap(c, all, false);
 }
 
 /* Registry lock held: holder h's magazines go to c's depot as if its

@@ -238,6 +238,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 	}
 	c->fast.div_magic = div_magic(c->stride);
 	c->fast.span = (size_t)c->objs * c->stride;
+	kmem_cache_fast_stride(&c->fast, c->stride);
 	if (kmem_lock_init(&c->lock, true))
 		return -ENOMEM;
 	kmem_mag_cache_init(c); /* slot and magazine size, or none */
@@ -934,6 +935,8 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		return -ENOTSUP; /* debug caches compiled out (-Dslab_debug) */
 	s->debug = cfg->debug_flags;
 	s->waste_div = cfg->waste_div ? cfg->waste_div : 8;
+	if (kmem_mag_config(s, cfg))
+		return -EINVAL;
 	err = kmem_lock_init(&s->lock, true);
 	if (err)
 		return err;
@@ -942,7 +945,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 			 _Alignof(struct kmem_cache), KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
 	if (!err) {
 		err = cache_init(&s->mag_cache, s, "kmem_magazine",
-				 sizeof(struct kmem_mag) + KMEM_MAG_MAX_ROUNDS * sizeof(void *), 64,
+				 kmem_mag_bytes(s), 64,
 				 KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
 		if (err)
 			kmem_lock_destroy(&s->cache_cache.lock);

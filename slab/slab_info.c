@@ -50,6 +50,11 @@ static void stats_locked(struct kmem_cache *c, struct kmem_cache_stats *st)
 	st->depot_full = c->nfull;
 	st->depot_empty = c->nempty;
 	st->depot_objs = kmem_mag_depot_objs_locked(c);
+	st->depot_limit = c->mag_cap ? (c->depot_auto ? KMEM_DEPOT_AUTO : c->depot_max) : 0;
+	st->mag_auto = c->mag_cap && c->mag_auto;
+	st->depot_contended = c->depot_contended;
+	st->mag_resizes = c->mag_resizes;
+	st->depot_reaps = c->depot_reaps;
 	st->flags = c->flags & ~(CACHE_KMALLOC | CACHE_FORCE_DIRECT);
 }
 
@@ -256,9 +261,9 @@ static bool mag_visit(struct kmem_cache *c, struct kmem_mag *m, void *arg)
 		}
 		return w->undo > 0;
 	}
-	if (m->cap != c->mag_cap || m->rounds > m->cap)
-		FAIL(cf, m, "M2: magazine %p has %zu rounds of %zu (cache magazines hold %u)", (void *)m,
-		     m->rounds, m->cap, c->mag_cap);
+	if ((m->cap != c->mag_cap && !(c->mag_auto && m->cap < c->mag_cap)) || m->rounds > m->cap)
+		FAIL(cf, m, "M2, M4: magazine %p has %zu rounds of %zu (cache magazines hold %u)",
+		     (void *)m, m->rounds, m->cap, c->mag_cap);
 	for (size_t i = 0; i < m->rounds; i++) {
 		void *p = m->obj[i];
 		struct slab *sl;
@@ -300,7 +305,10 @@ static bool check_depot_locked(struct kmem_cache *c, const struct kmem_slist *li
 	if (len != count)
 		FAIL(cf, NULL, "M2: %zu %s magazines in the depot, the count says %u", len, which, count);
 	KMEM_LIST_FOR_EACH_ENTRY(m, list, const struct kmem_mag, link)
-		if (m->rounds != (full ? m->cap : 0))
+		if (m->cap != c->mag_cap)
+			FAIL(cf, m, "M2: depot %s list: magazine %p of %zu rounds, the cache's hold %u", which,
+			     (const void *)m, m->cap, c->mag_cap);
+		else if (m->rounds != (full ? m->cap : 0))
 			FAIL(cf, m, "M2: depot %s list: magazine %p has %zu of %zu rounds", which,
 			     (const void *)m, m->rounds, m->cap);
 	return true;
@@ -333,6 +341,11 @@ static bool check_mags_locked(struct kmem_cache *c, struct check_fail *cf)
 
 	KMEM_ASSERT(kmem_mag_registry_held() && kmem_lock_held(&c->lock) &&
 		    "the magazine walk needs the registry and cache locks");
+	if (c->nfull > c->depot_max)
+		FAIL(cf, NULL, "M4: %u full magazines in the depot, its limit is %u", c->nfull, c->depot_max);
+	if (c->mag_cap > c->owner->mag_rounds_max)
+		FAIL(cf, NULL, "M4: magazines of %u rounds, an object holds %u", c->mag_cap,
+		     c->owner->mag_rounds_max);
 	if (!check_depot_locked(c, &c->depot_full, c->nfull, true, cf) ||
 	    !check_depot_locked(c, &c->depot_empty, c->nempty, false, cf) ||
 	    !check_holders_locked(c, cf))

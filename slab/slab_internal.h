@@ -112,12 +112,18 @@ struct obj_track {
  *       c->mag_cap; full ones have rounds == cap, empty ones 0.
  *   M3. A thread block's slot s holds magazines of cache c only while its
  *       holder s names c and is on c->holders.
+ *   M4. Policy (kmem_slab_config.mag_size, .depot_limit; decision 30):
+ *       nfull <= c->depot_max; c->mag_cap <= the instance's mag_rounds_max
+ *       (what a magazine object holds); a thread's magazines have cap ==
+ *       c->mag_cap, or less with a self-tuning size (sizes only grow).
  */
 #ifndef KMEM_MAG_SLOTS
 #define KMEM_MAG_SLOTS 128
 #endif
-#define KMEM_MAG_MAX_ROUNDS 61	/* 24-byte header + 61 pointers = 512 bytes */
-#define KMEM_DEPOT_MAX_FULL 16	/* full magazines kept in a depot before flushing to slabs */
+#define KMEM_MAG_MAX_ROUNDS 61	/* the default's largest: 24-byte header + 61 pointers = 512
+				 * bytes; and the slab layer's batch bound (magazine.c
+				 * flushes a larger magazine in batches of this many) */
+#define KMEM_DEPOT_MAX_FULL KMEM_DEPOT_DEFAULT	/* the default depot limit (kmem/slab.h) */
 
 /* struct kmem_mag, struct kmem_mag_slot: kmem_slab_fast.h */
 
@@ -178,6 +184,12 @@ struct kmem_cache {
 	/* depot: LIFO stacks of struct kmem_mag by link */
 	struct kmem_slist depot_full, depot_empty;
 	unsigned nfull, nempty, min_full, min_empty; /* min_*: working set since the last reap */
+	/* policy (decision 30; M4): set at creation, mag_cap grows under lock */
+	unsigned depot_max;	/* full magazines kept (UINT_MAX: KMEM_DEPOT_AUTO) */
+	bool mag_auto, depot_auto;	/* KMEM_MAG_SIZE_AUTO, KMEM_DEPOT_AUTO */
+	unsigned depot_takes, contended;	/* in the current contention window */
+	unsigned depot_ops;	/* depot exchanges since the last reap (depot_auto) */
+	uint64_t depot_contended, mag_resizes, depot_reaps;
 	uint64_t mag_allocs, mag_frees;	/* served by magazines (folded) */
 	uint64_t depot_gets, depot_puts, mag_flushes;
 };
@@ -195,6 +207,9 @@ struct kmem_slab {
 	struct kmem_list caches;	/* live caches by link, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
 	struct kmem_cache mag_cache;	/* where magazines come from */
+	/* magazine policy (kmem_slab_config; magazine.c, kmem_mag_config) */
+	unsigned mag_size, depot_limit;	/* as configured (0: default) */
+	unsigned mag_rounds_max;	/* rounds a magazine object holds */
 	/* registered with the page source (pagealloc) when it reclaims; slab
 	 * never calls the source with its own locks held, so a direct
 	 * reclaim inside a slab allocation may scan this instance */
@@ -374,8 +389,20 @@ KMEM_HIDDEN size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_
 /* Release every empty slab; returns frames. */
 KMEM_HIDDEN size_t kmem_cache_release_empty(struct kmem_cache *c);
 /* ---- defined in magazine.c ----------------------------------------------------- */
+/* The magazine policy of cfg into s (before its magazine cache is made):
+ * -EINVAL if cfg->mag_size is out of range, else 0. */
+KMEM_HIDDEN int kmem_mag_config(struct kmem_slab *s, const struct kmem_slab_config *cfg);
+/* Bytes of one magazine object of s (kmem_mag_config ran). */
+static inline size_t kmem_mag_bytes(const struct kmem_slab *s)
+{
+	return sizeof(struct kmem_mag) + (size_t)s->mag_rounds_max * sizeof(void *);
+}
 #if KMEM_MAGAZINES
 KMEM_HIDDEN void kmem_mag_cache_init(struct kmem_cache *c);
+/* Test hook: count n contended depot lock takes for c, as if n slow paths
+ * had found its lock held (a self-tuning size grows at the next depot
+ * exchange once KMEM_MAG_CONTENTION are counted in a window). */
+KMEM_HIDDEN void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n);
 /* Detach every thread's magazines and empty the depot (cache destroy). */
 KMEM_HIDDEN void kmem_mag_cache_fini(struct kmem_cache *c);
 /* The magazine was empty (full): exchange with the depot, refill from the
@@ -410,6 +437,11 @@ static inline void kmem_mag_cache_init(struct kmem_cache *c)
 	c->slot = 0;
 	c->slot_off = 0;
 	c->mag_cap = 0;
+}
+static inline void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n)
+{
+	(void)c;
+	(void)n;
 }
 static inline void kmem_mag_cache_fini(struct kmem_cache *c) { (void)c; }
 static inline void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)

@@ -86,6 +86,8 @@ void kmem_stack_config_malloc(struct kmem_stack_config *cfg)
 	 * (Linux's classes waste up to 50%); powers of two are aligned to their
 	 * size, so aligned requests pick one of them */
 	cfg->slab.kmalloc_classes = KMEM_KMALLOC_QUARTER;
+	cfg->slab.mag_size = KMEM_STACK_MALLOC_MAG_SIZE;
+	cfg->slab.depot_limit = KMEM_STACK_MALLOC_DEPOT_LIMIT;
 }
 
 size_t kmem_stack_sizeof(const struct kmem_stack_config *cfg)

@@ -5,7 +5,8 @@
 #     heap's Linux classes), slabs to 1/32, max order 13, the release step
 #     (the arena starts in the released pool: the buddy counts it used, and
 #     held does not), in text and JSON; --release no turns the step off;
-#  2. --classes linux|quarter|FILE, --waste-div, --no-pcp: the report names
+#  2. --classes linux|quarter|FILE, --waste-div, --no-pcp, --mag-size,
+#     --depot-limit: the report names
 #     what was built and the sizes follow the table; bad values exit 2;
 #  3. the speed pass: the ops decoded equal the calls replayed (a clean
 #     trace), the null allocator's walk makes as many calls, heap - harness
@@ -85,8 +86,19 @@ printf '16 24 20\n' > "$tmp/bad.txt" # not increasing: kmem_slab_init refuses it
 $run "$kmem" replay --classes "$tmp/bad.txt" "$tmp/t.txt" > /dev/null 2> "$tmp/bad.err" &&
 	fail "a decreasing class table was accepted"
 grep -q 'heap setup failed' "$tmp/bad.err" || fail "bad table: $(cat "$tmp/bad.err")"
+# the magazine policy (decision 30): the heap's, fixed, self-tuning
+has "$tmp/d.txt" "magazines: size default (by object size), depot limit 32"
+has "$tmp/k.txt" "magazines: size default (by object size), depot limit default (16)"
+$run "$kmem" replay --mag-size 4 --depot-limit 2 "$tmp/t.txt" > "$tmp/m4.txt" || fail "--mag-size 4 exited $?"
+has "$tmp/m4.txt" "magazines: size 4, depot limit 2"
+$run "$kmem" replay --heap dropin --mag-size auto --depot-limit auto --json "$tmp/t.txt" > "$tmp/ma.json" ||
+	fail "--mag-size auto exited $?"
+for kv in '"mag_size":-1' '"depot_limit":-1' '"ok":true'; do
+	grep -qF -- "$kv" "$tmp/ma.json" || fail "no $kv in the JSON: $(cat "$tmp/ma.json")"
+done
 for bad in "--heap bogus" "--waste-div 65" "--release maybe" "--classes $tmp/none" \
-	"--speed-reps 65" "--malloc --heap dropin" "--malloc --classes linux"; do
+	"--speed-reps 65" "--malloc --heap dropin" "--malloc --classes linux" \
+	"--mag-size 1022" "--mag-size x" "--depot-limit -1" "--malloc --mag-size 4"; do
 	# shellcheck disable=SC2086
 	if $run "$kmem" replay $bad "$tmp/t.txt" > /dev/null 2>&1; then
 		fail "replay $bad was accepted"

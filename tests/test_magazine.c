@@ -1,7 +1,9 @@
 /* test_magazine.c - per-thread magazines and the depot, single-threaded:
  * hit counting, the depot limit, working-set reap, misuse found when a
  * magazine is flushed, the checker's magazine invariants (M1, M2, and the
- * depot stacks' and the holder list's links), the slot namespace running out, and kmem_free's validation on the fast path.
+ * depot stacks' and the holder list's links), the slot namespace running out,
+ * kmem_free's validation on the fast path, and the magazine policies (fixed
+ * and self-tuning sizes, depot limits, the periodic reap; M4).
  * Threads (exit returns magazines, destroy takes them) are in
  * test_slab_threads.c. */
 #include <errno.h>
@@ -363,6 +365,256 @@ static void test_shrinker_protocol(void **state)
 	sfx_fini(&f);
 }
 
+/* ---- policies (kmem_slab_config.mag_size, .depot_limit; decision 30) ---- */
+
+/* A second slab instance on the fixture's buddy, with a magazine policy. */
+static struct kmem_slab *policy_slab(struct sfx *f, void **mem, unsigned mag_size,
+				     unsigned depot_limit)
+{
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &f->ps;
+	sc.sink = &f->rec.sink;
+	sc.mag_size = mag_size;
+	sc.depot_limit = depot_limit;
+	*mem = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
+	assert_non_null(*mem);
+	assert_int_equal(kmem_slab_init(*mem, kmem_slab_sizeof(), &sc, &s), 0);
+	return s;
+}
+
+static void policy_fini(struct kmem_slab *s, void *mem)
+{
+	kmem_slab_destroy(s);
+	free(mem);
+}
+
+/* The calling thread's magazine slot of c. */
+static struct kmem_mag_slot *own_slot(struct kmem_cache *c)
+{
+	return &kmem_mag_self->slot[c->slot];
+}
+
+static void test_policy_config(void **state)
+{
+	struct kmem_slab_config sc;
+	struct kmem_slab *s;
+	struct kmem_cache *c;
+	struct sfx f;
+	void *mem;
+	static void *p[3000];
+
+	(void)state;
+	sfx_init(&f);
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &f.ps;
+	sc.mag_size = KMEM_MAG_ROUNDS_MAX + 1;
+	mem = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
+	assert_non_null(mem);
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), -EINVAL);
+	sc.mag_size = KMEM_MAG_SIZE_AUTO - 1;
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), -EINVAL);
+	free(mem);
+	/* the largest fixed size: magazines of 8 KiB, flushed in batches */
+	s = policy_slab(&f, &mem, KMEM_MAG_ROUNDS_MAX, 0);
+	c = kmem_cache_create(s, "big-mags", 16, 0, 0, NULL, NULL, NULL);
+	assert_non_null(c);
+	assert_int_equal(sfx_stats(c).mag_size, KMEM_MAG_ROUNDS_MAX);
+	assert_int_equal(sfx_stats(c).depot_limit, KMEM_DEPOT_DEFAULT);
+	assert_int_equal(sfx_stats(c).mag_auto, 0);
+	churn(c, p, 3000);
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_true(kmem_cache_shrink(c) > 0); /* 3000 objects flushed, slabs released */
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	/* kmalloc's classes follow the policy too */
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	policy_fini(s, mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* Size 4: four frees fill the thread's loaded magazine; the 5th finds it
+ * full (slow path: a new magazine, the full one becomes the previous);
+ * the 9th finds both full and puts the previous into the depot. */
+static void test_fixed_size(void **state)
+{
+	struct sfx f;
+	struct kmem_slab *s;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	void *mem, *p[20];
+
+	(void)state;
+	sfx_init(&f);
+	s = policy_slab(&f, &mem, 4, 0);
+	c = kmem_cache_create(s, "m4", 64, 0, 0, NULL, NULL, NULL);
+	assert_int_equal(sfx_stats(c).mag_size, 4);
+	for (int i = 0; i < 20; i++)
+		assert_non_null(p[i] = kmem_cache_alloc(c));
+	assert_int_equal(sfx_stats(c).allocs, 20); /* refills of 4 / 2 */
+	for (int i = 0; i < 4; i++)
+		kmem_cache_free(c, p[i]);
+	assert_int_equal(own_slot(c)->loaded->rounds, 4);
+	assert_int_equal(own_slot(c)->loaded->cap, 4);
+	assert_true(own_slot(c)->prev->cap == 0 || own_slot(c)->prev->rounds == 0);
+	kmem_cache_free(c, p[4]); /* the 5th: a new magazine */
+	assert_int_equal(own_slot(c)->loaded->rounds, 1);
+	assert_int_equal(own_slot(c)->prev->rounds, 4);
+	assert_int_equal(sfx_stats(c).depot_full, 0);
+	for (int i = 5; i < 8; i++)
+		kmem_cache_free(c, p[i]);
+	st = sfx_stats(c);
+	assert_int_equal(st.depot_full, 0);
+	assert_int_equal(st.depot_puts, 0);
+	kmem_cache_free(c, p[8]); /* the 9th: the full previous to the depot */
+	st = sfx_stats(c);
+	assert_int_equal(st.depot_full, 1);
+	assert_int_equal(st.depot_puts, 1);
+	assert_int_equal(st.depot_objs, 4);
+	for (int i = 9; i < 20; i++)
+		kmem_cache_free(c, p[i]);
+	assert_int_equal(kmem_cache_check(c), 0);
+	/* a fixed size ignores contention */
+	kmem_mag_contention_inject(c, 2 * KMEM_MAG_CONTENTION);
+	churn(c, p, 20);
+	st = sfx_stats(c);
+	assert_int_equal(st.mag_size, 4);
+	assert_int_equal(st.mag_resizes, 0);
+	assert_true(st.depot_contended >= 2 * KMEM_MAG_CONTENTION);
+	kmem_cache_destroy(c);
+	policy_fini(s, mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* A depot limit of 2: never more than two full magazines in the depot; the
+ * rest is flushed to the slabs. The checker knows the limit (M4). */
+static void test_depot_limit_policy(void **state)
+{
+	struct sfx f;
+	struct kmem_slab *s;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	void *mem;
+	static void *p[100];
+
+	(void)state;
+	sfx_init(&f);
+	s = policy_slab(&f, &mem, 4, 2);
+	c = kmem_cache_create(s, "limit2", 64, 0, 0, NULL, NULL, NULL);
+	churn(c, p, 100);
+	st = sfx_stats(c);
+	assert_int_equal(st.depot_limit, 2);
+	assert_int_equal(st.depot_full, 2);
+	assert_true(st.active_objs <= (2 + 2) * 4); /* the depot's and the thread's */
+	assert_true(st.mag_flushes > 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	c->depot_max = 1; /* the depot holds more than its limit */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_report_has(f.rec.detail, "M4: 2 full magazines in the depot, its limit is 1");
+	c->depot_max = 2;
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	policy_fini(s, mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 1);
+	sfx_fini(&f);
+}
+
+/* KMEM_DEPOT_AUTO: no limit, and the slow paths reap the working set's
+ * excess every KMEM_DEPOT_REAP_OPS depot exchanges. */
+static void test_depot_auto_reaps(void **state)
+{
+	struct sfx f;
+	struct kmem_slab *s;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	unsigned before;
+	void *mem;
+	static void *p[200];
+	int i;
+
+	(void)state;
+	sfx_init(&f);
+	s = policy_slab(&f, &mem, 4, KMEM_DEPOT_AUTO);
+	c = kmem_cache_create(s, "auto-depot", 64, 0, 0, NULL, NULL, NULL);
+	churn(c, p, 200);
+	st = sfx_stats(c);
+	assert_int_equal(st.depot_limit, KMEM_DEPOT_AUTO);
+	assert_int_equal(st.depot_full, 200 / 4 - 2); /* all but the thread's two */
+	assert_int_equal(st.mag_flushes, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	before = (unsigned)st.depot_full;
+	/* a small working set (12 objects: a few depot magazines) until a reap */
+	for (i = 0; i < 1000 && sfx_stats(c).depot_reaps < 2; i++)
+		churn(c, p, 12);
+	st = sfx_stats(c);
+	assert_true(st.depot_reaps >= 2);
+	assert_true(st.depot_full < before);
+	assert_true(st.depot_full <= 4); /* what 12 objects need */
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	policy_fini(s, mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
+/* KMEM_MAG_SIZE_AUTO: the size starts at the default and grows (2n + 1)
+ * once contention on the depot lock is counted (forced here through the
+ * test hook), up to KMEM_MAG_AUTO_MAX; the depot then holds the new size
+ * only, threads' old magazines are dropped as they come back. */
+static void test_mag_size_auto_grows(void **state)
+{
+	static const unsigned sizes[] = { 123, 247, KMEM_MAG_AUTO_MAX, KMEM_MAG_AUTO_MAX };
+	struct sfx f;
+	struct kmem_slab *s;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	struct kmem_mag *m;
+	void *mem;
+	static void *p[2000];
+
+	(void)state;
+	sfx_init(&f);
+	s = policy_slab(&f, &mem, KMEM_MAG_SIZE_AUTO, 0);
+	c = kmem_cache_create(s, "auto-size", 64, 0, 0, NULL, NULL, NULL);
+	st = sfx_stats(c);
+	assert_int_equal(st.mag_size, 61);
+	assert_int_equal(st.mag_auto, 1);
+	churn(c, p, 2000);
+	assert_int_equal(sfx_stats(c).mag_size, 61); /* no contention: no change */
+	/* fewer than the threshold: no change either */
+	kmem_mag_contention_inject(c, KMEM_MAG_CONTENTION - 1);
+	churn(c, p, 200);
+	assert_int_equal(sfx_stats(c).mag_size, 61);
+	kmem_mag_contention_inject(c, 1);
+	for (unsigned k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		if (k)
+			kmem_mag_contention_inject(c, KMEM_MAG_CONTENTION);
+		churn(c, p, 2000);
+		st = sfx_stats(c);
+		assert_int_equal(st.mag_size, sizes[k]);
+		assert_int_equal(st.mag_resizes, k < 3 ? k + 1 : 3);
+		KMEM_LIST_FOR_EACH_ENTRY(m, &c->depot_full, struct kmem_mag, link)
+			assert_int_equal(m->cap, sizes[k]);
+		assert_int_equal(kmem_cache_check(c), 0);
+	}
+	assert_int_equal(own_slot(c)->loaded->cap, KMEM_MAG_AUTO_MAX); /* new ones since */
+	/* M2: depot magazines are of the cache's size */
+	c->mag_cap = 61;
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_report_has(f.rec.detail, "M2");
+	c->mag_cap = KMEM_MAG_AUTO_MAX;
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	policy_fini(s, mem);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 1);
+	sfx_fini(&f);
+}
+
 int main(void)
 {
 	if (!KMEM_MAGAZINES) { /* 77: Meson's "skipped" */
@@ -380,6 +632,11 @@ int main(void)
 		cmocka_unit_test(test_slots_run_out),
 		cmocka_unit_test(test_slabinfo_tunables),
 		cmocka_unit_test(test_shrinker_protocol),
+		cmocka_unit_test(test_policy_config),
+		cmocka_unit_test(test_fixed_size),
+		cmocka_unit_test(test_depot_limit_policy),
+		cmocka_unit_test(test_depot_auto_reaps),
+		cmocka_unit_test(test_mag_size_auto_grows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

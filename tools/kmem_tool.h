@@ -306,6 +306,8 @@ struct replay_opts {
 	unsigned nr_classes;
 	const char *classes_name;	/* "linux", "quarter" or the file */
 	int waste_div;			/* -1: the heap's */
+	long mag_size, depot_limit;	/* --mag-size, --depot-limit (KMEM_MAG_SIZE_AUTO,
+					 * KMEM_DEPOT_AUTO for auto); -1: the heap's */
 	bool no_pcp;			/* KMEM_PA_NO_PCP */
 	int release;			/* KMEM_PA_RELEASE: 1 on, 0 off, -1 the heap's */
 	unsigned speed_reps;		/* timed runs over the decoded ops (0: none) */
@@ -378,6 +380,7 @@ struct replay_heap {
 	unsigned max_order;
 	/* the configuration built, for the report */
 	unsigned classes, waste_div, pcp_batch;
+	unsigned mag_size, depot_limit;	/* kmem_slab_config's (0: slab's default) */
 	bool pcp, release;
 	size_t wmark_high;
 };

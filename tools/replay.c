@@ -60,7 +60,8 @@
  * Tunables: --heap kmalloc|dropin (replay_heap.c), --heap/--arena (1 GiB),
  * --frame (4096), --max-order (the largest that fits; 13 at most for
  * dropin), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena),
- * --no-pcp, --release, --classes, --waste-div, --speed-reps (1), --sample
+ * --no-pcp, --release, --classes, --waste-div, --mag-size, --depot-limit,
+ * --speed-reps (1), --sample
  * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
  * --series/--series-out/--series-format, --frame-map/--frame-map-prefix,
  * --min-heap; the id table starts at IDMAP_INITIAL slots and doubles.
@@ -975,6 +976,10 @@ static void replay_usage(FILE *f)
 		"                      per doubling) or a file of sizes (up to 64, multiples\n"
 		"                      of 8 up to 8192, blank- or comma-separated, # comments)\n"
 		"      --waste-div N   slabs waste at most 1/N (0: 8; kmalloc heap 8, dropin 32)\n"
+		"      --mag-size N|auto  rounds per magazine, every cache (1..1021; 0: by\n"
+		"                      object size; auto: self-tuning on depot contention)\n"
+		"      --depot-limit N|auto  full magazines a depot keeps (0: 16; dropin 32;\n"
+		"                      auto: no limit, the unused part reaped periodically)\n"
 		"      --no-pcp        no per-thread frame caches in the frame service\n"
 		"      --release yes|no  the frame service's release step (dropin: yes)\n"
 		"      --speed-reps N  timed runs of the decoded calls, each against a null\n"
@@ -1085,6 +1090,8 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "arena", required_argument, NULL, 'A' },
 		{ "classes", required_argument, NULL, 'C' },
 		{ "waste-div", required_argument, NULL, 'W' },
+		{ "mag-size", required_argument, NULL, 'Z' },
+		{ "depot-limit", required_argument, NULL, 'L' },
 		{ "no-pcp", no_argument, NULL, 'n' },
 		{ "release", required_argument, NULL, 'R' },
 		{ "speed-reps", required_argument, NULL, 'r' },
@@ -1116,6 +1123,7 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
 				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
 				   .frame_map_prefix = "frames", .classes = -1, .waste_div = -1,
+				   .mag_size = -1, .depot_limit = -1,
 				   .release = -1, .speed_reps = 1 };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -1139,6 +1147,22 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 			if (kmem_tool_parse_count(optarg, &v) || v > 64)
 				return -1;
 			o->waste_div = (int)v;
+			break;
+		case 'Z':
+			if (!strcmp(optarg, "auto"))
+				o->mag_size = KMEM_MAG_SIZE_AUTO;
+			else if (kmem_tool_parse_count(optarg, &v) || v > KMEM_MAG_ROUNDS_MAX)
+				return -1;
+			else
+				o->mag_size = (long)v;
+			break;
+		case 'L':
+			if (!strcmp(optarg, "auto"))
+				o->depot_limit = KMEM_DEPOT_AUTO;
+			else if (kmem_tool_parse_count(optarg, &v) || v >= KMEM_DEPOT_AUTO)
+				return -1;
+			else
+				o->depot_limit = (long)v;
 			break;
 		case 'n': o->no_pcp = true; break;
 		case 'R':
@@ -1233,9 +1257,9 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		return -1;
 	}
 	if (o->use_malloc && (o->classes >= 0 || o->waste_div >= 0 || o->no_pcp || o->release >= 0 ||
-			      o->kind != REPLAY_HEAP_KMALLOC)) {
-		kmem_tool_error("--heap NAME, --classes, --waste-div, --no-pcp and --release configure "
-				"the kmem heap: not with --malloc");
+			      o->mag_size >= 0 || o->depot_limit >= 0 || o->kind != REPLAY_HEAP_KMALLOC)) {
+		kmem_tool_error("--heap NAME, --classes, --waste-div, --mag-size, --depot-limit, --no-pcp "
+				"and --release configure the kmem heap: not with --malloc");
 		return -1;
 	}
 	if (o->pageblock_order && !o->grouping) {

@@ -188,6 +188,12 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 	}
 	if (o->waste_div >= 0)
 		cfg.slab.waste_div = (unsigned)o->waste_div;
+	if (o->mag_size >= 0)
+		cfg.slab.mag_size = (unsigned)o->mag_size;
+	if (o->depot_limit >= 0)
+		cfg.slab.depot_limit = (unsigned)o->depot_limit;
+	h->mag_size = cfg.slab.mag_size;
+	h->depot_limit = cfg.slab.depot_limit;
 	h->classes = cfg.slab.kmalloc_classes;
 	h->waste_div = cfg.slab.waste_div ? cfg.slab.waste_div : 8;
 	h->pcp = !(cfg.pa.flags & KMEM_PA_NO_PCP);

@@ -133,6 +133,17 @@ static double per_op(uint64_t ns, uint64_t ops)
 }
 
 /* The class set h was built with: "linux", "quarter" or "table FILE". */
+/* A magazine policy value (kmem_slab_config.mag_size, .depot_limit). */
+static void put_mag(FILE *f, unsigned v, unsigned autov, const char *dflt)
+{
+	if (v == autov)
+		fputs("auto", f);
+	else if (v)
+		fprintf(f, "%u", v);
+	else
+		fprintf(f, "default (%s)", dflt);
+}
+
 static const char *class_set_name(const struct replay_opts *o, const struct replay_heap *h)
 {
 	static char buf[300];
@@ -213,6 +224,11 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	fprintf(f, "policy: %s (buddy free lists)\n", kmem_replay_policy_name(o));
 	fprintf(f, "config: classes %s, waste 1/%u, pcp %s, release %s (high watermark %zu frames)\n",
 		class_set_name(o, h), h->waste_div, pcp_text, h->release ? "on" : "off", h->wmark_high);
+	fputs("magazines: size ", f);
+	put_mag(f, h->mag_size, KMEM_MAG_SIZE_AUTO, "by object size");
+	fputs(", depot limit ", f);
+	put_mag(f, h->depot_limit, KMEM_DEPOT_AUTO, "16");
+	fputc('\n', f);
 	fprintf(f, "peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
 	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
@@ -299,6 +315,10 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 			   "\"wmark_high\":%zu",
 			h->waste_div, h->pcp ? "true" : "false", h->pcp_batch,
 			h->release ? "true" : "false", h->wmark_high);
+		/* magazine policy: 0 slab's default, -1 auto */
+		fprintf(f, ",\"mag_size\":%ld,\"depot_limit\":%ld",
+			h->mag_size == KMEM_MAG_SIZE_AUTO ? -1L : (long)h->mag_size,
+			h->depot_limit == KMEM_DEPOT_AUTO ? -1L : (long)h->depot_limit);
 		fprintf(f, ",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
 		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
 		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);

@@ -33,9 +33,11 @@
  * the drop-in malloc, say) is "not a slab" to every call here.
  *
  * Magazines (Bonwick & Adams 2001): each thread keeps two magazines (arrays
- * of up to 61 object pointers) per cache, so kmem_cache_alloc/free and
- * kmem_alloc/free usually pop or push a thread-local array with no lock and
- * no atomic read-modify-write; a miss exchanges a magazine with the cache's
+ * of up to 61 object pointers by default; kmem_slab_config.mag_size, with
+ * the depot limit, is the instance's policy) per cache, so
+ * kmem_cache_alloc/free and kmem_alloc/free usually pop or push a
+ * thread-local array with no lock and no atomic read-modify-write; a miss
+ * exchanges a magazine with the cache's
  * depot under the cache lock, or fills one from the slabs in one lock hold.
  * A thread's magazines go back to the depots when it exits; the depot
  * tracks its working set, so kmem_cache_reap() frees only magazines that
@@ -124,7 +126,45 @@ struct kmem_slab_config {
 	 * wants it unpredictable passes a random word (the drop-in malloc
 	 * does). */
 	uintptr_t free_mark;
+	/* Magazine size: rounds per magazine for every cache of the instance
+	 * with magazines (Bonwick & Adams 2001; docs/decisions.md, 30):
+	 *   0                   the default: by object size, 61 rounds for
+	 *                       strides up to 256 bytes, 30 up to 1 KiB, 14 up
+	 *                       to 4 KiB, 6 above;
+	 *   1..KMEM_MAG_ROUNDS_MAX  that many for every cache (magazine objects
+	 *                       are 24 + 8 * N bytes on 64-bit targets);
+	 *   KMEM_MAG_SIZE_AUTO  self-tuning: each cache starts at the default
+	 *                       and doubles its size (2n + 1, up to
+	 *                       KMEM_MAG_AUTO_MAX) when its depot lock is found
+	 *                       held KMEM_MAG_CONTENTION times within
+	 *                       KMEM_MAG_CONTENTION_WINDOW depot exchanges; the
+	 *                       depot's magazines of the old size are flushed
+	 *                       then, threads' ones when they come back.
+	 * Anything else: kmem_slab_init fails with -EINVAL. The fast paths do
+	 * not depend on it (a magazine carries its own size). */
+	unsigned mag_size;
+	/* Depot limit: full magazines a cache's depot keeps; a free that
+	 * would put one more flushes a magazine to the slabs instead:
+	 *   0                the default, KMEM_DEPOT_DEFAULT (16);
+	 *   N                at most N (then the depot's working set is reaped
+	 *                    only by kmem_cache_reap);
+	 *   KMEM_DEPOT_AUTO  no fixed limit: the working set (the fewest full
+	 *                    and empty magazines the depot held) is tracked, and
+	 *                    every KMEM_DEPOT_REAP_OPS depot exchanges what was
+	 *                    not used since the last reap is flushed to the
+	 *                    slabs (Bonwick's reap, run by the slow paths). */
+	unsigned depot_limit;
 };
+
+/* kmem_slab_config.mag_size and .depot_limit (docs/decisions.md, 30) */
+#define KMEM_MAG_ROUNDS_MAX 1021u	/* a magazine of 8 KiB on 64-bit targets */
+#define KMEM_MAG_SIZE_AUTO 0xffffffffu
+#define KMEM_MAG_AUTO_MAX 253u	/* a self-tuned magazine grows to 2 KiB */
+#define KMEM_MAG_CONTENTION 8u	/* contended depot lock takes that grow the size ... */
+#define KMEM_MAG_CONTENTION_WINDOW 256u	/* ... within this many depot lock takes */
+#define KMEM_DEPOT_DEFAULT 16u
+#define KMEM_DEPOT_AUTO 0xffffffffu
+#define KMEM_DEPOT_REAP_OPS 256u	/* depot exchanges between working-set reaps (auto) */
 
 /* Bytes of instance storage kmem_slab_init() needs (16-byte aligned). O(1). */
 KMEM_API size_t kmem_slab_sizeof(void);
@@ -140,7 +180,8 @@ KMEM_API size_t kmem_slab_sizeof(void);
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
  * owner words, or its largest block is under 256 bytes; unknown debug
  * flags; an unknown kmalloc_classes, or a class table kmalloc rejects, see
- * KMEM_KMALLOC_TABLE), -ENOTSUP (debug flags in a build whose debug caches
+ * KMEM_KMALLOC_TABLE; a mag_size over KMEM_MAG_ROUNDS_MAX other than
+ * KMEM_MAG_SIZE_AUTO), -ENOTSUP (debug flags in a build whose debug caches
  * are compiled out: -Dslab_debug, off when freestanding), -ENOSPC (mem_size <
  * kmem_slab_sizeof()), -ENOMEM (the page source has no frame for the kmalloc
  * caches' descriptors). O(max order). */
@@ -310,6 +351,11 @@ struct kmem_cache_stats {
 	uint64_t mag_flushes;	/* magazines emptied into the slabs */
 	size_t depot_full, depot_empty;	/* magazines in the depot now */
 	size_t depot_objs;	/* objects in the depot's full magazines */
+	unsigned depot_limit;	/* full magazines the depot keeps (KMEM_DEPOT_AUTO: no limit) */
+	int mag_auto;		/* the magazine size tunes itself (KMEM_MAG_SIZE_AUTO) */
+	uint64_t depot_contended;	/* depot lock takes that found it held */
+	uint64_t mag_resizes;	/* self-tuning: times the magazine size grew */
+	uint64_t depot_reaps;	/* KMEM_DEPOT_AUTO: working-set reaps run by the slow paths */
 	unsigned flags;		/* as created, plus the instance's debug flags */
 };
 

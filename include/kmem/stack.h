@@ -109,6 +109,10 @@ KMEM_API void kmem_stack_config_init(struct kmem_stack_config *cfg);
 #define KMEM_STACK_MALLOC_FRAME ((size_t)4096)
 #define KMEM_STACK_MALLOC_MAX_ORDER 13u
 #define KMEM_STACK_MALLOC_HIGH ((size_t)8 << 20)
+/* The drop-in's magazine policy (kmem_slab_config.mag_size, .depot_limit;
+ * KMEM_MAG_SIZE and KMEM_DEPOT_LIMIT override them; decision 30). */
+#define KMEM_STACK_MALLOC_MAG_SIZE 0u
+#define KMEM_STACK_MALLOC_DEPOT_LIMIT 32u	/* glibc-simple: 57 instructions a pair, 78 with 16 */
 #define KMEM_STACK_MALLOC_REGION ((size_t)64 << 20)
 KMEM_API void kmem_stack_config_malloc(struct kmem_stack_config *cfg);
 

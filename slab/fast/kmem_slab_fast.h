@@ -21,11 +21,17 @@
  *      magazines serves it), then 1.
  *   3. kmalloc push: the owner word of p's frame (kmem/page_source.h) must
  *      be a pointer (not NULL, not a tag: one signed test on 64-bit
- *      targets, kmem_owner_is_ptr_fast) to a slab of this
- *      instance's kmalloc (sl->kmalloc_of == s), and p must start an object
- *      (off < span and off a multiple of the stride: an exact-division test
- *      by multiplication, Lemire, Kaser & Kurz 2019); then 1.
- * Bound: O(1), about a dozen instructions each.
+ *      targets, kmem_owner_is_ptr_fast) to a slab whose cache is a kmalloc
+ *      class with magazines (of this instance: c->kmalloc_of == s, skipped
+ *      by kmem_kmalloc_push_sole), and p must start an object: one
+ *      multiply, rotate and compare on the cache's first line
+ *      (kmem_cache_fast_index: exact division, Granlund & Montgomery 1994;
+ *      kobjs 0 for every other cache); then p must not carry the free mark;
+ *      then 1. A push counts nothing (struct kmem_mag_slot).
+ *   4. The magazine size and depot policy (kmem_slab_config, decision 30)
+ *      are the slow paths' business: a magazine carries its own cap.
+ * Bound: O(1), about a dozen instructions each (the drop-in's malloc 18,
+ * free 32, with its gates and the return).
  *
  * Contract for consumers: call these only on an instance made by
  * kmem_slab_init, from any thread; a false return means "take the library
@@ -65,7 +71,13 @@ struct kmem_mag {
 
 struct kmem_mag_slot {
 	struct kmem_mag *loaded, *prev;
-	uint64_t allocs, frees;	/* fast-path hits, folded into the cache at the slow path */
+	/* Fast-path hits, folded into the cache at the slow path. A pop counts
+	 * itself; a push does not (one store fewer): the pushes since the last
+	 * fold are frees + allocs + loaded->rounds (mod 2^64), since a pop
+	 * adds 1 to allocs and takes 1 from rounds, and a push adds 1 to
+	 * rounds. The slow paths keep that sum when they change the loaded
+	 * magazine (magazine.c: slot_frees, slot_set_frees). */
+	uint64_t allocs, frees;
 };
 
 struct kmem_thread;	/* a thread block: slot[] at offset 0 (slab_internal.h) */
@@ -99,7 +111,50 @@ struct slab {
 struct kmem_cache_fast {
 	uint64_t div_magic;	/* UINT64_MAX / stride + 1: exact-division test */
 	size_t span;		/* objs * stride */
+	/* kmem_kmalloc_push's object test, one compare (Granlund & Montgomery
+	 * 1994, exact division by an invariant integer): with stride =
+	 * d * 2^shift, d odd, and inv = d^-1 mod 2^W (W: bits of a pointer),
+	 * off = p - objs is j * stride with j < kobjs iff
+	 * ror(off * inv, shift) < kobjs, and then that is j. E.g. stride 48 =
+	 * 3 * 2^4, inv = 0xaaaa...ab: off 96 -> 96 * inv = 32 -> ror 4 -> 2
+	 * (object 2); off 40 -> 40 * inv = 0xaaaa...b8 -> ror 4 -> huge. */
+	uintptr_t inv;
+	/* kmalloc classes with magazines: the instance's free mark (a copy of
+	 * kmem_slab_fast.free_mark, so the push needs no instance load) */
+	uintptr_t free_mark;
+	const struct kmem_slab *kmalloc_of;	/* kmalloc classes: the instance; else NULL */
+	uintptr_t kobjs;	/* kmalloc classes with magazines: objs; else 0 (the push declines) */
+	uint8_t shift;		/* trailing zero bits of the stride */
 };
+
+/* Set f's inv and shift for a stride (slab.c, cache creation); kobjs,
+ * free_mark and kmalloc_of stay 0 until kmalloc makes the cache a class
+ * with magazines (kmalloc.c). stride > 0. */
+static inline void kmem_cache_fast_stride(struct kmem_cache_fast *f, size_t stride)
+{
+	uintptr_t d = stride, inv;
+	unsigned k = 0;
+
+	while (!(d & 1u)) {
+		d >>= 1;
+		k++;
+	}
+	inv = d; /* Newton's iteration: correct bits double each step (3, 6, ..., 96) */
+	for (int i = 0; i < 5; i++)
+		inv *= 2u - d * inv;
+	f->inv = inv;
+	f->shift = (uint8_t)k;
+}
+
+/* The index of the object at offset off from objs under f's test, or a
+ * number >= kobjs if off starts none (above). */
+static inline uintptr_t kmem_cache_fast_index(const struct kmem_cache_fast *f, uintptr_t off)
+{
+	const unsigned w = sizeof(uintptr_t) * 8;
+	uintptr_t q = off * f->inv;
+
+	return (q >> f->shift) | (q << ((w - f->shift) & (w - 1)));
+}
 
 /* The first member of struct kmem_slab (immutable after kmem_slab_init). */
 struct kmem_slab_fast {
@@ -176,8 +231,7 @@ static inline bool kmem_mag_push_off(size_t off, void *p)
 	if (KMEM_UNLIKELY(r >= m->cap))
 		return false;
 	m->obj[r] = p;
-	m->rounds = r + 1;
-	ms->frees++;
+	m->rounds = r + 1; /* counted: struct kmem_mag_slot */
 	return true;
 #endif
 }
@@ -251,26 +305,81 @@ static inline bool kmem_kmalloc_pop(const struct kmem_slab *s, size_t size, void
 	return true;
 }
 
+/* Whether object p carries free mark `mark` (kmem_kmalloc_marked, with the
+ * mark given). */
+static inline bool kmem_kmalloc_marked_with(uintptr_t mark, const void *p)
+{
+	uintptr_t w;
+
+#if KMEM_ANNOT_ENABLED
+	if (KMEM_ANNOT_ACTIVE()) {
+		int na = KMEM_ANNOT_NOACCESS_STATE(p);
+
+		if (na >= 0)
+			return na;
+	}
+#endif
+	memcpy(&w, p, sizeof(w));
+	return w == mark;
+}
+
+/* The magazine slow path of a free that kmem_kmalloc_push_sole validated
+ * (p starts an object of kmalloc class c, which has magazines, and carries
+ * no free mark) but found this thread's magazine full: p gets the mark and
+ * goes to the magazine layer's exchange (kmalloc.c). caller: for reports. */
+KMEM_HIDDEN void kmem_kmalloc_free_full(struct kmem_cache *c, void *p, const void *caller);
+
+/* kmem_kmalloc_push without the instance test: for a consumer whose owner
+ * words name slabs of one slab instance only (the drop-in's arena), so a
+ * slab of a kmalloc class with magazines is one of that instance's.
+ * p, whose frame's owner word is owner, goes onto this thread's magazine
+ * if it starts an object of such a slab and does not carry the free mark
+ * (then it gets it): returns 1. If all that holds but the magazine is
+ * full, *full is set to the cache (for kmem_kmalloc_free_full) and it
+ * returns 0; it returns 0 with *full untouched for anything else (NULL, a
+ * tag, a slab of another cache or of a class without magazines (kobjs 0),
+ * not an object start, marked: a double free). Nothing changed then. */
+static inline int kmem_kmalloc_push_sole(const void *owner, void *p, struct kmem_cache **full)
+{
+	const struct slab *sl = owner;
+	const struct kmem_cache_fast *c;
+	uintptr_t mark;
+
+	if (KMEM_UNLIKELY(!kmem_owner_is_ptr_fast(sl)))
+		return 0;
+	c = (const struct kmem_cache_fast *)(const void *)sl->cache;
+	if (kmem_cache_fast_index(c, (uintptr_t)p - (uintptr_t)sl->objs) >= c->kobjs)
+		return 0;
+	mark = c->free_mark; /* once: the push's stores may alias it */
+	if (kmem_kmalloc_marked_with(mark, p))
+		return 0;
+	if (KMEM_UNLIKELY(!kmem_mag_push_off(sl->slot_off, p))) {
+		*full = sl->cache;
+		return 0;
+	}
+	memcpy(p, &mark, sizeof(mark));
+	return 1;
+}
+
 /* kmem_free's fast path: p, whose frame's owner word is owner, onto this
- * thread's magazine if it starts an object of a kmalloc slab of s and does
- * not carry the free mark (then it gets it); false otherwise (NULL, a tag,
- * another slab, not an object start, marked: a double free, or a full
- * magazine), with nothing changed. */
+ * thread's magazine if it starts an object of a kmalloc class of s with
+ * magazines and does not carry the free mark (then it gets it); false
+ * otherwise (NULL, a tag, another slab or instance, not an object start,
+ * marked: a double free, or a full magazine), with nothing changed. */
 static inline bool kmem_kmalloc_push(const struct kmem_slab *s, const void *owner, void *p)
 {
 	const struct slab *sl = owner;
 	const struct kmem_cache_fast *c;
-	uintptr_t off, mark;
+	uintptr_t mark;
 
-	/* a direct cache's pseudo header has kmalloc_of NULL */
-	if (KMEM_UNLIKELY(!kmem_owner_is_ptr_fast(sl) || sl->kmalloc_of != s))
+	if (KMEM_UNLIKELY(!kmem_owner_is_ptr_fast(sl)))
 		return false;
 	c = (const struct kmem_cache_fast *)(const void *)sl->cache;
-	off = (uintptr_t)p - (uintptr_t)sl->objs;
-	if (!(off * c->div_magic < c->div_magic && off < c->span))
+	if (kmem_cache_fast_index(c, (uintptr_t)p - (uintptr_t)sl->objs) >= c->kobjs ||
+	    c->kmalloc_of != s)
 		return false;
-	mark = kmem_slab_fast_of(s)->free_mark; /* once: the push's stores may alias it */
-	if (kmem_kmalloc_marked(s, p) || !kmem_mag_push_off(sl->slot_off, p))
+	mark = c->free_mark;
+	if (kmem_kmalloc_marked_with(mark, p) || !kmem_mag_push_off(sl->slot_off, p))
 		return false;
 	memcpy(p, &mark, sizeof(mark));
 	return true;

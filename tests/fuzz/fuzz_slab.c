@@ -4,7 +4,10 @@
  * sizes, alignments and constructors taken from the input) and on kmalloc:
  * create, destroy, alloc, free, double free, wrong-cache free, interior
  * free, foreign free, kmalloc/zalloc/realloc/free, aligned allocation,
- * shrink. Every live object carries its slot number at its start and end,
+ * shrink. The first byte also picks the instance's magazine policy
+ * (kmem_slab_config.mag_size: default, fixed 1..7 or 200, self-tuning, with
+ * contention injected now and then through the test hook; .depot_limit:
+ * default, 1, 3 or auto). Every live object carries its slot number at its start and end,
  * verified at free; a constructed cache's free objects must keep their
  * constructor's mark. After every operation every cache's checker and the
  * buddy checker pass, and the error sink has counted exactly the misuses
@@ -18,6 +21,8 @@
 #include <string.h>
 
 #include <kmem/kmem.h>
+
+#include "slab_internal.h" /* kmem_mag_contention_inject */
 
 #include "kmem_config.h" /* KMEM_HAVE_VALGRIND: the allocator annotates for memcheck */
 #ifdef KMEM_HAVE_VALGRIND
@@ -353,6 +358,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the global debug default, for some inputs */
 	cfg.slab.debug_flags = (KMEM_SLAB_DEBUG && size && (data[0] & 2)) ?
 				       KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
+	/* the magazine policy (decision 30): bits 2-3 the size, 4-5 the depot */
+	if (size) {
+		static const unsigned mag[4] = { 0, 1, KMEM_MAG_SIZE_AUTO, 200 };
+		static const unsigned depot[4] = { 0, 1, 3, KMEM_DEPOT_AUTO };
+
+		cfg.slab.mag_size = mag[(data[0] >> 2) & 3];
+		if (cfg.slab.mag_size == 1)
+			cfg.slab.mag_size = 1 + ((data[0] >> 6) & 3) * 2; /* 1, 3, 5, 7 */
+		cfg.slab.depot_limit = depot[(data[0] >> 4) & 3];
+	}
 	fr.arena = aligned_alloc((size_t)4 << 20, ARENA);
 	fr.meta = NULL;
 	CHECK(fr.arena != NULL);
@@ -366,6 +381,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.s = stack.slab;
 	for (size_t i = 1; i + 2 < size; i += 3) {
 		op(&r, data[i], data[i + 1], data[i + 2]);
+		/* contention, as if other threads waited on a depot lock: a
+		 * self-tuning size grows at the cache's next depot exchange */
+		if ((data[i] ^ data[i + 2]) == 0x5a && r.c[data[i + 1] % CACHES])
+			kmem_mag_contention_inject(r.c[data[i + 1] % CACHES], KMEM_MAG_CONTENTION);
 		check_all(&r);
 	}
 	/* leave some objects live: destroy reports and reclaims them. Direct
