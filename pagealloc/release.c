@@ -589,8 +589,10 @@ static void decay_advance(struct kmem_pagealloc *pa, uint64_t now, size_t free, 
 	if (n >= KMEM_PA_DECAY_STEPS) {
 		memset(bl, 0, sizeof(pa->decay_backlog));
 	} else {
-		memmove(bl, bl + n, (KMEM_PA_DECAY_STEPS - n) * sizeof(*bl));
-		memset(bl + KMEM_PA_DECAY_STEPS - n, 0, n * sizeof(*bl));
+		size_t k = (size_t)n; /* < KMEM_PA_DECAY_STEPS */
+
+		memmove(bl, bl + k, (KMEM_PA_DECAY_STEPS - k) * sizeof(*bl));
+		memset(bl + KMEM_PA_DECAY_STEPS - k, 0, k * sizeof(*bl));
 	}
 	bl[KMEM_PA_DECAY_STEPS - 1] = free > pa->decay_base ? free - pa->decay_base : 0;
 	for (unsigned i = 0; i < KMEM_PA_DECAY_STEPS; i++)

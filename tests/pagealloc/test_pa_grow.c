@@ -795,6 +795,7 @@ static void test_release_inline_with_reaper(void **state)
 	assert_int_equal(gstats(&g).reaper_running, 0);
 	gfx_fini(&g);
 }
+#endif
 
 /* ---- the decay (decision 29): gfx_decay ms on gfx_now's clock ------------ */
 
@@ -1014,7 +1015,6 @@ static void test_decay_reaper_run(void **state)
 	assert_int_equal(gstats(&g).reaper_running, 0);
 	gfx_fini(&g);
 }
-#endif
 
 /* Fork: a second thread holds frames in its cache and objects in its
  * magazines at the fork; the child adopts both, passes every checker and
