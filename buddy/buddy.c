@@ -23,7 +23,14 @@
  *      code (merge_locked and free_general instantiated twice).
  * Bound: alloc O(max_order); free O(log2 regions + max_order); the misuse
  * path O(log2 regions + max_order); reserve/unreserve O(max_order) per block
- * touched. No operation scans frames or lists.
+ * touched. No operation scans frames or lists. Checked by counting: each
+ * bounded loop calls KMEM_STEP (buddy_internal.h lists them with their
+ * bounds), which the instrumented build of tests/test_buddy_steps.c counts.
+ *
+ * The firmware profile (KMEM_BUDDY_HOTADD, _RESERVE, _FAST 0; buddy_internal.h,
+ * docs/decisions.md 31) compiles out hot-add (one region: region[0], no
+ * search, no avail[] masks), reservations, and the fast paths in front of
+ * alloc_slow and free_any_slow.
  *
  * Data structures and invariants I1-I8 (P1, P2, G1-G3 for policies): see
  * buddy_internal.h.
@@ -375,6 +382,8 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "carve needs the instance lock");
 	while (from < to) {
 		unsigned o = piece_order(b, r->start_pfn + from, to - from);
+
+		KMEM_STEP(BUDDY_STEP_CARVE);
 		size_t n = (size_t)1 << o;
 
 		if (!KMEM_BUDDY_RESERVE || st == BT_FREE) {
@@ -404,6 +413,7 @@ static KMEM_NOINLINE struct buddy_region *find_region_slow(struct kmem_buddy *b,
 		unsigned mid = (lo + hi) / 2;
 		struct buddy_region *r = &b->region[b->by_addr[mid]];
 
+		KMEM_STEP(BUDDY_STEP_SEARCH);
 		if (addr < r->base)
 			hi = mid;
 		else if (!region_has(b, r, addr))
@@ -439,6 +449,7 @@ struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b, const struct bu
 		uint32_t h;
 		uint8_t t;
 
+		KMEM_STEP(BUDDY_STEP_SPAN);
 		if (hp < r->start_pfn)
 			break;
 		h = (uint32_t)(hp - r->start_pfn);
@@ -671,6 +682,7 @@ static KMEM_NOINLINE void split_slow_locked(struct kmem_buddy *b, struct buddy_r
 {
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "split needs the instance lock");
 	while (j > order) {
+		KMEM_STEP(BUDDY_STEP_SPLIT);
 		j--;
 		list_push_locked(b, r, idx + (1u << j), j);
 	}
@@ -902,6 +914,7 @@ static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b, struct bu
 		bidx = (uint32_t)(bpfn - lo);
 		if (r->tag[bidx] != buddy_tag(BT_FREE, order))
 			break;
+		KMEM_STEP(BUDDY_STEP_MERGE);
 		if (any)
 			list_del_any(b, r, bidx, order);
 		else

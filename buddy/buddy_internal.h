@@ -104,6 +104,22 @@
 #define KMEM_BUDDY_FAST 1
 #endif
 
+/* Loops counted by the instrumented build (KMEM_STEP, kmem_base.h), each
+ * with the bound the contracts state (tests/test_buddy_steps.c checks them):
+ *   SPLIT   split_slow_locked, one per halving: <= max_order per alloc;
+ *   MERGE   merge_locked, one per buddy merged: <= max_order per free;
+ *   SEARCH  find_region_slow, one per bisection: <= log2(regions) + 1;
+ *   SPAN    kmem_buddy_span_of, one per order tried: <= max_order + 1;
+ *   CARVE   carve_locked, one per block laid down: <= max_order per trim. */
+enum buddy_step {
+	BUDDY_STEP_SPLIT,
+	BUDDY_STEP_MERGE,
+	BUDDY_STEP_SEARCH,
+	BUDDY_STEP_SPAN,
+	BUDDY_STEP_CARVE,
+	BUDDY_STEP_KINDS
+};
+
 #define BUDDY_MAGIC 0x6b627564u /* "kbud" */
 #define BUDDY_NIL UINT32_MAX
 #define BUDDY_NAME_MAX 32

@@ -47,6 +47,20 @@ KMEM_HIDDEN __attribute__((noreturn, cold)) void kmem_fatal(const char *what, co
 #define KMEM_THREADS 0
 #endif
 
+/* ---- step counting --------------------------------------------------------
+ * The instrumented build (docs/decisions.md 31): compiled with
+ * KMEM_STEP_COUNT, every loop whose bound a contract states calls
+ * kmem_step(kind) once per iteration, which the test program defines
+ * (tests/test_buddy_steps.c asserts the worst case against the bound). In
+ * every other build KMEM_STEP is nothing. Kinds: the component's own enum
+ * (buddy_internal.h). */
+#if defined(KMEM_STEP_COUNT)
+void kmem_step(unsigned kind);
+#define KMEM_STEP(kind) kmem_step(kind)
+#else
+#define KMEM_STEP(kind) ((void)0)
+#endif
+
 /* ---- bit operations ------------------------------------------------------ */
 
 static inline unsigned kmem_ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
