@@ -64,8 +64,26 @@ struct buddy_error {
 	enum kmem_status status;
 	const void *ptr;
 	int order;
+#if KMEM_ERROR_TEXT
 	char detail[112];
+#else
+	const char *detail;	/* the message's format string (kmem_fmt.h) */
+#endif
 };
+
+/* The report's detail: formatted, or with the error text compiled out the
+ * format itself, pointed to rather than copied (the arguments are still
+ * type-checked). */
+#if KMEM_ERROR_TEXT
+#define buddy_detailf(e, ...) kmem_snprintf((e)->detail, sizeof((e)->detail), __VA_ARGS__)
+#else
+#define buddy_detailf(e, ...) buddy_detail_format(&(e)->detail, __VA_ARGS__)
+static inline __attribute__((format(printf, 2, 3))) void buddy_detail_format(const char **detail,
+									     const char *fmt, ...)
+{
+	*detail = fmt;
+}
+#endif
 
 static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const void *caller)
 {
@@ -952,7 +970,7 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 
 	if (!r) {
 		e.status = KMEM_FOREIGN_POINTER;
-		kmem_detailf(e.detail, sizeof(e.detail), "not inside any region of this instance");
+		buddy_detailf(&e, "not inside any region of this instance");
 	} else {
 		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
 		struct buddy_span s = kmem_buddy_span_of(b, r, idx);
@@ -963,27 +981,24 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 		if (s.state == BT_FREE && at_frame) {
 			e.status = KMEM_DOUBLE_FREE;
 			if (s.head == idx)
-				kmem_detailf(e.detail, sizeof(e.detail), "block is already free");
+				buddy_detailf(&e, "block is already free");
 			else
-				kmem_detailf(e.detail, sizeof(e.detail),
-					     "frame is inside free order-%u block at %p (freed, then merged)",
-					     s.order, head);
+				buddy_detailf(&e, "frame is inside free order-%u block at %p (freed, then merged)",
+					      s.order, head);
 		} else if (KMEM_BUDDY_RESERVE && s.state == BT_RESERVED) {
 			e.status = KMEM_RESERVED_FREE;
-			kmem_detailf(e.detail, sizeof(e.detail),
-				     "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
-				     s.order, head);
+			buddy_detailf(&e, "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
+				      s.order, head);
 		} else if (p != head) {
 			e.status = KMEM_INTERIOR_POINTER;
-			kmem_detailf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
-				     (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
-				     s.order, head);
+			buddy_detailf(&e, "%zu bytes into %s order-%u block at %p",
+				      (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
+				      s.order, head);
 		} else {
 			KMEM_ASSERT(s.state == BT_USED && want >= 0 && (unsigned)want != s.order);
 			e.status = KMEM_WRONG_ORDER;
-			kmem_detailf(e.detail, sizeof(e.detail),
-				     "caller says order %d, block has order %u; freed with order %u", want,
-				     s.order, s.order);
+			buddy_detailf(&e, "caller says order %d, block has order %u; freed with order %u",
+				      want, s.order, s.order);
 			free_block_locked(b, r, idx, s.order, true);
 		}
 	}
@@ -1364,13 +1379,17 @@ int kmem_buddy_claim(struct kmem_buddy *b, void *block, unsigned order)
 #if !KMEM_BUDDY_RESERVE /* compiled out (-Dbuddy_reserve): nothing changes */
 int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr, size_t size)
 {
-	(void)b, (void)addr, (void)size;
+	(void)b;
+	(void)addr;
+	(void)size;
 	return -ENOTSUP;
 }
 
 int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
 {
-	(void)b, (void)addr, (void)size;
+	(void)b;
+	(void)addr;
+	(void)size;
 	return -ENOTSUP;
 }
 #else
