@@ -1531,11 +1531,15 @@ static void **owner_word(struct kmem_buddy *b, uintptr_t a)
 	}
 	r = kmem_atomic_load_acquire(&b->lowest);
 	if (!r || !region_has(b, r, a)) {
+#if KMEM_BUDDY_HOTADD
 		kmem_lock_acquire(&b->lock);
 		r = find_region(b, a);
 		kmem_lock_release(&b->lock);
 		if (!r)
 			return NULL;
+#else /* the lowest region is the only one */
+		return NULL;
+#endif
 	}
 	return &r->owner[(a - r->base) >> b->frame_shift];
 }
