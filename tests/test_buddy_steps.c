@@ -179,7 +179,7 @@ static void test_step_bounds(void **state)
 			live_order[i] = live_order[nlive];
 		} else if (nlive) {
 			unsigned i = (unsigned)test_below(&rng, nlive);
-			size_t bytes = frame << live_order[i], size = 1 + test_below(&rng, bytes);
+			size_t bytes = frame << live_order[i], size = 1 + (size_t)test_below(&rng, bytes);
 			size_t keep = (size + frame - 1) / frame;
 			char *pos = live[i];
 
