@@ -262,40 +262,29 @@ struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b) { return b->
 
 /* I5: region r's list `order` became non-empty (set) or empty (clear).
  * Without hot-add there is one region, and order_mask alone says where a
- * block is: avail[] stays zero (the policies keep their own, buddy_policy.c). */
-static inline void avail_set(struct kmem_buddy *b, const struct buddy_region *r, unsigned order)
-{
+ * block is: avail[] stays zero (the policies keep their own, buddy_policy.c).
+ * Macros, so that the hosted build's fast paths compile exactly as before
+ * (inline functions taking r changed x86-64's register allocation). */
 #if KMEM_BUDDY_HOTADD
-	b->avail[order] |= r->bit;
-#else
-	(void)r;
-#endif
-	b->order_mask |= 1u << order;
-}
-
-static inline void avail_clear(struct kmem_buddy *b, const struct buddy_region *r, unsigned order)
-{
-#if KMEM_BUDDY_HOTADD
-	b->avail[order] &= ~r->bit;
-	if (b->avail[order])
-		return;
-#else
-	(void)r;
-#endif
-	b->order_mask &= ~(1u << order);
-}
-
+#define AVAIL_SET(b, r, order)                                                  \
+	do {                                                                    \
+		(b)->avail[order] |= (r)->bit;                                  \
+		(b)->order_mask |= 1u << (order);                               \
+	} while (0)
+#define AVAIL_CLEAR(b, r, order)                                                \
+	do {                                                                    \
+		(b)->avail[order] &= ~(r)->bit;                                 \
+		if (!(b)->avail[order])                                         \
+			(b)->order_mask &= ~(1u << (order));                    \
+	} while (0)
 /* The region to take a block of order j from (its bit is set in
  * order_mask): the lowest id with one. */
-static inline struct buddy_region *avail_region(struct kmem_buddy *b, unsigned j)
-{
-#if KMEM_BUDDY_HOTADD
-	return &b->region[kmem_ctz64(b->avail[j])];
+#define AVAIL_REGION(b, j) (&(b)->region[kmem_ctz64((b)->avail[j])])
 #else
-	(void)j;
-	return &b->region[0];
+#define AVAIL_SET(b, r, order) ((b)->order_mask |= 1u << (order))
+#define AVAIL_CLEAR(b, r, order) ((b)->order_mask &= ~(1u << (order)))
+#define AVAIL_REGION(b, j) (&(b)->region[0])
 #endif
-}
 
 static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				    unsigned order)
@@ -311,7 +300,7 @@ static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r
 	if (KMEM_LIKELY(first != BUDDY_NIL))
 		link[first].prev = idx;
 	else
-		avail_set(b, r, order);
+		AVAIL_SET(b, r, order);
 	b->nr_free[order]++;
 }
 
@@ -329,7 +318,7 @@ static inline void list_del_locked(struct kmem_buddy *b, struct buddy_region *r,
 	if (l->next != BUDDY_NIL)
 		r->link[l->next].prev = l->prev;
 	if (r->head[order] == BUDDY_NIL)
-		avail_clear(b, r, order);
+		AVAIL_CLEAR(b, r, order);
 	b->nr_free[order]--;
 }
 
@@ -346,7 +335,7 @@ static inline uint32_t list_pop_locked(struct kmem_buddy *b, struct buddy_region
 	if (KMEM_LIKELY(next != BUDDY_NIL))
 		link[next].prev = BUDDY_NIL;
 	else
-		avail_clear(b, r, order);
+		AVAIL_CLEAR(b, r, order);
 	b->nr_free[order]--;
 	return idx;
 }
@@ -719,7 +708,7 @@ static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 		return NULL;
 	}
 	j = order + kmem_ctz32(m);
-	r = avail_region(b, j);
+	r = AVAIL_REGION(b, j);
 	idx = list_pop_locked(b, r, j);
 	if (j > order)
 		split_slow_locked(b, r, idx, j, order);
@@ -825,7 +814,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 		return alloc_slow(b, order, false);
 	if (KMEM_UNLIKELY(!(b->order_mask & (1u << order))))
 		return alloc_split_slow(b, order);
-	r = avail_region(b, order);
+	r = AVAIL_REGION(b, order);
 	idx = list_pop_locked(b, r, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
 	used = b->used_frames + ((size_t)1 << order);
