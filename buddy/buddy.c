@@ -23,7 +23,14 @@
  *      code (merge_locked and free_general instantiated twice).
  * Bound: alloc O(max_order); free O(log2 regions + max_order); the misuse
  * path O(log2 regions + max_order); reserve/unreserve O(max_order) per block
- * touched. No operation scans frames or lists.
+ * touched. No operation scans frames or lists. Checked by counting: each
+ * bounded loop calls KMEM_STEP (buddy_internal.h lists them with their
+ * bounds), which the instrumented build of tests/test_buddy_steps.c counts.
+ *
+ * The firmware profile (KMEM_BUDDY_HOTADD, _RESERVE, _FAST 0; buddy_internal.h,
+ * docs/decisions.md 31) compiles out hot-add (one region: region[0], no
+ * search, no avail[] masks), reservations, and the fast paths in front of
+ * alloc_slow and free_any_slow.
  *
  * Data structures and invariants I1-I8 (P1, P2, G1-G3 for policies): see
  * buddy_internal.h.
@@ -57,8 +64,26 @@ struct buddy_error {
 	enum kmem_status status;
 	const void *ptr;
 	int order;
+#if KMEM_ERROR_TEXT
 	char detail[112];
+#else
+	const char *detail;	/* the message's format string (kmem_fmt.h) */
+#endif
 };
+
+/* The report's detail: formatted, or with the error text compiled out the
+ * format itself, pointed to rather than copied (the arguments are still
+ * type-checked). */
+#if KMEM_ERROR_TEXT
+#define buddy_detailf(e, ...) kmem_snprintf((e)->detail, sizeof((e)->detail), __VA_ARGS__)
+#else
+#define buddy_detailf(e, ...) buddy_detail_format(&(e)->detail, __VA_ARGS__)
+static inline __attribute__((format(printf, 2, 3))) void buddy_detail_format(const char **detail,
+									     const char *fmt, ...)
+{
+	*detail = fmt;
+}
+#endif
 
 static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const void *caller)
 {
@@ -66,6 +91,9 @@ static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const
 }
 
 /* ---- configuration ------------------------------------------------------- */
+
+/* Without hot-add an instance has one region slot (KMEM_BUDDY_HOTADD). */
+#define BUDDY_DEFAULT_REGIONS (KMEM_BUDDY_HOTADD ? KMEM_BUDDY_DEFAULT_REGIONS : 1)
 
 struct buddy_geometry {
 	unsigned frame_shift, max_order, max_regions;
@@ -84,7 +112,7 @@ static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geom
 	if (g->max_order > KMEM_BUDDY_ORDER_LIMIT ||
 	    g->frame_shift + g->max_order >= sizeof(uintptr_t) * 8)
 		return -EINVAL;
-	g->max_regions = cfg->max_regions ? cfg->max_regions : KMEM_BUDDY_DEFAULT_REGIONS;
+	g->max_regions = cfg->max_regions ? cfg->max_regions : BUDDY_DEFAULT_REGIONS;
 	if (g->max_regions > KMEM_BUDDY_REGION_LIMIT || (cfg->flags & ~KMEM_BUDDY_FLAGS_ALL))
 		return -EINVAL;
 	if (cfg->owner_table && (!(cfg->flags & KMEM_BUDDY_OWNERS) || !cfg->owner_frames ||
@@ -96,7 +124,7 @@ static int buddy_geometry(const struct kmem_buddy_config *cfg, struct buddy_geom
 	g->pb_order = cfg->pageblock_order ? cfg->pageblock_order
 					   : (g->max_order > 1 ? g->max_order - 1 : 1);
 	g->policy = cfg->discipline != KMEM_BUDDY_LIFO || (cfg->flags & KMEM_BUDDY_GROUPING);
-	if (!KMEM_BUDDY_POLICIES && g->policy)
+	if ((!KMEM_BUDDY_POLICIES && g->policy) || (!KMEM_BUDDY_HOTADD && g->max_regions > 1))
 		return -ENOTSUP;
 	return 0;
 }
@@ -107,7 +135,7 @@ void kmem_buddy_config_init(struct kmem_buddy_config *cfg)
 	cfg->name = "buddy";
 	cfg->frame_size = KMEM_BUDDY_DEFAULT_FRAME;
 	cfg->max_order = KMEM_BUDDY_DEFAULT_ORDER;
-	cfg->max_regions = KMEM_BUDDY_DEFAULT_REGIONS;
+	cfg->max_regions = BUDDY_DEFAULT_REGIONS;
 }
 
 /* Instance storage: the instance, the region slots, the policy area. */
@@ -232,6 +260,32 @@ struct kmem_error_sink *kmem_buddy_error_sink(struct kmem_buddy *b) { return b->
 
 /* ---- free lists (I3, I5, I6) ---------------------------------------------- */
 
+/* I5: region r's list `order` became non-empty (set) or empty (clear).
+ * Without hot-add there is one region, and order_mask alone says where a
+ * block is: avail[] stays zero (the policies keep their own, buddy_policy.c).
+ * Macros, so that the hosted build's fast paths compile exactly as before
+ * (inline functions taking r changed x86-64's register allocation). */
+#if KMEM_BUDDY_HOTADD
+#define AVAIL_SET(b, r, order)                                                  \
+	do {                                                                    \
+		(b)->avail[order] |= (r)->bit;                                  \
+		(b)->order_mask |= 1u << (order);                               \
+	} while (0)
+#define AVAIL_CLEAR(b, r, order)                                                \
+	do {                                                                    \
+		(b)->avail[order] &= ~(r)->bit;                                 \
+		if (!(b)->avail[order])                                         \
+			(b)->order_mask &= ~(1u << (order));                    \
+	} while (0)
+/* The region to take a block of order j from (its bit is set in
+ * order_mask): the lowest id with one. */
+#define AVAIL_REGION(b, j) (&(b)->region[kmem_ctz64((b)->avail[j])])
+#else
+#define AVAIL_SET(b, r, order) ((b)->order_mask |= 1u << (order))
+#define AVAIL_CLEAR(b, r, order) ((b)->order_mask &= ~(1u << (order)))
+#define AVAIL_REGION(b, j) (&(b)->region[0])
+#endif
+
 static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t idx,
 				    unsigned order)
 {
@@ -243,12 +297,10 @@ static inline void list_push_locked(struct kmem_buddy *b, struct buddy_region *r
 	link[idx].next = first;
 	link[idx].prev = BUDDY_NIL;
 	*headp = idx;
-	if (KMEM_LIKELY(first != BUDDY_NIL)) {
+	if (KMEM_LIKELY(first != BUDDY_NIL))
 		link[first].prev = idx;
-	} else {
-		b->avail[order] |= r->bit;
-		b->order_mask |= 1u << order;
-	}
+	else
+		AVAIL_SET(b, r, order);
 	b->nr_free[order]++;
 }
 
@@ -265,11 +317,8 @@ static inline void list_del_locked(struct kmem_buddy *b, struct buddy_region *r,
 		r->head[order] = l->next;
 	if (l->next != BUDDY_NIL)
 		r->link[l->next].prev = l->prev;
-	if (r->head[order] == BUDDY_NIL) {
-		b->avail[order] &= ~(r->bit);
-		if (!b->avail[order])
-			b->order_mask &= ~(1u << order);
-	}
+	if (r->head[order] == BUDDY_NIL)
+		AVAIL_CLEAR(b, r, order);
 	b->nr_free[order]--;
 }
 
@@ -283,13 +332,10 @@ static inline uint32_t list_pop_locked(struct kmem_buddy *b, struct buddy_region
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "free lists need the instance lock");
 	KMEM_ASSERT(idx != BUDDY_NIL && r->tag[idx] == buddy_tag(BT_FREE, order) && "I3");
 	*headp = next;
-	if (KMEM_LIKELY(next != BUDDY_NIL)) {
+	if (KMEM_LIKELY(next != BUDDY_NIL))
 		link[next].prev = BUDDY_NIL;
-	} else {
-		b->avail[order] &= ~r->bit;
-		if (!b->avail[order])
-			b->order_mask &= ~(1u << order);
-	}
+	else
+		AVAIL_CLEAR(b, r, order);
 	b->nr_free[order]--;
 	return idx;
 }
@@ -343,9 +389,11 @@ static void carve_locked(struct kmem_buddy *b, struct buddy_region *r, uint32_t 
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "carve needs the instance lock");
 	while (from < to) {
 		unsigned o = piece_order(b, r->start_pfn + from, to - from);
+
+		KMEM_STEP(BUDDY_STEP_CARVE);
 		size_t n = (size_t)1 << o;
 
-		if (st == BT_FREE) {
+		if (!KMEM_BUDDY_RESERVE || st == BT_FREE) {
 			list_push_any(b, r, from, o);
 		} else {
 			r->tag[from] = buddy_tag(st, o);
@@ -363,6 +411,7 @@ static inline bool region_has(const struct kmem_buddy *b, const struct buddy_reg
 	return addr - r->base < ((uintptr_t)r->nframes << b->frame_shift); /* wraps below base */
 }
 
+#if KMEM_BUDDY_HOTADD
 static KMEM_NOINLINE struct buddy_region *find_region_slow(struct kmem_buddy *b, uintptr_t addr)
 {
 	unsigned lo = 1, hi = b->nr_regions; /* by_addr[0] was tested */
@@ -371,6 +420,7 @@ static KMEM_NOINLINE struct buddy_region *find_region_slow(struct kmem_buddy *b,
 		unsigned mid = (lo + hi) / 2;
 		struct buddy_region *r = &b->region[b->by_addr[mid]];
 
+		KMEM_STEP(BUDDY_STEP_SEARCH);
 		if (addr < r->base)
 			hi = mid;
 		else if (!region_has(b, r, addr))
@@ -380,6 +430,7 @@ static KMEM_NOINLINE struct buddy_region *find_region_slow(struct kmem_buddy *b,
 	}
 	return NULL;
 }
+#endif
 
 /* Region containing addr: O(1) with one region, O(log regions) otherwise. */
 static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t addr)
@@ -388,7 +439,11 @@ static inline struct buddy_region *find_region(struct kmem_buddy *b, uintptr_t a
 
 	if (KMEM_LIKELY(r != NULL && region_has(b, r, addr)))
 		return r;
+#if KMEM_BUDDY_HOTADD
 	return b->nr_regions > 1 ? find_region_slow(b, addr) : NULL;
+#else
+	return NULL;
+#endif
 }
 
 struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b, const struct buddy_region *r,
@@ -401,6 +456,7 @@ struct buddy_span kmem_buddy_span_of(const struct kmem_buddy *b, const struct bu
 		uint32_t h;
 		uint8_t t;
 
+		KMEM_STEP(BUDDY_STEP_SPAN);
 		if (hp < r->start_pfn)
 			break;
 		h = (uint32_t)(hp - r->start_pfn);
@@ -440,6 +496,7 @@ static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr
 	if (ranges_overlap(lo, hi, (uintptr_t)b,
 			   (uintptr_t)b + buddy_bytes(b->max_regions, b->pol != NULL)))
 		return true;
+#if KMEM_BUDDY_HOTADD /* without, this is the first and only region */
 	for (unsigned i = 0; i < b->nr_regions; i++) {
 		const struct buddy_region *o = &b->region[i];
 
@@ -447,6 +504,7 @@ static bool uses_memory_locked(const struct kmem_buddy *b, uintptr_t lo, uintptr
 		    ranges_overlap(lo, hi, (uintptr_t)o->tag, (uintptr_t)o->tag + o->meta_bytes))
 			return true;
 	}
+#endif
 	return false;
 }
 
@@ -487,7 +545,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 	uintptr_t lo = (uintptr_t)base, hi = lo + size, first, last, nframes;
 	struct buddy_region *r;
 	size_t need;
-	unsigned pos;
+	unsigned pos, id;
 
 	if (!base || !size)
 		return -EINVAL;
@@ -526,21 +584,22 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 		return -EINVAL; /* outside the owner table's range */
 
 	kmem_lock_acquire(&b->lock);
-	if (b->nr_regions >= b->max_regions) {
+	if (b->nr_regions >= b->max_regions) { /* without hot-add, max_regions is 1 */
 		kmem_lock_release(&b->lock);
-		return -EMLINK;
+		return KMEM_BUDDY_HOTADD ? -EMLINK : -ENOTSUP;
 	}
 	if (uses_memory_locked(b, first, last) ||
 	    uses_memory_locked(b, (uintptr_t)meta, (uintptr_t)meta + meta_size)) {
 		kmem_lock_release(&b->lock);
 		return -EEXIST;
 	}
-	r = &b->region[b->nr_regions];
+	id = KMEM_BUDDY_HOTADD ? b->nr_regions : 0; /* without hot-add, the only region */
+	r = &b->region[id];
 	r->base = first;
 	r->start_pfn = first >> b->frame_shift;
 	r->nframes = (uint32_t)nframes;
-	r->id = b->nr_regions;
-	r->bit = (uint64_t)1 << r->id;
+	r->id = id;
+	r->bit = (uint64_t)1 << id;
 	r->tag = meta;
 	r->link = (struct buddy_link *)(void *)((uint8_t *)meta + ((nframes + 7) & ~(uintptr_t)7));
 	r->owner = NULL;
@@ -567,6 +626,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 			      annot_is_chunk);
 	carve_locked(b, r, 0, r->nframes, BT_FREE);
 	b->meta_bytes += r->meta_bytes;
+#if KMEM_BUDDY_HOTADD
 	/* keep by_addr sorted (I7) */
 	pos = b->nr_regions;
 	while (pos > 0 && b->region[b->by_addr[pos - 1]].base > first) {
@@ -574,6 +634,9 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 		pos--;
 	}
 	b->by_addr[pos] = (uint8_t)r->id;
+#else /* by_addr[0] is 0 (zeroed at init) */
+	(void)pos;
+#endif
 	b->nr_regions++;
 	kmem_atomic_store_release(&b->lowest, &b->region[b->by_addr[0]]);
 	b->fast_lowest = b->pol ? NULL : b->lowest; /* I8 */
@@ -626,6 +689,7 @@ static KMEM_NOINLINE void split_slow_locked(struct kmem_buddy *b, struct buddy_r
 {
 	KMEM_ASSERT(kmem_lock_held(&b->lock) && "split needs the instance lock");
 	while (j > order) {
+		KMEM_STEP(BUDDY_STEP_SPLIT);
 		j--;
 		list_push_locked(b, r, idx + (1u << j), j);
 	}
@@ -644,7 +708,7 @@ static inline void *alloc_locked(struct kmem_buddy *b, unsigned order)
 		return NULL;
 	}
 	j = order + kmem_ctz32(m);
-	r = &b->region[kmem_ctz64(b->avail[j])];
+	r = AVAIL_REGION(b, j);
 	idx = list_pop_locked(b, r, j);
 	if (j > order)
 		split_slow_locked(b, r, idx, j, order);
@@ -710,6 +774,7 @@ static KMEM_NOINLINE void *alloc_slow(struct kmem_buddy *b, unsigned order, bool
 	return p;
 }
 
+#if KMEM_BUDDY_FAST
 /* The fast path's second test: no block of exactly this order (a split or a
  * failure). The lock is held and there is no policy (I8). Without policies
  * compiled in, one copy of alloc_locked serves both slow paths. */
@@ -749,7 +814,7 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 		return alloc_slow(b, order, false);
 	if (KMEM_UNLIKELY(!(b->order_mask & (1u << order))))
 		return alloc_split_slow(b, order);
-	r = &b->region[kmem_ctz64(b->avail[order])];
+	r = AVAIL_REGION(b, order);
 	idx = list_pop_locked(b, r, order);
 	r->tag[idx] = buddy_tag(BT_USED, order);
 	used = b->used_frames + ((size_t)1 << order);
@@ -762,6 +827,12 @@ void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
 		return wake_slow(b, p);
 	return p;
 }
+#else /* KMEM_BUDDY_FAST: the general path is the only one */
+void *kmem_buddy_alloc(struct kmem_buddy *b, unsigned order)
+{
+	return alloc_slow(b, order, false);
+}
+#endif
 
 void *kmem_buddy_alloc_type(struct kmem_buddy *b, unsigned order, unsigned type)
 {
@@ -850,6 +921,7 @@ static inline BUDDY_SPECIALISE void merge_locked(struct kmem_buddy *b, struct bu
 		bidx = (uint32_t)(bpfn - lo);
 		if (r->tag[bidx] != buddy_tag(BT_FREE, order))
 			break;
+		KMEM_STEP(BUDDY_STEP_MERGE);
 		if (any)
 			list_del_any(b, r, bidx, order);
 		else
@@ -887,7 +959,7 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 
 	if (!r) {
 		e.status = KMEM_FOREIGN_POINTER;
-		kmem_detailf(e.detail, sizeof(e.detail), "not inside any region of this instance");
+		buddy_detailf(&e, "not inside any region of this instance");
 	} else {
 		uint32_t idx = (uint32_t)((a - r->base) >> b->frame_shift);
 		struct buddy_span s = kmem_buddy_span_of(b, r, idx);
@@ -898,27 +970,24 @@ static KMEM_NOINLINE enum kmem_status free_slow(struct kmem_buddy *b, void *p,
 		if (s.state == BT_FREE && at_frame) {
 			e.status = KMEM_DOUBLE_FREE;
 			if (s.head == idx)
-				kmem_detailf(e.detail, sizeof(e.detail), "block is already free");
+				buddy_detailf(&e, "block is already free");
 			else
-				kmem_detailf(e.detail, sizeof(e.detail),
-					     "frame is inside free order-%u block at %p (freed, then merged)",
-					     s.order, head);
-		} else if (s.state == BT_RESERVED) {
+				buddy_detailf(&e, "frame is inside free order-%u block at %p (freed, then merged)",
+					      s.order, head);
+		} else if (KMEM_BUDDY_RESERVE && s.state == BT_RESERVED) {
 			e.status = KMEM_RESERVED_FREE;
-			kmem_detailf(e.detail, sizeof(e.detail),
-				     "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
-				     s.order, head);
+			buddy_detailf(&e, "inside reserved order-%u block at %p (use kmem_buddy_unreserve)",
+				      s.order, head);
 		} else if (p != head) {
 			e.status = KMEM_INTERIOR_POINTER;
-			kmem_detailf(e.detail, sizeof(e.detail), "%zu bytes into %s order-%u block at %p",
-				     (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
-				     s.order, head);
+			buddy_detailf(&e, "%zu bytes into %s order-%u block at %p",
+				      (size_t)(a - (uintptr_t)head), s.state == BT_FREE ? "free" : "used",
+				      s.order, head);
 		} else {
 			KMEM_ASSERT(s.state == BT_USED && want >= 0 && (unsigned)want != s.order);
 			e.status = KMEM_WRONG_ORDER;
-			kmem_detailf(e.detail, sizeof(e.detail),
-				     "caller says order %d, block has order %u; freed with order %u", want,
-				     s.order, s.order);
+			buddy_detailf(&e, "caller says order %d, block has order %u; freed with order %u",
+				      want, s.order, s.order);
 			free_block_locked(b, r, idx, s.order, true);
 		}
 	}
@@ -966,6 +1035,14 @@ static KMEM_NOINLINE enum kmem_status free_any_slow(struct kmem_buddy *b, void *
 	return free_general(b, p, want, caller, locked, KMEM_BUDDY_POLICIES);
 }
 
+#if !KMEM_BUDDY_FAST
+/* Without the fast paths every free is the general one (decision 31). */
+static inline __attribute__((always_inline)) enum kmem_status free_fast(struct kmem_buddy *b,
+									 void *p, int want)
+{
+	return free_any_slow(b, p, want, KMEM_RETURN_ADDRESS(), false);
+}
+#else
 #if KMEM_BUDDY_POLICIES
 static KMEM_NOINLINE enum kmem_status free_slow_path(struct kmem_buddy *b, void *p, int want,
 						     const void *caller)
@@ -1031,6 +1108,7 @@ static inline __attribute__((always_inline)) enum kmem_status free_fast(struct k
 		return wake_status_slow(b);
 	return KMEM_OK;
 }
+#endif /* KMEM_BUDDY_FAST */
 
 void kmem_buddy_free(struct kmem_buddy *b, void *block)
 {
@@ -1059,7 +1137,7 @@ enum kmem_status kmem_buddy_classify(struct kmem_buddy *b, const void *p)
 
 		if (sp.state == BT_FREE && at_frame)
 			st = KMEM_DOUBLE_FREE;
-		else if (sp.state == BT_RESERVED)
+		else if (KMEM_BUDDY_RESERVE && sp.state == BT_RESERVED)
 			st = KMEM_RESERVED_FREE;
 		else if (p != buddy_addr(b, r, sp.head))
 			st = KMEM_INTERIOR_POINTER;
@@ -1287,6 +1365,24 @@ int kmem_buddy_claim(struct kmem_buddy *b, void *block, unsigned order)
 
 /* ---- reservations -------------------------------------------------------- */
 
+#if !KMEM_BUDDY_RESERVE /* compiled out (-Dbuddy_reserve): nothing changes */
+int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr, size_t size)
+{
+	(void)b;
+	(void)addr;
+	(void)size;
+	return -ENOTSUP;
+}
+
+int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr, size_t size)
+{
+	(void)b;
+	(void)addr;
+	(void)size;
+	return -ENOTSUP;
+}
+#else
+
 /* The region and frames [*s, *e) that addr[0..size) covers, widened to whole
  * frames; false unless it lies inside one region. */
 static bool range_locked(struct kmem_buddy *b, const void *addr, size_t size,
@@ -1381,6 +1477,7 @@ invalid:
 	kmem_lock_release(&b->lock);
 	return -EINVAL;
 }
+#endif /* KMEM_BUDDY_RESERVE */
 
 /* ---- owner words ---------------------------------------------------------- */
 
@@ -1423,11 +1520,15 @@ static void **owner_word(struct kmem_buddy *b, uintptr_t a)
 	}
 	r = kmem_atomic_load_acquire(&b->lowest);
 	if (!r || !region_has(b, r, a)) {
+#if KMEM_BUDDY_HOTADD
 		kmem_lock_acquire(&b->lock);
 		r = find_region(b, a);
 		kmem_lock_release(&b->lock);
 		if (!r)
 			return NULL;
+#else /* the lowest region is the only one */
+		return NULL;
+#endif
 	}
 	return &r->owner[(a - r->base) >> b->frame_shift];
 }

@@ -305,7 +305,9 @@ static bool check_region_locked(const struct kmem_buddy *b, const struct buddy_r
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++) {
 		uint32_t cur = r->head[k], prev = BUDDY_NIL;
 		size_t n = 0;
-		bool bit = (b->avail[k] >> r->id) & 1;
+		/* without hot-add (and no policy) order_mask is the one region's mask */
+		bool bit = (KMEM_BUDDY_HOTADD || b->pol) ? (b->avail[k] >> r->id) & 1
+							  : (b->order_mask >> k) & 1;
 
 		while (cur != BUDDY_NIL) {
 			if (cur >= r->nframes || r->tag[cur] != buddy_tag(BT_FREE, k) ||
@@ -356,7 +358,7 @@ static bool check_locked(const struct kmem_buddy *b, struct check_fail *cf)
 		}
 	}
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++) {
-		if (((b->order_mask >> k) & 1) != (b->avail[k] != 0))
+		if ((KMEM_BUDDY_HOTADD || b->pol) && ((b->order_mask >> k) & 1) != (b->avail[k] != 0))
 			FAIL(cf, NULL, (int)k, "I5: order_mask bit %u disagrees with avail", k);
 		if (b->nr_regions < 64 && (b->avail[k] >> b->nr_regions))
 			FAIL(cf, NULL, (int)k, "I5: avail[%u] names a region that does not exist", k);

@@ -27,7 +27,9 @@
  *   I4. No FREE block of order k < max_order has a FREE buddy of order k
  *       (free buddies are always merged).
  *   I5. Bit r of avail[k] is set iff region r's list k is non-empty; bit k
- *       of order_mask is set iff avail[k] != 0.
+ *       of order_mask is set iff avail[k] != 0. Without hot-add
+ *       (KMEM_BUDDY_HOTADD 0) and no policy avail[] stays zero and bit k of
+ *       order_mask is set iff the one region's list k is non-empty.
  *   I6. used_frames and reserved_frames count the frames of USED and
  *       RESERVED blocks; the rest of managed_frames is free (free frames are
  *       derived, never stored); nr_free[k] == number of FREE blocks of order
@@ -73,6 +75,50 @@
 #ifndef KMEM_BUDDY_POLICIES
 #define KMEM_BUDDY_POLICIES 1
 #endif
+
+/* The firmware profile's compile-outs (Meson features, auto: on in hosted
+ * builds, off in freestanding ones; docs/decisions.md 31), 1 or 0 in
+ * kmem_config.h (1 where it is not set).
+ *   KMEM_BUDDY_HOTADD (-Dbuddy_hotadd) 0: an instance manages one region.
+ *     max_regions is 1 (0 means 1; more: -ENOTSUP from init and 0 from
+ *     sizeof), a second kmem_buddy_add_region() gets -ENOTSUP. Gone: the
+ *     region search (by_addr, the binary search), the per-region avail[]
+ *     masks (order_mask alone says where a block is) and the overlap
+ *     checks against other regions (the instance's own storage is still
+ *     checked).
+ *   KMEM_BUDDY_RESERVE (-Dbuddy_reserve) 0: kmem_buddy_reserve() and
+ *     kmem_buddy_unreserve() return -ENOTSUP and change nothing; no block is
+ *     ever RESERVED.
+ *   KMEM_BUDDY_FAST (-Dbuddy_fast_paths) 0: kmem_buddy_alloc() and
+ *     kmem_buddy_free() are the general paths (lock, alloc_locked or the
+ *     merge loop, unlock), without the separate exact-order and no-merge
+ *     copies in front of them: same results, same bounds, a few more
+ *     instructions per call, 0.4 KB less of Cortex-M4 text. */
+#ifndef KMEM_BUDDY_HOTADD
+#define KMEM_BUDDY_HOTADD 1
+#endif
+#ifndef KMEM_BUDDY_RESERVE
+#define KMEM_BUDDY_RESERVE 1
+#endif
+#ifndef KMEM_BUDDY_FAST
+#define KMEM_BUDDY_FAST 1
+#endif
+
+/* Loops counted by the instrumented build (KMEM_STEP, kmem_base.h), each
+ * with the bound the contracts state (tests/test_buddy_steps.c checks them):
+ *   SPLIT   split_slow_locked, one per halving: <= max_order per alloc;
+ *   MERGE   merge_locked, one per buddy merged: <= max_order per free;
+ *   SEARCH  find_region_slow, one per bisection: <= log2(regions) + 1;
+ *   SPAN    kmem_buddy_span_of, one per order tried: <= max_order + 1;
+ *   CARVE   carve_locked, one per block laid down: <= max_order per trim. */
+enum buddy_step {
+	BUDDY_STEP_SPLIT,
+	BUDDY_STEP_MERGE,
+	BUDDY_STEP_SEARCH,
+	BUDDY_STEP_SPAN,
+	BUDDY_STEP_CARVE,
+	BUDDY_STEP_KINDS
+};
 
 #define BUDDY_MAGIC 0x6b627564u /* "kbud" */
 #define BUDDY_NIL UINT32_MAX

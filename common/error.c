@@ -23,7 +23,9 @@
 #include "kmem_fmt.h"
 #include "kmem_report.h"
 
+#ifdef KMEM_HAVE_STDIO /* the default sink's line to stderr; none in firmware */
 #include <stdio.h>
+#endif
 #include <string.h>
 
 #include "kmem_port.h"

@@ -47,16 +47,43 @@ KMEM_HIDDEN __attribute__((noreturn, cold)) void kmem_fatal(const char *what, co
 #define KMEM_THREADS 0
 #endif
 
+/* ---- step counting --------------------------------------------------------
+ * The instrumented build (docs/decisions.md 31): compiled with
+ * KMEM_STEP_COUNT, every loop whose bound a contract states calls
+ * kmem_step(kind) once per iteration, which the test program defines
+ * (tests/test_buddy_steps.c asserts the worst case against the bound). In
+ * every other build KMEM_STEP is nothing. Kinds: the component's own enum
+ * (buddy_internal.h). */
+#if defined(KMEM_STEP_COUNT)
+void kmem_step(unsigned kind);
+#define KMEM_STEP(kind) kmem_step(kind)
+#else
+#define KMEM_STEP(kind) ((void)0)
+#endif
+
 /* ---- bit operations ------------------------------------------------------ */
 
 static inline unsigned kmem_ctz32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
 static inline unsigned kmem_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
-static inline unsigned kmem_ctzptr(uintptr_t x) { return (unsigned)__builtin_ctzll((unsigned long long)x); }
-static inline int kmem_popcountptr(uintptr_t x) { return __builtin_popcountll((unsigned long long)x); }
+/* The pointer-width operations use the 32-bit builtins where uintptr_t has
+ * 32 bits: the 64-bit ones are a libgcc call there (__ctzdi2 on Cortex-M4). */
+#define KMEM_PTR_IS_INT (sizeof(uintptr_t) <= sizeof(unsigned))
+static inline unsigned kmem_ctzptr(uintptr_t x)
+{
+	return KMEM_PTR_IS_INT ? (unsigned)__builtin_ctz((unsigned)x)
+			       : (unsigned)__builtin_ctzll((unsigned long long)x);
+}
+static inline int kmem_popcountptr(uintptr_t x)
+{
+	return KMEM_PTR_IS_INT ? __builtin_popcount((unsigned)x)
+			       : __builtin_popcountll((unsigned long long)x);
+}
 /* floor(log2(x)) for x > 0 */
 static inline unsigned kmem_flsptr(uintptr_t x)
 {
-	return (unsigned)(sizeof(unsigned long long) * 8 - 1 - (unsigned)__builtin_clzll((unsigned long long)x));
+	return KMEM_PTR_IS_INT ? (unsigned)(sizeof(unsigned) * 8 - 1 - (unsigned)__builtin_clz((unsigned)x))
+			       : (unsigned)(sizeof(unsigned long long) * 8 - 1 -
+					    (unsigned)__builtin_clzll((unsigned long long)x));
 }
 static inline bool kmem_is_pow2(uintptr_t x) { return x != 0 && (x & (x - 1)) == 0; }
 

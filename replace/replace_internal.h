@@ -32,7 +32,6 @@
 #define KMEM_REPLACE_INTERNAL_H
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <kmem/replace.h>

@@ -7,7 +7,12 @@
 #      fw_platform_none.c), against the libkmem.a of scripts/footprint.sh's
 #      build directories (build-fp-<target>/, configured when missing), and
 #      its size printed;
-#   3. on the host, against build/libkmem.a when that exists (CI's first
+#   3. RV32IMAC run under qemu-riscv32 (qemu-user) where it is installed:
+#      the same firmware.c and build-fp-rv32imac/libkmem.a, linked with
+#      picolibc and fw_platform_rv32_user.c (its own _start and Linux write
+#      and exit calls: picolibc's crt0 is machine-mode code, and qemu-user
+#      serves system calls, not semihosting); the checks of step 1;
+#   4. on the host, against build/libkmem.a when that exists (CI's first
 #      stage), run.
 # Usage: scripts/firmware.sh   (needs the cross toolchains and qemu-user)
 set -euo pipefail
@@ -37,10 +42,13 @@ qemu-arm "$tmp/fw-arm.elf" > "$tmp/out" || { cat "$tmp/out"; echo "firmware: exi
 check() { # pattern what
 	grep -qE "$1" "$tmp/out" || { cat "$tmp/out"; echo "firmware: no $2 in its output" >&2; exit 1; }
 }
-check '^firmware: ok$' '"firmware: ok"'
-check '^Node 0, zone +ram( +[0-9]+)+ *$' 'buddyinfo line with numbers'
-check '^msg +[0-9]+ +[0-9]+ +64 ' 'slabinfo row of cache msg'
-check '^record +[0-9]+ +[0-9]+ +32 ' 'slabinfo row of cache record'
+check_all() { # the output of a run: ok, buddyinfo and the two caches' slabinfo rows
+	check '^firmware: ok$' '"firmware: ok"'
+	check '^Node 0, zone +ram( +[0-9]+)+ *$' 'buddyinfo line with numbers'
+	check '^msg +[0-9]+ +[0-9]+ +64 ' 'slabinfo row of cache msg'
+	check '^record +[0-9]+ +[0-9]+ +32 ' 'slabinfo row of cache record'
+}
+check_all
 echo "qemu-arm (ARMv7-A, semihosting): $(grep -c . "$tmp/out") lines, firmware: ok"
 
 # 2. linked for the microcontroller targets
@@ -57,7 +65,23 @@ for t in cortex-m4 rv32imac; do
 	echo "$t: $("${prefix}size" "$tmp/fw-$t.elf" | tail -n 1 | awk '{print "text " $1 ", data " $2 ", bss " $3}') (the arena and instances in bss)"
 done
 
-# 3. the host
+# 3. RV32IMAC under qemu-riscv32
+rv32=(riscv64-unknown-elf-gcc -march=rv32imac -mabi=ilp32 -mcmodel=medany --specs=picolibc.specs
+	-nostartfiles -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=0x100000
+	-Wl,--defsym=__ram=0x80100000 -Wl,--defsym=__ram_size=0x100000)
+if command -v qemu-riscv32 > /dev/null; then
+	"${rv32[@]}" -Os -ffunction-sections -fdata-sections -Wl,--gc-sections "${warn[@]}" \
+		-o "$tmp/fw-rv32.elf" "$fw/firmware.c" "$fw/fw_platform_rv32_user.c" \
+		build-fp-rv32imac/libkmem.a
+	qemu-riscv32 "$tmp/fw-rv32.elf" > "$tmp/out" ||
+		{ cat "$tmp/out"; echo "firmware: RV32 exit $?" >&2; exit 1; }
+	check_all
+	echo "qemu-riscv32 (RV32IMAC, picolibc): $(grep -c . "$tmp/out") lines, firmware: ok"
+else
+	echo "qemu-riscv32: not installed (qemu-user), RV32 run skipped"
+fi
+
+# 4. the host
 if [ -f build/libkmem.a ]; then
 	cc "${warn[@]}" -O2 -o "$tmp/fw-host" "$fw/firmware.c" "$fw/fw_platform_stdio.c" build/libkmem.a \
 		-pthread

@@ -22,7 +22,7 @@
 
 #include <kmem/kmem.h>
 
-#include "kmem_config.h" /* KMEM_MAGAZINES, KMEM_SLAB_DEBUG, KMEM_ERROR_TEXT */
+#include "kmem_config.h" /* KMEM_MAGAZINES, KMEM_SLAB_DEBUG, KMEM_ERROR_TEXT, KMEM_BUDDY_* */
 #include "kmem_rand.h"
 
 #ifdef KMEM_TEST_HAVE_VALGRIND
@@ -49,7 +49,8 @@ static inline int test_under_valgrind(void)
 
 /* Skip the calling test, with a line saying why, when a feature it needs is
  * compiled out of this build (the firmware profile: -Dmagazines,
- * -Dslab_debug, -Derror_text, meson_options.txt). Never a silent pass. */
+ * -Dslab_debug, -Derror_text, -Dbuddy_hotadd, -Dbuddy_reserve,
+ * meson_options.txt). Never a silent pass. */
 #define TEST_NEEDS(feature, what)                                                         \
 	do {                                                                              \
 		if (!(feature)) {                                                         \

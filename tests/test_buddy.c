@@ -54,8 +54,11 @@ static void test_config_validation(void **state)
 	kmem_buddy_config_init(&cfg);
 	cfg.max_regions = 65;
 	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
-	cfg.max_regions = 64;
-	assert_true(kmem_buddy_sizeof(&cfg) > kmem_buddy_sizeof(NULL));
+	cfg.max_regions = 64; /* without hot-add one region: -ENOTSUP, sizeof 0 */
+	if (KMEM_BUDDY_HOTADD)
+		assert_true(kmem_buddy_sizeof(&cfg) > kmem_buddy_sizeof(NULL));
+	else
+		assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
 	cfg.flags = 0x80; /* unknown flag */
 	assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
 
@@ -342,6 +345,7 @@ static void test_reserve_and_unreserve(void **state)
 	unsigned got = 0;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_RESERVE, "reservations (-Dbuddy_reserve)");
 	fx_init(&fx, 4096, 6, 0);
 	base = fx_region(&fx, 256 * KiB, 0, 1 * MiB);
 	fx_buddyinfo(&fx, before, sizeof(before));
@@ -497,6 +501,7 @@ static void test_hot_add(void **state)
 	char *tiny;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	fx_init(&fx, 4096, 4, 0);
 	r1 = fx_region(&fx, 64 * KiB, 0, 64 * KiB);
 	while (kmem_buddy_alloc(fx.b, 0))
@@ -656,6 +661,8 @@ static void test_walk_matches_stats(void **state)
 	char *base;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
+	TEST_NEEDS(KMEM_BUDDY_RESERVE, "reservations (-Dbuddy_reserve)");
 	fx_init(&fx, 4096, 5, 0);
 	base = fx_region(&fx, 128 * KiB, 4096, 600 * KiB);
 	fx_region(&fx, 128 * KiB, 0, 300 * KiB);
@@ -813,6 +820,7 @@ static void test_owner_tags(void **state)
 	size_t msz;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	/* the encoding: bit 0 set, the value back, a pointer never a tag */
 	assert_true(kmem_owner_is_tag(kmem_owner_tag(0)));
 	assert_int_equal(kmem_owner_tag_value(kmem_owner_tag(12345)), 12345);
@@ -971,6 +979,55 @@ static _Alignas(16) unsigned char sized_inst[KMEM_BUDDY_SIZEOF(4)];
 _Static_assert(KMEM_BUDDY_SIZEOF(8) - KMEM_BUDDY_SIZEOF(7) == 256, "a region slot is 256 bytes");
 _Static_assert(KMEM_BUDDY_TABLE_BYTES(10, 0) == 16 + 80, "tags rounded to 8, 8 bytes of links");
 
+/* The firmware profile's buddy compile-outs (docs/decisions.md 31) fail
+ * cleanly: a call documented to refuse does so and changes nothing, and the
+ * instance goes on working. In a build with the features the same calls
+ * succeed (the other tests cover what they do). */
+static void test_compiled_out_features(void **state)
+{
+	struct fixture fx;
+	struct kmem_buddy_config cfg;
+	struct kmem_buddy *b;
+	char *base, *more = test_aligned(4096, 64 * KiB);
+	void *p;
+	size_t free_before;
+
+	(void)state;
+	kmem_buddy_config_init(&cfg);
+	assert_int_equal(cfg.max_regions, KMEM_BUDDY_HOTADD ? KMEM_BUDDY_DEFAULT_REGIONS : 1);
+	cfg.max_regions = 2;
+	if (!KMEM_BUDDY_HOTADD) {
+		assert_int_equal(kmem_buddy_sizeof(&cfg), 0);
+		assert_int_equal(kmem_buddy_init(sized_inst, sizeof(sized_inst), &cfg, &b), -ENOTSUP);
+	}
+	fx_init(&fx, 4096, 4, 0);
+	base = fx_region(&fx, 64 * KiB, 0, 64 * KiB);
+	p = kmem_buddy_alloc(fx.b, 0);
+	assert_non_null(p);
+	free_before = kmem_buddy_free_frames(fx.b);
+	if (!KMEM_BUDDY_RESERVE) {
+		assert_int_equal(kmem_buddy_reserve(fx.b, base + 8 * 4096, 4096), -ENOTSUP);
+		assert_int_equal(kmem_buddy_unreserve(fx.b, base + 8 * 4096, 4096), -ENOTSUP);
+	} else {
+		assert_int_equal(kmem_buddy_reserve(fx.b, base + 8 * 4096, 4096), 0);
+		assert_int_equal(kmem_buddy_free_frames(fx.b), free_before - 1);
+		assert_int_equal(kmem_buddy_unreserve(fx.b, base + 8 * 4096, 4096), 0);
+	}
+	assert_int_equal(kmem_buddy_free_frames(fx.b), free_before);
+	if (!KMEM_BUDDY_HOTADD) {
+		assert_int_equal(kmem_buddy_add_region(fx.b, more, 64 * KiB, NULL, 0), -ENOTSUP);
+		assert_int_equal(kmem_buddy_free_frames(fx.b), free_before);
+	} else {
+		assert_int_equal(kmem_buddy_add_region(fx.b, more, 64 * KiB, NULL, 0), 0);
+		assert_true(kmem_buddy_free_frames(fx.b) > free_before);
+	}
+	assert_int_equal(kmem_buddy_check(fx.b), 0);
+	assert_int_equal(kmem_buddy_free_checked(fx.b, p, 0), KMEM_OK);
+	assert_int_equal(fx.rec.calls, 0);
+	fx_fini(&fx);
+	free(more);
+}
+
 static void test_compile_time_sizes(void **state)
 {
 	struct kmem_buddy_config cfg;
@@ -980,7 +1037,7 @@ static void test_compile_time_sizes(void **state)
 	(void)state;
 	kmem_buddy_config_init(&cfg);
 	cfg.frame_size = 256;
-	for (unsigned n = 1; n <= KMEM_BUDDY_REGION_LIMIT; n++) {
+	for (unsigned n = 1; n <= (KMEM_BUDDY_HOTADD ? KMEM_BUDDY_REGION_LIMIT : 1); n++) {
 		cfg.max_regions = n;
 		cfg.flags = 0;
 		assert_true(KMEM_BUDDY_SIZEOF(n) >= kmem_buddy_sizeof(&cfg));
@@ -988,7 +1045,7 @@ static void test_compile_time_sizes(void **state)
 		assert_true(KMEM_BUDDY_SIZEOF(n) >= kmem_buddy_sizeof(&cfg));
 		assert_true(KMEM_BUDDY_SIZEOF(n) - kmem_buddy_sizeof(&cfg) < 1024); /* a bound, not a guess */
 	}
-	cfg.max_regions = 4;
+	cfg.max_regions = KMEM_BUDDY_HOTADD ? 4 : 1;
 	cfg.flags = 0;
 	assert_int_equal(kmem_buddy_init(sized_inst, sizeof(sized_inst), &cfg, &b), 0);
 	for (size_t frames = 1; frames <= 64; frames += 7) {
@@ -1011,6 +1068,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compile_time_sizes),
+		cmocka_unit_test(test_compiled_out_features),
 		cmocka_unit_test(test_config_validation),
 		cmocka_unit_test(test_create_in_static_array),
 		cmocka_unit_test(test_exhaust_and_return),

@@ -212,6 +212,7 @@ static void test_reserved_free(void **state)
 	struct fixture *fx = &env->fx;
 	struct kmem_buddy_stats st;
 
+	TEST_NEEDS(KMEM_BUDDY_RESERVE, "reservations (-Dbuddy_reserve)");
 	assert_int_equal(kmem_buddy_reserve(fx->b, env->base + 8 * 4096, 8 * 4096), 0);
 	st = fx_stats(fx);
 	assert_int_equal(kmem_buddy_free_checked(fx->b, env->base + 8 * 4096, 3), KMEM_RESERVED_FREE);

@@ -133,7 +133,9 @@ static void op_reserve_cycle(struct model *m)
 	if (off + len > m->size[r])
 		len = m->size[r] - off;
 	rc = kmem_buddy_reserve(m->fx.b, a, len);
-	if (rc == 0) {
+	if (!KMEM_BUDDY_RESERVE) { /* compiled out: refused, nothing changes */
+		assert_int_equal(rc, -ENOTSUP);
+	} else if (rc == 0) {
 		/* reserved frames are never handed out while reserved */
 		unsigned char *p = kmem_buddy_alloc(m->fx.b, 0);
 		uintptr_t lo = (uintptr_t)a & ~(uintptr_t)(m->frame - 1);
@@ -159,6 +161,11 @@ static void run_model(size_t frame, unsigned max_order, unsigned nregions, uint6
 
 	memset(&m, 0, sizeof(m));
 	m.rng.s = test_seed(seed, "random run");
+	if (!KMEM_BUDDY_HOTADD && nregions > 1) { /* the rest of the run is the same */
+		print_message("[ NOTE     ] one region, not %u: hot-add is compiled out (-Dbuddy_hotadd)\n",
+			      nregions);
+		nregions = 1;
+	}
 	m.frame = frame;
 	m.max_order = max_order;
 	m.nregions = nregions;

@@ -332,6 +332,7 @@ static void test_add_regions_callback(void **state)
 	size_t need;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	kmem_stack_config_init(&cfg);
 	cfg.add_regions = add_two;
 	cfg.add_regions_arg = &r;

@@ -15,10 +15,13 @@
  *   5. a double free caught and reported, the allocator still usable;
  *   6. buddyinfo and slabinfo printed through the firmware's own output.
  * The platform supplies fw_puts() (fw_platform_*.c): semihosting under QEMU,
- * stdio on a host, nothing where the image is only linked (its size).
+ * Linux system calls for the RV32 image under qemu-riscv32
+ * (fw_platform_rv32_user.c, with its start-up code), stdio on a host,
+ * nothing where the image is only linked (its size).
  * Exit status 0 when every step held. scripts/firmware.sh builds it for the
  * host, links it for Cortex-M4 and RV32IMAC, and runs an A-profile ARM build
- * under qemu-arm with semihosting, checking its buddyinfo and slabinfo.
+ * under qemu-arm with semihosting and the RV32IMAC build under qemu-riscv32,
+ * checking their buddyinfo and slabinfo.
  */
 #include <kmem/kmem.h>
 #include <kmem/port.h>

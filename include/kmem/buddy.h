@@ -151,7 +151,7 @@ struct kmem_buddy_config {
 	const char *name;	/* copied (up to 31 chars); NULL: "buddy" */
 	size_t frame_size;	/* power of two, 64..65536; 0: 4096 */
 	unsigned max_order;	/* 1..31; 0: 10 (like Linux's MAX_ORDER - 1) */
-	unsigned max_regions;	/* 1..64; 0: 8 */
+	unsigned max_regions;	/* 1..64; 0: 8 (1, the only value, without hot-add) */
 	unsigned flags;		/* KMEM_BUDDY_* */
 	/* Where errors go. NULL: the instance's own sink (print to stderr,
 	 * continue). The sink must outlive the instance. */
@@ -180,8 +180,9 @@ struct kmem_buddy_config {
 	unsigned pageblock_order;
 };
 
-/* Fill cfg with the defaults: frame 4096, max order 10, 8 regions, locked,
- * own sink (a zeroed struct means the same). O(1). */
+/* Fill cfg with the defaults: frame 4096, max order 10, 8 regions (1 in a
+ * library built without hot-add, -Dbuddy_hotadd), locked, own sink (a zeroed
+ * struct means the same). O(1). */
 KMEM_API void kmem_buddy_config_init(struct kmem_buddy_config *cfg);
 
 /* Bytes of instance storage kmem_buddy_init() needs for cfg (NULL: defaults),
@@ -197,7 +198,9 @@ KMEM_API size_t kmem_buddy_sizeof(const struct kmem_buddy_config *cfg);
  *            discipline, a bad pageblock order), mem NULL or misaligned,
  *            out NULL;
  *   -ENOTSUP a policy other than the default in a library built without
- *            them (-Dbuddy_policies=false; kmem_buddy_sizeof() says 0);
+ *            them (-Dbuddy_policies=false), or max_regions > 1 in one built
+ *            without hot-add (-Dbuddy_hotadd=disabled, the freestanding
+ *            default); kmem_buddy_sizeof() says 0 for both;
  *   -ENOSPC  mem_size < kmem_buddy_sizeof(cfg);
  *   other    the lock could not be initialised (negative errno).
  * O(max_regions). */
@@ -246,6 +249,9 @@ KMEM_API size_t kmem_buddy_region_meta_size(const struct kmem_buddy *b,
  *   -EEXIST  the frames or the table overlap memory the instance already
  *            uses: its own storage, a region's frames or a region's table;
  *   -EMLINK  max_regions regions already added;
+ *   -ENOTSUP a region already added, in a library built without hot-add
+ *            (-Dbuddy_hotadd=disabled, the freestanding default: an instance
+ *            manages one region, and its first add works as described);
  *   -EFBIG   more than 2^32 - 2 frames (split it into several regions).
  * O(log regions + max_order * (frames >> max_order + 1)) plus zeroing the
  * frame table's tag bytes (one per frame). */
@@ -257,7 +263,9 @@ KMEM_API KMEM_MUST_CHECK int kmem_buddy_add_region(struct kmem_buddy *b, void *b
  * (holes, MMIO windows, firmware tables). Parts already reserved stay so.
  * Returns 0, or:
  *   -EINVAL  size 0, or the range is not inside one region;
- *   -EBUSY   some frame in the range is allocated (nothing is changed).
+ *   -EBUSY   some frame in the range is allocated (nothing is changed);
+ *   -ENOTSUP always, nothing changed, in a library built without
+ *            reservations (-Dbuddy_reserve=disabled, the freestanding default).
  * O(max_order * blocks touched). */
 KMEM_API KMEM_MUST_CHECK int kmem_buddy_reserve(struct kmem_buddy *b, const void *addr,
 						size_t size);
@@ -267,7 +275,8 @@ KMEM_API KMEM_MUST_CHECK int kmem_buddy_reserve(struct kmem_buddy *b, const void
  * reserved, and no reserved block may stick out of the range.
  * Returns 0, or -EINVAL (size 0, not inside one region, or some frame not
  * reserved / a reserved block crossing the range's edge; nothing is
- * changed). O(max_order * blocks touched). */
+ * changed), or -ENOTSUP without reservations compiled in (as
+ * kmem_buddy_reserve()). O(max_order * blocks touched). */
 KMEM_API KMEM_MUST_CHECK int kmem_buddy_unreserve(struct kmem_buddy *b, const void *addr,
 						  size_t size);
 

@@ -30,6 +30,7 @@
  * Each scenario prints "<scenario>: done" when it ran to its end (memcheck
  * lets a bad access go on; ASan stops at it).
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@
 #include <kmem/kmem.h>
 #include <kmem/pagealloc.h>
 
-#include "kmem_config.h" /* KMEM_HAVE_VALGRIND: the libraries annotate for memcheck */
+#include "kmem_config.h" /* KMEM_HAVE_VALGRIND: the libraries annotate for memcheck; KMEM_BUDDY_RESERVE */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define ANNOT_ASAN 1
@@ -384,9 +385,13 @@ static NOINLINE void use_everything(void)
 	r = kmem_buddy_alloc(buddy, 3); /* a free range to reserve: allocate, free, reserve */
 	CHECK(r != NULL);
 	kmem_buddy_free(buddy, r);
-	CHECK(kmem_buddy_reserve(buddy, r, 4 * 4096) == 0);
-	memset(r, 0x79, 4 * 4096); /* reserved memory is its owner's */
-	CHECK(kmem_buddy_unreserve(buddy, r, 4 * 4096) == 0);
+	if (KMEM_BUDDY_RESERVE) {
+		CHECK(kmem_buddy_reserve(buddy, r, 4 * 4096) == 0);
+		memset(r, 0x79, 4 * 4096); /* reserved memory is its owner's */
+		CHECK(kmem_buddy_unreserve(buddy, r, 4 * 4096) == 0);
+	} else { /* compiled out (-Dbuddy_reserve): refused */
+		CHECK(kmem_buddy_reserve(buddy, r, 4 * 4096) == -ENOTSUP);
+	}
 	/* split (twice: a piece again), trim and claim: each piece becomes a
 	 * pool chunk of its own, its contents kept, and no two chunks overlap
 	 * at any moment (memcheck checks the pool at each change) */

@@ -30,6 +30,8 @@
 
 #include <kmem/kmem.h>
 
+#include "kmem_config.h" /* KMEM_BUDDY_HOTADD: regions added after the first */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond)                                                                        \
@@ -196,6 +198,7 @@ static size_t grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 {
 	struct run *r = arg;
 	struct kmem_buddy_stats before, after;
+	int rc;
 
 	(void)frames;
 	if (r->grown)
@@ -204,8 +207,13 @@ static size_t grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
 	kmem_buddy_get_stats(r->b, &before);
 	/* with the release step the spare region is fresh memory (zeroed at
 	 * set-up): it starts in the released pool */
-	CHECK(kmem_pa_add_region(pa, r->spare, SPARE_FRAMES * r->frame, r->spare_meta,
-				 r->spare_meta_size, r->release ? KMEM_PA_REGION_ZERO : 0) == 0);
+	rc = kmem_pa_add_region(pa, r->spare, SPARE_FRAMES * r->frame, r->spare_meta,
+				r->spare_meta_size, r->release ? KMEM_PA_REGION_ZERO : 0);
+	if (!KMEM_BUDDY_HOTADD) { /* compiled out (-Dbuddy_hotadd): refused, no growth */
+		CHECK(rc == -ENOTSUP);
+		return 0;
+	}
+	CHECK(rc == 0);
 	kmem_buddy_get_stats(r->b, &after);
 	return after.managed_frames - before.managed_frames;
 }

@@ -252,6 +252,7 @@ static void test_grow(void **state)
 	size_t n = 0;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	gfx_init(&g, 4, 0);
 	while (n < N && (blk[n] = kmem_pa_alloc(g.pa, 0, 0)) != NULL)
 		n++;
@@ -407,6 +408,7 @@ static void test_add_region_zero(void **state)
 	size_t n = 0, in_second = 0;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	gfx_init(&g, 4, KMEM_PA_RELEASE);
 	g.zero_regions = true;
 	assert_int_equal(grow_cb(&g, g.pa, 1), CHUNK / FR);
