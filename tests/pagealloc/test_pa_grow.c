@@ -908,6 +908,7 @@ static void test_decay_inline_bounded(void **state)
 	size_t held0, held1;
 
 	(void)state;
+	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	gfx_decay = 1000;
 	gfx_init(&g, 3, KMEM_PA_RELEASE);
 	gfx_decay = 0;
