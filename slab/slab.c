@@ -601,6 +601,23 @@ static enum kmem_status direct_free(struct kmem_cache *c, void *p, const void *c
 	return KMEM_OK;
 }
 
+/* off / c->stride for an offset inside a slab's objects (off < span, so
+ * below 2^32): the exact-division magic's high product (Lemire, Kaser &
+ * Kurz 2019: exact for 32-bit dividends), one multiplication where a
+ * division took 40 cycles of every checked free; by division where there
+ * is no 128-bit product. */
+static unsigned obj_index(const struct kmem_cache *c, uintptr_t off)
+{
+	KMEM_ASSERT(off < c->fast.span && c->fast.span <= UINT32_MAX);
+#ifdef __SIZEOF_INT128__
+	__extension__ typedef unsigned __int128 u128;
+
+	return (unsigned)(((u128)c->fast.div_magic * off) >> 64);
+#else
+	return (unsigned)(off / c->stride);
+#endif
+}
+
 /* The name of the cache an owner word points to, for reports. */
 static const char *owner_cache_name(const struct kmem_cache *oc)
 {
@@ -659,8 +676,8 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 				 "inside the header or slack of slab %p, not an object%s", (void *)sl, why);
 		return KMEM_INTERIOR_POINTER;
 	}
-	idx = (unsigned)(off / c->stride);
-	if (off % c->stride) {
+	idx = obj_index(c, off);
+	if (KMEM_UNLIKELY(off * c->fast.div_magic >= c->fast.div_magic)) { /* off % stride */
 		kmem_slab_report(s, c, KMEM_INTERIOR_POINTER, p, caller,
 				 "%zu bytes into object %u (at %p) of slab %p%s",
 				 (size_t)(off % c->stride), idx, (void *)(sl->objs + (size_t)idx * c->stride),
