@@ -112,6 +112,8 @@ larson-sized-2t|wl-larson-sized|2 60 100k|2 3 100k
 xmalloc-1t|wl-xmalloc|1 4m|1 200k
 xmalloc-2t|wl-xmalloc|2 8m|2 400k
 prodcons|wl-prodcons|1 8m|1 400k
+threadtest-2t|wl-threadtest|2 400 50k 8|2 20 50k 8
+threadtest-remote|wl-threadtest|2 400 50k 8 1|2 20 50k 8 1
 large|wl-large|10000|500
 realloc|wl-realloc|6m|300k
 phases|wl-phases|4 64 500k|2 16 50k

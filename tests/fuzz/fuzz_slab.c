@@ -4,7 +4,9 @@
  * sizes, alignments and constructors taken from the input) and on kmalloc:
  * create, destroy, alloc, free, double free, wrong-cache free, interior
  * free, foreign free, kmalloc/zalloc/realloc/free, aligned allocation,
- * shrink. Every live object carries its slot number at its start and end,
+ * shrink. The first byte picks the frame size, the instance's debug flags
+ * and its slab policies (partial-slab choice, empty slabs kept, colouring
+ * off), so every policy's invariants are checked. Every live object carries its slot number at its start and end,
  * verified at free; a constructed cache's free objects must keep their
  * constructor's mark. After every operation every cache's checker and the
  * buddy checker pass, and the error sink has counted exactly the misuses
@@ -353,6 +355,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the global debug default, for some inputs */
 	cfg.slab.debug_flags = (KMEM_SLAB_DEBUG && size && (data[0] & 2)) ?
 				       KMEM_CACHE_REDZONE | KMEM_CACHE_STORE_USER : 0;
+	/* the slab policies (issue 16), every one for some inputs: the partial
+	 * slab chosen, the empty slabs kept, colouring */
+	if (size) {
+		static const unsigned keep[4] = { 0, KMEM_SLAB_KEEP_NONE, 1, 64 };
+
+		cfg.slab.partial = (unsigned)(data[0] >> 2) % 3;
+		cfg.slab.empty_keep = keep[(data[0] >> 4) & 3];
+		cfg.slab.no_colour = (data[0] & 0x40) != 0;
+	}
 	fr.arena = aligned_alloc((size_t)4 << 20, ARENA);
 	fr.meta = NULL;
 	CHECK(fr.arena != NULL);
@@ -383,6 +394,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sl->p && ((k & 1) || direct))
 			good_free(&r, k, (k & 2) != 0);
 	}
+	CHECK(kmem_slab_check(r.s) == 0); /* every cache, the kmalloc classes too */
 	{
 		unsigned long before = kmem_error_total(&r.sink);
 
