@@ -213,6 +213,8 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	fprintf(f, "policy: %s (buddy free lists)\n", kmem_replay_policy_name(o));
 	fprintf(f, "config: classes %s, waste 1/%u, pcp %s, release %s (high watermark %zu frames)\n",
 		class_set_name(o, h), h->waste_div, pcp_text, h->release ? "on" : "off", h->wmark_high);
+	fprintf(f, "slab: partial %s, empty slabs kept %u, colour %s\n", kmem_replay_partial_name(h->partial),
+		h->empty_keep, h->colour ? "on" : "off");
 	fprintf(f, "peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
 	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
@@ -299,6 +301,8 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 			   "\"wmark_high\":%zu",
 			h->waste_div, h->pcp ? "true" : "false", h->pcp_batch,
 			h->release ? "true" : "false", h->wmark_high);
+		fprintf(f, ",\"partial\":\"%s\",\"empty_keep\":%u,\"colour\":%s",
+			kmem_replay_partial_name(h->partial), h->empty_keep, h->colour ? "true" : "false");
 		fprintf(f, ",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
 		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
 		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);
