@@ -7,21 +7,36 @@
  *      successive slabs spread their objects over cache lines. No order up
  *      to KMEM_SLAB_MAX_BYTES meets the bound: the cache is direct, one
  *      page-source block per object.
- *   2. alloc: the fullest partial slab (one clz on partial_mask), else an
- *      empty one, else a new slab from the page source (constructor on each
- *      object); take the lowest clear bit of the slab's bitmap (scanning
- *      from the hint word), move the slab to the list its new fill belongs on.
+ *   2. alloc: the partial slab the instance's policy picks (FULLEST, the
+ *      default: the highest fullness bucket, one clz on partial_mask;
+ *      LEAST: the lowest, one ctz; MRU: the front of the one MRU list),
+ *      else an empty one, else a new slab from the page source
+ *      (constructor on each object); take free objects lowest first from
+ *      the bitmap (from the hint word). A batch (a magazine refill, bulk
+ *      allocation) takes as many as it needs from that slab before the
+ *      next: the slab's list is settled once per slab, not per object.
  *   3. free: the page source's owner word of the object's frame names the
  *      slab (foreign pointers read NULL); check cache, position and used
- *      bit; clear it, lower the hint; move the slab. A slab that becomes empty stays
- *      cached up to KMEM_CACHE_EMPTY_KEEP; beyond that it goes back to the
- *      page source (destructor on each object).
+ *      bit; clear it, lower the hint. A batch (a magazine flush) is freed
+ *      grouped by slab: every object's bit, then each slab touched settles
+ *      its list once (sl->batch marks it as listed).
+ *   4. Settling: a slab's list changes only when its fill crosses one of 16
+ *      fullness classes, or it becomes full or empty (MRU: a freed-into
+ *      slab also moves to the front). A slab that becomes empty stays
+ *      cached up to the instance's empty_keep (KMEM_CACHE_EMPTY_KEEP by
+ *      default), so churn reuses slabs; beyond, it goes back to the page
+ *      source (destructor on each object).
  * Bound: free O(1); alloc O(1) amortised, O(n / 64) words scanned at worst
- * (n objects per slab, at most 8 words for 8-byte objects in 4 KiB); plus,
+ * (n objects per slab, at most 8 words for 8-byte objects in 4 KiB); a
+ * batch of k objects O(k) plus one list update per slab it touches; plus,
  * when a slab is created or released, one page-source call and one
  * constructor/destructor call per object.
  *
- * Data structures and invariants S1-S4: see slab_internal.h.
+ * Policies (kmem_slab_config: partial, empty_keep, no_colour) are copied
+ * into every cache at creation and read only here, under the cache lock:
+ * the fast paths (kmem_slab_fast.h) do not see them.
+ *
+ * Data structures and invariants S1-S6: see slab_internal.h.
  *
  * Locking: instance lock (cache list) before cache lock (lists, slab
  * headers, counters) before the page source. Slab creation and release,
