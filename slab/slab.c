@@ -639,6 +639,27 @@ static const char *owner_cache_name(const struct kmem_cache *oc)
 	return oc && oc->magic == CACHE_MAGIC ? oc->name : "?";
 }
 
+/* free_locate's common case, inline and without reports: p starts an
+ * object of a slab of c. Sets *slp and *idxp and returns true, or returns
+ * false for anything else (a direct object, misuse), which free_locate
+ * then sorts out. A magazine flush validates every object: this is most of
+ * its cost per object. */
+static inline bool free_locate_fast(struct kmem_cache *c, void *p, struct slab **slp,
+				    unsigned *idxp)
+{
+	struct slab *sl = slab_of_owner(slab_owner(c->owner, p));
+	uintptr_t off;
+
+	if (KMEM_UNLIKELY(!sl || sl->magic != SLAB_MAGIC || sl->cache != c))
+		return false;
+	off = (uintptr_t)p - (uintptr_t)sl->objs; /* below objs: wraps past span */
+	if (KMEM_UNLIKELY(off >= c->fast.span || off * c->fast.div_magic >= c->fast.div_magic))
+		return false;
+	*slp = sl;
+	*idxp = obj_index(c, off);
+	return true;
+}
+
 /* Everything about p that needs no lock: the owner word names a slab of c
  * (or c's direct block) and p starts an object. KMEM_OK with *slp and *idxp set
  * (*slp NULL for a direct object), or the status, reported. */
@@ -786,11 +807,13 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 
 	KMEM_ASSERT(n <= KMEM_MAG_MAX_ROUNDS);
 	for (i = 0; i < n; i++) { /* validate with no lock (reports allowed) */
-		if (free_locate(c, objs[i], NULL, why, &sl, &idx[keep]) != KMEM_OK)
-			continue;
-		if (!sl) {
-			(void)direct_free(c, objs[i], NULL);
-			continue;
+		if (!free_locate_fast(c, objs[i], &sl, &idx[keep])) {
+			if (free_locate(c, objs[i], NULL, why, &sl, &idx[keep]) != KMEM_OK)
+				continue;
+			if (!sl) {
+				(void)direct_free(c, objs[i], NULL);
+				continue;
+			}
 		}
 		slabs[keep] = sl;
 		objs[keep++] = objs[i];
