@@ -757,11 +757,13 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 
 	if (!p)
 		return KMEM_OK;
-	st = free_locate(c, p, caller, "", &sl, &idx);
-	if (st != KMEM_OK)
-		return st;
-	if (!sl)
-		return direct_free(c, p, caller);
+	if (!free_locate_fast(c, p, &sl, &idx)) {
+		st = free_locate(c, p, caller, "", &sl, &idx);
+		if (st != KMEM_OK)
+			return st;
+		if (!sl)
+			return direct_free(c, p, caller);
+	}
 	kmem_lock_acquire(&c->lock);
 	in_mag = c->slot && kmem_mag_holds_locked(c, p);
 	if (in_mag || !obj_used(sl, idx)) {
