@@ -623,7 +623,7 @@ static enum kmem_status direct_free(struct kmem_cache *c, void *p, const void *c
  * is no 128-bit product. */
 static unsigned obj_index(const struct kmem_cache *c, uintptr_t off)
 {
-	KMEM_ASSERT(off < c->fast.span && c->fast.span <= UINT32_MAX);
+	KMEM_ASSERT(off < c->fast.span && "spans are at most KMEM_SLAB_MAX_BYTES");
 #ifdef __SIZEOF_INT128__
 	__extension__ typedef unsigned __int128 u128;
 

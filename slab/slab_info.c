@@ -4,8 +4,10 @@
  * Algorithm: stats copy counters under the cache lock, O(1) (the walk:
  * each cache's, under the instance lock, O(caches)); slabinfo
  * formats one line per cache in Linux's mm/slab_common.c layout, O(caches);
- * the checker walks every list and every slab's stack and bitmap and reads
- * every frame's owner word, O(slabs * objects per slab).
+ * the checker walks every list and every slab's bitmap and reads every
+ * frame's owner word, O(slabs * objects per slab), checking S1-S6 as the
+ * instance's policies define them (the list each policy gives a slab, the
+ * empty slabs kept, the colour).
  *
  * Locking: each entry point takes the cache lock (slabinfo takes the
  * instance lock first); a checker failure is raised with no lock held.

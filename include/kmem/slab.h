@@ -166,16 +166,16 @@ KMEM_API size_t kmem_slab_sizeof(void);
 
 /* Compile-time sizing, for a static array on firmware (no allocator to ask
  * at start-up): at least kmem_slab_sizeof() on every target, build and lock
- * kind (the library checks the bound at compile time), a few hundred bytes
- * more than the exact size (8232 bytes on x86-64, 6920 on Cortex-M4):
+ * kind (the library checks the bound at compile time), somewhat more than
+ * the exact size (7496 bytes on x86-64, 6560 on Cortex-M4):
  *   static _Alignas(16) unsigned char slab_mem[KMEM_SLAB_SIZEOF]; */
 #define KMEM_SLAB_SIZEOF ((size_t)5632u + 384u * sizeof(void *))
 
 /* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
  * owner words, or its largest block is under 256 bytes; unknown debug
- * flags; an unknown partial policy; an unknown kmalloc_classes, or a class table kmalloc rejects, see
- * KMEM_KMALLOC_TABLE), -ENOTSUP (debug flags in a build whose debug caches
+ * flags; an unknown partial policy; an unknown kmalloc_classes, or a class
+ * table kmalloc rejects, see KMEM_KMALLOC_TABLE), -ENOTSUP (debug flags in a build whose debug caches
  * are compiled out: -Dslab_debug, off when freestanding), -ENOSPC (mem_size <
  * kmem_slab_sizeof()), -ENOMEM (the page source has no frame for the kmalloc
  * caches' descriptors). O(max order). */
