@@ -10,7 +10,7 @@
 # whether kmem meets its targets; CPU time (user + sys) and minor page
 # faults per workload, and the idle workload's RSS after its idle period.
 # Then, for the workloads that count their
-# operations (they print `info: ops=N`: larson, larson-sized, xmalloc), a
+# operations (they print `info: ops=N`: larson, larson-sized, xmalloc, threadtest), a
 # table of million operations per second of wall time and per CPU-second
 # (runmeasure's user + system time), and the scaling of each pair X-1t,
 # X-2t (the same work per thread; rate with two threads over rate with one:

@@ -16,6 +16,9 @@
  * that allocated it (threads >= 2), both threads allocating all the while.
  * A full or empty mailbox is waited on by spinning briefly, then yielding.
  *
+ * Prints `info: ops=N` (N = threads * iters * objects: one malloc and one
+ * free each) beside the checksum, for bench-malloc.sh's throughput table.
+ *
  * usage: wl-threadtest [threads=2] [iters=50] [objects=50k] [size=8] [remote=0]
  */
 #include <sched.h>
@@ -142,5 +145,6 @@ int main(int argc, char **argv)
 	}
 	free(workers);
 	wl_result("threadtest", sum);
+	printf("info: ops=%zu\n", threads * iters * objects);
 	return 0;
 }
