@@ -10,7 +10,7 @@
 # whether kmem meets its targets; CPU time (user + sys) and minor page
 # faults per workload, and the idle workload's RSS after its idle period.
 # Then, for the workloads that count their
-# operations (they print `info: ops=N`: larson, larson-sized, xmalloc), a
+# operations (they print `info: ops=N`: larson, larson-sized, xmalloc, threadtest), a
 # table of million operations per second of wall time and per CPU-second
 # (runmeasure's user + system time), and the scaling of each pair X-1t,
 # X-2t (the same work per thread; rate with two threads over rate with one:
@@ -112,6 +112,8 @@ larson-sized-2t|wl-larson-sized|2 60 100k|2 3 100k
 xmalloc-1t|wl-xmalloc|1 4m|1 200k
 xmalloc-2t|wl-xmalloc|2 8m|2 400k
 prodcons|wl-prodcons|1 8m|1 400k
+threadtest-2t|wl-threadtest|2 400 50k 8|2 20 50k 8
+threadtest-remote|wl-threadtest|2 400 50k 8 1|2 20 50k 8 1
 large|wl-large|10000|500
 realloc|wl-realloc|6m|300k
 phases|wl-phases|4 64 500k|2 16 50k

@@ -7,21 +7,36 @@
  *      successive slabs spread their objects over cache lines. No order up
  *      to KMEM_SLAB_MAX_BYTES meets the bound: the cache is direct, one
  *      page-source block per object.
- *   2. alloc: the fullest partial slab (one clz on partial_mask), else an
- *      empty one, else a new slab from the page source (constructor on each
- *      object); take the lowest clear bit of the slab's bitmap (scanning
- *      from the hint word), move the slab to the list its new fill belongs on.
+ *   2. alloc: the partial slab the instance's policy picks (FULLEST, the
+ *      default: the highest fullness bucket, one clz on partial_mask;
+ *      LEAST: the lowest, one ctz; MRU: the front of the one MRU list),
+ *      else an empty one, else a new slab from the page source
+ *      (constructor on each object); take free objects lowest first from
+ *      the bitmap (from the hint word). A batch (a magazine refill, bulk
+ *      allocation) takes as many as it needs from that slab before the
+ *      next: the slab's list is settled once per slab, not per object.
  *   3. free: the page source's owner word of the object's frame names the
  *      slab (foreign pointers read NULL); check cache, position and used
- *      bit; clear it, lower the hint; move the slab. A slab that becomes empty stays
- *      cached up to KMEM_CACHE_EMPTY_KEEP; beyond that it goes back to the
- *      page source (destructor on each object).
+ *      bit; clear it, lower the hint. A batch (a magazine flush) is freed
+ *      grouped by slab: every object's bit, then each slab touched settles
+ *      its list once (sl->batch marks it as listed).
+ *   4. Settling: a slab's list changes only when its fill crosses one of 16
+ *      fullness classes, or it becomes full or empty (MRU: a freed-into
+ *      slab also moves to the front). A slab that becomes empty stays
+ *      cached up to the instance's empty_keep (KMEM_CACHE_EMPTY_KEEP by
+ *      default), so churn reuses slabs; beyond, it goes back to the page
+ *      source (destructor on each object).
  * Bound: free O(1); alloc O(1) amortised, O(n / 64) words scanned at worst
- * (n objects per slab, at most 8 words for 8-byte objects in 4 KiB); plus,
+ * (n objects per slab, at most 8 words for 8-byte objects in 4 KiB); a
+ * batch of k objects O(k) plus one list update per slab it touches; plus,
  * when a slab is created or released, one page-source call and one
  * constructor/destructor call per object.
  *
- * Data structures and invariants S1-S4: see slab_internal.h.
+ * Policies (kmem_slab_config: partial, empty_keep, no_colour) are copied
+ * into every cache at creation and read only here, under the cache lock:
+ * the fast paths (kmem_slab_fast.h) do not see them.
+ *
+ * Data structures and invariants S1-S6: see slab_internal.h.
  *
  * Locking: instance lock (cache list) before cache lock (lists, slab
  * headers, counters) before the page source. Slab creation and release,
@@ -79,37 +94,53 @@ static struct slab *slab_of_link(struct kmem_list_node *n)
 	return KMEM_LIST_ENTRY(n, struct slab, link);
 }
 
-static void slab_link_locked(struct kmem_cache *c, struct slab *sl)
+/* Put an unlinked slab at the front of list `list` and record it (S1). */
+static void slab_link_locked(struct kmem_cache *c, struct slab *sl, unsigned list)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
-	kmem_list_add(slab_list(c, sl->inuse), &sl->link);
-	if (sl->inuse == 0)
+	kmem_list_add(slab_list_at(c, list), &sl->link);
+	sl->list = (uint8_t)list;
+	if (list == SLAB_LIST_EMPTY)
 		c->nr_empty++;
-	else if (sl->inuse < c->objs)
-		c->partial_mask |= (uint64_t)1 << slab_bucket(c, sl->inuse);
+	else if (list < SLAB_BUCKETS)
+		c->partial_mask |= (uint32_t)1 << list;
 }
 
-/* Unlink a slab that is on the list for `inuse` objects. */
-static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl, unsigned inuse)
+/* Unlink a slab from the list it records (S1). */
+static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl)
 {
-	struct kmem_list *head = slab_list(c, inuse);
+	unsigned list = sl->list;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
 	kmem_list_del(&sl->link);
-	if (inuse == 0)
+	if (list == SLAB_LIST_EMPTY)
 		c->nr_empty--;
-	else if (inuse < c->objs && kmem_list_empty(head))
-		c->partial_mask &= ~((uint64_t)1 << slab_bucket(c, inuse));
+	else if (list < SLAB_BUCKETS && kmem_list_empty(&c->partial[list]))
+		c->partial_mask &= ~((uint32_t)1 << list);
 }
 
-/* After inuse changed from `old`: put the slab on the list it now belongs on. */
-static void slab_move_locked(struct kmem_cache *c, struct slab *sl, unsigned old)
+/* After inuse changed (by one object or a batch): put the slab on the list
+ * its fill now belongs on (S1), or, if it emptied with empty_keep empty
+ * slabs kept already (S5), unlink it and return it: the caller releases it
+ * after unlocking. A slab whose fill stays in its class is not touched,
+ * except that `touch` (a free) brings a partial slab to the front under
+ * the MRU policy. O(1). */
+static struct slab *slab_settle_locked(struct kmem_cache *c, struct slab *sl, bool touch)
 {
+	unsigned to = slab_target(c, sl->inuse);
+
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
-	if (slab_list(c, old) == slab_list(c, sl->inuse))
-		return;
-	slab_unlink_locked(c, sl, old);
-	slab_link_locked(c, sl);
+	if (to == sl->list && (!touch || c->partial_policy != KMEM_SLAB_PARTIAL_MRU || to != 0 ||
+			       kmem_list_first(&c->partial[0]) == &sl->link))
+		return NULL;
+	slab_unlink_locked(c, sl);
+	if (to == SLAB_LIST_EMPTY && c->nr_empty >= c->empty_keep) {
+		c->nr_slabs--;
+		c->slabs_released++;
+		return sl;
+	}
+	slab_link_locked(c, sl, to);
+	return NULL;
 }
 
 /* ---- geometry -------------------------------------------------------------- */
@@ -217,7 +248,9 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 	memset(c, 0, sizeof(*c));
 	kmem_strlcpy(c->name, name ? name : "cache", sizeof(c->name));
 	c->owner = s;
-	c->flags = flags;
+	c->flags = flags | (s->no_colour ? KMEM_CACHE_NOCOLOUR : 0u);
+	c->partial_policy = s->partial_policy;
+	c->empty_keep = s->empty_keep;
 	c->size = size;
 	c->align = align ? align : 8;
 	c->stride = align_up(size, c->align);
@@ -236,6 +269,7 @@ static int cache_init(struct kmem_cache *c, struct kmem_slab *s, const char *nam
 		c->dhdr.magic = DIRECT_MAGIC;
 		c->dhdr.cache = c;
 	}
+	c->bucket_mul = ((uint32_t)SLAB_BUCKETS << 16) / c->objs;
 	c->fast.div_magic = div_magic(c->stride);
 	c->fast.span = (size_t)c->objs * c->stride;
 	kmem_cache_fast_stride(&c->fast, c->stride);
@@ -289,6 +323,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	sl->kmalloc_of = c->kmalloc_of;
 	sl->slot_off = (uint32_t)c->slot_off;
 	sl->hint = 0;
+	sl->batch = 0;
 	sl->objs = (char *)mem + c->objs_offset + colour * step + c->obj_off;
 	used = slab_used_bits(sl);
 	memset(used, 0, (size_t)words * 8);
@@ -334,42 +369,92 @@ static void slab_release(struct kmem_cache *c, struct slab *sl)
 
 /* ---- allocation ------------------------------------------------------------ */
 
-/* Take the lowest free object of the fullest partial slab (or an empty
- * slab); NULL when the cache has no free object. Debug caches check and
- * stamp the object; a fault is left in *df for the caller to report after
- * unlocking. */
+/* The slab the cache's policy takes objects from next: a partial slab
+ * (FULLEST: the first of the highest bucket, one clz; LEAST: of the lowest,
+ * one ctz; MRU: the first of partial[0], the most recently used), else an
+ * empty one; NULL when the cache has no free object. O(1). */
+static struct slab *alloc_pick_locked(struct kmem_cache *c)
+{
+	uint32_t m = c->partial_mask;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
+	if (m) {
+		unsigned b = c->partial_policy == KMEM_SLAB_PARTIAL_LEAST ? (unsigned)__builtin_ctz(m)
+									 : 31u - (unsigned)__builtin_clz(m);
+
+		return slab_of_link(kmem_list_first(&c->partial[b]));
+	}
+	return kmem_list_empty(&c->empty) ? NULL : slab_of_link(kmem_list_first(&c->empty));
+}
+
+/* Take up to `want` free objects of sl, lowest first, into objs (bitmap,
+ * hint and inuse updated; the lists are the caller's: slab_settle_locked).
+ * Returns how many: min(want, free objects). O(taken + bitmap words). */
+static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **objs, size_t want)
+{
+	uint64_t *used = slab_used_bits(sl);
+	unsigned w = sl->hint, got = 0, room = c->objs - sl->inuse;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "a slab's bitmap needs the cache lock");
+	if (want > room)
+		want = room;
+	while (got < want) {
+		uint64_t f = ~used[w];
+
+		KMEM_ASSERT(w < slab_words(c) && "S2: a slab with room has a clear bit");
+		while (f && got < want) {
+			unsigned b = kmem_ctz64(f);
+
+			f &= f - 1;
+			used[w] |= (uint64_t)1 << b;
+			objs[got++] = sl->objs + ((size_t)w * 64 + b) * c->stride;
+		}
+		if (got < want)
+			w++; /* word w is full now (S2: no clear bit before the hint) */
+	}
+	sl->hint = (uint16_t)w;
+	sl->inuse = (uint16_t)(sl->inuse + got);
+	return got;
+}
+
+/* Take one object from the slab the policy picks; NULL when the cache has
+ * no free object. Debug caches check and stamp the object; a fault is left
+ * in *df for the caller to report after unlocking. */
 static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 			  struct debug_fault *df)
 {
-	struct slab *sl;
-	uint64_t *used;
-	unsigned old, w, idx;
+	struct slab *sl = alloc_pick_locked(c);
 	void *p;
 
-	KMEM_ASSERT(kmem_lock_held(&c->lock) && "alloc needs the cache lock");
-	if (c->partial_mask)
-		sl = slab_of_link(kmem_list_first(&c->partial[63 - (unsigned)__builtin_clzll(c->partial_mask)]));
-	else if (!kmem_list_empty(&c->empty))
-		sl = slab_of_link(kmem_list_first(&c->empty));
-	else
+	if (!sl)
 		return NULL;
-	used = slab_used_bits(sl);
-	for (w = sl->hint; !~used[w]; w++) /* S2: a clear bit exists since inuse < n */
-		KMEM_ASSERT(w + 1 < slab_words(c) && "S2: a slab with room has a clear bit");
-	idx = w * 64 + kmem_ctz64(~used[w]);
-	used[w] |= (uint64_t)1 << (idx % 64);
-	sl->hint = w;
-	old = sl->inuse;
-	sl->inuse = (uint16_t)(old + 1);
-	slab_move_locked(c, sl, old);
+	(void)slab_take_locked(c, sl, &p, 1);
+	(void)slab_settle_locked(c, sl, false); /* never releases: inuse > 0 */
 	c->active_objs++;
 	c->allocs++;
-	p = sl->objs + (size_t)idx * c->stride;
 	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS)) {
 		kmem_debug_alloc_locked(c, p, req, caller, df);
-		kmem_debug_neighbours_locked(c, sl->objs, used, idx, df);
+		kmem_debug_neighbours_locked(c, sl->objs, slab_used_bits(sl),
+					     (unsigned)(((char *)p - sl->objs) / c->stride), df);
 	}
 	return p;
+}
+
+/* Up to n objects into objs, a slab at a time as the policy picks them:
+ * one list update per slab, not per object. Returns how many (fewer than n
+ * when the cache runs out of free objects). O(n + slabs visited). */
+static size_t alloc_batch_locked(struct kmem_cache *c, size_t n, void **objs)
+{
+	size_t got = 0;
+	struct slab *sl;
+
+	while (got < n && (sl = alloc_pick_locked(c)) != NULL) {
+		got += slab_take_locked(c, sl, objs + got, n - got);
+		(void)slab_settle_locked(c, sl, false);
+	}
+	c->active_objs += got;
+	c->allocs += got;
+	return got;
 }
 
 static void *direct_alloc(struct kmem_cache *c)
@@ -396,26 +481,47 @@ static void *direct_alloc(struct kmem_cache *c)
 	return p;
 }
 
+/* Link a slab just made (slab_create, sl not NULL), as an empty one. */
+static void grow_link_locked(struct kmem_cache *c, struct slab *sl)
+{
+	slab_link_locked(c, sl, SLAB_LIST_EMPTY);
+	c->nr_slabs++;
+	c->slabs_created++;
+}
+
+/* After allocating from a cache that grew by sl (NULL: it did not): if
+ * other threads' frees meanwhile left sl empty beyond empty_keep (S5),
+ * unlink it and return it for release after unlocking. */
+static struct slab *grow_trim_locked(struct kmem_cache *c, struct slab *sl)
+{
+	if (!sl || sl->inuse || c->nr_empty <= c->empty_keep)
+		return NULL;
+	slab_unlink_locked(c, sl);
+	c->nr_slabs--;
+	c->slabs_released++;
+	return sl;
+}
+
 /* Out of free objects: make a slab with no lock held, then take one. */
 static KMEM_NOINLINE void *alloc_grow(struct kmem_cache *c, size_t req, const void *caller,
 				      bool count_fail)
 {
-	struct slab *sl = slab_create(c);
+	struct slab *sl = slab_create(c), *extra;
 	struct debug_fault df = { .st = KMEM_OK };
 	void *p;
 
 	kmem_lock_acquire(&c->lock);
-	if (sl) {
-		slab_link_locked(c, sl);
-		c->nr_slabs++;
-		c->slabs_created++;
-	}
+	if (sl)
+		grow_link_locked(c, sl);
 	p = alloc_locked(c, req, caller, &df); /* maybe from a slab another thread freed into */
 	if (!p && count_fail)
 		c->fails++;
+	extra = grow_trim_locked(c, sl);
 	kmem_lock_release(&c->lock);
 	if (df.st != KMEM_OK)
 		kmem_debug_report(c, &df, caller);
+	if (extra)
+		slab_release(c, extra);
 	return p;
 }
 
@@ -444,19 +550,26 @@ size_t kmem_slab_alloc_batch(struct kmem_cache *c, size_t n, void **objs)
 			i++;
 		return i;
 	}
-	while (i < n) {
-		void *p;
+	kmem_lock_acquire(&c->lock);
+	i = alloc_batch_locked(c, n, objs);
+	kmem_lock_release(&c->lock);
+	while (i < n) { /* out of free objects: a slab at a time, made with no lock held */
+		struct slab *sl = slab_create(c), *extra;
+		size_t got;
 
 		kmem_lock_acquire(&c->lock);
-		while (i < n && (p = alloc_locked(c, 0, NULL, NULL)) != NULL)
-			objs[i++] = p;
+		if (sl)
+			grow_link_locked(c, sl);
+		got = alloc_batch_locked(c, n - i, objs + i); /* maybe others' frees too */
+		if (!got && i == 0)
+			c->fails++;
+		extra = grow_trim_locked(c, sl);
 		kmem_lock_release(&c->lock);
-		if (i < n) {
-			p = alloc_grow(c, c->size, caller, i == 0);
-			if (!p)
-				break;
-			objs[i++] = p;
-		}
+		if (extra)
+			slab_release(c, extra);
+		if (!got)
+			break;
+		i += got;
 	}
 	return i;
 }
@@ -504,10 +617,48 @@ static enum kmem_status direct_free(struct kmem_cache *c, void *p, const void *c
 	return KMEM_OK;
 }
 
+/* off / c->stride for an offset inside a slab's objects (off < span, so
+ * below 2^32): the exact-division magic's high product (Lemire, Kaser &
+ * Kurz 2019: exact for 32-bit dividends), one multiplication where a
+ * division took 40 cycles of every checked free; by division where there
+ * is no 128-bit product. */
+static unsigned obj_index(const struct kmem_cache *c, uintptr_t off)
+{
+	KMEM_ASSERT(off < c->fast.span && "spans are at most KMEM_SLAB_MAX_BYTES");
+#ifdef __SIZEOF_INT128__
+	__extension__ typedef unsigned __int128 u128;
+
+	return (unsigned)(((u128)c->fast.div_magic * off) >> 64);
+#else
+	return (unsigned)(off / c->stride);
+#endif
+}
+
 /* The name of the cache an owner word points to, for reports. */
 static const char *owner_cache_name(const struct kmem_cache *oc)
 {
 	return oc && oc->magic == CACHE_MAGIC ? oc->name : "?";
+}
+
+/* free_locate's common case, inline and without reports: p starts an
+ * object of a slab of c. Sets *slp and *idxp and returns true, or returns
+ * false for anything else (a direct object, misuse), which free_locate
+ * then sorts out. A magazine flush validates every object: this is most of
+ * its cost per object. */
+static inline bool free_locate_fast(struct kmem_cache *c, void *p, struct slab **slp,
+				    unsigned *idxp)
+{
+	struct slab *sl = slab_of_owner(slab_owner(c->owner, p));
+	uintptr_t off;
+
+	if (KMEM_UNLIKELY(!sl || sl->magic != SLAB_MAGIC || sl->cache != c))
+		return false;
+	off = (uintptr_t)p - (uintptr_t)sl->objs; /* below objs: wraps past span */
+	if (KMEM_UNLIKELY(off >= c->fast.span || off * c->fast.div_magic >= c->fast.div_magic))
+		return false;
+	*slp = sl;
+	*idxp = obj_index(c, off);
+	return true;
 }
 
 /* Everything about p that needs no lock: the owner word names a slab of c
@@ -562,8 +713,8 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 				 "inside the header or slack of slab %p, not an object%s", (void *)sl, why);
 		return KMEM_INTERIOR_POINTER;
 	}
-	idx = (unsigned)(off / c->stride);
-	if (off % c->stride) {
+	idx = obj_index(c, off);
+	if (KMEM_UNLIKELY(off * c->fast.div_magic >= c->fast.div_magic)) { /* off % stride */
 		kmem_slab_report(s, c, KMEM_INTERIOR_POINTER, p, caller,
 				 "%zu bytes into object %u (at %p) of slab %p%s",
 				 (size_t)(off % c->stride), idx, (void *)(sl->objs + (size_t)idx * c->stride),
@@ -575,29 +726,25 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 	return KMEM_OK;
 }
 
-/* Clear object idx's used bit and move its slab (S1, S2). Returns the slab
- * if it became empty beyond KMEM_CACHE_EMPTY_KEEP and was unlinked: the
- * caller releases it after unlocking. */
-static struct slab *free_locked(struct kmem_cache *c, struct slab *sl, unsigned idx)
+/* Clear object idx's used bit (S2); the slab's list is the caller's. */
+static void slab_put_locked(struct slab *sl, unsigned idx)
 {
-	unsigned old;
-
-	KMEM_ASSERT(kmem_lock_held(&c->lock) && "free needs the cache lock");
 	slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
 	if (idx / 64 < sl->hint)
-		sl->hint = idx / 64;
-	old = sl->inuse;
-	sl->inuse = (uint16_t)(old - 1);
-	slab_move_locked(c, sl, old);
+		sl->hint = (uint16_t)(idx / 64);
+	sl->inuse = (uint16_t)(sl->inuse - 1);
+}
+
+/* Free object idx of sl and settle the slab (S1, S2, S5). Returns the slab
+ * if it emptied beyond empty_keep and was unlinked: the caller releases it
+ * after unlocking. */
+static struct slab *free_locked(struct kmem_cache *c, struct slab *sl, unsigned idx)
+{
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "free needs the cache lock");
+	slab_put_locked(sl, idx);
 	c->active_objs--;
 	c->frees++;
-	if (sl->inuse == 0 && c->nr_empty > KMEM_CACHE_EMPTY_KEEP) {
-		slab_unlink_locked(c, sl, 0);
-		c->nr_slabs--;
-		c->slabs_released++;
-		return sl;
-	}
-	return NULL;
+	return slab_settle_locked(c, sl, true);
 }
 
 enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void *caller)
@@ -611,11 +758,13 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 
 	if (!p)
 		return KMEM_OK;
-	st = free_locate(c, p, caller, "", &sl, &idx);
-	if (st != KMEM_OK)
-		return st;
-	if (!sl)
-		return direct_free(c, p, caller);
+	if (!free_locate_fast(c, p, &sl, &idx)) {
+		st = free_locate(c, p, caller, "", &sl, &idx);
+		if (st != KMEM_OK)
+			return st;
+		if (!sl)
+			return direct_free(c, p, caller);
+	}
 	kmem_lock_acquire(&c->lock);
 	in_mag = c->slot && kmem_mag_holds_locked(c, p);
 	if (in_mag || !obj_used(sl, idx)) {
@@ -642,13 +791,18 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 	return KMEM_OK;
 }
 
+/* Objects are validated with no lock, then freed under one lock hold
+ * grouped by slab: each object clears its bit, and each slab the batch
+ * touched (marked by sl->batch, listed once) settles its list once at the
+ * end, so a batch costs O(n) plus one list update per slab, not one per
+ * object. */
 size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const char *why)
 {
 	size_t released = 0;
 	struct kmem_list release = KMEM_LIST_INIT; /* unlinked empty slabs, newest first */
 	struct kmem_list_node *node;
 	struct slab *sl;
-	size_t i, keep = 0;
+	size_t i, keep = 0, touched = 0, freed = 0;
 	unsigned idx[KMEM_MAG_MAX_ROUNDS];
 	struct slab *slabs[KMEM_MAG_MAX_ROUNDS];
 	void *bad = NULL;
@@ -656,11 +810,13 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 
 	KMEM_ASSERT(n <= KMEM_MAG_MAX_ROUNDS);
 	for (i = 0; i < n; i++) { /* validate with no lock (reports allowed) */
-		if (free_locate(c, objs[i], NULL, why, &sl, &idx[keep]) != KMEM_OK)
-			continue;
-		if (!sl) {
-			(void)direct_free(c, objs[i], NULL);
-			continue;
+		if (!free_locate_fast(c, objs[i], &sl, &idx[keep])) {
+			if (free_locate(c, objs[i], NULL, why, &sl, &idx[keep]) != KMEM_OK)
+				continue;
+			if (!sl) {
+				(void)direct_free(c, objs[i], NULL);
+				continue;
+			}
 		}
 		slabs[keep] = sl;
 		objs[keep++] = objs[i];
@@ -668,14 +824,26 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 	kmem_lock_acquire(&c->lock);
 	c->mag_flushes++;
 	for (i = 0; i < keep; i++) {
-		struct slab *r;
-
-		if (!obj_used(slabs[i], idx[i])) { /* the same object twice in magazines */
+		sl = slabs[i];
+		if (!obj_used(sl, idx[i])) { /* the same object twice in magazines */
 			nbad++;
 			bad = objs[i];
 			continue;
 		}
-		r = free_locked(c, slabs[i], idx[i]);
+		slab_put_locked(sl, idx[i]);
+		freed++;
+		if (!sl->batch) { /* first object of this slab: list it (touched <= i) */
+			sl->batch = 1;
+			slabs[touched++] = sl;
+		}
+	}
+	c->active_objs -= freed;
+	c->frees += freed;
+	for (i = 0; i < touched; i++) { /* each slab's list once (S1); sl->batch back to 0 */
+		struct slab *r;
+
+		slabs[i]->batch = 0;
+		r = slab_settle_locked(c, slabs[i], true);
 		if (r)
 			kmem_list_add(&release, &r->link);
 	}
@@ -929,12 +1097,17 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	s->fast.free_mark = free_mark(cfg->free_mark, s);
 	kmem_error_sink_init(&s->own_sink);
 	s->sink = cfg->sink ? cfg->sink : &s->own_sink;
-	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64)
+	if ((cfg->debug_flags & ~(unsigned)KMEM_CACHE_DEBUG) || cfg->waste_div > 64 ||
+	    cfg->partial > KMEM_SLAB_PARTIAL_LEAST)
 		return -EINVAL;
 	if (!KMEM_SLAB_DEBUG && cfg->debug_flags)
 		return -ENOTSUP; /* debug caches compiled out (-Dslab_debug) */
 	s->debug = cfg->debug_flags;
 	s->waste_div = cfg->waste_div ? cfg->waste_div : 8;
+	s->partial_policy = cfg->partial;
+	s->empty_keep = cfg->empty_keep == 0 ? KMEM_CACHE_EMPTY_KEEP
+		      : cfg->empty_keep == KMEM_SLAB_KEEP_NONE ? 0 : cfg->empty_keep;
+	s->no_colour = cfg->no_colour;
 	if (kmem_mag_config(s, cfg))
 		return -EINVAL;
 	err = kmem_lock_init(&s->lock, true);

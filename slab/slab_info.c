@@ -4,8 +4,10 @@
  * Algorithm: stats copy counters under the cache lock, O(1) (the walk:
  * each cache's, under the instance lock, O(caches)); slabinfo
  * formats one line per cache in Linux's mm/slab_common.c layout, O(caches);
- * the checker walks every list and every slab's stack and bitmap and reads
- * every frame's owner word, O(slabs * objects per slab).
+ * the checker walks every list and every slab's bitmap and reads every
+ * frame's owner word, O(slabs * objects per slab), checking S1-S6 as the
+ * instance's policies define them (the list each policy gives a slab, the
+ * empty slabs kept, the colour).
  *
  * Locking: each entry point takes the cache lock (slabinfo takes the
  * instance lock first); a checker failure is raised with no lock held.
@@ -13,7 +15,6 @@
 #include "slab_internal.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <string.h>
 
 #include "kmem_fmt.h"
@@ -136,6 +137,7 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	const struct kmem_page_source *ps = &c->owner->ps;
 	uint64_t *used = slab_used_bits(sl);
 	unsigned bits = 0, words = slab_words(c);
+	size_t colour_step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	if (sl->magic != SLAB_MAGIC || sl->cache != c)
@@ -149,10 +151,14 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	if (c->objs % 64 && (used[words - 1] | (~(uint64_t)0 >> (64 - c->objs % 64))) != ~(uint64_t)0)
 		FAIL(cf, sl, "S2: a padding bit of the bitmap is clear");
 	if (sl->hint >= words)
-		FAIL(cf, sl, "S2: bitmap hint %" PRIu32 " is past the bitmap", sl->hint);
+		FAIL(cf, sl, "S2: bitmap hint %u is past the bitmap", (unsigned)sl->hint);
 	for (unsigned w = 0; w < sl->hint; w++)
 		if (~used[w])
-			FAIL(cf, sl, "S2: word %u has a clear bit but the hint is %" PRIu32, w, sl->hint);
+			FAIL(cf, sl, "S2: word %u has a clear bit but the hint is %u", w, (unsigned)sl->hint);
+	if (sl->colour >= c->colours ||
+	    sl->objs != (char *)sl + c->objs_offset + (size_t)sl->colour * colour_step + c->obj_off)
+		FAIL(cf, sl, "S6: colour %u of %u, objects at offset %zu", (unsigned)sl->colour, c->colours,
+		     (size_t)(sl->objs - (char *)sl));
 	for (size_t f = 0; f < ((size_t)1 << c->order); f++)
 		if (ps->get_owner(ps->ctx, (char *)sl + f * ps->frame_size) != sl)
 			FAIL(cf, sl, "S3: frame %zu of the slab is not owned by it", f);
@@ -184,9 +190,13 @@ static bool check_list_locked(struct kmem_cache *c, struct kmem_list *list, size
 
 		if (!check_slab_locked(c, sl, cf))
 			return false;
-		if (slab_list(c, sl->inuse) != list)
-			FAIL(cf, sl, "S1: slab with %u of %u objects in use is on the wrong list",
-			     sl->inuse, c->objs);
+		if (slab_list_at(c, sl->list) != list)
+			FAIL(cf, sl, "S1: slab records list %u but is on another", sl->list);
+		if (sl->list != slab_target(c, sl->inuse))
+			FAIL(cf, sl, "S1: slab with %u of %u objects in use is on the wrong list (%u, not %u)",
+			     sl->inuse, c->objs, sl->list, slab_target(c, sl->inuse));
+		if (sl->batch)
+			FAIL(cf, sl, "S1: slab still marked by a free batch");
 		*objs += sl->inuse;
 	}
 	*slabs += len;
@@ -202,6 +212,8 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 		FAIL(cf, c, "cache magic is wrong (destroyed?)");
 	if (c->direct)
 		return true; /* direct objects are single page-source blocks */
+	if (c->partial_mask >> SLAB_BUCKETS)
+		FAIL(cf, NULL, "S1: partial_mask %#x has bits past the buckets", (unsigned)c->partial_mask);
 	for (unsigned b = 0; b < SLAB_BUCKETS; b++) {
 		if (((c->partial_mask >> b) & 1) != !kmem_list_empty(&c->partial[b]))
 			FAIL(cf, NULL, "S1: partial_mask bit %u disagrees with the list", b);
@@ -214,6 +226,8 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 	if (slabs + empty_slabs != c->nr_slabs || empty_slabs != c->nr_empty || objs != c->active_objs)
 		FAIL(cf, NULL, "S4: counters say %zu slabs (%zu empty), %zu objects; lists hold %zu (%zu), %zu",
 		     c->nr_slabs, c->nr_empty, c->active_objs, slabs + empty_slabs, empty_slabs, objs);
+	if (c->nr_empty > c->empty_keep)
+		FAIL(cf, NULL, "S5: %zu empty slabs kept, the policy keeps %u", c->nr_empty, c->empty_keep);
 	return true;
 }
 

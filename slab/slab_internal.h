@@ -14,13 +14,19 @@
  *   Objects hold no links, so constructed state survives a free; the bitmap
  *   costs 1 bit per object, so even 8-byte objects meet the waste bound.
  *
- * Partial slabs sit in 64 fullness buckets, so allocation takes the fullest
- * partial slab (Bonwick: let nearly empty slabs drain) with one clz on
- * partial_mask:
- *   bucket(inuse) = inuse - 1                 when n <= 64 (exact order)
- *                 = inuse * 64 / n            otherwise (to 1/64 of a slab)
- *   e.g. n = 10: a slab with 7 objects in use is in bucket 6, one with 2
- *   in bucket 1; allocation serves bucket 6 first.
+ * Partial slabs sit in 16 fullness buckets (coarse classes: a slab is
+ * relinked when its fill crosses a sixteenth, not at every object), so
+ * allocation takes the fullest partial slab (Bonwick: let nearly empty
+ * slabs drain) with one clz on partial_mask, the least full with one ctz:
+ *   bucket(inuse) = inuse * bucket_mul >> 16,  bucket_mul = (16 << 16) / n
+ *   e.g. n = 500 (8-byte objects in 4 KiB): bucket_mul = 2097, a slab with
+ *   7 objects in use is in bucket 0, one with 499 in bucket 15; n = 10: 7
+ *   in use is bucket 11, 2 in use bucket 3 (n < 16 leaves buckets unused).
+ * The MRU policy keeps every partial slab on partial[0] instead, the one
+ * most recently allocated from or freed into first. Each slab records the
+ * list it is on (sl->list: a bucket, SLAB_LIST_EMPTY or SLAB_LIST_FULL), so
+ * a batch of frees or allocations on one slab settles its list once, at
+ * the end of the batch, and a slab that stays in its class is not touched.
  *
  * Direct caches (objects that cannot meet the waste bound in a slab) give
  * each object its own page-source block; its owner word points to the
@@ -28,14 +34,21 @@
  * kmalloc_of NULL), so every owner word of this layer is a struct slab and
  * kmem_free's fast path needs no tag test.
  *
- * Invariants (kmem_cache_check() verifies all; asserts cite them):
- *   S1. A slab of cache c is on exactly one list of c: empty iff inuse == 0,
- *       full iff inuse == n, else partial[bucket(inuse)]; bit b of
- *       partial_mask is set iff partial[b] is non-empty.
+ * Invariants (kmem_cache_check() verifies all; asserts cite them), at
+ * every release of the cache lock:
+ *   S1. A slab of cache c is on exactly one list of c, the one sl->list
+ *       names, and sl->list == slab_target(c, inuse): empty iff inuse == 0,
+ *       full iff inuse == n, else partial[bucket(inuse)] (FULLEST, LEAST)
+ *       or partial[0] (MRU); bit b of partial_mask is set iff partial[b] is
+ *       non-empty; sl->batch is 0.
  *   S2. Exactly inuse of the bits 0..n-1 are set, every padding bit is set,
  *       and no word before used[hint] has a clear bit.
  *   S3. Every frame of a slab has the slab as its owner word.
  *   S4. nr_slabs, nr_empty and active_objs equal what the lists hold.
+ *   S5. nr_empty <= empty_keep (the instance's empty_keep policy).
+ *   S6. A slab's colour is below c->colours (1 with colouring off), and its
+ *       objects start colour * max(align, COLOUR_STEP) bytes past
+ *       objs_offset (plus the debug layout's obj_off).
  *
  * Locking: s->lock protects the instance's cache list; c->lock protects a
  * cache's lists, slabs' headers and counters. Lock order: instance lock,
@@ -56,7 +69,9 @@
 #define CACHE_MAGIC 0x63616368u	/* "cach" */
 #define SLAB_INSTANCE_MAGIC 0x6b736c62u
 #define SLAB_NAME_MAX 32
-#define SLAB_BUCKETS 64
+#define SLAB_BUCKETS 16
+#define SLAB_LIST_EMPTY SLAB_BUCKETS	/* sl->list of a slab on c->empty */
+#define SLAB_LIST_FULL (SLAB_BUCKETS + 1)	/* ... on c->full */
 #define KMEM_SLAB_LARGE_ORDERS 32
 #define DIRECT_MAGIC 0x64697263u	/* "dirc": dhdr of a direct cache */
 #define COLOUR_STEP 64	/* cache line */
@@ -167,6 +182,10 @@ struct kmem_cache {
 	struct kmem_lock lock;
 
 	unsigned colour_next;	/* relaxed atomic: next slab's colour */
+	/* slab policies (kmem_slab_config; immutable, copied from the instance) */
+	unsigned partial_policy;	/* KMEM_SLAB_PARTIAL_* */
+	unsigned empty_keep;	/* S5 */
+	uint32_t bucket_mul;	/* (SLAB_BUCKETS << 16) / objs: bucket() */
 	unsigned slot;		/* magazine slot (0: no magazines) */
 	unsigned mag_cap;	/* rounds per magazine */
 
@@ -177,7 +196,7 @@ struct kmem_cache {
 
 	/* --- protected by lock --- */
 	struct kmem_list partial[SLAB_BUCKETS];	/* of struct slab, by link */
-	uint64_t partial_mask;
+	uint32_t partial_mask;
 	struct kmem_list full, empty;
 	size_t nr_slabs, nr_empty, active_objs;
 	uint64_t allocs, frees, slabs_created, slabs_released, fails;
@@ -203,6 +222,8 @@ struct kmem_slab {
 	struct kmem_error_sink own_sink;
 	unsigned debug;		/* debug flags every cache gets */
 	unsigned waste_div;	/* geometry bound: waste <= slab bytes / waste_div */
+	unsigned partial_policy, empty_keep;	/* every cache's (kmem_slab_config) */
+	bool no_colour;
 	struct kmem_lock lock;
 	struct kmem_list caches;	/* live caches by link, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
@@ -224,7 +245,8 @@ struct kmem_slab {
 };
 
 /* KMEM_SLAB_SIZEOF (kmem/slab.h) bounds the instance on every target and
- * lock kind: 8376 bytes on x86-64 with pthread locks, 6920 on Cortex-M4. */
+ * lock kind: 7496 bytes on x86-64 (release, futex locks), 6560 on
+ * Cortex-M4 (736 and 360 fewer since the 16 fullness classes, decision 28). */
 _Static_assert(sizeof(struct kmem_slab) <= KMEM_SLAB_SIZEOF,
 	       "KMEM_SLAB_SIZEOF bounds the instance: raise it (kmem/slab.h)");
 
@@ -340,24 +362,32 @@ static inline unsigned slab_words(const struct kmem_cache *c)
 	return (c->objs + 63) / 64;
 }
 
-/* inuse * SLAB_BUCKETS fits 32 bits (a slab holds at most
- * KMEM_SLAB_MAX_OBJECTS), so the division is 32-bit: no libgcc 64-bit
- * division on 32-bit targets. */
-_Static_assert((uint64_t)KMEM_SLAB_MAX_OBJECTS * SLAB_BUCKETS <= UINT32_MAX,
-	       "slab_bucket's product fits 32 bits");
+/* inuse * bucket_mul fits 32 bits: it is at most n * (SLAB_BUCKETS << 16)
+ * / n, so the bucket is a multiplication and a shift, no division. */
+_Static_assert(((uint64_t)SLAB_BUCKETS << 16) <= UINT32_MAX, "bucket()'s product fits 32 bits");
 static inline unsigned slab_bucket(const struct kmem_cache *c, unsigned inuse)
 {
-	return c->objs <= SLAB_BUCKETS ? inuse - 1 : (uint32_t)inuse * SLAB_BUCKETS / c->objs;
+	return (uint32_t)inuse * c->bucket_mul >> 16;
 }
 
-/* The list a slab with `inuse` objects belongs on (S1). */
-static inline struct kmem_list *slab_list(struct kmem_cache *c, unsigned inuse)
+/* The list (sl->list) a slab with `inuse` objects belongs on (S1). */
+static inline unsigned slab_target(const struct kmem_cache *c, unsigned inuse)
 {
 	if (inuse == 0)
-		return &c->empty;
+		return SLAB_LIST_EMPTY;
 	if (inuse == c->objs)
+		return SLAB_LIST_FULL;
+	return c->partial_policy == KMEM_SLAB_PARTIAL_MRU ? 0 : slab_bucket(c, inuse);
+}
+
+/* The list named by a list index (sl->list). */
+static inline struct kmem_list *slab_list_at(struct kmem_cache *c, unsigned list)
+{
+	if (list == SLAB_LIST_EMPTY)
+		return &c->empty;
+	if (list == SLAB_LIST_FULL)
 		return &c->full;
-	return &c->partial[slab_bucket(c, inuse)];
+	return &c->partial[list];
 }
 
 /* ---- defined in slab.c ----------------------------------------------------- */

@@ -6,7 +6,8 @@
 #     (the arena starts in the released pool: the buddy counts it used, and
 #     held does not), in text and JSON; --release no turns the step off;
 #  2. --classes linux|quarter|FILE, --waste-div, --no-pcp, --mag-size,
-#     --depot-limit: the report names
+#     --depot-limit, and the slab policies --partial, --empty-keep,
+#     --no-colour: the report names
 #     what was built and the sizes follow the table; bad values exit 2;
 #  3. the speed pass: the ops decoded equal the calls replayed (a clean
 #     trace), the null allocator's walk makes as many calls, heap - harness
@@ -99,6 +100,26 @@ done
 for bad in "--heap bogus" "--waste-div 65" "--release maybe" "--classes $tmp/none" \
 	"--speed-reps 65" "--malloc --heap dropin" "--malloc --classes linux" \
 	"--mag-size 1022" "--mag-size x" "--depot-limit -1" "--malloc --mag-size 4"; do
+	# shellcheck disable=SC2086
+	if $run "$kmem" replay $bad "$tmp/t.txt" > /dev/null 2>&1; then
+		fail "replay $bad was accepted"
+	else
+		rc=$?
+		[ $rc -eq 2 ] || fail "replay $bad exited $rc, not 2"
+	fi
+done
+
+# the slab policies (issue 16): the defaults named, each flag reaches the heap
+has "$tmp/k.txt" "slab: partial fullest, empty slabs kept 4, colour on"
+$run "$kmem" replay --partial mru --empty-keep 0 --no-colour "$tmp/t.txt" > "$tmp/sp.txt" ||
+	fail "--partial mru exited $?"
+has "$tmp/sp.txt" "slab: partial mru, empty slabs kept 0, colour off"
+$run "$kmem" replay --partial least --empty-keep 64 --json "$tmp/t.txt" > "$tmp/sp.json" ||
+	fail "--partial least exited $?"
+for kv in '"partial":"least"' '"empty_keep":64' '"colour":true' '"ok":true'; do
+	grep -qF -- "$kv" "$tmp/sp.json" || fail "no $kv in the JSON: $(cat "$tmp/sp.json")"
+done
+for bad in "--partial newest" "--empty-keep 65536" "--malloc --partial mru" "--malloc --no-colour"; do
 	# shellcheck disable=SC2086
 	if $run "$kmem" replay $bad "$tmp/t.txt" > /dev/null 2>&1; then
 		fail "replay $bad was accepted"

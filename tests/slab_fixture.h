@@ -29,11 +29,12 @@ static inline int sfx_add_region(void *arg, struct kmem_buddy *b)
 }
 
 /* A fixture whose slab instance gives every cache `debug` flags, uses
- * `waste_div` as its geometry bound (0: the default) and free_mark as its
- * free mark (0: derived). Assembled by
+ * `waste_div` as its geometry bound (0: the default), free_mark as its
+ * free mark (0: derived) and policy's slab policies (NULL: the defaults). Assembled by
  * kmem_stack_init() with no frame service: slab straight on the buddy. */
-static inline void sfx_init_mark(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
-				 unsigned debug, unsigned waste_div, uintptr_t free_mark)
+static inline void sfx_init_policy_mark(struct sfx *f, size_t frame, unsigned max_order,
+					size_t arena_size, unsigned debug, unsigned waste_div,
+					uintptr_t free_mark, const struct kmem_slab_config *policy)
 {
 	struct kmem_stack_config cfg;
 	struct kmem_stack st;
@@ -52,6 +53,11 @@ static inline void sfx_init_mark(struct sfx *f, size_t frame, unsigned max_order
 	cfg.slab.debug_flags = debug;
 	cfg.slab.waste_div = waste_div;
 	cfg.slab.free_mark = free_mark;
+	if (policy) { /* the slab policies (issue 16) */
+		cfg.slab.partial = policy->partial;
+		cfg.slab.empty_keep = policy->empty_keep;
+		cfg.slab.no_colour = policy->no_colour;
+	}
 	cfg.add_regions = sfx_add_region;
 	cfg.add_regions_arg = f;
 	f->arena_size = arena_size;
@@ -62,6 +68,23 @@ static inline void sfx_init_mark(struct sfx *f, size_t frame, unsigned max_order
 	f->b = st.buddy;
 	f->s = st.slab;
 	kmem_buddy_page_source(f->b, &f->ps);
+}
+
+static inline void sfx_init_mark(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,
+				 unsigned debug, unsigned waste_div, uintptr_t free_mark)
+{
+	sfx_init_policy_mark(f, frame, max_order, arena_size, debug, waste_div, free_mark, NULL);
+}
+
+/* The default fixture (4 KiB frames, 8 MiB) with policy's partial,
+ * empty_keep and no_colour. */
+static inline void sfx_init_policy(struct sfx *f, unsigned partial, unsigned empty_keep,
+				   bool no_colour)
+{
+	struct kmem_slab_config pol = { .partial = partial, .empty_keep = empty_keep,
+					.no_colour = no_colour };
+
+	sfx_init_policy_mark(f, 4096, 10, (size_t)8 << 20, 0, 0, 0, &pol);
 }
 
 static inline void sfx_init_cfg(struct sfx *f, size_t frame, unsigned max_order, size_t arena_size,

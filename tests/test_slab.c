@@ -336,6 +336,220 @@ static void test_fullest_partial_slab_first(void **state)
 	sfx_fini(&f);
 }
 
+/* The slab of a 256-byte object (order-0 slabs of 4 KiB). */
+static uintptr_t slab_base(const void *p)
+{
+	return (uintptr_t)p & ~(uintptr_t)4095;
+}
+
+/* Three slabs with different fills, A (1 object in use), B (n - 2) and C
+ * (n - n/2), C freed into last: FULLEST allocates from B, LEAST from A,
+ * MRU from C; then a free into B makes B the most recently used. */
+static void partial_policy_case(unsigned policy)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned n;
+	char **a, *p, *q;
+	uintptr_t sa, sb, sc, want;
+
+	sfx_init_policy(&f, policy, 0, false);
+	c = kmem_cache_create(f.s, "policy", 256, 0, KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE, NULL,
+			      NULL, NULL);
+	n = sfx_stats(c).objs_per_slab;
+	assert_int_equal(n, 15);
+	a = calloc(3 * n, sizeof(*a));
+	for (unsigned i = 0; i < 3 * n; i++)
+		a[i] = kmem_cache_alloc(c);
+	sa = slab_base(a[0]);
+	sb = slab_base(a[n]);
+	sc = slab_base(a[2 * n]);
+	assert_true(sa != sb && sb != sc && sa != sc);
+	assert_true(slab_base(a[n - 1]) == sa && slab_base(a[2 * n - 1]) == sb);
+	kmem_cache_free(c, a[n]); /* B: n - 2 in use */
+	kmem_cache_free(c, a[n + 1]);
+	a[n] = a[n + 1] = NULL;
+	for (unsigned i = 1; i < n; i++) { /* A: 1 in use */
+		kmem_cache_free(c, a[i]);
+		a[i] = NULL;
+	}
+	for (unsigned i = 2 * n; i < 2 * n + n / 2; i++) { /* C: n - n/2 in use, freed last */
+		kmem_cache_free(c, a[i]);
+		a[i] = NULL;
+	}
+	assert_int_equal(kmem_cache_check(c), 0);
+	want = policy == KMEM_SLAB_PARTIAL_FULLEST ? sb : policy == KMEM_SLAB_PARTIAL_LEAST ? sa : sc;
+	p = kmem_cache_alloc(c);
+	assert_true(slab_base(p) == want);
+	assert_int_equal(kmem_cache_check(c), 0);
+	/* one more free into B: MRU now serves B, FULLEST still B, LEAST still A */
+	kmem_cache_free(c, a[n + 2]);
+	a[n + 2] = NULL;
+	q = kmem_cache_alloc(c);
+	assert_true(slab_base(q) == (policy == KMEM_SLAB_PARTIAL_LEAST ? sa : sb));
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_free(c, p);
+	kmem_cache_free(c, q);
+	for (unsigned i = 0; i < 3 * n; i++)
+		kmem_cache_free(c, a[i]);
+	assert_int_equal(kmem_cache_check(c), 0);
+	free(a);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+static void test_partial_policy_fullest(void **state)
+{
+	(void)state;
+	partial_policy_case(KMEM_SLAB_PARTIAL_FULLEST);
+}
+
+static void test_partial_policy_mru(void **state)
+{
+	(void)state;
+	partial_policy_case(KMEM_SLAB_PARTIAL_MRU);
+}
+
+static void test_partial_policy_least(void **state)
+{
+	(void)state;
+	partial_policy_case(KMEM_SLAB_PARTIAL_LEAST);
+}
+
+/* Ten slabs emptied: the cache keeps empty_keep of them (S5) and gives the
+ * rest back; growing again makes only the ones it did not keep. */
+static void empty_keep_case(unsigned setting, unsigned kept)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	void **p;
+	unsigned n, total;
+	size_t base_used;
+
+	sfx_init_policy(&f, 0, setting, false);
+	c = kmem_cache_create(f.s, "keep", 256, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	n = sfx_stats(c).objs_per_slab;
+	total = 10 * n;
+	p = calloc(total, sizeof(*p));
+	base_used = sfx_used_frames(&f);
+	for (unsigned i = 0; i < total; i++)
+		p[i] = kmem_cache_alloc(c);
+	assert_int_equal(sfx_stats(c).total_slabs, 10);
+	for (unsigned i = 0; i < total; i++)
+		kmem_cache_free(c, p[i]);
+	st = sfx_stats(c);
+	assert_int_equal(st.total_slabs, kept);
+	assert_int_equal(st.active_slabs, 0);
+	assert_int_equal(st.slabs_released, 10 - kept);
+	assert_int_equal(sfx_used_frames(&f), base_used + kept);
+	assert_int_equal(kmem_cache_check(c), 0);
+	for (unsigned i = 0; i < total; i++)
+		p[i] = kmem_cache_alloc(c);
+	st = sfx_stats(c);
+	assert_int_equal(st.slabs_created, 10 + (10 - kept)); /* the kept ones reused */
+	for (unsigned i = 0; i < total; i++)
+		kmem_cache_free(c, p[i]);
+	assert_int_equal(kmem_cache_shrink(c), kept); /* shrink gives back every kept slab */
+	assert_int_equal(sfx_stats(c).total_slabs, 0);
+	free(p);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
+static void test_empty_keep(void **state)
+{
+	(void)state;
+	empty_keep_case(0, KMEM_CACHE_EMPTY_KEEP); /* the default */
+	empty_keep_case(KMEM_SLAB_KEEP_NONE, 0);
+	empty_keep_case(2, 2);
+	empty_keep_case(100, 10); /* more than were ever empty: all kept */
+}
+
+/* no_colour: every cache as with KMEM_CACHE_NOCOLOUR; bad policies refused. */
+static void test_policy_config(void **state)
+{
+	struct sfx f, g;
+	struct kmem_cache *c;
+	struct kmem_slab_config sc;
+	struct kmem_slab *s;
+	void *first[6];
+	void *mem = test_aligned(64, kmem_slab_sizeof());
+	unsigned n;
+
+	(void)state;
+	sfx_init_policy(&f, 0, 0, true);
+	c = kmem_cache_create(f.s, "nocolour", 250, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	assert_int_equal(sfx_stats(c).colours, 1);
+	assert_true(sfx_stats(c).flags & KMEM_CACHE_NOCOLOUR);
+	n = sfx_stats(c).objs_per_slab;
+	for (unsigned k = 0; k < 6; k++) {
+		first[k] = kmem_cache_alloc(c);
+		for (unsigned i = 1; i < n; i++)
+			assert_non_null(kmem_cache_alloc(c));
+		assert_int_equal((uintptr_t)first[k] % 4096, (uintptr_t)first[0] % 4096);
+	}
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c); /* every object leaked: 16 reports and a summary */
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_LEAK), 17);
+	/* the kmalloc classes follow the instance's policies too */
+	sfx_init_policy(&g, KMEM_SLAB_PARTIAL_MRU, 1, false);
+	kmem_free(g.s, kmem_alloc(g.s, 64));
+	assert_int_equal(kmem_slab_check(g.s), 0);
+	sfx_fini(&g);
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &f.ps;
+	sc.partial = KMEM_SLAB_PARTIAL_LEAST + 1;
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), -EINVAL);
+	free(mem);
+	sfx_fini(&f);
+}
+
+/* A magazine's worth of objects from three slabs, interleaved, with one
+ * object twice: freed grouped by slab, each slab settled once; the double
+ * free reported and skipped; the lists sound afterwards (S1, S4, S5). */
+static void test_free_batch_grouped(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	struct kmem_cache_stats st;
+	void *p[45], *batch[KMEM_MAG_MAX_ROUNDS];
+	unsigned n, k = 0;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "batch", 256, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	n = sfx_stats(c).objs_per_slab;
+	assert_int_equal(n, 15);
+	for (unsigned i = 0; i < 3 * n; i++)
+		p[i] = kmem_cache_alloc(c);
+	for (unsigned i = 0; i < n - 1; i++) { /* A, B, C, A, B, C, ...: all but one of each */
+		batch[k++] = p[i];
+		batch[k++] = p[n + i];
+		batch[k++] = p[2 * n + i];
+	}
+	batch[k++] = p[0]; /* freed twice in one batch */
+	for (unsigned i = 0; i < 3 * n; i++) /* what a magazine push tells memcheck and ASan */
+		kmem_slab_annot_push(c, p[i]);
+	assert_int_equal(kmem_slab_free_batch(c, batch, k, " (test)"), 0);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	st = sfx_stats(c);
+	assert_int_equal(st.active_objs, 3);
+	assert_int_equal(st.total_slabs, 3);
+	assert_int_equal(kmem_cache_check(c), 0);
+	batch[0] = p[n - 1];
+	batch[1] = p[2 * n - 1];
+	batch[2] = p[3 * n - 1];
+	/* three slabs empty: KMEM_CACHE_EMPTY_KEEP (4) keeps them all */
+	assert_int_equal(kmem_slab_free_batch(c, batch, 3, " (test)"), 0);
+	st = sfx_stats(c);
+	assert_int_equal(st.active_objs, 0);
+	assert_int_equal(st.active_slabs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
 /* ---- shrink returns frames to buddy -------------------------------------------------- */
 
 static void shrink_case(unsigned flags)
@@ -849,6 +1063,12 @@ int main(void)
 		cmocka_unit_test(test_destroy_dtor_contract),
 		cmocka_unit_test(test_colouring),
 		cmocka_unit_test(test_fullest_partial_slab_first),
+		cmocka_unit_test(test_partial_policy_fullest),
+		cmocka_unit_test(test_partial_policy_mru),
+		cmocka_unit_test(test_partial_policy_least),
+		cmocka_unit_test(test_empty_keep),
+		cmocka_unit_test(test_policy_config),
+		cmocka_unit_test(test_free_batch_grouped),
 		cmocka_unit_test(test_shrink_returns_frames),
 		cmocka_unit_test(test_bulk),
 		cmocka_unit_test(test_exhaustion),

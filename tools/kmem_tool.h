@@ -300,7 +300,8 @@ struct replay_opts {
 					 * (enum kmem_buddy_discipline) */
 	bool grouping;			/* KMEM_BUDDY_GROUPING */
 	/* slab and frame-service knobs over the heap's own (-1 or false:
-	 * the heap's): --classes, --waste-div, --no-pcp, --release */
+	 * the heap's): --classes, --waste-div, --partial, --empty-keep,
+	 * --no-colour, --no-pcp, --release */
 	int classes;			/* KMEM_KMALLOC_*; -1: the heap's */
 	size_t class_table[KMEM_KMALLOC_TABLE_MAX];	/* --classes FILE */
 	unsigned nr_classes;
@@ -308,6 +309,9 @@ struct replay_opts {
 	int waste_div;			/* -1: the heap's */
 	long mag_size, depot_limit;	/* --mag-size, --depot-limit (KMEM_MAG_SIZE_AUTO,
 					 * KMEM_DEPOT_AUTO for auto); -1: the heap's */
+	int partial;			/* KMEM_SLAB_PARTIAL_*; -1: the heap's */
+	long empty_keep;		/* empty slabs kept per cache; -1: the heap's */
+	bool no_colour;			/* kmem_slab_config.no_colour */
 	bool no_pcp;			/* KMEM_PA_NO_PCP */
 	int release;			/* KMEM_PA_RELEASE: 1 on, 0 off, -1 the heap's */
 	unsigned speed_reps;		/* timed runs over the decoded ops (0: none) */
@@ -381,12 +385,15 @@ struct replay_heap {
 	/* the configuration built, for the report */
 	unsigned classes, waste_div, pcp_batch;
 	unsigned mag_size, depot_limit;	/* kmem_slab_config's (0: slab's default) */
-	bool pcp, release;
+	unsigned partial, empty_keep;	/* slab policies: KMEM_SLAB_PARTIAL_*, slabs kept */
+	bool pcp, release, colour;
 	size_t wmark_high;
 };
 
 /* "kmalloc" or "dropin". */
 const char *kmem_replay_heap_name(enum replay_heap_kind k);
+/* A slab partial policy's --partial name: "fullest", "mru" or "least". */
+const char *kmem_replay_partial_name(unsigned partial);
 
 /* The max order replay uses for an arena of `frames` frames under o: o's
  * --max-order, else the largest that fits (capped at the drop-in's 13 for

@@ -61,7 +61,8 @@
  * --frame (4096), --max-order (the largest that fits; 13 at most for
  * dropin), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena),
  * --no-pcp, --release, --classes, --waste-div, --mag-size, --depot-limit,
- * --speed-reps (1), --sample
+ * the slab policies (--partial, --empty-keep, --no-colour), --speed-reps
+ * (1), --sample
  * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
  * --series/--series-out/--series-format, --frame-map/--frame-map-prefix,
  * --min-heap; the id table starts at IDMAP_INITIAL slots and doubles.
@@ -980,6 +981,10 @@ static void replay_usage(FILE *f)
 		"                      object size; auto: self-tuning on depot contention)\n"
 		"      --depot-limit N|auto  full magazines a depot keeps (0: 16; dropin 32;\n"
 		"                      auto: no limit, the unused part reaped periodically)\n"
+		"      --partial P     the partial slab a cache allocates from: fullest\n"
+		"                      (default), mru (most recently used) or least (full)\n"
+		"      --empty-keep N  empty slabs each cache keeps (default 4; 0: none)\n"
+		"      --no-colour     no slab colouring\n"
 		"      --no-pcp        no per-thread frame caches in the frame service\n"
 		"      --release yes|no  the frame service's release step (dropin: yes)\n"
 		"      --speed-reps N  timed runs of the decoded calls, each against a null\n"
@@ -1092,6 +1097,9 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "waste-div", required_argument, NULL, 'W' },
 		{ "mag-size", required_argument, NULL, 'Z' },
 		{ "depot-limit", required_argument, NULL, 'L' },
+		{ "partial", required_argument, NULL, 'p' },
+		{ "empty-keep", required_argument, NULL, 'k' },
+		{ "no-colour", no_argument, NULL, 'c' },
 		{ "no-pcp", no_argument, NULL, 'n' },
 		{ "release", required_argument, NULL, 'R' },
 		{ "speed-reps", required_argument, NULL, 'r' },
@@ -1123,7 +1131,7 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
 				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
 				   .frame_map_prefix = "frames", .classes = -1, .waste_div = -1,
-				   .mag_size = -1, .depot_limit = -1,
+				   .mag_size = -1, .depot_limit = -1, .partial = -1, .empty_keep = -1,
 				   .release = -1, .speed_reps = 1 };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -1164,6 +1172,22 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 			else
 				o->depot_limit = (long)v;
 			break;
+		case 'p':
+			if (!strcmp(optarg, "fullest"))
+				o->partial = KMEM_SLAB_PARTIAL_FULLEST;
+			else if (!strcmp(optarg, "mru"))
+				o->partial = KMEM_SLAB_PARTIAL_MRU;
+			else if (!strcmp(optarg, "least"))
+				o->partial = KMEM_SLAB_PARTIAL_LEAST;
+			else
+				return -1;
+			break;
+		case 'k':
+			if (kmem_tool_parse_count(optarg, &v) || v > 65535)
+				return -1;
+			o->empty_keep = (long)v;
+			break;
+		case 'c': o->no_colour = true; break;
 		case 'n': o->no_pcp = true; break;
 		case 'R':
 			if (!strcmp(optarg, "yes") || !strcmp(optarg, "on") || !strcmp(optarg, "1"))
@@ -1257,9 +1281,12 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		return -1;
 	}
 	if (o->use_malloc && (o->classes >= 0 || o->waste_div >= 0 || o->no_pcp || o->release >= 0 ||
-			      o->mag_size >= 0 || o->depot_limit >= 0 || o->kind != REPLAY_HEAP_KMALLOC)) {
-		kmem_tool_error("--heap NAME, --classes, --waste-div, --mag-size, --depot-limit, --no-pcp "
-				"and --release configure the kmem heap: not with --malloc");
+			      o->mag_size >= 0 || o->depot_limit >= 0 ||
+			      o->partial >= 0 || o->empty_keep >= 0 || o->no_colour ||
+			      o->kind != REPLAY_HEAP_KMALLOC)) {
+		kmem_tool_error("--heap NAME, --classes, --waste-div, --mag-size, --depot-limit, --partial, "
+				"--empty-keep, --no-colour, --no-pcp and --release configure the kmem heap: "
+				"not with --malloc");
 		return -1;
 	}
 	if (o->pageblock_order && !o->grouping) {

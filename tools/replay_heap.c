@@ -20,7 +20,8 @@
  *   drop-in's, high 6 x batch), not scaled with the arena: with Linux's
  *   rule (--pcp-batch 0: managed / 1024, up to 31) a larger arena parks
  *   more frames in the cache and so raises the peak footprint, a confound
- *   when arenas are compared. The knobs --classes, --waste-div, --no-pcp
+ *   when arenas are compared. The knobs --classes, --waste-div, --partial,
+ *   --empty-keep, --no-colour, --no-pcp
  *   and --release override either.
  * Where the dropin heap still differs from the drop-in itself: one region
  * of --arena bytes and no growth (the drop-in maps 64 MiB regions as it
@@ -54,7 +55,8 @@
  * configuration built (for the report).
  *
  * Tunables: the options (--heap, --arena, --frame, --max-order,
- * --pcp-batch, --no-pcp, --release, --classes, --waste-div and the
+ * --pcp-batch, --no-pcp, --release, --classes, --waste-div, the slab
+ * policies (--partial, --empty-keep, --no-colour) and the
  * buddy's policies, in replay.c); the kmalloc heap's watermarks above.
  */
 #include <errno.h>
@@ -127,6 +129,12 @@ const char *kmem_replay_heap_name(enum replay_heap_kind k)
 	return k == REPLAY_HEAP_DROPIN ? "dropin" : "kmalloc";
 }
 
+const char *kmem_replay_partial_name(unsigned partial)
+{
+	return partial == KMEM_SLAB_PARTIAL_MRU ? "mru" : partial == KMEM_SLAB_PARTIAL_LEAST ? "least"
+											: "fullest";
+}
+
 unsigned kmem_replay_heap_order(const struct replay_opts *o, size_t frames)
 {
 	unsigned order = 0, cap = KMEM_BUDDY_ORDER_LIMIT;
@@ -194,6 +202,16 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 		cfg.slab.depot_limit = (unsigned)o->depot_limit;
 	h->mag_size = cfg.slab.mag_size;
 	h->depot_limit = cfg.slab.depot_limit;
+	if (o->partial >= 0)
+		cfg.slab.partial = (unsigned)o->partial;
+	if (o->empty_keep >= 0)
+		cfg.slab.empty_keep = o->empty_keep == 0 ? KMEM_SLAB_KEEP_NONE : (unsigned)o->empty_keep;
+	if (o->no_colour)
+		cfg.slab.no_colour = true;
+	h->partial = cfg.slab.partial;
+	h->empty_keep = cfg.slab.empty_keep == 0 ? KMEM_CACHE_EMPTY_KEEP
+		      : cfg.slab.empty_keep == KMEM_SLAB_KEEP_NONE ? 0 : cfg.slab.empty_keep;
+	h->colour = !cfg.slab.no_colour;
 	h->classes = cfg.slab.kmalloc_classes;
 	h->waste_div = cfg.slab.waste_div ? cfg.slab.waste_div : 8;
 	h->pcp = !(cfg.pa.flags & KMEM_PA_NO_PCP);

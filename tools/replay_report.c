@@ -229,6 +229,8 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	fputs(", depot limit ", f);
 	put_mag(f, h->depot_limit, KMEM_DEPOT_AUTO, "16");
 	fputc('\n', f);
+	fprintf(f, "slab: partial %s, empty slabs kept %u, colour %s\n", kmem_replay_partial_name(h->partial),
+		h->empty_keep, h->colour ? "on" : "off");
 	fprintf(f, "peak frames: buddy %zu (%.2f MiB), pagealloc used %zu (sampled every %lu calls)\n",
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
 	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
@@ -319,6 +321,8 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 		fprintf(f, ",\"mag_size\":%ld,\"depot_limit\":%ld",
 			h->mag_size == KMEM_MAG_SIZE_AUTO ? -1L : (long)h->mag_size,
 			h->depot_limit == KMEM_DEPOT_AUTO ? -1L : (long)h->depot_limit);
+		fprintf(f, ",\"partial\":\"%s\",\"empty_keep\":%u,\"colour\":%s",
+			kmem_replay_partial_name(h->partial), h->empty_keep, h->colour ? "true" : "false");
 		fprintf(f, ",\"heap_bytes\":%zu,\"frame_size\":%zu,\"max_order\":%u,"
 		       "\"peak_buddy_frames\":%zu,\"peak_pagealloc_used_frames\":%zu,\"sample\":%lu",
 		       h->bytes, h->frame, h->max_order, st->peak_buddy_used, st->peak_pa_used, o->sample);

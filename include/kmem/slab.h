@@ -75,6 +75,8 @@
 #include <kmem/error.h>
 #include <kmem/page_source.h>
 
+#include <stdbool.h>
+
 KMEM_BEGIN_DECLS
 
 struct kmem_slab;	/* opaque: the slab allocator instance */
@@ -90,8 +92,15 @@ struct kmem_cache;	/* opaque: one object cache */
 /* A slab keeps at most 65535 objects (16-bit indexes). */
 #define KMEM_SLAB_MAX_OBJECTS 65535u
 /* Empty slabs a cache keeps for reuse before returning more to the source
- * (like SLUB's min_partial); kmem_cache_shrink() returns all of them. */
+ * (like SLUB's min_partial), unless kmem_slab_config.empty_keep says
+ * otherwise; kmem_cache_shrink() and kmem_cache_reap() return all of them. */
 #define KMEM_CACHE_EMPTY_KEEP 4u
+/* kmem_slab_config.empty_keep: keep no empty slab. */
+#define KMEM_SLAB_KEEP_NONE 0xffffffffu
+/* kmem_slab_config.partial: which partial slab a cache allocates from. */
+#define KMEM_SLAB_PARTIAL_FULLEST 0u	/* the fullest (the default) */
+#define KMEM_SLAB_PARTIAL_MRU 1u	/* the most recently used */
+#define KMEM_SLAB_PARTIAL_LEAST 2u	/* the least full */
 
 struct kmem_slab_config {
 	const char *name;	/* copied (up to 31 chars); NULL: "slab" */
@@ -154,6 +163,32 @@ struct kmem_slab_config {
 	 *                    not used since the last reap is flushed to the
 	 *                    slabs (Bonwick's reap, run by the slow paths). */
 	unsigned depot_limit;
+	/* Slab policies (every cache of the instance, its kmalloc classes and
+	 * internal caches included). Each 0 is the default, the best measured
+	 * (README, Numbers). None is on the fast paths (a magazine pop or
+	 * push): they act where a cache goes to its slabs, under its lock, so
+	 * a policy not chosen costs nothing.
+	 * partial: the partial slab allocation takes objects from (a slab with
+	 * both free and allocated objects):
+	 *   KMEM_SLAB_PARTIAL_FULLEST (0) the fullest, to 1/16 of a slab
+	 *     (Bonwick 1994: nearly empty slabs drain, then go back to the
+	 *     source; the least memory held under churn);
+	 *   KMEM_SLAB_PARTIAL_MRU the one most recently allocated from or
+	 *     freed into (its header and objects are likely in the CPU cache;
+	 *     SLUB's behaviour);
+	 *   KMEM_SLAB_PARTIAL_LEAST the least full (spreads objects over the
+	 *     slabs: the opposite of FULLEST, for comparisons).
+	 * With none partial, an empty slab is used, then a new one. Any other
+	 * value: kmem_slab_init fails with -EINVAL. */
+	unsigned partial;
+	/* Empty slabs each cache keeps for reuse (so that churn does not give
+	 * slabs back and make them again); one that empties beyond them goes
+	 * back to the page source at once (destructors run). 0: the default
+	 * (KMEM_CACHE_EMPTY_KEEP); KMEM_SLAB_KEEP_NONE: none. Shrink and reap
+	 * give back every empty slab whatever the setting. */
+	unsigned empty_keep;
+	/* Colouring off: every cache as if created with KMEM_CACHE_NOCOLOUR. */
+	bool no_colour;
 };
 
 /* kmem_slab_config.mag_size and .depot_limit (docs/decisions.md, 30) */
@@ -171,17 +206,17 @@ KMEM_API size_t kmem_slab_sizeof(void);
 
 /* Compile-time sizing, for a static array on firmware (no allocator to ask
  * at start-up): at least kmem_slab_sizeof() on every target, build and lock
- * kind (the library checks the bound at compile time), a few hundred bytes
- * more than the exact size (8232 bytes on x86-64, 6920 on Cortex-M4):
+ * kind (the library checks the bound at compile time), somewhat more than
+ * the exact size (7496 bytes on x86-64, 6560 on Cortex-M4):
  *   static _Alignas(16) unsigned char slab_mem[KMEM_SLAB_SIZEOF]; */
 #define KMEM_SLAB_SIZEOF ((size_t)5632u + 384u * sizeof(void *))
 
 /* Create a slab instance in mem[0..mem_size). Returns 0 and sets *out, or
  * -EINVAL (cfg, source or out NULL; mem NULL or misaligned; the source has no
  * owner words, or its largest block is under 256 bytes; unknown debug
- * flags; an unknown kmalloc_classes, or a class table kmalloc rejects, see
- * KMEM_KMALLOC_TABLE; a mag_size over KMEM_MAG_ROUNDS_MAX other than
- * KMEM_MAG_SIZE_AUTO), -ENOTSUP (debug flags in a build whose debug caches
+ * flags; an unknown partial policy; an unknown kmalloc_classes, or a class
+ * table kmalloc rejects, see KMEM_KMALLOC_TABLE; a mag_size over
+ * KMEM_MAG_ROUNDS_MAX other than KMEM_MAG_SIZE_AUTO), -ENOTSUP (debug flags in a build whose debug caches
  * are compiled out: -Dslab_debug, off when freestanding), -ENOSPC (mem_size <
  * kmem_slab_sizeof()), -ENOMEM (the page source has no frame for the kmalloc
  * caches' descriptors). O(max order). */
@@ -356,7 +391,8 @@ struct kmem_cache_stats {
 	uint64_t depot_contended;	/* depot lock takes that found it held */
 	uint64_t mag_resizes;	/* self-tuning: times the magazine size grew */
 	uint64_t depot_reaps;	/* KMEM_DEPOT_AUTO: working-set reaps run by the slow paths */
-	unsigned flags;		/* as created, plus the instance's debug flags */
+	unsigned flags;		/* as created, plus the instance's debug flags (and
+				 * KMEM_CACHE_NOCOLOUR with its no_colour) */
 };
 
 /* Snapshot one cache's counters. O(1). */

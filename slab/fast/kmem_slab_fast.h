@@ -99,7 +99,9 @@ struct slab {
 	uint32_t magic;
 	uint16_t inuse;
 	uint16_t colour;	/* bytes of colour offset / COLOUR_STEP */
-	uint32_t hint;		/* first bitmap word that may have a clear bit (S2) */
+	uint16_t hint;		/* first bitmap word that may have a clear bit (S2) */
+	uint8_t list;		/* the cache list it is on (S1; slab_internal.h) */
+	uint8_t batch;		/* touched by the free batch in progress (cache lock) */
 	uint32_t slot_off;	/* cache->slot_off: kmem_free's push needs no cache load */
 	struct kmem_slab *kmalloc_of;	/* cache->kmalloc_of, read by kmem_free's fast path */
 	struct kmem_cache *cache;

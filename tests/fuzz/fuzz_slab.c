@@ -7,7 +7,9 @@
  * shrink. The first byte also picks the instance's magazine policy
  * (kmem_slab_config.mag_size: default, fixed 1..7 or 200, self-tuning, with
  * contention injected now and then through the test hook; .depot_limit:
- * default, 1, 3 or auto). Every live object carries its slot number at its start and end,
+ * default, 1, 3 or auto), the last byte its slab policies (partial-slab
+ * choice, empty slabs kept, colouring off), so every policy's invariants
+ * are checked. Every live object carries its slot number at its start and end,
  * verified at free; a constructed cache's free objects must keep their
  * constructor's mark. After every operation every cache's checker and the
  * buddy checker pass, and the error sink has counted exactly the misuses
@@ -367,6 +369,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cfg.slab.mag_size == 1)
 			cfg.slab.mag_size = 1 + ((data[0] >> 6) & 3) * 2; /* 1, 3, 5, 7 */
 		cfg.slab.depot_limit = depot[(data[0] >> 4) & 3];
+		/* the slab policies (issue 16) from the last byte: the partial
+		 * slab chosen, the empty slabs kept, colouring */
+		{
+			static const unsigned keep[4] = { 0, KMEM_SLAB_KEEP_NONE, 1, 64 };
+			unsigned char last = data[size - 1];
+
+			cfg.slab.partial = (unsigned)last % 3;
+			cfg.slab.empty_keep = keep[(last >> 2) & 3];
+			cfg.slab.no_colour = (last & 0x10) != 0;
+		}
 	}
 	fr.arena = aligned_alloc((size_t)4 << 20, ARENA);
 	fr.meta = NULL;
@@ -402,6 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sl->p && ((k & 1) || direct))
 			good_free(&r, k, (k & 2) != 0);
 	}
+	CHECK(kmem_slab_check(r.s) == 0); /* every cache, the kmalloc classes too */
 	{
 		unsigned long before = kmem_error_total(&r.sink);
 
