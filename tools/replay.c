@@ -973,6 +973,8 @@ static void replay_usage(FILE *f)
 		"                      step and its 8 MiB high watermark)\n"
 		"  -H, --heap SIZE, --arena SIZE  the arena, K/M/G suffixes (default 1G,\n"
 		"                      reserved with MAP_NORESERVE: only what is touched is used)\n"
+	);
+	fprintf(f,
 		"      --classes C     kmalloc's size classes: linux (13), quarter (32, four\n"
 		"                      per doubling) or a file of sizes (up to 64, multiples\n"
 		"                      of 8 up to 8192, blank- or comma-separated, # comments)\n"
