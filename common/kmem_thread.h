@@ -216,6 +216,11 @@ KMEM_HIDDEN int kmem_pages_commit(void *p, size_t bytes);
  * make the range inaccessible again, still reserved (page aligned): 0, or
  * a negative errno (-ENOSYS without POSIX). A later commit reads zero. */
 KMEM_HIDDEN int kmem_pages_decommit(void *p, size_t bytes);
+/* Make [p, p + bytes) of a mapping inaccessible and keep its memory (page
+ * aligned): 0, or a negative errno (-ENOSYS without POSIX) and the range
+ * is as it was. kmem_pages_commit makes it read-write again, its contents
+ * as they were (the drop-in's huge cache: a use of a cached block faults). */
+KMEM_HIDDEN int kmem_pages_noaccess(void *p, size_t bytes);
 
 /* ---- address-space limits and placed ranges ----------------------------------
  *
@@ -275,6 +280,7 @@ KMEM_HIDDEN int kmem_os_remap(void *p, size_t old_bytes, size_t new_bytes, void 
 KMEM_HIDDEN void *kmem_os_reserve(size_t bytes);
 KMEM_HIDDEN int kmem_os_commit(void *p, size_t bytes);
 KMEM_HIDDEN int kmem_os_decommit(void *p, size_t bytes);
+KMEM_HIDDEN int kmem_os_noaccess(void *p, size_t bytes);
 KMEM_HIDDEN size_t kmem_os_as_limit(void);
 KMEM_HIDDEN void *kmem_os_place(size_t bytes, size_t align);
 KMEM_HIDDEN int kmem_os_map_at(void *p, size_t bytes);

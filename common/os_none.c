@@ -76,6 +76,13 @@ int kmem_os_commit(void *p, size_t bytes)
 	return -ENOSYS;
 }
 
+int kmem_os_noaccess(void *p, size_t bytes)
+{
+	(void)p;
+	(void)bytes;
+	return -ENOSYS;
+}
+
 int kmem_os_decommit(void *p, size_t bytes)
 {
 	(void)p;

@@ -155,6 +155,11 @@ int kmem_os_commit(void *p, size_t bytes)
 	return mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0 ? 0 : -errno;
 }
 
+int kmem_os_noaccess(void *p, size_t bytes)
+{
+	return mprotect(p, bytes, PROT_NONE) == 0 ? 0 : -errno;
+}
+
 /* A fresh PROT_NONE mapping over the range (MAP_FIXED): the old pages go
  * back to the OS in the same call, and the range reads zero once committed
  * again; one call on every POSIX system, where madvise + mprotect would be

@@ -168,6 +168,11 @@ int kmem_pages_decommit(void *p, size_t bytes)
 	return kmem_os_decommit(p, bytes);
 }
 
+int kmem_pages_noaccess(void *p, size_t bytes)
+{
+	return kmem_os_noaccess(p, bytes);
+}
+
 size_t kmem_as_limit(void)
 {
 	return kmem_os_as_limit();

@@ -5,8 +5,9 @@
  * copy), or, where the port cannot remap, maps a new block, copies and
  * unmaps the old one. O(1) expected per call (realloc's copy: O(size)).
  *
- * The huge cache (decision 29): a freed mapping is kept, resident, for
- * reuse within the release step's decay time (KMEM_DECAY_MS; none when it
+ * The huge cache (decision 29): a freed mapping is kept, resident and
+ * inaccessible (PROT_NONE: a use after free faults as on an unmapped
+ * block; read-write again when reused), for reuse within the release step's decay time (KMEM_DECAY_MS; none when it
  * is 0), at most KM_HCACHE_N of them and KM_HCACHE_BYTES in all (the
  * oldest go first; -1 keeps them until pushed out or malloc_trim). An
  * allocation takes the smallest cached mapping that holds it with at most
@@ -135,6 +136,10 @@ static bool hcache_put(uintptr_t a, size_t len)
 	 * mapping is address space other mappings need: decision 17) */
 	if (km.decay_ms == 0 || len > KM_HCACHE_BYTES || kmem_km_as_limit(false) != SIZE_MAX)
 		return false;
+	/* inaccessible while cached, its pages kept: a use after free still
+	 * faults, as on an unmapped block */
+	if (kmem_pages_noaccess((void *)a, len) != 0)
+		return false;
 	kmem_lock_acquire(&km.huge_lock);
 	k = hcache_age_locked(kmem_now_ns(), out);
 	while (km.hcache_n && (km.hcache_n == KM_HCACHE_N || km.hcache_bytes + len > KM_HCACHE_BYTES))
@@ -175,6 +180,10 @@ static void *hcache_take(size_t len, size_t align, size_t *got)
 	hcache_unmap(out, k);
 	if (!e.addr)
 		return NULL;
+	if (kmem_pages_commit((void *)e.addr, e.len) != 0) { /* read-write again, contents kept */
+		kmem_pages_unmap((void *)e.addr, e.len);
+		return NULL;
+	}
 	*got = e.len;
 	if (e.len > len) {
 		void *q;
