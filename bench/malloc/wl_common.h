@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WL_UNUSED __attribute__((unused))
 
@@ -169,6 +170,23 @@ static inline uint64_t wl_check(const void *p, size_t size, uint64_t tag)
 			wl_corrupt(p, size, wl_tail_tag(tag, size), t, "tail");
 	}
 	return h + (t >> 1);
+}
+
+/* The process's resident set now, KiB (/proc/self/statm; 0 where it is
+ * not there). */
+static inline size_t wl_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, res = 0;
+	long page;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	page = sysconf(_SC_PAGESIZE);
+	return (size_t)res * (size_t)(page > 0 ? page : 4096) / 1024;
 }
 
 static inline void *wl_malloc(size_t size)

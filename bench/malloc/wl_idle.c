@@ -29,19 +29,6 @@ typedef struct {
 	uint32_t serial;
 } obj;
 
-static size_t rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long size = 0, res = 0;
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &res) != 2)
-		res = 0;
-	fclose(f);
-	long page = sysconf(_SC_PAGESIZE);
-	return (size_t)res * (size_t)(page > 0 ? page : 4096) / 1024;
-}
-
 static void nap_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -81,7 +68,7 @@ int main(int argc, char **argv)
 		total += sz;
 		n++;
 	}
-	size_t peak = rss_kib();
+	size_t peak = wl_rss_kib();
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (wl_below(&rng, keep) == 0) {
@@ -91,16 +78,16 @@ int main(int argc, char **argv)
 		sum += wl_check(o[i].p, o[i].size, wl_mix(o[i].serial));
 		free(o[i].p);
 	}
-	size_t freed = rss_kib(), at1 = 0, at3 = 0;
+	size_t freed = wl_rss_kib(), at1 = 0, at3 = 0;
 	/* idle: no allocator call until the end */
 	for (size_t ms = 0; ms < idle_s * 1000; ms += 100) {
 		nap_ms(100);
 		if (ms + 100 == 1000)
-			at1 = rss_kib();
+			at1 = wl_rss_kib();
 		if (ms + 100 == 3000)
-			at3 = rss_kib();
+			at3 = wl_rss_kib();
 	}
-	size_t idle = rss_kib();
+	size_t idle = wl_rss_kib();
 	for (size_t i = 0; i < kept; i++) {
 		sum += wl_check(o[i].p, o[i].size, wl_mix(o[i].serial));
 		free(o[i].p);

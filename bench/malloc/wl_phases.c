@@ -100,19 +100,6 @@ static void shrink(table *t, size_t cycle)
 	t->n = keep;
 }
 
-static size_t rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long size = 0, res = 0;
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &res) != 2)
-		res = 0;
-	fclose(f);
-	long page = sysconf(_SC_PAGESIZE);
-	return (size_t)res * (size_t)(page > 0 ? page : 4096) / 1024;
-}
-
 int main(int argc, char **argv)
 {
 	wl_usage_check(argc, argv, 3, USAGE);
@@ -131,7 +118,7 @@ int main(int argc, char **argv)
 		churn(&t, &rng, ops);
 		shrink(&t, c);
 		churn(&t, &rng, ops / 4);
-		size_t r = rss_kib();
+		size_t r = wl_rss_kib();
 		if (r > trough)
 			trough = r;
 	}
