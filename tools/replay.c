@@ -57,7 +57,7 @@
  * (P%)" every PROGRESS_EVERY records, rewritten in place and erased at the
  * end; nothing otherwise (pipes, files, tests).
  *
- * Tunables: --heap kmalloc|dropin (replay_heap.c), --heap/--arena (1 GiB),
+ * Tunables: --heap kmalloc|dropin (replay_heap.c), --heap/--arena (1 GiB; 256 MiB on 32-bit),
  * --frame (4096), --max-order (the largest that fits; 13 at most for
  * dropin), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena),
  * --no-pcp, --release, --classes, --waste-div, --mag-size, --depot-limit,
@@ -83,6 +83,10 @@
 
 #define IDMAP_INITIAL ((size_t)1 << 16)	/* id table slots at the start */
 #define PROGRESS_EVERY ((size_t)1 << 20)	/* records between progress lines */
+/* The default arena: 1 GiB, reserved (MAP_NORESERVE) twice over for its
+ * alignment; a quarter of that where pointers are 32 bits, whose address space
+ * has no 2 GiB hole to give. */
+#define REPLAY_DEFAULT_HEAP (sizeof(void *) > 4 ? (size_t)1 << 30 : (size_t)256 << 20)
 #define REPLAY_PCP_BATCH 15u	/* the drop-in's batch: clamp(16384 frames / 1024,
 				 * 1, 31) rounded to 2^n - 1, its first 64 MiB */
 
@@ -971,8 +975,9 @@ static void replay_usage(FILE *f)
 		"                      no release step) or dropin (the drop-in malloc's heap:\n"
 		"                      32 classes, slabs to 1/32, max order 13, the release\n"
 		"                      step and its 8 MiB high watermark)\n"
-		"  -H, --heap SIZE, --arena SIZE  the arena, K/M/G suffixes (default 1G,\n"
-		"                      reserved with MAP_NORESERVE: only what is touched is used)\n"
+		"  -H, --heap SIZE, --arena SIZE  the arena, K/M/G suffixes (default 1G, 256M\n"
+		"                      where pointers are 32 bits; reserved with MAP_NORESERVE:\n"
+		"                      only what is touched is used)\n"
 	);
 	fprintf(f,
 		"      --classes C     kmalloc's size classes: linux (13), quarter (32, four\n"
@@ -1130,7 +1135,7 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	size_t len;
 	int c;
 
-	*o = (struct replay_opts){ .heap = (size_t)1 << 30, .frame = 4096, .sample = 64,
+	*o = (struct replay_opts){ .heap = REPLAY_DEFAULT_HEAP, .frame = 4096, .sample = 64,
 				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
 				   .frame_map_prefix = "frames", .classes = -1, .waste_div = -1,
 				   .mag_size = -1, .depot_limit = -1, .partial = -1, .empty_keep = -1,
