@@ -372,6 +372,7 @@ bool kmem_km_huge_free(void *p)
 	len = e->len;
 	base = e->base;
 	e->addr = 1;
+	km.huge_freed[km.huge_freed_i++ % KM_HUGE_FREED_N] = (uintptr_t)p;
 	if (!e->retired) {
 		km.huge_n--;
 		km.huge_bytes -= len;
@@ -395,6 +396,18 @@ size_t kmem_km_huge_size(const void *p)
 		n = e->size;
 	kmem_lock_release(&km.huge_lock);
 	return n;
+}
+
+bool kmem_km_huge_was_freed(const void *p)
+{
+	bool freed = false;
+
+	kmem_lock_acquire(&km.huge_lock);
+	if (!huge_find_locked((uintptr_t)p))
+		for (unsigned i = 0; i < KM_HUGE_FREED_N && !freed; i++)
+			freed = p && km.huge_freed[i] == (uintptr_t)p;
+	kmem_lock_release(&km.huge_lock);
+	return freed;
 }
 
 size_t kmem_km_huge_enclosing(const void *p, uintptr_t *start)

@@ -136,7 +136,8 @@ static KMEM_NOINLINE void km_not_live(const void *p, const void *w, const char *
 }
 
 /* Why p, outside the arena and the bootstrap arena, is not a huge block:
- * inside one (an interior pointer), or no block of this heap at all. */
+ * inside one (an interior pointer), one of the last huge blocks freed (a
+ * double free), or no block of this heap at all. */
 static KMEM_NOINLINE void km_not_huge(const void *p, const char *call, const void *caller)
 {
 	uintptr_t start;
@@ -148,6 +149,11 @@ static KMEM_NOINLINE void km_not_huge(const void *p, const char *call, const voi
 			 (uintptr_t)p >= start ? (ptrdiff_t)((uintptr_t)p - start) : (ptrdiff_t)(start - (uintptr_t)p),
 			 (uintptr_t)p >= start ? "inside" : "before", (void *)start, n);
 		kmem_km_misuse(KMEM_INTERIOR_POINTER, p, what, caller);
+		return;
+	}
+	if (kmem_km_huge_was_freed(p)) {
+		snprintf(what, sizeof(what), "%s of a huge block that is not allocated (freed already)", call);
+		kmem_km_misuse(KMEM_DOUBLE_FREE, p, what, caller);
 		return;
 	}
 	snprintf(what, sizeof(what), "%s of a pointer this heap never returned", call);

@@ -126,6 +126,7 @@
 #define KM_Q_GUARDED_MAX ((size_t)1 << 30)	/* guarded blocks held: their address space at most */
 #define KM_HCACHE_N 8u				/* freed huge mappings kept for reuse, at most */
 #define KM_HCACHE_BYTES ((size_t)256 << 20)	/* and their bytes (resident) at most */
+#define KM_HUGE_FREED_N 16u			/* freed huge starts remembered, for reports */
 
 /* Page blocks (pages.c): the owner word of a page block's first frame is
  * a tag holding its frame count (kmem_buddy_set_tag). */
@@ -188,6 +189,11 @@ struct km_heap {
 	size_t huge_cap, huge_n, huge_used;
 	size_t huge_bytes;	/* mapped by live huge blocks (huge lock) */
 	size_t huge_max_n, huge_max_bytes;	/* their peaks (huge lock) */
+	/* the starts of the last KM_HUGE_FREED_N huge blocks freed (a ring;
+	 * huge lock): a second free of one is reported as a double free, not
+	 * as a pointer this heap never returned */
+	uintptr_t huge_freed[KM_HUGE_FREED_N];
+	unsigned huge_freed_i;
 	/* freed huge mappings kept for reuse within the decay time (huge.c;
 	 * huge lock): oldest first */
 	struct km_hcache {
@@ -285,6 +291,9 @@ KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align, bool zero);
 KMEM_HIDDEN size_t kmem_km_huge_cache_flush(void);
 /* Free a huge block; false if p is not one. */
 KMEM_HIDDEN bool kmem_km_huge_free(void *p);
+/* Whether p is the start of one of the last KM_HUGE_FREED_N huge blocks
+ * freed and no live huge block starts there (a report's wording). */
+KMEM_HIDDEN bool kmem_km_huge_was_freed(const void *p);
 /* The usable size of huge block p; 0 if p is not one. */
 KMEM_HIDDEN size_t kmem_km_huge_size(const void *p);
 /* The live huge block whose mapping holds p (guard pages included): its

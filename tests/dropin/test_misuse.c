@@ -141,6 +141,20 @@ static void c_realloc_freed(void)
 	no_alias(32, 4);
 }
 
+static void c_realloc_freed_huge(void)
+{
+	char *p = malloc(hide((size_t)40 << 20)), *q;
+
+	if (!p)
+		_exit(ALLOC_FAILED);
+	free(p);
+	errno = 0;
+	q = realloc(p, hide(64));
+	if (q || errno != EINVAL)
+		_exit(BAD_RESULT);
+	no_alias((size_t)40 << 20, 2);
+}
+
 static void c_usable_freed(void)
 {
 	char *p = malloc(hide(100));
@@ -280,11 +294,12 @@ static const struct mcase {
 	{ "double-free 8 KiB", c_double_8192, "double-free" , NULL },
 	{ "double-free 16 KiB page block", c_double_page, "double-free" , NULL },
 	{ "double-free 1 MiB page block", c_double_page_1m, "double-free" , NULL },
-	{ "double-free 40 MiB huge block", c_double_huge, "foreign-pointer", "double-free" },
+	{ "double-free 40 MiB huge block", c_double_huge, "double-free" , NULL },
 	{ "double-free interleaved p q p", c_double_interleaved, "double-free" , NULL },
 	{ "double-free delayed", c_double_delayed, "double-free" , NULL },
 	{ "double-free across threads", c_double_thread, "double-free" , NULL },
 	{ "realloc of a freed block", c_realloc_freed, "double-free" , NULL },
+	{ "realloc of a freed 40 MiB huge block", c_realloc_freed_huge, "double-free" , NULL },
 	{ "malloc_usable_size of a freed block", c_usable_freed, "double-free" , NULL },
 	{ "free of p + 8 (64 B)", c_interior_small, "interior-pointer" , NULL },
 	{ "free of p - 16 (64 B)", c_invalid_close, "interior-pointer" , NULL },
