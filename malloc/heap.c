@@ -466,6 +466,17 @@ static void km_print_config(void)
 			km.decay_ms < 0 ? "free memory never released but by malloc_trim" :
 			km.decay_ms == 0 ? "free memory released at once" :
 			"free memory released on a decay curve over that time");
+	if (km.mag_size == KMEM_MAG_SIZE_AUTO)
+		kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_MAG_SIZE auto (each class doubles its magazines under contention)\n");
+	else if (km.mag_size == 0)
+		kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_MAG_SIZE 0 (rounds by object size: 61 to 256 B, 30 to 1 KiB, 14 to 4 KiB, 6 above)\n");
+	else
+		kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_MAG_SIZE %u rounds per magazine\n", km.mag_size);
+	if (km.depot_limit == KMEM_DEPOT_AUTO)
+		kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_DEPOT_LIMIT auto (the depot's working set, reaped)\n");
+	else
+		kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_DEPOT_LIMIT %u full magazines per class%s\n",
+				km.depot_limit ? km.depot_limit : KMEM_DEPOT_DEFAULT, km.depot_limit ? "" : " (the default)");
 	kmem_fmt_printf(&f, "kmem-malloc: config: reports to descriptor %d\n", km.report_fd);
 	km_say(line, strlen(line));
 }

@@ -437,7 +437,8 @@ static void test_verbose_prints_configuration(void **state)
 {
 	static struct run r;
 	static const char *const env[] = { "KMEM_VERBOSE=1", "KMEM_DEBUG=redzone,user", "KMEM_HIGH=16m",
-					   "KMEM_STATS=heap", "KMEM_ERROR=quiet", "KMEM_ARENA=1g", NULL };
+					   "KMEM_STATS=heap", "KMEM_ERROR=quiet", "KMEM_ARENA=1g",
+					   "KMEM_MAG_SIZE=auto", "KMEM_DEPOT_LIMIT=7", NULL };
 	static const char *const line[] = {
 		"kmem-malloc: config: KMEM_ARENA 1 GiB of address space reserved\n",
 		"kmem-malloc: config: KMEM_HIGH 16 MiB of free memory kept at least\n",
@@ -447,6 +448,8 @@ static void test_verbose_prints_configuration(void **state)
 		"kmem-malloc: config: KMEM_STATS heap (to descriptor ",
 		"kmem-malloc: config: KMEM_TRACE off\n",
 		"kmem-malloc: config: KMEM_REAPER 1\n",
+		"kmem-malloc: config: KMEM_MAG_SIZE auto (",
+		"kmem-malloc: config: KMEM_DEPOT_LIMIT 7 full magazines per class\n",
 		"kmem-malloc: config: reports to descriptor ",
 	};
 	const char *p;
