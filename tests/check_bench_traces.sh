@@ -8,12 +8,7 @@
 set -eu
 script="$1"
 build="$2"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-	echo "check_bench_traces: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/lib.sh"
 command -v python3 > /dev/null || { echo "check_bench_traces: no python3, skipped"; exit 77; }
 for p in cc sqlite3 grep sort awk; do
 	command -v $p > /dev/null || { echo "check_bench_traces: no $p, skipped"; exit 77; }

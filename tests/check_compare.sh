@@ -27,12 +27,7 @@
 set -eu
 kmem="$1"
 compare="$2"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() {
-	echo "check_compare: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/lib.sh"
 command -v python3 > /dev/null || { echo "check_compare: no python3, skipped"; exit 77; }
 
 if [ "${3:-}" = --workloads ]; then

@@ -9,8 +9,7 @@ set -eu
 kmem="$1"
 # cross builds: the target's binary runs through Meson's exe wrapper (qemu)
 run=${MESON_EXE_WRAPPER:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
 
 $run "$kmem" > "$tmp/a"
 $run "$kmem" demo --seed 1 > "$tmp/b"

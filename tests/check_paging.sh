@@ -16,22 +16,7 @@ set -eu
 kmem="$1"
 # cross builds: the target's binary runs through Meson's exe wrapper (qemu)
 run=${MESON_EXE_WRAPPER:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_paging: FAIL: $*" >&2
-	exit 1
-}
-
-# has FILE LINE: FILE contains LINE exactly
-has() {
-	grep -qxF -- "$2" "$1" || {
-		echo "--- $1:" >&2
-		cat "$1" >&2
-		fail "no line '$2' in $1"
-	}
-}
+. "$(dirname "$0")/lib.sh"
 
 # bad STATUS MESSAGE ARGS...: kmem paging ARGS exits STATUS and says MESSAGE
 bad() {

@@ -20,22 +20,7 @@ kmem="$1"
 # cross builds: the target's binary runs through Meson's exe wrapper (qemu)
 run=${MESON_EXE_WRAPPER:-}
 preload="${2:-}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_replay: FAIL: $*" >&2
-	exit 1
-}
-
-# has FILE LINE: FILE contains LINE exactly
-has() {
-	grep -qxF -- "$2" "$1" || {
-		echo "--- $1:" >&2
-		cat "$1" >&2
-		fail "no line '$2' in $1"
-	}
-}
+. "$(dirname "$0")/lib.sh"
 
 # Little-endian integers with POSIX printf octal escapes (no Python needed).
 le() { # value bytes

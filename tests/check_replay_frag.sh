@@ -33,21 +33,7 @@
 set -eu
 kmem="$1"
 run=${MESON_EXE_WRAPPER:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_replay_frag: FAIL: $*" >&2
-	exit 1
-}
-
-has() {
-	grep -qxF -- "$2" "$1" || {
-		echo "--- $1:" >&2
-		cat "$1" >&2
-		fail "no line '$2' in $1"
-	}
-}
+. "$(dirname "$0")/lib.sh"
 
 printf 'm 131073 0xa\nf 0xa\nm 65536 0xb\nm 65536 0xc\nm 65536 0xd\n' > "$tmp/t.txt"
 

@@ -17,20 +17,7 @@
 set -eu
 kmem="$1"
 run=${MESON_EXE_WRAPPER:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_replay_heap: FAIL: $*" >&2
-	exit 1
-}
-has() {
-	grep -qxF -- "$2" "$1" || {
-		echo "--- $1:" >&2
-		cat "$1" >&2
-		fail "no line '$2' in $1"
-	}
-}
+. "$(dirname "$0")/lib.sh"
 json() { # file key: the value of a top-level key (python3)
 	python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v))' "$1" "$2"
 }

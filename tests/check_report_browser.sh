@@ -25,13 +25,7 @@
 set -eu
 kmem="$1"
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_report_browser: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/lib.sh"
 skip() {
 	echo "check_report_browser: SKIP: $*"
 	exit 77

@@ -21,13 +21,7 @@ set -eu
 kmem="$1"
 plot="$2"
 run=${MESON_EXE_WRAPPER:-}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_trace_gen: FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "$0")/lib.sh"
 
 gen() { # OUT options...
 	o="$1"

@@ -22,21 +22,7 @@ set -eu
 kmem="$1"
 run=${MESON_EXE_WRAPPER:-}
 preload="${2:-}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() {
-	echo "check_trace_import: FAIL: $*" >&2
-	exit 1
-}
-
-has() {
-	grep -qxF -- "$2" "$1" || {
-		echo "--- $1:" >&2
-		cat "$1" >&2
-		fail "no line '$2' in $1"
-	}
-}
+. "$(dirname "$0")/lib.sh"
 
 # ---- 1. kmem's text format ----------------------------------------------------
 # the trace of check_replay.sh part 1, in call order (seq = line rank)
