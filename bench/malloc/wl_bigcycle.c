@@ -16,29 +16,6 @@
 #include "wl_common.h"
 
 #define USAGE "[cycles=1000] [live=20] [min_mib=5] [max_mib=25]"
-#define PAGE 4096
-
-typedef struct {
-	unsigned char *p;
-	size_t size;
-	uint64_t tag;
-} buffer;
-
-static void touch(buffer *b)
-{
-	wl_fill(b->p, b->size, b->tag);
-	for (size_t off = PAGE; off + 8 < b->size; off += PAGE)
-		b->p[off] = (unsigned char)(b->tag >> (off / PAGE % 8 * 8));
-}
-
-static uint64_t drop(buffer *b)
-{
-	uint64_t sum = wl_check(b->p, b->size, b->tag);
-	for (size_t off = PAGE; off + 8 < b->size; off += 64 * PAGE)
-		sum += b->p[off];
-	free(b->p);
-	return sum;
-}
 
 int main(int argc, char **argv)
 {
@@ -50,27 +27,27 @@ int main(int argc, char **argv)
 
 	wl_rng rng;
 	wl_seed(&rng, 0xb16c, 0);
-	buffer *b = calloc(live, sizeof *b);
+	wl_buf *b = calloc(live, sizeof *b);
 	if (b == NULL)
 		wl_oom(live * sizeof *b);
 	uint64_t sum = 0, gen = 0;
 	for (size_t i = 0; i < live; i++) {
-		b[i].size = wl_range(&rng, min, max) & ~(size_t)(PAGE - 1);
+		b[i].size = wl_range(&rng, min, max) & ~(size_t)(WL_PAGE - 1);
 		b[i].p = wl_malloc(b[i].size);
 		b[i].tag = wl_mix(gen++);
-		touch(&b[i]);
+		wl_buf_touch(&b[i]);
 	}
 	for (size_t k = 0; k < cycles; k++) {
-		buffer nb, *o = &b[wl_below(&rng, live)];
-		nb.size = wl_range(&rng, min, max) & ~(size_t)(PAGE - 1);
+		wl_buf nb, *o = &b[wl_below(&rng, live)];
+		nb.size = wl_range(&rng, min, max) & ~(size_t)(WL_PAGE - 1);
 		nb.p = wl_malloc(nb.size); /* the new one first, then the old one goes */
 		nb.tag = wl_mix(gen++);
-		touch(&nb);
-		sum += drop(o);
+		wl_buf_touch(&nb);
+		sum += wl_buf_drop(o, 64);
 		*o = nb;
 	}
 	for (size_t i = 0; i < live; i++)
-		sum += drop(&b[i]);
+		sum += wl_buf_drop(&b[i], 64);
 	free(b);
 	wl_result("bigcycle", sum);
 	return 0;

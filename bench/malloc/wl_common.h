@@ -197,6 +197,37 @@ static inline void *wl_malloc(size_t size)
 	return p;
 }
 
+/* ---- big buffers (wl_large, wl_bigcycle) ---- */
+
+#define WL_PAGE 4096
+
+/* A buffer of pages: tagged at both ends and written on every page, so
+ * that memory an allocator returned to the kernel costs its faults again. */
+typedef struct {
+	unsigned char *p;
+	size_t size;
+	uint64_t tag;
+} wl_buf;
+
+/* Write b's tags and a byte on each of its pages. */
+static inline void wl_buf_touch(wl_buf *b)
+{
+	wl_fill(b->p, b->size, b->tag);
+	for (size_t off = WL_PAGE; off + 8 < b->size; off += WL_PAGE)
+		b->p[off] = (unsigned char)(b->tag >> (off / WL_PAGE % 8 * 8));
+}
+
+/* Check b's tags, read back every stride-th page, free it; a value to add
+ * to a checksum. */
+static inline uint64_t wl_buf_drop(wl_buf *b, size_t stride)
+{
+	uint64_t sum = wl_check(b->p, b->size, b->tag);
+	for (size_t off = WL_PAGE; off + 8 < b->size; off += stride * WL_PAGE)
+		sum += b->p[off];
+	free(b->p);
+	return sum;
+}
+
 /* ---- threads ---- */
 
 static WL_UNUSED void wl_spawn(pthread_t *t, void *(*fn)(void *), void *arg)

@@ -14,13 +14,6 @@
 #include "wl_common.h"
 
 #define USAGE "[ops=10000] [live=8] [min_kib=64] [max_kib=4096]"
-#define PAGE 4096
-
-typedef struct {
-	unsigned char *p;
-	size_t size;
-	uint64_t tag;
-} block;
 
 static size_t pick_size(wl_rng *rng, size_t min, size_t max)
 {
@@ -30,22 +23,6 @@ static size_t pick_size(wl_rng *rng, size_t min, size_t max)
 	size_t base = min << wl_below(rng, steps + 1);
 	size_t n = base + wl_below(rng, base);
 	return n > max ? max : n;
-}
-
-static void touch(block *b)
-{
-	wl_fill(b->p, b->size, b->tag);
-	for (size_t off = PAGE; off + 8 < b->size; off += PAGE)
-		b->p[off] = (unsigned char)(b->tag >> (off / PAGE % 8 * 8));
-}
-
-static uint64_t release(block *b)
-{
-	uint64_t sum = wl_check(b->p, b->size, b->tag);
-	for (size_t off = PAGE; off + 8 < b->size; off += 16 * PAGE)
-		sum += b->p[off];
-	free(b->p);
-	return sum;
 }
 
 int main(int argc, char **argv)
@@ -58,7 +35,7 @@ int main(int argc, char **argv)
 
 	wl_rng rng;
 	wl_seed(&rng, 0x1a53, 0);
-	block *b = calloc(live, sizeof *b);
+	wl_buf *b = calloc(live, sizeof *b);
 	if (b == NULL)
 		wl_oom(live * sizeof *b);
 	uint64_t sum = 0, gen = 0;
@@ -66,18 +43,18 @@ int main(int argc, char **argv)
 		b[i].size = pick_size(&rng, min, max);
 		b[i].p = wl_malloc(b[i].size);
 		b[i].tag = wl_mix(gen++);
-		touch(&b[i]);
+		wl_buf_touch(&b[i]);
 	}
 	for (size_t k = 0; k < ops; k++) {
-		block *o = &b[wl_below(&rng, live)];
-		sum += release(o);
+		wl_buf *o = &b[wl_below(&rng, live)];
+		sum += wl_buf_drop(o, 16);
 		o->size = pick_size(&rng, min, max);
 		o->p = wl_malloc(o->size);
 		o->tag = wl_mix(gen++);
-		touch(o);
+		wl_buf_touch(o);
 	}
 	for (size_t i = 0; i < live; i++)
-		sum += release(&b[i]);
+		sum += wl_buf_drop(&b[i], 16);
 	free(b);
 	wl_result("large", sum);
 	return 0;
