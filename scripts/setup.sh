@@ -12,13 +12,15 @@ cd "$(dirname "$0")/.."
 # scripts/bench-peers.sh preloads. The fourth and fifth: the 32-bit and
 # embedded targets (cross/): gcc -m32 with the i386 cmocka, run under
 # qemu-i386; the Cortex-M4 (newlib-nano) and RISC-V (picolibc) bare-metal
-# toolchains. The last: gnuplot for scripts/plot-series.sh (the plots of
+# toolchains, and qemu-system-arm, which runs the Cortex-M4 firmware image
+# on an emulated MPS2 board (scripts/firmware.sh, scripts/icount-m4.sh).
+# The last: gnuplot for scripts/plot-series.sh (the plots of
 # `kmem replay --series`), chromium for the test that opens
 # scripts/lab-report.sh's HTML report in a browser (tests/check_report_browser.sh).
 PKGS="meson ninja-build pkg-config gcc g++ binutils libcmocka-dev libbenchmark-dev
 valgrind clang libclang-rt-14-dev python3 sqlite3 libsqlite3-dev git cppcheck
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
-gcc-multilib libcmocka-dev:i386 qemu-user
+gcc-multilib libcmocka-dev:i386 qemu-user qemu-system-arm
 gcc-arm-none-eabi libnewlib-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
 gnuplot-nox chromium"
 

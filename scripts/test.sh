@@ -15,8 +15,9 @@
 #   8. bare metal: Cortex-M4, RV32IMAC, RV64IMAC cross builds with -Werror,
 #      what their libkmem.a needs from outside (freestanding-symbols),
 #      firmware images linked with it (scripts/footprint.sh), and the example
-#      firmware run under qemu-arm with semihosting and, as RV32IMAC, under
-#      qemu-riscv32 (scripts/firmware.sh)
+#      firmware run under qemu-arm with semihosting (ARMv7-A), as the
+#      Cortex-M4 image on an MPS2 AN386 board under qemu-system-arm
+#      (semihosting) and as RV32IMAC under qemu-riscv32 (scripts/firmware.sh)
 #   9. libFuzzer build (clang, ASan+UBSan): corpus replays and bounded runs
 # Exits non-zero on the first failure. CI (.ci/run) runs exactly this.
 set -euo pipefail # a fuzzer failure piped into tail must fail the script
@@ -98,7 +99,7 @@ for t in cortex-m4 rv32imac rv64imac; do
 	meson test -C build-$t --print-errorlogs
 done
 scripts/footprint.sh # links each target's firmware images; the README's footprint table
-scripts/firmware.sh  # the example firmware: run under qemu-arm (semihosting) and qemu-riscv32, linked for M4 and RV32
+scripts/firmware.sh  # the example firmware: run under qemu-arm, qemu-system-arm (Cortex-M4) and qemu-riscv32
 
 step "libFuzzer (build-fuzz/, clang, ASan+UBSan): corpus replay and 15 s runs"
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \

@@ -14,13 +14,16 @@
  *   4. the frame service's reaper run from the idle loop (no threads);
  *   5. a double free caught and reported, the allocator still usable;
  *   6. buddyinfo and slabinfo printed through the firmware's own output.
- * The platform supplies fw_puts() (fw_platform_*.c): semihosting under QEMU,
- * Linux system calls for the RV32 image under qemu-riscv32
- * (fw_platform_rv32_user.c, with its start-up code), stdio on a host,
- * nothing where the image is only linked (its size).
+ * The platform supplies fw_puts() (fw_platform_*.c): semihosting under QEMU
+ * (newlib's rdimon stdio, fw_platform_stdio.c; the Cortex-M4 image's
+ * start-up code is fw_platform_mps2.c with mps2-an386.ld), Linux system
+ * calls for the RV32 image under qemu-riscv32 (fw_platform_rv32_user.c, with
+ * its start-up code), stdio on a host, nothing where the image is only
+ * linked (its size).
  * Exit status 0 when every step held. scripts/firmware.sh builds it for the
  * host, links it for Cortex-M4 and RV32IMAC, and runs an A-profile ARM build
- * under qemu-arm with semihosting and the RV32IMAC build under qemu-riscv32,
+ * under qemu-arm with semihosting, the Cortex-M4 image on an MPS2 AN386
+ * board under qemu-system-arm and the RV32IMAC build under qemu-riscv32,
  * checking their buddyinfo and slabinfo.
  */
 #include <kmem/kmem.h>
