@@ -32,7 +32,10 @@
  *           the free hands the slab back to the frame service (which pools
  *           it: the buddy is not reached). The frame service's default
  *           init policy (INIT_ON_ALLOC) zeroes the new slab's 512 bytes
- *           inline; a last pair of rows is the refill with INIT_NONE.
+ *           inline; a pair of rows is the refill with INIT_NONE;
+ *   spill   (keep-none) the free that empties a slab when the frame
+ *           service's per-CPU list of its order is full: a batch goes on
+ *           to the frame service's pool (spill_rows).
  * Each operation is checked (a NULL, a failed kmem_*_check: exit status 1).
  */
 #include <stdio.h>
@@ -244,6 +247,47 @@ static void refill_rows(unsigned empty_keep, enum kmem_pa_init_policy init, int 
 	stack_down();
 }
 
+/* A slab's free past the frame service's per-CPU list (keep-none): eight
+ * slabs of 64-byte objects made, then emptied in turn; the free that
+ * empties the eighth is measured. By then the frame service's order-1 list
+ * is over its high mark (1,024 frames: batch 1, high 6, so three order-1
+ * blocks), so the slab's block pushes a batch into the frame service's pool
+ * (which keeps freed blocks: the buddy is not reached). */
+static void spill_rows(int kmalloc, const char *free_label)
+{
+	static void *objs[8 * 7];	/* seven 64-byte objects per 512-byte slab */
+	struct kmem_cache *c = NULL;
+
+	stack_up(KMEM_SLAB_KEEP_NONE, KMEM_PA_INIT_ON_ALLOC);
+	if (!kmalloc) {
+		c = kmem_cache_create(s, "obj64", 64, 0, 0, NULL, NULL, NULL);
+		need(c != NULL);
+	}
+	for (unsigned i = 0; i < 8 * 7; i++) {
+		objs[i] = kmalloc ? kmem_alloc(s, 64) : kmem_cache_alloc(c);
+		need(objs[i] != NULL);
+	}
+	for (unsigned i = 0; i < 8 * 7 - 1; i++) {
+		if (kmalloc)
+			kmem_free(s, objs[i]);
+		else
+			kmem_cache_free(c, objs[i]);
+	}
+	label(free_label);
+	if (kmalloc) {
+		icount_mark();
+		kmem_free(s, objs[8 * 7 - 1]);
+		icount_mark();
+	} else {
+		icount_mark();
+		kmem_cache_free(c, objs[8 * 7 - 1]);
+		icount_mark();
+		need(!kmem_cache_check(c));
+		kmem_cache_destroy(c);
+	}
+	stack_down();
+}
+
 int main(void)
 {
 	label("empty bracket");
@@ -266,6 +310,8 @@ int main(void)
 	refill_rows(0, KMEM_PA_INIT_NONE, 0,
 		    "kmem_cache_alloc, refill, frame service INIT_NONE (no zeroing)",
 		    "kmem_cache_free, slab empties (kept), INIT_NONE");
+	spill_rows(0, "kmem_cache_free, slab empties (keep-none), frame-service list full");
+	spill_rows(1, "kmem_free(64), slab empties (keep-none), frame-service list full");
 	label(failed ? "icount: FAILED" : "icount: ok");
 	return failed;
 }
