@@ -34,7 +34,7 @@
  *           init policy (INIT_ON_ALLOC) zeroes the new slab's 512 bytes
  *           inline; a pair of rows is the refill with INIT_NONE;
  *   spill   (keep-none) the free that empties a slab when the frame
- *           service's per-CPU list of its order is full: a batch goes on
+ *           service's per-thread cache of its order is full: a batch goes on
  *           to the frame service's pool (spill_rows).
  * Each operation is checked (a NULL, a failed kmem_*_check: exit status 1).
  */
@@ -247,12 +247,13 @@ static void refill_rows(unsigned empty_keep, enum kmem_pa_init_policy init, int 
 	stack_down();
 }
 
-/* A slab's free past the frame service's per-CPU list (keep-none): eight
- * slabs of 64-byte objects made, then emptied in turn; the free that
- * empties the eighth is measured. By then the frame service's order-1 list
- * is over its high mark (1,024 frames: batch 1, high 6, so three order-1
- * blocks), so the slab's block pushes a batch into the frame service's pool
- * (which keeps freed blocks: the buddy is not reached). */
+/* A slab's free past the frame service's per-thread cache (keep-none):
+ * eight slabs of 64-byte objects made, then emptied in turn; the free that
+ * empties the eighth is measured. By then the frame service's order-1
+ * per-thread cache is over its high mark (1,024 frames: batch 1, high 6,
+ * so three order-1 blocks), so the slab's block pushes a batch into the
+ * frame service's pool (which keeps freed blocks: the buddy is not
+ * reached). */
 static void spill_rows(int kmalloc, const char *free_label)
 {
 	static void *objs[8 * 7];	/* seven 64-byte objects per 512-byte slab */
@@ -310,8 +311,8 @@ int main(void)
 	refill_rows(0, KMEM_PA_INIT_NONE, 0,
 		    "kmem_cache_alloc, refill, frame service INIT_NONE (no zeroing)",
 		    "kmem_cache_free, slab empties (kept), INIT_NONE");
-	spill_rows(0, "kmem_cache_free, slab empties (keep-none), frame-service list full");
-	spill_rows(1, "kmem_free(64), slab empties (keep-none), frame-service list full");
+	spill_rows(0, "kmem_cache_free, slab empties (keep-none), frame-service cache full");
+	spill_rows(1, "kmem_free(64), slab empties (keep-none), frame-service cache full");
 	label(failed ? "icount: FAILED" : "icount: ok");
 	return failed;
 }
