@@ -37,14 +37,14 @@ void _exit(int status) __attribute__((noreturn));	/* newlib's librdimon */
 void fw_reset(void) __attribute__((noreturn));
 void fw_fault(void) __attribute__((noreturn));
 
-extern uint32_t __stack_top[];	/* mps2-an386.ld */
-extern unsigned char __data_start[], __data_end[], __data_load[];
-extern unsigned char __bss_start__[], __bss_end__[];
+extern uint32_t fw_stack_top[];	/* mps2-an386.ld */
+extern unsigned char fw_data_start[], fw_data_end[], fw_data_load[];
+extern unsigned char fw_bss_start[], fw_bss_end[];
 
 void fw_reset(void)
 {
-	memcpy(__data_start, __data_load, (size_t)(__data_end - __data_start));
-	memset(__bss_start__, 0, (size_t)(__bss_end__ - __bss_start__));
+	memcpy(fw_data_start, fw_data_load, (size_t)(fw_data_end - fw_data_start));
+	memset(fw_bss_start, 0, (size_t)(fw_bss_end - fw_bss_start));
 	initialise_monitor_handles();
 	exit(main());
 }
@@ -67,7 +67,7 @@ union fw_vector {
 };
 
 __attribute__((section(".vectors"), used)) static const union fw_vector vectors[16] = {
-	{ .sp = __stack_top },		/* 0: initial main stack pointer */
+	{ .sp = fw_stack_top },		/* 0: initial main stack pointer */
 	{ .handler = fw_reset },	/* 1: reset */
 	{ .handler = fw_fault },	/* 2: NMI */
 	{ .handler = fw_fault },	/* 3: hard fault */
