@@ -112,13 +112,14 @@
  *   SPAN    kmem_buddy_span_of, one per order tried: <= max_order + 1;
  *   CARVE   carve_locked, one per block laid down: <= max_order per trim. */
 enum buddy_step {
-	BUDDY_STEP_SPLIT,
+	BUDDY_STEP_SPLIT = KMEM_STEP_BUDDY_BASE,
 	BUDDY_STEP_MERGE,
 	BUDDY_STEP_SEARCH,
 	BUDDY_STEP_SPAN,
 	BUDDY_STEP_CARVE,
 	BUDDY_STEP_KINDS
 };
+_Static_assert(BUDDY_STEP_KINDS <= KMEM_STEP_SLAB_BASE, "the buddy's step kinds stay below the slab's");
 
 #define BUDDY_MAGIC 0x6b627564u /* "kbud" */
 #define BUDDY_NIL UINT32_MAX

@@ -48,12 +48,18 @@ KMEM_HIDDEN __attribute__((noreturn, cold)) void kmem_fatal(const char *what, co
 #endif
 
 /* ---- step counting --------------------------------------------------------
- * The instrumented build (docs/decisions.md 31): compiled with
+ * The instrumented build (docs/decisions.md 31, 33): compiled with
  * KMEM_STEP_COUNT, every loop whose bound a contract states calls
  * kmem_step(kind) once per iteration, which the test program defines
- * (tests/test_buddy_steps.c asserts the worst case against the bound). In
- * every other build KMEM_STEP is nothing. Kinds: the component's own enum
- * (buddy_internal.h). */
+ * (tests/test_buddy_steps.c, test_slab_steps.c, test_pa_steps.c assert the
+ * worst case against the bound). In every other build KMEM_STEP is
+ * nothing. Kinds: each component's own enum (buddy_internal.h,
+ * slab_internal.h, pa_internal.h), numbered from its base below, so one
+ * test counts a slab or a frame service together with the buddy under it. */
+#define KMEM_STEP_BUDDY_BASE 0u
+#define KMEM_STEP_SLAB_BASE 8u
+#define KMEM_STEP_PA_BASE 24u
+#define KMEM_STEP_KINDS 40u
 #if defined(KMEM_STEP_COUNT)
 void kmem_step(unsigned kind);
 #define KMEM_STEP(kind) kmem_step(kind)

@@ -137,6 +137,39 @@
 #define PA_DEFAULT_ZERO_RATE 65536u
 #define PA_THRASH_CYCLES 3u
 
+/* Loops counted by the instrumented build (KMEM_STEP, kmem_base.h; decision
+ * 33), each with what bounds it (kmem/pagealloc.h states the bound of every
+ * call; tests/test_pa_steps.c checks them). B_o = max(batch >> o, 1), H_o =
+ * max(high >> o, 1) (a thread cache stack's capacity):
+ *   REFILL   kmem_pa_pcp_refill_locked, one per block tried: <= B_o;
+ *   DRAIN    one per block moved in a batch, from a thread cache or a pool
+ *            to a pool or the buddy (kmem_pa_pool_put_batch_locked,
+ *            to_buddy_bulk): <= B_o for a free's drain, <= H_o per stack
+ *            for a flush, <= the pools' capacity for a drain of the pools;
+ *   ATTEMPT  kmem_pa_alloc_slow, one per round of its loop: <= 6 + the OOM
+ *            rounds (grow 4 times, direct reclaim once, OOM rounds, fail);
+ *   ZERO     kmem_pa_zero_some, one per block taken to be zeroed: frames
+ *            zeroed <= max_zero;
+ *   SHRINK   kmem_pa_reclaim_as, one per shrinker asked: <= shrinkers;
+ *   RECLAIM  the reaper round's reclaim loop, one per pass: <= high - free
+ *            + 1 (a pass that releases nothing ends it);
+ *   RELEASE  release_pass, one per block given back to the system:
+ *            <= PA_REL_INLINE_BLOCKS in a free;
+ *   SCAN     kmem_pa_pooled_or_cached_locked, one per slot compared: <=
+ *            the pools of the order + the thread cache's two stacks. */
+enum pa_step {
+	PA_STEP_REFILL = KMEM_STEP_PA_BASE,
+	PA_STEP_DRAIN,
+	PA_STEP_ATTEMPT,
+	PA_STEP_ZERO,
+	PA_STEP_SHRINK,
+	PA_STEP_RECLAIM,
+	PA_STEP_RELEASE,
+	PA_STEP_SCAN,
+	PA_STEP_END
+};
+_Static_assert(PA_STEP_END <= KMEM_STEP_KINDS, "the frame service's step kinds fit the range");
+
 /* One order of a thread cache: two stacks, dirty blocks d[0..nd) and
  * zeroed blocks z[0..nz), newest on top. capd is 0 under INIT_ON_FREE (every
  * free takes the slow path, which wipes the block onto the zero stack). */

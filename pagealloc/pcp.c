@@ -358,6 +358,7 @@ void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 	for (unsigned i = 0; i < want; i++, free -= n) {
 		void *blk;
 
+		KMEM_STEP(PA_STEP_REFILL);
 		if (free < pa->wlow + n)
 			break;
 		if (need_zero) {

@@ -80,8 +80,10 @@ static void to_buddy(struct kmem_pagealloc *pa, void *blk, unsigned order)
  * rest go on. */
 static void to_buddy_bulk(struct kmem_pagealloc *pa, void *const *blks, size_t k, unsigned order)
 {
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; i < k; i++) {
+		KMEM_STEP(PA_STEP_DRAIN);
 		KMEM_ANNOT_UNDEFINED(blks[i], pa_blk_bytes(pa, order));
+	}
 	while (k) {
 		size_t done = kmem_buddy_free_bulk(pa->b, blks, k, order);
 
@@ -139,6 +141,7 @@ void kmem_pa_pool_put_batch_locked(struct kmem_pagealloc *pa, void *const *blks,
 		size_t room = pl->cap - pl->n, in = ok < room ? ok : room;
 
 		for (size_t i = 0; i < in; i++) {
+			KMEM_STEP(PA_STEP_DRAIN);
 			pa_annot_park(pa, blks[i], order);
 			pl->blk[pl->n++] = blks[i];
 		}
@@ -272,6 +275,7 @@ void *kmem_pa_alloc_slow(struct kmem_pagealloc *pa, struct kmem_pa_client *cl, u
 	n = (size_t)1 << order;
 	p = order < PA_ORDERS ? kmem_pa_pcp_get(pa) : NULL;
 	for (unsigned attempt = 0;; attempt++) {
+		KMEM_STEP(PA_STEP_ATTEMPT);
 		kmem_lock_acquire(&pa->lock);
 		if (p)
 			kmem_pa_pcp_fold_locked(pa, p);
@@ -493,6 +497,7 @@ size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pendi
 					blk = kmem_buddy_alloc(pa->b, o);
 				if (!blk)
 					break;
+				KMEM_STEP(PA_STEP_ZERO);
 				batch[k++] = blk;
 			}
 			if (pa->zeroing[o] && k == 0 && done + n > max_zero &&
@@ -528,21 +533,29 @@ bool kmem_pa_pooled_or_cached_locked(struct kmem_pagealloc *pa, const void *blk,
 		return true; /* released: freed before */
 	if (order >= PA_ORDERS)
 		return false;
-	for (size_t i = 0; i < pa->zpool[order].n; i++)
+	for (size_t i = 0; i < pa->zpool[order].n; i++) {
+		KMEM_STEP(PA_STEP_SCAN);
 		if (pa->zpool[order].blk[i] == blk)
 			return true;
-	for (size_t i = 0; i < pa->dpool[order].n; i++)
+	}
+	for (size_t i = 0; i < pa->dpool[order].n; i++) {
+		KMEM_STEP(PA_STEP_SCAN);
 		if (pa->dpool[order].blk[i] == blk)
 			return true;
+	}
 	if (p) {
 		const struct pa_list *l = &p->l[order];
 
-		for (unsigned i = 0; i < l->nz; i++)
+		for (unsigned i = 0; i < l->nz; i++) {
+			KMEM_STEP(PA_STEP_SCAN);
 			if (l->z[i] == blk)
 				return true;
-		for (unsigned i = 0; i < l->nd; i++)
+		}
+		for (unsigned i = 0; i < l->nd; i++) {
+			KMEM_STEP(PA_STEP_SCAN);
 			if (l->d[i] == blk)
 				return true;
+		}
 	}
 	return false;
 }

@@ -81,6 +81,7 @@ static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *
 			size_t got = kmem_pa_reclaim_as(pa, NULL, pa_relaxed(&pa->whigh) - free, 0,
 							KMEM_PRESSURE_BACKGROUND);
 
+			KMEM_STEP(PA_STEP_RECLAIM);
 			total += got;
 			if (!got)
 				break;

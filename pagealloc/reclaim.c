@@ -128,6 +128,7 @@ size_t kmem_pa_reclaim_as(struct kmem_pagealloc *pa, struct kmem_pa_client *self
 	for (struct kmem_shrinker *sh = pa->shrinkers; sh && got < frames; sh = sh->next_) {
 		size_t r;
 
+		KMEM_STEP(PA_STEP_SHRINK);
 		if (!sh->count(sh->arg))
 			continue;
 		req.frames = frames - got;

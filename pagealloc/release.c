@@ -510,6 +510,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_bl
 		out_frames += (size_t)1 << r;
 		left -= (size_t)1 << r;
 		blocks++;
+		KMEM_STEP(PA_STEP_RELEASE);
 		if (left >> r == 0)
 			r = kmem_flsptr(left | 1);
 	}

@@ -283,6 +283,7 @@ void *kmem_alloc_aligned_track_caller(struct kmem_slab *s, size_t size, size_t a
 			struct kmem_cache *c = s->kmalloc[i];
 			void *p;
 
+			KMEM_STEP(SLAB_STEP_CLASS);
 			if (!kmem_is_pow2(c->size))
 				continue;
 			if (mag_pop(c, &p))

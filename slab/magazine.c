@@ -399,6 +399,8 @@ static size_t mag_flush(struct kmem_cache *c, struct kmem_mag *m, const char *wh
 	for (size_t i = 0; i < m->rounds; i += KMEM_MAG_MAX_ROUNDS) {
 		size_t k = m->rounds - i < KMEM_MAG_MAX_ROUNDS ? m->rounds - i : KMEM_MAG_MAX_ROUNDS;
 
+		KMEM_STEP(SLAB_STEP_BATCH);
+
 		frames += kmem_slab_free_batch(c, m->obj + i, k, why);
 	}
 	m->rounds = 0;
@@ -793,9 +795,11 @@ void kmem_mag_cache_fini(struct kmem_cache *c)
 
 static bool mag_has(const struct kmem_mag *m, const void *p)
 {
-	for (size_t i = 0; i < m->rounds; i++)
+	for (size_t i = 0; i < m->rounds; i++) {
+		KMEM_STEP(SLAB_STEP_MAGSCAN);
 		if (m->obj[i] == p)
 			return true;
+	}
 	return false;
 }
 

@@ -311,6 +311,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 
 	if (!mem)
 		return NULL;
+	KMEM_STEP(SLAB_STEP_GROW);
 	if (ps->set_owner(ps->ctx, mem, mem)) {
 		ps->free_pages(ps->ctx, mem, c->order);
 		return NULL;
@@ -332,8 +333,10 @@ static struct slab *slab_create(struct kmem_cache *c)
 	if (c->flags & CACHE_DEBUG_FLAGS)
 		kmem_debug_init_slab(c, sl);
 	if (c->ctor)
-		for (unsigned i = 0; i < c->objs; i++)
+		for (unsigned i = 0; i < c->objs; i++) {
+			KMEM_STEP(SLAB_STEP_CTOR);
 			c->ctor(sl->objs + (size_t)i * c->stride, c->arg);
+		}
 	annot_slab_created(c, sl);
 	return sl;
 }
@@ -349,10 +352,12 @@ static void slab_release(struct kmem_cache *c, struct slab *sl)
 {
 	const struct kmem_page_source *ps = &c->owner->ps;
 
+	KMEM_STEP(SLAB_STEP_RELEASE);
 	if (c->dtor || (KMEM_ANNOT_ENABLED && sl->inuse))
 		for (unsigned i = 0; i < c->objs; i++) {
 			void *o = sl->objs + (size_t)i * c->stride;
 
+			KMEM_STEP(SLAB_STEP_CTOR);
 			if (obj_used(sl, i)) {
 				slab_annot_free(c, o); /* leaked: no longer a block */
 			} else if (c->dtor) {
@@ -401,10 +406,12 @@ static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **o
 	while (got < want) {
 		uint64_t f = ~used[w];
 
+		KMEM_STEP(SLAB_STEP_WORD);
 		KMEM_ASSERT(w < slab_words(c) && "S2: a slab with room has a clear bit");
 		while (f && got < want) {
 			unsigned b = kmem_ctz64(f);
 
+			KMEM_STEP(SLAB_STEP_TAKE);
 			f &= f - 1;
 			used[w] |= (uint64_t)1 << b;
 			objs[got++] = sl->objs + ((size_t)w * 64 + b) * c->stride;
@@ -449,6 +456,7 @@ static size_t alloc_batch_locked(struct kmem_cache *c, size_t n, void **objs)
 	struct slab *sl;
 
 	while (got < n && (sl = alloc_pick_locked(c)) != NULL) {
+		KMEM_STEP(SLAB_STEP_PICK);
 		got += slab_take_locked(c, sl, objs + got, n - got);
 		(void)slab_settle_locked(c, sl, false);
 	}
@@ -810,6 +818,7 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 
 	KMEM_ASSERT(n <= KMEM_MAG_MAX_ROUNDS);
 	for (i = 0; i < n; i++) { /* validate with no lock (reports allowed) */
+		KMEM_STEP(SLAB_STEP_FLUSH);
 		if (!free_locate_fast(c, objs[i], &sl, &idx[keep])) {
 			if (free_locate(c, objs[i], NULL, why, &sl, &idx[keep]) != KMEM_OK)
 				continue;
@@ -842,6 +851,7 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 	for (i = 0; i < touched; i++) { /* each slab's list once (S1); sl->batch back to 0 */
 		struct slab *r;
 
+		KMEM_STEP(SLAB_STEP_SETTLE);
 		slabs[i]->batch = 0;
 		r = slab_settle_locked(c, slabs[i], true);
 		if (r)
@@ -1227,6 +1237,7 @@ size_t kmem_slab_shrink_count(struct kmem_slab *s)
 
 	kmem_lock_acquire(&s->lock);
 	SLAB_FOR_EACH_CACHE(c, s) {
+		KMEM_STEP(SLAB_STEP_CACHE);
 		kmem_lock_acquire(&c->lock);
 		frames += c->nr_empty << c->order;
 		frames += (size_t)c->nfull * c->mag_cap * c->stride / s->ps.frame_size;
@@ -1243,20 +1254,24 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 
 	kmem_lock_acquire(&s->lock);
 	if (req->level == KMEM_PRESSURE_OOM) {
-		SLAB_FOR_EACH_CACHE(c, s)
+		SLAB_FOR_EACH_CACHE(c, s) {
+			KMEM_STEP(SLAB_STEP_CACHE);
 			frames += kmem_cache_shrink(c);
+		}
 		frames += kmem_cache_shrink(&s->mag_cache);
 		frames += kmem_cache_shrink(&s->cache_cache);
 		kmem_lock_release(&s->lock);
 		return frames;
 	}
 	SLAB_FOR_EACH_CACHE(c, s) {
+		KMEM_STEP(SLAB_STEP_CACHE);
 		if (req->level != KMEM_PRESSURE_DIRECT && frames >= req->frames)
 			break;
 		frames += kmem_cache_reap(c);
 	}
 	if (req->level == KMEM_PRESSURE_DIRECT)
 		SLAB_FOR_EACH_CACHE(c, s) {
+			KMEM_STEP(SLAB_STEP_CACHE);
 			if (frames >= req->frames)
 				break;
 			frames += kmem_cache_shrink(c);

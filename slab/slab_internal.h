@@ -77,6 +77,41 @@
 #define COLOUR_STEP 64	/* cache line */
 #define CACHE_KMALLOC 0x80000000u	/* internal flag: a kmalloc class */
 #define CACHE_FORCE_DIRECT 0x40000000u	/* internal flag: one block per object */
+
+/* Loops counted by the instrumented build (KMEM_STEP, kmem_base.h; decision
+ * 33), each with what bounds it (kmem/slab.h states the bound of every call;
+ * tests/test_slab_steps.c checks them). n = objects per slab, W = its
+ * bitmap words = ceil(n / 64), M = the cache's magazine size, R = max(M /
+ * 2, 1) the refill, D = the depot limit:
+ *   TAKE     slab_take_locked, one per object taken: <= the batch asked for;
+ *   WORD     slab_take_locked, one per bitmap word looked at: <= W a slab;
+ *   PICK     alloc_batch_locked, one per slab taken from: <= the batch;
+ *   GROW     slab_create, one per slab made (one page-source allocation);
+ *   CTOR     slab_create / slab_release, one per object constructed,
+ *            destructed (or annotated): <= n a slab made or released;
+ *   FLUSH    kmem_slab_free_batch, one per object validated: <= 61;
+ *   SETTLE   kmem_slab_free_batch, one per slab the batch touched: <= 61;
+ *   RELEASE  slab_release, one per slab given back to the page source;
+ *   BATCH    mag_flush, one per slab-layer batch: ceil(rounds / 61);
+ *   MAGSCAN  kmem_mag_holds_locked, one per round compared: <= (2 + D) * M;
+ *   CACHE    the instance's shrink and count walks, one per cache;
+ *   CLASS    kmem_alloc_aligned, one per class tried: <= the classes. */
+enum slab_step {
+	SLAB_STEP_TAKE = KMEM_STEP_SLAB_BASE,
+	SLAB_STEP_WORD,
+	SLAB_STEP_PICK,
+	SLAB_STEP_GROW,
+	SLAB_STEP_CTOR,
+	SLAB_STEP_FLUSH,
+	SLAB_STEP_SETTLE,
+	SLAB_STEP_RELEASE,
+	SLAB_STEP_BATCH,
+	SLAB_STEP_MAGSCAN,
+	SLAB_STEP_CACHE,
+	SLAB_STEP_CLASS,
+	SLAB_STEP_END
+};
+_Static_assert(SLAB_STEP_END <= KMEM_STEP_PA_BASE, "the slab's step kinds stay below the frame service's");
 #if KMEM_SLAB_DEBUG
 #define CACHE_DEBUG_FLAGS (KMEM_CACHE_REDZONE | KMEM_CACHE_POISON | KMEM_CACHE_STORE_USER)
 #else
