@@ -43,6 +43,43 @@
  * shrinkers or clients, or stop the reaper (those wait for the pass). Hosted builds keep one per-thread cache per instance and
  * thread (one frame-sized block from the instance, returned at thread exit);
  * without threads there is one cache per instance.
+ *
+ * Bounded time (docs/decisions.md, 33). Each call's worst case in steps,
+ * loop iterations that an instrumented build counts (tests/test_pa_steps.c
+ * drives each to its bound and asserts it is never exceeded). For order o <
+ * KMEM_PA_PCP_ORDERS: B_o = max(pcp_batch >> o, 1) and H_o = max(pcp_high
+ * >> o, 1), a thread cache stack's capacity; a buddy call costs at most
+ * max_order splits or merges (kmem/buddy.h).
+ *   kmem_pa_alloc: a thread-cache pop. On a miss, rounds of the slow path:
+ *     at most 2 + the OOM rounds (oom_retries, 4 times as many with
+ *     KMEM_PAGE_NOFAIL) + 4 grow retries; in a round, at most B_o blocks
+ *     tried by the refill (a pool take or a buddy allocation each) and, only
+ *     when no block of the order is left but in pools of other orders,
+ *     every pooled block back to the buddy (at most the pools' capacity)
+ *     and the released pool merged (release.c); the first failing round
+ *     reclaims directly (kmem_pa_reclaim's bound), each OOM round calls the
+ *     handler; then the memset of the block.
+ *   kmem_pa_free: a thread-cache push. On a full stack, B_o blocks drained
+ *     (to the pool of their kind, the buddy taking what does not fit);
+ *     orders >= KMEM_PA_PCP_ORDERS: one buddy free. With KMEM_PA_RELEASE
+ *     and no reaper thread, at most 8 blocks given back to the system.
+ *   kmem_pa_free_checked: at most the pooled blocks of the order + 2 H_o
+ *     thread-cache slots compared (the double-free search), then as
+ *     kmem_pa_free.
+ *   kmem_pa_reaper_run(max_zero): frames zeroed <= max_zero (one step per
+ *     block, in lock holds of at most 16 blocks); reclaim passes <= high -
+ *     free + 1 when nothing else allocates meanwhile (a pass that releases
+ *     frames raises free by as many, one that releases nothing ends the
+ *     round), each a kmem_pa_reclaim; then the release step (below).
+ *   kmem_pa_reclaim: one scan per shrinker at most (fewer once enough came
+ *     back), plus the scans' own work; at DIRECT and OOM pressure then at
+ *     most one release call per client, each pick a walk of the
+ *     KMEM_PA_MAX_CLIENTS slots (not counted).
+ * O(n) in what they hold, not bounded by the configuration: kmem_pa_drain
+ * (every pooled and cached block, one step each), kmem_pa_release and the
+ * reaper's release step (every block above the keep), a thread cache's
+ * flush at thread exit (every block of its stacks, at most 2 H_o per
+ * order), kmem_pa_destroy, kmem_pa_check, the statistics and text formats.
  */
 #ifndef KMEM_PAGEALLOC_H
 #define KMEM_PAGEALLOC_H
@@ -311,7 +348,8 @@ KMEM_API void kmem_pa_destroy(struct kmem_pagealloc *pa);
  * Returns NULL when order > the buddy's max order, or no block could be
  * found after reclaim and OOM handling (counted in alloc_fail). Per-thread
  * cache hit: O(1), no lock, no atomic read-modify-write. Otherwise
- * O(batch + max_order), plus zeroing, plus reclaim when short. */
+ * O(batch + max_order), plus zeroing, plus reclaim when short (steps:
+ * "Bounded time" at the top of this file). */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigned order,
 					      unsigned flags);
 
@@ -320,7 +358,7 @@ KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigne
  * block leaves the thread cache, and reported there); use
  * kmem_pa_free_checked() to validate first. A block shared with
  * kmem_pa_get() must be released with kmem_pa_put(). O(1) on a cache hit;
- * O(batch + max_order) otherwise. */
+ * O(batch + max_order) otherwise: a drain of max(batch >> order, 1) blocks. */
 KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order);
 
 /* Flags of kmem_pa_add_region. */
@@ -371,7 +409,8 @@ KMEM_API int kmem_pa_trim(struct kmem_pagealloc *pa, void *block, size_t size);
  * KMEM_RESERVED_FREE or KMEM_WRONG_ORDER (reported; nothing freed: a block of
  * the wrong size in a pool would corrupt the pool). Every status but KMEM_OK
  * is reported to the error sink. A shared block (kmem_pa_get()) only loses
- * one reference. O(pool size) for the double-free search. */
+ * one reference. O(pool size) for the double-free search: the pooled
+ * blocks of the order and the calling thread's two stacks. */
 KMEM_API enum kmem_status kmem_pa_free_checked(struct kmem_pagealloc *pa, void *block, int order);
 
 /* Fill *ps with a page source backed by this instance: alloc_pages and

@@ -67,6 +67,49 @@
  * thread that uses magazines, and a process-wide table of magazine slots
  * (-Dmag_slots, 128 by default: 127 caches of all instances together have
  * magazines at once; later ones work without).
+ *
+ * Bounded time (docs/decisions.md, 33). Each call's worst case in steps,
+ * loop iterations that an instrumented build counts (tests/test_slab_steps.c
+ * drives each to its bound and asserts it is never exceeded). For a cache:
+ * n objects per slab and W = ceil(n / 64) words of its bitmap
+ * (kmem_cache_stats.objs_per_slab), M its magazine size (.mag_size; 0
+ * without magazines; at most 61 by default, KMEM_MAG_ROUNDS_MAX fixed), R =
+ * max(M / 2, 1), D its depot limit (.depot_limit). "A slab made" is one
+ * page-source allocation and n constructor calls; "a slab released" one
+ * page-source free and at most n destructor calls (a buddy source adds at
+ * most max_order splits or merges per call, kmem/buddy.h).
+ *   kmem_cache_alloc, kmem_alloc: a magazine pop. On a miss: a swap or a
+ *     depot exchange (O(1)), or a refill of at most R objects taken from at
+ *     most R slabs, W bitmap words looked at in each, and at most
+ *     ceil(R / n) slabs made (at most R if other threads take objects
+ *     meanwhile, and a slab so emptied by other threads' frees is released
+ *     again), plus the magazine filled: one object of the instance's
+ *     magazine cache (maybe its slab made). Without magazines: one object,
+ *     at most W words, at most one slab made.
+ *   kmem_cache_free, kmem_free: a magazine push. On a miss: a swap or
+ *     exchange (O(1)), or one magazine flushed: at most M objects validated
+ *     and freed, in ceil(M / 61) lock holds, each slab they touch settled
+ *     once (at most M), at most M slabs released (each emptied beyond the
+ *     empty slabs kept); plus a new magazine allocated (maybe a slab made)
+ *     or a flushed one freed (maybe a slab released). Without magazines: at
+ *     most one slab released.
+ *   kmem_cache_free_checked, kmem_free_checked: the double-free search
+ *     compares at most (2 + D) * M magazine rounds (the calling thread's
+ *     two magazines and the depot's full ones), then at most one slab
+ *     released.
+ *   kmem_cache_alloc_bulk(k): at most k objects from at most k slabs (W
+ *     words each), at most ceil(k / n) slabs made (k with other threads).
+ *     kmem_cache_free_bulk(k): k checked frees.
+ *   kmem_alloc_aligned: at most the number of kmalloc classes tried, then
+ *     as kmem_alloc. Sizes above the largest class: one page-source block.
+ * O(n) in what they hold, not bounded by the configuration: a self-tuning
+ * magazine size's resize and KMEM_DEPOT_AUTO's working-set reap (a slow
+ * path that runs one flushes every depot magazine concerned), the depot's
+ * magazine count with KMEM_DEPOT_AUTO in a checked free's search,
+ * kmem_cache_shrink and kmem_cache_reap (every idle magazine, every empty
+ * slab), kmem_slab_shrink, kmem_slab_reap and kmem_slab_shrink_scan (every
+ * cache, one step each, then those calls), kmem_cache_destroy,
+ * kmem_slab_destroy, kmem_cache_check and the statistics walks.
  */
 #ifndef KMEM_SLAB_H
 #define KMEM_SLAB_H
@@ -295,12 +338,15 @@ KMEM_API void kmem_cache_destroy(struct kmem_cache *c);
 /* Allocate one object, constructed (if the cache has a constructor) or as
  * it was freed. Returns NULL when the page source has no memory. O(1): a
  * pop from the thread's magazine; on a miss, a depot exchange or a refill
- * of at most 30 objects from the slabs; a new slab costs its page
- * allocation and one constructor call per object. */
+ * of at most R = max(M / 2, 1) objects from the slabs (30 by default); a
+ * new slab costs its page allocation and one constructor call per object
+ * (steps: "Bounded time" at the top of this file). */
 KMEM_API KMEM_MALLOC_LIKE void *kmem_cache_alloc(struct kmem_cache *c);
 
 /* Free an object of this cache. NULL is a no-op. O(1): a push onto the
- * thread's magazine. Without magazines (debug flags, NOMAGAZINE, no slot)
+ * thread's magazine; on a miss, an exchange or a flush of one magazine (at
+ * most M objects, at most M slabs released: "Bounded time" at the top of
+ * this file). Without magazines (debug flags, NOMAGAZINE, no slot)
  * misuse is reported and changes nothing, as kmem_cache_free_checked();
  * with magazines it is detected later (see the top of this file). */
 KMEM_API void kmem_cache_free(struct kmem_cache *c, void *obj);
@@ -313,12 +359,15 @@ KMEM_API void kmem_cache_free(struct kmem_cache *c, void *obj);
  *   KMEM_FOREIGN_POINTER  not in any slab or object of this instance;
  *   KMEM_WRONG_CACHE      an object of another cache;
  *   KMEM_INTERIOR_POINTER inside an object (or slab header), not its start.
- * Every status but KMEM_OK is also reported. O(1). */
+ * Every status but KMEM_OK is also reported. O((2 + D) * M) for the
+ * search of the magazines (D the depot limit, M the magazine size; O(1)
+ * without magazines), plus at most one slab released. */
 KMEM_API enum kmem_status kmem_cache_free_checked(struct kmem_cache *c, void *obj);
 
 /* Allocate n objects into objs[]; returns how many were allocated (fewer
  * than n only when memory ran out). Takes the cache lock once per slab
- * rather than once per object. O(n). */
+ * rather than once per object. O(n): at most n slabs visited, ceil(n /
+ * objects per slab) made. */
 KMEM_API size_t kmem_cache_alloc_bulk(struct kmem_cache *c, size_t n, void **objs);
 
 /* Free n objects, each as kmem_cache_free_checked(). O(n). */
