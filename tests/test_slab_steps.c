@@ -603,7 +603,7 @@ static void test_random(void **state)
 			assert_non_null(p);
 			live[i][nlive[i]++] = p;
 		} else if (dice < 50 && nlive[i] + 16 <= 4096) {
-			unsigned long k = 1 + test_below(&rng, 16);
+			unsigned long k = 1 + (unsigned long)test_below(&rng, 16);
 
 			step_begin();
 			assert_int_equal(kmem_cache_alloc_bulk(cs[i], k, tmp), k);
