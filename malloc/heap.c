@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 struct km_heap km = { .fast_cls = kmem_km_no_cls }; /* the gates closed */
+unsigned char kmem_km_boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
 
 /* the heap's geometry is kmem_stack_config_malloc's (kmem/stack.h) */
 _Static_assert(KM_FRAME == KMEM_STACK_MALLOC_FRAME, "the drop-in's frame is the shared config's");
@@ -694,8 +695,8 @@ void *kmem_km_boot_alloc(size_t size, size_t align)
 	}
 	km.boot_used = start + size;
 	kmem_lock_release(&km.trace_lock);
-	memcpy(&km.boot[start - sizeof(size_t)], &size, sizeof(size_t));
-	return &km.boot[start];
+	memcpy(&kmem_km_boot[start - sizeof(size_t)], &size, sizeof(size_t));
+	return &kmem_km_boot[start];
 }
 
 size_t kmem_km_boot_size(const void *p)

@@ -231,14 +231,19 @@ struct km_heap {
 	size_t high;	/* frames */
 	long decay_ms;	/* KMEM_DECAY_MS: the release step's decay time (-1 never, 0 at once) */
 	unsigned mag_size, depot_limit;	/* KMEM_MAG_SIZE, KMEM_DEPOT_LIMIT (kmem_slab_config) */
-	/* bootstrap arena for calls made while the heap is being set up */
+	/* bootstrap arena for calls made while the heap is being set up:
+	 * kmem_km_boot's bytes used (trace lock) */
 	size_t boot_used;
-	unsigned char boot[KM_BOOT_BYTES] __attribute__((aligned(16)));
 };
 
 /* The heap (defined in heap.c). Every file says km. */
 extern KMEM_HIDDEN struct km_heap kmem_km;
 #define km kmem_km
+/* The bootstrap arena (heap.c): zero-initialised, so in .bss, apart from
+ * the heap's initialised fields (.data): a program that never needs it
+ * pays nothing for it, where in .data its file pages were mapped around
+ * the heap's first touch (decision 35). */
+extern KMEM_HIDDEN unsigned char kmem_km_boot[KM_BOOT_BYTES];
 
 /* ---- defined in heap.c --------------------------------------------------------- */
 /* write(2) all of buf, retrying on EINTR; gives up on an error. */
@@ -403,7 +408,7 @@ static inline bool km_ready(void)
 
 static inline bool in_boot(const void *p)
 {
-	return (uintptr_t)p - (uintptr_t)km.boot < KM_BOOT_BYTES;
+	return (uintptr_t)p - (uintptr_t)kmem_km_boot < KM_BOOT_BYTES;
 }
 
 static inline size_t pages_of(size_t size)
