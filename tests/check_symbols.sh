@@ -1,6 +1,36 @@
 #!/bin/sh
 # Fail if a built kmem library exports (or defines globally) any symbol that
 # does not start with kmem_. Usage: check_symbols.sh LIB...
+#
+# check_symbols.sh --dropin MAP SO: the drop-in's shared library exports
+# exactly the global names of its version script MAP (decision 35): the C
+# allocation API and the kmem_malloc_* extras, every name there either one of
+# the malloc API's or kmem_-prefixed; none of the layers' kmem_* functions.
+if [ "${1:-}" = --dropin ]; then
+	[ $# -eq 3 ] || { echo "usage: $0 --dropin MAP SO" >&2; exit 2; }
+	map=$2 so=$3
+	api='malloc free calloc realloc reallocarray cfree posix_memalign aligned_alloc memalign
+	     valloc pvalloc malloc_usable_size malloc_trim mallinfo mallinfo2 malloc_stats malloc_info'
+	want=$(sed '/\/\*/,/\*\//d' "$map" | sed -n '/global:/,/local:/p' | tr ';' '\n' |
+		sed -e 's/global://' -e 's/local://' -e 's/[[:space:]]//g' | grep -v '^$' | sort)
+	have=$(nm -D --defined-only "$so" | awk 'NF == 3 {print $3}' | sed 's/@.*//' | sort -u)
+	status=0
+	for s in $want; do
+		case " $(echo $api) " in *" $s "*) continue ;; esac
+		case $s in kmem_malloc_*) continue ;; esac
+		echo "$map: $s is neither the malloc API nor kmem_malloc_*" >&2
+		status=1
+	done
+	if [ "$want" != "$have" ]; then
+		echo "$so exports other symbols than $map lists:" >&2
+		printf '%s\n' "$want" > "${TMPDIR:-/tmp}/check_symbols.$$.want"
+		printf '%s\n' "$have" | diff "${TMPDIR:-/tmp}/check_symbols.$$.want" - >&2
+		rm -f "${TMPDIR:-/tmp}/check_symbols.$$.want"
+		status=1
+	fi
+	[ $status = 0 ] && echo "$so: $(printf '%s\n' "$have" | wc -l) symbols, those of $map"
+	exit $status
+fi
 status=0
 for lib in "$@"; do
 	case "$lib" in
