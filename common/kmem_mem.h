@@ -15,14 +15,12 @@
  * memory the drop-in maps fresh: reading it maps the kernel's zero page,
  * writing it would make every page resident (decision 35). O(n); under
  * Valgrind or ASan a plain memset (a read of memory not yet initialised
- * would be an error there), and in freestanding builds (no memory mapped
- * on demand: the loop would be code size for nothing).
+ * would be an error there).
  */
 #ifndef KMEM_MEM_H
 #define KMEM_MEM_H
 
 #include "kmem_annot.h"
-#include "kmem_base.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -56,10 +54,6 @@ static inline void kmem_fill_lazy(void *p, int v, size_t n)
 {
 	unsigned char *b = p;
 
-#ifdef KMEM_FREESTANDING
-	(void)b;
-	memset(p, v, n);
-#else
 	if (KMEM_ANNOT_ACTIVE()) {
 		memset(p, v, n);
 		return;
@@ -74,7 +68,6 @@ static inline void kmem_fill_lazy(void *p, int v, size_t n)
 		b += len;
 		n -= len;
 	}
-#endif
 }
 
 #endif /* KMEM_MEM_H */
