@@ -55,7 +55,6 @@
 #include "kmem_annot.h"
 #include "buddy_internal.h"
 #include "kmem_fmt.h"
-#include "kmem_mem.h"
 
 #include <errno.h>
 #include <string.h>
@@ -185,7 +184,7 @@ int kmem_buddy_init(void *mem, size_t mem_size, const struct kmem_buddy_config *
 		return err;
 	if (mem_size < buddy_bytes(g.max_regions, g.policy))
 		return -ENOSPC;
-	kmem_fill_lazy(b, 0, buddy_bytes(g.max_regions, g.policy)); /* fresh memory: its region slots stay untouched */
+	memset(b, 0, buddy_bytes(g.max_regions, g.policy));
 	b->frame_shift = g.frame_shift;
 	b->frame_mask = ((uintptr_t)1 << g.frame_shift) - 1;
 	b->max_order = g.max_order;
@@ -612,7 +611,7 @@ int kmem_buddy_add_region(struct kmem_buddy *b, void *base, size_t size, void *m
 		memset(r->owner, 0, nframes * sizeof(void *));
 	}
 	r->meta_bytes = table_bytes(b, nframes);
-	kmem_fill_lazy(r->tag, BT_TAIL, nframes); /* a fresh table: only the pages of used frames */
+	memset(r->tag, BT_TAIL, nframes);
 	for (unsigned k = 0; k <= KMEM_BUDDY_ORDER_LIMIT; k++)
 		r->head[k] = BUDDY_NIL;
 #if KMEM_BUDDY_POLICIES

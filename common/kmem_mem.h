@@ -1,5 +1,4 @@
-/* kmem_mem.h - byte-pattern checks for the debug paths (red zones, poison),
- * and a fill that leaves fresh memory alone.
+/* kmem_mem.h - byte-pattern checks for the debug paths (red zones, poison).
  *
  * kmem_first_not(p, v, n): the first of the n bytes at p that is not v, or
  * NULL if all are. A word at a time (after the bytes up to a word
@@ -7,20 +6,9 @@
  * object they hand out or take back, so this loop is their cost.
  * O(n / sizeof(uintptr_t)). Words are read with memcpy (no aliasing or
  * alignment assumptions; compilers emit one load). Private to the library.
- *
- * kmem_fill_lazy(p, v, n): memset(p, v, n), writing only the 4 KiB pieces
- * (by address) that hold a byte other than v. The instances' set-up
- * clears structures of tens of KiB of which it then uses a few fields
- * (the buddy's 64 region slots, the frame service's per-order state), in
- * memory the drop-in maps fresh: reading it maps the kernel's zero page,
- * writing it would make every page resident (decision 35). O(n); under
- * Valgrind or ASan a plain memset (a read of memory not yet initialised
- * would be an error there).
  */
 #ifndef KMEM_MEM_H
 #define KMEM_MEM_H
-
-#include "kmem_annot.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -48,26 +36,6 @@ static inline const unsigned char *kmem_first_not(const void *p, int v, size_t n
 		if (*b != byte)
 			return b;
 	return NULL;
-}
-
-static inline void kmem_fill_lazy(void *p, int v, size_t n)
-{
-	unsigned char *b = p;
-
-	if (KMEM_ANNOT_ACTIVE()) {
-		memset(p, v, n);
-		return;
-	}
-	while (n) {
-		size_t len = 4096 - ((uintptr_t)b & 4095);
-
-		if (len > n)
-			len = n;
-		if (kmem_first_not(b, v, len))
-			memset(b, v, len);
-		b += len;
-		n -= len;
-	}
 }
 
 #endif /* KMEM_MEM_H */

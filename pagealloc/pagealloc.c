@@ -37,7 +37,6 @@
  * reclaim scope, flags.
  */
 #include "pa_internal.h"
-#include "kmem_mem.h"
 
 #include <stdarg.h>
 
@@ -203,7 +202,7 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	if (mem_size < kmem_pa_sizeof())
 		return -ENOSPC;
 	kmem_buddy_get_stats(cfg->buddy, &bst);
-	kmem_fill_lazy(pa, 0, sizeof(*pa)); /* fresh memory stays untouched where unused */
+	memset(pa, 0, sizeof(*pa));
 	pa->b = cfg->buddy;
 	pa->managed = bst.managed_frames - bst.reserved_frames;
 	pa->frame_size = bst.frame_size;

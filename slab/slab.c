@@ -44,7 +44,6 @@
  * with no lock held.
  */
 #include "kmem_fmt.h"
-#include "kmem_mem.h"
 #include "slab_internal.h"
 
 #include <errno.h>
@@ -1098,7 +1097,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		return -EINVAL; /* kmalloc's small classes need blocks of 256 bytes */
 	if (kmem_kmalloc_check_config(cfg))
 		return -EINVAL;
-	kmem_fill_lazy(s, 0, sizeof(*s)); /* fresh memory stays untouched where unused */
+	memset(s, 0, sizeof(*s));
 	kmem_strlcpy(s->name, cfg->name ? cfg->name : "slab", sizeof(s->name));
 	s->ps = *ps;
 	s->fast.owner_base = ps->owner_base;
