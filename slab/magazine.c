@@ -711,14 +711,18 @@ void kmem_slab_fork_prepare(struct kmem_slab *s)
 	SLAB_FOR_EACH_CACHE(c, s)
 		kmem_lock_acquire(&c->lock);
 	kmem_lock_acquire(&s->cache_cache.lock);
+#if KMEM_MAGAZINES
 	kmem_lock_acquire(&s->mag_cache.lock);
+#endif
 }
 
 static void fork_unlock_caches(struct kmem_slab *s)
 {
 	struct kmem_cache *c;
 
+#if KMEM_MAGAZINES
 	kmem_lock_release(&s->mag_cache.lock);
+#endif
 	kmem_lock_release(&s->cache_cache.lock);
 	SLAB_FOR_EACH_CACHE(c, s)
 		kmem_lock_release(&c->lock);

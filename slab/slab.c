@@ -26,9 +26,9 @@
  *      cached up to the instance's empty_keep (KMEM_CACHE_EMPTY_KEEP by
  *      default), so churn reuses slabs; beyond, it goes back to the page
  *      source (destructor on each object).
- * Bound: free O(1); alloc O(1) amortised, O(n / 64) words scanned at worst
- * (n objects per slab, at most 8 words for 8-byte objects in 4 KiB); a
- * batch of k objects O(k) plus one list update per slab it touches; plus,
+ * Bound: free O(1); alloc O(1) amortised, O(n / w) words scanned at worst
+ * (n objects per slab, w bits a bitmap word: 64 on LP64, 32 on a 32-bit
+ * core; at most 8 words on LP64 for 8-byte objects in 4 KiB); a batch of k objects O(k) plus one list update per slab it touches; plus,
  * when a slab is created or released, one page-source call and one
  * constructor/destructor call per object.
  *
@@ -152,7 +152,7 @@ static size_t align_up(size_t x, size_t a)
 
 static size_t header_bytes(unsigned n)
 {
-	return sizeof(struct slab) + ((size_t)n + 63) / 64 * 8;
+	return sizeof(struct slab) + ((size_t)n + SLAB_WORD_BITS - 1) / SLAB_WORD_BITS * sizeof(unsigned long);
 }
 
 /* The smallest slab order up to `top` whose waste is at most 1/div of the
@@ -306,7 +306,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	void *mem = ps->alloc_pages(ps->ctx, c->order, 0);
 	size_t step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
 	struct slab *sl = mem;
-	uint64_t *used;
+	unsigned long *used;
 	unsigned colour, words = slab_words(c);
 
 	if (!mem)
@@ -327,9 +327,9 @@ static struct slab *slab_create(struct kmem_cache *c)
 	sl->batch = 0;
 	sl->objs = (char *)mem + c->objs_offset + colour * step + c->obj_off;
 	used = slab_used_bits(sl);
-	memset(used, 0, (size_t)words * 8);
-	if (c->objs % 64)
-		used[words - 1] = ~(uint64_t)0 << (c->objs % 64); /* padding bits (S2) */
+	memset(used, 0, (size_t)words * sizeof(*used));
+	if (c->objs % SLAB_WORD_BITS)
+		used[words - 1] = ~0ul << (c->objs % SLAB_WORD_BITS); /* padding bits (S2) */
 	if (c->flags & CACHE_DEBUG_FLAGS)
 		kmem_debug_init_slab(c, sl);
 	if (c->ctor)
@@ -343,7 +343,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 
 static bool obj_used(struct slab *sl, unsigned idx)
 {
-	return (slab_used_bits(sl)[idx / 64] >> (idx % 64)) & 1;
+	return slab_bit(slab_used_bits(sl), idx);
 }
 
 /* Return an unlinked slab to the page source; destructor on its free
@@ -397,24 +397,24 @@ static struct slab *alloc_pick_locked(struct kmem_cache *c)
  * Returns how many: min(want, free objects). O(taken + bitmap words). */
 static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **objs, size_t want)
 {
-	uint64_t *used = slab_used_bits(sl);
+	unsigned long *used = slab_used_bits(sl);
 	unsigned w = sl->hint, got = 0, room = c->objs - sl->inuse;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "a slab's bitmap needs the cache lock");
 	if (want > room)
 		want = room;
 	while (got < want) {
-		uint64_t f = ~used[w];
+		unsigned long f = ~used[w];
 
 		KMEM_STEP(SLAB_STEP_WORD);
 		KMEM_ASSERT(w < slab_words(c) && "S2: a slab with room has a clear bit");
 		while (f && got < want) {
-			unsigned b = kmem_ctz64(f);
+			unsigned b = (unsigned)__builtin_ctzl(f);
 
 			KMEM_STEP(SLAB_STEP_TAKE);
 			f &= f - 1;
-			used[w] |= (uint64_t)1 << b;
-			objs[got++] = sl->objs + ((size_t)w * 64 + b) * c->stride;
+			used[w] |= 1ul << b;
+			objs[got++] = sl->objs + ((size_t)w * SLAB_WORD_BITS + b) * c->stride;
 		}
 		if (got < want)
 			w++; /* word w is full now (S2: no clear bit before the hint) */
@@ -737,9 +737,9 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 /* Clear object idx's used bit (S2); the slab's list is the caller's. */
 static void slab_put_locked(struct slab *sl, unsigned idx)
 {
-	slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
-	if (idx / 64 < sl->hint)
-		sl->hint = (uint16_t)(idx / 64);
+	slab_used_bits(sl)[idx / SLAB_WORD_BITS] &= ~SLAB_BIT(idx);
+	if (idx / SLAB_WORD_BITS < sl->hint)
+		sl->hint = (uint16_t)(idx / SLAB_WORD_BITS);
 	sl->inuse = (uint16_t)(sl->inuse - 1);
 }
 
@@ -1126,6 +1126,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	/* the internal caches never have magazines or debug layouts */
 	err = cache_init(&s->cache_cache, s, "kmem_cache", sizeof(struct kmem_cache),
 			 _Alignof(struct kmem_cache), KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+#if KMEM_MAGAZINES
 	if (!err) {
 		err = cache_init(&s->mag_cache, s, "kmem_magazine",
 				 kmem_mag_bytes(s), 64,
@@ -1133,6 +1134,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		if (err)
 			kmem_lock_destroy(&s->cache_cache.lock);
 	}
+#endif
 	if (err) {
 		kmem_lock_destroy(&s->lock);
 		return err;
@@ -1164,8 +1166,10 @@ void kmem_slab_destroy(struct kmem_slab *s)
 	s->shrinker_on = false;
 	while (!kmem_list_empty(&s->caches))
 		kmem_cache_destroy(KMEM_LIST_ENTRY(kmem_list_first(&s->caches), struct kmem_cache, link));
+#if KMEM_MAGAZINES
 	cache_teardown(&s->mag_cache);
 	kmem_lock_destroy(&s->mag_cache.lock);
+#endif
 	cache_teardown(&s->cache_cache);
 	kmem_lock_destroy(&s->cache_cache.lock);
 	kmem_lock_destroy(&s->lock);
@@ -1258,7 +1262,9 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 			KMEM_STEP(SLAB_STEP_CACHE);
 			frames += kmem_cache_shrink(c);
 		}
+#if KMEM_MAGAZINES
 		frames += kmem_cache_shrink(&s->mag_cache);
+#endif
 		frames += kmem_cache_shrink(&s->cache_cache);
 		kmem_lock_release(&s->lock);
 		return frames;
@@ -1276,7 +1282,9 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 				break;
 			frames += kmem_cache_shrink(c);
 		}
+#if KMEM_MAGAZINES
 	frames += kmem_cache_release_empty(&s->mag_cache);
+#endif
 	frames += kmem_cache_release_empty(&s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return frames;

@@ -257,7 +257,7 @@ bool kmem_debug_check_locked(struct kmem_cache *c, void *p, bool allocated, stru
 	return ok;
 }
 
-void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64_t *used, unsigned idx,
+void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const unsigned long *used, unsigned idx,
 				  struct debug_fault *df)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "debug state needs the cache lock");
@@ -272,7 +272,7 @@ void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64
 		if (j >= c->objs)
 			continue;
 		q = objs + (size_t)j * c->stride;
-		allocated = (used[j / 64] >> (j % 64)) & 1;
+		allocated = slab_bit(used, j);
 		req = allocated ? kmem_debug_req(c, q) : c->size;
 		if (allocated)
 			zones_open(c, q, req);

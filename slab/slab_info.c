@@ -112,7 +112,9 @@ int kmem_slab_format_slabinfo(struct kmem_slab *s, char *buf, size_t len)
 	kmem_lock_acquire(&s->lock);
 	SLAB_FOR_EACH_CACHE(c, s)
 		slabinfo_line(&f, c);
+#if KMEM_MAGAZINES
 	slabinfo_line(&f, &s->mag_cache);
+#endif
 	slabinfo_line(&f, &s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return kmem_fmt_result(&f);
@@ -135,7 +137,7 @@ struct check_fail {
 static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct check_fail *cf)
 {
 	const struct kmem_page_source *ps = &c->owner->ps;
-	uint64_t *used = slab_used_bits(sl);
+	unsigned long *used = slab_used_bits(sl);
 	unsigned bits = 0, words = slab_words(c);
 	size_t colour_step = c->align > COLOUR_STEP ? c->align : COLOUR_STEP;
 
@@ -145,10 +147,11 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	if (sl->inuse > c->objs)
 		FAIL(cf, sl, "S2: slab claims %u objects in use of %u", sl->inuse, c->objs);
 	for (unsigned i = 0; i < c->objs; i++)
-		bits += (unsigned)((used[i / 64] >> (i % 64)) & 1);
+		bits += slab_bit(used, i);
 	if (bits != sl->inuse)
 		FAIL(cf, sl, "S2: %u used bits set, inuse is %u", bits, sl->inuse);
-	if (c->objs % 64 && (used[words - 1] | (~(uint64_t)0 >> (64 - c->objs % 64))) != ~(uint64_t)0)
+	if (c->objs % SLAB_WORD_BITS &&
+	    (used[words - 1] | (~0ul >> (SLAB_WORD_BITS - c->objs % SLAB_WORD_BITS))) != ~0ul)
 		FAIL(cf, sl, "S2: a padding bit of the bitmap is clear");
 	if (sl->hint >= words)
 		FAIL(cf, sl, "S2: bitmap hint %u is past the bitmap", (unsigned)sl->hint);
@@ -271,7 +274,7 @@ static bool mag_visit(struct kmem_cache *c, struct kmem_mag *m, void *arg)
 			unsigned idx;
 
 			if (locate(c, m->obj[i], &sl, &idx))
-				slab_used_bits(sl)[idx / 64] |= (uint64_t)1 << (idx % 64);
+				slab_used_bits(sl)[idx / SLAB_WORD_BITS] |= SLAB_BIT(idx);
 		}
 		return w->undo > 0;
 	}
@@ -294,9 +297,9 @@ static bool mag_visit(struct kmem_cache *c, struct kmem_mag *m, void *arg)
 		}
 		if (!locate(c, p, &sl, &idx))
 			FAIL(cf, p, "M1: magazine %p holds %p, not an object of the cache", (void *)m, p);
-		if (!((slab_used_bits(sl)[idx / 64] >> (idx % 64)) & 1))
+		if (!slab_bit(slab_used_bits(sl), idx))
 			FAIL(cf, p, "M1: object %p is free in its slab or in two magazines", p);
-		slab_used_bits(sl)[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+		slab_used_bits(sl)[idx / SLAB_WORD_BITS] &= ~SLAB_BIT(idx);
 		w->objs++;
 	}
 	return true;
@@ -386,7 +389,7 @@ static bool check_debug_list_locked(struct kmem_cache *c, struct kmem_list *list
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the checker needs the cache lock");
 	KMEM_LIST_FOR_EACH_ENTRY(sl, list, struct slab, link)
 		for (unsigned i = 0; i < c->objs; i++) {
-			bool used = (slab_used_bits(sl)[i / 64] >> (i % 64)) & 1;
+			bool used = slab_bit(slab_used_bits(sl), i);
 
 			if (!kmem_debug_check_locked(c, sl->objs + (size_t)i * c->stride, used, df))
 				return false;

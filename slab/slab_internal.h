@@ -262,7 +262,9 @@ struct kmem_slab {
 	struct kmem_lock lock;
 	struct kmem_list caches;	/* live caches by link, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */
-	struct kmem_cache mag_cache;	/* where magazines come from */
+#if KMEM_MAGAZINES
+	struct kmem_cache mag_cache;	/* where magazines come from (none without magazines) */
+#endif
 	/* magazine policy (kmem_slab_config; magazine.c, kmem_mag_config) */
 	unsigned mag_size, depot_limit;	/* as configured (0: default) */
 	unsigned mag_rounds_max;	/* rounds a magazine object holds */
@@ -387,14 +389,27 @@ static inline void slab_annot_free(struct kmem_cache *c, void *p)
 			kmem_slab_annot_push((c), (p));                         \
 	} while (0)
 
-static inline uint64_t *slab_used_bits(struct slab *s)
+/* The used bitmap (S2) is of words of the target's natural width,
+ * unsigned long: on a 32-bit core a word's ctz is one instruction (64-bit
+ * words were a libgcc call, __ctzdi2, and shifts of register pairs, on
+ * Cortex-M4); on LP64 the words are 64 bits as before. */
+#define SLAB_WORD_BITS ((unsigned)sizeof(unsigned long) * 8u)
+#define SLAB_BIT(i) (1ul << ((i) % SLAB_WORD_BITS)) /* object i's bit in its word */
+
+static inline unsigned long *slab_used_bits(struct slab *s)
 {
-	return (uint64_t *)(void *)(s + 1);
+	return (unsigned long *)(void *)(s + 1);
 }
 
 static inline unsigned slab_words(const struct kmem_cache *c)
 {
-	return (c->objs + 63) / 64;
+	return (c->objs + SLAB_WORD_BITS - 1) / SLAB_WORD_BITS;
+}
+
+/* Object i's used bit (S2). */
+static inline bool slab_bit(const unsigned long *used, unsigned i)
+{
+	return (used[i / SLAB_WORD_BITS] >> (i % SLAB_WORD_BITS)) & 1u;
 }
 
 /* inuse * bucket_mul fits 32 bits: it is at most n * (SLAB_BUCKETS << 16)
@@ -579,7 +594,7 @@ KMEM_HIDDEN void kmem_debug_free_locked(struct kmem_cache *c, void *p, const voi
  * the first fault left in *df (naming the neighbour). So an overflow past
  * a live block that is never freed is found when the block next to it is
  * handed out or comes back. O(2 zones + 2 tracks). */
-KMEM_HIDDEN void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const uint64_t *used,
+KMEM_HIDDEN void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs, const unsigned long *used,
 					      unsigned idx, struct debug_fault *df);
 /* Live object p (c->lock held): its records (T1) and red zones checked,
  * the zones repaired, the first fault in *df. */
@@ -625,7 +640,7 @@ static inline void kmem_debug_free_locked(struct kmem_cache *c, void *p, const v
 	(void)df;
 }
 static inline void kmem_debug_neighbours_locked(struct kmem_cache *c, char *objs,
-						const uint64_t *used, unsigned idx,
+						const unsigned long *used, unsigned idx,
 						struct debug_fault *df)
 {
 	(void)c;

@@ -976,7 +976,7 @@ static void test_check_detects_corruption(void **state)
 	struct slab *sl;
 	struct kmem_list_node **pprev;
 	void *p, *q;
-	uint64_t saved;
+	unsigned long saved; /* a bitmap word (slab_internal.h) */
 
 	(void)state;
 	sfx_init(&f);
