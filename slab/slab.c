@@ -28,8 +28,9 @@
  *      source (destructor on each object).
  * Bound: free O(1); alloc O(1) amortised, O(n / w) words scanned at worst
  * (n objects per slab, w bits a bitmap word: 64 on LP64, 32 on a 32-bit
- * core; at most 8 words on LP64 for 8-byte objects in 4 KiB); a batch of k objects O(k) plus one list update per slab it touches; plus,
- * when a slab is created or released, one page-source call and one
+ * core; at most 8 words on LP64 for 8-byte objects in 4 KiB); a batch of
+ * k objects O(k) plus one list update per slab it touches; plus, when a
+ * slab is created or released, one page-source call and one
  * constructor/destructor call per object.
  *
  * Policies (kmem_slab_config: partial, empty_keep, no_colour) are copied
