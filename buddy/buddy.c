@@ -67,22 +67,16 @@ struct buddy_error {
 #if KMEM_ERROR_TEXT
 	char detail[112];
 #else
-	const char *detail;	/* the message's format string (kmem_fmt.h) */
+	const char *detail;	/* "" (kmem_report.h) */
 #endif
 };
 
-/* The report's detail: formatted, or with the error text compiled out the
- * format itself, pointed to rather than copied (the arguments are still
- * type-checked). */
+/* The report's detail: formatted, or with the error text compiled out ""
+ * (the format and its arguments type-checked, not linked: kmem_report.h). */
 #if KMEM_ERROR_TEXT
 #define buddy_detailf(e, ...) kmem_snprintf((e)->detail, sizeof((e)->detail), __VA_ARGS__)
 #else
-#define buddy_detailf(e, ...) buddy_detail_format(&(e)->detail, __VA_ARGS__)
-static inline __attribute__((format(printf, 2, 3))) void buddy_detail_format(const char **detail,
-									     const char *fmt, ...)
-{
-	*detail = fmt;
-}
+#define buddy_detailf(e, ...) (KMEM_DETAIL_DROP(__VA_ARGS__), (void)((e)->detail = ""))
 #endif
 
 static void buddy_raise(struct kmem_buddy *b, const struct buddy_error *e, const void *caller)

@@ -5,7 +5,8 @@
  * one line to stderr (hosted builds, unless KMEM_ERROR_QUIET), (3) stops if
  * KMEM_ERROR_ABORT (kmem_fatal: the fatal hook, then abort() or a trap).
  * kmem_vreportf formats the detail; with the error text compiled out
- * (KMEM_ERROR_TEXT 0) the detail is the format string itself, so a
+ * (KMEM_ERROR_TEXT 0) the detail is "" (kmem_reportf is then a macro that
+ * links neither the format nor its arguments: kmem_report.h), so a
  * firmware image links no formatter unless it calls kmem_error_format or
  * a stats text itself (--gc-sections drops the rest: each function has its
  * own section).
@@ -146,12 +147,13 @@ void kmem_vreportf(struct kmem_error_sink *sink, const char *component, const ch
 	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	kmem_report(sink, component, instance, status, ptr, order, caller, detail);
 #else
-	(void)ap; /* the error text is compiled out: the detail is the format */
-	kmem_report(sink, component, instance, status, ptr, order, caller, fmt);
+	(void)fmt; /* the error text is compiled out: no detail */
+	(void)ap;
+	kmem_report(sink, component, instance, status, ptr, order, caller, "");
 #endif
 }
 
-void kmem_reportf(struct kmem_error_sink *sink, const char *component, const char *instance,
+void (kmem_reportf)(struct kmem_error_sink *sink, const char *component, const char *instance,
 		  enum kmem_status status, const void *ptr, int order, const void *caller,
 		  const char *fmt, ...)
 {

@@ -11,9 +11,10 @@
  * own formatter (-Dstdio=false only silences the default sink's printing),
  * so a sink callback on firmware gets the whole message; with the error
  * text compiled out (-Derror_text, KMEM_ERROR_TEXT 0: the freestanding
- * default) the detail is the message's format string, its values not
- * substituted, and the formatter is not linked (kmem_detailf, kmem_fmt.h).
- * Private to the library: not installed.
+ * default) the detail is "": kmem_reportf and the components' report
+ * macros (KMEM_DETAIL_DROP) type-check the format and its arguments but
+ * never evaluate them, so neither the formatter nor the message strings
+ * are linked (decision 32). Private to the library: not installed.
  */
 #ifndef KMEM_REPORT_H
 #define KMEM_REPORT_H
@@ -33,8 +34,29 @@ KMEM_HIDDEN void kmem_report(struct kmem_error_sink *sink, const char *component
 			     const char *instance, enum kmem_status status, const void *ptr,
 			     int order, const void *caller, const char *detail);
 
-/* The same with the detail formatted from fmt. */
-KMEM_HIDDEN void kmem_reportf(struct kmem_error_sink *sink, const char *component,
+#if KMEM_ERROR_TEXT
+/* A detail's text where a component picks one (kmalloc's "why"). */
+#define KMEM_DETAIL(text) (text)
+#else
+/* Error text compiled out: no message text is linked. KMEM_DETAIL_DROP
+ * type-checks a format and its arguments (in sizeof: never evaluated, so
+ * the string and whatever computes the arguments go too); a report's
+ * detail is then "". */
+static inline __attribute__((format(printf, 1, 2))) int kmem_detail_dropped(const char *fmt, ...)
+{
+	(void)fmt;
+	return 0;
+}
+#define KMEM_DETAIL_DROP(...) ((void)sizeof(kmem_detail_dropped(__VA_ARGS__)))
+#define KMEM_DETAIL(text) ""
+#define kmem_reportf(sink, component, instance, status, ptr, order, caller, ...)               \
+	(KMEM_DETAIL_DROP(__VA_ARGS__),                                                            \
+	 kmem_report((sink), (component), (instance), (status), (ptr), (order), (caller), ""))
+#endif
+
+/* The same with the detail formatted from fmt (with the error text
+ * compiled out: the macro above, the detail ""). */
+KMEM_HIDDEN void (kmem_reportf)(struct kmem_error_sink *sink, const char *component,
 			      const char *instance, enum kmem_status status, const void *ptr,
 			      int order, const void *caller, const char *fmt, ...)
 	__attribute__((format(printf, 8, 9)));

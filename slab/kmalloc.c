@@ -311,20 +311,20 @@ static enum kmem_status kmalloc_cache_of(struct kmem_slab *s, const void *p, str
 	*cp = NULL;
 	*ownp = own;
 	if (!own) {
-		*why = "not from kmalloc of this instance (or a large block freed already)";
+		*why = KMEM_DETAIL("not from kmalloc of this instance (or a large block freed already)");
 		return KMEM_FOREIGN_POINTER;
 	}
 	{
 		const struct slab *sl = slab_of_owner(own);
 
 		if (!sl || (sl->magic != SLAB_MAGIC && sl->magic != DIRECT_MAGIC)) {
-			*why = "frame is owned by something that is not a slab";
+			*why = KMEM_DETAIL("frame is owned by something that is not a slab");
 			return KMEM_FOREIGN_POINTER;
 		}
 		c = sl->cache;
 	}
 	if (c->magic != CACHE_MAGIC || c->owner != s || !(c->flags & CACHE_KMALLOC)) {
-		*why = "an object of a kmem_cache_create'd cache, not of kmalloc";
+		*why = KMEM_DETAIL("an object of a kmem_cache_create'd cache, not of kmalloc");
 		return KMEM_WRONG_CACHE;
 	}
 	*cp = c;

@@ -51,6 +51,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#if KMEM_ERROR_TEXT
 void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
 		      const void *ptr, const void *caller, const char *fmt, ...)
 {
@@ -70,15 +71,11 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 		.status = st, .component = "slab", .instance = c ? c->name : s->name,
 		.ptr = ptr, .order = -1, .detail = detail, .caller = caller,
 	};
-#if KMEM_ERROR_TEXT
 	va_list ap;
 
 	va_start(ap, fmt);
 	kmem_vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-#else
-	kmem_strlcpy(detail, fmt, sizeof(detail)); /* the error text compiled out */
-#endif
 	if (w && w->known) {
 		r.size = w->req;
 		r.alloc_by = w->alloc_by;
@@ -86,6 +83,23 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 	}
 	kmem_error_raise(s->sink, &r);
 }
+#else
+void kmem_slab_raise(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
+		     const void *ptr, const void *caller, const struct debug_who *w)
+{
+	struct kmem_error_report r = {
+		.status = st, .component = "slab", .instance = c ? c->name : s->name,
+		.ptr = ptr, .order = -1, .detail = "", .caller = caller,
+	};
+
+	if (KMEM_SLAB_DEBUG && w && w->known) { /* only debug caches know */
+		r.size = w->req;
+		r.alloc_by = w->alloc_by;
+		r.free_by = w->free_by;
+	}
+	kmem_error_raise(s->sink, &r);
+}
+#endif
 
 /* ---- lists (S1) ------------------------------------------------------------ */
 
@@ -1067,9 +1081,23 @@ static size_t slab_shrinker_scan(void *arg, const struct kmem_shrink_request *re
 }
 
 /* The instance's free mark (kmem_slab_config.free_mark): the caller's, or
- * a mix of the instance's address (a murmur3 finaliser); odd, top bit set. */
+ * a mix of the instance's address (a murmur3 finaliser: the 32-bit one
+ * where addresses have 32 bits, no 64-bit multiplications); odd, top bit
+ * set. */
 static uintptr_t free_mark(uintptr_t want, const struct kmem_slab *s)
 {
+#if UINTPTR_MAX <= UINT32_MAX
+	uint32_t x = want ? (uint32_t)want : (uint32_t)(uintptr_t)s ^ 0x6b6d656du;
+
+	if (!want) {
+		x ^= x >> 16;
+		x *= 0x85ebca6bu;
+		x ^= x >> 13;
+		x *= 0xc2b2ae35u;
+		x ^= x >> 16;
+	}
+	return (uintptr_t)x | 1u | ((uintptr_t)1 << 31);
+#else
 	uint64_t x = want ? (uint64_t)want : (uint64_t)(uintptr_t)s ^ 0x6b6d656d66726565ull;
 
 	if (!want) {
@@ -1080,6 +1108,33 @@ static uintptr_t free_mark(uintptr_t want, const struct kmem_slab *s)
 		x ^= x >> 33;
 	}
 	return (uintptr_t)x | 1u | ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1));
+#endif
+}
+
+/* Undo kmem_slab_init once its caches exist (kmem_kmalloc_init failed). No
+ * object was handed out yet, so each cache goes back to cache_cache as
+ * kmem_cache_destroy puts it, without the teardown's walk of slabs and its
+ * leak reports, and the internal caches' slabs, empty now, go back to the
+ * source: firmware that never destroys an instance links no teardown. */
+static void slab_init_undo(struct kmem_slab *s)
+{
+	while (!kmem_list_empty(&s->caches)) {
+		struct kmem_cache *c = KMEM_LIST_ENTRY(kmem_list_first(&s->caches),
+						       struct kmem_cache, link);
+
+		kmem_list_del(&c->link);
+		kmem_mag_cache_fini(c); /* its magazine slot */
+		kmem_lock_destroy(&c->lock);
+		c->magic = 0;
+		(void)kmem_cache_free_from(&s->cache_cache, c, NULL);
+	}
+	(void)kmem_cache_release_empty(&s->cache_cache);
+	kmem_lock_destroy(&s->cache_cache.lock);
+#if KMEM_MAGAZINES
+	(void)kmem_cache_release_empty(&s->mag_cache);
+	kmem_lock_destroy(&s->mag_cache.lock);
+#endif
+	kmem_lock_destroy(&s->lock);
 }
 
 int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cfg,
@@ -1142,7 +1197,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	}
 	err = kmem_kmalloc_init(s, cfg);
 	if (err) {
-		kmem_slab_destroy(s);
+		slab_init_undo(s);
 		return err;
 	}
 	s->magic = SLAB_INSTANCE_MAGIC;

@@ -442,6 +442,7 @@ static inline struct kmem_list *slab_list_at(struct kmem_cache *c, unsigned list
 
 /* ---- defined in slab.c ----------------------------------------------------- */
 struct debug_who;	/* slab_debug.c, below */
+#if KMEM_ERROR_TEXT
 /* Raise a report for cache c (c may be NULL: instance-level). */
 KMEM_HIDDEN void kmem_slab_report(struct kmem_slab *s, const struct kmem_cache *c,
 				  enum kmem_status st, const void *ptr, const void *caller,
@@ -452,6 +453,18 @@ KMEM_HIDDEN void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cac
 				      enum kmem_status st, const void *ptr, const void *caller,
 				      const struct debug_who *w, const char *fmt, ...)
 	__attribute__((format(printf, 7, 8)));
+#else
+/* The error text compiled out: the same reports with the detail "", their
+ * formats and arguments type-checked but neither linked nor evaluated
+ * (kmem_report.h). */
+KMEM_HIDDEN void kmem_slab_raise(struct kmem_slab *s, const struct kmem_cache *c,
+				 enum kmem_status st, const void *ptr, const void *caller,
+				 const struct debug_who *w);
+#define kmem_slab_report(s, c, st, ptr, caller, ...)                                   \
+	(KMEM_DETAIL_DROP(__VA_ARGS__), kmem_slab_raise((s), (c), (st), (ptr), (caller), NULL))
+#define kmem_slab_report_who(s, c, st, ptr, caller, w, ...)                            \
+	(KMEM_DETAIL_DROP(__VA_ARGS__), kmem_slab_raise((s), (c), (st), (ptr), (caller), (w)))
+#endif
 /* slab_annot_free(c, p) if p is an object of c (magazine pushes trust their
  * argument; misuse is reported when the magazine is flushed, and must not
  * poison memory that is not an object). */

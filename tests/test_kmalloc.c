@@ -391,6 +391,58 @@ static struct kmem_slab *slab_with_classes(struct sfx *f, unsigned kind, const s
 	return *rc ? NULL : s;
 }
 
+/* kmem_slab_init with the page source running out while it makes its
+ * caches: -ENOMEM, and every frame it took is back in the source (it
+ * unwinds without the destroy path: slab.c, slab_init_undo). From no free
+ * frame up to enough, each failing init leaves the source as it was. */
+static void test_init_out_of_memory(void **state)
+{
+	struct sfx f;
+	size_t nframes = 256, held = 0, used;
+	void **frame = malloc(nframes * sizeof(*frame));
+	void *mem = test_aligned(64, kmem_slab_sizeof());
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+	int rc = -ENOMEM;
+	unsigned failed = 0;
+	size_t given = 0; /* frames handed back, from the end of frame[] */
+	void *p;
+
+	(void)state;
+	assert_non_null(frame);
+	sfx_init_sized(&f, 4096, 10, nframes * 4096);
+	while (held < nframes && (frame[held] = kmem_buddy_alloc(f.b, 0)) != NULL)
+		held++; /* the source is empty now */
+	memset(&sc, 0, sizeof(sc));
+	sc.name = "oom";
+	sc.source = &f.ps;
+	sc.sink = &f.rec.sink;
+	for (;;) {
+		used = sfx_used_frames(&f);
+		rc = kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s);
+		if (rc == -ENOMEM) {
+			failed++;
+			assert_int_equal(sfx_used_frames(&f), used); /* nothing kept */
+			assert_int_equal(kmem_buddy_check(f.b), 0);
+		}
+		if (rc != -ENOMEM || given == held)
+			break;
+		kmem_buddy_free(f.b, frame[held - ++given]); /* one frame more */
+	}
+	assert_int_equal(rc, 0);
+	assert_true(failed >= 2); /* it failed before its first cache and after some */
+	while (given < held)
+		kmem_buddy_free(f.b, frame[held - ++given]);
+	p = kmem_alloc(s, 100); /* the instance works */
+	assert_non_null(p);
+	kmem_free(s, p);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	kmem_slab_destroy(s);
+	free(mem);
+	free(frame);
+	sfx_fini(&f);
+}
+
 /* Every size 1..8192 gets the smallest class of `sizes` holding it (or a
  * block of whole frames above the largest), aligned as the class is. */
 static void check_classes(struct kmem_slab *s, const size_t *sizes, unsigned n, size_t nonpow2_align)
@@ -602,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_class_tables),
 		cmocka_unit_test(test_class_table_validation),
 		cmocka_unit_test(test_tagged_owner_words),
+		cmocka_unit_test(test_init_out_of_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -914,6 +914,39 @@ static void test_misuse(void **state)
 	sfx_fini(&f);
 }
 
+/* A report's detail (decision 32): with the error text, the clause with its
+ * values; compiled out (-Derror_text, the freestanding default), "" and
+ * nothing else of the report changes: status, pointer, instance, caller,
+ * and the formatted line still names the status and the cache. */
+static void test_report_detail(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	char *p;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "detail", 64, 0, KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+	p = kmem_cache_alloc(c);
+	assert_non_null(p);
+	assert_int_equal(kmem_cache_free_checked(c, p + 8), KMEM_INTERIOR_POINTER);
+	assert_int_equal(f.rec.calls, 1);
+	assert_int_equal(f.rec.last.status, KMEM_INTERIOR_POINTER);
+	assert_ptr_equal(f.rec.last.ptr, p + 8);
+	assert_string_equal(f.rec.last.instance, "detail");
+	assert_non_null(f.rec.last.caller);
+	assert_non_null(f.rec.last.detail);
+	assert_non_null(strstr(f.rec.line, "interior-pointer"));
+	assert_non_null(strstr(f.rec.line, "'detail'"));
+	if (KMEM_ERROR_TEXT)
+		assert_non_null(strstr(f.rec.detail, "8 bytes into object 0"));
+	else
+		assert_string_equal(f.rec.detail, "");
+	kmem_cache_free(c, p);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
 static void test_leak_report_on_destroy(void **state)
 {
 	struct sfx f;
@@ -1076,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_direct_cache),
 		cmocka_unit_test(test_direct_destroy_leak),
 		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_report_detail),
 		cmocka_unit_test(test_leak_report_on_destroy),
 		cmocka_unit_test(test_slabinfo),
 		cmocka_unit_test(test_check_detects_corruption),
