@@ -122,6 +122,13 @@ static void class_name(char name[SLAB_NAME_MAX], size_t v, char suffix)
 	name[at] = '\0';
 }
 
+/* Whether kmalloc cache c's free objects carry the free mark (decision 18):
+ * caches with magazines (so not debug caches) of objects in slabs. */
+static inline bool marks(const struct kmem_cache *c)
+{
+	return KMEM_MAGAZINES && c->slot && !c->direct; /* slot 0 without magazines */
+}
+
 int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 {
 	size_t largest = s->ps.frame_size << s->ps.max_order;
@@ -142,7 +149,7 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 							CACHE_KMALLOC);
 		if (!s->kmalloc[i])
 			return -ENOMEM;
-		if (s->kmalloc[i]->slot && !s->kmalloc[i]->direct) { /* the push's fields (K4) */
+		if (marks(s->kmalloc[i])) { /* the push's fields (K4) */
 			s->kmalloc[i]->fast.kobjs = s->kmalloc[i]->objs;
 			s->kmalloc[i]->fast.free_mark = s->fast.free_mark;
 			s->kmalloc[i]->fast.kmalloc_of = s;
@@ -193,13 +200,6 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 	frames = (size >> kmem_flsptr(s->ps.frame_size)) + ((size & (s->ps.frame_size - 1)) != 0);
 	order = ceil_log2(frames);
 	return order < KMEM_SLAB_LARGE_ORDERS ? s->kmalloc_large[order] : NULL;
-}
-
-/* Whether kmalloc cache c's free objects carry the free mark (decision 18):
- * caches with magazines (so not debug caches) of objects in slabs. */
-static inline bool marks(const struct kmem_cache *c)
-{
-	return c->slot && !c->direct;
 }
 
 /* Object p of kmalloc cache c, annotated as allocated, on its way to the
@@ -374,7 +374,8 @@ static KMEM_NOINLINE void free_slow(struct kmem_slab *s, void *p, const void *ca
 		kmem_mag_free_slow(c, p, caller); /* valid: the magazine path */
 		return;
 	}
-	if (st == KMEM_OK && c->slot && c->direct && !((uintptr_t)p & (c->slab_bytes - 1))) {
+	if (KMEM_MAGAZINES && st == KMEM_OK && c->slot && c->direct &&
+	    !((uintptr_t)p & (c->slab_bytes - 1))) {
 		kmem_mag_free_slow(c, p, caller);
 		return;
 	}
@@ -464,7 +465,7 @@ enum kmem_status kmem_check_object_track_caller(struct kmem_slab *s, void *p, co
 	st = kmalloc_cache_of(s, p, &c, &own, &why);
 	if (st == KMEM_OK)
 		st = kmem_cache_obj_state(c, own, p);
-	if (st == KMEM_OK && c->slot && !c->direct && kmem_kmalloc_marked(s, p))
+	if (st == KMEM_OK && marks(c) && kmem_kmalloc_marked(s, p))
 		st = KMEM_DOUBLE_FREE; /* freed: in a magazine */
 	if (st != KMEM_OK) {
 		kmem_slab_report(s, c, st, p, caller, "kmem_check_object: %s", c ? not_live_why(st) : why);
