@@ -43,28 +43,27 @@
 #include <errno.h>
 #include <string.h>
 
+/* Linux's classes, each aligned by the largest power of two dividing its
+ * size (kmalloc-96 at 32, kmalloc-192 at 64; a power of two at its size) */
 static const size_t linux_size[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
 				     1024, 2048, 4096, 8192 };
-static const size_t linux_align[] = { 8, 16, 32, 64, 32, 128, 64, 256, 512,
-				      1024, 2048, 4096, 8192 };
 /* four per doubling from 64 bytes, as jemalloc: rounding wastes at most 25% */
 static const size_t quarter_size[] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
 	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
 };
-_Static_assert(sizeof(linux_size) == sizeof(linux_align), "one alignment per Linux class");
 _Static_assert(sizeof(quarter_size) / sizeof(quarter_size[0]) <= KMEM_KMALLOC_TABLE_MAX,
 	       "the quarter table fits");
 
-/* The class table cfg names (sizes, count; *align NULL: the rule below). */
-static const size_t *class_table(const struct kmem_slab_config *cfg, unsigned *n,
-				 const size_t **align)
+/* The class table cfg names (sizes, count; *lowbit: Linux's alignment,
+ * the size's lowest set bit, else the rule below). */
+static const size_t *class_table(const struct kmem_slab_config *cfg, unsigned *n, bool *lowbit)
 {
-	*align = NULL;
+	*lowbit = false;
 	switch (cfg->kmalloc_classes) {
 	case KMEM_KMALLOC_LINUX:
 		*n = sizeof(linux_size) / sizeof(linux_size[0]);
-		*align = linux_align;
+		*lowbit = true;
 		return linux_size;
 	case KMEM_KMALLOC_QUARTER:
 		*n = sizeof(quarter_size) / sizeof(quarter_size[0]);
@@ -89,10 +88,11 @@ static size_t rule_align(size_t size)
 
 int kmem_kmalloc_check_config(const struct kmem_slab_config *cfg)
 {
-	const size_t *align, *size;
+	const size_t *size;
 	unsigned n;
+	bool lowbit;
 
-	size = class_table(cfg, &n, &align);
+	size = class_table(cfg, &n, &lowbit);
 	if (!size || n == 0 || n > KMEM_KMALLOC_TABLE_MAX)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) /* K3 */
@@ -132,11 +132,12 @@ static inline bool marks(const struct kmem_cache *c)
 int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 {
 	size_t largest = s->ps.frame_size << s->ps.max_order;
-	const size_t *size, *align;
+	const size_t *size;
 	char name[SLAB_NAME_MAX];
 	unsigned n;
+	bool lowbit;
 
-	size = class_table(cfg, &n, &align); /* checked by kmem_kmalloc_check_config */
+	size = class_table(cfg, &n, &lowbit); /* checked by kmem_kmalloc_check_config */
 	for (unsigned i = 0; i < n; i++) {
 		if (size[i] > largest)
 			break; /* a tiny page source: no class this big */
@@ -145,7 +146,8 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 		else
 			class_name(name, size[i], 0);
 		s->kmalloc[i] = kmem_cache_create_flags(s, name, size[i],
-							align ? align[i] : rule_align(size[i]),
+							lowbit ? size[i] & (0 - size[i])
+								: rule_align(size[i]),
 							CACHE_KMALLOC);
 		if (!s->kmalloc[i])
 			return -ENOMEM;

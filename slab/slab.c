@@ -87,17 +87,19 @@ void kmem_slab_report_who(struct kmem_slab *s, const struct kmem_cache *c, enum 
 void kmem_slab_raise(struct kmem_slab *s, const struct kmem_cache *c, enum kmem_status st,
 		     const void *ptr, const void *caller, const struct debug_who *w)
 {
-	struct kmem_error_report r = {
-		.status = st, .component = "slab", .instance = c ? c->name : s->name,
-		.ptr = ptr, .order = -1, .detail = "", .caller = caller,
-	};
+	const char *name = c ? c->name : s->name;
 
 	if (KMEM_SLAB_DEBUG && w && w->known) { /* only debug caches know */
-		r.size = w->req;
-		r.alloc_by = w->alloc_by;
-		r.free_by = w->free_by;
+		const struct kmem_error_report r = {
+			.status = st, .component = "slab", .instance = name, .ptr = ptr,
+			.order = -1, .detail = "", .caller = caller, .size = w->req,
+			.alloc_by = w->alloc_by, .free_by = w->free_by,
+		};
+
+		kmem_error_raise(s->sink, &r);
+		return;
 	}
-	kmem_error_raise(s->sink, &r);
+	kmem_report(s->sink, "slab", name, st, ptr, -1, caller, "");
 }
 #endif
 
@@ -1313,7 +1315,7 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 	struct kmem_cache *c;
 
 	kmem_lock_acquire(&s->lock);
-	if (req->level == KMEM_PRESSURE_OOM) {
+	if (KMEM_MAGAZINES && req->level == KMEM_PRESSURE_OOM) {
 		SLAB_FOR_EACH_CACHE(c, s) {
 			KMEM_STEP(SLAB_STEP_CACHE);
 			frames += kmem_cache_shrink(c);
@@ -1325,13 +1327,15 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 		kmem_lock_release(&s->lock);
 		return frames;
 	}
+	/* background: reap until enough; direct, and OOM without magazines
+	 * (where a shrink is a reap: both release the empty slabs), every cache */
 	SLAB_FOR_EACH_CACHE(c, s) {
 		KMEM_STEP(SLAB_STEP_CACHE);
-		if (req->level != KMEM_PRESSURE_DIRECT && frames >= req->frames)
+		if (req->level == KMEM_PRESSURE_BACKGROUND && frames >= req->frames)
 			break;
 		frames += kmem_cache_reap(c);
 	}
-	if (req->level == KMEM_PRESSURE_DIRECT)
+	if (KMEM_MAGAZINES && req->level == KMEM_PRESSURE_DIRECT)
 		SLAB_FOR_EACH_CACHE(c, s) {
 			KMEM_STEP(SLAB_STEP_CACHE);
 			if (frames >= req->frames)
