@@ -40,7 +40,8 @@ struct kmem_error_report {
 	const char *instance;	/* the instance's name */
 	const void *ptr;	/* the pointer the caller passed (may be NULL) */
 	int order;		/* the order involved, or -1 */
-	const char *detail;	/* one human-readable clause, never NULL */
+	const char *detail;	/* one human-readable clause, never NULL ("" in builds
+				 * with the error text compiled out: -Derror_text) */
 	const void *caller;	/* return address of the API call, or NULL */
 	/* What is known of the block (zero/NULL where nothing is: most
 	 * reports; a slab object of a debug cache fills them in). Appended
