@@ -146,7 +146,7 @@ int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 		else
 			class_name(name, size[i], 0);
 		s->kmalloc[i] = kmem_cache_create_flags(s, name, size[i],
-							lowbit ? size[i] & (0 - size[i])
+							lowbit ? size[i] & (~size[i] + 1u)
 								: rule_align(size[i]),
 							CACHE_KMALLOC);
 		if (!s->kmalloc[i])

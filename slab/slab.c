@@ -346,7 +346,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	used = slab_used_bits(sl);
 	memset(used, 0, (size_t)words * sizeof(*used));
 	if (c->objs % SLAB_WORD_BITS)
-		used[words - 1] = ~0ul << (c->objs % SLAB_WORD_BITS); /* padding bits (S2) */
+		used[words - 1] = ~0UL << (c->objs % SLAB_WORD_BITS); /* padding bits (S2) */
 	if (c->flags & CACHE_DEBUG_FLAGS)
 		kmem_debug_init_slab(c, sl);
 	if (c->ctor)
@@ -430,7 +430,7 @@ static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **o
 
 			KMEM_STEP(SLAB_STEP_TAKE);
 			f &= f - 1;
-			used[w] |= 1ul << b;
+			used[w] |= 1UL << b;
 			objs[got++] = sl->objs + ((size_t)w * SLAB_WORD_BITS + b) * c->stride;
 		}
 		if (got < want)

@@ -151,7 +151,7 @@ static bool check_slab_locked(struct kmem_cache *c, struct slab *sl, struct chec
 	if (bits != sl->inuse)
 		FAIL(cf, sl, "S2: %u used bits set, inuse is %u", bits, sl->inuse);
 	if (c->objs % SLAB_WORD_BITS &&
-	    (used[words - 1] | (~0ul >> (SLAB_WORD_BITS - c->objs % SLAB_WORD_BITS))) != ~0ul)
+	    (used[words - 1] | (~0UL >> (SLAB_WORD_BITS - c->objs % SLAB_WORD_BITS))) != ~0UL)
 		FAIL(cf, sl, "S2: a padding bit of the bitmap is clear");
 	if (sl->hint >= words)
 		FAIL(cf, sl, "S2: bitmap hint %u is past the bitmap", (unsigned)sl->hint);

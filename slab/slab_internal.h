@@ -394,7 +394,7 @@ static inline void slab_annot_free(struct kmem_cache *c, void *p)
  * words were a libgcc call, __ctzdi2, and shifts of register pairs, on
  * Cortex-M4); on LP64 the words are 64 bits as before. */
 #define SLAB_WORD_BITS ((unsigned)sizeof(unsigned long) * 8u)
-#define SLAB_BIT(i) (1ul << ((i) % SLAB_WORD_BITS)) /* object i's bit in its word */
+#define SLAB_BIT(i) (1UL << ((i) % SLAB_WORD_BITS)) /* object i's bit in its word */
 
 static inline unsigned long *slab_used_bits(struct slab *s)
 {
