@@ -81,8 +81,8 @@
 /* Loops counted by the instrumented build (KMEM_STEP, kmem_base.h; decision
  * 33), each with what bounds it (kmem/slab.h states the bound of every call;
  * tests/test_slab_steps.c checks them). n = objects per slab, W = its
- * bitmap words = ceil(n / 64), M = the cache's magazine size, R = max(M /
- * 2, 1) the refill, D = the depot limit:
+ * bitmap words = ceil(n / SLAB_WORD_BITS), M = the cache's magazine size,
+ * R = max(M / 2, 1) the refill, D = the depot limit:
  *   TAKE     slab_take_locked, one per object taken: <= the batch asked for;
  *   WORD     slab_take_locked, one per bitmap word looked at: <= W a slab;
  *   PICK     alloc_batch_locked, one per slab taken from: <= the batch;

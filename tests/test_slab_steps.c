@@ -3,8 +3,8 @@
  * and the buddy's sources compiled again with KMEM_STEP_COUNT
  * (tests/meson.build), so every loop whose bound a contract states calls
  * kmem_step() (step_check.h) once per iteration; slab_internal.h and
- * buddy_internal.h name the loops. With n objects per slab, W = ceil(n / 64)
- * bitmap words, M the magazine size, R = max(M / 2, 1), D the depot limit
+ * buddy_internal.h name the loops. With n objects per slab, W = ceil(n /
+ * SLAB_WORD_BITS) bitmap words (unsigned long), M the magazine size, R = max(M / 2, 1), D the depot limit
  * and max_order the buddy's, the bounds asserted per call are:
  *   kmem_cache_alloc, no magazine (NOMAGAZINE, or a build without them):
  *       1 object taken, <= W words, <= 1 slab made (n constructor calls,
@@ -155,10 +155,14 @@ static struct geom geom_of(struct kmem_cache *c)
 
 	kmem_cache_get_stats(c, &st);
 	g.n = st.objs_per_slab;
-	g.w = (g.n + 63) / 64;
+	g.w = (g.n + SLAB_WORD_BITS - 1) / SLAB_WORD_BITS;
 	g.m = st.mag_size;
 	g.r = g.m / 2 ? g.m / 2 : 1;
-	g.wm = (c->owner->mag_cache.objs + 63) / 64;
+#if KMEM_MAGAZINES
+	g.wm = (c->owner->mag_cache.objs + SLAB_WORD_BITS - 1) / SLAB_WORD_BITS;
+#else
+	g.wm = 0; /* no magazine cache (decision 32) */
+#endif
 	return g;
 }
 

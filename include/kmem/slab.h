@@ -71,8 +71,9 @@
  * Bounded time (docs/decisions.md, 33). Each call's worst case in steps,
  * loop iterations that an instrumented build counts (tests/test_slab_steps.c
  * drives each to its bound and asserts it is never exceeded). For a cache:
- * n objects per slab and W = ceil(n / 64) words of its bitmap
- * (kmem_cache_stats.objs_per_slab), M its magazine size (.mag_size; 0
+ * n objects per slab and W = ceil(n / w) words of its bitmap
+ * (kmem_cache_stats.objs_per_slab; w = the bits of an unsigned long, 64 on
+ * LP64, 32 on a 32-bit target), M its magazine size (.mag_size; 0
  * without magazines; at most 61 by default, KMEM_MAG_ROUNDS_MAX fixed), R =
  * max(M / 2, 1), D its depot limit (.depot_limit). "A slab made" is one
  * page-source allocation and n constructor calls; "a slab released" one
