@@ -13,9 +13,12 @@
  * allocation takes the smallest cached mapping that holds it with at most
  * half as much again, shrinks it in place (kmem_pages_remap) and clears
  * it for calloc: a program that replaces big buffers in a cycle does not
- * map and fault them in each time. Entries age at every huge call (an
- * idle program keeps at most the bound until then, or malloc_trim).
- * O(KM_HCACHE_N) per huge call.
+ * map and fault them in each time. Entries age at every huge call and at
+ * the frame service reaper's idle calls (decision 36: a shrinker whose
+ * idle call ages the cache; a put starts the reaper if need be), so
+ * an idle program returns them within the decay time and an idle period;
+ * with no reaper (KMEM_REAPER=0) it keeps at most the bound until its next
+ * huge call or malloc_trim. O(KM_HCACHE_N) per huge call.
  *
  * Locking: the huge lock guards the table and the cache; mapping and
  * unmapping run outside it where they can.
@@ -151,6 +154,13 @@ static bool hcache_put(uintptr_t a, size_t len)
 	km.hcache_bytes += len;
 	kmem_lock_release(&km.huge_lock);
 	hcache_unmap(out, k);
+	/* the reaper ages it when the program is idle (it wakes once a
+	 * second at least): started here if no free started it yet */
+	if (km.reaper && km.pa) {
+		int rc = kmem_pa_reaper_start(km.pa); /* -EALREADY: running; one mutex, */
+
+		(void)rc; /* beside a huge free's mprotect */
+	}
 	return true;
 }
 
@@ -194,6 +204,48 @@ static void *hcache_take(size_t len, size_t align, size_t *got)
 			*got = len;
 	}
 	return (void *)e.addr;
+}
+
+/* The idle call: entries freed a decay time before `now` (the frame
+ * service's clock: the drop-in's is kmem_now_ns) are unmapped. Shrink lock
+ * held, then the huge lock (the unmapping after it). No frame-service
+ * frames: returns 0. */
+static size_t hcache_idle(void *arg, uint64_t now)
+{
+	struct km_hcache out[KM_HCACHE_N + 1];
+	unsigned k;
+
+	(void)arg;
+	if (!kmem_atomic_load_relaxed(&km.hcache_n))
+		return 0;
+	kmem_lock_acquire(&km.huge_lock);
+	k = hcache_age_locked(now, out);
+	kmem_lock_release(&km.huge_lock);
+	hcache_unmap(out, k);
+	return 0;
+}
+
+static size_t hcache_count(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static size_t hcache_scan(void *arg, const struct kmem_shrink_request *req)
+{
+	(void)arg;
+	(void)req;
+	return 0;
+}
+
+void kmem_km_huge_shrinker_init(void)
+{
+	km.hcache_shrinker.name = "kmem-malloc-huge";
+	km.hcache_shrinker.count = hcache_count;
+	km.hcache_shrinker.scan = hcache_scan;
+	km.hcache_shrinker.idle = hcache_idle;
+	if (kmem_pa_register_shrinker(km.pa, &km.hcache_shrinker) != 0)
+		km.hcache_shrinker.idle = NULL; /* not reached: the shrinker is well formed */
 }
 
 size_t kmem_km_huge_cache_flush(void)

@@ -204,6 +204,9 @@ struct km_heap {
 	unsigned hcache_n;
 	size_t hcache_bytes;
 	uint64_t hcache_hits;
+	/* the huge cache aged by the frame service's reaper too (its idle
+	 * call, decision 36): registered once the heap is set up */
+	struct kmem_shrinker hcache_shrinker;
 	/* the hardened mode's quarantine (quarantine.c; q_budget 0: none) */
 	struct kmem_lock q_lock;
 	struct km_qent *q_ring;	/* q_cap entries, q_n from q_head (quarantine lock) */
@@ -294,6 +297,11 @@ KMEM_HIDDEN void kmem_km_page_shrink(void *p, size_t frames, size_t nf);
 KMEM_HIDDEN void *kmem_km_huge_alloc(size_t size, size_t align, bool zero);
 /* Unmap every cached huge mapping (malloc_trim); the bytes. */
 KMEM_HIDDEN size_t kmem_km_huge_cache_flush(void);
+/* The huge cache as a shrinker of the frame service (decision 36): its idle
+ * call ages the cache (entries freed a decay time ago are unmapped), so an
+ * idle program returns them; count and scan give nothing (the mappings are
+ * not the frame service's frames). Registered by km_setup. */
+KMEM_HIDDEN void kmem_km_huge_shrinker_init(void);
 /* Free a huge block; false if p is not one. */
 KMEM_HIDDEN bool kmem_km_huge_free(void *p);
 /* Whether p is the start of one of the last KM_HUGE_FREED_N huge blocks

@@ -297,6 +297,11 @@ struct kmem_pagealloc {
 	size_t decay_keep;	/* what the curve keeps (high at least), last epoch */
 	size_t rel_debt;	/* frames the last epoch left to release */
 	bool rel_armed;		/* the reaper sleeps until the next epoch (hint) */
+	/* shrinkers' idle calls (reclaim.c; decision 36): written under
+	 * shrink_lock, idle_next also read relaxed */
+	uint64_t idle_ns;	/* the idle period: decay_ns / 4 (1 s at decay 0; 0: none) */
+	uint64_t idle_next;	/* the clock's ns from which the next idle call is due */
+	uint64_t idle_calls, idle_frames;	/* relaxed atomics: rounds, frames they gave back */
 	uint64_t (*clock)(void *arg);	/* the decay's clock (config; NULL: kmem_now_ns) */
 	void *clock_arg;
 	uint64_t released_reused;	/* relaxed atomic */
@@ -592,6 +597,14 @@ KMEM_HIDDEN size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_
 KMEM_HIDDEN uint64_t kmem_pa_release_wait_ns(struct kmem_pagealloc *pa);
 /* The decay's clock. */
 KMEM_HIDDEN uint64_t kmem_pa_clock(struct kmem_pagealloc *pa);
+/* Frames that the shrinkers' idle calls just gave back (they sat unused a
+ * whole idle period): due at once, not new to the decay curve (they join
+ * rel_debt and decay_base). */
+KMEM_HIDDEN void kmem_pa_rel_due(struct kmem_pagealloc *pa, size_t frames);
+/* The shrinkers' idle calls (reclaim.c), once per idle period, from the
+ * reaper step: frames they gave back (made due: kmem_pa_rel_due). Skips
+ * (0) while a reclaim pass runs. */
+KMEM_HIDDEN size_t kmem_pa_idle_shrinkers(struct kmem_pagealloc *pa);
 
 /* reaper.c */
 KMEM_HIDDEN int kmem_pa_reaper_init(struct kmem_pagealloc *pa);

@@ -262,6 +262,11 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	pa->as_map = cfg->as_map;
 	pa->as_arg = cfg->as_arg;
 	pa->decay_ns = cfg->decay_ms < 0 ? UINT64_MAX : (uint64_t)cfg->decay_ms * 1000000u;
+	/* the shrinkers' idle period (decision 36): a quarter of the decay
+	 * time, at least 1 ms; 1 s when freed memory goes back at once; none
+	 * when it never goes back unasked */
+	pa->idle_ns = pa->decay_ns == UINT64_MAX ? 0 : pa->decay_ns == 0 ? 1000000000u
+		    : pa->decay_ns / 4 > 1000000u ? pa->decay_ns / 4 : 1000000u;
 	pa->clock = cfg->clock;
 	pa->clock_arg = cfg->clock_arg;
 	strncpy(pa->name, cfg->name ? cfg->name : "pagealloc", PA_NAME_MAX - 1);

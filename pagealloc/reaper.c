@@ -107,6 +107,11 @@ static unsigned reaper_step(struct kmem_pagealloc *pa, size_t max_zero, size_t *
 			pa->on_thrash(pa->thrash_arg, pa);
 		work |= KMEM_PA_WORK_RECLAIM;
 	}
+	/* the shrinkers' idle calls (once per idle period: what their caches
+	 * did not use since the last) before the release step, which then
+	 * gives their frames back at once (decision 36) */
+	if (kmem_pa_idle_shrinkers(pa))
+		work |= KMEM_PA_WORK_RELEASE;
 	if (kmem_pa_release_excess(pa, SIZE_MAX))
 		work |= KMEM_PA_WORK_RELEASE;
 	if (!(pa->flags & KMEM_PA_NO_BGZERO)) {

@@ -101,6 +101,50 @@ void kmem_pa_unregister_shrinker(struct kmem_pagealloc *pa, struct kmem_shrinker
 	kmem_lock_release(&pa->shrink_lock);
 }
 
+/* ---- idle calls (decision 36) --------------------------------------------------- */
+
+/* Once per idle period: every shrinker's idle call, in a reclaim context
+ * (the frames go to the pools and the buddy, not this thread's cache),
+ * under shrink_lock taken with a try-lock (a reclaim pass running: next
+ * step). What they gave back sat unused a whole period: due at once. */
+size_t kmem_pa_idle_shrinkers(struct kmem_pagealloc *pa)
+{
+	struct pa_reclaim_save sv;
+	size_t got = 0;
+	uint64_t now;
+
+	if (!pa->idle_ns || !kmem_atomic_load_relaxed(&pa->nshrinkers))
+		return 0;
+	now = kmem_pa_clock(pa);
+	if (now < kmem_atomic_load_relaxed(&pa->idle_next))
+		return 0;
+	if (!kmem_pa_reclaim_enter(pa, &sv))
+		return 0;
+	if (!kmem_lock_try_acquire(&pa->shrink_lock)) {
+		kmem_pa_reclaim_exit(pa, &sv);
+		return 0;
+	}
+	kmem_atomic_store_relaxed(&pa->idle_next, now + pa->idle_ns);
+	for (struct kmem_shrinker *sh = pa->shrinkers; sh; sh = sh->next_)
+		if (sh->idle)
+			got += sh->idle(sh->arg, now);
+	kmem_lock_release(&pa->shrink_lock);
+	kmem_pa_reclaim_exit(pa, &sv);
+	/* the dirty pools to the buddy too: frames parked there (the
+	 * shrinkers' just now among them) keep their 64 KiB blocks from
+	 * merging, and the release step takes only buddy blocks; the pools
+	 * refill from the buddy (no fault: released frames are the curve's) */
+	if (pa->flags & KMEM_PA_RELEASE) {
+		kmem_lock_acquire(&pa->lock);
+		(void)kmem_pa_drain_locked(pa, false);
+		kmem_lock_release(&pa->lock);
+	}
+	pa_count(&pa->idle_calls, 1);
+	pa_count(&pa->idle_frames, got);
+	kmem_pa_rel_due(pa, got);
+	return got;
+}
+
 /* ---- reclaim passes ----------------------------------------------------------- */
 
 size_t kmem_pa_reclaim_as(struct kmem_pagealloc *pa, struct kmem_pa_client *self, size_t frames,

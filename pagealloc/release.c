@@ -458,8 +458,9 @@ static void rel_unmap_mapped(struct kmem_pagealloc *pa)
 	}
 }
 
-/* Give back up to `want` of the buddy's free frames in blocks of rel_order
- * and up, at most max_blocks of them (rel_lock held). Greedy, largest
+/* Give back up to `want` of the buddy's free frames in blocks of order
+ * floor (rel_order, or 0 once the curve keeps nothing: decision 36) and
+ * up, at most max_blocks of them (rel_lock held). Greedy, largest
  * first: a block of order r = min(floor(log2(left)), max_order) from the
  * buddy (an exact one, or a bigger free block split: the rest stays free),
  * r lowered when there is none. The blocks leave the buddy under the lock
@@ -467,7 +468,7 @@ static void rel_unmap_mapped(struct kmem_pagealloc *pa)
  * held, and pushed on the pool; a block the system refuses goes back.
  * Returns frames released. O(blocks * max_order) lock-held steps plus one
  * system call per block; nothing else of the buddy is touched. */
-static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_blocks)
+static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_blocks, unsigned floor)
 {
 	void *out[KMEM_BUDDY_ORDER_LIMIT + 1] = { NULL };
 	struct kmem_buddy_stats st;
@@ -478,7 +479,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_bl
 	KMEM_ASSERT(kmem_lock_held(&pa->rel_lock) && "a release pass needs the release lock");
 	if (tight && pa_relaxed(&pa->rel_mapped))
 		rel_unmap_mapped(pa);
-	if (left >> pa->rel_order == 0 || !max_blocks)
+	if (left >> floor == 0 || !max_blocks)
 		return 0;
 	kmem_lock_acquire(&pa->lock);
 	/* the buddy's free blocks per order, followed as blocks are taken
@@ -488,7 +489,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_bl
 	r = kmem_flsptr(left) < pa->max_order ? kmem_flsptr(left) : pa->max_order;
 	/* chains through the owner words (source tags: a stray free of one
 	 * is refused meanwhile) */
-	while (r >= pa->rel_order && blocks < max_blocks) {
+	while (left && r >= floor && blocks < max_blocks) {
 		unsigned o = r;
 		void *blk;
 		int err;
@@ -517,7 +518,7 @@ static size_t release_pass(struct kmem_pagealloc *pa, size_t want, size_t max_bl
 	pa->busy_frames += out_frames; /* still free for the watermarks */
 	kmem_lock_release(&pa->lock);
 
-	for (unsigned o = pa->rel_order; o <= pa->max_order; o++) {
+	for (unsigned o = floor; o <= pa->max_order; o++) {
 		for (void *blk = out[o], *next; blk; blk = next) {
 			size_t bytes = pa_blk_bytes(pa, o);
 			bool unmapped = false;
@@ -609,7 +610,7 @@ static void decay_advance(struct kmem_pagealloc *pa, uint64_t now, size_t free, 
 size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks)
 {
 	size_t free, high = pa_relaxed(&pa->whigh), want, got;
-	bool tight;
+	bool tight, epoch;
 
 	if (!(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok)
 		return 0;
@@ -624,7 +625,7 @@ size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks)
 			return 0; /* a pass is running */
 		kmem_atomic_store_relaxed(&pa->decay_keep, high);
 		free = kmem_buddy_free_frames(pa->b);
-		got = free > high ? release_pass(pa, free - high, max_blocks) : 0;
+		got = free > high ? release_pass(pa, free - high, max_blocks, pa->rel_order) : 0;
 		kmem_lock_release(&pa->rel_lock);
 		return got;
 	}
@@ -640,7 +641,8 @@ size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks)
 		uint64_t now = kmem_pa_clock(pa);
 
 		free = kmem_buddy_free_frames(pa->b);
-		if (now >= pa->decay_epoch)
+		epoch = now >= pa->decay_epoch;
+		if (epoch)
 			decay_advance(pa, now, free, high);
 	}
 	/* the debt, at most what is above high now (allocations may have
@@ -648,7 +650,24 @@ size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks)
 	want = pa->rel_debt;
 	if (want > (free > high ? free - high : 0))
 		want = free > high ? free - high : 0;
-	got = release_pass(pa, want, max_blocks);
+	got = release_pass(pa, want, max_blocks, pa->rel_order);
+	/* the curve keeps nothing but high (what is above it was freed a
+	 * decay time ago and not reused: the program shrank or is idle) and
+	 * blocks of rel_order did not pay the debt: the smaller pieces go
+	 * too, a system call each, once, in a whole step (the reaper, not a
+	 * freeing thread's bounded one; decision 36) */
+	if (epoch && got < want && pa->decay_keep == high && max_blocks == SIZE_MAX)
+		got += release_pass(pa, want - got, max_blocks, 0);
+	/* decay_base is what the buddy holds after this epoch's release: an
+	 * epoch's reckoning set it as if the debt were paid, so what stays
+	 * (pieces below rel_order, blocks the system refused, the inline
+	 * step's bound) is added back, and a later pass of that debt takes
+	 * it off; otherwise the next epoch would count what stayed as newly
+	 * freed, and the curve would keep it again, every epoch (decision 36) */
+	if (epoch)
+		pa->decay_base += want - got;
+	else
+		pa->decay_base -= got < pa->decay_base ? got : pa->decay_base;
 	/* paid, or nothing more can be (pieces below rel_order, a refusal):
 	 * the rest waits for the next epoch's reckoning */
 	kmem_atomic_store_relaxed(&pa->rel_debt,
@@ -656,6 +675,17 @@ size_t kmem_pa_release_excess(struct kmem_pagealloc *pa, size_t max_blocks)
 					  pa->rel_debt - got : 0);
 	kmem_lock_release(&pa->rel_lock);
 	return got;
+}
+
+void kmem_pa_rel_due(struct kmem_pagealloc *pa, size_t frames)
+{
+	if (!frames || !(pa->flags & KMEM_PA_RELEASE) || !pa->rel_ok || pa->decay_ns == 0 ||
+	    pa->decay_ns == UINT64_MAX)
+		return; /* decay 0 releases down to high anyway; -1 never */
+	kmem_lock_acquire(&pa->rel_lock);
+	pa->decay_base += frames; /* not new at the next epoch's reckoning */
+	kmem_atomic_store_relaxed(&pa->rel_debt, pa->rel_debt + frames);
+	kmem_lock_release(&pa->rel_lock);
 }
 
 uint64_t kmem_pa_release_wait_ns(struct kmem_pagealloc *pa)
@@ -681,7 +711,7 @@ size_t kmem_pa_release(struct kmem_pagealloc *pa, size_t keep)
 		return 0;
 	kmem_lock_acquire(&pa->rel_lock);
 	free = kmem_buddy_free_frames(pa->b);
-	got = release_pass(pa, free > keep ? free - keep : 0, SIZE_MAX);
+	got = release_pass(pa, free > keep ? free - keep : 0, SIZE_MAX, pa->rel_order);
 	kmem_lock_release(&pa->rel_lock);
 	return got;
 }

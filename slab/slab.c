@@ -130,9 +130,11 @@ static void slab_unlink_locked(struct kmem_cache *c, struct slab *sl)
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "slab lists need the cache lock");
 	kmem_list_del(&sl->link);
-	if (list == SLAB_LIST_EMPTY)
+	if (list == SLAB_LIST_EMPTY) {
 		c->nr_empty--;
-	else if (list < SLAB_BUCKETS && kmem_list_empty(&c->partial[list]))
+		if (c->nr_empty < c->empty_min)
+			c->empty_min = c->nr_empty; /* the idle call's working set */
+	} else if (list < SLAB_BUCKETS && kmem_list_empty(&c->partial[list]))
 		c->partial_mask &= ~((uint32_t)1 << list);
 }
 
@@ -970,12 +972,45 @@ size_t kmem_cache_release_empty(struct kmem_cache *c)
 	KMEM_LIST_FOR_EACH(pos, &list)
 		n++;
 	c->nr_empty = 0;
+	c->empty_min = 0;
 	c->nr_slabs -= n;
 	c->slabs_released += n;
 	kmem_lock_release(&c->lock);
 	while ((pos = kmem_list_pop(&list)) != NULL)
 		slab_release(c, slab_of_link(pos));
 	return n << c->order;
+}
+
+size_t kmem_cache_release_idle(struct kmem_cache *c)
+{
+	struct kmem_list list = KMEM_LIST_INIT;
+	struct kmem_list_node *pos;
+	size_t frames = c->slot ? kmem_mag_shrink(c, false) : 0, n, skip;
+
+	kmem_lock_acquire(&c->lock);
+	/* the empty list is LIFO: the empty_min slabs at its end were not
+	 * taken since the last call; walk past the others (nr_empty <=
+	 * empty_keep, S5) */
+	n = c->empty_min < c->nr_empty ? c->empty_min : c->nr_empty;
+	skip = c->nr_empty - n;
+	pos = kmem_list_first(&c->empty);
+	while (skip--)
+		pos = pos->next;
+	while (pos) {
+		struct kmem_list_node *next = pos->next;
+
+		kmem_list_del(pos);
+		kmem_list_add(&list, pos);
+		pos = next;
+	}
+	c->nr_empty -= n;
+	c->nr_slabs -= n;
+	c->slabs_released += n;
+	c->empty_min = c->nr_empty; /* a new interval */
+	kmem_lock_release(&c->lock);
+	while ((pos = kmem_list_pop(&list)) != NULL)
+		slab_release(c, slab_of_link(pos));
+	return frames + (n << c->order);
 }
 
 size_t kmem_cache_shrink(struct kmem_cache *c)
@@ -1032,6 +1067,7 @@ static void cache_teardown(struct kmem_cache *c)
 	c->slabs_released += c->direct ? 0 : c->nr_slabs;
 	c->nr_slabs = c->direct ? c->nr_slabs : 0;
 	c->nr_empty = 0;
+	c->empty_min = 0;
 	kmem_lock_release(&c->lock);
 	if (c->direct && live)
 		kmem_slab_report(c->owner, c, KMEM_LEAK, NULL, NULL,
@@ -1080,6 +1116,12 @@ static size_t slab_shrinker_count(void *arg)
 static size_t slab_shrinker_scan(void *arg, const struct kmem_shrink_request *req)
 {
 	return kmem_slab_shrink_scan(arg, req);
+}
+
+static size_t slab_shrinker_idle(void *arg, uint64_t now)
+{
+	(void)now; /* the working set is per call: the caller paces them */
+	return kmem_slab_idle(arg);
 }
 
 /* The instance's free mark (kmem_slab_config.free_mark): the caller's, or
@@ -1209,6 +1251,7 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		s->shrinker.count = slab_shrinker_count;
 		s->shrinker.scan = slab_shrinker_scan;
 		s->shrinker.arg = s;
+		s->shrinker.idle = slab_shrinker_idle;
 		s->shrinker_on = s->ps.register_shrinker(s->ps.ctx, &s->shrinker) == 0;
 	}
 	*out = s;
@@ -1346,6 +1389,20 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 	frames += kmem_cache_release_empty(&s->mag_cache);
 #endif
 	frames += kmem_cache_release_empty(&s->cache_cache);
+	kmem_lock_release(&s->lock);
+	return frames;
+}
+
+size_t kmem_slab_idle(struct kmem_slab *s)
+{
+	size_t frames = 0;
+	struct kmem_cache *c;
+
+	kmem_lock_acquire(&s->lock);
+	SLAB_FOR_EACH_CACHE(c, s)
+		frames += kmem_cache_release_idle(c);
+	frames += kmem_cache_release_idle(&s->mag_cache); /* after: the magazines flushed */
+	frames += kmem_cache_release_idle(&s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return frames;
 }

@@ -231,6 +231,9 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 		     c->nr_slabs, c->nr_empty, c->active_objs, slabs + empty_slabs, empty_slabs, objs);
 	if (c->nr_empty > c->empty_keep)
 		FAIL(cf, NULL, "S5: %zu empty slabs kept, the policy keeps %u", c->nr_empty, c->empty_keep);
+	if (c->empty_min > c->nr_empty)
+		FAIL(cf, NULL, "S5: the idle working set counts %zu empty slabs, the cache has %zu",
+		     c->empty_min, c->nr_empty);
 	return true;
 }
 

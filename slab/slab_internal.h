@@ -45,7 +45,8 @@
  *       and no word before used[hint] has a clear bit.
  *   S3. Every frame of a slab has the slab as its owner word.
  *   S4. nr_slabs, nr_empty and active_objs equal what the lists hold.
- *   S5. nr_empty <= empty_keep (the instance's empty_keep policy).
+ *   S5. nr_empty <= empty_keep (the instance's empty_keep policy), and
+ *       empty_min <= nr_empty (the idle call's working set, decision 36).
  *   S6. A slab's colour is below c->colours (1 with colouring off), and its
  *       objects start colour * max(align, COLOUR_STEP) bytes past
  *       objs_offset (plus the debug layout's obj_off).
@@ -234,6 +235,7 @@ struct kmem_cache {
 	uint32_t partial_mask;
 	struct kmem_list full, empty;
 	size_t nr_slabs, nr_empty, active_objs;
+	size_t empty_min;	/* fewest empty slabs since the last idle call (<= nr_empty) */
 	uint64_t allocs, frees, slabs_created, slabs_released, fails;
 	/* depot: LIFO stacks of struct kmem_mag by link */
 	struct kmem_slist depot_full, depot_empty;
@@ -481,6 +483,11 @@ KMEM_HIDDEN size_t kmem_slab_alloc_batch(struct kmem_cache *c, size_t n, void **
 KMEM_HIDDEN size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const char *why);
 /* Release every empty slab; returns frames. */
 KMEM_HIDDEN size_t kmem_cache_release_empty(struct kmem_cache *c);
+/* The idle call's part for one cache (decision 36): the depot magazines
+ * not needed since the last call (kmem_mag_shrink's working set), then the
+ * empty slabs none of which was taken since the last call (empty_min, the
+ * least recently emptied first), the kept ones too; returns frames. */
+KMEM_HIDDEN size_t kmem_cache_release_idle(struct kmem_cache *c);
 /* ---- defined in magazine.c ----------------------------------------------------- */
 /* The magazine policy of cfg into s (before its magazine cache is made):
  * -EINVAL if cfg->mag_size is out of range, else 0. */

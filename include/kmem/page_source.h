@@ -143,7 +143,19 @@ struct kmem_shrink_request {
  * frames; they must not register or unregister shrinkers. A scan may be
  * called from a thread that holds the consumer's own locks (a direct
  * reclaim inside the consumer's allocation): take locks with try-lock and
- * skip what is busy, as slab does. */
+ * skip what is busy, as slab does.
+ *   idle(arg, now)   optional (NULL: none; appended last, so initialisers
+ *                    that name the first four stay valid): give back what
+ *                    sat unused since the previous idle call (a working
+ *                    set: caches kept for reuse, not objects in use) and
+ *                    return the frames released to the source. The frame
+ *                    service's reaper calls it, with the shrink lock held,
+ *                    once per idle period (a quarter of the decay time,
+ *                    kmem_pa_config.decay_ms), whatever the free frames
+ *                    are, so an idle program returns what its caches hold;
+ *                    now is the frame service's clock (ns). Not called
+ *                    without a reaper step (thread or kmem_pa_reaper_run)
+ *                    nor with decay -1 (nothing released but on request). */
 struct kmem_shrinker {
 	const char *name;
 	size_t (*count)(void *arg);
@@ -153,6 +165,8 @@ struct kmem_shrinker {
 	struct kmem_shrinker *next_;
 	uint64_t calls_;	/* scans */
 	uint64_t released_;	/* frames scans reported released */
+	/* optional, the caller's (see idle above) */
+	size_t (*idle)(void *arg, uint64_t now);
 };
 
 KMEM_END_DECLS

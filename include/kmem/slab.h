@@ -409,6 +409,19 @@ KMEM_API size_t kmem_slab_reap(struct kmem_slab *s);
 KMEM_API size_t kmem_slab_shrink_count(struct kmem_slab *s);
 KMEM_API size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_request *req);
 
+/* The instance's idle call (its shrinker's `idle`, kmem/page_source.h;
+ * decision 36): on every cache, the depot magazines the depot did not need
+ * since the previous call are flushed to the slabs (kmem_cache_reap's
+ * working set), then the empty slabs none of which was taken since the
+ * previous call (the fewest the cache held in that interval, the kept ones
+ * too, least recently emptied first) go back to the page source. Called
+ * periodically (the frame service's reaper: every quarter of the decay
+ * time), a program that goes idle returns what its caches hold within
+ * three calls; one that reuses its magazines and empty slabs within a
+ * period keeps them. Returns frames released. Thread-safe (other threads'
+ * loaded magazines stay); O(caches + what each cache gives back). */
+KMEM_API size_t kmem_slab_idle(struct kmem_slab *s);
+
 struct kmem_cache_stats {
 	const char *name;	/* valid while the cache lives */
 	size_t object_size;	/* as requested */

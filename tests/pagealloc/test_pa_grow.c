@@ -849,7 +849,10 @@ static void test_decay_inline(void **state)
 	st1 = gstats(&g);
 	assert_int_equal(st1.releases, 0);
 	assert_int_equal(st1.released_held, st0.released_held);
-	assert_true(st1.decay_keep >= st1.buddy_free);
+	/* the curve's first epochs keep 99.3% and up: what it does not keep
+	 * is less than a released block (16 frames), so it stays (and is not
+	 * counted as freed again at the next epoch: decision 36) */
+	assert_true(st1.decay_keep + 16 > st1.buddy_free);
 	/* half-way (the curve at 0.5: half kept) */
 	gfx_advance_ms(400);
 	decay_poke(&g);

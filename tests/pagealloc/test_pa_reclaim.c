@@ -410,7 +410,7 @@ static void test_shrinker_scan_runs_unlocked(void **state)
 	for (unsigned i = 0; i < 8; i++)
 		assert_true(hoard_take(c->h, 0, 0));
 	{
-		struct kmem_shrinker sh = { "dumper", cb_count, cb_scan, c, NULL, 0, 0 };
+		struct kmem_shrinker sh = { "dumper", cb_count, cb_scan, c, NULL, 0, 0, NULL };
 
 		assert_int_equal(kmem_pa_register_shrinker(c->f.pa, &sh), 0);
 		assert_true(run_bounded(cb_run_scan, c)); /* else: deadlock in the scan */
