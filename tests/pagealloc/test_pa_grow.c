@@ -1022,6 +1022,178 @@ static void test_decay_reaper_run(void **state)
 	gfx_fini(&g);
 }
 
+/* ---- idle calls (decision 36): the shrinkers' working set on the test's clock ---- */
+
+struct idle_slab {
+	struct kmem_slab *s;
+	struct kmem_cache *c;
+	void *mem;
+	void *obj[2000];
+};
+
+static void idle_slab_init(struct gfx *g, struct idle_slab *is)
+{
+	struct kmem_page_source ps;
+	struct kmem_slab_config sc;
+
+	is->mem = test_aligned(64, kmem_slab_sizeof());
+	kmem_pa_page_source(g->pa, &ps);
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &ps;
+	sc.sink = &g->rec.sink;
+	assert_int_equal(kmem_slab_init(is->mem, kmem_slab_sizeof(), &sc, &is->s), 0);
+	is->c = kmem_cache_create(is->s, "idleobj", 64, 0, 0, NULL, NULL, NULL);
+	assert_non_null(is->c);
+}
+
+static void idle_slab_fini(struct gfx *g, struct idle_slab *is)
+{
+	assert_int_equal(kmem_slab_check(is->s), 0);
+	kmem_cache_destroy(is->c);
+	kmem_slab_destroy(is->s);
+	free(is->mem);
+	assert_int_equal(kmem_error_total(&g->rec.sink), 0);
+}
+
+/* 2000 objects of 64 bytes allocated and freed every other one first (the
+ * magazines and the depot end up holding objects of many slabs). */
+static void idle_churn(struct idle_slab *is)
+{
+	for (int i = 0; i < 2000; i++) {
+		is->obj[i] = kmem_cache_alloc(is->c);
+		assert_non_null(is->obj[i]);
+	}
+	for (int i = 0; i < 2000; i += 2)
+		kmem_cache_free(is->c, is->obj[i]);
+	for (int i = 1; i < 2000; i += 2)
+		kmem_cache_free(is->c, is->obj[i]);
+}
+
+static struct kmem_cache_stats idle_cstats(struct idle_slab *is)
+{
+	struct kmem_cache_stats cs;
+
+	kmem_cache_get_stats(is->c, &cs);
+	return cs;
+}
+
+/* A cache left alone: the first idle call marks the working set, the
+ * second flushes the depot's magazines nobody took (their objects' slabs
+ * empty; beyond empty_keep they go back at once), the third the empty
+ * slabs kept (none taken since); the frames go back to the system in the
+ * same step (due, not new to the curve). Between calls (less than an
+ * idle period, a quarter of the decay time) nothing happens. */
+static void test_idle_slab(void **state)
+{
+	struct gfx g;
+	struct idle_slab is;
+	struct kmem_cache_stats c0, c1, c2, c3;
+	size_t held0;
+
+	(void)state;
+	gfx_decay = 1000; /* an idle period of 250 ms */
+	gfx_init(&g, 4, KMEM_PA_RELEASE);
+	gfx_decay = 0;
+	idle_slab_init(&g, &is);
+	idle_churn(&is);
+	c0 = idle_cstats(&is);
+	assert_true(c0.depot_full > 0);		/* objects parked in the depot */
+	assert_true(c0.total_slabs > 4);	/* ... keep their slabs */
+	(void)kmem_pa_reaper_run(g.pa, 0);	/* the first idle call: marks */
+	c1 = idle_cstats(&is);
+	assert_int_equal(c1.depot_full, c0.depot_full);
+	assert_int_equal(c1.total_slabs, c0.total_slabs);
+	gfx_advance_ms(100);			/* within the period: nothing */
+	(void)kmem_pa_reaper_run(g.pa, 0);
+	assert_int_equal(idle_cstats(&is).depot_full, c0.depot_full);
+	held0 = gstats(&g).released_held;
+	gfx_advance_ms(200);			/* a period: the second call */
+	(void)kmem_pa_reaper_run(g.pa, 0);
+	c2 = idle_cstats(&is);
+	assert_int_equal(c2.depot_full, 0);
+	assert_true(c2.total_slabs < c0.total_slabs);
+	assert_true(c2.total_slabs - c2.active_slabs <= 4); /* empty_keep */
+	assert_true(gstats(&g).released_held >= held0 + 16); /* back at once, not on the curve */
+	gfx_advance_ms(300);			/* the third: the kept empty slabs */
+	(void)kmem_pa_reaper_run(g.pa, 0);
+	c3 = idle_cstats(&is);
+	assert_int_equal(c3.total_slabs, c3.active_slabs);
+	/* what is left: the objects of this thread's own two magazines */
+	assert_true(c3.active_slabs <= c3.active_objs);
+	assert_true(c3.active_objs <= 2 * c3.mag_size);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	idle_slab_fini(&g, &is);
+	gfx_fini(&g);
+}
+
+/* A cache that reuses its depot within each period keeps it: a cycle of
+ * frees and allocations between idle calls flushes no magazine. */
+static void test_idle_slab_reused(void **state)
+{
+	struct gfx g;
+	struct idle_slab is;
+	struct kmem_cache_stats c0, c1;
+
+	(void)state;
+	gfx_decay = 1000;
+	gfx_init(&g, 4, KMEM_PA_RELEASE);
+	gfx_decay = 0;
+	idle_slab_init(&g, &is);
+	idle_churn(&is);
+	c0 = idle_cstats(&is);
+	(void)kmem_pa_reaper_run(g.pa, 0);
+	for (int round = 0; round < 3; round++) {
+		idle_churn(&is); /* every depot magazine taken, then put back */
+		gfx_advance_ms(300);
+		(void)kmem_pa_reaper_run(g.pa, 0);
+	}
+	c1 = idle_cstats(&is);
+	assert_int_equal(c1.depot_full, c0.depot_full);
+	/* no slab of the depot's objects made again (a flush would free
+	 * about 30 and the next round make them again); an empty slab the
+	 * rounds did not take may go and come back (at most empty_keep) */
+	assert_true(c1.slabs_created - c0.slabs_created <= 4);
+	idle_slab_fini(&g, &is);
+	gfx_fini(&g);
+}
+
+/* The curve ran out but the buddy's free memory is in pieces below the
+ * release order (every other frame of a region in use): the reaper's step
+ * releases the pieces (a frame each), and what it cannot release is not
+ * counted as freed again, so the keep reaches high. */
+static void test_decay_small_pieces(void **state)
+{
+	struct gfx g;
+	void *f[256];
+	size_t n = 0, held0;
+
+	(void)state;
+	gfx_decay = 1000;
+	gfx_init(&g, 1, KMEM_PA_RELEASE | KMEM_PA_NO_PCP);
+	gfx_decay = 0;
+	(void)kmem_pa_release(g.pa, 0);
+	while (n < 256 && (f[n] = kmem_pa_alloc(g.pa, 0, 0)) != NULL)
+		scribble(f[n++], 0);
+	assert_true(n > 128);
+	for (size_t i = 0; i < n; i += 2)
+		kmem_pa_free(g.pa, f[i], 0); /* order-0 pieces that cannot merge */
+	(void)kmem_pa_reaper_run(g.pa, 0);
+	gfx_advance_ms(40);
+	(void)kmem_pa_reaper_run(g.pa, 0); /* the epoch that saw them */
+	held0 = gstats(&g).released_held;
+	for (int i = 0; i < 40; i++) { /* 1.2 s: past the decay time */
+		gfx_advance_ms(30);
+		(void)kmem_pa_reaper_run(g.pa, 0);
+	}
+	assert_int_equal(gstats(&g).decay_keep, gstats(&g).wmark_high);
+	assert_true(gstats(&g).released_held > held0);
+	assert_true(gstats(&g).buddy_free <= gstats(&g).wmark_high + 1);
+	for (size_t i = 1; i < n; i += 2)
+		kmem_pa_free(g.pa, f[i], 0);
+	assert_int_equal(kmem_pa_check(g.pa), 0);
+	gfx_fini(&g);
+}
+
 /* Fork: a second thread holds frames in its cache and objects in its
  * magazines at the fork; the child adopts both, passes every checker and
  * allocates at once; the parent goes on as before. */
@@ -1191,6 +1363,9 @@ int main(void)
 #ifdef KMEM_HAVE_PTHREAD
 		cmocka_unit_test(test_decay_reaper),
 		cmocka_unit_test(test_decay_reaper_run),
+		cmocka_unit_test(test_idle_slab),
+		cmocka_unit_test(test_idle_slab_reused),
+		cmocka_unit_test(test_decay_small_pieces),
 		cmocka_unit_test(test_release_lazy_reaper),
 		cmocka_unit_test(test_release_inline_with_reaper),
 		cmocka_unit_test(test_fork),
