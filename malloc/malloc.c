@@ -1,7 +1,8 @@
 /* malloc.c - the drop-in's C API: malloc, free, calloc, realloc,
- * reallocarray, the aligned calls, malloc_usable_size (and glibc's cfree,
- * malloc_trim), with the inlined fast paths, and the size dispatch to slab
- * objects, page blocks (pages.c) and huge mappings (huge.c).
+ * reallocarray, the aligned calls, malloc_usable_size, C23's free_sized
+ * and free_aligned_sized (and glibc's cfree, malloc_trim), with the inlined
+ * fast paths, and the size dispatch to slab objects, page blocks (pages.c)
+ * and huge mappings (huge.c).
  *
  * Fast paths: malloc pops the calling thread's magazine of the size class,
  * free pushes onto it after one owner-word load; both inlined here, with
@@ -663,6 +664,69 @@ KM_EXPORT size_t malloc_usable_size(void *p)
 	if (!p || !km_ready())
 		return p && in_boot(p) ? kmem_km_boot_size(p) : 0;
 	return km_usable(p, "malloc_usable_size", KMEM_RETURN_ADDRESS());
+}
+
+/* C23's sized frees (decision 36). free_sized(p, size): size must be what
+ * the call that returned p was asked for (malloc, calloc's product,
+ * realloc); free_aligned_sized(p, align, size): align and size as given to
+ * aligned_alloc (or memalign, posix_memalign). The drop-in checks them
+ * against the block, in every mode: a size above the block's usable size
+ * (malloc_usable_size: its class, page block or mapping; the size asked
+ * for under KMEM_DEBUG=redzone), an alignment that is not a power of two
+ * or that p does not have, is reported (KMEM_WRONG_ORDER: "free_sized
+ * with a size of N bytes: the block ... holds M") and the block is NOT
+ * freed: it stays allocated, as a misused free changes nothing (with
+ * KMEM_ERROR=abort, or KMEM_HARDEN=1, the report aborts). A pointer that
+ * is not a live block is reported as free reports it. A size below the
+ * block's is accepted (realloc keeps a block it shrinks to more than half
+ * of its class, and the size to pass is then the smaller one). NULL does
+ * nothing. The check reads the block's size: about malloc_usable_size's
+ * cost on top of free's; the size does not speed the free up. */
+static KMEM_NOINLINE void free_sized_from(void *p, size_t size, bool aligned, size_t align,
+					  const char *call, const void *caller)
+{
+	size_t have;
+	int e;
+
+	if (!p)
+		return;
+	e = errno;
+	if (KMEM_UNLIKELY(kmem_atomic_load_acquire(&km.state) != 2) || in_boot(p)) {
+		errno = e; /* as free: bootstrap blocks are never freed */
+		return;
+	}
+	have = km_usable(p, call, caller); /* 0: reported (not a live block) */
+	if (have && (size > have || (aligned && (!kmem_is_pow2(align) || ((uintptr_t)p & (align - 1)))))) {
+		char what[200];
+
+		if (aligned)
+			snprintf(what, sizeof(what), "%s with an alignment of %zu and a size of %zu bytes: "
+				 "the block at %p holds %zu%s; not freed", call, align, size, p, have,
+				 !kmem_is_pow2(align) ? " (the alignment is not a power of two)" :
+				 ((uintptr_t)p & (align - 1)) ? " and is not so aligned" : "");
+		else
+			snprintf(what, sizeof(what), "%s with a size of %zu bytes: the block at %p holds %zu; "
+				 "not freed", call, size, p, have);
+		kmem_km_misuse(KMEM_WRONG_ORDER, p, what, caller);
+		have = 0;
+	}
+	if (have) {
+		TRACE(KMEM_TRACE_FREE, 0, p, NULL, 0, 0);
+		km_free(p, caller);
+	}
+	errno = e;
+}
+
+KM_EXPORT void free_sized(void *p, size_t size);
+KM_EXPORT void free_sized(void *p, size_t size)
+{
+	free_sized_from(p, size, false, 0, "free_sized", KMEM_RETURN_ADDRESS());
+}
+
+KM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size);
+KM_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+{
+	free_sized_from(p, size, true, align, "free_aligned_sized", KMEM_RETURN_ADDRESS());
 }
 
 /* glibc's names for the same functions, so code that calls them directly

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,10 @@
 #include <malloc.h>
 
 #include "dropin_util.h"
+
+/* C23's sized frees (glibc 2.36 declares none): the drop-in's */
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t align, size_t size);
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -412,6 +417,87 @@ static void test_huge_cache(void **state)
 	heap_ok();
 }
 
+/* ---- the reaper ages the huge cache of an idle program (decision 36) ------------- */
+
+/* A freed huge block is kept for the decay time (10 s); with no further
+ * huge call, the reaper's idle calls return it (within the decay time and
+ * an idle period, 2.5 s); with KMEM_REAPER=0 nothing ages it until the next
+ * huge call (checked once, not waited for). */
+static void test_huge_cache_idle(void **state)
+{
+	(void)state;
+	const char *r = getenv("KMEM_REAPER");
+	bool reaper = !r || strcmp(r, "0");
+	unsigned char *p;
+	int waited;
+
+	(void)kmem_malloc_trim(0);
+	p = malloc(hide(40 * MiB));
+	CHECK(p != NULL, "malloc(40 MiB)");
+	touch(p, 40 * MiB, 1);
+	free(p);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1, "a freed huge block is kept");
+	if (!reaper) {
+		nap_ms(200);
+		CHECK(stat_of("heap", "huge_cached_blocks") == 1, "no reaper: kept until a huge call");
+		(void)kmem_malloc_trim(0);
+		return;
+	}
+	for (waited = 0; waited < 16000 && stat_of("heap", "huge_cached_blocks"); waited += 250)
+		nap_ms(250);
+	print_message("[ info     ] the idle reaper unmapped the cached 40 MiB after %d ms\n", waited);
+	CHECK(waited >= 9000, "released after %d ms, within the decay time (10 s)", waited);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 0 && stat_of("heap", "huge_cached_bytes") == 0,
+	      "an idle program's cached huge block not returned after %d ms", waited);
+	heap_ok();
+}
+
+/* ---- C23's sized frees (decision 36) ---------------------------------------------- */
+
+/* A block freed with the size it was asked for (or, after realloc kept it
+ * in place, the new size), in every size range, is freed: the next
+ * request of that size gets it back (the magazine's or the buddy's last
+ * freed), and the heap checker passes; NULL does nothing. The misuse side
+ * (a size above the block, a bad alignment: reported, not freed) is
+ * test_misuse.c's. */
+static void test_free_sized(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 1, 24, 100, 1000, 5000, 100000, 3 * MiB };
+	void *p, *q;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		p = malloc(hide(sizes[i]));
+		CHECK(p != NULL, "malloc(%zu)", sizes[i]);
+		free_sized(p, hide(sizes[i]));
+		q = malloc(hide(sizes[i]));
+		CHECK(q == p, "free_sized(p, %zu) did not free p (%p, then %p)", sizes[i], p, q);
+		free(q);
+	}
+	/* calloc: the product */
+	p = calloc(hide(10), hide(30));
+	CHECK(p != NULL, "calloc");
+	free_sized(p, hide(300));
+	CHECK(malloc(hide(300)) == p, "free_sized of a calloc'ed block");
+	free(p);
+	/* realloc shrinking in place: the new size is the one to pass */
+	p = malloc(hide(100));
+	CHECK(p != NULL && realloc(p, hide(90)) == p, "realloc(100 -> 90) in place");
+	free_sized(p, hide(90));
+	CHECK(malloc(hide(100)) == p, "free_sized after realloc in place");
+	free(p);
+	/* aligned */
+	p = aligned_alloc(hide(256), hide(1000));
+	CHECK(p != NULL && ((uintptr_t)p & 255) == 0, "aligned_alloc(256, 1000)");
+	free_aligned_sized(p, hide(256), hide(1000));
+	q = aligned_alloc(hide(256), hide(1000));
+	CHECK(q == p, "free_aligned_sized did not free p (%p, then %p)", p, q);
+	free_aligned_sized(q, hide(256), hide(1000));
+	free_sized(NULL, hide(10));
+	free_aligned_sized(NULL, hide(64), hide(10));
+	heap_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +509,8 @@ int main(void)
 		cmocka_unit_test(test_no_release_thrash),
 		cmocka_unit_test(test_release_after_shrink),
 		cmocka_unit_test(test_huge_cache),
+		cmocka_unit_test(test_huge_cache_idle),
+		cmocka_unit_test(test_free_sized),
 	};
 
 	/* Exact used_pages counts need a quiet heap: whatever the first big

@@ -37,6 +37,11 @@
 
 /* weak: the plain build gets it from the preloaded library */
 #pragma weak kmem_malloc_check
+/* C23's sized frees (glibc 2.36 has none): the drop-in's */
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t align, size_t size);
+#pragma weak free_sized
+#pragma weak free_aligned_sized
 
 /* Child exit codes */
 #define BAD_RESULT 3	/* the bad call returned something it must not */
@@ -281,6 +286,55 @@ static void c_bad_alignment(void)
 		_exit(BAD_RESULT);
 }
 
+/* Sized frees with a size or alignment the block contradicts: reported,
+ * the block stays allocated (still ours to write and free). */
+static void c_free_sized_big(void)
+{
+	char *p = malloc(hide(64));
+
+	if (!p || !free_sized)
+		_exit(ALLOC_FAILED);
+	free_sized(p, hide(1000));
+	memset(p, 7, 64);
+	free_sized(p, hide(64));
+	no_alias(64, 8);
+}
+
+static void c_free_sized_page(void)
+{
+	char *p = malloc(hide(20000));
+
+	if (!p || !free_sized)
+		_exit(ALLOC_FAILED);
+	free_sized(p, hide((size_t)1 << 20));
+	memset(p, 7, 20000);
+	free(p);
+	no_alias(20000, 4);
+}
+
+static void c_free_aligned_sized_bad(void)
+{
+	char *p = aligned_alloc(hide(64), hide(100));
+
+	if (!p || !free_aligned_sized)
+		_exit(ALLOC_FAILED);
+	free_aligned_sized(p, hide(3), hide(100)); /* not a power of two */
+	memset(p, 7, 100);
+	free_aligned_sized(p, hide(64), hide(100));
+	no_alias(100, 8);
+}
+
+static void c_free_sized_freed(void)
+{
+	char *p = malloc(hide(32));
+
+	if (!p || !free_sized)
+		_exit(ALLOC_FAILED);
+	free_sized(p, hide(32));
+	free_sized(p, hide(32));
+	no_alias(32, 8);
+}
+
 static const struct mcase {
 	const char *name;
 	void (*run)(void);
@@ -314,6 +368,10 @@ static const struct mcase {
 	{ "underflow of a 100001 B block", c_guarded_underflow, NULL, "redzone" },
 	{ "malloc(SIZE_MAX), calloc overflow", c_huge_size, NULL , NULL },
 	{ "aligned_alloc(24), posix_memalign(24)", c_bad_alignment, NULL , NULL },
+	{ "free_sized(64 B block, 1000)", c_free_sized_big, "wrong-order", NULL },
+	{ "free_sized(20000 B block, 1 MiB)", c_free_sized_page, "wrong-order", NULL },
+	{ "free_aligned_sized(p, 3, n)", c_free_aligned_sized_bad, "wrong-order", NULL },
+	{ "free_sized of a freed block", c_free_sized_freed, "double-free", NULL },
 };
 
 /* The child: case i, then the checks. */
