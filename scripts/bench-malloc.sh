@@ -121,6 +121,7 @@ phases|wl-phases|4 64 500k|2 16 50k
 short32|wl-short32|1 16m 4|1 800k 4
 bigcycle|wl-bigcycle|400|40
 idle|wl-idle|300 12 50|32 1 50
+mleak|wl-mleak|2000 4000 4|100 4000 4
 EOF
 if [ -n "$only" ]; then
 	grep -E "^[^|]*($only)[^|]*\|" "$tmp/workloads" > "$tmp/w" || true
