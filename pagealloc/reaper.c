@@ -8,8 +8,10 @@
  *      a cycle ends with the thrashing test: at least 8 frames reclaimed
  *      and at least half of them refaulted before the next cycle, for
  *      PA_THRASH_CYCLES cycles running, calls on_thrash; (b) free above
- *      high: the release step (kmem_pa_release_excess, release.c); (c) unless
- *      KMEM_PA_NO_BGZERO, zero up to max_zero frames (pool.c).
+ *      high: the release step (kmem_pa_release_excess, release.c), after the
+ *      shrinkers' idle calls once per idle period (kmem_pa_idle_shrinkers,
+ *      reclaim.c; decision 36); (c) unless KMEM_PA_NO_BGZERO, zero up to
+ *      max_zero frames (pool.c).
  *   2. thread: a token bucket of zero_rate frames per second (burst
  *      zero_rate / 20, at least PA_ZERO_BATCH) bounds background zeroing.
  *   3. The wake rule. After a step the thread runs again at once if it

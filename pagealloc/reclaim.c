@@ -18,7 +18,11 @@
  *      and is not exempt, with the highest score held * 1000 / managed +
  *      oom_score_adj (ties: lower priority; priority policy: lowest
  *      priority first), asked to release.
- *   4. Shadow set: a block freed during a pass is remembered in a
+ *   4. Idle calls (decision 36): once per idle period (decay_ns / 4), the
+ *      reaper's step calls each shrinker's idle() in a reclaim context
+ *      (shrink_lock by try-lock), drains the dirty pools to the buddy, and
+ *      makes the frames the calls gave back due at once (kmem_pa_rel_due).
+ *   5. Shadow set: a block freed during a pass is remembered in a
  *      PA_SHADOW-slot hash set; taking it again (take_locked, refill) counts
  *      a refault, which the reaper's thrashing test reads (reaper.c).
  * Bound: a pass makes O(shrinkers + clients) callback calls and

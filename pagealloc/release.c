@@ -29,7 +29,10 @@
  *      reaper runs (the rest at its next frees), so no free pays for the
  *      whole heap. decay 0: down to high after every free that leaves more
  *      than high + high / 4 (also while as_tight says address space is
- *      scarce); -1: never (only kmem_pa_release).
+ *      scarce); -1: never (only kmem_pa_release). What a pass could not
+ *      pay stays in decay_base (not counted as freed at the next epoch);
+ *      once keep is high and 64 KiB blocks did not pay, a whole step (the
+ *      reaper's) releases smaller pieces too (decision 36).
  *   4. A pass (release_pass) takes `want` frames out of the buddy, largest
  *      first: blocks of order r = min(floor(log2(left)), max_order), an
  *      exact free block or a bigger one split (the buddy keeps the rest),

@@ -25,7 +25,10 @@
  *      slab also moves to the front). A slab that becomes empty stays
  *      cached up to the instance's empty_keep (KMEM_CACHE_EMPTY_KEEP by
  *      default), so churn reuses slabs; beyond, it goes back to the page
- *      source (destructor on each object).
+ *      source (destructor on each object). The idle call (kmem_slab_idle,
+ *      the frame service's reaper every idle period; decision 36) returns
+ *      the depot magazines and the empty slabs, kept ones too, that were
+ *      not taken since the previous call (empty_min: the working set).
  * Bound: free O(1); alloc O(1) amortised, O(n / w) words scanned at worst
  * (n objects per slab, w bits a bitmap word: 64 on LP64, 32 on a 32-bit
  * core; at most 8 words on LP64 for 8-byte objects in 4 KiB); a batch of
