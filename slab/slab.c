@@ -1401,7 +1401,11 @@ size_t kmem_slab_idle(struct kmem_slab *s)
 	size_t frames = 0;
 	struct kmem_cache *c;
 
-	kmem_lock_acquire(&s->lock);
+	/* a try-lock: the frame service calls this holding its shrink lock,
+	 * which a fork's prepare handlers take after this instance's lock
+	 * (the lock order); a busy instance is skipped until the next call */
+	if (!kmem_lock_try_acquire(&s->lock))
+		return 0;
 	SLAB_FOR_EACH_CACHE(c, s)
 		frames += kmem_cache_release_idle(c);
 	frames += kmem_cache_release_idle(&s->mag_cache); /* after: the magazines flushed */

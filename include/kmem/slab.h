@@ -418,8 +418,10 @@ KMEM_API size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shr
  * periodically (the frame service's reaper: every quarter of the decay
  * time), a program that goes idle returns what its caches hold within
  * three calls; one that reuses its magazines and empty slabs within a
- * period keeps them. Returns frames released. Thread-safe (other threads'
- * loaded magazines stay); O(caches + what each cache gives back). */
+ * period keeps them. Returns frames released (0 without waiting when
+ * another thread holds the instance lock: a cache being created or
+ * destroyed, a fork, a shrink). Thread-safe (other threads' loaded
+ * magazines stay); O(caches + what each cache gives back). */
 KMEM_API size_t kmem_slab_idle(struct kmem_slab *s);
 
 struct kmem_cache_stats {
