@@ -9,7 +9,7 @@
 if [ "${1:-}" = --dropin ]; then
 	[ $# -eq 3 ] || { echo "usage: $0 --dropin MAP SO" >&2; exit 2; }
 	map=$2 so=$3
-	api='malloc free calloc realloc reallocarray cfree posix_memalign aligned_alloc memalign
+	api='malloc free calloc realloc reallocarray cfree free_sized free_aligned_sized posix_memalign aligned_alloc memalign
 	     valloc pvalloc malloc_usable_size malloc_trim mallinfo mallinfo2 malloc_stats malloc_info'
 	want=$(sed '/\/\*/,/\*\//d' "$map" | sed -n '/global:/,/local:/p' | tr ';' '\n' |
 		sed -e 's/global://' -e 's/local://' -e 's/[[:space:]]//g' | grep -v '^$' | sort)
