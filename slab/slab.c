@@ -1121,11 +1121,13 @@ static size_t slab_shrinker_scan(void *arg, const struct kmem_shrink_request *re
 	return kmem_slab_shrink_scan(arg, req);
 }
 
+#ifndef KMEM_FREESTANDING
 static size_t slab_shrinker_idle(void *arg, uint64_t now)
 {
 	(void)now; /* the working set is per call: the caller paces them */
 	return kmem_slab_idle(arg);
 }
+#endif
 
 /* The instance's free mark (kmem_slab_config.free_mark): the caller's, or
  * a mix of the instance's address (a murmur3 finaliser: the 32-bit one
@@ -1254,7 +1256,9 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 		s->shrinker.count = slab_shrinker_count;
 		s->shrinker.scan = slab_shrinker_scan;
 		s->shrinker.arg = s;
+#ifndef KMEM_FREESTANDING /* firmware calls kmem_slab_idle itself: the image keeps it only then */
 		s->shrinker.idle = slab_shrinker_idle;
+#endif
 		s->shrinker_on = s->ps.register_shrinker(s->ps.ctx, &s->shrinker) == 0;
 	}
 	*out = s;
@@ -1408,7 +1412,9 @@ size_t kmem_slab_idle(struct kmem_slab *s)
 		return 0;
 	SLAB_FOR_EACH_CACHE(c, s)
 		frames += kmem_cache_release_idle(c);
+#if KMEM_MAGAZINES
 	frames += kmem_cache_release_idle(&s->mag_cache); /* after: the magazines flushed */
+#endif
 	frames += kmem_cache_release_idle(&s->cache_cache);
 	kmem_lock_release(&s->lock);
 	return frames;

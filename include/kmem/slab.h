@@ -421,7 +421,10 @@ KMEM_API size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shr
  * period keeps them. Returns frames released (0 without waiting when
  * another thread holds the instance lock: a cache being created or
  * destroyed, a fork, a shrink). Thread-safe (other threads' loaded
- * magazines stay); O(caches + what each cache gives back). */
+ * magazines stay); O(caches + what each cache gives back). In a
+ * freestanding build the shrinker has no idle call (an image that does
+ * not want it does not link it): firmware calls this from its idle loop
+ * where it wants it. */
 KMEM_API size_t kmem_slab_idle(struct kmem_slab *s);
 
 struct kmem_cache_stats {
