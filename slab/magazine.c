@@ -6,8 +6,11 @@
  *      context (kmem_tctx.h; mapped on the thread's first slow path), with
  *      two magazines per cache, loaded and previous, at the cache's slot.
  *      The fast paths (kmem_slab_fast.h: kmem_mag_pop_off,
- *      kmem_mag_push_off) pop and push the loaded magazine: no lock, no
- *      atomic read-modify-write.
+ *      kmem_mag_push_off) pop and push the loaded magazine through the
+ *      slot's top, base and end pointers (M5): no lock, no atomic
+ *      read-modify-write, no magazine header. Every slow path syncs the
+ *      slot first (slot_sync: the loaded magazine's rounds written back)
+ *      and loads a magazine with slot_load.
  *   2. alloc miss (loaded empty): previous has rounds -> swap them; else
  *      under the cache lock take a full magazine from the depot (the empty
  *      previous goes to the depot); else refill an empty magazine with up
@@ -93,9 +96,11 @@ int kmem_mag_config(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 static const struct kmem_mag null_mag = { 0, 0, { NULL } };
 
 #define NULL_MAG ((struct kmem_mag *)(uintptr_t)&null_mag)
+#define NULL_OBJS ((void **)(uintptr_t)null_mag.obj)	/* top, base and end of its slot */
 
 __extension__ static const struct kmem_thread null_thread = {
-	.slot = { [0 ... KMEM_MAG_SLOTS - 1] = { NULL_MAG, NULL_MAG, 0, 0 } },
+	.slot = { [0 ... KMEM_MAG_SLOTS - 1] = { NULL_OBJS, NULL_OBJS, NULL_OBJS, 0, NULL_MAG, NULL_MAG, 0,
+						 0 } },
 };
 
 KMEM_TLS struct kmem_thread *kmem_mag_self = (struct kmem_thread *)(uintptr_t)&null_thread;
@@ -177,14 +182,44 @@ void kmem_mag_cache_init(struct kmem_cache *c)
 
 /* ---- thread blocks ------------------------------------------------------------- */
 
+/* Make m the loaded magazine of slot ms, its rounds field current (the
+ * fast paths' pointers: struct kmem_mag_slot). */
+static void slot_load(struct kmem_mag_slot *ms, struct kmem_mag *m)
+{
+	ms->loaded = m;
+	ms->base = m->obj;
+	ms->top = m->obj + m->rounds;
+	ms->end = m->obj + m->cap;
+}
+
+/* The rounds of slot ms's loaded magazine (its own field is stale while it
+ * is loaded). */
+static size_t slot_rounds(const struct kmem_mag_slot *ms)
+{
+	return (size_t)(ms->top - ms->base);
+}
+
+/* Write the loaded magazine's rounds back from the slot: before anything
+ * reads that field or the magazine leaves the slot. The slot's owner
+ * thread, or another with the registry lock while the cache is quiescent
+ * (as every reader of another thread's slot). */
+static void slot_sync(struct kmem_mag_slot *ms)
+{
+	KMEM_ASSERT(ms->base == ms->loaded->obj && ms->end == ms->loaded->obj + ms->loaded->cap &&
+		    ms->top >= ms->base && ms->top <= ms->end && "M5: the slot brackets its loaded magazine");
+	if (ms->loaded != NULL_MAG) /* read-only, and 0 rounds */
+		ms->loaded->rounds = slot_rounds(ms);
+}
+
 /* A new slab area: every slot holds the null magazine, no holder. */
 static void thread_block_init(void *area)
 {
 	struct kmem_thread *t = area;
 
 	for (unsigned i = 0; i < KMEM_MAG_SLOTS; i++) {
-		t->slot[i].loaded = NULL_MAG;
+		slot_load(&t->slot[i], NULL_MAG);
 		t->slot[i].prev = NULL_MAG;
+		t->slot[i].pad = 0;
 		t->slot[i].allocs = t->slot[i].frees = 0;
 		t->holder[i].cache = NULL;
 		t->holder[i].thread = t;
@@ -209,7 +244,7 @@ static struct kmem_thread *thread_get(void)
  * nothing itself (struct kmem_mag_slot, kmem_slab_fast.h). */
 static uint64_t slot_frees(const struct kmem_mag_slot *ms)
 {
-	return ms->frees + ms->allocs + ms->loaded->rounds;
+	return ms->frees + ms->allocs + slot_rounds(ms);
 }
 
 /* Make slot_frees(ms) f again: a slow path took f = slot_frees(ms), then
@@ -217,7 +252,7 @@ static uint64_t slot_frees(const struct kmem_mag_slot *ms)
  * flush), and calls this before its own pop or push and on every return. */
 static void slot_set_frees(struct kmem_mag_slot *ms, uint64_t f)
 {
-	ms->frees = f - ms->allocs - ms->loaded->rounds;
+	ms->frees = f - ms->allocs - slot_rounds(ms);
 }
 
 /* Make sure c's holder in t is registered (so destroy and the checker find
@@ -243,11 +278,13 @@ static void holder_detach_locked(struct kmem_mag_holder *h, struct kmem_mag **a,
 	struct kmem_mag_slot *ms = &h->thread->slot[c->slot];
 
 	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
+	slot_sync(ms);
 	*a = ms->loaded;
 	*b = ms->prev;
 	*allocs = ms->allocs;
 	*frees = slot_frees(ms);
-	ms->loaded = ms->prev = NULL_MAG;
+	slot_load(ms, NULL_MAG);
+	ms->prev = NULL_MAG;
 	ms->allocs = ms->frees = 0;
 	kmem_list_del(&h->link);
 	h->cache = NULL;
@@ -443,10 +480,11 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
+	slot_sync(ms); /* loaded->rounds is 0 now: it is read below when it moves */
 	f = slot_frees(ms);
 	if (ms->prev->rounds) { /* 1. the previous magazine has objects */
 		tmp = ms->loaded;
-		ms->loaded = ms->prev;
+		slot_load(ms, ms->prev);
 		ms->prev = tmp;
 		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
@@ -460,7 +498,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		if (tmp) /* of an old size */
 			kmem_slist_push(&junk, &tmp->link);
 		ms->prev = ms->loaded;
-		ms->loaded = m;
+		slot_load(ms, m);
 		depot_unlock(c, &junk);
 		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
@@ -472,7 +510,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	 * this thread (a frame service's direct reclaim runs the shrinkers),
 	 * and kmem_mag_shrink takes the slot's magazines */
 	if (m == ms->loaded)
-		ms->loaded = NULL_MAG;
+		slot_load(ms, NULL_MAG);
 	else if (m == ms->prev)
 		ms->prev = NULL_MAG;
 	depot_unlock(c, &junk);
@@ -490,9 +528,10 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	m->rounds = n;
 	/* back in as the loaded one; the slot's other magazines are empty (or
 	 * were taken meanwhile) */
+	slot_sync(ms); /* the slot may have been used meanwhile (a reclaim's frees) */
 	f = slot_frees(ms);
 	tmp = ms->loaded;
-	ms->loaded = m;
+	slot_load(ms, m);
 	if (ms->prev == NULL_MAG) {
 		ms->prev = tmp;
 	} else if (tmp != NULL_MAG) {
@@ -523,10 +562,11 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	}
 	holder_attach(t, c);
 	ms = &t->slot[c->slot];
+	slot_sync(ms); /* loaded->rounds is its cap now: it is read below when it moves */
 	f = slot_frees(ms);
 	if (ms->prev->rounds < ms->prev->cap) { /* 1. the previous magazine has room */
 		tmp = ms->loaded;
-		ms->loaded = ms->prev;
+		slot_load(ms, ms->prev);
 		ms->prev = tmp;
 		slot_set_frees(ms, f);
 		(void)mag_push(c, p);
@@ -545,10 +585,12 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	if (m) { /* 2. swap in an empty magazine; the full previous to the depot */
 		tmp = depot_put_locked(c, ms->prev); /* non-NULL: the depot is full */
 		ms->prev = ms->loaded;
-		ms->loaded = m;
+		slot_load(ms, m);
 		depot_unlock(c, &junk);
-		if (flush)
+		if (flush) {
 			(void)mag_flush(c, flush, flush_why); /* loaded now, so ours alone */
+			slot_load(ms, m); /* its rounds are 0 now */
+		}
 		slot_set_frees(ms, f);
 		if (tmp) {
 			(void)mag_flush(c, tmp, flush_why);
@@ -573,7 +615,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		mag_free(c, flush);
 	}
 	ms->prev = ms->loaded;
-	ms->loaded = m;
+	slot_load(ms, m);
 	slot_set_frees(ms, 0);
 	(void)mag_push(c, p);
 	SLAB_ANNOT_PUSH(c, p);
@@ -625,11 +667,13 @@ static size_t mag_reap(struct kmem_cache *c, bool all, bool periodic)
 		uint64_t f = slot_frees(ms);
 
 		fold_locked(c, ms, &f);
+		slot_sync(ms);
 		if (ms->loaded != NULL_MAG)
 			kmem_slist_push(&list, &ms->loaded->link);
 		if (ms->prev != NULL_MAG)
 			kmem_slist_push(&list, &ms->prev->link);
-		ms->loaded = ms->prev = NULL_MAG;
+		slot_load(ms, NULL_MAG);
+		ms->prev = NULL_MAG;
 		slot_set_frees(ms, f);
 	}
 	nf = all ? c->nfull : c->min_full;
@@ -813,9 +857,11 @@ bool kmem_mag_holds_locked(struct kmem_cache *c, const void *p)
 	const struct kmem_mag *m;
 
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "the depot needs the cache lock");
-	if (t->holder[c->slot].cache == c &&
-	    (mag_has(t->slot[c->slot].loaded, p) || mag_has(t->slot[c->slot].prev, p)))
-		return true;
+	if (t->holder[c->slot].cache == c) {
+		slot_sync(&t->slot[c->slot]);
+		if (mag_has(t->slot[c->slot].loaded, p) || mag_has(t->slot[c->slot].prev, p))
+			return true;
+	}
 	KMEM_LIST_FOR_EACH_ENTRY(m, &c->depot_full, const struct kmem_mag, link)
 		if (mag_has(m, p))
 			return true;
@@ -845,6 +891,7 @@ bool kmem_mag_walk_locked(struct kmem_cache *c,
 	KMEM_LIST_FOR_EACH_ENTRY(h, &c->holders, struct kmem_mag_holder, link) {
 		struct kmem_mag_slot *ms = &h->thread->slot[c->slot];
 
+		slot_sync(ms);
 		if ((ms->loaded != NULL_MAG && !fn(c, ms->loaded, arg)) ||
 		    (ms->prev != NULL_MAG && !fn(c, ms->prev, arg)))
 			return false;

@@ -151,7 +151,8 @@ struct obj_track {
  *
  * A magazine is an array of up to cap object pointers; a thread holds two
  * per cache (loaded and previous) in its thread block, found through one
- * initial-exec TLS pointer plus the cache's slot offset. Slot 0 and the
+ * initial-exec TLS pointer plus the cache's slot offset; the slot keeps the
+ * loaded one's top, base and end pointers for the fast paths. Slot 0 and the
  * shared null thread block hold the null magazine (cap 0), so a cache or a
  * thread without magazines takes the slow path with no extra test.
  *
@@ -167,6 +168,9 @@ struct obj_track {
  *       nfull <= c->depot_max; c->mag_cap <= the instance's mag_rounds_max
  *       (what a magazine object holds); a thread's magazines have cap ==
  *       c->mag_cap, or less with a self-tuning size (sizes only grow).
+ *   M5. A slot's base is its loaded magazine's obj, its end obj + cap, and
+ *       base <= top <= end; top - base is the loaded magazine's rounds (its
+ *       own field is written back only when a slow path syncs the slot).
  */
 #ifndef KMEM_MAG_SLOTS
 #define KMEM_MAG_SLOTS 128

@@ -11,11 +11,13 @@
  * Algorithm (Bonwick & Adams 2001; see magazine.c for the slow paths):
  *   1. A thread's magazines sit in its thread block (kmem_mag_self, one
  *      initial-exec TLS pointer), one struct kmem_mag_slot per cache, at
- *      the cache's slot offset. pop: take the loaded magazine's top round;
- *      push: add a round. No lock, no atomic read-modify-write. Slot 0, and
- *      every slot of the shared null thread block, holds the null magazine
- *      (no rounds, no room), so a cache or thread without magazines fails
- *      the same test and takes the slow path.
+ *      the cache's slot offset. The slot holds the loaded magazine's top,
+ *      base and end pointers (decision 34): pop: top != base, take
+ *      *--top; push: top != end, *top++ = p. No magazine header touched,
+ *      no lock, no atomic read-modify-write. Slot 0, and every slot of the
+ *      shared null thread block, holds the null magazine (no rounds, no
+ *      room: top == base == end), so a cache or thread without magazines
+ *      fails the same test and takes the slow path.
  *   2. kmalloc pop: class_off[(size - 1) >> 3] is the slot offset of the
  *      class serving size (1..KMEM_KMALLOC_MAX_CLASS; 0 where no class with
  *      magazines serves it), then 1.
@@ -62,22 +64,36 @@
 /* ---- magazines ---------------------------------------------------------------- */
 
 struct kmem_mag {
-	size_t rounds;		/* objects held, obj[0 .. rounds); word-sized, so the
-				 * fast paths index with it directly */
+	size_t rounds;		/* objects held, obj[0 .. rounds); stale while a slot
+				 * has it loaded (struct kmem_mag_slot) */
 	size_t cap;		/* 0 only for the null magazine */
 	struct kmem_slist_node link;	/* on a depot stack, or a private batch */
 	void *obj[];
 };
 
+/* A thread's magazines of one cache. The fast paths read and write the
+ * slot alone, never the magazine's header: top, base and end bracket the
+ * loaded magazine's rounds (obj[0 .. top - base), room up to end), so a pop
+ * is a load, a compare, a decrement and a load, and a push a load, a
+ * compare, a store and an increment. While a magazine is loaded its
+ * `rounds` field is stale; top - base is its count, and the slow paths
+ * write it back (magazine.c: slot_sync) before they read it or let the
+ * magazine go, and set all three when they load one (slot_load). The null
+ * magazine's slot has top == base == end: both tests fail. */
 struct kmem_mag_slot {
-	struct kmem_mag *loaded, *prev;
+	void **top;	/* loaded->obj + its rounds: a push stores here, a pop takes top[-1] */
+	void **base;	/* loaded->obj: no rounds when top == base */
+	void **end;	/* loaded->obj + loaded->cap: no room when top == end */
 	/* Fast-path hits, folded into the cache at the slow path. A pop counts
 	 * itself; a push does not (one store fewer): the pushes since the last
-	 * fold are frees + allocs + loaded->rounds (mod 2^64), since a pop
-	 * adds 1 to allocs and takes 1 from rounds, and a push adds 1 to
+	 * fold are frees + allocs + (top - base) (mod 2^64), since a pop adds
+	 * 1 to allocs and takes 1 from the rounds, and a push adds 1 to the
 	 * rounds. The slow paths keep that sum when they change the loaded
 	 * magazine (magazine.c: slot_frees, slot_set_frees). */
-	uint64_t allocs, frees;
+	uint64_t allocs;
+	struct kmem_mag *loaded, *prev;
+	uint64_t frees;
+	uint64_t pad;	/* 64 bytes: a slot is one cache line of the thread block */
 };
 
 struct kmem_thread;	/* a thread block: slot[] at offset 0 (slab_internal.h) */
@@ -204,15 +220,14 @@ static inline bool kmem_mag_pop_off(size_t off, void **out)
 	return false;
 #else
 	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
-	struct kmem_mag *m = ms->loaded;
-	size_t r = m->rounds;
+	void **t = ms->top;
 
-	if (KMEM_UNLIKELY(r == 0))
+	if (KMEM_UNLIKELY(t == ms->base))
 		return false;
-	m->rounds = --r;
+	ms->top = --t;
 	ms->allocs++;
-	*out = m->obj[r];
-	KMEM_ANNOT_STALE(&m->obj[r], sizeof(void *)); /* no reference for the leak checker */
+	*out = *t;
+	KMEM_ANNOT_STALE(t, sizeof(void *)); /* no reference for the leak checker */
 	return true;
 #endif
 }
@@ -227,13 +242,12 @@ static inline bool kmem_mag_push_off(size_t off, void *p)
 	return false;
 #else
 	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
-	struct kmem_mag *m = ms->loaded;
-	size_t r = m->rounds;
+	void **t = ms->top;
 
-	if (KMEM_UNLIKELY(r >= m->cap))
+	if (KMEM_UNLIKELY(t == ms->end))
 		return false;
-	m->obj[r] = p;
-	m->rounds = r + 1; /* counted: struct kmem_mag_slot */
+	*t = p;
+	ms->top = t + 1; /* counted: struct kmem_mag_slot */
 	return true;
 #endif
 }
