@@ -637,6 +637,7 @@ static bool km_setup(void)
 	km.pa = st.pa;
 	km.s = st.slab;
 	kmem_km_huge_shrinker_init(); /* the reaper ages the huge cache (decision 36) */
+	kmem_slab_hits_uncounted(km.s); /* malloc pops uncounted: nothing here reads them */
 	/* per-thread buffers: areas of the per-thread context (trace.c) */
 	km.trace_on = km.trace_fd >= 0;
 	kmem_km_fast_gates(); /* free's bound 0 if tracing; malloc's opens at state 2 */

@@ -334,7 +334,7 @@ static inline bool fast_alloc(size_t size, void **out)
 	if (KMEM_UNLIKELY(size - 1 >= KM_SMALL_MAX))
 		return false;
 	cls = kmem_atomic_load_relaxed(&km.fast_cls);
-	if (!kmem_mag_pop_off(cls[(size - 1) >> 3], out))
+	if (!kmem_mag_pop_off_uncounted(cls[(size - 1) >> 3], out)) /* hits uncounted (heap.c) */
 		return false;
 	memset(*out, 0, sizeof(uintptr_t)); /* the free mark cleared */
 	return true;
@@ -379,7 +379,35 @@ KM_EXPORT void *malloc(size_t size)
 	return malloc_slow(size, KM_CALLER());
 }
 
+/* A pop that missed on a class's slot (the gate's table has one: the heap
+ * is ready, not tracing, not hardened, and the class has magazines):
+ * straight to the magazine layer's refill, none of malloc_other's tests. */
+static KMEM_NOINLINE void *malloc_miss(size_t size, const void *caller)
+{
+	void *p;
+
+	KMEM_ASSERT(km_ready() && !km.harden && !km.trace_on);
+	p = kmem_kmalloc_alloc_miss(km.s, size, caller);
+	if (KMEM_UNLIKELY(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+static KMEM_NOINLINE void *malloc_other(size_t size, const void *caller);
+
+/* Where fast_alloc's false goes: malloc_miss if the pop missed on a slot
+ * of the gate's table (read again: the fast path keeps no register for
+ * it), else malloc_other. Both tail calls: no frame here. */
 static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller)
+{
+	/* builds with annotations have no fast path: the pop was not tried */
+	if (!KMEM_ANNOT_ENABLED && KMEM_LIKELY(size - 1 < KM_SMALL_MAX) &&
+	    kmem_atomic_load_relaxed(&km.fast_cls)[(size - 1) >> 3] != 0)
+		return malloc_miss(size, caller);
+	return malloc_other(size, caller);
+}
+
+static KMEM_NOINLINE void *malloc_other(size_t size, const void *caller)
 {
 	void *p;
 
@@ -394,16 +422,9 @@ static KMEM_NOINLINE void *malloc_slow(size_t size, const void *caller)
 
 static KMEM_NOINLINE void free_slow(void *p, const void *caller);
 
-/* A block the fast path validated, whose magazine was full: straight to
- * the magazine exchange, not through free_slow's checks again. */
-static KMEM_NOINLINE void free_full(struct kmem_cache *c, void *p, const void *caller)
-{
-	int e = errno;
-
-	kmem_kmalloc_free_full(c, p, caller);
-	errno = e;
-}
-
+/* A block the fast path validated, whose magazine was full goes straight
+ * to the magazine exchange (kmem_kmalloc_free_full, which leaves errno as
+ * it was), not through free_slow's checks again. */
 static inline void free_from(void *p, const void *caller)
 {
 	struct kmem_cache *full = NULL;
@@ -411,7 +432,7 @@ static inline void free_from(void *p, const void *caller)
 	if (fast_free(p, &full))
 		return;
 	if (full)
-		free_full(full, p, caller);
+		kmem_kmalloc_free_full(full, p, caller);
 	else
 		free_slow(p, caller); /* out of line: the fast path saves no registers */
 }
@@ -423,7 +444,7 @@ KM_EXPORT void free(void *p)
 	if (fast_free(p, &full))
 		return;
 	if (full)
-		free_full(full, p, KM_CALLER());
+		kmem_kmalloc_free_full(full, p, KM_CALLER());
 	else
 		free_slow(p, KM_CALLER()); /* out of line: the fast path saves no registers */
 }

@@ -269,6 +269,14 @@ void *kmem_alloc_track_caller(struct kmem_slab *s, size_t size, const void *call
 	return alloc_other(s, size, caller);
 }
 
+void *kmem_kmalloc_alloc_miss(struct kmem_slab *s, size_t size, const void *caller)
+{
+	struct kmem_cache *c = s->kmalloc[s->size_index[(size - 1) >> 3]];
+
+	KMEM_ASSERT(size - 1 < s->class_max && c->slot && "a class with magazines serves size");
+	return unmarked(c, kmem_mag_alloc_slow(c, size, caller)); /* annotates */
+}
+
 void *kmem_alloc_aligned_track_caller(struct kmem_slab *s, size_t size, size_t align, const void *caller)
 {
 	size_t want;

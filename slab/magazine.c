@@ -76,6 +76,11 @@
 #include <limits.h>
 #include <string.h>
 
+void kmem_slab_hits_uncounted(struct kmem_slab *s)
+{
+	s->hits_uncounted = true;
+}
+
 int kmem_mag_config(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 {
 	if (cfg->mag_size > KMEM_MAG_ROUNDS_MAX && cfg->mag_size != KMEM_MAG_SIZE_AUTO)
@@ -375,7 +380,7 @@ static void mag_grow_locked(struct kmem_cache *c, struct kmem_slist *junk)
  * contention; with a self-tuning size, KMEM_MAG_CONTENTION of them within
  * KMEM_MAG_CONTENTION_WINDOW takes grow the size (magazines that go to
  * *junk: depot_unlock frees them). */
-static void depot_lock(struct kmem_cache *c, struct kmem_slist *junk)
+static inline void depot_lock(struct kmem_cache *c, struct kmem_slist *junk)
 {
 	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(&c->lock))) {
 		kmem_lock_acquire(&c->lock);
@@ -394,17 +399,44 @@ static size_t mag_release(struct kmem_cache *c, struct kmem_mag *m);
 static size_t mag_list_release(struct kmem_cache *c, struct kmem_slist *list);
 static size_t mag_reap(struct kmem_cache *c, bool all, bool periodic);
 
+/* depot_unlock's work after the release: junk to the slabs, the reap. */
+/* How the general slow paths find c's lock: not taken yet (they take it
+ * with depot_lock), held (the common case below took it and counted the
+ * take), or found held by the common case's try (a fixed size: wait for
+ * it, and count the contention and the take as depot_lock would). */
+enum depot_state { DEPOT_UNLOCKED, DEPOT_HELD, DEPOT_CONTENDED };
+
+static void depot_lock_state(struct kmem_cache *c, struct kmem_slist *junk, enum depot_state st)
+{
+	if (st == DEPOT_UNLOCKED) {
+		depot_lock(c, junk);
+	} else if (st == DEPOT_CONTENDED) {
+		KMEM_ASSERT(!c->mag_auto && "the common case runs with a fixed size only");
+		kmem_lock_acquire(&c->lock);
+		c->depot_contended++;
+		c->contended++;
+		if (++c->depot_takes >= KMEM_MAG_CONTENTION_WINDOW)
+			c->contended = c->depot_takes = 0;
+	}
+}
+
+static KMEM_NOINLINE void depot_unlock_slow(struct kmem_cache *c, struct kmem_slist *junk, bool reap)
+{
+	(void)mag_list_release(c, junk);
+	if (reap)
+		(void)mag_reap(c, false, true);
+}
+
 /* Release c's lock after depot_lock: the magazines in *junk go back to the
  * slabs, and with KMEM_DEPOT_AUTO every KMEM_DEPOT_REAP_OPS depot exchanges
- * the working set's excess is reaped. */
-static void depot_unlock(struct kmem_cache *c, struct kmem_slist *junk)
+ * the working set's excess is reaped. Inlined: usually just the release. */
+static inline void depot_unlock(struct kmem_cache *c, struct kmem_slist *junk)
 {
 	bool reap = c->depot_auto && c->depot_ops >= KMEM_DEPOT_REAP_OPS;
 
 	kmem_lock_release(&c->lock);
-	(void)mag_list_release(c, junk);
-	if (reap)
-		(void)mag_reap(c, false, true);
+	if (KMEM_UNLIKELY(!kmem_slist_empty(junk) || reap))
+		depot_unlock_slow(c, junk, reap);
 }
 
 void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n)
@@ -420,8 +452,10 @@ void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n)
 static void fold_locked(struct kmem_cache *c, struct kmem_mag_slot *ms, uint64_t *frees)
 {
 	KMEM_ASSERT(kmem_lock_held(&c->lock) && "counters need the cache lock");
-	c->mag_allocs += ms->allocs;
-	c->mag_frees += *frees;
+	if (!c->owner->hits_uncounted) {
+		c->mag_allocs += ms->allocs;
+		c->mag_frees += *frees;
+	}
 	ms->allocs = 0;
 	*frees = 0;
 }
@@ -465,8 +499,14 @@ static void mag_free(struct kmem_cache *c, struct kmem_mag *m)
 
 static const char flush_why[] = " (found when its magazine was flushed)";
 
-/* Every object returned here reaches the user: each return annotates it. */
-void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
+/* kmem_mag_alloc_slow in every case. locked (enum depot_state): anything
+ * but DEPOT_UNLOCKED comes from the common case below, which found the
+ * thread's block and c's holder in place and the loaded and the previous
+ * magazine empty (and, when it holds the lock, no full magazine of c's size
+ * in the depot). Every object returned here reaches the user: each return
+ * annotates it. */
+static KMEM_NOINLINE void *alloc_general(struct kmem_cache *c, size_t req, const void *caller,
+					 enum depot_state locked)
 {
 	void *p;
 	struct kmem_thread *t;
@@ -489,7 +529,7 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 		slot_set_frees(ms, f);
 		return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 	}
-	depot_lock(c, &junk);
+	depot_lock_state(c, &junk, locked);
 	fold_locked(c, ms, &f);
 	m = depot_take_full_locked(c);
 	if (m) { /* 2. a full magazine from the depot; the empty previous goes there */
@@ -548,7 +588,12 @@ void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 	return slab_annot_alloc(c, mag_pop(c, &p) ? p : NULL, req);
 }
 
-void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
+/* kmem_mag_free_slow in every case. locked (enum depot_state): anything
+ * but DEPOT_UNLOCKED comes from the common case below, which found the
+ * thread's block and c's holder in place and the loaded and the previous
+ * magazine full (and, when it holds the lock, no empty magazine in the
+ * depot or no room there for the previous one). */
+static void free_general_body(struct kmem_cache *c, void *p, const void *caller, enum depot_state locked)
 {
 	struct kmem_thread *t;
 	struct kmem_mag_slot *ms;
@@ -573,7 +618,7 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 		SLAB_ANNOT_PUSH(c, p);
 		return;
 	}
-	depot_lock(c, &junk);
+	depot_lock_state(c, &junk, locked);
 	fold_locked(c, ms, &f);
 	m = depot_take_empty_locked(c);
 	if (!m && c->nfull >= c->depot_max && ms->prev != NULL_MAG) {
@@ -619,6 +664,164 @@ void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
 	slot_set_frees(ms, 0);
 	(void)mag_push(c, p);
 	SLAB_ANNOT_PUSH(c, p);
+}
+
+/* The common misses, in few instructions (decision 34): a thread with its
+ * block and c's holder in place, a real loaded magazine that the fast path
+ * found empty (alloc) or full (free), a fixed magazine size and depot
+ * limit. Then the previous magazine swaps in, or one depot exchange
+ * under the lock: exactly steps 1 and 2 of alloc_general / free_general,
+ * which take everything else (and the exchange when the depot cannot
+ * serve it, with the lock held). The slot's count: frees + allocs +
+ * rounds stays the pushes since the fold (struct kmem_mag_slot). */
+/* free_general_body, leaving errno as it was: a page source's or the
+ * lock's system calls may set it, and the drop-in's free calls
+ * kmem_kmalloc_free_full, which ends here, without saving it (the common
+ * case below never touches errno). */
+static KMEM_NOINLINE void free_general(struct kmem_cache *c, void *p, const void *caller,
+				       enum depot_state locked)
+{
+	int e = errno;
+
+	free_general_body(c, p, caller, locked);
+	errno = e;
+}
+
+/* The end of the common free's exchange when c's lock has waiters: wake
+ * one, errno left as it was (free_general). */
+static KMEM_NOINLINE void depot_wake_free(struct kmem_cache *c)
+{
+	int e = errno;
+
+	kmem_lock_wake(&c->lock);
+	errno = e;
+}
+
+/* The end of the common case's exchange when c's lock has waiters: wake
+ * one, then hand p on (a tail call keeps the common case frameless). */
+static KMEM_NOINLINE void *depot_wake(struct kmem_cache *c, void *p)
+{
+	kmem_lock_wake(&c->lock);
+	return p;
+}
+
+void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
+{
+	struct kmem_thread *t = kmem_mag_self;
+	struct kmem_mag_slot *ms = &t->slot[c->slot];
+	struct kmem_mag *loaded = ms->loaded, *prev = ms->prev, *m;
+	void *p;
+
+	if (KMEM_UNLIKELY(!c->slot)) /* no magazines: the slab layer */
+		return slab_annot_alloc(c, kmem_slab_alloc_one(c, req, caller), req);
+	/* the null block's holders name no cache */
+	if (KMEM_UNLIKELY(t->holder[c->slot].cache != c || loaded == NULL_MAG || ms->top != ms->base))
+		return alloc_general(c, req, caller, DEPOT_UNLOCKED);
+	loaded->rounds = 0; /* slot_sync: it is empty */
+	if (prev->rounds) { /* 1. swap: loaded's 0 rounds for prev's */
+		ms->frees -= prev->rounds;
+		ms->prev = loaded;
+		slot_load(ms, prev);
+		p = *--ms->top; /* mag_pop */
+		ms->allocs++;
+		KMEM_ANNOT_STALE(ms->top, sizeof(void *));
+		return slab_annot_alloc(c, p, req);
+	}
+	if (KMEM_UNLIKELY(c->mag_auto || c->depot_auto))
+		return alloc_general(c, req, caller, DEPOT_UNLOCKED);
+	/* depot_lock, for a fixed size: the take counted in its window */
+	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(&c->lock)))
+		return alloc_general(c, req, caller, DEPOT_CONTENDED);
+	if (KMEM_UNLIKELY(++c->depot_takes >= KMEM_MAG_CONTENTION_WINDOW))
+		c->contended = c->depot_takes = 0;
+	if (KMEM_UNLIKELY(!c->nfull || prev->cap != c->mag_cap))
+		return alloc_general(c, req, caller, DEPOT_HELD);
+	/* 2. a full magazine from the depot; the empty previous goes there
+	 * (what depot_take_full_locked and depot_put_locked would do) */
+	if (!c->owner->hits_uncounted) { /* fold_locked */
+		c->mag_allocs += ms->allocs;
+		c->mag_frees += ms->frees + ms->allocs; /* slot_frees: no rounds loaded */
+	}
+	m = mag_of_link(kmem_slist_pop(&c->depot_full));
+	if (--c->nfull < c->min_full)
+		c->min_full = c->nfull;
+	kmem_slist_push(&c->depot_empty, &prev->link);
+	c->nempty++;
+	c->depot_gets++;
+	c->depot_puts++;
+	c->depot_ops += 2;
+	ms->prev = loaded;
+	slot_load(ms, m);
+	ms->frees = -(uint64_t)m->rounds; /* slot_set_frees(ms, 0) */
+	p = *--ms->top; /* mag_pop */
+	ms->allocs = 1;
+	KMEM_ANNOT_STALE(ms->top, sizeof(void *));
+	/* depot_unlock: no junk, no reap (a fixed depot limit) */
+	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&c->lock)))
+		return slab_annot_alloc(c, depot_wake(c, p), req);
+	return slab_annot_alloc(c, p, req);
+}
+
+void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller)
+{
+	struct kmem_thread *t = kmem_mag_self;
+	struct kmem_mag_slot *ms = &t->slot[c->slot];
+	struct kmem_mag *loaded = ms->loaded, *prev = ms->prev, *m;
+
+	if (KMEM_UNLIKELY(!c->slot)) { /* no magazines: the slab layer (never the drop-in's classes) */
+		(void)kmem_cache_free_from(c, p, caller);
+		return;
+	}
+	if (KMEM_UNLIKELY(t->holder[c->slot].cache != c || loaded == NULL_MAG || ms->top != ms->end)) {
+		free_general(c, p, caller, DEPOT_UNLOCKED);
+		return;
+	}
+	loaded->rounds = loaded->cap; /* slot_sync: it is full */
+	if (prev->rounds < prev->cap) { /* 1. swap: loaded's cap rounds for prev's */
+		ms->frees += loaded->cap - prev->rounds;
+		ms->prev = loaded;
+		slot_load(ms, prev);
+		*ms->top++ = p; /* mag_push */
+		SLAB_ANNOT_PUSH(c, p);
+		return;
+	}
+	if (KMEM_UNLIKELY(c->mag_auto || c->depot_auto)) {
+		free_general(c, p, caller, DEPOT_UNLOCKED);
+		return;
+	}
+	if (KMEM_UNLIKELY(!kmem_lock_try_acquire(&c->lock))) {
+		free_general(c, p, caller, DEPOT_CONTENDED);
+		return;
+	}
+	if (KMEM_UNLIKELY(++c->depot_takes >= KMEM_MAG_CONTENTION_WINDOW))
+		c->contended = c->depot_takes = 0;
+	if (KMEM_UNLIKELY(!c->nempty || c->nfull >= c->depot_max || prev->cap != c->mag_cap)) {
+		free_general(c, p, caller, DEPOT_HELD);
+		return;
+	}
+	/* 2. an empty magazine from the depot; the full previous goes there
+	 * (what depot_take_empty_locked and depot_put_locked would do) */
+	if (!c->owner->hits_uncounted) { /* fold_locked */
+		c->mag_allocs += ms->allocs;
+		c->mag_frees += ms->frees + ms->allocs + loaded->cap; /* slot_frees */
+	}
+	ms->allocs = 0;
+	m = mag_of_link(kmem_slist_pop(&c->depot_empty));
+	if (--c->nempty < c->min_empty)
+		c->min_empty = c->nempty;
+	kmem_slist_push(&c->depot_full, &prev->link);
+	c->nfull++;
+	c->depot_gets++;
+	c->depot_puts++;
+	c->depot_ops += 2;
+	ms->prev = loaded;
+	slot_load(ms, m);
+	ms->frees = 0; /* slot_set_frees(ms, 0): no rounds loaded */
+	*ms->top++ = p; /* mag_push */
+	SLAB_ANNOT_PUSH(c, p);
+	/* depot_unlock: no junk, no reap (a fixed depot limit) */
+	if (KMEM_UNLIKELY(!kmem_lock_release_nowake(&c->lock)))
+		depot_wake_free(c);
 }
 
 /* ---- shrink, thread exit, destroy ------------------------------------------- */
@@ -706,8 +909,10 @@ static void holder_return_locked(struct kmem_mag_holder *h, struct kmem_cache *c
 	KMEM_ASSERT(kmem_mag_registry_held() && "holders need the registry lock");
 	holder_detach_locked(h, &a, &b, &al, &fr);
 	kmem_lock_acquire(&c->lock);
-	c->mag_allocs += al;
-	c->mag_frees += fr;
+	if (!c->owner->hits_uncounted) {
+		c->mag_allocs += al;
+		c->mag_frees += fr;
+	}
 	fa = depot_put_locked(c, a);
 	fb = depot_put_locked(c, b);
 	kmem_lock_release(&c->lock);
@@ -824,8 +1029,10 @@ void kmem_mag_cache_fini(struct kmem_cache *c)
 
 		holder_detach_locked(KMEM_LIST_ENTRY(kmem_list_first(&c->holders), struct kmem_mag_holder, link),
 				     &a, &b, &al, &fr);
-		c->mag_allocs += al;
-		c->mag_frees += fr;
+		if (!c->owner->hits_uncounted) {
+			c->mag_allocs += al;
+			c->mag_frees += fr;
+		}
 		if (a != NULL_MAG)
 			kmem_slist_push(&list, &a->link);
 		if (b != NULL_MAG)

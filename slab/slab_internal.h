@@ -265,6 +265,7 @@ struct kmem_slab {
 	unsigned waste_div;	/* geometry bound: waste <= slab bytes / waste_div */
 	unsigned partial_policy, empty_keep;	/* every cache's (kmem_slab_config) */
 	bool no_colour;
+	bool hits_uncounted;	/* kmem_slab_hits_uncounted: slow paths fold no hit counts */
 	struct kmem_lock lock;
 	struct kmem_list caches;	/* live caches by link, newest first (lock) */
 	struct kmem_cache cache_cache;	/* where struct kmem_cache objects come from */

@@ -42,6 +42,49 @@ static void test_hits_are_counted(void **state)
 	sfx_fini(&f);
 }
 
+static size_t own_loaded_rounds(struct kmem_cache *c);
+
+/* kmem_slab_hits_uncounted (the drop-in's instance, decision 34): pops
+ * through kmem_mag_pop_off_uncounted and the library's own leave both hit
+ * counts at 0 through swaps, depot exchanges and the shrink's fold, and
+ * the magazines stay consistent (the slot's pointers, M1-M5). */
+static void test_hits_uncounted(void **state)
+{
+	struct kmem_cache_stats st;
+	struct kmem_cache *c;
+	struct sfx f;
+	static void *p[500];
+
+	(void)state;
+	sfx_init(&f);
+	kmem_slab_hits_uncounted(f.s);
+	c = kmem_cache_create(f.s, "uncounted", 64, 0, 0, NULL, NULL, NULL);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 500; i++)
+			assert_non_null(p[i] = kmem_cache_alloc(c));
+		for (int i = 0; i < 500; i++)
+			kmem_cache_free(c, p[i]);
+		for (int i = 0; i < 500; i++) { /* the drop-in's pop: no count */
+			if (!kmem_mag_pop_off_uncounted(c->slot_off, &p[i]))
+				assert_non_null(p[i] = kmem_cache_alloc(c));
+		}
+		assert_int_equal(kmem_cache_check(c), 0);
+		for (int i = 0; i < 500; i++)
+			kmem_cache_free(c, p[i]);
+	}
+	(void)own_loaded_rounds(c); /* M5 */
+	(void)kmem_cache_shrink(c); /* folds this thread's counters: none */
+	st = sfx_stats(c);
+	assert_int_equal(st.mag_allocs, 0);
+	assert_int_equal(st.mag_frees, 0);
+	assert_true(st.depot_gets > 0 && st.depot_puts > 0); /* the exchanges ran */
+	assert_int_equal(st.active_objs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	sfx_fini(&f);
+}
+
 /* Fill the depot with n full magazines (or up to its limit). */
 static void churn(struct kmem_cache *c, void **p, int n)
 {
@@ -639,6 +682,7 @@ int main(void)
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hits_are_counted),
+		cmocka_unit_test(test_hits_uncounted),
 		cmocka_unit_test(test_working_set_reap),
 		cmocka_unit_test(test_depot_limit_bounds_hoarding),
 		cmocka_unit_test(test_check_depot_and_holders),

@@ -449,7 +449,8 @@ struct kmem_cache_stats {
 	unsigned mag_size;	/* rounds per magazine */
 	uint64_t mag_allocs, mag_frees;	/* served by a thread's magazine (fast path);
 					 * a thread's count is folded in at its next
-					 * slow path or exit */
+					 * slow path or exit; not counted in the
+					 * drop-in malloc's own instance */
 	uint64_t depot_gets, depot_puts; /* magazine exchanges with the depot */
 	uint64_t mag_flushes;	/* magazines emptied into the slabs */
 	size_t depot_full, depot_empty;	/* magazines in the depot now */

@@ -32,8 +32,8 @@
  *      then 1. A push counts nothing (struct kmem_mag_slot).
  *   4. The magazine size and depot policy (kmem_slab_config, decision 30)
  *      are the slow paths' business: a magazine carries its own cap.
- * Bound: O(1), about a dozen instructions each (the drop-in's malloc 18,
- * free 32, with its gates and the return).
+ * Bound: O(1), about a dozen instructions each (the drop-in's malloc 16,
+ * free 31, with its gates and the return; decision 34).
  *
  * Contract for consumers: call these only on an instance made by
  * kmem_slab_init, from any thread; a false return means "take the library
@@ -232,6 +232,36 @@ static inline bool kmem_mag_pop_off(size_t off, void **out)
 #endif
 }
 
+/* kmem_mag_pop_off without the count (allocs), for the drop-in's malloc:
+ * only for an instance whose hits are uncounted (kmem_slab_hits_uncounted),
+ * whose slow paths fold no counts, since the pushes are derived from the
+ * pops (struct kmem_mag_slot). */
+static inline bool kmem_mag_pop_off_uncounted(size_t off, void **out)
+{
+#if !KMEM_MAGAZINES
+	(void)off;
+	(void)out;
+	return false;
+#else
+	struct kmem_mag_slot *ms = (struct kmem_mag_slot *)(void *)((char *)kmem_mag_self + off);
+	void **t = ms->top;
+
+	if (KMEM_UNLIKELY(t == ms->base))
+		return false;
+	ms->top = --t;
+	*out = *t;
+	KMEM_ANNOT_STALE(t, sizeof(void *)); /* no reference for the leak checker */
+	return true;
+#endif
+}
+
+/* From now on s's magazine hits are not counted: its caches' mag_allocs
+ * and mag_frees stay as they are (kmem_cache_stats), and a consumer may pop
+ * with kmem_mag_pop_off_uncounted (one instruction fewer). For the drop-in,
+ * whose statistics do not read them (decision 34); call it right after
+ * kmem_slab_init, before other threads use s. */
+KMEM_HIDDEN void kmem_slab_hits_uncounted(struct kmem_slab *s);
+
 /* Push onto this thread's loaded magazine at slot offset off; false when
  * it is full. */
 static inline bool kmem_mag_push_off(size_t off, void *p)
@@ -339,10 +369,19 @@ static inline bool kmem_kmalloc_marked_with(uintptr_t mark, const void *p)
 	return w == mark;
 }
 
+/* kmem_alloc_track_caller(s, size, caller) without its pop: for a consumer
+ * whose own kmem_kmalloc_pop just missed on a class with magazines (its
+ * class_off entry was not 0: 1 <= size <= the largest class), so the miss
+ * goes straight to the magazine layer's slow path (kmalloc.c). NULL when
+ * no memory is left. */
+KMEM_HIDDEN void *kmem_kmalloc_alloc_miss(struct kmem_slab *s, size_t size, const void *caller);
+
 /* The magazine slow path of a free that kmem_kmalloc_push_sole validated
  * (p starts an object of kmalloc class c, which has magazines, and carries
  * no free mark) but found this thread's magazine full: p gets the mark and
- * goes to the magazine layer's exchange (kmalloc.c). caller: for reports. */
+ * goes to the magazine layer's exchange (kmalloc.c). caller: for reports.
+ * errno is left as it was (the drop-in's free calls this without saving
+ * it: magazine.c, free_general). */
 KMEM_HIDDEN void kmem_kmalloc_free_full(struct kmem_cache *c, void *p, const void *caller);
 
 /* kmem_kmalloc_push without the instance test: for a consumer whose owner
