@@ -65,7 +65,9 @@ static void test_hits_uncounted(void **state)
 		for (int i = 0; i < 500; i++)
 			kmem_cache_free(c, p[i]);
 		for (int i = 0; i < 500; i++) { /* the drop-in's pop: no count */
-			if (!kmem_mag_pop_off_uncounted(c->slot_off, &p[i]))
+			if (kmem_mag_pop_off_uncounted(c->slot_off, &p[i]))
+				(void)slab_annot_alloc(c, p[i], c->size); /* as a consumer's library call would */
+			else
 				assert_non_null(p[i] = kmem_cache_alloc(c));
 		}
 		assert_int_equal(kmem_cache_check(c), 0);
