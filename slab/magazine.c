@@ -22,7 +22,10 @@
  *      previous is flushed to the slabs and reused as the empty one.
  *      So at most one slow path per M/2 operations (M rounds per magazine)
  *      in any alloc/free sequence, and the depot lock is taken once per
- *      magazine exchange.
+ *      magazine exchange. The common cases of steps 2 and 3 (a swap, or
+ *      one depot exchange with a fixed size and limit) take one short,
+ *      frameless path (kmem_mag_alloc_slow, kmem_mag_free_slow); the rest
+ *      is alloc_general and free_general (decision 34).
  *   4. Working set: min_full/min_empty record the fewest magazines the
  *      depot held since the last reap; those were not needed, so a reap
  *      frees them (kmem_cache_reap); kmem_cache_shrink frees the whole
@@ -666,14 +669,6 @@ static void free_general_body(struct kmem_cache *c, void *p, const void *caller,
 	SLAB_ANNOT_PUSH(c, p);
 }
 
-/* The common misses, in few instructions (decision 34): a thread with its
- * block and c's holder in place, a real loaded magazine that the fast path
- * found empty (alloc) or full (free), a fixed magazine size and depot
- * limit. Then the previous magazine swaps in, or one depot exchange
- * under the lock: exactly steps 1 and 2 of alloc_general / free_general,
- * which take everything else (and the exchange when the depot cannot
- * serve it, with the lock held). The slot's count: frees + allocs +
- * rounds stays the pushes since the fold (struct kmem_mag_slot). */
 /* free_general_body, leaving errno as it was: a page source's or the
  * lock's system calls may set it, and the drop-in's free calls
  * kmem_kmalloc_free_full, which ends here, without saving it (the common
@@ -705,6 +700,14 @@ static KMEM_NOINLINE void *depot_wake(struct kmem_cache *c, void *p)
 	return p;
 }
 
+/* The common misses, in few instructions (decision 34): a thread with its
+ * block and c's holder in place, a real loaded magazine that the fast path
+ * found empty (alloc) or full (free), a fixed magazine size and depot
+ * limit. Then the previous magazine swaps in, or one depot exchange
+ * under the lock: exactly steps 1 and 2 of alloc_general / free_general,
+ * which take everything else (and the exchange when the depot cannot
+ * serve it, with the lock held). The slot's count: frees + allocs +
+ * rounds stays the pushes since the fold (struct kmem_mag_slot). */
 void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller)
 {
 	struct kmem_thread *t = kmem_mag_self;

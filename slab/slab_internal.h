@@ -511,7 +511,9 @@ KMEM_HIDDEN void kmem_mag_contention_inject(struct kmem_cache *c, unsigned n);
 /* Detach every thread's magazines and empty the depot (cache destroy). */
 KMEM_HIDDEN void kmem_mag_cache_fini(struct kmem_cache *c);
 /* The magazine was empty (full): exchange with the depot, refill from the
- * slabs, or (no magazines for this cache or thread) go to the slab layer. */
+ * slabs, or (no magazines for this cache or thread) go to the slab layer.
+ * Call them only after this thread's pop (push) on c's slot missed. The
+ * free leaves errno as it was (the drop-in's free relies on it). */
 KMEM_HIDDEN void *kmem_mag_alloc_slow(struct kmem_cache *c, size_t req, const void *caller);
 KMEM_HIDDEN void kmem_mag_free_slow(struct kmem_cache *c, void *p, const void *caller);
 /* Flush the calling thread's magazines of c and (all: every depot
