@@ -1111,14 +1111,37 @@ size_t kmem_slab_sizeof(void)
 	return sizeof(struct kmem_slab);
 }
 
+static size_t shrink_count_locked(struct kmem_slab *s);
+static size_t shrink_scan_locked(struct kmem_slab *s, const struct kmem_shrink_request *req);
+
+/* The shrinker's calls, run by the frame service holding its shrink lock,
+ * try-lock the instance: a fork's prepare handlers take this instance's
+ * lock before the frame service's (the lock order, docs/locking.md), so
+ * waiting here could deadlock against a fork; a busy instance (a fork, a
+ * cache being created or destroyed, another shrink) counts and gives 0
+ * this pass, and reclaim goes on to the next shrinker or round. */
 static size_t slab_shrinker_count(void *arg)
 {
-	return kmem_slab_shrink_count(arg);
+	struct kmem_slab *s = arg;
+	size_t frames;
+
+	if (!kmem_lock_try_acquire(&s->lock))
+		return 0;
+	frames = shrink_count_locked(s);
+	kmem_lock_release(&s->lock);
+	return frames;
 }
 
 static size_t slab_shrinker_scan(void *arg, const struct kmem_shrink_request *req)
 {
-	return kmem_slab_shrink_scan(arg, req);
+	struct kmem_slab *s = arg;
+	size_t frames;
+
+	if (!kmem_lock_try_acquire(&s->lock))
+		return 0;
+	frames = shrink_scan_locked(s, req);
+	kmem_lock_release(&s->lock);
+	return frames;
 }
 
 #ifndef KMEM_FREESTANDING
@@ -1342,12 +1365,12 @@ size_t kmem_slab_reap(struct kmem_slab *s)
 	return kmem_slab_shrink_scan(s, &req);
 }
 
-size_t kmem_slab_shrink_count(struct kmem_slab *s)
+/* instance lock held */
+static size_t shrink_count_locked(struct kmem_slab *s)
 {
 	size_t frames = 0;
 	struct kmem_cache *c;
 
-	kmem_lock_acquire(&s->lock);
 	SLAB_FOR_EACH_CACHE(c, s) {
 		KMEM_STEP(SLAB_STEP_CACHE);
 		kmem_lock_acquire(&c->lock);
@@ -1355,16 +1378,25 @@ size_t kmem_slab_shrink_count(struct kmem_slab *s)
 		frames += (size_t)c->nfull * c->mag_cap * c->stride / s->ps.frame_size;
 		kmem_lock_release(&c->lock);
 	}
+	return frames;
+}
+
+size_t kmem_slab_shrink_count(struct kmem_slab *s)
+{
+	size_t frames;
+
+	kmem_lock_acquire(&s->lock);
+	frames = shrink_count_locked(s);
 	kmem_lock_release(&s->lock);
 	return frames;
 }
 
-size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_request *req)
+/* instance lock held */
+static size_t shrink_scan_locked(struct kmem_slab *s, const struct kmem_shrink_request *req)
 {
 	size_t frames = 0;
 	struct kmem_cache *c;
 
-	kmem_lock_acquire(&s->lock);
 	if (KMEM_MAGAZINES && req->level == KMEM_PRESSURE_OOM) {
 		SLAB_FOR_EACH_CACHE(c, s) {
 			KMEM_STEP(SLAB_STEP_CACHE);
@@ -1374,7 +1406,6 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 		frames += kmem_cache_shrink(&s->mag_cache);
 #endif
 		frames += kmem_cache_shrink(&s->cache_cache);
-		kmem_lock_release(&s->lock);
 		return frames;
 	}
 	/* background: reap until enough; direct, and OOM without magazines
@@ -1396,6 +1427,15 @@ size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_reque
 	frames += kmem_cache_release_empty(&s->mag_cache);
 #endif
 	frames += kmem_cache_release_empty(&s->cache_cache);
+	return frames;
+}
+
+size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_request *req)
+{
+	size_t frames;
+
+	kmem_lock_acquire(&s->lock);
+	frames = shrink_scan_locked(s, req);
 	kmem_lock_release(&s->lock);
 	return frames;
 }

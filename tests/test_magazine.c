@@ -412,6 +412,75 @@ static void test_shrinker_protocol(void **state)
 	sfx_fini(&f);
 }
 
+/* A page source that reclaims: the buddy's, plus a shrinker list of one. */
+static struct kmem_shrinker *captured_shrinker;
+
+static int capture_shrinker(void *ctx, struct kmem_shrinker *sh)
+{
+	(void)ctx;
+	captured_shrinker = sh;
+	return 0;
+}
+
+static void release_shrinker(void *ctx, struct kmem_shrinker *sh)
+{
+	(void)ctx;
+	if (captured_shrinker == sh)
+		captured_shrinker = NULL;
+}
+
+/* The shrinker the instance registers try-locks the instance: run (as the
+ * frame service runs it, holding its shrink lock) while the instance lock is
+ * held (as a fork's prepare handlers hold it), it counts and releases
+ * nothing and returns at once, where waiting would deadlock; once the lock
+ * is free it releases what the public call would. */
+static void test_shrinker_skips_busy_instance(void **state)
+{
+	struct sfx f;
+	struct kmem_page_source ps;
+	struct kmem_slab_config sc;
+	struct kmem_slab *s = NULL;
+	struct kmem_cache *c;
+	struct kmem_shrink_request req = { .frames = (size_t)-1, .level = KMEM_PRESSURE_DIRECT };
+	static void *p[600];
+	void *mem;
+	size_t used;
+
+	(void)state;
+	sfx_init(&f);
+	ps = f.ps;
+	ps.register_shrinker = capture_shrinker;
+	ps.unregister_shrinker = release_shrinker;
+	memset(&sc, 0, sizeof(sc));
+	sc.source = &ps;
+	sc.sink = &f.rec.sink;
+	mem = aligned_alloc(64, (kmem_slab_sizeof() + 63) & ~(size_t)63);
+	assert_non_null(mem);
+	assert_int_equal(kmem_slab_init(mem, kmem_slab_sizeof(), &sc, &s), 0);
+	assert_non_null(captured_shrinker);
+	c = kmem_cache_create(s, "busy", 32, 0, 0, NULL, NULL, NULL);
+	assert_non_null(c);
+	churn(c, p, 600);
+	used = sfx_used_frames(&f);
+
+	kmem_lock_acquire(&s->lock); /* a fork's prepare, or a cache being created */
+	assert_int_equal(captured_shrinker->count(captured_shrinker->arg), 0);
+	assert_int_equal(captured_shrinker->scan(captured_shrinker->arg, &req), 0);
+	kmem_lock_release(&s->lock);
+	assert_int_equal(sfx_used_frames(&f), used); /* nothing released meanwhile */
+
+	assert_true(captured_shrinker->count(captured_shrinker->arg) > 0);
+	assert_true(captured_shrinker->scan(captured_shrinker->arg, &req) > 0);
+	assert_true(sfx_used_frames(&f) < used);
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_destroy(c);
+	kmem_slab_destroy(s);
+	assert_null(captured_shrinker);
+	free(mem);
+	sfx_fini(&f);
+}
+
 /* ---- policies (kmem_slab_config.mag_size, .depot_limit; decision 30) ---- */
 
 /* A second slab instance on the fixture's buddy, with a magazine policy. */
@@ -683,6 +752,7 @@ int main(void)
 		return 77;
 	}
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shrinker_skips_busy_instance),
 		cmocka_unit_test(test_hits_are_counted),
 		cmocka_unit_test(test_hits_uncounted),
 		cmocka_unit_test(test_working_set_reap),

@@ -405,7 +405,11 @@ KMEM_API size_t kmem_slab_reap(struct kmem_slab *s);
  *   OOM         kmem_cache_shrink every cache, and the internal caches.
  * (BACKGROUND and DIRECT also release the internal caches' empty slabs.)
  * Returns the frames released (may exceed req->frames, or fall short).
- * Thread-safe (other threads' magazines are left alone). */
+ * Thread-safe (other threads' magazines are left alone); both wait for the
+ * instance lock. The shrinker the instance registers with its page source
+ * runs the same with a try-lock instead, and reports 0 for an instance
+ * whose lock is busy (its caller holds the frame service's shrink lock,
+ * which a fork takes after this instance's: waiting could deadlock). */
 KMEM_API size_t kmem_slab_shrink_count(struct kmem_slab *s);
 KMEM_API size_t kmem_slab_shrink_scan(struct kmem_slab *s, const struct kmem_shrink_request *req);
 
