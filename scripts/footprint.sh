@@ -10,6 +10,9 @@
 # and the instance buffers (heap, sbuf, pbuf) taken out of bss: what kmem
 # adds, its share of the C library and the compiler's runtime included.
 # Then the buddy frame table's bytes per managed KiB at three frame sizes.
+# Exits 1 when a Cortex-M4 image is over issue 14's budget (buddy: 3 KiB of
+# text; buddy + slab + kmalloc: 8 KiB; each 256 B of data + bss), so CI
+# (scripts/test.sh) fails on a change that grows it past.
 #
 # Usage: scripts/footprint.sh [TARGET...]   (default: cortex-m4 rv32imac rv64imac)
 # Needs the cross toolchains (scripts/setup.sh installs them).
@@ -32,6 +35,7 @@ flags() { # target -> compiler command and flags, as its cross file has them
 	esac
 }
 
+over=0
 printf '%-10s %-34s %8s %8s %8s\n' target "linked (bytes over an empty main)" text data bss
 for t in "${targets[@]}"; do
 	cc=$(flags "$t")
@@ -62,6 +66,17 @@ for t in "${targets[@]}"; do
 		pagealloc) what="buddy + frame service" ;;
 		esac
 		printf '%-10s %-34s %8d %8d %8d\n' "$t" "$what" $((pt - et)) $((pd - ed)) $((pb - eb))
+		# issue 14's budget, on Cortex-M4: buddy 3 KiB of text, buddy + slab +
+		# kmalloc 8 KiB; 256 B of data + bss for either
+		limit=
+		case $t/$p in
+		cortex-m4/buddy) limit=3072 ;;
+		cortex-m4/slab) limit=8192 ;;
+		esac
+		if [ -n "$limit" ] && { [ $((pt - et)) -gt "$limit" ] || [ $((pd - ed + pb - eb)) -gt 256 ]; }; then
+			echo "footprint: $t $what over its budget ($limit B of text, 256 B of data + bss)" >&2
+			over=1
+		fi
 	done
 done
 meta=$(awk '/#define KMEM_BUDDY_META_PER_FRAME/ {sub("u", "", $3); print $3}' include/kmem/buddy.h)
@@ -70,3 +85,4 @@ for fs in 256 1024 4096; do
 	awk -v m="$meta" -v fs="$fs" 'BEGIN { printf "  %g B at %d B frames", m * 1024 / fs, fs }'
 done
 echo
+[ "$over" = 0 ] || exit 1
