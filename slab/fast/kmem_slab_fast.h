@@ -297,15 +297,9 @@ static inline const void *kmem_slab_owner_fast(const struct kmem_slab *s, const 
 
 /* ---- the free mark: double frees of kmalloc objects ----------------------------- */
 
-/* Whether object p (the start of an object of a kmalloc slab of s, already
- * validated) carries the free mark: it was freed and not allocated since,
- * so freeing it again is a double free. Exact except for a live object whose
- * first word the program set to the mark (only by copying freed memory: the
- * mark is the instance's secret). Under memcheck or ASan freed objects are
- * inaccessible, and that is the test instead: the mark word of a live
- * object may be uninitialised there (other Valgrind tools cannot tell: the
- * mark, maintained in every build, decides). */
-static inline bool kmem_kmalloc_marked(const struct kmem_slab *s, const void *p)
+/* Whether object p carries free mark `mark` (kmem_kmalloc_marked, with the
+ * mark given: a caller that has it loaded already). */
+static inline bool kmem_kmalloc_marked_with(uintptr_t mark, const void *p)
 {
 	uintptr_t w;
 
@@ -318,7 +312,20 @@ static inline bool kmem_kmalloc_marked(const struct kmem_slab *s, const void *p)
 	}
 #endif
 	memcpy(&w, p, sizeof(w));
-	return w == kmem_slab_fast_of(s)->free_mark;
+	return w == mark;
+}
+
+/* Whether object p (the start of an object of a kmalloc slab of s, already
+ * validated) carries the free mark: it was freed and not allocated since,
+ * so freeing it again is a double free. Exact except for a live object whose
+ * first word the program set to the mark (only by copying freed memory: the
+ * mark is the instance's secret). Under memcheck or ASan freed objects are
+ * inaccessible, and that is the test instead: the mark word of a live
+ * object may be uninitialised there (other Valgrind tools cannot tell: the
+ * mark, maintained in every build, decides). */
+static inline bool kmem_kmalloc_marked(const struct kmem_slab *s, const void *p)
+{
+	return kmem_kmalloc_marked_with(kmem_slab_fast_of(s)->free_mark, p);
 }
 
 /* Put the free mark on freed object p (before it is annotated as free). */
@@ -349,24 +356,6 @@ static inline bool kmem_kmalloc_pop(const struct kmem_slab *s, size_t size, void
 	memset(*out, 0, sizeof(uintptr_t));
 #endif
 	return true;
-}
-
-/* Whether object p carries free mark `mark` (kmem_kmalloc_marked, with the
- * mark given). */
-static inline bool kmem_kmalloc_marked_with(uintptr_t mark, const void *p)
-{
-	uintptr_t w;
-
-#if KMEM_ANNOT_ENABLED
-	if (KMEM_ANNOT_ACTIVE()) {
-		int na = KMEM_ANNOT_NOACCESS_STATE(p);
-
-		if (na >= 0)
-			return na;
-	}
-#endif
-	memcpy(&w, p, sizeof(w));
-	return w == mark;
 }
 
 /* kmem_alloc_track_caller(s, size, caller) without its pop: for a consumer
