@@ -9,6 +9,8 @@
 #     --depot-limit, and the slab policies --partial, --empty-keep,
 #     --no-colour: the report names
 #     what was built and the sizes follow the table; bad values exit 2;
+#     the release step's clock (--op-ns, --decay-ms): released frames follow
+#     the trace's records, the same on every run;
 #  3. the speed pass: the ops decoded equal the calls replayed (a clean
 #     trace), the null allocator's walk makes as many calls, heap - harness
 #     = net, --speed-reps 0 drops it, --malloc has it too;
@@ -107,6 +109,62 @@ for kv in '"partial":"least"' '"empty_keep":64' '"colour":true' '"ok":true'; do
 	grep -qF -- "$kv" "$tmp/sp.json" || fail "no $kv in the JSON: $(cat "$tmp/sp.json")"
 done
 for bad in "--partial newest" "--empty-keep 65536" "--malloc --partial mru" "--malloc --no-colour"; do
+	# shellcheck disable=SC2086
+	if $run "$kmem" replay $bad "$tmp/t.txt" > /dev/null 2>&1; then
+		fail "replay $bad was accepted"
+	else
+		rc=$?
+		[ $rc -eq 2 ] || fail "replay $bad exited $rc, not 2"
+	fi
+done
+
+# the release step's clock (--op-ns, --decay-ms): 40 MiB freed, then 3,000
+# cycles of a 300 KB block (frees that reach the release step). At 1 ns a
+# record the whole trace is 6 us, far inside a second's decay: nothing is
+# released; at 1 ms a record it is 6 s, and the release brings the free
+# memory down to the high watermark (2,048 frames: 8 MiB of the 40 MiB); the
+# same on every run (the clock is the trace's, not the machine's).
+{
+	i=0
+	while [ $i -lt 40 ]; do echo "m 1048576 $((0x100000 + i * 16))"; i=$((i + 1)); done
+	i=0
+	while [ $i -lt 40 ]; do echo "f $((0x100000 + i * 16))"; i=$((i + 1)); done
+	i=0
+	while [ $i -lt 3000 ]; do printf 'm 300000 0x10\nf 0x10\n'; i=$((i + 1)); done
+} > "$tmp/dec.txt"
+released() { sed -n 's/^release: \([0-9]*\) frames released in \([0-9]*\) passes.*/\1 \2/p' "$1"; }
+has "$tmp/d.txt" "decay: 10000 ms, on the replay's clock: 1000 ns a record"
+$run "$kmem" replay --heap dropin --arena 64M --decay-ms 1000 --op-ns 1 "$tmp/dec.txt" > "$tmp/c1.txt" ||
+	fail "--op-ns 1 exited $?"
+has "$tmp/c1.txt" "decay: 1000 ms, on the replay's clock: 1 ns a record"
+[ "$(released "$tmp/c1.txt")" = "0 0" ] || fail "--op-ns 1 released: $(grep '^release' "$tmp/c1.txt")"
+for k in 1 2; do
+	$run "$kmem" replay --heap dropin --arena 64M --decay-ms 1000 --op-ns 1000000 "$tmp/dec.txt" \
+		> "$tmp/c$k.txt" || fail "--op-ns 1000000 exited $?"
+	has "$tmp/c$k.txt" "check: kmem_buddy_check ok, kmem_pa_check ok, 0 errors reported"
+done
+set -- $(released "$tmp/c1.txt")
+[ "$1" -ge $((8000 - 2048 - 256)) ] && [ "$1" -le 8000 ] && [ "$2" -gt 0 ] ||
+	fail "--op-ns 1000000: $(grep '^release' "$tmp/c1.txt")"
+[ "$(grep '^release' "$tmp/c1.txt")" = "$(grep '^release' "$tmp/c2.txt")" ] ||
+	fail "the release differs between two runs on the replay's clock"
+# decay 0 releases at once whatever the clock; never keeps everything
+$run "$kmem" replay --heap dropin --arena 64M --decay-ms 0 --op-ns 1 "$tmp/dec.txt" > "$tmp/c0.txt" ||
+	fail "--decay-ms 0 exited $?"
+set -- $(released "$tmp/c0.txt")
+[ "$1" -gt 4000 ] || fail "--decay-ms 0: $(grep '^release' "$tmp/c0.txt")"
+$run "$kmem" replay --heap dropin --arena 64M --decay-ms -1 --op-ns 1000000 "$tmp/dec.txt" > "$tmp/cn.txt" ||
+	fail "--decay-ms -1 exited $?"
+has "$tmp/cn.txt" "decay: never (free memory kept until a trim), on the replay's clock: 1000000 ns a record"
+[ "$(released "$tmp/cn.txt")" = "0 0" ] || fail "--decay-ms -1 released: $(grep '^release' "$tmp/cn.txt")"
+$run "$kmem" replay --heap dropin --arena 64M --op-ns 0 --json "$tmp/dec.txt" > "$tmp/cw.json" ||
+	fail "--op-ns 0 exited $?"
+for kv in '"decay_ms":10000' '"op_ns":0' '"released_frames":' '"ok":true'; do
+	grep -qF -- "$kv" "$tmp/cw.json" || fail "no $kv in the JSON: $(cat "$tmp/cw.json")"
+done
+grep -q '^decay' "$tmp/k.txt" && fail "a decay line without the release step"
+for bad in "--op-ns x" "--op-ns 1000000001" "--decay-ms -2" "--decay-ms 86400001" \
+	"--malloc --op-ns 5" "--malloc --decay-ms 5"; do
 	# shellcheck disable=SC2086
 	if $run "$kmem" replay $bad "$tmp/t.txt" > /dev/null 2>&1; then
 		fail "replay $bad was accepted"

@@ -296,6 +296,12 @@ struct replay_opts {
 	bool series_json;
 	unsigned pcp_batch;		/* the frame service's per-thread batch;
 					 * 0: scaled with the arena (Linux's rule) */
+	uint64_t op_ns;			/* --op-ns: the release decay's clock
+					 * advances this many ns per record
+					 * (REPLAY_OP_NS); 0: the wall clock */
+	bool op_ns_given;		/* --op-ns was on the command line */
+	long decay_ms;			/* --decay-ms (kmem_pa_config.decay_ms);
+					 * LONG_MIN: the heap's */
 	unsigned discipline;		/* the buddy's free-list discipline
 					 * (enum kmem_buddy_discipline) */
 	bool grouping;			/* KMEM_BUDDY_GROUPING */
@@ -364,6 +370,7 @@ struct replay_verdict {
 	unsigned long errors;	/* reported to the heap's error sink */
 	size_t managed, free_after;
 	struct kmem_buddy_stats bst;	/* at the end of the replay */
+	struct kmem_pa_stats pst;	/* the frame service's, at the end */
 	char *buddyinfo, *fragindex, *json;
 };
 
@@ -388,6 +395,14 @@ struct replay_heap {
 	unsigned partial, empty_keep;	/* slab policies: KMEM_SLAB_PARTIAL_*, slabs kept */
 	bool pcp, release, colour;
 	size_t wmark_high;
+	long decay_ms;		/* the frame service's decay time */
+	/* The decay's clock (--op-ns): the frame service reads now_ops *
+	 * op_ns nanoseconds, now_ops being the record the replay is at (set
+	 * by the replay loop); op_ns 0: the wall clock. wall_clock set
+	 * before kmem_replay_heap_setup: the wall clock whatever the options
+	 * (the speed pass, whose walk counts no records). */
+	uint64_t now_ops, op_ns;
+	bool wall_clock;
 };
 
 /* "kmalloc" or "dropin". */

@@ -60,7 +60,8 @@
  * Tunables: --heap kmalloc|dropin (replay_heap.c), --heap/--arena (1 GiB; 256 MiB on 32-bit),
  * --frame (4096), --max-order (the largest that fits; 13 at most for
  * dropin), --pcp-batch (REPLAY_PCP_BATCH, 15, whatever the arena),
- * --no-pcp, --release, --classes, --waste-div, --mag-size, --depot-limit,
+ * --no-pcp, --release, --op-ns (REPLAY_OP_NS), --decay-ms, --classes,
+ * --waste-div, --mag-size, --depot-limit,
  * the slab policies (--partial, --empty-keep, --no-colour), --speed-reps
  * (1), --sample
  * (pagealloc stats every 64 calls for the peak), --no-verify, --format,
@@ -89,6 +90,13 @@
 #define REPLAY_DEFAULT_HEAP (sizeof(void *) > 4 ? (size_t)1 << 30 : (size_t)256 << 20)
 #define REPLAY_PCP_BATCH 15u	/* the drop-in's batch: clamp(16384 frames / 1024,
 				 * 1, 31) rounded to 2^n - 1, its first 64 MiB */
+/* The decay's clock in a replay: a microsecond per record, the order of
+ * the programs traced here (cc1 4.4 us a call, sqlite3 0.6, grep 0.8,
+ * python3 13: README, Numbers), so the decay time (10 s) spans 10 M
+ * records and a replay releases what the program would have, and does so
+ * the same way on every run and machine. */
+#define REPLAY_OP_NS 1000u
+#define REPLAY_OP_NS_MAX 1000000000u	/* a second a record */
 
 /* ---- ids to blocks ------------------------------------------------------------------
  *
@@ -515,6 +523,7 @@ static void replay_run(struct replay *rp, const struct trace_file *t, unsigned l
 				(size_t)((uint64_t)i * 100 / t->n));
 			shown = true;
 		}
+		rp->h->now_ops = i; /* the decay's clock (--op-ns) */
 		replay_one(rp, &t->rec[i]);
 		if (kmem_replay_frag_tick(&rp->frag, &rp->st)) {
 			measure_usable(rp);
@@ -895,7 +904,7 @@ static int speed_pass(const struct replay_opts *o, const struct trace_file *t, s
 		(void)speed_walk_null(&null_heap, &s, slot, &calls);
 	}
 	for (unsigned k = 0; k < reps; k++) {
-		struct replay_heap h = { 0 };
+		struct replay_heap h = { .wall_clock = true }; /* the walk counts no records */
 		struct speed_heap sh;
 		uint64_t calls;
 
@@ -994,6 +1003,12 @@ static void replay_usage(FILE *f)
 		"      --no-colour     no slab colouring\n"
 		"      --no-pcp        no per-thread frame caches in the frame service\n"
 		"      --release yes|no  the frame service's release step (dropin: yes)\n"
+		"      --decay-ms N    the release step's decay time in ms (default 10000;\n"
+		"                      0: free memory released at once; -1: never)\n"
+		"      --op-ns N       the decay's clock: N ns pass per record replayed\n"
+		"                      (default 1000), so a replay releases the same way on\n"
+		"                      every run; 0: the wall clock (a replay runs faster\n"
+		"                      than the program, so more decays per record)\n"
 		"      --speed-reps N  timed runs of the decoded calls, each against a null\n"
 		"                      allocator too; the medians are reported (default 1, at\n"
 		"                      most 64; 0: none)\n"
@@ -1109,6 +1124,8 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 		{ "no-colour", no_argument, NULL, 'c' },
 		{ "no-pcp", no_argument, NULL, 'n' },
 		{ "release", required_argument, NULL, 'R' },
+		{ "op-ns", required_argument, NULL, 'Q' },
+		{ "decay-ms", required_argument, NULL, 'Y' },
 		{ "speed-reps", required_argument, NULL, 'r' },
 		{ "frame", required_argument, NULL, 'f' },
 		{ "max-order", required_argument, NULL, 'o' },
@@ -1139,7 +1156,8 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 				   .verify = true, .pcp_batch = REPLAY_PCP_BATCH, .series_out = "-",
 				   .frame_map_prefix = "frames", .classes = -1, .waste_div = -1,
 				   .mag_size = -1, .depot_limit = -1, .partial = -1, .empty_keep = -1,
-				   .release = -1, .speed_reps = 1 };
+				   .release = -1, .speed_reps = 1, .op_ns = REPLAY_OP_NS,
+				   .decay_ms = LONG_MIN };
 	while ((c = getopt_long(argc, argv, "H:f:o:mjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'H': /* a configuration's name, or the arena's size */
@@ -1204,6 +1222,22 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 			else
 				return -1;
 			break;
+		case 'Q':
+			if (kmem_tool_parse_count(optarg, &v) || v > REPLAY_OP_NS_MAX)
+				return -1;
+			o->op_ns = v;
+			o->op_ns_given = true;
+			break;
+		case 'Y': { /* -1 or a count of milliseconds */
+			if (!strcmp(optarg, "-1") || !strcmp(optarg, "never")) {
+				o->decay_ms = -1;
+				break;
+			}
+			if (kmem_tool_parse_count(optarg, &v) || v > KMEM_PA_DECAY_MAX_MS)
+				return -1;
+			o->decay_ms = (long)v;
+			break;
+		}
 		case 'r':
 			if (kmem_tool_parse_count(optarg, &v) || v > 64)
 				return -1;
@@ -1290,10 +1324,11 @@ static int replay_opts(int argc, char **argv, struct replay_opts *o)
 	if (o->use_malloc && (o->classes >= 0 || o->waste_div >= 0 || o->no_pcp || o->release >= 0 ||
 			      o->mag_size >= 0 || o->depot_limit >= 0 ||
 			      o->partial >= 0 || o->empty_keep >= 0 || o->no_colour ||
+			      o->decay_ms != LONG_MIN || o->op_ns_given ||
 			      o->kind != REPLAY_HEAP_KMALLOC)) {
 		kmem_tool_error("--heap NAME, --classes, --waste-div, --mag-size, --depot-limit, --partial, "
-				"--empty-keep, --no-colour, --no-pcp and --release configure the kmem heap: "
-				"not with --malloc");
+				"--empty-keep, --no-colour, --no-pcp, --release, --decay-ms and --op-ns "
+				"configure the kmem heap: not with --malloc");
 		return -1;
 	}
 	if (o->pageblock_order && !o->grouping) {
@@ -1363,6 +1398,7 @@ static int session_run(struct session *s, const struct replay_opts *o, const str
 		/* the state the trace left, then the checkers, then the teardown */
 		kmem_replay_frag_measures(&rp->frag, &rp->st, &s->m);
 		kmem_buddy_get_stats(h->st.buddy, &v->bst);
+		kmem_pa_get_stats(h->st.pa, &v->pst);
 		rp->st.peak_buddy_used = v->bst.peak_used_frames;
 		v->buddyinfo = kmem_replay_format_all(kmem_buddy_format_buddyinfo, h->st.buddy);
 		v->fragindex = kmem_replay_format_all(kmem_buddy_format_fragindex, h->st.buddy);

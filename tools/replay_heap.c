@@ -29,9 +29,10 @@
  * size differs), blocks over 8 KiB are slab's direct objects (kmem_alloc;
  * the drop-in takes them from the frame service and trims them in place
  * when a realloc shrinks them to a quarter), requests over 32 MiB fail
- * (the drop-in maps them on their own), and the release policy's recent
- * peak decays by wall-clock time (a second's half-life), which passes
- * faster in a replay than in the program.
+ * (the drop-in maps them on their own), and the release step's decay
+ * runs on the replay's clock (--op-ns: REPLAY_OP_NS ns a record; 0: the
+ * wall clock, which passes faster in a replay than in the program), not
+ * the program's own time (traces do not record it).
  *
  * What it does (kmem_replay_heap_setup):
  *   1. The arena: o->heap bytes (rounded down to frames, at least 256
@@ -55,15 +56,24 @@
  * configuration built (for the report).
  *
  * Tunables: the options (--heap, --arena, --frame, --max-order,
- * --pcp-batch, --no-pcp, --release, --classes, --waste-div, the slab
+ * --pcp-batch, --no-pcp, --release, --op-ns, --decay-ms, --classes, --waste-div, the slab
  * policies (--partial, --empty-keep, --no-colour) and the
  * buddy's policies, in replay.c); the kmalloc heap's watermarks above.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "kmem_tool.h"
+
+/* The decay's clock under --op-ns: the record the replay is at, in ns. */
+static uint64_t replay_clock(void *arg)
+{
+	const struct replay_heap *h = arg;
+
+	return h->now_ops * h->op_ns;
+}
 
 static void *map_anon(size_t len, int prot)
 {
@@ -188,6 +198,15 @@ int kmem_replay_heap_setup(struct replay_heap *h, const struct replay_opts *o)
 		cfg.pa.flags &= ~(KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE | KMEM_PA_ZEROED_BUDDY);
 	else if (o->release == 1)
 		cfg.pa.flags |= KMEM_PA_RELEASE | KMEM_PA_RELEASE_INLINE | KMEM_PA_ZEROED_BUDDY;
+	if (o->decay_ms != LONG_MIN)
+		cfg.pa.decay_ms = o->decay_ms;
+	h->decay_ms = cfg.pa.decay_ms;
+	h->now_ops = 0;
+	h->op_ns = h->wall_clock ? 0 : o->op_ns;
+	if (h->op_ns) {
+		cfg.pa.clock = replay_clock;
+		cfg.pa.clock_arg = h;
+	}
 	cfg.slab.name = "replay";
 	if (o->classes >= 0) {
 		cfg.slab.kmalloc_classes = (unsigned)o->classes;

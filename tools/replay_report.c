@@ -224,6 +224,17 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	fprintf(f, "policy: %s (buddy free lists)\n", kmem_replay_policy_name(o));
 	fprintf(f, "config: classes %s, waste 1/%u, pcp %s, release %s (high watermark %zu frames)\n",
 		class_set_name(o, h), h->waste_div, pcp_text, h->release ? "on" : "off", h->wmark_high);
+	if (h->release) {
+		if (h->decay_ms < 0)
+			fputs("decay: never (free memory kept until a trim)", f);
+		else
+			fprintf(f, "decay: %ld ms", h->decay_ms);
+		if (h->op_ns)
+			fprintf(f, ", on the replay's clock: %llu ns a record\n",
+				(unsigned long long)h->op_ns);
+		else
+			fputs(", on the wall clock\n", f);
+	}
 	fputs("magazines: size ", f);
 	put_mag(f, h->mag_size, KMEM_MAG_SIZE_AUTO, "by object size");
 	fputs(", depot limit ", f);
@@ -235,6 +246,11 @@ void kmem_replay_print_text(FILE *f, const struct replay_opts *o, const struct r
 	       st->peak_buddy_used, kmem_tool_mib(st->peak_buddy_used, h->frame), st->peak_pa_used, o->sample);
 	fprintf(f, "frames at the end: %zu used, %zu free of %zu\n", v->bst.used_frames,
 	       v->bst.free_frames, v->bst.managed_frames);
+	if (h->release)
+		fprintf(f, "release: %llu frames released in %llu passes, %llu reused, "
+			   "%zu in the released pool at the end\n",
+			(unsigned long long)v->pst.released_frames, (unsigned long long)v->pst.releases,
+			(unsigned long long)v->pst.released_reused, v->pst.released_held);
 	fprintf(f, "buddyinfo:\n%s", v->buddyinfo ? v->buddyinfo : "");
 	fprintf(f, "fragmentation:\n%s", v->fragindex ? v->fragindex : "");
 	if (m)
@@ -317,6 +333,11 @@ void kmem_replay_print_json(FILE *f, const struct replay_opts *o, const struct r
 			   "\"wmark_high\":%zu",
 			h->waste_div, h->pcp ? "true" : "false", h->pcp_batch,
 			h->release ? "true" : "false", h->wmark_high);
+		fprintf(f, ",\"decay_ms\":%ld,\"op_ns\":%llu,\"released_frames\":%llu,"
+			   "\"release_passes\":%llu,\"released_reused\":%llu,\"released_held\":%zu",
+			h->decay_ms, (unsigned long long)h->op_ns,
+			(unsigned long long)v->pst.released_frames, (unsigned long long)v->pst.releases,
+			(unsigned long long)v->pst.released_reused, v->pst.released_held);
 		/* magazine policy: 0 slab's default, -1 auto */
 		fprintf(f, ",\"mag_size\":%ld,\"depot_limit\":%ld",
 			h->mag_size == KMEM_MAG_SIZE_AUTO ? -1L : (long)h->mag_size,
