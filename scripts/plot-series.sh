@@ -1,7 +1,9 @@
 #!/bin/sh
 # Plots of a `kmem replay --series N` CSV with gnuplot (Debian: gnuplot-nox;
 # scripts/setup.sh installs it):
-#   OUTDIR/memory.png        live (requested), usable and held bytes over time
+#   OUTDIR/memory.png        live (requested), usable and held bytes over time,
+#                            and, with the release step, the heap's resident
+#                            bytes (what the decay curve has not released)
 #   OUTDIR/fragmentation.png J&W's fragmentation now and running #1..#4,
 #                            internal fragmentation, in %
 #   OUTDIR/free-blocks.png   free blocks per order over time (a heat map,
@@ -34,6 +36,13 @@ awk -F, -v pre=extfrag_o '
 NR == 1 { for (i = 1; i <= NF; i++) if (index($i, pre) == 1) { col[++n] = i; ord[n] = substr($i, length(pre) + 1) } next }
 { for (k = 1; k <= n; k++) print $2, ord[k], $col[k]; print "" }' "$csv" > "$tmp/extfrag.dat"
 maxo=$(head -n 1 "$csv" | tr ',' '\n' | grep -c '^free_o')
+# resident_bytes has values only with the release step (empty fields otherwise)
+resident=
+if head -n 1 "$csv" | tr ',' '\n' | grep -qx resident_bytes &&
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "resident_bytes") c = i; next }
+		$c != "" { found = 1; exit } END { exit !found }' "$csv"; then
+	resident=', "" using "record":(column("resident_bytes")/1048576.0) with lines dt 3 lw 2 title "resident (not released)"'
+fi
 
 gnuplot <<EOF
 set datafile separator ","
@@ -47,7 +56,7 @@ set title "$title: memory"
 set ylabel "MiB"
 plot "$csv" using "record":(column("live_bytes")/1048576.0) with lines lw 2 title "live (requested)", \
      "" using "record":(column("usable_bytes")/1048576.0) with lines title "usable", \
-     "" using "record":(column("held_bytes")/1048576.0) with lines lw 2 title "held (frames from the buddy)"
+     "" using "record":(column("held_bytes")/1048576.0) with lines lw 2 title "held (frames from the buddy)"$resident
 
 set output "$out/fragmentation.png"
 set title "$title: fragmentation (held / requested - 1, Johnstone and Wilson)"

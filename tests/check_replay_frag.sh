@@ -44,8 +44,31 @@ $run "$kmem" replay --series 1 --series-out "$tmp/s.csv" "$tmp/t.txt" > "$tmp/r.
 head -n 1 "$tmp/s.csv" | grep -q '^row,record,seq,live_bytes,live_blocks,usable_bytes,internal_frag,held_bytes,free_frames,largest_free_order,largest_free_bytes,jw_now,jw1,jw2,jw3,jw4,free_o0,' ||
 	fail "series header: $(head -n 1 "$tmp/s.csv")"
 # 1 GiB of 4 KiB frames: max order 18, 19 columns each for free blocks,
-# unusable and extfrag indexes
-[ "$(head -n 1 "$tmp/s.csv" | tr ',' '\n' | wc -l)" -eq $((16 + 3 * 19)) ] || fail "series: column count"
+# unusable and extfrag indexes; then resident and released bytes, empty
+# without the release step
+[ "$(head -n 1 "$tmp/s.csv" | tr ',' '\n' | wc -l)" -eq $((16 + 3 * 19 + 2)) ] || fail "series: column count"
+head -n 1 "$tmp/s.csv" | grep -q ',extfrag_o18,resident_bytes,released_bytes$' || fail "series: the last columns"
+[ "$(sed -n 2p "$tmp/s.csv" | grep -o ',,$')" = ",," ] || fail "series: resident/released without release: $(sed -n 2p "$tmp/s.csv")"
+# with the release step (the drop-in's heap) they follow the decay: 16 MiB
+# freed, then page blocks cycled at a millisecond a record (--op-ns) on a
+# second's decay: resident falls from the 16 MiB touched to about 10 MiB
+# (the curve keeps the high watermark, and pieces under 64 KiB stay while
+# frees go on), released grows as much; the same on every run
+{
+	i=0
+	while [ $i -lt 16 ]; do echo "m 1048576 $((0x100000 + i * 16))"; i=$((i + 1)); done
+	i=0
+	while [ $i -lt 16 ]; do echo "f $((0x100000 + i * 16))"; i=$((i + 1)); done
+	i=0
+	while [ $i -lt 1500 ]; do printf 'm 300000 0x10\nf 0x10\n'; i=$((i + 1)); done
+} > "$tmp/dec.txt"
+$run "$kmem" replay --heap dropin --arena 32M --decay-ms 1000 --op-ns 1000000 --series 100 \
+	--series-out "$tmp/d.csv" "$tmp/dec.txt" > /dev/null || fail "replay --series, dropin heap, exited $?"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "resident_bytes") r = i; if ($i == "released_bytes") x = i } next }
+	{ if ($r + $x != 32 * 1048576) { print "resident + released is not the arena: " $0; bad = 1 }
+	  if (NR == 2) first = $r; last = $r }
+	END { if (first < 15 * 1048576 || last > 11 * 1048576 || last < 1048576) { print "resident " first " -> " last; bad = 1 } exit bad }' \
+	"$tmp/d.csv" || fail "series: resident/released under the decay"
 base=$(sed -n 3p "$tmp/s.csv" | cut -d, -f8)
 got=$(awk -F, -v base="$base" 'NR > 1 { printf "%s%d", sep, $8 - base; sep = " " }' "$tmp/s.csv")
 [ "$got" = "262144 0 65536 131072 196608" ] || fail "held over the base: $got (base $base)"
@@ -106,6 +129,7 @@ assert [r["record"] for r in rows] == [1, 3, 4], rows
 assert rows[0]["live_bytes"] == 0 and rows[0]["internal_frag"] is None, rows[0]
 assert rows[2]["live_blocks"] == 3 and len(rows[2]["free_blocks"]) == 19, rows[2]
 assert len(rows[2]["extfrag_index"]) == 19 and len(rows[2]["unusable_index"]) == 19
+assert rows[2]["resident_bytes"] is None and rows[2]["released_bytes"] is None, rows[2]
 EOF
 fi
 $run "$kmem" replay --series 1 --series-out "$tmp/s2.json" "$tmp/t.txt" > /dev/null || fail "--series-out x.json"

@@ -66,6 +66,12 @@
  * Series (--series N): a row every N records and one at the end, as CSV
  * (a header line, then one line a row) or JSON (an array, one object a
  * line): the columns of struct replay_frag's row (kmem_replay_frag_row).
+ * With the release step, resident_bytes (the arena less the frame
+ * service's released pool: every frame outside it was touched, so this is
+ * the heap's share of the RSS) and released_bytes (the released pool:
+ * given back, or never touched) follow the decay curve; without it they
+ * are empty (JSON null): which untouched frames the buddy hands out is not
+ * tracked.
  *
  * Data structures: struct replay_frag (kmem_tool.h): the per-tick sums and
  * extremes and the series' output. Bound: O(1) a tick (three relaxed loads
@@ -140,7 +146,7 @@ void kmem_replay_frag_header(struct replay_frag *f)
 		fprintf(f->out, ",unusable_o%u", k);
 	for (unsigned k = 0; k <= f->max_order; k++)
 		fprintf(f->out, ",extfrag_o%u", k);
-	fputc('\n', f->out);
+	fputs(",resident_bytes,released_bytes\n", f->out);
 }
 
 /* A number or, for NaN, CSV's empty field / JSON's null. */
@@ -219,7 +225,15 @@ void kmem_replay_frag_row(struct replay_frag *f, const struct replay_stats *st, 
 		put_milli(f->out, kmem_buddy_extfrag_index(&bs, k));
 		sep = ",";
 	}
-	fputs(f->json ? "]}" : "\n", f->out);
+	if (f->rel) { /* the release step: what is not in the released pool was touched */
+		uint64_t rel = (uint64_t)kmem_pa_released_frames(f->rel) * f->frame;
+		uint64_t res = (uint64_t)f->managed * f->frame - rel;
+
+		fprintf(f->out, f->json ? "],\"resident_bytes\":%llu,\"released_bytes\":%llu}" : ",%llu,%llu\n",
+			(unsigned long long)res, (unsigned long long)rel);
+	} else {
+		fputs(f->json ? "],\"resident_bytes\":null,\"released_bytes\":null}" : ",,\n", f->out);
+	}
 	f->rows++;
 }
 
