@@ -19,7 +19,8 @@
  *      reused: written back first if dirty (a failure puts it back into
  *      the policy, dirty, and the next one is tried), forgotten, and its
  *      frame moved to the faulting owner's client when the victim owner is
- *      another. Then read() fills it (major) or it is zeroed.
+ *      another. Then read() fills it (major, the lock dropped: a get of
+ *      the page waits for the read) or it is zeroed.
  *   3. Unpin: the last unpin of a parked page puts it back into the policy.
  *   4. Shrinker scan (try-lock): clean pool pages, then policy victims of
  *      every owner (clean ones freed at once, dirty ones to the pool), then
@@ -40,7 +41,10 @@
  * (kmem_pa_client_alloc/free under pc->lock). Callbacks from the frame
  * service's reclaim (shrinker count/scan, client release) try-lock and
  * skip a busy cache; the thrash hook (no frame-service lock held) waits.
- * Misuse is reported after the lock is dropped.
+ * Misuse is reported after the lock is dropped. A major fault drops
+ * pc->lock around read() (the page parked, pinned and marked io; its
+ * waiters sleep on io_cond under io_mutex, taken after pc->lock:
+ * io_wait_locked); write-backs still run under it.
  *
  * Tunables (struct kmem_pc_config): pages, page_order, extra, pool_pages
  * (0), window (1024), pff_high (500 per mille), the policy (clock).
@@ -696,6 +700,17 @@ int kmem_pc_init(void *mem, size_t mem_size, const struct kmem_pc_config *cfg, s
 	rc = kmem_lock_init(&pc->lock, true);
 	if (rc)
 		return rc;
+	rc = kmem_mutex_init(&pc->io_mutex);
+	if (rc) {
+		kmem_lock_destroy(&pc->lock);
+		return rc;
+	}
+	rc = kmem_cond_init(&pc->io_cond);
+	if (rc) {
+		kmem_mutex_destroy(&pc->io_mutex);
+		kmem_lock_destroy(&pc->lock);
+		return rc;
+	}
 	kmem_pa_get_stats(cfg->pa, &ps);
 	fs = ps.frame_size;
 	pc->pa = cfg->pa;
@@ -741,6 +756,8 @@ int kmem_pc_init(void *mem, size_t mem_size, const struct kmem_pc_config *cfg, s
 		pc->shrinker.arg = pc;
 		rc = kmem_pa_register_shrinker(pc->pa, &pc->shrinker);
 		if (rc) {
+			kmem_cond_destroy(&pc->io_cond);
+			kmem_mutex_destroy(&pc->io_mutex);
 			kmem_lock_destroy(&pc->lock);
 			return rc;
 		}
@@ -759,12 +776,65 @@ void kmem_pc_destroy(struct kmem_pc *pc)
 	for (const struct kmem_pc_owner *o = pc->owners; o; o = o->next)
 		kmem_reportf(pc->sink, "pagecache", pc->name, KMEM_LEAK, o, -1, NULL,
 			     "owner %s still holds %" PRIu32 " pages at destroy", o->name, owner_held(o));
+	kmem_cond_destroy(&pc->io_cond);
+	kmem_mutex_destroy(&pc->io_mutex);
 	kmem_lock_destroy(&pc->lock);
 }
 
 struct kmem_error_sink *kmem_pc_error_sink(struct kmem_pc *pc)
 {
 	return pc->sink;
+}
+
+/* ---- waiting for a read -------------------------------------------------------- */
+
+/* Page d, being read, was found (pc->lock held): wait until a read ends,
+ * with the lock dropped; returns with it released. The caller takes the
+ * lock again and looks again (the page may be gone: a failed read frees
+ * it). 0, or -EDEADLK when the reader is the calling thread (its read
+ * callback asked for the page it is reading: the page's last_ref holds the
+ * reader's kmem_self_id() while io is set) or nothing else can end the read
+ * (no threads). O(1) plus the wait. */
+static int io_wait_locked(struct kmem_pc *pc, const struct kmem_pc_page *d)
+{
+	int rc;
+
+	KMEM_ASSERT(kmem_lock_held(&pc->lock) && "io_wait_locked needs the cache lock");
+	if (d->last_ref == (uint64_t)kmem_self_id()) {
+		kmem_lock_release(&pc->lock);
+		return -EDEADLK;
+	}
+	pc->io_waiters++;
+	pc->io_waits++;
+	kmem_mutex_lock(&pc->io_mutex); /* before the lock is dropped: no lost wake-up */
+	kmem_lock_release(&pc->lock);
+	rc = kmem_cond_wait(&pc->io_cond, &pc->io_mutex);
+	kmem_mutex_unlock(&pc->io_mutex);
+	if (rc == -ENOSYS) {
+		kmem_lock_acquire(&pc->lock);
+		pc->io_waiters--;
+		kmem_lock_release(&pc->lock);
+		return -EDEADLK;
+	}
+	return 0;
+}
+
+/* A read ended (pc->lock held, the page's io cleared): the waiters, if
+ * any, are woken after the lock is released (io_wake). Returns whether to
+ * wake. */
+static bool io_done_locked(struct kmem_pc *pc)
+{
+	bool wake = pc->io_waiters != 0;
+
+	pc->io_waiters = 0; /* every waiter wakes and looks again */
+	return wake;
+}
+
+static void io_wake(struct kmem_pc *pc)
+{
+	kmem_mutex_lock(&pc->io_mutex);
+	kmem_cond_broadcast(&pc->io_cond);
+	kmem_mutex_unlock(&pc->io_mutex);
 }
 
 /* ---- owners ---------------------------------------------------------------- */
@@ -836,6 +906,19 @@ int kmem_pc_owner_destroy(struct kmem_pc_owner *o)
 		return 0;
 	pc = o->pc;
 	kmem_lock_acquire(&pc->lock);
+	/* reads in flight (a race the contract forbids, or a thread still in
+	 * a fault): their frames are the readers' until the reads end */
+	for (uint32_t i = 0; i < pc->pages; i++) {
+		const struct kmem_pc_page *d = pc_desc(pc, i);
+
+		if (d->owner != o || !d->io)
+			continue;
+		rc = io_wait_locked(pc, d);
+		if (rc)
+			return rc;	/* from its own read callback: nothing done */
+		kmem_lock_acquire(&pc->lock);
+		i = UINT32_MAX;	/* look again from the start */
+	}
 	pinned = o->pinned;
 	for (uint32_t i = 0; i < pc->pages; i++) {
 		struct kmem_pc_page *d = pc_desc(pc, i);
@@ -917,6 +1000,7 @@ static KMEM_NOINLINE int get_slow(struct kmem_pc_owner *o, uint64_t pgno, unsign
 	struct kmem_pc *pc = o->pc;
 	struct kmem_pc_page *d;
 	bool write = (flags & KMEM_PC_WRITE) && o->write;
+	bool wake = false;
 	int rc;
 
 	if (i != PC_NIL) {
@@ -961,15 +1045,32 @@ static KMEM_NOINLINE int get_slow(struct kmem_pc_owner *o, uint64_t pgno, unsign
 	if (pc->extra)
 		memset(kmem_pc_page_extra(d), 0, pc->extra);
 	if (o->read) {
+		/* Read with the lock dropped, so other pages' hits and faults go
+		 * on meanwhile: the page is hashed (a get of it waits), parked
+		 * and pinned (no replacement, shrinker or release takes it), and
+		 * marked io with the reader named in last_ref. */
+		d->state = PC_PARKED;
+		d->pins = 1;
+		o->pinned++;
+		d->io = 1;
+		d->last_ref = (uint64_t)kmem_self_id();
+		kmem_lock_release(&pc->lock);
 		rc = o->read(o->arg, pgno, d->data, pc->page_size);
+		kmem_lock_acquire(&pc->lock);
+		d->io = 0;
+		wake = io_done_locked(pc);
 		if (rc) {
 			o->read_errors++;
 			o->refs--;
-			d->state = PC_PARKED;	/* not in the policy yet */
-			page_free_locked(pc, i);
+			page_free_locked(pc, i);	/* parked and pinned: both undone */
 			kmem_lock_release(&pc->lock);
+			if (wake)
+				io_wake(pc);
 			return rc < 0 ? rc : -EIO;
 		}
+		d->pins = 0;	/* the pin is taken again below, as for every fault */
+		o->pinned--;
+		d->state = PC_RESIDENT;
 		o->pgmajfault++;
 		o->pgpgin++;
 	} else if (!d->fresh) {
@@ -994,6 +1095,8 @@ faulted:
 	if (o->refs >= o->win_end)
 		window_end_locked(pc, o);
 	kmem_lock_release(&pc->lock);
+	if (wake)
+		io_wake(pc);
 	return 0;
 }
 
@@ -1007,8 +1110,19 @@ static KMEM_NOINLINE int get_locked_slow(struct kmem_pc_owner *o, uint64_t pgno,
 	bool write = (flags & KMEM_PC_WRITE) && o->write;
 
 	KMEM_ASSERT(kmem_lock_held(&pc->lock) && "get_locked_slow needs the cache lock");
+	for (;;) {
+		int rc;
+
+		i = hash_find(pc, o, pgno);
+		if (i == PC_NIL || !pc_desc(pc, i)->io)
+			break;
+		/* being read by another thread: wait, then look again */
+		rc = io_wait_locked(pc, pc_desc(pc, i));
+		if (rc)
+			return rc;
+		kmem_lock_acquire(&pc->lock);
+	}
 	o->refs++;
-	i = hash_find(pc, o, pgno);
 	if (i == PC_NIL || pc_desc(pc, i)->state == PC_POOL)
 		return get_slow(o, pgno, flags, out, i);
 	d = pc_desc(pc, i);
@@ -1087,7 +1201,7 @@ static enum kmem_status page_check_locked(struct kmem_pc *pc, struct kmem_pc_own
 		return KMEM_DOUBLE_FREE;
 	if (d->owner != o)
 		return KMEM_WRONG_CACHE;
-	if (!d->pins)
+	if (!d->pins || d->io)	/* being read: no caller holds it yet */
 		return KMEM_NOT_HELD;
 	return KMEM_OK;
 }
@@ -1196,6 +1310,15 @@ uint32_t kmem_pc_truncate(struct kmem_pc_owner *o, uint64_t limit)
 
 		if (d->owner != o || d->pgno < limit)
 			continue;
+		if (d->io) {
+			/* being read: its frame is the reader's until the read
+			 * ends; wait and look at this slot again (the calling
+			 * thread's own read: -EDEADLK, left as it is) */
+			if (io_wait_locked(pc, d) == 0)
+				i--;
+			kmem_lock_acquire(&pc->lock);
+			continue;
+		}
 		page_free_locked(pc, i);
 		n++;
 	}
@@ -1214,7 +1337,7 @@ int kmem_pc_sync(struct kmem_pc *pc, struct kmem_pc_owner *o)
 		struct kmem_pc_page *d = pc_desc(pc, i);
 		int w;
 
-		if (d->state == PC_FREE || !d->dirty || (o && d->owner != o))
+		if (d->state == PC_FREE || !d->dirty || d->io || (o && d->owner != o))
 			continue;
 		w = writeback_locked(pc, i);
 		if (w && !rc)
@@ -1256,7 +1379,7 @@ uint32_t kmem_pc_working_set(struct kmem_pc_owner *o, uint64_t delta)
 		const struct kmem_pc_page *d = pc_desc(pc, i);
 
 		/* referenced at clock values refs - delta + 1 .. refs */
-		if (d->owner == o && d->last_ref + delta > o->refs)
+		if (d->owner == o && !d->io && d->last_ref + delta > o->refs)
 			w++;
 	}
 	kmem_lock_release(&pc->lock);

@@ -92,6 +92,7 @@ static void pc_stats_locked(struct kmem_pc *pc, struct kmem_pc_stats *st)
 	st->shrink_frames = pc->shrink_frames;
 	st->responses = pc->responses;
 	st->misuse = pc->misuse;
+	st->io_waits = pc->io_waits;
 	st->hit_permille = permille(st->hits, st->refs);
 }
 

@@ -26,6 +26,10 @@
  *                  policy); goes back into the policy at its last unpin;
  *     PC_POOL      hashed, data held, unpinned, evicted: on its owner's
  *                  page-buffering pool (prev/next, FIFO by eviction).
+ *   A page being read (io set) is PC_PARKED with the faulting thread's pin:
+ *   out of the policy and the pool, so no replacement, shrinker or release
+ *   finds it; a get, truncate or owner destroy that finds it waits for the
+ *   read (io_wait_locked) and looks again.
  *   Hash: chained buckets of slot numbers (hnext), keyed by (owner id,
  *   page number); nbuckets a power of two >= pages.
  *   Shadow: a direct-mapped table of nshadow (power of two >= pages)
@@ -47,7 +51,8 @@
  *   C7  used + nfree == pages; the owner list has nowners live owners.
  *
  * Locking: pc->lock protects everything in the cache and its owners
- * (counters included). Lock order: pc->lock, then the frame service's (its
+ * (counters included), except a page's data while read() fills it (the
+ * lock dropped; the page marked io, above). Lock order: pc->lock, then the frame service's (its
  * allocation and free run under pc->lock; docs/locking.md row 4a). The
  * shrinker and the client release callbacks run from the frame service's
  * reclaim (shrink_lock held) and take pc->lock with a try-lock. _locked
@@ -83,6 +88,9 @@ struct kmem_pc_page {
 	uint8_t state;			/* enum pc_state */
 	uint8_t dirty;
 	uint8_t fresh;			/* data came zeroed from the frame service */
+	uint8_t io;			/* read() is filling it, the cache lock dropped:
+					 * PC_PARKED and pinned by the faulting thread;
+					 * nobody else takes, frees or hands it out */
 };
 
 /* the caller's extra bytes follow the descriptor, 16-byte aligned */
@@ -123,6 +131,15 @@ struct kmem_pc_owner {
 
 struct kmem_pc {
 	struct kmem_lock lock;
+	/* Waiting for reads (the cache lock is dropped around read()): a
+	 * thread that finds a page being read counts itself in io_waiters and
+	 * takes io_mutex before it drops the lock, then waits on io_cond; the
+	 * reader, done, broadcasts under io_mutex when it saw waiters. Order:
+	 * lock, then io_mutex. */
+	struct kmem_mutex io_mutex;
+	struct kmem_cond io_cond;
+	uint32_t io_waiters;
+	uint64_t io_waits;		/* waits for a read, counted */
 	struct kmem_pagealloc *pa;
 	const struct kmem_rp_ops *policy;
 	struct kmem_rp_config rpcfg;	/* frames = pages; name, sink set per owner */

@@ -3,12 +3,18 @@
  * textbook reference strings give the simulator's numbers), page buffering
  * and minor faults, pins, write-back errors, reclaim pressure that never
  * loses a dirty page, local and global scope with shares and limits, the
- * working set, the thrashing response, misuse, SQLite-style operations and
- * a threaded stress test. Every test ends with kmem_pc_check().
+ * working set, the thrashing response, misuse, SQLite-style operations,
+ * reads with the cache lock dropped (other pages go on, a second getter
+ * waits, a failed read's waiter retries, truncate waits, a read callback
+ * that uses the cache) and a threaded stress test. Every test ends with kmem_pc_check().
  */
 #include "pa_fixture.h"
 
 #include <kmem/pagecache.h>
+
+#ifdef KMEM_HAVE_PTHREAD
+#include <unistd.h> /* usleep */
+#endif
 
 #include "pc_internal.h"
 
@@ -45,8 +51,9 @@ static int disk_read(void *arg, uint64_t pgno, void *buf, size_t size)
 		return -EIO;
 	assert_int_equal(size, d->page);
 	memcpy(buf, d->data + pgno * d->page, size);
-	d->reads++;
-	d->last_read = pgno;
+	/* reads of different pages run at once (the cache lock is dropped) */
+	__atomic_fetch_add(&d->reads, 1u, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->last_read, pgno, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -990,6 +997,320 @@ static void test_checker_catches(void **state)
 	pcfx_fini(&x);
 }
 
+/* ---- reads with the cache lock dropped ------------------------------------------ */
+
+/* A read callback that uses the cache: reading page 5 it asks for page 5
+ * itself (-EDEADLK: it is the reader), faults page 6 in (the lock is not
+ * held during a read, so the callback may), and truncates from 5 (page 6
+ * is dropped; page 5, being read by this thread, is left). */
+struct reent {
+	struct disk *disk;
+	struct kmem_pc_owner *o;
+	int self_rc, other_rc;
+	uint32_t truncated;
+	unsigned calls;
+};
+
+static int reent_read(void *arg, uint64_t pgno, void *buf, size_t size)
+{
+	struct reent *r = arg;
+
+	if (pgno == 5) {
+		struct kmem_pc_page *pg = NULL;
+
+		r->calls++;
+		r->self_rc = kmem_pc_get(r->o, 5, KMEM_PC_CREATE, &pg);
+		r->other_rc = kmem_pc_get(r->o, 6, KMEM_PC_CREATE, &pg);
+		if (r->other_rc == 0 &&
+		    (stamp_of(kmem_pc_page_data(pg)) != 6 || kmem_pc_put(r->o, pg, 0) != KMEM_OK))
+			r->other_rc = -1;
+		r->truncated = kmem_pc_truncate(r->o, 5);
+	}
+	return disk_read(r->disk, pgno, buf, size);
+}
+
+static void test_read_reentrant(void **state)
+{
+	struct pcfx x;
+	struct kmem_pc_owner_config oc;
+	struct kmem_pc_owner *o;
+	struct kmem_pc_page *pg;
+	struct reent r = { 0 };
+
+	(void)state;
+	pcfx_start(&x, NULL, 8, 0, 0);
+	memset(&oc, 0, sizeof(oc));
+	oc.name = "reent";
+	oc.scope = KMEM_PC_LOCAL;
+	oc.read = reent_read;
+	oc.arg = &r;
+	r.disk = &x.disk;
+	o = pcfx_owner_cfg(&x, &oc);
+	r.o = o;
+	assert_int_equal(kmem_pc_get(o, 5, KMEM_PC_CREATE, &pg), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.self_rc, -EDEADLK);
+	assert_int_equal(r.other_rc, 0);
+	assert_int_equal(r.truncated, 1);
+	assert_int_equal(stamp_of(kmem_pc_page_data(pg)), 5);
+	assert_int_equal(ostats(o).pgmajfault, 2);	/* 5 and 6 */
+	assert_int_equal(ostats(o).resident, 1);	/* 6 truncated */
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	assert_int_equal(kmem_pc_put(o, pg, 0), KMEM_OK);
+	/* -EDEADLK is a return, not a misuse report */
+	assert_int_equal(kmem_error_total(&x.f.rec.sink), 0);
+	pcfx_fini(&x);
+}
+
+#ifdef KMEM_HAVE_PTHREAD
+/* A store whose reads of one page block until the test opens them, so a
+ * read can be held in flight while other threads use the cache. */
+struct slow {
+	struct disk *disk;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	uint64_t pgno;		/* the page whose reads block */
+	unsigned entered;	/* reads of it begun */
+	bool open;
+	int fail_once;		/* the next read of it fails (-EIO) */
+};
+
+static int slow_read(void *arg, uint64_t pgno, void *buf, size_t size)
+{
+	struct slow *s = arg;
+	int fail = 0;
+
+	if (pgno == s->pgno) {
+		pthread_mutex_lock(&s->m);
+		s->entered++;
+		pthread_cond_broadcast(&s->c);
+		while (!s->open)
+			pthread_cond_wait(&s->c, &s->m);
+		fail = s->fail_once;
+		s->fail_once = 0;
+		pthread_mutex_unlock(&s->m);
+	}
+	if (fail)
+		return -EIO;
+	return disk_read(s->disk, pgno, buf, size);
+}
+
+static int slow_write(void *arg, uint64_t pgno, const void *buf, size_t size)
+{
+	struct slow *s = arg;
+
+	return disk_write(s->disk, pgno, buf, size);
+}
+
+struct getter {
+	struct kmem_pc_owner *o;
+	uint64_t pgno;
+	struct kmem_pc_page *pg;
+	int rc;
+	bool truncate;		/* truncate from pgno instead of a get */
+	uint32_t dropped;
+};
+
+static void *getter_run(void *arg)
+{
+	struct getter *g = arg;
+
+	if (g->truncate)
+		g->dropped = kmem_pc_truncate(g->o, g->pgno);
+	else
+		g->rc = kmem_pc_get(g->o, g->pgno, KMEM_PC_CREATE, &g->pg);
+	return NULL;
+}
+
+static void slow_wait_entered(struct slow *s, unsigned n)
+{
+	pthread_mutex_lock(&s->m);
+	while (s->entered < n)
+		pthread_cond_wait(&s->c, &s->m);
+	pthread_mutex_unlock(&s->m);
+}
+
+/* Liveness, not timing: poll until the cache has counted n waits. */
+static void wait_io_waits(struct kmem_pc *pc, uint64_t n)
+{
+	struct kmem_pc_stats st;
+
+	for (unsigned spins = 0;; spins++) {
+		kmem_pc_get_stats(pc, &st);
+		if (st.io_waits >= n)
+			return;
+		assert_true(spins < 600000); /* a minute: the waiter never came */
+		usleep(100);
+	}
+}
+
+static void slow_open(struct slow *s)
+{
+	pthread_mutex_lock(&s->m);
+	s->open = true;
+	pthread_cond_broadcast(&s->c);
+	pthread_mutex_unlock(&s->m);
+}
+
+static struct kmem_pc_owner *slow_owner(struct pcfx *x, struct slow *s, uint64_t pgno)
+{
+	struct kmem_pc_owner_config oc;
+
+	memset(s, 0, sizeof(*s));
+	s->disk = &x->disk;
+	s->pgno = pgno;
+	assert_int_equal(pthread_mutex_init(&s->m, NULL), 0);
+	assert_int_equal(pthread_cond_init(&s->c, NULL), 0);
+	memset(&oc, 0, sizeof(oc));
+	oc.name = "slow";
+	oc.scope = KMEM_PC_LOCAL;
+	oc.read = slow_read;
+	oc.write = slow_write;
+	oc.arg = s;
+	return pcfx_owner_cfg(x, &oc);
+}
+
+static void slow_fini(struct slow *s)
+{
+	pthread_cond_destroy(&s->c);
+	pthread_mutex_destroy(&s->m);
+}
+
+/* While thread A's read of page 1 is held in flight: the main thread
+ * faults page 2 in, dirties it and hits it (the cache lock is not held
+ * across the read: if it were, this would never return), the checker
+ * passes, and thread B's get of page 1 waits instead of reading it again.
+ * Opened, A and B have the same page, read once. */
+static void test_read_unlocked(void **state)
+{
+	struct pcfx x;
+	struct slow s;
+	struct kmem_pc_owner *o;
+	struct kmem_pc_page *pg;
+	struct getter a, b;
+	pthread_t ta, tb;
+	struct kmem_pc_owner_stats st;
+
+	(void)state;
+	pcfx_start(&x, NULL, 16, 0, 0);
+	o = slow_owner(&x, &s, 1);
+	a = (struct getter){ .o = o, .pgno = 1 };
+	b = a;
+	assert_int_equal(pthread_create(&ta, NULL, getter_run, &a), 0);
+	slow_wait_entered(&s, 1);
+	assert_int_equal(kmem_pc_get(o, 2, KMEM_PC_CREATE | KMEM_PC_WRITE, &pg), 0);
+	assert_int_equal(stamp_of(kmem_pc_page_data(pg)), 2);
+	assert_int_equal(kmem_pc_put(o, pg, KMEM_PC_DIRTY), KMEM_OK);
+	assert_int_equal(kmem_pc_get(o, 2, 0, &pg), 0);	/* a hit */
+	assert_int_equal(kmem_pc_put(o, pg, 0), KMEM_OK);
+	assert_int_equal(kmem_pc_sync(x.pc, o), 0);	/* page 2 written; page 1 untouched */
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	st = ostats(o);
+	assert_int_equal(st.resident, 2);	/* page 1, parked while read, counts */
+	assert_int_equal(st.pinned, 1);		/* by its reader */
+	assert_int_equal(st.pgpgout, 1);
+	assert_int_equal(kmem_pc_working_set(o, 1000), 1);	/* page 2; page 1 not yet referenced */
+	assert_int_equal(pthread_create(&tb, NULL, getter_run, &b), 0);
+	wait_io_waits(x.pc, 1);
+	slow_open(&s);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_ptr_equal(a.pg, b.pg);
+	assert_int_equal(stamp_of(kmem_pc_page_data(a.pg)), 1);
+	assert_int_equal(s.entered, 1);		/* one read of page 1 */
+	st = ostats(o);
+	assert_int_equal(st.pgmajfault, 2);
+	assert_int_equal(st.hits, 2);		/* the main thread's and B's */
+	assert_int_equal(st.pinned, 1);
+	assert_int_equal(kmem_pc_put(o, a.pg, 0), KMEM_OK);
+	assert_int_equal(kmem_pc_put(o, b.pg, 0), KMEM_OK);
+	assert_int_equal(ostats(o).pinned, 0);
+	assert_int_equal(kmem_error_total(&x.f.rec.sink), 0);
+	pcfx_fini(&x);
+	slow_fini(&s);
+}
+
+/* A read that fails while another thread waits for it: the reader gets
+ * -EIO, nothing is cached, and the waiter faults the page itself (a second
+ * read, which succeeds). */
+static void test_read_fails_waiter_retries(void **state)
+{
+	struct pcfx x;
+	struct slow s;
+	struct kmem_pc_owner *o;
+	struct getter a, b;
+	pthread_t ta, tb;
+	struct kmem_pc_owner_stats st;
+
+	(void)state;
+	pcfx_start(&x, NULL, 16, 0, 0);
+	o = slow_owner(&x, &s, 3);
+	s.fail_once = 1;
+	a = (struct getter){ .o = o, .pgno = 3 };
+	b = a;
+	assert_int_equal(pthread_create(&ta, NULL, getter_run, &a), 0);
+	slow_wait_entered(&s, 1);
+	assert_int_equal(pthread_create(&tb, NULL, getter_run, &b), 0);
+	wait_io_waits(x.pc, 1);
+	slow_open(&s);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_int_equal(a.rc, -EIO);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(stamp_of(kmem_pc_page_data(b.pg)), 3);
+	assert_int_equal(s.entered, 2);
+	st = ostats(o);
+	assert_int_equal(st.read_errors, 1);
+	assert_int_equal(st.pgmajfault, 1);
+	assert_int_equal(st.resident, 1);
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	assert_int_equal(kmem_pc_put(o, b.pg, 0), KMEM_OK);
+	pcfx_fini(&x);
+	slow_fini(&s);
+}
+
+/* A truncate over a page being read waits for the read, then drops the
+ * page (its frame was the reader's until then); a put of the page the
+ * reader got is then a report, not a change. */
+static void test_truncate_waits_for_read(void **state)
+{
+	struct pcfx x;
+	struct slow s;
+	struct kmem_pc_owner *o;
+	struct kmem_pc_page *pg;
+	struct getter a, t;
+	pthread_t ta, tt;
+
+	(void)state;
+	pcfx_start(&x, NULL, 16, 0, 0);
+	o = slow_owner(&x, &s, 7);
+	assert_int_equal(kmem_pc_get(o, 8, KMEM_PC_CREATE, &pg), 0);
+	assert_int_equal(kmem_pc_put(o, pg, 0), KMEM_OK);
+	a = (struct getter){ .o = o, .pgno = 7 };
+	t = (struct getter){ .o = o, .pgno = 7, .truncate = true };
+	assert_int_equal(pthread_create(&ta, NULL, getter_run, &a), 0);
+	slow_wait_entered(&s, 1);
+	assert_int_equal(pthread_create(&tt, NULL, getter_run, &t), 0);
+	wait_io_waits(x.pc, 1);
+	slow_open(&s);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tt, NULL), 0);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(t.dropped, 2);		/* 7 (after its read) and 8 */
+	assert_int_equal(kmem_pc_get(o, 7, 0, &pg), -ENOENT);
+	assert_int_equal(ostats(o).resident, 0);
+	assert_int_equal(ostats(o).pinned, 0);
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	assert_int_equal(kmem_pc_put(o, a.pg, 0), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_error_total(&x.f.rec.sink), 1);
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	pcfx_fini(&x);
+	slow_fini(&s);
+}
+#endif
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 #ifdef KMEM_HAVE_PTHREAD
@@ -1089,7 +1410,11 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_vmstat),
 		cmocka_unit_test(test_checker_catches),
+		cmocka_unit_test(test_read_reentrant),
 #ifdef KMEM_HAVE_PTHREAD
+		cmocka_unit_test(test_read_unlocked),
+		cmocka_unit_test(test_read_fails_waiter_retries),
+		cmocka_unit_test(test_truncate_waits_for_read),
 		cmocka_unit_test(test_threads),
 #endif
 	};

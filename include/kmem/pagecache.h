@@ -71,9 +71,15 @@
  * nothing.
  *
  * Thread safety: every function may be called from any thread unless
- * noted. One lock per cache serialises its state; the owner's read and
- * write callbacks run holding it (they must not call the cache). Page data
- * of a pinned page is the caller's to read and write without the lock.
+ * noted. One lock per cache serialises its state. The owner's read
+ * callback runs WITHOUT it: while one thread reads a page from a slow
+ * store, other threads' hits and faults on other pages go on, and a thread
+ * that asks for the page being read waits for that read (one read per
+ * page; if it fails, the waiter faults the page itself). A read callback
+ * may call the cache for other pages; asking for the page it is reading
+ * returns -EDEADLK. The write callback runs holding the lock (it must not
+ * call the cache). Page data of a pinned page is the caller's to read and
+ * write without the lock.
  * Lock order: the cache lock, then the frame service's locks; the cache's
  * shrinker and release callbacks take the cache lock with a try-lock
  * (skipping the cache when it is busy), so the frame service's reclaim
@@ -181,8 +187,12 @@ struct kmem_pc_owner_config {
 	unsigned flags;			/* KMEM_PC_NOEVICT */
 	/* Backing store. read fills buf (page_size bytes) with page pgno; NULL:
 	 * new pages read zero. write stores it; NULL: pages are never dirty.
-	 * Both return 0 or a negative errno; they run with the cache lock held
-	 * and must not call the cache. */
+	 * Both return 0 or a negative errno. read runs without the cache lock,
+	 * so reads of different pages may run at once in several threads, and
+	 * beside a write of another page (never of the same page: a page is
+	 * read only while it is not cached); it may get other pages (getting
+	 * pgno itself gives -EDEADLK). write runs with the lock held and must
+	 * not call the cache. */
 	int (*read)(void *arg, uint64_t pgno, void *buf, size_t size);
 	int (*write)(void *arg, uint64_t pgno, const void *buf, size_t size);
 	void *arg;
@@ -203,7 +213,8 @@ KMEM_API KMEM_MUST_CHECK int kmem_pc_owner_create(struct kmem_pc *pc, void *mem,
  * are reported as KMEM_LEAK first) and unregister its client; mem is the
  * caller's again. Returns 0, or -EIO if a write-back failed (that page's
  * data is lost: the owner is going away). Must not race with calls on the
- * same owner. O(pages of the owner + pages). */
+ * same owner; a read still in flight is waited for (-EDEADLK, nothing done,
+ * when called from that read's callback). O(pages of the owner + pages). */
 KMEM_API int kmem_pc_owner_destroy(struct kmem_pc_owner *o);
 
 /* Set the owner's page limit (SQLite's xCachesize); 0: none. Unpinned
@@ -223,7 +234,11 @@ KMEM_API void kmem_pc_owner_activate(struct kmem_pc_owner *o);
  *            KMEM_PC_EASY and the fault was not easy);
  *   -EIO     read() failed (counted; nothing cached), or every candidate
  *            victim's write-back failed;
+ *   -EDEADLK the calling thread is reading this very page (a read
+ *            callback asked for its own page): nothing changed;
  *   -EINVAL  o or out NULL.
+ * A page another thread is reading is waited for (the read ends it: its
+ * data, or its failure and then a fault of our own).
  * A page may be pinned many times (each kmem_pc_get one pin). Hit: O(1)
  * expected (hash), the policy's reference; fault: the policy's victim plus
  * the callbacks. Thread-safe. */
@@ -255,8 +270,10 @@ KMEM_API uint64_t kmem_pc_page_number(const struct kmem_pc_page *pg);
 KMEM_API int kmem_pc_rekey(struct kmem_pc_owner *o, struct kmem_pc_page *pg, uint64_t pgno);
 
 /* Drop every page of o numbered limit or above, pinned ones too (they are
- * implicitly unpinned: SQLite's xTruncate), without writing them back.
- * Returns pages dropped. O(pages of the cache). */
+ * implicitly unpinned: SQLite's xTruncate), without writing them back. A
+ * page being read is waited for and then dropped (left, if the calling
+ * thread's own read callback is reading it). Returns pages dropped.
+ * O(pages of the cache) plus the waits. */
 KMEM_API uint32_t kmem_pc_truncate(struct kmem_pc_owner *o, uint64_t limit);
 
 /* Write back every dirty page of o (all owners: o NULL, pc given). Returns
@@ -322,6 +339,7 @@ struct kmem_pc_stats {
 	uint64_t responses;			/* owners deactivated by the thrashing response */
 	uint64_t misuse;			/* calls refused (each reported) */
 	unsigned hit_permille;
+	uint64_t io_waits;			/* waits for a page another thread was reading */
 };
 
 /* Snapshots, exact (taken under the cache lock); the cache's event
