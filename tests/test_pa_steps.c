@@ -32,6 +32,7 @@
  * mix stays within the bounds. */
 #include "step_check.h"
 
+#include "buddy_fixture.h"
 #include "buddy_internal.h"
 #include "pa_internal.h"
 
@@ -45,10 +46,9 @@
 #define HOLD5 32u /* order-5 blocks the arena holds */
 
 struct px {
-	struct test_recorder rec;
-	struct kmem_buddy *b;
+	struct fixture fx; /* the buddy (buddy_fixture.h) and the recording sink */
 	struct kmem_pagealloc *pa;
-	void *binst, *arena, *meta, *pinst;
+	void *arena, *pinst;
 	/* the grow hook (px_grow), while grow_on: frees one of the order-5
 	 * blocks held in hold5 a call, the first call 4 */
 	bool grow_on;
@@ -111,28 +111,14 @@ static bool px_with_grow;
  * with init policy `policy` and flags `flags`, on the test's clock. */
 static void px_init(struct px *x, enum kmem_pa_init_policy policy, unsigned flags)
 {
-	struct kmem_buddy_config bc;
 	struct kmem_pa_config pc;
-	size_t need, msz;
 
 	memset(x, 0, sizeof(*x));
-	test_recorder_init(&x->rec);
-	kmem_buddy_config_init(&bc);
-	bc.name = "steps";
-	bc.frame_size = FRAME;
-	bc.max_order = MAX_ORDER;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &x->rec.sink;
-	need = kmem_buddy_sizeof(&bc);
-	x->binst = test_aligned(64, need);
-	assert_int_equal(kmem_buddy_init(x->binst, need, &bc, &x->b), 0);
-	x->arena = test_aligned(FRAME << MAX_ORDER, ARENA);
-	msz = kmem_buddy_region_meta_size(x->b, x->arena, ARENA);
-	x->meta = test_aligned(64, msz ? msz : 8);
-	assert_int_equal(kmem_buddy_add_region(x->b, x->arena, ARENA, x->meta, msz), 0);
+	fx_init(&x->fx, FRAME, MAX_ORDER, KMEM_BUDDY_OWNERS);
+	x->arena = fx_region(&x->fx, FRAME << MAX_ORDER, 0, ARENA);
 	kmem_pa_config_init(&pc);
 	pc.name = "steps";
-	pc.buddy = x->b;
+	pc.buddy = x->fx.b;
 	pc.init_policy = policy;
 	pc.wmark_min = 32;
 	pc.wmark_low = 40;
@@ -157,13 +143,9 @@ static void px_fini(struct px *x)
 {
 	assert_int_equal(kmem_pa_check(x->pa), 0);
 	kmem_pa_destroy(x->pa);
-	assert_int_equal(kmem_buddy_check(x->b), 0);
-	assert_int_equal(x->rec.calls, 0); /* no report: the sequences are all legal */
-	kmem_buddy_destroy(x->b);
+	fx_fini(&x->fx);
+	assert_int_equal(x->fx.rec.calls, 0); /* no report: the sequences are all legal */
 	free(x->pinst);
-	free(x->meta);
-	free(x->arena);
-	free(x->binst);
 }
 
 static unsigned long b_of(unsigned o)
