@@ -1,5 +1,6 @@
 /* buddy_fixture.h - a buddy instance with a recording sink and regions whose
- * frame tables live in separate heap memory, for the buddy test programs. */
+ * frame tables live in separate heap memory, for the buddy test programs and
+ * the step tests' buddy (test_slab_steps.c, test_pa_steps.c). */
 #ifndef KMEM_BUDDY_FIXTURE_H
 #define KMEM_BUDDY_FIXTURE_H
 

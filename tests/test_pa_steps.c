@@ -7,10 +7,13 @@
  * >> o, 1) and H_o = max(high >> o, 1) (a thread cache stack's capacity),
  * the bounds asserted per call are:
  *   kmem_pa_alloc, a thread cache miss: <= B_o blocks tried by the refill,
- *       <= 6 + oom rounds rounds of the slow path, blocks drained from the
- *       pools to the buddy <= the pools' capacity (only when fragmentation
- *       leaves no block of the order anywhere else);
- *   kmem_pa_free, a full stack: <= B_o blocks drained;
+ *       <= 2 + oom rounds (4 times as many with KMEM_PAGE_NOFAIL) + 4 grow
+ *       retries rounds of the slow path, blocks drained from the pools to
+ *       the buddy <= the pools' capacity (only when fragmentation leaves no
+ *       block of the order anywhere else);
+ *   kmem_pa_free, a full stack: <= B_o blocks drained; with
+ *       KMEM_PA_RELEASE and no reaper thread, <= 8 blocks released
+ *       (PA_REL_INLINE_BLOCKS);
  *   kmem_pa_free_checked: <= pooled blocks of the order + 2 H_o compared;
  *   kmem_pa_drain: one step per pooled or cached block;
  *   kmem_pa_reaper_run(max_zero): frames zeroed <= max_zero (one step per
@@ -22,9 +25,14 @@
  * zeroed pool to its high target, a reclaim pass over every shrinker, a
  * reaper round whose shrinker gives back one frame per pass from below the
  * low watermark up to high, a checked free that scans full pools and
- * stacks; then a seeded random mix stays within the bounds. */
+ * stacks, an allocation nothing satisfies (with a grow hook after which
+ * frames are free in blocks too small for it: 4 grow retries before the
+ * rounds), a free whose
+ * release step finds a debt of more than 8 blocks; then a seeded random
+ * mix stays within the bounds. */
 #include "step_check.h"
 
+#include "buddy_fixture.h"
 #include "buddy_internal.h"
 #include "pa_internal.h"
 
@@ -34,40 +42,83 @@
 #define BATCH 15u
 #define HIGH 90u
 
+#define GROWN 4u /* grow() calls the slow path makes at most */
+#define HOLD5 32u /* order-5 blocks the arena holds */
+
 struct px {
-	struct test_recorder rec;
-	struct kmem_buddy *b;
+	struct fixture fx; /* the buddy (buddy_fixture.h) and the recording sink */
 	struct kmem_pagealloc *pa;
-	void *binst, *arena, *meta, *pinst;
+	void *arena, *pinst;
+	/* the grow hook (px_grow), while grow_on: frees one of the order-5
+	 * blocks held in hold5 a call, the first call 4 */
+	bool grow_on;
+	unsigned ngrown, nhold5;
+	void *hold5[HOLD5];
 };
+
+/* The test's clock for the decay (px_decay_ms): advanced by hand. */
+static uint64_t px_now = 1000000000ull;
+
+static uint64_t px_clock(void *arg)
+{
+	(void)arg;
+	return px_now;
+}
+
+static void px_advance_ms(uint64_t ms)
+{
+	px_now += ms * 1000000ull;
+}
+
+/* Growth that adds nothing while another thread frees meanwhile (a retry
+ * as after a growth: kmem_pa_alloc_slow), in every build (one region: no
+ * hot-add needed): the hook frees held order-5 blocks whose buddies stay
+ * held, so no order-6 block forms, 4 on its first call (the frames free
+ * reach the retry's n + low) and 1 on each later one. Its frees' steps
+ * are its own, not the allocation's: not counted. */
+static size_t px_grow(void *arg, struct kmem_pagealloc *pa, size_t frames)
+{
+	struct px *x = arg;
+	unsigned long saved[KMEM_STEP_KINDS];
+	unsigned want;
+
+	assert_true(frames > 0);
+	if (!x->grow_on)
+		return 0;
+	want = x->ngrown++ ? 1 : 4;
+	memcpy(saved, step_count, sizeof(saved));
+	for (unsigned i = 0; i < x->nhold5 && want; i++) {
+		uintptr_t off = (uintptr_t)x->hold5[i] - (uintptr_t)x->arena;
+
+		if (x->hold5[i] && !((off / (FRAME << 5)) & 1)) { /* its buddy is odd */
+			kmem_pa_free(pa, x->hold5[i], 5);
+			x->hold5[i] = NULL;
+			want--;
+		}
+	}
+	assert_int_equal(want, 0);
+	memcpy(step_count, saved, sizeof(saved));
+	return 0;
+}
+
+/* The next px_init's decay time (0: kmem_pa_config_init's) and grow hook
+ * (px_grow); they matter only with KMEM_PA_RELEASE and a grow test */
+static long px_decay_ms;
+static bool px_with_grow;
 
 /* A buddy of 4 KiB frames, max order 6, over 4 MiB, and a frame service on
  * it: watermarks 32/40/48, zeroed pool targets 24/48, batch 15, high 90,
- * with init policy `policy` and flags `flags`. */
+ * with init policy `policy` and flags `flags`, on the test's clock. */
 static void px_init(struct px *x, enum kmem_pa_init_policy policy, unsigned flags)
 {
-	struct kmem_buddy_config bc;
 	struct kmem_pa_config pc;
-	size_t need, msz;
 
 	memset(x, 0, sizeof(*x));
-	test_recorder_init(&x->rec);
-	kmem_buddy_config_init(&bc);
-	bc.name = "steps";
-	bc.frame_size = FRAME;
-	bc.max_order = MAX_ORDER;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &x->rec.sink;
-	need = kmem_buddy_sizeof(&bc);
-	x->binst = test_aligned(64, need);
-	assert_int_equal(kmem_buddy_init(x->binst, need, &bc, &x->b), 0);
-	x->arena = test_aligned(FRAME << MAX_ORDER, ARENA);
-	msz = kmem_buddy_region_meta_size(x->b, x->arena, ARENA);
-	x->meta = test_aligned(64, msz ? msz : 8);
-	assert_int_equal(kmem_buddy_add_region(x->b, x->arena, ARENA, x->meta, msz), 0);
+	fx_init(&x->fx, FRAME, MAX_ORDER, KMEM_BUDDY_OWNERS);
+	x->arena = fx_region(&x->fx, FRAME << MAX_ORDER, 0, ARENA);
 	kmem_pa_config_init(&pc);
 	pc.name = "steps";
-	pc.buddy = x->b;
+	pc.buddy = x->fx.b;
 	pc.init_policy = policy;
 	pc.wmark_min = 32;
 	pc.wmark_low = 40;
@@ -77,6 +128,13 @@ static void px_init(struct px *x, enum kmem_pa_init_policy policy, unsigned flag
 	pc.pcp_batch = BATCH;
 	pc.pcp_high = HIGH;
 	pc.flags = flags;
+	if (px_decay_ms)
+		pc.decay_ms = px_decay_ms;
+	pc.clock = px_clock;
+	if (px_with_grow) {
+		pc.grow = px_grow;
+		pc.grow_arg = x;
+	}
 	x->pinst = test_aligned(64, kmem_pa_sizeof());
 	assert_int_equal(kmem_pa_init(x->pinst, kmem_pa_sizeof(), &pc, &x->pa), 0);
 }
@@ -85,13 +143,9 @@ static void px_fini(struct px *x)
 {
 	assert_int_equal(kmem_pa_check(x->pa), 0);
 	kmem_pa_destroy(x->pa);
-	assert_int_equal(kmem_buddy_check(x->b), 0);
-	assert_int_equal(x->rec.calls, 0); /* no report: the sequences are all legal */
-	kmem_buddy_destroy(x->b);
+	fx_fini(&x->fx);
+	assert_int_equal(x->fx.rec.calls, 0); /* no report: the sequences are all legal */
 	free(x->pinst);
-	free(x->meta);
-	free(x->arena);
-	free(x->binst);
 }
 
 static unsigned long b_of(unsigned o)
@@ -407,7 +461,105 @@ static void test_attempts(void **state)
 	px_fini(&x);
 }
 
-/* 7. A seeded random mix of allocations and frees of orders 0..5, checked
+/* 7. Growth: an allocation nothing satisfies with a grow hook after which
+ * frames are free, but in blocks too small for the order-6 block asked
+ * for (px_grow): every grow call is followed by a retry (4 of them), then
+ * the rounds of test 6 (2 + oom rounds, 4 times as many with
+ * KMEM_PAGE_NOFAIL). */
+static void grow_to_bound(unsigned flags)
+{
+	unsigned rounds;
+	struct px x;
+	struct step_op al;
+	static void *hold[1024];
+	unsigned nhold = 0;
+	void *p;
+
+	px_with_grow = true;
+	px_init(&x, KMEM_PA_INIT_NONE, KMEM_PA_NO_BGZERO);
+	px_with_grow = false;
+	rounds = x.pa->oom_retries * ((flags & KMEM_PAGE_NOFAIL) ? 4u : 1u);
+	while (x.nhold5 < HOLD5 && (p = kmem_pa_alloc(x.pa, 5, KMEM_PAGE_NOWAIT)) != NULL)
+		x.hold5[x.nhold5++] = p;
+	while ((p = kmem_pa_alloc(x.pa, 0, KMEM_PAGE_NOWAIT)) != NULL) {
+		assert_true(nhold < 1024);
+		hold[nhold++] = p;
+	}
+	x.grow_on = true;
+	bound_alloc(&al, x.pa, MAX_ORDER);
+	al.name = flags & KMEM_PAGE_NOFAIL ? "pa_alloc (grow, nofail)" : "pa_alloc (grow)";
+	al.bound[PA_STEP_ATTEMPT] = 2 + rounds + GROWN;
+	step_begin();
+	assert_null(kmem_pa_alloc(x.pa, MAX_ORDER, flags));
+	step_end(&al);
+	assert_int_equal(x.ngrown, GROWN);
+	assert_int_equal(step_count[PA_STEP_ATTEMPT], 2 + rounds + GROWN);
+	step_print(&al);
+	while (nhold)
+		kmem_pa_free(x.pa, hold[--nhold], 0);
+	for (unsigned i = 0; i < x.nhold5; i++)
+		kmem_pa_free(x.pa, x.hold5[i], 5);
+	px_fini(&x);
+}
+
+static void test_grow(void **state)
+{
+	(void)state;
+	grow_to_bound(0);
+	grow_to_bound(KMEM_PAGE_NOFAIL);
+}
+
+/* 8. The release step of a free without a reaper thread: with the whole
+ * arena free past the decay time, a free's step gives back 8 blocks
+ * (PA_REL_INLINE_BLOCKS) of the debt and leaves the rest to the next
+ * frees, each within the bound. */
+static void test_release_inline(void **state)
+{
+	struct px x;
+	struct step_op fr;
+	struct kmem_pa_stats st;
+	unsigned long total = 0;
+	void *p;
+
+	(void)state;
+	px_decay_ms = 1000;
+	px_init(&x, KMEM_PA_INIT_NONE, KMEM_PA_NO_BGZERO | KMEM_PA_RELEASE);
+	px_decay_ms = 0;
+	bound_free(&fr, MAX_ORDER);
+	fr.name = "pa_free (release)";
+	fr.bound[PA_STEP_DRAIN] = 0; /* order >= KMEM_PA_PCP_ORDERS: straight to the buddy */
+	fr.bound[PA_STEP_RELEASE] = PA_REL_INLINE_BLOCKS;
+	fr.bound[BUDDY_STEP_SPLIT] = MAX_ORDER * PA_REL_INLINE_BLOCKS;
+	/* the free's merges, and the blocks' if the system refuses them */
+	fr.bound[BUDDY_STEP_MERGE] = MAX_ORDER * (1 + PA_REL_INLINE_BLOCKS);
+	/* an epoch that sees the arena free, then the decay time with no use */
+	px_advance_ms(100);
+	p = kmem_pa_alloc(x.pa, MAX_ORDER, 0);
+	assert_non_null(p);
+	kmem_pa_free(x.pa, p, MAX_ORDER);
+	px_advance_ms(2000);
+	for (unsigned i = 0; i < 8; i++) {
+		p = kmem_pa_alloc(x.pa, MAX_ORDER, 0);
+		assert_non_null(p);
+		step_begin();
+		kmem_pa_free(x.pa, p, MAX_ORDER);
+		step_end(&fr);
+		total += step_count[PA_STEP_RELEASE];
+		if (i == 0)
+			assert_int_equal(step_count[PA_STEP_RELEASE], PA_REL_INLINE_BLOCKS);
+	}
+	kmem_pa_get_stats(x.pa, &st);
+	/* the debt's rest paid by the next frees, where the system releases
+	 * memory (else the first step's blocks go back to the buddy, and the
+	 * debt is dropped until the next epoch) */
+	if (st.released_frames)
+		assert_true(total > PA_REL_INLINE_BLOCKS);
+	assert_int_equal(step_worst(&fr, PA_STEP_RELEASE), PA_REL_INLINE_BLOCKS);
+	step_print(&fr);
+	px_fini(&x);
+}
+
+/* 9. A seeded random mix of allocations and frees of orders 0..5, checked
  * frees, reaper rounds and reclaims: every call within its bound. */
 static void test_random(void **state)
 {
@@ -505,6 +657,8 @@ int main(void)
 		cmocka_unit_test(test_reclaim),
 		cmocka_unit_test(test_scan_and_drain),
 		cmocka_unit_test(test_attempts),
+		cmocka_unit_test(test_grow),
+		cmocka_unit_test(test_release_inline),
 		cmocka_unit_test(test_random),
 	};
 

@@ -33,6 +33,7 @@
  * within the bounds. */
 #include "step_check.h"
 
+#include "buddy_fixture.h"
 #include "buddy_internal.h"
 #include "slab_internal.h"
 
@@ -44,10 +45,9 @@
 #define MAX_PLUG 256
 
 struct sx {
-	struct test_recorder rec;
-	struct kmem_buddy *b;
+	struct fixture fx; /* the buddy (buddy_fixture.h) and the recording sink */
 	struct kmem_slab *s;
-	void *binst, *arena, *meta, *sinst;
+	void *sinst;
 	void *plug[MAX_PLUG];
 	unsigned plug_order[MAX_PLUG], nplug;
 };
@@ -56,34 +56,20 @@ struct sx {
  * instance on it with policy's settings (NULL: the defaults). */
 static void sx_init(struct sx *x, const struct kmem_slab_config *policy)
 {
-	struct kmem_buddy_config bc;
 	struct kmem_slab_config sc;
 	struct kmem_page_source ps;
-	size_t need, msz;
 
 	memset(x, 0, sizeof(*x));
-	test_recorder_init(&x->rec);
-	kmem_buddy_config_init(&bc);
-	bc.name = "steps";
-	bc.frame_size = FRAME;
-	bc.max_order = MAX_ORDER;
-	bc.flags = KMEM_BUDDY_OWNERS;
-	bc.sink = &x->rec.sink;
-	need = kmem_buddy_sizeof(&bc);
-	x->binst = test_aligned(64, need);
-	assert_int_equal(kmem_buddy_init(x->binst, need, &bc, &x->b), 0);
-	x->arena = test_aligned(FRAME << MAX_ORDER, ARENA);
-	msz = kmem_buddy_region_meta_size(x->b, x->arena, ARENA);
-	x->meta = test_aligned(64, msz ? msz : 8);
-	assert_int_equal(kmem_buddy_add_region(x->b, x->arena, ARENA, x->meta, msz), 0);
-	kmem_buddy_page_source(x->b, &ps);
+	fx_init(&x->fx, FRAME, MAX_ORDER, KMEM_BUDDY_OWNERS);
+	(void)fx_region(&x->fx, FRAME << MAX_ORDER, 0, ARENA);
+	kmem_buddy_page_source(x->fx.b, &ps);
 	if (policy)
 		sc = *policy;
 	else
 		memset(&sc, 0, sizeof(sc));
 	sc.name = "steps";
 	sc.source = &ps;
-	sc.sink = &x->rec.sink;
+	sc.sink = &x->fx.rec.sink;
 	x->sinst = test_aligned(64, kmem_slab_sizeof());
 	assert_int_equal(kmem_slab_init(x->sinst, kmem_slab_sizeof(), &sc, &x->s), 0);
 }
@@ -95,15 +81,15 @@ static void sx_plug(struct sx *x)
 {
 	struct kmem_buddy_stats st;
 
-	kmem_buddy_get_stats(x->b, &st);
+	kmem_buddy_get_stats(x->fx.b, &st);
 	for (unsigned o = 0; o < MAX_ORDER; o++)
 		for (size_t i = 0; i < st.free_blocks[o]; i++) {
 			assert_true(x->nplug < MAX_PLUG);
-			x->plug[x->nplug] = kmem_buddy_alloc(x->b, o);
+			x->plug[x->nplug] = kmem_buddy_alloc(x->fx.b, o);
 			assert_non_null(x->plug[x->nplug]);
 			x->plug_order[x->nplug++] = o;
 		}
-	kmem_buddy_get_stats(x->b, &st);
+	kmem_buddy_get_stats(x->fx.b, &st);
 	for (unsigned o = 0; o < MAX_ORDER; o++)
 		assert_int_equal(st.free_blocks[o], 0);
 	assert_true(st.free_blocks[MAX_ORDER] > 0);
@@ -115,15 +101,11 @@ static void sx_fini(struct sx *x)
 	kmem_slab_destroy(x->s);
 	while (x->nplug) {
 		x->nplug--;
-		kmem_buddy_free(x->b, x->plug[x->nplug]);
+		kmem_buddy_free(x->fx.b, x->plug[x->nplug]);
 	}
-	assert_int_equal(kmem_buddy_check(x->b), 0);
-	assert_int_equal(x->rec.calls, 0); /* no report: the sequences are all legal */
-	kmem_buddy_destroy(x->b);
+	fx_fini(&x->fx);
+	assert_int_equal(x->fx.rec.calls, 0); /* no report: the sequences are all legal */
 	free(x->sinst);
-	free(x->meta);
-	free(x->arena);
-	free(x->binst);
 }
 
 static unsigned ctor_calls, dtor_calls;

@@ -24,6 +24,22 @@ static inline void *hide_ptr(void *p)
 	return p;
 }
 
+/* Write s to fd 2 with write() alone: async-signal-safe, and no stdio
+ * (whose locks a fork or a signal may have caught held). */
+static inline void say(const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n) {
+		ssize_t w = write(2, s, n);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
 /* Resident bytes of this process (/proc/self/statm), 0 if unreadable. */
 static inline size_t rss_bytes(void)
 {

@@ -68,6 +68,8 @@ static uint64_t base_seed;
 		}                                                                     \
 	} while (0)
 
+#include "dropin_check.h" /* capture(), through the CHECK above */
+
 static uint64_t mix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
@@ -807,38 +809,6 @@ static void test_mallinfo(void **state)
 	      STAT_SMALL);
 	CHECK(m3.arena >= m3.uordblks + m3.fordblks, "arena %zu < uordblks %zu + fordblks %zu", m3.arena,
 	      m3.uordblks, m3.fordblks);
-}
-
-/* Call fn with stream fp open on a temporary file; returns what it wrote
- * (malloc'd, NUL-terminated). to_stderr: fd 2 is the file meanwhile. */
-static char *capture(int (*fn)(FILE *fp), int to_stderr, int *rc)
-{
-	FILE *f = tmpfile();
-	char *out;
-	long len;
-	int saved = -1;
-
-	CHECK(f != NULL, "tmpfile: %s", strerror(errno));
-	if (to_stderr) {
-		fflush(stderr);
-		saved = dup(2);
-		CHECK(saved >= 0 && dup2(fileno(f), 2) == 2, "dup2: %s", strerror(errno));
-	}
-	*rc = fn(f);
-	fflush(to_stderr ? stderr : f);
-	if (to_stderr) {
-		dup2(saved, 2);
-		close(saved);
-	}
-	len = ftell(f);
-	CHECK(len >= 0, "ftell");
-	out = malloc((size_t)len + 1);
-	CHECK(out != NULL, "malloc");
-	rewind(f);
-	CHECK(fread(out, 1, (size_t)len, f) == (size_t)len, "fread");
-	out[len] = '\0';
-	fclose(f);
-	return out;
 }
 
 static int call_malloc_info(FILE *fp)

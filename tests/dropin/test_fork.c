@@ -73,20 +73,6 @@ static const char *scenario = "?";
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
-static void say(const char *s)
-{
-	size_t n = strlen(s);
-
-	while (n) {
-		ssize_t w = write(2, s, n);
-
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 static void fail(const char *what)
 {
 	say("test_fork ");

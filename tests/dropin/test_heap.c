@@ -28,6 +28,7 @@
 
 #include <malloc.h>
 
+#include "dropin_check.h"
 #include "dropin_util.h"
 
 /* C23's sized frees (glibc 2.36 declares none): the drop-in's */
@@ -37,18 +38,6 @@ void free_aligned_sized(void *p, size_t align, size_t size);
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define PAGE ((size_t)4096)
-
-/* A failed check with a formatted explanation (fail() longjmps). */
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			print_error("%s:%d: check failed: %s\n    ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                          \
-			print_error("\n");                                                 \
-			fail();                                                            \
-			abort();                                                           \
-		}                                                                          \
-	} while (0)
 
 /* The value of "name value" line `name` in kmem_malloc_stats(what). */
 static size_t stat_of(const char *what, const char *name)

@@ -38,23 +38,12 @@
 
 #include <kmem/malloc.h>
 
+#include "dropin_check.h"
 #include "dropin_util.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 #define PAGE ((size_t)4096)
-
-/* A failed check with a formatted explanation (fail() longjmps). */
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			print_error("%s:%d: check failed: %s\n    ", __FILE__, __LINE__, #cond); \
-			print_error(__VA_ARGS__);                                          \
-			print_error("\n");                                                 \
-			fail();                                                            \
-			abort();                                                           \
-		}                                                                          \
-	} while (0)
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* mallinfo, since glibc 2.33 */
@@ -306,38 +295,6 @@ static void test_mallinfo_truncates(void **state)
 		      o.ordblks == (int)(uint32_t)m.ordblks && o.keepcost == (int)(uint32_t)m.keepcost,
 	      "mallinfo differs from mallinfo2 beyond the truncation");
 	free(p);
-}
-
-/* Call fn with stream fp open on a temporary file; returns what it wrote
- * (malloc'd). to_stderr: fd 2 is the file meanwhile. */
-static char *capture(int (*fn)(FILE *fp), int to_stderr, int *rc)
-{
-	FILE *f = tmpfile();
-	char *out;
-	long len;
-	int saved = -1;
-
-	CHECK(f != NULL, "tmpfile: %s", strerror(errno));
-	if (to_stderr) {
-		fflush(stderr);
-		saved = dup(2);
-		CHECK(saved >= 0 && dup2(fileno(f), 2) == 2, "dup2: %s", strerror(errno));
-	}
-	*rc = fn(f);
-	fflush(to_stderr ? stderr : f);
-	if (to_stderr) {
-		dup2(saved, 2);
-		close(saved);
-	}
-	len = ftell(f);
-	CHECK(len >= 0, "ftell");
-	out = malloc((size_t)len + 1);
-	CHECK(out != NULL, "malloc");
-	rewind(f);
-	CHECK(fread(out, 1, (size_t)len, f) == (size_t)len, "fread");
-	out[len] = '\0';
-	fclose(f);
-	return out;
 }
 
 static int call_malloc_info(FILE *fp)
