@@ -42,9 +42,10 @@
  * service's reclaim (shrinker count/scan, client release) try-lock and
  * skip a busy cache; the thrash hook (no frame-service lock held) waits.
  * Misuse is reported after the lock is dropped. A major fault drops
- * pc->lock around read() (the page parked, pinned and marked io; its
- * waiters sleep on io_cond under io_mutex, taken after pc->lock:
- * io_wait_locked); write-backs still run under it.
+ * pc->lock around read(), and a fault that reuses a dirty page's frame
+ * around its write() (the page parked and marked io; waiters sleep on
+ * io_cond under io_mutex, taken after pc->lock: io_wait_locked); sync,
+ * shrinking, limits and destroy write back holding it.
  *
  * Tunables (struct kmem_pc_config): pages, page_order, extra, pool_pages
  * (0), window (1024), pff_high (500 per mille), the policy (clock).
@@ -246,6 +247,9 @@ static void page_free_locked(struct kmem_pc *pc, uint32_t i)
 	pc->nfree++;
 }
 
+static int io_wait_locked(struct kmem_pc *pc, const struct kmem_pc_page *d);
+static void io_wake(struct kmem_pc *pc);
+
 static int writeback_locked(struct kmem_pc *pc, uint32_t i)
 {
 	struct kmem_pc_page *d = pc_desc(pc, i);
@@ -307,13 +311,57 @@ static void pool_restore_locked(struct kmem_pc *pc, uint32_t i)
 	(void)kmem_rp_insert(o->rp, i, d->pgno, d->dirty ? KMEM_RP_WRITE : KMEM_RP_READ);
 }
 
+/* Dirty pool page i, about to be reused: write it back with the cache lock
+ * dropped (decision 43), so other threads' hits and faults go on during a
+ * slow write. The page leaves the pool and is parked, marked io (a get of
+ * it waits; nothing else finds it: it is in no pool and no policy), counted
+ * resident meanwhile. Returns 0 with the page clean and still parked (the
+ * caller reuses it), or the write's error with the page back in its
+ * owner's policy, dirty (pool_restore_locked's outcome). The lock is held
+ * again on return; *dropped is set. */
+static int writeback_pool_dropped(struct kmem_pc *pc, uint32_t i, bool *dropped)
+{
+	struct kmem_pc_page *d = pc_desc(pc, i);
+	struct kmem_pc_owner *o = d->owner;
+	bool wake;
+	int rc;
+
+	KMEM_ASSERT(kmem_lock_held(&pc->lock) && "writeback_pool_dropped needs the cache lock");
+	pool_unlink(pc, &o->pool, i);
+	d->state = PC_PARKED;
+	o->resident++;
+	d->io = 1;
+	d->last_ref = (uint64_t)kmem_self_id();
+	*dropped = true;
+	kmem_lock_release(&pc->lock);
+	rc = o->write(o->arg, d->pgno, d->data, pc->page_size);
+	kmem_lock_acquire(&pc->lock);
+	d->io = 0;
+	wake = pc->io_waiters != 0;
+	pc->io_waiters = 0;
+	if (rc) {
+		o->wb_errors++;
+		d->state = PC_RESIDENT;
+		(void)kmem_rp_insert(o->rp, i, d->pgno, KMEM_RP_WRITE);
+		rc = rc < 0 ? rc : -EIO;
+	} else {
+		d->dirty = 0;
+		o->ndirty--;
+		o->pgpgout++;
+	}
+	if (wake)
+		io_wake(pc); /* under the lock: the order is pc->lock, then io_mutex */
+	return rc;
+}
+
 /* Take v's oldest pool page for reuse (refilling the pool from v's policy
- * first): written back if dirty, out of the hash and the pool. The slot
- * keeps its data (still charged to v) and is otherwise blank. Returns the
- * slot, or PC_NIL with *rc set (-ENOMEM: nothing to evict, or easy and
- * dirty; -EIO: write-backs failed). */
+ * first): written back if dirty (the lock dropped meanwhile: *dropped),
+ * out of the hash and the pool. The slot keeps its data (still charged to
+ * v) and is otherwise blank. Returns the slot, or PC_NIL with *rc set
+ * (-ENOMEM: nothing to evict, or easy and dirty; -EIO: write-backs
+ * failed). */
 static uint32_t reuse_locked(struct kmem_pc *pc, struct kmem_pc_owner *v, uint64_t incoming,
-			     bool easy, int *rc)
+			     bool easy, int *rc, bool *dropped)
 {
 	unsigned tries = 0;
 
@@ -331,21 +379,20 @@ static uint32_t reuse_locked(struct kmem_pc *pc, struct kmem_pc_owner *v, uint64
 			return PC_NIL;
 		d = pc_desc(pc, i);
 		if (d->dirty) {
-			int w;
-
 			if (easy) {
 				*rc = -ENOMEM;
 				return PC_NIL;
 			}
-			w = writeback_locked(pc, i);
-			if (w) {
-				*rc = -EIO;
-				pool_restore_locked(pc, i);
+			if (writeback_pool_dropped(pc, i, dropped)) {
+				*rc = -EIO;	/* back in the policy, dirty */
 				continue;
 			}
+			hash_remove(pc, i);
+			v->resident--;	/* parked while it was written */
+		} else {
+			hash_remove(pc, i);
+			pool_unlink(pc, &v->pool, i);
 		}
-		hash_remove(pc, i);
-		pool_unlink(pc, &v->pool, i);
 		d->state = PC_FREE;
 		d->owner = NULL;
 		d->fresh = 0;
@@ -442,9 +489,11 @@ static struct kmem_pc_owner *victim_owner_locked(struct kmem_pc *pc, struct kmem
 	return best;
 }
 
-/* A slot with a frame charged to o, or PC_NIL with *rc. */
+/* A slot with a frame charged to o, or PC_NIL with *rc. *dropped is set
+ * when the lock was dropped meanwhile (a write-back): the caller's look-up
+ * may be stale. */
 static uint32_t frame_for_locked(struct kmem_pc *pc, struct kmem_pc_owner *o, uint64_t pgno,
-				 unsigned flags, int *rc)
+				 unsigned flags, int *rc, bool *dropped)
 {
 	bool easy = (flags & KMEM_PC_EASY) != 0;
 
@@ -467,7 +516,7 @@ static uint32_t frame_for_locked(struct kmem_pc *pc, struct kmem_pc_owner *o, ui
 		}
 		if (!v)
 			return PC_NIL;
-		i = reuse_locked(pc, v, pgno, easy, rc);
+		i = reuse_locked(pc, v, pgno, easy, rc, dropped);
 		if (i == PC_NIL) {
 			if (*rc == -EIO)
 				continue;
@@ -994,13 +1043,16 @@ uint64_t kmem_pc_page_number(const struct kmem_pc_page *pg)
 	return pg->pgno;
 }
 
+static int get_locked_slow(struct kmem_pc_owner *o, uint64_t pgno, unsigned flags,
+			   struct kmem_pc_page **out);
+
 static KMEM_NOINLINE int get_slow(struct kmem_pc_owner *o, uint64_t pgno, unsigned flags,
 				  struct kmem_pc_page **out, uint32_t i)
 {
 	struct kmem_pc *pc = o->pc;
 	struct kmem_pc_page *d;
 	bool write = (flags & KMEM_PC_WRITE) && o->write;
-	bool wake = false;
+	bool wake = false, dropped = false;
 	int rc;
 
 	if (i != PC_NIL) {
@@ -1028,7 +1080,20 @@ static KMEM_NOINLINE int get_slow(struct kmem_pc_owner *o, uint64_t pgno, unsign
 		kmem_lock_release(&pc->lock);
 		return -ENOMEM;
 	}
-	i = frame_for_locked(pc, o, pgno, flags, &rc);
+	i = frame_for_locked(pc, o, pgno, flags, &rc, &dropped);
+	if (dropped && hash_find(pc, o, pgno) != PC_NIL) {
+		/* another thread faulted the page in while a write-back had the
+		 * lock dropped: give the frame back and look again */
+		if (i != PC_NIL) {
+			d = pc_desc(pc, i);
+			kmem_pa_client_free(o->client, d->data, pc->order);
+			d->data = NULL;
+			d->next = pc->free_head;
+			pc->free_head = i;
+			pc->nfree++;
+		}
+		return get_locked_slow(o, pgno, flags, out);	/* counts the reference again */
+	}
 	if (i == PC_NIL) {
 		kmem_lock_release(&pc->lock);
 		return rc;
@@ -1281,7 +1346,7 @@ int kmem_pc_rekey(struct kmem_pc_owner *o, struct kmem_pc_page *pg, uint64_t pgn
 	}
 	j = hash_find(pc, o, pgno);
 	if (j != PC_NIL) {
-		if (pc_desc(pc, j)->pins) {
+		if (pc_desc(pc, j)->pins || pc_desc(pc, j)->io) {	/* held, or being read or written */
 			kmem_lock_release(&pc->lock);
 			return -EBUSY;
 		}

@@ -237,7 +237,7 @@ int kmem_pc_check_locked(struct kmem_pc *pc, char *why, size_t len)
 			FAIL("C4: slot %" PRIu32 " state %u, its owner's policy says resident %d", i,
 			     (unsigned)d->state,
 			     (int)kmem_rp_resident(d->owner->rp, i));
-		if (d->state == PC_PARKED && !d->pins)
+		if (d->state == PC_PARKED && !d->pins && !d->io)
 			FAIL("C4: parked slot %" PRIu32 " is not pinned", i);
 	}
 	if (nfree != pc->nfree)

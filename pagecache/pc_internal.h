@@ -26,10 +26,12 @@
  *                  policy); goes back into the policy at its last unpin;
  *     PC_POOL      hashed, data held, unpinned, evicted: on its owner's
  *                  page-buffering pool (prev/next, FIFO by eviction).
- *   A page being read (io set) is PC_PARKED with the faulting thread's pin:
- *   out of the policy and the pool, so no replacement, shrinker or release
- *   finds it; a get, truncate or owner destroy that finds it waits for the
- *   read (io_wait_locked) and looks again.
+ *   A page being read (io set) is PC_PARKED with the faulting thread's pin;
+ *   a pool page being written back before its frame is reused is PC_PARKED
+ *   and io, unpinned (counted resident meanwhile). Either way it is out of
+ *   the policy and the pool, so no replacement, shrinker or release finds
+ *   it; a get, truncate or owner destroy that finds it waits for the I/O
+ *   (io_wait_locked) and looks again; rekey onto it is -EBUSY.
  *   Hash: chained buckets of slot numbers (hnext), keyed by (owner id,
  *   page number); nbuckets a power of two >= pages.
  *   Shadow: a direct-mapped table of nshadow (power of two >= pages)
@@ -42,7 +44,7 @@
  *   C3  a PC_POOL page is on its owner's pool list, unpinned; each pool
  *       list's length is its owner's npool, and its links are consistent.
  *   C4  PC_RESIDENT <=> resident in its owner's policy; PC_PARKED pages are
- *       pinned; no free, pooled or parked slot is resident in any policy.
+ *       pinned or io; no free, pooled or parked slot is resident in any policy.
  *   C5  per owner: resident = its RESIDENT + PARKED pages, pinned = its
  *       pages with pins > 0, ndirty = its dirty pages; a dirty page's owner
  *       has a write callback; every hashed page has data.
@@ -88,9 +90,9 @@ struct kmem_pc_page {
 	uint8_t state;			/* enum pc_state */
 	uint8_t dirty;
 	uint8_t fresh;			/* data came zeroed from the frame service */
-	uint8_t io;			/* read() is filling it, the cache lock dropped:
-					 * PC_PARKED and pinned by the faulting thread;
-					 * nobody else takes, frees or hands it out */
+	uint8_t io;			/* read() fills it or write() stores it, the
+					 * cache lock dropped: PC_PARKED; nobody else
+					 * takes, frees or hands it out */
 };
 
 /* the caller's extra bytes follow the descriptor, 16-byte aligned */

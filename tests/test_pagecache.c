@@ -1070,9 +1070,10 @@ struct slow {
 	pthread_mutex_t m;
 	pthread_cond_t c;
 	uint64_t pgno;		/* the page whose reads block */
-	unsigned entered;	/* reads of it begun */
+	uint64_t wpgno;		/* the page whose writes block (UINT64_MAX: none) */
+	unsigned entered;	/* reads or writes of them begun */
 	bool open;
-	int fail_once;		/* the next read of it fails (-EIO) */
+	int fail_once;		/* the next blocked read or write fails (-EIO) */
 };
 
 static int slow_read(void *arg, uint64_t pgno, void *buf, size_t size)
@@ -1098,7 +1099,20 @@ static int slow_read(void *arg, uint64_t pgno, void *buf, size_t size)
 static int slow_write(void *arg, uint64_t pgno, const void *buf, size_t size)
 {
 	struct slow *s = arg;
+	int fail = 0;
 
+	if (pgno == s->wpgno) {
+		pthread_mutex_lock(&s->m);
+		s->entered++;
+		pthread_cond_broadcast(&s->c);
+		while (!s->open)
+			pthread_cond_wait(&s->c, &s->m);
+		fail = s->fail_once;
+		s->fail_once = 0;
+		pthread_mutex_unlock(&s->m);
+	}
+	if (fail)
+		return -EIO;
 	return disk_write(s->disk, pgno, buf, size);
 }
 
@@ -1159,6 +1173,7 @@ static struct kmem_pc_owner *slow_owner(struct pcfx *x, struct slow *s, uint64_t
 	memset(s, 0, sizeof(*s));
 	s->disk = &x->disk;
 	s->pgno = pgno;
+	s->wpgno = UINT64_MAX;
 	assert_int_equal(pthread_mutex_init(&s->m, NULL), 0);
 	assert_int_equal(pthread_cond_init(&s->c, NULL), 0);
 	memset(&oc, 0, sizeof(oc));
@@ -1309,6 +1324,119 @@ static void test_truncate_waits_for_read(void **state)
 	pcfx_fini(&x);
 	slow_fini(&s);
 }
+/* A fault that must reuse a dirty page's frame writes it back with the
+ * lock dropped: while thread A's write-back of page 1 is held in flight,
+ * the main thread hits page 2 and the checker passes (page 1 parked, io,
+ * unpinned); thread B's get of page 1 waits for the write and then faults
+ * it back from the store, where it finds the data written. With fail set,
+ * the write fails: page 1 goes back to the policy dirty (B gets it as a
+ * hit, the data unwritten) and A takes the next victim. */
+static void run_writeback_unlocked(bool fail)
+{
+	struct pcfx x;
+	struct slow s;
+	struct kmem_pc_owner *o;
+	struct kmem_pc_page *pg;
+	struct getter a, b;
+	pthread_t ta, tb;
+	struct kmem_pc_owner_stats st;
+	const uint64_t mark = 0x5eed5eedull;
+
+	pcfx_start(&x, &kmem_rp_fifo, 2, 0, 0);
+	o = slow_owner(&x, &s, UINT64_MAX);
+	s.wpgno = 1;
+	s.fail_once = fail;
+	assert_int_equal(kmem_pc_get(o, 1, KMEM_PC_CREATE | KMEM_PC_WRITE, &pg), 0);
+	memcpy((char *)kmem_pc_page_data(pg) + 64, &mark, sizeof(mark));
+	assert_int_equal(kmem_pc_put(o, pg, KMEM_PC_DIRTY), KMEM_OK);
+	assert_int_equal(kmem_pc_get(o, 2, KMEM_PC_CREATE, &pg), 0);
+	assert_int_equal(kmem_pc_put(o, pg, 0), KMEM_OK);
+	a = (struct getter){ .o = o, .pgno = 3 };
+	b = (struct getter){ .o = o, .pgno = 1 };
+	assert_int_equal(pthread_create(&ta, NULL, getter_run, &a), 0);	/* FIFO: page 1 goes */
+	slow_wait_entered(&s, 1);
+	assert_int_equal(kmem_pc_get(o, 2, 0, &pg), 0);	/* a hit while page 1 is written */
+	assert_int_equal(kmem_pc_put(o, pg, 0), KMEM_OK);
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	st = ostats(o);
+	assert_int_equal(st.resident, 2);
+	assert_int_equal(st.pinned, 0);
+	assert_int_equal(st.dirty, 1);
+	assert_int_equal(pthread_create(&tb, NULL, getter_run, &b), 0);
+	wait_io_waits(x.pc, 1);
+	slow_open(&s);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(stamp_of(kmem_pc_page_data(a.pg)), 3);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(stamp_of(kmem_pc_page_data(b.pg)), 1);
+	/* the mark: written to the store and read back, or never written */
+	assert_memory_equal((char *)kmem_pc_page_data(b.pg) + 64, &mark, sizeof(mark));
+	assert_int_equal(memcmp(x.disk.data + x.disk.page + 64, &mark, sizeof(mark)) == 0, !fail);
+	st = ostats(o);
+	assert_int_equal(st.writeback_errors, fail ? 1 : 0);
+	assert_int_equal(st.pgpgout, fail ? 0 : 1);
+	assert_int_equal(st.dirty, fail ? 1 : 0);
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	assert_int_equal(kmem_pc_put(o, a.pg, 0), KMEM_OK);
+	assert_int_equal(kmem_pc_put(o, b.pg, 0), KMEM_OK);
+	s.wpgno = UINT64_MAX; /* the owner's destroy writes page 1 back if it is dirty */
+	pcfx_fini(&x);
+	slow_fini(&s);
+}
+
+static void test_writeback_unlocked(void **state)
+{
+	(void)state;
+	run_writeback_unlocked(false);
+	run_writeback_unlocked(true);
+}
+/* While thread A's fault of page 3 writes back page 1 with the lock
+ * dropped, thread B faults page 3 itself (another frame: page 2's). A,
+ * resuming, finds page 3 cached: it gives its frame back and takes B's
+ * page (a hit), so page 3 is cached once and read once. */
+static void test_writeback_fault_race(void **state)
+{
+	struct pcfx x;
+	struct slow s;
+	struct kmem_pc_owner *o;
+	struct kmem_pc_page *pg;
+	struct getter a, b;
+	pthread_t ta, tb;
+	unsigned reads;
+
+	(void)state;
+	pcfx_start(&x, &kmem_rp_fifo, 2, 0, 0);
+	o = slow_owner(&x, &s, UINT64_MAX);
+	s.wpgno = 1;
+	assert_int_equal(kmem_pc_get(o, 1, KMEM_PC_CREATE | KMEM_PC_WRITE, &pg), 0);
+	assert_int_equal(kmem_pc_put(o, pg, KMEM_PC_DIRTY), KMEM_OK);
+	assert_int_equal(kmem_pc_get(o, 2, KMEM_PC_CREATE, &pg), 0);
+	assert_int_equal(kmem_pc_put(o, pg, 0), KMEM_OK);
+	reads = x.disk.reads;
+	a = (struct getter){ .o = o, .pgno = 3 };
+	b = a;
+	assert_int_equal(pthread_create(&ta, NULL, getter_run, &a), 0);
+	slow_wait_entered(&s, 1);
+	assert_int_equal(pthread_create(&tb, NULL, getter_run, &b), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);	/* B needs nothing A holds */
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	slow_open(&s);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(a.rc, 0);
+	assert_ptr_equal(a.pg, b.pg);
+	assert_int_equal(stamp_of(kmem_pc_page_data(a.pg)), 3);
+	assert_int_equal(x.disk.reads - reads, 1);
+	assert_int_equal(ostats(o).pgpgout, 1);
+	assert_int_equal(ostats(o).resident, 1);	/* page 3; page 1's frame went back */
+	assert_int_equal(kmem_pc_check(x.pc), 0);
+	assert_int_equal(kmem_pc_put(o, a.pg, 0), KMEM_OK);
+	assert_int_equal(kmem_pc_put(o, b.pg, 0), KMEM_OK);
+	pcfx_fini(&x);
+	slow_fini(&s);
+}
 #endif
 
 /* ---- threads ----------------------------------------------------------------------- */
@@ -1415,6 +1543,8 @@ int main(void)
 		cmocka_unit_test(test_read_unlocked),
 		cmocka_unit_test(test_read_fails_waiter_retries),
 		cmocka_unit_test(test_truncate_waits_for_read),
+		cmocka_unit_test(test_writeback_unlocked),
+		cmocka_unit_test(test_writeback_fault_race),
 		cmocka_unit_test(test_threads),
 #endif
 	};

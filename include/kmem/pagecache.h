@@ -77,9 +77,11 @@
  * that asks for the page being read waits for that read (one read per
  * page; if it fails, the waiter faults the page itself). A read callback
  * may call the cache for other pages; asking for the page it is reading
- * returns -EDEADLK. The write callback runs holding the lock (it must not
- * call the cache). Page data of a pinned page is the caller's to read and
- * write without the lock.
+ * returns -EDEADLK. The write callback runs without the lock when a fault
+ * writes back the dirty page whose frame it takes (the page waits as a
+ * page being read does), and holding it in kmem_pc_sync, shrinking, limits
+ * and owner destroy; it must not call the cache. Page data of a pinned page
+ * is the caller's to read and write without the lock.
  * Lock order: the cache lock, then the frame service's locks; the cache's
  * shrinker and release callbacks take the cache lock with a try-lock
  * (skipping the cache when it is busy), so the frame service's reclaim
@@ -188,11 +190,11 @@ struct kmem_pc_owner_config {
 	/* Backing store. read fills buf (page_size bytes) with page pgno; NULL:
 	 * new pages read zero. write stores it; NULL: pages are never dirty.
 	 * Both return 0 or a negative errno. read runs without the cache lock,
-	 * so reads of different pages may run at once in several threads, and
-	 * beside a write of another page (never of the same page: a page is
-	 * read only while it is not cached); it may get other pages (getting
-	 * pgno itself gives -EDEADLK). write runs with the lock held and must
-	 * not call the cache. */
+	 * and so does the write-back a fault makes to reuse a dirty page's
+	 * frame: reads and writes of different pages may run at once in
+	 * several threads (never two of the same page). read may get other
+	 * pages (getting pgno itself gives -EDEADLK); write must not call the
+	 * cache (kmem_pc_sync and reclaim call it with the lock held). */
 	int (*read)(void *arg, uint64_t pgno, void *buf, size_t size);
 	int (*write)(void *arg, uint64_t pgno, const void *buf, size_t size);
 	void *arg;
