@@ -64,8 +64,9 @@ static int disk_write(void *arg, uint64_t pgno, const void *buf, size_t size)
 	if (d->fail_writes || pgno >= DISK_PAGES)
 		return -EIO;
 	memcpy(d->data + pgno * d->page, buf, size);
-	d->writes++;
-	d->last_write = pgno;
+	/* a fault's write-back runs with the cache lock dropped */
+	__atomic_fetch_add(&d->writes, 1u, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->last_write, pgno, __ATOMIC_RELAXED);
 	return 0;
 }
 
