@@ -29,9 +29,11 @@
  * Reports (km_report): one line, one prefix, the size the program asked for
  * and its callers (the exported entry points pass their return address
  * down), each address symbolised with dladdr; written, with the warnings and
- * the exit statistics, to km.report_fd, stderr duplicated at start-up
- * (F_DUPFD_CLOEXEC, from KM_REPORT_FD_MIN), so a program that closes stderr
- * before exit still shows them.
+ * the exit statistics, to km.report_fd: stderr, or with KMEM_STATS or
+ * KMEM_CHECK stderr duplicated at start-up (F_DUPFD_CLOEXEC, from
+ * KM_REPORT_FD_MIN), so a program that closes stderr before exit still
+ * shows them; a duplicate the program closed (and maybe reused) is not
+ * written to (kmem_km_out_fd).
  *
  * Locking: see malloc_internal.h; the fork handlers (decision 16) take the
  * C library's stdio list lock and then every lock of the heap in that order
@@ -49,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct km_heap km = { .fast_cls = kmem_km_no_cls }; /* the gates closed */
@@ -78,14 +81,47 @@ void kmem_km_write_all(int fd, const void *buf, size_t len)
 	}
 }
 
-/* Where reports, warnings and exit statistics go: a descriptor duplicated
- * from stderr at start-up (close-on-exec, at KM_REPORT_FD_MIN or above), so
- * a program that closes stderr before exit (coreutils' close_stdout, an
- * atexit handler) still shows them; -1 when stderr was closed at start-up. */
+int kmem_km_out_fd(int fd, uint64_t dev, uint64_t ino)
+{
+	struct stat st;
+
+	if (fd <= 2)
+		return fd;
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
+		return fd;
+	return 2;
+}
+
+/* Where reports, warnings and exit statistics go: stderr as it is at the
+ * time (what glibc and jemalloc do: the drop-in holds no descriptor of its
+ * own), or, when exit output is asked for (KMEM_STATS, KMEM_CHECK), a
+ * duplicate of stderr made at start-up (close-on-exec, at KM_REPORT_FD_MIN
+ * or above: km_report_dup), so a program that closes stderr before exit
+ * (coreutils' close_stdout, an atexit handler) still shows them. */
 static void km_say(const char *s, size_t n)
 {
-	if (km.report_fd > 2) /* 0 (zero-initialised) before km_read_env */
-		kmem_km_write_all(km.report_fd, s, n);
+	if (km.report_fd >= 2) /* 0 (zero-initialised) before km_read_env */
+		kmem_km_write_all(kmem_km_out_fd(km.report_fd, km.report_dev, km.report_ino), s, n);
+}
+
+/* The duplicate of stderr for exit output (see km_say); stderr itself
+ * when it cannot be made. */
+static void km_report_dup(void)
+{
+	struct stat st;
+	int fd = fcntl(2, F_DUPFD_CLOEXEC, KM_REPORT_FD_MIN);
+
+	if (fd < 0 && errno != EBADF)
+		fd = fcntl(2, F_DUPFD_CLOEXEC, 3); /* a low descriptor limit */
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st)) {
+		close(fd);
+		return;
+	}
+	km.report_dev = (uint64_t)st.st_dev;
+	km.report_ino = (uint64_t)st.st_ino;
+	km.report_fd = fd;
 }
 
 /* " 0x55d0c0de1234 (prog+0x1234, main)": addr with the object file holding
@@ -340,10 +376,9 @@ static void km_read_env(void)
 	unsigned d, e;
 	const char *v;
 
-	/* reports first: the warnings below go there */
-	km.report_fd = fcntl(2, F_DUPFD_CLOEXEC, KM_REPORT_FD_MIN);
-	if (km.report_fd < 0 && errno != EBADF)
-		km.report_fd = fcntl(2, F_DUPFD_CLOEXEC, 3); /* a low descriptor limit */
+	/* reports first: the warnings below go there (stderr until exit
+	 * output is asked for, below) */
+	km.report_fd = 2;
 	km.verbose = ENV_BOOL("KMEM_VERBOSE", false);
 	km.reaper = ENV_BOOL("KMEM_REAPER", true);
 	km.decay_ms = env_ms("KMEM_DECAY_MS", KMEM_PA_DECAY_DEFAULT_MS);
@@ -369,16 +404,28 @@ static void km_read_env(void)
 			 "a size, with KMEM_HARDEN=1", "none");
 	km.stats = env_words("KMEM_STATS", env_stats_words, 5,
 			     "slabinfo, buddyinfo, vmstat, zoneinfo, heap (comma-separated), all, none");
+	if (km.stats || km.check_at_exit)
+		km_report_dup(); /* exit output: it must survive a closed stderr */
 	km.stats_fd = km.report_fd;
+	km.stats_dev = km.report_dev;
+	km.stats_ino = km.report_ino;
 	v = getenv("KMEM_STATS_FILE");
 	if (v && *v && (km.stats || km.check_at_exit)) {
 		int fd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		struct stat st;
 
-		if (fd >= 0)
+		if (fd >= 0 && fstat(fd, &st) == 0) {
 			km.stats_fd = fd;
-		else
-			env_warn("KMEM_STATS_FILE", v, strerror(errno), "a file that can be opened for writing",
+			km.stats_dev = (uint64_t)st.st_dev;
+			km.stats_ino = (uint64_t)st.st_ino;
+		} else {
+			int err = errno;
+
+			if (fd >= 0)
+				close(fd);
+			env_warn("KMEM_STATS_FILE", v, strerror(err), "a file that can be opened for writing",
 				 "stderr");
+		}
 	}
 	km.high = env_size("KMEM_HIGH", KMEM_STACK_MALLOC_HIGH) >> KM_FRAME_SHIFT;
 	km.mag_size = env_mag("KMEM_MAG_SIZE", KMEM_MAG_ROUNDS_MAX, KMEM_STACK_MALLOC_MAG_SIZE);

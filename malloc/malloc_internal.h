@@ -220,10 +220,15 @@ struct km_heap {
 	/* configuration */
 	bool reaper, quiet, abort_on_error, check_at_exit, verbose;
 	bool harden;	/* hardened mode (decision 23): KMEM_HARDEN, or the build's default */
-	int report_fd;	/* reports, warnings: stderr duplicated at start-up (-1: none) */
+	/* reports, warnings: stderr (2), or with exit output asked for
+	 * (KMEM_STATS, KMEM_CHECK) stderr duplicated at start-up, written only
+	 * while it is still that file (report_dev, report_ino: kmem_km_out_fd) */
+	int report_fd;
+	uint64_t report_dev, report_ino;
 	unsigned debug;
 	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
-	int stats_fd;
+	int stats_fd;	/* report_fd, or KMEM_STATS_FILE's (stats_dev, stats_ino) */
+	uint64_t stats_dev, stats_ino;
 	int trace_fd;
 	char trace_path[256];	/* KMEM_TRACE, "%p": the pid */
 	bool trace_on;
@@ -251,6 +256,12 @@ extern KMEM_HIDDEN unsigned char kmem_km_boot[KM_BOOT_BYTES];
 /* ---- defined in heap.c --------------------------------------------------------- */
 /* write(2) all of buf, retrying on EINTR; gives up on an error. */
 KMEM_HIDDEN void kmem_km_write_all(int fd, const void *buf, size_t len);
+/* The descriptor to write to now for fd, a descriptor the heap opened
+ * (its file's st_dev and st_ino when opened): fd while it still is that
+ * file; else 2 (the program closed it, as closefrom() does, and may have
+ * opened something else under its number: our lines must not go there).
+ * fd 0..2 is returned as it is. One fstat(2) for fd > 2. */
+KMEM_HIDDEN int kmem_km_out_fd(int fd, uint64_t dev, uint64_t ino);
 /* Report a misuse of p to the heap's error sink; caller: the program's
  * return address at the entry point (named in the report), or NULL. */
 KMEM_HIDDEN void kmem_km_misuse(enum kmem_status st, const void *p, const char *what,

@@ -20,7 +20,8 @@ static int km_format_heap(char *buf, size_t len);
 static void stats_write(const char *buf, size_t len, int n)
 {
 	if (n > 0 && km.stats_fd >= 0)
-		kmem_km_write_all(km.stats_fd, buf, (size_t)n < len ? (size_t)n : len - 1);
+		kmem_km_write_all(kmem_km_out_fd(km.stats_fd, km.stats_dev, km.stats_ino), buf,
+				  (size_t)n < len ? (size_t)n : len - 1);
 }
 
 void kmem_km_atexit(void)

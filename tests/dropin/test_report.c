@@ -18,6 +18,12 @@
  *                 do), on stderr as it was at start-up, or in KMEM_STATS_FILE;
  *   invalid       invalid KMEM_* values: one warning per variable naming it
  *                 and the accepted values, and the defaults are used;
+ *   fds           by default the drop-in holds no descriptor of its own (a
+ *                 program listing or checking its descriptors sees none);
+ *                 with KMEM_STATS it holds one, the duplicate of stderr;
+ *   reused        a program that closes that duplicate (as closefrom()
+ *                 does) and opens a file under its number does not get
+ *                 the reports and statistics in its file: they go to stderr;
  *   verbose       KMEM_VERBOSE=1 prints the effective configuration.
  * Every report line has one prefix ("kmem-malloc: "), never "kmem: ".
  *
@@ -141,6 +147,22 @@ static void close_std(void)
 	close(2);
 }
 
+/* The heap's own descriptor: the first open one from 512 (its duplicate
+ * of stderr), or -1. */
+static int high_fd(unsigned *n)
+{
+	int first = -1;
+
+	*n = 0;
+	for (int fd = 512; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) != -1) {
+			if (first < 0)
+				first = fd;
+			(*n)++;
+		}
+	return first;
+}
+
 static int child(const char *scen) CHILD_CODE;
 static int child(const char *scen)
 {
@@ -183,6 +205,31 @@ static int child(const char *scen)
 	} else if (!strcmp(scen, "closed")) {
 		free(malloc(hide(10)));
 		atexit(close_std); /* runs before the heap's exit handler */
+	} else if (!strcmp(scen, "fds")) {
+		unsigned n;
+
+		free(malloc(hide(10)));
+		(void)high_fd(&n);
+		printf("high fds %u\n", n);
+	} else if (!strcmp(scen, "reused")) {
+		char path[] = "/tmp/kmem-report-reused-XXXXXX", buf[4096];
+		unsigned n;
+		int local, fd = high_fd(&n), f;
+		ssize_t got;
+
+		free(malloc(hide(10)));
+		printf("high fds %u\n", n);
+		if (fd < 0)
+			return 1;
+		close(fd);		/* closefrom() */
+		f = mkstemp(path);	/* the program's own file ... */
+		if (f < 0 || dup2(f, fd) != fd)	/* ... under the same number */
+			return 1;
+		unlink(path);
+		free((void *)hide((uintptr_t)&local));	/* a report */
+		got = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[got > 0 ? got : 0] = '\0';
+		printf("file bytes %zd%s\n", got, strstr(buf, "kmem-malloc") ? " with a report" : "");
 	} else if (!strcmp(scen, "invalid")) {
 		int local;
 
@@ -397,6 +444,29 @@ static void test_stats_with_stderr_closed(void **state)
 	assert_null(strstr(r.err, "arena_bytes "));
 }
 
+static void test_own_descriptors(void **state)
+{
+	static struct run r;
+	static const char *const stats[] = { "KMEM_STATS=heap", NULL };
+
+	(void)state;
+	run(&r, "fds", NULL);
+	exited_ok(&r);
+	assert_non_null(strstr(r.out, "high fds 0\n"));
+	run(&r, "fds", stats);
+	exited_ok(&r);
+	assert_non_null(strstr(r.out, "high fds 1\n"));
+	/* closed and reused by the program: the report and the statistics go
+	 * to stderr, the program's file stays its own */
+	run(&r, "reused", stats);
+	exited_ok(&r);
+	assert_non_null(strstr(r.out, "high fds 1\n"));
+	assert_non_null(strstr(r.out, "file bytes 0\n"));
+	assert_non_null(strstr(r.err, "kmem-malloc: foreign-pointer of"));
+	assert_non_null(strstr(r.err, "arena_bytes "));
+	one_prefix(&r);
+}
+
 static void test_invalid_values_warn(void **state)
 {
 	static struct run r;
@@ -477,6 +547,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_aligned_and_calloc_red_zone),
 		cmocka_unit_test(test_callers_in_program),
 		cmocka_unit_test(test_stats_with_stderr_closed),
+		cmocka_unit_test(test_own_descriptors),
 		cmocka_unit_test(test_invalid_values_warn),
 		cmocka_unit_test(test_verbose_prints_configuration),
 	};
