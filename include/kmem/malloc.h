@@ -18,10 +18,11 @@ KMEM_BEGIN_DECLS
 /* Run the invariant checkers of the process heap (pagealloc and buddy,
  * every size-class cache's slabs, then the clean reserve: each block held
  * out of the buddy at its order, zero-reading, unowned, and the counts add
- * up). Returns 0, or -EIO after reporting
- * each broken invariant (one line on stderr), or -EAGAIN if the heap is
- * not set up. Only meaningful while no other thread allocates or frees.
- * O(frames + objects). */
+ * up), then the huge cache (its ranges sorted, apart, not joined to a
+ * neighbour, no live huge block inside, counted). Returns 0, or -EIO after
+ * reporting each broken invariant (one line on stderr), or -EAGAIN if the
+ * heap is not set up. Only meaningful while no other thread allocates or
+ * frees. O(frames + objects + cached ranges * huge blocks). */
 KMEM_API int kmem_malloc_check(void);
 
 /* Give memory back to the system now: the calling thread's frame cache,
