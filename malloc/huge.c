@@ -1,24 +1,30 @@
-/* huge.c - the drop-in's huge path: blocks over 32 MiB (the largest page
- * block), each its own mapping (kmem_pages_map_aligned), remembered in an
- * open-addressing hash table (address -> length, usable size); realloc
- * resizes one with kmem_pages_remap (mremap on Linux: the pages move, no
- * copy), or, where the port cannot remap, maps a new block, copies and
- * unmaps the old one. O(1) expected per call (realloc's copy: O(size)).
+/* huge.c - the drop-in's huge path: blocks over 4 MiB (the largest page
+ * block, decision 38), each a range of address space of its own: carved
+ * from the huge cache, or a fresh mapping (kmem_pages_map_aligned);
+ * remembered in an open-addressing hash table (address -> length, usable
+ * size); realloc resizes one with kmem_pages_remap (mremap on Linux: the
+ * pages move, no copy), or, where the port cannot remap, maps a new block,
+ * copies and unmaps the old one. O(1) expected per call (realloc's copy:
+ * O(size)) plus the cache's O(KM_HCACHE_N).
  *
- * The huge cache (decision 29): a freed mapping is kept, resident and
- * inaccessible (PROT_NONE: a use after free faults as on an unmapped
- * block; read-write again when reused), for reuse within the release step's decay time (KMEM_DECAY_MS; none when it
- * is 0), at most KM_HCACHE_N of them and KM_HCACHE_BYTES in all (the
- * oldest go first; -1 keeps them until pushed out or malloc_trim). An
- * allocation takes the smallest cached mapping that holds it with at most
- * half as much again, shrinks it in place (kmem_pages_remap) and clears
- * it for calloc: a program that replaces big buffers in a cycle does not
- * map and fault them in each time. Entries age at every huge call and at
- * the frame service reaper's idle calls (decision 36: a shrinker whose
- * idle call ages the cache; a put starts the reaper if need be), so
- * an idle program returns them within the decay time and an idle period;
- * with no reaper (KMEM_REAPER=0) it keeps at most the bound until its next
- * huge call or malloc_trim. O(KM_HCACHE_N) per huge call.
+ * The huge cache (decisions 29, 38): a freed block's range is kept,
+ * resident, for reuse within the release step's decay time (KMEM_DECAY_MS;
+ * none when it is 0, nor under an address-space limit), at most
+ * KM_HCACHE_N ranges and KM_HCACHE_BYTES in all (the oldest go first; -1
+ * keeps them until pushed out or malloc_trim). Ranges are kept by address
+ * and a freed block joins the cached ranges next to it, so free neighbours
+ * make one range, as in a heap; an allocation carves the smallest range
+ * that holds it (best fit, the rest stays cached) and clears it for
+ * calloc: a program that replaces big buffers in a cycle does not map and
+ * fault them in each time, nor round them to powers of two. Ranges of
+ * blocks over 32 MiB are inaccessible while cached (PROT_NONE: a use after
+ * free faults as on an unmapped block); smaller ones stay read-write, as
+ * page blocks of that size were (see below). Entries age at every huge
+ * call and at the frame service reaper's idle calls (decision 36: a
+ * shrinker whose idle call ages the cache; a put starts the reaper if
+ * need be), so an idle program returns them within the decay time and an
+ * idle period; with no reaper (KMEM_REAPER=0) it keeps at most the bound
+ * until its next huge call or malloc_trim.
  *
  * Locking: the huge lock guards the table and the cache; mapping and
  * unmapping run outside it where they can.

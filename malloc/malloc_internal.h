@@ -19,11 +19,15 @@
  *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
  *      the four-per-doubling classes (KMEM_KMALLOC_QUARTER: 16..8192,
  *      per-thread magazines); malloc and free inline its fast paths
- *      (kmem_slab_fast.h). 8 KiB < size <= 32 MiB: a block of 2^k frames
+ *      (kmem_slab_fast.h). 8 KiB < size <= 4 MiB: a block of 2^k frames
  *      from the frame service (per-thread frame caches for k <= 3), its
  *      first frame's owner word a tag holding its frame count (pages.c).
- *      Larger: its own mapping (the huge path, huge.c), remembered in a
- *      hash table; realloc moves it with kmem_pages_remap (mremap).
+ *      Larger: the huge path (huge.c): a range of address space carved
+ *      best-fit from freed ones kept (the huge cache), else its own
+ *      mapping, remembered in a hash table; realloc moves it with
+ *      kmem_pages_remap (mremap). Decision 38: a power-of-two block of 5
+ *      to 25 MiB wastes up to half its size and needs a free block of its
+ *      alignment.
  *   3. free(p): the owner word of p's frame (one load, from the buddy's
  *      owner table: the page source's direct lookup) says page block (a
  *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
@@ -46,8 +50,9 @@
  *      requests take them without a memset. The reaper thread runs it
  *      (started by the first free that leaves memory to decay; so an idle
  *      program returns its memory), or with KMEM_REAPER=0 the freeing
- *      thread, a few blocks per free. Freed huge mappings are kept for
- *      reuse within the decay time too (huge.c, at most 8 and 256 MiB). Under an address-space limit (placed arena: the as_tight
+ *      thread, a few blocks per free. Freed huge blocks are kept for
+ *      reuse within the decay time too (huge.c, at most 32 ranges and
+ *      256 MiB). Under an address-space limit (placed arena: the as_tight
  *      and as_unmap hooks) it keeps only `high` free frames and unmaps the
  *      blocks it releases, so they stop counting against the limit; they
  *      are mapped again before reuse. The drop-in keeps no frame state of

@@ -47,7 +47,9 @@ KMEM_API size_t kmem_malloc_trim(size_t keep);
  * which may hold data: an upper bound of the resident heap),
  * released_pages (frames given back to the system or never touched, held
  * by the frame service: they read zero), high_pages (KMEM_HIGH),
- * huge_blocks and huge_bytes (blocks over 32 MiB, mapped on their own).
+ * huge_blocks and huge_bytes (blocks over 4 MiB, outside the arena, each
+ * a range of its own), huge_cached_blocks and huge_cached_bytes (the freed
+ * ranges kept for reuse), huge_cache_hits (huge blocks carved from them).
  * Thread-safe; "heap" is O(max_order). */
 KMEM_API int kmem_malloc_stats(const char *what, char *buf, size_t len);
 
