@@ -115,9 +115,9 @@ static struct km_huge *huge_find_locked(uintptr_t a)
  * (blocks over KM_BLOCK_MAX freed: a use after free faults, as on an
  * unmapped block), and open ones, left read-write (blocks up to
  * KM_BLOCK_MAX, which were page blocks, read-write when free, before
- * decision 38: sealing costs an mprotect each way and, on a VM with shadow
- * page tables, a hypervisor exit on every page's next touch, 10 times
- * bigcycle's CPU time). A take carves the smallest range that holds the
+ * decision 38: sealing costs an mprotect each way and, on this project's
+ * VM, a slow first touch of every page after it, 10 times bigcycle's CPU
+ * time). A take carves the smallest range that holds the
  * request (its start aligned); the rest of the range stays cached. An
  * entry's freed_ns is its newest piece's free. Bounded by KM_HCACHE_N
  * entries and KM_HCACHE_BYTES (the oldest entry's top end goes first). */
