@@ -1,24 +1,30 @@
-/* huge.c - the drop-in's huge path: blocks over 32 MiB (the largest page
- * block), each its own mapping (kmem_pages_map_aligned), remembered in an
- * open-addressing hash table (address -> length, usable size); realloc
- * resizes one with kmem_pages_remap (mremap on Linux: the pages move, no
- * copy), or, where the port cannot remap, maps a new block, copies and
- * unmaps the old one. O(1) expected per call (realloc's copy: O(size)).
+/* huge.c - the drop-in's huge path: blocks over 4 MiB (the largest page
+ * block, decision 38), each a range of address space of its own: carved
+ * from the huge cache, or a fresh mapping (kmem_pages_map_aligned);
+ * remembered in an open-addressing hash table (address -> length, usable
+ * size); realloc resizes one with kmem_pages_remap (mremap on Linux: the
+ * pages move, no copy), or, where the port cannot remap, maps a new block,
+ * copies and unmaps the old one. O(1) expected per call (realloc's copy:
+ * O(size)) plus the cache's O(KM_HCACHE_N).
  *
- * The huge cache (decision 29): a freed mapping is kept, resident and
- * inaccessible (PROT_NONE: a use after free faults as on an unmapped
- * block; read-write again when reused), for reuse within the release step's decay time (KMEM_DECAY_MS; none when it
- * is 0), at most KM_HCACHE_N of them and KM_HCACHE_BYTES in all (the
- * oldest go first; -1 keeps them until pushed out or malloc_trim). An
- * allocation takes the smallest cached mapping that holds it with at most
- * half as much again, shrinks it in place (kmem_pages_remap) and clears
- * it for calloc: a program that replaces big buffers in a cycle does not
- * map and fault them in each time. Entries age at every huge call and at
- * the frame service reaper's idle calls (decision 36: a shrinker whose
- * idle call ages the cache; a put starts the reaper if need be), so
- * an idle program returns them within the decay time and an idle period;
- * with no reaper (KMEM_REAPER=0) it keeps at most the bound until its next
- * huge call or malloc_trim. O(KM_HCACHE_N) per huge call.
+ * The huge cache (decisions 29, 38): a freed block's range is kept,
+ * resident, for reuse within the release step's decay time (KMEM_DECAY_MS;
+ * none when it is 0, nor under an address-space limit), at most
+ * KM_HCACHE_N ranges and KM_HCACHE_BYTES in all (the oldest go first; -1
+ * keeps them until pushed out or malloc_trim). Ranges are kept by address
+ * and a freed block joins the cached ranges next to it, so free neighbours
+ * make one range, as in a heap; an allocation carves the smallest range
+ * that holds it (best fit, the rest stays cached) and clears it for
+ * calloc: a program that replaces big buffers in a cycle does not map and
+ * fault them in each time, nor round them to powers of two. Ranges of
+ * blocks over 32 MiB are inaccessible while cached (PROT_NONE: a use after
+ * free faults as on an unmapped block); smaller ones stay read-write, as
+ * page blocks of that size were (see below). Entries age at every huge
+ * call and at the frame service reaper's idle calls (decision 36: a
+ * shrinker whose idle call ages the cache; a put starts the reaper if
+ * need be), so an idle program returns them within the decay time and an
+ * idle period; with no reaper (KMEM_REAPER=0) it keeps at most the bound
+ * until its next huge call or malloc_trim.
  *
  * Locking: the huge lock guards the table and the cache; mapping and
  * unmapping run outside it where they can.
@@ -100,7 +106,21 @@ static struct km_huge *huge_find_locked(uintptr_t a)
 	}
 }
 
-/* ---- the huge cache: freed mappings kept within the decay time ----------------------- */
+/* ---- the huge cache: freed address ranges kept within the decay time --------------- */
+
+/* The cache is a best-fit extent list (decision 38): entries are ranges of
+ * address space with their pages kept, sorted by address, none
+ * overlapping, and no two of a kind adjacent (a freed block next to a
+ * cached range of its kind joins it). Two kinds: sealed ranges, PROT_NONE
+ * (blocks over KM_BLOCK_MAX freed: a use after free faults, as on an
+ * unmapped block), and open ones, left read-write (blocks up to
+ * KM_BLOCK_MAX, which were page blocks, read-write when free, before
+ * decision 38: sealing costs an mprotect each way and, on this project's
+ * VM, a slow first touch of every page after it, 10 times bigcycle's CPU
+ * time). A take carves the smallest range that holds the
+ * request (its start aligned); the rest of the range stays cached. An
+ * entry's freed_ns is its newest piece's free. Bounded by KM_HCACHE_N
+ * entries and KM_HCACHE_BYTES (the oldest entry's top end goes first). */
 
 /* Drop entry i (huge lock held); into *out (to unmap after the unlock). */
 static void hcache_drop_locked(unsigned i, struct km_hcache *out)
@@ -111,6 +131,17 @@ static void hcache_drop_locked(unsigned i, struct km_hcache *out)
 	kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n - 1);
 }
 
+/* The entry put longest ago (huge lock held; hcache_n > 0). */
+static unsigned hcache_oldest_locked(void)
+{
+	unsigned o = 0;
+
+	for (unsigned i = 1; i < km.hcache_n; i++)
+		if (km.hcache[i].seq < km.hcache[o].seq)
+			o = i;
+	return o;
+}
+
 /* Entries older than the decay time out (huge lock held); how many went
  * into out[]. */
 static unsigned hcache_age_locked(uint64_t now, struct km_hcache *out)
@@ -118,8 +149,9 @@ static unsigned hcache_age_locked(uint64_t now, struct km_hcache *out)
 	uint64_t decay = km.decay_ms < 0 ? UINT64_MAX : (uint64_t)km.decay_ms * 1000000u;
 	unsigned k = 0;
 
-	while (km.hcache_n && now - km.hcache[0].freed_ns >= decay)
-		hcache_drop_locked(0, &out[k++]);
+	for (unsigned i = km.hcache_n; i-- > 0;)
+		if (now - km.hcache[i].freed_ns >= decay)
+			hcache_drop_locked(i, &out[k++]);
 	return k;
 }
 
@@ -129,29 +161,90 @@ static void hcache_unmap(const struct km_hcache *e, unsigned k)
 		kmem_pages_unmap((void *)e[i].addr, e[i].len);
 }
 
+/* Put [a, a + len) into the cache, joined with the entries it touches,
+ * the bounds kept (huge lock held; room for KM_HCACHE_N + 2 in out[], k
+ * used). How many are in out[] after. */
+static unsigned hcache_insert_locked(uintptr_t a, size_t len, bool sealed, uint64_t now,
+				     struct km_hcache *out, unsigned k)
+{
+	unsigned i = 0;
+	struct km_hcache *c = km.hcache;
+
+	while (i < km.hcache_n && c[i].addr < a)
+		i++;
+	if (i > 0 && c[i - 1].addr + c[i - 1].len == a && c[i - 1].sealed == sealed) {
+		/* joins the one below */
+		c[i - 1].len += len;
+		c[i - 1].freed_ns = now;
+		c[i - 1].seq = km.hcache_seq++;
+		if (i < km.hcache_n && a + len == c[i].addr && c[i].sealed == sealed) {
+			/* and the one above */
+			c[i - 1].len += c[i].len;
+			memmove(&c[i], &c[i + 1], (km.hcache_n - i - 1) * sizeof(c[0]));
+			kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n - 1);
+		}
+	} else if (i < km.hcache_n && a + len == c[i].addr && c[i].sealed == sealed) {
+		/* joins the one above */
+		c[i].addr = a;
+		c[i].len += len;
+		c[i].freed_ns = now;
+		c[i].seq = km.hcache_seq++;
+	} else {
+		if (km.hcache_n == KM_HCACHE_N) { /* full: the oldest goes */
+			unsigned o = hcache_oldest_locked();
+
+			hcache_drop_locked(o, &out[k++]);
+			if (o < i)
+				i--;
+		}
+		memmove(&c[i + 1], &c[i], (km.hcache_n - i) * sizeof(c[0]));
+		c[i].addr = a;
+		c[i].len = len;
+		c[i].freed_ns = now;
+		c[i].seq = km.hcache_seq++;
+		c[i].sealed = sealed;
+		kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n + 1);
+	}
+	km.hcache_bytes += len;
+	/* over the byte bound: the oldest entries' top ends go (whole
+	 * entries while the excess covers them) */
+	while (km.hcache_bytes > KM_HCACHE_BYTES) {
+		size_t over = km.hcache_bytes - KM_HCACHE_BYTES;
+		unsigned o = hcache_oldest_locked();
+
+		if (over >= c[o].len) {
+			hcache_drop_locked(o, &out[k++]);
+			continue;
+		}
+		c[o].len -= over;
+		km.hcache_bytes -= over;
+		out[k] = c[o];
+		out[k].addr = c[o].addr + c[o].len;
+		out[k++].len = over;
+	}
+	return k;
+}
+
 /* Keep a freed mapping for reuse; false if it is not kept (caller unmaps). */
 static bool hcache_put(uintptr_t a, size_t len)
 {
-	struct km_hcache out[KM_HCACHE_N + 1];
+	struct km_hcache out[2 * KM_HCACHE_N + 2];
+	bool sealed = len > KM_BLOCK_MAX;
+	uint64_t now;
 	unsigned k;
 
 	/* none with decay 0, nor under an address-space limit (a kept
 	 * mapping is address space other mappings need: decision 17) */
 	if (km.decay_ms == 0 || len > KM_HCACHE_BYTES || kmem_km_as_limit(false) != SIZE_MAX)
 		return false;
-	/* inaccessible while cached, its pages kept: a use after free still
-	 * faults, as on an unmapped block */
-	if (kmem_pages_noaccess((void *)a, len) != 0)
+	/* a huge block is inaccessible while cached, its pages kept: a use
+	 * after free still faults, as on an unmapped block */
+	if (sealed && kmem_pages_noaccess((void *)a, len) != 0)
 		return false;
 	kmem_lock_acquire(&km.huge_lock);
-	k = hcache_age_locked(kmem_now_ns(), out);
-	while (km.hcache_n && (km.hcache_n == KM_HCACHE_N || km.hcache_bytes + len > KM_HCACHE_BYTES))
-		hcache_drop_locked(0, &out[k++]);
-	km.hcache[km.hcache_n].addr = a;
-	km.hcache[km.hcache_n].len = len;
-	km.hcache[km.hcache_n].freed_ns = kmem_now_ns();
-	kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n + 1);
-	km.hcache_bytes += len;
+	now = kmem_now_ns();
+	k = hcache_age_locked(now, out);
+	k = hcache_insert_locked(a, len, sealed, now, out, k);
 	kmem_lock_release(&km.huge_lock);
 	hcache_unmap(out, k);
 	/* the reaper ages it when the program is idle (it wakes once a
@@ -164,46 +257,68 @@ static bool hcache_put(uintptr_t a, size_t len)
 	return true;
 }
 
-/* A cached mapping of at least len bytes, at most half as much again,
- * aligned to align; its length in *got. NULL if none. */
-static void *hcache_take(size_t len, size_t align, size_t *got)
+/* len bytes carved from the smallest cached range that holds them with
+ * their start aligned to align (lowest address among equals), read-write
+ * (a sealed range's piece opened), contents as they were; what is left of
+ * the range stays cached. NULL if none holds them. */
+static void *hcache_take(size_t len, size_t align)
 {
-	struct km_hcache out[KM_HCACHE_N + 1], e = { 0, 0, 0 };
+	struct km_hcache out[KM_HCACHE_N + 2], *c = km.hcache;
 	unsigned k, best = KM_HCACHE_N;
+	uintptr_t s = 0, bs = 0;
+	bool sealed = false;
 
 	if (!kmem_atomic_load_relaxed(&km.hcache_n)) /* a hint: a miss only maps fresh memory */
 		return NULL;
 	kmem_lock_acquire(&km.huge_lock);
 	k = hcache_age_locked(kmem_now_ns(), out);
 	for (unsigned i = 0; i < km.hcache_n; i++) {
-		const struct km_hcache *c = &km.hcache[i];
-
-		if (c->len >= len && c->len - len <= len / 2 && !(c->addr & (align - 1)) &&
-		    (best == KM_HCACHE_N || c->len < km.hcache[best].len))
+		s = (c[i].addr + align - 1) & ~(uintptr_t)(align - 1);
+		if (s - c[i].addr <= c[i].len && c[i].len - (s - c[i].addr) >= len &&
+		    (best == KM_HCACHE_N || c[i].len < c[best].len)) {
 			best = i;
+			bs = s;
+		}
 	}
 	if (best < KM_HCACHE_N) {
-		hcache_drop_locked(best, &e);
+		struct km_hcache *e = &c[best];
+		uintptr_t end = e->addr + e->len;
+		size_t head = bs - e->addr, tail = end - (bs + len);
+
+		sealed = e->sealed;
+		km.hcache_bytes -= len;
+		if (!head && !tail) {
+			memmove(e, e + 1, (km.hcache_n - best - 1) * sizeof(c[0]));
+			kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n - 1);
+		} else if (!head) {
+			e->addr = bs + len;
+			e->len = tail;
+		} else if (!tail) {
+			e->len = head;
+		} else if (km.hcache_n < KM_HCACHE_N) { /* both stay: one more entry */
+			memmove(e + 1, e, (km.hcache_n - best) * sizeof(c[0]));
+			kmem_atomic_store_relaxed(&km.hcache_n, km.hcache_n + 1);
+			e->len = head;
+			e[1].addr = bs + len;
+			e[1].len = tail;
+		} else { /* no room for two: the head goes */
+			out[k] = *e;
+			out[k++].len = head;
+			km.hcache_bytes -= head;
+			e->addr = bs + len;
+			e->len = tail;
+		}
 		km.hcache_hits++;
 	}
 	kmem_lock_release(&km.huge_lock);
 	hcache_unmap(out, k);
-	if (!e.addr)
+	if (best == KM_HCACHE_N)
 		return NULL;
-	if (kmem_pages_commit((void *)e.addr, e.len) != 0) { /* read-write again, contents kept */
-		kmem_pages_unmap((void *)e.addr, e.len);
+	if (sealed && kmem_pages_commit((void *)bs, len) != 0) { /* read-write again, contents kept */
+		kmem_pages_unmap((void *)bs, len);
 		return NULL;
 	}
-	*got = e.len;
-	if (e.len > len) {
-		void *q;
-
-		/* shrunk in place (the tail's pages go back); where the port
-		 * cannot, the block keeps its length (usable in full) */
-		if (kmem_pages_remap((void *)e.addr, e.len, len, &q) == 0 && q == (void *)e.addr)
-			*got = len;
-	}
-	return (void *)e.addr;
+	return (void *)bs;
 }
 
 /* The idle call: entries freed a decay time before `now` (the frame
@@ -273,7 +388,7 @@ void *kmem_km_huge_alloc(size_t size, size_t align, bool zero)
 	if (size > SIZE_MAX - KM_FRAME - extra)
 		return NULL;
 	len = (size + KM_FRAME - 1) & ~(KM_FRAME - 1);
-	p = hcache_take(len, align > KM_FRAME ? align : KM_FRAME, &len);
+	p = hcache_take(len, align > KM_FRAME ? align : KM_FRAME);
 	if (p && zero)
 		memset(p, 0, len); /* a cached mapping is dirty */
 	/* the port maps len + align and trims to the alignment */
@@ -545,4 +660,53 @@ void kmem_km_huge_stats(struct km_huge_stats *st)
 	st->cached_bytes = km.hcache_bytes;
 	st->cache_hits = km.hcache_hits;
 	kmem_lock_release(&km.huge_lock);
+}
+
+int kmem_km_huge_check(void)
+{
+	char what[160];
+	size_t bytes = 0;
+	int bad = 0;
+
+	what[0] = '\0';
+	kmem_lock_acquire(&km.huge_lock);
+	if (km.hcache_n > KM_HCACHE_N) {
+		snprintf(what, sizeof(what), "huge cache: %u entries, more than %u", km.hcache_n, KM_HCACHE_N);
+		bad = 1;
+	}
+	for (unsigned i = 0; !bad && i < km.hcache_n; i++) {
+		const struct km_hcache *c = &km.hcache[i];
+
+		bytes += c->len;
+		if (!c->len || ((c->addr | c->len) & (KM_FRAME - 1)) || c->addr + c->len < c->addr) {
+			snprintf(what, sizeof(what), "huge cache: entry %u (%p, %zu bytes) not a page range", i,
+				 (void *)c->addr, c->len);
+			bad = 1;
+		} else if (i && (c[-1].addr + c[-1].len > c->addr ||
+				 (c[-1].addr + c[-1].len == c->addr && c[-1].sealed == c->sealed))) {
+			snprintf(what, sizeof(what), "huge cache: entry %u (%p) %s entry %u", i, (void *)c->addr,
+				 c[-1].addr + c[-1].len == c->addr ? "adjacent to (not joined with)"
+								   : "overlaps or is below", i - 1);
+			bad = 1;
+		}
+		/* no live huge block inside a cached range */
+		for (size_t j = 0; !bad && j < km.huge_cap; j++) {
+			const struct km_huge *e = &km.huge[j];
+
+			if (e->addr > 1 && e->base < c->addr + c->len && c->addr < e->base + e->len) {
+				snprintf(what, sizeof(what), "huge cache: entry %u (%p) overlaps the live huge block %p",
+					 i, (void *)c->addr, (void *)e->addr);
+				bad = 1;
+			}
+		}
+	}
+	if (!bad && (bytes != km.hcache_bytes || bytes > KM_HCACHE_BYTES)) {
+		snprintf(what, sizeof(what), "huge cache: %zu bytes counted, %zu in its entries (at most %zu)",
+			 km.hcache_bytes, bytes, KM_HCACHE_BYTES);
+		bad = 1;
+	}
+	kmem_lock_release(&km.huge_lock);
+	if (bad)
+		kmem_km_misuse(KMEM_CORRUPTION, NULL, what, NULL);
+	return bad ? -EIO : 0;
 }

@@ -34,7 +34,7 @@ static void *km_alloc_once(size_t size, bool zero, const void *caller)
 	}
 	if (KMEM_UNLIKELY(km.harden)) /* between guard pages (fresh: zero) */
 		return size > PTRDIFF_MAX ? NULL : kmem_km_guard_alloc(size, 0);
-	if (size <= KM_BLOCK_MAX)
+	if (size <= KM_PAGE_MAX)
 		return kmem_km_page_alloc(ceil_log2(pages_of(size)), zero);
 	if (size > PTRDIFF_MAX)
 		return NULL;
@@ -53,7 +53,7 @@ static void *km_alloc_aligned_once(size_t size, size_t align, const void *caller
 		return kmem_alloc_aligned_track_caller(km.s, size ? size : 1, align, caller);
 	if (KMEM_UNLIKELY(km.harden))
 		return kmem_km_guard_alloc(size, align);
-	if (want <= KM_BLOCK_MAX) /* blocks are aligned to their order's size */
+	if (want <= KM_PAGE_MAX) /* blocks are aligned to their order's size */
 		return kmem_km_page_alloc(ceil_log2(pages_of(want)), false);
 	return kmem_km_huge_alloc(size ? size : 1, align, false);
 }
@@ -530,7 +530,7 @@ static void *km_realloc(void *p, size_t size, const void *caller)
 			return p;
 		}
 		/* else to a slab object */
-	} else if (!in_arena(p) && size > KM_BLOCK_MAX) {
+	} else if (!in_arena(p) && size > KM_PAGE_MAX) {
 		q = kmem_km_huge_realloc(p, size);
 		if (!q)
 			errno = ENOMEM;

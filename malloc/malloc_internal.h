@@ -19,11 +19,15 @@
  *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
  *      the four-per-doubling classes (KMEM_KMALLOC_QUARTER: 16..8192,
  *      per-thread magazines); malloc and free inline its fast paths
- *      (kmem_slab_fast.h). 8 KiB < size <= 32 MiB: a block of 2^k frames
+ *      (kmem_slab_fast.h). 8 KiB < size <= 4 MiB: a block of 2^k frames
  *      from the frame service (per-thread frame caches for k <= 3), its
  *      first frame's owner word a tag holding its frame count (pages.c).
- *      Larger: its own mapping (the huge path, huge.c), remembered in a
- *      hash table; realloc moves it with kmem_pages_remap (mremap).
+ *      Larger: the huge path (huge.c): a range of address space carved
+ *      best-fit from freed ones kept (the huge cache), else its own
+ *      mapping, remembered in a hash table; realloc moves it with
+ *      kmem_pages_remap (mremap). Decision 38: a power-of-two block of 5
+ *      to 25 MiB wastes up to half its size and needs a free block of its
+ *      alignment.
  *   3. free(p): the owner word of p's frame (one load, from the buddy's
  *      owner table: the page source's direct lookup) says page block (a
  *      tag), slab object (a pointer) or nothing; outside the arena, the huge table decides
@@ -46,8 +50,9 @@
  *      requests take them without a memset. The reaper thread runs it
  *      (started by the first free that leaves memory to decay; so an idle
  *      program returns its memory), or with KMEM_REAPER=0 the freeing
- *      thread, a few blocks per free. Freed huge mappings are kept for
- *      reuse within the decay time too (huge.c, at most 8 and 256 MiB). Under an address-space limit (placed arena: the as_tight
+ *      thread, a few blocks per free. Freed huge blocks are kept for
+ *      reuse within the decay time too (huge.c, at most 32 ranges and
+ *      256 MiB). Under an address-space limit (placed arena: the as_tight
  *      and as_unmap hooks) it keeps only `high` free frames and unmaps the
  *      blocks it releases, so they stop counting against the limit; they
  *      are mapped again before reuse. The drop-in keeps no frame state of
@@ -110,6 +115,8 @@
 #define KM_FRAME ((size_t)1 << KM_FRAME_SHIFT)
 #define KM_MAX_ORDER 13u			/* 32 MiB blocks */
 #define KM_BLOCK_MAX (KM_FRAME << KM_MAX_ORDER)
+#define KM_PAGE_MAX_ORDER 10u			/* page blocks up to 4 MiB; larger: huge (decision 38) */
+#define KM_PAGE_MAX (KM_FRAME << KM_PAGE_MAX_ORDER)
 #define KM_SMALL_MAX ((size_t)8192)		/* kmalloc's largest class */
 #define KM_ALIGN 16u
 #define KM_REGION_MIN ((size_t)64 << 20)
@@ -124,7 +131,7 @@
 #define KM_Q_CAP 8192u				/* the quarantine's ring: blocks at most */
 #define KM_Q_DEFAULT ((size_t)16 << 20)		/* its byte budget (KMEM_QUARANTINE) */
 #define KM_Q_GUARDED_MAX ((size_t)1 << 30)	/* guarded blocks held: their address space at most */
-#define KM_HCACHE_N 8u				/* freed huge mappings kept for reuse, at most */
+#define KM_HCACHE_N 32u				/* freed huge ranges kept for reuse, at most */
 #define KM_HCACHE_BYTES ((size_t)256 << 20)	/* and their bytes (resident) at most */
 #define KM_HUGE_FREED_N 16u			/* freed huge starts remembered, for reports */
 
@@ -194,13 +201,16 @@ struct km_heap {
 	 * as a pointer this heap never returned */
 	uintptr_t huge_freed[KM_HUGE_FREED_N];
 	unsigned huge_freed_i;
-	/* freed huge mappings kept for reuse within the decay time (huge.c;
-	 * huge lock): oldest first */
+	/* freed huge ranges kept for reuse within the decay time (huge.c;
+	 * huge lock): by address, best fit, neighbours of a kind joined */
 	struct km_hcache {
 		uintptr_t addr;
 		size_t len;
 		uint64_t freed_ns;
+		uint64_t seq;	/* put order (the clock may not tell puts apart) */
+		bool sealed;	/* PROT_NONE (freed blocks over KM_BLOCK_MAX) */
 	} hcache[KM_HCACHE_N];
+	uint64_t hcache_seq;
 	unsigned hcache_n;
 	size_t hcache_bytes;
 	uint64_t hcache_hits;
@@ -342,6 +352,11 @@ KMEM_HIDDEN bool kmem_km_guard_verify(const void *p, const void *caller);
  * inaccessible (a use after free faults), the block stays registered
  * until kmem_km_huge_free, no longer counted in kmem_km_huge_stats. */
 KMEM_HIDDEN void kmem_km_guard_retire(void *p);
+/* The huge cache's invariants (decision 38): entries page ranges sorted
+ * by address, none overlapping, adjacent or holding a live huge block,
+ * their bytes counted, within the bounds. 0, or the first broken one
+ * reported (KMEM_CORRUPTION) and -EIO. O(entries * table size). */
+KMEM_HIDDEN int kmem_km_huge_check(void);
 /* Live huge blocks, the bytes they map, and the peaks of both. O(1). */
 struct km_huge_stats {
 	size_t n, bytes, max_n, max_bytes;

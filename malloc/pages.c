@@ -1,4 +1,4 @@
-/* pages.c - the drop-in's page path: page blocks (8 KiB < size <= 32 MiB),
+/* pages.c - the drop-in's page path: page blocks (8 KiB < size <= 4 MiB),
  * the frame service's grow hook, and trim.
  *
  * Algorithm:

@@ -64,13 +64,14 @@ void kmem_km_atexit(void)
 
 KM_EXPORT int kmem_malloc_check(void)
 {
-	int e1, e2;
+	int e1, e2, e3;
 
 	if (kmem_atomic_load_acquire(&km.state) != 2)
 		return -EAGAIN;
 	e1 = kmem_pa_check(km.pa);
 	e2 = kmem_slab_check(km.s);
-	return e1 || e2 ? -EIO : 0;
+	e3 = kmem_km_huge_check();
+	return e1 || e2 || e3 ? -EIO : 0;
 }
 
 /* The drop-in's own numbers, "name value" lines (kmem/malloc.h). */

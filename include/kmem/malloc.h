@@ -18,10 +18,11 @@ KMEM_BEGIN_DECLS
 /* Run the invariant checkers of the process heap (pagealloc and buddy,
  * every size-class cache's slabs, then the clean reserve: each block held
  * out of the buddy at its order, zero-reading, unowned, and the counts add
- * up). Returns 0, or -EIO after reporting
- * each broken invariant (one line on stderr), or -EAGAIN if the heap is
- * not set up. Only meaningful while no other thread allocates or frees.
- * O(frames + objects). */
+ * up), then the huge cache (its ranges sorted, apart, not joined to a
+ * neighbour, no live huge block inside, counted). Returns 0, or -EIO after
+ * reporting each broken invariant (one line on stderr), or -EAGAIN if the
+ * heap is not set up. Only meaningful while no other thread allocates or
+ * frees. O(frames + objects + cached ranges * huge blocks). */
 KMEM_API int kmem_malloc_check(void);
 
 /* Give memory back to the system now: the calling thread's frame cache,
@@ -46,7 +47,9 @@ KMEM_API size_t kmem_malloc_trim(size_t keep);
  * which may hold data: an upper bound of the resident heap),
  * released_pages (frames given back to the system or never touched, held
  * by the frame service: they read zero), high_pages (KMEM_HIGH),
- * huge_blocks and huge_bytes (blocks over 32 MiB, mapped on their own).
+ * huge_blocks and huge_bytes (blocks over 4 MiB, outside the arena, each
+ * a range of its own), huge_cached_blocks and huge_cached_bytes (the freed
+ * ranges kept for reuse), huge_cache_hits (huge blocks carved from them).
  * Thread-safe; "heap" is O(max_order). */
 KMEM_API int kmem_malloc_stats(const char *what, char *buf, size_t len);
 

@@ -21,7 +21,8 @@
  *   programs   python3 and bash (when installed) start under RLIMIT_AS
  *              400 MB with the preload and python3 allocates a 150 MiB
  *              bytearray, as with glibc (preload build only; 77 otherwise).
- *   ceiling    no limit: 32 MiB page blocks (never touched) until malloc
+ *   ceiling    no limit: 4 MiB page blocks, the largest (decision 38; one
+ *              page touched each) until malloc
  *              fails: the whole 64 GiB arena is handed out (the buddy's 64
  *              regions no longer cap it at about 52 GiB). Skipped (77) under
  *              vm.overcommit_memory=2, which charges MAP_NORESERVE mappings.
@@ -317,7 +318,7 @@ static int run_ceiling(void)
 	if (mode == 2 || getenv("KMEM_ARENA"))
 		return 77;
 	for (;;) {
-		void **e = malloc(hide(32 * MiB));
+		void **e = malloc(hide(4 * MiB));
 
 		if (!e)
 			break;
@@ -326,11 +327,11 @@ static int run_ceiling(void)
 		n++;
 	}
 	/* a few frames of the arena hold the layers' own metadata */
-	if (n * 32 * MiB < want - 64 * MiB) {
+	if (n * 4 * MiB < want - 64 * MiB) {
 		char line[160];
 
-		snprintf(line, sizeof(line), "only %zu MiB of the 64 GiB arena in 32 MiB blocks",
-			 n * 32);
+		snprintf(line, sizeof(line), "only %zu MiB of the 64 GiB arena in 4 MiB blocks",
+			 n * 4);
 		fail(line);
 	}
 	while (head) {

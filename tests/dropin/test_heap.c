@@ -261,16 +261,16 @@ static void test_released_fragmented(void **state)
 		free(b[i]);
 	(void)kmem_malloc_trim(0); /* released: 64 KiB pieces between live ones */
 	heap_ok();
-	big = malloc(hide(16 * MiB));
-	CHECK(big != NULL, "malloc(16 MiB) with a fragmented released pool");
-	touch(big, 16 * MiB, 1);
+	big = malloc(hide(4 * MiB)); /* the largest page block (decision 38) */
+	CHECK(big != NULL, "malloc(4 MiB) with a fragmented released pool");
+	touch(big, 4 * MiB, 1);
 	heap_ok();
 	for (int i = 1; i < N; i += 2)
 		free(b[i]);
 	(void)kmem_malloc_trim(0); /* now the pieces are buddies of each other */
-	big2 = malloc(hide(32 * MiB));
-	CHECK(big2 != NULL, "malloc(32 MiB) once the pieces can merge");
-	touch(big2, 32 * MiB, 2);
+	big2 = malloc(hide(4 * MiB));
+	CHECK(big2 != NULL, "malloc(4 MiB) once the pieces can merge");
+	touch(big2, 4 * MiB, 2);
 	free(big);
 	free(big2);
 	heap_ok();
@@ -381,11 +381,12 @@ static void test_huge_cache(void **state)
 	free(p);
 	CHECK(stat_of("heap", "huge_cached_blocks") == 1, "a freed huge block is kept (decay 10 s)");
 	CHECK(stat_of("heap", "huge_cached_bytes") >= n, "its bytes are counted");
-	/* a smaller request that it holds (at most half as much again) takes it */
+	/* a smaller request that it holds takes it */
 	q = malloc(hide(n - 8 * MiB));
 	CHECK(q == p, "malloc(56 MiB) must reuse the cached 64 MiB mapping (%p, %p)", (void *)q, (void *)p);
 	CHECK(stat_of("heap", "huge_cache_hits") == hits0 + 1, "a cache hit is counted");
-	CHECK(stat_of("heap", "huge_cached_blocks") == 0, "the mapping left the cache");
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1 && stat_of("heap", "huge_cached_bytes") == 8 * MiB,
+	      "56 MiB carved from the cached 64 MiB: 8 MiB left (decision 38)");
 	CHECK(malloc_usable_size(q) >= n - 8 * MiB, "usable size below the request");
 	free(q);
 	/* calloc from the cache reads zero */
@@ -395,15 +396,146 @@ static void test_huge_cache(void **state)
 		nonzero += r[i] != 0;
 	CHECK(nonzero == 0, "calloc from the huge cache: %zu non-zero bytes", nonzero);
 	free(r);
-	/* too small a request does not take a mapping twice its size */
+	heap_ok();
+	/* a smaller request is carved from the range's start, the rest stays
+	 * cached (decision 38); freed, it joins it again */
 	p = malloc(hide(36 * MiB));
-	CHECK(p != NULL, "malloc(36 MiB)");
-	CHECK(stat_of("heap", "huge_cached_blocks") == 1, "a 56 MiB mapping is not used for 36 MiB (more than half as much again)");
+	CHECK(p == q, "malloc(36 MiB) must be carved from the cached range (%p, %p)", (void *)p, (void *)q);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1 && stat_of("heap", "huge_cached_bytes") == n - 36 * MiB,
+	      "the cached range's rest: %zu blocks, %zu bytes", stat_of("heap", "huge_cached_blocks"),
+	      stat_of("heap", "huge_cached_bytes"));
+	heap_ok();
 	free(p);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1 && stat_of("heap", "huge_cached_bytes") == n,
+	      "a freed piece joins its cached neighbour");
 	CHECK(kmem_malloc_trim(0) >= 36 * MiB, "trim gives the cached mappings back");
 	CHECK(stat_of("heap", "huge_cached_blocks") == 0 && stat_of("heap", "huge_cached_bytes") == 0,
 	      "trim must empty the huge cache");
 	heap_ok();
+}
+
+/* ---- blocks over 4 MiB: best fit in the huge cache (decision 38) ------------------ */
+
+/* A 30 MiB range cut into blocks of 12, 5 and 8 MiB by three requests
+ * (carved from the start, so their places are known); freed, the pieces
+ * join their cached neighbours, a request takes the smallest range that
+ * holds it, and the checker passes at every step. Blocks up to 32 MiB are
+ * not sealed: they stay readable (as page blocks were). */
+static void test_huge_best_fit(void **state)
+{
+	(void)state;
+	unsigned char *r, *a, *b, *c, *d, *e;
+
+	(void)kmem_malloc_trim(0);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 0, "trim must empty the huge cache");
+	/* over 4 MiB is a huge block now: its own mapping, usable to its page */
+	r = malloc(hide(4 * MiB + 1));
+	CHECK(r != NULL && stat_of("heap", "huge_blocks") >= 1, "malloc(4 MiB + 1) must be huge");
+	CHECK(malloc_usable_size(r) == 4 * MiB + PAGE, "usable %zu", malloc_usable_size(r));
+	free(r);
+	(void)kmem_malloc_trim(0);
+	r = malloc(hide(30 * MiB));
+	CHECK(r != NULL, "malloc(30 MiB)");
+	touch(r, 30 * MiB, 3);
+	free(r);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1 && stat_of("heap", "huge_cached_bytes") == 30 * MiB,
+	      "the freed 30 MiB is cached");
+	a = malloc(hide(12 * MiB));
+	b = malloc(hide(5 * MiB));
+	c = malloc(hide(8 * MiB));
+	CHECK(a == r && b == r + 12 * MiB && c == r + 17 * MiB, "carved in order from the range: %p %p %p of %p",
+	      (void *)a, (void *)b, (void *)c, (void *)r);
+	/* read through hidden pointers: a fresh block's bytes are indeterminate to the compiler */
+	CHECK(((unsigned char *)hide_ptr(a))[0] == 3 && ((unsigned char *)hide_ptr(c))[0] == 3,
+	      "a cached range's contents are kept (not sealed)");
+	CHECK(stat_of("heap", "huge_cached_bytes") == 5 * MiB, "5 MiB left at the top");
+	heap_ok();
+	free(a); /* {a: 12}, {c + 8: 5} */
+	free(c); /* c joins the top: {a: 12}, {c: 13} */
+	CHECK(stat_of("heap", "huge_cached_blocks") == 2 && stat_of("heap", "huge_cached_bytes") == 25 * MiB,
+	      "two ranges of 12 and 13 MiB: %zu blocks, %zu bytes", stat_of("heap", "huge_cached_blocks"),
+	      stat_of("heap", "huge_cached_bytes"));
+	heap_ok();
+	d = malloc(hide(11 * MiB)); /* both hold it: the smaller one */
+	CHECK(d == a, "best fit: 11 MiB from the 12 MiB range (%p), not the 13 MiB one: %p", (void *)a, (void *)d);
+	heap_ok();
+	free(b); /* {a + 11: 1} b {c: 13} join: one range of 19 MiB */
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1 && stat_of("heap", "huge_cached_bytes") == 19 * MiB,
+	      "a freed block between two cached ranges joins both: %zu blocks, %zu bytes",
+	      stat_of("heap", "huge_cached_blocks"), stat_of("heap", "huge_cached_bytes"));
+	heap_ok();
+	e = malloc(hide(19 * MiB)); /* exactly the range */
+	CHECK(e == r + 11 * MiB && stat_of("heap", "huge_cached_blocks") == 0, "an exact fit takes the range whole");
+	touch(e, 19 * MiB, 4);
+	/* an aligned request carves an aligned piece: head and tail stay */
+	free(d);
+	free(e);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1 && stat_of("heap", "huge_cached_bytes") == 30 * MiB,
+	      "all freed: the 30 MiB range again");
+	d = aligned_alloc(8 * MiB, hide(6 * MiB));
+	CHECK(d != NULL && ((uintptr_t)d & (8 * MiB - 1)) == 0, "aligned_alloc(8 MiB, 6 MiB): %p", (void *)d);
+	CHECK(d >= r && d + 6 * MiB <= r + 30 * MiB, "carved from the cached range");
+	CHECK(stat_of("heap", "huge_cached_bytes") == 24 * MiB && stat_of("heap", "huge_cached_blocks") ==
+	      (d == r ? 1u : 2u), "head and tail cached: %zu blocks", stat_of("heap", "huge_cached_blocks"));
+	heap_ok();
+	free(d);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 1, "the aligned piece joins head and tail");
+	/* realloc of a carved block moves or grows it (mremap) */
+	d = malloc(hide(6 * MiB));
+	touch(d, 6 * MiB, 9);
+	d = realloc(d, hide(20 * MiB));
+	CHECK(d != NULL && d[6 * MiB - 1] == 9 && malloc_usable_size(d) >= 20 * MiB, "realloc to 20 MiB");
+	heap_ok();
+	free(d);
+	heap_ok();
+	(void)kmem_malloc_trim(0);
+	CHECK(stat_of("heap", "huge_cached_bytes") == 0, "trim empties the cache");
+}
+
+/* The cache's bounds: at most 32 ranges and 256 MiB. Blocks freed with
+ * live ones between them (so few can join) past both bounds; then an
+ * aligned request that splits a range when the cache is full (its head
+ * goes: no room for two). The checker passes throughout. Nothing is
+ * touched: address space only. */
+static void test_huge_cache_bounds(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	static unsigned char *keep[N], *gone[N];
+	const size_t sz = 5 * MiB, big = 20 * MiB;
+	unsigned char *r, *d;
+
+	(void)kmem_malloc_trim(0);
+	for (int i = 0; i < N; i++) {
+		gone[i] = malloc(hide(i < 31 ? sz : big));
+		keep[i] = malloc(hide(sz));
+		CHECK(gone[i] && keep[i], "malloc #%d", i);
+	}
+	for (int i = 0; i < N; i++)
+		free(gone[i]);
+	print_message("[ info     ] %d freed: %zu cached ranges, %zu MiB\n", N,
+		      stat_of("heap", "huge_cached_blocks"), stat_of("heap", "huge_cached_bytes") / MiB);
+	CHECK(stat_of("heap", "huge_cached_blocks") <= 32, "more than 32 cached ranges");
+	heap_ok();
+	r = malloc(hide(30 * MiB));
+	CHECK(r != NULL, "malloc(30 MiB)");
+	free(r);
+	CHECK(stat_of("heap", "huge_cached_bytes") <= 256 * MiB, "more than 256 MiB cached: %zu",
+	      stat_of("heap", "huge_cached_bytes"));
+	CHECK(stat_of("heap", "huge_cached_blocks") <= 32, "more than 32 cached ranges");
+	heap_ok();
+	/* 16 MiB aligned to 16 MiB: the 30 MiB range may hold it, with a
+	 * head and a tail; the cache is (most likely) full */
+	d = aligned_alloc(16 * MiB, hide(16 * MiB));
+	CHECK(d != NULL && ((uintptr_t)d & (16 * MiB - 1)) == 0, "aligned_alloc(16 MiB, 16 MiB): %p", (void *)d);
+	heap_ok();
+	free(d);
+	heap_ok();
+	for (int i = 0; i < N; i++)
+		free(keep[i]);
+	heap_ok();
+	(void)kmem_malloc_trim(0);
+	CHECK(stat_of("heap", "huge_cached_blocks") == 0, "trim empties the cache");
 }
 
 /* ---- the reaper ages the huge cache of an idle program (decision 36) ------------- */
@@ -498,6 +630,8 @@ int main(void)
 		cmocka_unit_test(test_no_release_thrash),
 		cmocka_unit_test(test_release_after_shrink),
 		cmocka_unit_test(test_huge_cache),
+		cmocka_unit_test(test_huge_best_fit),
+		cmocka_unit_test(test_huge_cache_bounds),
 		cmocka_unit_test(test_huge_cache_idle),
 		cmocka_unit_test(test_free_sized),
 	};
