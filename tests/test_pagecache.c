@@ -1077,22 +1077,28 @@ struct slow {
 	int fail_once;		/* the next blocked read or write fails (-EIO) */
 };
 
+/* A read or write of the blocking page: count it, wait until opened;
+ * returns whether it is to fail. */
+static int slow_block(struct slow *s)
+{
+	int fail;
+
+	pthread_mutex_lock(&s->m);
+	s->entered++;
+	pthread_cond_broadcast(&s->c);
+	while (!s->open)
+		pthread_cond_wait(&s->c, &s->m);
+	fail = s->fail_once;
+	s->fail_once = 0;
+	pthread_mutex_unlock(&s->m);
+	return fail;
+}
+
 static int slow_read(void *arg, uint64_t pgno, void *buf, size_t size)
 {
 	struct slow *s = arg;
-	int fail = 0;
 
-	if (pgno == s->pgno) {
-		pthread_mutex_lock(&s->m);
-		s->entered++;
-		pthread_cond_broadcast(&s->c);
-		while (!s->open)
-			pthread_cond_wait(&s->c, &s->m);
-		fail = s->fail_once;
-		s->fail_once = 0;
-		pthread_mutex_unlock(&s->m);
-	}
-	if (fail)
+	if (pgno == s->pgno && slow_block(s))
 		return -EIO;
 	return disk_read(s->disk, pgno, buf, size);
 }
@@ -1100,19 +1106,8 @@ static int slow_read(void *arg, uint64_t pgno, void *buf, size_t size)
 static int slow_write(void *arg, uint64_t pgno, const void *buf, size_t size)
 {
 	struct slow *s = arg;
-	int fail = 0;
 
-	if (pgno == s->wpgno) {
-		pthread_mutex_lock(&s->m);
-		s->entered++;
-		pthread_cond_broadcast(&s->c);
-		while (!s->open)
-			pthread_cond_wait(&s->c, &s->m);
-		fail = s->fail_once;
-		s->fail_once = 0;
-		pthread_mutex_unlock(&s->m);
-	}
-	if (fail)
+	if (pgno == s->wpgno && slow_block(s))
 		return -EIO;
 	return disk_write(s->disk, pgno, buf, size);
 }
