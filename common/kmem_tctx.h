@@ -17,7 +17,8 @@
  *   1. A component describes its area with a const struct kmem_tctx_ops
  *      (id, size, slot count, init and exit hooks) and asks for the calling
  *      thread's area with kmem_tctx_area(ops): the first call in a thread
- *      maps size bytes (kmem_pages_map), runs init, and records the area;
+ *      takes a kept area (step 3) or maps size bytes (kmem_pages_map),
+ *      runs init on the zeroed memory, and records the area;
  *      later calls return it (the component keeps its own initial-exec
  *      pointer for its fast paths, see kmem_mag_self).
  *   2. Instances index their per-thread state by slot: an instance takes a
@@ -30,7 +31,10 @@
  *      state.
  *   3. Thread exit: one process-wide pthread key (its value: the thread's
  *      context) runs the exit hooks of the areas the thread has, in id
- *      order, then unmaps them. Ids go from the top layer down (slab, then
+ *      order, then frees them: up to 4 per id are kept (process.c) and
+ *      handed, zeroed, to the next threads' first calls instead of a new
+ *      mapping (no map, fault-in and unmap per thread); the rest are
+ *      unmapped. Ids go from the top layer down (slab, then
  *      pagealloc), so a hook may still use the areas of the layers below it
  *      (slab's exit flushes magazines to slabs, which may free frames into
  *      the thread's frame cache, which pagealloc's exit then drains). From
@@ -93,7 +97,8 @@ struct kmem_tctx_ops {
 	unsigned id;		/* enum kmem_tctx_id */
 	size_t size;		/* bytes of one thread's area */
 	unsigned nslots;	/* slot map size (<= KMEM_TCTX_MAX_SLOTS); 0: no slot map */
-	/* A new area (zeroed memory): make it ready. May be NULL. */
+	/* A new area (zeroed memory: a new mapping, or an exited thread's
+	 * area zeroed again): make it ready. May be NULL. */
 	void (*init)(void *area);
 	/* The thread exits (or calls kmem_tctx_release): give back what the
 	 * area holds; the area's memory is freed after. May be NULL. */

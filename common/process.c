@@ -16,6 +16,8 @@
  *                               registry lock fork handlers hold
  *   hooks                       the firmware's clock/map/fatal    set at start-up
  *                               and (no threads) lock hooks
+ *   kept (threads only)         exited threads' areas, for the    kept.lock
+ *                               next threads (any thread's)       (try-lock only)
  *
  * Components keep an initial-exec pointer to their own area for their fast
  * paths (slab: kmem_mag_self); it is a cache of tctx.area[id] that the
@@ -301,12 +303,73 @@ static const struct kmem_tctx_ops *area_ops(unsigned id)
 	return kmem_atomic_load_acquire(&reg[id].ops);
 }
 
+#if KMEM_THREADS
+/* Kept areas: exited threads' areas, up to KMEM_TCTX_KEPT per id, for the
+ * next threads' first calls. A program that starts a thread per task (a
+ * server's short-lived workers, larson) would otherwise map, fault in and
+ * unmap every area per thread, and each unmap of a process with threads
+ * running elsewhere is a TLB shootdown (an interrupt to every CPU that
+ * runs one of them). Guarded by kept_lock, only ever try-locked: a busy
+ * lock means "map or unmap as before", so it has no place in the lock
+ * order and a fork child that inherited it held (a thread that is not
+ * there was mid-push) merely maps and unmaps from then on. At most
+ * KMEM_TCTX_KEPT * (sum of the areas' sizes) stays mapped: 4 * 14 KiB for
+ * slab's and pagealloc's with the default slot counts. */
+#define KMEM_TCTX_KEPT 4
+
+__extension__ static struct {
+	struct kmem_lock lock;
+	unsigned n[KMEM_TCTX_AREAS];
+	void *area[KMEM_TCTX_AREAS][KMEM_TCTX_KEPT];
+} kept = { .lock = KMEM_LOCK_INITIALIZER };
+
+/* A kept area of id, or NULL (none, or the lock was busy). */
+static void *kept_take(unsigned id)
+{
+	void *a = NULL;
+
+	if (!kmem_lock_try_acquire(&kept.lock))
+		return NULL;
+	if (kept.n[id])
+		a = kept.area[id][--kept.n[id]];
+	kmem_lock_release(&kept.lock);
+	return a;
+}
+
+/* Keep area a of id for a later thread; false if there is no room (or the
+ * lock was busy): the caller unmaps it. */
+static bool kept_put(unsigned id, void *a)
+{
+	bool ok = false;
+
+	if (!kmem_lock_try_acquire(&kept.lock))
+		return false;
+	if (kept.n[id] < KMEM_TCTX_KEPT) {
+		kept.area[id][kept.n[id]++] = a;
+		ok = true;
+	}
+	kmem_lock_release(&kept.lock);
+	return ok;
+}
+#endif
+
+/* A zeroed area (ops->init's contract), initialised: a kept one or a new
+ * mapping with threads, ops->single without. */
 static void *area_alloc(const struct kmem_tctx_ops *ops)
 {
-	void *a = KMEM_THREADS ? kmem_pages_map(ops->size) : ops->single;
+	void *a;
 
-	if (a && !KMEM_THREADS)
+#if KMEM_THREADS
+	a = kept_take(ops->id);
+	if (a)
 		memset(a, 0, ops->size);
+	else
+		a = kmem_pages_map(ops->size);
+#else
+	a = ops->single;
+	if (a)
+		memset(a, 0, ops->size);
+#endif
 	if (a && ops->init)
 		ops->init(a);
 	return a;
@@ -314,8 +377,13 @@ static void *area_alloc(const struct kmem_tctx_ops *ops)
 
 static void area_free(const struct kmem_tctx_ops *ops, void *a)
 {
-	if (KMEM_THREADS)
+#if KMEM_THREADS
+	if (!kept_put(ops->id, a))
 		kmem_pages_unmap(a, ops->size);
+#else
+	(void)ops;
+	(void)a;
+#endif
 }
 
 /* Run every area's exit hook in id order and free the areas. */

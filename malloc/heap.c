@@ -344,7 +344,8 @@ static const char *const env_bool_words[] = { "0", "1", "off", "on", "no", "yes"
 
 static const char *const env_debug_words[] = { "redzone", "poison", "user" };
 static const char *const env_error_words[] = { "continue", "abort", "quiet" };
-static const char *const env_stats_words[] = { "slabinfo", "buddyinfo", "vmstat", "zoneinfo", "heap" };
+static const char *const env_stats_words[] = { "slabinfo", "buddyinfo", "vmstat", "zoneinfo", "heap",
+						 "magazines" };
 
 /* A magazine policy (kmem_slab_config.mag_size, .depot_limit): a number up
  * to most, or "auto"; def (the shared configuration's) when unset, with a
@@ -402,8 +403,8 @@ static void km_read_env(void)
 	if (!km.harden && getenv("KMEM_QUARANTINE"))
 		env_warn("KMEM_QUARANTINE", getenv("KMEM_QUARANTINE"), "only the hardened mode has a quarantine",
 			 "a size, with KMEM_HARDEN=1", "none");
-	km.stats = env_words("KMEM_STATS", env_stats_words, 5,
-			     "slabinfo, buddyinfo, vmstat, zoneinfo, heap (comma-separated), all, none");
+	km.stats = env_words("KMEM_STATS", env_stats_words, 6,
+			     "slabinfo, buddyinfo, vmstat, zoneinfo, heap, magazines (comma-separated), all, none");
 	if (km.stats || km.check_at_exit)
 		km_report_dup(); /* exit output: it must survive a closed stderr */
 	km.stats_fd = km.report_fd;
@@ -502,7 +503,7 @@ static void km_print_config(void)
 	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_CHECK %s\n", km.check_at_exit ? "1" : "0");
 	kmem_fmt_printf(&f, "kmem-malloc: config: KMEM_STATS ");
 	sep = "";
-	for (unsigned i = 0; i < 5; i++)
+	for (unsigned i = 0; i < 6; i++)
 		if (km.stats & (1u << i)) {
 			kmem_fmt_printf(&f, "%s%s", sep, env_stats_words[i]);
 			sep = ",";

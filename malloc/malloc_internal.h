@@ -236,7 +236,7 @@ struct km_heap {
 	int report_fd;
 	uint64_t report_dev, report_ino;
 	unsigned debug;
-	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap */
+	unsigned stats;	/* 1 slabinfo, 2 buddyinfo, 4 vmstat, 8 zoneinfo, 16 heap, 32 magazines */
 	int stats_fd;	/* report_fd, or KMEM_STATS_FILE's (stats_dev, stats_ino) */
 	uint64_t stats_dev, stats_ino;
 	int trace_fd;

@@ -1251,9 +1251,16 @@ int kmem_slab_init(void *mem, size_t mem_size, const struct kmem_slab_config *cf
 	err = kmem_lock_init(&s->lock, true);
 	if (err)
 		return err;
-	/* the internal caches never have magazines or debug layouts */
+	/* the internal caches never have magazines or debug layouts; with
+	 * magazines (threads) every cache descriptor starts a cache line, so
+	 * its first line (struct kmem_cache_fast, what every free reads) holds
+	 * nothing that changes: packed at their size, a descriptor's first
+	 * line shared a line with the previous one's depot counters, written
+	 * at every magazine exchange, by whichever thread made it */
+	_Static_assert(sizeof(struct kmem_cache_fast) <= COLOUR_STEP, "the fast fields fit one line");
 	err = cache_init(&s->cache_cache, s, "kmem_cache", sizeof(struct kmem_cache),
-			 _Alignof(struct kmem_cache), KMEM_CACHE_NOMAGAZINE, NULL, NULL, NULL);
+			 KMEM_MAGAZINES ? COLOUR_STEP : _Alignof(struct kmem_cache), KMEM_CACHE_NOMAGAZINE,
+			 NULL, NULL, NULL);
 #if KMEM_MAGAZINES
 	if (!err) {
 		err = cache_init(&s->mag_cache, s, "kmem_magazine",

@@ -189,6 +189,35 @@ static void test_release_runs_hooks_now(void **state)
 	assert_int_equal(hk.n, 1);
 }
 
+/* Its spare0 area, made in a new thread (which then exits). */
+static void *spare0_area_main(void *arg)
+{
+	(void)arg;
+	return kmem_tctx_area(&spare0_ops);
+}
+
+/* An exited thread's area is kept for the next thread (no unmap and map per
+ * thread: process.c, kept areas), and comes to it zeroed (spare_init asserts
+ * that) and initialised again. */
+static void test_exited_thread_area_is_kept(void **state)
+{
+	struct kmem_thrd t;
+	void *first = NULL, *second = NULL;
+
+	(void)state;
+	if (!KMEM_THREADS)
+		skip();
+	hooks_reset();
+	assert_int_equal(kmem_thrd_start(&t, spare0_area_main, NULL), 0);
+	assert_int_equal(kmem_thrd_join(&t, &first), 0);
+	assert_non_null(first);
+	assert_int_equal(kmem_thrd_start(&t, spare0_area_main, NULL), 0);
+	assert_int_equal(kmem_thrd_join(&t, &second), 0);
+	assert_ptr_equal(second, first); /* the same memory, no second mapping */
+	assert_int_equal(hk.inits, 2);	  /* initialised for each thread, from zero */
+	assert_int_equal(hk.n, 2);	  /* and its exit hook ran at each exit */
+}
+
 static void test_slot_map(void **state)
 {
 	struct kmem_lock *l = kmem_tctx_lock(KMEM_TCTX_SPARE1);
@@ -1117,6 +1146,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exit_hooks_on_thread_exit),
 		cmocka_unit_test(test_release_runs_hooks_now),
+		cmocka_unit_test(test_exited_thread_area_is_kept),
 		cmocka_unit_test(test_slot_map),
 		cmocka_unit_test(test_lock_held_by_me),
 		cmocka_unit_test(test_static_lock),

@@ -412,6 +412,35 @@ static void test_which_malloc(void **state)
 		CHECK(err[0] == '\0', "glibc printed something for KMEM_STATS:\n%s", err);
 	}
 	free(err);
+	/* KMEM_STATS=magazines: the header, a line per class with traffic and
+	 * the sums, whose refills are those of the class lines */
+	err = run_stats_child("magazines", &status);
+	CHECK(err != NULL, "could not run the stats child");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "stats child (KMEM_STATS=magazines) status %#x, stderr:\n%s",
+	      (unsigned)status, err);
+	if (expect_kmem) {
+		unsigned long long v[6] = { 0 }, refilled = 0;
+		const char *line = strstr(err, "\ntotal ");
+		char name[32];
+		unsigned size;
+
+		CHECK(strstr(err, "# class") != NULL && line != NULL,
+		      "KMEM_STATS=magazines printed no header or no total line:\n%s", err);
+		CHECK(sscanf(line + 1, "total - %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+			     &v[5]) == 6,
+		      "KMEM_STATS=magazines: the total line does not parse:\n%s", err);
+		for (const char *q = strstr(err, "\nkmalloc-"); q && q < line; q = strstr(q + 1, "\nkmalloc-")) {
+			unsigned long long g, p, fl, c, r, fr;
+
+			CHECK(sscanf(q + 1, "%31s %u %llu %llu %llu %llu %llu %llu", name, &size, &g, &p, &fl, &c, &r,
+				     &fr) == 8,
+			      "KMEM_STATS=magazines: a class line does not parse:\n%s", err);
+			refilled += r;
+		}
+		CHECK(refilled == v[4], "KMEM_STATS=magazines: the classes refilled %llu objects, the total says %llu",
+		      refilled, v[4]);
+	}
+	free(err);
 }
 
 /* ---- malloc, calloc, realloc(NULL): every size ------------------------------------- */
