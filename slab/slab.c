@@ -446,19 +446,28 @@ static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **o
 	return got;
 }
 
-/* Take one object from the slab the policy picks; NULL when the cache has
- * no free object. Debug caches check and stamp the object; a fault is left
- * in *df for the caller to report after unlocking. */
+/* Take one object from the current slab (S7), else from the slab the
+ * policy picks, which then becomes the current one in a cache that keeps
+ * one: the next calls take from it and free into it with no list change
+ * (it stays on the list it was settled on), until it fills or empties and
+ * is settled (S1). NULL when the cache has no free object. Debug caches
+ * check and stamp the object; a fault is left in *df for the caller to
+ * report after unlocking. */
 static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 			  struct debug_fault *df)
 {
-	struct slab *sl = alloc_pick_locked(c);
+	struct slab *sl = c->cur;
 	void *p;
 
-	if (!sl)
+	if (KMEM_UNLIKELY(!sl) && (sl = alloc_pick_locked(c)) == NULL)
 		return NULL;
 	(void)slab_take_locked(c, sl, &p, 1);
-	(void)slab_settle_locked(c, sl, false); /* never releases: inuse > 0 */
+	if (sl != c->cur || sl->inuse == c->objs) {
+		(void)slab_settle_locked(c, sl, false); /* never releases: inuse > 0 */
+		c->cur = c->partial_policy == KMEM_SLAB_PARTIAL_FULLEST &&
+				 (!KMEM_MAGAZINES || !c->slot) && sl->inuse < c->objs
+				 ? sl : NULL;
+	}
 	c->active_objs++;
 	c->allocs++;
 	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS)) {
@@ -469,6 +478,16 @@ static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 	return p;
 }
 
+/* The current slab, if any, goes to the list its fill belongs on (S1) and
+ * c has none. It has objects in use (S7), so it is never released. */
+static void cur_retire_locked(struct kmem_cache *c)
+{
+	if (c->cur) {
+		(void)slab_settle_locked(c, c->cur, false);
+		c->cur = NULL;
+	}
+}
+
 /* Up to n objects into objs, a slab at a time as the policy picks them:
  * one list update per slab, not per object. Returns how many (fewer than n
  * when the cache runs out of free objects). O(n + slabs visited). */
@@ -477,6 +496,7 @@ static size_t alloc_batch_locked(struct kmem_cache *c, size_t n, void **objs)
 	size_t got = 0;
 	struct slab *sl;
 
+	cur_retire_locked(c); /* a bulk allocation takes slabs as the policy picks them */
 	while (got < n && (sl = alloc_pick_locked(c)) != NULL) {
 		KMEM_STEP(SLAB_STEP_PICK);
 		got += slab_take_locked(c, sl, objs + got, n - got);
@@ -774,6 +794,11 @@ static struct slab *free_locked(struct kmem_cache *c, struct slab *sl, unsigned 
 	slab_put_locked(sl, idx);
 	c->active_objs--;
 	c->frees++;
+	if (sl == c->cur) {
+		if (sl->inuse)
+			return NULL; /* the current slab: its list waits (S7) */
+		c->cur = NULL; /* emptied: settled below */
+	}
 	return slab_settle_locked(c, sl, true);
 }
 
@@ -839,6 +864,7 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 	unsigned nbad = 0;
 
 	KMEM_ASSERT(n <= KMEM_MAG_MAX_ROUNDS);
+	KMEM_ASSERT(!c->cur && "S7: a cache with magazines has no current slab");
 	for (i = 0; i < n; i++) { /* validate with no lock (reports allowed) */
 		KMEM_STEP(SLAB_STEP_FLUSH);
 		if (!free_locate_fast(c, objs[i], &sl, &idx[keep])) {
@@ -1067,6 +1093,7 @@ static void cache_teardown(struct kmem_cache *c)
 	while ((n = kmem_list_pop(&c->empty)) != NULL)
 		kmem_list_add(&all, n);
 	c->partial_mask = 0;
+	c->cur = NULL; /* it was on one of the lists (S7) */
 	c->slabs_released += c->direct ? 0 : c->nr_slabs;
 	c->nr_slabs = c->direct ? c->nr_slabs : 0;
 	c->nr_empty = 0;
