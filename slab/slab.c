@@ -363,7 +363,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	return sl;
 }
 
-static bool obj_used(struct slab *sl, unsigned idx)
+static KMEM_ALWAYS_INLINE bool obj_used(struct slab *sl, unsigned idx)
 {
 	return slab_bit(slab_used_bits(sl), idx);
 }
@@ -446,6 +446,31 @@ static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **o
 	return got;
 }
 
+/* slab_take_locked(c, sl, &p, 1) for a slab with room, in its own few
+ * instructions: the one-object paths (and a firmware image, which links
+ * no batch) need no loop over a batch. Returns the object. O(words). */
+static void *slab_take_one_locked(struct kmem_cache *c, struct slab *sl)
+{
+	unsigned long *used = slab_used_bits(sl), f;
+	unsigned w = sl->hint;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "a slab's bitmap needs the cache lock");
+	KMEM_ASSERT(sl->inuse < c->objs && "the slab has room");
+	for (;;) {
+		KMEM_STEP(SLAB_STEP_WORD);
+		KMEM_ASSERT(w < slab_words(c) && "S2: a slab with room has a clear bit");
+		f = ~used[w];
+		if (f)
+			break;
+		w++; /* word w is full (S2: no clear bit before the hint) */
+	}
+	KMEM_STEP(SLAB_STEP_TAKE);
+	used[w] |= f & -f; /* the lowest clear bit */
+	sl->hint = (uint16_t)w;
+	sl->inuse = (uint16_t)(sl->inuse + 1);
+	return sl->objs + ((size_t)w * SLAB_WORD_BITS + (unsigned)__builtin_ctzl(f)) * c->stride;
+}
+
 /* Take one object from the current slab (S7), else from the slab the
  * policy picks, which then becomes the current one in a cache that keeps
  * one: the next calls take from it and free into it with no list change
@@ -461,7 +486,7 @@ static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 
 	if (KMEM_UNLIKELY(!sl) && (sl = alloc_pick_locked(c)) == NULL)
 		return NULL;
-	(void)slab_take_locked(c, sl, &p, 1);
+	p = slab_take_one_locked(c, sl);
 	if (sl != c->cur || sl->inuse == c->objs) {
 		(void)slab_settle_locked(c, sl, false); /* never releases: inuse > 0 */
 		c->cur = c->partial_policy == KMEM_SLAB_PARTIAL_FULLEST &&
@@ -695,7 +720,7 @@ static const char *owner_cache_name(const struct kmem_cache *oc)
  * false for anything else (a direct object, misuse), which free_locate
  * then sorts out. A magazine flush validates every object: this is most of
  * its cost per object. */
-static inline bool free_locate_fast(struct kmem_cache *c, void *p, struct slab **slp,
+static KMEM_ALWAYS_INLINE bool free_locate_fast(struct kmem_cache *c, void *p, struct slab **slp,
 				    unsigned *idxp)
 {
 	struct slab *sl = slab_of_owner(slab_owner(c->owner, p));
@@ -704,10 +729,20 @@ static inline bool free_locate_fast(struct kmem_cache *c, void *p, struct slab *
 	if (KMEM_UNLIKELY(!sl || sl->magic != SLAB_MAGIC || sl->cache != c))
 		return false;
 	off = (uintptr_t)p - (uintptr_t)sl->objs; /* below objs: wraps past span */
+#ifdef __SIZEOF_INT128__
 	if (KMEM_UNLIKELY(off >= c->fast.span || off * c->fast.div_magic >= c->fast.div_magic))
 		return false;
-	*slp = sl;
 	*idxp = obj_index(c, off);
+#else
+	/* no 128-bit product: obj_index divides, and the remainder is the
+	 * object-start test (one multiply-subtract, not a 64-bit product) */
+	if (KMEM_UNLIKELY(off >= c->fast.span))
+		return false;
+	*idxp = (unsigned)(off / c->stride);
+	if (KMEM_UNLIKELY(off - (uintptr_t)*idxp * c->stride))
+		return false;
+#endif
+	*slp = sl;
 	return true;
 }
 
@@ -777,7 +812,7 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 }
 
 /* Clear object idx's used bit (S2); the slab's list is the caller's. */
-static void slab_put_locked(struct slab *sl, unsigned idx)
+static KMEM_ALWAYS_INLINE void slab_put_locked(struct slab *sl, unsigned idx)
 {
 	slab_used_bits(sl)[idx / SLAB_WORD_BITS] &= ~SLAB_BIT(idx);
 	if (idx / SLAB_WORD_BITS < sl->hint)
