@@ -582,9 +582,10 @@ static KMEM_NOINLINE void *alloc_grow(struct kmem_cache *c, size_t req, const vo
 				      bool count_fail)
 {
 	struct slab *sl = slab_create(c), *extra;
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	void *p;
 
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	kmem_lock_acquire(&c->lock);
 	if (sl)
 		grow_link_locked(c, sl);
@@ -600,18 +601,41 @@ static KMEM_NOINLINE void *alloc_grow(struct kmem_cache *c, size_t req, const vo
 	return p;
 }
 
-void *kmem_slab_alloc_one(struct kmem_cache *c, size_t req, const void *caller)
+/* kmem_slab_alloc_one for a debug cache: the object checked and stamped,
+ * a fault reported after unlocking. */
+static KMEM_NOINLINE void *alloc_debug(struct kmem_cache *c, size_t req, const void *caller)
 {
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	void *p;
 
-	if (c->direct)
-		return direct_alloc(c);
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	kmem_lock_acquire(&c->lock);
 	p = alloc_locked(c, req, caller, &df);
 	kmem_lock_release(&c->lock);
 	if (df.st != KMEM_OK)
 		kmem_debug_report(c, &df, caller);
+	return p ? p : alloc_grow(c, req, caller, true);
+}
+
+void *kmem_slab_alloc_one(struct kmem_cache *c, size_t req, const void *caller)
+{
+	struct slab *sl;
+	void *p;
+
+	if (c->direct)
+		return direct_alloc(c);
+	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
+		return alloc_debug(c, req, caller);
+	kmem_lock_acquire(&c->lock);
+	sl = c->cur;
+	if (KMEM_LIKELY(sl != NULL) && sl->inuse + 1u < c->objs) { /* it stays current (S7) */
+		p = slab_take_one_locked(c, sl);
+		c->active_objs++;
+		c->allocs++;
+	} else {
+		p = alloc_locked(c, req, caller, NULL); /* no debug flag: no fault to hold */
+	}
+	kmem_lock_release(&c->lock);
 	return p ? p : alloc_grow(c, req, caller, true);
 }
 
@@ -655,6 +679,9 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 
 	if (KMEM_LIKELY(mag_pop(c, &p)))
 		return slab_annot_alloc(c, p, c->size);
+	if (!KMEM_MAGAZINES || !c->slot) /* none: the current slab (S7), not the magazine layer */
+		return slab_annot_alloc(c, kmem_slab_alloc_one(c, c->size, KMEM_RETURN_ADDRESS()),
+					c->size);
 	return kmem_mag_alloc_slow(c, c->size, KMEM_RETURN_ADDRESS()); /* annotates */
 }
 
@@ -841,11 +868,12 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 {
 	struct kmem_slab *s = c->owner;
 	struct slab *sl, *release;
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	enum kmem_status st;
 	unsigned idx = 0;
 	bool in_mag;
 
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	if (!p)
 		return KMEM_OK;
 	if (!free_locate_fast(c, p, &sl, &idx)) {
@@ -985,9 +1013,10 @@ enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const voi
 enum kmem_status kmem_cache_verify_live(struct kmem_cache *c, void *own, void *p, const void *caller)
 {
 	struct slab *sl = own;
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	unsigned idx;
 
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	if (c->direct || !(c->flags & KMEM_CACHE_REDZONE))
 		return KMEM_OK;
 	idx = (unsigned)(((const char *)p - sl->objs) / c->stride); /* p validated by the caller */
@@ -1007,6 +1036,10 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 		return;
 	if (KMEM_LIKELY(mag_push(c, obj))) {
 		SLAB_ANNOT_PUSH(c, obj);
+		return;
+	}
+	if (!KMEM_MAGAZINES || !c->slot) { /* none: the current slab (S7), not the magazine layer */
+		(void)kmem_cache_free_from(c, obj, KMEM_RETURN_ADDRESS());
 		return;
 	}
 	kmem_mag_free_slow(c, obj, KMEM_RETURN_ADDRESS()); /* annotates */
