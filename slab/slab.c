@@ -22,7 +22,10 @@
  *      its list once (sl->batch marks it as listed).
  *   4. Settling: a slab's list changes only when its fill crosses one of 16
  *      fullness classes, or it becomes full or empty (MRU: a freed-into
- *      slab also moves to the front). A slab that becomes empty stays
+ *      slab also moves to the front). A FULLEST cache without magazines
+ *      keeps the slab it picked as its current slab (S7, decision 42): the
+ *      one-object alloc and free use it with no settling until it fills,
+ *      empties, or a bulk allocation comes. A slab that becomes empty stays
  *      cached up to the instance's empty_keep (KMEM_CACHE_EMPTY_KEEP by
  *      default), so churn reuses slabs; beyond, it goes back to the page
  *      source (destructor on each object). The idle call (kmem_slab_idle,
