@@ -56,7 +56,7 @@ if [ -x "$slab" ] && want slab; then
 	printf '%-36s %10s  %s\n' "slab cache alloc+free (64 B)" "$(scount cache)" "<= 30"
 	printf '%-36s %10s  %s\n' "kmem_alloc(64)+kmem_free" "$(scount kmalloc)" "<= 50"
 	printf '%-36s %10s  %s\n' "glibc malloc(64)+free (reference)" "$(scount glibc)" ""
-	printf '%-36s %10s  %s\n' "slow: NOMAGAZINE cache alloc+free" "$(scount nomag)" "(cache lock, slab lists)"
+	printf '%-36s %10s  %s\n' "slow: NOMAGAZINE cache alloc+free" "$(scount nomag)" "(cache lock, current slab)"
 	printf '%-36s %10s  %s\n' "slow: runs of 1024 allocs, then frees" "$(scount churn)" "(depot, refill, flush)"
 	# the drop-in: the same loop with libkmem-malloc.so preloaded
 	dropin="$(dirname "$exe")/../malloc/libkmem-malloc.so"

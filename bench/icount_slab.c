@@ -2,8 +2,10 @@
  *   valgrind --tool=callgrind --collect-atstart=no icount-slab MODE N
  * MODE: cache, kmalloc, glibc (fast-path pairs), or one of the slow paths
  *   nomag  alloc+free pairs of a KMEM_CACHE_NOMAGAZINE cache: every
- *          operation takes the cache lock and moves the slab between
- *          partial lists (the slab lists' cost, no magazine in front);
+ *          operation takes the cache lock and checks the object, and
+ *          takes from or frees into the cache's current slab (decision
+ *          42: the slab lists are not touched while it neither fills nor
+ *          empties; no magazine in front);
  *   churn  64-byte objects of the magazine cache allocated in runs of 1024
  *          and freed again: magazine exchanges with the depot, refills and
  *          flushes, slabs made and released (N pairs in all).

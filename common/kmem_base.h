@@ -23,6 +23,9 @@
 #define KMEM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define KMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define KMEM_NOINLINE __attribute__((noinline))
+/* Inlined even at -Os: a hot path's helper whose call costs more than its
+ * body (slab's checked free) */
+#define KMEM_ALWAYS_INLINE inline __attribute__((always_inline))
 #define KMEM_HIDDEN __attribute__((visibility("hidden")))
 #define KMEM_RETURN_ADDRESS() __builtin_return_address(0)
 

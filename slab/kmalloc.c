@@ -43,31 +43,42 @@
 #include <errno.h>
 #include <string.h>
 
+/* The built-in class tables, in 16 bits (every class is at most
+ * KMEM_KMALLOC_MAX_CLASS): 90 bytes fewer of a firmware image than size_t
+ * tables, which class_table copies them into. */
+_Static_assert(KMEM_KMALLOC_MAX_CLASS <= UINT16_MAX, "class sizes fit 16 bits");
 /* Linux's classes, each aligned by the largest power of two dividing its
  * size (kmalloc-96 at 32, kmalloc-192 at 64; a power of two at its size) */
-static const size_t linux_size[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
-				     1024, 2048, 4096, 8192 };
+static const uint16_t linux_size[] = { 8, 16, 32, 64, 96, 128, 192, 256, 512,
+				       1024, 2048, 4096, 8192 };
 /* four per doubling from 64 bytes, as jemalloc: rounding wastes at most 25% */
-static const size_t quarter_size[] = {
+static const uint16_t quarter_size[] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
 	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
 };
-_Static_assert(sizeof(quarter_size) / sizeof(quarter_size[0]) <= KMEM_KMALLOC_TABLE_MAX,
-	       "the quarter table fits");
+_Static_assert(sizeof(quarter_size) / sizeof(quarter_size[0]) <= KMEM_KMALLOC_TABLE_MAX &&
+		       sizeof(linux_size) / sizeof(linux_size[0]) <= KMEM_KMALLOC_TABLE_MAX,
+	       "the built-in tables fit");
 
 /* The class table cfg names (sizes, count; *lowbit: Linux's alignment,
- * the size's lowest set bit, else the rule below). */
-static const size_t *class_table(const struct kmem_slab_config *cfg, unsigned *n, bool *lowbit)
+ * the size's lowest set bit, else the rule below): a built-in one copied
+ * into buf, a KMEM_KMALLOC_TABLE as the caller gave it. */
+static const size_t *class_table(const struct kmem_slab_config *cfg,
+				 size_t buf[KMEM_KMALLOC_TABLE_MAX], unsigned *n, bool *lowbit)
 {
+	const uint16_t *t;
+
 	*lowbit = false;
 	switch (cfg->kmalloc_classes) {
 	case KMEM_KMALLOC_LINUX:
 		*n = sizeof(linux_size) / sizeof(linux_size[0]);
 		*lowbit = true;
-		return linux_size;
+		t = linux_size;
+		break;
 	case KMEM_KMALLOC_QUARTER:
 		*n = sizeof(quarter_size) / sizeof(quarter_size[0]);
-		return quarter_size;
+		t = quarter_size;
+		break;
 	case KMEM_KMALLOC_TABLE:
 		*n = cfg->nr_classes;
 		return cfg->class_sizes;
@@ -75,6 +86,9 @@ static const size_t *class_table(const struct kmem_slab_config *cfg, unsigned *n
 		*n = 0;
 		return NULL;
 	}
+	for (unsigned i = 0; i < *n; i++)
+		buf[i] = t[i];
+	return buf;
 }
 
 /* Alignment of a class outside the Linux table: its size for a power of
@@ -88,11 +102,12 @@ static size_t rule_align(size_t size)
 
 int kmem_kmalloc_check_config(const struct kmem_slab_config *cfg)
 {
+	size_t buf[KMEM_KMALLOC_TABLE_MAX];
 	const size_t *size;
 	unsigned n;
 	bool lowbit;
 
-	size = class_table(cfg, &n, &lowbit);
+	size = class_table(cfg, buf, &n, &lowbit);
 	if (!size || n == 0 || n > KMEM_KMALLOC_TABLE_MAX)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) /* K3 */
@@ -132,12 +147,13 @@ static inline bool marks(const struct kmem_cache *c)
 int kmem_kmalloc_init(struct kmem_slab *s, const struct kmem_slab_config *cfg)
 {
 	size_t largest = s->ps.frame_size << s->ps.max_order;
+	size_t buf[KMEM_KMALLOC_TABLE_MAX];
 	const size_t *size;
 	char name[SLAB_NAME_MAX];
 	unsigned n;
 	bool lowbit;
 
-	size = class_table(cfg, &n, &lowbit); /* checked by kmem_kmalloc_check_config */
+	size = class_table(cfg, buf, &n, &lowbit); /* checked by kmem_kmalloc_check_config */
 	for (unsigned i = 0; i < n; i++) {
 		if (size[i] > largest)
 			break; /* a tiny page source: no class this big */

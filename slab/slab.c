@@ -22,7 +22,10 @@
  *      its list once (sl->batch marks it as listed).
  *   4. Settling: a slab's list changes only when its fill crosses one of 16
  *      fullness classes, or it becomes full or empty (MRU: a freed-into
- *      slab also moves to the front). A slab that becomes empty stays
+ *      slab also moves to the front). A FULLEST cache without magazines
+ *      keeps the slab it picked as its current slab (S7, decision 42): the
+ *      one-object alloc and free use it with no settling until it fills,
+ *      empties, or a bulk allocation comes. A slab that becomes empty stays
  *      cached up to the instance's empty_keep (KMEM_CACHE_EMPTY_KEEP by
  *      default), so churn reuses slabs; beyond, it goes back to the page
  *      source (destructor on each object). The idle call (kmem_slab_idle,
@@ -363,7 +366,7 @@ static struct slab *slab_create(struct kmem_cache *c)
 	return sl;
 }
 
-static bool obj_used(struct slab *sl, unsigned idx)
+static KMEM_ALWAYS_INLINE bool obj_used(struct slab *sl, unsigned idx)
 {
 	return slab_bit(slab_used_bits(sl), idx);
 }
@@ -446,19 +449,53 @@ static unsigned slab_take_locked(struct kmem_cache *c, struct slab *sl, void **o
 	return got;
 }
 
-/* Take one object from the slab the policy picks; NULL when the cache has
- * no free object. Debug caches check and stamp the object; a fault is left
- * in *df for the caller to report after unlocking. */
+/* slab_take_locked(c, sl, &p, 1) for a slab with room, in its own few
+ * instructions: the one-object paths (and a firmware image, which links
+ * no batch) need no loop over a batch. Returns the object. O(words). */
+static void *slab_take_one_locked(struct kmem_cache *c, struct slab *sl)
+{
+	unsigned long *used = slab_used_bits(sl), f;
+	unsigned w = sl->hint;
+
+	KMEM_ASSERT(kmem_lock_held(&c->lock) && "a slab's bitmap needs the cache lock");
+	KMEM_ASSERT(sl->inuse < c->objs && "the slab has room");
+	for (;;) {
+		KMEM_STEP(SLAB_STEP_WORD);
+		KMEM_ASSERT(w < slab_words(c) && "S2: a slab with room has a clear bit");
+		f = ~used[w];
+		if (f)
+			break;
+		w++; /* word w is full (S2: no clear bit before the hint) */
+	}
+	KMEM_STEP(SLAB_STEP_TAKE);
+	used[w] |= f & -f; /* the lowest clear bit */
+	sl->hint = (uint16_t)w;
+	sl->inuse = (uint16_t)(sl->inuse + 1);
+	return sl->objs + ((size_t)w * SLAB_WORD_BITS + (unsigned)__builtin_ctzl(f)) * c->stride;
+}
+
+/* Take one object from the current slab (S7), else from the slab the
+ * policy picks, which then becomes the current one in a cache that keeps
+ * one: the next calls take from it and free into it with no list change
+ * (it stays on the list it was settled on), until it fills or empties and
+ * is settled (S1). NULL when the cache has no free object. Debug caches
+ * check and stamp the object; a fault is left in *df for the caller to
+ * report after unlocking. */
 static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 			  struct debug_fault *df)
 {
-	struct slab *sl = alloc_pick_locked(c);
+	struct slab *sl = c->cur;
 	void *p;
 
-	if (!sl)
+	if (KMEM_UNLIKELY(!sl) && (sl = alloc_pick_locked(c)) == NULL)
 		return NULL;
-	(void)slab_take_locked(c, sl, &p, 1);
-	(void)slab_settle_locked(c, sl, false); /* never releases: inuse > 0 */
+	p = slab_take_one_locked(c, sl);
+	if (sl != c->cur || sl->inuse == c->objs) {
+		(void)slab_settle_locked(c, sl, false); /* never releases: inuse > 0 */
+		c->cur = c->partial_policy == KMEM_SLAB_PARTIAL_FULLEST &&
+				 (!KMEM_MAGAZINES || !c->slot) && sl->inuse < c->objs
+				 ? sl : NULL;
+	}
 	c->active_objs++;
 	c->allocs++;
 	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS)) {
@@ -469,6 +506,16 @@ static void *alloc_locked(struct kmem_cache *c, size_t req, const void *caller,
 	return p;
 }
 
+/* The current slab, if any, goes to the list its fill belongs on (S1) and
+ * c has none. It has objects in use (S7), so it is never released. */
+static void cur_retire_locked(struct kmem_cache *c)
+{
+	if (c->cur) {
+		(void)slab_settle_locked(c, c->cur, false);
+		c->cur = NULL;
+	}
+}
+
 /* Up to n objects into objs, a slab at a time as the policy picks them:
  * one list update per slab, not per object. Returns how many (fewer than n
  * when the cache runs out of free objects). O(n + slabs visited). */
@@ -477,6 +524,7 @@ static size_t alloc_batch_locked(struct kmem_cache *c, size_t n, void **objs)
 	size_t got = 0;
 	struct slab *sl;
 
+	cur_retire_locked(c); /* a bulk allocation takes slabs as the policy picks them */
 	while (got < n && (sl = alloc_pick_locked(c)) != NULL) {
 		KMEM_STEP(SLAB_STEP_PICK);
 		got += slab_take_locked(c, sl, objs + got, n - got);
@@ -537,9 +585,10 @@ static KMEM_NOINLINE void *alloc_grow(struct kmem_cache *c, size_t req, const vo
 				      bool count_fail)
 {
 	struct slab *sl = slab_create(c), *extra;
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	void *p;
 
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	kmem_lock_acquire(&c->lock);
 	if (sl)
 		grow_link_locked(c, sl);
@@ -555,18 +604,41 @@ static KMEM_NOINLINE void *alloc_grow(struct kmem_cache *c, size_t req, const vo
 	return p;
 }
 
-void *kmem_slab_alloc_one(struct kmem_cache *c, size_t req, const void *caller)
+/* kmem_slab_alloc_one for a debug cache: the object checked and stamped,
+ * a fault reported after unlocking. */
+static KMEM_NOINLINE void *alloc_debug(struct kmem_cache *c, size_t req, const void *caller)
 {
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	void *p;
 
-	if (c->direct)
-		return direct_alloc(c);
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	kmem_lock_acquire(&c->lock);
 	p = alloc_locked(c, req, caller, &df);
 	kmem_lock_release(&c->lock);
 	if (df.st != KMEM_OK)
 		kmem_debug_report(c, &df, caller);
+	return p ? p : alloc_grow(c, req, caller, true);
+}
+
+void *kmem_slab_alloc_one(struct kmem_cache *c, size_t req, const void *caller)
+{
+	struct slab *sl;
+	void *p;
+
+	if (c->direct)
+		return direct_alloc(c);
+	if (KMEM_UNLIKELY(c->flags & CACHE_DEBUG_FLAGS))
+		return alloc_debug(c, req, caller);
+	kmem_lock_acquire(&c->lock);
+	sl = c->cur;
+	if (KMEM_LIKELY(sl != NULL) && sl->inuse + 1u < c->objs) { /* it stays current (S7) */
+		p = slab_take_one_locked(c, sl);
+		c->active_objs++;
+		c->allocs++;
+	} else {
+		p = alloc_locked(c, req, caller, NULL); /* no debug flag: no fault to hold */
+	}
+	kmem_lock_release(&c->lock);
 	return p ? p : alloc_grow(c, req, caller, true);
 }
 
@@ -610,6 +682,9 @@ void *kmem_cache_alloc(struct kmem_cache *c)
 
 	if (KMEM_LIKELY(mag_pop(c, &p)))
 		return slab_annot_alloc(c, p, c->size);
+	if (!KMEM_MAGAZINES || !c->slot) /* none: the current slab (S7), not the magazine layer */
+		return slab_annot_alloc(c, kmem_slab_alloc_one(c, c->size, KMEM_RETURN_ADDRESS()),
+					c->size);
 	return kmem_mag_alloc_slow(c, c->size, KMEM_RETURN_ADDRESS()); /* annotates */
 }
 
@@ -675,7 +750,7 @@ static const char *owner_cache_name(const struct kmem_cache *oc)
  * false for anything else (a direct object, misuse), which free_locate
  * then sorts out. A magazine flush validates every object: this is most of
  * its cost per object. */
-static inline bool free_locate_fast(struct kmem_cache *c, void *p, struct slab **slp,
+static KMEM_ALWAYS_INLINE bool free_locate_fast(struct kmem_cache *c, void *p, struct slab **slp,
 				    unsigned *idxp)
 {
 	struct slab *sl = slab_of_owner(slab_owner(c->owner, p));
@@ -684,10 +759,20 @@ static inline bool free_locate_fast(struct kmem_cache *c, void *p, struct slab *
 	if (KMEM_UNLIKELY(!sl || sl->magic != SLAB_MAGIC || sl->cache != c))
 		return false;
 	off = (uintptr_t)p - (uintptr_t)sl->objs; /* below objs: wraps past span */
+#ifdef __SIZEOF_INT128__
 	if (KMEM_UNLIKELY(off >= c->fast.span || off * c->fast.div_magic >= c->fast.div_magic))
 		return false;
-	*slp = sl;
 	*idxp = obj_index(c, off);
+#else
+	/* no 128-bit product: obj_index divides, and the remainder is the
+	 * object-start test (one multiply-subtract, not a 64-bit product) */
+	if (KMEM_UNLIKELY(off >= c->fast.span))
+		return false;
+	*idxp = (unsigned)(off / c->stride);
+	if (KMEM_UNLIKELY(off - (uintptr_t)*idxp * c->stride))
+		return false;
+#endif
+	*slp = sl;
 	return true;
 }
 
@@ -757,7 +842,7 @@ static enum kmem_status free_locate(struct kmem_cache *c, void *p, const void *c
 }
 
 /* Clear object idx's used bit (S2); the slab's list is the caller's. */
-static void slab_put_locked(struct slab *sl, unsigned idx)
+static KMEM_ALWAYS_INLINE void slab_put_locked(struct slab *sl, unsigned idx)
 {
 	slab_used_bits(sl)[idx / SLAB_WORD_BITS] &= ~SLAB_BIT(idx);
 	if (idx / SLAB_WORD_BITS < sl->hint)
@@ -774,6 +859,11 @@ static struct slab *free_locked(struct kmem_cache *c, struct slab *sl, unsigned 
 	slab_put_locked(sl, idx);
 	c->active_objs--;
 	c->frees++;
+	if (sl == c->cur) {
+		if (sl->inuse)
+			return NULL; /* the current slab: its list waits (S7) */
+		c->cur = NULL; /* emptied: settled below */
+	}
 	return slab_settle_locked(c, sl, true);
 }
 
@@ -781,11 +871,12 @@ enum kmem_status kmem_cache_free_from(struct kmem_cache *c, void *p, const void 
 {
 	struct kmem_slab *s = c->owner;
 	struct slab *sl, *release;
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	enum kmem_status st;
 	unsigned idx = 0;
 	bool in_mag;
 
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	if (!p)
 		return KMEM_OK;
 	if (!free_locate_fast(c, p, &sl, &idx)) {
@@ -839,6 +930,7 @@ size_t kmem_slab_free_batch(struct kmem_cache *c, void **objs, size_t n, const c
 	unsigned nbad = 0;
 
 	KMEM_ASSERT(n <= KMEM_MAG_MAX_ROUNDS);
+	KMEM_ASSERT(!c->cur && "S7: a cache with magazines has no current slab");
 	for (i = 0; i < n; i++) { /* validate with no lock (reports allowed) */
 		KMEM_STEP(SLAB_STEP_FLUSH);
 		if (!free_locate_fast(c, objs[i], &sl, &idx[keep])) {
@@ -924,9 +1016,10 @@ enum kmem_status kmem_cache_obj_state(struct kmem_cache *c, void *own, const voi
 enum kmem_status kmem_cache_verify_live(struct kmem_cache *c, void *own, void *p, const void *caller)
 {
 	struct slab *sl = own;
-	struct debug_fault df = { .st = KMEM_OK };
+	struct debug_fault df; /* only st is read until a fault fills the rest (slab_debug.c) */
 	unsigned idx;
 
+	df.st = KMEM_OK; /* not { .st = KMEM_OK }: that zeroes 240 bytes a call */
 	if (c->direct || !(c->flags & KMEM_CACHE_REDZONE))
 		return KMEM_OK;
 	idx = (unsigned)(((const char *)p - sl->objs) / c->stride); /* p validated by the caller */
@@ -946,6 +1039,10 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 		return;
 	if (KMEM_LIKELY(mag_push(c, obj))) {
 		SLAB_ANNOT_PUSH(c, obj);
+		return;
+	}
+	if (!KMEM_MAGAZINES || !c->slot) { /* none: the current slab (S7), not the magazine layer */
+		(void)kmem_cache_free_from(c, obj, KMEM_RETURN_ADDRESS());
 		return;
 	}
 	kmem_mag_free_slow(c, obj, KMEM_RETURN_ADDRESS()); /* annotates */
@@ -1067,6 +1164,7 @@ static void cache_teardown(struct kmem_cache *c)
 	while ((n = kmem_list_pop(&c->empty)) != NULL)
 		kmem_list_add(&all, n);
 	c->partial_mask = 0;
+	c->cur = NULL; /* it was on one of the lists (S7) */
 	c->slabs_released += c->direct ? 0 : c->nr_slabs;
 	c->nr_slabs = c->direct ? c->nr_slabs : 0;
 	c->nr_empty = 0;

@@ -195,7 +195,7 @@ static bool check_list_locked(struct kmem_cache *c, struct kmem_list *list, size
 			return false;
 		if (slab_list_at(c, sl->list) != list)
 			FAIL(cf, sl, "S1: slab records list %u but is on another", sl->list);
-		if (sl->list != slab_target(c, sl->inuse))
+		if (sl != c->cur && sl->list != slab_target(c, sl->inuse))
 			FAIL(cf, sl, "S1: slab with %u of %u objects in use is on the wrong list (%u, not %u)",
 			     sl->inuse, c->objs, sl->list, slab_target(c, sl->inuse));
 		if (sl->batch)
@@ -204,6 +204,21 @@ static bool check_list_locked(struct kmem_cache *c, struct kmem_list *list, size
 	}
 	*slabs += len;
 	return true;
+}
+
+/* S7 for c->cur (not NULL): found on one of c's lists (the lists are
+ * sound, so nothing of it is read before), then 0 < inuse < n, in a cache
+ * that keeps a current slab. */
+static bool check_cur_locked(struct kmem_cache *c)
+{
+	const struct kmem_list_node *n = NULL;
+
+	for (unsigned l = 0; l <= SLAB_LIST_FULL && !n; l++)
+		KMEM_LIST_FOR_EACH(n, slab_list_at(c, l))
+			if (n == &c->cur->link)
+				break;
+	return n && c->cur->inuse > 0 && c->cur->inuse < c->objs && !c->slot &&
+	       c->partial_policy == KMEM_SLAB_PARTIAL_FULLEST;
 }
 
 static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
@@ -226,6 +241,9 @@ static bool check_locked(struct kmem_cache *c, struct check_fail *cf)
 	if (!check_list_locked(c, &c->full, &slabs, &objs, cf) ||
 	    !check_list_locked(c, &c->empty, &empty_slabs, &empty_objs, cf))
 		return false;
+	if (c->cur && !check_cur_locked(c))
+		FAIL(cf, c->cur, "S7: the current slab is not a slab on the lists with objects both in "
+		     "use and free, of a FULLEST cache without magazines");
 	if (slabs + empty_slabs != c->nr_slabs || empty_slabs != c->nr_empty || objs != c->active_objs)
 		FAIL(cf, NULL, "S4: counters say %zu slabs (%zu empty), %zu objects; lists hold %zu (%zu), %zu",
 		     c->nr_slabs, c->nr_empty, c->active_objs, slabs + empty_slabs, empty_slabs, objs);

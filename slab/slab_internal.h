@@ -37,10 +37,11 @@
  * Invariants (kmem_cache_check() verifies all; asserts cite them), at
  * every release of the cache lock:
  *   S1. A slab of cache c is on exactly one list of c, the one sl->list
- *       names, and sl->list == slab_target(c, inuse): empty iff inuse == 0,
- *       full iff inuse == n, else partial[bucket(inuse)] (FULLEST, LEAST)
- *       or partial[0] (MRU); bit b of partial_mask is set iff partial[b] is
- *       non-empty; sl->batch is 0.
+ *       names, and, unless it is c->cur (S7), sl->list ==
+ *       slab_target(c, inuse): empty iff inuse == 0, full iff inuse == n,
+ *       else partial[bucket(inuse)] (FULLEST, LEAST) or partial[0] (MRU);
+ *       bit b of partial_mask is set iff partial[b] is non-empty;
+ *       sl->batch is 0.
  *   S2. Exactly inuse of the bits 0..n-1 are set, every padding bit is set,
  *       and no word before used[hint] has a clear bit.
  *   S3. Every frame of a slab has the slab as its owner word.
@@ -50,6 +51,12 @@
  *   S6. A slab's colour is below c->colours (1 with colouring off), and its
  *       objects start colour * max(align, COLOUR_STEP) bytes past
  *       objs_offset (plus the debug layout's obj_off).
+ *   S7. c->cur, the current slab (decision 42), is NULL or a slab of c
+ *       with 0 < inuse < n, on the list it records (S1 but for the
+ *       target): the one-object paths take from it and free into it with
+ *       no list change. Only a cache without magazines (slot 0) whose
+ *       policy is FULLEST has one. It stops being current, and is settled
+ *       (S1), when it fills, when it empties and before a bulk allocation.
  *
  * Locking: s->lock protects the instance's cache list; c->lock protects a
  * cache's lists, slabs' headers and counters. Lock order: instance lock,
@@ -235,6 +242,7 @@ struct kmem_cache {
 	struct kmem_list holders;	/* struct kmem_mag_holder by link, newest first */
 
 	/* --- protected by lock --- */
+	struct slab *cur;	/* the current slab (S7, decision 42); NULL: none */
 	struct kmem_list partial[SLAB_BUCKETS];	/* of struct slab, by link */
 	uint32_t partial_mask;
 	struct kmem_list full, empty;

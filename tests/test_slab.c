@@ -416,6 +416,80 @@ static void test_partial_policy_least(void **state)
 	partial_policy_case(KMEM_SLAB_PARTIAL_LEAST);
 }
 
+/* The current slab (S7, decision 42) of a FULLEST cache without
+ * magazines: allocation stays in the slab it picked until it fills, even
+ * when a free makes another slab fuller; then the fullest is picked. A
+ * free that empties the current slab settles it (kept empty). Misuse of
+ * its objects is reported at once, as for any slab. */
+static void test_current_slab(void **state)
+{
+	struct sfx f;
+	struct kmem_cache *c;
+	unsigned n;
+	char **a, *p;
+	uintptr_t sa, sb, sc;
+
+	(void)state;
+	sfx_init(&f);
+	c = kmem_cache_create(f.s, "cur", 256, 0, KMEM_CACHE_NOCOLOUR | KMEM_CACHE_NOMAGAZINE, NULL,
+			      NULL, NULL);
+	n = sfx_stats(c).objs_per_slab;
+	assert_int_equal(n, 15);
+	a = calloc(2 * n + 2, sizeof(*a));
+	for (unsigned i = 0; i < n + 2; i++) /* A full, B current with 2 in use */
+		a[i] = kmem_cache_alloc(c);
+	sa = slab_base(a[0]);
+	sb = slab_base(a[n]);
+	assert_true(sa != sb && slab_base(a[n - 1]) == sa && slab_base(a[n + 1]) == sb);
+	assert_ptr_equal(c->cur, (struct slab *)sb);
+	assert_int_equal(((struct slab *)sa)->list, SLAB_LIST_FULL);
+	assert_int_equal(kmem_cache_check(c), 0);
+	kmem_cache_free(c, a[0]); /* A: n - 1 in use, fuller than B */
+	a[0] = NULL;
+	assert_ptr_equal(c->cur, (struct slab *)sb);
+	p = kmem_cache_alloc(c); /* still B: its list is settled only when it changes */
+	assert_true(slab_base(p) == sb);
+	a[n + 2] = p;
+	assert_int_equal(kmem_cache_check(c), 0);
+	/* misuse in the current slab: reported, nothing changed */
+	assert_int_equal(kmem_cache_free_checked(c, a[n + 1] + 8), KMEM_INTERIOR_POINTER);
+	kmem_cache_free(c, a[n + 1]);
+	assert_int_equal(kmem_cache_free_checked(c, a[n + 1]), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	a[n + 1] = kmem_cache_alloc(c); /* the same object back: lowest free first */
+	assert_true(slab_base(a[n + 1]) == sb);
+	for (unsigned i = n + 3; i < 2 * n; i++) /* B fills: it stops being current */
+		a[i] = kmem_cache_alloc(c);
+	assert_null(c->cur);
+	assert_int_equal(((struct slab *)sb)->list, SLAB_LIST_FULL);
+	p = kmem_cache_alloc(c); /* the fullest: A */
+	assert_true(slab_base(p) == sa);
+	assert_ptr_equal(c->cur, NULL); /* A filled again with that object */
+	a[0] = p;
+	kmem_cache_free(c, a[1]); /* A: n - 1 */
+	p = kmem_cache_alloc(c); /* picked, taken, full again */
+	assert_true(slab_base(p) == sa);
+	a[1] = p;
+	/* a third slab C current; freeing its only object empties it: settled
+	 * onto the empty list, not current any more */
+	p = kmem_cache_alloc(c);
+	sc = slab_base(p);
+	assert_true(sc != sa && sc != sb);
+	assert_ptr_equal(c->cur, (struct slab *)sc);
+	kmem_cache_free(c, p);
+	assert_null(c->cur);
+	assert_int_equal(((struct slab *)sc)->list, SLAB_LIST_EMPTY);
+	assert_int_equal(sfx_stats(c).total_slabs, 3);
+	assert_int_equal(kmem_cache_check(c), 0);
+	for (unsigned i = 0; i < 2 * n + 2; i++)
+		kmem_cache_free(c, a[i]);
+	assert_int_equal(sfx_stats(c).active_objs, 0);
+	assert_int_equal(kmem_cache_check(c), 0);
+	free(a);
+	kmem_cache_destroy(c);
+	sfx_fini(&f);
+}
+
 /* Ten slabs emptied: the cache keeps empty_keep of them (S5) and gives the
  * rest back; growing again makes only the ones it did not keep. */
 static void empty_keep_case(unsigned setting, unsigned kept)
@@ -1050,7 +1124,13 @@ static void test_check_detects_corruption(void **state)
 	assert_int_equal(kmem_cache_check(c), -EFAULT);
 	assert_report_has(f.rec.detail, "S3");
 	assert_int_equal(kmem_buddy_set_owner(f.b, sl, sl), 0);
-	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 8);
+	assert_ptr_equal(c->cur, sl); /* S7: the current slab, 2 of its objects in use */
+	c->cur = (struct slab *)((uintptr_t)sl + 4096); /* S7: not a slab on the cache's lists */
+	assert_int_equal(kmem_cache_check(c), -EFAULT);
+	assert_report_has(f.rec.detail, "S7");
+	c->cur = sl;
+	assert_int_equal(kmem_cache_check(c), 0);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_CORRUPTION), 9);
 	assert_int_equal(kmem_cache_check(c), 0);
 	kmem_cache_free(c, p);
 	kmem_cache_free(c, q);
@@ -1099,6 +1179,7 @@ int main(void)
 		cmocka_unit_test(test_partial_policy_fullest),
 		cmocka_unit_test(test_partial_policy_mru),
 		cmocka_unit_test(test_partial_policy_least),
+		cmocka_unit_test(test_current_slab),
 		cmocka_unit_test(test_empty_keep),
 		cmocka_unit_test(test_policy_config),
 		cmocka_unit_test(test_free_batch_grouped),

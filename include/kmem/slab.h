@@ -44,6 +44,17 @@
  * were not used. Objects in magazines count as allocated in the slab
  * statistics. Caches with a debug flag or KMEM_CACHE_NOMAGAZINE have none.
  *
+ * The current slab (docs/decisions.md, 42): a cache without magazines
+ * (the above, a cache created when every slot was taken, and every cache
+ * of a build without magazines, i.e. firmware) whose partial policy is
+ * FULLEST takes its objects from one slab, picked by the policy, until it
+ * fills, and frees into it with no list change until it empties: each
+ * call takes the cache lock once, sets or clears one bitmap bit and
+ * checks the object as before (foreign, interior, wrong-cache and double
+ * frees are reported at once), but the slab's fullness class is settled
+ * only when it stops being current. MRU and LEAST caches settle at every
+ * call.
+ *
  * Misuse and the fast path: kmem_cache_free() with magazines trusts its
  * argument (like every production slab allocator); a foreign, interior or
  * wrong-cache pointer is reported when its magazine is flushed to the slabs
@@ -85,8 +96,9 @@
  *     ceil(R / n) slabs made (at most R if other threads take objects
  *     meanwhile, and a slab so emptied by other threads' frees is released
  *     again), plus the magazine filled: one object of the instance's
- *     magazine cache (maybe its slab made). Without magazines: one object,
- *     at most W words, at most one slab made.
+ *     magazine cache (maybe its slab made). Without magazines: one object
+ *     (from the current slab, or the slab the policy picks), at most W
+ *     words, at most one slab made.
  *   kmem_cache_free, kmem_free: a magazine push. On a miss: a swap or
  *     exchange (O(1)), or one magazine flushed: at most M objects validated
  *     and freed, in ceil(M / 61) lock holds, each slab they touch settled
@@ -99,7 +111,8 @@
  *     two magazines and the depot's full ones), then at most one slab
  *     released.
  *   kmem_cache_alloc_bulk(k): at most k objects from at most k slabs (W
- *     words each), at most ceil(k / n) slabs made (k with other threads).
+ *     words each; the current slab settled first, O(1)), at most
+ *     ceil(k / n) slabs made (k with other threads).
  *     kmem_cache_free_bulk(k): k checked frees.
  *   kmem_alloc_aligned: at most the number of kmalloc classes tried, then
  *     as kmem_alloc. Sizes above the largest class: one page-source block.
@@ -216,7 +229,10 @@ struct kmem_slab_config {
 	 * both free and allocated objects):
 	 *   KMEM_SLAB_PARTIAL_FULLEST (0) the fullest, to 1/16 of a slab
 	 *     (Bonwick 1994: nearly empty slabs drain, then go back to the
-	 *     source; the least memory held under churn);
+	 *     source; the least memory held under churn). A cache without
+	 *     magazines picks when its current slab fills or empties, and
+	 *     stays with it meanwhile (decision 42: frees into it may leave
+	 *     a fuller slab behind until then);
 	 *   KMEM_SLAB_PARTIAL_MRU the one most recently allocated from or
 	 *     freed into (its header and objects are likely in the CPU cache;
 	 *     SLUB's behaviour);
