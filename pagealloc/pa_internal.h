@@ -15,7 +15,7 @@
  * the buddy):
  *
  *   thread cache  pa_pcp.l[o]: z[0..nz) zeroed, d[0..nd) dirty, top = newest
- *      | refill: batch >> o blocks    ^ drain: the batch >> o oldest (bottom)
+ *      | refill: B_o blocks           ^ drain: the B_o oldest (bottom)
  *      v                              |
  *   pools         zpool[o] zeroed, dpool[o] dirty: bounded LIFOs
  *      | drain_locked (fragmentation, destroy)   ^ overflow: cap reached
@@ -129,18 +129,25 @@
 #define PA_MAGIC 0x50414c43u /* "PALC" */
 #define PA_NAME_MAX 32
 #define PA_ORDERS KMEM_PA_PCP_ORDERS
+/* Orders the zeroer keeps zeroed pools of (0..3: 4 to 32 KiB; each order's
+ * target is zero_high frames of fresh or dirty memory written, so an order
+ * more would be that much more resident memory; 64 KiB blocks are cached
+ * per thread and pooled dirty, and zeroed inline when asked for). */
+#define PA_ZERO_ORDERS 4u
 #define PA_SHADOW 256u	/* recently reclaimed frames remembered (refaults) */
 #define PA_ZERO_BATCH 16u	/* blocks the zeroer takes per lock hold */
 /* blocks a freeing thread's release step gives back at most (one system
  * call each; the reaper has no bound): the rest is left for the next */
+#define PA_BATCH_MIN_HIGH 4u	/* B_o's floor (pa_batch_of) */
 #define PA_REL_INLINE_BLOCKS 8u
 #define PA_DEFAULT_ZERO_RATE 65536u
 #define PA_THRASH_CYCLES 3u
 
 /* Loops counted by the instrumented build (KMEM_STEP, kmem_base.h; decision
  * 33), each with what bounds it (kmem/pagealloc.h states the bound of every
- * call; tests/test_pa_steps.c checks them). B_o = max(batch >> o, 1), H_o =
- * max(high >> o, 1) (a thread cache stack's capacity):
+ * call; tests/test_pa_steps.c checks them). B_o = pa_batch_of(pa, o) =
+ * max(batch >> o, min(batch, 4)), H_o = max(high >> o, 1) (a thread cache
+ * stack's capacity):
  *   REFILL   kmem_pa_pcp_refill_locked, one per block tried: <= B_o;
  *   DRAIN    one per block moved in a batch, from a thread cache or a pool
  *            to a pool or the buddy (kmem_pa_pool_put_batch_locked,
@@ -393,6 +400,21 @@ static inline void pa_count(uint64_t *c, uint64_t n)
 static inline uint64_t pa_read(const uint64_t *c)
 {
 	return kmem_atomic_load_relaxed(c);
+}
+
+/* B_o, the blocks a thread cache's refill takes and a full stack drains at
+ * once for order o: batch >> o (a batch is worth as many frames at every
+ * order), but at least min(batch, PA_BATCH_MIN_HIGH), as Linux's
+ * nr_pcp_alloc floors high orders at 2. Without the floor the drop-in's
+ * (batch 15) 32 and 64 KiB stacks moved one block per lock hold: a program
+ * that cycles through more such blocks than a stack holds (H_o: 11 and 5)
+ * took the instance and buddy locks on every second call (decision 41). */
+static inline unsigned pa_batch_of(const struct kmem_pagealloc *pa, unsigned order)
+{
+	unsigned k = pa->batch >> order;
+	unsigned floor = pa->batch < PA_BATCH_MIN_HIGH ? pa->batch : PA_BATCH_MIN_HIGH;
+
+	return k > floor ? k : floor;
 }
 
 /* Free frames as the watermarks see them: buddy free + pooled + released. */

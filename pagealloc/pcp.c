@@ -10,11 +10,11 @@
  *      INIT_ON_FREE: every free wipes and takes the slow path), found
  *      through the thread's pagealloc area at the instance's slot (below);
  *      pagealloc's exit hook returns it at thread exit.
- *   2. refill, after a miss in the slow path: up to max(batch >> o, 1)
+ *   2. refill, after a miss in the slow path: up to B_o (pa_batch_of)
  *      blocks while free frames stay at or above low + 2^o (no hoarding
  *      under pressure): zeroed ones from the zeroed pool only, dirty ones
  *      from the dirty pool, else the buddy.
- *   3. drain, when a free finds its stack full: the k = max(batch >> o, 1)
+ *   3. drain, when a free finds its stack full: the k = B_o
  *      oldest blocks (the bottom; the top stays hot) go to the pool of
  *      their kind, the buddy when it is full. One buddy lock hold
  *      validates the whole batch and one frees the overflow
@@ -26,7 +26,7 @@
  *      every slow path, stats call and flush.
  *   5. thread exit (the per-thread context's exit hook), destroy, and a fork child (for the
  *      threads that did not come along): flush every stack, free the cache.
- * Bound: refill and drain O(batch >> o) pool or buddy operations (drain
+ * Bound: refill and drain O(B_o) pool or buddy operations (drain
  * also memmoves the stack, O(cap)); flush O(cache capacity); creation
  * O(max_order) plus the clearing of one block.
  *
@@ -59,7 +59,9 @@
  * hold that stays small next to the zone), pcp_high (default 6 * batch,
  * Linux's pcp->high: enough to absorb a burst of frees without draining);
  * order o uses batch >> o and high >> o (at least 1): a large block is worth
- * as many frames as 2^o small ones. KMEM_PA_NO_PCP: no caches.
+ * as many frames as 2^o small ones; the batch is at least min(batch, 4)
+ * blocks (PA_BATCH_MIN_HIGH, pa_batch_of: a lock hold per block of the
+ * high orders cost more than the blocks it moved). KMEM_PA_NO_PCP: no caches.
  */
 #include "pa_internal.h"
 
@@ -343,13 +345,13 @@ void kmem_pa_pcp_fork_unlock(void)
 	kmem_tctx_fork_unlock(KMEM_TCTX_PAGEALLOC);
 }
 
-/* Fill a cache list after a miss: up to batch >> order blocks while free
+/* Fill a cache list after a miss: up to B_o blocks while free
  * frames stay at or above low (no hoarding under pressure). */
 void kmem_pa_pcp_refill_locked(struct kmem_pagealloc *pa, struct pa_pcp *p,
 			       unsigned order, bool need_zero)
 {
 	struct pa_list *l = &p->l[order];
-	unsigned want = pa->batch >> order ? pa->batch >> order : 1;
+	unsigned want = pa_batch_of(pa, order);
 	size_t n = (size_t)1 << order, free = pa_free_frames(pa);
 
 	KMEM_ASSERT(kmem_lock_held(&pa->lock) && "refilling a cache needs the instance lock");

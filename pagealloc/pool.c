@@ -28,8 +28,8 @@
  *      two buddy lock holds per batch at most), then push; without one,
  *      validate the block with the buddy and pool it (the buddy when the
  *      pool is full). Orders >= PA_ORDERS go straight to the buddy.
- *   6. zeroer (kmem_pa_zero_some): per order o, hysteresis zlow >> o ..
- *      zhigh >> o; take up to PA_ZERO_BATCH blocks (dirty pool first, then
+ *   6. zeroer (kmem_pa_zero_some): per order o < PA_ZERO_ORDERS (0..3),
+ *      hysteresis zlow >> o .. zhigh >> o; take up to PA_ZERO_BATCH blocks (dirty pool first, then
  *      the buddy while it has more than high + 2^o free) under the lock,
  *      memset them with no lock held (counted in busy_frames, still free),
  *      put them in the zeroed pool.
@@ -443,7 +443,7 @@ void kmem_pa_free_slow(struct kmem_pagealloc *pa, void *block, unsigned order)
 		kmem_pa_shadow_record_locked(pa, block);
 	if (p) {
 		struct pa_list *l = &p->l[order];
-		unsigned k = pa->batch >> order ? pa->batch >> order : 1;
+		unsigned k = pa_batch_of(pa, order);
 
 		kmem_pa_pcp_fold_locked(pa, p);
 		pa->frees++;
@@ -477,7 +477,7 @@ size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pendi
 	size_t done = 0;
 
 	*pending = false;
-	for (unsigned o = 0; o < PA_ORDERS; o++) {
+	for (unsigned o = 0; o < PA_ZERO_ORDERS; o++) {
 		size_t lo = pa->zlow >> o, hi = pa->zhigh >> o, n = (size_t)1 << o;
 
 		for (;;) {

@@ -4,7 +4,7 @@
  * KMEM_STEP_COUNT (tests/meson.build), so every loop whose bound a contract
  * states calls kmem_step() (step_check.h) once per iteration;
  * pa_internal.h and buddy_internal.h name the loops. With B_o = max(batch
- * >> o, 1) and H_o = max(high >> o, 1) (a thread cache stack's capacity),
+ * >> o, min(batch, 4)) and H_o = max(high >> o, 1) (a thread cache stack's capacity),
  * the bounds asserted per call are:
  *   kmem_pa_alloc, a thread cache miss: <= B_o blocks tried by the refill,
  *       <= 2 + oom rounds (4 times as many with KMEM_PAGE_NOFAIL) + 4 grow
@@ -150,7 +150,7 @@ static void px_fini(struct px *x)
 
 static unsigned long b_of(unsigned o)
 {
-	return BATCH >> o ? BATCH >> o : 1;
+	return BATCH >> o > PA_BATCH_MIN_HIGH ? BATCH >> o : PA_BATCH_MIN_HIGH; /* BATCH >= the floor */
 }
 
 static unsigned long h_of(unsigned o)
@@ -261,7 +261,7 @@ static void test_zeroer(void **state)
 	step_end(&rr);
 	assert_int_equal(step_count[PA_STEP_ZERO], 5);
 	step_print(&rr);
-	for (unsigned o = 0; o < PA_ORDERS; o++) {
+	for (unsigned o = 0; o < PA_ZERO_ORDERS; o++) {
 		size_t hi = x.pa->zhigh >> o;
 
 		all += (hi < x.pa->zpool[o].cap ? hi : x.pa->zpool[o].cap) - x.pa->zpool[o].n;

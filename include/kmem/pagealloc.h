@@ -47,8 +47,9 @@
  * Bounded time (docs/decisions.md, 33). Each call's worst case in steps,
  * loop iterations that an instrumented build counts (tests/test_pa_steps.c
  * drives each to its bound and asserts it is never exceeded). For order o <
- * KMEM_PA_PCP_ORDERS: B_o = max(pcp_batch >> o, 1) and H_o = max(pcp_high
- * >> o, 1), a thread cache stack's capacity; a buddy call costs at most
+ * KMEM_PA_PCP_ORDERS: B_o = max(pcp_batch >> o, min(pcp_batch, 4)) (Linux's
+ * nr_pcp_alloc floors high orders too) and H_o = max(pcp_high >> o, 1), a
+ * thread cache stack's capacity; a buddy call costs at most
  * max_order splits or merges (kmem/buddy.h).
  *   kmem_pa_alloc: a thread-cache pop. On a miss, rounds of the slow path:
  *     at most 2 + the OOM rounds (oom_retries, 4 times as many with
@@ -94,9 +95,11 @@ KMEM_BEGIN_DECLS
 struct kmem_pagealloc;	/* opaque */
 struct kmem_pa_client;	/* opaque */
 
-/* Orders served by the per-thread caches and the pools (0..3, like Linux's
- * PAGE_ALLOC_COSTLY_ORDER). */
-#define KMEM_PA_PCP_ORDERS 4u
+/* Orders served by the per-thread caches and the pools (0..4: Linux's
+ * PAGE_ALLOC_COSTLY_ORDER, 3, and one more, 64 KiB with 4 KiB frames, the
+ * drop-in's largest common page blocks; decision 41). The zeroer keeps
+ * zeroed pools of orders 0..3 only. */
+#define KMEM_PA_PCP_ORDERS 5u
 /* Clients an instance accepts. */
 #define KMEM_PA_MAX_CLIENTS 32u
 
@@ -203,7 +206,7 @@ struct kmem_pa_config {
 	 * with 4 KiB frames, a fraction of one core's memset bandwidth). */
 	size_t zero_rate;
 	/* Per-thread cache batch and high mark for order 0 (order k uses
-	 * high >> k, at least 1); 0: batch = clamp(managed / 1024, 1, 31)
+	 * batch >> k, at least min(batch, 4), and high >> k, at least 1); 0: batch = clamp(managed / 1024, 1, 31)
 	 * rounded to 2^n - 1, high = 6 * batch (Linux's zone_batchsize). */
 	unsigned pcp_batch, pcp_high;
 	unsigned oom_retries;	/* 0: 3 */
@@ -358,7 +361,7 @@ KMEM_API KMEM_MALLOC_LIKE void *kmem_pa_alloc(struct kmem_pagealloc *pa, unsigne
  * block leaves the thread cache, and reported there); use
  * kmem_pa_free_checked() to validate first. A block shared with
  * kmem_pa_get() must be released with kmem_pa_put(). O(1) on a cache hit;
- * O(batch + max_order) otherwise: a drain of max(batch >> order, 1) blocks. */
+ * O(batch + max_order) otherwise: a drain of B_order blocks (above). */
 KMEM_API void kmem_pa_free(struct kmem_pagealloc *pa, void *block, unsigned order);
 
 /* Flags of kmem_pa_add_region. */
