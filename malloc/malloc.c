@@ -224,7 +224,7 @@ void kmem_km_free_now(void *p, const void *caller)
 				km_not_live(p, NULL, "free", caller);
 				return;
 			}
-			if (kmem_buddy_clear_tag(km.b, p, frames) != 0) {
+			if (!km_tag_clear(p, frames)) {
 				kmem_km_misuse(KMEM_DOUBLE_FREE, p, "page block freed twice at once", caller);
 				return;
 			}

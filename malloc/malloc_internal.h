@@ -136,7 +136,7 @@
 #define KM_HUGE_FREED_N 16u			/* freed huge starts remembered, for reports */
 
 /* Page blocks (pages.c): the owner word of a page block's first frame is
- * a tag holding its frame count (kmem_buddy_set_tag). */
+ * a tag holding its frame count (km_tag_set below). */
 #define KM_EXACT_MIN_ORDER 4u	/* trims below it keep whole powers of two */
 
 struct km_huge {
@@ -448,6 +448,27 @@ static inline bool in_boot(const void *p)
 static inline size_t pages_of(size_t size)
 {
 	return size ? (size + KM_FRAME - 1) >> KM_FRAME_SHIFT : 1;
+}
+
+/* The tag of a page block at blk, allocated to this heap, of `frames`
+ * frames: stored in its first frame's owner word, straight into the owner
+ * table the heap gave the buddy (cfg.buddy.owner_table), the word
+ * kmem_buddy_set_tag finds, without that call's region lookup and checks
+ * (blk is a frame-aligned block of the arena by construction; 80
+ * instructions a page-block pair were the two calls; decision 41). */
+static inline void km_tag_set(const void *blk, size_t frames)
+{
+	kmem_atomic_store_relaxed(&km.owner[frame_index(blk)], kmem_owner_tag(frames));
+}
+
+/* Clear the tag km_tag_set stored for a block of `frames` frames at p;
+ * false (nothing changed) if the word no longer holds it: a free racing
+ * another free of the block (kmem_buddy_clear_tag's test, in one CAS). */
+static inline bool km_tag_clear(const void *p, size_t frames)
+{
+	void *expect = kmem_owner_tag(frames);
+
+	return kmem_atomic_cas_relaxed(&km.owner[frame_index(p)], &expect, NULL);
 }
 
 /* Frames a trimmed block keeps for `frames` asked for (see pages.c). */

@@ -46,7 +46,8 @@
  * buddy block per set bit of its frame count, largest first, rounded up to
  * an eighth of its power of two (so at most three pieces).
  * The owner word of a page block's first frame is a tag (kmem/page_source.h)
- * holding its frame count, set through the buddy (kmem_buddy_set_tag); slab
+ * holding its frame count, stored in the buddy's owner table (km_tag_set,
+ * the word kmem_buddy_set_tag would set); slab
  * code that reads the word sees "not a slab" without dereferencing it. */
 
 /* ---- growth (the frame service's hook) ------------------------------------------------ */
@@ -190,10 +191,7 @@ void *kmem_km_page_alloc(unsigned order, bool zero)
 
 	if (!blk)
 		return NULL;
-	if (KMEM_UNLIKELY(kmem_buddy_set_tag(km.b, blk, frames) != 0)) {
-		kmem_pa_free(km.pa, blk, order); /* cannot happen: a block of our arena */
-		return NULL;
-	}
+	km_tag_set(blk, frames);
 	return blk;
 }
 
@@ -202,6 +200,10 @@ void kmem_km_page_free(void *p, size_t frames)
 {
 	char *q = p;
 
+	if (KMEM_LIKELY(!(frames & (frames - 1)))) { /* untrimmed: one piece */
+		kmem_pa_free(km.pa, p, ceil_log2(frames));
+		return;
+	}
 	for (unsigned j = ceil_log2(frames) + 1; j-- > 0;) {
 		if (frames & ((size_t)1 << j)) {
 			kmem_pa_free(km.pa, q, j);
@@ -218,7 +220,6 @@ void kmem_km_page_shrink(void *p, size_t frames, size_t nf)
 {
 	char *q = p;
 	size_t off = 0;
-	int err;
 
 	for (unsigned j = ceil_log2(frames) + 1; j-- > 0;) {
 		size_t n = (size_t)1 << j;
@@ -232,9 +233,7 @@ void kmem_km_page_shrink(void *p, size_t frames, size_t nf)
 		q += KM_FRAME << j;
 		off += n;
 	}
-	err = kmem_buddy_set_tag(km.b, p, nf);
-	KMEM_ASSERT(err == 0 && "a page block's first frame takes a tag");
-	(void)err;
+	km_tag_set(p, nf);
 }
 
 KM_EXPORT size_t kmem_malloc_trim(size_t keep)
