@@ -129,11 +129,12 @@
 #define PA_MAGIC 0x50414c43u /* "PALC" */
 #define PA_NAME_MAX 32
 #define PA_ORDERS KMEM_PA_PCP_ORDERS
-/* Orders the zeroer keeps zeroed pools of (0..3: 4 to 32 KiB; each order's
- * target is zero_high frames of fresh or dirty memory written, so an order
- * more would be that much more resident memory; 64 KiB blocks are cached
- * per thread and pooled dirty, and zeroed inline when asked for). */
-#define PA_ZERO_ORDERS 4u
+/* Orders with pools (0..3: 4 to 32 KiB), which the zeroer keeps filled. The
+ * thread caches' last order (64 KiB) has pools of capacity 0: a drained
+ * batch goes to the buddy, where the blocks merge and the release step
+ * finds them (a pool of each order holds up to zero_high frames that the
+ * release step cannot take, and the zeroer writes as many; decision 41). */
+#define PA_POOL_ORDERS 4u
 #define PA_SHADOW 256u	/* recently reclaimed frames remembered (refaults) */
 #define PA_ZERO_BATCH 16u	/* blocks the zeroer takes per lock hold */
 /* blocks a freeing thread's release step gives back at most (one system
@@ -401,6 +402,8 @@ static inline uint64_t pa_read(const uint64_t *c)
 {
 	return kmem_atomic_load_relaxed(c);
 }
+
+_Static_assert(PA_POOL_ORDERS <= PA_ORDERS, "pools only for orders with thread caches");
 
 /* B_o, the blocks a thread cache's refill takes and a full stack drains at
  * once for order o: batch >> o (a batch is worth as many frames at every

@@ -271,9 +271,9 @@ int kmem_pa_init(void *mem, size_t mem_size, const struct kmem_pa_config *cfg,
 	pa->clock_arg = cfg->clock_arg;
 	strncpy(pa->name, cfg->name ? cfg->name : "pagealloc", PA_NAME_MAX - 1);
 	/* pool arrays: zeroed pools hold zero_high >> order blocks, dirty
-	 * pools as many */
+	 * pools as many; none from PA_POOL_ORDERS up (pa_internal.h) */
 	for (unsigned o = 0; o < PA_ORDERS; o++) {
-		size_t cap = (pa->zhigh >> o) ? (pa->zhigh >> o) : 1;
+		size_t cap = o >= PA_POOL_ORDERS ? 0 : (pa->zhigh >> o) ? (pa->zhigh >> o) : 1;
 
 		pa->zpool[o].cap = cap;
 		pa->dpool[o].cap = cap;

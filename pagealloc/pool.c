@@ -27,8 +27,9 @@
  *      oldest blocks when the stack is full (kmem_pa_pool_put_batch_locked:
  *      two buddy lock holds per batch at most), then push; without one,
  *      validate the block with the buddy and pool it (the buddy when the
- *      pool is full). Orders >= PA_ORDERS go straight to the buddy.
- *   6. zeroer (kmem_pa_zero_some): per order o < PA_ZERO_ORDERS (0..3),
+ *      pool is full; order 4 has no pools: PA_POOL_ORDERS). Orders >=
+ *      PA_ORDERS go straight to the buddy.
+ *   6. zeroer (kmem_pa_zero_some): per order o < PA_POOL_ORDERS (0..3),
  *      hysteresis zlow >> o .. zhigh >> o; take up to PA_ZERO_BATCH blocks (dirty pool first, then
  *      the buddy while it has more than high + 2^o free) under the lock,
  *      memset them with no lock held (counted in busy_frames, still free),
@@ -477,7 +478,7 @@ size_t kmem_pa_zero_some(struct kmem_pagealloc *pa, size_t max_zero, bool *pendi
 	size_t done = 0;
 
 	*pending = false;
-	for (unsigned o = 0; o < PA_ZERO_ORDERS; o++) {
+	for (unsigned o = 0; o < PA_POOL_ORDERS; o++) {
 		size_t lo = pa->zlow >> o, hi = pa->zhigh >> o, n = (size_t)1 << o;
 
 		for (;;) {

@@ -261,7 +261,7 @@ static void test_zeroer(void **state)
 	step_end(&rr);
 	assert_int_equal(step_count[PA_STEP_ZERO], 5);
 	step_print(&rr);
-	for (unsigned o = 0; o < PA_ZERO_ORDERS; o++) {
+	for (unsigned o = 0; o < PA_POOL_ORDERS; o++) {
 		size_t hi = x.pa->zhigh >> o;
 
 		all += (hi < x.pa->zpool[o].cap ? hi : x.pa->zpool[o].cap) - x.pa->zpool[o].n;

@@ -20,8 +20,9 @@
  * comes from the zeroed pool or is zeroed inline first. Freed blocks go to
  * the dirty pool; the zeroer cleans them in the background at a bounded rate
  * (zero_rate frames per second) and keeps the zeroed pool between zero_low
- * and zero_high. Blocks of orders >= KMEM_PA_PCP_ORDERS bypass the pools:
- * they come from buddy and are zeroed inline.
+ * and zero_high. Blocks of orders >= KMEM_PA_PCP_ORDERS bypass the caches
+ * and the pools, order KMEM_PA_PCP_ORDERS - 1 the pools: they come from the
+ * buddy and are zeroed inline.
  *
  * Watermarks (in frames; "free" = buddy free + pooled, thread caches not
  * counted, like Linux's NR_FREE_PAGES): min < low < high. Below low the
@@ -95,10 +96,10 @@ KMEM_BEGIN_DECLS
 struct kmem_pagealloc;	/* opaque */
 struct kmem_pa_client;	/* opaque */
 
-/* Orders served by the per-thread caches and the pools (0..4: Linux's
+/* Orders served by the per-thread caches (0..4: Linux's
  * PAGE_ALLOC_COSTLY_ORDER, 3, and one more, 64 KiB with 4 KiB frames, the
- * drop-in's largest common page blocks; decision 41). The zeroer keeps
- * zeroed pools of orders 0..3 only. */
+ * drop-in's largest common page blocks; decision 41). The pools, and the
+ * zeroer, serve orders 0..3: order 4's drained blocks go to the buddy. */
 #define KMEM_PA_PCP_ORDERS 5u
 /* Clients an instance accepts. */
 #define KMEM_PA_MAX_CLIENTS 32u

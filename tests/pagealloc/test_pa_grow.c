@@ -297,6 +297,11 @@ static bool reads_zero(const void *blk, unsigned order)
 	return true;
 }
 
+/* The inline release step runs in a free's slow path: the tests of it
+ * below run without thread caches (KMEM_PA_NO_PCP), so that their 64 KiB
+ * frees (an order the caches take: decision 41) reach the buddy at once, as
+ * a free of a block past the caches' orders does. */
+
 /* Without a reaper, a free that leaves more than high + high/4 free frames
  * runs the release step in the freeing thread: it keeps max(high, recent
  * peak - used) frames resident and gives the other blocks of 64 KiB and
@@ -310,9 +315,9 @@ static void test_release_inline(void **state)
 	char text[4096];
 
 	(void)state;
-	gfx_init(&g, 1, KMEM_PA_RELEASE);
+	gfx_init(&g, 1, KMEM_PA_RELEASE | KMEM_PA_NO_PCP);
 	for (int i = 0; i < 12; i++) {
-		big[i] = kmem_pa_alloc(g.pa, 4, 0); /* 16 frames each: the buddy path */
+		big[i] = kmem_pa_alloc(g.pa, 4, 0); /* 16 frames each: no pool, so the buddy */
 		assert_non_null(big[i]);
 		scribble(big[i], 4);
 	}
@@ -837,7 +842,7 @@ static void test_decay_inline(void **state)
 
 	(void)state;
 	gfx_decay = 1000; /* epochs of 31.25 ms */
-	gfx_init(&g, 1, KMEM_PA_RELEASE);
+	gfx_init(&g, 1, KMEM_PA_RELEASE | KMEM_PA_NO_PCP);
 	gfx_decay = 0;
 	decay_fill_free(&g);
 	st0 = gstats(&g);
@@ -913,7 +918,7 @@ static void test_decay_inline_bounded(void **state)
 	(void)state;
 	TEST_NEEDS(KMEM_BUDDY_HOTADD, "several regions per instance (-Dbuddy_hotadd)");
 	gfx_decay = 1000;
-	gfx_init(&g, 3, KMEM_PA_RELEASE);
+	gfx_init(&g, 3, KMEM_PA_RELEASE | KMEM_PA_NO_PCP);
 	gfx_decay = 0;
 	/* the buddy to hold only what is freed here: the first region
 	 * released, the next ones added as fresh memory */
