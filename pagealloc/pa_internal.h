@@ -137,9 +137,9 @@
 #define PA_POOL_ORDERS 4u
 #define PA_SHADOW 256u	/* recently reclaimed frames remembered (refaults) */
 #define PA_ZERO_BATCH 16u	/* blocks the zeroer takes per lock hold */
+#define PA_BATCH_MIN_HIGH 4u	/* B_o's floor (pa_batch_of) */
 /* blocks a freeing thread's release step gives back at most (one system
  * call each; the reaper has no bound): the rest is left for the next */
-#define PA_BATCH_MIN_HIGH 4u	/* B_o's floor (pa_batch_of) */
 #define PA_REL_INLINE_BLOCKS 8u
 #define PA_DEFAULT_ZERO_RATE 65536u
 #define PA_THRASH_CYCLES 3u
@@ -411,7 +411,7 @@ _Static_assert(PA_POOL_ORDERS <= PA_ORDERS, "pools only for orders with thread c
  * nr_pcp_alloc floors high orders at 2. Without the floor the drop-in's
  * (batch 15) 32 and 64 KiB stacks moved one block per lock hold: a program
  * that cycles through more such blocks than a stack holds (H_o: 11 and 5)
- * took the instance and buddy locks on every second call (decision 41). */
+ * took the instance and buddy locks on most calls (decision 41). */
 static inline unsigned pa_batch_of(const struct kmem_pagealloc *pa, unsigned order)
 {
 	unsigned k = pa->batch >> order;

@@ -21,8 +21,9 @@
  * the dirty pool; the zeroer cleans them in the background at a bounded rate
  * (zero_rate frames per second) and keeps the zeroed pool between zero_low
  * and zero_high. Blocks of orders >= KMEM_PA_PCP_ORDERS bypass the caches
- * and the pools, order KMEM_PA_PCP_ORDERS - 1 the pools: they come from the
- * buddy and are zeroed inline.
+ * and the pools, and the caches' top order (64 KiB blocks) has no pools: a
+ * block of it that no thread cache holds comes from the buddy, and is
+ * zeroed inline when asked for.
  *
  * Watermarks (in frames; "free" = buddy free + pooled, thread caches not
  * counted, like Linux's NR_FREE_PAGES): min < low < high. Below low the
@@ -207,8 +208,9 @@ struct kmem_pa_config {
 	 * with 4 KiB frames, a fraction of one core's memset bandwidth). */
 	size_t zero_rate;
 	/* Per-thread cache batch and high mark for order 0 (order k uses
-	 * batch >> k, at least min(batch, 4), and high >> k, at least 1); 0: batch = clamp(managed / 1024, 1, 31)
-	 * rounded to 2^n - 1, high = 6 * batch (Linux's zone_batchsize). */
+	 * batch >> k, at least min(batch, 4), and high >> k, at least 1);
+	 * 0: batch = clamp(managed / 1024, 1, 31) rounded to 2^n - 1,
+	 * high = 6 * batch (Linux's zone_batchsize). */
 	unsigned pcp_batch, pcp_high;
 	unsigned oom_retries;	/* 0: 3 */
 	enum kmem_pa_share_policy share_policy;
