@@ -251,8 +251,10 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 		if (size > KMEM_KMALLOC_FAST_MAX) { /* K1: past the index, a few classes */
 			unsigned i = s->size_index[KMEM_KMALLOC_INDEX - 1];
 
-			while (s->kmalloc[i]->size < size)
+			while (s->kmalloc[i]->size < size) {
+				KMEM_STEP(SLAB_STEP_CLASS);
 				i++;
+			}
 			return s->kmalloc[i];
 		}
 #endif
