@@ -25,7 +25,9 @@
  * own, KMEM_RETURN_ADDRESS(), down). */
 static void *km_alloc_once(size_t size, bool zero, const void *caller)
 {
-	if (KMEM_LIKELY(size <= KM_SMALL_MAX)) { /* the slab instance's size classes */
+	/* the slab instance's size classes; the hardened mode guards every
+	 * block over 8 KiB (decision 23), the classes past that too */
+	if (KMEM_LIKELY(size <= KM_CLASS_MAX) && (size <= KM_SMALL_MAX || !km.harden)) {
 		void *p = kmem_alloc_track_caller(km.s, size ? size : 1, caller);
 
 		if (p && zero)
@@ -512,7 +514,7 @@ static void *km_realloc(void *p, size_t size, const void *caller)
 		return q;
 	}
 	if (size <= have) {
-		if (have <= KM_SMALL_MAX) {
+		if (have <= KM_CLASS_MAX) {
 			if (size > have / 2 || size <= KM_ALIGN)
 				return p;
 		} else if (!in_arena(p)) {
@@ -520,7 +522,7 @@ static void *km_realloc(void *p, size_t size, const void *caller)
 				return p;
 		} else if (size > have / 4) {
 			return p;
-		} else if (size > KM_SMALL_MAX) {
+		} else if (size > KM_CLASS_MAX) {
 			/* a page block shrinking to a quarter or less: give the
 			 * frames past the new end back */
 			size_t frames = have >> KM_FRAME_SHIFT, nf = exact_frames(pages_of(size));

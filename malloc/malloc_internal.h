@@ -16,10 +16,13 @@
  *      grows: km.top, km.frames), a frame service (pagealloc) in front, and a
  *      slab instance on the frame service for kmalloc's size classes,
  *      assembled by kmem_stack_init (heap.c).
- *   2. Sizes up to 8 KiB: kmem_alloc on the slab instance, configured with
- *      the four-per-doubling classes (KMEM_KMALLOC_QUARTER: 16..8192,
- *      per-thread magazines); malloc and free inline its fast paths
- *      (kmem_slab_fast.h). 8 KiB < size <= 4 MiB: a block of 2^k frames
+ *   2. Sizes up to 14 KiB: kmem_alloc on the slab instance, configured
+ *      with the fine classes (KMEM_KMALLOC_FINE: four per doubling, one an
+ *      eighth above each power of two from 1 KiB, and 10 to 14 KiB:
+ *      16..14336, decision 39; per-thread magazines); malloc and free inline
+ *      its fast paths (kmem_slab_fast.h), which serve sizes up to 8 KiB
+ *      (malloc's; free's serves every class). 14 KiB < size <= 4 MiB
+ *      (8 KiB without -Dkmalloc_big): a block of 2^k frames
  *      from the frame service (per-thread frame caches for k <= 3), its
  *      first frame's owner word a tag holding its frame count (pages.c).
  *      Larger: the huge path (huge.c): a range of address space carved
@@ -117,7 +120,10 @@
 #define KM_BLOCK_MAX (KM_FRAME << KM_MAX_ORDER)
 #define KM_PAGE_MAX_ORDER 10u			/* page blocks up to 4 MiB; larger: huge (decision 38) */
 #define KM_PAGE_MAX (KM_FRAME << KM_PAGE_MAX_ORDER)
-#define KM_SMALL_MAX ((size_t)8192)		/* kmalloc's largest class */
+#define KM_SMALL_MAX ((size_t)KMEM_KMALLOC_FAST_MAX)	/* the fast paths' classes */
+/* kmalloc's largest class (the fine table's with -Dkmalloc_big, else the
+ * quarter table's): sizes up to it are slab objects, larger ones blocks */
+#define KM_CLASS_MAX ((size_t)(KMEM_KMALLOC_BIG ? 14336 : 8192))
 #define KM_ALIGN 16u
 #define KM_REGION_MIN ((size_t)64 << 20)
 #define KM_REGION_MAX ((size_t)4 << 30)	/* 64 GiB in 35 regions (buddy: 64 at most) */

@@ -34,6 +34,10 @@
 #   -o DIR     write inputs, traces and compare.py's JSON and CSV into DIR
 #              (kept) instead of a temporary directory
 #   -t SECS    kill a run after SECS seconds (default 300)
+#   -B PATH    also run this second kmem library as allocator "kmem-base",
+#              interleaved with the others (before/after comparisons of a
+#              change in one run: pass the old build's libkmem-malloc.so);
+#              prints the kmem/kmem-base geomean of peak RSS
 set -eu
 here=$(pwd)
 reps=
@@ -42,7 +46,8 @@ allocs=kmem,jemalloc,tcmalloc,mimalloc
 only=
 out=
 timeout=300
-while getopts n:qa:w:o:t:h opt; do
+base_lib=
+while getopts n:qa:w:o:t:B:h opt; do
 	case $opt in
 	n) reps=$OPTARG ;;
 	q) quick=1 ;;
@@ -50,8 +55,9 @@ while getopts n:qa:w:o:t:h opt; do
 	w) only=$OPTARG ;;
 	o) out=$OPTARG ;;
 	t) timeout=$OPTARG ;;
+	B) base_lib=$OPTARG ;;
 	h) sed -n '2,/^set -eu/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "usage: $0 [-n REPS] [-q] [-a LIST] [-w REGEX] [-o DIR] [-t SECS] [BUILDDIR]" >&2
+	*) echo "usage: $0 [-n REPS] [-q] [-a LIST] [-w REGEX] [-o DIR] [-t SECS] [-B PATH] [BUILDDIR]" >&2
 	   exit 2 ;;
 	esac
 done
@@ -167,6 +173,12 @@ for a in $(echo "$allocs" | tr ',' ' '); do
 	esac
 	names="$names $a"
 done
+if [ -n "$base_lib" ]; then
+	case $base_lib in /*) ;; *) base_lib=$here/$base_lib ;; esac
+	[ -f "$base_lib" ] || { echo "bench-traces: -B $base_lib: no such file" >&2; exit 2; }
+	vs="$vs -v kmem-base=preload:$base_lib"
+	names="$names kmem-base"
+fi
 
 # ---- record the traces ----
 traces=
@@ -292,6 +304,13 @@ row = ["**geomean**", "", "1.00"] + [f2(geo([t[(n, a, "rss")]["ratio"] for n in 
 row += ["", "1.00", f2(geo([t.get((n, "kmem", "net"), {}).get("ratio") for n in tnames]))]
 print("| " + " | ".join(row) + " |")
 print()
+if "kmem" in others and "kmem-base" in others:
+    print("- kmem against kmem-base (-B): the programs' peak RSS geomean %s, their time %s; the"
+          " traces' RSS growth %s" % (
+              f2(geo([s[(n, "kmem", "rss")]["median"] / s[(n, "kmem-base", "rss")]["median"] for n in names])),
+              f2(geo([s[(n, "kmem", "time")]["median"] / s[(n, "kmem-base", "time")]["median"] for n in names])),
+              f2(geo([t[(n, "kmem", "rss")]["median"] / t[(n, "kmem-base", "rss")]["median"] for n in tnames
+                      if t[(n, "kmem-base", "rss")]["median"] > 0]))))
 if "kmem" in others:
     targets("the programs' peak RSS", {short[n].split()[0]: s[(n, "kmem", "rss")]["ratio"] for n in names})
     targets("the traces' replayed RSS growth", grow)

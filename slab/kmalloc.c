@@ -2,14 +2,19 @@
  *
  * Algorithm:
  *   1. The classes are the instance's configuration (kmem/slab.h): Linux's
- *      13, the four-per-doubling table, or the caller's. Each is an ordinary
+ *      13, the four-per-doubling table, the fine table (four per doubling
+ *      plus a class an eighth above each power of two from 1 KiB, and
+ *      classes to 14 KiB: decision 39), or the caller's. Each is an ordinary
  *      cache created with the instance; power-of-two classes are aligned to
  *      their size, so aligned requests just pick a class.
- *   2. size -> class: sizes up to the largest class through a table indexed
- *      by (size - 1) >> 3 (1024 entries), which also holds each class's
- *      magazine slot offset, so kmem_alloc's fast path is one load and a
- *      magazine pop (kmem_slab_fast.h). Larger sizes: the direct cache of
- *      the smallest page-source order that holds them.
+ *   2. size -> class: sizes up to KMEM_KMALLOC_FAST_MAX (8 KiB) through a
+ *      table indexed by (size - 1) >> 3 (1024 entries), which also holds
+ *      each class's magazine slot offset, so kmem_alloc's fast path is one
+ *      load and a magazine pop (kmem_slab_fast.h). Sizes over it up to the
+ *      largest class (hosted builds: KMEM_KMALLOC_BIG): the first class
+ *      past the index's last one that holds them, a scan of at most
+ *      KMEM_KMALLOC_BIG_CLASSES, on the slow path. Larger sizes: the
+ *      direct cache of the smallest page-source order that holds them.
  *   3. free: the page source's owner word of the pointer's frame names the
  *      slab (or, for a large block, the direct cache's pseudo header), hence
  *      the class: O(1), no header. The fast path (kmem_slab_fast.h) checks
@@ -22,9 +27,12 @@
  * Bound: O(1) plus the cache operation; init O(classes + 1024).
  *
  * Invariants:
- *   K1. For every size 1..class_max, size_index[(size - 1) >> 3] names the
- *       smallest class >= size, and fast.class_off[] at that index its
- *       cache's slot offset; above class_max, class_off is 0 (null magazine).
+ *   K1. For every size 1..min(class_max, KMEM_KMALLOC_FAST_MAX),
+ *       size_index[(size - 1) >> 3] names the smallest class >= size, and
+ *       fast.class_off[] at that index its cache's slot offset; above
+ *       class_max, class_off is 0 (null magazine). Classes over
+ *       KMEM_KMALLOC_FAST_MAX (at most KMEM_KMALLOC_BIG_CLASSES of them) are
+ *       kmalloc[i] for i past size_index's last entry.
  *   K2. kmalloc[i] / kmalloc_large[o] are set once at init, never change;
  *       kmalloc_large[o] exists only for blocks larger than class_max.
  *   K3. Class sizes ascend strictly and are multiples of 8 (so the index
@@ -59,6 +67,18 @@ static const uint16_t quarter_size[] = {
 _Static_assert(sizeof(quarter_size) / sizeof(quarter_size[0]) <= KMEM_KMALLOC_TABLE_MAX &&
 		       sizeof(linux_size) / sizeof(linux_size[0]) <= KMEM_KMALLOC_TABLE_MAX,
 	       "the built-in tables fit");
+#if KMEM_KMALLOC_BIG
+/* the quarter table, plus a class an eighth above each power of two from
+ * 1 KiB (a power-of-two payload and a header: the quarter table rounds it up
+ * by a quarter) and 10, 12 and 14 KiB (decision 39) */
+static const uint16_t fine_size[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896,
+	1024, 1152, 1280, 1536, 1792, 2048, 2304, 2560, 3072, 3584, 4096, 4608, 5120, 6144, 7168,
+	8192, 9216, 10240, 12288, 14336,
+};
+_Static_assert(sizeof(fine_size) / sizeof(fine_size[0]) <= KMEM_KMALLOC_TABLE_MAX,
+	       "the fine table fits");
+#endif
 
 /* The class table cfg names (sizes, count; *lowbit: Linux's alignment,
  * the size's lowest set bit, else the rule below): a built-in one copied
@@ -78,6 +98,15 @@ static const size_t *class_table(const struct kmem_slab_config *cfg,
 	case KMEM_KMALLOC_QUARTER:
 		*n = sizeof(quarter_size) / sizeof(quarter_size[0]);
 		t = quarter_size;
+		break;
+	case KMEM_KMALLOC_FINE:
+#if KMEM_KMALLOC_BIG
+		*n = sizeof(fine_size) / sizeof(fine_size[0]);
+		t = fine_size;
+#else
+		*n = sizeof(quarter_size) / sizeof(quarter_size[0]);
+		t = quarter_size; /* no classes over 8 KiB built */
+#endif
 		break;
 	case KMEM_KMALLOC_TABLE:
 		*n = cfg->nr_classes;
@@ -111,9 +140,13 @@ int kmem_kmalloc_check_config(const struct kmem_slab_config *cfg)
 	if (!size || n == 0 || n > KMEM_KMALLOC_TABLE_MAX)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) /* K3 */
-		if (!size[i] || size[i] % 8 || size[i] > KMEM_KMALLOC_MAX_CLASS ||
+		if (!size[i] || size[i] % 8 || size[i] > KMEM_KMALLOC_CLASS_LIMIT ||
 		    (i && size[i] <= size[i - 1]))
 			return -EINVAL;
+#if KMEM_KMALLOC_BIG
+	if (n > KMEM_KMALLOC_BIG_CLASSES && size[n - 1 - KMEM_KMALLOC_BIG_CLASSES] > KMEM_KMALLOC_FAST_MAX)
+		return -EINVAL; /* K1: the slow path's scan is bounded */
+#endif
 	return 0;
 }
 
@@ -213,8 +246,20 @@ static struct kmem_cache *size_class(struct kmem_slab *s, size_t size)
 	size_t frames;
 	unsigned order;
 
-	if (KMEM_LIKELY(size <= s->class_max))
+	if (KMEM_LIKELY(size <= s->class_max)) {
+#if KMEM_KMALLOC_BIG
+		if (size > KMEM_KMALLOC_FAST_MAX) { /* K1: past the index, a few classes */
+			unsigned i = s->size_index[KMEM_KMALLOC_INDEX - 1];
+
+			while (s->kmalloc[i]->size < size) {
+				KMEM_STEP(SLAB_STEP_CLASS);
+				i++;
+			}
+			return s->kmalloc[i];
+		}
+#endif
 		return s->kmalloc[s->size_index[(size - 1) >> 3]];
+	}
 	frames = (size >> kmem_flsptr(s->ps.frame_size)) + ((size & (s->ps.frame_size - 1)) != 0);
 	order = ceil_log2(frames);
 	return order < KMEM_SLAB_LARGE_ORDERS ? s->kmalloc_large[order] : NULL;
@@ -240,6 +285,14 @@ static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const v
 	c = size_class(s, size);
 	if (!c)
 		return NULL;
+#if KMEM_KMALLOC_BIG
+	if (size > KMEM_KMALLOC_FAST_MAX && c->slot) { /* a class no fast path pops */
+		void *p;
+
+		if (mag_pop(c, &p))
+			return unmarked(c, slab_annot_alloc(c, p, size));
+	}
+#endif
 	return unmarked(c, kmem_mag_alloc_slow(c, size, caller)); /* annotates */
 }
 
@@ -248,8 +301,8 @@ static KMEM_NOINLINE void *alloc_other(struct kmem_slab *s, size_t size, const v
  * not addressable). */
 static inline bool fast_pop(struct kmem_slab *s, size_t size, void **out)
 {
-	/* 1..KMEM_KMALLOC_MAX_CLASS; 0 wraps around */
-	if (!(KMEM_LIKELY(size - 1 < KMEM_KMALLOC_MAX_CLASS) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, out))))
+	/* 1..KMEM_KMALLOC_FAST_MAX; 0 wraps around */
+	if (!(KMEM_LIKELY(size - 1 < KMEM_KMALLOC_FAST_MAX) && KMEM_LIKELY(kmem_kmalloc_pop(s, size, out))))
 		return false;
 #if KMEM_ANNOT_ENABLED
 	(void)slab_annot_alloc(s->kmalloc[s->size_index[(size - 1) >> 3]], *out, size);
@@ -304,8 +357,12 @@ void *kmem_alloc_aligned_track_caller(struct kmem_slab *s, size_t size, size_t a
 	want = size > align ? size : align;
 	if (want <= s->class_max) {
 		/* the smallest power-of-two class that holds it: aligned to its
-		 * size; the size asked for is what its red zone guards */
-		for (unsigned i = s->size_index[(want - 1) >> 3]; i < s->nr_classes; i++) {
+		 * size; the size asked for is what its red zone guards (past
+		 * the index, a block) */
+		for (unsigned i = (!KMEM_KMALLOC_BIG || want <= KMEM_KMALLOC_FAST_MAX)
+					  ? s->size_index[(want - 1) >> 3]
+					  : s->nr_classes;
+		     i < s->nr_classes; i++) {
 			struct kmem_cache *c = s->kmalloc[i];
 			void *p;
 

@@ -103,7 +103,9 @@
  *   BATCH    mag_flush, one per slab-layer batch: ceil(rounds / 61);
  *   MAGSCAN  kmem_mag_holds_locked, one per round compared: <= (2 + D) * M;
  *   CACHE    the instance's shrink and count walks, one per cache;
- *   CLASS    kmem_alloc_aligned, one per class tried: <= the classes. */
+ *   CLASS    kmem_alloc_aligned, one per class tried: <= the classes;
+ *            kmem_alloc past the fast index (kmalloc.c, K1), one per class
+ *            passed: <= KMEM_KMALLOC_BIG_CLASSES. */
 enum slab_step {
 	SLAB_STEP_TAKE = KMEM_STEP_SLAB_BASE,
 	SLAB_STEP_WORD,

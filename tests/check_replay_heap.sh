@@ -1,11 +1,11 @@
 #!/bin/sh
 # `kmem replay`'s heap configurations, knobs and speed pass (tools/replay*.c):
-#  1. --heap dropin builds the drop-in's heap (kmem_stack_config_malloc): 32
-#     classes (a 40-byte block is 48 usable, 64 under the default kmalloc
+#  1. --heap dropin builds the drop-in's heap (kmem_stack_config_malloc): the
+#     fine classes (a 40-byte block is 48 usable, 64 under the default kmalloc
 #     heap's Linux classes), slabs to 1/32, max order 13, the release step
 #     (the arena starts in the released pool: the buddy counts it used, and
 #     held does not), in text and JSON; --release no turns the step off;
-#  2. --classes linux|quarter|FILE, --waste-div, --no-pcp, --mag-size,
+#  2. --classes linux|quarter|fine|FILE, --waste-div, --no-pcp, --mag-size,
 #     --depot-limit, and the slab policies --partial, --empty-keep,
 #     --no-colour: the report names
 #     what was built and the sizes follow the table; bad values exit 2;
@@ -48,7 +48,7 @@ has "$tmp/k.txt" "config: classes linux, waste 1/8, pcp batch 15 high 90, releas
 has "$tmp/k.txt" "internal fragmentation at the end: 60.00% (64 bytes usable for 40 requested)"
 $run "$kmem" replay --heap dropin "$tmp/t.txt" > "$tmp/d.txt" || fail "replay --heap dropin exited $?"
 has "$tmp/d.txt" "heap: kmem dropin, 1024 MiB arena, 4096 B frames, max order 13 (buddy -> pagealloc -> slab/kmalloc)"
-has "$tmp/d.txt" "config: classes quarter, waste 1/32, pcp batch 15 high 90, release on (high watermark 2048 frames)"
+has "$tmp/d.txt" "config: classes fine, waste 1/32, pcp batch 15 high 90, release on (high watermark 2048 frames)"
 has "$tmp/d.txt" "internal fragmentation at the end: 20.00% (48 bytes usable for 40 requested)"
 has "$tmp/d.txt" "check: kmem_buddy_check ok, kmem_pa_check ok, 0 errors reported"
 has "$tmp/d.txt" "teardown: 262144 of 262144 frames free"
@@ -59,15 +59,15 @@ used=$(sed -n 's/^frames at the end: \([0-9]*\) used.*/\1/p' "$tmp/d.txt")
 held=$(sed -n 's/^held: peak \([0-9]*\) bytes.*/\1/p' "$tmp/d.txt")
 [ "$held" -gt 0 ] && [ "$held" -lt $((2 << 20)) ] || fail "--heap dropin: held $held counts the released pool"
 $run "$kmem" replay $small --heap dropin --release no "$tmp/t.txt" > "$tmp/dn.txt" || fail "--release no exited $?"
-has "$tmp/dn.txt" "config: classes quarter, waste 1/32, pcp batch 15 high 90, release off (high watermark 2048 frames)"
+has "$tmp/dn.txt" "config: classes fine, waste 1/32, pcp batch 15 high 90, release off (high watermark 2048 frames)"
 used=$(sed -n 's/^frames at the end: \([0-9]*\) used.*/\1/p' "$tmp/dn.txt")
 [ "$used" -lt 1000 ] || fail "--release no: $used frames used at the end"
 $run "$kmem" replay $small --release yes "$tmp/t.txt" | grep -q 'release on' || fail "--release yes on the kmalloc heap"
 # a smaller arena caps the high watermark; --arena is --heap SIZE
 $run "$kmem" replay --heap dropin --arena 4M "$tmp/t.txt" > "$tmp/d4.txt" || fail "--arena 4M exited $?"
-has "$tmp/d4.txt" "config: classes quarter, waste 1/32, pcp batch 15 high 90, release on (high watermark 1024 frames)"
+has "$tmp/d4.txt" "config: classes fine, waste 1/32, pcp batch 15 high 90, release on (high watermark 1024 frames)"
 $run "$kmem" replay --heap dropin --json "$tmp/t.txt" > "$tmp/d.json" || fail "--json exited $?"
-for kv in '"heap_config":"dropin"' '"classes":"quarter"' '"waste_div":32' '"pcp":true' \
+for kv in '"heap_config":"dropin"' '"classes":"fine"' '"waste_div":32' '"pcp":true' \
 	'"release":true' '"wmark_high":2048' '"max_order":13' '"ok":true'; do
 	grep -qF -- "$kv" "$tmp/d.json" || fail "no $kv in the JSON: $(cat "$tmp/d.json")"
 done
@@ -81,6 +81,7 @@ has "$tmp/c.txt" "internal fragmentation at the end: 20.00% (48 bytes usable for
 $run "$kmem" replay $small --heap dropin --classes linux "$tmp/t.txt" > "$tmp/cd.txt" || fail "--classes linux exited $?"
 has "$tmp/cd.txt" "internal fragmentation at the end: 60.00% (64 bytes usable for 40 requested)"
 $run "$kmem" replay $small --classes quarter "$tmp/t.txt" | grep -q '^config: classes quarter,' || fail "--classes quarter"
+$run "$kmem" replay $small --classes fine "$tmp/t.txt" | grep -q '^config: classes fine,' || fail "--classes fine"
 printf '16 24 20\n' > "$tmp/bad.txt" # not increasing: kmem_slab_init refuses it
 $run "$kmem" replay --classes "$tmp/bad.txt" "$tmp/t.txt" > /dev/null 2> "$tmp/bad.err" &&
 	fail "a decreasing class table was accepted"

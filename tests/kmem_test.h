@@ -22,7 +22,7 @@
 
 #include <kmem/kmem.h>
 
-#include "kmem_config.h" /* KMEM_MAGAZINES, KMEM_SLAB_DEBUG, KMEM_ERROR_TEXT, KMEM_BUDDY_* */
+#include "kmem_config.h" /* KMEM_MAGAZINES, KMEM_SLAB_DEBUG, KMEM_ERROR_TEXT, KMEM_BUDDY_*, KMEM_KMALLOC_BIG */
 #include "kmem_rand.h"
 
 #ifdef KMEM_TEST_HAVE_VALGRIND

@@ -443,11 +443,12 @@ static void test_init_out_of_memory(void **state)
 	sfx_fini(&f);
 }
 
-/* Every size 1..8192 gets the smallest class of `sizes` holding it (or a
- * block of whole frames above the largest), aligned as the class is. */
+/* Every size 1..KMEM_KMALLOC_CLASS_LIMIT gets the smallest class of `sizes`
+ * holding it (or a block of whole frames above the largest), aligned as the
+ * class is. */
 static void check_classes(struct kmem_slab *s, const size_t *sizes, unsigned n, size_t nonpow2_align)
 {
-	for (size_t sz = 1; sz <= 8192 + 100; sz += (sz < 600 ? 1 : 37)) {
+	for (size_t sz = 1; sz <= KMEM_KMALLOC_CLASS_LIMIT + 100; sz += (sz < 600 ? 1 : 37)) {
 		size_t cls = 0;
 		void *p = kmem_alloc(s, sz);
 
@@ -473,6 +474,26 @@ static const size_t quarter[] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
 	896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 5120, 6144, 7168, 8192,
 };
+
+#if KMEM_KMALLOC_BIG
+static const size_t fine[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896,
+	1024, 1152, 1280, 1536, 1792, 2048, 2304, 2560, 3072, 3584, 4096, 4608, 5120, 6144, 7168,
+	8192, 9216, 10240, 12288, 14336,
+};
+#endif
+
+/* K1: every size up to the fast index's end names its smallest class, and
+ * the fast paths' table that class's slot. */
+static void check_index(const struct kmem_slab *s)
+{
+	for (size_t sz = 1; sz <= KMEM_KMALLOC_FAST_MAX && sz <= s->class_max; sz++) {
+		unsigned i = s->size_index[(sz - 1) >> 3];
+
+		assert_true(s->kmalloc[i]->size >= sz && (i == 0 || s->kmalloc[i - 1]->size < sz));
+		assert_true(s->fast.class_off[(sz - 1) >> 3] == s->kmalloc[i]->slot_off);
+	}
+}
 
 /* The built-in tables and a caller's: classes, alignment, aligned requests
  * (the smallest power-of-two class, else a block), cache names, and the
@@ -504,12 +525,44 @@ static void test_class_tables(void **state)
 	assert_non_null(strstr(buf, "\nkmalloc-7k "));
 	assert_null(strstr(buf, "\nkmalloc-8 ")); /* not in this table */
 	free(buf);
-	for (size_t sz = 1; sz <= KMEM_KMALLOC_MAX_CLASS; sz++) { /* K1 */
-		unsigned i = s->size_index[(sz - 1) >> 3];
-
-		assert_true(s->kmalloc[i]->size >= sz && (i == 0 || s->kmalloc[i - 1]->size < sz));
-		assert_true(s->fast.class_off[(sz - 1) >> 3] == s->kmalloc[i]->slot_off);
-	}
+	check_index(s);
+	kmem_slab_destroy(s);
+	free(mem);
+	/* the fine table: the quarter table's, an eighth above each power of
+	 * two from 1 KiB, and up to 14 KiB past the fast index (decision 39) */
+	s = slab_with_classes(&f, KMEM_KMALLOC_FINE, NULL, 0, &mem, &rc);
+	assert_int_equal(rc, 0);
+#if KMEM_KMALLOC_BIG
+	check_classes(s, fine, sizeof(fine) / sizeof(fine[0]), 16);
+	assert_int_equal(s->class_max, 14336);
+	buf = malloc(1 << 16);
+	assert_true(kmem_slab_format_slabinfo(s, buf, 1 << 16) > 0);
+	assert_non_null(strstr(buf, "\nkmalloc-1152 "));
+	assert_non_null(strstr(buf, "\nkmalloc-9k "));
+	assert_non_null(strstr(buf, "\nkmalloc-14k "));
+	free(buf);
+	/* a class past the index: a magazine round trip, and its double free
+	 * found by the free mark as for any class */
+	p = kmem_alloc(s, 8224);
+	assert_int_equal(kmem_usable_size(s, p), 9216);
+	kmem_free(s, p);
+	assert_ptr_equal(kmem_alloc(s, 9000), p); /* the magazine's last push */
+	kmem_free(s, p);
+	assert_int_equal(kmem_free_checked(s, p), KMEM_DOUBLE_FREE);
+	assert_int_equal(kmem_error_count(&f.rec.sink, KMEM_DOUBLE_FREE), 1);
+	/* aligned requests over 8 KiB: blocks (no power-of-two class there) */
+	p = kmem_alloc_aligned(s, 9000, 32);
+	assert_int_equal(kmem_usable_size(s, p), 16384);
+	assert_true((uintptr_t)p % 16384 == 0);
+	kmem_free(s, p);
+	p = kmem_alloc_aligned(s, 100, 8192); /* the 8 KiB class */
+	assert_int_equal(kmem_usable_size(s, p), 8192);
+	assert_true((uintptr_t)p % 8192 == 0);
+	kmem_free(s, p);
+#else
+	check_classes(s, quarter, sizeof(quarter) / sizeof(quarter[0]), 16); /* no classes over 8 KiB */
+#endif
+	check_index(s);
 	kmem_slab_destroy(s);
 	free(mem);
 	/* the caller's table: odd sizes aligned to 8 or 16, blocks above 3000 */
@@ -530,7 +583,7 @@ static void test_class_tables(void **state)
 	assert_true(s->fast.class_off[3000 / 8] == 0); /* above the largest: the slow path */
 	kmem_slab_destroy(s);
 	free(mem);
-	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
+	assert_int_equal(kmem_error_total(&f.rec.sink), KMEM_KMALLOC_BIG ? 1 : 0); /* the one double free */
 	sfx_fini(&f);
 }
 
@@ -538,8 +591,13 @@ static void test_class_tables(void **state)
 static void test_class_table_validation(void **state)
 {
 	static const size_t descending[] = { 16, 8 }, twice[] = { 16, 16 }, odd[] = { 8, 20 },
-			    zero[] = { 0, 8 }, huge[] = { 8, KMEM_KMALLOC_MAX_CLASS + 8 },
-			    one[] = { KMEM_KMALLOC_MAX_CLASS };
+			    zero[] = { 0, 8 }, huge[] = { 8, KMEM_KMALLOC_CLASS_LIMIT + 8 },
+			    one[] = { KMEM_KMALLOC_CLASS_LIMIT };
+#if KMEM_KMALLOC_BIG
+	/* 8 classes over the fast index at most (the slow path's scan) */
+	static const size_t big8[] = { 64, 8192, 9216, 10240, 11264, 12288, 13312, 14336, 15360, 16384 },
+			    big9[] = { 64, 8200, 9216, 10240, 11264, 12288, 13312, 14336, 15360, 16384 };
+#endif
 	static size_t many[KMEM_KMALLOC_TABLE_MAX + 1];
 	struct sfx f;
 	struct kmem_slab *s;
@@ -550,7 +608,7 @@ static void test_class_table_validation(void **state)
 	sfx_init(&f);
 	for (unsigned i = 0; i <= KMEM_KMALLOC_TABLE_MAX; i++)
 		many[i] = 8 * (i + 1);
-	s = slab_with_classes(&f, 3, NULL, 0, &mem, &rc); /* unknown table */
+	s = slab_with_classes(&f, 4, NULL, 0, &mem, &rc); /* unknown table */
 	assert_int_equal(rc, -EINVAL);
 	free(mem);
 	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, NULL, 2, &mem, &rc);
@@ -577,7 +635,7 @@ static void test_class_table_validation(void **state)
 	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, huge, 2, &mem, &rc);
 	assert_int_equal(rc, -EINVAL);
 	free(mem);
-	/* the limits themselves are fine: 64 classes, one of 8 KiB */
+	/* the limits themselves are fine: 64 classes, one of the largest size */
 	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, many, KMEM_KMALLOC_TABLE_MAX, &mem, &rc);
 	assert_int_equal(rc, 0);
 	check_classes(s, many, KMEM_KMALLOC_TABLE_MAX, 8);
@@ -588,6 +646,17 @@ static void test_class_table_validation(void **state)
 	check_classes(s, one, 1, 8);
 	kmem_slab_destroy(s);
 	free(mem);
+#if KMEM_KMALLOC_BIG
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, big9, 10, &mem, &rc);
+	assert_int_equal(rc, -EINVAL);
+	free(mem);
+	s = slab_with_classes(&f, KMEM_KMALLOC_TABLE, big8, 10, &mem, &rc);
+	assert_int_equal(rc, 0);
+	check_classes(s, big8, 10, 8);
+	check_index(s);
+	kmem_slab_destroy(s);
+	free(mem);
+#endif
 	assert_int_equal(kmem_error_total(&f.rec.sink), 0);
 	sfx_fini(&f);
 }

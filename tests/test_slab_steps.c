@@ -548,6 +548,27 @@ static void test_shrink_and_classes(void **state)
 	kmem_free(x.s, p);
 	kmem_cache_destroy(c);
 	sx_fini(&x);
+#if KMEM_KMALLOC_BIG
+	{
+		/* past the fast index (decision 39): 8 KiB, 9, 10 and 12 KiB
+		 * passed over, 14 KiB taken; at most KMEM_KMALLOC_BIG_CLASSES */
+		struct kmem_slab_config fine = { .kmalloc_classes = KMEM_KMALLOC_FINE };
+
+		sx_init(&x, &fine);
+		step_op_init(&al, "alloc past the index");
+		for (unsigned k = 0; k < KMEM_STEP_KINDS; k++)
+			al.bound[k] = (unsigned long)-1; /* then as kmem_cache_alloc */
+		al.bound[SLAB_STEP_CLASS] = KMEM_KMALLOC_BIG_CLASSES;
+		step_begin();
+		p = kmem_alloc(x.s, 14000);
+		step_end(&al);
+		assert_non_null(p);
+		assert_int_equal(step_count[SLAB_STEP_CLASS], 4);
+		assert_int_equal(kmem_usable_size(x.s, p), 14336);
+		kmem_free(x.s, p);
+		sx_fini(&x);
+	}
+#endif
 }
 
 /* 7. A seeded random mix of allocations, frees, bulk calls and checked

@@ -450,7 +450,7 @@ static void test_malloc_config(void **state)
 	assert_int_equal(cfg.buddy.frame_size, KMEM_STACK_MALLOC_FRAME);
 	assert_int_equal(cfg.buddy.max_order, KMEM_STACK_MALLOC_MAX_ORDER);
 	assert_true(cfg.buddy.flags & KMEM_BUDDY_OWNERS);
-	assert_int_equal(cfg.slab.kmalloc_classes, KMEM_KMALLOC_QUARTER);
+	assert_int_equal(cfg.slab.kmalloc_classes, KMEM_KMALLOC_FINE);
 	assert_int_equal(cfg.slab.waste_div, 32);
 	assert_true(cfg.pa.flags & KMEM_PA_RELEASE);
 	assert_int_equal(cfg.pa.wmark_high, KMEM_STACK_MALLOC_HIGH / KMEM_STACK_MALLOC_FRAME);
@@ -469,6 +469,9 @@ static void test_malloc_config(void **state)
 	p = kmem_alloc(st.slab, 40);
 	assert_non_null(p);
 	assert_int_equal(kmem_usable_size(st.slab, p), 48); /* four classes a doubling */
+	kmem_free(st.slab, p);
+	p = kmem_alloc(st.slab, 4368); /* a power of two and a header: an eighth above */
+	assert_int_equal(kmem_usable_size(st.slab, p), KMEM_KMALLOC_BIG ? 4608 : 5120);
 	kmem_free(st.slab, p);
 	assert_int_equal(kmem_pa_check(st.pa), 0);
 	kmem_stack_destroy(&st);

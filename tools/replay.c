@@ -982,7 +982,7 @@ static void replay_usage(FILE *f)
 		"  -H, --heap NAME     the kmem heap's configuration: kmalloc (the default:\n"
 		"                      kmalloc's 13 Linux size classes, slabs to 1/8 waste,\n"
 		"                      no release step) or dropin (the drop-in malloc's heap:\n"
-		"                      32 classes, slabs to 1/32, max order 13, the release\n"
+		"                      39 classes, slabs to 1/32, max order 13, the release\n"
 		"                      step and its 8 MiB high watermark)\n"
 		"  -H, --heap SIZE, --arena SIZE  the arena, K/M/G suffixes (default 1G, 256M\n"
 		"                      where pointers are 32 bits; reserved with MAP_NORESERVE:\n"
@@ -990,8 +990,10 @@ static void replay_usage(FILE *f)
 	);
 	fprintf(f,
 		"      --classes C     kmalloc's size classes: linux (13), quarter (32, four\n"
-		"                      per doubling) or a file of sizes (up to 64, multiples\n"
-		"                      of 8 up to 8192, blank- or comma-separated, # comments)\n"
+		"                      per doubling), fine (39: quarter's, 1152, 2304, 4608,\n"
+		"                      9216, 10240, 12288, 14336; the dropin heap's) or a file\n"
+		"                      of sizes (up to 64, multiples of 8 up to 16384, at\n"
+		"                      most 8 over 8192; blank- or comma-separated, # comments)\n"
 		"      --waste-div N   slabs waste at most 1/N (0: 8; kmalloc heap 8, dropin 32)\n"
 		"      --mag-size N|auto  rounds per magazine, every cache (1..1021; 0: by\n"
 		"                      object size; auto: self-tuning on depot contention)\n"
@@ -1043,7 +1045,7 @@ static void replay_usage(FILE *f)
 		"  -h, --help          this text\n");
 }
 
-/* --classes linux|quarter|FILE: FILE holds the class sizes, decimal or 0x
+/* --classes linux|quarter|fine|FILE: FILE holds the class sizes, decimal or 0x
  * hex, separated by blanks, commas or newlines, '#' to the end of a line a
  * comment; kmem_slab_init checks them (strictly increasing multiples of 8
  * up to KMEM_KMALLOC_MAX_CLASS). Returns 0, or -1 after an error line. */
@@ -1062,9 +1064,13 @@ static int parse_classes(const char *arg, struct replay_opts *o)
 		o->classes = KMEM_KMALLOC_QUARTER;
 		return 0;
 	}
+	if (!strcmp(arg, "fine")) {
+		o->classes = KMEM_KMALLOC_FINE;
+		return 0;
+	}
 	f = fopen(arg, "r");
 	if (!f) {
-		kmem_tool_file_error(arg, "%s (--classes takes linux, quarter or a file of sizes)",
+		kmem_tool_file_error(arg, "%s (--classes takes linux, quarter, fine or a file of sizes)",
 				     strerror(errno));
 		return -1;
 	}

@@ -9,8 +9,8 @@
  *            watermarks 32 / 64 / a quarter of the managed frames clamped
  *            to 96..2048.
  *   dropin   the drop-in malloc's heap, from the one definition it is set
- *            up from (kmem_stack_config_malloc, kmem/stack.h): 32 classes
- *            (KMEM_KMALLOC_QUARTER), slabs packed to 1/32, max order 13,
+ *            up from (kmem_stack_config_malloc, kmem/stack.h): 39 classes
+ *            (KMEM_KMALLOC_FINE), slabs packed to 1/32, max order 13,
  *            the release step (KMEM_PA_RELEASE, inline, from 64 KiB blocks
  *            up) with the arena starting in the released pool
  *            (KMEM_PA_ZEROED_BUDDY), watermarks 32 / 64 / 8 MiB (KMEM_HIGH's
@@ -26,7 +26,7 @@
  * Where the dropin heap still differs from the drop-in itself: one region
  * of --arena bytes and no growth (the drop-in maps 64 MiB regions as it
  * grows; blocks never merge across a 32 MiB boundary, so only the arena's
- * size differs), blocks over 8 KiB are slab's direct objects (kmem_alloc;
+ * size differs), blocks over 14 KiB are slab's direct objects (kmem_alloc;
  * the drop-in takes them from the frame service and trims them in place
  * when a realloc shrinks them to a quarter), requests over 32 MiB fail
  * (the drop-in maps them on their own), and the release step's decay

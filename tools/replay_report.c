@@ -132,7 +132,7 @@ static double per_op(uint64_t ns, uint64_t ops)
 	return ops ? (double)ns / (double)ops : 0.0;
 }
 
-/* The class set h was built with: "linux", "quarter" or "table FILE". */
+/* The class set h was built with: "linux", "quarter", "fine" or "table FILE". */
 /* A magazine policy value (kmem_slab_config.mag_size, .depot_limit). */
 static void put_mag(FILE *f, unsigned v, unsigned autov, const char *dflt)
 {
@@ -150,6 +150,8 @@ static const char *class_set_name(const struct replay_opts *o, const struct repl
 
 	if (h->classes == KMEM_KMALLOC_QUARTER)
 		return "quarter";
+	if (h->classes == KMEM_KMALLOC_FINE)
+		return "fine";
 	if (h->classes == KMEM_KMALLOC_TABLE) {
 		snprintf(buf, sizeof(buf), "table %s (%u sizes)", o->classes_name, o->nr_classes);
 		return buf;

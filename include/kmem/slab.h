@@ -179,7 +179,8 @@ struct kmem_slab_config {
 	 * At most 64. */
 	unsigned waste_div;
 	/* kmalloc's size classes (see "kmalloc" below): KMEM_KMALLOC_LINUX (0,
-	 * the default), KMEM_KMALLOC_QUARTER, or KMEM_KMALLOC_TABLE, which
+	 * the default), KMEM_KMALLOC_QUARTER, KMEM_KMALLOC_FINE, or
+	 * KMEM_KMALLOC_TABLE, which
 	 * takes the nr_classes sizes at class_sizes (read during
 	 * kmem_slab_init only; unused otherwise). */
 	unsigned kmalloc_classes;
@@ -534,13 +535,24 @@ KMEM_API struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s);
  *                         7168, 8192 (32 classes); rounding wastes at most
  *                         25%. Classes that are not powers of two are
  *                         aligned to 16 (what the drop-in malloc uses).
+ *   KMEM_KMALLOC_FINE     the quarter table plus a class an eighth above
+ *                         each power of two from 1 KiB (1152, 2304, 4608,
+ *                         9216: a power-of-two payload with a header, which
+ *                         the quarter table rounds up by a quarter) and 10,
+ *                         12 and 14 KiB (39 classes, 16 .. 14336; what the
+ *                         drop-in malloc uses; decision 39). In builds
+ *                         without classes over 8 KiB (-Dkmalloc_big, off
+ *                         when freestanding) it is the quarter table.
  *   KMEM_KMALLOC_TABLE    the caller's: class_sizes[0 .. nr_classes), strictly
  *                         ascending multiples of 8, at most
- *                         KMEM_KMALLOC_MAX_CLASS bytes, 1 to
- *                         KMEM_KMALLOC_TABLE_MAX of them (else kmem_slab_init
- *                         fails with -EINVAL). A class that is not a power
- *                         of two is aligned to 16 if it is a multiple of 16,
- *                         else to 8.
+ *                         KMEM_KMALLOC_MAX_CLASS bytes (8192 in builds
+ *                         without -Dkmalloc_big), at most 8 of them over
+ *                         8192, 1 to KMEM_KMALLOC_TABLE_MAX of them (else
+ *                         kmem_slab_init fails with -EINVAL). A class that
+ *                         is not a power of two is aligned to 16 if it is a
+ *                         multiple of 16, else to 8. Sizes up to 8192 find
+ *                         their class in one table load; larger ones by a
+ *                         scan of the classes over 8192, off the fast path.
  * In every table a power-of-two class is naturally aligned (an object of
  * class n is aligned to n), so aligned requests pick the smallest
  * power-of-two class that holds them. Classes larger than the page source's
@@ -550,11 +562,12 @@ KMEM_API struct kmem_error_sink *kmem_slab_error_sink(struct kmem_slab *s);
  * kmalloc-32k, ... for 4 KiB frames; naturally aligned to their size).
  * Every object maps to its class through the page source's owner word, in
  * O(1), with no header before it. */
-#define KMEM_KMALLOC_MAX_CLASS 8192u	/* the largest class size of any table */
+#define KMEM_KMALLOC_MAX_CLASS 16384u	/* the largest class size of any table */
 #define KMEM_KMALLOC_TABLE_MAX 64u	/* classes in a KMEM_KMALLOC_TABLE at most */
 #define KMEM_KMALLOC_LINUX 0u
 #define KMEM_KMALLOC_QUARTER 1u
 #define KMEM_KMALLOC_TABLE 2u
+#define KMEM_KMALLOC_FINE 3u
 
 /* Allocate at least size bytes from the smallest class that holds them,
  * aligned to 8 (to the class's alignment, see above). Returns NULL for size

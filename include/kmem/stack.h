@@ -100,8 +100,10 @@ KMEM_API void kmem_stack_config_init(struct kmem_stack_config *cfg);
  *          memory the release step always keeps), per-thread batch 15 and
  *          high 90 (what Linux's rule gives the drop-in's first region,
  *          KMEM_STACK_MALLOC_REGION);
- *   slab   kmalloc's 32 classes (KMEM_KMALLOC_QUARTER, 16 .. 8192), slabs
- *          packed to waste at most 1/32 (waste_div 32).
+ *   slab   kmalloc's 39 classes (KMEM_KMALLOC_FINE, 16 .. 14336; in builds
+ *          without -Dkmalloc_big, off when freestanding, the quarter
+ *          table's 32, 16 .. 8192), slabs packed to waste at most 1/32
+ *          (waste_div 32).
  * What is the drop-in's process and not its heap's policy stays unset: no
  * sink, names, owner table, regions, growth, reaper, address-space hooks,
  * debug flags or free mark. High watermarks above the managed frames must

@@ -19,7 +19,7 @@
  *      room: top == base == end), so a cache or thread without magazines
  *      fails the same test and takes the slow path.
  *   2. kmalloc pop: class_off[(size - 1) >> 3] is the slot offset of the
- *      class serving size (1..KMEM_KMALLOC_MAX_CLASS; 0 where no class with
+ *      class serving size (1..KMEM_KMALLOC_FAST_MAX; 0 where no class with
  *      magazines serves it), then 1.
  *   3. kmalloc push: the owner word of p's frame (kmem/page_source.h) must
  *      be a pointer (not NULL, not a tag: one signed test on 64-bit
@@ -57,9 +57,19 @@
 
 #include <string.h>
 
-/* Entries of the size -> class tables: one per 8 bytes up to the largest
- * class size any table may have. */
-#define KMEM_KMALLOC_INDEX (KMEM_KMALLOC_MAX_CLASS / 8)
+/* Sizes up to KMEM_KMALLOC_FAST_MAX find their class in the size -> class
+ * tables, one entry per 8 bytes (kmalloc.c, K1); larger classes, up to
+ * KMEM_KMALLOC_CLASS_LIMIT (KMEM_KMALLOC_MAX_CLASS in builds with
+ * -Dkmalloc_big), at most KMEM_KMALLOC_BIG_CLASSES of them, by a scan off
+ * the fast paths. */
+#define KMEM_KMALLOC_FAST_MAX 8192u
+#define KMEM_KMALLOC_INDEX (KMEM_KMALLOC_FAST_MAX / 8)
+#define KMEM_KMALLOC_BIG_CLASSES 8u
+#if KMEM_KMALLOC_BIG
+#define KMEM_KMALLOC_CLASS_LIMIT KMEM_KMALLOC_MAX_CLASS
+#else
+#define KMEM_KMALLOC_CLASS_LIMIT KMEM_KMALLOC_FAST_MAX
+#endif
 
 /* ---- magazines ---------------------------------------------------------------- */
 
@@ -344,7 +354,7 @@ static inline void kmem_kmalloc_unmark(void *p)
 }
 
 /* kmem_alloc's fast path: an object of the class serving size (1 <= size
- * <= KMEM_KMALLOC_MAX_CLASS: the caller tests it) from this thread's
+ * <= KMEM_KMALLOC_FAST_MAX: the caller tests it) from this thread's
  * magazine into *out; false when there is none at hand. The object's free
  * mark is cleared, except in builds with annotations, where the caller
  * annotates the object and then calls kmem_kmalloc_unmark. */

@@ -165,6 +165,65 @@ static void test_page_blocks(void **state)
 	heap_ok();
 }
 
+/* Sizes over 8 KiB up to 14 KiB are slab objects of the fine table's
+ * classes (decision 39): 8,224 bytes (a power of two and a header) take
+ * 9 KiB, not a 16 KiB page block; realloc keeps an object within its class
+ * down to half of it and moves it across classes; over 14 KiB, and aligned
+ * requests over 8 KiB, are page blocks as before. */
+static void test_classes_over_8k(void **state)
+{
+	static const size_t want[][2] = {
+		{ 8193, 9216 }, { 8224, 9216 }, { 9217, 10240 }, { 12000, 12288 }, { 14336, 14336 },
+		{ 14337, 16384 }, { 4368, 4608 }, { 1032, 1152 },
+	};
+	unsigned char *p, *q;
+
+	(void)state;
+	p = malloc(hide(8193));
+	CHECK(p != NULL, "malloc(8193)");
+	if (malloc_usable_size(p) == 16 * KiB) { /* built without -Dkmalloc_big: page blocks */
+		free(p);
+		skip();
+	}
+	free(p);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		p = malloc(hide(want[i][0]));
+		CHECK(p != NULL && malloc_usable_size(p) == want[i][1], "malloc(%zu): usable %zu, %zu expected",
+		      want[i][0], p ? malloc_usable_size(p) : 0, want[i][1]);
+		memset(p, 0x5a, malloc_usable_size(p));
+		free(p);
+	}
+	p = malloc(hide(8224)); /* a slab object (a page block's usable size is whole frames) */
+	CHECK(p != NULL && malloc_usable_size(p) == 9216, "malloc(8224)");
+	memset(p, 0x5a, 8224);
+	q = realloc(p, hide(5000)); /* over half of 9216: in place */
+	CHECK(q == p && malloc_usable_size(q) == 9216, "realloc to 5000: moved or resized");
+	q = realloc(p, hide(4000)); /* under half: the 4 KiB class */
+	CHECK(q != NULL && malloc_usable_size(q) == 4096, "realloc to 4000: usable %zu",
+	      q ? malloc_usable_size(q) : 0);
+	for (size_t i = 0; i < 4000; i++)
+		CHECK(q[i] == 0x5a, "byte %zu lost by the move", i);
+	p = realloc(q, hide(13000)); /* up: the 14 KiB class */
+	CHECK(p != NULL && malloc_usable_size(p) == 14336, "realloc to 13000: usable %zu",
+	      p ? malloc_usable_size(p) : 0);
+	for (size_t i = 0; i < 4000; i++)
+		CHECK(p[i] == 0x5a, "byte %zu lost by the move", i);
+	q = realloc(p, hide(20000)); /* past the classes: a page block */
+	CHECK(q != NULL && malloc_usable_size(q) == 32 * KiB && ((uintptr_t)q & (32 * KiB - 1)) == 0,
+	      "realloc to 20000: usable %zu", q ? malloc_usable_size(q) : 0);
+	free(q);
+	p = memalign(64, hide(9000)); /* no power-of-two class over 8 KiB: a block */
+	CHECK(p != NULL && malloc_usable_size(p) == 16 * KiB && ((uintptr_t)p & (16 * KiB - 1)) == 0,
+	      "memalign(64, 9000): usable %zu", p ? malloc_usable_size(p) : 0);
+	free(p);
+	p = calloc(1, hide(10000)); /* zeroed, from a class */
+	CHECK(p != NULL && malloc_usable_size(p) == 10240, "calloc(10000)");
+	for (size_t i = 0; i < 10000; i++)
+		CHECK(p[i] == 0, "calloc: byte %zu not zero", i);
+	free(p);
+	heap_ok();
+}
+
 /* ---- trim: everything free goes back and into the released pool ------------------- */
 
 static void test_trim(void **state)
@@ -624,6 +683,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_heap_stats),
 		cmocka_unit_test(test_page_blocks),
+		cmocka_unit_test(test_classes_over_8k),
 		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_released_zero),
 		cmocka_unit_test(test_released_fragmented),

@@ -405,7 +405,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned k = 0; k < SLOTS; k++) {
 		struct slot *sl = &r.slot[k];
 		struct kmem_cache_stats cs;
-		int direct = sl->cache < 0 && sl->p ? kmem_usable_size(r.s, sl->p) > KMEM_KMALLOC_MAX_CLASS : 0;
+		int direct = sl->cache < 0 && sl->p ? kmem_usable_size(r.s, sl->p) > r.s->class_max : 0;
 
 		if (sl->p && sl->cache >= 0) {
 			kmem_cache_get_stats(r.c[sl->cache], &cs);
